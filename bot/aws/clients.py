@@ -1,0 +1,101 @@
+"""One lazy cache of boto3 clients.
+
+Clients are created on first use, never at import, so that tests can start moto (or the demo can point
+``AWS_ENDPOINT_URL`` at its embedded server) before any client exists; ``clear_caches()`` forgets them all.
+boto3 honours ``AWS_ENDPOINT_URL``, ``AWS_REGION`` and profiles by itself; we add retries and timeouts
+that suit an interactive bot, and assume-role for cross-account access.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+_lock = threading.RLock()
+_clients: dict[tuple[str, str, str], Any] = {}
+# role ARN ("" for the default credentials) -> (session, epoch seconds after which it must be renewed)
+_sessions: dict[str, tuple[Any, float]] = {}
+
+# Adaptive retry mode backs off client-side when AWS throttles (CloudWatch Logs' 5 requests/s quota),
+# which turns throttling into slowness rather than failure.
+RETRY_ATTEMPTS = 8
+
+
+def default_region() -> str:
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+
+def _config(max_pool: int = 20) -> Any:
+    from botocore.config import Config
+
+    return Config(
+        retries={"max_attempts": RETRY_ATTEMPTS, "mode": "adaptive"},
+        connect_timeout=5,
+        read_timeout=30,
+        max_pool_connections=max_pool,
+        user_agent_extra="opsbot",
+    )
+
+
+def _session(role_arn: str) -> Any:
+    import boto3
+
+    cached = _sessions.get(role_arn)
+    if cached is not None and cached[1] > time.time():
+        return cached[0]
+    if not role_arn:
+        session, renew_at = boto3.session.Session(), float("inf")
+    else:
+        sts = client("sts")
+        creds = sts.assume_role(RoleArn=role_arn, RoleSessionName="opsbot")["Credentials"]
+        session = boto3.session.Session(
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+        )
+        # Renew five minutes before the temporary credentials run out.
+        renew_at = creds["Expiration"].timestamp() - 300
+        for key in [k for k in _clients if k[2] == role_arn]:
+            del _clients[key]
+    _sessions[role_arn] = (session, renew_at)
+    return session
+
+
+def client(service: str, *, region: str | None = None, role_arn: str = "") -> Any:
+    """Return the cached client for ``service`` (created on first use; thread-safe)."""
+    key = (service, region or default_region(), role_arn)
+    found = _clients.get(key)
+    if found is not None:
+        if not role_arn:
+            return found
+        cached = _sessions.get(role_arn)
+        if cached is not None and cached[1] > time.time():
+            return found
+    with _lock:
+        session = _session(role_arn)
+        found = _clients.get(key)
+        if found is None:
+            # boto3 sessions are not thread-safe, so creation happens under the lock; clients are.
+            found = session.client(service, region_name=key[1], config=_config())
+            _clients[key] = found
+    return found
+
+
+_other_caches: list[Callable[[], None]] = []
+
+
+def register_cache(clear: Callable[[], None]) -> None:
+    """Let a module's own cache (discovery, policy, user groups) be cleared with the clients."""
+    _other_caches.append(clear)
+
+
+def clear_caches() -> None:
+    """Forget every client, session and registered cache (tests call this after starting moto)."""
+    with _lock:
+        _clients.clear()
+        _sessions.clear()
+    for clear in _other_caches:
+        clear()

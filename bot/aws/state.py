@@ -1,0 +1,188 @@
+"""The state table: audit records, idempotency locks, rate-limit counters, flags and sync state.
+
+One DynamoDB table (``OPSBOT_STATE_TABLE``, default ``opsbot-state``): partition key ``pk`` (S), sort key
+``sk`` (S), TTL attribute ``expiresAt`` (epoch seconds). DynamoDB deletes expired items lazily (up to days
+later), so every read here also checks ``expiresAt`` itself.
+
+Key layout (one prefix per kind, so kinds never collide):
+    audit#<YYYY-MM-DD>      <ISO time>#<reference>     one record per command or button click
+    lock#<key>              lock                       idempotency of mutating actions
+    count#<key>             <window start>             rate-limit / guessing counters
+    flag#<key>              flag                       short-lived flags (e.g. a tail's stop request)
+    sync#<name>             state                      last successful sync of a DNS zone, etc.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from bot.aws.clients import client
+from bot.aws.dynamo import from_item, to_item, values
+from bot.aws.errors import aws_errors, error_code
+
+STATE_TABLE_DEFINITION: dict[str, Any] = {
+    "AttributeDefinitions": [
+        {"AttributeName": "pk", "AttributeType": "S"},
+        {"AttributeName": "sk", "AttributeType": "S"},
+    ],
+    "KeySchema": [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ],
+    "BillingMode": "PAY_PER_REQUEST",
+}
+
+
+def _live(item: dict[str, Any], now: int) -> bool:
+    expires = item.get("expiresAt")
+    return expires is None or int(expires) > now
+
+
+@dataclass(frozen=True)
+class LockResult:
+    acquired: bool
+    holder: dict[str, Any]  # the record of whoever holds the lock (ours when acquired)
+
+
+class StateTable:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def _errors(self) -> Any:
+        return aws_errors(resource=f"state table {self.name}")
+
+    # -- generic -----------------------------------------------------------------------------------
+    def get(self, pk: str, sk: str) -> dict[str, Any] | None:
+        with self._errors():
+            raw = (
+                client("dynamodb")
+                .get_item(TableName=self.name, Key=to_item({"pk": pk, "sk": sk}), ConsistentRead=True)
+                .get("Item")
+            )
+        if raw is None:
+            return None
+        item = from_item(raw)
+        return item if _live(item, int(time.time())) else None
+
+    def put(self, pk: str, sk: str, data: dict[str, Any], *, ttl_seconds: int | None = None) -> None:
+        item = {**data, "pk": pk, "sk": sk}
+        if ttl_seconds is not None:
+            item["expiresAt"] = int(time.time()) + ttl_seconds
+        with self._errors():
+            client("dynamodb").put_item(TableName=self.name, Item=to_item(item))
+
+    def delete(self, pk: str, sk: str) -> None:
+        with self._errors():
+            client("dynamodb").delete_item(TableName=self.name, Key=to_item({"pk": pk, "sk": sk}))
+
+    def query(self, pk: str, *, limit: int = 100, newest_first: bool = True) -> list[dict[str, Any]]:
+        now = int(time.time())
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.name,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": values({":pk": pk}),
+            "ScanIndexForward": not newest_first,
+        }
+        with self._errors():
+            while len(items) < limit:
+                page = client("dynamodb").query(**kwargs)
+                items.extend(i for i in map(from_item, page.get("Items", [])) if _live(i, now))
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return items[:limit]
+
+    # -- audit -------------------------------------------------------------------------------------
+    def put_audit(self, record: dict[str, Any], *, ttl_days: int) -> None:
+        day = str(record["time"])[:10]
+        self.put(f"audit#{day}", f"{record['time']}#{record['ref']}", record, ttl_seconds=ttl_days * 86400)
+
+    def audit_of_day(self, day: str, *, limit: int = 50) -> list[dict[str, Any]]:
+        return self.query(f"audit#{day}", limit=limit)
+
+    # -- idempotency -------------------------------------------------------------------------------
+    def acquire_lock(self, key: str, holder: dict[str, Any], *, ttl_seconds: int) -> LockResult:
+        """Take ``key`` once: the first caller gets ``acquired=True``; later ones see who holds it.
+
+        A lock whose TTL has passed may be taken again even if DynamoDB has not deleted it yet.
+        """
+        now = int(time.time())
+        item = {**holder, "pk": f"lock#{key}", "sk": "lock", "expiresAt": now + ttl_seconds}
+        with self._errors():
+            try:
+                client("dynamodb").put_item(
+                    TableName=self.name,
+                    Item=to_item(item),
+                    ConditionExpression="attribute_not_exists(pk) OR expiresAt <= :now",
+                    ExpressionAttributeValues=values({":now": now}),
+                )
+                return LockResult(True, item)
+            except Exception as error:
+                if error_code(error) != "ConditionalCheckFailedException":
+                    raise
+        return LockResult(False, self.get(f"lock#{key}", "lock") or {})
+
+    def update_lock(self, key: str, holder: dict[str, Any], *, ttl_seconds: int) -> None:
+        """Record the outcome on a lock we hold (so a later click can say what happened)."""
+        self.put(f"lock#{key}", "lock", holder, ttl_seconds=ttl_seconds)
+
+    def release_lock(self, key: str) -> None:
+        self.delete(f"lock#{key}", "lock")
+
+    # -- counters ----------------------------------------------------------------------------------
+    def increment(self, key: str, *, window_seconds: int, by: int = 1) -> int:
+        """Add to the counter of the current fixed window and return its new value."""
+        now = int(time.time())
+        window = now - now % window_seconds
+        with self._errors():
+            result = client("dynamodb").update_item(
+                TableName=self.name,
+                Key=to_item({"pk": f"count#{key}", "sk": str(window)}),
+                UpdateExpression="ADD #c :by SET expiresAt = if_not_exists(expiresAt, :exp)",
+                ExpressionAttributeNames={"#c": "count"},
+                ExpressionAttributeValues=values({":by": by, ":exp": window + window_seconds}),
+                ReturnValues="UPDATED_NEW",
+            )
+        return int(from_item(result["Attributes"])["count"])
+
+    def count(self, key: str, *, window_seconds: int) -> int:
+        now = int(time.time())
+        item = self.get(f"count#{key}", str(now - now % window_seconds))
+        return int(item["count"]) if item else 0
+
+    # -- flags and sync state ----------------------------------------------------------------------
+    def set_flag(self, key: str, data: dict[str, Any], *, ttl_seconds: int) -> None:
+        self.put(f"flag#{key}", "flag", data, ttl_seconds=ttl_seconds)
+
+    def get_flag(self, key: str) -> dict[str, Any] | None:
+        return self.get(f"flag#{key}", "flag")
+
+    def put_sync_state(self, name: str, data: dict[str, Any]) -> None:
+        self.put(f"sync#{name}", "state", data)
+
+    def get_sync_state(self, name: str) -> dict[str, Any] | None:
+        return self.get(f"sync#{name}", "state")
+
+
+def create_table(name: str, definition: dict[str, Any], *, ttl_attribute: str = "") -> None:
+    """Create a table and wait for it (the demo and tests; in AWS, SAM creates tables)."""
+    ddb = client("dynamodb")
+    with aws_errors(resource=f"table {name}"):
+        try:
+            ddb.create_table(TableName=name, **definition)
+        except Exception as error:
+            if error_code(error) != "ResourceInUseException":
+                raise
+            return
+        ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+        if ttl_attribute:
+            ddb.update_time_to_live(
+                TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl_attribute}
+            )
+
+
+def create_state_table(name: str) -> None:
+    create_table(name, STATE_TABLE_DEFINITION, ttl_attribute="expiresAt")

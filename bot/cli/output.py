@@ -1,0 +1,34 @@
+"""Shared terminal output: one JSON document for ``--json``, plain text otherwise."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import date, datetime
+from typing import Any
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, set | frozenset | tuple):
+        return sorted(value) if isinstance(value, set | frozenset) else list(value)
+    if hasattr(value, "to_json"):
+        return value.to_json()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def print_json(document: Any) -> None:
+    """Exactly one JSON document on stdout (scripts parse it)."""
+    sys.stdout.write(json.dumps(document, default=_default, indent=2, sort_keys=False) + "\n")
+
+
+def use_colour(stream: Any = None) -> bool:
+    stream = stream or sys.stdout
+    return bool(getattr(stream, "isatty", lambda: False)()) and "NO_COLOR" not in os.environ
+
+
+def colour(text: str, code: str, enabled: bool) -> str:
+    """ANSI colour (``code`` such as "31" red, "33" yellow, "2" dim) when ``enabled``."""
+    return f"\x1b[{code}m{text}\x1b[0m" if enabled else text

@@ -1,0 +1,124 @@
+"""Configuration from environment variables (SAM sets them; the demo sets its own).
+
+Every variable is documented in README.md under "Configuration". Parsing here never does I/O: the policy
+parameter and secrets are fetched later, outside the ack path.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from bot.errors import ConfigError
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+
+
+def _flag(value: str | None, default: bool = False) -> bool:
+    if value is None or value.strip() == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}.") from None
+
+
+def _list(value: str | None, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+    if value is None or not value.strip():
+        return default
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Slack. The bot user id and team id let the app authorize from configuration, so that no request
+    # waits on Slack's auth.test (see bot.app).
+    slack_bot_token: str = ""
+    slack_signing_secret: str = ""
+    slack_bot_user_id: str = ""
+    slack_team_id: str = ""
+    slack_bot_id: str = ""
+    slack_api_url: str = DEFAULT_SLACK_API_URL
+    slack_app_token: str = ""
+
+    # AWS
+    region: str = "us-east-1"
+    state_table: str = "opsbot-state"
+    audit_ttl_days: int = 90
+
+    # Security
+    policy_json: str = ""
+    policy_parameter: str = ""
+    policy_cache_seconds: int = 300
+
+    # Capabilities (documented with each command in README.md)
+    default_api: str = ""
+    default_stage: str = ""
+    mailing_table: str = "mailing"
+    alert_channel: str = ""
+    ses_suppression: bool = False
+    device_table: str = "iotCatalog"
+    dns_zones_json: str = ""
+    fanout_tables: tuple[str, ...] = ("fanoutTargets",)
+    fanout_function: str = "fanout"
+
+    extra: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        api_url = env.get("SLACK_API_URL", "").strip() or DEFAULT_SLACK_API_URL
+        if not api_url.endswith("/"):
+            api_url += "/"
+        return cls(
+            slack_bot_token=env.get("SLACK_BOT_TOKEN", ""),
+            slack_signing_secret=env.get("SLACK_SIGNING_SECRET", ""),
+            slack_bot_user_id=env.get("SLACK_BOT_USER_ID", ""),
+            slack_team_id=env.get("SLACK_TEAM_ID", ""),
+            slack_bot_id=env.get("SLACK_BOT_ID", ""),
+            slack_api_url=api_url,
+            slack_app_token=env.get("SLACK_APP_TOKEN", ""),
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+            state_table=env.get("OPSBOT_STATE_TABLE", "").strip() or "opsbot-state",
+            audit_ttl_days=_int(env, "OPSBOT_AUDIT_TTL_DAYS", 90),
+            policy_json=env.get("OPSBOT_POLICY", "").strip(),
+            policy_parameter=env.get("OPSBOT_POLICY_PARAMETER", "").strip(),
+            policy_cache_seconds=_int(env, "OPSBOT_POLICY_CACHE_SECONDS", 300),
+            default_api=env.get("OPSBOT_DEFAULT_API", "").strip(),
+            default_stage=env.get("OPSBOT_DEFAULT_STAGE", "").strip(),
+            mailing_table=env.get("OPSBOT_MAILING_TABLE", "").strip() or "mailing",
+            alert_channel=env.get("OPSBOT_ALERT_CHANNEL", "").strip(),
+            ses_suppression=_flag(env.get("OPSBOT_SES_SUPPRESSION")),
+            device_table=env.get("OPSBOT_DEVICE_TABLE", "").strip() or "iotCatalog",
+            dns_zones_json=env.get("OPSBOT_DNS_ZONES", "").strip(),
+            fanout_tables=_list(env.get("OPSBOT_FANOUT_TABLE"), ("fanoutTargets",)),
+            fanout_function=env.get("OPSBOT_FANOUT_FUNCTION", "").strip() or "fanout",
+            extra={k: v for k, v in env.items() if k.startswith("OPSBOT_")},
+        )
+
+    def with_changes(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    def require_slack(self) -> None:
+        """Fail with a sentence naming what is missing, before any request arrives."""
+        missing = [
+            name
+            for name, value in (
+                ("SLACK_SIGNING_SECRET", self.slack_signing_secret),
+                ("SLACK_BOT_TOKEN", self.slack_bot_token),
+            )
+            if not value
+        ]
+        if missing:
+            raise ConfigError(
+                f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set.",
+                hint="Set them from the Slack app's Basic Information and OAuth pages (see README, Deploy).",
+            )

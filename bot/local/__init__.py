@@ -1,0 +1,1 @@
+"""Embedded defaults for running without an AWS account or a Slack workspace."""

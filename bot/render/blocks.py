@@ -1,0 +1,280 @@
+"""Block Kit builders that stay within Slack's limits, and the checker that enforces those limits.
+
+Pure functions: data in, JSON-able dicts out. The limits are Slack's documented ones (REFERENCE.md);
+``problems()`` is what the local Slack Web API server runs on every message we send, so a message Slack
+would reject fails our tests and the demo.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+Block = dict[str, Any]
+
+MAX_BLOCKS_MESSAGE = 50
+MAX_BLOCKS_MODAL = 100
+MAX_SECTION_TEXT = 3000
+MAX_FIELDS = 10
+MAX_FIELD_TEXT = 2000
+MAX_HEADER_TEXT = 150
+MAX_BUTTON_TEXT = 75
+MAX_BUTTON_VALUE = 2000
+MAX_ACTION_ID = 255
+MAX_BLOCK_ID = 255
+MAX_ACTIONS_ELEMENTS = 25
+MAX_CONTEXT_ELEMENTS = 10
+MAX_CONFIRM_TEXT = 300
+MAX_URL = 3000
+# Slack answers msg_blocks_too_long when all the text in a message's blocks adds up to about this much.
+MAX_TOTAL_BLOCK_CHARS = 13000
+MAX_MESSAGE_TEXT = 4000
+
+ELLIPSIS = "…"
+
+
+def truncate(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: max(0, limit - 1)] + ELLIPSIS
+
+
+def escape(text: str) -> str:
+    """Escape the three characters Slack's mrkdwn treats as control characters."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def mrkdwn(text: str) -> dict[str, str]:
+    return {"type": "mrkdwn", "text": text}
+
+
+def plain(text: str, limit: int = MAX_SECTION_TEXT) -> dict[str, Any]:
+    return {"type": "plain_text", "text": truncate(text, limit), "emoji": True}
+
+
+def header(text: str) -> Block:
+    return {"type": "header", "text": plain(text, MAX_HEADER_TEXT)}
+
+
+def section(text: str, *, fields: Sequence[str] = (), block_id: str | None = None) -> Block:
+    block: Block = {"type": "section", "text": mrkdwn(truncate(text, MAX_SECTION_TEXT))}
+    if fields:
+        block["fields"] = [mrkdwn(truncate(f, MAX_FIELD_TEXT)) for f in fields[:MAX_FIELDS]]
+    if block_id:
+        block["block_id"] = block_id[:MAX_BLOCK_ID]
+    return block
+
+
+def fields_section(fields: Sequence[str]) -> Block:
+    return {"type": "section", "fields": [mrkdwn(truncate(f, MAX_FIELD_TEXT)) for f in fields[:MAX_FIELDS]]}
+
+
+def context(*texts: str) -> Block:
+    return {"type": "context", "elements": [mrkdwn(truncate(t, MAX_FIELD_TEXT)) for t in texts[:10]]}
+
+
+def divider() -> Block:
+    return {"type": "divider"}
+
+
+def button(
+    text: str,
+    action_id: str,
+    value: str = "",
+    *,
+    style: str | None = None,
+    url: str | None = None,
+    confirm: tuple[str, str] | None = None,
+) -> dict[str, Any]:
+    """A button. ``value`` must fit (callers keep state in the table, not in the value)."""
+    if len(value) > MAX_BUTTON_VALUE:
+        raise ValueError(f"button value of {len(value)} characters exceeds Slack's {MAX_BUTTON_VALUE}")
+    element: dict[str, Any] = {
+        "type": "button",
+        "text": plain(text, MAX_BUTTON_TEXT),
+        "action_id": action_id[:MAX_ACTION_ID],
+    }
+    if value:
+        element["value"] = value
+    if style in {"primary", "danger"}:
+        element["style"] = style
+    if url:
+        element["url"] = url[:MAX_URL]
+    if confirm:
+        title, body = confirm
+        element["confirm"] = {
+            "title": plain(title, 100),
+            "text": plain(body, MAX_CONFIRM_TEXT),
+            "confirm": plain("Yes", 30),
+            "deny": plain("Cancel", 30),
+        }
+    return element
+
+
+def actions(elements: Sequence[dict[str, Any]], *, block_id: str | None = None) -> Block:
+    block: Block = {"type": "actions", "elements": list(elements[:MAX_ACTIONS_ELEMENTS])}
+    if block_id:
+        block["block_id"] = block_id[:MAX_BLOCK_ID]
+    return block
+
+
+def code_blocks(lines: Iterable[str], *, max_chars: int = MAX_SECTION_TEXT) -> list[Block]:
+    """Sections holding ``lines`` in ``` fences, each within the section limit; long lines are cut."""
+    fence = 8  # the two "```\n" fences
+    budget = max_chars - fence
+    blocks: list[Block] = []
+    chunk: list[str] = []
+    size = 0
+    for raw in lines:
+        line = truncate(raw.replace("```", "ˋˋˋ"), budget)
+        if chunk and size + len(line) + 1 > budget:
+            blocks.append(section("```\n" + "\n".join(chunk) + "\n```"))
+            chunk, size = [], 0
+        chunk.append(line)
+        size += len(line) + 1
+    if chunk:
+        blocks.append(section("```\n" + "\n".join(chunk) + "\n```"))
+    return blocks
+
+
+def block_chars(blocks: Sequence[Block]) -> int:
+    """Characters of text across the blocks, as Slack counts them towards msg_blocks_too_long."""
+    total = 0
+
+    def walk(node: Any) -> None:
+        nonlocal total
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "text" and isinstance(value, str):
+                    total += len(value)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(list(blocks))
+    return total
+
+
+def fit(
+    blocks: Sequence[Block],
+    *,
+    max_blocks: int = MAX_BLOCKS_MESSAGE,
+    max_chars: int = MAX_TOTAL_BLOCK_CHARS,
+    note: str = "",
+) -> tuple[list[Block], bool]:
+    """Keep leading blocks while within the message limits. Returns (blocks, whether any were dropped).
+
+    When blocks are dropped and ``note`` is given, a context block with it is appended (within limits).
+    """
+    reserve = 1 if note else 0
+    kept: list[Block] = []
+    used = len(note)
+    for block in blocks:
+        size = block_chars([block])
+        if len(kept) + 1 + reserve > max_blocks or used + size > max_chars:
+            if note:
+                kept.append(context(note))
+            return kept, True
+        kept.append(block)
+        used += size
+    return kept, False
+
+
+# -- the checker -----------------------------------------------------------------------------------
+
+
+def _text_of(obj: Any) -> str:
+    if isinstance(obj, dict):
+        return str(obj.get("text", ""))
+    return ""
+
+
+def _check_element(element: dict[str, Any], where: str, out: list[str]) -> None:
+    kind = element.get("type")
+    if kind == "button":
+        if len(_text_of(element.get("text"))) > MAX_BUTTON_TEXT:
+            out.append(f"{where}: button text longer than {MAX_BUTTON_TEXT}")
+        if len(str(element.get("value", ""))) > MAX_BUTTON_VALUE:
+            out.append(f"{where}: button value longer than {MAX_BUTTON_VALUE}")
+        if "url" in element and len(str(element["url"])) > MAX_URL:
+            out.append(f"{where}: button url longer than {MAX_URL}")
+        confirm = element.get("confirm")
+        if isinstance(confirm, dict) and len(_text_of(confirm.get("text"))) > MAX_CONFIRM_TEXT:
+            out.append(f"{where}: confirm text longer than {MAX_CONFIRM_TEXT}")
+    action_id = element.get("action_id")
+    if action_id is not None and (not isinstance(action_id, str) or len(action_id) > MAX_ACTION_ID):
+        out.append(f"{where}: action_id missing or longer than {MAX_ACTION_ID}")
+
+
+def problems(blocks: Any, *, text: str | None = None, surface: str = "message") -> list[str]:
+    """Everything in a message (or modal) that Slack would reject; empty when it is acceptable."""
+    out: list[str] = []
+    if text is not None and len(text) > MAX_MESSAGE_TEXT:
+        out.append(f"text longer than {MAX_MESSAGE_TEXT} characters ({len(text)})")
+    if blocks is None:
+        return out
+    if isinstance(blocks, str):
+        try:
+            blocks = json.loads(blocks)
+        except ValueError:
+            return [*out, "blocks is not valid JSON"]
+    if not isinstance(blocks, list):
+        return [*out, "blocks must be a list"]
+    limit = MAX_BLOCKS_MODAL if surface == "modal" else MAX_BLOCKS_MESSAGE
+    if len(blocks) > limit:
+        out.append(f"{len(blocks)} blocks, more than {limit}")
+    if surface == "message" and block_chars(blocks) > MAX_TOTAL_BLOCK_CHARS:
+        out.append(f"blocks hold {block_chars(blocks)} characters, more than {MAX_TOTAL_BLOCK_CHARS}")
+    block_ids: set[str] = set()
+    for index, block in enumerate(blocks):
+        where = f"block {index}"
+        if not isinstance(block, dict) or "type" not in block:
+            out.append(f"{where}: not a block")
+            continue
+        block_id = block.get("block_id")
+        if block_id is not None:
+            if len(str(block_id)) > MAX_BLOCK_ID:
+                out.append(f"{where}: block_id longer than {MAX_BLOCK_ID}")
+            if block_id in block_ids:
+                out.append(f"{where}: duplicate block_id {block_id!r}")
+            block_ids.add(str(block_id))
+        kind = block["type"]
+        if kind == "header":
+            if len(_text_of(block.get("text"))) > MAX_HEADER_TEXT:
+                out.append(f"{where}: header text longer than {MAX_HEADER_TEXT}")
+        elif kind == "section":
+            if "text" not in block and "fields" not in block:
+                out.append(f"{where}: section needs text or fields")
+            if len(_text_of(block.get("text"))) > MAX_SECTION_TEXT:
+                out.append(f"{where}: section text longer than {MAX_SECTION_TEXT}")
+            fields = block.get("fields", [])
+            if len(fields) > MAX_FIELDS:
+                out.append(f"{where}: {len(fields)} fields, more than {MAX_FIELDS}")
+            for field in fields:
+                if len(_text_of(field)) > MAX_FIELD_TEXT:
+                    out.append(f"{where}: field longer than {MAX_FIELD_TEXT}")
+            if isinstance(block.get("accessory"), dict):
+                _check_element(block["accessory"], where, out)
+        elif kind == "actions":
+            elements = block.get("elements", [])
+            if not elements or len(elements) > MAX_ACTIONS_ELEMENTS:
+                out.append(f"{where}: actions must hold 1 to {MAX_ACTIONS_ELEMENTS} elements")
+            seen: set[str] = set()
+            for element in elements:
+                _check_element(element, where, out)
+                action_id = element.get("action_id")
+                if action_id in seen:
+                    out.append(f"{where}: duplicate action_id {action_id!r}")
+                if action_id:
+                    seen.add(action_id)
+        elif kind == "context":
+            elements = block.get("elements", [])
+            if not elements or len(elements) > MAX_CONTEXT_ELEMENTS:
+                out.append(f"{where}: context must hold 1 to {MAX_CONTEXT_ELEMENTS} elements")
+        elif kind == "input":
+            if len(_text_of(block.get("label"))) > 2000:
+                out.append(f"{where}: input label longer than 2000")
+        elif kind not in {"divider", "image", "rich_text", "file", "video"}:
+            out.append(f"{where}: unknown block type {kind!r}")
+    return out

@@ -1,0 +1,58 @@
+"""Fixtures shared by every test: AWS through moto (in-process), with every client cache reset."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from bot.aws import clients
+from bot.config import Settings
+
+FAKE_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
+
+
+@pytest.fixture(autouse=True)
+def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No test can reach a real AWS account: fake credentials, no profile, no endpoint left over."""
+    for key, value in FAKE_AWS_ENV.items():
+        monkeypatch.setenv(key, value)
+    for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(key, raising=False)
+    for key in [k for k in os.environ if k.startswith(("OPSBOT_", "SLACK_"))]:
+        monkeypatch.delenv(key, raising=False)
+    clients.clear_caches()
+    yield
+    clients.clear_caches()
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    """moto in-process for every AWS service; clients created after this point talk to it."""
+    from moto import mock_aws
+
+    with mock_aws():
+        clients.clear_caches()
+        yield
+    clients.clear_caches()
+
+
+@pytest.fixture
+def state_table(aws: None) -> str:
+    from bot.aws.state import create_state_table
+
+    create_state_table("opsbot-state")
+    return "opsbot-state"
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings.from_env({"AWS_REGION": "us-east-1"})
