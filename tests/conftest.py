@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from bot.aws import clients
 from bot.config import Settings
+from bot.local.slack_api import LocalSlack
+from tests.support.slack import SlackHarness, harness_settings, local_slack
 
 FAKE_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -56,3 +59,33 @@ def state_table(aws: None) -> str:
 @pytest.fixture
 def settings() -> Settings:
     return Settings.from_env({"AWS_REGION": "us-east-1"})
+
+
+# -- Slack: the real Bolt app, signed requests, a local Slack Web API server -------------------------
+
+ONCALL_POLICY = {"rules": [{"allow": ["*"], "usergroups": ["S0ONCALL"], "description": "on-call engineers"}]}
+
+
+@pytest.fixture
+def slack_server() -> Iterator[LocalSlack]:
+    """The local Slack Web API server; a test fails if the app sent anything Slack would reject."""
+    server = local_slack().start()
+    yield server
+    server.stop()
+    assert server.violations == [], f"Slack would have rejected: {server.violations}"
+
+
+@pytest.fixture
+def make_harness(state_table: str, slack_server: LocalSlack) -> Callable[..., SlackHarness]:
+    """Build the app under test with extra environment (e.g. OPSBOT_POLICY=...)."""
+
+    def make(**env: str) -> SlackHarness:
+        return SlackHarness(slack_server, harness_settings(slack_server, **env))
+
+    return make
+
+
+@pytest.fixture
+def harness(make_harness: Callable[..., SlackHarness]) -> SlackHarness:
+    """The app with the on-call policy: members of S0ONCALL (alice) may do everything, others read."""
+    return make_harness(OPSBOT_POLICY=json.dumps(ONCALL_POLICY))

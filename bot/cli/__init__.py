@@ -17,7 +17,7 @@ from bot import __version__
 from bot.errors import OpsbotError
 
 # Order is the order of `opsbot --help`.
-CLI_MODULES: tuple[str, ...] = ("bot.cli.local",)
+CLI_MODULES: tuple[str, ...] = ("bot.cli.local", "bot.cli.device")
 
 
 def build_parser() -> argparse.ArgumentParser:

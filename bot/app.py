@@ -1,0 +1,102 @@
+"""Build the Bolt app. Used by the Lambda handler, ``opsbot serve``, the demo console and the tests.
+
+The app authorizes every request from configuration (bot token, bot user id, team id) instead of
+Bolt's default, which calls Slack's ``auth.test`` at construction or on the first request of every cold
+start: a signed command is acknowledged even when Slack's Web API is slow or unreachable.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from bot.config import Settings
+from bot.listeners.framework import Runtime, bind_runtime, runtime_of
+
+logger = logging.getLogger("opsbot.app")
+
+
+class _TokenFromEnvironmentNotice(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment even when an ``authorize`` function is given and
+    then warns that it ignores it; with authorization from configuration that is intended, not news."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return "`token` will be unused" not in message and "will be ignored" not in message
+
+
+def build_app(settings: Settings, *, lazy_runner: Any = None) -> Any:
+    """A Bolt App with every listener registered, ``process_before_response=True``.
+
+    ``lazy_runner`` replaces Bolt's lazy listener runner (the demo passes one that tracks running work;
+    the Lambda handler installs its own through ``lambda_request_handler``).
+    """
+    from slack_bolt import App
+    from slack_bolt.authorization import AuthorizeResult
+    from slack_sdk import WebClient
+
+    from bot.listeners import register_all
+
+    settings.require_slack()
+    bolt_logger = logging.getLogger("slack_bolt.App")
+    if not any(isinstance(f, _TokenFromEnvironmentNotice) for f in bolt_logger.filters):
+        bolt_logger.addFilter(_TokenFromEnvironmentNotice())
+
+    def authorize(enterprise_id: str | None, team_id: str | None, **_: Any) -> AuthorizeResult:
+        return AuthorizeResult(
+            enterprise_id=enterprise_id,
+            team_id=settings.slack_team_id or team_id,
+            bot_token=settings.slack_bot_token,
+            bot_user_id=settings.slack_bot_user_id or None,
+            bot_id=settings.slack_bot_id or None,
+        )
+
+    app = App(
+        name="opsbot",
+        signing_secret=settings.slack_signing_secret,
+        authorize=authorize,
+        # Every client Bolt builds per request copies this base_url: SLACK_API_URL reaches them all.
+        client=WebClient(base_url=settings.slack_api_url, timeout=10),
+        process_before_response=True,
+        # No handler for, e.g., a message event must not turn into an error response.
+        raise_error_for_unhandled_request=False,
+        url_verification_enabled=True,
+        ssl_check_enabled=True,
+        request_verification_enabled=True,
+    )
+    if lazy_runner is not None:
+        app.listener_runner.lazy_listener_runner = lazy_runner
+    runtime = Runtime(settings)
+    bind_runtime(app, runtime)
+    register_all(app)
+    runtime.seal()
+    return app
+
+
+def lambda_request_handler(app: Any) -> Any:
+    """Bolt's AWS Lambda adapter, with the lazy self-invocation through our client cache and the
+    invocation's deadline made available to lazy work (``Call.seconds_left``)."""
+    from slack_bolt.adapter.aws_lambda import SlackRequestHandler
+    from slack_bolt.adapter.aws_lambda.lazy_listener_runner import LambdaLazyListenerRunner
+
+    from bot.aws.clients import client
+
+    class CachedClientLazyRunner(LambdaLazyListenerRunner):
+        """Invokes the function ARN of this invocation (alias included) with a client from the cache,
+        so tests that reset the cache (moto) and the demo's endpoint are honoured."""
+
+        def start(self, function: Any, request: Any) -> None:
+            self.lambda_client = client("lambda")
+            super().start(function, request)
+
+    class OpsbotLambdaHandler(SlackRequestHandler):
+        def handle(self, event: Any, context: Any) -> Any:
+            remaining = getattr(context, "get_remaining_time_in_millis", None)
+            runtime = runtime_of(self.app)
+            runtime.lambda_deadline = time.time() + remaining() / 1000 if callable(remaining) else None
+            return super().handle(event, context)
+
+    handler = OpsbotLambdaHandler(app)
+    app.listener_runner.lazy_listener_runner = CachedClientLazyRunner(handler.logger)
+    return handler

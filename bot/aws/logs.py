@@ -1,0 +1,422 @@
+"""CloudWatch Logs: every call opsbot makes goes through one shared limiter.
+
+CloudWatch quotas are per account and region (FilterLogEvents: 5 requests/s), so one process must not
+fire more than that however many lookups or tails run in it. ``LIMITER`` holds a token bucket per
+operation and a semaphore bounding concurrent calls. When AWS throttles anyway (other processes share
+the quota), botocore's adaptive retries absorb it first; if they give up we slow the bucket down and
+retry until the caller's deadline, so throttling makes a lookup slower, never wrong or failed.
+
+Pagination follows ``nextToken`` until it is absent: FilterLogEvents may return empty pages while it
+keeps searching.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from bot.aws.clients import client
+from bot.aws.errors import THROTTLING_CODES, error_code, translate
+from bot.errors import AwsError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Requests per second per account and region (CloudWatch Logs service quotas).
+DEFAULT_RATES: Mapping[str, float] = {
+    "FilterLogEvents": 5.0,
+    "GetLogEvents": 10.0,
+    "DescribeLogGroups": 5.0,
+    "DescribeLogStreams": 5.0,
+    "StartLiveTail": 5.0,
+    "StartQuery": 5.0,
+}
+DEFAULT_CONCURRENCY = 4
+# How long one call may keep retrying throttling before the caller hears about it.
+DEFAULT_THROTTLE_PATIENCE = 120.0
+MAX_PAGE_EVENTS = 10_000
+
+
+class _Bucket:
+    def __init__(self, rate: float) -> None:
+        self.nominal = rate
+        self.rate = rate
+        self.tokens = rate  # a full second's worth: a burst of `rate` calls may start at once
+        self.updated = 0.0
+
+
+class Limiter:
+    """Token buckets per operation plus a bound on concurrent calls, shared by every thread."""
+
+    def __init__(
+        self,
+        rates: Mapping[str, float] = DEFAULT_RATES,
+        *,
+        default_rate: float = 5.0,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        retry_delays: Sequence[float] = (0.5, 1.0, 2.0, 4.0, 8.0),
+        patience: float = DEFAULT_THROTTLE_PATIENCE,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.rates = dict(rates)
+        self.default_rate = default_rate
+        self.concurrency = concurrency
+        self.retry_delays = tuple(retry_delays)
+        self.patience = patience
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._buckets: dict[str, _Bucket] = {}
+        self._slots = threading.BoundedSemaphore(concurrency)
+
+    def _bucket(self, operation: str) -> _Bucket:
+        bucket = self._buckets.get(operation)
+        if bucket is None:
+            bucket = _Bucket(self.rates.get(operation, self.default_rate))
+            bucket.updated = self._clock()
+            self._buckets[operation] = bucket
+        return bucket
+
+    def _take(self, operation: str) -> float:
+        """Take a token if one is there (0.0), else say how long to wait for one."""
+        with self._lock:
+            bucket = self._bucket(operation)
+            now = self._clock()
+            elapsed = max(0.0, now - bucket.updated)
+            bucket.updated = now
+            # A slowed bucket recovers a little with every second without throttling.
+            bucket.rate = min(bucket.nominal, bucket.rate + 0.1 * elapsed * bucket.nominal)
+            bucket.tokens = min(bucket.rate, bucket.tokens + elapsed * bucket.rate)
+            if bucket.tokens >= 1.0:
+                bucket.tokens -= 1.0
+                return 0.0
+            return (1.0 - bucket.tokens) / bucket.rate
+
+    def slowdown(self, operation: str) -> None:
+        """AWS throttled us: halve this operation's rate (it recovers gradually)."""
+        with self._lock:
+            bucket = self._bucket(operation)
+            bucket.rate = max(bucket.nominal / 8, bucket.rate / 2)
+            bucket.tokens = min(bucket.tokens, 0.0)
+
+    def current_rate(self, operation: str) -> float:
+        with self._lock:
+            return self._bucket(operation).rate
+
+    @contextmanager
+    def slot(self, operation: str) -> Iterator[None]:
+        """Wait for a token of ``operation`` and a free concurrency slot; hold the slot while inside."""
+        while True:
+            wait = self._take(operation)
+            if wait <= 0:
+                break
+            self._sleep(wait)
+        with self._slots:
+            yield
+
+    def call(
+        self,
+        operation: str,
+        func: Callable[[], T],
+        *,
+        deadline: float | None = None,
+        stats: CallStats | None = None,
+    ) -> T:
+        """Run one AWS call within the limits; retry throttling with backoff until ``deadline``."""
+        give_up_at = self._clock() + self.patience if deadline is None else deadline
+        attempt = 0
+        while True:
+            with self.slot(operation):
+                try:
+                    return func()
+                except Exception as error:
+                    if error_code(error) not in THROTTLING_CODES:
+                        raise
+                    throttled = error
+            if stats is not None:
+                stats.count_throttle()
+            self.slowdown(operation)
+            delay = self.retry_delays[min(attempt, len(self.retry_delays) - 1)] if self.retry_delays else 0.0
+            delay *= 0.5 + random.random() / 2
+            attempt += 1
+            if self._clock() + delay > give_up_at:
+                raise throttled
+            log.debug("%s throttled; retry %d in %.2fs", operation, attempt, delay)
+            self._sleep(delay)
+
+
+LIMITER = Limiter()
+
+
+@contextmanager
+def use_limiter(limiter: Limiter) -> Iterator[Limiter]:
+    """Swap the shared limiter (benchmarks and tests with their own clocks or rates)."""
+    global LIMITER
+    previous, LIMITER = LIMITER, limiter
+    try:
+        yield limiter
+    finally:
+        LIMITER = previous
+
+
+# -- events and counters -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LogEvent:
+    """One CloudWatch Logs event, wherever it came from (FilterLogEvents or Live Tail)."""
+
+    group: str
+    stream: str
+    timestamp: int  # epoch ms, the event's own time
+    message: str
+    event_id: str = ""
+    ingestion_time: int = 0
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """Identity for deduplication: event ids are unique within a log group."""
+        if self.event_id:
+            return (self.group, self.event_id)
+        # Live Tail results carry no event id; the content identifies them well enough.
+        return (self.group, f"{self.stream}\x00{self.timestamp}\x00{self.ingestion_time}\x00{self.message}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "timestamp": self.timestamp,
+            "group": self.group,
+            "stream": self.stream,
+            "message": self.message,
+            "eventId": self.event_id,
+            "ingestionTime": self.ingestion_time,
+        }
+
+
+
+
+@dataclass
+class CallStats:
+    """CloudWatch calls made, events transferred and throttling met (searches run in threads)."""
+
+    calls: dict[str, int] = field(default_factory=dict)
+    events: int = 0
+    throttled: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def count(self, operation: str, events: int = 0) -> None:
+        with self._lock:
+            self.calls[operation] = self.calls.get(operation, 0) + 1
+            self.events += events
+
+    def count_throttle(self) -> None:
+        with self._lock:
+            self.throttled += 1
+
+    @property
+    def total_calls(self) -> int:
+        return sum(self.calls.values())
+
+    def to_json(self) -> dict[str, Any]:
+        return {"calls": dict(self.calls), "events": self.events, "throttled": self.throttled}
+
+
+def quote_term(term: str) -> str:
+    """A CloudWatch filter pattern matching ``term`` literally: one double-quoted term.
+
+    Quoting makes every character literal (ids hold ``-`` and ``=``, which would otherwise be pattern
+    syntax); backslashes and quotes are escaped so no input can close the quote and add syntax.
+    """
+    escaped = term.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def contains_term(message: str, term: str) -> bool:
+    """Our own check of what a quoted-term filter promised (CloudWatch and moto differ)."""
+    return term in message
+
+
+# -- FilterLogEvents ------------------------------------------------------------------------------
+
+
+@dataclass
+class FilterResult:
+    events: list[LogEvent] = field(default_factory=list)
+    missing: bool = False  # the log group does not exist
+    truncated: bool = False  # stopped at max_events or the deadline with more to read
+    pages: int = 0
+
+
+def filter_events(
+    group: str,
+    *,
+    start_ms: int,
+    end_ms: int,
+    term: str = "",
+    pattern: str = "",
+    streams: Sequence[str] = (),
+    max_events: int = 50_000,
+    deadline: float | None = None,
+    stats: CallStats | None = None,
+    recheck: Callable[[str], bool] | None = None,
+) -> FilterResult:
+    """Events of ``group`` in [start_ms, end_ms] that contain ``term`` (or match ``pattern``).
+
+    ``term`` is sent as one double-quoted term and every returned event is checked again here: moto
+    and CloudWatch differ in filter semantics, and only this check is ours. A group that does not exist
+    is reported as ``missing`` rather than raised, so one absent group does not fail a lookup.
+    """
+    if term and pattern:
+        raise ValueError("give term or pattern, not both")
+    kwargs: dict[str, Any] = {
+        "logGroupName": group,
+        "startTime": int(start_ms),
+        "endTime": int(end_ms),
+        "limit": MAX_PAGE_EVENTS,
+    }
+    if term:
+        kwargs["filterPattern"] = quote_term(term)
+    elif pattern:
+        kwargs["filterPattern"] = pattern
+    if streams:
+        kwargs["logStreamNames"] = list(streams)[:100]
+    keep: Callable[[str], bool] | None = (lambda m: contains_term(m, term)) if term else recheck
+    logs = client("logs")
+    result = FilterResult()
+    while True:
+        if deadline is not None and time.monotonic() > deadline:
+            result.truncated = True
+            break
+        try:
+            page = LIMITER.call(
+                "FilterLogEvents", lambda: logs.filter_log_events(**kwargs), deadline=deadline, stats=stats
+            )
+        except Exception as error:
+            if error_code(error) == "ResourceNotFoundException":
+                result.missing = True
+                if stats is not None:
+                    stats.count("FilterLogEvents")
+                return result
+            raise translate(error, client=logs, resource=f"log group {group}") from error
+        raw = page.get("events", [])
+        result.pages += 1
+        if stats is not None:
+            stats.count("FilterLogEvents", len(raw))
+        for item in raw:
+            message = str(item.get("message", ""))
+            if keep is not None and not keep(message):
+                continue
+            result.events.append(
+                LogEvent(
+                    group=group,
+                    stream=str(item.get("logStreamName", "")),
+                    timestamp=int(item.get("timestamp", 0)),
+                    message=message,
+                    event_id=str(item.get("eventId", "")),
+                    ingestion_time=int(item.get("ingestionTime", 0)),
+                )
+            )
+        token = page.get("nextToken")
+        if not token:
+            break
+        if len(result.events) >= max_events:
+            result.truncated = True
+            break
+        kwargs["nextToken"] = token
+    return result
+
+
+# -- log groups -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GroupInfo:
+    name: str
+    arn: str
+    retention_days: int | None
+    created_ms: int
+
+
+def describe_group(name: str, *, stats: CallStats | None = None) -> GroupInfo | None:
+    """The group named exactly ``name`` (retention, ARN), or None when it does not exist."""
+    logs = client("logs")
+    try:
+        page = LIMITER.call(
+            "DescribeLogGroups",
+            lambda: logs.describe_log_groups(logGroupNamePrefix=name, limit=50),
+            stats=stats,
+        )
+    except Exception as error:
+        raise translate(error, client=logs, resource=f"log group {name}") from error
+    if stats is not None:
+        stats.count("DescribeLogGroups")
+    for group in page.get("logGroups", []):
+        if group.get("logGroupName") == name:
+            arn = str(group.get("logGroupArn") or str(group.get("arn", "")).removesuffix(":*"))
+            retention = group.get("retentionInDays")
+            return GroupInfo(name, arn, int(retention) if retention else None, int(group.get("creationTime", 0)))
+    return None
+
+
+def group_arn(name: str, *, region: str, account: str, partition: str = "aws") -> str:
+    return f"arn:{partition}:logs:{region}:{account}:log-group:{name}"
+
+
+# -- Live Tail ------------------------------------------------------------------------------------
+
+
+def endpoint_supports_live_tail() -> bool:
+    """Live Tail streams from ``streaming-``/``stream-`` prefixed AWS hosts; a custom endpoint given by
+    IP address or to an emulator (the demo's moto server) cannot take the host prefix."""
+    import ipaddress
+    from urllib.parse import urlparse
+
+    host = urlparse(client("logs").meta.endpoint_url).hostname or ""
+    try:
+        ipaddress.ip_address(host)
+        return False
+    except ValueError:
+        pass
+    return host.endswith((".amazonaws.com", ".amazonaws.com.cn", ".api.aws"))
+
+
+def start_live_tail(
+    group_arns: Sequence[str], *, pattern: str = "", stats: CallStats | None = None
+) -> Iterator[dict[str, Any]]:
+    """Open a Live Tail session (up to 10 groups) and yield its raw stream events.
+
+    Each item is ``{"sessionStart": ...}``, ``{"sessionUpdate": {"sessionMetadata", "sessionResults"}}``
+    or an exception event; translated AwsError on failure to open.
+    """
+    if not 1 <= len(group_arns) <= 10:
+        raise ValueError("Live Tail takes 1 to 10 log groups")
+    logs = client("logs")
+    kwargs: dict[str, Any] = {"logGroupIdentifiers": list(group_arns)}
+    if pattern:
+        kwargs["logEventFilterPattern"] = pattern
+    try:
+        response = LIMITER.call("StartLiveTail", lambda: logs.start_live_tail(**kwargs), stats=stats)
+    except Exception as error:
+        raise translate(error, client=logs, resource="Live Tail") from error
+    if stats is not None:
+        stats.count("StartLiveTail")
+    stream = response["responseStream"]
+    try:
+        yield from stream
+    except Exception as error:
+        raise translate(error, client=logs, resource="Live Tail") from error
+    finally:
+        close = getattr(stream, "close", None)
+        if callable(close):
+            close()
+
+
+def is_missing_group_error(error: BaseException) -> bool:
+    return isinstance(error, AwsError) and error.code == "ResourceNotFoundException"

@@ -1,0 +1,143 @@
+"""``opsbot demo | console | serve | manifest``: run the app locally, or print the Slack app manifest."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from bot.errors import ConfigError, UsageError
+
+MANIFEST_PATH = Path(__file__).resolve().parents[2] / "manifest.json"
+
+
+def add_parser(subparsers: Any) -> None:
+    demo = subparsers.add_parser(
+        "demo",
+        help="embedded AWS + demo data + local Slack, with a console to type slash commands",
+        description="Start an embedded AWS (moto) with demo data and a local Slack, then a console where "
+        "you type slash commands and click buttons. Reads commands from standard input when it is not a "
+        "terminal, and exits at its end.",
+    )
+    demo.add_argument(
+        "--run", action="append", default=[], metavar="COMMAND",
+        help="run this console command (e.g. \"/ops help\") and exit; repeatable",
+    )  # fmt: skip
+    demo.set_defaults(func=_demo)
+
+    console = subparsers.add_parser(
+        "console",
+        help="the demo console against the AWS account of this environment (or --embedded-aws)",
+    )
+    console.add_argument("--run", action="append", default=[], metavar="COMMAND")
+    console.add_argument("--embedded-aws", action="store_true", help="use an embedded AWS with demo data")
+    console.set_defaults(func=_console)
+
+    serve = subparsers.add_parser(
+        "serve", help="serve the app over HTTP (or Socket Mode) for a real workspace"
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=3000)
+    serve.add_argument("--socket-mode", action="store_true", help="connect with SLACK_APP_TOKEN instead")
+    serve.add_argument("--embedded-aws", action="store_true", help="use an embedded AWS with demo data")
+    serve.set_defaults(func=_serve)
+
+    manifest = subparsers.add_parser("manifest", help="print the Slack app manifest with the request URL")
+    where = manifest.add_mutually_exclusive_group()
+    where.add_argument("--url", help="the SlackEventsUrl output of the deployed stack")
+    where.add_argument("--stack", help="read SlackEventsUrl from this CloudFormation stack's outputs")
+    manifest.set_defaults(func=_manifest)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from bot.local.demo import run_console
+
+    return run_console(embedded_aws=True, seed=True, runs=args.run)
+
+
+def _console(args: argparse.Namespace) -> int:
+    from bot.local.demo import run_console
+
+    return run_console(embedded_aws=args.embedded_aws, seed=args.embedded_aws, runs=args.run)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import os
+
+    from bot.app import build_app
+    from bot.config import Settings
+    from bot.local.server import TrackingLazyRunner, make_server
+
+    logging.getLogger().setLevel(logging.INFO)
+    if args.embedded_aws:
+        from bot.aws.state import StateTable, create_state_table
+        from bot.local.aws import start_embedded_aws
+        from bot.local.seeds import SeedContext, seed_all
+
+        aws = start_embedded_aws()
+        settings = Settings.from_env()
+        create_state_table(settings.state_table)
+        from datetime import UTC, datetime
+
+        for line in seed_all(SeedContext(settings, StateTable(settings.state_table), datetime.now(UTC))):
+            print(line)
+        print(f"embedded AWS at {aws.endpoint}")
+    settings = Settings.from_env()
+    settings.require_slack()
+    if args.socket_mode:
+        if not os.environ.get("SLACK_APP_TOKEN"):
+            raise ConfigError(
+                "SLACK_APP_TOKEN is not set.",
+                hint="Create an app-level token with connections:write and enable Socket Mode.",
+            )
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        app = build_app(settings)
+        print("opsbot connected with Socket Mode; Ctrl-C to stop.")
+        SocketModeHandler(app, os.environ["SLACK_APP_TOKEN"]).start()
+        return 0
+    app = build_app(settings, lazy_runner=TrackingLazyRunner(logging.getLogger("opsbot.lazy")))
+    server = make_server(app, args.host, args.port)
+    print(f"opsbot listening on http://{args.host}:{server.server_address[1]}/slack/events; Ctrl-C to stop.")
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+    return 0
+
+
+def manifest_with_url(manifest: dict[str, Any], url: str) -> dict[str, Any]:
+    if not re.match(r"^https://\S+$", url):
+        raise UsageError(f"The request URL must be an https:// URL, not {url!r}.")
+    filled = json.loads(json.dumps(manifest))
+    for command in filled.get("features", {}).get("slash_commands", []):
+        command["url"] = url
+    filled.setdefault("settings", {}).setdefault("interactivity", {"is_enabled": True})["request_url"] = url
+    return filled
+
+
+def _stack_url(stack: str) -> str:
+    from bot.aws.clients import client
+    from bot.aws.errors import aws_errors
+
+    with aws_errors(resource=f"stack {stack}"):
+        outputs = client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
+    for output in outputs:
+        if output.get("OutputKey") == "SlackEventsUrl":
+            return str(output["OutputValue"])
+    raise ConfigError(f"Stack {stack} has no SlackEventsUrl output; is it an opsbot stack?")
+
+
+def _manifest(args: argparse.Namespace) -> int:
+    if not MANIFEST_PATH.exists():
+        raise ConfigError(f"{MANIFEST_PATH} is missing; run opsbot from its source checkout.")
+    manifest = json.loads(MANIFEST_PATH.read_text())
+    url = args.url or (_stack_url(args.stack) if args.stack else "")
+    if url:
+        manifest = manifest_with_url(manifest, url)
+    sys.stdout.write(json.dumps(manifest, indent=2) + "\n")
+    return 0

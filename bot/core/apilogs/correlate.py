@@ -1,0 +1,381 @@
+"""Pure correlation: read what API Gateway logged about a request, find invocations, summarise.
+
+Nothing here talks to AWS; ``bot.core.apilogs.lookup`` feeds these functions the events it fetched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.core.apilogs.formats import (
+    ReportMetrics,
+    is_error,
+    parse_access_line,
+    parse_function_arn,
+    parse_lambda_line,
+    split_exec_line,
+)
+from bot.core.apilogs.formats import exec_fact as classify_exec
+from bot.core.apilogs.model import LogEvent, sort_key
+
+
+@dataclass
+class IntegrationCall:
+    """One Lambda invocation API Gateway made for the request (the integration or an authorizer)."""
+
+    role: str  # "integration" | "authorizer"
+    function: str = ""  # function name ("" when the log does not say)
+    qualifier: str = ""
+    arn: str = ""
+    lambda_ids: list[str] = field(default_factory=list)
+    start_ms: int = 0
+    end_ms: int = 0
+    status: int | None = None
+    integration_latency_ms: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "role": self.role,
+            "function": self.function,
+            "qualifier": self.qualifier,
+            "lambdaRequestIds": list(self.lambda_ids),
+            "startMs": self.start_ms,
+            "endMs": self.end_ms,
+            "status": self.status,
+            "integrationLatencyMs": self.integration_latency_ms,
+        }
+
+
+@dataclass
+class ApiRequestInfo:
+    """What the API Gateway side (execution and access logs) says about one request."""
+
+    request_id: str = ""
+    extended_id: str = ""
+    xray_trace_id: str = ""
+    method: str = ""
+    path: str = ""
+    route: str = ""
+    status: int | None = None
+    latency_ms: int | None = None
+    integration_latency_ms: int | None = None
+    calls: list[IntegrationCall] = field(default_factory=list)
+    # Lambda request ids we could not tie to a function (access log, ERROR-level execution log).
+    loose_lambda_ids: list[str] = field(default_factory=list)
+    first_ms: int | None = None
+    last_ms: int | None = None
+    error: str = ""
+
+    @property
+    def lambda_ids(self) -> list[str]:
+        ids = [i for call in self.calls for i in call.lambda_ids] + self.loose_lambda_ids
+        return list(dict.fromkeys(ids))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "requestId": self.request_id,
+            "extendedRequestId": self.extended_id,
+            "xrayTraceId": self.xray_trace_id,
+            "method": self.method,
+            "path": self.path,
+            "route": self.route,
+            "status": self.status,
+            "latencyMs": self.latency_ms,
+            "integrationLatencyMs": self.integration_latency_ms,
+            "calls": [c.to_json() for c in self.calls],
+            "lambdaRequestIds": self.lambda_ids,
+        }
+
+
+def exec_request_ids(events: Iterable[LogEvent]) -> list[str]:
+    """The API request ids (the ``(id)`` prefixes) of execution-log events, in order of appearance."""
+    ids = [split_exec_line(e.message)[0] for e in sorted(events, key=sort_key)]
+    return list(dict.fromkeys(i for i in ids if i))
+
+
+def read_api_side(
+    exec_events: Sequence[LogEvent], access_events: Sequence[LogEvent], request_id: str
+) -> ApiRequestInfo:
+    """Fold the execution-log lines of ``request_id`` and its access-log record into one picture."""
+    info = ApiRequestInfo(request_id=request_id)
+    current: IntegrationCall | None = None
+    in_authorizer = False
+    stamps: list[int] = []
+    for event in sorted(exec_events, key=sort_key):
+        line_id, text = split_exec_line(event.message)
+        if line_id != request_id:
+            continue
+        stamps.append(event.timestamp)
+        fact = classify_exec(text)
+        if fact.kind == "extended":
+            info.extended_id = fact.value
+        elif fact.kind == "method":
+            info.method, info.path = fact.value, fact.extra
+        elif fact.kind == "authorizer_start":
+            in_authorizer = True
+            current = IntegrationCall("authorizer", start_ms=event.timestamp, end_ms=event.timestamp)
+            info.calls.append(current)
+        elif fact.kind == "authorizer_end":
+            if current is not None and current.role == "authorizer":
+                current.end_ms = event.timestamp
+            in_authorizer = False
+        elif fact.kind == "execution_start":
+            in_authorizer = False
+        elif fact.kind == "endpoint_uri":
+            arn = parse_function_arn(fact.value)
+            if in_authorizer and current is not None and current.role == "authorizer" and not current.function:
+                target = current
+            else:
+                target = IntegrationCall("integration", start_ms=event.timestamp)
+                info.calls.append(target)
+                current = target
+            target.arn = fact.value
+            target.function = arn.name if arn else ""
+            target.qualifier = arn.qualifier if arn else ""
+            target.end_ms = event.timestamp
+        elif fact.kind == "received":
+            if current is not None:
+                current.status = int(fact.value)
+                current.integration_latency_ms = fact.number
+                current.end_ms = event.timestamp
+            info.integration_latency_ms = fact.number
+        elif fact.kind == "lambda_id":
+            owner = _owner_for_lambda_id(info, current)
+            if owner is None:
+                if fact.value not in info.loose_lambda_ids:
+                    info.loose_lambda_ids.append(fact.value)
+            elif fact.value not in owner.lambda_ids:
+                owner.lambda_ids.append(fact.value)
+                owner.end_ms = max(owner.end_ms, event.timestamp)
+        elif fact.kind == "completed":
+            info.status = fact.number
+        elif fact.kind == "xray":
+            info.xray_trace_id = fact.value
+        if current is not None and current.start_ms and event.timestamp > current.end_ms and fact.kind in {
+            "other",
+            "received",
+        }:
+            # Lines between the call and its response ("Endpoint response body ...") extend its span.
+            if fact.kind == "other" and text.startswith(("Endpoint response", "Authorizer result")):
+                current.end_ms = event.timestamp
+        if fact.kind not in {"lambda_id"} and "failed" in text.lower() and not info.error:
+            info.error = text.strip()[:500]
+    if stamps:
+        info.first_ms, info.last_ms = min(stamps), max(stamps)
+        if info.latency_ms is None and len(stamps) > 1:
+            info.latency_ms = max(stamps) - min(stamps)
+    for event in sorted(access_events, key=sort_key):
+        record = parse_access_line(event.message)
+        if record is None:
+            continue
+        if record.request_id and record.request_id.lower() not in {request_id, info.extended_id.lower()}:
+            if record.extended_id != info.extended_id or not info.extended_id:
+                continue
+        info.method = info.method or record.method
+        info.path = info.path or record.path
+        info.route = record.route or info.route
+        info.status = info.status if info.status is not None else record.status
+        if record.latency_ms is not None:
+            info.latency_ms = record.latency_ms
+        if record.integration_latency_ms is not None and info.integration_latency_ms is None:
+            info.integration_latency_ms = record.integration_latency_ms
+        info.extended_id = info.extended_id or record.extended_id
+        if record.error and not info.error:
+            info.error = record.error
+        if record.integration_id and record.integration_id not in info.lambda_ids:
+            info.loose_lambda_ids.append(record.integration_id)
+        info.first_ms = event.timestamp if info.first_ms is None else min(info.first_ms, event.timestamp)
+        info.last_ms = event.timestamp if info.last_ms is None else max(info.last_ms, event.timestamp)
+    return info
+
+
+def _owner_for_lambda_id(info: ApiRequestInfo, current: IntegrationCall | None) -> IntegrationCall | None:
+    if current is not None and current.function:
+        return current
+    for call in reversed(info.calls):
+        if call.function and call.role == "integration":
+            return call
+    return None
+
+
+def access_request_ids(events: Iterable[LogEvent], term: str) -> list[str]:
+    """Request ids of access-log records that mention ``term`` in any of their id fields."""
+    found: list[str] = []
+    for event in events:
+        record = parse_access_line(event.message)
+        if record is None:
+            continue
+        if term in {record.request_id, record.extended_id, record.integration_id} and record.request_id:
+            found.append(record.request_id)
+    return list(dict.fromkeys(found))
+
+
+# -- Lambda side ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """Where a Lambda request id showed up: the stream that holds its invocation."""
+
+    lambda_id: str
+    group: str
+    stream: str
+    start_ms: int  # START (or first line naming the id)
+    end_ms: int | None  # REPORT/END, None when not seen
+    has_start: bool
+    has_report: bool
+    init_ms: float | None = None
+
+
+def lambda_ids_in(events: Iterable[LogEvent]) -> dict[str, tuple[str, str]]:
+    """Lambda request ids named by Lambda log lines -> (group, stream) where they were seen first."""
+    found: dict[str, tuple[str, str]] = {}
+    for event in sorted(events, key=sort_key):
+        line = parse_lambda_line(event.message)
+        if line.request_id and line.kind != "other":
+            found.setdefault(line.request_id, (event.group, event.stream))
+    return found
+
+
+def api_ids_in(events: Iterable[LogEvent]) -> list[str]:
+    """API Gateway request ids that Lambda lines mention (Powertools correlation_id, the seed's prefix)."""
+    ids: list[str] = []
+    for event in events:
+        ids.extend(parse_lambda_line(event.message).api_ids)
+    return list(dict.fromkeys(ids))
+
+
+def sightings(events: Iterable[LogEvent], lambda_id: str) -> list[Sighting]:
+    """Per stream, the span of the invocation ``lambda_id`` as far as lines naming it show."""
+    per_stream: dict[tuple[str, str], dict[str, Any]] = {}
+    for event in sorted(events, key=sort_key):
+        line = parse_lambda_line(event.message)
+        if line.request_id != lambda_id:
+            continue
+        seen = per_stream.setdefault(
+            (event.group, event.stream),
+            {"start": event.timestamp, "end": None, "has_start": False, "has_report": False, "init": None},
+        )
+        if line.kind == "start":
+            seen["start"] = event.timestamp if not seen["has_start"] else seen["start"]
+            seen["has_start"] = True
+        elif line.kind in {"report", "end"}:
+            seen["end"] = max(seen["end"] or 0, event.timestamp)
+            if line.kind == "report":
+                seen["has_report"] = True
+                if line.report and line.report.init_ms:
+                    seen["init"] = line.report.init_ms
+        else:
+            seen["start"] = min(seen["start"], event.timestamp)
+    return [
+        Sighting(lambda_id, g, s, v["start"], v["end"], v["has_start"], v["has_report"], v["init"])
+        for (g, s), v in per_stream.items()
+    ]
+
+
+def invocation_slice(stream_events: Sequence[LogEvent], lambda_id: str) -> list[LogEvent]:
+    """The events of one invocation in its stream: START .. REPORT, with print() lines in between.
+
+    A cold start's INIT_START (and what the module printed while loading) is included when it directly
+    precedes the START. Without a START we begin at the first line naming the id; without a REPORT we
+    stop before the next invocation's START.
+    """
+    ordered = sorted(stream_events, key=sort_key)
+    parsed = [parse_lambda_line(e.message) for e in ordered]
+    start_index: int | None = None
+    for index, line in enumerate(parsed):
+        if line.request_id == lambda_id and (line.kind == "start" or start_index is None):
+            if line.kind == "start":
+                start_index = index
+                break
+            start_index = index
+    if start_index is None:
+        return []
+    first = start_index
+    if parsed[start_index].kind == "start":
+        back = start_index - 1
+        while back >= 0 and parsed[back].kind not in {"start", "end", "report", "init_start"}:
+            back -= 1
+        if back >= 0 and parsed[back].kind == "init_start":
+            first = back
+    last = len(ordered) - 1
+    for index in range(start_index + 1, len(ordered)):
+        line = parsed[index]
+        if line.kind == "report" and line.request_id == lambda_id:
+            last = index
+            break
+        if line.kind in {"start", "init_start"} and line.request_id != lambda_id:
+            last = index - 1
+            break
+    return list(ordered[first : last + 1])
+
+
+# -- summary --------------------------------------------------------------------------------------
+
+
+@dataclass
+class InvocationSummary:
+    function: str
+    group: str
+    stream: str
+    lambda_id: str
+    role: str = "integration"
+    report: ReportMetrics | None = None
+    version: str = ""
+    errors: int = 0
+    # How we tied it to the request: "execution log", "access log", "api id in function log",
+    # "lambda id", or "time" (an authorizer call matched by its time window: less certain).
+    matched_by: str = ""
+
+    @property
+    def cold_start(self) -> bool:
+        return bool(self.report and self.report.init_ms)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "function": self.function,
+            "group": self.group,
+            "stream": self.stream,
+            "lambdaRequestId": self.lambda_id,
+            "role": self.role,
+            "version": self.version,
+            "report": self.report.to_json() if self.report else None,
+            "coldStart": self.cold_start,
+            "errors": self.errors,
+            "matchedBy": self.matched_by,
+        }
+
+
+def summarise_invocation(
+    events: Sequence[LogEvent], lambda_id: str, *, function: str, role: str, matched_by: str
+) -> InvocationSummary | None:
+    if not events:
+        return None
+    report: ReportMetrics | None = None
+    version = ""
+    errors = 0
+    for event in events:
+        line = parse_lambda_line(event.message)
+        if line.request_id == lambda_id and line.kind == "report":
+            report = line.report
+        if line.request_id == lambda_id and line.kind == "start":
+            version = line.version
+        if is_error(event.message):
+            errors += 1
+    return InvocationSummary(
+        function=function,
+        group=events[0].group,
+        stream=events[0].stream,
+        lambda_id=lambda_id,
+        role=role,
+        report=report,
+        version=version,
+        errors=errors,
+        matched_by=matched_by,
+    )
+
+
+def error_events(events: Iterable[LogEvent]) -> list[LogEvent]:
+    return [e for e in events if is_error(e.message)]

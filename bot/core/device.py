@@ -1,0 +1,752 @@
+"""IoT device catalog: registration, race-free activation with guessing limits, show, list, deactivate.
+
+The seed post's activation read the item, compared the code in the function and then updated without a
+condition: two activations could both win, the code stayed valid after use (so whoever saw it could
+re-register the device to themselves later), an unknown serial crashed the function (``data.Item`` was
+undefined) and nothing limited guessing. Here activation is one conditional UpdateItem that also removes
+the code, failures are told apart from the item DynamoDB returns with the failed condition, and wrong
+codes are counted in the state table (per device and per user) with locks that expire.
+
+Secrets: an activation code is a ``Secret`` from the moment it is parsed. No result, log line or audit
+record holds it; the only code that leaves this module is the new one ``deactivate`` issues, wrapped in a
+``Secret`` that prints as a mask and must be revealed explicitly to the one caller who asked for it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import re
+import secrets
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from bot.aws import devices as catalog
+from bot.aws.devices import UNREGISTERED_EMAIL, is_activated
+from bot.aws.state import StateTable
+from bot.config import Settings
+from bot.core.timeparse import format_time
+from bot.errors import OpsbotError, UsageError
+
+__all__ = ["UNREGISTERED_EMAIL", "is_activated"]
+
+log = logging.getLogger("opsbot.device")
+
+MASK = "••••••••"
+
+
+class Secret:
+    """A value that prints as a mask; ``reveal()`` is the only way to read it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret({MASK})"
+
+    def __str__(self) -> str:
+        return MASK
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and secrets.compare_digest(
+            self._value.encode(), other._value.encode()
+        )
+
+    def __hash__(self) -> int:
+        return hash(MASK)
+
+    def to_json(self) -> str:
+        return MASK
+
+
+def new_activation_code() -> Secret:
+    """A code in the seed post's format: ``AC-`` and 20 upper-case hex digits (80 random bits)."""
+    return Secret("AC-" + secrets.token_hex(10).upper())
+
+
+# -- input validation (pure) ------------------------------------------------------------------------
+
+# Keys are typed by people (slash commands, the modal) and by device firmware: no whitespace or control
+# characters, and short enough for DynamoDB's key limits (2048 bytes partition, 1024 sort).
+_KEY = re.compile(r"[^\s\x00-\x1f\x7f]{1,256}")
+_CODE = re.compile(r"[^\s\x00-\x1f\x7f]{8,256}")
+_EMAIL = re.compile(r"[^@\s<>|]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+")
+# Slack turns a typed address into <mailto:a@b.c|a@b.c>.
+_SLACK_MAILTO = re.compile(r"<mailto:([^|>]+)(?:\|[^>]*)?>")
+
+
+def clean_email(text: str) -> str:
+    """The address as typed, with Slack's ``<mailto:...|...>`` formatting removed."""
+    text = text.strip()
+    found = _SLACK_MAILTO.fullmatch(text)
+    return (found.group(1) if found else text).strip()
+
+
+def activation_field_errors(serial: str, client_id: str, code: str, email: str) -> dict[str, str]:
+    """Per-field problems (empty when all four are acceptable). Messages never repeat the code."""
+    errors: dict[str, str] = {}
+    if not _KEY.fullmatch(serial.strip()):
+        errors["serial"] = "Enter the serial number printed on the device, e.g. SN-D7F3C8947867."
+    if not _KEY.fullmatch(client_id.strip()):
+        errors["client_id"] = "Enter the device's client id, e.g. ID-91B2F06B3F05."
+    if not _CODE.fullmatch(code.strip()):
+        errors["code"] = (
+            "Enter the activation code from the device's card (at least 8 characters, no spaces)."
+        )
+    address = clean_email(email)
+    if len(address) > 254 or not _EMAIL.fullmatch(address):
+        errors["email"] = "Enter the owner's e-mail address, e.g. owner@example.com."
+    elif address.lower() == UNREGISTERED_EMAIL:
+        errors["email"] = (
+            f"{UNREGISTERED_EMAIL} is the placeholder for unregistered devices; enter a real address."
+        )
+    return errors
+
+
+def _usage_from(errors: Mapping[str, str]) -> UsageError:
+    return UsageError(" ".join(errors.values()))
+
+
+# -- registration ----------------------------------------------------------------------------------
+
+REGISTRATION_REQUIRED = ("serialNumber", "clientId", "activationCode")
+REGISTRATION_OPTIONAL = ("device", "type", "endpoint", "certificateId")
+
+
+@dataclass(frozen=True)
+class Registration:
+    serial: str
+    client_id: str
+    code: Secret = field(repr=False)
+    optional: tuple[tuple[str, str], ...] = ()  # (attribute, value) for the optional attributes given
+    ignored_activated: bool = (
+        False  # the payload claimed "activated": "true" (a registration never activates)
+    )
+
+    def item(self, registered_at: str) -> dict[str, Any]:
+        """The iotCatalog item, with the original's attribute names and value types."""
+        return {
+            "serialNumber": self.serial,
+            "clientId": self.client_id,
+            **dict(self.optional),
+            catalog.CODE_ATTRIBUTE: self.code.reveal(),
+            "activated": "false",
+            "email": UNREGISTERED_EMAIL,
+            "registeredAt": registered_at,
+        }
+
+
+def parse_registration(payload: Any) -> Registration:
+    """The IoT rule's payload (``SELECT * FROM 'registration'``) -> Registration, or UsageError.
+
+    Error messages name the field and never include the activation code.
+    """
+    if isinstance(payload, str | bytes):
+        try:
+            payload = json.loads(payload)
+        except ValueError:
+            raise UsageError("The registration payload is not JSON.") from None
+    if not isinstance(payload, dict):
+        raise UsageError(f"The registration payload must be a JSON object, not {type(payload).__name__}.")
+    problems: list[str] = []
+    for name in REGISTRATION_REQUIRED:
+        value = payload.get(name)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            problems.append(f"{name} is missing")
+        elif not isinstance(value, str):
+            problems.append(f"{name} must be a string, not {type(value).__name__}")
+        elif name == "activationCode" and not _CODE.fullmatch(value):
+            problems.append("activationCode must be 8 to 256 characters without spaces")
+        elif name != "activationCode" and not _KEY.fullmatch(value):
+            problems.append(f"{name} must be 1 to 256 characters without spaces (got {value[:40]!r})")
+    optional: list[tuple[str, str]] = []
+    for name in REGISTRATION_OPTIONAL:
+        value = payload.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str) or len(value) > 1024:
+            problems.append(f"{name} must be a string of at most 1024 characters")
+        elif value:
+            optional.append((name, value))
+    if problems:
+        raise UsageError("Registration rejected: " + "; ".join(problems) + ".")
+    return Registration(
+        serial=payload["serialNumber"],
+        client_id=payload["clientId"],
+        code=Secret(payload["activationCode"]),
+        optional=tuple(optional),
+        ignored_activated=is_activated(payload.get("activated")),
+    )
+
+
+@dataclass(frozen=True)
+class RegistrationResult:
+    ok: bool
+    reason: str  # registered | updated | already_activated | invalid
+    message: str
+    serial: str = ""
+    client_id: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "reason": self.reason,
+            "message": self.message,
+            "serialNumber": self.serial,
+            "clientId": self.client_id,
+        }
+
+
+def register(settings: Settings, payload: Any, *, now: datetime | None = None) -> RegistrationResult:
+    """Store one registration. Invalid payloads and activated devices are logged and refused.
+
+    AWS errors propagate: the IoT rule invokes the function asynchronously, so Lambda retries them.
+    """
+    try:
+        registration = parse_registration(payload)
+    except UsageError as error:
+        log.error("%s Nothing was stored.", error.message)
+        return RegistrationResult(False, "invalid", error.message)
+    target = f"{registration.serial} / {registration.client_id}"
+    if registration.ignored_activated:
+        log.warning("Registration of %s said activated=true; stored as not activated.", target)
+    at = format_time(now or datetime.now(UTC))
+    written, previous = catalog.put_registration(settings.device_table, registration.item(at))
+    if not written:
+        message = f"Device {target} is already activated; the registration was ignored."
+        log.warning(message)
+        return RegistrationResult(
+            False, "already_activated", message, registration.serial, registration.client_id
+        )
+    reason = "updated" if previous else "registered"
+    message = f"Device {target} {'re-registered' if previous else 'registered'} in {settings.device_table}."
+    log.info(message)
+    return RegistrationResult(True, reason, message, registration.serial, registration.client_id)
+
+
+def registration_handler(settings: Settings | None = None) -> Callable[[Any, Any], dict[str, Any]]:
+    """The Lambda entry point behind the IoT rule; building it does no I/O."""
+    resolved = settings or Settings.from_env()
+
+    def handler(event: Any, context: Any) -> dict[str, Any]:
+        return register(resolved, event).to_json()
+
+    return handler
+
+
+# -- guessing limits -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GuessingLimits:
+    device_failures: int = 5  # wrong codes for one device ...
+    device_window: int = 900  # ... within this many seconds ...
+    device_lock: int = 900  # ... lock the device this long
+    user_failures: int = 10  # wrong codes or unknown devices by one user (any devices) ...
+    user_window: int = 3600  # ... within this many seconds ...
+    user_lock: int = 900  # ... make that user wait this long
+
+
+GUESSING_LIMITS = GuessingLimits()
+
+
+def _device_key(serial: str, client_id: str) -> str:
+    return f"device#{serial}#{client_id}"
+
+
+def _user_key(actor: str) -> str:
+    return f"device-user#{actor}"
+
+
+def _recent_failures(state: StateTable, key: str, window: int, current: int) -> int:
+    """Failures in the current and the previous fixed window.
+
+    Any ``window`` seconds overlap at most two fixed windows, so N failures within ``window`` seconds
+    always reach N here (failures spread over up to twice the window may too: the stricter side).
+    """
+    now = int(time.time())
+    previous = state.get(f"count#{key}", str(now - now % window - window))
+    return current + (int(previous.get("count", 0)) if previous else 0)
+
+
+def _lock_remaining(state: StateTable, key: str) -> int:
+    flag = state.get_flag(f"lock#{key}")
+    if not flag:
+        return 0
+    return max(0, int(flag.get("until", 0)) - int(time.time()))
+
+
+def _lock(state: StateTable, key: str, seconds: int, reason: str) -> None:
+    state.set_flag(
+        f"lock#{key}", {"until": int(time.time()) + seconds, "reason": reason}, ttl_seconds=seconds
+    )
+
+
+def _clear_guessing(state: StateTable, key: str, window: int) -> None:
+    now = int(time.time())
+    start = now - now % window
+    state.delete(f"flag#lock#{key}", "flag")
+    for window_start in (start, start - window):
+        state.delete(f"count#{key}", str(window_start))
+
+
+def _minutes(seconds: int) -> str:
+    minutes = max(1, (seconds + 59) // 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+# -- activation ------------------------------------------------------------------------------------
+
+
+class Reason(StrEnum):
+    ACTIVATED = "activated"
+    WRONG_CODE = "wrong_code"
+    UNKNOWN_DEVICE = "unknown_device"
+    ALREADY_ACTIVATED = "already_activated"
+    LOCKED = "locked"
+
+
+@dataclass(frozen=True)
+class ActivationResult:
+    ok: bool
+    reason: Reason
+    serial: str
+    client_id: str
+    message: str
+    retry_after: int = 0  # seconds until another attempt is accepted (when locked)
+    attempts_left: int | None = None  # wrong codes left before the device locks
+
+    def to_json(self) -> dict[str, Any]:
+        document: dict[str, Any] = {
+            "ok": self.ok,
+            "reason": self.reason.value,
+            "serialNumber": self.serial,
+            "clientId": self.client_id,
+            "message": self.message,
+        }
+        if self.retry_after:
+            document["retryAfter"] = self.retry_after
+        if self.attempts_left is not None:
+            document["attemptsLeft"] = self.attempts_left
+        return document
+
+
+def _audit(settings: Settings, state: StateTable, actor: str, action: str, target: str, outcome: str) -> None:
+    """One record per attempt. A failure to write it is logged; it never changes the answer."""
+    now = datetime.now(UTC)
+    record = {
+        "time": format_time(now),
+        "ref": uuid.uuid4().hex[:12],
+        "actor": actor,
+        "action": action,
+        "target": target,
+        "outcome": outcome,
+    }
+    try:
+        state.put_audit(record, ttl_days=settings.audit_ttl_days)
+    except OpsbotError as error:
+        log.error("Could not write the audit record of %s on %s (%s): %s", action, target, outcome, error)
+
+
+def activate(
+    settings: Settings,
+    serial: str,
+    client_id: str,
+    code: str | Secret,
+    email: str,
+    *,
+    actor: str,
+    limits: GuessingLimits = GUESSING_LIMITS,
+    audit: bool = True,
+) -> ActivationResult:
+    """Activate a device for ``email`` if ``code`` is its current code. Raises UsageError on bad input."""
+    secret = code if isinstance(code, Secret) else Secret(code)
+    serial, client_id, address = serial.strip(), client_id.strip(), clean_email(email)
+    errors = activation_field_errors(serial, client_id, secret.reveal(), address)
+    if errors:
+        raise _usage_from(errors)
+    state = StateTable(settings.state_table)
+    target = f"{serial} / {client_id}"
+    device_key, user_key = _device_key(serial, client_id), _user_key(actor)
+
+    def finish(result: ActivationResult) -> ActivationResult:
+        if audit:
+            _audit(settings, state, actor, "device.activate", f"{serial}/{client_id}", result.reason.value)
+        log.info("Activation of %s by %s: %s", target, actor, result.reason.value)
+        return result
+
+    user_wait = _lock_remaining(state, user_key)
+    if user_wait:
+        return finish(
+            ActivationResult(
+                False,
+                Reason.LOCKED,
+                serial,
+                client_id,
+                f"Too many wrong activation codes from you; try again in {_minutes(user_wait)}.",
+                retry_after=user_wait,
+            )
+        )
+    device_wait = _lock_remaining(state, device_key)
+    if device_wait:
+        return finish(
+            ActivationResult(
+                False,
+                Reason.LOCKED,
+                serial,
+                client_id,
+                f"Device {target} is locked after too many wrong codes; "
+                f"try again in {_minutes(device_wait)}.",
+                retry_after=device_wait,
+            )
+        )
+
+    attempt = catalog.try_activate(
+        settings.device_table,
+        serial,
+        client_id,
+        code=secret.reveal(),
+        email=address,
+        actor=actor,
+        at=format_time(datetime.now(UTC)),
+    )
+    if attempt.succeeded:
+        return finish(
+            ActivationResult(
+                True,
+                Reason.ACTIVATED,
+                serial,
+                client_id,
+                f"Device {target} is activated and registered to {address}.",
+            )
+        )
+    if attempt.exists and attempt.activated:
+        return finish(
+            ActivationResult(
+                False,
+                Reason.ALREADY_ACTIVATED,
+                serial,
+                client_id,
+                f"Device {target} is already activated. An operator can reset it with "
+                f"`/device deactivate {serial} {client_id}`.",
+            )
+        )
+
+    user_failures = _recent_failures(
+        state, user_key, limits.user_window, state.increment(user_key, window_seconds=limits.user_window)
+    )
+    user_locked = user_failures >= limits.user_failures
+    if user_locked:
+        _lock(state, user_key, limits.user_lock, "wrong activation codes")
+    if not attempt.exists:
+        suffix = f" You can try again in {_minutes(limits.user_lock)}." if user_locked else ""
+        return finish(
+            ActivationResult(
+                False,
+                Reason.UNKNOWN_DEVICE,
+                serial,
+                client_id,
+                f"No device has serial number {serial} and client id {client_id}. Check both on the device's "
+                f"label.{suffix}",
+                retry_after=limits.user_lock if user_locked else 0,
+            )
+        )
+
+    device_failures = _recent_failures(
+        state,
+        device_key,
+        limits.device_window,
+        state.increment(device_key, window_seconds=limits.device_window),
+    )
+    left = max(0, limits.device_failures - device_failures)
+    if left == 0:
+        _lock(state, device_key, limits.device_lock, "wrong activation codes")
+        message = (
+            f"That is not the activation code of {target}. After {limits.device_failures} wrong codes "
+            f"the device is locked for {_minutes(limits.device_lock)}."
+        )
+        retry_after = limits.device_lock
+    elif user_locked:
+        message = (
+            f"That is not the activation code of {target}. Too many wrong codes from you; try again in "
+            f"{_minutes(limits.user_lock)}."
+        )
+        retry_after = limits.user_lock
+    else:
+        message = (
+            f"That is not the activation code of {target}. {left} more wrong "
+            f"code{'s' if left != 1 else ''} will lock the device for {_minutes(limits.device_lock)}."
+        )
+        retry_after = 0
+    return finish(
+        ActivationResult(
+            False, Reason.WRONG_CODE, serial, client_id, message, retry_after=retry_after, attempts_left=left
+        )
+    )
+
+
+# -- deactivation ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeactivationResult:
+    serial: str
+    client_id: str
+    was_activated: bool
+    previous_email: str
+    new_code: Secret = field(repr=False)
+
+    @property
+    def message(self) -> str:
+        state = "was activated" if self.was_activated else "was not activated"
+        return (
+            f"Device {self.serial} / {self.client_id} {state}; it is now reset (not activated, e-mail "
+            f"{UNREGISTERED_EMAIL}) with a new activation code."
+        )
+
+    def to_json(self, *, reveal_code: bool = False) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "serialNumber": self.serial,
+            "clientId": self.client_id,
+            "wasActivated": self.was_activated,
+            "previousEmail": self.previous_email,
+            "newActivationCode": self.new_code.reveal() if reveal_code else MASK,
+            "message": self.message,
+        }
+
+
+def deactivate(
+    settings: Settings, serial: str, client_id: str, *, actor: str, limits: GuessingLimits = GUESSING_LIMITS
+) -> DeactivationResult:
+    """Reset activation and issue a new code (returned as a Secret for the caller only)."""
+    serial, client_id = serial.strip(), client_id.strip()
+    if not _KEY.fullmatch(serial) or not _KEY.fullmatch(client_id):
+        raise UsageError(
+            "Give the serial number and the client id of the device, e.g. SN-D7F3C8947867 ID-91B2F06B3F05."
+        )
+    state = StateTable(settings.state_table)
+    code = new_activation_code()
+    previous = catalog.reset_activation(
+        settings.device_table,
+        serial,
+        client_id,
+        new_code=code.reveal(),
+        actor=actor,
+        at=format_time(datetime.now(UTC)),
+    )
+    if previous is None:
+        _audit(settings, state, actor, "device.deactivate", f"{serial}/{client_id}", "unknown_device")
+        raise UsageError(
+            f"No device has serial number {serial} and client id {client_id}; nothing was changed."
+        )
+    # A new code makes earlier guesses meaningless: lift the device's lock with them.
+    _clear_guessing(state, _device_key(serial, client_id), limits.device_window)
+    _audit(settings, state, actor, "device.deactivate", f"{serial}/{client_id}", "reset")
+    log.info("Device %s / %s reset by %s", serial, client_id, actor)
+    email = str(previous.get("email", ""))
+    return DeactivationResult(
+        serial,
+        client_id,
+        was_activated=is_activated(previous.get("activated")),
+        previous_email=email if email != UNREGISTERED_EMAIL else "",
+        new_code=code,
+    )
+
+
+# -- show and list ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeviceView:
+    serial: str
+    client_id: str
+    activated: bool
+    email: str
+    code_unused: bool  # the device still holds a code that has not been used
+    device: str = ""
+    type: str = ""
+    endpoint: str = ""
+    certificate_id: str = ""
+    registered_at: str = ""
+    activated_at: str = ""
+    activated_by: str = ""
+    locked_for: int = 0  # seconds left on a guessing lock
+    recent_failures: int = 0
+
+    @property
+    def code_display(self) -> str:
+        return f"{MASK} (unused)" if self.code_unused else "none (used at activation)"
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any], code_unused: bool, **extra: Any) -> DeviceView:
+        def text(name: str) -> str:
+            value = item.get(name)
+            return "" if value is None else str(value)
+
+        return cls(
+            serial=text("serialNumber"),
+            client_id=text("clientId"),
+            activated=is_activated(item.get("activated")),
+            email=text("email"),
+            code_unused=code_unused,
+            device=text("device"),
+            type=text("type"),
+            endpoint=text("endpoint"),
+            certificate_id=text("certificateId"),
+            registered_at=text("registeredAt"),
+            activated_at=text("activatedAt"),
+            activated_by=text("activatedBy"),
+            **extra,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "serialNumber": self.serial,
+            "clientId": self.client_id,
+            "activated": self.activated,
+            "email": self.email,
+            "activationCode": MASK if self.code_unused else None,
+            "device": self.device,
+            "type": self.type,
+            "endpoint": self.endpoint,
+            "certificateId": self.certificate_id,
+            "registeredAt": self.registered_at,
+            "activatedAt": self.activated_at,
+            "activatedBy": self.activated_by,
+            "lockedFor": self.locked_for,
+            "recentFailures": self.recent_failures,
+        }
+
+
+def show(
+    settings: Settings, serial: str, client_id: str | None = None, *, limits: GuessingLimits = GUESSING_LIMITS
+) -> list[DeviceView]:
+    """One device, or every client id under a serial number; the code is never included."""
+    serial = serial.strip()
+    if not _KEY.fullmatch(serial) or (client_id is not None and not _KEY.fullmatch(client_id.strip())):
+        raise UsageError(
+            "Give a serial number and optionally a client id, e.g. SN-D7F3C8947867 ID-91B2F06B3F05."
+        )
+    if client_id is not None:
+        found = catalog.get_device(settings.device_table, serial, client_id.strip())
+        rows = [found] if found else []
+    else:
+        rows = catalog.devices_of_serial(settings.device_table, serial)
+    if not rows:
+        which = f"serial number {serial}" + (f" and client id {client_id.strip()}" if client_id else "")
+        raise UsageError(f"No device has {which}.")
+    state = StateTable(settings.state_table)
+    views: list[DeviceView] = []
+    now = int(time.time())
+    for item, code_unused in rows:
+        key = _device_key(str(item.get("serialNumber")), str(item.get("clientId")))
+        counter = state.get(f"count#{key}", str(now - now % limits.device_window))
+        current = int(counter["count"]) if counter else 0
+        views.append(
+            DeviceView.from_item(
+                item,
+                code_unused,
+                locked_for=_lock_remaining(state, key),
+                recent_failures=_recent_failures(state, key, limits.device_window, current),
+            )
+        )
+    return views
+
+
+@dataclass(frozen=True)
+class DeviceFilters:
+    type: str | None = None
+    activated: bool | None = None
+    limit: int = 20
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.type, "activated": self.activated, "limit": self.limit}
+
+
+def parse_activated(text: str | None) -> bool | None:
+    if text is None or text == "":
+        return None
+    lowered = text.strip().lower()
+    if lowered in {"yes", "y", "true"}:
+        return True
+    if lowered in {"no", "n", "false"}:
+        return False
+    raise UsageError(f"--activated takes yes or no, not {text!r}.")
+
+
+MAX_LIST_LIMIT = 1000
+
+
+def parse_limit(text: str | int | None, default: int = 20) -> int:
+    if text is None or text == "":
+        return default
+    try:
+        value = int(text)
+    except (TypeError, ValueError):
+        raise UsageError(f"--limit takes a whole number, not {text!r}.") from None
+    if not 1 <= value <= MAX_LIST_LIMIT:
+        raise UsageError(f"--limit must be between 1 and {MAX_LIST_LIMIT}.")
+    return value
+
+
+def encode_cursor(key: tuple[str, str]) -> str:
+    raw = json.dumps(list(key), separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        value = json.loads(raw)
+    except (ValueError, binascii.Error):
+        raise UsageError("That page cursor is not valid; start the list again.") from None
+    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) and v for v in value)):
+        raise UsageError("That page cursor is not valid; start the list again.")
+    return value[0], value[1]
+
+
+@dataclass(frozen=True)
+class DevicePage:
+    devices: list[DeviceView]
+    filters: DeviceFilters
+    next_cursor: str | None
+    table: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "table": self.table,
+            "filters": self.filters.to_json(),
+            "devices": [d.to_json() for d in self.devices],
+            "next": self.next_cursor,
+        }
+
+
+def list_devices(settings: Settings, filters: DeviceFilters, *, cursor: str | None = None) -> DevicePage:
+    start_after = decode_cursor(cursor) if cursor else None
+    page = catalog.scan_devices(
+        settings.device_table,
+        device_type=filters.type,
+        activated=filters.activated,
+        limit=filters.limit,
+        start_after=start_after,
+    )
+    views = [DeviceView.from_item(item, code_unused) for item, code_unused in page.items]
+    return DevicePage(
+        devices=views,
+        filters=filters,
+        next_cursor=encode_cursor(page.next_key) if page.next_key else None,
+        table=settings.device_table,
+    )

@@ -1,0 +1,48 @@
+"""SOA serial arithmetic of RFC 1982 (32-bit serial numbers that wrap around).
+
+A serial is "greater" than another when it is less than 2**31 steps ahead of it modulo 2**32; two serials
+exactly 2**31 apart are not comparable. The original mirror compared serials as plain integers, so a
+master whose serial wrapped (4294967295 -> 5) looked as if it had gone backwards.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+SERIAL_BITS = 32
+MODULUS = 1 << SERIAL_BITS
+HALF = 1 << (SERIAL_BITS - 1)
+
+
+class Order(Enum):
+    BEFORE = -1
+    SAME = 0
+    AFTER = 1
+    UNDEFINED = 2
+
+
+def compare(a: int, b: int) -> Order:
+    """Where ``a`` stands relative to ``b`` in RFC 1982 order."""
+    a %= MODULUS
+    b %= MODULUS
+    if a == b:
+        return Order.SAME
+    ahead = (a - b) % MODULUS
+    if ahead == HALF:
+        return Order.UNDEFINED
+    return Order.AFTER if ahead < HALF else Order.BEFORE
+
+
+def is_before(a: int, b: int) -> bool:
+    return compare(a, b) is Order.BEFORE
+
+
+def is_after(a: int, b: int) -> bool:
+    return compare(a, b) is Order.AFTER
+
+
+def add(serial: int, increment: int) -> int:
+    """``serial + increment`` in serial arithmetic (the increment must be 0 .. 2**31 - 1)."""
+    if not 0 <= increment < HALF:
+        raise ValueError(f"a serial increment must be between 0 and {HALF - 1}, got {increment}")
+    return (serial + increment) % MODULUS

@@ -1,0 +1,647 @@
+"""What the CLI, the Slack listener and the scheduled mirror call: one function per operation.
+
+- ``prepare``: transfer from the master, read Route 53 completely, plan (``/dns plan``, ``/dns resync``).
+- ``apply``: guards, client-side validation, batches in order with backoff, stop at the first failure
+  and say exactly which batches were applied; then the SOA serial and the sync state.
+- ``mirror``: the scheduled run; a cheap SOA query first, and nothing more while the serial is unchanged.
+- ``status``: configured zones, last sync, the serials on both sides, drift.
+
+Network and AWS access happen only here (through ``transfer`` and ``bot.aws.route53``); the results are
+frozen dataclasses that ``bot.render.dns`` turns into Slack blocks or terminal text.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.aws import route53
+from bot.aws.state import StateTable
+from bot.config import Settings
+from bot.core.dns import names, serial
+from bot.core.dns.config import MasterAddress, ZoneConfig, find_zone, parse_master, parse_tsig_source, parse_zone_id, parse_zones
+from bot.core.dns.plan import Action, Batch, Plan, make_plan, validate
+from bot.core.dns.records import HostedZone, hosted_zone, soa_serial, with_soa_serial
+from bot.core.dns.transfer import TransferError, TransferStats, query_serial, transfer
+from bot.core.dns.tsig import TsigKey, load_key
+from bot.errors import OpsbotError, UsageError
+
+COMMENT = "opsbot DNS mirror"
+LOCK_SECONDS = 900
+
+
+# -- configuration ---------------------------------------------------------------------------------
+
+
+def configured_zones(settings: Settings) -> tuple[ZoneConfig, ...]:
+    return parse_zones(settings.dns_zones_json)
+
+
+def zone_for(
+    settings: Settings,
+    domain: str,
+    *,
+    master: str | None = None,
+    zone_id: str | None = None,
+    tsig: str | None = None,
+    ignore_ttl: bool | None = None,
+) -> ZoneConfig:
+    """The zone to work on: from ``OPSBOT_DNS_ZONES``, or entirely from the arguments (CLI ``--master``)."""
+    zones = configured_zones(settings)
+    wanted = names.parse_domain(domain)
+    if zone_id is not None:
+        zone_id = parse_zone_id(zone_id)
+        zones = tuple(z for z in zones if z.zone_id == zone_id)
+    base = next((z for z in zones if z.domain == wanted), None)
+    if base is None:
+        if master is None or zone_id is None:
+            if zone_id is None:
+                find_zone(zones, domain)  # raises the "not configured" sentence
+            raise UsageError(f"{names.display(wanted)} is not configured; give both --master and --zone-id.")
+        base = ZoneConfig(domain=wanted, master=parse_master(master), zone_id=zone_id)
+    elif zone_id is None:
+        base = find_zone(zones, domain)
+    if master is not None:
+        base = base.with_changes(master=parse_master(master))
+    if tsig is not None:
+        base = base.with_changes(tsig=parse_tsig_source(tsig))
+    if ignore_ttl is not None:
+        base = base.with_changes(ignore_ttl=ignore_ttl)
+    return base
+
+
+# -- results ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Timings:
+    soa_query: float = 0.0
+    transfer: float = 0.0
+    route53_read: float = 0.0
+    plan: float = 0.0
+    apply: float = 0.0
+
+    def to_json(self) -> dict[str, float]:
+        return {k: round(v, 3) for k, v in self.__dict__.items()}
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A transfer, the Route 53 side and the plan between them."""
+
+    zone: ZoneConfig
+    plan: Plan
+    hosted: HostedZone
+    last_sync: dict[str, Any] | None
+    transfer_stats: TransferStats
+    timings: Timings
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    number: int
+    changes: int
+    status: str  # "applied", "failed", "not attempted"
+    change_id: str = ""
+    attempts: int = 0
+    error: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v not in ("", 0) or k in ("number", "changes", "status")}
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    zone: ZoneConfig
+    plan: Plan
+    batches: tuple[BatchOutcome, ...] = ()
+    refused: tuple[str, ...] = ()  # why nothing was sent (guards, validation, a concurrent run)
+    forced: bool = False
+    soa_serial_set: bool = False
+    notes: tuple[str, ...] = ()
+    seconds: float = 0.0
+
+    @property
+    def applied(self) -> bool:
+        """Every batch was applied (True for an empty plan that was not refused)."""
+        return not self.refused and all(b.status == "applied" for b in self.batches)
+
+    @property
+    def applied_batches(self) -> list[int]:
+        return [b.number for b in self.batches if b.status == "applied"]
+
+    @property
+    def failed_batch(self) -> BatchOutcome | None:
+        return next((b for b in self.batches if b.status == "failed"), None)
+
+    @property
+    def applied_changes(self) -> int:
+        return sum(b.changes for b in self.batches if b.status == "applied")
+
+    def to_json(self) -> dict[str, Any]:
+        failed = self.failed_batch
+        return {
+            "applied": self.applied,
+            "applied_batches": self.applied_batches,
+            "applied_changes": self.applied_changes,
+            "failed_batch": failed.number if failed else None,
+            "error": failed.error if failed else None,
+            "refused": list(self.refused),
+            "forced": self.forced,
+            "soa_serial_set": self.soa_serial_set,
+            "notes": list(self.notes),
+            "batch_results": [b.to_json() for b in self.batches],
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass(frozen=True)
+class MirrorResult:
+    """One scheduled run (or one event of the original format)."""
+
+    zone: ZoneConfig
+    status: str  # "up-to-date", "no-changes", "synced", "refused", "failed"
+    master_serial: int | None
+    last_serial: int | None
+    message: str
+    transferred: bool = False
+    soa_queries: int = 0
+    plan: Plan | None = None
+    result: ApplyResult | None = None
+    timings: Timings = field(default_factory=Timings)
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("up-to-date", "no-changes", "synced")
+
+    def to_json(self) -> dict[str, Any]:
+        document: dict[str, Any] = {
+            "domain": self.zone.name,
+            "zone_id": self.zone.zone_id,
+            "status": self.status,
+            "message": self.message,
+            "master_serial": self.master_serial,
+            "last_serial": self.last_serial,
+            "transferred": self.transferred,
+            "soa_queries": self.soa_queries,
+            "changes": len(self.plan.changes) if self.plan else 0,
+            "batches": len(self.plan.batches) if self.plan else 0,
+            "timings": self.timings.to_json(),
+        }
+        if self.plan is not None:
+            document["counts"] = self.plan.counts()
+        if self.result is not None:
+            document.update(self.result.to_json())
+        return document
+
+
+# -- prepare ---------------------------------------------------------------------------------------
+
+
+def _key(zone: ZoneConfig, key: TsigKey | None) -> TsigKey | None:
+    return key if key is not None else load_key(zone.tsig)
+
+
+def read_route53(zone: ZoneConfig) -> HostedZone:
+    """The hosted zone, complete, after checking that it is the zone we think it is."""
+    info = route53.get_hosted_zone(zone.zone_id)
+    if names.route53_to_canonical(info.name) != zone.domain:
+        raise UsageError(
+            f"The hosted zone {zone.zone_id} is {names.display(info.name)}, not {zone.name}.",
+            hint="Fix zone_id in OPSBOT_DNS_ZONES (or --zone-id).",
+        )
+    return hosted_zone(zone.domain, route53.iter_record_sets(zone.zone_id))
+
+
+def prepare(
+    zone: ZoneConfig,
+    *,
+    state: StateTable | None = None,
+    key: TsigKey | None = None,
+    last_sync: dict[str, Any] | None = None,
+) -> Prepared:
+    """Transfer, read Route 53, plan. Raises TransferError when the master does not deliver."""
+    key = _key(zone, key)
+    if last_sync is None and state is not None:
+        last_sync = state.get_sync_state(zone.state_key)
+    started = time.perf_counter()
+    master, stats = transfer(zone.master, zone.domain, timeout=zone.timeout, key=key)
+    transferred = time.perf_counter()
+    hosted = read_route53(zone)
+    read = time.perf_counter()
+    last_serial = _serial_of(last_sync)
+    if last_serial is None:
+        last_serial = hosted.serial
+    plan = make_plan(
+        master,
+        hosted,
+        ignore_ttl=zone.ignore_ttl,
+        last_serial=last_serial,
+        max_delete_percent=zone.max_delete_percent,
+    )
+    planned = time.perf_counter()
+    return Prepared(
+        zone,
+        plan,
+        hosted,
+        last_sync,
+        stats,
+        Timings(transfer=transferred - started, route53_read=read - transferred, plan=planned - read),
+    )
+
+
+def _serial_of(last_sync: dict[str, Any] | None) -> int | None:
+    if not last_sync:
+        return None
+    value = last_sync.get("serial")
+    return int(value) if isinstance(value, int | float) else None
+
+
+# -- apply -----------------------------------------------------------------------------------------
+
+ProgressCallback = Callable[[BatchOutcome, int], None]
+
+
+def apply(
+    prepared: Prepared,
+    *,
+    state: StateTable | None = None,
+    force: bool = False,
+    actor: str = "",
+    on_progress: ProgressCallback | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    now: datetime | None = None,
+) -> ApplyResult:
+    """Apply the plan's batches in order; stop at the first failure. Never raises for a refused plan."""
+    zone, plan = prepared.zone, prepared.plan
+    started = time.perf_counter()
+    refused: list[str] = []
+    if plan.blocked and not force:
+        refused.extend(guard.message for guard in plan.guards)
+    problems = validate(prepared.hosted, plan.batches)
+    if problems:
+        refused.append("Route 53 would reject the plan: " + "; ".join(problems[:5]) + (" …" if len(problems) > 5 else ""))
+    if refused:
+        result = ApplyResult(zone, plan, refused=tuple(refused), forced=force, seconds=time.perf_counter() - started)
+        _record(state, prepared, result, actor, now)
+        return result
+
+    lock_key = f"dns-apply:{zone.state_key}"
+    if state is not None:
+        lock = state.acquire_lock(
+            lock_key, {"actor": actor or "opsbot", "started": _iso(now)}, ttl_seconds=LOCK_SECONDS
+        )
+        if not lock.acquired:
+            who = lock.holder.get("actor", "someone")
+            return ApplyResult(
+                zone,
+                plan,
+                refused=(f"Another sync of {zone.name} is running (started by {who} at {lock.holder.get('started', '?')}).",),
+                forced=force,
+            )
+    try:
+        outcomes = _apply_batches(zone, plan.batches, on_progress, sleep)
+        notes: list[str] = []
+        soa_set = False
+        if all(o.status == "applied" for o in outcomes):
+            soa_set, note = _set_soa_serial(zone, prepared.hosted, plan.master_serial, sleep)
+            if note:
+                notes.append(note)
+        result = ApplyResult(
+            zone,
+            plan,
+            batches=tuple(outcomes),
+            forced=force,
+            soa_serial_set=soa_set,
+            notes=tuple(notes),
+            seconds=time.perf_counter() - started,
+        )
+        _record(state, prepared, result, actor, now)
+        return result
+    finally:
+        if state is not None:
+            state.release_lock(lock_key)
+
+
+def _apply_batches(
+    zone: ZoneConfig, batches: tuple[Batch, ...], on_progress: ProgressCallback | None, sleep: Callable[[float], None]
+) -> list[BatchOutcome]:
+    outcomes: list[BatchOutcome] = []
+    total = len(batches)
+    failed = False
+    for current in batches:
+        if failed:
+            outcomes.append(BatchOutcome(current.number, len(current.changes), "not attempted"))
+            continue
+        try:
+            sent = route53.change_batch(
+                zone.zone_id, current.to_route53(f"{COMMENT}: batch {current.number} of {total}"), sleep=sleep
+            )
+            outcome = BatchOutcome(current.number, len(current.changes), "applied", sent.change_id, sent.attempts)
+        except OpsbotError as error:
+            failed = True
+            outcome = BatchOutcome(current.number, len(current.changes), "failed", error=error.message)
+        outcomes.append(outcome)
+        if on_progress is not None:
+            on_progress(outcome, total)
+    return outcomes
+
+
+def _set_soa_serial(
+    zone: ZoneConfig, hosted: HostedZone, master_serial: int | None, sleep: Callable[[float], None]
+) -> tuple[bool, str]:
+    """Make Route 53's SOA carry the master's serial, as the original did. (set?, note)."""
+    if master_serial is None:
+        return False, "The master sent no SOA serial; Route 53's SOA was left as it is."
+    if hosted.soa is None:
+        return False, "Route 53 returned no SOA record; its serial was not set."
+    if hosted.serial == master_serial:
+        return False, ""
+    try:
+        value = with_soa_serial(hosted.soa.wire_values[0], master_serial)
+    except UsageError as error:
+        return False, f"Route 53's SOA serial was not set: {error.message}"
+    change = {
+        "Comment": f"{COMMENT}: SOA serial {master_serial}",
+        "Changes": [
+            {
+                "Action": "UPSERT",
+                "ResourceRecordSet": {
+                    "Name": hosted.soa.wire_name,
+                    "Type": "SOA",
+                    "TTL": max(0, hosted.soa.record.ttl),
+                    "ResourceRecords": [{"Value": value}],
+                },
+            }
+        ],
+    }
+    try:
+        route53.change_batch(zone.zone_id, change, sleep=sleep)
+    except OpsbotError as error:
+        return False, f"The records were applied but setting Route 53's SOA serial failed: {error.message}"
+    return True, ""
+
+
+def _iso(now: datetime | None) -> str:
+    return (now or datetime.now(UTC)).isoformat(timespec="seconds")
+
+
+def _record(
+    state: StateTable | None, prepared: Prepared, result: ApplyResult, actor: str, now: datetime | None
+) -> None:
+    """Sync state: serial, time and counts after a success; the failure beside the last success otherwise."""
+    if state is None:
+        return
+    zone, plan = prepared.zone, prepared.plan
+    previous = dict(prepared.last_sync or {})
+    when = _iso(now)
+    if result.applied:
+        record = {
+            "domain": zone.name,
+            "zone_id": zone.zone_id,
+            "serial": plan.master_serial,
+            "synced_at": when,
+            "checked_at": when,
+            "counts": plan.counts(),
+            "changes": len(plan.changes),
+            "batches": len(plan.batches),
+            "records": plan.master_records,
+            "left_alone": len(plan.left_alone),
+            "forced": result.forced,
+            "actor": actor or "opsbot",
+            "status": "ok",
+        }
+    else:
+        failed = result.failed_batch
+        record = {
+            **previous,
+            "domain": zone.name,
+            "zone_id": zone.zone_id,
+            "status": "refused" if result.refused else "failed",
+            "failed_at": when,
+            "error": "; ".join(result.refused) if result.refused else (failed.error if failed else ""),
+            "applied_batches": result.applied_batches,
+            "actor": actor or "opsbot",
+        }
+    state.put_sync_state(zone.state_key, {k: v for k, v in record.items() if v is not None})
+
+
+# -- the scheduled run -----------------------------------------------------------------------------
+
+
+def _full_check_due(zone: ZoneConfig, last_sync: dict[str, Any], now: datetime) -> bool:
+    if zone.full_check_hours <= 0:
+        return True
+    checked = last_sync.get("checked_at") or last_sync.get("synced_at")
+    if not isinstance(checked, str):
+        return True
+    try:
+        when = datetime.fromisoformat(checked)
+    except ValueError:
+        return True
+    return (now - when).total_seconds() >= zone.full_check_hours * 3600
+
+
+def mirror(
+    zone: ZoneConfig,
+    *,
+    state: StateTable | None,
+    force: bool = False,
+    actor: str = "schedule",
+    sleep: Callable[[float], None] = time.sleep,
+    now: datetime | None = None,
+) -> MirrorResult:
+    """Bring Route 53 up to the master, doing as little as possible when nothing changed."""
+    now = now or datetime.now(UTC)
+    key = load_key(zone.tsig)
+    last_sync = state.get_sync_state(zone.state_key) if state is not None else None
+    last_serial = _serial_of(last_sync)
+    started = time.perf_counter()
+    try:
+        master_serial = query_serial(zone.master, zone.domain, timeout=zone.timeout, key=key)
+    except TransferError as error:
+        return MirrorResult(zone, "failed", None, last_serial, error.message + (f" {error.hint}" if error.hint else ""), soa_queries=1)
+    soa_seconds = time.perf_counter() - started
+    if last_serial is not None and not force and last_sync is not None:
+        order = serial.compare(master_serial, last_serial)
+        if order is serial.Order.SAME and last_sync.get("status", "ok") == "ok" and not _full_check_due(zone, last_sync, now):
+            return MirrorResult(
+                zone,
+                "up-to-date",
+                master_serial,
+                last_serial,
+                f"{zone.name} is at serial {master_serial}, as at the last sync; nothing transferred.",
+                soa_queries=1,
+                timings=Timings(soa_query=soa_seconds),
+            )
+        if order in (serial.Order.BEFORE, serial.Order.UNDEFINED):
+            message = (
+                f"The master's serial {master_serial} for {zone.name} is older than {last_serial}, the serial of "
+                "the last sync; nothing was changed. Fix the master, or resync with --force."
+            )
+            if state is not None:
+                state.put_sync_state(
+                    zone.state_key,
+                    {**last_sync, "status": "refused", "failed_at": _iso(now), "error": message},
+                )
+            return MirrorResult(zone, "refused", master_serial, last_serial, message, soa_queries=1)
+    try:
+        prepared = prepare(zone, key=key, last_sync=last_sync or {})
+    except TransferError as error:
+        return MirrorResult(
+            zone,
+            "failed",
+            master_serial,
+            last_serial,
+            error.message + (f" {error.hint}" if error.hint else ""),
+            soa_queries=1,
+        )
+    plan = prepared.plan
+    result = apply(prepared, state=state, force=force, actor=actor, sleep=sleep, now=now)
+    timings = Timings(
+        soa_query=soa_seconds,
+        transfer=prepared.timings.transfer,
+        route53_read=prepared.timings.route53_read,
+        plan=prepared.timings.plan,
+        apply=result.seconds,
+    )
+    common = {"transferred": True, "soa_queries": 1, "plan": plan, "result": result, "timings": timings}
+    if result.refused:
+        return MirrorResult(zone, "refused", plan.master_serial, last_serial, " ".join(result.refused), **common)  # type: ignore[arg-type]
+    failed = result.failed_batch
+    if failed is not None:
+        applied = result.applied_batches
+        message = (
+            f"Batch {failed.number} of {len(plan.batches)} failed: {failed.error} "
+            + (f"Batches {_ranges(applied)} were applied; " if applied else "No batch was applied; ")
+            + "the rest were not attempted."
+        )
+        return MirrorResult(zone, "failed", plan.master_serial, last_serial, message, **common)  # type: ignore[arg-type]
+    if plan.empty:
+        message = f"{zone.name} matches the master at serial {plan.master_serial}; no change was needed."
+        return MirrorResult(zone, "no-changes", plan.master_serial, last_serial, message, **common)  # type: ignore[arg-type]
+    counts = plan.counts()
+    message = (
+        f"{zone.name} mirrored at serial {plan.master_serial}: {len(plan.changes)} changes "
+        f"({counts['CREATE']} created, {counts['UPSERT']} updated, {counts['DELETE']} deleted) in {len(plan.batches)} batches."
+    )
+    return MirrorResult(zone, "synced", plan.master_serial, last_serial, message, **common)  # type: ignore[arg-type]
+
+
+def _ranges(numbers: list[int]) -> str:
+    """[1, 2, 3, 5] -> "1-3, 5"."""
+    parts: list[str] = []
+    start = previous = None
+    for number in numbers:
+        if start is None:
+            start = previous = number
+        elif previous is not None and number == previous + 1:
+            previous = number
+        else:
+            parts.append(f"{start}-{previous}" if start != previous else f"{start}")
+            start = previous = number
+    if start is not None:
+        parts.append(f"{start}-{previous}" if start != previous else f"{start}")
+    return ", ".join(parts)
+
+
+# -- status ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ZoneStatus:
+    zone: ZoneConfig
+    last_sync: dict[str, Any] | None
+    master_serial: int | None
+    route53_serial: int | None
+    master_error: str = ""
+    route53_error: str = ""
+
+    @property
+    def last_serial(self) -> int | None:
+        return _serial_of(self.last_sync)
+
+    @property
+    def drift(self) -> str:
+        if self.master_error:
+            return "master unreachable"
+        if self.last_sync and self.last_sync.get("status") in ("failed", "refused"):
+            return f"last sync {self.last_sync['status']}"
+        if self.last_serial is None:
+            return "never synced"
+        assert self.master_serial is not None
+        order = serial.compare(self.master_serial, self.last_serial)
+        if order is serial.Order.AFTER:
+            return "master ahead (changes pending)"
+        if order is not serial.Order.SAME:
+            return "master serial went backwards"
+        if self.route53_serial is not None and self.route53_serial != self.master_serial:
+            return "Route 53 SOA serial differs"
+        if self.route53_error:
+            return "Route 53 unreadable"
+        return "in sync"
+
+    @property
+    def in_sync(self) -> bool:
+        return self.drift == "in sync"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.zone.describe(),
+            "master_serial": self.master_serial,
+            "route53_serial": self.route53_serial,
+            "last_serial": self.last_serial,
+            "last_sync": self.last_sync,
+            "drift": self.drift,
+            "master_error": self.master_error or None,
+            "route53_error": self.route53_error or None,
+        }
+
+
+def zone_status(zone: ZoneConfig, *, state: StateTable | None) -> ZoneStatus:
+    last_sync = state.get_sync_state(zone.state_key) if state is not None else None
+    master_serial: int | None = None
+    route53_serial: int | None = None
+    master_error = route53_error = ""
+    try:
+        master_serial = query_serial(zone.master, zone.domain, timeout=zone.timeout, key=load_key(zone.tsig))
+    except OpsbotError as error:
+        master_error = error.message
+    try:
+        soa = route53.get_soa(zone.zone_id, zone.domain)
+        values = (soa or {}).get("ResourceRecords") or [{}]
+        route53_serial = soa_serial(str(values[0].get("Value", ""))) if soa else None
+        if soa is None:
+            route53_error = "no SOA record"
+    except OpsbotError as error:
+        route53_error = error.message
+    return ZoneStatus(zone, last_sync, master_serial, route53_serial, master_error, route53_error)
+
+
+def status(zones: tuple[ZoneConfig, ...], *, state: StateTable | None) -> list[ZoneStatus]:
+    return [zone_status(zone, state=state) for zone in zones]
+
+
+def describe_master(master: MasterAddress) -> str:
+    return str(master)
+
+
+__all__ = [
+    "Action",
+    "ApplyResult",
+    "BatchOutcome",
+    "MirrorResult",
+    "Prepared",
+    "Timings",
+    "ZoneStatus",
+    "apply",
+    "configured_zones",
+    "mirror",
+    "prepare",
+    "status",
+    "zone_for",
+    "zone_status",
+]

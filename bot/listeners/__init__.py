@@ -1,0 +1,17 @@
+"""Slack glue: one module per slash command, each with ``register(app)``."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# Order is the order of `/ops help`.
+LISTENER_MODULES: tuple[str, ...] = ("bot.listeners.ops",)
+
+
+def register_all(app: Any) -> None:
+    from bot.listeners.framework import register_link_buttons
+
+    for name in LISTENER_MODULES:
+        importlib.import_module(name).register(app)
+    register_link_buttons(app)

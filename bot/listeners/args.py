@@ -1,0 +1,243 @@
+"""Parse the text of a slash command: quoted arguments, ``--flags``, ``help``.
+
+Pure and small on purpose: it runs in the ack path. Slack delivers text with ``&amp; &lt; &gt;`` escaped,
+URLs and e-mail addresses wrapped as ``<mailto:a@b.c|a@b.c>`` or ``<http://x.y|x.y>``, and phones turn
+straight quotes into curly ones; all of that is undone here. Every problem raises ``UsageError`` whose
+message says what was expected; nothing else is ever raised.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.errors import UsageError
+
+_QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'", "‚": "'"})
+_SLACK_LINK = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
+_FLAG_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
+HELP_WORDS = {"help", "--help", "-h", "-?"}
+
+
+def _unlink(match: re.Match[str]) -> str:
+    target, label = match.group(1), match.group(2)
+    if target.startswith("mailto:"):
+        return target[len("mailto:") :]
+    if target.startswith(("@", "#", "!")):
+        # User, channel and group mentions keep their id (labels are display names that can change).
+        return f"<{target}>"
+    if label:
+        return label
+    return target
+
+
+def clean_text(text: str) -> str:
+    text = _SLACK_LINK.sub(_unlink, text)
+    text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    return text.translate(_QUOTES).replace("\u00a0", " ")
+
+
+def tokenize(text: str) -> list[str]:
+    """Split like a shell: whitespace separates, quotes group, backslash escapes inside double quotes."""
+    tokens: list[str] = []
+    current: list[str] = []
+    in_token = False
+    quote = ""
+    chars = iter(clean_text(text))
+    for char in chars:
+        if quote:
+            if char == quote:
+                quote = ""
+            elif char == "\\" and quote == '"':
+                nxt = next(chars, "")
+                current.append(nxt if nxt in {'"', "\\"} else "\\" + nxt)
+            else:
+                current.append(char)
+        elif char in {'"', "'"}:
+            quote = char
+            in_token = True
+        elif char.isspace():
+            if in_token:
+                tokens.append("".join(current))
+                current, in_token = [], False
+        else:
+            current.append(char)
+            in_token = True
+    if quote:
+        raise UsageError(f"A {quote} quote is not closed.")
+    if in_token:
+        tokens.append("".join(current))
+    return tokens
+
+
+@dataclass(frozen=True)
+class Flag:
+    name: str  # without dashes: "since"
+    help: str = ""
+    kind: str = "str"  # str | int | bool | choice
+    choices: tuple[str, ...] = ()
+    default: Any = None
+    metavar: str = ""
+    secret: bool = False
+    minimum: int | None = None
+    maximum: int | None = None
+
+    def usage(self) -> str:
+        if self.kind == "bool":
+            return f"[--{self.name}]"
+        meta = self.metavar or ("|".join(self.choices) if self.choices else self.name.upper())
+        return f"[--{self.name} {meta}]"
+
+
+@dataclass(frozen=True)
+class Positional:
+    name: str  # "serial"
+    help: str = ""
+    optional: bool = False
+    many: bool = False  # takes the rest (at least one unless optional)
+    secret: bool = False
+
+    def usage(self) -> str:
+        text = f"<{self.name}>" + ("..." if self.many else "")
+        return f"[{text}]" if self.optional else text
+
+
+@dataclass(frozen=True)
+class ArgSpec:
+    positionals: tuple[Positional, ...] = ()
+    flags: tuple[Flag, ...] = ()
+
+    def usage(self) -> str:
+        return " ".join([p.usage() for p in self.positionals] + [f.usage() for f in self.flags])
+
+    def secret_names(self) -> frozenset[str]:
+        return frozenset(p.name for p in self.positionals if p.secret) | frozenset(
+            f.name for f in self.flags if f.secret
+        )
+
+
+@dataclass(frozen=True)
+class ParsedArgs:
+    values: Mapping[str, Any] = field(default_factory=dict)  # positional and flag values by name
+    extra: tuple[str, ...] = ()  # positionals of a "many" argument
+    tokens: tuple[str, ...] = ()
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        value = self.values.get(name)
+        return default if value is None else value
+
+
+def _convert(flag: Flag, raw: str) -> Any:
+    if flag.kind == "int":
+        try:
+            value = int(raw)
+        except ValueError:
+            raise UsageError(f"--{flag.name} takes a whole number, not {raw!r}.") from None
+        if flag.minimum is not None and value < flag.minimum:
+            raise UsageError(f"--{flag.name} must be at least {flag.minimum}.")
+        if flag.maximum is not None and value > flag.maximum:
+            raise UsageError(f"--{flag.name} must be at most {flag.maximum}.")
+        return value
+    if flag.kind == "choice":
+        lowered = raw.lower()
+        if lowered not in flag.choices:
+            raise UsageError(f"--{flag.name} takes one of {', '.join(flag.choices)}, not {raw!r}.")
+        return lowered
+    if not raw:
+        raise UsageError(f"--{flag.name} needs a value.")
+    return raw
+
+
+def parse(tokens: Sequence[str], spec: ArgSpec) -> ParsedArgs:
+    """Match tokens against a spec: ``--name value``, ``--name=value``, ``--bool-flag``, positionals."""
+    flags = {f.name: f for f in spec.flags}
+    values: dict[str, Any] = {f.name: f.default for f in spec.flags}
+    positionals: list[str] = []
+    index = 0
+    only_positionals = False
+    while index < len(tokens):
+        token = tokens[index]
+        index += 1
+        if token == "--" and not only_positionals:
+            only_positionals = True
+            continue
+        if token.startswith("--") and len(token) > 2 and not only_positionals:
+            name, eq, inline = token[2:].partition("=")
+            name = name.lower()
+            flag = flags.get(name)
+            if flag is None or not _FLAG_NAME.match(name):
+                known = ", ".join(f"--{n}" for n in flags) or "none"
+                raise UsageError(f"Unknown option --{name}. Options here: {known}.")
+            if flag.kind == "bool":
+                if eq:
+                    if inline.lower() not in {"true", "false", "yes", "no", "1", "0"}:
+                        raise UsageError(f"--{name} is a switch; use --{name} or --{name}=false.")
+                    values[name] = inline.lower() in {"true", "yes", "1"}
+                else:
+                    values[name] = True
+                continue
+            if not eq:
+                if index >= len(tokens):
+                    raise UsageError(f"--{name} needs a value.")
+                inline = tokens[index]
+                index += 1
+            values[name] = _convert(flag, inline)
+            continue
+        positionals.append(token)
+
+    extra: tuple[str, ...] = ()
+    remaining = list(positionals)
+    for position in spec.positionals:
+        if position.many:
+            if not remaining and not position.optional:
+                raise UsageError(f"Missing <{position.name}>.")
+            extra = tuple(remaining)
+            values[position.name] = " ".join(remaining) if remaining else None
+            remaining = []
+            break
+        if remaining:
+            values[position.name] = remaining.pop(0)
+        elif position.optional:
+            values[position.name] = None
+        else:
+            raise UsageError(f"Missing <{position.name}>.")
+    if remaining:
+        raise UsageError(f"Unexpected {' '.join(repr(r) for r in remaining)}.")
+    return ParsedArgs(values=values, extra=extra, tokens=tuple(tokens))
+
+
+def redacted_text(tokens: Sequence[str], spec: ArgSpec) -> str:
+    """The arguments as typed, with secret positionals and flag values replaced (for the audit record)."""
+    from bot.security.audit import MASK
+
+    secret = spec.secret_names()
+    if not secret:
+        return " ".join(tokens)
+    flags = {f.name: f for f in spec.flags}
+    secret_positions = {i for i, p in enumerate(spec.positionals) if p.secret}
+    out: list[str] = []
+    position = 0
+    value_of: Flag | None = None  # the flag whose value the next token is
+    for token in tokens:
+        if value_of is not None:
+            out.append(MASK if value_of.secret else token)
+            value_of = None
+            continue
+        if token.startswith("--") and len(token) > 2:
+            name, eq, _ = token[2:].partition("=")
+            flag = flags.get(name.lower())
+            if flag is not None and flag.secret and eq:
+                out.append(f"--{name}={MASK}")
+            else:
+                out.append(token)
+            if flag is not None and flag.kind != "bool" and not eq:
+                value_of = flag
+            continue
+        out.append(MASK if position in secret_positions else token)
+        position += 1
+    return " ".join(out)

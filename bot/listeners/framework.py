@@ -1,0 +1,786 @@
+"""The command framework every listener module uses.
+
+A slash command is declared as a ``Command`` with ``Subcommand``s; a button as a ``ButtonAction``; a modal
+submission as a ``ModalSubmit``. The framework wires them into Bolt so that each one:
+
+1. in the ack path (pure, no I/O, milliseconds): parses the text with ``bot.listeners.args``; answers
+   ``help`` and usage errors directly; otherwise acks with an ephemeral "working..." line;
+2. in a lazy listener (on Lambda a separate asynchronous invocation of the same function): authorizes the
+   caller against the policy (mutating actions are denied unless granted), takes an idempotency lock for
+   mutating buttons, runs the work, delivers the ``Reply``, and writes exactly one audit record;
+3. never shows a stack trace: errors that carry a sentence (``OpsbotError``, translated AWS errors, Slack
+   API errors) are shown as such, anything else as a short message with a reference id that is also in
+   the log line with the traceback.
+
+Listener modules expose ``register(app)`` and import their core modules inside ``run`` functions, so the
+cold start of ``handlers/slack.py`` stays small.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import weakref
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from bot.config import Settings
+from bot.errors import NotAllowedError, OpsbotError, UsageError
+from bot.listeners.args import (
+    HELP_WORDS,
+    ArgSpec,
+    Flag,
+    ParsedArgs,
+    Positional,
+    parse,
+    redacted_text,
+    tokenize,
+)
+from bot.security import audit
+from bot.security.policy import Caller, Decision
+
+logger = logging.getLogger("opsbot.listeners")
+
+__all__ = [
+    "ActionCall",
+    "ArgSpec",
+    "ButtonAction",
+    "Call",
+    "Command",
+    "Flag",
+    "ModalSubmit",
+    "Positional",
+    "Reply",
+    "Runtime",
+    "Subcommand",
+    "ViewCall",
+    "register_action",
+    "register_command",
+    "register_modal",
+    "runtime_of",
+]
+
+LOCK_TTL_SECONDS = 86400
+# Lambda's own limit is the function timeout; outside Lambda a lazy run gets this long.
+DEFAULT_LAZY_SECONDS = 900
+
+
+# -- declarations ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a run returns; the framework delivers it.
+
+    Commands: ephemeral to the caller unless ``in_channel``. Buttons: ``replace_original`` updates the
+    message the button was on (e.g. to show who did what), otherwise an ephemeral note to the clicker.
+    ``outcome`` is the audit outcome (``ok`` unless the run says otherwise, e.g. ``wrong-code``).
+    """
+
+    text: str
+    blocks: list[dict[str, Any]] | None = None
+    in_channel: bool = False
+    replace_original: bool = False
+    outcome: str = "ok"
+    detail: str = ""
+
+
+@dataclass
+class Call:
+    """Everything a lazy run of a slash command needs."""
+
+    runtime: Runtime
+    command: Command
+    sub: Subcommand
+    args: ParsedArgs
+    caller: Caller
+    client: Any  # slack_sdk.WebClient pointed at SLACK_API_URL
+    respond: Any  # slack_bolt Respond (posts to the response_url)
+    ref: str
+    body: Mapping[str, Any]
+    started: float = field(default_factory=time.time)
+
+    @property
+    def settings(self) -> Settings:
+        return self.runtime.settings
+
+    @property
+    def trigger_id(self) -> str:
+        return str(self.body.get("trigger_id", ""))
+
+    @property
+    def channel_id(self) -> str:
+        return self.caller.channel_id
+
+    @property
+    def user_id(self) -> str:
+        return self.caller.user_id
+
+    def seconds_left(self) -> float:
+        """Time before the Lambda invocation running this call is stopped (minus a safety margin)."""
+        return self.runtime.deadline() - time.time()
+
+    def authorize(self, action: str, *, mutating: bool = True) -> Decision:
+        """Check a further action mid-run (e.g. ``dns.force``); raises NotAllowedError when denied."""
+        decision = self.runtime.decide(action, mutating=mutating, caller=self.caller, client=self.client)
+        if not decision.allowed:
+            raise NotAllowedError(f"You may not run `{action}`: {decision.reason}")
+        return decision
+
+
+@dataclass
+class ActionCall:
+    """Everything a lazy run of a button click needs."""
+
+    runtime: Runtime
+    button: ButtonAction
+    caller: Caller
+    client: Any
+    respond: Any
+    ref: str
+    body: Mapping[str, Any]
+    action: Mapping[str, Any]
+    started: float = field(default_factory=time.time)
+
+    @property
+    def settings(self) -> Settings:
+        return self.runtime.settings
+
+    @property
+    def value(self) -> str:
+        return str(self.action.get("value", ""))
+
+    @property
+    def message(self) -> Mapping[str, Any]:
+        return self.body.get("message") or {}
+
+    @property
+    def message_ts(self) -> str:
+        container = self.body.get("container") or {}
+        return str(container.get("message_ts") or self.message.get("ts") or "")
+
+    @property
+    def channel_id(self) -> str:
+        return self.caller.channel_id
+
+    @property
+    def user_id(self) -> str:
+        return self.caller.user_id
+
+    @property
+    def trigger_id(self) -> str:
+        return str(self.body.get("trigger_id", ""))
+
+    def seconds_left(self) -> float:
+        return self.runtime.deadline() - time.time()
+
+    def authorize(self, action: str, *, mutating: bool = True) -> Decision:
+        decision = self.runtime.decide(action, mutating=mutating, caller=self.caller, client=self.client)
+        if not decision.allowed:
+            raise NotAllowedError(f"You may not run `{action}`: {decision.reason}")
+        return decision
+
+
+@dataclass
+class ViewCall:
+    """A submitted modal: ``values`` maps each input's block_id to its value; ``metadata`` is the
+    JSON object the modal was opened with (``private_metadata``), e.g. the channel to answer in."""
+
+    runtime: Runtime
+    modal: ModalSubmit
+    caller: Caller
+    client: Any
+    ref: str
+    body: Mapping[str, Any]
+    values: Mapping[str, str]
+    metadata: Mapping[str, Any]
+    started: float = field(default_factory=time.time)
+
+    @property
+    def settings(self) -> Settings:
+        return self.runtime.settings
+
+    @property
+    def user_id(self) -> str:
+        return self.caller.user_id
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    name: str
+    summary: str
+    run: Callable[[Call], Reply | None] | None = None  # lazy work
+    spec: ArgSpec = field(default_factory=ArgSpec)
+    mutating: bool = False
+    action: str = ""  # policy action; defaults to "<command>.<name>"
+    working: str = "Working on it…"
+    # Answered in the ack itself (must be pure and fast), e.g. static help. No policy check: only for
+    # answers that reveal nothing and change nothing.
+    quick: Callable[[Runtime, ParsedArgs, Caller], Reply] | None = None
+    validate: Callable[[ParsedArgs], None] | None = None  # extra pure checks in the ack path
+    examples: tuple[str, ...] = ()
+    hidden: bool = False
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str  # without the slash: "device"
+    summary: str
+    subcommands: tuple[Subcommand, ...]
+    # Used when the first word is not a subcommand name, e.g. "/apilogs <id>" runs "lookup".
+    default: str = ""
+
+    @property
+    def slash(self) -> str:
+        return f"/{self.name}"
+
+    def find(self, name: str) -> Subcommand | None:
+        for sub in self.subcommands:
+            if sub.name == name:
+                return sub
+        return None
+
+    def action_of(self, sub: Subcommand) -> str:
+        return sub.action or f"{self.name}.{sub.name}"
+
+
+@dataclass(frozen=True)
+class ButtonAction:
+    action_id: str  # e.g. "mail:reenable"
+    run: Callable[[ActionCall], Reply | None]
+    action: str  # policy action, e.g. "mail.reenable"
+    mutating: bool = True
+    # Mutating clicks take a lock on this key, so a double click (or two people) does the work once.
+    # Default: action id + channel + message ts + button value.
+    idempotency_key: Callable[[ActionCall], str] | None = None
+    lock_seconds: int = LOCK_TTL_SECONDS
+
+
+@dataclass(frozen=True)
+class ModalSubmit:
+    callback_id: str
+    run: Callable[[ViewCall], Reply | None]
+    action: str
+    mutating: bool = True
+    # Pure validation in the ack path: block_id -> error shown under that input in the modal.
+    validate: Callable[[Mapping[str, str]], Mapping[str, str]] | None = None
+    secret_fields: frozenset[str] = frozenset()
+
+
+# -- runtime ---------------------------------------------------------------------------------------
+
+
+class Runtime:
+    """Per-app state shared by all listeners: settings, authorizer, the registry, the deadline."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.commands: dict[str, Command] = {}
+        self.buttons: dict[str, ButtonAction] = {}
+        self.modals: dict[str, ModalSubmit] = {}
+        self._authorizer: Any = None
+        # Set by the Lambda handler for each invocation (epoch seconds); None outside Lambda.
+        self.lambda_deadline: float | None = None
+
+    # The authorizer is created after every listener registered (it validates action names).
+    def seal(self) -> None:
+        from bot.security.authorizer import Authorizer
+
+        self._authorizer = Authorizer(self.settings, self.known_actions())
+
+    @property
+    def authorizer(self) -> Any:
+        if self._authorizer is None:
+            self.seal()
+        return self._authorizer
+
+    def known_actions(self) -> set[str]:
+        actions = {cmd.action_of(sub) for cmd in self.commands.values() for sub in cmd.subcommands}
+        actions |= {b.action for b in self.buttons.values()}
+        actions |= {m.action for m in self.modals.values()}
+        return actions
+
+    def mutating_actions(self) -> set[str]:
+        actions = {cmd.action_of(s) for cmd in self.commands.values() for s in cmd.subcommands if s.mutating}
+        actions |= {b.action for b in self.buttons.values() if b.mutating}
+        actions |= {m.action for m in self.modals.values() if m.mutating}
+        return actions
+
+    def deadline(self) -> float:
+        if self.lambda_deadline is not None:
+            return self.lambda_deadline - 5  # leave time to report before Lambda stops us
+        return time.time() + DEFAULT_LAZY_SECONDS
+
+    def decide(self, action: str, *, mutating: bool, caller: Caller, client: Any) -> Decision:
+        return self.authorizer.decide(
+            action, mutating=mutating, user=caller.user_id, channel=caller.channel_id, slack=client
+        )
+
+    def audit(
+        self,
+        *,
+        ref: str,
+        started: float,
+        caller: Caller,
+        kind: str,
+        command: str,
+        action: str,
+        args: str,
+        outcome: str,
+        detail: str = "",
+    ) -> None:
+        record = audit.build_record(
+            ref=ref,
+            started=started,
+            ended=time.time(),
+            user=caller.user_id,
+            team=caller.team_id,
+            channel=caller.channel_id,
+            user_name=caller.user_name,
+            kind=kind,
+            command=command,
+            action=action,
+            args=args,
+            outcome=outcome,
+            detail=detail,
+        )
+        audit.write(record, state_table=self.settings.state_table, ttl_days=self.settings.audit_ttl_days)
+
+
+_runtimes: weakref.WeakKeyDictionary[Any, Runtime] = weakref.WeakKeyDictionary()
+
+
+def bind_runtime(app: Any, runtime: Runtime) -> None:
+    _runtimes[app] = runtime
+
+
+def runtime_of(app: Any) -> Runtime:
+    try:
+        return _runtimes[app]
+    except KeyError:
+        raise RuntimeError("build the app with bot.app.build_app, which binds its runtime") from None
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+
+def caller_from(body: Mapping[str, Any]) -> Caller:
+    """The caller of a slash command (flat payload) or an interaction (nested payload)."""
+    user = body.get("user")
+    if isinstance(user, dict):
+        channel = body.get("channel") or {}
+        team = body.get("team") or {}
+        return Caller(
+            user_id=str(user.get("id", "")),
+            user_name=str(user.get("username") or user.get("name") or ""),
+            team_id=str(team.get("id", "") if isinstance(team, dict) else team or user.get("team_id", "")),
+            channel_id=str(channel.get("id", "") if isinstance(channel, dict) else channel or ""),
+        )
+    return Caller(
+        user_id=str(body.get("user_id", "")),
+        user_name=str(body.get("user_name", "")),
+        team_id=str(body.get("team_id", "")),
+        channel_id=str(body.get("channel_id", "")),
+    )
+
+
+def explain_failure(error: BaseException, ref: str) -> tuple[str, str]:
+    """(message for the user, audit outcome) for an exception raised by a run."""
+    if isinstance(error, UsageError):
+        return f":warning: {error}", "usage"
+    if isinstance(error, NotAllowedError):
+        return f":no_entry: {error}", "denied"
+    if isinstance(error, OpsbotError):
+        return f":x: {error}", "error"
+    try:
+        from slack_sdk.errors import SlackApiError
+    except ImportError:  # pragma: no cover - slack_sdk is a dependency
+        SlackApiError = ()  # type: ignore[assignment,misc]
+    if isinstance(error, SlackApiError):
+        code = str(error.response.get("error", "unknown_error"))
+        hints = {
+            "missing_scope": f"the Slack app lacks the scope `{error.response.get('needed', '?')}`; "
+            "add it in the app's OAuth settings (manifest.json) and reinstall.",
+            "not_in_channel": "invite opsbot to this channel (`/invite @opsbot`) and try again.",
+            "channel_not_found": "opsbot cannot see that channel; invite it or check the channel id.",
+            "invalid_auth": "the bot token is wrong or revoked; update SLACK_BOT_TOKEN.",
+            "ratelimited": "Slack is rate-limiting opsbot; try again in a minute.",
+        }
+        hint = hints.get(code, "")
+        logger.warning("slack api error ref=%s: %s", ref, error)
+        return f":x: Slack refused the request (`{code}`){': ' + hint if hint else '.'}", "error"
+    logger.exception("unexpected error ref=%s", ref)
+    return (
+        f":boom: Something went wrong (reference `{ref}`). "
+        "The details are in opsbot's log under that reference.",
+        "failed",
+    )
+
+
+def _ephemeral(text: str, blocks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    message: dict[str, Any] = {"response_type": "ephemeral", "text": text}
+    if blocks:
+        message["blocks"] = blocks
+    return message
+
+
+def _deliver(respond: Any, reply: Reply, *, for_button: bool = False) -> None:
+    kwargs: dict[str, Any] = {"text": reply.text}
+    if reply.blocks is not None:
+        kwargs["blocks"] = reply.blocks
+    if for_button and reply.replace_original:
+        respond(replace_original=True, **kwargs)
+        return
+    respond(response_type="in_channel" if reply.in_channel else "ephemeral", replace_original=False, **kwargs)
+
+
+# -- slash commands --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Resolved:
+    sub: Subcommand | None  # None: help for the whole command
+    args: ParsedArgs | None
+    tokens: tuple[str, ...]
+    help_for: Subcommand | None = None  # help requested for this subcommand
+
+
+def resolve(command: Command, text: str) -> Resolved:
+    """Which subcommand the text asks for and its parsed arguments. Raises UsageError."""
+    tokens = tokenize(text)
+    own_help = command.find("help")  # /ops has a real "help" subcommand
+    if own_help is not None and (not tokens or tokens[0].lower() in HELP_WORDS):
+        return Resolved(own_help, parse((), own_help.spec), ())
+    if not tokens or tokens[0].lower() in HELP_WORDS:
+        wanted = command.find(tokens[1].lower()) if len(tokens) > 1 else None
+        if len(tokens) > 1 and wanted is None:
+            raise UsageError(f"`{command.slash}` has no subcommand {tokens[1]!r}.")
+        return Resolved(None, None, tuple(tokens), help_for=wanted)
+    first = tokens[0].lower()
+    sub = command.find(first)
+    rest = tokens[1:]
+    if sub is None:
+        if not command.default:
+            names = ", ".join(s.name for s in command.subcommands if not s.hidden)
+            raise UsageError(f"`{command.slash}` has no subcommand {tokens[0]!r}. Try one of: {names}.")
+        sub = command.find(command.default)
+        assert sub is not None, f"default subcommand {command.default} of {command.slash} is not declared"
+        rest = tokens
+    if any(t.lower() in HELP_WORDS for t in rest if t.startswith("-")) or [t.lower() for t in rest] == [
+        "help"
+    ]:
+        return Resolved(None, None, tuple(tokens), help_for=sub)
+    args = parse(rest, sub.spec)
+    if sub.validate is not None:
+        sub.validate(args)
+    return Resolved(sub, args, tuple(rest))
+
+
+def usage_line(command: Command, sub: Subcommand) -> str:
+    words = [command.slash] + ([] if sub.name == command.default else [sub.name])
+    spec = sub.spec.usage()
+    return " ".join(words + ([spec] if spec else []))
+
+
+def command_help(command: Command, sub: Subcommand | None = None) -> Reply:
+    from bot.render.blocks import context, escape, section
+
+    if sub is not None:
+        lines = [f"*{escape(usage_line(command, sub))}*", sub.summary]
+        details = [f"• `<{p.name}>` {p.help}" for p in sub.spec.positionals if p.help]
+        details += [f"• `--{f.name}` {f.help}" for f in sub.spec.flags if f.help]
+        if details:
+            lines += ["", *details]
+        if sub.examples:
+            lines += ["", "Examples:", *(f"`{escape(e)}`" for e in sub.examples)]
+        note = "Changes things: needs a policy grant." if sub.mutating else "Read-only."
+        return Reply(text="\n".join(lines), blocks=[section("\n".join(lines)), context(note)], outcome="help")
+    lines = [f"*{command.slash}* — {command.summary}", ""]
+    for item in command.subcommands:
+        if item.hidden:
+            continue
+        marker = " :lock:" if item.mutating else ""
+        lines.append(f"`{escape(usage_line(command, item))}`{marker}\n      {item.summary}")
+    lines += ["", f"`{command.slash} help <subcommand>` for details. :lock: = needs a policy grant."]
+    text = "\n".join(lines)
+    return Reply(text=text, blocks=[section(text)], outcome="help")
+
+
+def register_command(app: Any, command: Command) -> None:
+    """Wire a command into Bolt: ack (parse, help, usage) + lazy (authorize, run, reply, audit)."""
+    runtime = runtime_of(app)
+    runtime.commands[command.name] = command
+
+    def ack_command(ack: Any, body: dict[str, Any]) -> None:
+        text = str(body.get("text", ""))
+        try:
+            resolved = resolve(command, text)
+        except UsageError as error:
+            ack(_ephemeral(f":warning: {error}\nTry `{command.slash} help`."))
+            return
+        if resolved.sub is None:
+            reply = command_help(command, resolved.help_for)
+            ack(_ephemeral(reply.text, reply.blocks))
+            return
+        sub = resolved.sub
+        if sub.quick is not None:
+            assert resolved.args is not None
+            reply = sub.quick(runtime, resolved.args, caller_from(body))
+            ack(_ephemeral(reply.text, reply.blocks))
+            return
+        ack(_ephemeral(f":hourglass_flowing_sand: {sub.working}"))
+
+    def run_command(body: dict[str, Any], client: Any, respond: Any) -> None:
+        started = time.time()
+        ref = audit.new_ref()
+        caller = caller_from(body)
+        text = str(body.get("text", ""))
+        name, action, outcome, detail = command.slash, command.name, "ok", ""
+        resolved: Resolved | None = None
+        try:
+            resolved = resolve(command, text)
+        except UsageError as error:
+            outcome, detail = "usage", error.message  # the ack already showed it
+        try:
+            if resolved is None:
+                return
+            if resolved.sub is None:
+                outcome = "help"
+                return
+            sub = resolved.sub
+            name, action = f"{command.slash} {sub.name}", command.action_of(sub)
+            if sub.quick is not None:
+                return  # answered in the ack; pure and revealing nothing, so no policy check
+            decision = runtime.decide(action, mutating=sub.mutating, caller=caller, client=client)
+            if not decision.allowed:
+                outcome, detail = "denied", decision.reason
+                respond(**_ephemeral(f":no_entry: You may not run `{action}`: {decision.reason}"))
+                return
+            assert sub.run is not None and resolved.args is not None, f"{name} has neither run nor quick"
+            call = Call(runtime, command, sub, resolved.args, caller, client, respond, ref, body, started)
+            reply = sub.run(call)
+            if reply is not None:
+                _deliver(respond, reply)
+                outcome, detail = reply.outcome, reply.detail
+        except Exception as error:
+            message, outcome = explain_failure(error, ref)
+            detail = str(error) if isinstance(error, OpsbotError) else type(error).__name__
+            _safe_respond(respond, message)
+        finally:
+            runtime.audit(
+                ref=ref,
+                started=started,
+                caller=caller,
+                kind="command",
+                command=name,
+                action=action,
+                args=audit_args(command, text),
+                outcome=outcome,
+                detail=detail,
+            )
+
+    app.command(command.slash)(ack=ack_command, lazy=[run_command])
+
+
+def audit_args(command: Command, text: str) -> str:
+    """The command's arguments for the audit record, secrets masked even when the text did not parse."""
+    try:
+        tokens = tokenize(text)
+    except UsageError:
+        return audit.redact(text)
+    sub = command.find(tokens[0].lower()) if tokens else None
+    if sub is not None:
+        return " ".join([tokens[0], redacted_text(tokens[1:], sub.spec)])
+    default = command.find(command.default) if command.default else None
+    return redacted_text(tokens, default.spec) if default is not None else " ".join(tokens)
+
+
+def _safe_respond(respond: Any, text: str) -> None:
+    try:
+        respond(**_ephemeral(text))
+    except Exception:
+        logger.exception("could not deliver an error message to the user")
+
+
+# -- buttons ---------------------------------------------------------------------------------------
+
+
+def default_idempotency_key(call: ActionCall) -> str:
+    return f"{call.button.action_id}:{call.channel_id}:{call.message_ts}:{call.value}"
+
+
+def register_action(app: Any, button: ButtonAction) -> None:
+    runtime = runtime_of(app)
+    runtime.buttons[button.action_id] = button
+
+    def ack_action(ack: Any) -> None:
+        ack()
+
+    def run_action(body: dict[str, Any], client: Any, respond: Any) -> None:
+        started = time.time()
+        ref = audit.new_ref()
+        caller = caller_from(body)
+        action_payload: dict[str, Any] = next(
+            (a for a in body.get("actions", []) if a.get("action_id") == button.action_id), {}
+        )
+        call = ActionCall(runtime, button, caller, client, respond, ref, body, action_payload, started)
+        outcome, detail = "ok", ""
+        lock_key = ""
+        try:
+            decision = runtime.decide(button.action, mutating=button.mutating, caller=caller, client=client)
+            if not decision.allowed:
+                outcome, detail = "denied", decision.reason
+                respond(**_ephemeral(f":no_entry: You may not run `{button.action}`: {decision.reason}"))
+                return
+            state = None
+            if button.mutating:
+                from bot.aws.state import StateTable
+
+                state = StateTable(runtime.settings.state_table)
+                lock_key = (button.idempotency_key or default_idempotency_key)(call)
+                holder = {"user": caller.user_id, "at": int(started), "ref": ref, "outcome": "running"}
+                lock = state.acquire_lock(lock_key, holder, ttl_seconds=button.lock_seconds)
+                if not lock.acquired:
+                    outcome = "duplicate"
+                    who = lock.holder.get("user", "someone")
+                    when = lock.holder.get("at")
+                    did = lock.holder.get("outcome", "running")
+                    at = f" at <!date^{when}^{{date_short_pretty}} {{time}}|{when}>" if when else ""
+                    respond(
+                        **_ephemeral(
+                            f":information_source: Already done by <@{who}>{at} ({did}); "
+                            "nothing was changed again."
+                        )
+                    )
+                    lock_key = ""
+                    return
+            reply = button.run(call)
+            if reply is not None:
+                _deliver(respond, reply, for_button=True)
+                outcome, detail = reply.outcome, reply.detail
+            if state is not None and lock_key:
+                holder = {"user": caller.user_id, "at": int(started), "ref": ref, "outcome": outcome}
+                state.update_lock(lock_key, holder, ttl_seconds=button.lock_seconds)
+                lock_key = ""
+        except Exception as error:
+            message, outcome = explain_failure(error, ref)
+            detail = str(error) if isinstance(error, OpsbotError) else type(error).__name__
+            _safe_respond(respond, message)
+        finally:
+            if lock_key:
+                # The work failed: let a later click try again rather than claim it was done.
+                try:
+                    from bot.aws.state import StateTable
+
+                    StateTable(runtime.settings.state_table).release_lock(lock_key)
+                except Exception:
+                    logger.exception("could not release lock %s", lock_key)
+            runtime.audit(
+                ref=ref,
+                started=started,
+                caller=caller,
+                kind="action",
+                command=f"button {button.action_id}",
+                action=button.action,
+                args=call.value,
+                outcome=outcome,
+                detail=detail,
+            )
+
+    app.action(button.action_id)(ack=ack_action, lazy=[run_action])
+
+
+def register_link_buttons(app: Any) -> None:
+    """Link buttons (``action_id`` starting with ``link:``) still send a click; ack it and do nothing."""
+    import re
+
+    def ack_link(ack: Any) -> None:
+        ack()
+
+    app.action(re.compile(r"^link:"))(ack_link)
+
+
+# -- modals ----------------------------------------------------------------------------------------
+
+
+def view_values(body: Mapping[str, Any]) -> dict[str, str]:
+    """block_id -> the submitted value of the single input in that block."""
+    state = ((body.get("view") or {}).get("state") or {}).get("values") or {}
+    values: dict[str, str] = {}
+    for block_id, inputs in state.items():
+        for element in inputs.values():
+            value = element.get("value")
+            if value is None and element.get("selected_option"):
+                value = element["selected_option"].get("value")
+            values[block_id] = "" if value is None else str(value).strip()
+    return values
+
+
+def register_modal(app: Any, modal: ModalSubmit) -> None:
+    runtime = runtime_of(app)
+    runtime.modals[modal.callback_id] = modal
+
+    def ack_view(ack: Any, body: dict[str, Any]) -> None:
+        errors = modal.validate(view_values(body)) if modal.validate else {}
+        if errors:
+            ack(response_action="errors", errors=dict(errors))
+        else:
+            ack()
+
+    def run_view(body: dict[str, Any], client: Any) -> None:
+        started = time.time()
+        ref = audit.new_ref()
+        values = view_values(body)
+        if modal.validate and modal.validate(values):
+            return  # the modal showed the errors; nothing ran
+        try:
+            metadata = json.loads((body.get("view") or {}).get("private_metadata") or "{}")
+        except ValueError:
+            metadata = {}
+        caller = replace(caller_from(body), channel_id=str(metadata.get("channel", "")))
+        call = ViewCall(runtime, modal, caller, client, ref, body, values, metadata, started)
+        outcome, detail = "ok", ""
+
+        def tell(text: str, blocks: list[dict[str, Any]] | None = None) -> None:
+            kwargs: dict[str, Any] = {"text": text}
+            if blocks:
+                kwargs["blocks"] = blocks
+            if caller.channel_id:
+                client.chat_postEphemeral(channel=caller.channel_id, user=caller.user_id, **kwargs)
+            else:
+                client.chat_postMessage(channel=caller.user_id, **kwargs)
+
+        try:
+            decision = runtime.decide(modal.action, mutating=modal.mutating, caller=caller, client=client)
+            if not decision.allowed:
+                outcome, detail = "denied", decision.reason
+                tell(f":no_entry: You may not run `{modal.action}`: {decision.reason}")
+                return
+            reply = modal.run(call)
+            if reply is not None:
+                tell(reply.text, reply.blocks)
+                outcome, detail = reply.outcome, reply.detail
+        except Exception as error:
+            message, outcome = explain_failure(error, ref)
+            detail = str(error) if isinstance(error, OpsbotError) else type(error).__name__
+            try:
+                tell(message)
+            except Exception:
+                logger.exception("could not deliver an error message to the user")
+        finally:
+            shown = {k: ("[redacted]" if k in modal.secret_fields else v) for k, v in values.items()}
+            runtime.audit(
+                ref=ref,
+                started=started,
+                caller=caller,
+                kind="view",
+                command=f"modal {modal.callback_id}",
+                action=modal.action,
+                args=json.dumps(shown, sort_keys=True),
+                outcome=outcome,
+                detail=detail,
+            )
+
+    app.view(modal.callback_id)(ack=ack_view, lazy=[run_view])

@@ -1,0 +1,98 @@
+"""Serve the Bolt app over HTTP (``opsbot serve``, and the demo console's target).
+
+A small threaded server: POST /slack/events -> Bolt; GET /health. Lazy listeners run in threads
+(``TrackingLazyRunner``), which also lets the console wait until a command's work has finished.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from slack_bolt.lazy_listener.thread_runner import ThreadLazyListenerRunner
+from slack_bolt.request import BoltRequest
+
+logger = logging.getLogger("opsbot.server")
+
+
+class TrackingLazyRunner(ThreadLazyListenerRunner):
+    """Bolt's thread lazy runner, counting the lazy functions still running (the console waits on it)."""
+
+    def __init__(self, logger_: logging.Logger, executor: Executor | None = None) -> None:
+        super().__init__(logger_, executor or ThreadPoolExecutor(max_workers=8, thread_name_prefix="lazy"))
+        self.running = 0
+        self._idle = threading.Condition()
+
+    def start(self, function: Callable[..., None], request: Any) -> None:
+        with self._idle:
+            self.running += 1
+
+        def run() -> None:
+            try:
+                self.run(function, request)
+            except Exception:
+                self.logger.exception("lazy listener failed")
+            finally:
+                with self._idle:
+                    self.running -= 1
+                    self._idle.notify_all()
+
+        self.executor.submit(run)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """True once no lazy work is running; False if ``timeout`` seconds passed first."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self.running == 0, timeout=timeout)
+
+
+def make_server(
+    app: Any, host: str = "127.0.0.1", port: int = 0, path: str = "/slack/events"
+) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            logger.debug(format, *args)
+
+        def do_GET(self) -> None:
+            if self.path == "/health":
+                self._send(200, b'{"ok": true}', {"Content-Type": "application/json"})
+            else:
+                self._send(404, b"Not Found", {})
+
+        def do_POST(self) -> None:
+            if self.path.split("?", 1)[0] != path:
+                self._send(404, b"Not Found", {})
+                return
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length).decode("utf-8") if length else ""
+            headers: dict[str, str | Sequence[str]] = {k.lower(): v for k, v in self.headers.items()}
+            response = app.dispatch(BoltRequest(body=body, headers=headers))
+            data = (response.body or "").encode("utf-8")
+            self._send(response.status, data, response.first_headers_without_set_cookie())
+
+        def _send(self, status: int, data: bytes, headers: dict[str, str]) -> None:
+            self.send_response(status)
+            for key, value in headers.items():
+                if key.lower() != "content-length":
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    return server
+
+
+def serve_in_thread(server: ThreadingHTTPServer) -> threading.Thread:
+    thread = threading.Thread(target=server.serve_forever, name="opsbot-http", daemon=True)
+    thread.start()
+    return thread
+
+
+def server_url(server: ThreadingHTTPServer, path: str = "/slack/events") -> str:
+    host, port = server.server_address[:2]
+    return f"http://{host!s}:{port}{path}"

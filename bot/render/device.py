@@ -1,0 +1,289 @@
+"""Presentation of /device results: Block Kit for Slack and plain text for the terminal.
+
+Nothing here ever sees an activation code except ``deactivation_blocks`` / ``deactivation_text``, which
+show the new code issued by a reset; they are only used for the ephemeral answer to the caller.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from bot.core.device import (
+    ActivationResult,
+    DeactivationResult,
+    DevicePage,
+    DeviceView,
+    Reason,
+    RegistrationResult,
+)
+from bot.render.blocks import (
+    MAX_BUTTON_VALUE,
+    Block,
+    actions,
+    button,
+    context,
+    escape,
+    fields_section,
+    fit,
+    header,
+    section,
+)
+
+ACTION_MORE = "device:more"
+MODAL_CALLBACK = "device:activate"
+
+_ICONS = {
+    Reason.ACTIVATED: ":white_check_mark:",
+    Reason.WRONG_CODE: ":x:",
+    Reason.UNKNOWN_DEVICE: ":grey_question:",
+    Reason.ALREADY_ACTIVATED: ":information_source:",
+    Reason.LOCKED: ":lock:",
+}
+
+
+def _dash(value: str) -> str:
+    return value if value else "—"
+
+
+# -- activation ------------------------------------------------------------------------------------
+
+
+def activation_blocks(result: ActivationResult) -> list[Block]:
+    blocks = [section(f"{_ICONS[result.reason]} {escape(result.message)}")]
+    if result.reason is Reason.LOCKED or (result.retry_after and not result.ok):
+        blocks.append(context("Wrong codes are limited per device and per person; every attempt is audited."))
+    return blocks
+
+
+def activation_text(result: ActivationResult) -> str:
+    return ("activated: " if result.ok else f"not activated ({result.reason.value}): ") + result.message
+
+
+# -- deactivation (shows the new code: ephemeral answers only) --------------------------------------
+
+
+def deactivation_blocks(result: DeactivationResult) -> list[Block]:
+    previous = f" (was registered to {escape(result.previous_email)})" if result.previous_email else ""
+    return [
+        section(f":arrows_counterclockwise: {escape(result.message)}{previous}"),
+        section(f"New activation code, shown only to you: `{result.new_code.reveal()}`"),
+        context(
+            "Give it to the device owner through a private channel; it is not stored in Slack or the audit."
+        ),
+    ]
+
+
+def deactivation_text(result: DeactivationResult) -> str:
+    previous = f" (was registered to {result.previous_email})" if result.previous_email else ""
+    return f"{result.message}{previous}\nNew activation code: {result.new_code.reveal()}"
+
+
+# -- show ------------------------------------------------------------------------------------------
+
+
+def _status(view: DeviceView) -> str:
+    if view.activated:
+        return f":large_green_circle: activated ({escape(view.email)})"
+    if view.locked_for:
+        return f":lock: not activated, locked for {max(1, view.locked_for // 60)} min"
+    return ":white_circle: not activated"
+
+
+def device_blocks(views: Sequence[DeviceView]) -> list[Block]:
+    blocks: list[Block] = []
+    for view in views:
+        blocks.append(header(f"{view.serial} / {view.client_id}"))
+        fields = [
+            f"*Status*\n{_status(view)}",
+            f"*Activation code*\n{view.code_display}",
+            f"*Device*\n{escape(_dash(view.device))}",
+            f"*Type*\n{escape(_dash(view.type))}",
+            f"*Endpoint*\n{escape(_dash(view.endpoint))}",
+            f"*Certificate*\n{escape(_dash(view.certificate_id))}",
+        ]
+        if view.activated:
+            fields += [
+                f"*Activated at*\n{escape(_dash(view.activated_at))}",
+                f"*Activated by*\n{escape(_dash(view.activated_by))}",
+            ]
+        fields.append(f"*Wrong codes (last 15–30 min)*\n{view.recent_failures}")
+        blocks.append(fields_section(fields))
+    kept, _ = fit(
+        blocks, note="More client ids exist under this serial number; use `/device show SERIAL CLIENT`."
+    )
+    return kept
+
+
+def device_text(views: Sequence[DeviceView]) -> str:
+    lines: list[str] = []
+    for view in views:
+        status = "activated" if view.activated else "not activated"
+        if view.locked_for:
+            status += f", locked for {max(1, view.locked_for // 60)} min"
+        lines += [
+            f"{view.serial} / {view.client_id}",
+            f"  status          {status}",
+            f"  email           {_dash(view.email)}",
+            f"  activation code {view.code_display}",
+            f"  device          {_dash(view.device)}",
+            f"  type            {_dash(view.type)}",
+            f"  endpoint        {_dash(view.endpoint)}",
+            f"  certificate     {_dash(view.certificate_id)}",
+            f"  registered at   {_dash(view.registered_at)}",
+        ]
+        if view.activated:
+            lines += [
+                f"  activated at    {_dash(view.activated_at)}",
+                f"  activated by    {_dash(view.activated_by)}",
+            ]
+        lines.append(f"  wrong codes     {view.recent_failures} recently")
+    return "\n".join(lines)
+
+
+# -- list ------------------------------------------------------------------------------------------
+
+
+def more_value(page: DevicePage) -> str:
+    """The "more" button's value: the filters and where to continue (keys only, never a code)."""
+    value = json.dumps(
+        {"c": page.next_cursor, "t": page.filters.type, "a": page.filters.activated, "l": page.filters.limit},
+        separators=(",", ":"),
+    )
+    return value
+
+
+def parse_more_value(value: str) -> tuple[str | None, str | None, bool | None, int]:
+    """(cursor, type, activated, limit) from a "more" button value; ValueError when malformed."""
+    data: Any = json.loads(value)
+    if not isinstance(data, dict):
+        raise ValueError("not an object")
+    cursor, kind, activated, limit = data.get("c"), data.get("t"), data.get("a"), data.get("l", 20)
+    if cursor is not None and not isinstance(cursor, str):
+        raise ValueError("cursor")
+    if kind is not None and not isinstance(kind, str):
+        raise ValueError("type")
+    if activated is not None and not isinstance(activated, bool):
+        raise ValueError("activated")
+    if not isinstance(limit, int) or isinstance(limit, bool):
+        raise ValueError("limit")
+    return cursor, kind, activated, limit
+
+
+def _filters_text(page: DevicePage) -> str:
+    parts = []
+    if page.filters.type is not None:
+        parts.append(f"type {page.filters.type}")
+    if page.filters.activated is not None:
+        parts.append("activated" if page.filters.activated else "not activated")
+    return ", ".join(parts) if parts else "all devices"
+
+
+def page_blocks(page: DevicePage, *, continued: bool = False) -> list[Block]:
+    title = f"Devices in {page.table}" + (" (continued)" if continued else "")
+    blocks: list[Block] = [header(title), context(escape(_filters_text(page)))]
+    if not page.devices:
+        blocks.append(section("No devices match." if not continued else "No more devices match."))
+        return blocks
+    rows: list[Block] = []
+    for view in page.devices:
+        status = ":large_green_circle:" if view.activated else ":white_circle:"
+        owner = f" — {escape(view.email)}" if view.activated else ""
+        detail = " · ".join(escape(part) for part in (view.device, view.type) if part)
+        rows.append(
+            section(f"{status} `{escape(view.serial)}` / `{escape(view.client_id)}`{owner}\n{detail or ' '}")
+        )
+    more_button = None
+    if page.next_cursor:
+        value = more_value(page)
+        if len(value) <= MAX_BUTTON_VALUE:
+            more_button = actions([button("More devices", ACTION_MORE, value)], block_id="device_more")
+    reserve = 1 if more_button else 0
+    kept, dropped = fit(
+        blocks + rows,
+        max_blocks=50 - reserve,
+        max_chars=13000 - 200,
+        note="Not every device fits in one message: narrow it with --type or --activated, or lower --limit.",
+    )
+    if more_button:
+        kept.append(more_button)
+    elif not dropped:
+        kept.append(
+            context(f"{len(page.devices)} device{'s' if len(page.devices) != 1 else ''}; end of list.")
+        )
+    return kept
+
+
+def page_text(page: DevicePage) -> str:
+    if not page.devices:
+        return f"No devices match ({_filters_text(page)})."
+    width_serial = max(len("SERIAL"), *(len(v.serial) for v in page.devices))
+    width_client = max(len("CLIENT ID"), *(len(v.client_id) for v in page.devices))
+    lines = [
+        f"{'SERIAL':<{width_serial}}  {'CLIENT ID':<{width_client}}  {'ACTIVATED':<9}  TYPE / DEVICE / EMAIL"
+    ]
+    for view in page.devices:
+        extra = " / ".join(
+            part for part in (view.type, view.device, view.email if view.activated else "") if part
+        )
+        lines.append(
+            f"{view.serial:<{width_serial}}  {view.client_id:<{width_client}}  "
+            f"{'yes' if view.activated else 'no':<9}  {extra}"
+        )
+    if page.next_cursor:
+        lines.append(f"more: --cursor {page.next_cursor}")
+    return "\n".join(lines)
+
+
+# -- registration (terminal) -----------------------------------------------------------------------
+
+
+def registration_text(result: RegistrationResult) -> str:
+    return result.message
+
+
+# -- the activation modal --------------------------------------------------------------------------
+
+MODAL_FIELDS: tuple[tuple[str, str, str], ...] = (
+    ("serial", "Serial number", "SN-D7F3C8947867"),
+    ("client_id", "Client id", "ID-91B2F06B3F05"),
+    ("code", "Activation code", "AC-…"),
+    ("email", "Owner e-mail", "owner@example.com"),
+)
+
+
+def activation_modal(*, private_metadata: str = "") -> dict[str, Any]:
+    """A modal with the four fields; validation errors come back through ``response_action: errors``."""
+    blocks: list[Block] = []
+    for name, label, placeholder in MODAL_FIELDS:
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": f"device_{name}",
+                "label": {"type": "plain_text", "text": label},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": "value",
+                    "placeholder": {"type": "plain_text", "text": placeholder},
+                    "max_length": 256,
+                },
+            }
+        )
+    blocks.append(context("The code is checked once and never shown or stored in Slack."))
+    view: dict[str, Any] = {
+        "type": "modal",
+        "callback_id": MODAL_CALLBACK,
+        "title": {"type": "plain_text", "text": "Activate a device"},
+        "submit": {"type": "plain_text", "text": "Activate"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": blocks,
+    }
+    if private_metadata:
+        view["private_metadata"] = private_metadata
+    return view
+
+
+def modal_errors(field_errors: dict[str, str]) -> dict[str, str]:
+    """Core field names -> the modal's block ids, for ``ack(response_action="errors", errors=...)``."""
+    return {f"device_{name}": message for name, message in field_errors.items()}

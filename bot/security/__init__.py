@@ -1,0 +1,1 @@
+"""Authorization policy (who may run what) and the audit record of every command and action."""

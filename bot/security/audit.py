@@ -1,0 +1,104 @@
+"""One audit record per command or button click: a JSON log line and an item in the state table.
+
+Secrets never reach the record: arguments declared secret are replaced before it is built, and
+``redact`` also masks anything that looks like a token or an activation code, as a second line of defence.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+logger = logging.getLogger("opsbot.audit")
+
+MASK = "[redacted]"
+_SECRET_VALUES = [
+    re.compile(r"\bxox[abposr]-[A-Za-z0-9-]+"),  # Slack tokens
+    re.compile(r"\bxapp-[A-Za-z0-9-]+"),
+    re.compile(r"\bAC-[0-9a-fA-F]{8,}\b"),  # IoT activation codes (AC- + hex)
+    re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"),  # AWS access key ids
+]
+_SECRET_ASSIGNMENT = re.compile(r"(?i)\b(secret|password|token|code)=\S+")
+
+
+def redact(text: str) -> str:
+    for pattern in _SECRET_VALUES:
+        text = pattern.sub(MASK, text)
+    return _SECRET_ASSIGNMENT.sub(lambda m: f"{m.group(1)}={MASK}", text)
+
+
+def new_ref() -> str:
+    """A short reference id users can quote; the same id is in the log and the audit record."""
+    return uuid.uuid4().hex[:10]
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    ref: str
+    time: str
+    user: str
+    team: str
+    channel: str
+    kind: str  # "command" | "action" | "view" | "handler"
+    command: str  # "/device activate" or "button mail:reenable"
+    action: str  # policy action, e.g. "device.activate"
+    args: str  # redacted
+    outcome: str  # ok | denied | usage | error | failed | duplicate | help | <domain outcome>
+    duration_ms: int
+    user_name: str = ""
+    detail: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v not in ("", None)}
+
+
+def build_record(
+    *,
+    ref: str,
+    started: float,
+    ended: float,
+    user: str,
+    team: str,
+    channel: str,
+    kind: str,
+    command: str,
+    action: str,
+    args: str,
+    outcome: str,
+    user_name: str = "",
+    detail: str = "",
+) -> AuditRecord:
+    return AuditRecord(
+        ref=ref,
+        time=datetime.fromtimestamp(started, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        user=user,
+        team=team,
+        channel=channel,
+        kind=kind,
+        command=command,
+        action=action,
+        args=redact(args),
+        outcome=outcome,
+        duration_ms=max(0, round((ended - started) * 1000)),
+        user_name=user_name,
+        detail=redact(detail)[:500],
+    )
+
+
+def write(record: AuditRecord, *, state_table: str, ttl_days: int) -> bool:
+    """Log the record and store it. Never raises: a lost audit item is logged as an error."""
+    data = record.to_json()
+    logger.info(json.dumps({"audit": data}, sort_keys=True))
+    try:
+        from bot.aws.state import StateTable
+
+        StateTable(state_table).put_audit(data, ttl_days=ttl_days)
+        return True
+    except Exception as error:
+        logger.error("audit record %s could not be stored in %s: %s", record.ref, state_table, error)
+        return False

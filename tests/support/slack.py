@@ -1,0 +1,167 @@
+"""Drive the real Bolt app with signed requests, and see what it sent to the local Slack server.
+
+``SlackHarness`` is what tests use: ``command("/ops", "whoami")``, ``click(message, "mail:reenable")``,
+``submit(view, values)``; each call waits until the lazy work has finished, so assertions can follow.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bot.config import Settings
+from bot.local.requests import block_actions_body, signed_headers, slash_command_body, view_submission_body
+from bot.local.server import TrackingLazyRunner
+from bot.local.slack_api import LocalSlack, Message
+
+SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
+ALICE = ("U0ALICE", "alice")  # on call: member of S0ONCALL
+BOB = ("U0BOB", "bob")  # no grants
+CAROL = ("U0CAROL", "carol")  # named directly in some test policies
+OPS_CHANNEL = ("C0OPS", "ops")
+ONCALL_GROUP = "S0ONCALL"
+
+
+@dataclass
+class Ack:
+    status: int
+    body: str
+
+    @property
+    def json(self) -> dict[str, Any]:
+        return json.loads(self.body) if self.body else {}
+
+    @property
+    def text(self) -> str:
+        return str(self.json.get("text", "")) if self.body.startswith("{") else self.body
+
+
+class SlackHarness:
+    def __init__(self, slack: LocalSlack, settings: Settings) -> None:
+        from bot.app import build_app
+
+        self.slack = slack
+        self.settings = settings
+        self.runner = TrackingLazyRunner(logging.getLogger("tests.lazy"))
+        self.app = build_app(settings, lazy_runner=self.runner)
+
+    # -- requests --------------------------------------------------------------------------------
+    def dispatch(self, body: str, *, headers: Mapping[str, str] | None = None) -> Ack:
+        from slack_bolt.request import BoltRequest
+
+        response = self.app.dispatch(BoltRequest(body=body, headers=dict(headers or signed_headers(SIGNING_SECRET, body))))
+        assert self.runner.wait_idle(30), "lazy work did not finish within 30 s"
+        return Ack(response.status, response.body or "")
+
+    def command(
+        self,
+        command: str,
+        text: str = "",
+        *,
+        user: tuple[str, str] = ALICE,
+        channel: tuple[str, str] = OPS_CHANNEL,
+    ) -> Ack:
+        body = slash_command_body(
+            command,
+            text,
+            user_id=user[0],
+            user_name=user[1],
+            channel_id=channel[0],
+            channel_name=channel[1],
+            team_id=self.slack.team_id,
+            response_url=self.slack.new_response_url(channel[0], user[0]),
+        )
+        ack = self.dispatch(body)
+        if ack.status == 200:
+            self.slack.record_ack(channel[0], user[0], ack.body)
+        return ack
+
+    def click(
+        self,
+        message: Message,
+        action_id: str,
+        *,
+        user: tuple[str, str] = ALICE,
+        value: str | None = None,
+    ) -> Ack:
+        """Click the button ``action_id`` on ``message`` (as stored by the local Slack server)."""
+        element, block_id = find_button(message.blocks, action_id)
+        if value is not None:
+            element = {**element, "value": value}
+        ephemeral = message.kind == "ephemeral"
+        body = block_actions_body(
+            action=element,
+            block_id=block_id,
+            message=None
+            if ephemeral
+            else {"type": "message", "ts": message.ts, "text": message.text, "blocks": message.blocks},
+            user_id=user[0],
+            user_name=user[1],
+            channel_id=message.channel,
+            channel_name=message.channel,
+            team_id=self.slack.team_id,
+            response_url=self.slack.new_response_url(message.channel, user[0], message),
+            message_ts=message.ts,
+            ephemeral=ephemeral,
+        )
+        return self.dispatch(body)
+
+    def submit(self, view: Mapping[str, Any], values: Mapping[str, str], *, user: tuple[str, str] = ALICE) -> Ack:
+        body = view_submission_body(view=view, values=values, user_id=user[0], user_name=user[1], team_id=self.slack.team_id)
+        return self.dispatch(body)
+
+    # -- what the user saw -----------------------------------------------------------------------
+    def seen_by(self, user: tuple[str, str] = ALICE, channel: str | None = None) -> list[Message]:
+        """Messages the user can see: in-channel ones and ephemerals addressed to them, oldest first."""
+        return [
+            m
+            for m in self.slack.visible(channel)
+            if m.kind != "view" and (m.kind == "message" or m.ephemeral_to == user[0])
+        ]
+
+    def last(self, user: tuple[str, str] = ALICE) -> Message:
+        seen = self.seen_by(user)
+        assert seen, "the user saw no message"
+        return seen[-1]
+
+    def texts(self, user: tuple[str, str] = ALICE) -> list[str]:
+        return [m.text for m in self.seen_by(user)]
+
+
+def find_button(blocks: list[dict[str, Any]], action_id: str) -> tuple[dict[str, Any], str]:
+    for block in blocks:
+        elements: Iterator[dict[str, Any]]
+        if block.get("type") == "actions":
+            elements = iter(block.get("elements", []))
+        elif isinstance(block.get("accessory"), dict):
+            elements = iter([block["accessory"]])
+        else:
+            continue
+        for element in elements:
+            if element.get("action_id") == action_id:
+                return element, str(block.get("block_id", ""))
+    raise AssertionError(f"no button {action_id!r} in the message")
+
+
+def harness_settings(slack: LocalSlack, **env: str) -> Settings:
+    """Settings for the app under test: the local Slack server, the test signing secret, ``env`` on top."""
+    base = {
+        "SLACK_API_URL": slack.api_url,
+        "SLACK_BOT_TOKEN": slack.bot_token,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_BOT_USER_ID": slack.bot_user_id,
+        "SLACK_TEAM_ID": slack.team_id,
+        "AWS_REGION": "us-east-1",
+    }
+    return Settings.from_env({**base, **env})
+
+
+def local_slack() -> LocalSlack:
+    return LocalSlack(
+        usergroups={ONCALL_GROUP: [ALICE[0]], "S0EMPTY": []},
+        users={u: n for u, n in (ALICE, BOB, CAROL)},
+        channels={OPS_CHANNEL[0]: OPS_CHANNEL[1], "C0ALERTS": "ops-alerts", "C0GENERAL": "general"},
+    )
