@@ -90,7 +90,7 @@ def _cached(key: tuple[Any, ...], load: Callable[[], T], ttl: float | None = Non
     with _cache_lock:
         hit = _cache.get(full_key)
         if hit is not None and hit[0] > now:
-            return hit[1]  # type: ignore[no-any-return]
+            return hit[1]
     value = load()
     with _cache_lock:
         _cache[full_key] = (now + (DISCOVERY_TTL if ttl is None else ttl), value)
@@ -229,7 +229,9 @@ def rest_integrations(api_id: str, *, page_size: int = 500) -> list[IntegrationI
                                 raise
                         found.append(
                             IntegrationInfo(
-                                f"{method} {path}", str(integration.get("type", "")), str(integration.get("uri", ""))
+                                f"{method} {path}",
+                                str(integration.get("type", "")),
+                                str(integration.get("uri", "")),
                             )
                         )
                 position = page.get("position")
@@ -315,7 +317,10 @@ def http_authorizers(api_id: str) -> list[AuthorizerInfo]:
         with aws_errors(resource=f"authorizers of HTTP API {api_id}"):
             return [
                 AuthorizerInfo(
-                    a["AuthorizerId"], a.get("Name", ""), a.get("AuthorizerType", ""), a.get("AuthorizerUri", "")
+                    a["AuthorizerId"],
+                    a.get("Name", ""),
+                    a.get("AuthorizerType", ""),
+                    a.get("AuthorizerUri", ""),
                 )
                 for a in _v2_all("get_authorizers", api_id)
             ]

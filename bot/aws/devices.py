@@ -307,3 +307,68 @@ def is_activated(value: Any) -> bool:
     if isinstance(value, bool):
         return value
     return isinstance(value, str) and value.strip().lower() == "true"
+
+
+# -- wrong-code counters in the state table --------------------------------------------------------
+#
+# Same key layout as StateTable's counters (pk ``count#<key>``, sk = window start), but each window's
+# item lives for two windows: a limit of N failures "within W seconds" needs the previous window's count
+# until the current window ends (StateTable.increment's items expire with their own window).
+
+
+def _window_start(now: int, window: int) -> int:
+    return now - now % window
+
+
+def add_failure(state_table: str, key: str, *, window: int, now: int) -> int:
+    """Count one failure; return the failures of the current and the previous window together.
+
+    Any ``window`` seconds overlap at most two fixed windows, so N failures within ``window`` seconds
+    always reach N here (failures spread over up to twice the window may too: the stricter side).
+    """
+    start = _window_start(now, window)
+    with aws_errors(resource=f"state table {state_table}"):
+        response = client("dynamodb").update_item(
+            TableName=state_table,
+            Key=to_item({"pk": f"count#{key}", "sk": str(start)}),
+            UpdateExpression="ADD #c :one SET expiresAt = if_not_exists(expiresAt, :exp)",
+            ExpressionAttributeNames={"#c": "count"},
+            ExpressionAttributeValues=values({":one": 1, ":exp": start + 2 * window}),
+            ReturnValues="UPDATED_NEW",
+        )
+    current = int(from_item(response["Attributes"])["count"])
+    return current + _window_count(state_table, key, start - window, now)
+
+
+def recent_failures(state_table: str, key: str, *, window: int, now: int) -> int:
+    start = _window_start(now, window)
+    return _window_count(state_table, key, start, now) + _window_count(state_table, key, start - window, now)
+
+
+def clear_failures(state_table: str, key: str, *, window: int, now: int) -> None:
+    start = _window_start(now, window)
+    with aws_errors(resource=f"state table {state_table}"):
+        for window_start in (start, start - window):
+            client("dynamodb").delete_item(
+                TableName=state_table, Key=to_item({"pk": f"count#{key}", "sk": str(window_start)})
+            )
+
+
+def _window_count(state_table: str, key: str, start: int, now: int) -> int:
+    with aws_errors(resource=f"state table {state_table}"):
+        raw = (
+            client("dynamodb")
+            .get_item(
+                TableName=state_table,
+                Key=to_item({"pk": f"count#{key}", "sk": str(start)}),
+                ConsistentRead=True,
+            )
+            .get("Item")
+        )
+    if not raw:
+        return 0
+    item = from_item(raw)
+    # DynamoDB deletes expired items lazily; an expired one no longer counts.
+    if int(item.get("expiresAt", now + 1)) <= now:
+        return 0
+    return int(item.get("count", 0))

@@ -200,8 +200,6 @@ class LogEvent:
         }
 
 
-
-
 @dataclass
 class CallStats:
     """CloudWatch calls made, events transferred and throttling met (searches run in threads)."""
@@ -361,7 +359,9 @@ def describe_group(name: str, *, stats: CallStats | None = None) -> GroupInfo | 
         if group.get("logGroupName") == name:
             arn = str(group.get("logGroupArn") or str(group.get("arn", "")).removesuffix(":*"))
             retention = group.get("retentionInDays")
-            return GroupInfo(name, arn, int(retention) if retention else None, int(group.get("creationTime", 0)))
+            return GroupInfo(
+                name, arn, int(retention) if retention else None, int(group.get("creationTime", 0))
+            )
     return None
 
 

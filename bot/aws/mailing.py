@@ -128,7 +128,9 @@ def commit(change: Commit) -> None:
             {
                 "Put": {
                     "TableName": change.state_table,
-                    "Item": to_item({"pk": seen_key(change.event_id), "sk": "seen", "expiresAt": now + SEEN_TTL_SECONDS}),
+                    "Item": to_item(
+                        {"pk": seen_key(change.event_id), "sk": "seen", "expiresAt": now + SEEN_TTL_SECONDS}
+                    ),
                     # An expired marker that DynamoDB has not deleted yet does not count.
                     "ConditionExpression": "attribute_not_exists(pk) OR expiresAt <= :now",
                     "ExpressionAttributeValues": values({":now": now}),
@@ -140,7 +142,9 @@ def commit(change: Commit) -> None:
                 {
                     "Update": {
                         "TableName": change.state_table,
-                        "Key": to_item({"pk": STATS_PK, "sk": stats_sort_key(change.stats_day, change.event_id)}),
+                        "Key": to_item(
+                            {"pk": STATS_PK, "sk": stats_sort_key(change.stats_day, change.event_id)}
+                        ),
                         "UpdateExpression": "ADD #f :one SET expiresAt = if_not_exists(expiresAt, :exp)",
                         "ExpressionAttributeNames": {"#f": change.stats_field},
                         "ExpressionAttributeValues": values({":one": 1, ":exp": now + STATS_TTL_SECONDS}),
@@ -222,7 +226,9 @@ def read_stats(state_table: str, first_day: str, last_day: str) -> dict[str, dic
 # -- bounce-storm digest ---------------------------------------------------------------------------
 
 
-def digest_add(state_table: str, storm: str, increments: Mapping[str, int], examples: Mapping[str, str]) -> dict[str, Any]:
+def digest_add(
+    state_table: str, storm: str, increments: Mapping[str, int], examples: Mapping[str, str]
+) -> dict[str, Any]:
     """Add counts to a storm's digest item; returns the whole item after the update."""
     names: dict[str, str] = {}
     vals: dict[str, Any] = {":exp": int(time.time()) + DIGEST_TTL_SECONDS}
@@ -259,7 +265,9 @@ def digest_claim_update(state_table: str, storm: str, *, now: float, min_interva
                 TableName=state_table,
                 Key=to_item({"pk": DIGEST_PK, "sk": storm}),
                 UpdateExpression="SET lastUpdate = :now",
-                ConditionExpression="attribute_exists(ts) AND (attribute_not_exists(lastUpdate) OR lastUpdate <= :cutoff)",
+                ConditionExpression=(
+                    "attribute_exists(ts) AND (attribute_not_exists(lastUpdate) OR lastUpdate <= :cutoff)"
+                ),
                 ExpressionAttributeValues=values({":now": now, ":cutoff": now - min_interval}),
             )
             return True

@@ -70,7 +70,11 @@ def iter_record_sets(zone_id: str, *, page_size: int = PAGE_SIZE) -> Iterator[di
         yield from page.get("ResourceRecordSets", [])
         if not page.get("IsTruncated"):
             return
-        start = (page.get("NextRecordName", ""), page.get("NextRecordType", ""), page.get("NextRecordIdentifier", ""))
+        start = (
+            page.get("NextRecordName", ""),
+            page.get("NextRecordType", ""),
+            page.get("NextRecordIdentifier", ""),
+        )
         if not start[0] or start in seen:
             # A truncated page without a usable continuation would loop forever.
             raise AwsError(
@@ -131,4 +135,6 @@ def change_batch(
                 raise translate(error, client=route53, resource=_zone_resource(zone_id)) from error
             raise
         info = response.get("ChangeInfo", {})
-        return ChangeOutcome(change_id=str(info.get("Id", "")), status=str(info.get("Status", "")), attempts=attempt)
+        return ChangeOutcome(
+            change_id=str(info.get("Id", "")), status=str(info.get("Status", "")), attempts=attempt
+        )

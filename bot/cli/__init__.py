@@ -17,7 +17,13 @@ from bot import __version__
 from bot.errors import OpsbotError
 
 # Order is the order of `opsbot --help`.
-CLI_MODULES: tuple[str, ...] = ("bot.cli.local", "bot.cli.device")
+CLI_MODULES: tuple[str, ...] = (
+    "bot.cli.local",
+    "bot.cli.apilogs",
+    "bot.cli.device",
+    "bot.cli.mail",
+    "bot.cli.fanout",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

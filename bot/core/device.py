@@ -270,17 +270,6 @@ def _user_key(actor: str) -> str:
     return f"device-user#{actor}"
 
 
-def _recent_failures(state: StateTable, key: str, window: int, current: int) -> int:
-    """Failures in the current and the previous fixed window.
-
-    Any ``window`` seconds overlap at most two fixed windows, so N failures within ``window`` seconds
-    always reach N here (failures spread over up to twice the window may too: the stricter side).
-    """
-    now = int(time.time())
-    previous = state.get(f"count#{key}", str(now - now % window - window))
-    return current + (int(previous.get("count", 0)) if previous else 0)
-
-
 def _lock_remaining(state: StateTable, key: str) -> int:
     flag = state.get_flag(f"lock#{key}")
     if not flag:
@@ -294,12 +283,9 @@ def _lock(state: StateTable, key: str, seconds: int, reason: str) -> None:
     )
 
 
-def _clear_guessing(state: StateTable, key: str, window: int) -> None:
-    now = int(time.time())
-    start = now - now % window
+def _clear_guessing(settings: Settings, state: StateTable, key: str, window: int) -> None:
     state.delete(f"flag#lock#{key}", "flag")
-    for window_start in (start, start - window):
-        state.delete(f"count#{key}", str(window_start))
+    catalog.clear_failures(settings.state_table, key, window=window, now=int(time.time()))
 
 
 def _minutes(seconds: int) -> str:
@@ -444,8 +430,8 @@ def activate(
             )
         )
 
-    user_failures = _recent_failures(
-        state, user_key, limits.user_window, state.increment(user_key, window_seconds=limits.user_window)
+    user_failures = catalog.add_failure(
+        settings.state_table, user_key, window=limits.user_window, now=int(time.time())
     )
     user_locked = user_failures >= limits.user_failures
     if user_locked:
@@ -464,11 +450,8 @@ def activate(
             )
         )
 
-    device_failures = _recent_failures(
-        state,
-        device_key,
-        limits.device_window,
-        state.increment(device_key, window_seconds=limits.device_window),
+    device_failures = catalog.add_failure(
+        settings.state_table, device_key, window=limits.device_window, now=int(time.time())
     )
     left = max(0, limits.device_failures - device_failures)
     if left == 0:
@@ -553,7 +536,7 @@ def deactivate(
             f"No device has serial number {serial} and client id {client_id}; nothing was changed."
         )
     # A new code makes earlier guesses meaningless: lift the device's lock with them.
-    _clear_guessing(state, _device_key(serial, client_id), limits.device_window)
+    _clear_guessing(settings, state, _device_key(serial, client_id), limits.device_window)
     _audit(settings, state, actor, "device.deactivate", f"{serial}/{client_id}", "reset")
     log.info("Device %s / %s reset by %s", serial, client_id, actor)
     email = str(previous.get("email", ""))
@@ -653,14 +636,10 @@ def show(
     now = int(time.time())
     for item, code_unused in rows:
         key = _device_key(str(item.get("serialNumber")), str(item.get("clientId")))
-        counter = state.get(f"count#{key}", str(now - now % limits.device_window))
-        current = int(counter["count"]) if counter else 0
+        failures = catalog.recent_failures(settings.state_table, key, window=limits.device_window, now=now)
         views.append(
             DeviceView.from_item(
-                item,
-                code_unused,
-                locked_for=_lock_remaining(state, key),
-                recent_failures=_recent_failures(state, key, limits.device_window, current),
+                item, code_unused, locked_for=_lock_remaining(state, key), recent_failures=failures
             )
         )
     return views

@@ -110,7 +110,9 @@ class RawRecord:
     problem: str = ""  # set when the record itself is unusable
 
     def label(self) -> str:
-        return f"record {self.index}" + (f" (SNS message {self.sns_message_id})" if self.sns_message_id else "")
+        return f"record {self.index}" + (
+            f" (SNS message {self.sns_message_id})" if self.sns_message_id else ""
+        )
 
 
 @dataclass(frozen=True)
@@ -275,7 +277,9 @@ def _raw_record(index: int, record: object) -> RawRecord:
         sns_timestamp=timestamp if isinstance(timestamp, str) else "",
     )
     if sns.get("Type") == "SubscriptionConfirmation":
-        return RawRecord(index, None, raw.sns_message_id, raw.sns_timestamp, "an SNS subscription confirmation")
+        return RawRecord(
+            index, None, raw.sns_message_id, raw.sns_timestamp, "an SNS subscription confirmation"
+        )
     if raw.message is None:
         return RawRecord(index, None, raw.sns_message_id, raw.sns_timestamp, "the SNS record has no Message")
     return raw
@@ -289,7 +293,9 @@ def parse_batch(event: object) -> BatchParse:
             result.malformed.append((raw, raw.problem))
             continue
         try:
-            result.notifications.append((raw, parse_notification(raw.message, fallback_time=raw.sns_timestamp)))
+            result.notifications.append(
+                (raw, parse_notification(raw.message, fallback_time=raw.sns_timestamp))
+            )
         except MalformedRecord as error:
             result.malformed.append((raw, error.message))
     return result

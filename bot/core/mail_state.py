@@ -106,7 +106,12 @@ class Mark:
         return self.detail.get(name, "")
 
     def to_json(self) -> dict[str, Any]:
-        return {"at": self.at, "effect": self.effect, "id": self.id, **{k: v for k, v in self.detail.items() if v}}
+        return {
+            "at": self.at,
+            "effect": self.effect,
+            "id": self.id,
+            **{k: v for k, v in self.detail.items() if v},
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Mark:
@@ -167,7 +172,14 @@ class AddressRecord:
         """Whether the event is certainly merged already (cheap duplicate check before any write)."""
         return any(mark.id == event_id for mark in self.history) or any(
             mark is not None and mark.id == event_id
-            for mark in (self.latest, self.permanent, self.complaint, self.delivery, self.reenable, self.suppress)
+            for mark in (
+                self.latest,
+                self.permanent,
+                self.complaint,
+                self.delivery,
+                self.reenable,
+                self.suppress,
+            )
         )
 
 
@@ -259,7 +271,9 @@ def derive(record: AddressRecord, rules: MailRules) -> Derived:
     winner = max(candidates, key=lambda m: m.key)
     if winner.effect in {"delivery", "reenable"}:
         if winner.effect == "delivery" and sticky and sticky_mark is not None:
-            return Derived("disable", _REASON_OF_EFFECT[sticky_mark.effect], sticky_mark, sticky, review, count)
+            return Derived(
+                "disable", _REASON_OF_EFFECT[sticky_mark.effect], sticky_mark, sticky, review, count
+            )
         return Derived("enable", _REASON_OF_EFFECT[winner.effect], winner, sticky, review, count)
     return Derived("disable", _REASON_OF_EFFECT[winner.effect], winner, sticky, review, count)
 
@@ -268,7 +282,16 @@ def derive(record: AddressRecord, rules: MailRules) -> Derived:
 
 # Attributes that record bookkeeping rather than state: equal records differ only in these.
 BOOKKEEPING = frozenset({"updatedAt", "rev"})
-_REGISTERS = ("latest", "bounce", "permanent", "complaint", "delivery", "undetermined", "reenable", "suppress")
+_REGISTERS = (
+    "latest",
+    "bounce",
+    "permanent",
+    "complaint",
+    "delivery",
+    "undetermined",
+    "reenable",
+    "suppress",
+)
 
 
 def to_item(record: AddressRecord, rules: MailRules) -> dict[str, Any]:
@@ -306,7 +329,16 @@ def to_item(record: AddressRecord, rules: MailRules) -> dict[str, Any]:
 
 def history_entry(mark: Mark) -> dict[str, Any]:
     entry: dict[str, Any] = {"at": iso_ms(mark.at), "ms": mark.at, "event": mark.effect, "id": mark.id}
-    for name in ("messageId", "source", "bounceType", "bounceSubType", "status", "feedbackType", "by", "note"):
+    for name in (
+        "messageId",
+        "source",
+        "bounceType",
+        "bounceSubType",
+        "status",
+        "feedbackType",
+        "by",
+        "note",
+    ):
         if mark.get(name):
             entry[name] = mark.get(name)
     if mark.get("diagnostic") and mark.effect != "delivery":
@@ -320,19 +352,25 @@ def from_item(item: Mapping[str, Any]) -> AddressRecord:
     marks = item.get("marks")
     if not isinstance(marks, Mapping):
         return _from_legacy_item(address, item)
-    registers = {name: Mark.from_json(marks[name]) for name in _REGISTERS if isinstance(marks.get(name), Mapping)}
+    registers = {
+        name: Mark.from_json(marks[name]) for name in _REGISTERS if isinstance(marks.get(name), Mapping)
+    }
     transients = tuple(
         Mark(int(t.get("at", 0)), "transient", str(t.get("id", "")))
         for t in item.get("transients", [])
         if isinstance(t, Mapping)
     )
-    history = tuple(_mark_of_history(entry) for entry in item.get("history", []) if isinstance(entry, Mapping))
+    history = tuple(
+        _mark_of_history(entry) for entry in item.get("history", []) if isinstance(entry, Mapping)
+    )
     return AddressRecord(address, transients=transients, history=history, **registers)
 
 
 def _mark_of_history(entry: Mapping[str, Any]) -> Mark:
     detail = {
-        str(k): str(v) for k, v in entry.items() if k not in {"at", "ms", "event", "id"} and v not in (None, "")
+        str(k): str(v)
+        for k, v in entry.items()
+        if k not in {"at", "ms", "event", "id"} and v not in (None, "")
     }
     return Mark(int(entry.get("ms", 0)), str(entry.get("event", "")), str(entry.get("id", "")), detail)
 
@@ -356,10 +394,10 @@ def _from_legacy_item(address: str, item: Mapping[str, Any]) -> AddressRecord:
     if effect == "permanent":
         detail["bounceType"] = "Permanent"
     mark = Mark(at, effect, f"legacy:{notification_type}:{timestamp}", {k: v for k, v in detail.items() if v})
-    registers: dict[str, Mark] = {"latest": mark, _REGISTER_OF_EFFECT[effect]: mark}
+    registers: dict[str, Any] = {"latest": mark, _REGISTER_OF_EFFECT[effect]: mark}
     if effect == "permanent":
         registers["bounce"] = mark
-    return AddressRecord(address, history=(mark,), **registers)
+    return replace(AddressRecord(address, history=(mark,)), **registers)
 
 
 def same_state(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:

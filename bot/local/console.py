@@ -70,11 +70,14 @@ class Console:
             self.out.write(text + "\n")
             self.out.flush()
 
-    def _name(self, user_id: str) -> str:
+    def _name(self, slack_id: str) -> str:
+        """A readable name for a user or channel id (mentions render as names, as in Slack)."""
         for person in self.people:
-            if person.user_id == user_id:
+            if person.user_id == slack_id:
                 return person.name
-        return "opsbot" if user_id == self.slack.bot_user_id else user_id
+        if slack_id in self.channels:
+            return self.channels[slack_id]
+        return "opsbot" if slack_id == self.slack.bot_user_id else slack_id
 
     def _on_slack_event(self, event: str, message: Message) -> None:
         if message.kind == "view":
@@ -165,13 +168,17 @@ class Console:
             response_url=self.slack.new_response_url(self.channel_id, self.person.user_id),
             trigger_id=f"demo.{secrets.token_hex(6)}",
         )
-        status, reply = self._post(body)
-        if status == 404:
-            self.say(f"  (Slack would say: /{command.lstrip('/')} is not a valid command)")
-        elif status != 200:
-            self.say(f"  (the app answered HTTP {status}: {reply[:200]})")
-        else:
-            self.slack.record_ack(self.channel_id, self.person.user_id, reply)
+        self.runner.hold()  # the ack's message first, as in Slack
+        try:
+            status, reply = self._post(body)
+            if status == 404:
+                self.say(f"  (Slack would say: /{command.lstrip('/')} is not a valid command)")
+            elif status != 200:
+                self.say(f"  (the app answered HTTP {status}: {reply[:200]})")
+            else:
+                self.slack.record_ack(self.channel_id, self.person.user_id, reply)
+        finally:
+            self.runner.release()
         self.wait()
 
     def click(self, number: str) -> None:

@@ -26,6 +26,10 @@ class TrackingLazyRunner(ThreadLazyListenerRunner):
         super().__init__(logger_, executor or ThreadPoolExecutor(max_workers=8, thread_name_prefix="lazy"))
         self.running = 0
         self._idle = threading.Condition()
+        # Cleared while a caller shows the ack's message, so that lazy replies never overtake it
+        # (in Slack the ack travels back before a Lambda re-invocation could answer).
+        self.gate = threading.Event()
+        self.gate.set()
 
     def start(self, function: Callable[..., None], request: Any) -> None:
         with self._idle:
@@ -33,6 +37,7 @@ class TrackingLazyRunner(ThreadLazyListenerRunner):
 
         def run() -> None:
             try:
+                self.gate.wait(timeout=10)
                 self.run(function, request)
             except Exception:
                 self.logger.exception("lazy listener failed")
@@ -42,6 +47,12 @@ class TrackingLazyRunner(ThreadLazyListenerRunner):
                     self._idle.notify_all()
 
         self.executor.submit(run)
+
+    def hold(self) -> None:
+        self.gate.clear()
+
+    def release(self) -> None:
+        self.gate.set()
 
     def wait_idle(self, timeout: float) -> bool:
         """True once no lazy work is running; False if ``timeout`` seconds passed first."""

@@ -7,8 +7,8 @@ import json
 import logging
 import subprocess
 import sys
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -96,7 +96,11 @@ def test_reregistering_a_device_that_is_not_activated_updates_it(
 ) -> None:
     handler = registration_handler(device_settings)
     handler(load_event("device_registration"), None)
-    second = {**load_event("device_registration"), "activationCode": "AC-00000000000000000001", "device": "renamed"}
+    second = {
+        **load_event("device_registration"),
+        "activationCode": "AC-00000000000000000001",
+        "device": "renamed",
+    }
 
     result = handler(second, None)
 
@@ -170,7 +174,9 @@ def test_registered_device_can_be_activated_with_the_post_activation_payload(
 def test_importing_the_handler_module_does_no_io() -> None:
     # A client is created only through boto3; if importing the handler did any AWS I/O, boto3 would be
     # loaded. A fresh interpreter shows what the import alone does.
-    probe = "import sys, handlers.device_registration as h; print(callable(h.handler), 'boto3' in sys.modules)"
+    probe = (
+        "import sys, handlers.device_registration as h; print(callable(h.handler), 'boto3' in sys.modules)"
+    )
     done = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT, timeout=60
     )
@@ -192,7 +198,9 @@ def test_the_handler_module_registers(device_settings: Settings) -> None:
     }
 
 
-def test_handler_uses_the_configured_table(monkeypatch: pytest.MonkeyPatch, device_settings: Settings) -> None:
+def test_handler_uses_the_configured_table(
+    monkeypatch: pytest.MonkeyPatch, device_settings: Settings
+) -> None:
     from bot.aws.devices import DEVICE_TABLE_DEFINITION
     from bot.aws.state import create_table
 
@@ -204,7 +212,9 @@ def test_handler_uses_the_configured_table(monkeypatch: pytest.MonkeyPatch, devi
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=15), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=15), children, max_size=4)
+    ),
     max_leaves=12,
 )
 payload_dicts = st.fixed_dictionaries(
@@ -227,7 +237,11 @@ def test_parsing_a_payload_raises_only_usage_errors(payload: Any) -> None:
         registration = parse_registration(payload)
     except UsageError as error:
         code = payload.get("activationCode") if isinstance(payload, dict) else None
-        others = repr({k: v for k, v in payload.items() if k != "activationCode"}) if isinstance(payload, dict) else ""
+        others = (
+            repr({k: v for k, v in payload.items() if k != "activationCode"})
+            if isinstance(payload, dict)
+            else ""
+        )
         if isinstance(code, str) and len(code) >= 4 and code not in others:
             assert code not in error.message
     else:

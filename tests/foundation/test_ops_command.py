@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from tests.support.slack import ALICE, BOB, SlackHarness
+from tests.support.slack import SlackHarness
 
 
 def test_ops_help_is_answered_in_the_ack(harness: SlackHarness) -> None:

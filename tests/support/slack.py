@@ -49,12 +49,17 @@ class SlackHarness:
         self.app = build_app(settings, lazy_runner=self.runner)
 
     # -- requests --------------------------------------------------------------------------------
-    def dispatch(self, body: str, *, headers: Mapping[str, str] | None = None) -> Ack:
+    def dispatch(self, body: str, *, headers: Mapping[str, str] | None = None, wait: bool = True) -> Ack:
         from slack_bolt.request import BoltRequest
 
-        response = self.app.dispatch(BoltRequest(body=body, headers=dict(headers or signed_headers(SIGNING_SECRET, body))))
-        assert self.runner.wait_idle(30), "lazy work did not finish within 30 s"
+        signed = dict(headers or signed_headers(SIGNING_SECRET, body))
+        response = self.app.dispatch(BoltRequest(body=body, headers=signed))
+        if wait:
+            self.wait()
         return Ack(response.status, response.body or "")
+
+    def wait(self) -> None:
+        assert self.runner.wait_idle(30), "lazy work did not finish within 30 s"
 
     def command(
         self,
@@ -74,9 +79,14 @@ class SlackHarness:
             team_id=self.slack.team_id,
             response_url=self.slack.new_response_url(channel[0], user[0]),
         )
-        ack = self.dispatch(body)
-        if ack.status == 200:
-            self.slack.record_ack(channel[0], user[0], ack.body)
+        self.runner.hold()  # as in Slack, the ack's message appears before anything the lazy work sends
+        try:
+            ack = self.dispatch(body, wait=False)
+            if ack.status == 200:
+                self.slack.record_ack(channel[0], user[0], ack.body)
+        finally:
+            self.runner.release()
+        self.wait()
         return ack
 
     def click(
@@ -109,8 +119,12 @@ class SlackHarness:
         )
         return self.dispatch(body)
 
-    def submit(self, view: Mapping[str, Any], values: Mapping[str, str], *, user: tuple[str, str] = ALICE) -> Ack:
-        body = view_submission_body(view=view, values=values, user_id=user[0], user_name=user[1], team_id=self.slack.team_id)
+    def submit(
+        self, view: Mapping[str, Any], values: Mapping[str, str], *, user: tuple[str, str] = ALICE
+    ) -> Ack:
+        body = view_submission_body(
+            view=view, values=values, user_id=user[0], user_name=user[1], team_id=self.slack.team_id
+        )
         return self.dispatch(body)
 
     # -- what the user saw -----------------------------------------------------------------------

@@ -125,7 +125,12 @@ def read_api_side(
             in_authorizer = False
         elif fact.kind == "endpoint_uri":
             arn = parse_function_arn(fact.value)
-            if in_authorizer and current is not None and current.role == "authorizer" and not current.function:
+            if (
+                in_authorizer
+                and current is not None
+                and current.role == "authorizer"
+                and not current.function
+            ):
                 target = current
             else:
                 target = IntegrationCall("integration", start_ms=event.timestamp)
@@ -153,14 +158,12 @@ def read_api_side(
             info.status = fact.number
         elif fact.kind == "xray":
             info.xray_trace_id = fact.value
-        if current is not None and current.start_ms and event.timestamp > current.end_ms and fact.kind in {
-            "other",
-            "received",
-        }:
-            # Lines between the call and its response ("Endpoint response body ...") extend its span.
-            if fact.kind == "other" and text.startswith(("Endpoint response", "Authorizer result")):
-                current.end_ms = event.timestamp
-        if fact.kind not in {"lambda_id"} and "failed" in text.lower() and not info.error:
+        elif current is not None and text.startswith(
+            ("Endpoint response", "Authorizer result", "Sending request")
+        ):
+            # The call lasts until its response is logged.
+            current.end_ms = max(current.end_ms, event.timestamp)
+        if not info.error and ("Execution failed" in text or "execution failed" in text):
             info.error = text.strip()[:500]
     if stamps:
         info.first_ms, info.last_ms = min(stamps), max(stamps)
@@ -170,9 +173,10 @@ def read_api_side(
         record = parse_access_line(event.message)
         if record is None:
             continue
-        if record.request_id and record.request_id.lower() not in {request_id, info.extended_id.lower()}:
-            if record.extended_id != info.extended_id or not info.extended_id:
-                continue
+        known = {request_id.lower(), info.extended_id.lower()} - {""}
+        ids = {record.request_id.lower(), record.extended_id.lower()} - {""}
+        if ids and not ids & known:
+            continue
         info.method = info.method or record.method
         info.path = info.path or record.path
         info.route = record.route or info.route
@@ -328,6 +332,7 @@ class InvocationSummary:
     # How we tied it to the request: "execution log", "access log", "api id in function log",
     # "lambda id", or "time" (an authorizer call matched by its time window: less certain).
     matched_by: str = ""
+    start_ms: int = 0
 
     @property
     def cold_start(self) -> bool:
@@ -345,6 +350,7 @@ class InvocationSummary:
             "coldStart": self.cold_start,
             "errors": self.errors,
             "matchedBy": self.matched_by,
+            "startMs": self.start_ms,
         }
 
 
@@ -374,6 +380,7 @@ def summarise_invocation(
         version=version,
         errors=errors,
         matched_by=matched_by,
+        start_ms=events[0].timestamp,
     )
 
 

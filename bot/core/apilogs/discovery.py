@@ -81,7 +81,9 @@ def functions_of(
         resolved = function_from_uri(integration.uri, variables)
         if resolved.function is not None:
             uses.append(
-                FunctionUse(resolved.function.name, resolved.function.qualifier, "integration", integration.route)
+                FunctionUse(
+                    resolved.function.name, resolved.function.qualifier, "integration", integration.route
+                )
             )
         elif resolved.problem:
             notes.append(f"{integration.route or 'an integration'}: {resolved.problem}.")
@@ -92,7 +94,10 @@ def functions_of(
         if resolved.function is not None:
             uses.append(
                 FunctionUse(
-                    resolved.function.name, resolved.function.qualifier, "authorizer", f"authorizer {authorizer.name}"
+                    resolved.function.name,
+                    resolved.function.qualifier,
+                    "authorizer",
+                    f"authorizer {authorizer.name}",
                 )
             )
         elif resolved.problem:
@@ -159,8 +164,8 @@ def resolve_stage(api: str, stage: str, *, region: str) -> ApiStage:
             raise UsageError(f"API {summary.name or summary.api_id} ({summary.api_id}) has no stages yet.")
         else:
             raise UsageError(
-                f"Which stage of {summary.name or summary.api_id}? Add --stage with one of: {', '.join(names)} "
-                "(or set OPSBOT_DEFAULT_STAGE)."
+                f"Which stage of {summary.name or summary.api_id}? Add --stage with one of: "
+                f"{', '.join(names)} (or set OPSBOT_DEFAULT_STAGE)."
             )
     info = gw.get_stage(summary, stage_name)
     if info is None:
@@ -203,7 +208,9 @@ def _resolve_api(api: str) -> gw.ApiSummary:
     if len(named) > 1:
         listed = ", ".join(f"{a.api_id} ({a.kind})" for a in named)
         raise UsageError(f"Several APIs are named {api}: {listed}. Pass the id with --api.")
-    raise UsageError(f"There is no API `{api}` (by id or name) in this region.", hint="Check --api and AWS_REGION.")
+    raise UsageError(
+        f"There is no API `{api}` (by id or name) in this region.", hint="Check --api and AWS_REGION."
+    )
 
 
 def discover(stage: ApiStage) -> Discovery:

@@ -160,7 +160,9 @@ _REPORT_STATUS = re.compile(r"Status: (\w+)")
 _API_ID_MENTIONS = [
     re.compile(rf"API Gateway Request ID:? (?P<id>{_UUID})", re.IGNORECASE),
     re.compile(rf"APIG: (?P<id>{_UUID})"),
-    re.compile(rf"\"(?:apiRequestId|api_request_id|apigwRequestId|correlation_id)\"\s*:\s*\"(?P<id>{_UUID})\""),
+    re.compile(
+        rf"\"(?:apiRequestId|api_request_id|apigwRequestId|correlation_id)\"\s*:\s*\"(?P<id>{_UUID})\""
+    ),
 ]
 
 

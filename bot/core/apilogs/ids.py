@@ -16,7 +16,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import Enum
+from enum import StrEnum
 
 from bot.errors import UsageError
 
@@ -42,7 +42,7 @@ EXAMPLES = (
 )
 
 
-class IdKind(str, Enum):
+class IdKind(StrEnum):
     API_REQUEST = "api-request"  # REST API request id (UUID v1)
     LAMBDA_REQUEST = "lambda-request"  # UUID of another version
     EXTENDED = "extended"  # REST extended request id or HTTP API request id

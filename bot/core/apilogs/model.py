@@ -8,7 +8,16 @@ from typing import Any, Literal
 
 from bot.aws.logs import CallStats, LogEvent
 
-__all__ = ["ApiStage", "CallStats", "Discovery", "FunctionRef", "LogEvent", "SearchRecord", "merge_events", "sort_key"]
+__all__ = [
+    "ApiStage",
+    "CallStats",
+    "Discovery",
+    "FunctionRef",
+    "LogEvent",
+    "SearchRecord",
+    "merge_events",
+    "sort_key",
+]
 
 ApiKind = Literal["REST", "HTTP"]
 FunctionRole = Literal["integration", "authorizer"]

@@ -34,7 +34,16 @@ DEFAULT_FULL_CHECK_HOURS = 24.0
 
 _ZONE_ID = re.compile(r"^[A-Z0-9]{1,32}$")
 _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
-_ZONE_KEYS = {"domain", "master", "zone_id", "tsig", "ignore_ttl", "timeout", "max_delete_percent", "full_check_hours"}
+_ZONE_KEYS = {
+    "domain",
+    "master",
+    "zone_id",
+    "tsig",
+    "ignore_ttl",
+    "timeout",
+    "max_delete_percent",
+    "full_check_hours",
+}
 
 
 @dataclass(frozen=True)
@@ -150,7 +159,9 @@ def parse_zone_id(text: str) -> str:
     if cleaned.startswith("/hostedzone/"):
         cleaned = cleaned[len("/hostedzone/") :]
     if not _ZONE_ID.match(cleaned):
-        raise UsageError(f"{text!r} is not a Route 53 hosted zone id (letters and digits, e.g. Z0123456789ABC).")
+        raise UsageError(
+            f"{text!r} is not a Route 53 hosted zone id (letters and digits, e.g. Z0123456789ABC)."
+        )
     return cleaned
 
 
@@ -180,7 +191,16 @@ def parse_bool(value: Any, what: str) -> bool:
         return False
     if isinstance(value, int) and value in (0, 1):
         return bool(value)
-    if isinstance(value, str) and value.strip().lower() in {"true", "yes", "1", "on", "false", "no", "0", "off"}:
+    if isinstance(value, str) and value.strip().lower() in {
+        "true",
+        "yes",
+        "1",
+        "on",
+        "false",
+        "no",
+        "0",
+        "off",
+    }:
         return value.strip().lower() in {"true", "yes", "1", "on"}
     raise UsageError(f"{what} must be true or false, got {value!r}.")
 
@@ -217,10 +237,18 @@ def zone_from_mapping(data: Mapping[str, Any]) -> ZoneConfig:
         ignore_ttl=parse_bool(data.get("ignore_ttl"), "ignore_ttl"),
         timeout=_number(data.get("timeout"), "timeout", low=0.1, high=900, default=DEFAULT_TIMEOUT),
         max_delete_percent=_number(
-            data.get("max_delete_percent"), "max_delete_percent", low=0, high=100, default=DEFAULT_MAX_DELETE_PERCENT
+            data.get("max_delete_percent"),
+            "max_delete_percent",
+            low=0,
+            high=100,
+            default=DEFAULT_MAX_DELETE_PERCENT,
         ),
         full_check_hours=_number(
-            data.get("full_check_hours"), "full_check_hours", low=0, high=8760, default=DEFAULT_FULL_CHECK_HOURS
+            data.get("full_check_hours"),
+            "full_check_hours",
+            low=0,
+            high=8760,
+            default=DEFAULT_FULL_CHECK_HOURS,
         ),
     )
 
@@ -234,7 +262,8 @@ def parse_zones(text: str) -> tuple[ZoneConfig, ...]:
     except ValueError as error:
         raise ConfigError(
             f"OPSBOT_DNS_ZONES is not valid JSON ({error}).",
-            hint='Expected a list such as [{"domain": "corp.example.com", "master": "10.0.0.53", "zone_id": "Z0123456789ABC"}].',
+            hint='Expected a list such as [{"domain": "corp.example.com", "master": "10.0.0.53", '
+            '"zone_id": "Z0123456789ABC"}].',
         ) from None
     if isinstance(data, dict):
         data = [data]
@@ -266,7 +295,9 @@ def find_zone(zones: tuple[ZoneConfig, ...], domain: str) -> ZoneConfig:
         raise UsageError(f"{names.display(wanted)} is not a configured zone. Configured: {configured}.")
     if len(matches) > 1:
         ids = ", ".join(zone.zone_id for zone in matches)
-        raise UsageError(f"{names.display(wanted)} is mirrored into several hosted zones ({ids}); give --zone-id.")
+        raise UsageError(
+            f"{names.display(wanted)} is mirrored into several hosted zones ({ids}); give --zone-id."
+        )
     return matches[0]
 
 
@@ -277,14 +308,29 @@ class MirrorRequest:
     original_format: bool = False
 
 
-def parse_event(event: Any, zones: tuple[ZoneConfig, ...]) -> MirrorRequest:
-    """The mirror function's event -> what to mirror. UsageError with a sentence when it is not usable."""
+def parse_event(event: Any, zones: tuple[ZoneConfig, ...]) -> tuple[MirrorRequest, ...]:
+    """The mirror function's event -> what to mirror. UsageError with a sentence when it is not usable.
+
+    An EventBridge "Scheduled Event" without our input, or ``{"zones": "all"}``, means every configured zone.
+    """
     if not isinstance(event, Mapping):
         raise UsageError("The DNS mirror event must be a JSON object.")
+    if event.get("zones") == "all" or (
+        event.get("detail-type") == "Scheduled Event" and "domain" not in event
+    ):
+        if not zones:
+            raise UsageError("No zones are configured (OPSBOT_DNS_ZONES) for a run over all zones.")
+        return tuple(MirrorRequest(zone) for zone in zones)
+    return (_parse_one(event, zones),)
+
+
+def _parse_one(event: Mapping[str, Any], zones: tuple[ZoneConfig, ...]) -> MirrorRequest:
     if "Domain" in event or "MasterDns" in event or "ZoneId" in event:
         missing = [key for key in ("Domain", "MasterDns", "ZoneId") if not event.get(key)]
         if missing:
-            raise UsageError(f"The event lacks {', '.join(missing)} (all of Domain, MasterDns and ZoneId are required).")
+            raise UsageError(
+                f"The event lacks {', '.join(missing)} (all of Domain, MasterDns and ZoneId are required)."
+            )
         if not isinstance(event["Domain"], str):
             raise UsageError("Domain must be text.")
         domain = names.parse_domain(event["Domain"])
@@ -302,13 +348,15 @@ def parse_event(event: Any, zones: tuple[ZoneConfig, ...]) -> MirrorRequest:
         )
         return MirrorRequest(zone, force=False, original_format=True)
     force = parse_bool(event.get("force"), "force")
-    domain = event.get("domain")
-    if not isinstance(domain, str) or not domain.strip():
-        raise UsageError('The event needs "domain" (a configured zone) or the original Domain/MasterDns/ZoneId keys.')
+    wanted = event.get("domain")
+    if not isinstance(wanted, str) or not wanted.strip():
+        raise UsageError(
+            'The event needs "domain" (a configured zone) or the original Domain/MasterDns/ZoneId keys.'
+        )
     if "master" in event or "zone_id" in event:
         zone = zone_from_mapping({k: v for k, v in event.items() if k != "force"})
     else:
-        zone = find_zone(zones, domain)
+        zone = find_zone(zones, wanted)
         if "ignore_ttl" in event:
             zone = zone.with_changes(ignore_ttl=parse_bool(event["ignore_ttl"], "ignore_ttl"))
     return MirrorRequest(zone, force=force)

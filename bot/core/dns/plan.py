@@ -190,7 +190,9 @@ class Plan:
 # -- planning --------------------------------------------------------------------------------------
 
 
-def diff(master: MasterZone, hosted: HostedZone, *, ignore_ttl: bool = False) -> tuple[list[Change], list[LeftAlone], int]:
+def diff(
+    master: MasterZone, hosted: HostedZone, *, ignore_ttl: bool = False
+) -> tuple[list[Change], list[LeftAlone], int]:
     """The changes that make Route 53's managed records equal to the master's.
 
     Returns (changes, conflicts left alone, record sets that differ only in an ignored TTL).
@@ -210,7 +212,12 @@ def diff(master: MasterZone, hosted: HostedZone, *, ignore_ttl: bool = False) ->
         if there and (record.rtype in there or record.rtype == "CNAME" or "CNAME" in there):
             what = ", ".join(sorted(there))
             conflicts.append(
-                LeftAlone("master", record.name, record.rtype, f"Route 53 holds {what} records here that opsbot does not manage")
+                LeftAlone(
+                    "master",
+                    record.name,
+                    record.rtype,
+                    f"Route 53 holds {what} records here that opsbot does not manage",
+                )
             )
             continue
         current = hosted_by_key.get(key)
@@ -289,7 +296,8 @@ def guards(
         found.append(
             Guard(
                 "empty",
-                f"The master returned no records for {origin} besides its SOA and NS; applying would empty the Route 53 zone.",
+                f"The master returned no records for {origin} besides its SOA and NS; "
+                "applying would empty the Route 53 zone.",
             )
         )
     if last_serial is not None and master.serial is not None:
@@ -298,14 +306,16 @@ def guards(
             found.append(
                 Guard(
                     "serial-backwards",
-                    f"The master's serial {master.serial} is older than {last_serial}, the serial of the last sync.",
+                    f"The master's serial {master.serial} is older than {last_serial}, "
+                    "the serial of the last sync.",
                 )
             )
         elif order_ is serial.Order.UNDEFINED:
             found.append(
                 Guard(
                     "serial-backwards",
-                    f"The master's serial {master.serial} cannot be compared with {last_serial} (RFC 1982: exactly 2^31 apart).",
+                    f"The master's serial {master.serial} cannot be compared with {last_serial} "
+                    "(RFC 1982: they are exactly 2^31 apart).",
                 )
             )
     deletes = sum(1 for change in changes if change.action is Action.DELETE)
@@ -315,7 +325,8 @@ def guards(
         found.append(
             Guard(
                 "too-many-deletes",
-                f"The plan deletes {deletes} of the {managed} record sets in Route 53 ({share:.0f}%, the limit is {max_delete_percent:g}%).",
+                f"The plan deletes {deletes} of the {managed} record sets in Route 53 "
+                f"({share:.0f}%, the limit is {max_delete_percent:g}%).",
             )
         )
     return found
@@ -332,7 +343,8 @@ def make_plan(
 ) -> Plan:
     if master.origin != hosted.origin:
         raise UsageError(
-            f"The master zone {names.display(master.origin)} and the hosted zone {names.display(hosted.origin)} differ."
+            f"The master zone {names.display(master.origin)} and the hosted zone "
+            f"{names.display(hosted.origin)} differ."
         )
     changes, conflicts, ttl_only = diff(master, hosted, ignore_ttl=ignore_ttl)
     groups = order(changes)
@@ -342,7 +354,8 @@ def make_plan(
     for change in ordered:
         if change.elements > limits.max_elements or change.chars > limits.max_chars:
             warnings.append(
-                f"{change.name} {change.rtype} alone exceeds Route 53's request limits; Route 53 will refuse it."
+                f"{change.name} {change.rtype} alone exceeds Route 53's request limits; "
+                "Route 53 will refuse it."
             )
     found = guards(master, hosted, ordered, last_serial=last_serial, max_delete_percent=max_delete_percent)
     return Plan(
@@ -377,9 +390,13 @@ def validate(hosted: HostedZone, batches: Sequence[Batch], limits: Limits = ROUT
     for number, current in enumerate(batches, start=1):
         where = f"batch {number}"
         if current.elements > limits.max_elements:
-            problems.append(f"{where} holds {current.elements} record elements, more than {limits.max_elements}.")
+            problems.append(
+                f"{where} holds {current.elements} record elements, more than {limits.max_elements}."
+            )
         if current.chars > limits.max_chars:
-            problems.append(f"{where} holds {current.chars} characters of values, more than {limits.max_chars}.")
+            problems.append(
+                f"{where} holds {current.chars} characters of values, more than {limits.max_chars}."
+            )
         touched: dict[tuple[str, str], Action] = {}
         for change in current.changes:
             problems.extend(_check_change(change, state, occupied, touched, hosted.origin, where))
@@ -434,7 +451,9 @@ def _check_change(
         problems.append(f"{what}: duplicate values.")
     values = tuple(sorted(set(canonical)))
     previous_action = touched.get(key)
-    if previous_action is not None and not (previous_action is Action.DELETE and change.action is Action.CREATE):
+    if previous_action is not None and not (
+        previous_action is Action.DELETE and change.action is Action.CREATE
+    ):
         problems.append(f"{what}: the batch already changes this record set ({previous_action.value}).")
     touched[key] = change.action
     if key in occupied:

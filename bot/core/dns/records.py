@@ -18,6 +18,7 @@ Canonical values:
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -173,7 +174,7 @@ def txt_strings(value: str) -> list[bytes]:
         if char == "\\":
             escape = value[index + 1 : index + 4]
             if len(escape) == 3 and all(c in _OCTAL for c in escape):
-                number = int(escape, 8)
+                number = int(escape, 10)
                 if number > 255:
                     raise UsageError(f"The TXT value {value!r} has an escape \\{escape} above \\377.")
                 current.append(number)
@@ -266,7 +267,8 @@ def parse_route53_value(rtype: str, value: str) -> str:
         if len(parts) != 4:
             raise UsageError(f"An SRV value is 'priority weight port target', got {stripped!r}.")
         numbers = [
-            _uint16(part, what, stripped) for part, what in zip(parts[:3], ("priority", "weight", "port"))
+            _uint16(part, what, stripped)
+            for part, what in zip(parts[:3], ("priority", "weight", "port"), strict=True)
         ]
         return f"{numbers[0]} {numbers[1]} {numbers[2]} {_target(parts[3])}"
     if rtype not in ROUTE53_TYPES:
@@ -278,25 +280,39 @@ def parse_route53_value(rtype: str, value: str) -> str:
     return canonical_rdata(rdata)
 
 
-def canonical_rdata(rdata: dns.rdata.Rdata) -> str:
-    """A dnspython rdata (from the transfer) -> canonical Route 53 value."""
+def _absolute(name: dns.name.Name, origin: dns.name.Name | None) -> dns.name.Name:
+    if name.is_absolute():
+        return name
+    if origin is None:
+        raise ValueError(f"relative name {name} without an origin")
+    return name.derelativize(origin)
+
+
+def _name_value(name: dns.name.Name, origin: dns.name.Name | None) -> str:
+    return names.encode_route53_name(_absolute(name, origin).canonicalize())
+
+
+def canonical_rdata(rdata: dns.rdata.Rdata, origin: dns.name.Name | None = None) -> str:
+    """A dnspython rdata (from the transfer) -> canonical Route 53 value.
+
+    Names inside are absolute after a transfer; ``origin`` completes relative ones (a relativized zone).
+    """
     rdtype = rdata.rdtype
     if rdtype == dns.rdatatype.A:
         return str(rdata.address)  # type: ignore[attr-defined]
     if rdtype == dns.rdatatype.AAAA:
         return str(ipaddress.IPv6Address(rdata.address))  # type: ignore[attr-defined]
     if rdtype in (dns.rdatatype.CNAME, dns.rdatatype.NS, dns.rdatatype.PTR):
-        return names.encode_route53_name(rdata.target.canonicalize())  # type: ignore[attr-defined]
+        return _name_value(rdata.target, origin)  # type: ignore[attr-defined]
     if rdtype == dns.rdatatype.MX:
-        exchange = names.encode_route53_name(rdata.exchange.canonicalize())  # type: ignore[attr-defined]
-        return f"{rdata.preference} {exchange}"  # type: ignore[attr-defined]
+        return f"{rdata.preference} {_name_value(rdata.exchange, origin)}"  # type: ignore[attr-defined]
     if rdtype == dns.rdatatype.SRV:
-        target = names.encode_route53_name(rdata.target.canonicalize())  # type: ignore[attr-defined]
+        target = _name_value(rdata.target, origin)  # type: ignore[attr-defined]
         return f"{rdata.priority} {rdata.weight} {rdata.port} {target}"  # type: ignore[attr-defined]
     if rdtype in (dns.rdatatype.TXT, dns.rdatatype.SPF):
         return txt_value(rdata.strings)  # type: ignore[attr-defined]
     # Other types: RFC 4034's canonical form lowercases embedded names; presentation via dnspython.
-    wire = rdata.to_digestable()
+    wire = rdata.to_digestable(origin)
     return dns.rdata.from_wire(rdata.rdclass, rdtype, wire, 0, len(wire)).to_text()
 
 
@@ -333,7 +349,7 @@ def master_zone(origin: str, rrsets: Iterable[dns.rrset.RRset]) -> MasterZone:
             continue
         if name == origin and rtype in ("SOA", "NS"):
             if rtype == "SOA" and len(rrset):
-                serial = int(next(iter(rrset)).serial)  # type: ignore[attr-defined]
+                serial = int(next(iter(rrset)).serial)
             continue
         if rtype not in ROUTE53_TYPES:
             left[key] = LeftAlone("master", name, rtype, f"Route 53 does not support {rtype} records")
@@ -344,7 +360,7 @@ def master_zone(origin: str, rrsets: Iterable[dns.rrset.RRset]) -> MasterZone:
         if rtype == "NS" and name.startswith("*."):
             left[key] = LeftAlone("master", name, rtype, "Route 53 does not allow wildcard NS records")
             continue
-        values = {canonical_rdata(rdata) for rdata in rrset}
+        values = {canonical_rdata(rdata, origin_name) for rdata in rrset}
         if key in collected:
             ttl, existing = collected[key]
             existing.update(values)
@@ -382,27 +398,46 @@ def zone_rrsets(zone: dns.zone.Zone) -> list[dns.rrset.RRset]:
 # -- the Route 53 side -----------------------------------------------------------------------------
 
 
-def soa_serial(value: str) -> int | None:
-    """The serial of an SOA value, or None when the value is malformed."""
+_SOA_FIELDS = re.compile(r"([^\s'\"{}]+)\s+([^\s'\"{}]+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)")
+
+
+def soa_fields(value: str) -> tuple[list[str], bool] | None:
+    """The seven SOA fields of a Route 53 SOA value, and whether the value was well-formed.
+
+    moto returns its default SOA malformed (the value wrapped in the text of a dict, or the primary
+    server's name with a doubled trailing dot); the fields are recovered from such text, reported as
+    malformed, and written back cleanly the next time the serial is set. None when there are no fields.
+    """
     fields = value.split()
-    if len(fields) != 7 or not fields[2].isdigit():
+    clean = len(fields) == 7 and all(part.isdigit() for part in fields[2:])
+    if not clean:
+        found = _SOA_FIELDS.search(value)
+        if found is None:
+            return None
+        fields = list(found.groups())
+    names_ok = all(part.endswith(".") and not part.endswith("..") for part in fields[:2])
+    fields[:2] = [part.rstrip(".") + "." for part in fields[:2]]
+    if int(fields[2]) >= 2**32:
         return None
-    serial = int(fields[2])
-    return serial if serial < 2**32 else None
+    return fields, clean and names_ok
+
+
+def soa_serial(value: str) -> int | None:
+    """The serial of an SOA value, or None when it has none."""
+    parsed = soa_fields(value)
+    return int(parsed[0][2]) if parsed else None
 
 
 def with_soa_serial(value: str, serial: int) -> str:
-    """The SOA value with its serial replaced; UsageError when the value cannot be read.
-
-    moto's default SOA has a doubled trailing dot on the primary server's name; that is repaired.
-    """
-    fields = value.split()
-    if len(fields) != 7 or not all(part.isdigit() for part in fields[2:]):
+    """The SOA value with its serial replaced (and repaired if malformed); UsageError when unreadable."""
+    parsed = soa_fields(value)
+    if parsed is None:
         raise UsageError(
             f"The Route 53 SOA value {value!r} is not 'mname rname serial refresh retry expire minimum'."
         )
-    mname, rname = (part.rstrip(".") + "." for part in fields[:2])
-    return " ".join([mname, rname, str(serial % 2**32), *fields[3:]])
+    fields = parsed[0]
+    fields[2] = str(serial % 2**32)
+    return " ".join(fields)
 
 
 def hosted_zone(origin: str, rrsets: Iterable[Mapping[str, Any]]) -> HostedZone:
@@ -475,9 +510,16 @@ def hosted_zone(origin: str, rrsets: Iterable[Mapping[str, Any]]) -> HostedZone:
         left.append(LeftAlone("route53", key[0], key[1], "Route 53 returned this record set twice"))
     serial = None
     if soa is not None:
-        serial = soa_serial(soa.wire_values[0])
-        if serial is None:
-            warnings.append(f"The Route 53 SOA value {soa.wire_values[0]!r} is malformed.")
+        parsed = soa_fields(soa.wire_values[0])
+        if parsed is None:
+            warnings.append(f"The Route 53 SOA value {soa.wire_values[0]!r} cannot be read.")
+        else:
+            serial = int(parsed[0][2])
+            if not parsed[1]:
+                warnings.append(
+                    f"The Route 53 SOA value {soa.wire_values[0]!r} is malformed; "
+                    "it is rewritten when the serial is next set."
+                )
     return HostedZone(
         origin,
         tuple(managed.values()),

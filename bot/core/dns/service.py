@@ -22,7 +22,7 @@ from bot.aws import route53
 from bot.aws.state import StateTable
 from bot.config import Settings
 from bot.core.dns import names, serial
-from bot.core.dns.config import MasterAddress, ZoneConfig, find_zone, parse_master, parse_tsig_source, parse_zone_id, parse_zones
+from bot.core.dns.config import ZoneConfig, parse_master, parse_tsig_source, parse_zone_id, parse_zones
 from bot.core.dns.plan import Action, Batch, Plan, make_plan, validate
 from bot.core.dns.records import HostedZone, hosted_zone, soa_serial, with_soa_serial
 from bot.core.dns.transfer import TransferError, TransferStats, query_serial, transfer
@@ -50,20 +50,25 @@ def zone_for(
     ignore_ttl: bool | None = None,
 ) -> ZoneConfig:
     """The zone to work on: from ``OPSBOT_DNS_ZONES``, or entirely from the arguments (CLI ``--master``)."""
-    zones = configured_zones(settings)
     wanted = names.parse_domain(domain)
-    if zone_id is not None:
-        zone_id = parse_zone_id(zone_id)
-        zones = tuple(z for z in zones if z.zone_id == zone_id)
-    base = next((z for z in zones if z.domain == wanted), None)
-    if base is None:
-        if master is None or zone_id is None:
-            if zone_id is None:
-                find_zone(zones, domain)  # raises the "not configured" sentence
-            raise UsageError(f"{names.display(wanted)} is not configured; give both --master and --zone-id.")
-        base = ZoneConfig(domain=wanted, master=parse_master(master), zone_id=zone_id)
-    elif zone_id is None:
-        base = find_zone(zones, domain)
+    wanted_id = parse_zone_id(zone_id) if zone_id is not None else None
+    zones = configured_zones(settings)
+    candidates = [z for z in zones if z.domain == wanted and wanted_id in (None, z.zone_id)]
+    if len(candidates) == 1:
+        base = candidates[0]
+    elif len(candidates) > 1:
+        ids = ", ".join(z.zone_id for z in candidates)
+        raise UsageError(
+            f"{names.display(wanted)} is mirrored into several hosted zones ({ids}); give --zone-id."
+        )
+    elif master is not None and wanted_id is not None:
+        base = ZoneConfig(domain=wanted, master=parse_master(master), zone_id=wanted_id)
+    else:
+        configured = ", ".join(z.name for z in zones) or "none"
+        raise UsageError(
+            f"{names.display(wanted)} is not configured in OPSBOT_DNS_ZONES (configured: {configured}); "
+            "give --master and --zone-id."
+        )
     if master is not None:
         base = base.with_changes(master=parse_master(master))
     if tsig is not None:
@@ -110,7 +115,9 @@ class BatchOutcome:
     error: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v not in ("", 0) or k in ("number", "changes", "status")}
+        return {
+            k: v for k, v in self.__dict__.items() if v not in ("", 0) or k in ("number", "changes", "status")
+        }
 
 
 @dataclass(frozen=True)
@@ -283,9 +290,13 @@ def apply(
         refused.extend(guard.message for guard in plan.guards)
     problems = validate(prepared.hosted, plan.batches)
     if problems:
-        refused.append("Route 53 would reject the plan: " + "; ".join(problems[:5]) + (" …" if len(problems) > 5 else ""))
+        refused.append(
+            "Route 53 would reject the plan: " + "; ".join(problems[:5]) + (" …" if len(problems) > 5 else "")
+        )
     if refused:
-        result = ApplyResult(zone, plan, refused=tuple(refused), forced=force, seconds=time.perf_counter() - started)
+        result = ApplyResult(
+            zone, plan, refused=tuple(refused), forced=force, seconds=time.perf_counter() - started
+        )
         _record(state, prepared, result, actor, now)
         return result
 
@@ -299,7 +310,10 @@ def apply(
             return ApplyResult(
                 zone,
                 plan,
-                refused=(f"Another sync of {zone.name} is running (started by {who} at {lock.holder.get('started', '?')}).",),
+                refused=(
+                    f"Another sync of {zone.name} is running "
+                    f"(started by {who} at {lock.holder.get('started', '?')}).",
+                ),
                 forced=force,
             )
     try:
@@ -327,7 +341,10 @@ def apply(
 
 
 def _apply_batches(
-    zone: ZoneConfig, batches: tuple[Batch, ...], on_progress: ProgressCallback | None, sleep: Callable[[float], None]
+    zone: ZoneConfig,
+    batches: tuple[Batch, ...],
+    on_progress: ProgressCallback | None,
+    sleep: Callable[[float], None],
 ) -> list[BatchOutcome]:
     outcomes: list[BatchOutcome] = []
     total = len(batches)
@@ -340,7 +357,9 @@ def _apply_batches(
             sent = route53.change_batch(
                 zone.zone_id, current.to_route53(f"{COMMENT}: batch {current.number} of {total}"), sleep=sleep
             )
-            outcome = BatchOutcome(current.number, len(current.changes), "applied", sent.change_id, sent.attempts)
+            outcome = BatchOutcome(
+                current.number, len(current.changes), "applied", sent.change_id, sent.attempts
+            )
         except OpsbotError as error:
             failed = True
             outcome = BatchOutcome(current.number, len(current.changes), "failed", error=error.message)
@@ -398,6 +417,7 @@ def _record(
     zone, plan = prepared.zone, prepared.plan
     previous = dict(prepared.last_sync or {})
     when = _iso(now)
+    record: dict[str, Any]
     if result.applied:
         record = {
             "domain": zone.name,
@@ -463,11 +483,22 @@ def mirror(
     try:
         master_serial = query_serial(zone.master, zone.domain, timeout=zone.timeout, key=key)
     except TransferError as error:
-        return MirrorResult(zone, "failed", None, last_serial, error.message + (f" {error.hint}" if error.hint else ""), soa_queries=1)
+        return MirrorResult(
+            zone,
+            "failed",
+            None,
+            last_serial,
+            error.message + (f" {error.hint}" if error.hint else ""),
+            soa_queries=1,
+        )
     soa_seconds = time.perf_counter() - started
     if last_serial is not None and not force and last_sync is not None:
         order = serial.compare(master_serial, last_serial)
-        if order is serial.Order.SAME and last_sync.get("status", "ok") == "ok" and not _full_check_due(zone, last_sync, now):
+        if (
+            order is serial.Order.SAME
+            and last_sync.get("status", "ok") == "ok"
+            and not _full_check_due(zone, last_sync, now)
+        ):
             return MirrorResult(
                 zone,
                 "up-to-date",
@@ -479,8 +510,8 @@ def mirror(
             )
         if order in (serial.Order.BEFORE, serial.Order.UNDEFINED):
             message = (
-                f"The master's serial {master_serial} for {zone.name} is older than {last_serial}, the serial of "
-                "the last sync; nothing was changed. Fix the master, or resync with --force."
+                f"The master's serial {master_serial} for {zone.name} is older than {last_serial}, "
+                "the serial of the last sync; nothing was changed. Fix the master, or resync with --force."
             )
             if state is not None:
                 state.put_sync_state(
@@ -508,27 +539,49 @@ def mirror(
         plan=prepared.timings.plan,
         apply=result.seconds,
     )
-    common = {"transferred": True, "soa_queries": 1, "plan": plan, "result": result, "timings": timings}
+
+    def done(status: str, message: str) -> MirrorResult:
+        return MirrorResult(
+            zone,
+            status,
+            plan.master_serial,
+            last_serial,
+            message,
+            transferred=True,
+            soa_queries=1,
+            plan=plan,
+            result=result,
+            timings=timings,
+        )
+
     if result.refused:
-        return MirrorResult(zone, "refused", plan.master_serial, last_serial, " ".join(result.refused), **common)  # type: ignore[arg-type]
+        return done("refused", " ".join(result.refused))
     failed = result.failed_batch
     if failed is not None:
         applied = result.applied_batches
-        message = (
+        return done(
+            "failed",
             f"Batch {failed.number} of {len(plan.batches)} failed: {failed.error} "
-            + (f"Batches {_ranges(applied)} were applied; " if applied else "No batch was applied; ")
-            + "the rest were not attempted."
+            + (
+                f"Batch{'es' if len(applied) > 1 else ''} {_ranges(applied)} "
+                f"{'were' if len(applied) > 1 else 'was'} applied; "
+                if applied
+                else "No batch was applied; "
+            )
+            + "the rest were not attempted.",
         )
-        return MirrorResult(zone, "failed", plan.master_serial, last_serial, message, **common)  # type: ignore[arg-type]
     if plan.empty:
-        message = f"{zone.name} matches the master at serial {plan.master_serial}; no change was needed."
-        return MirrorResult(zone, "no-changes", plan.master_serial, last_serial, message, **common)  # type: ignore[arg-type]
+        return done(
+            "no-changes",
+            f"{zone.name} matches the master at serial {plan.master_serial}; no change was needed.",
+        )
     counts = plan.counts()
-    message = (
+    return done(
+        "synced",
         f"{zone.name} mirrored at serial {plan.master_serial}: {len(plan.changes)} changes "
-        f"({counts['CREATE']} created, {counts['UPSERT']} updated, {counts['DELETE']} deleted) in {len(plan.batches)} batches."
+        f"({counts['CREATE']} created, {counts['UPSERT']} updated, {counts['DELETE']} deleted) "
+        f"in {len(plan.batches)} batches.",
     )
-    return MirrorResult(zone, "synced", plan.master_serial, last_serial, message, **common)  # type: ignore[arg-type]
 
 
 def _ranges(numbers: list[int]) -> str:
@@ -625,8 +678,42 @@ def status(zones: tuple[ZoneConfig, ...], *, state: StateTable | None) -> list[Z
     return [zone_status(zone, state=state) for zone in zones]
 
 
-def describe_master(master: MasterAddress) -> str:
-    return str(master)
+# -- the Lambda entry point -----------------------------------------------------------------------
+
+
+class MirrorFailed(OpsbotError):
+    """A scheduled run did not bring the zone in sync; raised so that Lambda counts an error."""
+
+
+def mirror_handler(settings: Settings | None = None) -> Callable[[Any, Any], dict[str, Any]]:
+    """The scheduled mirror function; building it does no I/O and reads no configuration yet."""
+    import json
+    import logging
+
+    from bot.core.dns.config import parse_event
+
+    resolved = settings or Settings.from_env()
+    logger = logging.getLogger("opsbot.dns")
+
+    def handler(event: Any, context: Any) -> dict[str, Any]:
+        requests = parse_event(event, configured_zones(resolved))
+        state = StateTable(resolved.state_table)
+        results = []
+        for request in requests:
+            result = mirror(request.zone, state=state, force=request.force)
+            # One JSON line per zone: CloudWatch Logs Insights can chart serials, counts and timings.
+            print(json.dumps({"dns_mirror": result.to_json()}, default=str))
+            results.append(result)
+        failed = [r for r in results if not r.ok]
+        if failed:
+            for result in failed:
+                logger.error("DNS mirror %s: %s", result.zone.name, result.message)
+            raise MirrorFailed(" ".join(f"{r.zone.name}: {r.message}" for r in failed))
+        if len(results) == 1:
+            return results[0].to_json()
+        return {"zones": [r.to_json() for r in results]}
+
+    return handler
 
 
 __all__ = [
@@ -640,6 +727,7 @@ __all__ = [
     "apply",
     "configured_zones",
     "mirror",
+    "mirror_handler",
     "prepare",
     "status",
     "zone_for",

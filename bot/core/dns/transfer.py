@@ -59,14 +59,16 @@ def resolve(master: MasterAddress, timeout: float) -> str:
     return str(infos[0][4][0])
 
 
-def _explain(error: BaseException, master: MasterAddress, domain: str, key: TsigKey | None, timeout: float) -> TransferError:
+def _explain(
+    error: BaseException, master: MasterAddress, domain: str, key: TsigKey | None, timeout: float
+) -> TransferError:
     where = f"{master}"
     zone = names.display(domain)
     if isinstance(error, dns.exception.Timeout | socket.timeout | TimeoutError):
         return TransferError(
             f"The master {where} did not answer for {zone} within {timeout:g} s.",
-            hint="Check the address, that TCP port "
-            f"{master.port} is open from opsbot's network (security group, firewall) and the master is running.",
+            hint=f"Check the address, that TCP port {master.port} is open from opsbot's network "
+            "(security group, firewall) and that the master is running.",
         )
     if isinstance(error, ConnectionRefusedError):
         return TransferError(
@@ -80,10 +82,23 @@ def _explain(error: BaseException, master: MasterAddress, domain: str, key: Tsig
         else:
             hint = f"Check that the master knows the TSIG key {key.name} and allows transfers with it."
         return TransferError(f"The master {where} refused the transfer of {zone} ({rcode}).", hint=hint)
-    if isinstance(error, dns.tsig.PeerError | dns.tsig.BadSignature | dns.tsig.BadKey | dns.tsig.BadAlgorithm | dns.message.UnknownTSIGKey | dns.tsig.BadTime):
+    if isinstance(
+        error,
+        dns.tsig.PeerError
+        | dns.tsig.BadSignature
+        | dns.tsig.BadKey
+        | dns.tsig.BadAlgorithm
+        | dns.message.UnknownTSIGKey
+        | dns.tsig.BadTime,
+    ):
         return TransferError(
             f"TSIG verification with the master {where} failed ({type(error).__name__}).",
             hint="The key name, algorithm or secret differ from the master's, or the clocks are far apart.",
+        )
+    if key is not None and isinstance(error, dns.exception.FormError) and "TSIG" in str(error):
+        return TransferError(
+            f"The master {where} did not accept the TSIG key {key.name} ({error}).",
+            hint="The key name, algorithm or secret differ from the master's.",
         )
     if isinstance(error, EOFError | ConnectionResetError | BrokenPipeError):
         return TransferError(
@@ -115,11 +130,12 @@ def query_serial(master: MasterAddress, domain: str, *, timeout: float, key: Tsi
         )
     if not response.flags & dns.flags.AA:
         raise TransferError(
-            f"The master {master} is not authoritative for {zone}.", hint="Point opsbot at the zone's primary server."
+            f"The master {master} is not authoritative for {zone}.",
+            hint="Point opsbot at the zone's primary server.",
         )
     for rrset in response.answer:
         if rrset.rdtype == dns.rdatatype.SOA and names.canonical(rrset.name) == domain and len(rrset):
-            return int(next(iter(rrset)).serial)  # type: ignore[attr-defined]
+            return int(next(iter(rrset)).serial)
     raise TransferError(f"The master {master} returned no SOA record for {zone}.")
 
 

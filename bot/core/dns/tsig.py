@@ -20,14 +20,26 @@ from pathlib import Path
 from bot.errors import ConfigError
 
 ALGORITHMS = frozenset(
-    {"hmac-md5", "hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha256-128", "hmac-sha384", "hmac-sha384-192", "hmac-sha512", "hmac-sha512-256"}
+    {
+        "hmac-md5",
+        "hmac-sha1",
+        "hmac-sha224",
+        "hmac-sha256",
+        "hmac-sha256-128",
+        "hmac-sha384",
+        "hmac-sha384-192",
+        "hmac-sha512",
+        "hmac-sha512-256",
+    }
 )
 _BIND = re.compile(
     r'key\s+"?(?P<name>[^"\s{]+)"?\s*\{(?P<body>[^}]*)\}',
     re.IGNORECASE | re.DOTALL,
 )
 _BIND_FIELD = re.compile(r'(?P<key>algorithm|secret)\s+"?(?P<value>[^";\s]+)"?\s*;', re.IGNORECASE)
-_NSD_FIELD = re.compile(r'^\s*(?P<key>name|algorithm|secret)\s*:\s*"?(?P<value>[^"#\s]+)"?', re.IGNORECASE | re.MULTILINE)
+_NSD_FIELD = re.compile(
+    r'^\s*(?P<key>name|algorithm|secret)\s*:\s*"?(?P<value>[^"#\s]+)"?', re.IGNORECASE | re.MULTILINE
+)
 _KEY_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,253}$")
 
 

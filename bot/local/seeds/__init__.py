@@ -16,7 +16,7 @@ from bot.aws.state import StateTable
 from bot.config import Settings
 
 # Order is the order of the demo banner.
-SEED_MODULES: tuple[str, ...] = ("bot.local.seeds.device",)
+SEED_MODULES: tuple[str, ...] = ("bot.local.seeds.apilogs", "bot.local.seeds.device", "bot.local.seeds.mail")
 
 
 @dataclass

@@ -1,0 +1,107 @@
+"""``opsbot apilogs ID`` and ``opsbot apilogs tail``: the same core as /apilogs in Slack."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bot.config import Settings
+from bot.errors import UsageError
+
+DESCRIPTION = """\
+Look up one request across API Gateway and every Lambda function behind it, or tail them all.
+
+  opsbot apilogs ID [--api-id ID|NAME] [--stage S] [--since T] [--until T] [--json]
+  opsbot apilogs tail [--api-id ID|NAME] [--stage S] [--filter PATTERN] [--for 10m] [--since T]
+
+ID is a REST API request id (x-amzn-RequestId), an extended request id (x-amz-apigw-id), an HTTP API
+apigw-requestid, a Lambda request id or an X-Ray trace id. API and stage default to OPSBOT_DEFAULT_API
+and OPSBOT_DEFAULT_STAGE, or to the only ones in the region. Times: 2h ago, 2h30m, 30s, 3d, ISO 8601
+(no zone = UTC), epoch seconds or milliseconds.
+"""
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "apilogs",
+        help="correlated request logs and live tail across API Gateway and its Lambda functions",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("target", metavar="ID|tail", help="the request id to look up, or `tail`")
+    parser.add_argument("--api-id", "--api", dest="api", default="", help="API id or name")
+    parser.add_argument("--stage", default="", help="stage name")
+    parser.add_argument(
+        "--since", default="", help="start of the search (default: the id's own time +/- 5 min, else 1h)"
+    )
+    parser.add_argument("--until", default="", help="end of the search (default: now)")
+    parser.add_argument("--filter", dest="pattern", default="", help="tail: a CloudWatch Logs filter pattern")
+    parser.add_argument("--for", dest="duration", default="", help="tail: stop after this long (default: Ctrl-C)")
+    parser.add_argument(
+        "--mode", default="auto", choices=("auto", "live", "poll"), help="tail: Live Tail, polling, or auto"
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.target == "tail":
+        if args.until:
+            raise UsageError("--until does not apply to tail; use --for to stop after a while.")
+        return _tail(args)
+    if args.pattern or args.duration or args.mode != "auto":
+        raise UsageError("--filter, --for and --mode apply to `opsbot apilogs tail` only.")
+    return _lookup(args)
+
+
+def _lookup(args: argparse.Namespace) -> int:
+    from bot.cli.output import print_json, use_colour
+    from bot.core.apilogs.commands import lookup
+    from bot.render.apilogs import lookup_text
+
+    result = lookup(
+        args.target, Settings.from_env(), api=args.api, stage=args.stage, since=args.since, until=args.until
+    )
+    if args.json:
+        print_json(result.to_json())
+    else:
+        print(lookup_text(result, colour=use_colour()))
+    return 0 if result.found else 1
+
+
+def _tail(args: argparse.Namespace) -> int:
+    from bot.cli.output import print_json, use_colour
+    from bot.core.apilogs.commands import plan_tail
+    from bot.render.apilogs import group_label, tail_batch_text, tail_summary_text
+
+    plan = plan_tail(
+        Settings.from_env(),
+        api=args.api,
+        stage=args.stage,
+        pattern=args.pattern,
+        duration=args.duration,
+        since=args.since,
+        mode=args.mode,
+    )
+    colour = use_colour()
+    collected = []
+    if not args.json:
+        labels = ", ".join(group_label(g, plan.stage) for g in plan.groups)
+        print(f"Tailing {plan.stage.label}: {labels}. Ctrl-C to stop.", file=sys.stderr)
+    batches = plan.tail.batches()
+    try:
+        for batch in batches:
+            if args.json:
+                collected.extend(batch.events)
+                continue
+            for line in tail_batch_text(batch, plan.stage, colour=colour):
+                print(line, flush=True)
+    except KeyboardInterrupt:
+        plan.tail.summary.stop_reason = "stopped"
+    finally:
+        batches.close()
+    if args.json:
+        print_json({"events": [e.to_json() for e in collected], "summary": plan.tail.summary.to_json()})
+    else:
+        print(tail_summary_text(plan.tail.summary), file=sys.stderr)
+    return 0

@@ -1,0 +1,88 @@
+"""``opsbot fanout``: list, check, activate and deactivate aws-lambda-fanout mappings."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from bot.config import Settings
+
+
+def _list(args: argparse.Namespace) -> int:
+    from bot.cli.output import print_json
+    from bot.core.fanout import ListFilters, list_mappings
+    from bot.render.fanout import listing_text
+
+    listing = list_mappings(
+        Settings.from_env(), ListFilters(source=args.source, type=args.type, inactive=args.inactive)
+    )
+    if args.json:
+        print_json(listing.to_json())
+    else:
+        print(listing_text(listing))
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from bot.cli.output import print_json
+    from bot.core.fanout import check
+    from bot.render.fanout import check_text
+
+    report = check(Settings.from_env())
+    if args.json:
+        print_json(report.to_json())
+    else:
+        print(check_text(report))
+    return 1 if report.errors else 0
+
+
+def _toggle(args: argparse.Namespace) -> int:
+    from bot.cli.output import print_json
+    from bot.core.fanout import set_active
+    from bot.render.fanout import toggle_text
+
+    result = set_active(
+        Settings.from_env(), args.source, args.id, args.fanout_command == "activate", table=args.table
+    )
+    if args.json:
+        print_json(result.to_json())
+    else:
+        print(toggle_text(result))
+    return 0
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "fanout",
+        help="aws-lambda-fanout mappings: list, check, activate, deactivate",
+        description="The targets table(s) of aws-lambda-fanout (OPSBOT_FANOUT_TABLE, default fanoutTargets) "
+        "and the fan-out function's event source mappings (OPSBOT_FANOUT_FUNCTION, default fanout).",
+    )
+    commands = parser.add_subparsers(dest="fanout_command", metavar="SUBCOMMAND", required=True)
+
+    listing = commands.add_parser("list", help="targets grouped by source, with each source's hook state")
+    listing.add_argument(
+        "source", nargs="?", metavar="SOURCE", help="a source ARN, stream name or table name"
+    )
+    listing.add_argument("--type", help="only targets of this type (kinesis, sqs, sns, ...)")
+    listing.add_argument("--inactive", action="store_true", help="only inactive targets")
+    listing.add_argument("--json", action="store_true", help='print {"sources": [...]}')
+    listing.set_defaults(func=_list)
+
+    checking = commands.add_parser(
+        "check",
+        help="every target the fan-out function would skip or mis-handle, with the reason",
+        description="Exits 1 when a target would be skipped (error), 0 otherwise (warnings only or none).",
+    )
+    checking.add_argument("--json", action="store_true")
+    checking.set_defaults(func=_check)
+
+    for name, verb in (("activate", "start"), ("deactivate", "stop")):
+        toggle = commands.add_parser(
+            name, help=f"{verb} forwarding to one target (only if it exists, like the fanout CLI)"
+        )
+        toggle.add_argument("source", metavar="SOURCE", help="a source ARN, stream name or table name")
+        toggle.add_argument("id", metavar="ID", help="the target id")
+        toggle.add_argument("--table", help="the targets table, when several are configured")
+        toggle.add_argument("--json", action="store_true")
+        toggle.set_defaults(func=_toggle)

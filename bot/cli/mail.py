@@ -1,0 +1,168 @@
+"""``opsbot mail``: status, stats, reenable and suppress e-mail addresses; feed SES feedback by hand."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+import time
+from typing import Any
+
+from bot.config import Settings
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no passwd entry (containers)
+        return "cli:unknown"
+
+
+def _audit(
+    settings: Settings, command: str, args: str, outcome: str, started: float, detail: str = ""
+) -> None:
+    from bot.security import audit
+
+    record = audit.build_record(
+        ref=audit.new_ref(),
+        started=started,
+        ended=time.time(),
+        user=_actor(),
+        team="",
+        channel="cli",
+        kind="cli",
+        command=f"opsbot mail {command}",
+        action=f"mail.{command}",
+        args=args,
+        outcome=outcome,
+        detail=detail,
+    )
+    audit.write(record, state_table=settings.state_table, ttl_days=settings.audit_ttl_days)
+
+
+def _status(args: argparse.Namespace) -> int:
+    from bot.cli.output import print_json, use_colour
+    from bot.core.mail import status
+    from bot.render.mail import status_text
+
+    result = status(args.address, Settings.from_env())
+    if args.json:
+        print_json(result.to_json())
+    else:
+        print(status_text(result, use_colour=use_colour()))
+    return 0
+
+
+def _stats(args: argparse.Namespace) -> int:
+    from bot.cli.output import print_json, use_colour
+    from bot.core.mail import stats
+    from bot.render.mail import stats_text
+
+    result = stats(Settings.from_env(), args.since)
+    if args.json:
+        print_json(result.to_json())
+    else:
+        print(stats_text(result, use_colour=use_colour()))
+    return 0
+
+
+def _decide(args: argparse.Namespace) -> int:
+    from bot.cli.output import print_json
+    from bot.core.mail import reenable, suppress
+    from bot.errors import OpsbotError
+    from bot.render.mail import action_text
+
+    settings = Settings.from_env()
+    started = time.time()
+    shown_args = args.address + (f" --reason {args.reason}" if getattr(args, "reason", "") else "")
+    try:
+        if args.mail_command == "reenable":
+            result = reenable(args.address, settings, by=_actor())
+        else:
+            result = suppress(args.address, settings, by=_actor(), reason=args.reason or "")
+    except OpsbotError as error:
+        _audit(settings, args.mail_command, shown_args, "error", started, error.message)
+        raise
+    _audit(settings, args.mail_command, shown_args, "ok" if result.changed else "unchanged", started)
+    if args.json:
+        print_json(result.to_json())
+    else:
+        print(action_text(result))
+    return 0
+
+
+def _read_events(paths: list[str]) -> list[Any]:
+    from bot.errors import UsageError
+
+    events = []
+    for path in paths:
+        try:
+            text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()  # noqa: SIM115
+        except OSError as error:
+            raise UsageError(f"Cannot read {path}: {error.strerror}.") from None
+        try:
+            events.append(json.loads(text))
+        except ValueError as error:
+            raise UsageError(f"{path} is not JSON: {error}.") from None
+    return events
+
+
+def _feed(args: argparse.Namespace) -> int:
+    from bot.cli.output import print_json
+    from bot.mail_feedback_app import SesFeedbackApp
+
+    app = SesFeedbackApp(Settings.from_env())
+    reports = [app.handle(event).to_json() for event in _read_events(args.files)]
+    if args.json:
+        print_json({"batches": reports})
+    else:
+        for path, report in zip(args.files, reports, strict=True):
+            print(
+                f"{path}: {report['records']} records, {report['events']} recipient events, "
+                f"{report['changed']} changed, {report['duplicates']} duplicates, "
+                f"{report['ignored']} ignored, "
+                f"{report['malformed']} malformed; disabled: {', '.join(report['disabled']) or 'none'}"
+            )
+    return 0
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "mail",
+        help="SES bounce/complaint state of e-mail addresses (the mailing table)",
+        description="Show and change the bounce/complaint state SES feedback keeps in the mailing table.",
+    )
+    commands = parser.add_subparsers(dest="mail_command", metavar="SUBCOMMAND", required=True)
+
+    status = commands.add_parser("status", help="state, why, last event, history, suppression-list status")
+    status.add_argument("address")
+    status.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    status.set_defaults(func=_status)
+
+    stats = commands.add_parser("stats", help="bounce and complaint rates against SES's thresholds")
+    stats.add_argument("--since", default="7d", help="how far back (7d, 36h, 2024-05-01; default 7d)")
+    stats.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    stats.set_defaults(func=_stats)
+
+    reenable = commands.add_parser("reenable", help="enable an address again (audited)")
+    reenable.add_argument("address")
+    reenable.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    reenable.set_defaults(func=_decide)
+
+    suppress = commands.add_parser("suppress", help="disable an address and keep it disabled (audited)")
+    suppress.add_argument("address")
+    suppress.add_argument(
+        "--reason",
+        choices=["bounce", "complaint"],
+        help="reason for the SES suppression list (default: guessed)",
+    )
+    suppress.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    suppress.set_defaults(func=_decide)
+
+    feed = commands.add_parser(
+        "feed", help="run SNS events (or bare SES notifications) from JSON files through the feedback handler"
+    )
+    feed.add_argument("files", nargs="+", metavar="FILE", help="JSON file, or - for stdin")
+    feed.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    feed.set_defaults(func=_feed)

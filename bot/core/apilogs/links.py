@@ -1,0 +1,52 @@
+"""Console links: CloudWatch Logs Insights with the query, groups and time range filled in."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from urllib.parse import quote
+
+from bot.aws.logs import quote_term
+
+MAX_INSIGHTS_GROUPS = 50  # StartQuery's limit, which the console shares
+
+
+def insights_query(terms: Sequence[str]) -> str:
+    conditions = " or ".join(f"@message like {quote_term(term)}" for term in terms)
+    query = "fields @timestamp, @log, @logStream, @message"
+    if conditions:
+        query += f"\n| filter {conditions}"
+    return query + "\n| sort @timestamp asc\n| limit 10000"
+
+
+def _console_escape(value: str) -> str:
+    # The console's own encoding of values inside its queryDetail fragment: percent-encoding with '*'
+    # for '%' and lower-case hex; '~' separates the fragment's fields, so it is encoded too.
+    encoded = re.sub(r"%([0-9A-F]{2})", lambda m: "*" + m.group(1).lower(), quote(value, safe=""))
+    return encoded.replace("~", "*7e")
+
+
+def insights_url(region: str, groups: Sequence[str], terms: Sequence[str], start_ms: int, end_ms: int) -> str:
+    """A link that opens Logs Insights on ``groups`` for [start, end] with a query for ``terms``."""
+
+    def iso(ms: int) -> str:
+        return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+    sources = "".join(
+        f"~'{_console_escape(group)}" for group in list(dict.fromkeys(groups))[:MAX_INSIGHTS_GROUPS]
+    )
+    detail = (
+        f"~(end~'{_console_escape(iso(end_ms))}~start~'{_console_escape(iso(start_ms))}"
+        f"~timeType~'ABSOLUTE~tz~'UTC~editorString~'{_console_escape(insights_query(terms))}"
+        f"~queryId~'~source~({sources}))"
+    )
+    return (
+        f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
+        f"#logsV2:logs-insights$3FqueryDetail$3D{detail}"
+    )
+
+
+def log_group_url(region: str, group: str) -> str:
+    encoded = quote(quote(group, safe=""), safe="").replace("%", "$")
+    return f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#logsV2:log-groups/log-group/{encoded}"

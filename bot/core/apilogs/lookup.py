@@ -1,0 +1,606 @@
+"""``/apilogs <id>``: the whole story of one request across API Gateway and its Lambda functions.
+
+The search is targeted, not a scan (the original apilogs read every event of the last hour and let the
+user grep):
+
+1. API Gateway side: the execution log group (REST) and the stage's access-log group are searched for
+   the id as one quoted term, in a window of +/- 5 minutes around the time a REST request id encodes.
+   Extended, HTTP API, Lambda and X-Ray ids lead to the API request id on the way (one more search).
+2. From those lines: the function each call went to (``Endpoint request URI``) and its Lambda request
+   id(s) (``x-amzn-RequestId=`` in the endpoint response headers, ``AWS Integration Endpoint
+   RequestId``, ``Lambda request id:``), status and latencies.
+3. Lambda side: only the named function's group is searched for each Lambda request id; without a
+   name, every discovered group is searched for the ids we have (the API id catches functions that log
+   it: the seed post's technique, Powertools ``correlation_id``). Authorizer calls, whose Lambda id
+   API Gateway does not log, are matched by their time window.
+4. Each invocation is then read whole from its stream, START to REPORT, so ``print()`` lines that
+   carry no id are included.
+5. Everything is merged by timestamp across groups (ties by ingestion time) and deduplicated by
+   event id.
+
+Every call goes through the shared CloudWatch limiter (``bot.aws.logs``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from bot.aws import logs as cw
+from bot.config import Settings
+from bot.core.apilogs import discovery as disc
+from bot.core.apilogs.correlate import (
+    ApiRequestInfo,
+    InvocationSummary,
+    Sighting,
+    access_request_ids,
+    api_ids_in,
+    error_events,
+    exec_request_ids,
+    invocation_slice,
+    lambda_ids_in,
+    read_api_side,
+    sightings,
+    summarise_invocation,
+)
+from bot.core.apilogs.formats import parse_lambda_line, split_exec_line
+from bot.core.apilogs.ids import IdKind, RequestId, parse_request_id, uuid1_time
+from bot.core.apilogs.links import insights_url
+from bot.core.apilogs.model import (
+    ApiStage,
+    CallStats,
+    Discovery,
+    FunctionRef,
+    LogEvent,
+    SearchRecord,
+    merge_events,
+)
+from bot.core.timeparse import format_time, parse_duration, parse_time, to_epoch_ms
+from bot.errors import UsageError
+
+T = TypeVar("T")
+
+HALF_WINDOW = timedelta(minutes=5)
+DEFAULT_SINCE = "1h"
+# The longest a Lambda invocation can run: its REPORT may come this long after API Gateway's call.
+LAMBDA_MAX_MS = 15 * 60 * 1000
+# API Gateway and Lambda stamp lines with different hosts' clocks.
+CLOCK_SLACK_MS = 2_000
+MAX_INVOCATIONS = 20
+
+
+@dataclass
+class LookupResult:
+    request: RequestId
+    stage: ApiStage
+    start_ms: int
+    end_ms: int
+    events: list[LogEvent]
+    api: ApiRequestInfo | None
+    invocations: list[InvocationSummary]
+    searches: list[SearchRecord]
+    stats: CallStats
+    notes: list[str] = field(default_factory=list)
+    likely_causes: list[str] = field(default_factory=list)
+    elapsed_ms: int = 0
+    insights_url: str = ""
+
+    @property
+    def found(self) -> bool:
+        return bool(self.events)
+
+    @property
+    def errors(self) -> list[LogEvent]:
+        return error_events(self.events)
+
+    @property
+    def groups(self) -> list[str]:
+        return list(dict.fromkeys(e.group for e in self.events))
+
+    @property
+    def searched_groups(self) -> list[str]:
+        return list(dict.fromkeys(s.group for s in self.searches))
+
+    def summary_json(self) -> dict[str, Any]:
+        return {
+            "request": self.request.to_json(),
+            "api": self.stage.to_json(),
+            "window": {
+                "start": format_time(datetime.fromtimestamp(self.start_ms / 1000, UTC)),
+                "end": format_time(datetime.fromtimestamp(self.end_ms / 1000, UTC)),
+            },
+            "found": self.found,
+            "request_info": self.api.to_json() if self.api else None,
+            "invocations": [i.to_json() for i in self.invocations],
+            "groups": self.groups,
+            "errors": len(self.errors),
+            "searches": [s.to_json() for s in self.searches],
+            "calls": self.stats.to_json(),
+            "elapsedMs": self.elapsed_ms,
+            "notes": list(self.notes),
+            "likelyCauses": list(self.likely_causes),
+            "insightsUrl": self.insights_url,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {"events": [e.to_json() for e in self.events], "summary": self.summary_json()}
+
+
+def search_window(
+    request: RequestId, *, since: str = "", until: str = "", now: datetime | None = None
+) -> tuple[int, int]:
+    """[start, end] in epoch ms: around the id's own time when it has one, else --since/--until."""
+    now = now or datetime.now(UTC)
+    if request.time is not None and not since and not until:
+        return to_epoch_ms(request.time - HALF_WINDOW), to_epoch_ms(min(now, request.time + HALF_WINDOW))
+    start = parse_time(since or DEFAULT_SINCE, now=now)
+    end = parse_time(until, now=now) if until else now
+    if start >= end:
+        raise UsageError(f"--since ({format_time(start)}) must be before --until ({format_time(end)}).")
+    return to_epoch_ms(start), to_epoch_ms(end)
+
+
+class _Session:
+    """One lookup's searches: runs them through the limiter, in parallel, and records each."""
+
+    def __init__(self, deadline: float | None) -> None:
+        self.deadline = deadline
+        self.stats = CallStats()
+        self.searches: list[SearchRecord] = []
+        self.missing: set[str] = set()
+        self._lock = threading.Lock()
+
+    def search(
+        self,
+        group: str,
+        term: str,
+        start_ms: int,
+        end_ms: int,
+        *,
+        purpose: str,
+        stream: str = "",
+    ) -> list[LogEvent]:
+        if not group or group in self.missing:
+            return []
+        result = cw.filter_events(
+            group,
+            start_ms=start_ms,
+            end_ms=end_ms,
+            term=term,
+            streams=[stream] if stream else (),
+            deadline=self.deadline,
+            stats=self.stats,
+        )
+        with self._lock:
+            if result.missing:
+                self.missing.add(group)
+            self.searches.append(
+                SearchRecord(
+                    group, term, start_ms, end_ms, len(result.events), result.missing, stream, purpose
+                )
+            )
+        return result.events
+
+    def parallel(self, jobs: Sequence[Callable[[], T]]) -> list[T]:
+        if len(jobs) <= 1:
+            return [job() for job in jobs]
+        with ThreadPoolExecutor(max_workers=max(1, cw.LIMITER.concurrency)) as pool:
+            return list(pool.map(lambda job: job(), jobs))
+
+
+def lookup(
+    request_text: str,
+    settings: Settings,
+    *,
+    api: str = "",
+    stage: str = "",
+    since: str = "",
+    until: str = "",
+    now: datetime | None = None,
+    deadline: float | None = None,
+) -> LookupResult:
+    """Find every log event of one request. ``deadline`` is a ``time.monotonic()`` value."""
+    began = time.monotonic()
+    now = now or datetime.now(UTC)
+    request = parse_request_id(request_text, now=now)
+    if since:
+        parse_time(since, now=now)  # a bad --since is a usage error even when the id has a time
+    if until:
+        parse_time(until, now=now)
+    target = disc.resolve_stage(
+        api or settings.default_api, stage or settings.default_stage, region=settings.region
+    )
+    start_ms, end_ms = search_window(request, since=since, until=until, now=now)
+    run = _Lookup(request, target, start_ms, end_ms, _Session(deadline), now)
+    result = run.execute()
+    result.elapsed_ms = int((time.monotonic() - began) * 1000)
+    return result
+
+
+class _Lookup:
+    def __init__(
+        self,
+        request: RequestId,
+        stage: ApiStage,
+        start_ms: int,
+        end_ms: int,
+        session: _Session,
+        now: datetime,
+    ) -> None:
+        self.request = request
+        self.stage = stage
+        self.start_ms = start_ms
+        self.end_ms = end_ms
+        self.session = session
+        self.now_ms = to_epoch_ms(now)
+        self.notes: list[str] = []
+        self._discovery: Discovery | None = None
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def discovery(self) -> Discovery:
+        if self._discovery is None:
+            self._discovery = disc.discover(self.stage)
+            self.notes.extend(self._discovery.notes)
+        return self._discovery
+
+    def window_for_api_id(self, api_id: str) -> tuple[int, int]:
+        try:
+            moment = uuid1_time(api_id)
+        except ValueError:
+            return self.start_ms, self.end_ms
+        start, end = to_epoch_ms(moment - HALF_WINDOW), to_epoch_ms(moment + HALF_WINDOW)
+        if not (self.start_ms - LAMBDA_MAX_MS <= start <= self.end_ms + LAMBDA_MAX_MS):
+            return self.start_ms, self.end_ms
+        return start, min(end, self.now_ms + 60_000)
+
+    # -- the steps --------------------------------------------------------------------------------
+    def execute(self) -> LookupResult:
+        term = self.request.value
+        exec_group, access_group = self.stage.execution_log_group, self.stage.access_log_group
+        exec_hits, access_hits = self.session.parallel(
+            [
+                lambda: self.session.search(
+                    exec_group, term, self.start_ms, self.end_ms, purpose="execution log"
+                ),
+                lambda: self.session.search(
+                    access_group, term, self.start_ms, self.end_ms, purpose="access log"
+                ),
+            ]
+        )
+        api_id = self._api_request_id(exec_hits, access_hits)
+        exec_events = [e for e in exec_hits if split_exec_line(e.message)[0] == api_id] if api_id else []
+        if api_id and api_id != term:
+            # The id led us to the request; now read all of the request's lines.
+            start, end = self.window_for_api_id(api_id)
+            more_exec, more_access = self.session.parallel(
+                [
+                    lambda: self.session.search(
+                        exec_group, api_id, start, end, purpose="execution log (request id)"
+                    ),
+                    lambda: (
+                        self.session.search(
+                            access_group, api_id, start, end, purpose="access log (request id)"
+                        )
+                        if not access_hits
+                        else []
+                    ),
+                ]
+            )
+            exec_events = merge_events(exec_events, more_exec)
+            access_hits = merge_events(access_hits, more_access)
+
+        info: ApiRequestInfo | None = None
+        if api_id and (exec_events or access_hits):
+            info = read_api_side(exec_events, access_hits, api_id)
+
+        lambda_hits, slices, invocations = self._lambda_side(info, api_id)
+        if info is None and lambda_hits:
+            # A Lambda (or X-Ray) id found in a function's log may name the API request: go back to it.
+            info, exec_events, access_hits = self._back_to_api(lambda_hits)
+            if info is not None:
+                more_hits, more_slices, more_invocations = self._lambda_side(
+                    info, info.request_id, skip=invocations
+                )
+                lambda_hits += more_hits
+                slices += more_slices
+                invocations += more_invocations
+
+        events = merge_events(exec_events, access_hits, lambda_hits, *slices)
+        result = LookupResult(
+            request=self.request,
+            stage=self.stage,
+            start_ms=self.start_ms,
+            end_ms=self.end_ms,
+            events=events,
+            api=info,
+            invocations=sorted(invocations, key=lambda i: i.start_ms),
+            searches=list(self.session.searches),
+            stats=self.session.stats,
+            notes=list(dict.fromkeys(self.notes)),
+        )
+        terms = [
+            t
+            for t in [self.request.value, info.request_id if info else "", *(info.lambda_ids if info else [])]
+            if t
+        ]
+        groups = result.groups or [g for g in result.searched_groups if g not in self.session.missing]
+        result.insights_url = insights_url(
+            self.stage.region,
+            groups,
+            list(dict.fromkeys(terms)),
+            self.start_ms,
+            max(self.end_ms, _last_ts(events)),
+        )
+        if not result.found:
+            result.likely_causes = self._likely_causes()
+        return result
+
+    def _api_request_id(self, exec_hits: list[LogEvent], access_hits: list[LogEvent]) -> str:
+        if self.request.kind == IdKind.API_REQUEST and (exec_hits or access_hits):
+            return self.request.value
+        candidates = exec_request_ids(exec_hits) + access_request_ids(access_hits, self.request.value)
+        if not candidates:
+            return self.request.value if self.request.kind == IdKind.API_REQUEST else ""
+        if len(set(candidates)) > 1:
+            self.notes.append(
+                f"The id appears in the logs of {len(set(candidates))} requests; showing {candidates[0]}."
+            )
+        return candidates[0]
+
+    def _lambda_window(self, info: ApiRequestInfo | None) -> tuple[int, int]:
+        if info is None or info.first_ms is None or info.last_ms is None:
+            return self.start_ms, self.end_ms
+        return info.first_ms - 60_000, min(info.last_ms + LAMBDA_MAX_MS, self.now_ms + 60_000)
+
+    def _lambda_side(
+        self, info: ApiRequestInfo | None, api_id: str, *, skip: Sequence[InvocationSummary] = ()
+    ) -> tuple[list[LogEvent], list[list[LogEvent]], list[InvocationSummary]]:
+        start, end = self._lambda_window(info)
+        done = {i.lambda_id for i in skip}
+        jobs: list[Callable[[], list[_Found]]] = []
+        if info is not None:
+            for call in info.calls:
+                if not call.function:
+                    continue
+                ref = disc.function_ref(call.function, self._discovery, role=call.role)
+                if call.lambda_ids:
+                    for lambda_id in call.lambda_ids:
+                        if lambda_id not in done:
+                            jobs.append(self._job_by_id(ref, lambda_id, start, end, "execution log"))
+                elif call.role == "authorizer":
+                    jobs.append(self._job_authorizer(ref, call.start_ms, call.end_ms, api_id))
+                else:
+                    jobs.append(self._job_by_id(ref, api_id, start, end, "api id in function log"))
+            named = {i for call in info.calls for i in call.lambda_ids}
+            for lambda_id in info.loose_lambda_ids:
+                if lambda_id in named or lambda_id in done:
+                    continue
+                routed = self._function_for_route(info)
+                refs = [routed] if routed is not None else list(self.discovery().functions)
+                for each in refs:
+                    jobs.append(self._job_by_id(each, lambda_id, start, end, "access log"))
+            if not jobs and api_id:
+                # API Gateway logged the request but not where it went (ERROR-level logging): ask every
+                # function's log for the API id.
+                for each in self.discovery().functions:
+                    jobs.append(self._job_by_id(each, api_id, start, end, "api id in function log"))
+        else:
+            terms = [self.request.value] + ([api_id] if api_id and api_id != self.request.value else [])
+            for each in self.discovery().functions:
+                for term in terms:
+                    jobs.append(self._job_by_id(each, term, start, end, _matched_by(self.request.kind)))
+        found = [item for batch in self.session.parallel(jobs) for item in batch]
+        return self._complete(found, done)
+
+    def _function_for_route(self, info: ApiRequestInfo) -> FunctionRef | None:
+        discovery = self.discovery()
+        candidates = [info.route] if info.route else []
+        if info.method and info.path:
+            candidates += [f"{info.method} {info.path}", f"ANY {info.path}"]
+        for route in candidates:
+            ref = discovery.function_for_route(route)
+            if ref is not None:
+                return ref
+        return None
+
+    def _job_by_id(
+        self, ref: FunctionRef, term: str, start: int, end: int, matched_by: str
+    ) -> Callable[[], list[_Found]]:
+        def job() -> list[_Found]:
+            hits = self.session.search(ref.log_group, term, start, end, purpose=f"{ref.name} ({matched_by})")
+            named = lambda_ids_in(hits)
+            # A Lambda id search may also return other invocations that mention it (a caller logging
+            # its callee's id); only the invocation that is this id is ours.
+            ids = [term] if term in named else list(named)
+            found = [_Found(ref, lambda_id, hits, hits, matched_by) for lambda_id in ids]
+            return found or [_Found(ref, "", hits, hits, "")]
+
+        return job
+
+    def _job_authorizer(
+        self, ref: FunctionRef, call_start: int, call_end: int, api_id: str
+    ) -> Callable[[], list[_Found]]:
+        def job() -> list[_Found]:
+            # API Gateway does not log an authorizer's Lambda request id: read the function's lines of
+            # the call's time span and pick the invocation that ran inside it.
+            start, end = call_start - CLOCK_SLACK_MS, call_end + CLOCK_SLACK_MS
+            lines = self.session.search(
+                ref.log_group, "", start, end, purpose=f"{ref.name} (authorizer call window)"
+            )
+            mentioning = [e for e in lines if api_id and api_id in e.message]
+            named = lambda_ids_in(mentioning)
+            if named:
+                return [
+                    _Found(ref, lambda_id, mentioning, lines, "api id in function log") for lambda_id in named
+                ]
+            starts = [
+                (e, parse_lambda_line(e.message).request_id)
+                for e in lines
+                if parse_lambda_line(e.message).kind == "start" and call_start - CLOCK_SLACK_MS <= e.timestamp
+            ]
+            if len(starts) == 1:
+                return [_Found(ref, starts[0][1], [], lines, "time")]
+            if len(starts) > 1:
+                self.notes.append(
+                    f"The authorizer {ref.name} ran {len(starts)} times while this request was being "
+                    "authorized; "
+                    "its invocation cannot be told apart by time alone."
+                )
+            return []
+
+        return job
+
+    def _complete(
+        self, found: list[_Found], done: set[str]
+    ) -> tuple[list[LogEvent], list[list[LogEvent]], list[InvocationSummary]]:
+        hits: list[LogEvent] = []
+        wanted: dict[str, _Found] = {}
+        for item in found:
+            hits.extend(item.hits)
+            if item.lambda_id and item.lambda_id not in done:
+                wanted.setdefault(item.lambda_id, item)
+        if len(wanted) > MAX_INVOCATIONS:
+            self.notes.append(f"{len(wanted)} invocations matched; showing the first {MAX_INVOCATIONS}.")
+            wanted = dict(list(wanted.items())[:MAX_INVOCATIONS])
+        fill_jobs: list[Callable[[], tuple[_Found, list[LogEvent]]]] = []
+        for lambda_id, item in wanted.items():
+            for seen in sightings(item.context, lambda_id):
+                fill_jobs.append(self._job_fill(item, seen))
+        slices: list[list[LogEvent]] = []
+        invocations: list[InvocationSummary] = []
+        for item, events in self.session.parallel(fill_jobs):
+            if not events:
+                continue
+            slices.append(events)
+            summary = summarise_invocation(
+                events, item.lambda_id, function=item.ref.name, role=item.ref.role, matched_by=item.matched_by
+            )
+            if summary is not None:
+                invocations.append(summary)
+        return hits, slices, invocations
+
+    def _job_fill(self, item: _Found, seen: Sighting) -> Callable[[], tuple[_Found, list[LogEvent]]]:
+        def job() -> tuple[_Found, list[LogEvent]]:
+            start = seen.start_ms - (int(seen.init_ms or 0) + 1_000 if seen.init_ms else 0)
+            if not seen.has_start:
+                start = seen.start_ms - LAMBDA_MAX_MS
+            end = seen.end_ms if seen.has_report and seen.end_ms else seen.start_ms + LAMBDA_MAX_MS
+            end = min(end, self.now_ms + 60_000)
+            stream_events = self.session.search(
+                seen.group, "", start, end, purpose=f"{item.ref.name} invocation", stream=seen.stream
+            )
+            return item, invocation_slice(merge_events(stream_events, item.context), item.lambda_id)
+
+        return job
+
+    def _back_to_api(
+        self, lambda_hits: list[LogEvent]
+    ) -> tuple[ApiRequestInfo | None, list[LogEvent], list[LogEvent]]:
+        api_ids = [i for i in api_ids_in(lambda_hits) if i != self.request.value]
+        if not api_ids:
+            return None, [], []
+        api_id = api_ids[0]
+        start, end = self.window_for_api_id(api_id)
+        exec_hits, access_hits = self.session.parallel(
+            [
+                lambda: self.session.search(
+                    self.stage.execution_log_group,
+                    api_id,
+                    start,
+                    end,
+                    purpose="execution log (from function log)",
+                ),
+                lambda: self.session.search(
+                    self.stage.access_log_group, api_id, start, end, purpose="access log (from function log)"
+                ),
+            ]
+        )
+        exec_events = [e for e in exec_hits if split_exec_line(e.message)[0] == api_id]
+        if not exec_events and not access_hits:
+            return ApiRequestInfo(request_id=api_id), [], []
+        return read_api_side(exec_events, access_hits, api_id), exec_events, access_hits
+
+    def _likely_causes(self) -> list[str]:
+        causes: list[str] = []
+        stage = self.stage
+        when = f"{_iso(self.start_ms)} to {_iso(self.end_ms)}"
+        if stage.kind == "REST":
+            if stage.execution_log_group in self.session.missing:
+                causes.append(
+                    f"Execution logging is not enabled on stage {stage.stage}: the group "
+                    f"{stage.execution_log_group} does not exist "
+                    f"(logging level {stage.logging_level or 'OFF'})."
+                )
+            elif stage.logging_level == "ERROR":
+                causes.append(
+                    f"Stage {stage.stage} logs errors only (logging level ERROR): successful requests "
+                    "leave no "
+                    "execution log."
+                )
+            elif stage.logging_level in {"", "OFF"}:
+                causes.append(f"Execution logging is off on stage {stage.stage} (logging level OFF).")
+        if not stage.access_log_group:
+            causes.append(f"Stage {stage.stage} has no access logging configured.")
+        elif stage.access_log_group in self.session.missing:
+            causes.append(f"The access-log group {stage.access_log_group} does not exist.")
+        if self.request.time is not None:
+            retention = self._retention_days()
+            age = self.now_ms - to_epoch_ms(self.request.time)
+            if retention is not None and age > retention * 86_400_000:
+                causes.append(
+                    f"The id is from {_iso(to_epoch_ms(self.request.time))}, older than the log retention "
+                    f"({retention} days): its logs have been deleted."
+                )
+        else:
+            causes.append(
+                f"The request may be older than the window searched ({when}); try a larger --since."
+            )
+        causes.append(
+            "The request may have gone to another API, stage or region "
+            f"(searched {stage.label} in {stage.region})."
+        )
+        return causes
+
+    def _retention_days(self) -> int | None:
+        group = self.stage.execution_log_group or self.stage.access_log_group
+        if not group:
+            return None
+        try:
+            info = cw.describe_group(group, stats=self.session.stats)
+        except Exception:
+            return None
+        return info.retention_days if info else None
+
+
+@dataclass
+class _Found:
+    ref: FunctionRef
+    lambda_id: str
+    hits: list[LogEvent]  # lines that are about the request (shown)
+    context: list[LogEvent]  # lines read to locate the invocation (may hold other invocations)
+    matched_by: str
+
+
+def _matched_by(kind: IdKind) -> str:
+    return {
+        IdKind.LAMBDA_REQUEST: "lambda id",
+        IdKind.XRAY: "x-ray trace id",
+    }.get(kind, "api id in function log")
+
+
+def _iso(ms: int) -> str:
+    return format_time(datetime.fromtimestamp(ms / 1000, UTC))
+
+
+def _last_ts(events: Sequence[LogEvent]) -> int:
+    return events[-1].timestamp if events else 0
+
+
+def duration_text(text: str) -> timedelta:
+    """``--for`` and similar: a duration (UsageError with examples otherwise)."""
+    return parse_duration(text)

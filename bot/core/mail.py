@@ -1,0 +1,639 @@
+"""The /mail capability: record SES feedback, and the commands (status, stats, reenable, suppress).
+
+One function per command, taking plain arguments and settings and returning a result dataclass that the
+renderers (``bot.render.mail``) turn into Block Kit or terminal text. ``record_event`` is the one write
+path: SES feedback and a person's decision both go through the same merge (``bot.core.mail_state``) and the
+same conditional write (``bot.aws.mailing``).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bot.aws import mailing
+from bot.config import Settings
+from bot.core.mail_feedback import RecipientEvent, iso_ms, normalize_address
+from bot.core.mail_state import (
+    Derived,
+    MailRules,
+    derive,
+    effect_of,
+    from_item,
+    merge,
+    same_state,
+    to_item,
+)
+from bot.core.timeparse import format_time, parse_duration, parse_time
+from bot.errors import AwsError, ConfigError, OpsbotError, UsageError
+
+logger = logging.getLogger("opsbot.mail")
+
+MAX_WRITE_ATTEMPTS = 8
+
+# SES's published thresholds (fractions): below the first the account is healthy, at the second it is
+# placed under review, at the third sending may be paused.
+BOUNCE_THRESHOLDS = (0.02, 0.05, 0.10)
+COMPLAINT_THRESHOLDS = (0.001, 0.001, 0.005)
+
+# The attributes this capability writes; anything else on an item (written by another system) is kept.
+OWN_ATTRIBUTES = frozenset(
+    {
+        "UserId",
+        "notificationType",
+        "from",
+        "timestamp",
+        "state",
+        "reason",
+        "sticky",
+        "review",
+        "transientCount",
+        "marks",
+        "transients",
+        "history",
+        "eventTime",
+        "lastEventAt",
+        "lastMessageId",
+        "bounceType",
+        "bounceSubType",
+        "diagnosticCode",
+        "complaintFeedbackType",
+        "since",
+        "updatedAt",
+        "rev",
+    }
+)
+
+
+# -- configuration ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AlertPolicy:
+    # More alerts than this within ``window_seconds`` turn into one digest message.
+    threshold: int = 10
+    window_seconds: int = 60
+    # A storm lasts until this long after the last window that went over the threshold.
+    storm_seconds: int = 120
+    # The digest message is updated at most this often (Slack's chat.update allows about 50 a minute).
+    digest_update_seconds: float = 2.0
+
+
+@dataclass(frozen=True)
+class MailConfig:
+    rules: MailRules
+    alerts: AlertPolicy
+
+
+def mail_config(settings: Settings) -> MailConfig:
+    """Rules and alert policy from ``OPSBOT_MAIL_*`` variables (README, Configuration)."""
+    extra = settings.extra
+
+    def whole(name: str, default: int, minimum: int) -> int:
+        raw = str(extra.get(name, "")).strip()
+        if not raw:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number, got {raw!r}.") from None
+        if value < minimum:
+            raise ConfigError(f"{name} must be at least {minimum}, got {value}.")
+        return value
+
+    window_text = str(extra.get("OPSBOT_MAIL_TRANSIENT_WINDOW", "")).strip()
+    try:
+        window = parse_duration(window_text) if window_text else timedelta(hours=72)
+    except UsageError as error:
+        raise ConfigError(f"OPSBOT_MAIL_TRANSIENT_WINDOW: {error.message}") from None
+    interval_text = str(extra.get("OPSBOT_MAIL_DIGEST_UPDATE_SECONDS", "")).strip()
+    try:
+        interval = float(interval_text) if interval_text else 2.0
+    except ValueError:
+        raise ConfigError(
+            f"OPSBOT_MAIL_DIGEST_UPDATE_SECONDS must be a number, got {interval_text!r}."
+        ) from None
+    return MailConfig(
+        rules=MailRules(
+            transient_limit=whole("OPSBOT_MAIL_TRANSIENT_LIMIT", 3, 1),
+            transient_window_ms=int(window.total_seconds() * 1000),
+        ),
+        alerts=AlertPolicy(
+            threshold=whole("OPSBOT_MAIL_STORM_THRESHOLD", 10, 0),
+            digest_update_seconds=max(0.0, interval),
+        ),
+    )
+
+
+# -- recording events ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EventOutcome:
+    event: RecipientEvent
+    duplicate: bool
+    changed: bool
+    before: Derived | None
+    after: Derived
+    item: dict[str, Any]
+
+    @property
+    def newly_disabled(self) -> bool:
+        was_enabled = self.before is None or self.before.state == "enable"
+        return self.changed and was_enabled and self.after.state == "disable"
+
+    @property
+    def newly_in_review(self) -> bool:
+        return self.changed and self.after.review and not (self.before is not None and self.before.review)
+
+
+STATS_FIELDS = {
+    "permanent": "Bounce:Permanent",
+    "transient": "Bounce:Transient",
+    "undetermined": "Bounce:Undetermined",
+    "complaint": "Complaint",
+    "delivery": "Delivery",
+}
+
+
+def record_event(
+    event: RecipientEvent, settings: Settings, rules: MailRules, *, count: bool = True
+) -> EventOutcome:
+    """Merge one event into its address's item (read, merge, conditional write; retried on conflict).
+
+    With ``count`` (SES feedback), the write also stores the event's seen marker and adds it to the day's
+    counters, in the same transaction: an event is counted once however often SNS delivers it.
+    """
+    table = settings.mailing_table
+    for attempt in range(MAX_WRITE_ATTEMPTS):
+        current = mailing.get_address(table, event.address)
+        record = from_item(current) if current is not None else None
+        before = derive(record, rules) if record is not None else None
+        if record is not None and current is not None and record.knows(event.event_id):
+            return EventOutcome(event, True, False, before, before or derive(record, rules), current)
+        merged = merge(record, event, rules)
+        computed = to_item(merged, rules)
+        new_item = {k: v for k, v in (current or {}).items() if k not in OWN_ATTRIBUTES} | computed
+        changed = current is None or not same_state(current, new_item)
+        previous_rev = current.get("rev") if current is not None else None
+        if changed:
+            new_item["rev"] = int(previous_rev or 0) + 1
+            new_item["updatedAt"] = format_time(datetime.now(UTC))
+        effect = effect_of(event)
+        counted = count and effect in STATS_FIELDS
+        change = mailing.Commit(
+            table=table,
+            address=event.address,
+            item=new_item if changed else None,
+            expected_rev=int(previous_rev) if previous_rev is not None else None,
+            state_table=settings.state_table if counted else "",
+            event_id=event.event_id if counted else "",
+            stats_day=iso_ms(event.at_ms)[:10],
+            stats_field=STATS_FIELDS.get(effect, ""),
+        )
+        try:
+            mailing.commit(change)
+        except mailing.AlreadySeen:
+            after = derive(record, rules) if record is not None else derive(merged, rules)
+            return EventOutcome(event, True, False, before, after, current or {})
+        except mailing.RevisionConflict:
+            # Another invocation wrote this address between our read and write: read and merge again.
+            time.sleep(random.uniform(0, 0.02 * (attempt + 1)))
+            continue
+        after = derive(merged, rules)
+        return EventOutcome(event, False, changed, before, after, new_item if changed else (current or {}))
+    raise AwsError(
+        f"The mailing table entry for {event.address} kept changing while {event.event_id} "
+        "was being recorded.",
+        code="RevisionConflict",
+        hint="The batch will be retried.",
+    )
+
+
+# -- status ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SuppressionStatus:
+    checked: bool  # False when OPSBOT_SES_SUPPRESSION is off
+    listed: bool | None = None
+    reason: str = ""
+    last_update: str = ""
+    error: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "checked": self.checked,
+            "listed": self.listed,
+            "reason": self.reason or None,
+            "lastUpdate": self.last_update or None,
+            "error": self.error or None,
+        }
+
+
+@dataclass(frozen=True)
+class MailStatus:
+    address: str
+    recorded: bool
+    state: str
+    reason: str
+    since: str
+    sticky: bool
+    review: bool
+    transient_count: int
+    transient_limit: int
+    transient_window: str
+    notification_type: str
+    sender: str
+    last_event_at: str
+    last_message_id: str
+    bounce_type: str
+    bounce_subtype: str
+    diagnostic: str
+    complaint_feedback_type: str
+    updated_at: str
+    history: list[dict[str, Any]]
+    suppression: SuppressionStatus
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "address": self.address,
+            "state": self.state,
+            "recorded": self.recorded,
+            "reason": self.reason,
+            "since": self.since or None,
+            "sticky": self.sticky,
+            "review": self.review,
+            "transientBounces": self.transient_count,
+            "transientLimit": self.transient_limit,
+            "transientWindow": self.transient_window,
+            "notificationType": self.notification_type or None,
+            "from": self.sender or None,
+            "lastEventAt": self.last_event_at or None,
+            "lastMessageId": self.last_message_id or None,
+            "bounceType": self.bounce_type or None,
+            "bounceSubType": self.bounce_subtype or None,
+            "diagnosticCode": self.diagnostic or None,
+            "complaintFeedbackType": self.complaint_feedback_type or None,
+            "updatedAt": self.updated_at or None,
+            "history": self.history,
+            "suppressionList": self.suppression.to_json(),
+        }
+
+
+def _window_text(rules: MailRules) -> str:
+    from bot.core.timeparse import format_duration
+
+    return format_duration(timedelta(milliseconds=rules.transient_window_ms))
+
+
+def status_of_item(
+    address: str, item: dict[str, Any] | None, rules: MailRules, suppression: SuppressionStatus
+) -> MailStatus:
+    """The status shown for ``address`` given its stored item (None: never heard of)."""
+    if item is None:
+        return MailStatus(
+            address=address,
+            recorded=False,
+            state="enable",
+            reason="no-feedback",
+            since="",
+            sticky=False,
+            review=False,
+            transient_count=0,
+            transient_limit=rules.transient_limit,
+            transient_window=_window_text(rules),
+            notification_type="",
+            sender="",
+            last_event_at="",
+            last_message_id="",
+            bounce_type="",
+            bounce_subtype="",
+            diagnostic="",
+            complaint_feedback_type="",
+            updated_at="",
+            history=[],
+            suppression=suppression,
+        )
+    record = from_item(item)
+    derived = derive(record, rules)
+    from bot.core.mail_state import history_entry
+
+    return MailStatus(
+        address=address,
+        recorded=True,
+        state=derived.state,
+        reason=derived.reason,
+        since=iso_ms(derived.cause.at) if derived.cause is not None else "",
+        sticky=derived.sticky,
+        review=derived.review,
+        transient_count=derived.transient_count,
+        transient_limit=rules.transient_limit,
+        transient_window=_window_text(rules),
+        notification_type=str(item.get("notificationType", "")),
+        sender=str(item.get("from", "")),
+        last_event_at=str(item.get("lastEventAt", "")) or str(item.get("timestamp", "")),
+        last_message_id=str(item.get("lastMessageId", "")),
+        bounce_type=str(item.get("bounceType", "")),
+        bounce_subtype=str(item.get("bounceSubType", "")),
+        diagnostic=str(item.get("diagnosticCode", "")),
+        complaint_feedback_type=str(item.get("complaintFeedbackType", "")),
+        updated_at=str(item.get("updatedAt", "")),
+        history=[history_entry(mark) for mark in record.history],
+        suppression=suppression,
+    )
+
+
+def suppression_status(address: str, settings: Settings) -> SuppressionStatus:
+    if not settings.ses_suppression:
+        return SuppressionStatus(checked=False)
+    from bot.aws import ses
+
+    try:
+        entry = ses.get_suppressed(address)
+    except OpsbotError as error:
+        return SuppressionStatus(checked=True, error=error.message)
+    if entry is None:
+        return SuppressionStatus(checked=True, listed=False)
+    return SuppressionStatus(
+        checked=True,
+        listed=True,
+        reason=entry.reason,
+        last_update=format_time(entry.last_update) if entry.last_update else "",
+    )
+
+
+def status(address: str, settings: Settings) -> MailStatus:
+    """``/mail status <address>``: state, why, last event, history, suppression-list status."""
+    normalized = normalize_address(address)
+    rules = mail_config(settings).rules
+    item = mailing.get_address(settings.mailing_table, normalized)
+    return status_of_item(normalized, item, rules, suppression_status(normalized, settings))
+
+
+# -- stats -----------------------------------------------------------------------------------------
+
+
+def rate_level(rate: float | None, thresholds: tuple[float, float, float]) -> str:
+    """healthy | elevated | review | paused (sending may be paused), by SES's thresholds."""
+    if rate is None:
+        return "unknown"
+    healthy, review, paused = thresholds
+    if rate >= paused:
+        return "paused"
+    if rate >= review:
+        return "review"
+    if rate >= healthy:
+        return "elevated"
+    return "healthy"
+
+
+@dataclass(frozen=True)
+class MailStats:
+    since: datetime
+    until: datetime
+    first_day: str
+    last_day: str
+    deliveries: int
+    permanent_bounces: int
+    transient_bounces: int
+    undetermined_bounces: int
+    complaints: int
+    reputation: Any = None  # bot.aws.ses.ReputationMetrics when SES published any
+    reputation_note: str = ""
+    thresholds: dict[str, tuple[float, float, float]] = field(
+        default_factory=lambda: {"bounce": BOUNCE_THRESHOLDS, "complaint": COMPLAINT_THRESHOLDS}
+    )
+
+    @property
+    def bounces(self) -> int:
+        return self.permanent_bounces + self.transient_bounces + self.undetermined_bounces
+
+    @property
+    def recipients(self) -> int:
+        """The denominator: recipients SES reported a delivery or a bounce for."""
+        return self.deliveries + self.bounces
+
+    @property
+    def bounce_rate(self) -> float | None:
+        # SES's bounce rate counts hard (permanent) bounces only.
+        return self.permanent_bounces / self.recipients if self.recipients else None
+
+    @property
+    def complaint_rate(self) -> float | None:
+        return self.complaints / self.recipients if self.recipients else None
+
+    @property
+    def bounce_level(self) -> str:
+        return rate_level(self.bounce_rate, BOUNCE_THRESHOLDS)
+
+    @property
+    def complaint_level(self) -> str:
+        return rate_level(self.complaint_rate, COMPLAINT_THRESHOLDS)
+
+    @property
+    def ses_bounce_level(self) -> str:
+        return rate_level(getattr(self.reputation, "bounce_rate", None), BOUNCE_THRESHOLDS)
+
+    @property
+    def ses_complaint_level(self) -> str:
+        return rate_level(getattr(self.reputation, "complaint_rate", None), COMPLAINT_THRESHOLDS)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "since": format_time(self.since),
+            "until": format_time(self.until),
+            "days": [self.first_day, self.last_day],
+            "counts": {
+                "deliveries": self.deliveries,
+                "permanentBounces": self.permanent_bounces,
+                "transientBounces": self.transient_bounces,
+                "undeterminedBounces": self.undetermined_bounces,
+                "complaints": self.complaints,
+                "recipients": self.recipients,
+            },
+            "bounceRate": self.bounce_rate,
+            "bounceLevel": self.bounce_level,
+            "complaintRate": self.complaint_rate,
+            "complaintLevel": self.complaint_level,
+            "computedFrom": (
+                "feedback notifications recorded by opsbot, per recipient, whole UTC days: bounce rate = "
+                "permanent bounces / (deliveries + all bounces); complaint rate = complaints / (deliveries "
+                "+ all bounces)"
+            ),
+            "thresholds": {
+                "bounce": {"healthyBelow": 0.02, "review": 0.05, "mayPause": 0.10},
+                "complaint": {"healthyBelow": 0.001, "review": 0.001, "mayPause": 0.005},
+            },
+            "sesReputation": self.reputation.to_json() if self.reputation is not None else None,
+            "sesBounceLevel": self.ses_bounce_level if self.reputation is not None else None,
+            "sesComplaintLevel": self.ses_complaint_level if self.reputation is not None else None,
+            "sesReputationNote": self.reputation_note or None,
+        }
+
+
+def stats(settings: Settings, since: str = "7d", *, now: datetime | None = None) -> MailStats:
+    """``/mail stats [--since 7d]``: bounce and complaint rates with SES's thresholds."""
+    now = now or datetime.now(UTC)
+    start = parse_time(since, now=now)
+    if start >= now:
+        raise UsageError(f"--since {since!r} is not in the past.")
+    first_day, last_day = start.date().isoformat(), now.date().isoformat()
+    days = mailing.read_stats(settings.state_table, first_day, last_day)
+    totals: dict[str, int] = {}
+    for counts in days.values():
+        for name, value in counts.items():
+            totals[name] = totals.get(name, 0) + value
+    reputation: Any = None
+    note = ""
+    from bot.aws import ses
+
+    try:
+        metrics = ses.reputation_metrics(start, now)
+        if metrics.present:
+            reputation = metrics
+        else:
+            note = "SES published no reputation metrics to CloudWatch (AWS/SES) for this period."
+    except OpsbotError as error:
+        note = f"SES reputation metrics could not be read: {error.message}"
+    return MailStats(
+        since=start,
+        until=now,
+        first_day=first_day,
+        last_day=last_day,
+        deliveries=totals.get("Delivery", 0),
+        permanent_bounces=totals.get("Bounce:Permanent", 0),
+        transient_bounces=totals.get("Bounce:Transient", 0),
+        undetermined_bounces=totals.get("Bounce:Undetermined", 0),
+        complaints=totals.get("Complaint", 0),
+        reputation=reputation,
+        reputation_note=note,
+    )
+
+
+# -- a person's decision ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    address: str
+    action: str  # "reenable" | "suppress"
+    changed: bool  # whether the mailing table changed (False: it already was so)
+    by: str
+    at: str
+    before_state: str
+    status: MailStatus
+    suppression_list: str  # what happened on the SES suppression list, in words
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "address": self.address,
+            "action": self.action,
+            "changed": self.changed,
+            "by": self.by,
+            "at": self.at,
+            "before": self.before_state,
+            "state": self.status.state,
+            "suppressionList": self.suppression_list,
+            "status": self.status.to_json(),
+        }
+
+
+SUPPRESSION_REASONS = ("BOUNCE", "COMPLAINT")
+
+
+def _person_event(address: str, kind: str, by: str, note: str = "") -> RecipientEvent:
+    at_ms = int(time.time() * 1000)
+    return RecipientEvent(
+        address=address,
+        kind=kind,  # type: ignore[arg-type]
+        at_ms=at_ms,
+        event_id=f"{kind}:{at_ms}:{uuid.uuid4().hex[:12]}",
+        by=by,
+        note=note,
+    )
+
+
+def reenable(address: str, settings: Settings, *, by: str) -> ActionResult:
+    """Enable the address again (clears a complaint's stickiness and a review flag).
+
+    Also removes it from SES's account-level suppression list when ``OPSBOT_SES_SUPPRESSION`` is on.
+    Doing it twice changes nothing the second time.
+    """
+    normalized = normalize_address(address)
+    rules = mail_config(settings).rules
+    current = mailing.get_address(settings.mailing_table, normalized)
+    before = derive(from_item(current), rules) if current is not None else None
+    if current is None and not settings.ses_suppression:
+        raise UsageError(f"No feedback is recorded for {normalized}, so there is nothing to re-enable.")
+    changed = False
+    if before is not None and (before.state == "disable" or before.sticky or before.review):
+        outcome = record_event(_person_event(normalized, "reenable", by), settings, rules, count=False)
+        changed = outcome.changed
+        current = outcome.item
+    listing = "not checked (OPSBOT_SES_SUPPRESSION is off)"
+    if settings.ses_suppression:
+        from bot.aws import ses
+
+        removed = ses.delete_suppressed(normalized)
+        listing = (
+            "removed from the SES suppression list" if removed else "was not on the SES suppression list"
+        )
+    logger.info("mail reenable %s by %s: changed=%s, %s", normalized, by, changed, listing)
+    return ActionResult(
+        address=normalized,
+        action="reenable",
+        changed=changed,
+        by=by,
+        at=format_time(datetime.now(UTC)),
+        before_state=before.state if before else "unknown",
+        status=status_of_item(normalized, current, rules, suppression_status(normalized, settings)),
+        suppression_list=listing,
+    )
+
+
+def suppress(address: str, settings: Settings, *, by: str, reason: str = "") -> ActionResult:
+    """Disable the address and keep it disabled (a later delivery does not re-enable it).
+
+    Also adds it to SES's account-level suppression list (reason BOUNCE or COMPLAINT; by default
+    COMPLAINT when the address complained, else BOUNCE) when ``OPSBOT_SES_SUPPRESSION`` is on.
+    """
+    normalized = normalize_address(address)
+    wanted = reason.strip().upper()
+    if wanted and wanted not in SUPPRESSION_REASONS:
+        raise UsageError(f"The suppression reason must be bounce or complaint, not {reason!r}.")
+    rules = mail_config(settings).rules
+    current = mailing.get_address(settings.mailing_table, normalized)
+    record = from_item(current) if current is not None else None
+    before = derive(record, rules) if record is not None else None
+    changed = False
+    already = before is not None and before.state == "disable" and before.sticky
+    if not already:
+        outcome = record_event(
+            _person_event(normalized, "suppress", by, wanted), settings, rules, count=False
+        )
+        changed = outcome.changed
+        current = outcome.item
+    ses_reason = wanted or ("COMPLAINT" if record is not None and record.complaint is not None else "BOUNCE")
+    listing = "not changed (OPSBOT_SES_SUPPRESSION is off)"
+    if settings.ses_suppression:
+        from bot.aws import ses
+
+        ses.put_suppressed(normalized, ses_reason)  # type: ignore[arg-type]
+        listing = f"on the SES suppression list (reason {ses_reason})"
+    logger.info("mail suppress %s by %s: changed=%s, %s", normalized, by, changed, listing)
+    return ActionResult(
+        address=normalized,
+        action="suppress",
+        changed=changed,
+        by=by,
+        at=format_time(datetime.now(UTC)),
+        before_state=before.state if before else "unknown",
+        status=status_of_item(normalized, current, rules, suppression_status(normalized, settings)),
+        suppression_list=listing,
+    )

@@ -1,0 +1,552 @@
+"""Realistic API Gateway + Lambda log traffic for the demo, the tests and the benchmark.
+
+``Traffic`` produces the lines a REST (or HTTP) API and its Lambda functions write for each request,
+in every format apilogs reads (execution log, JSON access log, Python and Node text, Lambda JSON,
+Powertools JSON, START/END/REPORT, ``print()`` lines, a Python stack trace), with the ground truth of
+which lines belong to which request. Execution environments are simulated per function: a stream
+serves one invocation at a time, a new stream starts cold (``INIT_START`` + ``Init Duration``).
+
+``write_events`` sends events through ``put_log_events`` in as few calls as the limits allow
+(10,000 events or 1 MB per call, chronological within a call).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+LogFormat = Literal["python", "node", "json", "powertools"]
+
+_GREGORIAN_OFFSET = 0x01B21DD213814000
+MAX_BATCH_EVENTS = 10_000
+MAX_BATCH_BYTES = 1_048_576
+EVENT_OVERHEAD = 26  # bytes CloudWatch adds per event when counting a batch
+
+
+@dataclass(frozen=True)
+class RawEvent:
+    group: str
+    stream: str
+    timestamp: int
+    message: str
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    name: str
+    log_format: LogFormat = "python"
+    log_group: str = ""
+    qualifier: str = ""  # alias the API invokes (e.g. through a stage variable)
+    version: str = "$LATEST"  # what START says and the stream is named after
+    memory_mb: int = 128
+
+    @property
+    def group(self) -> str:
+        return self.log_group or f"/aws/lambda/{self.name}"
+
+
+@dataclass
+class SimRequest:
+    """One request and the truth about it."""
+
+    api_request_id: str
+    extended_id: str
+    method: str
+    path: str
+    status: int
+    at_ms: int
+    lambda_ids: dict[str, str] = field(default_factory=dict)  # function name -> Lambda request id
+    authorizer_lambda_id: str = ""
+    xray_trace_id: str = ""
+    events: list[RawEvent] = field(default_factory=list)
+
+    def groups(self) -> set[str]:
+        return {e.group for e in self.events}
+
+
+def uuid1_at(ms: int, rng: random.Random) -> str:
+    """A version 1 UUID whose time field is ``ms`` (what API Gateway request ids are)."""
+    ticks = ms * 10_000 + rng.randrange(10_000) + _GREGORIAN_OFFSET
+    time_low = ticks & 0xFFFFFFFF
+    time_mid = (ticks >> 32) & 0xFFFF
+    time_hi = ((ticks >> 48) & 0x0FFF) | 0x1000
+    clock_seq = rng.getrandbits(14) | 0x8000
+    node = rng.getrandbits(48)
+    return str(
+        uuid.UUID(
+            fields=(time_low, time_mid, time_hi, clock_seq >> 8, clock_seq & 0xFF, node),
+        )
+    )
+
+
+def uuid4(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def short_id(rng: random.Random) -> str:
+    """An extended / HTTP API request id: 16 base64 characters ending in '='."""
+    return base64.urlsafe_b64encode(rng.randbytes(11)).decode()
+
+
+def iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+@dataclass
+class _Environment:
+    stream: str
+    busy_until: int = 0
+    invocations: int = 0
+
+
+class Traffic:
+    """Generates requests against one API stage and its functions."""
+
+    def __init__(
+        self,
+        *,
+        api_id: str,
+        stage: str,
+        functions: Sequence[FunctionSpec],
+        routes: dict[str, str],  # "GET /orders" -> function name
+        authorizer: FunctionSpec | None = None,
+        kind: Literal["REST", "HTTP"] = "REST",
+        access_log_group: str = "",
+        region: str = "us-east-1",
+        account: str = "123456789012",
+        seed: int = 7,
+        exec_streams: int = 4,
+        max_environments: int = 3,
+        authorizer_logs_api_id: bool = False,
+    ) -> None:
+        self.api_id = api_id
+        self.stage = stage
+        self.functions = {f.name: f for f in functions}
+        self.routes = routes
+        self.authorizer = authorizer
+        self.kind = kind
+        self.access_log_group = access_log_group
+        self.region = region
+        self.account = account
+        self.rng = random.Random(seed)
+        self.exec_group = f"API-Gateway-Execution-Logs_{api_id}/{stage}" if kind == "REST" else ""
+        self.exec_streams = [self._hex(32) for _ in range(exec_streams)]
+        self.max_environments = max_environments
+        self.authorizer_logs_api_id = authorizer_logs_api_id
+        self._environments: dict[str, list[_Environment]] = defaultdict(list)
+        self._authorizer_cache_until = 0
+        self.last_end = 0
+
+    def _hex(self, length: int) -> str:
+        return "".join(self.rng.choice("0123456789abcdef") for _ in range(length))
+
+    def _environment(self, spec: FunctionSpec, at_ms: int) -> tuple[_Environment, bool]:
+        pool = self._environments[spec.name]
+        free = [env for env in pool if env.busy_until < at_ms]
+        if free:
+            return self.rng.choice(free), False
+        if len(pool) >= self.max_environments:
+            # Busy everywhere: the request waits for the environment that frees first.
+            return min(pool, key=lambda env: env.busy_until), False
+        day = datetime.fromtimestamp(at_ms / 1000, UTC).strftime("%Y/%m/%d")
+        version = spec.version if spec.version != "$LATEST" else "$LATEST"
+        env = _Environment(f"{day}/[{version}]{self._hex(32)}")
+        pool.append(env)
+        return env, True
+
+    # -- one request ------------------------------------------------------------------------------
+    def request(
+        self,
+        at_ms: int,
+        route: str,
+        *,
+        fail: bool = False,
+        use_authorizer: bool = False,
+        duration_ms: int | None = None,
+    ) -> SimRequest:
+        method, path = route.split(" ", 1)
+        function = self.functions[self.routes[route]]
+        rng = self.rng
+        if self.kind == "REST":
+            request_id = uuid1_at(at_ms, rng)
+        else:
+            request_id = short_id(rng)
+        extended = short_id(rng)
+        trace = f"1-{at_ms // 1000:08x}-{self._hex(24)}"
+        sim = SimRequest(request_id, extended, method, path, 502 if fail else 200, at_ms, xray_trace_id=trace)
+        t = at_ms
+        exec_stream = rng.choice(self.exec_streams)
+        lines: list[tuple[int, str]] = []
+
+        def ex(text: str, step: int = 0) -> None:
+            nonlocal t
+            t += step
+            lines.append((t, f"({request_id}) {text}"))
+
+        if self.kind == "REST":
+            ex(f"Extended Request Id: {extended}")
+            if use_authorizer and self.authorizer is not None and at_ms >= self._authorizer_cache_until:
+                auth = self.authorizer
+                ex(f"Starting authorizer: {self._hex(6)} for request: {request_id}")
+                ex("Incoming identity: ****************************************************ab12")
+                ex(f"Endpoint request URI: {self._invoke_uri(auth)}", 1)
+                ex(
+                    f"Endpoint request headers: {{x-amzn-lambda-integration-tag={request_id}, "
+                    f"Authorization=************************************************************************a1f3, "
+                    f"X-Amz-Date={iso(t)[:19].replace('-', '').replace(':', '')}Z, x-amzn-apigateway-api-id="
+                    f"{self.api_id}, Accept=application/json, User-Agent=AmazonAPIGateway_{self.api_id}}}"
+                )
+                ex(
+                    'Endpoint request body after transformations: {"type":"TOKEN","methodArn":"arn:aws:execute-api:'
+                    f'{self.region}:{self.account}:{self.api_id}/{self.stage}/{method}{path}",'
+                    '"authorizationToken":"****"}'
+                )
+                ex(f"Sending request to {self._invoke_uri(auth)}")
+                auth_start = t + rng.randint(1, 3)
+                auth_duration = rng.randint(3, 12)
+                sim.authorizer_lambda_id = uuid4(rng)
+                sim.events.extend(
+                    self._invocation(
+                        auth, sim.authorizer_lambda_id, auth_start, auth_duration, sim, authorizer=True
+                    )
+                )
+                t = self.last_end + rng.randint(1, 3)
+                ex(
+                    'Authorizer result body before parsing: {"principalId":"user-42","policyDocument":'
+                    '{"Version":"2012-10-17","Statement":[{"Action":"execute-api:Invoke","Effect":"Allow",'
+                    f'"Resource":"arn:aws:execute-api:{self.region}:{self.account}:{self.api_id}/*"}}]}}}}'
+                )
+                ex("Using valid authorizer policy for principal: *****42")
+                ex("Successfully completed authorizer execution")
+                self._authorizer_cache_until = t + 300_000
+            ex(
+                f"Verifying Usage Plan for request: {request_id}. API Key:  API Stage: {self.api_id}/{self.stage}",
+                1,
+            )
+            ex(f"API Key  authorized because method '{method} {path}' does not require API Key.")
+            ex(f"Starting execution for request: {request_id}")
+            ex(f"HTTP Method: {method}, Resource Path: {path}")
+            ex("Method request path: {}")
+            ex("Method request query string: {}")
+            ex(
+                "Method request headers: {Accept=application/json, Host="
+                f"{self.api_id}.execute-api.{self.region}.amazonaws.com, User-Agent=curl/8.5.0, "
+                f"X-Amzn-Trace-Id=Root={trace}}}"
+            )
+            ex("Method request body before transformations: ")
+            ex(f"Endpoint request URI: {self._invoke_uri(function)}")
+            ex(
+                f"Endpoint request headers: {{x-amzn-lambda-integration-tag={request_id}, Authorization=****"
+                f"****************************************************3f2a, X-Amz-Date=20240501T120000Z, "
+                f"x-amzn-apigateway-api-id={self.api_id}, Accept=application/json, "
+                f"User-Agent=AmazonAPIGateway_{self.api_id}, X-Amzn-Trace-Id={trace}}}"
+            )
+            ex(
+                f'Endpoint request body after transformations: {{"resource":"{path}","path":"{path}",'
+                f'"httpMethod":"{method}","requestContext":{{"requestId":"{request_id}"}}}}'
+            )
+            ex(f"Sending request to {self._invoke_uri(function)}")
+        lambda_id = uuid4(rng)
+        sim.lambda_ids[function.name] = lambda_id
+        start = t + rng.randint(2, 6)
+        duration = duration_ms if duration_ms is not None else rng.randint(8, 180)
+        sim.events.extend(self._invocation(function, lambda_id, start, duration, sim, fail=fail))
+        t = self.last_end + rng.randint(2, 5)
+        latency = t - at_ms
+        if self.kind == "REST":
+            integration_latency = t - lines[-1][0]
+            ex(f"Received response. Status: 200, Integration latency: {integration_latency} ms")
+            function_error = ", X-Amz-Function-Error=Unhandled" if fail else ""
+            ex(
+                f"Endpoint response headers: {{Date={datetime.fromtimestamp(t / 1000, UTC):%a, %d %b %Y %H:%M:%S} "
+                f"GMT, Content-Type=application/json, Content-Length=112, Connection=keep-alive, "
+                f"x-amzn-RequestId={lambda_id}{function_error}, x-amzn-Remapped-Content-Length=0, "
+                f"X-Amz-Executed-Version={function.version.replace('$LATEST', '$LATEST')}, "
+                f"X-Amzn-Trace-Id=root={trace};sampled=0}}"
+            )
+            if fail:
+                ex(
+                    'Endpoint response body before transformations: {"errorMessage": "\'customer_id\'", '
+                    '"errorType": "KeyError", "requestId": "' + lambda_id + '", "stackTrace": ["  File '
+                    '\\"/var/task/app.py\\", line 42, in handler\\n    customer = event[\\"customer_id\\"]\\n"]}'
+                )
+                ex(
+                    "Lambda execution failed with status 200 due to customer function error: 'customer_id'. "
+                    f"Lambda request id: {lambda_id}"
+                )
+                ex("Method completed with status: 502")
+            else:
+                ex(
+                    'Endpoint response body before transformations: {"statusCode":200,"body":"{\\"ok\\":true}"}'
+                )
+                ex('Method response body after transformations: {"ok":true}')
+                ex(
+                    "Method response headers: {X-Amzn-Trace-Id=Root="
+                    + trace
+                    + ", Content-Type=application/json}"
+                )
+                ex("Successfully completed execution")
+                ex("Method completed with status: 200")
+            ex(f"AWS Integration Endpoint RequestId : {lambda_id}")
+            ex(f"X-ray Tracing ID : {trace}")
+            sim.events.extend(RawEvent(self.exec_group, exec_stream, ts, text) for ts, text in lines)
+        if self.access_log_group:
+            record = {
+                "requestId": request_id,
+                "extendedRequestId": extended if self.kind == "REST" else None,
+                "ip": f"203.0.113.{rng.randint(1, 254)}",
+                "requestTime": datetime.fromtimestamp(at_ms / 1000, UTC).strftime("%d/%b/%Y:%H:%M:%S +0000"),
+                "httpMethod": method,
+                "routeKey": route if self.kind == "HTTP" else None,
+                "resourcePath": path,
+                "status": str(sim.status),
+                "protocol": "HTTP/1.1",
+                "responseLength": "112",
+                "integrationRequestId": lambda_id,
+                "integrationLatency": str(duration + 5),
+                "responseLatency": str(latency),
+            }
+            clean = {k: v for k, v in record.items() if v is not None}
+            sim.events.append(RawEvent(self.access_log_group, f"{self.api_id}-access", t, json.dumps(clean)))
+        return sim
+
+    def _invoke_uri(self, spec: FunctionSpec) -> str:
+        qualifier = f":{spec.qualifier}" if spec.qualifier else ""
+        return (
+            f"https://lambda.{self.region}.amazonaws.com/2015-03-31/functions/arn:aws:lambda:{self.region}:"
+            f"{self.account}:function:{spec.name}{qualifier}/invocations"
+        )
+
+    # -- one invocation ---------------------------------------------------------------------------
+    def _invocation(
+        self,
+        spec: FunctionSpec,
+        lambda_id: str,
+        start: int,
+        duration: int,
+        sim: SimRequest,
+        *,
+        fail: bool = False,
+        authorizer: bool = False,
+    ) -> list[RawEvent]:
+        rng = self.rng
+        env, cold = self._environment(spec, start)
+        start = max(start, env.busy_until + 1)
+        env.invocations += 1
+        group, stream = spec.group, env.stream
+        out: list[RawEvent] = []
+        init_ms = round(rng.uniform(150, 450), 2) if cold else None
+        t = start
+
+        def put(text: str, step: int = 0) -> None:
+            nonlocal t
+            t += step
+            out.append(RawEvent(group, stream, t, text))
+
+        if cold:
+            out.append(
+                RawEvent(
+                    group,
+                    stream,
+                    start - int(init_ms or 0) - 5,
+                    "INIT_START Runtime Version: python:3.12.v38\tRuntime Version ARN: arn:aws:lambda:"
+                    f"{self.region}::runtime:{self._hex(64)}",
+                )
+            )
+            out.append(
+                RawEvent(group, stream, start - int(init_ms or 0) + 20, "cold start: loading configuration")
+            )
+        json_format = spec.log_format == "json"
+        if json_format:
+            put(
+                json.dumps(
+                    {
+                        "time": iso(t),
+                        "type": "platform.start",
+                        "record": {"requestId": lambda_id, "version": spec.version},
+                    }
+                )
+            )
+        else:
+            put(f"START RequestId: {lambda_id} Version: {spec.version}")
+        api_id = sim.api_request_id
+        steps = max(1, duration // 4)
+        if authorizer:
+            # A TOKEN authorizer is not told the API request id; a REQUEST authorizer may log it.
+            messages = [f"checking bearer token for {sim.method} {sim.path}"]
+            if self.authorizer_logs_api_id:
+                messages.append(f"API Gateway Request ID: {api_id}")
+            printed = f"token signature ok (kid {self._hex(4)})"
+        else:
+            messages = [
+                f"API Gateway Request ID: {api_id} Lambda Request ID: {lambda_id}",
+                f"{sim.method} {sim.path} for user-42",
+            ]
+            printed = f"fetched {rng.randint(1, 40)} rows from orders table in {rng.randint(2, 30)} ms"
+        for text in messages:
+            put(self._app_line(spec, "INFO", text, lambda_id, api_id, t + 1, sim), 1)
+        put(printed, steps)
+        if fail:
+            if spec.log_format in {"python", "powertools"}:
+                put(
+                    "[ERROR] KeyError: 'customer_id'\nTraceback (most recent call last):\n"
+                    '  File "/var/task/app.py", line 42, in handler\n'
+                    '    customer = event["customer_id"]',
+                    steps,
+                )
+            elif spec.log_format == "json":
+                put(
+                    json.dumps(
+                        {
+                            "timestamp": iso(t),
+                            "level": "ERROR",
+                            "message": {
+                                "errorMessage": "'customer_id'",
+                                "errorType": "KeyError",
+                                "requestId": lambda_id,
+                                "stackTrace": ['  File "/var/task/app.py", line 42, in handler\n'],
+                            },
+                            "requestId": lambda_id,
+                        }
+                    ),
+                    steps,
+                )
+            else:
+                put(
+                    f"{iso(t)}\t{lambda_id}\tERROR\tInvoke Error \t"
+                    + json.dumps(
+                        {
+                            "errorType": "TypeError",
+                            "errorMessage": "Cannot read properties of undefined (reading 'customer_id')",
+                            "stack": [
+                                "TypeError: Cannot read properties of undefined",
+                                "    at handler (/var/task/index.js:42:20)",
+                            ],
+                        }
+                    ),
+                    steps,
+                )
+        else:
+            done = "allow user-42" if authorizer else "response ready"
+            put(self._app_line(spec, "INFO", done, lambda_id, api_id, t, sim), steps)
+        end = max(t + 1, start + duration)
+        t = end
+        billed = -(-duration // 1)  # whole ms
+        max_memory = rng.randint(60, spec.memory_mb)
+        status = "error" if fail else "success"
+        if json_format:
+            metrics: dict[str, Any] = {
+                "durationMs": float(duration),
+                "billedDurationMs": billed,
+                "memorySizeMB": spec.memory_mb,
+                "maxMemoryUsedMB": max_memory,
+            }
+            if init_ms:
+                metrics["initDurationMs"] = init_ms
+            put(
+                json.dumps(
+                    {
+                        "time": iso(t),
+                        "type": "platform.report",
+                        "record": {"requestId": lambda_id, "metrics": metrics, "status": status},
+                    }
+                )
+            )
+        else:
+            put(f"END RequestId: {lambda_id}")
+            init = f"\tInit Duration: {init_ms} ms" if init_ms else ""
+            error_status = "\tStatus: error\tError Type: Runtime.Unknown" if fail else ""
+            put(
+                f"REPORT RequestId: {lambda_id}\tDuration: {duration:.2f} ms\tBilled Duration: {billed} ms\t"
+                f"Memory Size: {spec.memory_mb} MB\tMax Memory Used: {max_memory} MB{init}{error_status}\t"
+            )
+        env.busy_until = t + 1
+        self.last_end = t
+        return out
+
+    def _app_line(
+        self, spec: FunctionSpec, level: str, text: str, lambda_id: str, api_id: str, t: int, sim: SimRequest
+    ) -> str:
+        if spec.log_format == "python":
+            return f"[{level}]\t{iso(t)}\t{lambda_id}\t{text}\n"
+        if spec.log_format == "node":
+            return f"{iso(t)}\t{lambda_id}\t{level}\t{text}"
+        if spec.log_format == "json":
+            return json.dumps(
+                {
+                    "timestamp": iso(t),
+                    "level": level,
+                    "message": text,
+                    "logger": "root",
+                    "requestId": lambda_id,
+                }
+            )
+        return json.dumps(
+            {
+                "level": level,
+                "location": "handler:27",
+                "message": text,
+                "timestamp": iso(t).replace("T", " ").replace("Z", "+0000"),
+                "service": spec.name,
+                "cold_start": False,
+                "function_name": spec.name,
+                "function_memory_size": str(spec.memory_mb),
+                "function_arn": f"arn:aws:lambda:{self.region}:{self.account}:function:{spec.name}",
+                "function_request_id": lambda_id,
+                "correlation_id": api_id,
+                "xray_trace_id": sim.xray_trace_id,
+            }
+        )
+
+
+# -- writing --------------------------------------------------------------------------------------
+
+
+def batches(events: Iterable[RawEvent]) -> Iterable[tuple[str, str, list[dict[str, Any]]]]:
+    """(group, stream, logEvents) batches within PutLogEvents' limits, chronological in each."""
+    by_stream: dict[tuple[str, str], list[RawEvent]] = defaultdict(list)
+    for event in events:
+        by_stream[(event.group, event.stream)].append(event)
+    for (group, stream), items in by_stream.items():
+        items.sort(key=lambda e: e.timestamp)
+        batch: list[dict[str, Any]] = []
+        size = 0
+        for event in items:
+            event_size = len(event.message.encode()) + EVENT_OVERHEAD
+            if batch and (len(batch) >= MAX_BATCH_EVENTS or size + event_size > MAX_BATCH_BYTES):
+                yield group, stream, batch
+                batch, size = [], 0
+            batch.append({"timestamp": event.timestamp, "message": event.message})
+            size += event_size
+        if batch:
+            yield group, stream, batch
+
+
+def write_events(logs: Any, events: Iterable[RawEvent]) -> int:
+    """Create the groups and streams needed and put every event; returns the number of calls."""
+    calls = 0
+    groups: set[str] = set()
+    streams: set[tuple[str, str]] = set()
+    for group, stream, batch in batches(events):
+        if group not in groups:
+            try:
+                logs.create_log_group(logGroupName=group)
+            except logs.exceptions.ResourceAlreadyExistsException:
+                pass
+            groups.add(group)
+        if (group, stream) not in streams:
+            try:
+                logs.create_log_stream(logGroupName=group, logStreamName=stream)
+            except logs.exceptions.ResourceAlreadyExistsException:
+                pass
+            streams.add((group, stream))
+        logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=batch)
+        calls += 1
+    return calls

@@ -1,0 +1,231 @@
+"""The SES feedback Lambda: SNS records -> per-recipient state in the mailing table -> alerts in Slack.
+
+``handlers/ses_feedback.py`` builds one ``SesFeedbackApp`` at import (no I/O) and delegates to it. The
+demo's seed and ``opsbot mail feed`` use the same class, so they exercise the real path.
+
+Order of work for a batch: parse every record (a malformed one is logged with the reason and skipped),
+store every event (the table is updated before any alert is posted), then post the alerts (a failed post
+is logged; it never undoes or blocks a table update). If an event could not be stored because AWS failed,
+the batch raises after processing everything else, so Lambda retries it; events already stored are then
+recognised as duplicates and change nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from bot.config import Settings
+from bot.errors import OpsbotError
+
+logger = logging.getLogger("opsbot.mail")
+
+MAX_LOGGED_MESSAGE = 2000
+
+
+class FeedbackNotStored(Exception):
+    """Some parsed events could not be stored; raising makes Lambda retry the batch."""
+
+
+@dataclass
+class BatchReport:
+    records: int = 0
+    notifications: int = 0
+    events: int = 0
+    changed: int = 0
+    duplicates: int = 0
+    ignored: int = 0
+    malformed: int = 0
+    skipped_recipients: int = 0
+    failed: int = 0
+    disabled: list[str] = field(default_factory=list)
+    review: list[str] = field(default_factory=list)
+    alerts_posted: int = 0
+    alerts_digested: int = 0
+    alerts_failed: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class SlackAlertPoster:
+    """Posts alerts and the storm digest to ``OPSBOT_ALERT_CHANNEL`` through the Slack Web API."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from bot.slack_web import web_client
+
+            self._client = web_client(self.settings)
+        return self._client
+
+    def _channel(self) -> str:
+        if not self.settings.alert_channel:
+            raise OpsbotError("OPSBOT_ALERT_CHANNEL is not set, so mail alerts cannot be posted.")
+        return self.settings.alert_channel
+
+    def post_alert(self, alert: Any) -> None:
+        from bot.render.mail import alert_message
+
+        text, blocks = alert_message(alert)
+        self.client.chat_postMessage(channel=self._channel(), text=text, blocks=blocks, unfurl_links=False)
+
+    def post_digest(self, digest: Any) -> tuple[str, str]:
+        from bot.render.mail import digest_message
+
+        text, blocks = digest_message(digest)
+        response = self.client.chat_postMessage(channel=self._channel(), text=text, blocks=blocks)
+        return str(response.get("channel") or self._channel()), str(response["ts"])
+
+    def update_digest(self, channel: str, ts: str, digest: Any) -> None:
+        from bot.render.mail import digest_message
+
+        text, blocks = digest_message(digest)
+        self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+
+
+class SesFeedbackApp:
+    """Callable Lambda handler for SNS events carrying SES notifications."""
+
+    def __init__(self, settings: Settings | None = None, *, poster: Any = None) -> None:
+        self._settings = settings
+        self._poster = poster
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = Settings.from_env()
+        return self._settings
+
+    @property
+    def poster(self) -> Any:
+        if self._poster is None:
+            self._poster = SlackAlertPoster(self.settings)
+        return self._poster
+
+    def __call__(self, event: Any, context: Any = None) -> dict[str, Any]:
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.INFO)
+        return self.handle(event).to_json()
+
+    def handle(self, event: Any) -> BatchReport:
+        from bot.core.mail import mail_config, record_event
+        from bot.core.mail_alerts import MailAlert
+        from bot.core.mail_feedback import parse_batch
+
+        settings = self.settings
+        config = mail_config(settings)
+        report = BatchReport()
+        parsed = parse_batch(event)
+        report.records = len(parsed.notifications) + len(parsed.malformed)
+        for raw, reason in parsed.malformed:
+            report.malformed += 1
+            logger.warning(
+                "skipping malformed SES feedback %s: %s; message: %s",
+                raw.label(),
+                reason,
+                _loggable(raw.message),
+            )
+        alerts: list[MailAlert] = []
+        failures: list[str] = []
+        for raw, notification in parsed.notifications:
+            if notification.ignored:
+                report.ignored += 1
+                logger.info(
+                    "ignoring SES %s notification %s (%s)",
+                    notification.notification_type,
+                    notification.message_id or "without message id",
+                    raw.label(),
+                )
+                continue
+            report.notifications += 1
+            for skipped in notification.skipped:
+                report.skipped_recipients += 1
+                logger.warning(
+                    "skipping recipient %s of %s %s: %s",
+                    skipped.raw,
+                    notification.notification_type,
+                    notification.message_id,
+                    skipped.reason,
+                )
+            for recipient_event in notification.events:
+                report.events += 1
+                try:
+                    outcome = record_event(recipient_event, settings, config.rules)
+                except OpsbotError as error:
+                    report.failed += 1
+                    failures.append(f"{recipient_event.event_id}: {error}")
+                    logger.error("could not store %s: %s", recipient_event.event_id, error)
+                    continue
+                if outcome.duplicate:
+                    report.duplicates += 1
+                    continue
+                if outcome.changed:
+                    report.changed += 1
+                if outcome.newly_disabled:
+                    report.disabled.append(recipient_event.address)
+                elif outcome.newly_in_review:
+                    report.review.append(recipient_event.address)
+                else:
+                    continue
+                alerts.append(
+                    MailAlert.from_outcome(
+                        outcome,
+                        transient_limit=config.rules.transient_limit,
+                        transient_window=_window_text(config.rules.transient_window_ms),
+                    )
+                )
+        if alerts:
+            self._alert(alerts, report)
+        summary = {k: v for k, v in report.to_json().items() if k not in {"disabled", "review"}}
+        logger.info("ses feedback batch %s", json.dumps(summary, sort_keys=True))
+        if failures:
+            raise FeedbackNotStored(
+                f"{len(failures)} of {report.events} feedback events could not be stored (Lambda retries the "
+                f"batch; stored events are recognised as duplicates): {failures[0]}"
+            )
+        return report
+
+    def _alert(self, alerts: list[Any], report: BatchReport) -> None:
+        from bot.aws.state import StateTable
+        from bot.core.mail import mail_config
+        from bot.core.mail_alerts import dispatch
+
+        settings = self.settings
+        if not settings.alert_channel and self._poster is None:
+            logger.warning(
+                "OPSBOT_ALERT_CHANNEL is not set: %d mail alerts not posted (%s)",
+                len(alerts),
+                ", ".join(a.address for a in alerts[:10]),
+            )
+            return
+        result = dispatch(
+            alerts,
+            state=StateTable(settings.state_table),
+            poster=self.poster,
+            policy=mail_config(settings).alerts,
+        )
+        report.alerts_posted = result.posted
+        report.alerts_digested = result.digested
+        report.alerts_failed = result.failed
+
+
+def _window_text(ms: int) -> str:
+    from datetime import timedelta
+
+    from bot.core.timeparse import format_duration
+
+    return format_duration(timedelta(milliseconds=ms))
+
+
+def _loggable(message: Any) -> str:
+    if message is None:
+        return "(none)"
+    text = message if isinstance(message, str) else json.dumps(message, default=str)
+    return text if len(text) <= MAX_LOGGED_MESSAGE else text[:MAX_LOGGED_MESSAGE] + "…"

@@ -1,0 +1,369 @@
+"""Presentation of apilogs results: Block Kit for Slack and (coloured) text for the terminal. Pure."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.core.apilogs.correlate import InvocationSummary
+from bot.core.apilogs.formats import is_error
+from bot.core.apilogs.lookup import LookupResult
+from bot.core.apilogs.model import ApiStage, LogEvent
+from bot.core.apilogs.tail import TailBatch, TailSummary
+from bot.core.timeparse import format_time
+from bot.render.blocks import (
+    MAX_BLOCKS_MESSAGE,
+    MAX_MESSAGE_TEXT,
+    MAX_TOTAL_BLOCK_CHARS,
+    Block,
+    actions,
+    block_chars,
+    button,
+    code_blocks,
+    context,
+    escape,
+    fields_section,
+    fit,
+    header,
+    section,
+    truncate,
+)
+
+ACTION_TAIL = "apilogs:tail"
+ACTION_INSIGHTS = "apilogs:insights"
+ACTION_STOP = "apilogs:stop"
+# A timeline line in Slack: long messages (request bodies, stack traces) are cut to keep it readable;
+# the attached file has them whole.
+SLACK_LINE_CHARS = 400
+MAX_ERROR_LINES = 5
+
+
+@dataclass(frozen=True)
+class SlackMessage:
+    text: str
+    blocks: list[Block]
+    # (filename, content) to upload with files_upload_v2 when the timeline did not fit
+    file: tuple[str, str] | None = None
+
+
+# -- shared wording -------------------------------------------------------------------------------
+
+
+def _iso(ms: int) -> str:
+    return format_time(datetime.fromtimestamp(ms / 1000, UTC))
+
+
+def _clock(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%H:%M:%S.") + f"{ms % 1000:03d}"
+
+
+def group_label(group: str, stage: ApiStage | None = None) -> str:
+    """A short name for a log group: ``apigw`` / ``access`` / the function name."""
+    if stage is not None:
+        if group == stage.execution_log_group:
+            return "apigw"
+        if group == stage.access_log_group:
+            return "access"
+    if group.startswith("API-Gateway-Execution-Logs_"):
+        return "apigw"
+    if group.startswith("/aws/lambda/"):
+        return group.removeprefix("/aws/lambda/")
+    return group.rstrip("/").rsplit("/", 1)[-1] or group
+
+
+def _stream_label(stream: str) -> str:
+    # "2024/05/01/[$LATEST]6ccf17d298b64b5f..." -> "[$LATEST]6ccf17d2"
+    tail = stream.rsplit("/", 1)[-1]
+    if "]" in tail:
+        version, _, rest = tail.partition("]")
+        return f"{version}]{rest[:8]}"
+    return tail[:16]
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "?"
+    return f"{value:.0f} ms" if value >= 10 else f"{value:.1f} ms"
+
+
+def invocation_line(inv: InvocationSummary) -> str:
+    parts = [f"{inv.function}{' (authorizer)' if inv.role == 'authorizer' else ''}", inv.lambda_id]
+    if inv.version:
+        parts.append(f"version {inv.version}")
+    report = inv.report
+    if report is not None:
+        parts.append(f"{_ms(report.duration_ms)} (billed {_ms(report.billed_ms)})")
+        if report.memory_mb:
+            parts.append(f"{report.max_memory_mb or '?'}/{report.memory_mb} MB")
+        if report.init_ms:
+            parts.append(f"cold start {_ms(report.init_ms)}")
+        if report.status and report.status != "success":
+            parts.append(f"status {report.status}")
+    else:
+        parts.append("no REPORT line (still running, or outside the window)")
+    if inv.errors:
+        parts.append(f"{inv.errors} error line{'s' if inv.errors != 1 else ''}")
+    if inv.matched_by == "time":
+        parts.append("matched by time")
+    return " · ".join(parts)
+
+
+def _headline(result: LookupResult) -> str:
+    info = result.api
+    if info is not None and (info.method or info.status is not None):
+        what = f"{info.method} {info.path}".strip() or "request"
+        status = f" → {info.status}" if info.status is not None else ""
+        return f"{what}{status}"
+    return f"Request {result.request.value}"
+
+
+def _latency(result: LookupResult) -> str:
+    info = result.api
+    if info is None or info.latency_ms is None:
+        return "?"
+    text = f"{info.latency_ms} ms"
+    if info.integration_latency_ms is not None:
+        text += f" (integration {info.integration_latency_ms} ms)"
+    return text
+
+
+def timeline_line(event: LogEvent, stage: ApiStage | None, *, limit: int | None = None, full_time: bool = False) -> str:
+    message = event.message.rstrip("\n")
+    if limit is not None:
+        message = truncate(message, limit)
+    stamp = _iso(event.timestamp) if full_time else _clock(event.timestamp)
+    return f"{stamp} {group_label(event.group, stage):<12} {message}"
+
+
+# -- lookup: Slack --------------------------------------------------------------------------------
+
+
+def lookup_message(result: LookupResult) -> SlackMessage:
+    """Summary, errors, timeline (or a file when it does not fit), and the two buttons."""
+    if not result.found:
+        return not_found_message(result)
+    stage = result.stage
+    info = result.api
+    failed = bool(result.errors) or bool(info and info.status and info.status >= 500)
+    head: list[Block] = [header(f"{'❌' if failed else '✅'} {_headline(result)}")]
+    fields = [
+        f"*Request*\n`{result.request.value}`",
+        f"*API*\n{escape(stage.name or stage.api_id)} ({stage.api_id}) · {escape(stage.stage)}",
+        f"*Status*\n{info.status if info and info.status is not None else '?'}",
+        f"*Latency*\n{_latency(result)}",
+        f"*Time*\n{_iso(result.events[0].timestamp)}",
+        f"*Functions*\n{escape(', '.join(dict.fromkeys(i.function for i in result.invocations)) or 'none found')}",
+    ]
+    if info is not None and info.request_id and info.request_id != result.request.value:
+        fields.insert(1, f"*API request id*\n`{info.request_id}`")
+    head.append(fields_section(fields))
+    for invocation in result.invocations:
+        head.append(section(f"λ {escape(invocation_line(invocation))}"))
+    errors = result.errors
+    if errors:
+        shown = [timeline_line(e, stage, limit=SLACK_LINE_CHARS) for e in errors[:MAX_ERROR_LINES]]
+        more = f" (first {MAX_ERROR_LINES} of {len(errors)})" if len(errors) > MAX_ERROR_LINES else ""
+        head.append(section(f":rotating_light: *Errors*{more}"))
+        head.extend(code_blocks(shown))
+    for note in result.notes[:3]:
+        head.append(context(f":information_source: {escape(note)}"))
+    head.append(
+        context(
+            f"Timeline: {len(result.events)} events from {len(result.groups)} log groups · "
+            f"{result.stats.total_calls} CloudWatch calls · {result.elapsed_ms / 1000:.1f} s"
+        )
+    )
+    buttons = actions([tail_button(stage), insights_button(result.insights_url)])
+    timeline = code_blocks(timeline_line(e, stage, limit=SLACK_LINE_CHARS) for e in result.events)
+    note = f"The timeline does not fit in a message: all {len(result.events)} events are in the attached file."
+    room_blocks = MAX_BLOCKS_MESSAGE - len(head) - 1
+    room_chars = MAX_TOTAL_BLOCK_CHARS - block_chars(head) - block_chars([buttons])
+    kept, dropped = fit(timeline, max_blocks=room_blocks, max_chars=room_chars, note=note)
+    if len(head) + 1 > MAX_BLOCKS_MESSAGE or room_chars < 500:
+        head, _ = fit(head, max_blocks=MAX_BLOCKS_MESSAGE - 2, max_chars=MAX_TOTAL_BLOCK_CHARS // 2)
+        kept, dropped = [context(note)], True
+    cut = any(len(e.message) > SLACK_LINE_CHARS for e in result.events)
+    file = (f"apilogs-{result.request.value}.txt", lookup_text(result, colour=False)) if dropped or cut else None
+    if cut and not dropped:
+        kept.append(context("Long lines are shortened here; the attached file has them whole."))
+    text = truncate(f"{_headline(result)} — {len(result.events)} log events for {result.request.value}", 300)
+    return SlackMessage(text, [*head, *kept, buttons], file)
+
+
+def tail_button(stage: ApiStage) -> dict[str, Any]:
+    value = json.dumps({"api": stage.api_id, "stage": stage.stage}, separators=(",", ":"))
+    return button("Tail this API", ACTION_TAIL, value)
+
+
+def insights_button(url: str) -> dict[str, Any]:
+    return button("Open in CloudWatch Logs Insights", ACTION_INSIGHTS, url=url)
+
+
+def not_found_message(result: LookupResult) -> SlackMessage:
+    searched = _searched_lines(result)
+    blocks: list[Block] = [
+        header(f"Nothing found for {truncate(result.request.value, 100)}"),
+        section(
+            f"No log events mention `{result.request.value}` ({result.request.kind.label}) between "
+            f"{_iso(result.start_ms)} and {_iso(result.end_ms)}."
+        ),
+        section("*Searched*\n" + "\n".join(f"• {escape(line)}" for line in searched[:15])),
+    ]
+    if result.likely_causes:
+        blocks.append(
+            section("*Likely causes*\n" + "\n".join(f"• {escape(cause)}" for cause in result.likely_causes))
+        )
+    for note in result.notes[:3]:
+        blocks.append(context(f":information_source: {escape(note)}"))
+    blocks.append(actions([tail_button(result.stage), insights_button(result.insights_url)]))
+    kept, _ = fit(blocks)
+    return SlackMessage(truncate(f"Nothing found for {result.request.value}.", MAX_MESSAGE_TEXT), kept)
+
+
+def _searched_lines(result: LookupResult) -> list[str]:
+    per_group: dict[str, list[str]] = {}
+    for record in result.searches:
+        label = "missing (the group does not exist)" if record.missing else f"{record.found} found"
+        per_group.setdefault(record.group, []).append(
+            f"{record.term or 'time window'}: {label}" if not record.missing else label
+        )
+    return [f"{group}: {'; '.join(dict.fromkeys(items))}" for group, items in per_group.items()]
+
+
+# -- lookup: terminal -----------------------------------------------------------------------------
+
+_PALETTE = ("36", "35", "34", "33", "32", "96", "95", "94")
+
+
+def _paint(text: str, code: str, enabled: bool) -> str:
+    return f"\x1b[{code}m{text}\x1b[0m" if enabled else text
+
+
+def timeline_text(events: Sequence[LogEvent], stage: ApiStage | None, *, colour: bool) -> list[str]:
+    """``TIME  GROUP  STREAM  MESSAGE`` lines; groups in their own colour, errors in red."""
+    colours: dict[str, str] = {}
+    lines: list[str] = []
+    for event in events:
+        code = colours.setdefault(event.group, _PALETTE[len(colours) % len(_PALETTE)])
+        label = group_label(event.group, stage)
+        message = event.message.rstrip("\n")
+        first, *rest = message.split("\n")
+        prefix = (
+            f"{_paint(_iso(event.timestamp), '2', colour)} {_paint(f'{label:<14}', code, colour)} "
+            f"{_paint(f'{_stream_label(event.stream):<18}', '2', colour)} "
+        )
+        error = is_error(message)
+        lines.append(prefix + (_paint(first, "31", colour) if error else first))
+        indent = " " * (len(_iso(event.timestamp)) + 1 + 15 + 19)
+        lines.extend(indent + (_paint(line, "31", colour) if error else line) for line in rest)
+    return lines
+
+
+def lookup_text(result: LookupResult, *, colour: bool) -> str:
+    stage = result.stage
+    out: list[str] = []
+    if not result.found:
+        out.append(f"Nothing found for {result.request.value} ({result.request.kind.label}).")
+        out.append(f"Window: {_iso(result.start_ms)} .. {_iso(result.end_ms)}")
+        out.append("Searched:")
+        out.extend(f"  {line}" for line in _searched_lines(result))
+        if result.likely_causes:
+            out.append("Likely causes:")
+            out.extend(f"  - {cause}" for cause in result.likely_causes)
+        out.extend(f"Note: {note}" for note in result.notes)
+        out.append(f"Logs Insights: {result.insights_url}")
+        return "\n".join(out)
+    info = result.api
+    out.append(_paint(_headline(result), "1", colour) + f"   {stage.label}")
+    out.append(f"Request: {result.request.value} ({result.request.kind.label})")
+    if info is not None:
+        if info.request_id and info.request_id != result.request.value:
+            out.append(f"API request id: {info.request_id}")
+        if info.extended_id:
+            out.append(f"Extended request id: {info.extended_id}")
+        out.append(f"Latency: {_latency(result)}")
+    for invocation in result.invocations:
+        out.append("λ " + invocation_line(invocation))
+    errors = result.errors
+    if errors:
+        out.append(_paint(f"Errors ({len(errors)}):", "31;1", colour))
+        out.extend(
+            "  " + timeline_line(e, stage, limit=200, full_time=True).replace("\n", " ")
+            for e in errors[:MAX_ERROR_LINES]
+        )
+    out.extend(f"Note: {note}" for note in result.notes)
+    out.append("")
+    out.extend(timeline_text(result.events, stage, colour=colour))
+    out.append("")
+    out.append(
+        f"{len(result.events)} events from {len(result.groups)} log groups; "
+        f"{result.stats.total_calls} CloudWatch calls ({_calls(result.stats.calls)}), "
+        f"{result.stats.events} events read, {result.elapsed_ms / 1000:.2f} s"
+    )
+    out.append(f"Logs Insights: {result.insights_url}")
+    return "\n".join(out)
+
+
+def _calls(calls: dict[str, int]) -> str:
+    return ", ".join(f"{op} {n}" for op, n in sorted(calls.items()))
+
+
+# -- tail -----------------------------------------------------------------------------------------
+
+
+def tail_started_message(stage: ApiStage, groups: Sequence[str], tail_id: str, *, duration: str, pattern: str) -> SlackMessage:
+    names = ", ".join(group_label(g, stage) for g in groups)
+    blocks = [
+        section(
+            f":hourglass_flowing_sand: Tailing *{escape(stage.name or stage.api_id)}* stage *{escape(stage.stage)}* "
+            f"for {escape(duration)}: {len(groups)} log groups ({escape(names)})"
+            + (f", filter `{escape(pattern)}`" if pattern else "")
+            + ". New lines appear in this thread."
+        ),
+        actions([button("Stop", ACTION_STOP, tail_id, style="danger")]),
+    ]
+    return SlackMessage(f"Tailing {stage.label}", blocks)
+
+
+def tail_batch_message(batch: TailBatch, stage: ApiStage | None) -> SlackMessage:
+    """One thread message for one batch (Slack gets at most one a second)."""
+    lines = [timeline_line(e, stage, limit=SLACK_LINE_CHARS) for e in batch.events]
+    blocks = code_blocks(lines)
+    note = f"{len(lines)} lines in this second; the rest are not shown here."
+    kept, _ = fit(blocks, note=note)
+    if batch.note:
+        kept, _ = fit([*kept, context(escape(batch.note))])
+    text = truncate(f"{len(batch.events)} new log lines", MAX_MESSAGE_TEXT)
+    return SlackMessage(text, kept)
+
+
+def tail_summary_message(summary: TailSummary) -> SlackMessage:
+    reason = {
+        "stopped": "stopped with the Stop button",
+        "time limit": "reached its time limit",
+        "closed": "ended",
+    }.get(summary.stop_reason, summary.stop_reason or "ended")
+    ended = summary.ended or datetime.now(UTC)
+    seconds = (ended - summary.started).total_seconds()
+    text = (
+        f"Tail {reason} after {seconds:.0f} s: {summary.events} lines ({summary.errors} errors) from "
+        f"{len(summary.groups)} log groups, by {summary.mode or 'polling'}."
+    )
+    blocks = [section(f":white_check_mark: {escape(text)}")]
+    for note in summary.notes[:5]:
+        blocks.append(context(escape(note)))
+    return SlackMessage(text, blocks)
+
+
+def tail_batch_text(batch: TailBatch, stage: ApiStage | None, *, colour: bool) -> list[str]:
+    lines = timeline_text(batch.events, stage, colour=colour)
+    if batch.note:
+        lines.append(_paint(batch.note, "2", colour))
+    return lines
+
+
+def tail_summary_text(summary: TailSummary) -> str:
+    return tail_summary_message(summary).text + "".join(f"\nNote: {note}" for note in summary.notes)

@@ -1,0 +1,399 @@
+"""The DNS mirror's plans, progress, results and status as Slack blocks and as terminal text. Pure.
+
+A resync preview shows the counts per action, the first changes, what is left alone and why, and the
+guards; its buttons are ``dns:apply`` (or ``dns:force`` when a guard refuses, for whoever the policy lets
+force) and ``dns:cancel``. A button's value identifies the plan (zone, hosted zone, master serial, plan
+fingerprint), so Apply applies exactly the plan that was shown or says that the zone moved on.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from bot.core.dns.config import ZoneConfig
+from bot.core.dns.plan import Action, Change, Plan
+from bot.core.dns.service import ApplyResult, BatchOutcome, MirrorResult, Prepared, ZoneStatus
+from bot.render.blocks import (
+    Block,
+    actions,
+    button,
+    code_blocks,
+    context,
+    escape,
+    fields_section,
+    fit,
+    header,
+    section,
+    truncate,
+)
+
+ACTION_APPLY = "dns:apply"
+ACTION_FORCE = "dns:force"
+ACTION_CANCEL = "dns:cancel"
+PREVIEW_CHANGES = 20
+PREVIEW_LEFT_ALONE = 8
+
+_SYMBOL = {Action.CREATE: "+", Action.UPSERT: "~", Action.DELETE: "-"}
+_WORD = {Action.CREATE: "create", Action.UPSERT: "update", Action.DELETE: "delete"}
+
+
+def button_value(prepared: Prepared) -> str:
+    """What identifies the previewed plan (no secret, far below Slack's 2,000 characters)."""
+    return json.dumps(
+        {
+            "domain": prepared.zone.name,
+            "zone_id": prepared.zone.zone_id,
+            "serial": prepared.plan.master_serial,
+            "plan": prepared.plan.fingerprint(),
+        },
+        separators=(",", ":"),
+    )
+
+
+def change_line(change: Change) -> str:
+    return f"{_SYMBOL[change.action]} {change.summary()}"
+
+
+def _counts_text(plan: Plan) -> str:
+    counts = plan.counts()
+    return (
+        f"{counts['CREATE']} to create, {counts['UPSERT']} to update, {counts['DELETE']} to delete "
+        f"in {len(plan.batches)} batch{'es' if len(plan.batches) != 1 else ''}"
+    )
+
+
+def _serials(plan: Plan) -> str:
+    return (
+        f"master serial {plan.master_serial if plan.master_serial is not None else '?'}, Route 53 serial "
+        + (str(plan.route53_serial) if plan.route53_serial is not None else "?")
+    )
+
+
+def _left_alone_lines(plan: Plan, limit: int) -> list[str]:
+    lines = [item.text() for item in plan.left_alone[:limit]]
+    if len(plan.left_alone) > limit:
+        lines.append(f"… and {len(plan.left_alone) - limit} more")
+    return lines
+
+
+# -- Slack -----------------------------------------------------------------------------------------
+
+
+def plan_blocks(prepared: Prepared, *, buttons: bool, title: str = "") -> list[Block]:
+    """The preview of ``/dns plan`` (buttons=False) and ``/dns resync`` (buttons=True)."""
+    zone, plan = prepared.zone, prepared.plan
+    blocks: list[Block] = [header(title or f"DNS {'resync' if buttons else 'plan'}: {zone.name}")]
+    if plan.empty:
+        text = (
+            f":white_check_mark: Route 53 zone `{zone.zone_id}` already matches the master `{zone.master}` "
+            f"({_serials(plan)})."
+        )
+        if plan.ttl_only_ignored:
+            text += f" {plan.ttl_only_ignored} record sets differ only in TTL (ignored)."
+        blocks.append(section(text))
+    else:
+        counts = plan.counts()
+        blocks.append(
+            section(
+                f"Mirroring `{zone.master}` into hosted zone `{zone.zone_id}`: {_counts_text(plan)} "
+                f"({_serials(plan)})."
+            )
+        )
+        blocks.append(
+            fields_section(
+                [
+                    f"*Create*\n{counts['CREATE']}",
+                    f"*Update*\n{counts['UPSERT']}",
+                    f"*Delete*\n{counts['DELETE']}",
+                    f"*Batches*\n{len(plan.batches)}",
+                    f"*Master records*\n{plan.master_records}",
+                    f"*Route 53 records*\n{plan.route53_records}",
+                ]
+            )
+        )
+        shown = [escape(change_line(change)) for change in plan.changes[:PREVIEW_CHANGES]]
+        blocks.extend(code_blocks(shown))
+        if len(plan.changes) > PREVIEW_CHANGES:
+            blocks.append(context(f"… and {len(plan.changes) - PREVIEW_CHANGES} more changes."))
+    for guard in plan.guards:
+        blocks.append(section(f":no_entry: *Refused unless forced:* {escape(guard.message)}"))
+    for warning in plan.warnings:
+        blocks.append(section(f":warning: {escape(warning)}"))
+    if plan.left_alone:
+        lines = _left_alone_lines(plan, PREVIEW_LEFT_ALONE)
+        blocks.append(
+            section(
+                f":information_source: *Left alone* ({len(plan.left_alone)}):\n"
+                + "\n".join(f"• {escape(line)}" for line in lines)
+            )
+        )
+    footer = context(
+        f"Transfer {prepared.timings.transfer:.2f} s · Route 53 read {prepared.timings.route53_read:.2f} s · "
+        f"plan {prepared.timings.plan:.2f} s · fingerprint {plan.fingerprint()}"
+    )
+    tail: list[Block] = [footer]
+    if buttons and not plan.empty:
+        value = button_value(prepared)
+        elements: list[dict[str, Any]] = []
+        if plan.blocked:
+            elements.append(
+                button(
+                    "Apply anyway",
+                    ACTION_FORCE,
+                    value,
+                    style="danger",
+                    confirm=(
+                        "Apply despite the guards?",
+                        truncate("; ".join(g.message for g in plan.guards), 280),
+                    ),
+                )
+            )
+        else:
+            elements.append(
+                button(
+                    "Apply",
+                    ACTION_APPLY,
+                    value,
+                    style="primary",
+                    confirm=(f"Apply to {zone.name}?", truncate(_counts_text(plan) + ".", 280)),
+                )
+            )
+        elements.append(button("Cancel", ACTION_CANCEL, value))
+        tail.insert(0, actions(elements, block_id="dns-buttons"))
+    kept, _ = fit(blocks, max_blocks=50 - len(tail), max_chars=12000, note="Preview shortened.")
+    return [*kept, *tail]
+
+
+def plan_summary_text(prepared: Prepared) -> str:
+    """The notification text that accompanies the blocks."""
+    plan = prepared.plan
+    if plan.empty:
+        return f"DNS {prepared.zone.name}: Route 53 matches the master."
+    return f"DNS {prepared.zone.name}: {_counts_text(plan)}."
+
+
+def progress_blocks(prepared: Prepared, outcomes: Sequence[BatchOutcome], *, actor: str = "") -> list[Block]:
+    """While applying: one line per batch done so far."""
+    plan = prepared.plan
+    total = len(plan.batches)
+    done = len(outcomes)
+    who = f" by <@{actor}>" if actor else ""
+    lines = [_outcome_line(outcome, total) for outcome in outcomes]
+    blocks: list[Block] = [
+        header(f"DNS resync: {prepared.zone.name}"),
+        section(f":hourglass_flowing_sand: Applying{who}: batch {done} of {total} ({_counts_text(plan)})."),
+    ]
+    blocks.extend(code_blocks(lines[-30:]))
+    return fit(blocks)[0]
+
+
+def _outcome_line(outcome: BatchOutcome, total: int) -> str:
+    mark = {"applied": "✓", "failed": "✗", "not attempted": "·"}.get(outcome.status, "?")
+    retries = f", {outcome.attempts - 1} retries" if outcome.attempts > 1 else ""
+    error = f": {outcome.error}" if outcome.error else ""
+    return (
+        f"{mark} batch {outcome.number}/{total} {outcome.status} ({outcome.changes} changes{retries}){error}"
+    )
+
+
+def result_blocks(result: ApplyResult, *, actor: str = "") -> list[Block]:
+    """After an apply (or a refusal): what happened, batch by batch."""
+    zone, plan = result.zone, result.plan
+    who = f" by <@{actor}>" if actor else ""
+    blocks: list[Block] = [header(f"DNS resync: {zone.name}")]
+    icon, sentence = result_sentence(result, who, escape)
+    blocks.append(section(f"{icon} {sentence}"))
+    if result.batches:
+        blocks.extend(code_blocks([_outcome_line(o, len(plan.batches)) for o in result.batches][:60]))
+    for note in result.notes:
+        blocks.append(context(f":warning: {escape(note)}"))
+    return fit(blocks, note="Result shortened.")[0]
+
+
+def result_sentence(result: ApplyResult, who: str = "", esc: Callable[[str], str] = str) -> tuple[str, str]:
+    """(Slack emoji, sentence) for an apply; ``esc`` escapes the parts that come from outside."""
+    zone, plan = result.zone, result.plan
+    if result.refused:
+        return ":no_entry:", f"Nothing was changed in {zone.name}{who}: " + esc(" ".join(result.refused))
+    failed = result.failed_batch
+    if failed is not None:
+        applied = result.applied_batches
+        done = (
+            f"batches {', '.join(map(str, applied))} of {len(plan.batches)} were applied "
+            f"({result.applied_changes} changes)"
+            if applied
+            else "no batch was applied"
+        )
+        return (
+            ":x:",
+            f"Batch {failed.number} failed{who}: {esc(failed.error)} Each batch is atomic: {done}; "
+            "the rest were not attempted. Run the resync again to finish.",
+        )
+    if plan.empty:
+        return ":white_check_mark:", f"{zone.name} already matched the master; nothing to apply."
+    forced = " (forced)" if result.forced else ""
+    soa = f" Route 53 SOA serial set to {plan.master_serial}." if result.soa_serial_set else ""
+    return (
+        ":white_check_mark:",
+        f"Applied{who}{forced}: {len(plan.changes)} changes in {len(plan.batches)} "
+        f"batch{'es' if len(plan.batches) != 1 else ''} to {zone.name} ({result.seconds:.1f} s).{soa}",
+    )
+
+
+def cancelled_blocks(zone: ZoneConfig, *, actor: str = "") -> list[Block]:
+    who = f" by <@{actor}>" if actor else ""
+    return [header(f"DNS resync: {zone.name}"), section(f"Cancelled{who}; nothing was changed.")]
+
+
+def status_blocks(statuses: Sequence[ZoneStatus]) -> list[Block]:
+    blocks: list[Block] = [header("DNS mirror status")]
+    if not statuses:
+        blocks.append(section("No zones are configured. Set `OPSBOT_DNS_ZONES` (see README)."))
+        return blocks
+    for item in statuses:
+        icon = ":large_green_circle:" if item.in_sync else ":large_yellow_circle:"
+        if item.master_error or (item.last_sync or {}).get("status") in ("failed", "refused"):
+            icon = ":red_circle:"
+        blocks.append(section(f"{icon} *{item.zone.name}* → `{item.zone.zone_id}`: {escape(item.drift)}"))
+        blocks.append(fields_section(_status_fields(item)))
+        problems = [e for e in (item.master_error, item.route53_error) if e]
+        last_error = (item.last_sync or {}).get("error")
+        if isinstance(last_error, str) and last_error and item.drift.startswith("last sync"):
+            problems.append("Last run: " + last_error)
+        if problems:
+            blocks.append(context(*[f":warning: {escape(truncate(p, 500))}" for p in problems]))
+    return fit(blocks, note="More zones than fit; use the CLI: opsbot dns status.")[0]
+
+
+def _status_fields(item: ZoneStatus) -> list[str]:
+    last = item.last_sync or {}
+    synced = last.get("synced_at", "never")
+    counts = last.get("counts") or {}
+    applied = (
+        f"{counts.get('CREATE', 0)} created, {counts.get('UPSERT', 0)} updated, "
+        f"{counts.get('DELETE', 0)} deleted"
+        if counts
+        else "—"
+    )
+    return [
+        f"*Master*\n`{item.zone.master}` serial {_or_dash(item.master_serial)}",
+        f"*Route 53 SOA serial*\n{_or_dash(item.route53_serial)}",
+        f"*Last sync*\n{synced} (serial {_or_dash(item.last_serial)})",
+        f"*Last changes*\n{applied}",
+    ]
+
+
+def _or_dash(value: object) -> str:
+    return "—" if value is None else str(value)
+
+
+def mirror_blocks(result: MirrorResult) -> list[Block]:
+    """A scheduled run, e.g. for an alert channel."""
+    icon = ":white_check_mark:" if result.ok else ":rotating_light:"
+    return [header(f"DNS mirror: {result.zone.name}"), section(f"{icon} {escape(result.message)}")]
+
+
+# -- terminal --------------------------------------------------------------------------------------
+
+
+def plan_text(prepared: Prepared, *, limit: int = 50) -> str:
+    zone, plan = prepared.zone, prepared.plan
+    lines = [
+        f"{zone.name}: master {zone.master} -> Route 53 hosted zone {zone.zone_id}",
+        f"  {_serials(plan)}; {plan.master_records} record sets on the master, "
+        f"{plan.route53_records} managed in Route 53",
+    ]
+    if plan.empty:
+        lines.append("  Route 53 already matches the master.")
+    else:
+        lines.append(f"  {_counts_text(plan)}:")
+        for change in plan.changes[:limit]:
+            lines.append("    " + change_line(change))
+        if len(plan.changes) > limit:
+            lines.append(f"    … and {len(plan.changes) - limit} more (--limit N, or --json for all)")
+    if plan.ttl_only_ignored:
+        lines.append(f"  {plan.ttl_only_ignored} record sets differ only in TTL (ignored, IgnoreTTL).")
+    for guard in plan.guards:
+        lines.append(f"  REFUSED unless --force: {guard.message}")
+    for warning in plan.warnings:
+        lines.append(f"  warning: {warning}")
+    if plan.left_alone:
+        lines.append(f"  left alone ({len(plan.left_alone)}):")
+        lines.extend(f"    {line}" for line in _left_alone_lines(plan, 20))
+    t = prepared.timings
+    lines.append(
+        f"  transfer {t.transfer:.2f} s ({prepared.transfer_stats.records} records), Route 53 read "
+        f"{t.route53_read:.2f} s, plan {t.plan:.3f} s; fingerprint {plan.fingerprint()}"
+    )
+    return "\n".join(lines)
+
+
+def result_text(result: ApplyResult) -> str:
+    lines = [result_sentence(result)[1]]
+    for outcome in result.batches:
+        lines.append("  " + _outcome_line(outcome, len(result.plan.batches)))
+    lines.extend(f"  note: {note}" for note in result.notes)
+    return "\n".join(lines)
+
+
+def status_text(statuses: Sequence[ZoneStatus]) -> str:
+    if not statuses:
+        return "No zones are configured (OPSBOT_DNS_ZONES)."
+    lines: list[str] = []
+    for item in statuses:
+        last = item.last_sync or {}
+        lines.append(f"{item.zone.name} -> {item.zone.zone_id}: {item.drift}")
+        lines.append(f"  master {item.zone.master} serial {_or_dash(item.master_serial)}")
+        lines.append(f"  Route 53 SOA serial {_or_dash(item.route53_serial)}")
+        lines.append(f"  last sync {last.get('synced_at', 'never')} (serial {_or_dash(item.last_serial)})")
+        for problem in (item.master_error, item.route53_error):
+            if problem:
+                lines.append(f"  problem: {problem}")
+        if isinstance(last.get("error"), str) and item.drift.startswith("last sync"):
+            lines.append(f"  last run: {last['error']}")
+    return "\n".join(lines)
+
+
+def mirror_text(result: MirrorResult) -> str:
+    return f"{result.status}: {result.message}"
+
+
+def plan_json(prepared: Prepared, *, changes: bool = True) -> dict[str, Any]:
+    """The plan as one JSON document (``opsbot dns plan|resync --json``)."""
+    plan = prepared.plan
+    document: dict[str, Any] = {
+        **prepared.zone.describe(),
+        "changes": len(plan.changes),
+        "batches": len(plan.batches),
+        "applied": False,
+        "counts": plan.counts(),
+        "master_serial": plan.master_serial,
+        "route53_serial": plan.route53_serial,
+        "master_records": plan.master_records,
+        "route53_records": plan.route53_records,
+        "ttl_only_ignored": plan.ttl_only_ignored,
+        "guards": [{"code": g.code, "message": g.message} for g in plan.guards],
+        "warnings": list(plan.warnings),
+        "left_alone": [
+            {"side": item.side, "name": item.name, "type": item.rtype, "reason": item.reason}
+            for item in plan.left_alone
+        ],
+        "fingerprint": plan.fingerprint(),
+        "timings": prepared.timings.to_json(),
+    }
+    if changes:
+        document["change_list"] = [
+            {
+                "batch": batch.number,
+                "action": change.action.value,
+                "name": change.name,
+                "type": change.rtype,
+                "ttl": change.ttl,
+                "values": list(change.record.values),
+            }
+            for batch in plan.batches
+            for change in batch.changes
+        ]
+    return document

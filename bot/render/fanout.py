@@ -1,0 +1,299 @@
+"""Presentation of /fanout: Block Kit (paged within Slack's limits) and terminal text."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bot.core.fanout import ERROR, CheckReport, Hook, ListFilters, Listing, SourceGroup, Target, ToggleResult
+from bot.render.blocks import (
+    MAX_BLOCKS_MESSAGE,
+    MAX_BUTTON_VALUE,
+    MAX_TOTAL_BLOCK_CHARS,
+    Block,
+    actions,
+    block_chars,
+    button,
+    context,
+    escape,
+    header,
+    section,
+    truncate,
+)
+
+ACTION_ACTIVATE = "fanout:activate"
+ACTION_DEACTIVATE = "fanout:deactivate"
+ACTION_PAGE = "fanout:page"
+
+# Room left on every page for the header, the page context and the navigation buttons.
+_PAGE_BLOCKS = MAX_BLOCKS_MESSAGE - 4
+_PAGE_CHARS = MAX_TOTAL_BLOCK_CHARS - 1500
+
+
+def _hook_line(source_group: SourceGroup) -> str:
+    if not source_group.hooks_known:
+        return f"hook to {source_group.function}: unknown"
+    hook = source_group.hook
+    if hook is None:
+        return f"not hooked to {source_group.function}"
+    return (
+        f"hooked to {source_group.function}: "
+        + hook_summary(hook)
+        + (f" (+{len(source_group.hooks) - 1} more mapping)" if len(source_group.hooks) > 1 else "")
+    )
+
+
+def hook_summary(hook: Hook) -> str:
+    parts = [hook.state or "unknown state"]
+    if hook.batch_size is not None:
+        parts.append(f"batch {hook.batch_size}")
+    if hook.starting_position:
+        parts.append(hook.starting_position)
+    if hook.last_processing_result:
+        parts.append(f"last result: {hook.last_processing_result}")
+    return ", ".join(parts)
+
+
+def _details(target: Target) -> str:
+    a = target.attributes
+    parts: list[str] = []
+    if "collapse" in a:
+        parts.append(f"collapse {a['collapse']}")
+    if "role" in a:
+        parts.append(f"role {a['role']}" + (" (external id)" if "externalId" in a else ""))
+    if "region" in a:
+        parts.append(f"region {a['region']}")
+    for name, value in target.options.items():
+        parts.append(f"{name} {str(value).lower() if isinstance(value, bool) else value!r}")
+    return ", ".join(parts)
+
+
+def toggle_value(target: Target) -> str:
+    """A toggle button's value: which item (table, source, id), nothing else."""
+    return json.dumps({"t": target.table, "s": target.source_arn, "i": target.id}, separators=(",", ":"))
+
+
+def parse_toggle_value(value: str) -> tuple[str, str, str]:
+    """(table, source ARN, id) from a toggle button; ValueError when malformed."""
+    data: Any = json.loads(value)
+    if not isinstance(data, dict) or not all(
+        isinstance(data.get(k), str) and data.get(k) for k in ("t", "s", "i")
+    ):
+        raise ValueError("not a fan-out target reference")
+    return data["t"], data["s"], data["i"]
+
+
+def page_value(filters: ListFilters, page: int) -> str:
+    return json.dumps(
+        {"p": page, "s": filters.source, "t": filters.type, "i": filters.inactive}, separators=(",", ":")
+    )
+
+
+def parse_page_value(value: str) -> tuple[int, ListFilters]:
+    data: Any = json.loads(value)
+    if not isinstance(data, dict):
+        raise ValueError("not a page reference")
+    page, source, kind, inactive = data.get("p"), data.get("s"), data.get("t"), data.get("i", False)
+    if not isinstance(page, int) or isinstance(page, bool) or page < 0:
+        raise ValueError("page")
+    if (source is not None and not isinstance(source, str)) or (
+        kind is not None and not isinstance(kind, str)
+    ):
+        raise ValueError("filters")
+    return page, ListFilters(source=source, type=kind, inactive=bool(inactive))
+
+
+def _target_block(target: Target, *, buttons: bool) -> Block:
+    state = ":large_green_circle: active" if target.active else ":white_circle: inactive"
+    stored = target.attributes.get("active")
+    if not isinstance(stored, bool):
+        state = f":warning: active is {escape(repr(stored))}"
+    destination = escape(truncate(target.destination or repr(target.attributes.get("destination")), 400))
+    text = (
+        f"*{escape(truncate(target.id, 200))}* · `{escape(target.type or '?')}` → `{destination}` · {state}"
+    )
+    details = _details(target)
+    if details:
+        text += "\n" + escape(truncate(details, 1500))
+    block = section(text)
+    value = toggle_value(target)
+    if buttons and len(value) <= MAX_BUTTON_VALUE:
+        if target.active:
+            block["accessory"] = button(
+                "Deactivate",
+                ACTION_DEACTIVATE,
+                value,
+                style="danger",
+                confirm=("Deactivate this target?", f"Records from this source stop going to {target.id}."),
+            )
+        else:
+            block["accessory"] = button("Activate", ACTION_ACTIVATE, value, style="primary")
+    return block
+
+
+def _source_block(source_group: SourceGroup) -> Block:
+    ref = source_group.source
+    lines = [
+        f"*{escape(ref.display)}*  ·  table `{escape(source_group.table)}`",
+        f"`{escape(ref.arn)}`",
+        escape(_hook_line(source_group)),
+    ]
+    if not source_group.targets:
+        lines.append("_no targets_")
+    return section("\n".join(lines))
+
+
+def listing_chunks(listing: Listing, *, buttons: bool = True) -> list[list[Block]]:
+    """The listing split into pages that each fit in one message (with room for header and navigation)."""
+    pages: list[list[Block]] = []
+    current: list[Block] = []
+    used = 0
+    for source_group in listing.groups:
+        blocks = [_source_block(source_group)] + [
+            _target_block(t, buttons=buttons) for t in source_group.targets
+        ]
+        for index, block in enumerate(blocks):
+            size = block_chars([block])
+            if current and (len(current) + 1 > _PAGE_BLOCKS or used + size > _PAGE_CHARS):
+                pages.append(current)
+                current, used = [], 0
+                if index > 0:  # a source continues on the next page: repeat its heading, briefly
+                    heading = section(f"*{escape(source_group.source.display)}* (continued)")
+                    current.append(heading)
+                    used += block_chars([heading])
+            current.append(block)
+            used += size
+        if current and source_group is not listing.groups[-1]:
+            current.append({"type": "divider"})
+    if current:
+        pages.append(current)
+    return pages
+
+
+def listing_blocks(listing: Listing, *, page: int = 0, buttons: bool = True) -> list[Block]:
+    chunks = listing_chunks(listing, buttons=buttons)
+    title = "aws-lambda-fanout targets"
+    blocks: list[Block] = [header(title)]
+    notes = [f"{listing.target_count} target(s) in {len(listing.groups)} source(s)"]
+    if listing.filters.source:
+        notes.append(f"source {escape(listing.filters.source)}")
+    if listing.filters.type:
+        notes.append(f"type {escape(listing.filters.type)}")
+    if listing.filters.inactive:
+        notes.append("inactive only")
+    for function, reason in listing.hook_errors.items():
+        notes.append(f"hooks of {escape(function)} unknown: {escape(truncate(reason, 300))}")
+    if not chunks:
+        blocks += [context(" · ".join(notes)), section("No targets match.")]
+        return blocks
+    page = max(0, min(page, len(chunks) - 1))
+    if len(chunks) > 1:
+        notes.append(f"page {page + 1} of {len(chunks)}")
+    blocks.append(context(*[truncate(n, 1900) for n in notes[:10]]))
+    blocks += chunks[page]
+    navigation = []
+    if page > 0:
+        navigation.append(
+            button("‹ Previous page", f"{ACTION_PAGE}:prev", page_value(listing.filters, page - 1))
+        )
+    if page + 1 < len(chunks):
+        navigation.append(button("Next page ›", f"{ACTION_PAGE}:next", page_value(listing.filters, page + 1)))
+    if navigation:
+        blocks.append(actions(navigation, block_id="fanout_pages"))
+    return blocks
+
+
+def listing_text(listing: Listing) -> str:
+    if not listing.groups:
+        return "No targets match."
+    lines: list[str] = []
+    for source_group in listing.groups:
+        ref = source_group.source
+        lines.append(f"{ref.display}  [{source_group.table}]")
+        lines.append(f"  {ref.arn}")
+        lines.append(f"  {_hook_line(source_group)}")
+        if not source_group.targets:
+            lines.append("  (no targets)")
+        else:
+            width_id = max(len("ID"), *(len(t.id) for t in source_group.targets))
+            width_type = max(len("TYPE"), *(len(t.type or "?") for t in source_group.targets))
+            lines.append(f"  {'ID':<{width_id}}  {'TYPE':<{width_type}}  ACTIVE  DESTINATION")
+            for target in source_group.targets:
+                stored = target.attributes.get("active")
+                active = ("yes" if target.active else "no") if isinstance(stored, bool) else f"{stored!r}?"
+                lines.append(
+                    f"  {target.id:<{width_id}}  {target.type or '?':<{width_type}}  {active:<6}  "
+                    f"{target.destination or repr(target.attributes.get('destination'))}"
+                )
+                details = _details(target)
+                if details:
+                    lines.append(f"  {'':<{width_id}}  {details}")
+        lines.append("")
+    for function, reason in listing.hook_errors.items():
+        lines.append(f"hooks of {function} unknown: {reason}")
+    return "\n".join(lines).rstrip()
+
+
+# -- check -----------------------------------------------------------------------------------------
+
+
+def _finding_line(finding: Any, *, slack: bool) -> str:
+    where = finding.source_arn + (f" / {finding.target_id}" if finding.target_id else "")
+    if slack:
+        icon = ":x:" if finding.severity == ERROR else ":warning:"
+        return f"{icon} `{escape(truncate(where, 500))}` ({escape(finding.rule)})\n{escape(finding.reason)}"
+    return f"{finding.severity.upper():<7} {finding.rule:<24} {where}\n        {finding.reason}"
+
+
+def check_blocks(report: CheckReport, *, limit_blocks: int = MAX_BLOCKS_MESSAGE) -> list[Block]:
+    summary = (
+        f"{report.targets_checked} target(s) in {report.sources_checked} source(s): "
+        f"{report.errors} error(s), {report.warnings} warning(s)"
+    )
+    blocks: list[Block] = [header("aws-lambda-fanout check"), context(summary)]
+    for function, reason in report.hook_errors.items():
+        blocks.append(context(f"hooks of {escape(function)} not checked: {escape(truncate(reason, 500))}"))
+    if not report.findings:
+        blocks.append(
+            section(":white_check_mark: The fan-out function would accept every target as configured.")
+        )
+        return blocks
+    room = limit_blocks - len(blocks) - 1
+    budget = MAX_TOTAL_BLOCK_CHARS - block_chars(blocks) - 300
+    shown = 0
+    for finding in report.findings:
+        block = section(_finding_line(finding, slack=True))
+        size = block_chars([block])
+        if shown >= room or size > budget:
+            break
+        blocks.append(block)
+        budget -= size
+        shown += 1
+    if shown < len(report.findings):
+        blocks.append(
+            context(f"{len(report.findings) - shown} more finding(s): run `opsbot fanout check` for all.")
+        )
+    return blocks
+
+
+def check_text(report: CheckReport) -> str:
+    lines = [
+        f"{report.targets_checked} target(s) in {report.sources_checked} source(s): "
+        f"{report.errors} error(s), {report.warnings} warning(s)"
+    ]
+    lines += [_finding_line(f, slack=False) for f in report.findings]
+    lines += [f"hooks of {function} not checked: {reason}" for function, reason in report.hook_errors.items()]
+    return "\n".join(lines)
+
+
+# -- toggle ----------------------------------------------------------------------------------------
+
+
+def toggle_blocks(result: ToggleResult, *, actor: str = "") -> list[Block]:
+    icon = ":large_green_circle:" if result.active else ":white_circle:"
+    by = f" (by <@{actor}>)" if actor else ""
+    return [section(f"{icon} {escape(result.message)}{by}")]
+
+
+def toggle_text(result: ToggleResult) -> str:
+    return result.message

@@ -1,0 +1,419 @@
+"""Presentation of /mail: alert and digest messages, status, stats and action results.
+
+Pure functions: data in, ``(text, blocks)`` for Slack or plain text for the terminal out. Buttons carry
+only the address in their value; their action ids are ``mail:reenable``, ``mail:suppress`` and
+``mail:history``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from bot.render.blocks import (
+    Block,
+    actions,
+    button,
+    code_blocks,
+    context,
+    divider,
+    escape,
+    fields_section,
+    fit,
+    header,
+    section,
+    truncate,
+)
+
+ACTION_REENABLE = "mail:reenable"
+ACTION_SUPPRESS = "mail:suppress"
+ACTION_HISTORY = "mail:history"
+ALERT_ACTIONS_BLOCK = "mail:alert-actions"
+
+REASON_WORDS = {
+    "permanent-bounce": "permanent bounce",
+    "complaint": "complaint",
+    "transient-bounces": "repeated transient bounces",
+    "suppressed": "suppressed by a person",
+    "delivery": "last delivery succeeded",
+    "reenabled": "re-enabled by a person",
+    "no-feedback": "no disabling feedback",
+    "review": "undetermined bounce, needs review",
+}
+
+LEVEL_WORDS = {
+    "healthy": "healthy",
+    "elevated": "above healthy",
+    "review": "at SES's review level",
+    "paused": "SES may pause sending",
+    "unknown": "no data",
+}
+
+THRESHOLDS_TEXT = (
+    "SES thresholds: bounce rate under 2% healthy, 5% review, 10% sending may be paused; "
+    "complaint rate under 0.1% healthy, 0.1% review, 0.5% sending may be paused."
+)
+
+_SLACK_USER = re.compile(r"^slack:([UW][A-Z0-9]+)$")
+
+
+def who(by: str, *, slack: bool) -> str:
+    """``slack:U123`` -> a mention in Slack, ``U123 (Slack)`` on a terminal; anything else as is."""
+    found = _SLACK_USER.match(by or "")
+    if found:
+        return f"<@{found.group(1)}>" if slack else f"{found.group(1)} (Slack)"
+    shown = by.removeprefix("cli:") if by.startswith("cli:") else by
+    return escape(shown) if slack else shown
+
+
+def colour(text: str, code: str, enabled: bool) -> str:
+    return f"\x1b[{code}m{text}\x1b[0m" if enabled else text
+
+
+def _percent(rate: float | None) -> str:
+    if rate is None:
+        return "n/a"
+    value = rate * 100
+    return f"{value:.2f}%" if value < 1 else f"{value:.1f}%"
+
+
+def _state_word(state: str) -> str:
+    return "Disabled" if state == "disable" else "Enabled"
+
+
+def _get(data: Any, name: str, default: Any = "") -> Any:
+    return getattr(data, name, default)
+
+
+# -- alerts ----------------------------------------------------------------------------------------
+
+
+def alert_title(alert: Any) -> str:
+    if alert.kind == "review":
+        return f"Needs review: {alert.address}"
+    if alert.kind == "complaint":
+        return f"Complaint, disabled: {alert.address}"
+    return f"Disabled: {alert.address}"
+
+
+def alert_why(alert: Any) -> str:
+    if alert.kind == "complaint":
+        return f"Complaint ({alert.feedback_type or 'no feedback type'})"
+    if alert.kind == "transient-bounces":
+        return (
+            f"{alert.transient_count} transient bounces within {alert.transient_window or 'the window'}"
+            f" (last: {alert.type_label})"
+        )
+    if alert.kind == "review":
+        return f"Undetermined bounce ({alert.type_label})"
+    return f"Permanent bounce ({alert.type_label})"
+
+
+def alert_message(alert: Any) -> tuple[str, list[Block]]:
+    """The alert posted for a newly disabled (or flagged) address, with its three buttons."""
+    title = alert_title(alert)
+    why = alert_why(alert)
+    fields = [
+        f"*Address*\n{escape(alert.address)}",
+        f"*Why*\n{escape(why)}",
+        f"*Sender*\n{escape(alert.sender or 'unknown')}",
+        f"*Time*\n{escape(alert.at)}",
+        f"*Message id*\n`{escape(alert.message_id or 'unknown')}`",
+    ]
+    if alert.status:
+        fields.append(f"*Status code*\n{escape(alert.status)}")
+    blocks: list[Block] = [header(title), fields_section(fields)]
+    if alert.diagnostic:
+        blocks.append(section(f"*Diagnostic*\n```{escape(truncate(alert.diagnostic, 2800))}```"))
+    if alert.kind == "complaint" or alert.sticky:
+        note = "Sticky: a later delivery will not re-enable this address; only a person can."
+    elif alert.kind == "review":
+        note = "SES could not tell why this bounced. The address stays enabled until someone decides."
+    else:
+        note = "A later successful delivery re-enables it; Keep suppressed makes that sticky."
+    blocks.append(context(note))
+    review = alert.kind == "review"
+    blocks.append(
+        actions(
+            [
+                button(
+                    "Keep enabled" if review else "Re-enable",
+                    ACTION_REENABLE,
+                    alert.address,
+                    style="primary",
+                    confirm=(
+                        ("Re-enable after a complaint?", f"{alert.address} complained. Mail it again anyway?")
+                        if alert.kind == "complaint"
+                        else None
+                    ),
+                ),
+                button(
+                    "Suppress" if review else "Keep suppressed",
+                    ACTION_SUPPRESS,
+                    alert.address,
+                    style="danger",
+                ),
+                button("History", ACTION_HISTORY, alert.address),
+            ],
+            block_id=ALERT_ACTIONS_BLOCK,
+        )
+    )
+    text = f"{title} — {why}"
+    return truncate(text, 3000), blocks
+
+
+def resolved_alert(blocks: Sequence[Mapping[str, Any]], note: str) -> list[Block]:
+    """The alert's blocks with its buttons replaced by who did what and when (the message update)."""
+    kept = [dict(b) for b in blocks if b.get("type") != "actions" and b.get("block_id") != "mail:resolution"]
+    kept.append({**context(note), "block_id": "mail:resolution"})
+    return fit(kept)[0]
+
+
+def resolution_note(result: Any, *, slack: bool = True) -> str:
+    person = who(result.by, slack=slack)
+    if result.action == "reenable":
+        done = "Re-enabled" if result.changed else "Already enabled (nothing changed)"
+    else:
+        done = "Kept suppressed" if result.changed else "Already suppressed (nothing changed)"
+    return f"{done} by {person} at {result.at}; {result.suppression_list}."
+
+
+# -- digest ----------------------------------------------------------------------------------------
+
+
+def _top(counts: Mapping[str, int], limit: int) -> list[tuple[str, int]]:
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+
+
+def digest_message(digest: Any) -> tuple[str, list[Block]]:
+    title = f"Bounce storm: {digest.total:,} new disables"
+    by_type = "\n".join(f"{escape(k)}: {v:,}" for k, v in _top(digest.by_type, 8)) or "none"
+    by_sender = "\n".join(f"{escape(k)}: {v:,}" for k, v in _top(digest.by_sender, 5)) or "none"
+    diagnostics = []
+    for code, count in _top(digest.by_diagnostic, 5):
+        example = digest.examples.get(code, "")
+        line = f"*{escape(code)}*: {count:,}"
+        if example:
+            line += f" — e.g. `{escape(truncate(example, 160))}`"
+        diagnostics.append(line)
+    blocks: list[Block] = [
+        header(title),
+        context(
+            f"Started {escape(digest.started_at or 'just now')} · updated {escape(digest.updated_at)} · "
+            "individual alerts are paused until the storm ends; use `/mail status <address>` for one address."
+        ),
+        fields_section([f"*By type*\n{by_type}", f"*By sender*\n{by_sender}"]),
+        section("*Top diagnostics*\n" + ("\n".join(diagnostics) or "none")),
+    ]
+    return title, fit(blocks)[0]
+
+
+# -- status ----------------------------------------------------------------------------------------
+
+
+def _status_summary(status: Any) -> str:
+    reason = REASON_WORDS.get(status.reason, status.reason)
+    since = f" since {status.since}" if status.since else ""
+    extra = []
+    if status.sticky and status.state == "disable":
+        extra.append("sticky: only a person can re-enable it")
+    if status.review:
+        extra.append("flagged for review (undetermined bounce)")
+    tail = f" ({'; '.join(extra)})" if extra else ""
+    return f"{_state_word(status.state)}: {reason}{since}{tail}"
+
+
+def _suppression_words(status: Any) -> str:
+    listing = status.suppression
+    if not listing.checked:
+        return "not checked (OPSBOT_SES_SUPPRESSION is off)"
+    if listing.error:
+        return f"could not be checked: {listing.error}"
+    if listing.listed:
+        return f"listed ({listing.reason}, {listing.last_update or 'time unknown'})"
+    return "not listed"
+
+
+def history_lines(history: Sequence[Mapping[str, Any]]) -> list[str]:
+    lines = []
+    for entry in history:
+        what = str(entry.get("event", ""))
+        parts = [str(entry.get("at", "")), what]
+        if entry.get("bounceType"):
+            parts.append(f"{entry['bounceType']}/{entry.get('bounceSubType', '')}".rstrip("/"))
+        if entry.get("feedbackType"):
+            parts.append(str(entry["feedbackType"]))
+        if entry.get("status"):
+            parts.append(str(entry["status"]))
+        if entry.get("by"):
+            parts.append(f"by {who(str(entry['by']), slack=False)}")
+        if entry.get("note"):
+            parts.append(str(entry["note"]))
+        if entry.get("messageId"):
+            parts.append(f"msg {entry['messageId']}")
+        lines.append("  ".join(parts))
+    return lines
+
+
+def status_message(status: Any, *, with_buttons: bool = True) -> tuple[str, list[Block]]:
+    summary = _status_summary(status)
+    blocks: list[Block] = [header(status.address), section(f"*{escape(summary)}*")]
+    if not status.recorded:
+        blocks.append(context("No SES feedback has been recorded for this address."))
+    fields = [
+        f"*Last event*\n{escape(status.notification_type or 'none')} {escape(status.last_event_at)}".strip(),
+        f"*Sender*\n{escape(status.sender or 'unknown')}",
+        f"*Last message id*\n{escape(status.last_message_id or 'none')}",
+        f"*Transient bounces*\n{status.transient_count} (limit {status.transient_limit} within "
+        f"{escape(status.transient_window)})",
+        f"*SES suppression list*\n{escape(_suppression_words(status))}",
+    ]
+    if status.bounce_type:
+        fields.append(f"*Last bounce*\n{escape(status.bounce_type)}/{escape(status.bounce_subtype)}")
+    if status.complaint_feedback_type:
+        fields.append(f"*Complaint type*\n{escape(status.complaint_feedback_type)}")
+    if status.recorded:
+        blocks.append(fields_section(fields))
+    if status.diagnostic:
+        blocks.append(section(f"*Diagnostic*\n```{escape(truncate(status.diagnostic, 2800))}```"))
+    if status.history:
+        blocks.append(section(f"*History* (newest first, last {len(status.history)})"))
+        blocks.extend(code_blocks(history_lines(status.history)))
+    if with_buttons and status.recorded:
+        elements = []
+        if status.state == "disable" or status.review:
+            elements.append(button("Re-enable", ACTION_REENABLE, status.address, style="primary"))
+        if not (status.state == "disable" and status.sticky):
+            elements.append(button("Suppress", ACTION_SUPPRESS, status.address, style="danger"))
+        if elements:
+            blocks.append(actions(elements, block_id="mail:status-actions"))
+    text = f"{status.address}: {summary}"
+    return truncate(text, 3000), fit(blocks, note="History shortened to fit Slack's limits.")[0]
+
+
+def history_message(status: Any) -> tuple[str, list[Block]]:
+    lines = history_lines(status.history) or ["no events recorded"]
+    blocks = [section(f"*History of {escape(status.address)}* (newest first)"), *code_blocks(lines)]
+    return f"History of {status.address}", fit(blocks)[0]
+
+
+def status_text(status: Any, *, use_colour: bool = False) -> str:
+    state = colour(_state_word(status.state), "31" if status.state == "disable" else "32", use_colour)
+    lines = [f"{status.address}: {state} — {_status_summary(status).split(': ', 1)[1]}"]
+    if not status.recorded:
+        lines.append("  no SES feedback recorded for this address")
+    else:
+        lines += [
+            f"  last event:       {status.notification_type or 'none'} {status.last_event_at}".rstrip(),
+            f"  sender:           {status.sender or 'unknown'}",
+            f"  last message id:  {status.last_message_id or 'none'}",
+        ]
+        if status.bounce_type:
+            lines.append(f"  last bounce:      {status.bounce_type}/{status.bounce_subtype}")
+        if status.diagnostic:
+            lines.append(f"  diagnostic:       {status.diagnostic}")
+        if status.complaint_feedback_type:
+            lines.append(f"  complaint type:   {status.complaint_feedback_type}")
+        lines.append(
+            f"  transient:        {status.transient_count} (limit {status.transient_limit} within "
+            f"{status.transient_window})"
+        )
+    lines.append(f"  suppression list: {_suppression_words(status)}")
+    if status.history:
+        lines.append("  history (newest first):")
+        lines += [f"    {line}" for line in history_lines(status.history)]
+    return "\n".join(lines)
+
+
+# -- stats -----------------------------------------------------------------------------------------
+
+
+def _rate_line(name: str, rate: float | None, level: str) -> str:
+    return f"{name} rate {_percent(rate)} — {LEVEL_WORDS.get(level, level)}"
+
+
+def stats_basis(stats: Any) -> str:
+    return (
+        f"Computed from {stats.deliveries:,} delivery and {stats.bounces:,} bounce notifications "
+        f"({stats.permanent_bounces:,} permanent, {stats.transient_bounces:,} transient, "
+        f"{stats.undetermined_bounces:,} undetermined) and {stats.complaints:,} complaints, per recipient, "
+        f"recorded by opsbot on {stats.first_day} to {stats.last_day} (whole UTC days). "
+        f"Bounce rate = permanent bounces / {stats.recipients:,} recipients with a delivery or bounce; "
+        "complaint rate = complaints / the same recipients. "
+        "SES computes its own rates over all messages sent."
+    )
+
+
+def _reputation_line(stats: Any) -> str:
+    metrics = stats.reputation
+    if metrics is None:
+        return stats.reputation_note or "No SES reputation metrics."
+    parts = [
+        _rate_line("Bounce", metrics.bounce_rate, stats.ses_bounce_level),
+        _rate_line("complaint", metrics.complaint_rate, stats.ses_complaint_level),
+    ]
+    counts = ", ".join(
+        f"{name} {value:,}"
+        for name, value in (
+            ("sends", metrics.sends),
+            ("deliveries", metrics.deliveries),
+            ("bounces", metrics.bounces),
+            ("complaints", metrics.complaints),
+        )
+        if value is not None
+    )
+    when = f" (as of {metrics.rate_time.isoformat()})" if metrics.rate_time else ""
+    return (
+        f"SES reputation metrics{when}: "
+        + "; ".join(parts)
+        + (f". Counts in CloudWatch: {counts}." if counts else ".")
+    )
+
+
+def stats_message(stats: Any) -> tuple[str, list[Block]]:
+    bounce = _rate_line("Bounce", stats.bounce_rate, stats.bounce_level)
+    complaint = _rate_line("Complaint", stats.complaint_rate, stats.complaint_level)
+    blocks: list[Block] = [
+        header(f"Mail feedback since {stats.first_day}"),
+        section(f"*{bounce}*\n*{complaint}*"),
+        context(escape(stats_basis(stats))),
+        divider(),
+        section(escape(_reputation_line(stats))),
+        context(THRESHOLDS_TEXT),
+    ]
+    return f"{bounce}; {complaint}", fit(blocks)[0]
+
+
+def stats_text(stats: Any, *, use_colour: bool = False) -> str:
+    def painted(line: str, level: str) -> str:
+        code = {"healthy": "32", "elevated": "33", "review": "31", "paused": "31"}.get(level, "2")
+        return colour(line, code, use_colour)
+
+    return "\n".join(
+        [
+            f"Mail feedback {stats.first_day} .. {stats.last_day}",
+            "  " + painted(_rate_line("Bounce", stats.bounce_rate, stats.bounce_level), stats.bounce_level),
+            "  "
+            + painted(
+                _rate_line("Complaint", stats.complaint_rate, stats.complaint_level), stats.complaint_level
+            ),
+            "  " + stats_basis(stats),
+            "  " + _reputation_line(stats),
+            "  " + THRESHOLDS_TEXT,
+        ]
+    )
+
+
+# -- a person's decision ---------------------------------------------------------------------------
+
+
+def action_text(result: Any) -> str:
+    now = _state_word(result.status.state).lower()
+    return f"{result.address}: {resolution_note(result, slack=False)} Now {now}."
+
+
+def action_message(result: Any) -> tuple[str, list[Block]]:
+    note = resolution_note(result, slack=True)
+    blocks = [section(f"*{escape(result.address)}*: {note}"), context(escape(_status_summary(result.status)))]
+    return f"{result.address}: {resolution_note(result, slack=False)}", blocks

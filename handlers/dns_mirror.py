@@ -1,0 +1,11 @@
+"""EventBridge schedule (one per zone) -> transfer, plan and apply into Route 53 (see bot.core.dns.service).
+
+Accepts the original aws-lambda-mirror-dns-function event unchanged
+(``{"Domain", "MasterDns", "ZoneId", "IgnoreTTL", "ZoneSerial"}``) and our own ``{"domain": "..."}``.
+"""
+
+from __future__ import annotations
+
+from bot.core.dns.service import mirror_handler
+
+handler = mirror_handler()

@@ -1,0 +1,74 @@
+"""Fixtures for apilogs: a fast limiter, the demo API in moto, log writing helpers."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from bot.aws import logs as cw
+from bot.aws.clients import client
+from bot.local.apilogs_traffic import RawEvent, write_events
+from bot.local.seeds import apilogs as seed_module
+
+
+@pytest.fixture(autouse=True)
+def fast_limiter() -> Iterator[cw.Limiter]:
+    """The real limiter logic with quotas high enough that tests do not wait on them.
+
+    The 5 requests/s behaviour itself is tested with a fake clock in test_logs.py.
+    """
+    limiter = cw.Limiter({"FilterLogEvents": 1000.0}, default_rate=1000.0, retry_delays=(0.01, 0.02))
+    with cw.use_limiter(limiter):
+        yield limiter
+
+
+@pytest.fixture
+def demo(aws: None) -> seed_module.DemoApi:
+    """The demo API (5 routes, alias via stage variable, TOKEN authorizer) with an hour of logs."""
+    api_id, account = seed_module.create_api("us-east-1")
+    generated = seed_module.generate(api_id, account, datetime.now(UTC), count=30)
+    write_events(client("logs"), (e for r in generated.requests for e in r.events))
+    return generated
+
+
+def put_lines(group: str, stream: str, lines: Sequence[tuple[int, str]]) -> None:
+    write_events(client("logs"), [RawEvent(group, stream, ts, message) for ts, message in lines])
+
+
+def lambda_role() -> str:
+    iam = client("iam")
+    trust = {"Version": "2012-10-17", "Statement": []}
+    try:
+        return str(iam.create_role(RoleName="test-lambda", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"])
+    except iam.exceptions.EntityAlreadyExistsException:
+        return str(iam.get_role(RoleName="test-lambda")["Role"]["Arn"])
+
+
+def create_function(name: str) -> str:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", "def handler(e, c):\n    return {}\n")
+    return str(
+        client("lambda").create_function(
+            FunctionName=name, Runtime="python3.12", Role=lambda_role(), Handler="app.handler",
+            Code={"ZipFile": buffer.getvalue()},
+        )["FunctionArn"]
+    )  # fmt: skip
+
+
+def with_logging_config(groups: dict[str, str]) -> Callable[..., None]:
+    """A botocore after-call hook adding ``LoggingConfig`` as AWS returns it (moto does not store it)."""
+
+    def hook(parsed: dict[str, Any], **_: Any) -> None:
+        name = parsed.get("FunctionName", "")
+        if name in groups:
+            parsed["LoggingConfig"] = {"LogFormat": "JSON", "LogGroup": groups[name]}
+
+    client("lambda").meta.events.register("after-call.lambda.GetFunctionConfiguration", hook)
+    return hook

@@ -1,0 +1,274 @@
+"""Helpers for the DNS mirror's tests: zones, hosted zones in moto, a strict Route 53 model, nsd."""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.aws.clients import client
+from bot.core.dns import names
+from bot.core.dns.config import MasterAddress
+from bot.core.dns.records import parse_route53_value
+from bot.core.dns.tsig import TsigKey
+from bot.errors import UsageError
+
+NSD = shutil.which("nsd") or ("/usr/sbin/nsd" if os.path.exists("/usr/sbin/nsd") else None)
+SOA_VALUE = "ns-2048.awsdns-64.net. hostmaster.example.com. 1 7200 900 1209600 86400"
+
+
+def create_hosted_zone(domain: str, *, private: bool = False) -> str:
+    """A hosted zone in moto; returns its id (without /hostedzone/)."""
+    kwargs: dict[str, Any] = {"Name": domain, "CallerReference": f"test-{time.time_ns()}"}
+    if private:
+        vpc = client("ec2").create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        kwargs["VPC"] = {"VPCRegion": "us-east-1", "VPCId": vpc}
+        kwargs["HostedZoneConfig"] = {"PrivateZone": True, "Comment": "test"}
+    return str(client("route53").create_hosted_zone(**kwargs)["HostedZone"]["Id"]).rsplit("/", 1)[-1]
+
+
+def create_records(zone_id: str, records: Iterable[tuple[str, str, int, Sequence[str]]]) -> None:
+    """CREATE plain record sets in moto, 500 per request."""
+    changes = [
+        {
+            "Action": "CREATE",
+            "ResourceRecordSet": {
+                "Name": name,
+                "Type": rtype,
+                "TTL": ttl,
+                "ResourceRecords": [{"Value": v} for v in values],
+            },
+        }
+        for name, rtype, ttl, values in records
+    ]
+    for start in range(0, len(changes), 500):
+        client("route53").change_resource_record_sets(
+            HostedZoneId=zone_id, ChangeBatch={"Changes": changes[start : start + 500]}
+        )
+
+
+def list_all(zone_id: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"HostedZoneId": zone_id}
+    while True:
+        page = client("route53").list_resource_record_sets(**kwargs)
+        out.extend(page["ResourceRecordSets"])
+        if not page["IsTruncated"]:
+            return out
+        kwargs["StartRecordName"], kwargs["StartRecordType"] = page["NextRecordName"], page["NextRecordType"]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# -- a strict model of Route 53's ChangeResourceRecordSets ----------------------------------------
+
+
+class InvalidChangeBatch(Exception):
+    pass
+
+
+@dataclass
+class FakeRoute53:
+    """Route 53's documented behaviour for one hosted zone (what moto does not do):
+
+    a batch is applied entirely or not at all; CREATE fails if the record set exists; DELETE must match
+    TTL and values exactly; names are stored lowercase and listed with \\ooo escapes (``*`` as ``\\052``);
+    a CNAME cannot share its name with other records; at most 1,000 elements and 32,000 characters of
+    values per request, UPSERT counting twice.
+    """
+
+    origin: str
+    items: dict[tuple[str, str, str], dict[str, Any]]
+    calls: int = 0
+
+    @classmethod
+    def with_defaults(cls, origin: str) -> FakeRoute53:
+        fake = cls(origin, {})
+        fake.items[(origin, "SOA", "")] = {
+            "Name": origin,
+            "Type": "SOA",
+            "TTL": 900,
+            "ResourceRecords": [{"Value": SOA_VALUE}],
+        }
+        fake.items[(origin, "NS", "")] = {
+            "Name": origin,
+            "Type": "NS",
+            "TTL": 172800,
+            "ResourceRecords": [{"Value": f"ns-{n}.awsdns-{n}.org."} for n in (1, 2)],
+        }
+        return fake
+
+    def put_raw(self, item: Mapping[str, Any]) -> None:
+        name = names.route53_to_canonical(str(item["Name"]))
+        stored = copy.deepcopy(dict(item))
+        stored["Name"] = name
+        self.items[(name, str(item["Type"]), str(item.get("SetIdentifier", "")))] = stored
+
+    def listing(self) -> list[dict[str, Any]]:
+        """Record sets as ListResourceRecordSets returns them (names escaped the AWS way)."""
+        out = []
+        for key in sorted(self.items, key=lambda k: (names.sort_key(k[0]), k[1], k[2])):
+            item = copy.deepcopy(self.items[key])
+            item["Name"] = aws_name(item["Name"])
+            out.append(item)
+        return out
+
+    def change(self, batch: Mapping[str, Any]) -> None:
+        self.calls += 1
+        elements = chars = 0
+        working = copy.deepcopy(self.items)
+        for change in batch["Changes"]:
+            action, rrset = change["Action"], change["ResourceRecordSet"]
+            weight = 2 if action == "UPSERT" else 1
+            values = [rr["Value"] for rr in rrset.get("ResourceRecords", [])]
+            elements += len(values) * weight
+            chars += sum(len(v) for v in values) * weight
+            try:
+                name = names.route53_to_canonical(rrset["Name"])
+            except UsageError as error:
+                raise InvalidChangeBatch(str(error)) from None
+            if not names.is_within(name, self.origin):
+                raise InvalidChangeBatch(f"{name} is not in {self.origin}")
+            for value in values:
+                try:
+                    parse_route53_value(rrset["Type"], value)
+                except UsageError as error:
+                    raise InvalidChangeBatch(str(error)) from None
+            key = (name, rrset["Type"], str(rrset.get("SetIdentifier", "")))
+            stored = {**copy.deepcopy(rrset), "Name": name}
+            if action == "CREATE":
+                if key in working:
+                    raise InvalidChangeBatch(f"Tried to create {key} but it already exists")
+                working[key] = stored
+            elif action == "UPSERT":
+                working[key] = stored
+            elif action == "DELETE":
+                current = working.get(key)
+                if current is None or current.get("TTL") != rrset.get("TTL") or sorted(
+                    rr["Value"] for rr in current.get("ResourceRecords", [])
+                ) != sorted(values):
+                    raise InvalidChangeBatch(f"Tried to delete {key} but it was not found")
+                del working[key]
+            else:
+                raise InvalidChangeBatch(f"unknown action {action}")
+        if elements > 1000 or chars > 32000:
+            raise InvalidChangeBatch(f"batch too large: {elements} elements, {chars} characters")
+        by_name: dict[str, set[str]] = {}
+        for name, rtype, _ in working:
+            by_name.setdefault(name, set()).add(rtype)
+        for name, types in by_name.items():
+            if "CNAME" in types and len(types) > 1:
+                raise InvalidChangeBatch(f"RRSet of type CNAME with DNS name {name} is not permitted")
+        self.items = working
+
+
+def aws_name(canonical: str) -> str:
+    """How AWS lists a name: lowercase, \\ooo octal for everything but a-z 0-9 - _ (``*`` is ``\\052``)."""
+    parsed = names.from_text(canonical)
+    labels = []
+    for label in parsed.labels[:-1]:
+        labels.append(
+            "".join(
+                chr(b) if chr(b) in "abcdefghijklmnopqrstuvwxyz0123456789-_" else f"\\{b:03o}" for b in label.lower()
+            )
+        )
+    return ".".join(labels) + "."
+
+
+# -- nsd -----------------------------------------------------------------------------------------------
+
+
+def require_nsd() -> str:
+    """The nsd binary; a missing nsd fails the test where CI demands it (OPSBOT_REQUIRE_NSD=1)."""
+    if NSD is None:
+        if os.environ.get("OPSBOT_REQUIRE_NSD") == "1":
+            pytest.fail("nsd is required (OPSBOT_REQUIRE_NSD=1) but not installed; .ci/run installs it")
+        pytest.skip("nsd is not installed (apt-get install nsd)")
+    return NSD
+
+
+@contextmanager
+def run_nsd(
+    workdir: Path, zones: Mapping[str, str], *, key: TsigKey | None = None, timeout: float = 15.0
+) -> Iterator[MasterAddress]:
+    """nsd in the foreground on 127.0.0.1 and a free port, as the current user, all files in ``workdir``.
+
+    ``zones`` maps zone names to zone-file text. With ``key``, transfers require that TSIG key.
+    """
+    binary = require_nsd()
+    port = free_port()
+    zone_clauses = []
+    for name, text in zones.items():
+        filename = f"{name.rstrip('.')}.zone"
+        (workdir / filename).write_text(text)
+        allow = f"127.0.0.1 {key.name}" if key else "127.0.0.1 NOKEY"
+        zone_clauses.append(f"zone:\n  name: {name}\n  zonefile: {filename}\n  provide-xfr: {allow}\n")
+    key_clause = (
+        f'key:\n  name: "{key.name}"\n  algorithm: {key.algorithm}\n  secret: "{key.secret}"\n' if key else ""
+    )
+    config = workdir / "nsd.conf"
+    config.write_text(
+        "server:\n"
+        f"  ip-address: 127.0.0.1@{port}\n"
+        f"  port: {port}\n"
+        '  username: ""\n'
+        '  chroot: ""\n'
+        f'  zonesdir: "{workdir}"\n'
+        f'  pidfile: "{workdir}/nsd.pid"\n'
+        '  database: ""\n'
+        f'  zonelistfile: "{workdir}/zone.list"\n'
+        f'  xfrdfile: "{workdir}/xfrd.state"\n'
+        f'  xfrdir: "{workdir}"\n'
+        f'  logfile: "{workdir}/nsd.log"\n'
+        "  server-count: 1\n"
+        "  do-ip6: no\n"
+        "  verbosity: 1\n"
+        "remote-control:\n  control-enable: no\n" + key_clause + "".join(zone_clauses)
+    )
+    process = subprocess.Popen(
+        [binary, "-d", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=workdir
+    )
+    address = MasterAddress("127.0.0.1", port)
+    try:
+        _wait_until_serving(process, address, next(iter(zones)), key, timeout, workdir)
+        yield address
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+def _wait_until_serving(
+    process: subprocess.Popen[bytes], address: MasterAddress, zone: str, key: TsigKey | None, timeout: float, workdir: Path
+) -> None:
+    from bot.core.dns.transfer import TransferError, query_serial
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            log = (workdir / "nsd.log").read_text() if (workdir / "nsd.log").exists() else ""
+            stderr = process.stderr.read().decode() if process.stderr else ""
+            pytest.fail(f"nsd exited with {process.returncode}: {stderr} {log}")
+        try:
+            query_serial(address, names.parse_domain(zone), timeout=0.5, key=key)
+            return
+        except TransferError:
+            time.sleep(0.05)
+    pytest.fail(f"nsd did not serve {zone} on {address} within {timeout} s")

@@ -1,0 +1,264 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bot.core.dns.plan import Action, Limits, make_plan, validate
+from bot.core.dns.records import HostedZone, MasterZone, hosted_zone, master_zone_from_text
+from tests.dns.support import SOA_VALUE
+
+ORIGIN = "example.com."
+
+
+def master(records: list[str], serial: int = 10) -> MasterZone:
+    head = [f"$ORIGIN {ORIGIN}", f"@ 3600 IN SOA ns1.example.net. hostmaster {serial} 7200 900 1209600 300"]
+    return master_zone_from_text("\n".join([*head, "@ 3600 IN NS ns1.example.net.", *records]) + "\n", ORIGIN)
+
+
+def rrset(name: str, rtype: str, ttl: int, *values: str, **extra: Any) -> dict[str, Any]:
+    item: dict[str, Any] = {"Name": name, "Type": rtype, "TTL": ttl, "ResourceRecords": [{"Value": v} for v in values]}
+    item.update(extra)
+    return item
+
+
+def route53(*items: dict[str, Any], serial: int = 1) -> HostedZone:
+    defaults = [
+        rrset(ORIGIN, "NS", 172800, "ns-1.awsdns-1.org.", "ns-2.awsdns-2.net."),
+        rrset(ORIGIN, "SOA", 900, SOA_VALUE.replace(" 1 ", f" {serial} ")),
+    ]
+    return hosted_zone(ORIGIN, [*defaults, *items])
+
+
+def lines(plan: Any) -> list[str]:
+    return [f"{c.action.value} {c.name} {c.rtype}" for c in plan.changes]
+
+
+# -- normalisation: what must NOT produce changes --------------------------------------------------
+
+
+def test_escaped_wildcard_matches_the_masters_wildcard() -> None:
+    plan = make_plan(master(["* 300 IN A 10.0.0.9"]), route53(rrset("\\052.example.com.", "A", 300, "10.0.0.9")))
+    assert plan.empty
+
+
+def test_in_zone_targets_are_not_rewritten() -> None:
+    zone = master(
+        [
+            "www 300 IN CNAME web",
+            "web 300 IN A 10.0.0.1",
+            "@ 300 IN MX 10 mail",
+            "mail 300 IN A 10.0.0.2",
+            "_sip._tcp 300 IN SRV 10 60 5060 sip",
+            "sip 300 IN A 10.0.0.3",
+        ]
+    )
+    hosted = route53(
+        rrset("www.example.com.", "CNAME", 300, "web.example.com"),
+        rrset("web.example.com.", "A", 300, "10.0.0.1"),
+        rrset("example.com.", "MX", 300, "10 MAIL.example.com."),
+        rrset("mail.example.com.", "A", 300, "10.0.0.2"),
+        rrset("_sip._tcp.example.com.", "SRV", 300, "10 60 5060 sip.example.com"),
+        rrset("sip.example.com.", "A", 300, "10.0.0.3"),
+    )
+    assert make_plan(zone, hosted).empty
+
+
+def test_txt_with_several_strings_and_quotes() -> None:
+    zone = master(['txt 300 IN TXT "part one" "part \\"two\\""', 'spf 300 IN TXT "v=spf1" "-all"'])
+    same = route53(
+        rrset("txt.example.com.", "TXT", 300, '"part one" "part \\"two\\""'),
+        rrset("spf.example.com.", "TXT", 300, 'v=spf1 "-all"'),
+    )
+    assert make_plan(zone, same).empty
+    joined = route53(
+        rrset("txt.example.com.", "TXT", 300, '"part one part \\"two\\""'),
+        rrset("spf.example.com.", "TXT", 300, '"v=spf1 -all"'),
+    )
+    assert lines(make_plan(zone, joined)) == [
+        "UPSERT spf.example.com. TXT",
+        "UPSERT txt.example.com. TXT",
+    ]
+
+
+def test_value_order_and_case_do_not_matter() -> None:
+    zone = master(["ns 300 IN NS b.example.net.", "ns 300 IN NS a.example.net."])
+    hosted = route53(rrset("ns.example.com.", "NS", 300, "A.example.net", "b.EXAMPLE.net."))
+    assert make_plan(zone, hosted).empty
+
+
+def test_apex_soa_and_ns_are_left_to_route53() -> None:
+    zone = master(["www 300 IN A 10.0.0.1"], serial=99)
+    hosted = route53(rrset("www.example.com.", "A", 300, "10.0.0.1"))
+    plan = make_plan(zone, hosted)
+    assert plan.empty
+    assert plan.master_serial == 99 and plan.route53_serial == 1
+
+
+# -- the diff --------------------------------------------------------------------------------------
+
+
+def test_create_update_delete() -> None:
+    zone = master(["new 300 IN A 10.0.0.1", "changed 300 IN A 10.0.0.3", "ttl 600 IN A 10.0.0.4"])
+    hosted = route53(
+        rrset("changed.example.com.", "A", 300, "10.0.0.2"),
+        rrset("ttl.example.com.", "A", 300, "10.0.0.4"),
+        rrset("gone.example.com.", "A", 300, "10.0.0.5"),
+    )
+    plan = make_plan(zone, hosted)
+    assert sorted(lines(plan)) == [
+        "CREATE new.example.com. A",
+        "DELETE gone.example.com. A",
+        "UPSERT changed.example.com. A",
+        "UPSERT ttl.example.com. A",
+    ]
+    assert plan.counts() == {"CREATE": 1, "UPSERT": 2, "DELETE": 1}
+    ttl_change = next(c for c in plan.changes if c.name.startswith("ttl."))
+    assert "(TTL was 300)" in ttl_change.summary()
+
+
+def test_ignore_ttl() -> None:
+    zone = master(["ttl 600 IN A 10.0.0.4", "both 600 IN A 10.0.0.6"])
+    hosted = route53(rrset("ttl.example.com.", "A", 300, "10.0.0.4"), rrset("both.example.com.", "A", 300, "10.0.0.5"))
+    plan = make_plan(zone, hosted, ignore_ttl=True)
+    assert lines(plan) == ["UPSERT both.example.com. A"]
+    assert plan.ttl_only_ignored == 1
+
+
+def test_delete_repeats_what_route53_holds() -> None:
+    hosted = route53(rrset("\\052.old.example.com.", "TXT", 60, '"b"', '"a"'))
+    plan = make_plan(master(["x 300 IN A 10.0.0.1"]), hosted)
+    delete = next(c for c in plan.changes if c.action is Action.DELETE)
+    assert delete.wire_name == "\\052.old.example.com."
+    assert delete.values == ('"b"', '"a"')
+    assert delete.to_route53()["ResourceRecordSet"]["TTL"] == 60  # type: ignore[index]
+
+
+def test_alias_and_routing_policies_are_left_alone() -> None:
+    hosted = route53(
+        rrset("app.example.com.", "A", 0, AliasTarget={"HostedZoneId": "Z1", "DNSName": "lb.example.net."}),
+        rrset("geo.example.com.", "A", 60, "10.0.0.1", SetIdentifier="eu", Weight=10),
+    )
+    plan = make_plan(master(["www 300 IN A 10.0.0.1"]), hosted)
+    assert lines(plan) == ["CREATE www.example.com. A"]
+    reasons = {(item.name, item.reason.split(" ")[0]) for item in plan.left_alone}
+    assert reasons == {("app.example.com.", "alias"), ("geo.example.com.", "routing")}
+
+
+def test_master_records_that_clash_with_an_alias_are_left_alone() -> None:
+    hosted = route53(rrset("app.example.com.", "A", 0, AliasTarget={"HostedZoneId": "Z1", "DNSName": "lb."}))
+    plan = make_plan(master(["app 300 IN A 10.0.0.1", "app 300 IN TXT hi"]), hosted)
+    assert lines(plan) == ["CREATE app.example.com. TXT"]
+    clash = [i for i in plan.left_alone if i.side == "master"]
+    assert [(i.name, i.rtype) for i in clash] == [("app.example.com.", "A")]
+
+
+def test_unsupported_types_are_reported() -> None:
+    plan = make_plan(master(['box 300 IN HINFO "PC" "Linux"', "* 300 IN NS ns.example.net."]), route53())
+    assert plan.empty
+    assert {(i.rtype, i.reason) for i in plan.left_alone} == {
+        ("HINFO", "Route 53 does not support HINFO records"),
+        ("NS", "Route 53 does not allow wildcard NS records"),
+    }
+
+
+def test_duplicates_returned_by_moto_are_left_alone() -> None:
+    hosted = route53(rrset("dup.example.com.", "A", 300, "10.0.0.1"), rrset("dup.example.com.", "A", 300, "10.0.0.2"))
+    plan = make_plan(master(["dup 300 IN A 10.0.0.3"]), hosted)
+    assert plan.empty  # neither a CREATE over them nor a DELETE of one of them
+    assert any("twice" in item.reason for item in plan.left_alone)
+
+
+# -- batching --------------------------------------------------------------------------------------
+
+
+def test_batches_respect_element_limits_and_upserts_count_twice() -> None:
+    zone = master([f"h{n} 300 IN A 10.1.{n // 250}.{n % 250}" for n in range(1500)])
+    plan = make_plan(zone, route53())
+    assert [b.elements for b in plan.batches] == [1000, 500]
+    # The same zone, all updates: 1,500 UPSERTs of one value each count 3,000.
+    hosted = route53(*[rrset(f"h{n}.example.com.", "A", 300, "10.9.9.9") for n in range(1500)])
+    upserts = make_plan(zone, hosted, max_delete_percent=100)
+    assert [len(b.changes) for b in upserts.batches] == [500, 500, 500]
+    assert all(b.elements <= 1000 for b in upserts.batches)
+
+
+def test_batches_respect_the_character_limit() -> None:
+    value = "x" * 250
+    zone = master([f't{n} 300 IN TXT "{value}"' for n in range(300)])
+    plan = make_plan(zone, route53())
+    assert all(b.chars <= 32000 for b in plan.batches)
+    assert len(plan.batches) == 3  # 252 characters per value: 126 values per request
+
+
+def test_changes_of_one_name_share_a_batch_and_deletes_come_first() -> None:
+    zone = master(["swap 300 IN CNAME target.example.net."] + [f"h{n} 300 IN A 10.0.0.1" for n in range(3)])
+    hosted = route53(rrset("swap.example.com.", "A", 300, "10.0.0.7"))
+    plan = make_plan(zone, hosted, limits=Limits(max_elements=2), max_delete_percent=100)
+    swap_batches = {b.number for b in plan.batches for c in b.changes if c.name == "swap.example.com."}
+    assert len(swap_batches) == 1
+    swap = [c.action for b in plan.batches for c in b.changes if c.name == "swap.example.com."]
+    assert swap == [Action.DELETE, Action.CREATE]
+    assert validate(route53(rrset("swap.example.com.", "A", 300, "10.0.0.7")), plan.batches, Limits(2)) == []
+
+
+def test_fingerprint_identifies_the_changes() -> None:
+    zone = master(["a 300 IN A 10.0.0.1"])
+    assert make_plan(zone, route53()).fingerprint() == make_plan(zone, route53()).fingerprint()
+    other = master(["a 300 IN A 10.0.0.2"])
+    assert make_plan(zone, route53()).fingerprint() != make_plan(other, route53()).fingerprint()
+
+
+# -- guards ----------------------------------------------------------------------------------------
+
+
+def test_guard_empty_master() -> None:
+    plan = make_plan(master([]), route53(rrset("a.example.com.", "A", 300, "10.0.0.1")), max_delete_percent=100)
+    assert [g.code for g in plan.guards] == ["empty"]
+
+
+@pytest.mark.parametrize(
+    ("serial", "last", "blocked"),
+    [(9, 10, True), (10, 10, False), (11, 10, False), (5, 2**32 - 5, False), (2**32 - 5, 5, True), (0, 2**31, True)],
+)
+def test_guard_serial_went_backwards_uses_rfc1982(serial: int, last: int, blocked: bool) -> None:
+    plan = make_plan(master(["a 300 IN A 10.0.0.1"], serial=serial), route53(), last_serial=last)
+    assert ("serial-backwards" in [g.code for g in plan.guards]) is blocked
+
+
+def test_guard_too_many_deletes_is_configurable() -> None:
+    hosted = route53(*[rrset(f"h{n}.example.com.", "A", 300, "10.0.0.1") for n in range(10)])
+    keep_seven = master([f"h{n} 300 IN A 10.0.0.1" for n in range(7)])
+    assert [g.code for g in make_plan(keep_seven, hosted).guards] == ["too-many-deletes"]
+    assert make_plan(keep_seven, hosted, max_delete_percent=30).guards == ()
+    keep_eight = master([f"h{n} 300 IN A 10.0.0.1" for n in range(8)])
+    assert make_plan(keep_eight, hosted).guards == ()  # exactly 20% is allowed
+
+
+# -- client-side validation ------------------------------------------------------------------------
+
+
+def test_validation_accepts_plans_and_catches_what_aws_rejects() -> None:
+    zone = master(["a 300 IN A 10.0.0.1", "b 300 IN A 10.0.0.2"])
+    hosted = route53(rrset("c.example.com.", "A", 300, "10.0.0.3"))
+    plan = make_plan(zone, hosted, max_delete_percent=100)
+    assert validate(hosted, plan.batches) == []
+    # The same plan against a Route 53 that moved on (someone created "a" meanwhile) is refused.
+    moved = route53(rrset("c.example.com.", "A", 300, "10.0.0.3"), rrset("a.example.com.", "A", 300, "10.0.0.1"))
+    assert any("already exists" in p for p in validate(moved, plan.batches))
+    # ... and a DELETE of a record whose values changed.
+    changed = route53(rrset("c.example.com.", "A", 300, "10.0.0.4"))
+    assert any("differ" in p for p in validate(changed, plan.batches))
+
+
+def test_validation_catches_a_cname_beside_other_data() -> None:
+    zone = master(["x 300 IN CNAME y.example.net."])
+    hosted = route53(rrset("x.example.com.", "TXT", 300, '"keep"'))
+    plan = make_plan(zone, route53())  # planned against a stale view without the TXT
+    assert any("CNAME beside" in p for p in validate(hosted, plan.batches))
+
+
+def test_validation_catches_oversized_batches() -> None:
+    zone = master([f"h{n} 300 IN A 10.0.0.1" for n in range(5)])
+    plan = make_plan(zone, route53(), limits=Limits(max_elements=10))
+    assert any("more than 2" in p for p in validate(route53(), plan.batches, Limits(max_elements=2)))

@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.errors import UsageError
+from bot.listeners.args import ArgSpec, Flag, Positional, parse, redacted_text, tokenize
+
+SPEC = ArgSpec(
+    positionals=(Positional("id"), Positional("rest", optional=True, many=True)),
+    flags=(
+        Flag("since", metavar="TIME"),
+        Flag("limit", kind="int", minimum=1, maximum=100),
+        Flag("activated", kind="choice", choices=("yes", "no")),
+        Flag("json", kind="bool"),
+        Flag("code", secret=True),
+    ),
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "tokens"),
+    [
+        ("a b  c", ["a", "b", "c"]),
+        ('say "hello world" now', ["say", "hello world", "now"]),
+        ("“smart quotes” work", ["smart quotes", "work"]),
+        ('"" empty', ["", "empty"]),
+        (r'"a \"b\" c"', ['a "b" c']),
+        ("<mailto:bob@example.com|bob@example.com>", ["bob@example.com"]),
+        ("<http://example.com|example.com> x", ["example.com", "x"]),
+        ("<https://example.com/a?b=1&amp;c=2>", ["https://example.com/a?b=1&c=2"]),
+        ("<@U0ALICE|alice> <#C0OPS|ops>", ["<@U0ALICE>", "<#C0OPS>"]),
+        ("a &lt;b&gt; &amp; c", ["a", "<b>", "&", "c"]),
+    ],
+)
+def test_tokenize(text: str, tokens: list[str]) -> None:
+    assert tokenize(text) == tokens
+
+
+def test_unbalanced_quote_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="quote is not closed"):
+        tokenize("it's 'quoted text'")
+
+
+def test_parse_flags_and_positionals() -> None:
+    args = parse(tokenize("abc --since '2h ago' --limit=5 more words --json --activated YES"), SPEC)
+    assert args["id"] == "abc"
+    assert args["since"] == "2h ago" and args["limit"] == 5 and args["json"] is True
+    assert args["activated"] == "yes" and args.extra == ("more", "words") and args["rest"] == "more words"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "Missing <id>"),
+        ("x --limit many", "--limit takes a whole number"),
+        ("x --limit 0", "at least 1"),
+        ("x --activated maybe", "one of yes, no"),
+        ("x --nope", "Unknown option --nope"),
+        ("x --since", "--since needs a value"),
+        ("x --json=perhaps", "is a switch"),
+    ],
+)
+def test_parse_errors_say_what_is_expected(text: str, message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        parse(tokenize(text), SPEC)
+
+
+def test_double_dash_ends_options() -> None:
+    args = parse(tokenize("-- --not-a-flag"), SPEC)
+    assert args["id"] == "--not-a-flag"
+
+
+def test_secret_values_are_masked_for_the_audit() -> None:
+    spec = ArgSpec(
+        positionals=(Positional("serial"), Positional("code", secret=True), Positional("email")),
+        flags=(Flag("since"), Flag("token", secret=True)),
+    )
+    tokens = tokenize("SN-1 --since 1h AC-123 me@x.io --token=abc --token def")
+    assert (
+        redacted_text(tokens, spec)
+        == "SN-1 --since 1h [redacted] me@x.io --token=[redacted] --token [redacted]"
+    )
+
+
+@given(st.text(max_size=80))
+def test_tokenize_and_parse_raise_only_usage_errors(text: str) -> None:
+    try:
+        parse(tokenize(text), SPEC)
+    except UsageError as error:
+        assert error.message
+
+
+_PLAIN = st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\"'\\<>&“”„‘’‚\u00a0")
+
+
+@given(st.lists(st.text(alphabet=_PLAIN, max_size=12), max_size=6))
+def test_double_quoted_words_come_back_whole(words: list[str]) -> None:
+    assert tokenize(" ".join(f'"{w}"' for w in words)) == words

@@ -1,0 +1,117 @@
+"""template.yaml passes cfn-lint and has the shape Lambda needs; manifest.json is a valid Slack app
+manifest whose commands are exactly the ones the app listens to."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from bot.cli.local import manifest_with_url
+from bot.errors import UsageError
+
+ROOT = Path(__file__).resolve().parents[2]
+SCHEMA = ROOT.parent / "shared" / "specs" / "slack-app-manifest.schema.1.0.0.json"
+LOCAL_SCHEMA = ROOT / "tests" / "events" / "slack-app-manifest.schema.1.0.0.json"
+
+
+def manifest() -> dict[str, Any]:
+    return json.loads((ROOT / "manifest.json").read_text())
+
+
+def schema() -> dict[str, Any]:
+    return json.loads((SCHEMA if SCHEMA.exists() else LOCAL_SCHEMA).read_text())
+
+
+def template() -> dict[str, Any]:
+    from cfnlint.decode import cfn_yaml
+
+    return cfn_yaml.load(str(ROOT / "template.yaml"))  # type: ignore[no-any-return]
+
+
+def test_template_passes_cfn_lint() -> None:
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "cfn-lint"), "--format", "parseable", str(ROOT / "template.yaml")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    # cfn-lint's exit code is a bit mask: 2 errors, 4 warnings, 8 informational; 1 means it crashed.
+    assert result.returncode & 3 == 0, result.stdout + result.stderr
+
+
+def test_slack_function_shape() -> None:
+    resources = template()["Resources"]
+    function = resources["SlackFunction"]["Properties"]
+    assert function["Handler"] == "handlers.slack.handler"
+    assert function["FunctionName"] == {"Fn::Sub": "${AWS::StackName}-slack"}
+    assert function["EventInvokeConfig"]["MaximumRetryAttempts"] == 0
+    env = function["Environment"]["Variables"]
+    assert "{{resolve:secretsmanager:" in env["SLACK_SIGNING_SECRET"]["Fn::Sub"]
+    assert "{{resolve:secretsmanager:" in env["SLACK_BOT_TOKEN"]["Fn::Sub"]
+    statements = function["Policies"][0]["Statement"]
+    invoke = next(s for s in statements if s["Action"] == "lambda:InvokeFunction")
+    assert all("${AWS::StackName}-slack" in r["Fn::Sub"] for r in invoke["Resource"])
+    globals_ = template()["Globals"]["Function"]
+    assert globals_["Runtime"] == "python3.12" and globals_["Architectures"] == ["arm64"]
+    table = resources["StateTable"]["Properties"]
+    assert (
+        table["BillingMode"] == "PAY_PER_REQUEST"
+        and table["TimeToLiveSpecification"]["AttributeName"] == "expiresAt"
+    )
+    assert "SlackEventsUrl" in template()["Outputs"]
+
+
+def test_no_wildcard_actions_in_iam() -> None:
+    """Least privilege: no statement grants every action of a service (e.g. "dynamodb:*")."""
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "Action" in node and "Effect" in node:
+                yield node
+            for value in node.values():
+                yield from walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                yield from walk(item)
+
+    for statement in walk(template()["Resources"]):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert not [a for a in actions if isinstance(a, str) and (a == "*" or a.endswith(":*"))], statement
+
+
+def test_manifest_validates_against_slacks_schema() -> None:
+    jsonschema.validate(manifest(), schema())
+
+
+def test_manifest_commands_match_listeners(harness: Any) -> None:
+    from bot.listeners.framework import runtime_of
+
+    in_manifest = {c["command"] for c in manifest()["features"]["slash_commands"]}
+    listened = {c.slash for c in runtime_of(harness.app).commands.values()}
+    assert in_manifest == listened
+
+
+def test_manifest_with_url() -> None:
+    filled = manifest_with_url(manifest(), "https://abc.execute-api.us-east-1.amazonaws.com/slack/events")
+    urls = {c["url"] for c in filled["features"]["slash_commands"]} | {
+        filled["settings"]["interactivity"]["request_url"]
+    }
+    assert urls == {"https://abc.execute-api.us-east-1.amazonaws.com/slack/events"}
+    jsonschema.validate(filled, schema())
+    with pytest.raises(UsageError):
+        manifest_with_url(manifest(), "http://insecure.example.com")
+
+
+def test_opsbot_manifest_command_prints_it() -> None:
+    url = "https://abc.execute-api.us-east-1.amazonaws.com/slack/events"
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "manifest", "--url", url], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["settings"]["interactivity"]["request_url"] == url

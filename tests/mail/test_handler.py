@@ -1,0 +1,365 @@
+"""The SES feedback handler against moto's DynamoDB, posting alerts to the local Slack server."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from bot.aws import clients, mailing
+from bot.aws.dynamo import scan_all
+from bot.config import Settings
+from bot.core.mail_state import BOOKKEEPING
+from bot.local import mail_samples
+from bot.local.slack_api import LocalSlack
+from bot.mail_feedback_app import FeedbackNotStored, SesFeedbackApp
+from tests.mail.conftest import ALERTS
+from tests.support.events import load_event
+
+T0 = 1_714_550_400_000  # 2024-05-01T08:00:00Z
+HOUR = 3_600_000
+
+
+def item(settings: Settings, address: str) -> dict[str, Any]:
+    found = mailing.get_address(settings.mailing_table, address)
+    assert found is not None, f"no item for {address}"
+    return found
+
+
+def alerts(slack: LocalSlack) -> list[Any]:
+    return [m for m in slack.visible(ALERTS)]
+
+
+def test_permanent_bounce_disables_keeps_original_attributes_and_alerts(
+    mail_settings: Settings, slack_server: LocalSlack
+) -> None:
+    report = SesFeedbackApp(mail_settings)(load_event("sns_ses_bounce_permanent"), None)
+    assert report["changed"] == 1
+    assert report["disabled"] == ["jane.doe@example.com"]
+    stored = item(mail_settings, "jane.doe@example.com")
+    # The seed post's attributes, with their original meanings and types.
+    assert stored["UserId"] == "jane.doe@example.com"
+    assert stored["notificationType"] == "Bounce"
+    assert stored["from"] == "news@example.org"
+    assert stored["timestamp"] == "2024-05-01T10:15:29.001Z"  # mail.timestamp, as the original stored it
+    assert stored["state"] == "disable"
+    # ... and the additions.
+    assert (stored["bounceType"], stored["bounceSubType"]) == ("Permanent", "General")
+    assert "User unknown" in stored["diagnosticCode"]
+    assert stored["lastMessageId"].startswith("0100018f2b3c4d5e-aaaaaaaa")
+    assert stored["transientCount"] == 0
+    assert stored["reason"] == "permanent-bounce"
+    assert stored["updatedAt"].endswith("Z")
+    assert len(stored["history"]) == 1
+    (alert,) = alerts(slack_server)
+    assert "jane.doe@example.com" in alert.text
+    fields = json.dumps(alert.blocks)
+    for expected in ("Permanent bounce (Permanent/General)", "news@example.org", "0100018f2b3c4d5e-aaaaaaaa",
+                     "2024-05-01T10:15:30.120Z", "User unknown"):  # fmt: skip
+        assert expected in fields
+    buttons = [e for b in alert.blocks if b["type"] == "actions" for e in b["elements"]]
+    assert [b["action_id"] for b in buttons] == ["mail:reenable", "mail:suppress", "mail:history"]
+    assert [b["text"]["text"] for b in buttons] == ["Re-enable", "Keep suppressed", "History"]
+    assert {b["value"] for b in buttons} == {"jane.doe@example.com"}
+
+
+def test_multi_recipient_notification_updates_every_recipient(
+    mail_settings: Settings, slack_server: LocalSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="opsbot.mail"):
+        report = SesFeedbackApp(mail_settings).handle(load_event("sns_ses_bounce_multi"))
+    assert sorted(report.disabled) == ["also.gone@example.net", "gone@example.net"]
+    assert report.skipped_recipients == 1
+    assert "not an address" in caplog.text
+    assert item(mail_settings, "also.gone@example.net")["bounceSubType"] == "NoEmail"
+    assert mailing.get_address(mail_settings.mailing_table, "ok@example.net") is None  # not bounced
+    assert len(alerts(slack_server)) == 2
+
+
+def test_complaint_is_sticky_when_a_later_delivery_arrives(mail_settings: Settings, slack_server: LocalSlack) -> None:
+    app = SesFeedbackApp(mail_settings)
+    assert app.handle(load_event("sns_ses_complaint")).disabled == ["angry@example.com"]
+    report = app.handle(load_event("sns_ses_delivery"))
+    assert report.disabled == []
+    angry = item(mail_settings, "angry@example.com")
+    assert (angry["state"], angry["reason"], angry["sticky"]) == ("disable", "complaint", True)
+    assert angry["notificationType"] == "Delivery"  # the newest event, as the original recorded it
+    assert angry["complaintFeedbackType"] == "abuse"
+    assert item(mail_settings, "happy@example.com")["state"] == "enable"
+    (alert,) = alerts(slack_server)
+    assert "Complaint" in alert.text
+    assert "Sticky" in json.dumps(alert.blocks)
+
+
+def test_transient_bounces_disable_at_the_limit(make_mail_settings: Callable[..., Settings], slack_server: LocalSlack) -> None:
+    settings = make_mail_settings(OPSBOT_MAIL_TRANSIENT_LIMIT="3", OPSBOT_MAIL_TRANSIENT_WINDOW="24h")
+    app = SesFeedbackApp(settings)
+    address = "full@example.com"
+    for n in range(2):
+        message = mail_samples.bounce([address], T0 + n * HOUR, bounce_type="Transient", subtype="MailboxFull")
+        assert app.handle(mail_samples.sns_event([message])).disabled == []
+        assert item(settings, address)["state"] == "enable"
+        assert item(settings, address)["transientCount"] == n + 1
+    third = mail_samples.bounce([address], T0 + 5 * HOUR, bounce_type="Transient", subtype="General")
+    assert app.handle(mail_samples.sns_event([third])).disabled == [address]
+    stored = item(settings, address)
+    assert (stored["state"], stored["reason"], stored["transientCount"]) == ("disable", "transient-bounces", 3)
+    (alert,) = alerts(slack_server)
+    assert "3 transient bounces within 1d" in json.dumps(alert.blocks)
+
+
+def test_undetermined_bounce_is_flagged_for_review(mail_settings: Settings, slack_server: LocalSlack) -> None:
+    report = SesFeedbackApp(mail_settings).handle(load_event("sns_ses_bounce_undetermined"))
+    assert report.review == ["unsure@example.com"]
+    stored = item(mail_settings, "unsure@example.com")
+    assert (stored["state"], stored["review"]) == ("enable", True)
+    (alert,) = alerts(slack_server)
+    assert alert.text.startswith("Needs review")
+    labels = [e["text"]["text"] for b in alert.blocks if b["type"] == "actions" for e in b["elements"]]
+    assert labels == ["Keep enabled", "Suppress", "History"]
+
+
+def test_event_publishing_records_are_handled(mail_settings: Settings) -> None:
+    report = SesFeedbackApp(mail_settings).handle(load_event("sns_ses_event_bounce"))
+    assert report.disabled == ["listed@example.com"]
+    stored = item(mail_settings, "listed@example.com")
+    assert stored["bounceSubType"] == "OnAccountSuppressionList"
+    assert stored["from"] == "Example News <news@example.org>"
+    assert stored["timestamp"] == "2024-05-05T14:05:44 +0000"  # as SES sent it
+
+
+def test_malformed_record_in_the_middle_of_a_batch_is_logged_and_skipped(
+    mail_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="opsbot.mail"):
+        report = SesFeedbackApp(mail_settings).handle(load_event("sns_batch_with_malformed"))
+    assert (report.records, report.malformed, report.ignored, report.notifications) == (6, 2, 2, 2)
+    assert item(mail_settings, "batch.one@example.com")["state"] == "disable"  # record 0
+    assert item(mail_settings, "batch.two@example.com")["state"] == "enable"  # record 5, after the bad ones
+    assert "record 1 (SNS message 95df01b4-ee98-5cb9-9903-4c221d41eb51): the message is not JSON" in caplog.text
+    assert "without its 'complaint' object" in caplog.text
+    assert "ignoring SES Send notification" in caplog.text
+    assert "ignoring SES DeliveryDelay notification" in caplog.text
+
+
+def test_duplicate_delivery_changes_nothing_the_second_time(mail_settings: Settings, slack_server: LocalSlack) -> None:
+    app = SesFeedbackApp(mail_settings)
+    event = load_event("sns_ses_bounce_permanent")
+    first = app.handle(event)
+    stored = item(mail_settings, "jane.doe@example.com")
+    second = app.handle(event)
+    assert (first.changed, first.duplicates, second.changed, second.duplicates) == (1, 0, 0, 1)
+    assert item(mail_settings, "jane.doe@example.com") == stored  # not even updatedAt or rev
+    assert len(alerts(slack_server)) == 1
+    # The same bounce published again by event publishing (another SNS message) is the same event.
+    message = json.loads(event["Records"][0]["Sns"]["Message"])
+    republished = {**message, "eventType": message.pop("notificationType")}
+    assert app.handle(mail_samples.sns_event([republished])).duplicates == 1
+    day = mailing.read_stats(mail_settings.state_table, "2024-05-01", "2024-05-01")
+    assert day == {"2024-05-01": {"Bounce:Permanent": 1}}
+
+
+def test_old_duplicate_beyond_history_is_recognised_by_its_seen_marker(mail_settings: Settings) -> None:
+    app = SesFeedbackApp(mail_settings)
+    old = mail_samples.delivery(["busy@example.com"], T0)
+    app.handle(mail_samples.sns_event([old]))
+    for n in range(1, 13):  # pushes the first delivery out of the ten-entry history
+        app.handle(mail_samples.sns_event([mail_samples.delivery(["busy@example.com"], T0 + n * HOUR)]))
+    before = item(mail_settings, "busy@example.com")
+    assert all(h["ms"] != T0 for h in before["history"])
+    report = app.handle(mail_samples.sns_event([old]))
+    assert report.duplicates == 1
+    assert item(mail_settings, "busy@example.com") == before
+    counts = mailing.read_stats(mail_settings.state_table, "2024-05-01", "2024-05-01")["2024-05-01"]
+    assert counts == {"Delivery": 13}
+
+
+def test_an_older_notification_does_not_overwrite_a_newer_one(mail_settings: Settings) -> None:
+    app = SesFeedbackApp(mail_settings)
+    address = "late@example.com"
+    app.handle(mail_samples.sns_event([mail_samples.delivery([address], T0 + 5 * HOUR)]))
+    report = app.handle(mail_samples.sns_event([mail_samples.bounce([address], T0 + HOUR)]))
+    assert report.disabled == []
+    stored = item(mail_settings, address)
+    assert (stored["state"], stored["notificationType"], stored["reason"]) == ("enable", "Delivery", "delivery")
+    assert stored["eventTime"] == T0 + 5 * HOUR
+    assert [h["event"] for h in stored["history"]] == ["delivery", "permanent"]  # recorded, in time order
+
+
+def test_a_late_complaint_still_disables_sticky(mail_settings: Settings) -> None:
+    app = SesFeedbackApp(mail_settings)
+    address = "late.complainer@example.com"
+    app.handle(mail_samples.sns_event([mail_samples.delivery([address], T0 + 5 * HOUR)]))
+    report = app.handle(mail_samples.sns_event([mail_samples.complaint([address], T0 + HOUR)]))
+    assert report.disabled == [address]
+    assert (item(mail_settings, address)["state"], item(mail_settings, address)["sticky"]) == ("disable", True)
+
+
+def test_concurrent_writer_between_read_and_write_is_merged_not_overwritten(
+    mail_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another invocation stores a complaint after we read the item; our conditional write fails, we merge again."""
+    from bot.core import mail as core
+
+    address = "race@example.com"
+    app = SesFeedbackApp(mail_settings)
+    app.handle(mail_samples.sns_event([mail_samples.delivery([address], T0)]))
+    real_commit = mailing.commit
+    interleaved = []
+
+    def commit_after_someone_else(change: mailing.Commit) -> None:
+        if not interleaved:
+            interleaved.append(True)
+            other = mail_samples.complaint([address], T0 + 2 * HOUR)
+            SesFeedbackApp(mail_settings).handle(mail_samples.sns_event([other]))
+        real_commit(change)
+
+    monkeypatch.setattr(core.mailing, "commit", commit_after_someone_else)
+    app.handle(mail_samples.sns_event([mail_samples.delivery([address], T0 + HOUR)]))
+    stored = item(mail_settings, address)
+    assert stored["rev"] == 3
+    assert [h["event"] for h in stored["history"]] == ["complaint", "delivery", "delivery"]
+    assert (stored["state"], stored["sticky"]) == ("disable", True)
+
+
+def test_item_from_the_original_handler_keeps_its_meaning_and_foreign_attributes(mail_settings: Settings) -> None:
+    address = "legacy@example.com"
+    mailing.put_address(
+        mail_settings.mailing_table,
+        {"UserId": address, "notificationType": "Complaint", "from": "news@example.org",
+         "timestamp": "2016-01-27T14:59:38.237Z", "state": "disable", "crmId": "C-42"},
+    )  # fmt: skip
+    SesFeedbackApp(mail_settings).handle(mail_samples.sns_event([mail_samples.delivery([address], T0)]))
+    stored = item(mail_settings, address)
+    assert (stored["state"], stored["sticky"], stored["crmId"]) == ("disable", True, "C-42")
+    assert stored["rev"] == 1
+
+
+def test_slack_failure_does_not_lose_the_table_update(
+    mail_settings: Settings, slack_server: LocalSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    slack_server.fail_next("chat.postMessage", "channel_not_found")
+    with caplog.at_level(logging.ERROR, logger="opsbot.mail"):
+        report = SesFeedbackApp(mail_settings).handle(load_event("sns_ses_bounce_permanent"))
+    assert (report.alerts_posted, report.alerts_failed) == (0, 1)
+    assert item(mail_settings, "jane.doe@example.com")["state"] == "disable"
+    assert "could not be posted" in caplog.text and "channel_not_found" in caplog.text
+
+
+def test_aws_failure_on_one_event_raises_after_storing_the_others(mail_settings: Settings) -> None:
+    """A throttled write must make Lambda retry the batch; the retry then stores only what is missing."""
+    ddb = clients.client("dynamodb")
+    victim = "throttled@example.com"
+
+    class Http:
+        status_code = 400
+        headers: dict[str, str] = {}
+
+    def throttle(params: dict[str, Any], **_: Any) -> Any:
+        body = params.get("body", b"")
+        if victim in (body.decode() if isinstance(body, bytes) else str(body)):
+            error = {"Code": "ProvisionedThroughputExceededException", "Message": "Rate exceeded"}
+            return Http(), {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 400}}
+        return None
+
+    ddb.meta.events.register("before-call.dynamodb.TransactWriteItems", throttle)
+    event = mail_samples.sns_event(
+        [mail_samples.bounce(["first@example.com"], T0), mail_samples.bounce([victim], T0),
+         mail_samples.bounce(["last@example.com"], T0)]
+    )  # fmt: skip
+    with pytest.raises(FeedbackNotStored, match="1 of 3 feedback events could not be stored"):
+        SesFeedbackApp(mail_settings).handle(event)
+    assert item(mail_settings, "last@example.com")["state"] == "disable"
+    assert mailing.get_address(mail_settings.mailing_table, victim) is None
+    ddb.meta.events.unregister("before-call.dynamodb.TransactWriteItems", throttle)
+    retry = SesFeedbackApp(mail_settings).handle(event)  # Lambda's retry
+    assert (retry.duplicates, retry.changed) == (2, 1)
+    assert item(mail_settings, victim)["state"] == "disable"
+
+
+def test_without_alert_channel_the_table_is_still_updated(
+    mailing_table: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings.from_env({"AWS_REGION": "us-east-1"})
+    with caplog.at_level(logging.WARNING, logger="opsbot.mail"):
+        report = SesFeedbackApp(settings).handle(load_event("sns_ses_bounce_permanent"))
+    assert report.disabled == ["jane.doe@example.com"]
+    assert "OPSBOT_ALERT_CHANNEL is not set" in caplog.text
+
+
+# -- the key property: a shuffled, duplicated stream ends where the ordered stream ends -------------
+
+
+def feedback_stream(rng: random.Random, count: int) -> list[dict[str, Any]]:
+    addresses = [f"user{n:02d}@example.com" for n in range(40)]
+    messages: list[dict[str, Any]] = []
+    for n in range(count):
+        at = T0 + rng.randrange(0, 10 * 24) * HOUR + rng.randrange(0, 3_600) * 1_000
+        recipients = rng.sample(addresses, rng.choice([1, 1, 1, 2, 3]))
+        roll = rng.random()
+        seed = f"n{n}"
+        if roll < 0.45:
+            messages.append(mail_samples.delivery(recipients, at, seed=seed))
+        elif roll < 0.60:
+            subtype = rng.choice(["General", "NoEmail", "Suppressed", "OnAccountSuppressionList"])
+            messages.append(mail_samples.bounce(recipients, at, subtype=subtype, seed=seed))
+        elif roll < 0.85:
+            subtype = rng.choice(["General", "MailboxFull", "MessageTooLarge", "ContentRejected", "AttachmentRejected"])
+            messages.append(mail_samples.bounce(recipients, at, bounce_type="Transient", subtype=subtype, seed=seed))
+        elif roll < 0.90:
+            messages.append(
+                mail_samples.bounce(recipients, at, bounce_type="Undetermined", subtype="Undetermined", seed=seed)
+            )
+        else:
+            feedback = rng.choice(["abuse", "fraud", "not-spam", "other", "virus", "auth-failure"])
+            messages.append(mail_samples.complaint(recipients, at, feedback_type=feedback, seed=seed))
+    return messages
+
+
+def table_state(table: str) -> dict[str, dict[str, Any]]:
+    return {
+        item["UserId"]: {k: v for k, v in item.items() if k not in BOOKKEEPING} for item in scan_all(table)
+    }
+
+
+def event_time(message: dict[str, Any]) -> str:
+    body = message.get("bounce") or message.get("complaint") or message.get("delivery") or {}
+    return str(body["timestamp"])
+
+
+def test_shuffled_duplicated_stream_of_1000_ends_in_the_same_state_as_the_ordered_stream(state_table: str) -> None:
+    from bot.aws.mailing import create_mailing_table
+    from bot.aws.state import create_state_table
+
+    rng = random.Random(20240501)
+    stream = feedback_stream(rng, 1000)
+    runs = {}
+    for name in ("ordered", "shuffled"):
+        create_mailing_table(f"mailing-{name}")
+        create_state_table(f"state-{name}")
+        settings = Settings.from_env(
+            {"OPSBOT_MAILING_TABLE": f"mailing-{name}", "OPSBOT_STATE_TABLE": f"state-{name}",
+             "OPSBOT_MAIL_TRANSIENT_LIMIT": "3", "OPSBOT_MAIL_TRANSIENT_WINDOW": "2d"}
+        )  # fmt: skip
+        if name == "ordered":
+            messages = sorted(stream, key=event_time)
+        else:
+            messages = stream + rng.sample(stream, 300)  # SNS delivers at least once
+            rng.shuffle(messages)
+        app = SesFeedbackApp(settings)
+        reports = [app.handle(mail_samples.sns_event(messages[i : i + 10])) for i in range(0, len(messages), 10)]
+        runs[name] = (table_state(f"mailing-{name}"), mailing.read_stats(f"state-{name}", "2024-04-30", "2024-05-12"))
+        if name == "shuffled":
+            assert sum(r.duplicates for r in reports) >= 300
+    ordered, shuffled = runs["ordered"], runs["shuffled"]
+    assert len(ordered[0]) == 40
+    assert shuffled[0] == ordered[0]
+    assert shuffled[1] == ordered[1]  # each notification counted once
+    states = {item["state"] for item in ordered[0].values()}
+    reasons = {item["reason"] for item in ordered[0].values()}
+    assert states == {"enable", "disable"}
+    assert {"complaint", "delivery"} <= reasons  # the stream exercises the interesting rules
