@@ -115,7 +115,7 @@ class SesFeedbackApp:
         return self.handle(event).to_json()
 
     def handle(self, event: Any) -> BatchReport:
-        from bot.core.mail import mail_config, record_event
+        from bot.core.mail import EventOutcome, count_events, mail_config, record_event
         from bot.core.mail_alerts import MailAlert
         from bot.core.mail_feedback import parse_batch
 
@@ -134,6 +134,8 @@ class SesFeedbackApp:
             )
         alerts: list[MailAlert] = []
         failures: list[str] = []
+        outcomes: list[EventOutcome] = []
+        known = self._prefetch(parsed.notifications)
         for raw, notification in parsed.notifications:
             if notification.ignored:
                 report.ignored += 1
@@ -157,12 +159,13 @@ class SesFeedbackApp:
             for recipient_event in notification.events:
                 report.events += 1
                 try:
-                    outcome = record_event(recipient_event, settings, config.rules)
+                    outcome = record_event(recipient_event, settings, config.rules, known=known)
                 except OpsbotError as error:
                     report.failed += 1
                     failures.append(f"{recipient_event.event_id}: {error}")
                     logger.error("could not store %s: %s", recipient_event.event_id, error)
                     continue
+                outcomes.append(outcome)
                 if outcome.duplicate:
                     report.duplicates += 1
                     continue
@@ -181,6 +184,10 @@ class SesFeedbackApp:
                         transient_window=_window_text(config.rules.transient_window_ms),
                     )
                 )
+        try:
+            count_events(settings, outcomes)
+        except OpsbotError as error:
+            logger.error("daily mail counters not updated (%d events uncounted): %s", len(outcomes), error)
         if alerts:
             self._alert(alerts, report)
         summary = {k: v for k, v in report.to_json().items() if k not in {"disabled", "review"}}
@@ -191,6 +198,20 @@ class SesFeedbackApp:
                 f"batch; stored events are recognised as duplicates): {failures[0]}"
             )
         return report
+
+    def _prefetch(self, notifications: list[Any]) -> dict[str, dict[str, Any] | None]:
+        """Every item the batch touches, read in one go (a notification can have 50 recipients)."""
+        from bot.aws.mailing import get_addresses
+
+        addresses = {event.address for _, n in notifications for event in n.events}
+        if not addresses:
+            return {}
+        try:
+            return get_addresses(self.settings.mailing_table, addresses)
+        except OpsbotError as error:
+            # Each event then reads its own item (and fails on its own if AWS really is down).
+            logger.warning("could not read the batch's items at once: %s", error)
+            return {}
 
     def _alert(self, alerts: list[Any], report: BatchReport) -> None:
         from bot.aws.state import StateTable

@@ -359,11 +359,3 @@ def function_logging(name: str) -> FunctionLogging:
         )
 
     return _cached(("function", name), load)
-
-
-def account_id() -> str:
-    def load() -> str:
-        with aws_errors(resource="caller identity"):
-            return str(client("sts").get_caller_identity()["Account"])
-
-    return _cached(("account",), load, ttl=3600)

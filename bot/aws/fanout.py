@@ -83,7 +83,7 @@ def set_active(table: str, source_arn: str, target_id: str, active: bool) -> Act
                 ConditionExpression="attribute_exists(id)",
                 ExpressionAttributeNames={"#active": "active"},
                 ExpressionAttributeValues=values({":active": active}),
-                ReturnValues="UPDATED_OLD",
+                ReturnValues="ALL_OLD",  # moto omits unchanged attributes from UPDATED_OLD
             )
         except Exception as error:
             if error_code(error) == "ConditionalCheckFailedException":
@@ -149,3 +149,21 @@ def list_hooks(function: str) -> list[dict[str, Any]]:
         for page in paginator.paginate(FunctionName=function):
             mappings.extend(page.get("EventSourceMappings", []))
     return mappings
+
+
+def first_page_as_the_function_reads_it(table: str, source_arn: str) -> tuple[set[str], bool]:
+    """The ids the fan-out function loads for a source, and whether more pages exist.
+
+    Its query (lib/configuration.js) filters on ``active = true`` and, looking for ``ExclusiveStartKey``
+    instead of ``LastEvaluatedKey`` in the response, never asks for a second page.
+    """
+    with aws_errors(resource=f"fan-out table {table}"):
+        page = client("dynamodb").query(
+            TableName=table,
+            Select="ALL_ATTRIBUTES",
+            KeyConditionExpression="sourceArn = :sourceArn",
+            FilterExpression="active = :active",
+            ExpressionAttributeValues=values({":active": True, ":sourceArn": source_arn}),
+        )
+    ids = {str(from_item(item).get("id")) for item in page.get("Items", [])}
+    return ids, "LastEvaluatedKey" in page

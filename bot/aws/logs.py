@@ -23,7 +23,6 @@ from typing import Any, TypeVar
 
 from bot.aws.clients import client
 from bot.aws.errors import THROTTLING_CODES, error_code, translate
-from bot.errors import AwsError
 
 log = logging.getLogger(__name__)
 
@@ -95,10 +94,11 @@ class Limiter:
             # A slowed bucket recovers a little with every second without throttling.
             bucket.rate = min(bucket.nominal, bucket.rate + 0.1 * elapsed * bucket.nominal)
             bucket.tokens = min(bucket.rate, bucket.tokens + elapsed * bucket.rate)
-            if bucket.tokens >= 1.0:
-                bucket.tokens -= 1.0
+            # The epsilon keeps float rounding from turning a due token into an endless tiny wait.
+            if bucket.tokens >= 1.0 - 1e-9:
+                bucket.tokens = max(0.0, bucket.tokens - 1.0)
                 return 0.0
-            return (1.0 - bucket.tokens) / bucket.rate
+            return max(1e-3, (1.0 - bucket.tokens) / bucket.rate)
 
     def slowdown(self, operation: str) -> None:
         """AWS throttled us: halve this operation's rate (it recovers gradually)."""
@@ -365,10 +365,6 @@ def describe_group(name: str, *, stats: CallStats | None = None) -> GroupInfo | 
     return None
 
 
-def group_arn(name: str, *, region: str, account: str, partition: str = "aws") -> str:
-    return f"arn:{partition}:logs:{region}:{account}:log-group:{name}"
-
-
 # -- Live Tail ------------------------------------------------------------------------------------
 
 
@@ -416,7 +412,3 @@ def start_live_tail(
         close = getattr(stream, "close", None)
         if callable(close):
             close()
-
-
-def is_missing_group_error(error: BaseException) -> bool:
-    return isinstance(error, AwsError) and error.code == "ResourceNotFoundException"

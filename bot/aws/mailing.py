@@ -1,23 +1,20 @@
 """The ``mailing`` table (the seed post's, keyed by ``UserId`` = address) and mail's state-table items.
 
-Writes are read-merge-write with optimistic concurrency: the item carries a revision ``rev``, and every
-write is conditional on the revision the merge was computed from, in one transaction with the event's
-"seen" marker and its daily counter. So a concurrent writer can never be overwritten with older
-information, a notification is counted once, and a duplicate changes nothing. (The merge itself decides
-by event time which information is newer; see ``bot.core.mail_state``.)
+Writes are read-merge-write with optimistic concurrency: the item carries a revision ``rev`` and every
+put is conditional on the revision the merge was computed from, so a concurrent writer is never
+overwritten with older information (the merge itself decides by event time what is newer; see
+``bot.core.mail_state``). A duplicate is recognised from the item before anything is written.
 
 State-table items of this capability (prefix ``mail#`` so they never collide with other kinds):
-    mail#seen#<sha256 of event id>   seen             a notification already merged (TTL 14 days)
-    mail#stats                        <day>#<shard>    events per day by kind (TTL 400 days)
-    mail#digest                       <storm id>       bounce-storm digest counters and message ts
+    mail#stats     <day>#<shard>    feedback events per day by kind (TTL 400 days)
+    mail#digest    <storm id>       bounce-storm digest counters and the digest message's ts
 """
 
 from __future__ import annotations
 
-import hashlib
+import random
 import time
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from bot.aws.clients import client
@@ -31,11 +28,10 @@ MAILING_TABLE_DEFINITION: dict[str, Any] = {
     "BillingMode": "PAY_PER_REQUEST",
 }
 
-SEEN_TTL_SECONDS = 14 * 86400
 STATS_TTL_SECONDS = 400 * 86400
 DIGEST_TTL_SECONDS = 7 * 86400
-# Counters of one day are spread over a few items so that a bounce storm's concurrent transactions do
-# not all conflict on one item.
+# Counters of one day are spread over a few items so that a bounce storm's concurrent Lambda invocations
+# do not all update one item.
 STATS_SHARDS = 4
 
 STATS_PK = "mail#stats"
@@ -44,10 +40,6 @@ DIGEST_PK = "mail#digest"
 
 class RevisionConflict(Exception):
     """Someone else wrote the item since we read it: read again and merge again."""
-
-
-class AlreadySeen(Exception):
-    """The event's seen marker exists: it was merged before."""
 
 
 def create_mailing_table(name: str) -> None:
@@ -65,128 +57,50 @@ def get_address(table: str, address: str) -> dict[str, Any] | None:
     return from_item(raw) if raw is not None else None
 
 
-def seen_key(event_id: str) -> str:
-    return "mail#seen#" + hashlib.sha256(event_id.encode()).hexdigest()[:40]
-
-
-def stats_sort_key(day: str, event_id: str) -> str:
-    shard = int(hashlib.sha256(event_id.encode()).hexdigest()[:8], 16) % STATS_SHARDS
-    return f"{day}#{shard}"
-
-
-@dataclass(frozen=True)
-class Commit:
-    """One atomic write for one event.
-
-    ``item`` is the new item (plain values, bookkeeping included) or None when the event changes nothing;
-    ``expected_rev`` is the revision the merge read (None: no item, or one written by the original
-    handler, which has no revision).
-    """
-
-    table: str
-    address: str
-    item: dict[str, Any] | None
-    expected_rev: int | None
-    state_table: str = ""
-    event_id: str = ""  # with state_table: write the seen marker (fails when it exists)
-    stats_day: str = ""  # with state_table: add 1 to counter ``stats_field`` of that day
-    stats_field: str = ""
-
-
-def commit(change: Commit) -> None:
-    """Apply ``change`` atomically. Raises RevisionConflict or AlreadySeen (nothing written then)."""
-    if change.expected_rev is None:
-        condition = "attribute_not_exists(#rev)"
-        condition_values: dict[str, Any] = {}
-    else:
-        condition = "#rev = :rev"
-        condition_values = values({":rev": change.expected_rev})
-    items: list[dict[str, Any]] = []
-    if change.item is not None:
-        put: dict[str, Any] = {
-            "TableName": change.table,
-            "Item": to_item(change.item),
-            "ConditionExpression": condition,
-            "ExpressionAttributeNames": {"#rev": "rev"},
-        }
-        if condition_values:
-            put["ExpressionAttributeValues"] = condition_values
-        items.append({"Put": put})
-    elif change.state_table and change.event_id:
-        check: dict[str, Any] = {
-            "TableName": change.table,
-            "Key": {"UserId": {"S": change.address}},
-            "ConditionExpression": condition,
-            "ExpressionAttributeNames": {"#rev": "rev"},
-        }
-        if condition_values:
-            check["ExpressionAttributeValues"] = condition_values
-        items.append({"ConditionCheck": check})
-    now = int(time.time())
-    if change.state_table and change.event_id:
-        items.append(
-            {
-                "Put": {
-                    "TableName": change.state_table,
-                    "Item": to_item(
-                        {"pk": seen_key(change.event_id), "sk": "seen", "expiresAt": now + SEEN_TTL_SECONDS}
-                    ),
-                    # An expired marker that DynamoDB has not deleted yet does not count.
-                    "ConditionExpression": "attribute_not_exists(pk) OR expiresAt <= :now",
-                    "ExpressionAttributeValues": values({":now": now}),
-                }
-            }
-        )
-        if change.stats_day and change.stats_field:
-            items.append(
-                {
-                    "Update": {
-                        "TableName": change.state_table,
-                        "Key": to_item(
-                            {"pk": STATS_PK, "sk": stats_sort_key(change.stats_day, change.event_id)}
-                        ),
-                        "UpdateExpression": "ADD #f :one SET expiresAt = if_not_exists(expiresAt, :exp)",
-                        "ExpressionAttributeNames": {"#f": change.stats_field},
-                        "ExpressionAttributeValues": values({":one": 1, ":exp": now + STATS_TTL_SECONDS}),
-                    }
-                }
-            )
-    if not items:
-        return
-    _transact(items, change.table)
-
-
-def _transact(items: list[dict[str, Any]], table: str) -> None:
+def get_addresses(table: str, addresses: Iterable[str]) -> dict[str, dict[str, Any] | None]:
+    """Several items in as few calls as possible (BatchGetItem, 100 keys a call); None for absent ones."""
+    wanted = sorted(set(addresses))
+    found: dict[str, dict[str, Any] | None] = dict.fromkeys(wanted)
     ddb = client("dynamodb")
     with aws_errors(resource=f"mailing table {table}"):
-        try:
-            if len(items) == 1 and "Put" in items[0]:
-                ddb.put_item(**items[0]["Put"])
+        for start in range(0, len(wanted), 100):
+            keys: list[dict[str, Any]] = [
+                {"UserId": {"S": address}} for address in wanted[start : start + 100]
+            ]
+            for attempt in range(8):
+                response = ddb.batch_get_item(RequestItems={table: {"Keys": keys, "ConsistentRead": True}})
+                for raw in response.get("Responses", {}).get(table, []):
+                    item = from_item(raw)
+                    found[str(item["UserId"])] = item
+                keys = response.get("UnprocessedKeys", {}).get(table, {}).get("Keys", [])
+                if not keys:
+                    break
+                time.sleep(min(1.0, 0.05 * 2**attempt))
             else:
-                ddb.transact_write_items(TransactItems=items)
-            return
+                raise RevisionConflict()  # never expected: DynamoDB kept throttling the batch
+    return found
+
+
+def put_if_revision(table: str, item: Mapping[str, Any], expected_rev: int | None) -> None:
+    """Put ``item`` if the stored item still has ``expected_rev`` (None: no item, or one written by the
+    original handler, which has no revision). Raises RevisionConflict otherwise; nothing is written then."""
+    kwargs: dict[str, Any] = {
+        "TableName": table,
+        "Item": to_item(dict(item)),
+        "ExpressionAttributeNames": {"#rev": "rev"},
+    }
+    if expected_rev is None:
+        kwargs["ConditionExpression"] = "attribute_not_exists(#rev)"
+    else:
+        kwargs["ConditionExpression"] = "#rev = :rev"
+        kwargs["ExpressionAttributeValues"] = values({":rev": expected_rev})
+    with aws_errors(resource=f"mailing table {table}"):
+        try:
+            client("dynamodb").put_item(**kwargs)
         except Exception as error:
-            code = error_code(error)
-            if code == "ConditionalCheckFailedException":
+            if error_code(error) == "ConditionalCheckFailedException":
                 raise RevisionConflict() from None
-            if code != "TransactionCanceledException":
-                raise
-            reasons = _cancellation_codes(error)
-    # The seen marker is always the item after the mailing-table one.
-    if len(reasons) >= 2 and reasons[1] == "ConditionalCheckFailed":
-        raise AlreadySeen()
-    if reasons and reasons[0] == "ConditionalCheckFailed":
-        raise RevisionConflict()
-    # TransactionConflict (another transaction on the same items at the same moment): try again.
-    raise RevisionConflict()
-
-
-def _cancellation_codes(error: BaseException) -> list[str]:
-    response = getattr(error, "response", None) or {}
-    reasons = response.get("CancellationReasons")
-    if not isinstance(reasons, list):
-        return []
-    return [str(reason.get("Code", "")) for reason in reasons if isinstance(reason, Mapping)]
+            raise
 
 
 def put_address(table: str, item: Mapping[str, Any]) -> None:
@@ -202,6 +116,24 @@ def scan_addresses(table: str) -> Iterator[dict[str, Any]]:
 
 
 # -- daily counters --------------------------------------------------------------------------------
+
+
+def add_stats(state_table: str, day: str, counts: Mapping[str, int]) -> None:
+    """Add ``counts`` (counter name -> how many) to the counters of ``day`` (``YYYY-MM-DD``)."""
+    if not counts:
+        return
+    names = {f"#c{i}": name for i, name in enumerate(sorted(counts))}
+    numbers: dict[str, Any] = {f":c{i}": counts[name] for i, name in enumerate(sorted(counts))}
+    numbers[":exp"] = int(time.time()) + STATS_TTL_SECONDS
+    adds = ", ".join(f"#c{i} :c{i}" for i in range(len(counts)))
+    with aws_errors(resource=f"state table {state_table}"):
+        client("dynamodb").update_item(
+            TableName=state_table,
+            Key=to_item({"pk": STATS_PK, "sk": f"{day}#{random.randrange(STATS_SHARDS)}"}),
+            UpdateExpression=f"ADD {adds} SET expiresAt = if_not_exists(expiresAt, :exp)",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values(numbers),
+        )
 
 
 def read_stats(state_table: str, first_day: str, last_day: str) -> dict[str, dict[str, int]]:

@@ -153,6 +153,53 @@ class StateTable:
         item = self.get(f"count#{key}", str(now - now % window_seconds))
         return int(item["count"]) if item else 0
 
+    # A limit of "N within W seconds" cannot be read off one fixed window: N events straddling a window
+    # boundary would never reach N. These counters keep each window's item for two windows and count the
+    # current and the previous one together, so N events within W seconds always reach N (events spread
+    # over up to 2W may too: the stricter side, which suits guessing limits).
+    def add_recent(self, key: str, *, window_seconds: int, now: int | None = None) -> int:
+        """Count one event; return the events of the current and the previous window together."""
+        now = int(time.time()) if now is None else now
+        start = now - now % window_seconds
+        with self._errors():
+            result = client("dynamodb").update_item(
+                TableName=self.name,
+                Key=to_item({"pk": f"count#{key}", "sk": str(start)}),
+                UpdateExpression="ADD #c :one SET expiresAt = if_not_exists(expiresAt, :exp)",
+                ExpressionAttributeNames={"#c": "count"},
+                ExpressionAttributeValues=values({":one": 1, ":exp": start + 2 * window_seconds}),
+                ReturnValues="UPDATED_NEW",
+            )
+        current = int(from_item(result["Attributes"])["count"])
+        return current + self._window_count(key, start - window_seconds, now)
+
+    def recent(self, key: str, *, window_seconds: int, now: int | None = None) -> int:
+        now = int(time.time()) if now is None else now
+        start = now - now % window_seconds
+        return self._window_count(key, start, now) + self._window_count(key, start - window_seconds, now)
+
+    def clear_recent(self, key: str, *, window_seconds: int, now: int | None = None) -> None:
+        now = int(time.time()) if now is None else now
+        start = now - now % window_seconds
+        for window_start in (start, start - window_seconds):
+            self.delete(f"count#{key}", str(window_start))
+
+    def _window_count(self, key: str, start: int, now: int) -> int:
+        with self._errors():
+            raw = (
+                client("dynamodb")
+                .get_item(
+                    TableName=self.name,
+                    Key=to_item({"pk": f"count#{key}", "sk": str(start)}),
+                    ConsistentRead=True,
+                )
+                .get("Item")
+            )
+        if not raw:
+            return 0
+        item = from_item(raw)
+        return int(item.get("count", 0)) if _live(item, now) else 0
+
     # -- flags and sync state ----------------------------------------------------------------------
     def set_flag(self, key: str, data: dict[str, Any], *, ttl_seconds: int) -> None:
         self.put(f"flag#{key}", "flag", data, ttl_seconds=ttl_seconds)

@@ -22,6 +22,7 @@ CLI_MODULES: tuple[str, ...] = (
     "bot.cli.apilogs",
     "bot.cli.device",
     "bot.cli.mail",
+    "bot.cli.dns",
     "bot.cli.fanout",
 )
 

@@ -36,7 +36,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     parser.add_argument("--until", default="", help="end of the search (default: now)")
     parser.add_argument("--filter", dest="pattern", default="", help="tail: a CloudWatch Logs filter pattern")
-    parser.add_argument("--for", dest="duration", default="", help="tail: stop after this long (default: Ctrl-C)")
+    parser.add_argument(
+        "--for", dest="duration", default="", help="tail: stop after this long (default: Ctrl-C)"
+    )
     parser.add_argument(
         "--mode", default="auto", choices=("auto", "live", "poll"), help="tail: Live Tail, polling, or auto"
     )
@@ -72,6 +74,7 @@ def _lookup(args: argparse.Namespace) -> int:
 def _tail(args: argparse.Namespace) -> int:
     from bot.cli.output import print_json, use_colour
     from bot.core.apilogs.commands import plan_tail
+    from bot.core.apilogs.model import LogEvent
     from bot.render.apilogs import group_label, tail_batch_text, tail_summary_text
 
     plan = plan_tail(
@@ -84,7 +87,7 @@ def _tail(args: argparse.Namespace) -> int:
         mode=args.mode,
     )
     colour = use_colour()
-    collected = []
+    collected: list[LogEvent] = []
     if not args.json:
         labels = ", ".join(group_label(g, plan.stage) for g in plan.groups)
         print(f"Tailing {plan.stage.label}: {labels}. Ctrl-C to stop.", file=sys.stderr)

@@ -21,7 +21,6 @@ import logging
 import re
 import secrets
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,9 +32,7 @@ from bot.aws.devices import UNREGISTERED_EMAIL, is_activated
 from bot.aws.state import StateTable
 from bot.config import Settings
 from bot.core.timeparse import format_time
-from bot.errors import OpsbotError, UsageError
-
-__all__ = ["UNREGISTERED_EMAIL", "is_activated"]
+from bot.errors import UsageError
 
 log = logging.getLogger("opsbot.device")
 
@@ -285,7 +282,7 @@ def _lock(state: StateTable, key: str, seconds: int, reason: str) -> None:
 
 def _clear_guessing(settings: Settings, state: StateTable, key: str, window: int) -> None:
     state.delete(f"flag#lock#{key}", "flag")
-    catalog.clear_failures(settings.state_table, key, window=window, now=int(time.time()))
+    state.clear_recent(key, window_seconds=window)
 
 
 def _minutes(seconds: int) -> str:
@@ -329,21 +326,27 @@ class ActivationResult:
         return document
 
 
-def _audit(settings: Settings, state: StateTable, actor: str, action: str, target: str, outcome: str) -> None:
-    """One record per attempt. A failure to write it is logged; it never changes the answer."""
-    now = datetime.now(UTC)
-    record = {
-        "time": format_time(now),
-        "ref": uuid.uuid4().hex[:12],
-        "actor": actor,
-        "action": action,
-        "target": target,
-        "outcome": outcome,
-    }
-    try:
-        state.put_audit(record, ttl_days=settings.audit_ttl_days)
-    except OpsbotError as error:
-        log.error("Could not write the audit record of %s on %s (%s): %s", action, target, outcome, error)
+def _audit(settings: Settings, actor: str, action: str, target: str, outcome: str, started: float) -> None:
+    """One record per attempt outside Slack (the CLI); in Slack the command framework writes it.
+
+    The arguments recorded are the device's keys, never the code. ``audit.write`` never raises.
+    """
+    from bot.security import audit
+
+    record = audit.build_record(
+        ref=audit.new_ref(),
+        started=started,
+        ended=time.time(),
+        user=actor,
+        team="",
+        channel="",
+        kind="cli",
+        command=f"opsbot {action.replace('.', ' ')}",
+        action=action,
+        args=target,
+        outcome=outcome,
+    )
+    audit.write(record, state_table=settings.state_table, ttl_days=settings.audit_ttl_days)
 
 
 def activate(
@@ -363,13 +366,14 @@ def activate(
     errors = activation_field_errors(serial, client_id, secret.reveal(), address)
     if errors:
         raise _usage_from(errors)
+    started = time.time()
     state = StateTable(settings.state_table)
     target = f"{serial} / {client_id}"
     device_key, user_key = _device_key(serial, client_id), _user_key(actor)
 
     def finish(result: ActivationResult) -> ActivationResult:
         if audit:
-            _audit(settings, state, actor, "device.activate", f"{serial}/{client_id}", result.reason.value)
+            _audit(settings, actor, "device.activate", f"{serial} {client_id}", result.reason.value, started)
         log.info("Activation of %s by %s: %s", target, actor, result.reason.value)
         return result
 
@@ -430,9 +434,7 @@ def activate(
             )
         )
 
-    user_failures = catalog.add_failure(
-        settings.state_table, user_key, window=limits.user_window, now=int(time.time())
-    )
+    user_failures = state.add_recent(user_key, window_seconds=limits.user_window)
     user_locked = user_failures >= limits.user_failures
     if user_locked:
         _lock(state, user_key, limits.user_lock, "wrong activation codes")
@@ -450,9 +452,7 @@ def activate(
             )
         )
 
-    device_failures = catalog.add_failure(
-        settings.state_table, device_key, window=limits.device_window, now=int(time.time())
-    )
+    device_failures = state.add_recent(device_key, window_seconds=limits.device_window)
     left = max(0, limits.device_failures - device_failures)
     if left == 0:
         _lock(state, device_key, limits.device_lock, "wrong activation codes")
@@ -512,9 +512,16 @@ class DeactivationResult:
 
 
 def deactivate(
-    settings: Settings, serial: str, client_id: str, *, actor: str, limits: GuessingLimits = GUESSING_LIMITS
+    settings: Settings,
+    serial: str,
+    client_id: str,
+    *,
+    actor: str,
+    limits: GuessingLimits = GUESSING_LIMITS,
+    audit: bool = True,
 ) -> DeactivationResult:
     """Reset activation and issue a new code (returned as a Secret for the caller only)."""
+    started = time.time()
     serial, client_id = serial.strip(), client_id.strip()
     if not _KEY.fullmatch(serial) or not _KEY.fullmatch(client_id):
         raise UsageError(
@@ -531,13 +538,15 @@ def deactivate(
         at=format_time(datetime.now(UTC)),
     )
     if previous is None:
-        _audit(settings, state, actor, "device.deactivate", f"{serial}/{client_id}", "unknown_device")
+        if audit:
+            _audit(settings, actor, "device.deactivate", f"{serial} {client_id}", "unknown_device", started)
         raise UsageError(
             f"No device has serial number {serial} and client id {client_id}; nothing was changed."
         )
     # A new code makes earlier guesses meaningless: lift the device's lock with them.
     _clear_guessing(settings, state, _device_key(serial, client_id), limits.device_window)
-    _audit(settings, state, actor, "device.deactivate", f"{serial}/{client_id}", "reset")
+    if audit:
+        _audit(settings, actor, "device.deactivate", f"{serial} {client_id}", "reset", started)
     log.info("Device %s / %s reset by %s", serial, client_id, actor)
     email = str(previous.get("email", ""))
     return DeactivationResult(
@@ -636,7 +645,7 @@ def show(
     now = int(time.time())
     for item, code_unused in rows:
         key = _device_key(str(item.get("serialNumber")), str(item.get("clientId")))
-        failures = catalog.recent_failures(settings.state_table, key, window=limits.device_window, now=now)
+        failures = state.recent(key, window_seconds=limits.device_window, now=now)
         views.append(
             DeviceView.from_item(
                 item, code_unused, locked_for=_lock_remaining(state, key), recent_failures=failures

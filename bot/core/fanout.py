@@ -519,8 +519,8 @@ def check_target(target: Target) -> list[Finding]:
         elif not pattern.fullmatch(destination):
             if kind in NAME_TYPES and destination.startswith("arn:"):
                 reason = (
-                    f"destination {destination!r} is an ARN; a {kind} target stores {expected} "
-                    "(the CLI keeps only the name part of an ARN)."
+                    f"destination {destination!r} is an ARN, but a {kind} target needs {expected}: "
+                    "the CLI stores only the name part of an ARN."
                 )
             else:
                 reason = f"destination {destination!r} is not {expected}; the target is ignored."
@@ -711,9 +711,42 @@ def check_groups(groups: Iterable[SourceGroup], hook_errors: Mapping[str, str] |
     return CheckReport(tuple(findings), targets, sources, dict(hook_errors or {}))
 
 
+def beyond_first_page(source_group: SourceGroup, loaded_ids: set[str]) -> list[Finding]:
+    """Active targets the function never loads because they are not on its first page. Pure."""
+    missing = [t.id for t in source_group.targets if t.active and t.id not in loaded_ids]
+    if not missing:
+        return []
+    shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+    return [
+        Finding(
+            ERROR,
+            "beyond-first-page",
+            f"{len(missing)} active target(s) are beyond the first page of this source's items, which is all "
+            f"the fan-out function reads: {shown}.",
+            source_group.table,
+            source_group.source.arn,
+        )
+    ]
+
+
 def check(settings: Settings) -> CheckReport:
     snap = snapshot(settings)
-    return check_groups(snap.groups, snap.hook_errors)
+    report = check_groups(snap.groups, snap.hook_errors)
+    extra: list[Finding] = []
+    for source_group in snap.groups:
+        if any(t.active for t in source_group.targets):
+            loaded, more = fanout_aws.first_page_as_the_function_reads_it(
+                source_group.table, source_group.source.arn
+            )
+            if more:
+                extra.extend(beyond_first_page(source_group, loaded))
+    if not extra:
+        return report
+    findings = sorted(
+        (*extra, *report.findings),
+        key=lambda f: (0 if f.severity == ERROR else 1, f.table, f.source_arn, f.target_id or ""),
+    )
+    return CheckReport(tuple(findings), report.targets_checked, report.sources_checked, report.hook_errors)
 
 
 # -- activate / deactivate -------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from bot.core.mail_state import (
     derive,
     effect_of,
     from_item,
+    history_entry,
     merge,
     same_state,
     to_item,
@@ -53,8 +54,7 @@ OWN_ATTRIBUTES = frozenset(
         "sticky",
         "review",
         "transientCount",
-        "marks",
-        "transients",
+        "mergeState",
         "history",
         "eventTime",
         "lastEventAt",
@@ -162,57 +162,72 @@ STATS_FIELDS = {
 
 
 def record_event(
-    event: RecipientEvent, settings: Settings, rules: MailRules, *, count: bool = True
+    event: RecipientEvent,
+    settings: Settings,
+    rules: MailRules,
+    *,
+    known: dict[str, dict[str, Any] | None] | None = None,
 ) -> EventOutcome:
-    """Merge one event into its address's item (read, merge, conditional write; retried on conflict).
+    """Merge one event into its address's item: read, merge, put conditional on the revision read
+    (read and merge again when someone else wrote in between).
 
-    With ``count`` (SES feedback), the write also stores the event's seen marker and adds it to the day's
-    counters, in the same transaction: an event is counted once however often SNS delivers it.
+    A duplicate (the same feedback delivered again, by SNS or by the other SES format) is recognised from
+    the item and changes nothing. ``known`` holds items already read for this batch (address -> item or
+    None); it is used instead of a first read and kept up to date with what is written.
     """
     table = settings.mailing_table
     for attempt in range(MAX_WRITE_ATTEMPTS):
-        current = mailing.get_address(table, event.address)
+        if known is not None and event.address in known and attempt == 0:
+            current = known[event.address]
+        else:
+            current = mailing.get_address(table, event.address)
         record = from_item(current) if current is not None else None
         before = derive(record, rules) if record is not None else None
-        if record is not None and current is not None and record.knows(event.event_id):
-            return EventOutcome(event, True, False, before, before or derive(record, rules), current)
+        if record is not None and current is not None and before is not None and record.knows(event):
+            return EventOutcome(event, True, False, before, before, current)
         merged = merge(record, event, rules)
         computed = to_item(merged, rules)
         new_item = {k: v for k, v in (current or {}).items() if k not in OWN_ATTRIBUTES} | computed
         changed = current is None or not same_state(current, new_item)
-        previous_rev = current.get("rev") if current is not None else None
         if changed:
+            previous_rev = current.get("rev") if current is not None else None
             new_item["rev"] = int(previous_rev or 0) + 1
             new_item["updatedAt"] = format_time(datetime.now(UTC))
-        effect = effect_of(event)
-        counted = count and effect in STATS_FIELDS
-        change = mailing.Commit(
-            table=table,
-            address=event.address,
-            item=new_item if changed else None,
-            expected_rev=int(previous_rev) if previous_rev is not None else None,
-            state_table=settings.state_table if counted else "",
-            event_id=event.event_id if counted else "",
-            stats_day=iso_ms(event.at_ms)[:10],
-            stats_field=STATS_FIELDS.get(effect, ""),
-        )
-        try:
-            mailing.commit(change)
-        except mailing.AlreadySeen:
-            after = derive(record, rules) if record is not None else derive(merged, rules)
-            return EventOutcome(event, True, False, before, after, current or {})
-        except mailing.RevisionConflict:
-            # Another invocation wrote this address between our read and write: read and merge again.
-            time.sleep(random.uniform(0, 0.02 * (attempt + 1)))
-            continue
+            try:
+                mailing.put_if_revision(
+                    table, new_item, int(previous_rev) if previous_rev is not None else None
+                )
+            except mailing.RevisionConflict:
+                # Another invocation wrote this address between our read and write: read and merge again.
+                time.sleep(random.uniform(0, 0.02 * (attempt + 1)))
+                continue
         after = derive(merged, rules)
-        return EventOutcome(event, False, changed, before, after, new_item if changed else (current or {}))
+        if known is not None:
+            known[event.address] = new_item if changed else current
+        return EventOutcome(event, False, changed, before, after, new_item if changed else current or {})
     raise AwsError(
         f"The mailing table entry for {event.address} kept changing while {event.event_id} "
         "was being recorded.",
         code="RevisionConflict",
         hint="The batch will be retried.",
     )
+
+
+def count_events(settings: Settings, outcomes: list[EventOutcome]) -> None:
+    """Add the new (not duplicate) SES events to the daily counters ``/mail stats`` reads.
+
+    Done once per batch, after the items: a failure here loses counts, never state (a retry of the batch
+    sees duplicates).
+    """
+    per_day: dict[str, dict[str, int]] = {}
+    for outcome in outcomes:
+        counter = STATS_FIELDS.get(effect_of(outcome.event))
+        if outcome.duplicate or counter is None:
+            continue
+        counts = per_day.setdefault(iso_ms(outcome.event.at_ms)[:10], {})
+        counts[counter] = counts.get(counter, 0) + 1
+    for day, day_counts in sorted(per_day.items()):
+        mailing.add_stats(settings.state_table, day, day_counts)
 
 
 # -- status ----------------------------------------------------------------------------------------
@@ -322,8 +337,6 @@ def status_of_item(
         )
     record = from_item(item)
     derived = derive(record, rules)
-    from bot.core.mail_state import history_entry
-
     return MailStatus(
         address=address,
         recorded=True,
@@ -571,19 +584,19 @@ def reenable(address: str, settings: Settings, *, by: str) -> ActionResult:
     before = derive(from_item(current), rules) if current is not None else None
     if current is None and not settings.ses_suppression:
         raise UsageError(f"No feedback is recorded for {normalized}, so there is nothing to re-enable.")
-    changed = False
-    if before is not None and (before.state == "disable" or before.sticky or before.review):
-        outcome = record_event(_person_event(normalized, "reenable", by), settings, rules, count=False)
-        changed = outcome.changed
-        current = outcome.item
-    listing = "not checked (OPSBOT_SES_SUPPRESSION is off)"
+    # The suppression list first: an address enabled in the table but still suppressed by SES would bounce
+    # (OnAccountSuppressionList) and be disabled again by the next notification.
+    listing = "SES suppression list not checked (OPSBOT_SES_SUPPRESSION is off)"
     if settings.ses_suppression:
         from bot.aws import ses
 
         removed = ses.delete_suppressed(normalized)
-        listing = (
-            "removed from the SES suppression list" if removed else "was not on the SES suppression list"
-        )
+        listing = "removed from the SES suppression list" if removed else "was not on the SES suppression list"
+    changed = False
+    if before is not None and (before.state == "disable" or before.sticky or before.review):
+        outcome = record_event(_person_event(normalized, "reenable", by), settings, rules)
+        changed = outcome.changed
+        current = outcome.item
     logger.info("mail reenable %s by %s: changed=%s, %s", normalized, by, changed, listing)
     return ActionResult(
         address=normalized,
@@ -614,13 +627,11 @@ def suppress(address: str, settings: Settings, *, by: str, reason: str = "") -> 
     changed = False
     already = before is not None and before.state == "disable" and before.sticky
     if not already:
-        outcome = record_event(
-            _person_event(normalized, "suppress", by, wanted), settings, rules, count=False
-        )
+        outcome = record_event(_person_event(normalized, "suppress", by, wanted), settings, rules)
         changed = outcome.changed
         current = outcome.item
     ses_reason = wanted or ("COMPLAINT" if record is not None and record.complaint is not None else "BOUNCE")
-    listing = "not changed (OPSBOT_SES_SUPPRESSION is off)"
+    listing = "SES suppression list not changed (OPSBOT_SES_SUPPRESSION is off)"
     if settings.ses_suppression:
         from bot.aws import ses
 

@@ -25,6 +25,8 @@ their original meanings so existing readers keep working.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -75,6 +77,9 @@ class MailRules:
     # Storage bound for transient bounces kept per address (only reached by an address that keeps
     # bouncing transiently, more than a window apart, with no delivery in between).
     max_transients: int = 100
+    # Identities of the newest SES events merged, kept to recognise duplicates beyond the history (so
+    # that an event is counted once in the daily statistics).
+    seen_size: int = 100
 
 
 def effect_of(event: RecipientEvent) -> Effect:
@@ -167,20 +172,28 @@ class AddressRecord:
     suppress: Mark | None = None
     transients: tuple[Mark, ...] = ()  # oldest first
     history: tuple[Mark, ...] = ()  # newest first
+    seen: frozenset[str] = frozenset()  # "<event ms>:<hash of event id>" of the newest SES events
 
-    def knows(self, event_id: str) -> bool:
-        """Whether the event is certainly merged already (cheap duplicate check before any write)."""
-        return any(mark.id == event_id for mark in self.history) or any(
-            mark is not None and mark.id == event_id
-            for mark in (
-                self.latest,
-                self.permanent,
-                self.complaint,
-                self.delivery,
-                self.reenable,
-                self.suppress,
-            )
+    def knows(self, event: RecipientEvent) -> bool:
+        """Whether the event was merged already (the duplicate check before anything is written)."""
+        if seen_token(event) in self.seen:
+            return True
+        registers = (self.latest, self.permanent, self.complaint, self.delivery, self.reenable, self.suppress)
+        return any(mark.id == event.event_id for mark in self.history) or any(
+            mark is not None and mark.id == event.event_id for mark in registers
         )
+
+
+def seen_token(event: RecipientEvent) -> str:
+    return f"{event.at_ms}:{hashlib.sha256(event.event_id.encode()).hexdigest()[:12]}"
+
+
+def _newest_seen(tokens: Iterable[str], size: int) -> frozenset[str]:
+    def key(token: str) -> tuple[int, str]:
+        at, _, digest = token.partition(":")
+        return (int(at) if at.lstrip("-").isdigit() else 0, digest)
+
+    return frozenset(sorted(tokens, key=key, reverse=True)[:size])
 
 
 _REGISTER_OF_EFFECT = {
@@ -208,9 +221,11 @@ def merge(record: AddressRecord | None, event: RecipientEvent, rules: MailRules)
     transients = base.transients
     if mark.effect == "transient" and all(t.id != mark.id for t in transients):
         transients = (*transients, mark)
+    if mark.effect in SES_EFFECTS:
+        changes["seen"] = _newest_seen(base.seen | {seen_token(event)}, rules.seen_size)
     merged = replace(base, **changes)
     history = {m.id: m for m in base.history}
-    history.setdefault(mark.id, mark)
+    history.setdefault(mark.id, _history_mark(mark))
     newest = sorted(history.values(), key=lambda m: m.key, reverse=True)[: rules.history_size]
     return replace(merged, transients=_kept_transients(merged, transients, rules), history=tuple(newest))
 
@@ -282,6 +297,7 @@ def derive(record: AddressRecord, rules: MailRules) -> Derived:
 
 # Attributes that record bookkeeping rather than state: equal records differ only in these.
 BOOKKEEPING = frozenset({"updatedAt", "rev"})
+MERGE_STATE = "mergeState"
 _REGISTERS = (
     "latest",
     "bounce",
@@ -305,9 +321,9 @@ def to_item(record: AddressRecord, rules: MailRules) -> dict[str, Any]:
         "sticky": derived.sticky,
         "review": derived.review,
         "transientCount": derived.transient_count,
-        "marks": {name: mark.to_json() for name in _REGISTERS if (mark := getattr(record, name)) is not None},
-        "transients": [{"at": t.at, "id": t.id} for t in record.transients],
-        "history": [history_entry(m) for m in record.history],
+        # For people reading the table; the structured history is in the merge state.
+        "history": [history_line(m) for m in record.history],
+        MERGE_STATE: merge_state(record),
     }
     if latest is not None:
         item["notificationType"] = latest.get("type")
@@ -346,33 +362,77 @@ def history_entry(mark: Mark) -> dict[str, Any]:
     return entry
 
 
+def merge_state(record: AddressRecord) -> str:
+    """The registers, kept transients and seen events as one compact JSON string (deterministic).
+
+    This is opsbot's internal merge state: readers use the plain attributes. One string rather than
+    nested maps keeps items small and cheap to read and write.
+    """
+    state = {
+        "v": 1,
+        "marks": {name: mark.to_json() for name in _REGISTERS if (mark := getattr(record, name)) is not None},
+        "transients": [[t.at, t.id] for t in record.transients],
+        "seen": sorted(record.seen),
+        "history": [mark.to_json() for mark in record.history],
+    }
+    return json.dumps(state, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
 def from_item(item: Mapping[str, Any]) -> AddressRecord:
     """The record stored in ``item``; items written by the original handler become one legacy event."""
     address = str(item.get("UserId", ""))
-    marks = item.get("marks")
-    if not isinstance(marks, Mapping):
+    try:
+        state = json.loads(str(item[MERGE_STATE]))
+        marks = state["marks"]
+    except (KeyError, ValueError, TypeError):
         return _from_legacy_item(address, item)
-    registers = {
+    registers: dict[str, Any] = {
         name: Mark.from_json(marks[name]) for name in _REGISTERS if isinstance(marks.get(name), Mapping)
     }
     transients = tuple(
-        Mark(int(t.get("at", 0)), "transient", str(t.get("id", "")))
-        for t in item.get("transients", [])
-        if isinstance(t, Mapping)
+        Mark(int(t[0]), "transient", str(t[1]))
+        for t in state.get("transients", [])
+        if isinstance(t, list) and len(t) == 2
     )
-    history = tuple(
-        _mark_of_history(entry) for entry in item.get("history", []) if isinstance(entry, Mapping)
-    )
-    return AddressRecord(address, transients=transients, history=history, **registers)
+    history = tuple(Mark.from_json(entry) for entry in state.get("history", []) if isinstance(entry, Mapping))
+    seen = frozenset(str(token) for token in state.get("seen", []))
+    return AddressRecord(address, transients=transients, history=history, seen=seen, **registers)
 
 
-def _mark_of_history(entry: Mapping[str, Any]) -> Mark:
-    detail = {
-        str(k): str(v)
-        for k, v in entry.items()
-        if k not in {"at", "ms", "event", "id"} and v not in (None, "")
-    }
-    return Mark(int(entry.get("ms", 0)), str(entry.get("event", "")), str(entry.get("id", "")), detail)
+_HISTORY_DETAIL = (
+    "type",
+    "messageId",
+    "source",
+    "bounceType",
+    "bounceSubType",
+    "status",
+    "feedbackType",
+    "by",
+    "note",
+)
+
+
+def _history_mark(mark: Mark) -> Mark:
+    """What the history keeps of an event (bounded: the diagnostic is shortened)."""
+    detail = {name: mark.get(name) for name in _HISTORY_DETAIL if mark.get(name)}
+    if mark.get("diagnostic") and mark.effect != "delivery":
+        detail["diagnostic"] = mark.get("diagnostic")[:300]
+    return Mark(mark.at, mark.effect, mark.id, detail)
+
+
+def history_line(mark: Mark) -> str:
+    """One history entry as a line of text: ``2024-05-01T10:15:30.120Z permanent Permanent/General 5.1.1``."""
+    parts = [iso_ms(mark.at), mark.effect]
+    if mark.get("bounceType"):
+        parts.append(f"{mark.get('bounceType')}/{mark.get('bounceSubType')}".rstrip("/"))
+    for name in ("status", "feedbackType"):
+        if mark.get(name):
+            parts.append(mark.get(name))
+    if mark.get("by"):
+        parts.append(f"by {mark.get('by')}")
+    if mark.get("messageId"):
+        parts.append(f"message {mark.get('messageId')}")
+    return " ".join(parts)
 
 
 def _from_legacy_item(address: str, item: Mapping[str, Any]) -> AddressRecord:
@@ -397,7 +457,7 @@ def _from_legacy_item(address: str, item: Mapping[str, Any]) -> AddressRecord:
     registers: dict[str, Any] = {"latest": mark, _REGISTER_OF_EFFECT[effect]: mark}
     if effect == "permanent":
         registers["bounce"] = mark
-    return replace(AddressRecord(address, history=(mark,)), **registers)
+    return replace(AddressRecord(address, history=(_history_mark(mark),)), **registers)
 
 
 def same_state(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:

@@ -6,7 +6,14 @@ import importlib
 from typing import Any
 
 # Order is the order of `/ops help`.
-LISTENER_MODULES: tuple[str, ...] = ("bot.listeners.ops",)
+LISTENER_MODULES: tuple[str, ...] = (
+    "bot.listeners.ops",
+    "bot.listeners.apilogs",
+    "bot.listeners.mail",
+    "bot.listeners.device",
+    "bot.listeners.dns",
+    "bot.listeners.fanout",
+)
 
 
 def register_all(app: Any) -> None:

@@ -18,6 +18,7 @@ import random
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -102,6 +103,7 @@ def iso(ms: int) -> str:
 @dataclass
 class _Environment:
     stream: str
+    started: int = 0
     busy_until: int = 0
     invocations: int = 0
 
@@ -125,6 +127,7 @@ class Traffic:
         exec_streams: int = 4,
         max_environments: int = 3,
         authorizer_logs_api_id: bool = False,
+        environment_lifetime_ms: int = 2 * 3600 * 1000,
     ) -> None:
         self.api_id = api_id
         self.stage = stage
@@ -140,6 +143,7 @@ class Traffic:
         self.exec_streams = [self._hex(32) for _ in range(exec_streams)]
         self.max_environments = max_environments
         self.authorizer_logs_api_id = authorizer_logs_api_id
+        self.environment_lifetime_ms = environment_lifetime_ms
         self._environments: dict[str, list[_Environment]] = defaultdict(list)
         self._authorizer_cache_until = 0
         self.last_end = 0
@@ -149,6 +153,13 @@ class Traffic:
 
     def _environment(self, spec: FunctionSpec, at_ms: int) -> tuple[_Environment, bool]:
         pool = self._environments[spec.name]
+        # Lambda recycles execution environments: an old idle one is gone, its successor starts cold
+        # in a new stream.
+        pool[:] = [
+            env
+            for env in pool
+            if env.busy_until >= at_ms or at_ms - env.started < self.environment_lifetime_ms
+        ]
         free = [env for env in pool if env.busy_until < at_ms]
         if free:
             return self.rng.choice(free), False
@@ -156,8 +167,7 @@ class Traffic:
             # Busy everywhere: the request waits for the environment that frees first.
             return min(pool, key=lambda env: env.busy_until), False
         day = datetime.fromtimestamp(at_ms / 1000, UTC).strftime("%Y/%m/%d")
-        version = spec.version if spec.version != "$LATEST" else "$LATEST"
-        env = _Environment(f"{day}/[{version}]{self._hex(32)}")
+        env = _Environment(f"{day}/[{spec.version}]{self._hex(32)}", started=at_ms)
         pool.append(env)
         return env, True
 
@@ -174,10 +184,7 @@ class Traffic:
         method, path = route.split(" ", 1)
         function = self.functions[self.routes[route]]
         rng = self.rng
-        if self.kind == "REST":
-            request_id = uuid1_at(at_ms, rng)
-        else:
-            request_id = short_id(rng)
+        request_id = uuid1_at(at_ms, rng) if self.kind == "REST" else short_id(rng)
         extended = short_id(rng)
         trace = f"1-{at_ms // 1000:08x}-{self._hex(24)}"
         sim = SimRequest(request_id, extended, method, path, 502 if fail else 200, at_ms, xray_trace_id=trace)
@@ -536,17 +543,15 @@ def write_events(logs: Any, events: Iterable[RawEvent]) -> int:
     streams: set[tuple[str, str]] = set()
     for group, stream, batch in batches(events):
         if group not in groups:
-            try:
+            with suppress(logs.exceptions.ResourceAlreadyExistsException):
                 logs.create_log_group(logGroupName=group)
-            except logs.exceptions.ResourceAlreadyExistsException:
-                pass
             groups.add(group)
         if (group, stream) not in streams:
-            try:
+            with suppress(logs.exceptions.ResourceAlreadyExistsException):
                 logs.create_log_stream(logGroupName=group, logStreamName=stream)
-            except logs.exceptions.ResourceAlreadyExistsException:
-                pass
             streams.add((group, stream))
-        logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=batch)
+        answer = logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=batch)
+        if answer.get("rejectedLogEventsInfo"):
+            raise ValueError(f"CloudWatch rejected events for {group}: {answer['rejectedLogEventsInfo']}")
         calls += 1
     return calls

@@ -130,7 +130,9 @@ def _latency(result: LookupResult) -> str:
     return text
 
 
-def timeline_line(event: LogEvent, stage: ApiStage | None, *, limit: int | None = None, full_time: bool = False) -> str:
+def timeline_line(
+    event: LogEvent, stage: ApiStage | None, *, limit: int | None = None, full_time: bool = False
+) -> str:
     message = event.message.rstrip("\n")
     if limit is not None:
         message = truncate(message, limit)
@@ -178,7 +180,9 @@ def lookup_message(result: LookupResult) -> SlackMessage:
     )
     buttons = actions([tail_button(stage), insights_button(result.insights_url)])
     timeline = code_blocks(timeline_line(e, stage, limit=SLACK_LINE_CHARS) for e in result.events)
-    note = f"The timeline does not fit in a message: all {len(result.events)} events are in the attached file."
+    note = (
+        f"The timeline does not fit in a message: all {len(result.events)} events are in the attached file."
+    )
     room_blocks = MAX_BLOCKS_MESSAGE - len(head) - 1
     room_chars = MAX_TOTAL_BLOCK_CHARS - block_chars(head) - block_chars([buttons])
     kept, dropped = fit(timeline, max_blocks=room_blocks, max_chars=room_chars, note=note)
@@ -186,7 +190,9 @@ def lookup_message(result: LookupResult) -> SlackMessage:
         head, _ = fit(head, max_blocks=MAX_BLOCKS_MESSAGE - 2, max_chars=MAX_TOTAL_BLOCK_CHARS // 2)
         kept, dropped = [context(note)], True
     cut = any(len(e.message) > SLACK_LINE_CHARS for e in result.events)
-    file = (f"apilogs-{result.request.value}.txt", lookup_text(result, colour=False)) if dropped or cut else None
+    file = (
+        (f"apilogs-{result.request.value}.txt", lookup_text(result, colour=False)) if dropped or cut else None
+    )
     if cut and not dropped:
         kept.append(context("Long lines are shortened here; the attached file has them whole."))
     text = truncate(f"{_headline(result)} — {len(result.events)} log events for {result.request.value}", 300)
@@ -314,7 +320,9 @@ def _calls(calls: dict[str, int]) -> str:
 # -- tail -----------------------------------------------------------------------------------------
 
 
-def tail_started_message(stage: ApiStage, groups: Sequence[str], tail_id: str, *, duration: str, pattern: str) -> SlackMessage:
+def tail_started_message(
+    stage: ApiStage, groups: Sequence[str], tail_id: str, *, duration: str, pattern: str
+) -> SlackMessage:
     names = ", ".join(group_label(g, stage) for g in groups)
     blocks = [
         section(
@@ -328,16 +336,41 @@ def tail_started_message(stage: ApiStage, groups: Sequence[str], tail_id: str, *
     return SlackMessage(f"Tailing {stage.label}", blocks)
 
 
+# What one tail message holds at most; the rest waits for the next message (a second later).
+TAIL_MESSAGE_CHARS = 11_000
+TAIL_MESSAGE_BLOCKS = 40
+
+
+def tail_message(
+    events: Sequence[LogEvent], stage: ApiStage | None, *, note: str = ""
+) -> tuple[SlackMessage, int]:
+    """One thread message with as many of ``events`` (oldest first) as fit; returns it and how many."""
+    lines: list[str] = []
+    used = 0
+    for event in events:
+        line = timeline_line(event, stage, limit=SLACK_LINE_CHARS)
+        if lines and used + len(line) + 1 > TAIL_MESSAGE_CHARS:
+            break
+        lines.append(line)
+        used += len(line) + 1
+    blocks = code_blocks(lines)[:TAIL_MESSAGE_BLOCKS] if lines else []
+    if note:
+        blocks.append(context(escape(note)))
+    if not blocks:
+        blocks = [context("No new lines.")]
+    text = truncate(f"{len(lines)} log lines" + (f" ({note})" if note else ""), MAX_MESSAGE_TEXT)
+    return SlackMessage(text, blocks), len(lines)
+
+
 def tail_batch_message(batch: TailBatch, stage: ApiStage | None) -> SlackMessage:
-    """One thread message for one batch (Slack gets at most one a second)."""
-    lines = [timeline_line(e, stage, limit=SLACK_LINE_CHARS) for e in batch.events]
-    blocks = code_blocks(lines)
-    note = f"{len(lines)} lines in this second; the rest are not shown here."
-    kept, _ = fit(blocks, note=note)
-    if batch.note:
-        kept, _ = fit([*kept, context(escape(batch.note))])
-    text = truncate(f"{len(batch.events)} new log lines", MAX_MESSAGE_TEXT)
-    return SlackMessage(text, kept)
+    """One thread message for one batch; lines that do not fit are counted in a note."""
+    message, shown = tail_message(batch.events, stage, note=batch.note)
+    if shown < len(batch.events):
+        more = f"{len(batch.events) - shown} more lines in this second are not shown here."
+        message, _ = tail_message(
+            batch.events[:shown], stage, note=" ".join(filter(None, [batch.note, more]))
+        )
+    return message
 
 
 def tail_summary_message(summary: TailSummary) -> SlackMessage:

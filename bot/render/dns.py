@@ -34,6 +34,7 @@ ACTION_FORCE = "dns:force"
 ACTION_CANCEL = "dns:cancel"
 PREVIEW_CHANGES = 20
 PREVIEW_LEFT_ALONE = 8
+PREVIEW_LINE = 160
 
 _SYMBOL = {Action.CREATE: "+", Action.UPSERT: "~", Action.DELETE: "-"}
 _WORD = {Action.CREATE: "create", Action.UPSERT: "update", Action.DELETE: "delete"}
@@ -113,7 +114,10 @@ def plan_blocks(prepared: Prepared, *, buttons: bool, title: str = "") -> list[B
                 ]
             )
         )
-        shown = [escape(change_line(change)) for change in plan.changes[:PREVIEW_CHANGES]]
+        # Long values (DKIM keys) are cut so that the preview always has room for what follows.
+        shown = [
+            escape(truncate(change_line(change), PREVIEW_LINE)) for change in plan.changes[:PREVIEW_CHANGES]
+        ]
         blocks.extend(code_blocks(shown))
         if len(plan.changes) > PREVIEW_CHANGES:
             blocks.append(context(f"… and {len(plan.changes) - PREVIEW_CHANGES} more changes."))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from bot.core.fanout import ERROR, CheckReport, Hook, ListFilters, Listing, SourceGroup, Target, ToggleResult
@@ -27,7 +28,9 @@ ACTION_PAGE = "fanout:page"
 
 # Room left on every page for the header, the page context and the navigation buttons.
 _PAGE_BLOCKS = MAX_BLOCKS_MESSAGE - 4
-_PAGE_CHARS = MAX_TOTAL_BLOCK_CHARS - 1500
+_PAGE_CHARS = MAX_TOTAL_BLOCK_CHARS - 3000
+_NOTE_CHARS = 800
+_CONTEXT_CHARS = 1500
 
 
 def _hook_line(source_group: SourceGroup) -> str:
@@ -64,28 +67,80 @@ def _details(target: Target) -> str:
     if "region" in a:
         parts.append(f"region {a['region']}")
     for name, value in target.options.items():
-        parts.append(f"{name} {str(value).lower() if isinstance(value, bool) else value!r}")
+        shown = str(value).lower() if isinstance(value, bool) else repr(value)
+        parts.append(f"{name} {shown}")
     return ", ".join(parts)
 
 
-def toggle_value(target: Target) -> str:
-    """A toggle button's value: which item (table, source, id), nothing else."""
-    return json.dumps({"t": target.table, "s": target.source_arn, "i": target.id}, separators=(",", ":"))
+@dataclass(frozen=True)
+class ToggleRef:
+    """What a toggle button identifies: the item, and the listing it was shown in."""
+
+    table: str
+    source_arn: str
+    target_id: str
+    filters: ListFilters
 
 
-def parse_toggle_value(value: str) -> tuple[str, str, str]:
-    """(table, source ARN, id) from a toggle button; ValueError when malformed."""
+def toggle_value(target: Target, filters: ListFilters, nonce: str = "") -> str:
+    """A toggle button's value: the item's key and the listing's filters (to redraw it), nothing secret.
+
+    ``nonce`` makes every drawn button distinct, so the idempotency lock stops a double click on this
+    button without blocking a later click on a redrawn one.
+    """
+    document = {
+        "t": target.table,
+        "s": target.source_arn,
+        "i": target.id,
+        "f": [filters.source, filters.type, filters.inactive],
+        "n": nonce,
+    }
+    return json.dumps(document, separators=(",", ":"))
+
+
+def parse_toggle_value(value: str) -> ToggleRef:
+    """The ToggleRef of a toggle button; ValueError when malformed."""
     data: Any = json.loads(value)
     if not isinstance(data, dict) or not all(
         isinstance(data.get(k), str) and data.get(k) for k in ("t", "s", "i")
     ):
         raise ValueError("not a fan-out target reference")
-    return data["t"], data["s"], data["i"]
+    source, kind, inactive = _filters_of(data.get("f", [None, None, False]))
+    return ToggleRef(
+        data["t"], data["s"], data["i"], ListFilters(source=source, type=kind, inactive=inactive)
+    )
+
+
+def _filters_of(raw: Any) -> tuple[str | None, str | None, bool]:
+    if not isinstance(raw, list) or len(raw) != 3:
+        raise ValueError("filters")
+    source, kind, inactive = raw
+    if (source is not None and not isinstance(source, str)) or (
+        kind is not None and not isinstance(kind, str)
+    ):
+        raise ValueError("filters")
+    return source, kind, bool(inactive)
+
+
+def page_of(listing: Listing, table: str, source_arn: str, target_id: str) -> int:
+    """The page of the listing that shows this target (0 when it is not shown)."""
+    for number, chunk in enumerate(listing_chunks(listing)):
+        for block in chunk:
+            if block.get("block_id") == _block_id(table, source_arn, target_id):
+                return number
+    return 0
+
+
+def _block_id(table: str, source_arn: str, target_id: str) -> str:
+    import hashlib
+
+    digest = hashlib.sha256(f"{table}\n{source_arn}\n{target_id}".encode()).hexdigest()[:24]
+    return f"fanout_t_{digest}"
 
 
 def page_value(filters: ListFilters, page: int) -> str:
     return json.dumps(
-        {"p": page, "s": filters.source, "t": filters.type, "i": filters.inactive}, separators=(",", ":")
+        {"p": page, "f": [filters.source, filters.type, filters.inactive]}, separators=(",", ":")
     )
 
 
@@ -93,17 +148,14 @@ def parse_page_value(value: str) -> tuple[int, ListFilters]:
     data: Any = json.loads(value)
     if not isinstance(data, dict):
         raise ValueError("not a page reference")
-    page, source, kind, inactive = data.get("p"), data.get("s"), data.get("t"), data.get("i", False)
+    page = data.get("p")
     if not isinstance(page, int) or isinstance(page, bool) or page < 0:
         raise ValueError("page")
-    if (source is not None and not isinstance(source, str)) or (
-        kind is not None and not isinstance(kind, str)
-    ):
-        raise ValueError("filters")
-    return page, ListFilters(source=source, type=kind, inactive=bool(inactive))
+    source, kind, inactive = _filters_of(data.get("f"))
+    return page, ListFilters(source=source, type=kind, inactive=inactive)
 
 
-def _target_block(target: Target, *, buttons: bool) -> Block:
+def _target_block(target: Target, *, filters: ListFilters, buttons: bool, nonce: str) -> Block:
     state = ":large_green_circle: active" if target.active else ":white_circle: inactive"
     stored = target.attributes.get("active")
     if not isinstance(stored, bool):
@@ -115,8 +167,8 @@ def _target_block(target: Target, *, buttons: bool) -> Block:
     details = _details(target)
     if details:
         text += "\n" + escape(truncate(details, 1500))
-    block = section(text)
-    value = toggle_value(target)
+    block = section(text, block_id=_block_id(target.table, target.source_arn, target.id))
+    value = toggle_value(target, filters, nonce)
     if buttons and len(value) <= MAX_BUTTON_VALUE:
         if target.active:
             block["accessory"] = button(
@@ -143,14 +195,15 @@ def _source_block(source_group: SourceGroup) -> Block:
     return section("\n".join(lines))
 
 
-def listing_chunks(listing: Listing, *, buttons: bool = True) -> list[list[Block]]:
+def listing_chunks(listing: Listing, *, buttons: bool = True, nonce: str = "") -> list[list[Block]]:
     """The listing split into pages that each fit in one message (with room for header and navigation)."""
     pages: list[list[Block]] = []
     current: list[Block] = []
     used = 0
     for source_group in listing.groups:
         blocks = [_source_block(source_group)] + [
-            _target_block(t, buttons=buttons) for t in source_group.targets
+            _target_block(t, filters=listing.filters, buttons=buttons, nonce=nonce)
+            for t in source_group.targets
         ]
         for index, block in enumerate(blocks):
             size = block_chars([block])
@@ -170,10 +223,15 @@ def listing_chunks(listing: Listing, *, buttons: bool = True) -> list[list[Block
     return pages
 
 
-def listing_blocks(listing: Listing, *, page: int = 0, buttons: bool = True) -> list[Block]:
-    chunks = listing_chunks(listing, buttons=buttons)
+def listing_blocks(
+    listing: Listing, *, page: int = 0, buttons: bool = True, nonce: str = "", note: str = ""
+) -> list[Block]:
+    """One page of the listing. ``note`` (e.g. who just changed what) is shown under the header."""
+    chunks = listing_chunks(listing, buttons=buttons, nonce=nonce)
     title = "aws-lambda-fanout targets"
     blocks: list[Block] = [header(title)]
+    if note:
+        blocks.append(section(truncate(note, _NOTE_CHARS)))
     notes = [f"{listing.target_count} target(s) in {len(listing.groups)} source(s)"]
     if listing.filters.source:
         notes.append(f"source {escape(listing.filters.source)}")
@@ -184,12 +242,12 @@ def listing_blocks(listing: Listing, *, page: int = 0, buttons: bool = True) -> 
     for function, reason in listing.hook_errors.items():
         notes.append(f"hooks of {escape(function)} unknown: {escape(truncate(reason, 300))}")
     if not chunks:
-        blocks += [context(" · ".join(notes)), section("No targets match.")]
+        blocks += [context(truncate(" · ".join(notes), _CONTEXT_CHARS)), section("No targets match.")]
         return blocks
     page = max(0, min(page, len(chunks) - 1))
     if len(chunks) > 1:
         notes.append(f"page {page + 1} of {len(chunks)}")
-    blocks.append(context(*[truncate(n, 1900) for n in notes[:10]]))
+    blocks.append(context(truncate(" · ".join(notes), _CONTEXT_CHARS)))
     blocks += chunks[page]
     navigation = []
     if page > 0:

@@ -333,11 +333,16 @@ def _rate_line(name: str, rate: float | None, level: str) -> str:
     return f"{name} rate {_percent(rate)} — {LEVEL_WORDS.get(level, level)}"
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}" + ("" if number == 1 else "s")
+
+
 def stats_basis(stats: Any) -> str:
     return (
         f"Computed from {stats.deliveries:,} delivery and {stats.bounces:,} bounce notifications "
         f"({stats.permanent_bounces:,} permanent, {stats.transient_bounces:,} transient, "
-        f"{stats.undetermined_bounces:,} undetermined) and {stats.complaints:,} complaints, per recipient, "
+        f"{stats.undetermined_bounces:,} undetermined) and {_count(stats.complaints, 'complaint')}, "
+        "per recipient, "
         f"recorded by opsbot on {stats.first_day} to {stats.last_day} (whole UTC days). "
         f"Bounce rate = permanent bounces / {stats.recipients:,} recipients with a delivery or bounce; "
         "complaint rate = complaints / the same recipients. "

@@ -45,7 +45,9 @@ def lambda_role() -> str:
     iam = client("iam")
     trust = {"Version": "2012-10-17", "Statement": []}
     try:
-        return str(iam.create_role(RoleName="test-lambda", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"])
+        return str(
+            iam.create_role(RoleName="test-lambda", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+        )
     except iam.exceptions.EntityAlreadyExistsException:
         return str(iam.get_role(RoleName="test-lambda")["Role"]["Arn"])
 

@@ -32,10 +32,13 @@ def exec_events() -> list[LogEvent]:
     ]
 
 
-def stream_events(index: int, *, group: str = "/aws/lambda/f", stream: str = "2024/05/01/[$LATEST]aa") -> list[LogEvent]:
+def stream_events(
+    index: int, *, group: str = "/aws/lambda/f", stream: str = "2024/05/01/[$LATEST]aa"
+) -> list[LogEvent]:
     invocation = load_event("apilogs_lambda_formats")["invocations"][index]
     return [
-        LogEvent(group, stream, ts, message, f"{index}-{n}", ts) for n, (ts, message) in enumerate(invocation["lines"])
+        LogEvent(group, stream, ts, message, f"{index}-{n}", ts)
+        for n, (ts, message) in enumerate(invocation["lines"])
     ]
 
 
@@ -55,7 +58,13 @@ def test_api_side_of_a_failed_request_with_an_authorizer() -> None:
 
 
 def test_api_side_ignores_other_requests_and_reads_the_access_log() -> None:
-    other = LogEvent(EXEC_GROUP, "s", 1473284379150, "(11111111-7543-11e6-8dda-150c09a55dc2) Method completed with status: 200", "x")
+    other = LogEvent(
+        EXEC_GROUP,
+        "s",
+        1473284379150,
+        "(11111111-7543-11e6-8dda-150c09a55dc2) Method completed with status: 200",
+        "x",
+    )
     access = LogEvent(
         "access", "a", 1473284379201,
         load_event("apilogs_access_records")["records"][0]["message"], "a1",
@@ -78,10 +87,28 @@ def test_invocation_slice_is_start_to_report_with_print_lines(index: int) -> Non
     invocation = load_event("apilogs_lambda_formats")["invocations"][index]
     lambda_id = invocation["lambda_request_id"]
     # Another invocation before and after in the same stream must not leak in.
-    before = LogEvent("/aws/lambda/f", "2024/05/01/[$LATEST]aa", 10, "START RequestId: 11111111-2222-4333-8444-555555555555 Version: $LATEST", "b1")
+    before = LogEvent(
+        "/aws/lambda/f",
+        "2024/05/01/[$LATEST]aa",
+        10,
+        "START RequestId: 11111111-2222-4333-8444-555555555555 Version: $LATEST",
+        "b1",
+    )
     before_print = LogEvent("/aws/lambda/f", "2024/05/01/[$LATEST]aa", 11, "earlier print", "b2")
-    before_report = LogEvent("/aws/lambda/f", "2024/05/01/[$LATEST]aa", 12, "REPORT RequestId: 11111111-2222-4333-8444-555555555555\tDuration: 1 ms", "b3")
-    after = LogEvent("/aws/lambda/f", "2024/05/01/[$LATEST]aa", 9000, "START RequestId: 99999999-2222-4333-8444-555555555555 Version: $LATEST", "z1")
+    before_report = LogEvent(
+        "/aws/lambda/f",
+        "2024/05/01/[$LATEST]aa",
+        12,
+        "REPORT RequestId: 11111111-2222-4333-8444-555555555555\tDuration: 1 ms",
+        "b3",
+    )
+    after = LogEvent(
+        "/aws/lambda/f",
+        "2024/05/01/[$LATEST]aa",
+        9000,
+        "START RequestId: 99999999-2222-4333-8444-555555555555 Version: $LATEST",
+        "z1",
+    )
     after_print = LogEvent("/aws/lambda/f", "2024/05/01/[$LATEST]aa", 9001, "later print", "z2")
     events = [before, before_print, before_report, *stream_events(index), after, after_print]
     sliced = invocation_slice(events, lambda_id)
@@ -97,7 +124,13 @@ def test_invocation_slice_is_start_to_report_with_print_lines(index: int) -> Non
 
 def test_slice_without_report_stops_at_the_next_invocation() -> None:
     events = stream_events(1)[:-2]  # no END/REPORT: e.g. still running
-    nxt = LogEvent("/aws/lambda/f", "2024/05/01/[$LATEST]aa", 9000, "START RequestId: 99999999-2222-4333-8444-555555555555 Version: $LATEST", "z1")
+    nxt = LogEvent(
+        "/aws/lambda/f",
+        "2024/05/01/[$LATEST]aa",
+        9000,
+        "START RequestId: 99999999-2222-4333-8444-555555555555 Version: $LATEST",
+        "z1",
+    )
     sliced = invocation_slice([*events, nxt], "943ad105-7543-11e6-a9ac-65e093327849")
     assert sliced[-1].message == events[-1].message and nxt not in sliced
 
@@ -108,7 +141,13 @@ def test_sightings_and_ids() -> None:
     assert (seen.start_ms, seen.end_ms, seen.has_start, seen.has_report) == (4000, 4005, True, True)
     assert set(lambda_ids_in(events)) == {"c7a1f0de-1111-4a2b-8c3d-444455556666"}
     assert api_ids_in(events) == ["d6943dba-ea04-11f1-aabc-49564b047813"]
-    summary = summarise_invocation(events, "c7a1f0de-1111-4a2b-8c3d-444455556666", function="inventory-api", role="integration", matched_by="lambda id")
+    summary = summarise_invocation(
+        events,
+        "c7a1f0de-1111-4a2b-8c3d-444455556666",
+        function="inventory-api",
+        role="integration",
+        matched_by="lambda id",
+    )
     assert summary is not None and summary.report is not None and summary.report.billed_ms == 5.0
     assert summary.errors == 0 and not summary.cold_start
 
@@ -145,7 +184,11 @@ def test_merge_orders_across_groups_and_deduplicates_by_event_id() -> None:
         ("{ $.latency > 100 && $.status = 200 }", json.dumps({"latency": 150, "status": 200}), True),
         ("{ $.latency > 100 && $.status = 200 }", json.dumps({"latency": 50, "status": 200}), False),
         ('{ ($.a = 1) || ($.b = "x") }', json.dumps({"a": 2, "b": "x"}), True),
-        ("{ $.record.metrics.durationMs >= 10 }", json.dumps({"record": {"metrics": {"durationMs": 10}}}), True),
+        (
+            "{ $.record.metrics.durationMs >= 10 }",
+            json.dumps({"record": {"metrics": {"durationMs": 10}}}),
+            True,
+        ),
         ("{ $.missing NOT EXISTS }", json.dumps({"a": 1}), True),
         ("{ $.flag IS TRUE }", json.dumps({"flag": True}), True),
         ("{ $.list[1] = b }", json.dumps({"list": ["a", "b"]}), True),
@@ -162,7 +205,9 @@ def test_space_delimited_patterns_are_trusted_to_cloudwatch() -> None:
     assert not matcher.exact and matcher("anything")
 
 
-@pytest.mark.parametrize("pattern", ['"unclosed', "{ $.a = ", "{ $.a ~ 1 }", "{ 1 = 1 }", "[a, b", "%(%", "x" * 1025])
+@pytest.mark.parametrize(
+    "pattern", ['"unclosed', "{ $.a = ", "{ $.a ~ 1 }", "{ 1 = 1 }", "[a, b", "%(%", "x" * 1025]
+)
 def test_malformed_patterns_are_usage_errors(pattern: str) -> None:
     with pytest.raises(UsageError):
         compile_pattern(pattern)

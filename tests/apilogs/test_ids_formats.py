@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -19,6 +20,7 @@ from bot.core.apilogs.formats import (
 )
 from bot.core.apilogs.ids import IdKind, parse_request_id, uuid1_time
 from bot.errors import UsageError
+from bot.local.apilogs_traffic import uuid1_at
 from tests.support.events import load_event
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -62,7 +64,9 @@ def test_uuid1_with_an_implausible_time_gets_no_time() -> None:
     assert parsed.kind == IdKind.API_REQUEST and parsed.time is None
 
 
-@pytest.mark.parametrize("text", ["", "   ", "hello", "9439989f-7543-11e6-8dda", "DROP TABLE;", "a" * 200, '"*"'])
+@pytest.mark.parametrize(
+    "text", ["", "   ", "hello", "9439989f-7543-11e6-8dda", "DROP TABLE;", "a" * 200, '"*"']
+)
 def test_bad_ids_are_usage_errors(text: str) -> None:
     with pytest.raises(UsageError) as caught:
         parse_request_id(text, now=NOW)
@@ -197,12 +201,8 @@ def test_line_parsers_never_raise(message: str) -> None:
     is_error(message)
 
 
-def test_windowless_id_time_is_recent_enough() -> None:
+def test_generated_request_ids_carry_their_time() -> None:
     recent = NOW - timedelta(minutes=3)
-    from bot.local.apilogs_traffic import uuid1_at
-
-    import random
-
     value = uuid1_at(int(recent.timestamp() * 1000), random.Random(1))
     parsed = parse_request_id(value, now=NOW)
     assert parsed.time is not None and abs((parsed.time - recent).total_seconds()) < 0.01

@@ -84,14 +84,18 @@ def _throttle_every(share: int) -> tuple[Any, dict[str, int]]:
         if seen["calls"] % share == 0:
             seen["throttled"] += 1
             error = {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}
-            return (type("Http", (), {"status_code": 400, "headers": {}})(), {**error, "ResponseMetadata": {}})
+            return (
+                type("Http", (), {"status_code": 400, "headers": {}})(),
+                {**error, "ResponseMetadata": {}},
+            )
         return None
 
     return hook, seen
 
 
 def test_throttling_on_a_share_of_calls_loses_nothing(aws: None) -> None:
-    lines = [(1_700_000_000_000 + i, f"line {i} req-7") for i in range(2500)]
+    base = int(time.time() * 1000) - 600_000
+    lines = [(base + i, f"line {i} req-7") for i in range(2500)]
     put_lines("/aws/lambda/busy", "s1", lines[:1200])
     put_lines("/aws/lambda/busy", "s2", lines[1200:])
     hook, seen = _throttle_every(2)
@@ -103,7 +107,7 @@ def test_throttling_on_a_share_of_calls_loses_nothing(aws: None) -> None:
         original = cw.MAX_PAGE_EVENTS
         cw.MAX_PAGE_EVENTS = 300
         result = cw.filter_events(
-            "/aws/lambda/busy", start_ms=1_700_000_000_000, end_ms=1_700_000_010_000, term="req-7", stats=stats
+            "/aws/lambda/busy", start_ms=base, end_ms=base + 10_000, term="req-7", stats=stats
         )
     finally:
         cw.MAX_PAGE_EVENTS = original
@@ -115,12 +119,15 @@ def test_throttling_on_a_share_of_calls_loses_nothing(aws: None) -> None:
 
 
 def test_throttling_past_the_patience_is_a_sentence(aws: None) -> None:
-    put_lines("/aws/lambda/busy", "s1", [(1_700_000_000_000, "x")])
+    put_lines("/aws/lambda/busy", "s1", [(int(time.time() * 1000), "x")])
     hook, _ = _throttle_every(1)
     logs = client("logs")
     logs.meta.events.register("before-call.cloudwatch-logs.FilterLogEvents", hook)
     try:
-        with cw.use_limiter(cw.Limiter(retry_delays=(0.01,), patience=0.05)), pytest.raises(AwsError) as caught:
+        with (
+            cw.use_limiter(cw.Limiter(retry_delays=(0.01,), patience=0.05)),
+            pytest.raises(AwsError) as caught,
+        ):
             cw.filter_events("/aws/lambda/busy", start_ms=0, end_ms=2_000_000_000_000, term="x")
     finally:
         logs.meta.events.unregister("before-call.cloudwatch-logs.FilterLogEvents", hook)
@@ -130,13 +137,21 @@ def test_throttling_past_the_patience_is_a_sentence(aws: None) -> None:
 def test_pagination_follows_next_token_through_empty_pages() -> None:
     """CloudWatch may answer empty pages while it keeps searching (moto never does): Stubber case."""
     logs = client("logs")
-    base = {"logGroupName": "/aws/lambda/f", "startTime": 1, "endTime": 2, "limit": 10_000, "filterPattern": '"abc"'}
+    base = {
+        "logGroupName": "/aws/lambda/f",
+        "startTime": 1,
+        "endTime": 2,
+        "limit": 10_000,
+        "filterPattern": '"abc"',
+    }
     event = {"logStreamName": "s", "timestamp": 1, "message": "has abc", "ingestionTime": 2, "eventId": "1"}
     noise = {"logStreamName": "s", "timestamp": 1, "message": "no match", "ingestionTime": 2, "eventId": "2"}
     with Stubber(logs) as stub:
         stub.add_response("filter_log_events", {"events": [], "nextToken": "t1"}, base)
         stub.add_response("filter_log_events", {"events": [], "nextToken": "t2"}, {**base, "nextToken": "t1"})
-        stub.add_response("filter_log_events", {"events": [event, noise], "nextToken": "t3"}, {**base, "nextToken": "t2"})
+        stub.add_response(
+            "filter_log_events", {"events": [event, noise], "nextToken": "t3"}, {**base, "nextToken": "t2"}
+        )
         stub.add_response("filter_log_events", {"events": []}, {**base, "nextToken": "t3"})
         result = cw.filter_events("/aws/lambda/f", start_ms=1, end_ms=2, term="abc")
         stub.assert_no_pending_responses()

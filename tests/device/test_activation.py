@@ -254,7 +254,7 @@ def test_every_attempt_is_audited_without_the_code(registered: Settings, clock: 
         activate(registered, "SN-D7F3C8947867", CLIENT, WRONG, "a@example.com", actor="U5")
 
     records = audit_records(registered)
-    outcomes = sorted((r["actor"], r["outcome"]) for r in records if r["action"] == "device.activate")
+    outcomes = sorted((r["user"], r["outcome"]) for r in records if r["action"] == "device.activate")
     assert outcomes == sorted(
         [
             ("U1", "wrong_code"),
@@ -266,14 +266,14 @@ def test_every_attempt_is_audited_without_the_code(registered: Settings, clock: 
     )
     dumped = repr(records)
     assert CODE not in dumped and WRONG not in dumped
-    assert all(r["target"] for r in records)
+    assert all(r["kind"] == "cli" and r["args"].startswith("SN-") for r in records)
 
 
 def test_audit_of_a_locked_attempt(registered: Settings) -> None:
     limits = GuessingLimits(device_failures=1)
     activate(registered, SERIAL, CLIENT, WRONG, "a@example.com", actor="U1", limits=limits)
     activate(registered, SERIAL, CLIENT, CODE, "a@example.com", actor="U2", limits=limits)
-    outcomes = [r["outcome"] for r in audit_records(registered) if r["actor"] == "U2"]
+    outcomes = [r["outcome"] for r in audit_records(registered) if r["user"] == "U2"]
     assert outcomes == ["locked"]
 
 

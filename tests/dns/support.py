@@ -130,7 +130,7 @@ class FakeRoute53:
     def change(self, batch: Mapping[str, Any]) -> None:
         self.calls += 1
         elements = chars = 0
-        working = copy.deepcopy(self.items)
+        working = dict(self.items)  # stored items are replaced, never changed in place
         for change in batch["Changes"]:
             action, rrset = change["Action"], change["ResourceRecordSet"]
             weight = 2 if action == "UPSERT" else 1
@@ -158,9 +158,11 @@ class FakeRoute53:
                 working[key] = stored
             elif action == "DELETE":
                 current = working.get(key)
-                if current is None or current.get("TTL") != rrset.get("TTL") or sorted(
-                    rr["Value"] for rr in current.get("ResourceRecords", [])
-                ) != sorted(values):
+                if (
+                    current is None
+                    or current.get("TTL") != rrset.get("TTL")
+                    or sorted(rr["Value"] for rr in current.get("ResourceRecords", [])) != sorted(values)
+                ):
                     raise InvalidChangeBatch(f"Tried to delete {key} but it was not found")
                 del working[key]
             else:
@@ -183,7 +185,8 @@ def aws_name(canonical: str) -> str:
     for label in parsed.labels[:-1]:
         labels.append(
             "".join(
-                chr(b) if chr(b) in "abcdefghijklmnopqrstuvwxyz0123456789-_" else f"\\{b:03o}" for b in label.lower()
+                chr(b) if chr(b) in "abcdefghijklmnopqrstuvwxyz0123456789-_" else f"\\{b:03o}"
+                for b in label.lower()
             )
         )
     return ".".join(labels) + "."
@@ -256,7 +259,12 @@ def run_nsd(
 
 
 def _wait_until_serving(
-    process: subprocess.Popen[bytes], address: MasterAddress, zone: str, key: TsigKey | None, timeout: float, workdir: Path
+    process: subprocess.Popen[bytes],
+    address: MasterAddress,
+    zone: str,
+    key: TsigKey | None,
+    timeout: float,
+    workdir: Path,
 ) -> None:
     from bot.core.dns.transfer import TransferError, query_serial
 

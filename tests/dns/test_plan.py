@@ -17,7 +17,12 @@ def master(records: list[str], serial: int = 10) -> MasterZone:
 
 
 def rrset(name: str, rtype: str, ttl: int, *values: str, **extra: Any) -> dict[str, Any]:
-    item: dict[str, Any] = {"Name": name, "Type": rtype, "TTL": ttl, "ResourceRecords": [{"Value": v} for v in values]}
+    item: dict[str, Any] = {
+        "Name": name,
+        "Type": rtype,
+        "TTL": ttl,
+        "ResourceRecords": [{"Value": v} for v in values],
+    }
     item.update(extra)
     return item
 
@@ -38,7 +43,9 @@ def lines(plan: Any) -> list[str]:
 
 
 def test_escaped_wildcard_matches_the_masters_wildcard() -> None:
-    plan = make_plan(master(["* 300 IN A 10.0.0.9"]), route53(rrset("\\052.example.com.", "A", 300, "10.0.0.9")))
+    plan = make_plan(
+        master(["* 300 IN A 10.0.0.9"]), route53(rrset("\\052.example.com.", "A", 300, "10.0.0.9"))
+    )
     assert plan.empty
 
 
@@ -119,7 +126,9 @@ def test_create_update_delete() -> None:
 
 def test_ignore_ttl() -> None:
     zone = master(["ttl 600 IN A 10.0.0.4", "both 600 IN A 10.0.0.6"])
-    hosted = route53(rrset("ttl.example.com.", "A", 300, "10.0.0.4"), rrset("both.example.com.", "A", 300, "10.0.0.5"))
+    hosted = route53(
+        rrset("ttl.example.com.", "A", 300, "10.0.0.4"), rrset("both.example.com.", "A", 300, "10.0.0.5")
+    )
     plan = make_plan(zone, hosted, ignore_ttl=True)
     assert lines(plan) == ["UPSERT both.example.com. A"]
     assert plan.ttl_only_ignored == 1
@@ -163,7 +172,9 @@ def test_unsupported_types_are_reported() -> None:
 
 
 def test_duplicates_returned_by_moto_are_left_alone() -> None:
-    hosted = route53(rrset("dup.example.com.", "A", 300, "10.0.0.1"), rrset("dup.example.com.", "A", 300, "10.0.0.2"))
+    hosted = route53(
+        rrset("dup.example.com.", "A", 300, "10.0.0.1"), rrset("dup.example.com.", "A", 300, "10.0.0.2")
+    )
     plan = make_plan(master(["dup 300 IN A 10.0.0.3"]), hosted)
     assert plan.empty  # neither a CREATE over them nor a DELETE of one of them
     assert any("twice" in item.reason for item in plan.left_alone)
@@ -213,13 +224,22 @@ def test_fingerprint_identifies_the_changes() -> None:
 
 
 def test_guard_empty_master() -> None:
-    plan = make_plan(master([]), route53(rrset("a.example.com.", "A", 300, "10.0.0.1")), max_delete_percent=100)
+    plan = make_plan(
+        master([]), route53(rrset("a.example.com.", "A", 300, "10.0.0.1")), max_delete_percent=100
+    )
     assert [g.code for g in plan.guards] == ["empty"]
 
 
 @pytest.mark.parametrize(
     ("serial", "last", "blocked"),
-    [(9, 10, True), (10, 10, False), (11, 10, False), (5, 2**32 - 5, False), (2**32 - 5, 5, True), (0, 2**31, True)],
+    [
+        (9, 10, True),
+        (10, 10, False),
+        (11, 10, False),
+        (5, 2**32 - 5, False),
+        (2**32 - 5, 5, True),
+        (0, 2**31, True),
+    ],
 )
 def test_guard_serial_went_backwards_uses_rfc1982(serial: int, last: int, blocked: bool) -> None:
     plan = make_plan(master(["a 300 IN A 10.0.0.1"], serial=serial), route53(), last_serial=last)
@@ -244,7 +264,9 @@ def test_validation_accepts_plans_and_catches_what_aws_rejects() -> None:
     plan = make_plan(zone, hosted, max_delete_percent=100)
     assert validate(hosted, plan.batches) == []
     # The same plan against a Route 53 that moved on (someone created "a" meanwhile) is refused.
-    moved = route53(rrset("c.example.com.", "A", 300, "10.0.0.3"), rrset("a.example.com.", "A", 300, "10.0.0.1"))
+    moved = route53(
+        rrset("c.example.com.", "A", 300, "10.0.0.3"), rrset("a.example.com.", "A", 300, "10.0.0.1")
+    )
     assert any("already exists" in p for p in validate(moved, plan.batches))
     # ... and a DELETE of a record whose values changed.
     changed = route53(rrset("c.example.com.", "A", 300, "10.0.0.4"))

@@ -26,13 +26,17 @@ def _untouched(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         (
             item
             for item in items
-            if "AliasTarget" in item or "SetIdentifier" in item or (item["Name"] == ORIGIN and item["Type"] in ("SOA", "NS"))
+            if "AliasTarget" in item
+            or "SetIdentifier" in item
+            or (item["Name"] == ORIGIN and item["Type"] in ("SOA", "NS"))
         ),
         key=lambda item: (item["Name"], item["Type"]),
     )
 
 
-def check_round(master: MasterZone, listing_before: list[dict[str, Any]], apply_batch: Any, listing: Any, ignore_ttl: bool) -> None:
+def check_round(
+    master: MasterZone, listing_before: list[dict[str, Any]], apply_batch: Any, listing: Any, ignore_ttl: bool
+) -> None:
     hosted = hosted_zone(ORIGIN, listing_before)
     plan = make_plan(master, hosted, ignore_ttl=ignore_ttl, max_delete_percent=100)
     assert validate(hosted, plan.batches) == []
@@ -53,7 +57,9 @@ def check_round(master: MasterZone, listing_before: list[dict[str, Any]], apply_
     assert second.empty, [c.summary() for c in second.changes]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 @given(st.data(), st.booleans())
 def test_plan_then_apply_yields_the_master_zone(data: st.DataObject, ignore_ttl: bool) -> None:
     master = data.draw(master_zones())
@@ -64,7 +70,9 @@ def test_plan_then_apply_yields_the_master_zone(data: st.DataObject, ignore_ttl:
     check_round(master, fake.listing(), fake.change, fake.listing, ignore_ttl)
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 @given(st.data())
 def test_plan_then_apply_through_moto(data: st.DataObject) -> None:
     from moto import mock_aws
@@ -88,7 +96,8 @@ def test_plan_then_apply_through_moto(data: st.DataObject) -> None:
         ]
         for item in plain:
             client("route53").change_resource_record_sets(
-                HostedZoneId=zone_id, ChangeBatch={"Changes": [{"Action": "CREATE", "ResourceRecordSet": item}]}
+                HostedZoneId=zone_id,
+                ChangeBatch={"Changes": [{"Action": "CREATE", "ResourceRecordSet": item}]},
             )
 
         def apply_batch(batch: dict[str, Any]) -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-import dns.rdata
+import contextlib
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -98,10 +99,8 @@ def test_bad_values_raise_usage_errors(rtype: str, value: str) -> None:
 
 @given(st.sampled_from(sorted(ROUTE53_TYPES | {"HINFO", "X"})), st.text(max_size=60))
 def test_value_parsing_raises_only_usage_errors(rtype: str, value: str) -> None:
-    try:
+    with contextlib.suppress(UsageError):
         parse_route53_value(rtype, value)
-    except UsageError:
-        pass
 
 
 @given(st.lists(st.binary(max_size=300), min_size=1, max_size=4))

@@ -99,3 +99,17 @@ def test_aws_errors_context_manager_translates(aws: None) -> None:
     with pytest.raises(AwsError, match="table missing"), aws_errors(resource="table missing"):
         client("dynamodb").describe_table(TableName="missing")
     assert time.time() - started < 10
+
+
+def test_recent_counter_spans_a_window_boundary(state_table: str) -> None:
+    state = StateTable(state_table)
+    window = 900
+    boundary = 1_800_000_000 - 1_800_000_000 % window + window
+    # Three events just before a boundary and two just after: five within 15 minutes.
+    counts = [state.add_recent("guess", window_seconds=window, now=boundary - 10 + i) for i in range(3)]
+    counts += [state.add_recent("guess", window_seconds=window, now=boundary + i) for i in range(2)]
+    assert counts == [1, 2, 3, 4, 5]
+    assert state.recent("guess", window_seconds=window, now=boundary + 5) == 5
+    assert state.recent("guess", window_seconds=window, now=boundary + 2 * window) == 0
+    state.clear_recent("guess", window_seconds=window, now=boundary + 5)
+    assert state.recent("guess", window_seconds=window, now=boundary + 5) == 0

@@ -113,7 +113,11 @@ class SlackHarness:
             channel_id=message.channel,
             channel_name=message.channel,
             team_id=self.slack.team_id,
-            response_url=self.slack.new_response_url(message.channel, user[0], message),
+            # The response_url refers to the message as Slack stores it, even when the click comes
+            # from a stale copy (a second client that has not redrawn yet).
+            response_url=self.slack.new_response_url(
+                message.channel, user[0], self.slack.find(message.ts, message.channel) or message
+            ),
             message_ts=message.ts,
             ephemeral=ephemeral,
         )

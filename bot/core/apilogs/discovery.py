@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from bot.aws import apigateway as gw
 from bot.core.apilogs.formats import FunctionArn, parse_function_arn
 from bot.core.apilogs.model import ApiStage, Discovery, FunctionRef
-from bot.errors import UsageError
+from bot.errors import OpsbotError, UsageError
 
 _STAGE_VARIABLE = re.compile(r"\$\{stageVariables\.([A-Za-z0-9_]+)\}")
 _FUNCTIONS_PATH = re.compile(r":lambda:path/\d{4}-\d{2}-\d{2}/functions/(?P<arn>.+?)/invocations$")
-_API_ID = re.compile(r"[a-z0-9]{10}")
+_API_ID = re.compile(r"[a-z0-9]{6,20}")
 
 
 def execution_log_group(api_id: str, stage: str) -> str:
@@ -216,13 +216,22 @@ def _resolve_api(api: str) -> gw.ApiSummary:
 def discover(stage: ApiStage) -> Discovery:
     """Every function behind ``stage`` with its log group (cached reads; safe to call per command)."""
     variables = dict(stage.variables)
-    if stage.kind == "REST":
-        integrations = gw.rest_integrations(stage.api_id)
-        authorizers = gw.rest_authorizers(stage.api_id)
-    else:
-        integrations = gw.http_integrations(stage.api_id)
-        authorizers = gw.http_authorizers(stage.api_id)
+    read_authorizers = gw.rest_authorizers if stage.kind == "REST" else gw.http_authorizers
+    integrations = (
+        gw.rest_integrations(stage.api_id) if stage.kind == "REST" else gw.http_integrations(stage.api_id)
+    )
+    authorizer_note = ""
+    try:
+        authorizers = read_authorizers(stage.api_id)
+    except Exception as error:  # lookups and tails still work without the authorizers' groups
+        authorizers = []
+        reason = error.message if isinstance(error, OpsbotError) else type(error).__name__
+        authorizer_note = (
+            f"The authorizers of {stage.api_id} could not be read ({reason}); their logs are not searched."
+        )
     uses, notes = functions_of(integrations, authorizers, variables)
+    if authorizer_note:
+        notes.append(authorizer_note)
     names = list(dict.fromkeys(u.name for u in uses))
     with ThreadPoolExecutor(max_workers=8) as pool:
         logging = dict(zip(names, pool.map(gw.function_logging, names), strict=True))

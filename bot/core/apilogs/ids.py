@@ -118,11 +118,3 @@ def parse_request_id(text: str, *, now: datetime | None = None) -> RequestId:
 def _shown(text: str) -> str:
     printable = "".join(ch if ch.isprintable() else "?" for ch in text)
     return f"`{printable[:60]}`"
-
-
-def find_uuids(text: str) -> list[str]:
-    return [m.group(0).lower() for m in _UUID.finditer(text)]
-
-
-def is_uuid(text: str) -> bool:
-    return bool(_UUID.fullmatch(text))

@@ -45,8 +45,3 @@ def insights_url(region: str, groups: Sequence[str], terms: Sequence[str], start
         f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
         f"#logsV2:logs-insights$3FqueryDetail$3D{detail}"
     )
-
-
-def log_group_url(region: str, group: str) -> str:
-    encoded = quote(quote(group, safe=""), safe="").replace("%", "$")
-    return f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#logsV2:log-groups/log-group/{encoded}"

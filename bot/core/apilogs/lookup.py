@@ -60,7 +60,7 @@ from bot.core.apilogs.model import (
     SearchRecord,
     merge_events,
 )
-from bot.core.timeparse import format_time, parse_duration, parse_time, to_epoch_ms
+from bot.core.timeparse import format_time, parse_time, to_epoch_ms
 from bot.errors import UsageError
 
 T = TypeVar("T")
@@ -115,7 +115,7 @@ class LookupResult:
                 "end": format_time(datetime.fromtimestamp(self.end_ms / 1000, UTC)),
             },
             "found": self.found,
-            "request_info": self.api.to_json() if self.api else None,
+            "requestInfo": self.api.to_json() if self.api else None,
             "invocations": [i.to_json() for i in self.invocations],
             "groups": self.groups,
             "errors": len(self.errors),
@@ -384,7 +384,8 @@ class _Lookup:
                 refs = [routed] if routed is not None else list(self.discovery().functions)
                 for each in refs:
                     jobs.append(self._job_by_id(each, lambda_id, start, end, "access log"))
-            if not jobs and api_id:
+            told = info.lambda_ids or any(call.function for call in info.calls)
+            if not jobs and not told and api_id:
                 # API Gateway logged the request but not where it went (ERROR-level logging): ask every
                 # function's log for the API id.
                 for each in self.discovery().functions:
@@ -434,9 +435,11 @@ class _Lookup:
             )
             mentioning = [e for e in lines if api_id and api_id in e.message]
             named = lambda_ids_in(mentioning)
+            window = (start, end)
             if named:
                 return [
-                    _Found(ref, lambda_id, mentioning, lines, "api id in function log") for lambda_id in named
+                    _Found(ref, lambda_id, mentioning, lines, "api id in function log", window)
+                    for lambda_id in named
                 ]
             starts = [
                 (e, parse_lambda_line(e.message).request_id)
@@ -444,7 +447,7 @@ class _Lookup:
                 if parse_lambda_line(e.message).kind == "start" and call_start - CLOCK_SLACK_MS <= e.timestamp
             ]
             if len(starts) == 1:
-                return [_Found(ref, starts[0][1], [], lines, "time")]
+                return [_Found(ref, starts[0][1], [], lines, "time", window)]
             if len(starts) > 1:
                 self.notes.append(
                     f"The authorizer {ref.name} ran {len(starts)} times while this request was being "
@@ -485,12 +488,17 @@ class _Lookup:
         return hits, slices, invocations
 
     def _job_fill(self, item: _Found, seen: Sighting) -> Callable[[], tuple[_Found, list[LogEvent]]]:
+        start = seen.start_ms - (int(seen.init_ms or 0) + 1_000 if seen.init_ms else 0)
+        if not seen.has_start:
+            start = seen.start_ms - LAMBDA_MAX_MS
+        end = seen.end_ms if seen.has_report and seen.end_ms else seen.start_ms + LAMBDA_MAX_MS
+        end = min(end, self.now_ms + 60_000)
+
         def job() -> tuple[_Found, list[LogEvent]]:
-            start = seen.start_ms - (int(seen.init_ms or 0) + 1_000 if seen.init_ms else 0)
-            if not seen.has_start:
-                start = seen.start_ms - LAMBDA_MAX_MS
-            end = seen.end_ms if seen.has_report and seen.end_ms else seen.start_ms + LAMBDA_MAX_MS
-            end = min(end, self.now_ms + 60_000)
+            if item.window is not None and item.window[0] <= start and end <= item.window[1]:
+                # The lines were read without a pattern over a span that holds the whole invocation
+                # (an authorizer call's window): nothing more to fetch.
+                return item, invocation_slice(item.context, item.lambda_id)
             stream_events = self.session.search(
                 seen.group, "", start, end, purpose=f"{item.ref.name} invocation", stream=seen.stream
             )
@@ -549,13 +557,7 @@ class _Lookup:
         elif stage.access_log_group in self.session.missing:
             causes.append(f"The access-log group {stage.access_log_group} does not exist.")
         if self.request.time is not None:
-            retention = self._retention_days()
-            age = self.now_ms - to_epoch_ms(self.request.time)
-            if retention is not None and age > retention * 86_400_000:
-                causes.append(
-                    f"The id is from {_iso(to_epoch_ms(self.request.time))}, older than the log retention "
-                    f"({retention} days): its logs have been deleted."
-                )
+            causes.extend(self._age_causes(to_epoch_ms(self.request.time)))
         else:
             causes.append(
                 f"The request may be older than the window searched ({when}); try a larger --since."
@@ -566,15 +568,27 @@ class _Lookup:
         )
         return causes
 
-    def _retention_days(self) -> int | None:
+    def _age_causes(self, request_ms: int) -> list[str]:
+        """Whether the id is too old for the logs that exist (retention, or older than the group)."""
         group = self.stage.execution_log_group or self.stage.access_log_group
-        if not group:
-            return None
+        if not group or group in self.session.missing:
+            return []
         try:
             info = cw.describe_group(group, stats=self.session.stats)
-        except Exception:
-            return None
-        return info.retention_days if info else None
+        except Exception:  # the explanation is a courtesy; the lookup's answer stands without it
+            return []
+        if info is None:
+            return []
+        if info.retention_days is not None and self.now_ms - request_ms > info.retention_days * 86_400_000:
+            return [
+                f"The id is from {_iso(request_ms)}, older than the log retention of {group} "
+                f"({info.retention_days} days): its logs have been deleted."
+            ]
+        if info.created_ms and request_ms < info.created_ms - 60_000:
+            return [
+                f"The id is from {_iso(request_ms)}, before the log group {group} was created ({_iso(info.created_ms)})."
+            ]
+        return []
 
 
 @dataclass
@@ -584,6 +598,8 @@ class _Found:
     hits: list[LogEvent]  # lines that are about the request (shown)
     context: list[LogEvent]  # lines read to locate the invocation (may hold other invocations)
     matched_by: str
+    # Set when ``context`` is every line of the group in this [start, end] (read without a pattern).
+    window: tuple[int, int] | None = None
 
 
 def _matched_by(kind: IdKind) -> str:
@@ -599,8 +615,3 @@ def _iso(ms: int) -> str:
 
 def _last_ts(events: Sequence[LogEvent]) -> int:
     return events[-1].timestamp if events else 0
-
-
-def duration_text(text: str) -> timedelta:
-    """``--for`` and similar: a duration (UsageError with examples otherwise)."""
-    return parse_duration(text)

@@ -9,6 +9,8 @@ names to dnspython unchanged and so mistook every escaped wildcard for another n
 
 from __future__ import annotations
 
+import re
+
 import dns.exception
 import dns.name
 
@@ -23,7 +25,9 @@ def canonical(name: dns.name.Name) -> str:
     """A dnspython name -> canonical text (lowercase, absolute)."""
     if not name.is_absolute():
         raise ValueError(f"name {name} is not absolute")
-    return name.canonicalize().to_text()
+    # to_text() is ASCII (other bytes come out as \DDD) and escapes no letters, so lowercasing the text
+    # equals canonicalize().to_text() at a fraction of the cost (it matters for 50,000-record zones).
+    return name.to_text().lower()
 
 
 def parse_domain(text: str) -> str:
@@ -114,7 +118,14 @@ def decode_route53(text: str) -> dns.name.Name:
         raise UsageError(f"The name {text!r} is not valid ({error}).") from None
 
 
+# Names made only of letters, digits, hyphens and underscores (a leading "*" label allowed) read the same
+# in Route 53's escaping and in canonical form: no parsing needed.
+_PLAIN_NAME = re.compile(r"^(?:\*\.)?(?:[a-z0-9_-]{1,63}\.)*[a-z0-9_-]{1,63}\.?$")
+
+
 def route53_to_canonical(text: str) -> str:
+    if isinstance(text, str) and len(text) <= 254 and _PLAIN_NAME.match(text):
+        return text if text.endswith(".") else text + "."
     return canonical(decode_route53(text))
 
 
@@ -135,6 +146,8 @@ def encode_route53_name(name: dns.name.Name) -> str:
 
 def encode_route53(name: str) -> str:
     """Canonical name text -> the form we send to Route 53."""
+    if len(name) <= 254 and _PLAIN_NAME.match(name):
+        return name if name.endswith(".") else name + "."
     return encode_route53_name(from_text(name))
 
 

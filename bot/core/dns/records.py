@@ -174,7 +174,7 @@ def txt_strings(value: str) -> list[bytes]:
         if char == "\\":
             escape = value[index + 1 : index + 4]
             if len(escape) == 3 and all(c in _OCTAL for c in escape):
-                number = int(escape, 10)
+                number = int(escape, 8)
                 if number > 255:
                     raise UsageError(f"The TXT value {value!r} has an escape \\{escape} above \\377.")
                 current.append(number)

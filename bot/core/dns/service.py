@@ -31,6 +31,8 @@ from bot.errors import OpsbotError, UsageError
 
 COMMENT = "opsbot DNS mirror"
 LOCK_SECONDS = 900
+# Route 53 creates every hosted zone's SOA with serial 1: it says nothing about an earlier sync.
+ROUTE53_DEFAULT_SERIAL = 1
 
 
 # -- configuration ---------------------------------------------------------------------------------
@@ -240,7 +242,8 @@ def prepare(
     hosted = read_route53(zone)
     read = time.perf_counter()
     last_serial = _serial_of(last_sync)
-    if last_serial is None:
+    if last_serial is None and hosted.serial != ROUTE53_DEFAULT_SERIAL:
+        # No sync recorded (a new state table): the serial an earlier sync left in Route 53's SOA.
         last_serial = hosted.serial
     plan = make_plan(
         master,

@@ -16,7 +16,13 @@ from bot.aws.state import StateTable
 from bot.config import Settings
 
 # Order is the order of the demo banner.
-SEED_MODULES: tuple[str, ...] = ("bot.local.seeds.apilogs", "bot.local.seeds.device", "bot.local.seeds.mail")
+SEED_MODULES: tuple[str, ...] = (
+    "bot.local.seeds.apilogs",
+    "bot.local.seeds.device",
+    "bot.local.seeds.mail",
+    "bot.local.seeds.dns",
+    "bot.local.seeds.fanout",
+)
 
 
 @dataclass

@@ -65,7 +65,9 @@ def create_api(region: str = "", *, functions: tuple[FunctionSpec, ...] = FUNCTI
     iam, lam, gateway = client("iam"), client("lambda"), client("apigateway")
     trust = {
         "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
     }
     try:
         role = iam.create_role(RoleName=ROLE_NAME, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
@@ -171,7 +173,9 @@ def generate(api_id: str, account: str, now: datetime, *, count: int = 40, seed:
     for index in range(count):
         at = begin + index * step + traffic.rng.randint(0, step // 2)
         route = "POST /orders" if index == failed_index else routes[index % len(routes)]
-        request = traffic.request(at, route, fail=index == failed_index, use_authorizer=route == "GET /orders")
+        request = traffic.request(
+            at, route, fail=index == failed_index, use_authorizer=route == "GET /orders"
+        )
         demo.requests.append(request)
         if index == failed_index:
             demo.failed = request
@@ -204,5 +208,5 @@ def seed(ctx: SeedContext) -> list[str]:
         f"  /apilogs {failed.api_request_id}   (a failed POST /orders: 502 and a Python stack trace)",
         f"  /apilogs {failed.lambda_ids['orders-api']}   (the same request by its Lambda request id)",
         f"  /apilogs {orders.api_request_id}   (GET /orders through the live alias and the authorizer)",
-        "  /apilogs tail --for 2m",
+        "  /apilogs tail --since 10m --for 30s   (the last ten minutes, then new lines, in a thread)",
     ]

@@ -39,9 +39,10 @@ BASE_RECORDS = [
     "* 300 IN A 10.20.0.99",
     "lab 300 IN NS ns.lab",
     "ns.lab 300 IN A 10.30.0.53",
-    "printer 300 IN HINFO \"HP\" \"LaserJet\"",
+    'printer 300 IN HINFO "HP" "LaserJet"',
     # A zone file (like the wire) holds at most 255 bytes per string, so long keys come in pieces.
-    "selector1._domainkey 300 IN TXT " + " ".join(f'"{_DKIM[i : i + 255]}"' for i in range(0, len(_DKIM), 255)),
+    "selector1._domainkey 300 IN TXT "
+    + " ".join(f'"{_DKIM[i : i + 255]}"' for i in range(0, len(_DKIM), 255)),
 ] + [f"host{number:02d} 300 IN A 10.20.10.{number}" for number in range(1, 31)]
 
 
@@ -64,12 +65,19 @@ def seed(ctx: SeedContext) -> list[str]:
 
     ec2 = client("ec2")
     vpc_id = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
-    zone_id = client("route53").create_hosted_zone(
-        Name=origin,
-        CallerReference=f"opsbot-demo-{ctx.now.timestamp()}",
-        HostedZoneConfig={"Comment": "opsbot demo: mirror of the on-premises corp zone", "PrivateZone": True},
-        VPC={"VPCRegion": ctx.settings.region, "VPCId": vpc_id},
-    )["HostedZone"]["Id"].rsplit("/", 1)[-1]
+    zone_id = (
+        client("route53")
+        .create_hosted_zone(
+            Name=origin,
+            CallerReference=f"opsbot-demo-{ctx.now.timestamp()}",
+            HostedZoneConfig={
+                "Comment": "opsbot demo: mirror of the on-premises corp zone",
+                "PrivateZone": True,
+            },
+            VPC={"VPCRegion": ctx.settings.region, "VPCId": vpc_id},
+        )["HostedZone"]["Id"]
+        .rsplit("/", 1)[-1]
+    )
 
     zone = ZoneConfig(domain=origin, master=master.address, zone_id=zone_id)
     # Yesterday's sync, by the real mirror, from yesterday's zone.
@@ -107,7 +115,9 @@ def seed(ctx: SeedContext) -> list[str]:
     os.environ["OPSBOT_DNS_ZONES"] = json.dumps(
         [{"domain": DOMAIN, "master": str(master.address), "zone_id": zone_id, "ignore_ttl": False}]
     )
-    ctx.facts.update({"dns.domain": DOMAIN, "dns.zone_id": zone_id, "dns.master_address": str(master.address)})
+    ctx.facts.update(
+        {"dns.domain": DOMAIN, "dns.zone_id": zone_id, "dns.master_address": str(master.address)}
+    )
     return [
         f"/dns: {DOMAIN} served by a local master at {master.address} (serial {SERIAL}); Route 53 zone "
         f"{zone_id} was mirrored from serial {SERIAL - 1} and edited by hand. Try",

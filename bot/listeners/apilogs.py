@@ -1,0 +1,364 @@
+"""``/apilogs``: look up a request across API Gateway and its Lambda functions, or tail them.
+
+``/apilogs <id>`` answers (ephemeral) with the summary and timeline; a timeline too big for a message is
+uploaded into the channel as a file. ``/apilogs tail`` and the "Tail this API" button post a message in
+the channel and stream batches into its thread (at most one message a second: the core tail yields one
+batch per second), until the Stop button (a flag in the state table), ``--for`` or the Lambda time limit.
+Then the thread gets a summary and the message loses its Stop button.
+
+Core, AWS and render modules are imported inside the run functions so the cold start stays small.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import deque
+from itertools import islice
+from typing import Any
+
+from bot.errors import UsageError
+from bot.listeners.args import ArgSpec, Flag, ParsedArgs, Positional
+from bot.listeners.framework import (
+    ActionCall,
+    ButtonAction,
+    Call,
+    Command,
+    Reply,
+    Subcommand,
+    register_action,
+    register_command,
+    runtime_of,
+)
+
+logger = logging.getLogger("opsbot.apilogs")
+
+# The same ids as bot.render.apilogs (not imported here: registering must not load the core).
+ACTION_TAIL = "apilogs:tail"
+ACTION_STOP = "apilogs:stop"
+ACTION_INSIGHTS = "apilogs:insights"
+DEFAULT_TAIL = "5m"
+# Time kept back from the Lambda limit to post what is waiting, the summary and the message update.
+FINISH_MARGIN_S = 10.0
+# Lines waiting for Slack (one message a second); beyond this the oldest are skipped, and counted.
+MAX_BACKLOG = 2_000
+MAX_LINES_PER_MESSAGE = 400
+FINAL_MESSAGES = 5
+
+API = Flag("api", "API id or name (default: OPSBOT_DEFAULT_API, or the only API)", metavar="ID|NAME")
+STAGE = Flag("stage", "stage (default: OPSBOT_DEFAULT_STAGE, or the API's only stage)", metavar="S")
+
+
+def _check_lookup(args: ParsedArgs) -> None:
+    """Pure checks in the ack path, so a typo is answered at once."""
+    from bot.core.apilogs.ids import parse_request_id
+    from bot.core.timeparse import parse_time
+
+    parse_request_id(str(args["id"]))
+    for name in ("since", "until"):
+        if args.get(name):
+            parse_time(str(args[name]))
+
+
+def _check_tail(args: ParsedArgs) -> None:
+    from bot.core.apilogs.patterns import compile_pattern
+    from bot.core.timeparse import parse_duration, parse_time
+
+    parse_duration(str(args.get("for", DEFAULT_TAIL)))
+    compile_pattern(str(args.get("filter", "")))
+    if args.get("since"):
+        parse_time(str(args["since"]))
+
+
+def _lookup(call: Call) -> Reply:
+    from bot.core.apilogs.commands import lookup
+    from bot.render.apilogs import lookup_message
+
+    deadline = time.monotonic() + max(5.0, call.seconds_left() - 5)
+    result = lookup(
+        str(call.args["id"]),
+        call.settings,
+        api=str(call.args.get("api", "")),
+        stage=str(call.args.get("stage", "")),
+        since=str(call.args.get("since", "")),
+        until=str(call.args.get("until", "")),
+        deadline=deadline,
+    )
+    message = lookup_message(result)
+    blocks = message.blocks
+    if message.file is not None:
+        blocks = _attach(call, result.request.value, message.file, blocks)
+    outcome = "ok" if result.found else "not-found"
+    return Reply(text=message.text, blocks=blocks, outcome=outcome, detail=f"{len(result.events)} events")
+
+
+def _attach(
+    call: Call, request_id: str, file: tuple[str, str], blocks: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Upload the full timeline into the channel; if Slack refuses, say so in the message instead."""
+    from bot.render.blocks import context, escape
+
+    filename, content = file
+    try:
+        call.client.files_upload_v2(
+            channel=call.channel_id,
+            filename=filename,
+            title=f"apilogs {request_id}",
+            content=content,
+            initial_comment=f"Full timeline of request `{request_id}` (asked by <@{call.user_id}>).",
+        )
+    except Exception as error:
+        code = (
+            getattr(getattr(error, "response", None), "get", lambda *_: "")("error") or type(error).__name__
+        )
+        logger.warning("timeline upload failed: %s", code)
+        note = context(f":warning: The full timeline could not be attached ({escape(str(code))}).")
+        return [*blocks[:-1], note, blocks[-1]] if len(blocks) < 50 else blocks
+    return blocks
+
+
+def _tail_command(call: Call) -> Reply:
+    return _run_tail(
+        call,
+        api=str(call.args.get("api", "")),
+        stage=str(call.args.get("stage", "")),
+        pattern=str(call.args.get("filter", "")),
+        duration=str(call.args.get("for", DEFAULT_TAIL)),
+        mode=str(call.args.get("mode", "auto")),
+        since=str(call.args.get("since", "")),
+    )
+
+
+def _run_tail(
+    call: Call | ActionCall,
+    *,
+    api: str,
+    stage: str,
+    pattern: str,
+    duration: str,
+    mode: str = "auto",
+    since: str = "",
+) -> Reply:
+    """Post the tail's message, stream batches into its thread, finish with a summary."""
+    from bot.aws.state import StateTable
+    from bot.core.apilogs.commands import plan_tail, stop_flag_key
+    from bot.core.apilogs.model import LogEvent
+    from bot.core.timeparse import format_duration, parse_duration
+    from bot.render.apilogs import tail_message, tail_started_message, tail_summary_message
+    from bot.render.blocks import section
+
+    state = StateTable(call.settings.state_table)
+    tail_id = call.ref
+    flag = stop_flag_key(tail_id)
+    seconds_left = call.seconds_left() - FINISH_MARGIN_S
+    if seconds_left < 5:
+        raise UsageError("There is no time left in this invocation to tail; try again.")
+    wanted = parse_duration(duration).total_seconds()
+    shown = duration if wanted <= seconds_left else format_duration(parse_duration(f"{int(seconds_left)}s"))
+    plan = plan_tail(
+        call.settings,
+        api=api,
+        stage=stage,
+        pattern=pattern,
+        duration=duration,
+        since=since,
+        mode=mode,
+        should_stop=lambda: state.get_flag(flag) is not None,
+        deadline=time.monotonic() + seconds_left,
+    )
+    started = tail_started_message(
+        plan.stage, plan.groups, tail_id, duration=shown, pattern=plan.tail.pattern
+    )
+    posted = call.client.chat_postMessage(
+        channel=call.channel_id,
+        text=f"<@{call.user_id}> started a tail. {started.text}",
+        blocks=started.blocks,
+    )
+    thread = str(posted["ts"])
+    backlog: deque[LogEvent] = deque()
+    skipped = 0
+
+    def post_some(note: str = "") -> None:
+        """One thread message with the oldest waiting lines (the loop runs once a second)."""
+        nonlocal skipped
+        if skipped:
+            note = " ".join(filter(None, [note, f"{skipped} lines were skipped: more than Slack can show."]))
+            skipped = 0
+        if not backlog and not note:
+            return
+        message, shown = tail_message(list(islice(backlog, MAX_LINES_PER_MESSAGE)), plan.stage, note=note)
+        for _ in range(shown):
+            backlog.popleft()
+        call.client.chat_postMessage(
+            channel=call.channel_id, thread_ts=thread, text=message.text, blocks=message.blocks
+        )
+
+    batches = plan.tail.batches()
+    try:
+        for batch in batches:
+            backlog.extend(batch.events)
+            while len(backlog) > MAX_BACKLOG:
+                backlog.popleft()
+                skipped += 1
+            post_some(batch.note)
+        for _ in range(FINAL_MESSAGES):  # what is still waiting, within the margin kept for the end
+            if not backlog:
+                break
+            time.sleep(1.0)
+            post_some()
+        if backlog:
+            skipped += len(backlog)
+            backlog.clear()
+            post_some("Use the CLI (`opsbot apilogs tail`) or Logs Insights for the rest.")
+    finally:
+        batches.close()
+        summary = plan.tail.summary
+        stopped_by = state.get_flag(flag) or {}
+        done = tail_summary_message(summary)
+        who = f" by <@{stopped_by['by']}>" if stopped_by.get("by") else ""
+        try:
+            call.client.chat_postMessage(
+                channel=call.channel_id, thread_ts=thread, text=done.text + who, blocks=done.blocks
+            )
+            call.client.chat_update(
+                channel=call.channel_id,
+                ts=thread,
+                text=f"Tail of {plan.stage.label} ended{who}.",
+                blocks=[
+                    started.blocks[0],
+                    section(
+                        f":white_check_mark: Ended{who}: {summary.events} lines, {summary.errors} errors."
+                    ),
+                ],
+            )
+        except Exception:
+            logger.exception("could not post the end of tail %s", tail_id)
+    return Reply(
+        text=f"The tail of {plan.stage.label} ended: {plan.tail.summary.events} lines (see the thread).",
+        outcome="ok",
+        detail=f"{plan.tail.summary.events} lines, {plan.tail.summary.stop_reason}",
+    )
+
+
+def _tail_button(call: ActionCall) -> Reply | None:
+    """ "Tail this API" under a lookup: the same tail, once per message however often it is clicked."""
+    from bot.aws.state import StateTable
+
+    try:
+        target = json.loads(call.value)
+        api, stage = str(target["api"]), str(target["stage"])
+    except (ValueError, KeyError, TypeError):
+        raise UsageError("That button is no longer valid; run `/apilogs tail` instead.") from None
+    state = StateTable(call.settings.state_table)
+    key = f"apilogs-tail-click:{call.channel_id}:{call.message_ts or call.user_id}:{api}:{stage}"
+    lock = state.acquire_lock(key, {"user": call.user_id, "at": int(time.time())}, ttl_seconds=900)
+    if not lock.acquired:
+        who = lock.holder.get("user", "someone")
+        return Reply(
+            text=f":information_source: <@{who}> already started a tail of this API from this message."
+        )
+    try:
+        return _run_tail(call, api=api, stage=stage, pattern="", duration=DEFAULT_TAIL)
+    finally:
+        state.release_lock(key)
+
+
+def _stop(call: ActionCall) -> Reply:
+    from bot.aws.state import StateTable
+    from bot.core.apilogs.commands import stop_flag_key
+
+    tail_id = call.value.strip()
+    if not tail_id:
+        raise UsageError("That Stop button is no longer valid.")
+    StateTable(call.settings.state_table).set_flag(
+        stop_flag_key(tail_id), {"by": call.user_id, "at": int(time.time())}, ttl_seconds=3600
+    )
+    return Reply(
+        text=":octagonal_sign: Stopping the tail; its summary follows in the thread.", outcome="stopped"
+    )
+
+
+APILOGS = Command(
+    name="apilogs",
+    summary="the whole story of one API request across API Gateway and its Lambda functions; tail an API",
+    default="lookup",
+    subcommands=(
+        Subcommand(
+            "lookup",
+            "Find every log line of one request: execution and access logs, each Lambda invocation from START "
+            "to REPORT, errors highlighted.",
+            run=_lookup,
+            spec=ArgSpec(
+                positionals=(
+                    Positional(
+                        "id",
+                        "x-amzn-RequestId, x-amz-apigw-id, apigw-requestid, Lambda request id or X-Ray trace id",
+                    ),
+                ),
+                flags=(
+                    API,
+                    STAGE,
+                    Flag(
+                        "since",
+                        "start of the search (default: +/- 5 min around a REST request id's time, else 1h)",
+                        metavar="T",
+                    ),
+                    Flag("until", "end of the search (default: now)", metavar="T"),
+                ),
+            ),
+            validate=_check_lookup,
+            working="Looking up the request across API Gateway and its Lambda functions…",
+            examples=(
+                "/apilogs 9439989f-7543-11e6-8dda-150c09a55dc2",
+                "/apilogs 943ad105-7543-11e6-a9ac-65e093327849 --since 3h --api shop-api --stage prod",
+            ),
+        ),
+        Subcommand(
+            "tail",
+            "Follow every log group of the API stage in a thread (one message a second) until Stop or --for.",
+            run=_tail_command,
+            spec=ArgSpec(
+                flags=(
+                    API,
+                    STAGE,
+                    Flag("filter", 'a CloudWatch filter pattern, e.g. "?ERROR ?Task"', metavar="PATTERN"),
+                    Flag(
+                        "for",
+                        f"how long (default {DEFAULT_TAIL}; at most until the Lambda time limit)",
+                        metavar="DURATION",
+                        default=DEFAULT_TAIL,
+                    ),
+                    Flag("since", "also show lines from this far back (default: the last 10 s)", metavar="T"),
+                    Flag(
+                        "mode",
+                        "Live Tail where possible (auto), or force live or poll",
+                        kind="choice",
+                        choices=("auto", "live", "poll"),
+                        default="auto",
+                    ),
+                ),
+            ),
+            validate=_check_tail,
+            working="Starting the tail; lines will appear in a thread…",
+            examples=(
+                "/apilogs tail --for 10m",
+                "/apilogs tail --since 15m --for 1m",
+                '/apilogs tail --api shop-api --stage prod --filter "?ERROR ?Task"',
+            ),
+        ),
+    ),
+)
+
+
+def register(app: Any) -> None:
+    runtime_of(app)  # fail early if the app was not built by bot.app.build_app
+    register_command(app, APILOGS)
+    register_action(app, ButtonAction(ACTION_TAIL, _tail_button, action="apilogs.tail", mutating=False))
+    register_action(app, ButtonAction(ACTION_STOP, _stop, action="apilogs.tail", mutating=False))
+
+    # The Logs Insights button is a link: Slack still sends the click, which only needs an ack.
+    def ack_link(ack: Any) -> None:
+        ack()
+
+    app.action(ACTION_INSIGHTS)(ack_link)

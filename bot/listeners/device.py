@@ -1,0 +1,254 @@
+"""``/device``: activate (arguments or a modal), show, list (with a "more" button), deactivate.
+
+The activation code is a secret argument: the framework masks it in the audit record, no answer repeats
+it, and the core never logs it. The framework's audit record of each attempt carries the outcome
+(activated, wrong_code, unknown_device, already_activated, locked), so the core's own per-attempt record
+(used by the CLI) is switched off here to keep one record per attempt; the same for deactivate.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from bot.errors import UsageError
+from bot.listeners.args import ArgSpec, Flag, ParsedArgs, Positional
+from bot.listeners.framework import (
+    ActionCall,
+    ButtonAction,
+    Call,
+    Command,
+    ModalSubmit,
+    Reply,
+    Subcommand,
+    ViewCall,
+    register_action,
+    register_command,
+    register_modal,
+    runtime_of,
+)
+
+ACTIVATE_FIELDS = ("serial", "client-id", "code", "email")
+# The same ids as bot.render.device (not imported here: registering must not load the core at cold start).
+ACTION_MORE = "device:more"
+MODAL_CALLBACK = "device:activate"
+SLACK_LIST_LIMIT = 40  # a page of devices must fit in one message with its button
+
+SERIAL = Positional("serial", "the serial number, e.g. SN-D7F3C8947867")
+CLIENT_ID = Positional("client-id", "the client id, e.g. ID-91B2F06B3F05")
+
+
+def _validate_activate(args: ParsedArgs) -> None:
+    """Pure (ack path): all four arguments or none (none opens the form); formats checked up front."""
+    from bot.core.device import activation_field_errors
+
+    given = [args.get(name) for name in ACTIVATE_FIELDS]
+    if not any(given):
+        return
+    if not all(given):
+        raise UsageError(
+            "Give all four: serial number, client id, activation code and e-mail "
+            "(or nothing, to open a form that keeps the code out of the channel history)."
+        )
+    errors = activation_field_errors(*(str(value) for value in given))
+    if errors:
+        raise UsageError(" ".join(errors.values()))
+
+
+def _activation_reply(result: Any) -> Reply:
+    from bot.render.device import activation_blocks, activation_text
+
+    return Reply(text=activation_text(result), blocks=activation_blocks(result), outcome=result.reason.value)
+
+
+def _activate(call: Call) -> Reply:
+    from bot.core.device import activate
+
+    serial, client_id, code, email = (call.args.get(name) for name in ACTIVATE_FIELDS)
+    if not serial:
+        from bot.render.device import activation_modal
+
+        metadata = json.dumps({"channel": call.channel_id})
+        call.client.views_open(trigger_id=call.trigger_id, view=activation_modal(private_metadata=metadata))
+        return Reply(text=":memo: Fill in the activation form that just opened.", outcome="form")
+    result = activate(call.settings, serial, client_id, code, email, actor=call.user_id, audit=False)
+    return _activation_reply(result)
+
+
+def _modal_values(values: Mapping[str, str]) -> tuple[str, str, str, str]:
+    return (
+        values.get("device_serial", ""),
+        values.get("device_client_id", ""),
+        values.get("device_code", ""),
+        values.get("device_email", ""),
+    )
+
+
+def _validate_modal(values: Mapping[str, str]) -> Mapping[str, str]:
+    from bot.core.device import activation_field_errors
+    from bot.render.device import modal_errors
+
+    return modal_errors(activation_field_errors(*_modal_values(values)))
+
+
+def _activate_from_modal(call: ViewCall) -> Reply:
+    from bot.core.device import activate
+
+    serial, client_id, code, email = _modal_values(call.values)
+    result = activate(call.settings, serial, client_id, code, email, actor=call.user_id, audit=False)
+    return _activation_reply(result)
+
+
+def _show(call: Call) -> Reply:
+    from bot.core.device import show
+    from bot.render.device import device_blocks
+
+    serial = call.args.get("serial")
+    if not serial:
+        raise UsageError(
+            "Give the serial number, and optionally the client id: `/device show SERIAL [CLIENT_ID]`."
+        )
+    views = show(call.settings, serial, call.args.get("client-id"))
+    text = f"{len(views)} device(s) with serial number {serial}."
+    return Reply(text=text, blocks=device_blocks(views))
+
+
+def _page_reply(page: Any, *, continued: bool) -> Reply:
+    from bot.render.device import page_blocks
+
+    count = len(page.devices)
+    text = f"{count} device{'s' if count != 1 else ''} from {page.table}" + (
+        " (more available)" if page.next_cursor else ""
+    )
+    return Reply(text=text, blocks=page_blocks(page, continued=continued))
+
+
+def _list(call: Call) -> Reply:
+    from bot.core.device import DeviceFilters, list_devices, parse_activated
+
+    filters = DeviceFilters(
+        type=call.args.get("type"),
+        activated=parse_activated(call.args.get("activated")),
+        limit=int(call.args.get("limit", 20)),
+    )
+    return _page_reply(list_devices(call.settings, filters), continued=False)
+
+
+def _more(call: ActionCall) -> Reply:
+    from bot.core.device import DeviceFilters, list_devices
+    from bot.render.device import parse_more_value
+
+    try:
+        cursor, kind, activated, limit = parse_more_value(call.value)
+    except ValueError:
+        raise UsageError("That button is no longer valid; run `/device list` again.") from None
+    filters = DeviceFilters(type=kind, activated=activated, limit=max(1, min(limit, SLACK_LIST_LIMIT)))
+    return _page_reply(list_devices(call.settings, filters, cursor=cursor), continued=True)
+
+
+def _deactivate(call: Call) -> Reply:
+    from bot.core.device import deactivate
+    from bot.render.device import deactivation_blocks
+
+    serial, client_id = call.args.get("serial"), call.args.get("client-id")
+    if not serial or not client_id:
+        raise UsageError("Give the serial number and the client id: `/device deactivate SERIAL CLIENT_ID`.")
+    result = deactivate(call.settings, serial, client_id, actor=call.user_id, audit=False)
+    # The new code is only in the blocks of this ephemeral answer, not in its notification text.
+    return Reply(text=result.message, blocks=deactivation_blocks(result), outcome="reset")
+
+
+DEVICE = Command(
+    name="device",
+    summary="IoT device catalog: activate devices safely, show, list, reset",
+    subcommands=(
+        Subcommand(
+            "activate",
+            "Activate a device with its activation code and register the owner's e-mail. "
+            "Without arguments, opens a form.",
+            run=_activate,
+            spec=ArgSpec(
+                positionals=(
+                    replace(SERIAL, optional=True),
+                    replace(CLIENT_ID, optional=True),
+                    Positional(
+                        "code",
+                        "the activation code (never shown, logged or stored)",
+                        optional=True,
+                        secret=True,
+                    ),
+                    Positional("email", "the owner's e-mail address", optional=True),
+                )
+            ),
+            mutating=True,
+            validate=_validate_activate,
+            working="Checking the activation code…",
+            examples=(
+                "/device activate",
+                "/device activate SN-D7F3C8947867 ID-91B2F06B3F05 AC-… owner@example.com",
+            ),
+        ),
+        Subcommand(
+            "show",
+            "Show a device (or every client id under a serial number); the code is masked.",
+            run=_show,
+            spec=ArgSpec(positionals=(SERIAL, replace(CLIENT_ID, optional=True))),
+            working="Looking the device up…",
+            examples=("/device show SN-D7F3C8947867",),
+        ),
+        Subcommand(
+            "list",
+            "List devices a page at a time, with a button for more.",
+            run=_list,
+            spec=ArgSpec(
+                flags=(
+                    Flag("type", "only devices of this type", metavar="TYPE"),
+                    Flag(
+                        "activated",
+                        "only activated (yes) or not activated (no)",
+                        kind="choice",
+                        choices=("yes", "no"),
+                    ),
+                    Flag(
+                        "limit",
+                        "devices per page",
+                        kind="int",
+                        default=20,
+                        minimum=1,
+                        maximum=SLACK_LIST_LIMIT,
+                    ),
+                )
+            ),
+            working="Reading the catalog…",
+            examples=("/device list --activated no --limit 10",),
+        ),
+        Subcommand(
+            "deactivate",
+            "Reset a device's activation and issue a new activation code, shown only to you.",
+            run=_deactivate,
+            spec=ArgSpec(positionals=(SERIAL, CLIENT_ID)),
+            mutating=True,
+            working="Resetting the device…",
+            examples=("/device deactivate SN-D7F3C8947867 ID-91B2F06B3F05",),
+        ),
+    ),
+)
+
+
+def register(app: Any) -> None:
+    runtime_of(app)
+    register_command(app, DEVICE)
+    register_action(app, ButtonAction(action_id=ACTION_MORE, run=_more, action="device.list", mutating=False))
+    register_modal(
+        app,
+        ModalSubmit(
+            callback_id=MODAL_CALLBACK,
+            run=_activate_from_modal,
+            action="device.activate",
+            mutating=True,
+            validate=_validate_modal,
+            secret_fields=frozenset({"device_code"}),
+        ),
+    )

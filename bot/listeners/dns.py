@@ -1,0 +1,243 @@
+"""``/dns``: status, plan and resync of zones mirrored into Route 53, with Apply / Apply anyway / Cancel.
+
+``/dns resync`` posts its preview into the channel as the bot (not through the response URL), so that the
+Apply click can update that message once per batch with ``chat.update``: a response URL allows only five
+uses. Apply, Apply anyway (``dns.force``) and Cancel share one idempotency key per message, so whichever
+click comes first decides and the others are told who did what. Apply transfers and plans again and applies
+only when the plan is still the one shown (same fingerprint); otherwise it posts the new preview.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from bot.errors import OpsbotError, UsageError
+from bot.listeners.args import ArgSpec, Positional
+from bot.listeners.framework import (
+    ActionCall,
+    ButtonAction,
+    Call,
+    Command,
+    Reply,
+    Subcommand,
+    register_action,
+    register_command,
+    runtime_of,
+)
+
+# The same ids as bot.render.dns (not imported: registering must not load the core at cold start).
+ACTION_APPLY = "dns:apply"
+ACTION_FORCE = "dns:force"
+ACTION_CANCEL = "dns:cancel"
+PROGRESS_INTERVAL = 1.0  # seconds between two progress updates of the message (chat.update is Tier 3)
+
+DOMAIN = Positional("domain", "the zone, e.g. corp.example.com")
+
+
+def _state(settings: Any) -> Any:
+    from bot.aws.state import StateTable
+
+    return StateTable(settings.state_table)
+
+
+def _status(call: Call) -> Reply:
+    from bot.core.dns.service import configured_zones, status, zone_for
+    from bot.render.dns import status_blocks
+
+    domain = call.args.get("domain")
+    zones = (zone_for(call.settings, domain),) if domain else configured_zones(call.settings)
+    statuses = status(zones, state=_state(call.settings))
+    lines = [f"{item.zone.name}: {item.drift}" for item in statuses] or ["No zones are configured."]
+    return Reply(text="DNS mirror status: " + "; ".join(lines), blocks=status_blocks(statuses))
+
+
+def _plan(call: Call) -> Reply:
+    from bot.core.dns.service import prepare, zone_for
+    from bot.render.dns import plan_blocks, plan_summary_text
+
+    prepared = prepare(zone_for(call.settings, call.args["domain"]), state=_state(call.settings))
+    return Reply(text=plan_summary_text(prepared), blocks=plan_blocks(prepared, buttons=False))
+
+
+def _resync(call: Call) -> Reply | None:
+    from bot.core.dns.service import prepare, zone_for
+    from bot.render.dns import plan_blocks, plan_summary_text
+
+    prepared = prepare(zone_for(call.settings, call.args["domain"]), state=_state(call.settings))
+    if prepared.plan.empty:
+        return Reply(text=plan_summary_text(prepared), blocks=plan_blocks(prepared, buttons=False))
+    call.client.chat_postMessage(
+        channel=call.channel_id,
+        text=f"<@{call.user_id}> asked for a resync. " + plan_summary_text(prepared),
+        blocks=plan_blocks(prepared, buttons=True, title=f"DNS resync: {prepared.zone.name}"),
+    )
+    return None
+
+
+def _target(call: ActionCall) -> dict[str, Any]:
+    try:
+        value = json.loads(call.value)
+        if not isinstance(value, dict) or not isinstance(value.get("domain"), str):
+            raise ValueError("not a plan")
+        return value
+    except ValueError:
+        raise UsageError("That button is no longer valid; run `/dns resync DOMAIN` again.") from None
+
+
+def _update(call: ActionCall, text: str, blocks: list[dict[str, Any]]) -> None:
+    call.client.chat_update(channel=call.channel_id, ts=call.message_ts, text=text, blocks=blocks)
+
+
+def _final(
+    call: ActionCall, text: str, blocks: list[dict[str, Any]], *, outcome: str, detail: str = ""
+) -> Reply:
+    """The preview's last state, replacing the message the button was on (one use of its response URL)."""
+    return Reply(text=text, blocks=blocks, replace_original=True, outcome=outcome, detail=detail)
+
+
+def _apply(call: ActionCall, *, force: bool) -> Reply:
+    from bot.core.dns.service import BatchOutcome, apply, prepare, zone_for
+    from bot.render.blocks import escape, header, section
+    from bot.render.dns import plan_blocks, plan_summary_text, progress_blocks, result_blocks, result_sentence
+
+    target = _target(call)
+    zone = zone_for(call.settings, target["domain"], zone_id=str(target.get("zone_id") or "") or None)
+    state = _state(call.settings)
+    _update(
+        call,
+        f"Applying to {zone.name}…",
+        [
+            header(f"DNS resync: {zone.name}"),
+            section(
+                f":hourglass_flowing_sand: <@{call.user_id}> clicked Apply: transferring the zone again…"
+            ),
+        ],
+    )
+    try:
+        prepared = prepare(zone, state=state)
+    except OpsbotError as error:
+        # The buttons are gone already: say on the message why nothing happened (the clicker also gets
+        # the framework's answer) rather than leave it "transferring" for ever.
+        _update(
+            call,
+            f"Nothing was applied to {zone.name}.",
+            [
+                header(f"DNS resync: {zone.name}"),
+                section(
+                    f":x: Nothing was applied: {escape(str(error))} Run `/dns resync {zone.name}` again."
+                ),
+            ],
+        )
+        raise
+    if prepared.plan.fingerprint() != target.get("plan"):
+        call.client.chat_postMessage(
+            channel=call.channel_id,
+            text="The zone changed since the preview. " + plan_summary_text(prepared),
+            blocks=plan_blocks(prepared, buttons=True, title=f"DNS resync: {zone.name} (new preview)"),
+        )
+        text = (
+            f":arrows_counterclockwise: {zone.name} or its hosted zone changed since this preview (master serial "
+            f"{target.get('serial')} → {prepared.plan.master_serial}); nothing was applied. "
+            "The new preview is below."
+        )
+        return _final(call, text, [header(f"DNS resync: {zone.name}"), section(text)], outcome="superseded")
+
+    outcomes: list[BatchOutcome] = []
+    last_update = 0.0
+
+    def progress(outcome: BatchOutcome, total: int) -> None:
+        nonlocal last_update
+        outcomes.append(outcome)
+        now = time.monotonic()
+        if outcome.number == total or now - last_update >= PROGRESS_INTERVAL:
+            last_update = now
+            _update(
+                call,
+                f"Applying batch {outcome.number} of {total}…",
+                progress_blocks(prepared, outcomes, actor=call.user_id),
+            )
+
+    result = apply(prepared, state=state, force=force, actor=call.user_id, on_progress=progress)
+    outcome = "applied" if result.applied else ("refused" if result.refused else "failed")
+    return _final(
+        call,
+        result_sentence(result, f" by <@{call.user_id}>")[1],
+        result_blocks(result, actor=call.user_id),
+        outcome=outcome,
+        detail=f"{len(result.applied_batches)}/{len(prepared.plan.batches)} batches, plan {prepared.plan.fingerprint()}",
+    )
+
+
+def _apply_click(call: ActionCall) -> Reply:
+    return _apply(call, force=False)
+
+
+def _force_click(call: ActionCall) -> Reply:
+    return _apply(call, force=True)
+
+
+def _cancel_click(call: ActionCall) -> Reply:
+    from bot.render.blocks import header, section
+
+    domain = str(_target(call)["domain"])
+    text = f"Resync of {domain} cancelled by <@{call.user_id}>; nothing was changed."
+    return _final(call, text, [header(f"DNS resync: {domain}"), section(text)], outcome="cancelled")
+
+
+def _one_decision_per_preview(call: ActionCall) -> str:
+    """Apply, Apply anyway and Cancel of one preview share a lock: the first click decides."""
+    return f"dns:preview:{call.channel_id}:{call.message_ts}"
+
+
+DNS = Command(
+    name="dns",
+    summary="mirror on-premises DNS zones into Route 53: status, plan, resync",
+    subcommands=(
+        Subcommand(
+            "status",
+            "Configured zones: last sync, SOA serials on the master and in Route 53, drift.",
+            run=_status,
+            spec=ArgSpec(positionals=(Positional("domain", "one zone (default: all)", optional=True),)),
+            working="Asking the masters and Route 53…",
+            examples=("/dns status", "/dns status corp.example.com"),
+        ),
+        Subcommand(
+            "plan",
+            "Transfer the zone and show what a resync would change (read-only).",
+            run=_plan,
+            spec=ArgSpec(positionals=(DOMAIN,)),
+            working="Transferring the zone and reading Route 53…",
+            examples=("/dns plan corp.example.com",),
+        ),
+        Subcommand(
+            "resync",
+            "Transfer and plan, then post the preview in the channel with Apply and Cancel buttons.",
+            run=_resync,
+            spec=ArgSpec(positionals=(DOMAIN,)),
+            working="Transferring the zone and planning the resync…",
+            examples=("/dns resync corp.example.com",),
+        ),
+    ),
+)
+
+
+def register(app: Any) -> None:
+    runtime_of(app)
+    register_command(app, DNS)
+    for action_id, run, action in (
+        (ACTION_APPLY, _apply_click, "dns.apply"),
+        (ACTION_FORCE, _force_click, "dns.force"),
+        (ACTION_CANCEL, _cancel_click, "dns.cancel"),
+    ):
+        register_action(
+            app,
+            ButtonAction(
+                action_id=action_id,
+                run=run,
+                action=action,
+                mutating=True,
+                idempotency_key=_one_decision_per_preview,
+            ),
+        )

@@ -1,0 +1,182 @@
+"""``/fanout``: list (paged, with toggle buttons), check, activate, deactivate."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from bot.errors import UsageError
+from bot.listeners.args import ArgSpec, Flag, ParsedArgs, Positional
+from bot.listeners.framework import (
+    ActionCall,
+    ButtonAction,
+    Call,
+    Command,
+    Reply,
+    Subcommand,
+    register_action,
+    register_command,
+    runtime_of,
+)
+
+# The same ids as bot.render.fanout (not imported here: registering must not load the core at cold start).
+ACTION_ACTIVATE = "fanout:activate"
+ACTION_DEACTIVATE = "fanout:deactivate"
+ACTION_PAGE_NEXT = "fanout:page:next"
+ACTION_PAGE_PREV = "fanout:page:prev"
+
+SOURCE = Positional("source", "a source ARN, Kinesis stream name or DynamoDB table name")
+TARGET_ID = Positional("id", "the target id")
+TABLE = Flag("table", "the targets table, when several are configured", metavar="TABLE")
+
+
+def _nonce() -> str:
+    return secrets.token_hex(4)
+
+
+def _validate_list(args: ParsedArgs) -> None:
+    from bot.core.fanout import validate_type
+
+    validate_type(args.get("type"))
+
+
+def _listing_reply(
+    listing: Any, *, page: int = 0, note: str = "", replace: bool = False, outcome: str = "ok"
+) -> Reply:
+    from bot.render.fanout import listing_blocks
+
+    text = f"{listing.target_count} fan-out target(s) in {len(listing.groups)} source(s)"
+    blocks = listing_blocks(listing, page=page, nonce=_nonce(), note=note)
+    return Reply(text=text, blocks=blocks, replace_original=replace, outcome=outcome)
+
+
+def _list(call: Call) -> Reply:
+    from bot.core.fanout import ListFilters, list_mappings
+
+    filters = ListFilters(
+        source=call.args.get("source"), type=call.args.get("type"), inactive=bool(call.args.get("inactive"))
+    )
+    return _listing_reply(list_mappings(call.settings, filters))
+
+
+def _check(call: Call) -> Reply:
+    from bot.core.fanout import check
+    from bot.render.fanout import check_blocks
+
+    report = check(call.settings)
+    text = f"fan-out check: {report.errors} error(s), {report.warnings} warning(s)"
+    return Reply(text=text, blocks=check_blocks(report), outcome="ok" if not report.errors else "findings")
+
+
+def _toggle_command(active: bool) -> Any:
+    def run(call: Call) -> Reply:
+        from bot.core.fanout import set_active
+        from bot.render.fanout import toggle_blocks
+
+        result = set_active(
+            call.settings, call.args["source"], call.args["id"], active, table=call.args.get("table")
+        )
+        return Reply(
+            text=result.message,
+            blocks=toggle_blocks(result, actor=call.user_id if result.changed else ""),
+            in_channel=result.changed,  # the team sees who changed the fan-out; a no-op stays private
+            outcome="changed" if result.changed else "unchanged",
+        )
+
+    return run
+
+
+def _toggle_button(active: bool) -> Any:
+    def run(call: ActionCall) -> Reply:
+        from bot.core.fanout import list_mappings, parse_source, set_active
+        from bot.render.blocks import escape
+        from bot.render.fanout import page_of, parse_toggle_value
+
+        try:
+            ref = parse_toggle_value(call.value)
+        except ValueError:
+            raise UsageError("That button is no longer valid; run `/fanout list` again.") from None
+        result = set_active(call.settings, ref.source_arn, ref.target_id, active, table=ref.table)
+        verb = "activated" if active else "deactivated"
+        where = parse_source(result.source_arn).display
+        if result.changed:
+            note = f":white_check_mark: <@{call.user_id}> {verb} *{escape(result.target_id)}* on {escape(where)}."
+        else:
+            state = "active" if active else "inactive"
+            note = f":information_source: *{escape(result.target_id)}* was already {state}; nothing changed."
+        # Redraw the page the button was on, with the new state and fresh buttons.
+        try:
+            listing = list_mappings(call.settings, ref.filters)
+        except UsageError:  # e.g. the filtered source no longer has targets
+            listing = list_mappings(call.settings)
+        page = page_of(listing, result.table, result.source_arn, result.target_id)
+        return _listing_reply(
+            listing, page=page, note=note, replace=True, outcome="changed" if result.changed else "unchanged"
+        )
+
+    return run
+
+
+def _page(call: ActionCall) -> Reply:
+    from bot.core.fanout import list_mappings
+    from bot.render.fanout import parse_page_value
+
+    try:
+        page, filters = parse_page_value(call.value)
+    except ValueError:
+        raise UsageError("That button is no longer valid; run `/fanout list` again.") from None
+    return _listing_reply(list_mappings(call.settings, filters), page=page, replace=True)
+
+
+FANOUT = Command(
+    name="fanout",
+    summary="aws-lambda-fanout mappings: list with hook state, check, activate, deactivate",
+    subcommands=(
+        Subcommand(
+            "list",
+            "Targets grouped by source, with each source's hook (event source mapping) to the fan-out function.",
+            run=_list,
+            spec=ArgSpec(
+                positionals=(Positional("source", SOURCE.help, optional=True),),
+                flags=(
+                    Flag("type", "only targets of this type (kinesis, sqs, sns, es, ...)", metavar="TYPE"),
+                    Flag("inactive", "only inactive targets", kind="bool", default=False),
+                ),
+            ),
+            validate=_validate_list,
+            working="Reading the fan-out table…",
+            examples=("/fanout list", "/fanout list orders --type sqs", "/fanout list --inactive"),
+        ),
+        Subcommand(
+            "check",
+            "Every target the fan-out function would skip or mis-handle, with the reason.",
+            run=_check,
+            working="Checking every mapping…",
+        ),
+        Subcommand(
+            "activate",
+            "Start forwarding to a target (only if it exists, like the fanout CLI).",
+            run=_toggle_command(True),
+            spec=ArgSpec(positionals=(SOURCE, TARGET_ID), flags=(TABLE,)),
+            mutating=True,
+            examples=("/fanout activate orders replica",),
+        ),
+        Subcommand(
+            "deactivate",
+            "Stop forwarding to a target (only if it exists, like the fanout CLI).",
+            run=_toggle_command(False),
+            spec=ArgSpec(positionals=(SOURCE, TARGET_ID), flags=(TABLE,)),
+            mutating=True,
+            examples=("/fanout deactivate orders replica",),
+        ),
+    ),
+)
+
+
+def register(app: Any) -> None:
+    runtime_of(app)
+    register_command(app, FANOUT)
+    register_action(app, ButtonAction(ACTION_ACTIVATE, _toggle_button(True), action="fanout.activate"))
+    register_action(app, ButtonAction(ACTION_DEACTIVATE, _toggle_button(False), action="fanout.deactivate"))
+    for action_id in (ACTION_PAGE_NEXT, ACTION_PAGE_PREV):
+        register_action(app, ButtonAction(action_id, _page, action="fanout.list", mutating=False))

@@ -1,0 +1,225 @@
+"""``/mail``: status, stats, reenable, suppress; and the buttons on alerts (Re-enable, Keep suppressed,
+History).
+
+The buttons are the same policy actions as the commands (``mail.reenable``, ``mail.suppress``; History
+reads like ``mail.status``). One decision per alert: the idempotency lock is per message and address, so
+a double click, or two people clicking Re-enable and Keep suppressed at once, changes things once, and the
+alert is replaced by who did what and when.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from bot.errors import UsageError
+from bot.listeners.args import ArgSpec, Flag, ParsedArgs, Positional
+from bot.listeners.framework import (
+    ActionCall,
+    ButtonAction,
+    Call,
+    Command,
+    Reply,
+    Subcommand,
+    register_action,
+    register_command,
+    runtime_of,
+)
+
+# The same ids as bot.render.mail (not imported here: registering must not load the core at cold start).
+ACTION_REENABLE = "mail:reenable"
+ACTION_SUPPRESS = "mail:suppress"
+ACTION_HISTORY = "mail:history"
+ALERT_ACTIONS_BLOCK = "mail:alert-actions"
+
+ADDRESS = Positional("address", "the e-mail address, e.g. jane@example.com")
+
+
+def _validate_address(args: ParsedArgs) -> None:
+    """Pure (ack path): a bad address is answered at once, nothing runs."""
+    from bot.core.mail_feedback import normalize_address
+
+    normalize_address(str(args.get("address", "")))
+
+
+def _validate_stats(args: ParsedArgs) -> None:
+    from bot.core.timeparse import parse_time
+
+    parse_time(str(args.get("since") or "7d"))
+
+
+def _by(user_id: str) -> str:
+    return f"slack:{user_id}"
+
+
+def _status(call: Call) -> Reply:
+    from bot.core.mail import status
+    from bot.render.mail import status_message
+
+    result = status(str(call.args["address"]), call.settings)
+    text, blocks = status_message(result)
+    return Reply(text=text, blocks=blocks, detail=result.state)
+
+
+def _stats(call: Call) -> Reply:
+    from bot.core.mail import stats
+    from bot.render.mail import stats_message
+
+    result = stats(call.settings, str(call.args.get("since") or "7d"))
+    text, blocks = stats_message(result)
+    return Reply(text=text, blocks=blocks)
+
+
+def _outcome(result: Any) -> str:
+    return "ok" if result.changed else "unchanged"
+
+
+def _reenable(call: Call) -> Reply:
+    from bot.core.mail import reenable
+    from bot.render.mail import action_message
+
+    result = reenable(str(call.args["address"]), call.settings, by=_by(call.user_id))
+    text, blocks = action_message(result)
+    return Reply(
+        text=text, blocks=blocks, in_channel=True, outcome=_outcome(result), detail=result.suppression_list
+    )
+
+
+def _suppress(call: Call) -> Reply:
+    from bot.core.mail import suppress
+    from bot.render.mail import action_message
+
+    reason = str(call.args.get("reason") or "")
+    result = suppress(str(call.args["address"]), call.settings, by=_by(call.user_id), reason=reason)
+    text, blocks = action_message(result)
+    return Reply(
+        text=text, blocks=blocks, in_channel=True, outcome=_outcome(result), detail=result.suppression_list
+    )
+
+
+MAIL = Command(
+    name="mail",
+    summary="SES bounce/complaint state of e-mail addresses: status, rates, re-enable, suppress",
+    subcommands=(
+        Subcommand(
+            "status",
+            "State and why, last event, history and the SES suppression-list entry of an address.",
+            run=_status,
+            spec=ArgSpec(positionals=(ADDRESS,)),
+            validate=_validate_address,
+            working="Looking the address up…",
+            examples=("/mail status jane@example.com",),
+        ),
+        Subcommand(
+            "stats",
+            "Bounce and complaint rates against SES's thresholds (and SES's own reputation metrics).",
+            run=_stats,
+            spec=ArgSpec(flags=(Flag("since", "how far back: 7d (default), 36h, 2024-05-01", default="7d"),)),
+            validate=_validate_stats,
+            working="Counting feedback…",
+            examples=("/mail stats", "/mail stats --since 30d"),
+        ),
+        Subcommand(
+            "reenable",
+            "Enable an address again (clears a complaint's stickiness; leaves the SES suppression list).",
+            run=_reenable,
+            spec=ArgSpec(positionals=(ADDRESS,)),
+            validate=_validate_address,
+            mutating=True,
+            working="Re-enabling…",
+            examples=("/mail reenable jane@example.com",),
+        ),
+        Subcommand(
+            "suppress",
+            "Disable an address and keep it disabled (joins the SES suppression list).",
+            run=_suppress,
+            spec=ArgSpec(
+                positionals=(ADDRESS,),
+                flags=(
+                    Flag(
+                        "reason",
+                        "reason on the SES suppression list (default: complaint if it complained, else bounce)",
+                        kind="choice",
+                        choices=("bounce", "complaint"),
+                    ),
+                ),
+            ),
+            validate=_validate_address,
+            mutating=True,
+            working="Suppressing…",
+            examples=(
+                "/mail suppress jane@example.com",
+                "/mail suppress jane@example.com --reason complaint",
+            ),
+        ),
+    ),
+)
+
+
+# -- buttons ---------------------------------------------------------------------------------------
+
+
+def _decision_key(call: ActionCall) -> str:
+    """One decision per alert (or status message) and address, whichever button is clicked."""
+    return f"mail:decision:{call.channel_id}:{call.message_ts}:{call.value}"
+
+
+def _is_alert(message: Mapping[str, Any]) -> bool:
+    return any(block.get("block_id") == ALERT_ACTIONS_BLOCK for block in message.get("blocks", []) or [])
+
+
+def _decided(call: ActionCall, result: Any) -> Reply:
+    from bot.render.mail import action_message, resolution_note, resolved_alert
+
+    text, blocks = action_message(result)
+    message = call.message
+    if message and _is_alert(message):
+        blocks = resolved_alert(message.get("blocks", []), resolution_note(result, slack=True))
+        text = f"{message.get('text', '')} — {resolution_note(result, slack=False)}"[:3000]
+    return Reply(
+        text=text,
+        blocks=blocks,
+        replace_original=True,
+        outcome=_outcome(result),
+        detail=result.suppression_list,
+    )
+
+
+def _address_of(call: ActionCall) -> str:
+    if not call.value:
+        raise UsageError("This button carries no address; use `/mail status <address>`.")
+    return call.value
+
+
+def _click_reenable(call: ActionCall) -> Reply:
+    from bot.core.mail import reenable
+
+    return _decided(call, reenable(_address_of(call), call.settings, by=_by(call.user_id)))
+
+
+def _click_suppress(call: ActionCall) -> Reply:
+    from bot.core.mail import suppress
+
+    return _decided(call, suppress(_address_of(call), call.settings, by=_by(call.user_id)))
+
+
+def _click_history(call: ActionCall) -> Reply:
+    from bot.core.mail import status
+    from bot.render.mail import history_message
+
+    text, blocks = history_message(status(_address_of(call), call.settings))
+    return Reply(text=text, blocks=blocks)
+
+
+BUTTONS = (
+    ButtonAction(ACTION_REENABLE, _click_reenable, action="mail.reenable", idempotency_key=_decision_key),
+    ButtonAction(ACTION_SUPPRESS, _click_suppress, action="mail.suppress", idempotency_key=_decision_key),
+    ButtonAction(ACTION_HISTORY, _click_history, action="mail.status", mutating=False),
+)
+
+
+def register(app: Any) -> None:
+    runtime_of(app)  # fail early if the app was not built by bot.app.build_app
+    register_command(app, MAIL)
+    for button in BUTTONS:
+        register_action(app, button)

@@ -1,0 +1,237 @@
+"""/apilogs through signed requests into the real Bolt app, answered on the local Slack server
+(which rejects anything Slack would): lookup, help, usage errors, tail in a thread, Stop, the Tail button,
+a timeline too big for a message, unauthorized clicks, the Lambda time limit."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+
+from bot.aws.clients import client
+from bot.local.requests import block_actions_body, slash_command_body
+from bot.local.seeds import apilogs as seed_module
+from bot.local.slack_api import LocalSlack, Message
+from tests.apilogs.conftest import put_lines
+from tests.support.slack import ALICE, BOB, OPS_CHANNEL, SlackHarness, find_button
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def start_command(harness: SlackHarness, text: str, user: tuple[str, str] = ALICE) -> threading.Thread:
+    """Send a slash command without waiting for its lazy work (a tail runs until stopped)."""
+    body = slash_command_body(
+        "/apilogs", text, user_id=user[0], user_name=user[1], channel_id=OPS_CHANNEL[0],
+        channel_name=OPS_CHANNEL[1], team_id=harness.slack.team_id,
+        response_url=harness.slack.new_response_url(OPS_CHANNEL[0], user[0]),
+    )  # fmt: skip
+    thread = threading.Thread(target=harness.dispatch, args=(body,), kwargs={"wait": False})
+    thread.start()
+    thread.join()
+    return thread
+
+
+def click_without_waiting(
+    harness: SlackHarness, message: Message, action_id: str, user: tuple[str, str]
+) -> None:
+    """Like ``harness.click`` but returns once acked: the tail started earlier is still running."""
+    element, block_id = find_button(message.blocks, action_id)
+    body = block_actions_body(
+        action=element, block_id=block_id,
+        message={"type": "message", "ts": message.ts, "text": message.text, "blocks": message.blocks},
+        user_id=user[0], user_name=user[1], channel_id=message.channel, channel_name=message.channel,
+        team_id=harness.slack.team_id,
+        response_url=harness.slack.new_response_url(message.channel, user[0], message), message_ts=message.ts,
+    )  # fmt: skip
+    assert harness.dispatch(body, wait=False).status == 200
+
+
+def tail_message(slack: LocalSlack) -> Message:
+    def found() -> Message | None:
+        for message in slack.visible(OPS_CHANNEL[0]):
+            if (
+                message.kind == "message"
+                and not message.thread_ts
+                and "Tailing" in json.dumps(message.blocks)
+            ):
+                return message
+        return None
+
+    message = slack.wait_for(found, timeout=15)
+    assert isinstance(message, Message)
+    return message
+
+
+def thread_of(slack: LocalSlack, parent: Message) -> list[Message]:
+    return [m for m in slack.visible(OPS_CHANNEL[0]) if m.thread_ts == parent.ts]
+
+
+def test_lookup_answers_with_summary_timeline_and_buttons(
+    harness: SlackHarness, demo: seed_module.DemoApi
+) -> None:
+    assert demo.failed is not None
+    ack = harness.command("/apilogs", demo.failed.api_request_id)
+    assert ack.status == 200 and "Looking up" in ack.text
+    reply = harness.last(ALICE)
+    flat = json.dumps(reply.blocks)
+    assert "POST /orders" in flat and "502" in flat and "KeyError" in flat and "orders-api" in flat
+    find_button(reply.blocks, "apilogs:tail")
+    insights, _ = find_button(reply.blocks, "apilogs:insights")
+    assert insights["url"].startswith("https://us-east-1.console.aws.amazon.com/cloudwatch/")
+    # Read-only: bob (no grants) gets the same answer.
+    harness.command("/apilogs", f"{demo.failed.lambda_ids['orders-api']} --since 2h", user=BOB)
+    assert "KeyError" in json.dumps(harness.last(BOB).blocks)
+
+
+def test_help_and_usage_errors_are_answered_in_the_ack(harness: SlackHarness, aws: None) -> None:
+    help_ack = harness.command("/apilogs", "help")
+    assert "/apilogs tail" in help_ack.text and "/apilogs &lt;id&gt; [--api" in help_ack.text
+    sub_help = harness.command("/apilogs", "help tail")
+    assert "--filter" in sub_help.text and "--for" in sub_help.text
+    bad = harness.command("/apilogs", "hello")
+    assert ":warning:" in bad.text and "not a request id" in bad.text
+    assert "Cannot read the duration" in harness.command("/apilogs", "tail --for soon").text
+    assert "unclosed" in harness.command("/apilogs", "tail --filter '\"oops'").text
+    assert (
+        "Unknown option" in harness.command("/apilogs", "9439989f-7543-11e6-8dda-150c09a55dc2 --bogus 1").text
+    )
+    # Nothing reached AWS or the channel for these.
+    assert harness.slack.calls_to("chat.postMessage") == []
+
+
+def test_nothing_found_is_a_clear_answer(harness: SlackHarness, demo: seed_module.DemoApi) -> None:
+    harness.command("/apilogs", "0f7d2c1e-4b2a-4c55-9a3f-8f2b3c4d5e6f --since 20m")
+    flat = json.dumps(harness.last(ALICE).blocks)
+    assert "Nothing found" in flat and "/aws/lambda/orders-api" in flat
+
+
+def test_a_timeline_too_big_for_a_message_is_attached(
+    harness: SlackHarness, demo: seed_module.DemoApi
+) -> None:
+    failed = demo.failed
+    assert failed is not None
+    start = next(e for e in failed.events if e.message.startswith("START"))
+    put_lines(
+        start.group,
+        start.stream,
+        [(start.timestamp, f"debug dump line {i} " + "z" * 120) for i in range(300)],
+    )
+    harness.command("/apilogs", failed.api_request_id)
+    [upload] = harness.slack.calls_to("files.completeUploadExternal")
+    assert upload.ok
+    shared = [m for m in harness.slack.visible(OPS_CHANNEL[0]) if m.files]
+    assert shared and "Full timeline" in shared[-1].text
+    stored = next(iter(harness.slack.files.values()))
+    assert b"debug dump line 299" in stored["content"] and b"Traceback" in stored["content"]
+    assert "attached file" in json.dumps(harness.last(ALICE).blocks)
+
+
+def test_tail_streams_into_a_thread_and_ends_with_a_summary(
+    harness: SlackHarness, demo: seed_module.DemoApi
+) -> None:
+    put_lines(
+        "/aws/lambda/users-api", "2026/11/27/[$LATEST]tail", [(now_ms() - 2000, "fresh line for the tail")]
+    )
+    ack = harness.command("/apilogs", "tail --for 3s --mode poll")
+    assert "thread" in ack.text
+    parent = tail_message(harness.slack)
+    first_post = harness.slack.calls_to("chat.postMessage")[0]
+    assert "apilogs:stop" in str(first_post.params["blocks"])
+    thread = thread_of(harness.slack, parent)
+    assert any("fresh line for the tail" in json.dumps(m.blocks) for m in thread)
+    assert "reached its time limit" in thread[-1].text
+    # The message lost its Stop button; the user was told it ended.
+    assert "apilogs:stop" not in json.dumps(harness.slack.find(parent.ts).blocks)  # type: ignore[union-attr]
+    assert "ended" in harness.last(ALICE).text
+    # At most one thread message a second (plus the summary).
+    assert len(thread) <= 3 + 1
+
+
+def test_stop_button_ends_the_tail_and_unauthorized_clicks_do_not(
+    make_harness: Callable[..., SlackHarness], demo: seed_module.DemoApi
+) -> None:
+    policy = {
+        "rules": [
+            {"allow": ["*"], "usergroups": ["S0ONCALL"]},
+            {"deny": ["apilogs.tail"], "users": [BOB[0]], "description": "bob may not tail"},
+        ]
+    }
+    harness = make_harness(OPSBOT_POLICY=json.dumps(policy))
+    start_command(harness, "tail --for 60s --mode poll")
+    parent = tail_message(harness.slack)
+    click_without_waiting(harness, parent, "apilogs:stop", BOB)
+    harness.slack.wait_for(lambda: any(":no_entry:" in t for t in harness.texts(BOB)))
+    time.sleep(1.5)  # the tail goes on: bob's click set no flag
+    assert "apilogs:stop" in json.dumps(harness.slack.find(parent.ts).blocks)  # type: ignore[union-attr]
+    began = time.monotonic()
+    click_without_waiting(harness, parent, "apilogs:stop", ALICE)
+    harness.wait()  # the lazy work, the tail included, ends within a poll or two
+    assert time.monotonic() - began < 10
+    thread = thread_of(harness.slack, parent)
+    assert "stopped with the Stop button" in thread[-1].text and "U0ALICE" in thread[-1].text
+    assert "apilogs:stop" not in json.dumps(harness.slack.find(parent.ts).blocks)  # type: ignore[union-attr]
+
+
+def test_tail_button_under_a_lookup(
+    harness: SlackHarness, demo: seed_module.DemoApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.listeners import apilogs as listener
+
+    monkeypatch.setattr(listener, "DEFAULT_TAIL", "2s")
+    assert demo.failed is not None
+    harness.command("/apilogs", demo.failed.api_request_id)
+    lookup_reply = harness.last(ALICE)
+    harness.click(lookup_reply, "apilogs:tail")
+    parent = tail_message(harness.slack)
+    assert demo.api_id in json.dumps(parent.blocks) or "shop-api" in json.dumps(parent.blocks)
+    assert "reached its time limit" in thread_of(harness.slack, parent)[-1].text
+    # The Insights link's click is acknowledged (no error for the user).
+    assert harness.click(lookup_reply, "apilogs:insights").status == 200
+
+
+def test_tail_stops_before_the_lambda_time_limit(harness: SlackHarness, demo: seed_module.DemoApi) -> None:
+    from bot.listeners.framework import runtime_of
+
+    runtime = runtime_of(harness.app)
+    runtime.lambda_deadline = time.time() + 5 + 10 + 6  # 6 s of tail after the margins
+    began = time.monotonic()
+    harness.command("/apilogs", "tail --for 10m --mode poll")
+    assert time.monotonic() - began < 12
+    parent = tail_message(harness.slack)
+    assert "reached its time limit" in thread_of(harness.slack, parent)[-1].text
+
+
+def test_unknown_api_is_a_sentence(harness: SlackHarness, aws: None) -> None:
+    client("apigateway").create_rest_api(name="one")
+    harness.command("/apilogs", "9439989f-7543-11e6-8dda-150c09a55dc2 --api nope")
+    assert "There is no API `nope`" in harness.last(ALICE).text
+
+
+def test_a_large_replay_is_spread_over_messages_and_nothing_is_lost_silently(
+    harness: SlackHarness, demo: seed_module.DemoApi
+) -> None:
+    import re
+
+    total = sum(len(r.events) for r in demo.requests)
+    harness.command("/apilogs", "tail --since 2h --for 2s --mode poll")
+    parent = tail_message(harness.slack)
+    thread = thread_of(harness.slack, parent)[:-1]  # without the summary
+    assert len(thread) >= 3
+    shown = 0
+    skipped = 0
+    for message in thread:
+        for block in message.blocks:
+            text = block.get("text", {}).get("text", "") if block["type"] == "section" else ""
+            if text.startswith("```"):
+                shown += len(re.findall(r"^\d\d:\d\d:\d\d\.\d{3} ", text, re.MULTILINE))
+            for element in block.get("elements", []):
+                found = re.search(r"(\d+) lines were skipped", element.get("text", ""))
+                skipped += int(found.group(1)) if found else 0
+    # Every line was either posted or counted in a "skipped" note.
+    assert shown + skipped == total
+    assert 0 < skipped < total

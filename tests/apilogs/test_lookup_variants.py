@@ -1,0 +1,214 @@
+"""Lookups when the logs are not the happy path: no execution log, ERROR-level logging, HTTP APIs,
+custom log groups, concurrent invocations, authorizers that log the API id, missing groups."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+from bot.aws.clients import client
+from bot.config import Settings
+from bot.core.apilogs.commands import lookup
+from bot.core.apilogs.lookup import LookupResult
+from bot.core.timeparse import to_epoch_ms
+from bot.local.apilogs_traffic import FunctionSpec, RawEvent, SimRequest, Traffic, write_events
+from bot.local.seeds import apilogs as seed_module
+from tests.apilogs.conftest import create_function, with_logging_config
+
+SETTINGS = Settings.from_env({"AWS_REGION": "us-east-1"})
+ROUTES = {route: function for route, (function, _) in seed_module.ROUTES.items()}
+
+
+def traffic(api_id: str, **kwargs: object) -> Traffic:
+    options: dict[str, object] = {
+        "api_id": api_id,
+        "stage": "prod",
+        "functions": seed_module.FUNCTIONS,
+        "routes": ROUTES,
+        "authorizer": seed_module.AUTHORIZER,
+        "access_log_group": seed_module.ACCESS_LOG_GROUP,
+        "seed": 5,
+    }
+    options.update(kwargs)
+    return Traffic(**options)  # type: ignore[arg-type]
+
+
+def recent(minutes: int = 10) -> int:
+    return to_epoch_ms(datetime.now(UTC) - timedelta(minutes=minutes))
+
+
+def keys(events: Iterable[RawEvent]) -> set[tuple[str, str, int, str]]:
+    return {(e.group, e.stream, e.timestamp, e.message) for e in events}
+
+
+def found(result: LookupResult) -> set[tuple[str, str, int, str]]:
+    return {(e.group, e.stream, e.timestamp, e.message) for e in result.events}
+
+
+def lambda_only(request: SimRequest) -> list[RawEvent]:
+    return [e for e in request.events if e.group.startswith("/aws/lambda/")]
+
+
+def test_without_execution_logs_the_api_id_in_function_logs_finds_the_invocation(aws: None) -> None:
+    api_id, _ = seed_module.create_api("us-east-1")
+    sim = traffic(api_id, access_log_group="")
+    request = sim.request(recent(), "GET /users")
+    noise = sim.request(recent(9), "GET /users")
+    write_events(client("logs"), lambda_only(request) + lambda_only(noise))
+    result = lookup(request.api_request_id, SETTINGS, api=api_id, stage="prod")
+    assert found(result) == keys(lambda_only(request))
+    [invocation] = result.invocations
+    assert invocation.matched_by == "api id in function log"
+    missing = {s.group for s in result.searches if s.missing}
+    assert f"API-Gateway-Execution-Logs_{api_id}/prod" in missing
+
+
+def test_lambda_id_leads_back_to_the_api_request_through_correlation_id(aws: None) -> None:
+    api_id, _ = seed_module.create_api("us-east-1")
+    sim = traffic(api_id)
+    request = sim.request(recent(), "GET /inventory")  # Powertools: correlation_id is the API id
+    # No execution log for this request, but the access log has it.
+    write_events(client("logs"), [e for e in request.events if not e.group.startswith("API-Gateway")])
+    result = lookup(request.lambda_ids["inventory-api"], SETTINGS, api=api_id, stage="prod")
+    assert found(result) == keys(e for e in request.events if not e.group.startswith("API-Gateway"))
+    assert result.api is not None and result.api.request_id == request.api_request_id
+    assert result.api.status == 200
+
+
+def test_not_found_without_execution_logging_names_the_cause(aws: None) -> None:
+    api_id, _ = seed_module.create_api("us-east-1")
+    client("apigateway").update_stage(
+        restApiId=api_id, stageName="prod", patchOperations=[{"op": "replace", "path": "/*/*/logging/loglevel", "value": "OFF"}]
+    )  # fmt: skip
+    sim = traffic(api_id)
+    request = sim.request(recent(), "GET /users")
+    result = lookup(request.api_request_id, SETTINGS, api=api_id, stage="prod")
+    assert not result.found
+    assert any("Execution logging is not enabled" in cause for cause in result.likely_causes)
+    assert any("does not exist" in cause for cause in result.likely_causes)
+
+
+def test_error_level_execution_log_without_the_function_name(aws: None) -> None:
+    api_id, _ = seed_module.create_api("us-east-1")
+    sim = traffic(api_id, access_log_group="")
+    request = sim.request(recent(), "POST /orders", fail=True)
+    # At ERROR level API Gateway writes only the failure lines: no Endpoint request URI, no method line.
+    kept = [
+        e
+        for e in request.events
+        if not e.group.startswith("API-Gateway") or "failed" in e.message or "Method completed" in e.message
+    ]
+    write_events(client("logs"), kept)
+    result = lookup(request.api_request_id, SETTINGS, api=api_id, stage="prod")
+    assert found(result) == keys(kept)
+    [invocation] = result.invocations
+    assert invocation.function == "orders-api" and invocation.lambda_id == request.lambda_ids["orders-api"]
+    assert result.api is not None and result.api.status == 502
+
+
+def test_http_api_by_its_request_id(aws: None) -> None:
+    create_function("items-api")
+    create_function("other-api")
+    v2 = client("apigatewayv2")
+    api_id = v2.create_api(Name="items", ProtocolType="HTTP")["ApiId"]
+    for route, name in (("GET /items", "items-api"), ("GET /other", "other-api")):
+        integration = v2.create_integration(
+            ApiId=api_id, IntegrationType="AWS_PROXY", PayloadFormatVersion="2.0",
+            IntegrationUri=f"arn:aws:lambda:us-east-1:123456789012:function:{name}",
+        )["IntegrationId"]  # fmt: skip
+        v2.create_route(ApiId=api_id, RouteKey=route, Target=f"integrations/{integration}")
+    v2.create_stage(
+        ApiId=api_id, StageName="$default",
+        AccessLogSettings={"DestinationArn": "arn:aws:logs:us-east-1:123456789012:log-group:/http/items", "Format": "{}"},
+    )  # fmt: skip
+    sim = Traffic(
+        api_id=api_id, stage="$default", kind="HTTP", access_log_group="/http/items",
+        functions=[FunctionSpec("items-api", "node"), FunctionSpec("other-api", "python")],
+        routes={"GET /items": "items-api", "GET /other": "other-api"},
+    )  # fmt: skip
+    request = sim.request(recent(), "GET /items")
+    other = sim.request(recent(), "GET /other")
+    write_events(client("logs"), request.events + other.events)
+    assert request.api_request_id.endswith("=")
+    result = lookup(request.api_request_id, SETTINGS, api=api_id)
+    assert found(result) == keys(request.events)
+    # The access log's route key named the function: other-api's group was never searched.
+    assert "/aws/lambda/other-api" not in result.searched_groups
+    assert result.api is not None and result.api.route == "GET /items"
+
+
+def test_custom_log_group(aws: None) -> None:
+    functions = tuple(
+        FunctionSpec(f.name, f.log_format, log_group="/shop/payments", memory_mb=f.memory_mb)
+        if f.name == "payments-api"
+        else f
+        for f in seed_module.FUNCTIONS
+    )
+    api_id, _ = seed_module.create_api("us-east-1")
+    with_logging_config({"payments-api": "/shop/payments"})
+    request = traffic(api_id, functions=functions).request(recent(), "POST /payments")
+    write_events(client("logs"), request.events)
+    assert "/shop/payments" in request.groups()
+    result = lookup(request.api_request_id, SETTINGS, api=api_id, stage="prod")
+    assert found(result) == keys(request.events)
+    assert result.invocations[0].group == "/shop/payments"
+
+
+def test_concurrent_invocations_stay_apart(aws: None) -> None:
+    api_id, _ = seed_module.create_api("us-east-1")
+    sim = traffic(api_id, max_environments=4)
+    at = recent()
+    requests = [sim.request(at + offset, "GET /users", duration_ms=200) for offset in (0, 3, 5, 8)]
+    assert len({r.events[-3].stream for r in requests}) > 1
+    write_events(client("logs"), [e for r in requests for e in r.events])
+    for request in requests:
+        result = lookup(request.api_request_id, SETTINGS, api=api_id, stage="prod")
+        assert found(result) == keys(request.events)
+
+
+def test_authorizer_that_logs_the_api_id(aws: None) -> None:
+    api_id, _ = seed_module.create_api("us-east-1")
+    request = traffic(api_id, authorizer_logs_api_id=True).request(
+        recent(), "GET /orders", use_authorizer=True
+    )
+    write_events(client("logs"), request.events)
+    result = lookup(request.api_request_id, SETTINGS, api=api_id, stage="prod")
+    assert found(result) == keys(request.events)
+    authorizer = next(i for i in result.invocations if i.role == "authorizer")
+    assert authorizer.matched_by == "api id in function log"
+    assert authorizer.lambda_id == request.authorizer_lambda_id
+
+
+def test_busy_authorizer_is_not_guessed(aws: None) -> None:
+    api_id, _ = seed_module.create_api("us-east-1")
+    sim = traffic(api_id, max_environments=3)
+    at = recent()
+    first = sim.request(at, "GET /orders", use_authorizer=True)
+    sim._authorizer_cache_until = 0  # a second caller with another token, authorized at the same time
+    second = sim.request(at + 1, "GET /orders", use_authorizer=True)
+    write_events(client("logs"), first.events + second.events)
+    result = lookup(first.api_request_id, SETTINGS, api=api_id, stage="prod")
+    # Two authorizer invocations overlap the call: neither is shown as this request's, and we say why.
+    assert all(i.role != "authorizer" for i in result.invocations)
+    assert any("cannot be told apart" in note for note in result.notes)
+    assert keys(e for e in first.events if e.group != "/aws/lambda/shop-authorizer") <= found(result)
+
+
+def test_missing_lambda_group_is_reported(aws: None) -> None:
+    api_id, _ = seed_module.create_api("us-east-1")
+    request = traffic(api_id).request(recent(), "GET /users")
+    write_events(client("logs"), [e for e in request.events if not e.group.startswith("/aws/lambda/")])
+    result = lookup(request.api_request_id, SETTINGS, api=api_id, stage="prod")
+    assert result.found and result.invocations == []
+    assert any(s.group == "/aws/lambda/users-api" and s.missing for s in result.searches)
+
+
+def test_going_back_to_the_api_request_costs_no_extra_searches(aws: None) -> None:
+    api_id, _ = seed_module.create_api("us-east-1")
+    request = traffic(api_id).request(recent(), "GET /inventory")
+    write_events(client("logs"), [e for e in request.events if not e.group.startswith("API-Gateway")])
+    result = lookup(request.lambda_ids["inventory-api"], SETTINGS, api=api_id, stage="prod")
+    # Lambda id in every function's group (5), its invocation's stream (1), the API request id in the
+    # execution and access logs (2), plus the first look in those two (2): nothing searched twice.
+    searched = [(s.group, s.term, s.stream) for s in result.searches]
+    assert len(searched) == len(set(searched)) == 10

@@ -1,0 +1,182 @@
+"""Slack messages within Block Kit limits (file when the timeline does not fit), terminal text, the
+CLI (one JSON document, exit codes, tail) and the demo seed."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.aws.clients import client
+from bot.aws.state import StateTable
+from bot.cli import main
+from bot.config import Settings
+from bot.core.apilogs.commands import lookup
+from bot.core.apilogs.model import LogEvent
+from bot.core.apilogs.tail import TailBatch, TailSummary
+from bot.core.timeparse import to_epoch_ms
+from bot.local.apilogs_traffic import write_events
+from bot.local.seeds import SeedContext
+from bot.local.seeds import apilogs as seed_module
+from bot.render import apilogs as render
+from bot.render.blocks import problems
+
+SETTINGS = Settings.from_env({"AWS_REGION": "us-east-1"})
+
+
+def test_lookup_message_within_limits_with_buttons(demo: seed_module.DemoApi) -> None:
+    assert demo.failed is not None
+    result = lookup(demo.failed.api_request_id, SETTINGS, api=demo.api_id, stage="prod")
+    message = render.lookup_message(result)
+    assert problems(message.blocks, text=message.text) == []
+    flat = json.dumps(message.blocks)
+    assert "POST /orders" in flat and "502" in flat and "KeyError" in flat
+    assert "orders-api" in flat and "billed" in flat
+    buttons = message.blocks[-1]["elements"]
+    tail, insights = buttons
+    assert tail["action_id"] == "apilogs:tail"
+    assert json.loads(tail["value"]) == {"api": demo.api_id, "stage": "prod"}
+    assert insights["action_id"] == "apilogs:insights" and insights["url"].startswith("https://")
+    assert "queryDetail" in insights["url"] and "orders-api" in insights["url"]
+
+
+def test_a_timeline_too_big_for_a_message_goes_to_a_file(demo: seed_module.DemoApi) -> None:
+    assert demo.failed is not None
+    result = lookup(demo.failed.api_request_id, SETTINGS, api=demo.api_id, stage="prod")
+    base = result.events[-1]
+    result.events.extend(
+        LogEvent(base.group, base.stream, base.timestamp + i, f"extra line {i} " + "x" * 150, f"x{i}")
+        for i in range(400)
+    )
+    message = render.lookup_message(result)
+    assert problems(message.blocks, text=message.text) == []
+    assert message.file is not None
+    name, content = message.file
+    assert name == f"apilogs-{demo.failed.api_request_id}.txt"
+    assert "extra line 399" in content and "Traceback" in content
+    assert "attached file" in json.dumps(message.blocks)
+
+
+def test_not_found_message(demo: seed_module.DemoApi) -> None:
+    result = lookup(
+        "0f7d2c1e-4b2a-4c55-9a3f-8f2b3c4d5e6f", SETTINGS, api=demo.api_id, stage="prod", since="30m"
+    )
+    message = render.not_found_message(result)
+    assert problems(message.blocks, text=message.text) == []
+    flat = json.dumps(message.blocks)
+    assert "Nothing found" in flat and "Searched" in flat and "/aws/lambda/orders-api" in flat
+    assert message.blocks[-1]["type"] == "actions"
+
+
+def test_tail_messages_within_limits() -> None:
+    events = tuple(
+        LogEvent("/aws/lambda/f", "s", 1_700_000_000_000 + i, f"line {i} " + "y" * 300, str(i))
+        for i in range(500)
+    )
+    message = render.tail_batch_message(TailBatch(events, "poll"), None)
+    assert problems(message.blocks, text=message.text) == []
+    flat = json.dumps(message.blocks)
+    assert "line 0 " in flat and "more lines in this second are not shown here" in flat
+    # The listener posts the rest a second later: tail_message says how many lines one message took.
+    first, shown = render.tail_message(events, None)
+    rest, shown_rest = render.tail_message(events[shown:], None)
+    assert 0 < shown < 500 and problems(first.blocks, text=first.text) == []
+    assert f"line {shown} " in json.dumps(rest.blocks) and shown_rest > 0
+    summary = TailSummary(
+        groups=["a", "b"], pattern="", mode="poll", events=12, errors=1, stop_reason="stopped"
+    )
+    summary.ended = summary.started + timedelta(seconds=42)
+    done = render.tail_summary_message(summary)
+    assert "stopped with the Stop button" in done.text and "12 lines" in done.text
+
+
+def test_terminal_timeline_colours_errors() -> None:
+    events = [
+        LogEvent("/aws/lambda/f", "2024/05/01/[$LATEST]abcdef0123456789", 1_700_000_000_000, "[ERROR] KeyError: 'x'\nTraceback (most recent call last):", "1"),
+        LogEvent("API-Gateway-Execution-Logs_abc/prod", "s", 1_700_000_000_001, "(id) ok", "2"),
+    ]  # fmt: skip
+    coloured = render.timeline_text(events, None, colour=True)
+    assert "\x1b[31m" in coloured[0] and "\x1b[31m" in coloured[1]  # both lines of the stack trace
+    plain = render.timeline_text(events, None, colour=False)
+    assert plain[0].startswith("2023-11-14T22:13:20.000Z f ") and "[$LATEST]abcdef01" in plain[0]
+    assert "apigw" in plain[2] and "\x1b" not in "".join(plain)
+
+
+def test_cli_lookup_json_is_one_document(
+    demo: seed_module.DemoApi, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert demo.failed is not None
+    code = main(
+        [
+            "apilogs",
+            demo.failed.lambda_ids["orders-api"],
+            "--api-id",
+            demo.api_id,
+            "--stage",
+            "prod",
+            "--json",
+        ]
+    )
+    out = capsys.readouterr().out
+    document = json.loads(out)
+    assert code == 0
+    assert {e["eventId"] for e in document["events"]} and document["summary"]["found"]
+    assert document["summary"]["requestInfo"]["requestId"] == demo.failed.api_request_id
+
+
+def test_cli_text_and_exit_codes(demo: seed_module.DemoApi, capsys: pytest.CaptureFixture[str]) -> None:
+    assert demo.failed is not None
+    assert main(["apilogs", demo.failed.api_request_id, "--api", "shop-api", "--stage", "prod"]) == 0
+    out = capsys.readouterr().out
+    assert "POST /orders → 502" in out and "Traceback" in out and "Logs Insights:" in out
+    assert main(["apilogs", "not-an-id", "--api", "shop-api"]) == 2
+    assert "is not a request id" in capsys.readouterr().err
+    unknown = "0f7d2c1e-4b2a-4c55-9a3f-8f2b3c4d5e6f"
+    assert main(["apilogs", unknown, "--api", "shop-api", "--since", "10m"]) == 1
+    assert "Nothing found" in capsys.readouterr().out
+    assert main(["apilogs", unknown, "--filter", "ERROR"]) == 2
+    assert main(["apilogs", "tail", "--until", "now"]) == 2
+
+
+def test_cli_tail_json(demo: seed_module.DemoApi, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        ["apilogs", "tail", "--api", demo.api_id, "--for", "1s", "--since", "2h", "--mode", "poll", "--json"]
+    )
+    document = json.loads(capsys.readouterr().out)
+    assert code == 0
+    total = sum(len(r.events) for r in demo.requests)
+    assert len(document["events"]) == total
+    assert document["summary"]["stopReason"] == "time limit"
+
+
+def test_seed_sets_defaults_and_shows_a_request_id(
+    aws: None, state_table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("OPSBOT_DEFAULT_API", "OPSBOT_DEFAULT_STAGE"):
+        # Recorded by monkeypatch, so what the seed sets is removed after the test.
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+    context = SeedContext(SETTINGS, StateTable(state_table), datetime.now(UTC))
+    banner = seed_module.seed(context)
+    request_id = context.facts["apilogs.request_id"]
+    assert any(request_id in line for line in banner)
+    assert os.environ["OPSBOT_DEFAULT_API"] == context.facts["apilogs.api_id"]
+    assert os.environ["OPSBOT_DEFAULT_STAGE"] == "prod"
+    result = lookup(request_id, Settings.from_env())
+    assert result.found and result.api is not None and result.api.status == 502
+    # Every event is recent (within the last hour), as CloudWatch requires for new data.
+    oldest = min(e.timestamp for e in result.events)
+    assert oldest > to_epoch_ms(datetime.now(UTC) - timedelta(hours=1))
+
+
+def test_write_events_batches_within_put_log_events_limits(aws: None) -> None:
+    from bot.local.apilogs_traffic import RawEvent, batches
+
+    now = to_epoch_ms(datetime.now(UTC))
+    events = [RawEvent("/g", "s", now - 20_000 + i, "m" * 200) for i in range(12_000)]
+    sizes = [(len(batch), sum(len(e["message"]) + 26 for e in batch)) for _, _, batch in batches(events)]
+    assert all(count <= 10_000 and size <= 1_048_576 for count, size in sizes)
+    assert sum(count for count, _ in sizes) == 12_000
+    assert write_events(client("logs"), events) == len(sizes)

@@ -1,0 +1,240 @@
+"""Tail: polling while a writer appends (nothing missed, nothing twice, new streams picked up), stop
+flag, time limit, filter patterns re-checked, Live Tail's event stream and its fallback to polling."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+
+from bot.aws.clients import client
+from bot.aws.state import StateTable
+from bot.config import Settings
+from bot.core.apilogs.commands import plan_tail, stop_flag_key
+from bot.core.apilogs.model import LogEvent
+from bot.core.apilogs.tail import Tail, TailBatch
+from bot.errors import UsageError
+from tests.apilogs.conftest import put_lines
+
+GROUPS = ["/aws/lambda/a", "/aws/lambda/b"]
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def make_groups() -> None:
+    logs = client("logs")
+    for group in GROUPS:
+        logs.create_log_group(logGroupName=group)
+
+
+def collect(tail: Tail, until: Callable[[list[LogEvent]], bool], *, timeout: float = 15.0) -> list[TailBatch]:
+    batches: list[TailBatch] = []
+    seen: list[LogEvent] = []
+    began = time.monotonic()
+    generator = tail.batches()
+    for batch in generator:
+        batches.append(batch)
+        seen.extend(batch.events)
+        if until(seen) or time.monotonic() - began > timeout:
+            break
+    generator.close()
+    return batches
+
+
+def test_polling_while_a_writer_appends(aws: None) -> None:
+    make_groups()
+    start = now_ms()
+    put_lines(GROUPS[0], "old", [(start - 120_000, "before the tail started")])
+    written: list[str] = []
+    done = threading.Event()
+
+    def writer() -> None:
+        for index in range(30):
+            stamp = now_ms()
+            group = GROUPS[index % 2]
+            # A new stream appears half-way; some events arrive late (stamped 4 s in the past).
+            stream = "s1" if index < 15 else "s2-new"
+            late = index % 7 == 3
+            message = f"event {index}{' late' if late else ''}"
+            put_lines(group, stream, [(stamp - 4_000 if late else stamp, message)])
+            written.append(message)
+            time.sleep(0.03)
+        done.set()
+
+    # The tail looks 10 s back (as plan_tail does), so events stamped before it started are due too.
+    tail = Tail(GROUPS, start_ms=start - 10_000, mode="poll", interval=0.1, overlap_ms=10_000)
+    thread = threading.Thread(target=writer)
+    thread.start()
+    batches = collect(tail, lambda seen: done.is_set() and len(seen) >= 30)
+    thread.join()
+    messages = [e.message for b in batches for e in b.events]
+    assert sorted(messages) == sorted(written)  # every event once; the pre-start one not at all
+    assert len(messages) == len(set(messages))
+    assert {e.stream for b in batches for e in b.events} == {"s1", "s2-new"}
+    assert all(b.mode == "poll" for b in batches)
+    # Within a batch, time order across groups.
+    for batch in batches:
+        assert [e.timestamp for e in batch.events] == sorted(e.timestamp for e in batch.events)
+
+
+def test_stop_flag_from_the_state_table(state_table: str) -> None:
+    make_groups()
+    state = StateTable(state_table)
+    polls = {"n": 0}
+
+    def should_stop() -> bool:
+        polls["n"] += 1
+        if polls["n"] == 3:  # the Stop button is pressed during the tail
+            state.set_flag(stop_flag_key("t1"), {"by": "U1"}, ttl_seconds=600)
+        return state.get_flag(stop_flag_key("t1")) is not None
+
+    tail = Tail(GROUPS, mode="poll", interval=0.05, should_stop=should_stop)
+    batches = list(tail.batches())
+    assert tail.summary.stop_reason == "stopped"
+    assert len(batches) == 2
+
+
+def test_deadline_ends_the_tail(aws: None) -> None:
+    make_groups()
+    began = time.monotonic()
+    tail = Tail(GROUPS, mode="poll", interval=0.1, deadline=time.monotonic() + 0.5)
+    list(tail.batches())
+    assert 0.4 <= time.monotonic() - began < 2.0
+    assert tail.summary.stop_reason == "time limit"
+
+
+def test_filter_pattern_is_rechecked_on_our_side(aws: None) -> None:
+    make_groups()
+    start = now_ms()
+    put_lines(
+        GROUPS[0], "s", [(start + 1, "[ERROR] boom"), (start + 2, "[INFO] fine"), (start + 3, "WARN disk")]
+    )
+    tail = Tail(GROUPS, pattern="?ERROR ?WARN", start_ms=start, mode="poll", interval=0.05)
+    batches = collect(tail, lambda seen: len(seen) >= 2, timeout=2)
+    assert sorted(e.message for b in batches for e in b.events) == ["WARN disk", "[ERROR] boom"]
+
+
+def test_missing_group_is_noted_and_picked_up_later(aws: None) -> None:
+    client("logs").create_log_group(logGroupName=GROUPS[0])
+    start = now_ms()
+    tail = Tail(GROUPS, start_ms=start, mode="poll", interval=0.05)
+    tail.missing_recheck_s = 0.2
+    generator = tail.batches()
+    next(generator)
+    assert any(GROUPS[1] in note for note in tail.summary.notes)
+    put_lines(GROUPS[1], "s", [(start + 5, "first line of a new function")])
+    messages: list[str] = []
+    for batch in generator:
+        messages.extend(e.message for e in batch.events)
+        if messages:
+            break
+    generator.close()
+    assert messages == ["first line of a new function"]
+
+
+def test_live_tail_stream_then_polling_without_repeats(aws: None) -> None:
+    """Live Tail through moto's implementation of the event stream (botocore decodes the real
+    vnd.amazon.eventstream encoding). moto answers with one update and closes the session, which
+    real CloudWatch does only after hours: the tail must go on by polling without repeating lines."""
+    make_groups()
+    start = now_ms()
+    put_lines(GROUPS[0], "s", [(start + 1, "one"), (start + 2, "two")])
+    put_lines(GROUPS[1], "s", [(start + 3, "three")])
+    arns = {
+        g: client("logs").describe_log_groups(logGroupNamePrefix=g)["logGroups"][0]["logGroupArn"]
+        for g in GROUPS
+    }
+    tail = Tail(GROUPS, start_ms=start, mode="live", interval=0.1, group_arn=arns.__getitem__)
+    generator = tail.batches()
+    messages: list[str] = []
+    modes: set[str] = set()
+    appended = False
+    for batch in generator:
+        messages.extend(e.message for e in batch.events)
+        modes.add(batch.mode)
+        if "poll" in modes and not appended:
+            put_lines(GROUPS[1], "s", [(now_ms(), "four")])
+            appended = True
+        if "four" in messages:
+            break
+    generator.close()
+    assert sorted(messages) == ["four", "one", "three", "two"]
+    assert {"live", "poll"} <= modes
+    assert tail.summary.mode == "live+poll"
+    assert any("Live Tail stopped" in note for note in tail.summary.notes)
+    assert tail.summary.stats.calls.get("StartLiveTail") == 1
+
+
+def test_live_tail_unavailable_falls_back_cleanly(aws: None) -> None:
+    make_groups()
+
+    def no_arn(group: str) -> str:
+        from bot.errors import AwsError
+
+        raise AwsError("opsbot is missing the IAM permission `logs:DescribeLogGroups`.", code="AccessDenied")
+
+    tail = Tail(GROUPS, mode="live", interval=0.05, group_arn=no_arn, deadline=time.monotonic() + 0.3)
+    batches = list(tail.batches())
+    assert batches and all(b.mode == "poll" for b in batches)
+    assert any("Live Tail unavailable" in note for note in tail.summary.notes)
+
+
+def test_auto_mode_polls_against_an_emulator_endpoint(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.aws import clients
+
+    make_groups()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:5999")
+    clients.clear_caches()
+    tail = Tail(GROUPS, mode="auto", group_arn=lambda g: g)
+    assert not tail._wanted_live()
+
+
+def test_plan_tail_covers_every_group_of_the_api(aws: None) -> None:
+    from bot.local.seeds import apilogs as seed_module
+
+    api_id, _ = seed_module.create_api("us-east-1")
+    plan = plan_tail(Settings.from_env({"AWS_REGION": "us-east-1"}), api=api_id, duration="2m", mode="poll")
+    assert plan.stage.stage == "prod"
+    assert set(plan.groups) == {
+        f"API-Gateway-Execution-Logs_{api_id}/prod",
+        seed_module.ACCESS_LOG_GROUP,
+        "/aws/lambda/orders-api",
+        "/aws/lambda/users-api",
+        "/aws/lambda/payments-api",
+        "/aws/lambda/inventory-api",
+        "/aws/lambda/shop-authorizer",
+    }
+    assert plan.duration_s == 120 and plan.tail.deadline is not None
+    with pytest.raises(UsageError):
+        plan_tail(Settings.from_env({"AWS_REGION": "us-east-1"}), api=api_id, duration="forever")
+    with pytest.raises(UsageError):
+        plan_tail(Settings.from_env({"AWS_REGION": "us-east-1"}), api=api_id, pattern='"unclosed')
+
+
+def test_live_tail_events_of_the_documented_shape() -> None:
+    """StartLiveTail's stream items as documented: sessionStart, sessionUpdate (sessionMetadata.sampled,
+    sessionResults with logGroupIdentifier ARNs), SessionTimeoutException."""
+    arn = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/a"
+    tail = Tail(GROUPS, pattern="ERROR", mode="live", group_arn=lambda g: g)
+    arns = {arn: GROUPS[0]}
+    result = {"logStreamName": "s", "logGroupIdentifier": arn, "timestamp": 5, "ingestionTime": 6}
+    update = {
+        "sessionUpdate": {
+            "sessionMetadata": {"sampled": True},
+            "sessionResults": [
+                {**result, "message": "[ERROR] boom"},
+                {**result, "message": "[INFO] filtered out on our side"},
+                {**result, "message": "[ERROR] boom"},  # the same event again: shown once
+            ],
+        }
+    }
+    assert tail._live_events({"sessionStart": {"sessionId": "x"}}, arns) == []
+    events = tail._live_events(update, arns)
+    assert [(e.group, e.message) for e in events] == [(GROUPS[0], "[ERROR] boom")]
+    assert any("sampled" in note for note in tail.summary.notes)
+    tail._live_events({"SessionTimeoutException": {"message": "Session timed out after 3 hours"}}, arns)
+    assert any("3 hours" in note for note in tail.summary.notes)

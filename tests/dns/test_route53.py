@@ -1,0 +1,145 @@
+"""The Route 53 wrapper against moto (pagination) and against botocore Stubber cases that show AWS's real
+behaviour where moto differs: ``\\052`` wildcards, atomic InvalidChangeBatch, Throttling and
+PriorRequestNotComplete, NextRecordIdentifier."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from botocore.stub import Stubber
+
+from bot.aws import route53
+from bot.aws.clients import client
+from bot.errors import AwsError
+from tests.dns.support import create_hosted_zone, create_records
+
+ZONE = "Z0123456789ABC"
+
+
+def test_every_page_is_read(aws: None) -> None:
+    zone_id = create_hosted_zone("example.com.")
+    create_records(zone_id, [(f"h{n:04d}.example.com.", "A", 300, ["10.0.0.1"]) for n in range(750)])
+    pages: list[int] = []
+    original = client("route53").list_resource_record_sets
+
+    def counting(**kwargs: Any) -> Any:
+        pages.append(1)
+        return original(**kwargs)
+
+    client("route53").list_resource_record_sets = counting  # type: ignore[method-assign]
+    items = route53.list_record_sets(zone_id)
+    assert len(items) == 752  # plus the zone's SOA and NS
+    assert len({(i["Name"], i["Type"]) for i in items}) == 752
+    assert len(pages) == 3  # 300 per page
+
+
+def test_hosted_zone_info(aws: None) -> None:
+    zone_id = create_hosted_zone("example.com.", private=True)
+    info = route53.get_hosted_zone(zone_id)
+    assert (info.zone_id, info.name, info.private) == (zone_id, "example.com.", True)
+    with pytest.raises(AwsError):
+        route53.get_hosted_zone("ZNOSUCHZONE")
+
+
+@pytest.fixture
+def stubbed() -> Iterator[Stubber]:
+    stubber = Stubber(client("route53"))
+    with stubber:
+        yield stubber
+    stubber.assert_no_pending_responses()
+
+
+def _rrset(name: str, rtype: str = "A", value: str = "10.0.0.1", **extra: Any) -> dict[str, Any]:
+    return {"Name": name, "Type": rtype, "TTL": 60, "ResourceRecords": [{"Value": value}], **extra}
+
+
+def test_pagination_continues_with_the_record_identifier(stubbed: Stubber) -> None:
+    stubbed.add_response(
+        "list_resource_record_sets",
+        {
+            "ResourceRecordSets": [
+                _rrset("\\052.example.com."),
+                _rrset("geo.example.com.", SetIdentifier="eu", Weight=1),
+            ],
+            "IsTruncated": True,
+            "NextRecordName": "geo.example.com.",
+            "NextRecordType": "A",
+            "NextRecordIdentifier": "us",
+            "MaxItems": "2",
+        },
+        {"HostedZoneId": ZONE, "MaxItems": "2"},
+    )
+    stubbed.add_response(
+        "list_resource_record_sets",
+        {
+            "ResourceRecordSets": [_rrset("geo.example.com.", SetIdentifier="us", Weight=1)],
+            "IsTruncated": False,
+            "MaxItems": "2",
+        },
+        {
+            "HostedZoneId": ZONE,
+            "MaxItems": "2",
+            "StartRecordName": "geo.example.com.",
+            "StartRecordType": "A",
+            "StartRecordIdentifier": "us",
+        },
+    )
+    items = route53.list_record_sets(ZONE, page_size=2)
+    assert [i["Name"] for i in items] == ["\\052.example.com.", "geo.example.com.", "geo.example.com."]
+
+
+def test_a_page_that_does_not_advance_is_an_error(stubbed: Stubber) -> None:
+    page = {
+        "ResourceRecordSets": [_rrset("a.example.com.")],
+        "IsTruncated": True,
+        "NextRecordName": "a.example.com.",
+        "NextRecordType": "A",
+        "MaxItems": "1",
+    }
+    stubbed.add_response("list_resource_record_sets", page)
+    stubbed.add_response("list_resource_record_sets", page)
+    with pytest.raises(AwsError, match=r"truncated page"):
+        route53.list_record_sets(ZONE, page_size=1)
+
+
+BATCH = {"Comment": "t", "Changes": [{"Action": "CREATE", "ResourceRecordSet": _rrset("a.example.com.")}]}
+ACCEPTED = {"ChangeInfo": {"Id": "/change/C1", "Status": "PENDING", "SubmittedAt": "2024-01-01T00:00:00Z"}}
+
+
+@pytest.mark.parametrize("code", ["Throttling", "PriorRequestNotComplete"])
+def test_retryable_errors_are_retried_with_backoff(stubbed: Stubber, code: str) -> None:
+    stubbed.add_client_error("change_resource_record_sets", service_error_code=code, http_status_code=400)
+    stubbed.add_client_error("change_resource_record_sets", service_error_code=code, http_status_code=400)
+    stubbed.add_response(
+        "change_resource_record_sets", ACCEPTED, {"HostedZoneId": ZONE, "ChangeBatch": BATCH}
+    )
+    pauses: list[float] = []
+    outcome = route53.change_batch(ZONE, BATCH, sleep=pauses.append, base_delay=1.0)
+    assert outcome == route53.ChangeOutcome("/change/C1", "PENDING", 3)
+    assert len(pauses) == 2
+    assert 0.5 <= pauses[0] <= 1.0 and 1.0 <= pauses[1] <= 2.0  # exponential, with jitter
+
+
+def test_retries_give_up(stubbed: Stubber) -> None:
+    for _ in range(3):
+        stubbed.add_client_error(
+            "change_resource_record_sets", service_error_code="Throttling", http_status_code=400
+        )
+    with pytest.raises(AwsError) as caught:
+        route53.change_batch(ZONE, BATCH, sleep=lambda _: None, max_attempts=3)
+    assert caught.value.code == "Throttling"
+
+
+def test_invalid_change_batch_is_not_retried(stubbed: Stubber) -> None:
+    stubbed.add_client_error(
+        "change_resource_record_sets",
+        service_error_code="InvalidChangeBatch",
+        service_message="[Tried to create resource record set [name='a.example.com.', type='A'] but it already exists]",
+        http_status_code=400,
+    )
+    pauses: list[float] = []
+    with pytest.raises(AwsError, match=r"already exists") as caught:
+        route53.change_batch(ZONE, BATCH, sleep=pauses.append)
+    assert caught.value.code == "InvalidChangeBatch" and pauses == []

@@ -1,0 +1,410 @@
+"""The mirror end to end: a local dnspython master, moto's Route 53 and the state table."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from botocore.stub import Stubber
+
+from bot.aws.clients import client
+from bot.core.dns.plan import make_plan
+from bot.core.dns.records import hosted_zone, master_zone_from_text
+from bot.core.dns.service import (
+    MirrorFailed,
+    Prepared,
+    Timings,
+    apply,
+    mirror,
+    mirror_handler,
+    prepare,
+    zone_status,
+)
+from bot.core.dns.transfer import TransferStats
+from bot.errors import UsageError
+from bot.local.dns_master import zone_text
+from tests.dns.conftest import BASE_RECORDS, DOMAIN, ZoneEnv
+from tests.dns.support import SOA_VALUE, create_hosted_zone, create_records, list_all
+
+
+class CallCounter:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        client("route53").meta.events.register("before-call.route53.*", self._count)
+
+    def _count(self, event_name: str, **_: Any) -> None:
+        self.calls.append(event_name.rsplit(".", 1)[-1])
+
+    def count(self, operation: str) -> int:
+        return self.calls.count(operation)
+
+
+def managed(zone_env: ZoneEnv) -> dict[tuple[str, str], Any]:
+    return {r.record.key: r.record for r in hosted_zone(DOMAIN, list_all(zone_env.zone.zone_id)).records}
+
+
+def test_first_sync_then_nothing_to_do(zone_env: ZoneEnv) -> None:
+    counter = CallCounter()
+    result = mirror(zone_env.zone, state=zone_env.state)
+    assert result.status == "synced", result.message
+    assert result.transferred and result.soa_queries == 1
+    assert result.plan is not None and result.plan.counts()["CREATE"] == len(result.plan.changes) == 9
+    assert counter.count("ChangeResourceRecordSets") == 2  # one batch, then the SOA serial
+    # Route 53 now holds the master's records (and the serial) ...
+    master = {r.key: r for r in master_zone_from_text(zone_text(DOMAIN, 100, BASE_RECORDS), DOMAIN).records}
+    assert managed(zone_env) == master
+    soa = next(i for i in list_all(zone_env.zone.zone_id) if i["Type"] == "SOA")
+    assert soa["ResourceRecords"][0]["Value"].split()[2] == "100"
+    # ... and the state table knows.
+    state = zone_env.state.get_sync_state(zone_env.zone.state_key)
+    assert state is not None
+    assert (state["serial"], state["status"], state["counts"]["CREATE"], state["batches"]) == (
+        100,
+        "ok",
+        9,
+        1,
+    )
+
+    calls_before = len(counter.calls)
+    again = mirror(zone_env.zone, state=zone_env.state)
+    assert again.status == "up-to-date" and not again.transferred and again.soa_queries == 1
+    assert zone_env.master.counters.transfers == 1 and zone_env.master.counters.soa_queries == 2
+    assert len(counter.calls) == calls_before  # not a single Route 53 request
+
+
+def test_only_the_differences_are_applied(zone_env: ZoneEnv) -> None:
+    mirror(zone_env.zone, state=zone_env.state)
+    records = [r for r in BASE_RECORDS if not r.startswith("mail ")] + [
+        "mail 300 IN A 10.0.0.26",
+        "new 60 IN A 10.0.0.7",
+    ]
+    zone_env.set_records(101, records)
+    counter = CallCounter()
+    result = mirror(zone_env.zone, state=zone_env.state)
+    assert result.status == "synced"
+    assert result.plan is not None
+    assert result.plan.counts() == {"CREATE": 1, "UPSERT": 1, "DELETE": 0}
+    assert counter.count("ChangeResourceRecordSets") == 2
+    assert managed(zone_env)[("mail.example.com.", "A")].values == ("10.0.0.26",)
+
+
+def test_a_full_check_after_a_while_finds_edits_made_in_route53(zone_env: ZoneEnv) -> None:
+    now = datetime(2024, 6, 1, tzinfo=UTC)
+    mirror(zone_env.zone, state=zone_env.state, now=now)
+    create_records(zone_env.zone.zone_id, [("stray.example.com.", "A", 60, ["10.1.1.1"])])
+    assert mirror(zone_env.zone, state=zone_env.state, now=now + timedelta(hours=1)).status == "up-to-date"
+    later = mirror(zone_env.zone, state=zone_env.state, now=now + timedelta(hours=25))
+    assert later.status == "synced" and later.plan is not None
+    assert [c.summary() for c in later.plan.changes] == ["DELETE stray.example.com. 60 A 10.1.1.1"]
+
+
+# -- guards ----------------------------------------------------------------------------------------
+
+
+def test_empty_master_is_refused_unless_forced(zone_env: ZoneEnv) -> None:
+    mirror(zone_env.zone, state=zone_env.state)
+    zone_env.master.set_zone_text(
+        f"$ORIGIN {DOMAIN}\n@ 3600 IN SOA ns1.example.net. h 101 1 1 1 1\n@ 3600 IN NS ns1.example.net.\n"
+    )
+    before = list_all(zone_env.zone.zone_id)
+    result = mirror(zone_env.zone, state=zone_env.state)
+    assert result.status == "refused" and "no records" in result.message
+    assert list_all(zone_env.zone.zone_id) == before
+    state = zone_env.state.get_sync_state(zone_env.zone.state_key)
+    assert state is not None and state["status"] == "refused" and state["serial"] == 100
+    forced = mirror(zone_env.zone, state=zone_env.state, force=True)
+    assert forced.status == "synced" and managed(zone_env) == {}
+
+
+def test_serial_going_backwards_is_refused_without_a_transfer(zone_env: ZoneEnv) -> None:
+    mirror(zone_env.zone, state=zone_env.state)
+    zone_env.set_records(99, ["only 300 IN A 10.0.0.1"])
+    result = mirror(zone_env.zone, state=zone_env.state)
+    assert result.status == "refused" and "older than 100" in result.message
+    assert zone_env.master.counters.transfers == 1
+
+
+def test_serial_wrapping_around_is_progress(zone_env: ZoneEnv) -> None:
+    zone_env.set_records(2**32 - 10, BASE_RECORDS)
+    assert mirror(zone_env.zone, state=zone_env.state).status == "synced"
+    zone_env.set_records(5, [*BASE_RECORDS, "wrapped 300 IN A 10.0.0.5"])
+    result = mirror(zone_env.zone, state=zone_env.state)
+    assert result.status == "synced", result.message
+
+
+def test_too_many_deletes_is_refused(zone_env: ZoneEnv) -> None:
+    mirror(zone_env.zone, state=zone_env.state)
+    zone_env.set_records(101, BASE_RECORDS[:3])
+    result = mirror(zone_env.zone, state=zone_env.state)
+    assert result.status == "refused" and "deletes 6 of the 9" in result.message
+    limit = zone_env.zone.with_changes(max_delete_percent=80)
+    assert mirror(limit, state=zone_env.state).status == "synced"
+
+
+# -- failures --------------------------------------------------------------------------------------
+
+
+def _prepared_for(zone_env: ZoneEnv, master_records: list[str], *, batches_of: int) -> Prepared:
+    from bot.core.dns.plan import Limits
+
+    master = master_zone_from_text(zone_text(DOMAIN, 100, master_records), DOMAIN)
+    hosted = hosted_zone(
+        DOMAIN, [{"Name": DOMAIN, "Type": "SOA", "TTL": 900, "ResourceRecords": [{"Value": SOA_VALUE}]}]
+    )
+    plan = make_plan(master, hosted, limits=Limits(max_elements=batches_of))
+    return Prepared(zone_env.zone, plan, hosted, None, TransferStats(1, 1), Timings())
+
+
+def test_a_failing_batch_stops_the_run_and_says_which_were_applied(zone_env: ZoneEnv) -> None:
+    """AWS's behaviour (Stubber): batch 2 is rejected as a whole; batch 3 is never sent."""
+    records = [f"h{n} 300 IN A 10.0.0.{n}" for n in range(1, 7)]
+    prepared = _prepared_for(zone_env, records, batches_of=3)
+    assert len(prepared.plan.batches) == 3
+    progress: list[tuple[int, str]] = []
+    accepted = {
+        "ChangeInfo": {"Id": "/change/C1", "Status": "PENDING", "SubmittedAt": "2024-01-01T00:00:00Z"}
+    }
+    with Stubber(client("route53")) as stubber:
+        stubber.add_response("change_resource_record_sets", accepted)
+        stubber.add_client_error(
+            "change_resource_record_sets",
+            service_error_code="InvalidChangeBatch",
+            service_message="[Tried to create resource record set [name='h4.example.com.', type='A'] but it already exists]",
+            http_status_code=400,
+        )
+        result = apply(
+            prepared, state=zone_env.state, on_progress=lambda o, _: progress.append((o.number, o.status))
+        )
+        stubber.assert_no_pending_responses()
+    assert not result.applied
+    assert result.applied_batches == [1]
+    assert result.failed_batch is not None and result.failed_batch.number == 2
+    assert "already exists" in result.failed_batch.error
+    assert [b.status for b in result.batches] == ["applied", "failed", "not attempted"]
+    assert progress == [(1, "applied"), (2, "failed")]
+    assert not result.soa_serial_set
+    state = zone_env.state.get_sync_state(zone_env.zone.state_key)
+    assert state is not None and state["status"] == "failed" and state["applied_batches"] == [1]
+    assert "serial" not in state  # the last *successful* serial is unknown, so none is recorded
+
+
+def test_moto_applies_half_a_failing_batch_so_opsbot_validates_first(zone_env: ZoneEnv) -> None:
+    zone_id = zone_env.zone.zone_id
+    # moto's gap, shown: a batch whose second change is invalid leaves its first change applied.
+    with pytest.raises(Exception, match=r"InvalidChangeBatch|DNS name"):
+        client("route53").change_resource_record_sets(
+            HostedZoneId=zone_id,
+            ChangeBatch={
+                "Changes": [
+                    {
+                        "Action": "CREATE",
+                        "ResourceRecordSet": {
+                            "Name": "half.example.com.",
+                            "Type": "A",
+                            "TTL": 60,
+                            "ResourceRecords": [{"Value": "10.0.0.1"}],
+                        },
+                    },
+                    {
+                        "Action": "CREATE",
+                        "ResourceRecordSet": {
+                            "Name": "elsewhere.example.org.",
+                            "Type": "A",
+                            "TTL": 60,
+                            "ResourceRecords": [{"Value": "10.0.0.2"}],
+                        },
+                    },
+                ]
+            },
+        )
+    half = next(i for i in list_all(zone_id) if i["Name"] == "half.example.com.")
+    client("route53").change_resource_record_sets(
+        HostedZoneId=zone_id, ChangeBatch={"Changes": [{"Action": "DELETE", "ResourceRecordSet": half}]}
+    )
+    # A record set AWS refuses (over 32,000 characters of values in one request) but moto would store:
+    # opsbot refuses before sending anything.
+    huge = " ".join(f'"{n:03d}{"x" * 250}"' for n in range(130))
+    zone_env.set_records(101, [*BASE_RECORDS, f"big 300 IN TXT {huge}"])
+    before = list_all(zone_id)
+    counter = CallCounter()
+    result = mirror(zone_env.zone, state=zone_env.state)
+    assert result.status == "refused"
+    assert result.result is not None and len(result.result.refused) == 1  # no guard, only the validation
+    assert "Route 53 would reject the plan" in result.message and "more than 32000" in result.message
+    assert result.plan is not None and any(
+        "exceeds Route 53's request limits" in w for w in result.plan.warnings
+    )
+    assert counter.count("ChangeResourceRecordSets") == 0
+    assert list_all(zone_id) == before
+
+
+def test_a_concurrent_apply_is_refused(zone_env: ZoneEnv) -> None:
+    prepared = prepare(zone_env.zone, state=zone_env.state)
+    zone_env.state.acquire_lock(
+        f"dns-apply:{zone_env.zone.state_key}", {"actor": "U0BOB", "started": "t"}, ttl_seconds=60
+    )
+    result = apply(prepared, state=zone_env.state)
+    assert result.refused == ("Another sync of example.com is running (started by U0BOB at t).",)
+
+
+def test_the_hosted_zone_must_be_the_zone(zone_env: ZoneEnv) -> None:
+    other = create_hosted_zone("example.org.")
+    with pytest.raises(UsageError, match=r"is example.org, not example.com"):
+        prepare(zone_env.zone.with_changes(zone_id=other))
+
+
+def test_an_unreachable_master_fails_cleanly(zone_env: ZoneEnv) -> None:
+    from bot.core.dns.config import MasterAddress
+    from tests.dns.support import free_port
+
+    zone = zone_env.zone.with_changes(master=MasterAddress("127.0.0.1", free_port()), timeout=1)
+    result = mirror(zone, state=zone_env.state)
+    assert result.status == "failed" and "refused the TCP connection" in result.message
+
+
+def test_aliases_and_the_route53_soa_are_left_alone(zone_env: ZoneEnv) -> None:
+    client("route53").change_resource_record_sets(
+        HostedZoneId=zone_env.zone.zone_id,
+        ChangeBatch={
+            "Changes": [
+                {
+                    "Action": "CREATE",
+                    "ResourceRecordSet": {
+                        "Name": "app.example.com.",
+                        "Type": "A",
+                        "AliasTarget": {
+                            "HostedZoneId": "Z35SXDOTRQ7X7K",
+                            "DNSName": "lb.example.net.",
+                            "EvaluateTargetHealth": False,
+                        },
+                    },
+                }
+            ]
+        },
+    )
+    result = mirror(zone_env.zone, state=zone_env.state)
+    assert result.status == "synced"
+    assert any(
+        i["Name"] == "app.example.com." and "AliasTarget" in i for i in list_all(zone_env.zone.zone_id)
+    )
+    assert result.plan is not None and any("alias" in i.reason for i in result.plan.left_alone)
+
+
+# -- status ----------------------------------------------------------------------------------------
+
+
+def test_status_reports_drift(zone_env: ZoneEnv) -> None:
+    never = zone_status(zone_env.zone, state=zone_env.state)
+    assert (never.drift, never.master_serial, never.route53_serial) == ("never synced", 100, 1)
+    mirror(zone_env.zone, state=zone_env.state)
+    synced = zone_status(zone_env.zone, state=zone_env.state)
+    assert (synced.drift, synced.route53_serial, synced.last_serial) == ("in sync", 100, 100)
+    zone_env.set_records(105, BASE_RECORDS)
+    assert zone_status(zone_env.zone, state=zone_env.state).drift == "master ahead (changes pending)"
+    zone_env.master.stop()
+    down = zone_status(zone_env.zone.with_changes(timeout=0.5), state=zone_env.state)
+    assert down.drift == "master unreachable" and down.master_error
+
+
+# -- the Lambda entry point ------------------------------------------------------------------------
+
+
+def test_the_handler_accepts_the_original_event(zone_env: ZoneEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.config import Settings
+    from tests.support.events import load_event
+
+    monkeypatch.setenv("OPSBOT_STATE_TABLE", zone_env.state.name)
+    handler = mirror_handler(Settings.from_env())
+    event = load_event("dns_mirror_original")
+    event.update({"MasterDns": str(zone_env.zone.master), "ZoneId": zone_env.zone.zone_id})
+    outcome = handler(event, None)
+    assert outcome["status"] == "synced" and outcome["changes"] == 9
+    assert handler(event, None)["status"] == "up-to-date"
+
+
+def test_the_handler_accepts_our_event_and_raises_on_failure(
+    zone_env: ZoneEnv, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.config import Settings
+
+    monkeypatch.setenv("OPSBOT_STATE_TABLE", zone_env.state.name)
+    monkeypatch.setenv(
+        "OPSBOT_DNS_ZONES",
+        json.dumps(
+            [{"domain": "example.com", "master": str(zone_env.zone.master), "zone_id": zone_env.zone.zone_id}]
+        ),
+    )
+    handler = mirror_handler(Settings.from_env())
+    assert handler({"domain": "example.com"}, None)["status"] == "synced"
+    logged = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert logged["dns_mirror"]["status"] == "synced"
+    zone_env.set_records(50, BASE_RECORDS)  # serial went backwards
+    with pytest.raises(MirrorFailed, match=r"older than 100"):
+        handler({"domain": "example.com"}, None)
+    with pytest.raises(UsageError):
+        handler({"domain": "not-configured.org"}, None)
+
+
+def test_importing_the_handler_does_no_io() -> None:
+    import importlib
+    import socket
+
+    original = socket.socket.connect
+
+    def forbidden(*_: Any) -> None:
+        raise AssertionError("network I/O at import")
+
+    socket.socket.connect = forbidden  # type: ignore[method-assign]
+    try:
+        module = importlib.import_module("handlers.dns_mirror")
+        importlib.reload(module)
+    finally:
+        socket.socket.connect = original  # type: ignore[method-assign]
+    assert callable(module.handler)
+
+
+def test_awss_escaped_wildcard_causes_no_churn(zone_env: ZoneEnv) -> None:
+    """AWS (Stubber) lists the wildcard as \\052 and names lowercase: the master's * matches it."""
+    master_records = ["* 300 IN A 10.0.0.99", "WWW 300 IN CNAME Web", "web 300 IN A 10.0.0.1"]
+    zone_env.set_records(7, master_records)
+    zone_id = zone_env.zone.zone_id
+    listing = {
+        "ResourceRecordSets": [
+            {"Name": "example.com.", "Type": "SOA", "TTL": 900, "ResourceRecords": [{"Value": SOA_VALUE}]},
+            {
+                "Name": "\\052.example.com.",
+                "Type": "A",
+                "TTL": 300,
+                "ResourceRecords": [{"Value": "10.0.0.99"}],
+            },
+            {
+                "Name": "ns1.example.com.",
+                "Type": "A",
+                "TTL": 3600,
+                "ResourceRecords": [{"Value": "127.0.0.1"}],
+            },
+            {"Name": "web.example.com.", "Type": "A", "TTL": 300, "ResourceRecords": [{"Value": "10.0.0.1"}]},
+            {
+                "Name": "www.example.com.",
+                "Type": "CNAME",
+                "TTL": 300,
+                "ResourceRecords": [{"Value": "web.example.com"}],
+            },
+        ],
+        "IsTruncated": False,
+        "MaxItems": "300",
+    }
+    hosted = {
+        "HostedZone": {"Id": f"/hostedzone/{zone_id}", "Name": "example.com.", "CallerReference": "x"},
+        "DelegationSet": {"NameServers": ["ns-1.awsdns-1.org"]},
+    }
+    with Stubber(client("route53")) as stubber:
+        stubber.add_response("get_hosted_zone", hosted, {"Id": zone_id})
+        stubber.add_response(
+            "list_resource_record_sets", listing, {"HostedZoneId": zone_id, "MaxItems": "300"}
+        )
+        prepared = prepare(zone_env.zone)
+        stubber.assert_no_pending_responses()
+    assert prepared.plan.empty, [c.summary() for c in prepared.plan.changes]

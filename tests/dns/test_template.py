@@ -1,0 +1,97 @@
+"""template.yaml's DNS mirror: the function, its schedule, VPC and least-privilege IAM."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from bot.core.dns.config import parse_event, parse_zones
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def template() -> dict[str, Any]:
+    from cfnlint.decode import cfn_yaml
+
+    return cfn_yaml.load(str(ROOT / "template.yaml"))  # type: ignore[no-any-return]
+
+
+def substitute(text: str, values: dict[str, str]) -> str:
+    return re.sub(r"\$\{(\w+)\}", lambda m: values[m.group(1)], text)
+
+
+PARAMETERS = {
+    "DnsDomain": "corp.example.com",
+    "DnsMasterAddress": "10.0.0.53",
+    "DnsHostedZoneId": "Z0123456789ABC",
+    "DnsIgnoreTtl": "false",
+    "DnsMaxDeletePercent": "20",
+    "DnsTsigSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:opsbot/dns-AbCdEf",
+}
+
+
+def zones_json(variable: dict[str, Any], *, tsig: bool) -> str:
+    """OPSBOT_DNS_ZONES as CloudFormation would render it for PARAMETERS."""
+    condition, rendered, empty = variable["Fn::If"]
+    assert condition == "HasDnsZone" and empty == ""
+    text, names = rendered["Fn::Sub"]
+    tsig_if = names["Tsig"]["Fn::If"]
+    tsig_value = substitute(tsig_if[1]["Fn::Sub"], PARAMETERS) if tsig else tsig_if[2]
+    return substitute(text, {**PARAMETERS, "Tsig": tsig_value})
+
+
+def test_the_mirror_function_and_its_schedule() -> None:
+    resources = template()["Resources"]
+    function = resources["DnsMirrorFunction"]
+    assert function["Condition"] == "HasDnsZone"
+    properties = function["Properties"]
+    assert properties["Handler"] == "handlers.dns_mirror.handler"
+    assert properties["EventInvokeConfig"]["MaximumRetryAttempts"] == 0
+    assert properties["VpcConfig"]["Fn::If"][0] == "HasDnsVpc"
+    for tsig in (False, True):
+        (zone,) = parse_zones(
+            zones_json(properties["Environment"]["Variables"]["OPSBOT_DNS_ZONES"], tsig=tsig)
+        )
+        assert zone.name == "corp.example.com" and zone.zone_id == "Z0123456789ABC"
+        assert zone.tsig == (PARAMETERS["DnsTsigSecretArn"] if tsig else "")
+    schedule = properties["Events"]["DnsZoneSchedule"]
+    assert schedule["Type"] == "Schedule"
+    event = json.loads(substitute(schedule["Properties"]["Input"]["Fn::Sub"], PARAMETERS))
+    zones = parse_zones(zones_json(properties["Environment"]["Variables"]["OPSBOT_DNS_ZONES"], tsig=False))
+    (request,) = parse_event(event, zones)
+    assert request.zone == zones[0]
+
+
+def _statements(policies: list[Any]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for policy in policies:
+        if "Fn::If" in policy:
+            policy = policy["Fn::If"][1]
+        found.extend(policy.get("Statement", []))
+    return found
+
+
+def test_route53_permissions_are_scoped_to_the_hosted_zone() -> None:
+    resources = template()["Resources"]
+    for name in ("DnsMirrorFunction", "SlackFunction"):
+        statements = _statements(resources[name]["Properties"]["Policies"])
+        route53 = [s for s in statements if any(str(a).startswith("route53:") for a in _list(s["Action"]))]
+        assert route53, name
+        for statement in route53:
+            assert statement["Resource"] == {
+                "Fn::Sub": "arn:${AWS::Partition}:route53:::hostedzone/${DnsHostedZoneId}"
+            }
+        secrets = [s for s in statements if "secretsmanager:GetSecretValue" in _list(s["Action"])]
+        assert all(s["Resource"] == {"Ref": "DnsTsigSecretArn"} for s in secrets)
+
+
+def test_slack_function_gets_the_zone_configuration() -> None:
+    env = template()["Resources"]["SlackFunction"]["Properties"]["Environment"]["Variables"]
+    (zone,) = parse_zones(zones_json(env["OPSBOT_DNS_ZONES"], tsig=True))
+    assert zone.master.host == "10.0.0.53"
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]

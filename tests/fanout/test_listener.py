@@ -1,0 +1,164 @@
+"""/fanout through signed requests into the real Bolt app and the local Slack Web API server."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from bot.aws.dynamo import from_item
+from bot.aws.fanout import FANOUT_TABLE_DEFINITION, register_like_cli
+from bot.aws.state import create_table
+from bot.listeners import fanout as listener
+from bot.render import fanout as render
+from tests.fanout.conftest import DDB_STREAM_ARN, KINESIS_ARN, raw_items
+from tests.support.slack import ALICE, BOB, SlackHarness
+
+
+@pytest.fixture
+def table(state_table: str) -> None:
+    create_table("fanoutTargets", FANOUT_TABLE_DEFINITION)
+    register_like_cli(
+        "fanoutTargets",
+        source_arn=KINESIS_ARN,
+        target_id="replica",
+        target_type="kinesis",
+        destination="out",
+        active=True,
+    )
+    register_like_cli(
+        "fanoutTargets",
+        source_arn=KINESIS_ARN,
+        target_id="archive",
+        target_type="firehose",
+        destination="arch",
+    )
+    register_like_cli(
+        "fanoutTargets", source_arn=DDB_STREAM_ARN, target_id="crm", target_type="sqs", destination="x"
+    )
+
+
+def active_of(target_id: str) -> Any:
+    return next(from_item(i) for i in raw_items() if i["id"]["S"] == target_id)["active"]
+
+
+def audit_items() -> list[dict[str, Any]]:
+    from bot.aws.clients import client
+
+    items = client("dynamodb").scan(TableName="opsbot-state")["Items"]
+    return [from_item(i) for i in items if i["pk"]["S"].startswith("audit#")]
+
+
+def test_help(harness: SlackHarness, table: None) -> None:
+    ack = harness.command("/fanout", "help")
+    for word in ("list", "check", "activate", "deactivate"):
+        assert f"/fanout {word}" in ack.text
+    assert "has no subcommand" in harness.command("/fanout", "hook orders").text
+    assert "Unknown target type 'queue'" in harness.command("/fanout", "list --type queue").text
+
+
+def test_list_and_toggle_with_buttons(harness: SlackHarness, table: None) -> None:
+    harness.command("/fanout", "list inputStream")
+    listing = harness.last()
+    assert "2 fan-out target(s) in 1 source(s)" in listing.text
+    assert "Kinesis stream inputStream" in json.dumps(listing.blocks)
+    original = copy.deepcopy(listing)
+
+    harness.click(listing, listener.ACTION_DEACTIVATE)
+    assert active_of("replica") is False
+    redrawn = harness.last()
+    assert f"<@{ALICE[0]}> deactivated *replica*" in json.dumps(redrawn.blocks)
+    values = [
+        (b["accessory"]["action_id"], render.parse_toggle_value(b["accessory"]["value"]).target_id)
+        for b in redrawn.blocks
+        if "accessory" in b
+    ]
+    assert sorted(values) == [("fanout:activate", "archive"), ("fanout:activate", "replica")]
+    assert render.parse_toggle_value(redrawn.blocks[-1]["accessory"]["value"]).filters.source == "inputStream"
+
+    # The same button clicked again (a double click): nothing is done twice.
+    harness.click(original, listener.ACTION_DEACTIVATE)
+    assert "Already done by" in harness.last().text and active_of("replica") is False
+
+    # The redrawn button works (a new button, a new lock).
+    harness.click(redrawn, listener.ACTION_ACTIVATE, value=redrawn.blocks[-1]["accessory"]["value"])
+    assert active_of("replica") is True
+    outcomes = [r["outcome"] for r in audit_items() if r.get("kind") == "action"]
+    assert sorted(outcomes) == ["changed", "changed", "duplicate"]
+
+
+def test_an_unauthorized_click_changes_nothing(harness: SlackHarness, table: None) -> None:
+    harness.command("/fanout", "list", user=BOB)  # reading is allowed to everyone
+    listing = harness.last(BOB)
+    harness.click(listing, listener.ACTION_DEACTIVATE, user=BOB)
+    assert "You may not run `fanout.deactivate`" in harness.last(BOB).text
+    assert active_of("replica") is True
+    (record,) = [r for r in audit_items() if r.get("kind") == "action"]
+    assert record["outcome"] == "denied" and record["user"] == BOB[0]
+
+
+def test_activate_and_deactivate_commands(harness: SlackHarness, table: None) -> None:
+    harness.command("/fanout", "activate customers crm")
+    announced = harness.last()
+    assert announced.kind == "message"  # the channel sees who changed the fan-out
+    assert "is now active" in announced.text and f"<@{ALICE[0]}>" in json.dumps(announced.blocks)
+    assert active_of("crm") is True
+
+    harness.command("/fanout", f"activate {DDB_STREAM_ARN} crm")
+    again = harness.last()
+    assert again.kind == "ephemeral" and "already active; nothing changed" in again.text
+
+    harness.command("/fanout", "deactivate customers crm", user=BOB)
+    assert "You may not run `fanout.deactivate`" in harness.last(BOB).text
+    assert active_of("crm") is True
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("activate inputStream nope", "No target 'nope' for source"),
+        ("activate nostream replica", "No source named 'nostream'"),
+        ("deactivate inputStream replica --table other", "is not one of the configured fan-out tables"),
+    ],
+)
+def test_unknown_source_or_id(harness: SlackHarness, table: None, text: str, message: str) -> None:
+    before = raw_items()
+    harness.command("/fanout", text)
+    assert message in harness.last().text
+    assert raw_items() == before
+
+
+def test_missing_arguments_are_refused_in_the_ack(harness: SlackHarness, table: None) -> None:
+    ack = harness.command("/fanout", "activate inputStream")
+    assert "Missing <id>" in ack.text
+
+
+def test_check(harness: SlackHarness, table: None) -> None:
+    harness.command("/fanout", "check")
+    answer = harness.last()
+    assert "error(s)" in answer.text
+    assert "destination" in json.dumps(answer.blocks) and "is not the queue URL" in json.dumps(answer.blocks)
+
+
+def test_long_lists_page_with_buttons(harness: SlackHarness, table: None) -> None:
+    for n in range(90):
+        register_like_cli(
+            "fanoutTargets",
+            source_arn=KINESIS_ARN,
+            target_id=f"t{n:03d}-" + "z" * 50,
+            target_type="sqs",
+            destination=f"https://sqs.us-east-1.amazonaws.com/123456789012/q{n:03d}",
+        )
+    harness.command("/fanout", "list")
+    first = harness.last()
+    assert "page 1 of" in json.dumps(first.blocks)
+    harness.click(first, listener.ACTION_PAGE_NEXT)
+    second = harness.last()
+    assert "page 2 of" in json.dumps(second.blocks)
+    assert f"{render.ACTION_PAGE}:next" == listener.ACTION_PAGE_NEXT
+    assert (listener.ACTION_ACTIVATE, listener.ACTION_DEACTIVATE) == (
+        render.ACTION_ACTIVATE,
+        render.ACTION_DEACTIVATE,
+    )

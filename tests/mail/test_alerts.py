@@ -1,0 +1,125 @@
+"""Alerts in the alert channel and the bounce-storm guard (counters in moto's state table)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+
+from bot.aws.state import StateTable
+from bot.config import Settings
+from bot.core.mail import AlertPolicy
+from bot.core.mail_alerts import MailAlert, dispatch
+from bot.local import mail_samples
+from bot.local.slack_api import LocalSlack
+from bot.mail_feedback_app import SesFeedbackApp, SlackAlertPoster
+from tests.mail.conftest import ALERTS
+
+NOW_MS = int(time.time() * 1000)
+
+
+def bounces(prefix: str, count: int, source: str = "news@example.org") -> dict:
+    recipients = [f"{prefix}{n}@example.com" for n in range(count)]
+    return mail_samples.sns_event([mail_samples.bounce([r], NOW_MS, source=source) for r in recipients])
+
+
+def storm_settings(make_mail_settings: Callable[..., Settings]) -> Settings:
+    return make_mail_settings(OPSBOT_MAIL_STORM_THRESHOLD="3", OPSBOT_MAIL_DIGEST_UPDATE_SECONDS="0")
+
+
+def test_storm_posts_one_digest_and_keeps_updating_it(
+    make_mail_settings: Callable[..., Settings], slack_server: LocalSlack
+) -> None:
+    app = SesFeedbackApp(storm_settings(make_mail_settings))
+    first = app.handle(bounces("a", 10))
+    assert (first.alerts_posted, first.alerts_digested) == (3, 7)
+    messages = slack_server.visible(ALERTS)
+    assert len(messages) == 4  # three alerts, then the digest
+    digest = messages[-1]
+    assert digest.text == "Bounce storm: 7 new disables"
+    second = app.handle(bounces("b", 5, source="Billing <billing@example.org>"))
+    assert (second.alerts_posted, second.alerts_digested) == (0, 5)  # the storm is on: nothing individual
+    assert len(slack_server.visible(ALERTS)) == 4  # no new message...
+    assert len(slack_server.calls_to("chat.update")) == 1  # ...the digest was updated
+    updated = slack_server.find(digest.ts, ALERTS)
+    assert updated is not None and updated.text == "Bounce storm: 12 new disables"
+    body = json.dumps(updated.blocks)
+    for expected in ("Permanent/General: 12", "news@example.org: 7", "billing@example.org: 5", "*5.1.1*: 12",
+                     "user unknown"):  # fmt: skip
+        assert expected in body
+
+
+def test_concurrent_invocations_post_a_single_digest(
+    make_mail_settings: Callable[..., Settings], slack_server: LocalSlack
+) -> None:
+    settings = make_mail_settings(OPSBOT_MAIL_STORM_THRESHOLD="0", OPSBOT_MAIL_DIGEST_UPDATE_SECONDS="0")
+    errors: list[BaseException] = []
+
+    def invoke(prefix: str) -> None:
+        try:
+            SesFeedbackApp(settings).handle(bounces(prefix, 4))
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=invoke, args=(f"t{n}-",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(slack_server.calls_to("chat.postMessage")) == 1
+    storm = StateTable(settings.state_table).get("lock#mail:storm", "lock")
+    assert storm is not None
+    from bot.aws.mailing import digest_get
+
+    digest = digest_get(settings.state_table, storm["storm"])
+    assert digest is not None and digest["total"] == 16
+
+
+def test_storm_ends_and_single_alerts_resume(state_table: str, slack_server: LocalSlack) -> None:
+    from tests.support.slack import harness_settings
+
+    settings = harness_settings(slack_server, OPSBOT_ALERT_CHANNEL=ALERTS)
+    poster = SlackAlertPoster(settings)
+    state = StateTable(state_table)
+    policy = AlertPolicy(threshold=1, window_seconds=1, storm_seconds=1, digest_update_seconds=0)
+    alerts = [MailAlert(address=f"s{n}@example.com", kind="permanent-bounce", at="2024-05-01T00:00:00.000Z",
+                        notification_type="Bounce", bounce_type="Permanent", bounce_subtype="General")
+              for n in range(3)]  # fmt: skip
+    report = dispatch(alerts, state=state, poster=poster, policy=policy)
+    assert (report.posted, report.digested, report.digest_posted) == (1, 2, True)
+    time.sleep(2.2)  # a quiet window, then the storm's lock expires
+    later = dispatch(alerts[:1], state=state, poster=poster, policy=policy)
+    assert (later.posted, later.digested) == (1, 0)
+
+
+def test_digest_failure_is_logged_not_raised(state_table: str) -> None:
+    class Broken:
+        def post_alert(self, alert: MailAlert) -> None:
+            raise RuntimeError("slack is down")
+
+        def post_digest(self, digest: object) -> tuple[str, str]:
+            raise RuntimeError("slack is down")
+
+        def update_digest(self, channel: str, ts: str, digest: object) -> None:
+            raise RuntimeError("slack is down")
+
+    alerts = [MailAlert(address=f"x{n}@example.com", kind="complaint", at="2024-05-01T00:00:00.000Z",
+                        notification_type="Complaint", feedback_type="abuse") for n in range(3)]  # fmt: skip
+    report = dispatch(alerts, state=StateTable(state_table), poster=Broken(), policy=AlertPolicy(threshold=1))
+    assert report.failed == 3
+    assert all("slack is down" in e for e in report.errors)
+
+
+def test_alert_type_labels_and_diagnostic_codes() -> None:
+    complaint = MailAlert(
+        "a@example.com", "complaint", "t", notification_type="Complaint", feedback_type="abuse"
+    )
+    assert (complaint.type_label, complaint.diagnostic_code) == ("Complaint/abuse", "")
+    bounce = MailAlert("a@example.com", "permanent-bounce", "t", notification_type="Bounce", bounce_type="Permanent",
+                       bounce_subtype="General", diagnostic="smtp; 550 5.1.1 user unknown")  # fmt: skip
+    assert (bounce.type_label, bounce.diagnostic_code) == ("Permanent/General", "5.1.1")
+    bare = MailAlert("a@example.com", "review", "t", notification_type="Bounce", bounce_type="Undetermined",
+                     bounce_subtype="Undetermined")  # fmt: skip
+    assert (bare.type_label, bare.diagnostic_code) == ("Undetermined", "no DSN")

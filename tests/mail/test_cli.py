@@ -1,0 +1,96 @@
+"""``opsbot mail``: one JSON document with --json, sentences and non-zero exits for bad input."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.aws.state import StateTable
+from bot.cli import main
+from tests.support.events import EVENTS_DIR
+
+
+@pytest.fixture
+def cli_env(mailing_table: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPSBOT_MAILING_TABLE", mailing_table)
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(["mail", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_feed_then_status_json(cli_env: None, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "feed", str(EVENTS_DIR / "sns_ses_complaint.json"), "--json")
+    assert code == 0
+    assert json.loads(out)["batches"][0]["disabled"] == ["angry@example.com"]
+    code, out, _ = run(capsys, "status", "Angry@Example.com", "--json")
+    document = json.loads(out)  # exactly one JSON document
+    assert code == 0
+    assert (document["address"], document["state"], document["sticky"]) == (
+        "angry@example.com",
+        "disable",
+        True,
+    )
+    assert document["complaintFeedbackType"] == "abuse"
+    code, out, _ = run(capsys, "status", "angry@example.com")
+    assert code == 0 and out.startswith(
+        "angry@example.com: Disabled — complaint since 2024-05-03T12:00:05.000Z"
+    )
+
+
+def test_invalid_address_exits_non_zero_with_a_sentence(
+    cli_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "status", "not-an-address", "--json")
+    assert code == 2
+    assert out == ""
+    assert "'not-an-address' is not an e-mail address" in err
+
+
+def test_reenable_and_suppress_are_audited(
+    cli_env: None, state_table: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(capsys, "feed", str(EVENTS_DIR / "sns_ses_bounce_permanent.json"))
+    code, out, _ = run(capsys, "reenable", "jane.doe@example.com", "--json")
+    assert code == 0
+    result = json.loads(out)
+    assert (result["changed"], result["before"], result["state"]) == (True, "disable", "enable")
+    code, out, _ = run(capsys, "suppress", "jane.doe@example.com", "--reason", "complaint")
+    assert code == 0 and "Kept suppressed by" in out
+    code, _, err = run(capsys, "reenable", "ghost@example.com")
+    assert code == 2 and "nothing to re-enable" in err
+    day = datetime.now(UTC).date().isoformat()
+    records = StateTable(state_table).audit_of_day(day)
+    outcomes = sorted((r["command"], r["outcome"]) for r in records)
+    assert outcomes == [
+        ("opsbot mail reenable", "error"),
+        ("opsbot mail reenable", "ok"),
+        ("opsbot mail suppress", "ok"),
+    ]
+    assert all(r["kind"] == "cli" and r["user"].startswith("cli:") for r in records)
+
+
+def test_stats_json(cli_env: None, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "stats", "--since", "3d", "--json")
+    document = json.loads(out)
+    assert code == 0
+    assert document["counts"]["recipients"] == 0
+    assert document["bounceRate"] is None and document["bounceLevel"] == "unknown"
+    code, _, err = run(capsys, "stats", "--since", "tomorrow-ish")
+    assert code == 2 and "Cannot read" in err
+
+
+def test_feed_reports_unreadable_files(
+    cli_env: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    code, _, err = run(capsys, "feed", str(broken))
+    assert code == 2 and "is not JSON" in err
+    code, _, err = run(capsys, "feed", str(tmp_path / "missing.json"))
+    assert code == 2 and "Cannot read" in err

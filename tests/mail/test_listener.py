@@ -1,0 +1,189 @@
+"""/mail and the alert buttons through signed requests into the real Bolt app (local Slack server)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+
+import pytest
+from botocore.stub import Stubber
+
+from bot.aws import mailing
+from bot.aws.clients import client
+from bot.local import mail_samples
+from bot.local.slack_api import LocalSlack, Message
+from bot.mail_feedback_app import SesFeedbackApp
+from tests.conftest import ONCALL_POLICY
+from tests.mail.conftest import ALERTS
+from tests.support.events import load_event
+from tests.support.slack import ALICE, BOB, SlackHarness
+
+ADDRESS = "jane.doe@example.com"
+
+
+@pytest.fixture
+def mail_harness(mailing_table: str, make_harness: Callable[..., SlackHarness]) -> SlackHarness:
+    return make_harness(OPSBOT_POLICY=json.dumps(ONCALL_POLICY), OPSBOT_ALERT_CHANNEL=ALERTS)
+
+
+def alert_for(harness: SlackHarness, event: str = "sns_ses_bounce_permanent") -> Message:
+    SesFeedbackApp(harness.settings).handle(load_event(event))
+    return harness.slack.visible(ALERTS)[-1]
+
+
+def state(harness: SlackHarness, address: str = ADDRESS) -> dict:
+    item = mailing.get_address(harness.settings.mailing_table, address)
+    assert item is not None
+    return item
+
+
+def buttons(message: Message) -> list[str]:
+    return [e["action_id"] for b in message.blocks if b["type"] == "actions" for e in b["elements"]]
+
+
+def test_help_lists_subcommands_and_marks_the_mutating_ones(mail_harness: SlackHarness) -> None:
+    ack = mail_harness.command("/mail", "help")
+    for expected in ("/mail status &lt;address&gt;", "/mail stats [--since", "/mail reenable &lt;address&gt;` :lock:",
+                     "/mail suppress &lt;address&gt;"):  # fmt: skip
+        assert expected in ack.text
+    assert "Examples" in mail_harness.command("/mail", "status help").text
+
+
+def test_bad_input_is_answered_in_the_ack_and_nothing_runs(mail_harness: SlackHarness) -> None:
+    ack = mail_harness.command("/mail", "status jane-at-example.com")
+    assert "'jane-at-example.com' is not an e-mail address" in ack.text
+    assert "no subcommand 'frobnicate'" in mail_harness.command("/mail", "frobnicate").text
+    assert "Cannot read" in mail_harness.command("/mail", "stats --since whenever").text
+    assert mail_harness.slack.calls_to("chat.postMessage") == []
+
+
+def test_status_of_a_slack_formatted_address(mail_harness: SlackHarness) -> None:
+    alert_for(mail_harness)
+    # Slack sends e-mail addresses in command text as mailto links.
+    mail_harness.command("/mail", "status <mailto:Jane.Doe@example.com|Jane.Doe@example.com>", user=BOB)
+    reply = mail_harness.last(BOB)
+    assert reply.text.startswith(f"{ADDRESS}: Disabled: permanent bounce since 2024-05-01T10:15:30.120Z")
+    assert "permanent  Permanent/General  5.1.1" in json.dumps(reply.blocks)
+    assert reply.kind == "ephemeral"
+
+
+def test_stats_answer(mail_harness: SlackHarness) -> None:
+    alert_for(mail_harness)
+    mail_harness.command("/mail", "stats --since 2024-04-30", user=BOB)
+    reply = mail_harness.last(BOB)
+    assert reply.text.startswith("Bounce rate 100.0% — SES may pause sending")
+    assert "Computed from 0 delivery and 1 bounce notifications" in json.dumps(reply.blocks)
+
+
+def test_reenable_needs_the_grant(mail_harness: SlackHarness) -> None:
+    alert_for(mail_harness)
+    mail_harness.command("/mail", f"reenable {ADDRESS}", user=BOB)
+    assert "You may not run `mail.reenable`" in mail_harness.last(BOB).text
+    assert state(mail_harness)["state"] == "disable"
+    mail_harness.command("/mail", f"reenable {ADDRESS}", user=ALICE)
+    reply = mail_harness.last(ALICE)
+    assert reply.kind == "message"  # the channel sees who re-enabled what
+    assert "Re-enabled by <@U0ALICE>" in json.dumps(reply.blocks)
+    assert state(mail_harness)["state"] == "enable"
+
+
+def test_suppress_command_with_reason(mail_harness: SlackHarness) -> None:
+    mail_harness.command("/mail", "suppress new@example.com --reason complaint")
+    assert "Kept suppressed by <@U0ALICE>" in json.dumps(mail_harness.last().blocks)
+    stored = state(mail_harness, "new@example.com")
+    assert (stored["state"], stored["sticky"]) == ("disable", True)
+    assert (
+        "--reason takes one of bounce, complaint"
+        in mail_harness.command("/mail", "suppress new@example.com --reason spam").text
+    )
+
+
+def test_reenable_button_updates_the_alert_once(mail_harness: SlackHarness, slack_server: LocalSlack) -> None:
+    alert = alert_for(mail_harness)
+    assert buttons(alert) == ["mail:reenable", "mail:suppress", "mail:history"]
+    original = Message(alert.channel, alert.ts, alert.text, list(alert.blocks), alert.kind)
+    mail_harness.click(alert, "mail:reenable", user=ALICE)
+    updated = slack_server.find(alert.ts, ALERTS)
+    assert updated is not None and buttons(updated) == []
+    note = json.dumps(updated.blocks)
+    assert "Re-enabled by <@U0ALICE> at " in note and "not changed" not in note
+    assert "Disabled: jane.doe@example.com" in note  # the alert itself is still there
+    assert state(mail_harness)["state"] == "enable"
+    rev = state(mail_harness)["rev"]
+    # A second click (a stale copy of the message, or someone else at the same moment) does nothing.
+    mail_harness.click(original, "mail:suppress", user=ALICE)
+    assert "Already done by <@U0ALICE>" in mail_harness.last(ALICE).text
+    assert state(mail_harness)["rev"] == rev
+    assert state(mail_harness)["state"] == "enable"
+
+
+def test_unauthorized_click_changes_nothing(mail_harness: SlackHarness, slack_server: LocalSlack) -> None:
+    alert = alert_for(mail_harness)
+    before = state(mail_harness)
+    mail_harness.click(alert, "mail:reenable", user=BOB)
+    assert "You may not run `mail.reenable`" in mail_harness.last(BOB).text
+    assert state(mail_harness) == before
+    still = slack_server.find(alert.ts, ALERTS)
+    assert still is not None and buttons(still) == ["mail:reenable", "mail:suppress", "mail:history"]
+    # The decision is still open for someone allowed to make it.
+    mail_harness.click(alert, "mail:suppress", user=ALICE)
+    assert state(mail_harness)["sticky"] is True
+
+
+def test_history_button_is_read_only(mail_harness: SlackHarness, slack_server: LocalSlack) -> None:
+    alert = alert_for(mail_harness)
+    mail_harness.click(alert, "mail:history", user=BOB)
+    reply = mail_harness.last(BOB)
+    assert reply.kind == "ephemeral" and reply.text == f"History of {ADDRESS}"
+    assert "Permanent/General" in json.dumps(reply.blocks)
+    still = slack_server.find(alert.ts, ALERTS)
+    assert still is not None and buttons(still) == ["mail:reenable", "mail:suppress", "mail:history"]
+
+
+@pytest.fixture
+def sesv2() -> Iterator[Stubber]:
+    with Stubber(client("sesv2")) as stubber:
+        yield stubber
+        stubber.assert_no_pending_responses()
+
+
+def test_keep_suppressed_after_a_complaint_adds_to_the_suppression_list(
+    mailing_table: str, make_harness: Callable[..., SlackHarness], slack_server: LocalSlack, sesv2: Stubber
+) -> None:
+    harness = make_harness(
+        OPSBOT_POLICY=json.dumps(ONCALL_POLICY), OPSBOT_ALERT_CHANNEL=ALERTS, OPSBOT_SES_SUPPRESSION="1"
+    )
+    alert = alert_for(harness, "sns_ses_complaint")
+    sesv2.add_response(
+        "put_suppressed_destination", {}, {"EmailAddress": "angry@example.com", "Reason": "COMPLAINT"}
+    )
+    sesv2.add_client_error(
+        "get_suppressed_destination", service_error_code="NotFoundException", http_status_code=404
+    )
+    harness.click(alert, "mail:suppress", user=ALICE)
+    updated = slack_server.find(alert.ts, ALERTS)
+    assert updated is not None
+    assert "Already suppressed (nothing changed) by <@U0ALICE>" in json.dumps(updated.blocks)
+    assert "on the SES suppression list (reason COMPLAINT)" in json.dumps(updated.blocks)
+
+
+def test_feedback_handler_failure_to_post_does_not_break_the_button_flow(
+    mail_harness: SlackHarness, slack_server: LocalSlack
+) -> None:
+    slack_server.fail_next("chat.postMessage", "channel_not_found")
+    report = SesFeedbackApp(mail_harness.settings).handle(load_event("sns_ses_bounce_permanent"))
+    assert report.alerts_failed == 1
+    mail_harness.command("/mail", f"reenable {ADDRESS}")
+    assert state(mail_harness)["state"] == "enable"
+
+
+def test_buttons_on_a_status_message(mail_harness: SlackHarness) -> None:
+    SesFeedbackApp(mail_harness.settings).handle(
+        mail_samples.sns_event([mail_samples.bounce(["x@example.com"], 1_714_550_400_000)])
+    )
+    mail_harness.command("/mail", "status x@example.com")
+    status = mail_harness.last()
+    assert buttons(status) == ["mail:reenable", "mail:suppress"]
+    mail_harness.click(status, "mail:reenable")
+    assert state(mail_harness, "x@example.com")["state"] == "enable"
+    assert "Re-enabled by <@U0ALICE>" in json.dumps(mail_harness.last().blocks)

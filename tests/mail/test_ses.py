@@ -1,0 +1,123 @@
+"""SES v2 suppression list (botocore Stubber: moto does not implement it) and SES metrics in CloudWatch."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from botocore.stub import Stubber
+
+from bot.aws import ses
+from bot.aws.clients import client
+from bot.errors import AwsError
+
+WHEN = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def sesv2() -> Iterator[Stubber]:
+    """The cached sesv2 client the wrappers use, with every call checked against the service model."""
+    with Stubber(client("sesv2")) as stubber:
+        yield stubber
+        stubber.assert_no_pending_responses()
+
+
+def test_get_suppressed_found(sesv2: Stubber) -> None:
+    sesv2.add_response(
+        "get_suppressed_destination",
+        {
+            "SuppressedDestination": {
+                "EmailAddress": "jane@example.com",
+                "Reason": "BOUNCE",
+                "LastUpdateTime": WHEN,
+                "Attributes": {"MessageId": "m-1", "FeedbackId": "f-1"},
+            }
+        },
+        {"EmailAddress": "jane@example.com"},
+    )
+    entry = ses.get_suppressed("jane@example.com")
+    assert entry is not None
+    assert (entry.reason, entry.last_update, entry.message_id, entry.feedback_id) == (
+        "BOUNCE",
+        WHEN,
+        "m-1",
+        "f-1",
+    )
+    assert entry.to_json()["lastUpdate"] == WHEN.isoformat()
+
+
+def test_get_suppressed_not_listed(sesv2: Stubber) -> None:
+    sesv2.add_client_error(
+        "get_suppressed_destination",
+        service_error_code="NotFoundException",
+        service_message="Email address jane@example.com does not exist on your suppression list.",
+        http_status_code=404,
+        expected_params={"EmailAddress": "jane@example.com"},
+    )
+    assert ses.get_suppressed("jane@example.com") is None
+
+
+def test_put_suppressed_with_each_reason(sesv2: Stubber) -> None:
+    for reason in ("BOUNCE", "COMPLAINT"):
+        sesv2.add_response(
+            "put_suppressed_destination", {}, {"EmailAddress": "jane@example.com", "Reason": reason}
+        )
+        ses.put_suppressed("jane@example.com", reason)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        ses.put_suppressed("jane@example.com", "SPAM")  # type: ignore[arg-type]
+
+
+def test_delete_suppressed_is_idempotent(sesv2: Stubber) -> None:
+    sesv2.add_response("delete_suppressed_destination", {}, {"EmailAddress": "jane@example.com"})
+    sesv2.add_client_error(
+        "delete_suppressed_destination",
+        service_error_code="NotFoundException",
+        http_status_code=404,
+        expected_params={"EmailAddress": "jane@example.com"},
+    )
+    assert ses.delete_suppressed("jane@example.com") is True
+    assert ses.delete_suppressed("jane@example.com") is False
+
+
+def test_missing_permission_is_a_sentence(sesv2: Stubber) -> None:
+    sesv2.add_client_error(
+        "delete_suppressed_destination",
+        service_error_code="AccessDeniedException",
+        service_message="User: arn:aws:sts::123456789012:assumed-role/opsbot/slack is not authorized to perform: "
+        "ses:DeleteSuppressedDestination",
+        http_status_code=403,
+    )
+    with pytest.raises(AwsError) as caught:
+        ses.delete_suppressed("jane@example.com")
+    assert "ses:DeleteSuppressedDestination" in caught.value.message
+
+
+def test_reputation_metrics_from_cloudwatch(aws: None) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    cloudwatch = client("cloudwatch")
+    data = [
+        ("Reputation.BounceRate", 0.031, now - timedelta(hours=2)),
+        ("Reputation.BounceRate", 0.012, now - timedelta(hours=1)),  # the newest rate is the one SES acts on
+        ("Reputation.ComplaintRate", 0.0004, now - timedelta(hours=1)),
+        ("Send", 600, now - timedelta(hours=3)),
+        ("Send", 400, now - timedelta(hours=1)),
+        ("Bounce", 12, now - timedelta(hours=1)),
+        ("Complaint", 1, now - timedelta(hours=1)),
+    ]
+    for name, value, when in data:
+        cloudwatch.put_metric_data(
+            Namespace="AWS/SES", MetricData=[{"MetricName": name, "Value": value, "Timestamp": when}]
+        )
+    metrics = ses.reputation_metrics(now - timedelta(days=1), now)
+    assert metrics.present
+    assert metrics.bounce_rate == pytest.approx(0.012)
+    assert metrics.complaint_rate == pytest.approx(0.0004)
+    assert (metrics.sends, metrics.bounces, metrics.complaints, metrics.deliveries) == (1000, 12, 1, None)
+
+
+def test_reputation_metrics_absent(aws: None) -> None:
+    now = datetime.now(UTC)
+    metrics = ses.reputation_metrics(now - timedelta(days=7), now)
+    assert not metrics.present
+    assert metrics.bounce_rate is None
