@@ -591,7 +591,9 @@ def reenable(address: str, settings: Settings, *, by: str) -> ActionResult:
         from bot.aws import ses
 
         removed = ses.delete_suppressed(normalized)
-        listing = "removed from the SES suppression list" if removed else "was not on the SES suppression list"
+        listing = (
+            "removed from the SES suppression list" if removed else "was not on the SES suppression list"
+        )
     changed = False
     if before is not None and (before.state == "disable" or before.sticky or before.review):
         outcome = record_event(_person_event(normalized, "reenable", by), settings, rules)

@@ -142,7 +142,30 @@ def mark_of(event: RecipientEvent) -> Mark:
         "by": event.by,
         "note": event.note,
     }
-    return Mark(event.at_ms, effect, event.event_id, {k: v for k, v in detail.items() if v})
+    return Mark(event.at_ms, effect, mark_id(event.event_id), {k: v for k, v in detail.items() if v})
+
+
+def mark_id(event_id: str) -> str:
+    """A short, stable stand-in for an event id (ids repeat the address and run to 100+ characters)."""
+    return hashlib.sha256(event_id.encode()).hexdigest()[:16]
+
+
+# What each register keeps of its event (the rest is in the item's plain attributes or not needed).
+_REGISTER_DETAIL: dict[str, tuple[str, ...]] = {
+    "latest": ("type", "messageId", "source", "mailTimestamp"),
+    "bounce": ("bounceType", "bounceSubType", "diagnostic", "status"),
+    "complaint": ("feedbackType", "complaintSubType"),
+    "reenable": ("by", "note"),
+    "suppress": ("by", "note"),
+}
+MAX_REGISTER_DIAGNOSTIC = 500
+
+
+def _for_register(name: str, mark: Mark) -> Mark:
+    detail = {key: mark.get(key) for key in _REGISTER_DETAIL.get(name, ()) if mark.get(key)}
+    if "diagnostic" in detail:
+        detail["diagnostic"] = detail["diagnostic"][:MAX_REGISTER_DIAGNOSTIC]
+    return Mark(mark.at, mark.effect, mark.id, detail)
 
 
 def _newer(current: Mark | None, candidate: Mark | None) -> Mark | None:
@@ -178,20 +201,25 @@ class AddressRecord:
         """Whether the event was merged already (the duplicate check before anything is written)."""
         if seen_token(event) in self.seen:
             return True
+        wanted = mark_id(event.event_id)
         registers = (self.latest, self.permanent, self.complaint, self.delivery, self.reenable, self.suppress)
-        return any(mark.id == event.event_id for mark in self.history) or any(
-            mark is not None and mark.id == event.event_id for mark in registers
+        return any(mark.id == wanted for mark in self.history) or any(
+            mark is not None and mark.id == wanted for mark in registers
         )
 
 
 def seen_token(event: RecipientEvent) -> str:
-    return f"{event.at_ms}:{hashlib.sha256(event.event_id.encode()).hexdigest()[:12]}"
+    """``<event second, hex>:<hash of the event id>``: short, and ordered by time for trimming."""
+    return f"{max(0, event.at_ms // 1000):x}:{hashlib.sha256(event.event_id.encode()).hexdigest()[:10]}"
 
 
 def _newest_seen(tokens: Iterable[str], size: int) -> frozenset[str]:
     def key(token: str) -> tuple[int, str]:
         at, _, digest = token.partition(":")
-        return (int(at) if at.lstrip("-").isdigit() else 0, digest)
+        try:
+            return (int(at, 16), digest)
+        except ValueError:
+            return (0, digest)
 
     return frozenset(sorted(tokens, key=key, reverse=True)[:size])
 
@@ -212,15 +240,15 @@ def merge(record: AddressRecord | None, event: RecipientEvent, rules: MailRules)
     mark = mark_of(event)
     changes: dict[str, Any] = {}
     if mark.effect in SES_EFFECTS:
-        changes["latest"] = _newer(base.latest, mark)
+        changes["latest"] = _newer(base.latest, _for_register("latest", mark))
     if mark.effect in {"permanent", "transient", "undetermined"}:
-        changes["bounce"] = _newer(base.bounce, mark)
+        changes["bounce"] = _newer(base.bounce, _for_register("bounce", mark))
     register = _REGISTER_OF_EFFECT.get(mark.effect)
     if register:
-        changes[register] = _newer(getattr(base, register), mark)
+        changes[register] = _newer(getattr(base, register), _for_register(register, mark))
     transients = base.transients
     if mark.effect == "transient" and all(t.id != mark.id for t in transients):
-        transients = (*transients, mark)
+        transients = (*transients, Mark(mark.at, mark.effect, mark.id))
     if mark.effect in SES_EFFECTS:
         changes["seen"] = _newest_seen(base.seen | {seen_token(event)}, rules.seen_size)
     merged = replace(base, **changes)
@@ -321,8 +349,8 @@ def to_item(record: AddressRecord, rules: MailRules) -> dict[str, Any]:
         "sticky": derived.sticky,
         "review": derived.review,
         "transientCount": derived.transient_count,
-        # For people reading the table; the structured history is in the merge state.
-        "history": [history_line(m) for m in record.history],
+        # One line per event, newest first; the merge state holds their keys in the same order.
+        "history": [m.get("line") for m in record.history],
         MERGE_STATE: merge_state(record),
     }
     if latest is not None:
@@ -344,22 +372,8 @@ def to_item(record: AddressRecord, rules: MailRules) -> dict[str, Any]:
 
 
 def history_entry(mark: Mark) -> dict[str, Any]:
-    entry: dict[str, Any] = {"at": iso_ms(mark.at), "ms": mark.at, "event": mark.effect, "id": mark.id}
-    for name in (
-        "messageId",
-        "source",
-        "bounceType",
-        "bounceSubType",
-        "status",
-        "feedbackType",
-        "by",
-        "note",
-    ):
-        if mark.get(name):
-            entry[name] = mark.get(name)
-    if mark.get("diagnostic") and mark.effect != "delivery":
-        entry["diagnostic"] = mark.get("diagnostic")[:300]
-    return entry
+    """One history entry for JSON output: when, what, and the line as stored."""
+    return {"at": iso_ms(mark.at), "event": mark.effect, "text": mark.get("line")}
 
 
 def merge_state(record: AddressRecord) -> str:
@@ -373,7 +387,7 @@ def merge_state(record: AddressRecord) -> str:
         "marks": {name: mark.to_json() for name in _REGISTERS if (mark := getattr(record, name)) is not None},
         "transients": [[t.at, t.id] for t in record.transients],
         "seen": sorted(record.seen),
-        "history": [mark.to_json() for mark in record.history],
+        "history": [[mark.at, mark.effect, mark.id] for mark in record.history],
     }
     return json.dumps(state, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
 
@@ -394,30 +408,19 @@ def from_item(item: Mapping[str, Any]) -> AddressRecord:
         for t in state.get("transients", [])
         if isinstance(t, list) and len(t) == 2
     )
-    history = tuple(Mark.from_json(entry) for entry in state.get("history", []) if isinstance(entry, Mapping))
+    lines = item.get("history") or []
+    history = tuple(
+        Mark(int(key[0]), str(key[1]), str(key[2]), {"line": str(lines[i]) if i < len(lines) else ""})
+        for i, key in enumerate(state.get("history", []))
+        if isinstance(key, list) and len(key) == 3
+    )
     seen = frozenset(str(token) for token in state.get("seen", []))
     return AddressRecord(address, transients=transients, history=history, seen=seen, **registers)
 
 
-_HISTORY_DETAIL = (
-    "type",
-    "messageId",
-    "source",
-    "bounceType",
-    "bounceSubType",
-    "status",
-    "feedbackType",
-    "by",
-    "note",
-)
-
-
 def _history_mark(mark: Mark) -> Mark:
-    """What the history keeps of an event (bounded: the diagnostic is shortened)."""
-    detail = {name: mark.get(name) for name in _HISTORY_DETAIL if mark.get(name)}
-    if mark.get("diagnostic") and mark.effect != "delivery":
-        detail["diagnostic"] = mark.get("diagnostic")[:300]
-    return Mark(mark.at, mark.effect, mark.id, detail)
+    """What the history keeps of an event: its key and one line of text."""
+    return Mark(mark.at, mark.effect, mark.id, {"line": history_line(mark)})
 
 
 def history_line(mark: Mark) -> str:
@@ -453,10 +456,15 @@ def _from_legacy_item(address: str, item: Mapping[str, Any]) -> AddressRecord:
     detail = {"type": notification_type, "source": str(item.get("from", "")), "mailTimestamp": timestamp}
     if effect == "permanent":
         detail["bounceType"] = "Permanent"
-    mark = Mark(at, effect, f"legacy:{notification_type}:{timestamp}", {k: v for k, v in detail.items() if v})
-    registers: dict[str, Any] = {"latest": mark, _REGISTER_OF_EFFECT[effect]: mark}
+    mark = Mark(
+        at, effect, mark_id(f"legacy:{notification_type}:{timestamp}"), {k: v for k, v in detail.items() if v}
+    )
+    registers: dict[str, Any] = {
+        "latest": _for_register("latest", mark),
+        _REGISTER_OF_EFFECT[effect]: _for_register(_REGISTER_OF_EFFECT[effect], mark),
+    }
     if effect == "permanent":
-        registers["bounce"] = mark
+        registers["bounce"] = _for_register("bounce", mark)
     return replace(AddressRecord(address, history=(_history_mark(mark),)), **registers)
 
 

@@ -236,24 +236,8 @@ def _suppression_words(status: Any) -> str:
 
 
 def history_lines(history: Sequence[Mapping[str, Any]]) -> list[str]:
-    lines = []
-    for entry in history:
-        what = str(entry.get("event", ""))
-        parts = [str(entry.get("at", "")), what]
-        if entry.get("bounceType"):
-            parts.append(f"{entry['bounceType']}/{entry.get('bounceSubType', '')}".rstrip("/"))
-        if entry.get("feedbackType"):
-            parts.append(str(entry["feedbackType"]))
-        if entry.get("status"):
-            parts.append(str(entry["status"]))
-        if entry.get("by"):
-            parts.append(f"by {who(str(entry['by']), slack=False)}")
-        if entry.get("note"):
-            parts.append(str(entry["note"]))
-        if entry.get("messageId"):
-            parts.append(f"msg {entry['messageId']}")
-        lines.append("  ".join(parts))
-    return lines
+    """The stored one-line history entries (``2024-05-01T10:15:30.120Z permanent Permanent/General 5.1.1 …``)."""
+    return [str(entry.get("text") or f"{entry.get('at', '')} {entry.get('event', '')}") for entry in history]
 
 
 def status_message(status: Any, *, with_buttons: bool = True) -> tuple[str, list[Block]]:

@@ -205,10 +205,12 @@ def test_missing_lambda_group_is_reported(aws: None) -> None:
 
 def test_going_back_to_the_api_request_costs_no_extra_searches(aws: None) -> None:
     api_id, _ = seed_module.create_api("us-east-1")
-    request = traffic(api_id).request(recent(), "GET /inventory")
-    write_events(client("logs"), [e for e in request.events if not e.group.startswith("API-Gateway")])
+    request = traffic(api_id, access_log_group="").request(recent(), "GET /inventory")
+    write_events(client("logs"), lambda_only(request))
     result = lookup(request.lambda_ids["inventory-api"], SETTINGS, api=api_id, stage="prod")
-    # Lambda id in every function's group (5), its invocation's stream (1), the API request id in the
-    # execution and access logs (2), plus the first look in those two (2): nothing searched twice.
+    assert found(result) == keys(lambda_only(request))
+    # The API groups once (both missing), the Lambda id in every function's group (5), its invocation's
+    # stream (1); the API request id the function logged leads nowhere new, and nothing is searched twice.
     searched = [(s.group, s.term, s.stream) for s in result.searches]
-    assert len(searched) == len(set(searched)) == 10
+    assert len(searched) == len(set(searched)) == 8
+    assert result.api is not None and result.api.request_id == request.api_request_id

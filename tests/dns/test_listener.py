@@ -201,4 +201,5 @@ def test_a_master_that_fails_at_apply_time_leaves_a_clear_message(
     assert managed_names(zone_env) == set()
     # The failed click released its lock: the decision is still open (a retry reports the same problem).
     dns_harness.click(stale, "dns:cancel")
-    assert "cancelled by" in shown(stale)
+    cancelled = slack_server.find(message.ts, OPS_CHANNEL[0])
+    assert cancelled is not None and "cancelled by" in shown(cancelled)

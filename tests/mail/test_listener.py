@@ -63,7 +63,7 @@ def test_status_of_a_slack_formatted_address(mail_harness: SlackHarness) -> None
     mail_harness.command("/mail", "status <mailto:Jane.Doe@example.com|Jane.Doe@example.com>", user=BOB)
     reply = mail_harness.last(BOB)
     assert reply.text.startswith(f"{ADDRESS}: Disabled: permanent bounce since 2024-05-01T10:15:30.120Z")
-    assert "permanent  Permanent/General  5.1.1" in json.dumps(reply.blocks)
+    assert "permanent Permanent/General 5.1.1" in json.dumps(reply.blocks)
     assert reply.kind == "ephemeral"
 
 

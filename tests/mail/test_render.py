@@ -98,7 +98,7 @@ def test_status_blocks_and_text() -> None:
     assert ids == ["mail:reenable", "mail:suppress"]
     terminal = render.status_text(status)
     assert "history (newest first):" in terminal
-    assert terminal.count("permanent  Permanent/General") == 10
+    assert terminal.count("permanent Permanent/General 5.1.1 message 0100018f") == 10
     _, history = render.history_message(status)
     assert problems(history) == []
 

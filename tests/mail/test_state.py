@@ -15,6 +15,7 @@ from bot.core.mail_state import (
     derive,
     effect_of,
     from_item,
+    mark_id,
     merge,
     to_item,
 )
@@ -102,7 +103,7 @@ def test_older_event_does_not_overwrite_newer_original_attributes() -> None:
     assert item["state"] == "enable"
     assert item["lastMessageId"] == "m-new"
     assert [line.split()[1] for line in item["history"]] == ["delivery", "permanent"]  # both kept
-    assert [mark.id for mark in record.history] == ["new", "old"]
+    assert [mark.id for mark in record.history] == [mark_id("new"), mark_id("old")]
 
 
 def test_duplicates_change_nothing_and_item_round_trips() -> None:

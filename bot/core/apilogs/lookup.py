@@ -302,7 +302,7 @@ class _Lookup:
         if info is None and lambda_hits:
             # A Lambda (or X-Ray) id found in a function's log may name the API request: go back to it.
             info, exec_events, access_hits = self._back_to_api(lambda_hits)
-            if info is not None:
+            if info is not None and (info.calls or info.loose_lambda_ids):
                 more_hits, more_slices, more_invocations = self._lambda_side(
                     info, info.request_id, skip=invocations
                 )
