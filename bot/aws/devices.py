@@ -99,11 +99,6 @@ class Attempt:
     succeeded: bool
     exists: bool
     activated: bool
-    item: dict[str, Any]  # the item after a success, or as it was when the condition failed; no code
-
-
-def has_code(item: Mapping[str, Any]) -> bool:
-    return CODE_ATTRIBUTE in item
 
 
 # -- registration ----------------------------------------------------------------------------------
@@ -147,7 +142,7 @@ def try_activate(
     ddb = client("dynamodb")
     with _call(table):
         try:
-            response = ddb.update_item(
+            ddb.update_item(
                 TableName=table,
                 Key=_key(serial, client_id),
                 UpdateExpression="SET email = :email, activated = :yes, activatedAt = :at, activatedBy = :by "
@@ -165,16 +160,14 @@ def try_activate(
                         **_ACTIVATED_VALUES,
                     }
                 ),
-                ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ddb.exceptions.ConditionalCheckFailedException as error:
             old = error.response.get("Item")
             if not old:
-                return Attempt(False, exists=False, activated=False, item={})
-            item = _without_code(old)
-            return Attempt(False, exists=True, activated=is_activated(item.get("activated")), item=item)
-    return Attempt(True, exists=True, activated=True, item=_without_code(response["Attributes"]))
+                return Attempt(False, exists=False, activated=False)
+            return Attempt(False, exists=True, activated=is_activated(from_item(old).get("activated")))
+    return Attempt(True, exists=True, activated=True)
 
 
 def reset_activation(

@@ -32,8 +32,6 @@ MAX_DELAY = 20.0
 class HostedZoneInfo:
     zone_id: str
     name: str  # with trailing dot, as Route 53 returns it
-    private: bool
-    record_count: int
 
 
 @dataclass(frozen=True)
@@ -51,12 +49,7 @@ def get_hosted_zone(zone_id: str) -> HostedZoneInfo:
     with aws_errors(resource=_zone_resource(zone_id)):
         response = client("route53").get_hosted_zone(Id=zone_id)
     zone = response["HostedZone"]
-    return HostedZoneInfo(
-        zone_id=zone["Id"].rsplit("/", 1)[-1],
-        name=zone["Name"],
-        private=bool(zone.get("Config", {}).get("PrivateZone", False)),
-        record_count=int(zone.get("ResourceRecordSetCount", 0)),
-    )
+    return HostedZoneInfo(zone_id=zone["Id"].rsplit("/", 1)[-1], name=zone["Name"])
 
 
 def iter_record_sets(zone_id: str, *, page_size: int = PAGE_SIZE) -> Iterator[dict[str, Any]]:
@@ -87,10 +80,6 @@ def iter_record_sets(zone_id: str, *, page_size: int = PAGE_SIZE) -> Iterator[di
             kwargs["StartRecordIdentifier"] = start[2]
         else:
             kwargs.pop("StartRecordIdentifier", None)
-
-
-def list_record_sets(zone_id: str, *, page_size: int = PAGE_SIZE) -> list[dict[str, Any]]:
-    return list(iter_record_sets(zone_id, page_size=page_size))
 
 
 def get_soa(zone_id: str, domain: str) -> dict[str, Any] | None:

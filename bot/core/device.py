@@ -267,22 +267,48 @@ def _user_key(actor: str) -> str:
     return f"device-user#{actor}"
 
 
-def _lock_remaining(state: StateTable, key: str) -> int:
-    flag = state.get_flag(f"lock#{key}")
-    if not flag:
-        return 0
-    return max(0, int(flag.get("until", 0)) - int(time.time()))
+class _Guard:
+    """The guessing limit of one key (a device or a user): a lock flag and counters of attempts.
 
+    Attempts are counted before they are made (``reserve``): each count is one atomic ADD, so parallel
+    attempts cannot all pass a check that only the later ones would fail, and an attempt counted beyond
+    the limit is refused without reaching the catalog. Attempts that turn out not to be wrong codes are
+    ``settle``d in a second counter: the failures are the attempts minus the settled ones.
 
-def _lock(state: StateTable, key: str, seconds: int, reason: str) -> None:
-    state.set_flag(
-        f"lock#{key}", {"until": int(time.time()) + seconds, "reason": reason}, ttl_seconds=seconds
-    )
+    The counters are named after the end of the last lock (its "epoch"), so a lock that ends starts fresh
+    counts without deleting any (a delete would race with attempts in flight). The lock flag therefore
+    outlives the lock by two windows, the longest that the sliding counters of the older epoch are read.
+    """
 
+    def __init__(self, state: StateTable, key: str, window: int, now: int) -> None:
+        self.state, self.key, self.window = state, key, window
+        flag = state.get_flag(f"lock#{key}") or {}
+        self.until = int(flag.get("until", 0))
+        self.locked_for = max(0, self.until - now)
+        self.failures_at_lock = int(flag.get("failures", 0))
+        self._counter = f"{key}@{self.until}"
 
-def _clear_guessing(settings: Settings, state: StateTable, key: str, window: int) -> None:
-    state.delete(f"flag#lock#{key}", "flag")
-    state.clear_recent(key, window_seconds=window)
+    def reserve(self) -> int:
+        """Count one attempt; return the unsettled attempts of the window, this one included."""
+        attempts = self.state.add_recent(self._counter, window_seconds=self.window)
+        return max(0, attempts - self.state.recent(f"{self._counter}#settled", window_seconds=self.window))
+
+    def settle(self) -> None:
+        self.state.add_recent(f"{self._counter}#settled", window_seconds=self.window)
+
+    def failures(self, now: int) -> int:
+        if self.locked_for:
+            return self.failures_at_lock
+        attempts = self.state.recent(self._counter, window_seconds=self.window, now=now)
+        settled = self.state.recent(f"{self._counter}#settled", window_seconds=self.window, now=now)
+        return max(0, attempts - settled)
+
+    def lock(self, seconds: int, failures: int) -> None:
+        """Lock for ``seconds`` (0 ends a lock); either way, counting starts afresh when it ends."""
+        until = int(time.time()) + seconds
+        self.state.set_flag(
+            f"lock#{self.key}", {"until": until, "failures": failures}, ttl_seconds=seconds + 2 * self.window
+        )
 
 
 def _minutes(seconds: int) -> str:
@@ -369,7 +395,6 @@ def activate(
     started = time.time()
     state = StateTable(settings.state_table)
     target = f"{serial} / {client_id}"
-    device_key, user_key = _device_key(serial, client_id), _user_key(actor)
 
     def finish(result: ActivationResult) -> ActivationResult:
         if audit:
@@ -377,31 +402,31 @@ def activate(
         log.info("Activation of %s by %s: %s", target, actor, result.reason.value)
         return result
 
-    user_wait = _lock_remaining(state, user_key)
-    if user_wait:
-        return finish(
-            ActivationResult(
-                False,
-                Reason.LOCKED,
-                serial,
-                client_id,
-                f"Too many wrong activation codes from you; try again in {_minutes(user_wait)}.",
-                retry_after=user_wait,
-            )
-        )
-    device_wait = _lock_remaining(state, device_key)
-    if device_wait:
-        return finish(
-            ActivationResult(
-                False,
-                Reason.LOCKED,
-                serial,
-                client_id,
-                f"Device {target} is locked after too many wrong codes; "
-                f"try again in {_minutes(device_wait)}.",
-                retry_after=device_wait,
-            )
-        )
+    def locked(message: str, wait: int) -> ActivationResult:
+        return finish(ActivationResult(False, Reason.LOCKED, serial, client_id, message, retry_after=wait))
+
+    def user_locked_message(wait: int) -> str:
+        return f"Too many wrong activation codes from you; try again in {_minutes(wait)}."
+
+    def device_locked_message(wait: int) -> str:
+        return f"Device {target} is locked after too many wrong codes; try again in {_minutes(wait)}."
+
+    now = int(time.time())
+    user = _Guard(state, _user_key(actor), limits.user_window, now)
+    if user.locked_for:
+        return locked(user_locked_message(user.locked_for), user.locked_for)
+    device = _Guard(state, _device_key(serial, client_id), limits.device_window, now)
+    if device.locked_for:
+        return locked(device_locked_message(device.locked_for), device.locked_for)
+
+    user_failures = user.reserve()
+    if user_failures > limits.user_failures:
+        user.lock(limits.user_lock, user_failures - 1)
+        return locked(user_locked_message(limits.user_lock), limits.user_lock)
+    device_failures = device.reserve()
+    if device_failures > limits.device_failures:
+        device.lock(limits.device_lock, device_failures - 1)
+        return locked(device_locked_message(limits.device_lock), limits.device_lock)
 
     attempt = catalog.try_activate(
         settings.device_table,
@@ -412,6 +437,10 @@ def activate(
         actor=actor,
         at=format_time(datetime.now(UTC)),
     )
+    if attempt.activated or not attempt.exists:
+        device.settle()  # not a wrong code for this device
+    if attempt.activated:
+        user.settle()
     if attempt.succeeded:
         return finish(
             ActivationResult(
@@ -422,7 +451,7 @@ def activate(
                 f"Device {target} is activated and registered to {address}.",
             )
         )
-    if attempt.exists and attempt.activated:
+    if attempt.activated:
         return finish(
             ActivationResult(
                 False,
@@ -434,10 +463,9 @@ def activate(
             )
         )
 
-    user_failures = state.add_recent(user_key, window_seconds=limits.user_window)
     user_locked = user_failures >= limits.user_failures
     if user_locked:
-        _lock(state, user_key, limits.user_lock, "wrong activation codes")
+        user.lock(limits.user_lock, user_failures)
     if not attempt.exists:
         suffix = f" You can try again in {_minutes(limits.user_lock)}." if user_locked else ""
         return finish(
@@ -452,10 +480,9 @@ def activate(
             )
         )
 
-    device_failures = state.add_recent(device_key, window_seconds=limits.device_window)
     left = max(0, limits.device_failures - device_failures)
     if left == 0:
-        _lock(state, device_key, limits.device_lock, "wrong activation codes")
+        device.lock(limits.device_lock, device_failures)
         message = (
             f"That is not the activation code of {target}. After {limits.device_failures} wrong codes "
             f"the device is locked for {_minutes(limits.device_lock)}."
@@ -543,8 +570,8 @@ def deactivate(
         raise UsageError(
             f"No device has serial number {serial} and client id {client_id}; nothing was changed."
         )
-    # A new code makes earlier guesses meaningless: lift the device's lock with them.
-    _clear_guessing(settings, state, _device_key(serial, client_id), limits.device_window)
+    # A new code makes earlier guesses meaningless: lift the device's lock and start counting afresh.
+    _Guard(state, _device_key(serial, client_id), limits.device_window, 0).lock(0, 0)
     if audit:
         _audit(settings, actor, "device.deactivate", f"{serial} {client_id}", "reset", started)
     log.info("Device %s / %s reset by %s", serial, client_id, actor)
@@ -644,11 +671,12 @@ def show(
     views: list[DeviceView] = []
     now = int(time.time())
     for item, code_unused in rows:
-        key = _device_key(str(item.get("serialNumber")), str(item.get("clientId")))
-        failures = state.recent(key, window_seconds=limits.device_window, now=now)
+        guard = _Guard(
+            state, _device_key(str(item.get("serialNumber")), str(item.get("clientId"))), limits.device_window, now
+        )
         views.append(
             DeviceView.from_item(
-                item, code_unused, locked_for=_lock_remaining(state, key), recent_failures=failures
+                item, code_unused, locked_for=guard.locked_for, recent_failures=guard.failures(now)
             )
         )
     return views

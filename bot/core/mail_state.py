@@ -79,7 +79,7 @@ class MailRules:
     max_transients: int = 100
     # Identities of the newest SES events merged, kept to recognise duplicates beyond the history (so
     # that an event is counted once in the daily statistics).
-    seen_size: int = 100
+    seen_size: int = 50
 
 
 def effect_of(event: RecipientEvent) -> Effect:

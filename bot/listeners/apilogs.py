@@ -96,8 +96,8 @@ def _lookup(call: Call) -> Reply:
 def _attach(
     call: Call, request_id: str, file: tuple[str, str], blocks: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
-    """Upload the full timeline into the channel; if Slack refuses, say so in the message instead."""
-    from bot.render.blocks import context, escape
+    """Upload the full timeline into the channel; if Slack refuses, the message says so instead."""
+    from bot.render.blocks import context, escape, fit
 
     filename, content = file
     try:
@@ -108,13 +108,17 @@ def _attach(
             content=content,
             initial_comment=f"Full timeline of request `{request_id}` (asked by <@{call.user_id}>).",
         )
-    except Exception as error:
-        code = (
-            getattr(getattr(error, "response", None), "get", lambda *_: "")("error") or type(error).__name__
-        )
+    except Exception as error:  # SlackApiError, or the upload itself failing
+        response: Any = getattr(error, "response", None)
+        code = str(response.get("error", "") if hasattr(response, "get") else "") or type(error).__name__
         logger.warning("timeline upload failed: %s", code)
-        note = context(f":warning: The full timeline could not be attached ({escape(str(code))}).")
-        return [*blocks[:-1], note, blocks[-1]] if len(blocks) < 50 else blocks
+        warning = context(
+            f":warning: The timeline does not fit in a message and could not be attached ({escape(code)}): "
+            "use `opsbot apilogs ID` or the Logs Insights button."
+        )
+        # It takes the place of the note that promised the file.
+        kept = [b for b in blocks if "attached file" not in json.dumps(b)]
+        return fit([*kept[:-1], warning, kept[-1]])[0]
     return blocks
 
 

@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from bot.errors import OpsbotError, UsageError
-from bot.listeners.args import ArgSpec, Positional
+from bot.listeners.args import ArgSpec, Flag, Positional
 from bot.listeners.framework import (
     ActionCall,
     ButtonAction,
@@ -34,6 +34,7 @@ ACTION_CANCEL = "dns:cancel"
 PROGRESS_INTERVAL = 1.0  # seconds between two progress updates of the message (chat.update is Tier 3)
 
 DOMAIN = Positional("domain", "the zone, e.g. corp.example.com")
+ZONE_ID = Flag("zone-id", "the hosted zone, when the domain is mirrored into several", metavar="ID")
 
 
 def _state(settings: Any) -> Any:
@@ -42,36 +43,56 @@ def _state(settings: Any) -> Any:
     return StateTable(settings.state_table)
 
 
+def _zone(settings: Any, domain: str, zone_id: str | None) -> Any:
+    """A zone of OPSBOT_DNS_ZONES (Slack offers no --master: only configured zones are mirrored)."""
+    from bot.core.dns.config import find_zone
+    from bot.core.dns.service import configured_zones
+
+    return find_zone(configured_zones(settings), domain, zone_id=zone_id)
+
+
 def _status(call: Call) -> Reply:
-    from bot.core.dns.service import configured_zones, status, zone_for
+    from bot.core.dns.service import configured_zones, status
     from bot.render.dns import status_blocks
 
     domain = call.args.get("domain")
-    zones = (zone_for(call.settings, domain),) if domain else configured_zones(call.settings)
+    zones = (
+        (_zone(call.settings, domain, call.args.get("zone-id")),)
+        if domain
+        else configured_zones(call.settings)
+    )
     statuses = status(zones, state=_state(call.settings))
     lines = [f"{item.zone.name}: {item.drift}" for item in statuses] or ["No zones are configured."]
     return Reply(text="DNS mirror status: " + "; ".join(lines), blocks=status_blocks(statuses))
 
 
+def _prepare(call: Call) -> Any:
+    from bot.core.dns.service import prepare
+
+    zone = _zone(call.settings, call.args["domain"], call.args.get("zone-id"))
+    return prepare(zone, state=_state(call.settings))
+
+
 def _plan(call: Call) -> Reply:
-    from bot.core.dns.service import prepare, zone_for
     from bot.render.dns import plan_blocks, plan_summary_text
 
-    prepared = prepare(zone_for(call.settings, call.args["domain"]), state=_state(call.settings))
+    prepared = _prepare(call)
     return Reply(text=plan_summary_text(prepared), blocks=plan_blocks(prepared, buttons=False))
 
 
 def _resync(call: Call) -> Reply | None:
-    from bot.core.dns.service import prepare, zone_for
     from bot.render.dns import plan_blocks, plan_summary_text
 
-    prepared = prepare(zone_for(call.settings, call.args["domain"]), state=_state(call.settings))
+    prepared = _prepare(call)
+    title = f"DNS resync: {prepared.zone.name}"
     if prepared.plan.empty:
-        return Reply(text=plan_summary_text(prepared), blocks=plan_blocks(prepared, buttons=False))
+        return Reply(
+            text=plan_summary_text(prepared), blocks=plan_blocks(prepared, buttons=False, title=title)
+        )
     call.client.chat_postMessage(
         channel=call.channel_id,
         text=f"<@{call.user_id}> asked for a resync. " + plan_summary_text(prepared),
-        blocks=plan_blocks(prepared, buttons=True, title=f"DNS resync: {prepared.zone.name}"),
+        blocks=plan_blocks(prepared, buttons=True, title=title),
     )
     return None
 
@@ -98,12 +119,12 @@ def _final(
 
 
 def _apply(call: ActionCall, *, force: bool) -> Reply:
-    from bot.core.dns.service import BatchOutcome, apply, prepare, zone_for
+    from bot.core.dns.service import BatchOutcome, apply, prepare
     from bot.render.blocks import escape, header, section
     from bot.render.dns import plan_blocks, plan_summary_text, progress_blocks, result_blocks, result_sentence
 
     target = _target(call)
-    zone = zone_for(call.settings, target["domain"], zone_id=str(target.get("zone_id") or "") or None)
+    zone = _zone(call.settings, target["domain"], str(target.get("zone_id") or "") or None)
     state = _state(call.settings)
     _update(
         call,
@@ -199,7 +220,10 @@ DNS = Command(
             "status",
             "Configured zones: last sync, SOA serials on the master and in Route 53, drift.",
             run=_status,
-            spec=ArgSpec(positionals=(Positional("domain", "one zone (default: all)", optional=True),)),
+            spec=ArgSpec(
+                positionals=(Positional("domain", "one zone (default: all)", optional=True),),
+                flags=(ZONE_ID,),
+            ),
             working="Asking the masters and Route 53…",
             examples=("/dns status", "/dns status corp.example.com"),
         ),
@@ -207,7 +231,7 @@ DNS = Command(
             "plan",
             "Transfer the zone and show what a resync would change (read-only).",
             run=_plan,
-            spec=ArgSpec(positionals=(DOMAIN,)),
+            spec=ArgSpec(positionals=(DOMAIN,), flags=(ZONE_ID,)),
             working="Transferring the zone and reading Route 53…",
             examples=("/dns plan corp.example.com",),
         ),
@@ -215,7 +239,7 @@ DNS = Command(
             "resync",
             "Transfer and plan, then post the preview in the channel with Apply and Cancel buttons.",
             run=_resync,
-            spec=ArgSpec(positionals=(DOMAIN,)),
+            spec=ArgSpec(positionals=(DOMAIN,), flags=(ZONE_ID,)),
             working="Transferring the zone and planning the resync…",
             examples=("/dns resync corp.example.com",),
         ),

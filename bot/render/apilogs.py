@@ -57,7 +57,7 @@ def _iso(ms: int) -> str:
 
 
 def _clock(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%H:%M:%S.") + f"{ms % 1000:03d}"
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
 def group_label(group: str, stage: ApiStage | None = None) -> str:

@@ -195,7 +195,8 @@ def progress_blocks(prepared: Prepared, outcomes: Sequence[BatchOutcome], *, act
 
 def _outcome_line(outcome: BatchOutcome, total: int) -> str:
     mark = {"applied": "✓", "failed": "✗", "not attempted": "·"}.get(outcome.status, "?")
-    retries = f", {outcome.attempts - 1} retries" if outcome.attempts > 1 else ""
+    retried = outcome.attempts - 1
+    retries = f", {retried} retr{'ies' if retried > 1 else 'y'}" if retried else ""
     error = f": {outcome.error}" if outcome.error else ""
     return (
         f"{mark} batch {outcome.number}/{total} {outcome.status} ({outcome.changes} changes{retries}){error}"
@@ -223,17 +224,10 @@ def result_sentence(result: ApplyResult, who: str = "", esc: Callable[[str], str
         return ":no_entry:", f"Nothing was changed in {zone.name}{who}: " + esc(" ".join(result.refused))
     failed = result.failed_batch
     if failed is not None:
-        applied = result.applied_batches
-        done = (
-            f"batches {', '.join(map(str, applied))} of {len(plan.batches)} were applied "
-            f"({result.applied_changes} changes)"
-            if applied
-            else "no batch was applied"
-        )
         return (
             ":x:",
-            f"Batch {failed.number} failed{who}: {esc(failed.error)} Each batch is atomic: {done}; "
-            "the rest were not attempted. Run the resync again to finish.",
+            f"Batch {failed.number} failed{who}: {esc(failed.error)} Each batch is atomic: "
+            f"{result.applied_text()}; the rest were not attempted. Run the resync again to finish.",
         )
     if plan.empty:
         return ":white_check_mark:", f"{zone.name} already matched the master; nothing to apply."
@@ -291,12 +285,6 @@ def _status_fields(item: ZoneStatus) -> list[str]:
 
 def _or_dash(value: object) -> str:
     return "—" if value is None else str(value)
-
-
-def mirror_blocks(result: MirrorResult) -> list[Block]:
-    """A scheduled run, e.g. for an alert channel."""
-    icon = ":white_check_mark:" if result.ok else ":rotating_light:"
-    return [header(f"DNS mirror: {result.zone.name}"), section(f"{icon} {escape(result.message)}")]
 
 
 # -- terminal --------------------------------------------------------------------------------------

@@ -187,7 +187,7 @@ def _top(counts: Mapping[str, int], limit: int) -> list[tuple[str, int]]:
 
 
 def digest_message(digest: Any) -> tuple[str, list[Block]]:
-    title = f"Bounce storm: {digest.total:,} new disables"
+    title = f"Bounce storm: {digest.total:,} addresses disabled or flagged"
     by_type = "\n".join(f"{escape(k)}: {v:,}" for k, v in _top(digest.by_type, 8)) or "none"
     by_sender = "\n".join(f"{escape(k)}: {v:,}" for k, v in _top(digest.by_sender, 5)) or "none"
     diagnostics = []

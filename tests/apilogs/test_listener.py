@@ -228,10 +228,26 @@ def test_a_large_replay_is_spread_over_messages_and_nothing_is_lost_silently(
         for block in message.blocks:
             text = block.get("text", {}).get("text", "") if block["type"] == "section" else ""
             if text.startswith("```"):
-                shown += len(re.findall(r"^\d\d:\d\d:\d\d\.\d{3} ", text, re.MULTILINE))
+                shown += len(re.findall(r"^\d\d:\d\d:\d\d\.\d{3}Z ", text, re.MULTILINE))
             for element in block.get("elements", []):
                 found = re.search(r"(\d+) lines were skipped", element.get("text", ""))
                 skipped += int(found.group(1)) if found else 0
     # Every line was either posted or counted in a "skipped" note.
     assert shown + skipped == total
     assert 0 < skipped < total
+
+
+def test_a_refused_upload_is_said_in_the_answer(harness: SlackHarness, demo: seed_module.DemoApi) -> None:
+    failed = demo.failed
+    assert failed is not None
+    start = next(e for e in failed.events if e.message.startswith("START"))
+    put_lines(
+        start.group,
+        start.stream,
+        [(start.timestamp, f"debug dump line {i} " + "z" * 120) for i in range(300)],
+    )
+    harness.slack.fail_next("files.getUploadURLExternal", "not_in_channel")
+    harness.command("/apilogs", failed.api_request_id)
+    flat = json.dumps(harness.last(ALICE).blocks)
+    assert "could not be attached (not_in_channel)" in flat and "attached file" not in flat
+    find_button(harness.last(ALICE).blocks, "apilogs:tail")

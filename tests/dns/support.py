@@ -88,7 +88,7 @@ class FakeRoute53:
     a batch is applied entirely or not at all; CREATE fails if the record set exists; DELETE must match
     TTL and values exactly; names are stored lowercase and listed with \\ooo escapes (``*`` as ``\\052``);
     a CNAME cannot share its name with other records; at most 1,000 elements and 32,000 characters of
-    values per request, UPSERT counting twice.
+    values per request, UPSERT counting twice; no value over 4,000 characters.
     """
 
     origin: str
@@ -144,6 +144,8 @@ class FakeRoute53:
             if not names.is_within(name, self.origin):
                 raise InvalidChangeBatch(f"{name} is not in {self.origin}")
             for value in values:
+                if len(value) > 4000:
+                    raise InvalidChangeBatch(f"a value of {key_name(rrset)} is longer than 4,000 characters")
                 try:
                     parse_route53_value(rrset["Type"], value)
                 except UsageError as error:
@@ -176,6 +178,10 @@ class FakeRoute53:
             if "CNAME" in types and len(types) > 1:
                 raise InvalidChangeBatch(f"RRSet of type CNAME with DNS name {name} is not permitted")
         self.items = working
+
+
+def key_name(rrset: Mapping[str, Any]) -> str:
+    return f"{rrset.get('Name')} {rrset.get('Type')}"
 
 
 def aws_name(canonical: str) -> str:

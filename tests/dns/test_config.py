@@ -126,6 +126,27 @@ def test_find_zone() -> None:
     assert find_zone(zones, "EXAMPLE.com").zone_id == "Z111"
     with pytest.raises(UsageError, match=r"Configured: example.com, corp.example.net"):
         find_zone(zones, "other.org")
+    with pytest.raises(UsageError, match=r"example.com with hosted zone Z222 is not a configured zone"):
+        find_zone(zones, "example.com", zone_id="Z222")
+
+
+def test_one_domain_in_two_hosted_zones_needs_the_zone_id() -> None:
+    zones = parse_zones(
+        '[{"domain": "example.com", "master": "10.0.0.53", "zone_id": "Z111"},'
+        ' {"domain": "example.com", "master": "10.0.0.53", "zone_id": "Z222"}]'
+    )
+    with pytest.raises(UsageError, match=r"several hosted zones \(Z111, Z222\); give --zone-id"):
+        find_zone(zones, "example.com")
+    assert find_zone(zones, "example.com", zone_id="/hostedzone/Z222") == zones[1]
+
+
+def test_a_key_pasted_where_its_location_belongs_is_not_repeated() -> None:
+    secret = "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"
+    with pytest.raises(ConfigError) as caught:
+        parse_zones(
+            json.dumps([{"domain": "a.org", "master": "h", "zone_id": "Z1", "tsig": f"xfer:{secret}"}])
+        )
+    assert "tsig must be file:PATH" in str(caught.value) and secret not in str(caught.value)
 
 
 # -- events ----------------------------------------------------------------------------------------
@@ -133,7 +154,6 @@ def test_find_zone() -> None:
 
 def test_the_original_event_is_accepted_unchanged() -> None:
     (request,) = parse_event(load_event("dns_mirror_original"), ())
-    assert request.original_format
     assert request.zone.domain == "example.com."
     assert request.zone.master == MasterAddress("10.0.0.53")
     assert request.zone.zone_id == "AA11BB22CC33DD"

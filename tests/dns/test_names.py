@@ -43,6 +43,16 @@ def test_invalid_route53_names_raise_usage_errors(bad: str) -> None:
         names.decode_route53(bad)
 
 
+def test_a_plain_name_one_octet_too_long_is_refused() -> None:
+    longest = ".".join(["a" * 63] * 3 + ["a" * 61])  # 253 characters: 255 octets on the wire
+    assert names.route53_to_canonical(longest) == longest + "."
+    assert names.encode_route53(longest) == longest + "."
+    with pytest.raises(UsageError):
+        names.route53_to_canonical("a" + longest)
+    with pytest.raises(UsageError):
+        names.encode_route53("a" + longest)
+
+
 @pytest.mark.parametrize(
     ("canonical", "wire"),
     [

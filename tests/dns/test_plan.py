@@ -4,7 +4,9 @@ from typing import Any
 
 import pytest
 
-from bot.core.dns.plan import Action, Limits, make_plan, validate
+from dataclasses import replace
+
+from bot.core.dns.plan import Action, Batch, Limits, make_plan, validate
 from bot.core.dns.records import HostedZone, MasterZone, hosted_zone, master_zone_from_text
 from tests.dns.support import SOA_VALUE
 
@@ -213,6 +215,59 @@ def test_changes_of_one_name_share_a_batch_and_deletes_come_first() -> None:
     assert validate(route53(rrset("swap.example.com.", "A", 300, "10.0.0.7")), plan.batches, Limits(2)) == []
 
 
+def test_a_large_group_is_split_but_never_one_name_and_type() -> None:
+    # Six types at one name, two values each: 12 elements, more than one request of 5 holds.
+    types = ["A 10.0.0.{}", "AAAA fd00::{}", "TXT t{}", "MX {} mx.example.net.", "NS ns{}.example.net."]
+    records = [
+        f"big 300 IN {t.split()[0]} {' '.join(t.split()[1:]).format(n)}" for t in types for n in (1, 2)
+    ]
+    zone = master([*records, "big 300 IN SPF s1", "big 300 IN SPF s2"])
+    plan = make_plan(zone, route53(), limits=Limits(max_elements=5))
+    batches_of: dict[tuple[str, str], set[int]] = {}
+    for current in plan.batches:
+        assert current.elements <= 5
+        for change in current.changes:
+            batches_of.setdefault(change.record.key, set()).add(current.number)
+    assert len(batches_of) == 6 and all(len(numbers) == 1 for numbers in batches_of.values())
+    assert validate(route53(), plan.batches, Limits(max_elements=5)) == []
+
+
+def test_an_upsert_too_large_for_a_request_becomes_delete_and_create_in_one_batch() -> None:
+    # UPSERT of 6 values counts 12 > 10; deleting the 4 old values and creating the 6 new ones counts 10.
+    zone = master([f"rr 300 IN A 10.0.0.{n}" for n in range(1, 7)] + ["other 300 IN A 10.0.1.1"])
+    hosted = route53(rrset("rr.example.com.", "A", 300, *[f"10.0.9.{n}" for n in range(1, 5)]))
+    plan = make_plan(zone, hosted, limits=Limits(max_elements=10))
+    assert [[(c.action, c.name) for c in b.changes] for b in plan.batches] == [
+        [(Action.CREATE, "other.example.com.")],
+        [(Action.DELETE, "rr.example.com."), (Action.CREATE, "rr.example.com.")],
+    ]
+    assert plan.batches[1].elements == 10
+    assert plan.guards == ()  # a record set replaced is not one deleted
+    assert validate(hosted, plan.batches, Limits(max_elements=10)) == []
+
+
+def test_what_route53_cannot_take_is_left_alone_and_route53_keeps_its_version() -> None:
+    huge_txt = " ".join(['"' + "x" * 255 + '"'] * 16)  # 4,127 characters of value: AWS takes 4,000
+    zone = master(
+        [f"huge 300 IN TXT {huge_txt}", "wide 300 IN A 10.0.0.1", "wide 300 IN A 10.0.0.2"]
+        + [f"wide 300 IN A 10.0.0.{n}" for n in range(3, 12)]
+    )
+    hosted = route53(
+        rrset("huge.example.com.", "TXT", 300, '"old"'),
+        rrset("wide.example.com.", "A", 300, "10.0.0.1"),
+    )
+    plan = make_plan(zone, hosted, limits=Limits(max_elements=10))
+    assert plan.empty  # neither written nor deleted
+    alone = {(i.name, i.reason.split(";")[0]) for i in plan.left_alone if i.side == "master"}
+    assert alone == {
+        ("huge.example.com.", "a value of 4,127 characters"),
+        ("wide.example.com.", "too large for one Route 53 request"),
+    }
+    assert len(plan.warnings) == 2 and all("Route 53 keeps its own version" in w for w in plan.warnings)
+    # Without a version in Route 53 there is nothing to keep, and nothing is created either.
+    assert make_plan(zone, route53(), limits=Limits(max_elements=10)).empty
+
+
 def test_fingerprint_identifies_the_changes() -> None:
     zone = master(["a 300 IN A 10.0.0.1"])
     assert make_plan(zone, route53()).fingerprint() == make_plan(zone, route53()).fingerprint()
@@ -278,6 +333,14 @@ def test_validation_catches_a_cname_beside_other_data() -> None:
     hosted = route53(rrset("x.example.com.", "TXT", 300, '"keep"'))
     plan = make_plan(zone, route53())  # planned against a stale view without the TXT
     assert any("CNAME beside" in p for p in validate(hosted, plan.batches))
+
+
+def test_validation_catches_a_value_over_4000_characters() -> None:
+    (change,) = make_plan(master(['x 300 IN TXT "short"']), route53()).changes
+    too_long = replace(change, values=(" ".join(['"' + "y" * 250 + '"'] * 16),))
+    assert len(too_long.values[0]) > 4000
+    problems = validate(route53(), [Batch(1, (too_long,))])
+    assert problems == ["batch 1: CREATE x.example.com. TXT: a value is longer than 4000 characters."]
 
 
 def test_validation_catches_oversized_batches() -> None:

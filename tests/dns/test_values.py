@@ -87,6 +87,7 @@ def test_empty_txt() -> None:
         ("TXT", '"unterminated'),
         ("TXT", '"bad \\'),
         ("TXT", '"\\400"'),
+        ("TXT", '"\\9"'),  # escapes are three octal digits, as in names
         ("CAA", "nonsense"),
         ("HINFO", '"a" "b"'),
         ("A", ""),

@@ -102,9 +102,6 @@ def master_zones(draw: st.DrawFn) -> MasterZone:
     rrsets.append(dns.rrset.from_text(ORIGIN, 3600, "IN", "NS", "ns1.example.net."))
     seen: set[dns.name.Name] = set()
     for name in owners:
-        if False:
-            continue
-        seen.add(name.canonicalize())
         for rtype in draw(name_contents(name)):
             rrset = dns.rrset.RRset(name, dns.rdataclass.IN, dns.rdatatype.from_text(rtype))
             ttl = draw(st.sampled_from([60, 300, 3600]))

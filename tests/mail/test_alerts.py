@@ -37,13 +37,13 @@ def test_storm_posts_one_digest_and_keeps_updating_it(
     messages = slack_server.visible(ALERTS)
     assert len(messages) == 4  # three alerts, then the digest
     digest = messages[-1]
-    assert digest.text == "Bounce storm: 7 new disables"
+    assert digest.text == "Bounce storm: 7 addresses disabled or flagged"
     second = app.handle(bounces("b", 5, source="Billing <billing@example.org>"))
     assert (second.alerts_posted, second.alerts_digested) == (0, 5)  # the storm is on: nothing individual
     assert len(slack_server.visible(ALERTS)) == 4  # no new message...
     assert len(slack_server.calls_to("chat.update")) == 1  # ...the digest was updated
     updated = slack_server.find(digest.ts, ALERTS)
-    assert updated is not None and updated.text == "Bounce storm: 12 new disables"
+    assert updated is not None and updated.text == "Bounce storm: 12 addresses disabled or flagged"
     body = json.dumps(updated.blocks)
     for expected in ("Permanent/General: 12", "news@example.org: 7", "billing@example.org: 5", "*5.1.1*: 12",
                      "user unknown"):  # fmt: skip

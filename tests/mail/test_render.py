@@ -73,7 +73,7 @@ def test_digest_with_many_senders_and_diagnostics_fits() -> None:
     )  # fmt: skip
     text, blocks = render.digest_message(digest)
     assert problems(blocks, text=text) == []
-    assert text == "Bounce storm: 123,456 new disables"
+    assert text == "Bounce storm: 123,456 addresses disabled or flagged"
     assert "sender299@example.org: 299" in json.dumps(blocks)  # the top sender
     assert "sender0@" not in json.dumps(blocks)
 

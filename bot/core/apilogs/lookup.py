@@ -71,6 +71,8 @@ DEFAULT_SINCE = "1h"
 LAMBDA_MAX_MS = 15 * 60 * 1000
 # API Gateway and Lambda stamp lines with different hosts' clocks.
 CLOCK_SLACK_MS = 2_000
+# A call window longer than this is not read whole (a long invocation's stream is read instead).
+MAX_CALL_SPAN_MS = 30_000
 MAX_INVOCATIONS = 20
 
 
@@ -369,9 +371,12 @@ class _Lookup:
                     continue
                 ref = disc.function_ref(call.function, self._discovery, role=call.role)
                 if call.lambda_ids:
+                    span = (call.start_ms, call.end_ms) if len(call.lambda_ids) == 1 else None
                     for lambda_id in call.lambda_ids:
                         if lambda_id not in done:
-                            jobs.append(self._job_by_id(ref, lambda_id, start, end, "execution log"))
+                            jobs.append(
+                                self._job_by_id(ref, lambda_id, start, end, "execution log", span=span)
+                            )
                 elif call.role == "authorizer":
                     jobs.append(self._job_authorizer(ref, call.start_ms, call.end_ms, api_id))
                 else:
@@ -410,15 +415,40 @@ class _Lookup:
         return None
 
     def _job_by_id(
-        self, ref: FunctionRef, term: str, start: int, end: int, matched_by: str
+        self,
+        ref: FunctionRef,
+        term: str,
+        start: int,
+        end: int,
+        matched_by: str,
+        *,
+        span: tuple[int, int] | None = None,
     ) -> Callable[[], list[_Found]]:
+        """Search ``ref``'s group for ``term``. With the span of API Gateway's call to the function, its
+        lines of that span are read at the same time: they usually hold the whole invocation, which
+        then needs no second read of its stream (one round trip less)."""
+        window: tuple[int, int] | None = None
+        if span is not None and 0 <= span[1] - span[0] <= MAX_CALL_SPAN_MS:
+            window = (span[0] - CLOCK_SLACK_MS, span[1] + CLOCK_SLACK_MS)
+
         def job() -> list[_Found]:
-            hits = self.session.search(ref.log_group, term, start, end, purpose=f"{ref.name} ({matched_by})")
+            purpose = f"{ref.name} ({matched_by})"
+            searches: list[Callable[[], list[LogEvent]]] = [
+                lambda: self.session.search(ref.log_group, term, start, end, purpose=purpose)
+            ]
+            if window is not None:
+                searches.append(
+                    lambda: self.session.search(
+                        ref.log_group, "", window[0], window[1], purpose=f"{ref.name} (call window)"
+                    )
+                )
+            hits, *lines = self.session.parallel(searches)
             named = lambda_ids_in(hits)
             # A Lambda id search may also return other invocations that mention it (a caller logging
             # its callee's id); only the invocation that is this id is ours.
             ids = [term] if term in named else list(named)
-            found = [_Found(ref, lambda_id, hits, hits, matched_by) for lambda_id in ids]
+            context = merge_events(hits, *lines) if lines else hits
+            found = [_Found(ref, lambda_id, hits, context, matched_by, window) for lambda_id in ids]
             return found or [_Found(ref, "", hits, hits, "")]
 
         return job
@@ -494,15 +524,18 @@ class _Lookup:
         end = seen.end_ms if seen.has_report and seen.end_ms else seen.start_ms + LAMBDA_MAX_MS
         end = min(end, self.now_ms + 60_000)
 
+        # An invocation is a stretch of one stream; the context may hold other streams (the window).
+        known = [e for e in item.context if e.group == seen.group and e.stream == seen.stream]
+
         def job() -> tuple[_Found, list[LogEvent]]:
             if item.window is not None and item.window[0] <= start and end <= item.window[1]:
                 # The lines were read without a pattern over a span that holds the whole invocation
-                # (an authorizer call's window): nothing more to fetch.
-                return item, invocation_slice(item.context, item.lambda_id)
+                # (the window of API Gateway's call): nothing more to fetch.
+                return item, invocation_slice(known, item.lambda_id)
             stream_events = self.session.search(
                 seen.group, "", start, end, purpose=f"{item.ref.name} invocation", stream=seen.stream
             )
-            return item, invocation_slice(merge_events(stream_events, item.context), item.lambda_id)
+            return item, invocation_slice(merge_events(stream_events, known), item.lambda_id)
 
         return job
 

@@ -177,10 +177,15 @@ def parse_tsig_source(value: Any) -> str:
     for prefix in ("file:", "secretsmanager:"):
         if cleaned.startswith(prefix) and cleaned[len(prefix) :].strip():
             return prefix + cleaned[len(prefix) :].strip()
+    # The value is not repeated: whoever got this wrong may have pasted the key itself.
     raise UsageError(
-        f"tsig {cleaned[:60]!r} must be file:PATH, secretsmanager:NAME or a Secrets Manager ARN "
+        "tsig must be file:PATH, secretsmanager:NAME or a Secrets Manager ARN "
         "(the location of the key, never the key itself)."
     )
+
+
+_TRUE = frozenset({"true", "yes", "1", "on"})
+_FALSE = frozenset({"false", "no", "0", "off"})
 
 
 def parse_bool(value: Any, what: str) -> bool:
@@ -191,17 +196,9 @@ def parse_bool(value: Any, what: str) -> bool:
         return False
     if isinstance(value, int) and value in (0, 1):
         return bool(value)
-    if isinstance(value, str) and value.strip().lower() in {
-        "true",
-        "yes",
-        "1",
-        "on",
-        "false",
-        "no",
-        "0",
-        "off",
-    }:
-        return value.strip().lower() in {"true", "yes", "1", "on"}
+    word = value.strip().lower() if isinstance(value, str) else None
+    if word in _TRUE or word in _FALSE:
+        return word in _TRUE
     raise UsageError(f"{what} must be true or false, got {value!r}.")
 
 
@@ -286,13 +283,15 @@ def parse_zones(text: str) -> tuple[ZoneConfig, ...]:
     return tuple(zones)
 
 
-def find_zone(zones: tuple[ZoneConfig, ...], domain: str) -> ZoneConfig:
-    """The configured zone for ``domain`` (UsageError listing the configured ones otherwise)."""
+def find_zone(zones: tuple[ZoneConfig, ...], domain: str, *, zone_id: str | None = None) -> ZoneConfig:
+    """The configured zone for ``domain`` (and ``zone_id`` when given); UsageError naming the choices."""
     wanted = names.parse_domain(domain)
-    matches = [zone for zone in zones if zone.domain == wanted]
+    wanted_id = parse_zone_id(zone_id) if zone_id is not None else None
+    matches = [zone for zone in zones if zone.domain == wanted and wanted_id in (None, zone.zone_id)]
     if not matches:
         configured = ", ".join(zone.name for zone in zones) or "none (set OPSBOT_DNS_ZONES)"
-        raise UsageError(f"{names.display(wanted)} is not a configured zone. Configured: {configured}.")
+        target = names.display(wanted) + (f" with hosted zone {wanted_id}" if wanted_id else "")
+        raise UsageError(f"{target} is not a configured zone. Configured: {configured}.")
     if len(matches) > 1:
         ids = ", ".join(zone.zone_id for zone in matches)
         raise UsageError(
@@ -305,7 +304,6 @@ def find_zone(zones: tuple[ZoneConfig, ...], domain: str) -> ZoneConfig:
 class MirrorRequest:
     zone: ZoneConfig
     force: bool = False
-    original_format: bool = False
 
 
 def parse_event(event: Any, zones: tuple[ZoneConfig, ...]) -> tuple[MirrorRequest, ...]:
@@ -346,7 +344,7 @@ def _parse_one(event: Mapping[str, Any], zones: tuple[ZoneConfig, ...]) -> Mirro
             max_delete_percent=base.max_delete_percent if base else DEFAULT_MAX_DELETE_PERCENT,
             full_check_hours=base.full_check_hours if base else DEFAULT_FULL_CHECK_HOURS,
         )
-        return MirrorRequest(zone, force=False, original_format=True)
+        return MirrorRequest(zone)
     force = parse_bool(event.get("force"), "force")
     wanted = event.get("domain")
     if not isinstance(wanted, str) or not wanted.strip():

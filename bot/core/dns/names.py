@@ -70,6 +70,25 @@ def is_within(name: str, origin: str) -> bool:
     return name == origin or name.endswith("." + origin)
 
 
+def read_escape(text: str, index: int, what: str) -> tuple[bytes, int]:
+    """The escape that starts at ``text[index]`` (a backslash) -> (the byte it stands for, next index).
+
+    Route 53's convention: ``\\ooo`` is three *octal* digits; a backslash before anything but a digit
+    stands for that character. Shared by names and TXT values; UsageError naming ``what`` otherwise.
+    """
+    escape = text[index + 1 : index + 4]
+    if len(escape) == 3 and all(c in _OCTAL for c in escape):
+        value = int(escape, 8)
+        if value > 255:
+            raise UsageError(f"{what} has an escape \\{escape} above \\377.")
+        return bytes([value]), index + 4
+    if index + 1 >= len(text):
+        raise UsageError(f"{what} ends with a lone backslash.")
+    if text[index + 1].isdigit():
+        raise UsageError(f"{what} has an escape that is not three octal digits.")
+    return text[index + 1].encode("utf-8", "surrogatepass"), index + 2
+
+
 def decode_route53(text: str) -> dns.name.Name:
     """A name as Route 53 writes it (octal escapes, trailing dot optional) -> dnspython name.
 
@@ -79,31 +98,19 @@ def decode_route53(text: str) -> dns.name.Name:
         raise UsageError("A Route 53 record name must be text.")
     if text in ("", "."):
         return dns.name.root
+    what = f"The name {text!r}"
     labels: list[bytes] = []
     label = bytearray()
     index = 0
-    length = len(text)
-    while index < length:
+    while index < len(text):
         char = text[index]
         if char == "\\":
-            escape = text[index + 1 : index + 4]
-            if len(escape) == 3 and all(c in _OCTAL for c in escape):
-                value = int(escape, 8)
-                if value > 255:
-                    raise UsageError(f"The name {text!r} has an escape \\{escape} above \\377.")
-                label.append(value)
-                index += 4
-                continue
-            if index + 1 >= length:
-                raise UsageError(f"The name {text!r} ends with a lone backslash.")
-            if text[index + 1].isdigit():
-                raise UsageError(f"The name {text!r} has an escape that is not three octal digits.")
-            label.extend(text[index + 1].encode("utf-8", "surrogatepass"))
-            index += 2
+            byte, index = read_escape(text, index, what)
+            label.extend(byte)
             continue
         if char == ".":
             if not label:
-                raise UsageError(f"The name {text!r} has an empty label.")
+                raise UsageError(f"{what} has an empty label.")
             labels.append(bytes(label))
             label = bytearray()
             index += 1
@@ -115,18 +122,28 @@ def decode_route53(text: str) -> dns.name.Name:
     try:
         return dns.name.Name([*labels, b""])
     except dns.exception.DNSException as error:
-        raise UsageError(f"The name {text!r} is not valid ({error}).") from None
+        raise UsageError(f"{what} is not valid ({error}).") from None
 
 
 # Names made only of letters, digits, hyphens and underscores (a leading "*" label allowed) read the same
 # in Route 53's escaping and in canonical form: no parsing needed.
 _PLAIN_NAME = re.compile(r"^(?:\*\.)?(?:[a-z0-9_-]{1,63}\.)*[a-z0-9_-]{1,63}\.?$")
+# A name's presentation text with its trailing dot is one character shorter than its 255-octet wire form.
+_MAX_TEXT = 254
+
+
+def _plain(text: str) -> str | None:
+    """``text`` made absolute when it is a plain name of valid length (the same in both spellings)."""
+    if not _PLAIN_NAME.match(text):
+        return None
+    absolute = text if text.endswith(".") else text + "."
+    return absolute if len(absolute) <= _MAX_TEXT else None
 
 
 def route53_to_canonical(text: str) -> str:
-    if isinstance(text, str) and len(text) <= 254 and _PLAIN_NAME.match(text):
-        return text if text.endswith(".") else text + "."
-    return canonical(decode_route53(text))
+    """A name as Route 53 lists it -> canonical text; UsageError when it is not a valid name."""
+    plain = _plain(text) if isinstance(text, str) else None
+    return plain if plain is not None else canonical(decode_route53(text))
 
 
 def encode_route53_name(name: dns.name.Name) -> str:
@@ -146,9 +163,8 @@ def encode_route53_name(name: dns.name.Name) -> str:
 
 def encode_route53(name: str) -> str:
     """Canonical name text -> the form we send to Route 53."""
-    if len(name) <= 254 and _PLAIN_NAME.match(name):
-        return name if name.endswith(".") else name + "."
-    return encode_route53_name(from_text(name))
+    plain = _plain(name)
+    return plain if plain is not None else encode_route53_name(from_text(name))
 
 
 def sort_key(name: str) -> tuple[str, ...]:

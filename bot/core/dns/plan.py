@@ -27,6 +27,7 @@ from enum import StrEnum
 from bot.core.dns import names, serial
 from bot.core.dns.records import (
     MAX_TTL,
+    MAX_VALUE_CHARS,
     ROUTE53_TYPES,
     HostedRecord,
     HostedZone,
@@ -190,19 +191,35 @@ class Plan:
 # -- planning --------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Diff:
+    changes: list[Change]
+    left_alone: list[LeftAlone]  # master record sets not mirrored: conflicts, too large for Route 53
+    warnings: list[str]
+    ttl_only: int  # record sets that differ only in a TTL that is ignored
+
+
+def _fits(changes: Sequence[Change], limits: Limits) -> bool:
+    elements = sum(change.elements for change in changes)
+    chars = sum(change.chars for change in changes)
+    return elements <= limits.max_elements and chars <= limits.max_chars
+
+
 def diff(
-    master: MasterZone, hosted: HostedZone, *, ignore_ttl: bool = False
-) -> tuple[list[Change], list[LeftAlone], int]:
+    master: MasterZone, hosted: HostedZone, *, ignore_ttl: bool = False, limits: Limits = ROUTE53_LIMITS
+) -> Diff:
     """The changes that make Route 53's managed records equal to the master's.
 
-    Returns (changes, conflicts left alone, record sets that differ only in an ignored TTL).
+    A master record set Route 53 cannot take (a value over 4,000 characters, or too large for one
+    request) is left alone with a warning, and Route 53 keeps what it holds at that name and type.
     """
     hosted_by_key: dict[tuple[str, str], HostedRecord] = {item.record.key: item for item in hosted.records}
     occupied_names: dict[str, set[str]] = defaultdict(set)
     for name, rtype in hosted.occupied:
         occupied_names[name].add(rtype)
     changes: list[Change] = []
-    conflicts: list[LeftAlone] = []
+    left: list[LeftAlone] = []
+    warnings: list[str] = []
     ttl_only = 0
     master_keys: set[tuple[str, str]] = set()
     for record in master.records:
@@ -211,31 +228,44 @@ def diff(
         there = occupied_names.get(record.name, set())
         if there and (record.rtype in there or record.rtype == "CNAME" or "CNAME" in there):
             what = ", ".join(sorted(there))
-            conflicts.append(
-                LeftAlone(
-                    "master",
-                    record.name,
-                    record.rtype,
-                    f"Route 53 holds {what} records here that opsbot does not manage",
-                )
-            )
+            reason = f"Route 53 holds {what} records here that opsbot does not manage"
+            left.append(LeftAlone("master", record.name, record.rtype, reason))
             continue
         current = hosted_by_key.get(key)
         wire_name = names.encode_route53(record.name)
-        if current is None:
-            changes.append(Change(Action.CREATE, record, wire_name, record.values))
-            continue
-        same_values = current.record.values == record.values
-        same_ttl = current.record.ttl == record.ttl
-        if same_values and (same_ttl or ignore_ttl):
-            if not same_ttl:
+        if current is not None and current.record.values == record.values:
+            if current.record.ttl == record.ttl:
+                continue
+            if ignore_ttl:
                 ttl_only += 1
-            continue
-        changes.append(Change(Action.UPSERT, record, wire_name, record.values, previous=current.record))
+                continue
+        longest = max(len(value) for value in record.values)
+        if longest > MAX_VALUE_CHARS:
+            reason = f"a value of {longest:,} characters; Route 53 takes at most {MAX_VALUE_CHARS:,}"
+        else:
+            proposed = [
+                Change(Action.CREATE, record, wire_name, record.values)
+                if current is None
+                else Change(Action.UPSERT, record, wire_name, record.values, previous=current.record)
+            ]
+            if current is not None and not _fits(proposed, limits):
+                # An UPSERT counts twice; deleting the old record set and creating the new one in the
+                # same (atomic) request counts each value once.
+                proposed = [
+                    Change(Action.DELETE, current.record, current.wire_name, current.wire_values),
+                    Change(Action.CREATE, record, wire_name, record.values),
+                ]
+            if _fits(proposed, limits):
+                changes.extend(proposed)
+                continue
+            reason = "too large for one Route 53 request"
+        left.append(LeftAlone("master", record.name, record.rtype, reason))
+        kept = "keeps its own version" if current is not None else "has none"
+        warnings.append(f"{record.name} {record.rtype} is not mirrored ({reason}); Route 53 {kept}.")
     for item in hosted.records:
         if item.record.key not in master_keys:
             changes.append(Change(Action.DELETE, item.record, item.wire_name, item.wire_values))
-    return changes, conflicts, ttl_only
+    return Diff(changes, left, warnings, ttl_only)
 
 
 def order(changes: Iterable[Change]) -> list[list[Change]]:
@@ -250,36 +280,38 @@ def order(changes: Iterable[Change]) -> list[list[Change]]:
 
 
 def batch(groups: Sequence[Sequence[Change]], limits: Limits = ROUTE53_LIMITS) -> list[Batch]:
-    """Pack the groups into as few requests as the limits allow, keeping each group whole if it fits."""
+    """Pack the groups into as few requests as the limits allow.
+
+    A name's group stays whole when it fits in one request; otherwise it is split, but never the changes
+    of one name and type (a DELETE and CREATE that replace a record set must be one atomic step).
+    """
     batches: list[list[Change]] = []
     current: list[Change] = []
     elements = chars = 0
-
-    def fits(extra_elements: int, extra_chars: int) -> bool:
-        return elements + extra_elements <= limits.max_elements and chars + extra_chars <= limits.max_chars
-
     for group in groups:
-        group_elements = sum(c.elements for c in group)
-        group_chars = sum(c.chars for c in group)
-        if current and not fits(group_elements, group_chars):
-            batches.append(current)
-            current, elements, chars = [], 0, 0
-        if fits(group_elements, group_chars):
-            current.extend(group)
-            elements += group_elements
-            chars += group_chars
-            continue
-        # A group larger than a whole request: split it change by change (still in order).
-        for change in group:
-            if current and not fits(change.elements, change.chars):
+        parts = [list(group)] if _fits(group, limits) else _by_key(group)
+        for part in parts:
+            part_elements = sum(change.elements for change in part)
+            part_chars = sum(change.chars for change in part)
+            if current and (
+                elements + part_elements > limits.max_elements or chars + part_chars > limits.max_chars
+            ):
                 batches.append(current)
                 current, elements, chars = [], 0, 0
-            current.append(change)
-            elements += change.elements
-            chars += change.chars
+            current.extend(part)
+            elements += part_elements
+            chars += part_chars
     if current:
         batches.append(current)
     return [Batch(number, tuple(changes)) for number, changes in enumerate(batches, start=1)]
+
+
+def _by_key(group: Sequence[Change]) -> list[list[Change]]:
+    """The changes of one name split by type, in the order the types first appear."""
+    parts: dict[tuple[str, str], list[Change]] = {}
+    for change in group:
+        parts.setdefault(change.record.key, []).append(change)
+    return list(parts.values())
 
 
 def guards(
@@ -296,8 +328,8 @@ def guards(
         found.append(
             Guard(
                 "empty",
-                f"The master returned no records for {origin} besides its SOA and NS; "
-                "applying would empty the Route 53 zone.",
+                f"The master returned no records for {origin} that opsbot can mirror (besides its SOA "
+                "and NS); applying would empty the Route 53 zone.",
             )
         )
     if last_serial is not None and master.serial is not None:
@@ -318,7 +350,11 @@ def guards(
                     "(RFC 1982: they are exactly 2^31 apart).",
                 )
             )
-    deletes = sum(1 for change in changes if change.action is Action.DELETE)
+    # A record set deleted and created again in the same request (see diff) is replaced, not removed.
+    created = {change.record.key for change in changes if change.action is Action.CREATE}
+    deletes = sum(
+        1 for change in changes if change.action is Action.DELETE and change.record.key not in created
+    )
     managed = len(hosted.records)
     if managed and deletes and deletes * 100 > max_delete_percent * managed:
         share = deletes * 100 / managed
@@ -346,30 +382,23 @@ def make_plan(
             f"The master zone {names.display(master.origin)} and the hosted zone "
             f"{names.display(hosted.origin)} differ."
         )
-    changes, conflicts, ttl_only = diff(master, hosted, ignore_ttl=ignore_ttl)
-    groups = order(changes)
+    found_diff = diff(master, hosted, ignore_ttl=ignore_ttl, limits=limits)
+    groups = order(found_diff.changes)
     batches = batch(groups, limits)
     ordered = tuple(change for group in groups for change in group)
-    warnings = list(hosted.warnings)
-    for change in ordered:
-        if change.elements > limits.max_elements or change.chars > limits.max_chars:
-            warnings.append(
-                f"{change.name} {change.rtype} alone exceeds Route 53's request limits; "
-                "Route 53 will refuse it."
-            )
     found = guards(master, hosted, ordered, last_serial=last_serial, max_delete_percent=max_delete_percent)
     return Plan(
         origin=master.origin,
         changes=ordered,
         batches=tuple(batches),
-        left_alone=(*master.left_alone, *conflicts, *hosted.left_alone),
+        left_alone=(*master.left_alone, *found_diff.left_alone, *hosted.left_alone),
         guards=tuple(found),
-        warnings=tuple(warnings),
+        warnings=(*hosted.warnings, *found_diff.warnings),
         master_serial=master.serial,
         route53_serial=hosted.serial,
         master_records=len(master.records),
         route53_records=len(hosted.records),
-        ttl_only_ignored=ttl_only,
+        ttl_only_ignored=found_diff.ttl_only,
     )
 
 
@@ -443,6 +472,8 @@ def _check_change(
         problems.append(f"{what}: no values.")
     canonical: list[str] = []
     for value in change.values:
+        if len(value) > MAX_VALUE_CHARS:
+            problems.append(f"{what}: a value is longer than {MAX_VALUE_CHARS} characters.")
         try:
             canonical.append(parse_route53_value(change.rtype, value))
         except UsageError as error:

@@ -59,9 +59,10 @@ ROUTE53_TYPES = frozenset(
 TXT_TYPES = frozenset({"TXT", "SPF"})
 MAX_TXT_STRING = 255
 MAX_TTL = 2147483647
+# ChangeResourceRecordSets refuses a Value longer than this (RData in the API model).
+MAX_VALUE_CHARS = 4000
 
 _SINGLE_NAME_TYPES = frozenset({"CNAME", "NS", "PTR"})
-_OCTAL = frozenset("01234567")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,10 +77,6 @@ class RecordSet:
     @property
     def key(self) -> tuple[str, str]:
         return (self.name, self.rtype)
-
-    def lines(self) -> list[str]:
-        """Zone-file-like lines for previews."""
-        return [f"{self.name} {self.ttl} {self.rtype} {value}" for value in self.values]
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,9 +156,8 @@ def _escape_txt(data: bytes) -> str:
 def txt_strings(value: str) -> list[bytes]:
     """A TXT value as Route 53 writes it -> its character-strings.
 
-    Quoted strings keep their spaces; unquoted words are strings of their own (RFC 1035); ``\\"`` and
-    ``\\\\`` escape, ``\\ooo`` is an octal byte (Route 53's convention); any other escaped character
-    stands for itself. An empty value is one empty string.
+    Quoted strings keep their spaces; unquoted words are strings of their own (RFC 1035); escapes as in
+    names (``\\ooo`` octal, ``\\"`` and ``\\\\`` the character itself). An empty value is one empty string.
     """
     strings: list[bytes] = []
     current = bytearray()
@@ -169,21 +165,12 @@ def txt_strings(value: str) -> list[bytes]:
     in_word = False
     index = 0
     length = len(value)
+    what = f"The TXT value {value!r}"
     while index < length:
         char = value[index]
         if char == "\\":
-            escape = value[index + 1 : index + 4]
-            if len(escape) == 3 and all(c in _OCTAL for c in escape):
-                number = int(escape, 8)
-                if number > 255:
-                    raise UsageError(f"The TXT value {value!r} has an escape \\{escape} above \\377.")
-                current.append(number)
-                index += 4
-            elif index + 1 < length:
-                current.extend(value[index + 1].encode("utf-8", "surrogatepass"))
-                index += 2
-            else:
-                raise UsageError(f"The TXT value {value!r} ends with a lone backslash.")
+            byte, index = names.read_escape(value, index, what)
+            current.extend(byte)
             in_word = in_word or not in_quotes
             continue
         if char == '"':

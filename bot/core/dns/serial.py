@@ -31,18 +31,3 @@ def compare(a: int, b: int) -> Order:
     if ahead == HALF:
         return Order.UNDEFINED
     return Order.AFTER if ahead < HALF else Order.BEFORE
-
-
-def is_before(a: int, b: int) -> bool:
-    return compare(a, b) is Order.BEFORE
-
-
-def is_after(a: int, b: int) -> bool:
-    return compare(a, b) is Order.AFTER
-
-
-def add(serial: int, increment: int) -> int:
-    """``serial + increment`` in serial arithmetic (the increment must be 0 .. 2**31 - 1)."""
-    if not 0 <= increment < HALF:
-        raise ValueError(f"a serial increment must be between 0 and {HALF - 1}, got {increment}")
-    return (serial + increment) % MODULUS

@@ -12,6 +12,7 @@ frozen dataclasses that ``bot.render.dns`` turns into Slack blocks or terminal t
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,10 +23,17 @@ from bot.aws import route53
 from bot.aws.state import StateTable
 from bot.config import Settings
 from bot.core.dns import names, serial
-from bot.core.dns.config import ZoneConfig, parse_master, parse_tsig_source, parse_zone_id, parse_zones
+from bot.core.dns.config import (
+    ZoneConfig,
+    find_zone,
+    parse_master,
+    parse_tsig_source,
+    parse_zone_id,
+    parse_zones,
+)
 from bot.core.dns.plan import Action, Batch, Plan, make_plan, validate
 from bot.core.dns.records import HostedZone, hosted_zone, soa_serial, with_soa_serial
-from bot.core.dns.transfer import TransferError, TransferStats, query_serial, transfer
+from bot.core.dns.transfer import TransferStats, query_serial, transfer
 from bot.core.dns.tsig import TsigKey, load_key
 from bot.errors import OpsbotError, UsageError
 
@@ -51,26 +59,17 @@ def zone_for(
     tsig: str | None = None,
     ignore_ttl: bool | None = None,
 ) -> ZoneConfig:
-    """The zone to work on: from ``OPSBOT_DNS_ZONES``, or entirely from the arguments (CLI ``--master``)."""
+    """The zone to work on: from ``OPSBOT_DNS_ZONES``, or entirely from the arguments (CLI ``--master``
+    and ``--zone-id``); the other arguments override the configured values."""
     wanted = names.parse_domain(domain)
     wanted_id = parse_zone_id(zone_id) if zone_id is not None else None
-    zones = configured_zones(settings)
-    candidates = [z for z in zones if z.domain == wanted and wanted_id in (None, z.zone_id)]
-    if len(candidates) == 1:
-        base = candidates[0]
-    elif len(candidates) > 1:
-        ids = ", ".join(z.zone_id for z in candidates)
-        raise UsageError(
-            f"{names.display(wanted)} is mirrored into several hosted zones ({ids}); give --zone-id."
-        )
-    elif master is not None and wanted_id is not None:
-        base = ZoneConfig(domain=wanted, master=parse_master(master), zone_id=wanted_id)
-    else:
-        configured = ", ".join(z.name for z in zones) or "none"
-        raise UsageError(
-            f"{names.display(wanted)} is not configured in OPSBOT_DNS_ZONES (configured: {configured}); "
-            "give --master and --zone-id."
-        )
+    try:
+        base = find_zone(configured_zones(settings), wanted, zone_id=wanted_id)
+    except UsageError as error:
+        if master is None or wanted_id is None:
+            hint = "--master and --zone-id name a zone that is not configured."
+            raise UsageError(error.message, hint=hint) from None
+        base = ZoneConfig(wanted, parse_master(master), wanted_id)
     if master is not None:
         base = base.with_changes(master=parse_master(master))
     if tsig is not None:
@@ -149,6 +148,16 @@ class ApplyResult:
     @property
     def applied_changes(self) -> int:
         return sum(b.changes for b in self.batches if b.status == "applied")
+
+    def applied_text(self) -> str:
+        """Which batches were applied, for messages (batches run in order, so they are 1 to n)."""
+        applied = self.applied_batches
+        total = len(self.plan.batches)
+        if not applied:
+            return "no batch was applied"
+        if len(applied) == 1:
+            return f"batch 1 of {total} was applied ({self.applied_changes} changes)"
+        return f"batches 1-{applied[-1]} of {total} were applied ({self.applied_changes} changes)"
 
     def to_json(self) -> dict[str, Any]:
         failed = self.failed_batch
@@ -418,38 +427,69 @@ def _record(
     if state is None:
         return
     zone, plan = prepared.zone, prepared.plan
-    previous = dict(prepared.last_sync or {})
-    when = _iso(now)
-    record: dict[str, Any]
-    if result.applied:
-        record = {
-            "domain": zone.name,
-            "zone_id": zone.zone_id,
-            "serial": plan.master_serial,
-            "synced_at": when,
-            "checked_at": when,
-            "counts": plan.counts(),
-            "changes": len(plan.changes),
-            "batches": len(plan.batches),
-            "records": plan.master_records,
-            "left_alone": len(plan.left_alone),
-            "forced": result.forced,
-            "actor": actor or "opsbot",
-            "status": "ok",
-        }
-    else:
+    if not result.applied:
         failed = result.failed_batch
-        record = {
-            **previous,
-            "domain": zone.name,
-            "zone_id": zone.zone_id,
-            "status": "refused" if result.refused else "failed",
-            "failed_at": when,
-            "error": "; ".join(result.refused) if result.refused else (failed.error if failed else ""),
-            "applied_batches": result.applied_batches,
-            "actor": actor or "opsbot",
-        }
+        _record_problem(
+            state,
+            zone,
+            prepared.last_sync,
+            status="refused" if result.refused else "failed",
+            error="; ".join(result.refused) if result.refused else (failed.error if failed else ""),
+            now=now,
+            applied_batches=result.applied_batches,
+            actor=actor or "opsbot",
+        )
+        return
+    when = _iso(now)
+    record: dict[str, Any] = {
+        "domain": zone.name,
+        "zone_id": zone.zone_id,
+        "serial": plan.master_serial,
+        "synced_at": when,
+        "checked_at": when,
+        "counts": plan.counts(),
+        "changes": len(plan.changes),
+        "batches": len(plan.batches),
+        "records": plan.master_records,
+        "left_alone": len(plan.left_alone),
+        "forced": result.forced,
+        "actor": actor or "opsbot",
+        "status": "ok",
+    }
     state.put_sync_state(zone.state_key, {k: v for k, v in record.items() if v is not None})
+
+
+def _record_problem(
+    state: StateTable | None,
+    zone: ZoneConfig,
+    last_sync: dict[str, Any] | None,
+    *,
+    status: str,
+    error: str,
+    now: datetime | None,
+    **extra: Any,
+) -> None:
+    """Keep the last success (serial, time, counts) and add why this run did not sync.
+
+    Best effort: when the state table itself is the problem, the run's result still says what happened.
+    """
+    if state is None:
+        return
+    record = {
+        **(last_sync or {}),
+        "domain": zone.name,
+        "zone_id": zone.zone_id,
+        "status": status,
+        "failed_at": _iso(now),
+        "error": error,
+        **extra,
+    }
+    try:
+        state.put_sync_state(zone.state_key, record)
+    except OpsbotError as problem:
+        logging.getLogger("opsbot.dns").warning(
+            "could not record the sync state of %s: %s", zone.name, problem
+        )
 
 
 # -- the scheduled run -----------------------------------------------------------------------------
@@ -477,24 +517,39 @@ def mirror(
     sleep: Callable[[float], None] = time.sleep,
     now: datetime | None = None,
 ) -> MirrorResult:
-    """Bring Route 53 up to the master, doing as little as possible when nothing changed."""
+    """Bring Route 53 up to the master, doing as little as possible when nothing changed.
+
+    Never raises an OpsbotError: a failure (master, TSIG key, Route 53, state table) is the result, so
+    that one zone's problem does not stop a run over several zones.
+    """
     now = now or datetime.now(UTC)
-    key = load_key(zone.tsig)
-    last_sync = state.get_sync_state(zone.state_key) if state is not None else None
-    last_serial = _serial_of(last_sync)
-    started = time.perf_counter()
-    try:
-        master_serial = query_serial(zone.master, zone.domain, timeout=zone.timeout, key=key)
-    except TransferError as error:
+    last_sync: dict[str, Any] | None = None
+    master_serial: int | None = None
+    soa_queries = 0
+
+    def failed(error: OpsbotError, *, transferred: bool = False) -> MirrorResult:
+        message = str(error)
+        _record_problem(state, zone, last_sync, status="failed", error=message, now=now)
         return MirrorResult(
             zone,
             "failed",
-            None,
-            last_serial,
-            error.message + (f" {error.hint}" if error.hint else ""),
-            soa_queries=1,
+            master_serial,
+            _serial_of(last_sync),
+            message,
+            transferred=transferred,
+            soa_queries=soa_queries,
         )
+
+    started = time.perf_counter()
+    try:
+        last_sync = state.get_sync_state(zone.state_key) if state is not None else None
+        key = load_key(zone.tsig)
+        soa_queries = 1
+        master_serial = query_serial(zone.master, zone.domain, timeout=zone.timeout, key=key)
+    except OpsbotError as error:
+        return failed(error)
     soa_seconds = time.perf_counter() - started
+    last_serial = _serial_of(last_sync)
     if last_serial is not None and not force and last_sync is not None:
         order = serial.compare(master_serial, last_serial)
         if (
@@ -516,25 +571,17 @@ def mirror(
                 f"The master's serial {master_serial} for {zone.name} is older than {last_serial}, "
                 "the serial of the last sync; nothing was changed. Fix the master, or resync with --force."
             )
-            if state is not None:
-                state.put_sync_state(
-                    zone.state_key,
-                    {**last_sync, "status": "refused", "failed_at": _iso(now), "error": message},
-                )
+            _record_problem(state, zone, last_sync, status="refused", error=message, now=now)
             return MirrorResult(zone, "refused", master_serial, last_serial, message, soa_queries=1)
     try:
         prepared = prepare(zone, key=key, last_sync=last_sync or {})
-    except TransferError as error:
-        return MirrorResult(
-            zone,
-            "failed",
-            master_serial,
-            last_serial,
-            error.message + (f" {error.hint}" if error.hint else ""),
-            soa_queries=1,
-        )
+    except OpsbotError as error:
+        return failed(error)
     plan = prepared.plan
-    result = apply(prepared, state=state, force=force, actor=actor, sleep=sleep, now=now)
+    try:
+        result = apply(prepared, state=state, force=force, actor=actor, sleep=sleep, now=now)
+    except OpsbotError as error:  # the state table (lock, record) failed
+        return failed(error, transferred=True)
     timings = Timings(
         soa_query=soa_seconds,
         transfer=prepared.timings.transfer,
@@ -559,19 +606,12 @@ def mirror(
 
     if result.refused:
         return done("refused", " ".join(result.refused))
-    failed = result.failed_batch
-    if failed is not None:
-        applied = result.applied_batches
+    failed_batch = result.failed_batch
+    if failed_batch is not None:
         return done(
             "failed",
-            f"Batch {failed.number} of {len(plan.batches)} failed: {failed.error} "
-            + (
-                f"Batch{'es' if len(applied) > 1 else ''} {_ranges(applied)} "
-                f"{'were' if len(applied) > 1 else 'was'} applied; "
-                if applied
-                else "No batch was applied; "
-            )
-            + "the rest were not attempted.",
+            f"Batch {failed_batch.number} of {len(plan.batches)} failed: {failed_batch.error} "
+            f"Each batch is atomic: {result.applied_text()}; the rest were not attempted.",
         )
     if plan.empty:
         return done(
@@ -579,29 +619,13 @@ def mirror(
             f"{zone.name} matches the master at serial {plan.master_serial}; no change was needed.",
         )
     counts = plan.counts()
+    batches = len(plan.batches)
     return done(
         "synced",
         f"{zone.name} mirrored at serial {plan.master_serial}: {len(plan.changes)} changes "
         f"({counts['CREATE']} created, {counts['UPSERT']} updated, {counts['DELETE']} deleted) "
-        f"in {len(plan.batches)} batches.",
+        f"in {batches} batch{'es' if batches != 1 else ''}.",
     )
-
-
-def _ranges(numbers: list[int]) -> str:
-    """[1, 2, 3, 5] -> "1-3, 5"."""
-    parts: list[str] = []
-    start = previous = None
-    for number in numbers:
-        if start is None:
-            start = previous = number
-        elif previous is not None and number == previous + 1:
-            previous = number
-        else:
-            parts.append(f"{start}-{previous}" if start != previous else f"{start}")
-            start = previous = number
-    if start is not None:
-        parts.append(f"{start}-{previous}" if start != previous else f"{start}")
-    return ", ".join(parts)
 
 
 # -- status ----------------------------------------------------------------------------------------
@@ -689,9 +713,8 @@ class MirrorFailed(OpsbotError):
 
 
 def mirror_handler(settings: Settings | None = None) -> Callable[[Any, Any], dict[str, Any]]:
-    """The scheduled mirror function; building it does no I/O and reads no configuration yet."""
+    """The scheduled mirror function. Building it does no I/O; OPSBOT_DNS_ZONES is read at each run."""
     import json
-    import logging
 
     from bot.core.dns.config import parse_event
 
