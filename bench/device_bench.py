@@ -4,7 +4,8 @@ Runs against moto over real HTTP (ThreadedMotoServer on 127.0.0.1) and prints, f
 - requests and median time of one successful activation;
 - races: rounds of N concurrent activations of one fresh device with the right code, and how many rounds
   ended with more than one "winner" (the device handed to several owners);
-- guessing: how many wrong codes one person gets answered for one device within 15 minutes.
+- guessing: how many wrong codes get answered for one device within 15 minutes, one after another and
+  in bursts of concurrent attempts (which must not outrun the limit).
 
 moto does not serialise writes to an item (real DynamoDB does), so the bench wraps moto's UpdateItem in a
 lock: the races measured are those of the client logic, not of moto.
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import secrets
 import statistics
 import sys
@@ -29,18 +29,18 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.aws import clients
 from bot.aws.clients import client
 from bot.aws.devices import DEVICE_TABLE_DEFINITION
 from bot.aws.dynamo import to_item
 from bot.aws.state import create_state_table, create_table
 from bot.config import Settings
 from bot.core.device import GuessingLimits, Reason, activate, registration_handler
+from bot.local.aws import start_embedded_aws
 
 
 def start_moto() -> Any:
+    """The embedded moto server, with its UpdateItem made atomic per request as DynamoDB's is."""
     from moto.dynamodb.models import DynamoDBBackend
-    from moto.server import ThreadedMotoServer
 
     lock = threading.Lock()
     original = DynamoDBBackend.update_item
@@ -51,21 +51,7 @@ def start_moto() -> Any:
 
     DynamoDBBackend.update_item = serialised  # type: ignore[method-assign]
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    os.environ.update(
-        {
-            "AWS_ENDPOINT_URL": f"http://{host}:{port}",
-            "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench",
-            "AWS_REGION": "us-east-1",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }
-    )
-    os.environ.pop("AWS_PROFILE", None)
-    clients.clear_caches()
-    return server
+    return start_embedded_aws()
 
 
 class RequestCounter:
@@ -175,6 +161,35 @@ def guesses(settings: Settings, tries: int) -> dict[str, int]:
     return answered
 
 
+def parallel_guesses(settings: Settings, rounds: int, threads: int) -> dict[str, int]:
+    """The most wrong codes answered (checked against the item) in one burst of ``threads`` at once."""
+    most = {"original": 0, "opsbot": 0}
+    with ThreadPoolExecutor(threads) as pool:
+        for _ in range(rounds):
+            device = new_device(settings)
+
+            def original(n: int, device: dict[str, str] = device) -> bool:
+                wrong = "AC-" + secrets.token_hex(10).upper()
+                original_activate(settings.device_table, device, wrong, "x@example.com")
+                return True
+
+            def ours(n: int, device: dict[str, str] = device) -> bool:
+                wrong = "AC-" + secrets.token_hex(10).upper()
+                result = activate(
+                    settings,
+                    device["serialNumber"],
+                    device["clientId"],
+                    wrong,
+                    "x@example.com",
+                    actor=f"U{n}",
+                )
+                return result.reason is not Reason.LOCKED
+
+            most["original"] = max(most["original"], sum(pool.map(original, range(threads))))
+            most["opsbot"] = max(most["opsbot"], sum(pool.map(ours, range(threads))))
+    return most
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--quick", action="store_true", help="fewer runs and rounds (about 10 s)")
@@ -214,6 +229,11 @@ def main() -> int:
             print(f"  {name:<32} {count:>8}")
         window = limits.device_window // 60
         print(f"  (opsbot's limit: {limits.device_failures} per device per {window} minutes)")
+
+        burst = parallel_guesses(settings, rounds, 2 * threads)
+        print(f"\n{2 * threads} wrong codes at once, one device   most answered in one burst (of {rounds})")
+        for name, count in burst.items():
+            print(f"  {name:<32} {count:>8}")
     finally:
         server.stop()
     return 0

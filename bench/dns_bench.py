@@ -19,10 +19,6 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import os
-import shutil
-import signal
-import socket
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -33,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 from bot.core.dns.config import MasterAddress, ZoneConfig
-from bot.core.dns.transfer import TransferError, query_serial
 
 DOMAIN = "bench.example.com."
 SERIAL = 2024060101
@@ -111,47 +106,15 @@ def zone_file(records: list[Record], serial: int) -> str:
 # -- masters ---------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait(address: MasterAddress, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            query_serial(address, DOMAIN, timeout=0.5)
-            return
-        except TransferError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
 @contextmanager
-def nsd_master(text: str) -> Iterator[MasterAddress]:
-    binary = shutil.which("nsd") or "/usr/sbin/nsd"
-    with tempfile.TemporaryDirectory(prefix="opsbot-dns-bench-") as tmp:
-        work = Path(tmp)
-        port = _free_port()
-        (work / "zone").write_text(text)
-        (work / "nsd.conf").write_text(
-            f'server:\n  ip-address: 127.0.0.1@{port}\n  port: {port}\n  username: ""\n  chroot: ""\n'
-            f'  zonesdir: "{work}"\n  pidfile: "{work}/nsd.pid"\n  database: ""\n'
-            f'  zonelistfile: "{work}/zone.list"\n  xfrdfile: "{work}/xfrd.state"\n  xfrdir: "{work}"\n'
-            f'  logfile: "{work}/nsd.log"\n  server-count: 1\n  do-ip6: no\n'
-            "remote-control:\n  control-enable: no\n"
-            f"zone:\n  name: {DOMAIN}\n  zonefile: zone\n  provide-xfr: 127.0.0.1 NOKEY\n"
-        )
-        process = subprocess.Popen([binary, "-d", "-c", str(work / "nsd.conf")], stderr=subprocess.DEVNULL)
-        try:
-            address = MasterAddress("127.0.0.1", port)
-            _wait(address, 60)
-            yield address
-        finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=10)
+def nsd(text: str) -> Iterator[MasterAddress]:
+    from bot.local.dns_master import nsd_master
+
+    with (
+        tempfile.TemporaryDirectory(prefix="opsbot-dns-bench-") as tmp,
+        nsd_master(Path(tmp), {DOMAIN: text}, timeout=60) as address,
+    ):
+        yield address
 
 
 @contextmanager
@@ -223,8 +186,7 @@ def run_size(size: int, percent: float, master_kind: str) -> dict[str, Any]:
     create_state_table("opsbot-state")
     state = StateTable("opsbot-state")
     calls = Calls()
-    started = master_kind == "nsd"
-    serve = nsd_master if started else local_master
+    serve = nsd if master_kind == "nsd" else local_master
     with serve(text) as address:
         zone = ZoneConfig(domain=DOMAIN, master=address, zone_id=ours_zone, timeout=30, max_delete_percent=5)
         now = datetime.now(UTC)
@@ -324,7 +286,9 @@ def main() -> int:
     parser.add_argument("--master", choices=["auto", "nsd", "local"], default="auto")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s] or ([2000, 10000] if args.quick else [10000, 50000])
-    have_nsd = bool(shutil.which("nsd") or os.path.exists("/usr/sbin/nsd"))
+    from bot.local.dns_master import nsd_binary
+
+    have_nsd = nsd_binary() is not None
     master = args.master if args.master != "auto" else ("nsd" if have_nsd else "local")
 
     os.environ.update(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import statistics
 import sys
 import time
@@ -21,36 +20,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.aws import clients
 from bot.aws.clients import client
 from bot.aws.dynamo import to_item
 from bot.aws.fanout import FANOUT_TABLE_DEFINITION, first_page_as_the_function_reads_it
 from bot.aws.state import create_table
 from bot.config import Settings
 from bot.core.fanout import check, list_mappings
+from bot.local.aws import start_embedded_aws
 
 SOURCE = "arn:aws:kinesis:us-east-1:123456789012:stream/orders"
-
-
-def start_moto() -> Any:
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    os.environ.update(
-        {
-            "AWS_ENDPOINT_URL": f"http://{host}:{port}",
-            "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench",
-            "AWS_REGION": "us-east-1",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }
-    )
-    os.environ.pop("AWS_PROFILE", None)
-    clients.clear_caches()
-    return server
 
 
 def fill(table: str, count: int) -> None:
@@ -109,7 +87,8 @@ def main() -> int:
     args = parser.parse_args()
     count, runs = (2000, 3) if args.quick else (4000, 5)
 
-    server = start_moto()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+    server = start_embedded_aws()
     try:
         create_table("fanoutTargets", FANOUT_TABLE_DEFINITION)
         fill("fanoutTargets", count)

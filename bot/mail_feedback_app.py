@@ -3,11 +3,16 @@
 ``handlers/ses_feedback.py`` builds one ``SesFeedbackApp`` at import (no I/O) and delegates to it. The
 demo's seed and ``opsbot mail feed`` use the same class, so they exercise the real path.
 
+Input: SQS batches whose bodies are SNS envelopes (the deployed path: SNS -> SQS -> Lambda, so one read
+and one counter update serve up to ten notifications), SNS events (the function subscribed to the topic
+directly), or bare SES notifications.
+
 Order of work for a batch: parse every record (a malformed one is logged with the reason and skipped),
 store every event (the table is updated before any alert is posted), then post the alerts (a failed post
 is logged; it never undoes or blocks a table update). If an event could not be stored because AWS failed,
-the batch raises after processing everything else, so Lambda retries it; events already stored are then
-recognised as duplicates and change nothing.
+the rest of the batch is still processed, then the records concerned are retried: named as
+``batchItemFailures`` for SQS, by raising for SNS (Lambda retries the whole event). Events already stored
+are then recognised as duplicates and change nothing.
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ class BatchReport:
     malformed: int = 0
     skipped_recipients: int = 0
     failed: int = 0
+    # SQS message ids of the records with an event that could not be stored (retried by SQS).
+    failed_messages: list[str] = field(default_factory=list)
     disabled: list[str] = field(default_factory=list)
     review: list[str] = field(default_factory=list)
     alerts_posted: int = 0
@@ -112,12 +119,16 @@ class SesFeedbackApp:
     def __call__(self, event: Any, context: Any = None) -> dict[str, Any]:
         if logger.level == logging.NOTSET:
             logger.setLevel(logging.INFO)
-        return self.handle(event).to_json()
+        report = self.handle(event)
+        if _from_sqs(event):
+            # The SQS event source (ReportBatchItemFailures) retries only the messages named here.
+            return {"batchItemFailures": [{"itemIdentifier": i} for i in report.failed_messages]}
+        return report.to_json()
 
     def handle(self, event: Any) -> BatchReport:
         from bot.core.mail import EventOutcome, count_events, mail_config, record_event
         from bot.core.mail_alerts import MailAlert
-        from bot.core.mail_feedback import parse_batch
+        from bot.core.mail_feedback import RawRecord, parse_batch
 
         settings = self.settings
         config = mail_config(settings)
@@ -133,7 +144,7 @@ class SesFeedbackApp:
                 _loggable(raw.message),
             )
         alerts: list[MailAlert] = []
-        failures: list[str] = []
+        failures: list[tuple[RawRecord, str]] = []
         outcomes: list[EventOutcome] = []
         known = self._prefetch(parsed.notifications)
         for raw, notification in parsed.notifications:
@@ -162,7 +173,7 @@ class SesFeedbackApp:
                     outcome = record_event(recipient_event, settings, config.rules, known=known)
                 except OpsbotError as error:
                     report.failed += 1
-                    failures.append(f"{recipient_event.event_id}: {error}")
+                    failures.append((raw, f"{recipient_event.event_id}: {error}"))
                     logger.error("could not store %s: %s", recipient_event.event_id, error)
                     continue
                 outcomes.append(outcome)
@@ -177,13 +188,7 @@ class SesFeedbackApp:
                     report.review.append(recipient_event.address)
                 else:
                     continue
-                alerts.append(
-                    MailAlert.from_outcome(
-                        outcome,
-                        transient_limit=config.rules.transient_limit,
-                        transient_window=_window_text(config.rules.transient_window_ms),
-                    )
-                )
+                alerts.append(MailAlert.from_outcome(outcome, config.rules))
         try:
             count_events(settings, outcomes)
         except OpsbotError as error:
@@ -192,10 +197,11 @@ class SesFeedbackApp:
             self._alert(alerts, report)
         summary = {k: v for k, v in report.to_json().items() if k not in {"disabled", "review"}}
         logger.info("ses feedback batch %s", json.dumps(summary, sort_keys=True))
-        if failures:
+        report.failed_messages = sorted({raw.sqs_message_id for raw, _ in failures if raw.sqs_message_id})
+        if any(not raw.sqs_message_id for raw, _ in failures):
             raise FeedbackNotStored(
                 f"{len(failures)} of {report.events} feedback events could not be stored (Lambda retries the "
-                f"batch; stored events are recognised as duplicates): {failures[0]}"
+                f"batch; stored events are recognised as duplicates): {failures[0][1]}"
             )
         return report
 
@@ -203,11 +209,13 @@ class SesFeedbackApp:
         """Every item the batch touches, read in one go (a notification can have 50 recipients)."""
         from bot.aws.mailing import get_addresses
 
-        addresses = {event.address for _, n in notifications for event in n.events}
-        if not addresses:
+        events = [event for _, n in notifications for event in n.events]
+        # The other spellings too: items the original handler wrote under them may need taking over.
+        keys = {event.address for event in events} | {event.spelled for event in events if event.spelled}
+        if not keys:
             return {}
         try:
-            return get_addresses(self.settings.mailing_table, addresses)
+            return get_addresses(self.settings.mailing_table, keys)
         except OpsbotError as error:
             # Each event then reads its own item (and fails on its own if AWS really is down).
             logger.warning("could not read the batch's items at once: %s", error)
@@ -237,12 +245,11 @@ class SesFeedbackApp:
         report.alerts_failed = result.failed
 
 
-def _window_text(ms: int) -> str:
-    from datetime import timedelta
-
-    from bot.core.timeparse import format_duration
-
-    return format_duration(timedelta(milliseconds=ms))
+def _from_sqs(event: Any) -> bool:
+    records = event.get("Records") if isinstance(event, dict) else None
+    return isinstance(records, list) and any(
+        isinstance(r, dict) and r.get("eventSource") == "aws:sqs" for r in records
+    )
 
 
 def _loggable(message: Any) -> str:

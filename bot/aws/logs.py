@@ -248,7 +248,8 @@ def contains_term(message: str, term: str) -> bool:
 class FilterResult:
     events: list[LogEvent] = field(default_factory=list)
     missing: bool = False  # the log group does not exist
-    truncated: bool = False  # stopped at max_events or the deadline with more to read
+    truncated: bool = False  # stopped at max_events, max_pages or the deadline with more to read
+    deadline_hit: bool = False  # truncated because the caller's deadline passed
     pages: int = 0
 
 
@@ -261,6 +262,8 @@ def filter_events(
     pattern: str = "",
     streams: Sequence[str] = (),
     max_events: int = 50_000,
+    max_pages: int | None = None,
+    page_size: int | None = None,
     deadline: float | None = None,
     stats: CallStats | None = None,
     recheck: Callable[[str], bool] | None = None,
@@ -269,7 +272,8 @@ def filter_events(
 
     ``term`` is sent as one double-quoted term and every returned event is checked again here: moto
     and CloudWatch differ in filter semantics, and only this check is ours. A group that does not exist
-    is reported as ``missing`` rather than raised, so one absent group does not fail a lookup.
+    is reported as ``missing`` rather than raised, so one absent group does not fail a lookup. Reading
+    stops, with ``truncated`` set, after ``max_events`` events, ``max_pages`` pages or at ``deadline``.
     """
     if term and pattern:
         raise ValueError("give term or pattern, not both")
@@ -277,7 +281,7 @@ def filter_events(
         "logGroupName": group,
         "startTime": int(start_ms),
         "endTime": int(end_ms),
-        "limit": MAX_PAGE_EVENTS,
+        "limit": page_size or MAX_PAGE_EVENTS,
     }
     if term:
         kwargs["filterPattern"] = quote_term(term)
@@ -290,7 +294,7 @@ def filter_events(
     result = FilterResult()
     while True:
         if deadline is not None and time.monotonic() > deadline:
-            result.truncated = True
+            result.truncated = result.deadline_hit = True
             break
         try:
             page = LIMITER.call(
@@ -324,7 +328,7 @@ def filter_events(
         token = page.get("nextToken")
         if not token:
             break
-        if len(result.events) >= max_events:
+        if len(result.events) >= max_events or (max_pages is not None and result.pages >= max_pages):
             result.truncated = True
             break
         kwargs["nextToken"] = token

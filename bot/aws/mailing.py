@@ -3,24 +3,28 @@
 Writes are read-merge-write with optimistic concurrency: the item carries a revision ``rev`` and every
 put is conditional on the revision the merge was computed from, so a concurrent writer is never
 overwritten with older information (the merge itself decides by event time what is newer; see
-``bot.core.mail_state``). A duplicate is recognised from the item before anything is written.
+``bot.core.mail_state``). A put that loses the race gets the winner's item back with the failure, so the
+merge is redone without another read. A duplicate is recognised from the item before anything is written.
 
 State-table items of this capability (prefix ``mail#`` so they never collide with other kinds):
     mail#stats     <day>#<shard>    feedback events per day by kind (TTL 400 days)
-    mail#digest    <storm id>       bounce-storm digest counters and the digest message's ts
+    mail#alerts    <window start>   alerts of one minute, for the storm guard (TTL two minutes)
+    mail#digest    <storm id>       bounce-storm digest counters, the digest message's ts and the
+                                    version of the counts it shows
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from bot.aws.clients import client
 from bot.aws.dynamo import from_item, query_all, to_item, values
 from bot.aws.errors import aws_errors, error_code
 from bot.aws.state import create_table
+from bot.errors import AwsError
 
 MAILING_TABLE_DEFINITION: dict[str, Any] = {
     "AttributeDefinitions": [{"AttributeName": "UserId", "AttributeType": "S"}],
@@ -35,11 +39,16 @@ DIGEST_TTL_SECONDS = 7 * 86400
 STATS_SHARDS = 4
 
 STATS_PK = "mail#stats"
+ALERTS_PK = "mail#alerts"
 DIGEST_PK = "mail#digest"
 
 
 class RevisionConflict(Exception):
-    """Someone else wrote the item since we read it: read again and merge again."""
+    """Someone else wrote the item since we read it: merge again with ``current``, what is there now."""
+
+    def __init__(self, current: dict[str, Any] | None) -> None:
+        super().__init__("the item changed since it was read")
+        self.current = current
 
 
 def create_mailing_table(name: str) -> None:
@@ -77,17 +86,23 @@ def get_addresses(table: str, addresses: Iterable[str]) -> dict[str, dict[str, A
                     break
                 time.sleep(min(1.0, 0.05 * 2**attempt))
             else:
-                raise RevisionConflict()  # never expected: DynamoDB kept throttling the batch
+                raise AwsError(
+                    f"DynamoDB kept leaving keys of mailing table {table} unread (throttled).",
+                    code="UnprocessedKeys",
+                    operation="BatchGetItem",
+                )
     return found
 
 
 def put_if_revision(table: str, item: Mapping[str, Any], expected_rev: int | None) -> None:
     """Put ``item`` if the stored item still has ``expected_rev`` (None: no item, or one written by the
-    original handler, which has no revision). Raises RevisionConflict otherwise; nothing is written then."""
+    original handler, which has no revision). Raises RevisionConflict, carrying the stored item, otherwise;
+    nothing is written then."""
     kwargs: dict[str, Any] = {
         "TableName": table,
         "Item": to_item(dict(item)),
         "ExpressionAttributeNames": {"#rev": "rev"},
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
     }
     if expected_rev is None:
         kwargs["ConditionExpression"] = "attribute_not_exists(#rev)"
@@ -99,20 +114,9 @@ def put_if_revision(table: str, item: Mapping[str, Any], expected_rev: int | Non
             client("dynamodb").put_item(**kwargs)
         except Exception as error:
             if error_code(error) == "ConditionalCheckFailedException":
-                raise RevisionConflict() from None
+                stored = getattr(error, "response", {}).get("Item")
+                raise RevisionConflict(from_item(stored) if stored else None) from None
             raise
-
-
-def put_address(table: str, item: Mapping[str, Any]) -> None:
-    """Unconditional put (tests and the demo's legacy examples only)."""
-    with aws_errors(resource=f"mailing table {table}"):
-        client("dynamodb").put_item(TableName=table, Item=to_item(dict(item)))
-
-
-def scan_addresses(table: str) -> Iterator[dict[str, Any]]:
-    from bot.aws.dynamo import scan_all
-
-    yield from scan_all(table, ConsistentRead=True)
 
 
 # -- daily counters --------------------------------------------------------------------------------
@@ -155,7 +159,38 @@ def read_stats(state_table: str, first_day: str, last_day: str) -> dict[str, dic
     return days
 
 
+# -- the storm guard ------------------------------------------------------------------------------
+
+
+def count_alerts(state_table: str, count: int, *, window_seconds: int, now: float) -> int:
+    """Add ``count`` alerts to the current window; return those of the current and the previous window.
+
+    One fixed window would let up to twice the threshold through when a burst straddles its boundary;
+    counting the previous window too errs on the side of the digest.
+    """
+    start = int(now) - int(now) % window_seconds
+    ddb = client("dynamodb")
+    with aws_errors(resource=f"state table {state_table}"):
+        result = ddb.update_item(
+            TableName=state_table,
+            Key=to_item({"pk": ALERTS_PK, "sk": str(start)}),
+            UpdateExpression="ADD #c :n SET expiresAt = if_not_exists(expiresAt, :exp)",
+            ExpressionAttributeNames={"#c": "count"},
+            ExpressionAttributeValues=values({":n": count, ":exp": start + 2 * window_seconds}),
+            ReturnValues="UPDATED_NEW",
+        )
+        previous = ddb.get_item(
+            TableName=state_table,
+            Key=to_item({"pk": ALERTS_PK, "sk": str(start - window_seconds)}),
+            ConsistentRead=True,
+        ).get("Item")
+    current = int(from_item(result["Attributes"])["count"])
+    return current + (int(from_item(previous).get("count", 0)) if previous else 0)
+
+
 # -- bounce-storm digest ---------------------------------------------------------------------------
+# Every addition bumps the digest's ``version``; the message records the version it shows (``shown``), so
+# whoever added counts can tell whether the message shows them yet.
 
 
 def digest_add(
@@ -163,8 +198,8 @@ def digest_add(
 ) -> dict[str, Any]:
     """Add counts to a storm's digest item; returns the whole item after the update."""
     names: dict[str, str] = {}
-    vals: dict[str, Any] = {":exp": int(time.time()) + DIGEST_TTL_SECONDS}
-    adds: list[str] = []
+    vals: dict[str, Any] = {":exp": int(time.time()) + DIGEST_TTL_SECONDS, ":one": 1}
+    adds: list[str] = ["version :one"]
     sets = ["expiresAt = if_not_exists(expiresAt, :exp)"]
     for index, (name, count) in enumerate(sorted(increments.items())):
         names[f"#a{index}"] = name
@@ -174,11 +209,10 @@ def digest_add(
         names[f"#e{index}"] = name
         vals[f":e{index}"] = text
         sets.append(f"#e{index} = if_not_exists(#e{index}, :e{index})")
-    expression = "SET " + ", ".join(sets) + (" ADD " + ", ".join(adds) if adds else "")
     kwargs: dict[str, Any] = {
         "TableName": state_table,
         "Key": to_item({"pk": DIGEST_PK, "sk": storm}),
-        "UpdateExpression": expression,
+        "UpdateExpression": "SET " + ", ".join(sets) + " ADD " + ", ".join(adds),
         "ExpressionAttributeValues": values(vals),
         "ReturnValues": "ALL_NEW",
     }
@@ -209,14 +243,33 @@ def digest_claim_update(state_table: str, storm: str, *, now: float, min_interva
             return False
 
 
-def digest_set_message(state_table: str, storm: str, *, channel: str, ts: str, now: float) -> None:
+def digest_set_message(
+    state_table: str, storm: str, *, channel: str, ts: str, now: float, shown: int
+) -> None:
+    """Record the posted digest message and the version of the counts it shows."""
     with aws_errors(resource=f"state table {state_table}"):
         client("dynamodb").update_item(
             TableName=state_table,
             Key=to_item({"pk": DIGEST_PK, "sk": storm}),
-            UpdateExpression="SET ts = :ts, channel = :channel, lastUpdate = :now",
-            ExpressionAttributeValues=values({":ts": ts, ":channel": channel, ":now": now}),
+            UpdateExpression="SET ts = :ts, channel = :channel, lastUpdate = :now, shown = :shown",
+            ExpressionAttributeValues=values({":ts": ts, ":channel": channel, ":now": now, ":shown": shown}),
         )
+
+
+def digest_mark_shown(state_table: str, storm: str, version: int) -> None:
+    """The message now shows the counts of ``version`` (never lowered by a slower, older update)."""
+    with aws_errors(resource=f"state table {state_table}"):
+        try:
+            client("dynamodb").update_item(
+                TableName=state_table,
+                Key=to_item({"pk": DIGEST_PK, "sk": storm}),
+                UpdateExpression="SET shown = :v",
+                ConditionExpression="attribute_not_exists(shown) OR shown < :v",
+                ExpressionAttributeValues=values({":v": version}),
+            )
+        except Exception as error:
+            if error_code(error) != "ConditionalCheckFailedException":
+                raise
 
 
 def digest_get(state_table: str, storm: str) -> dict[str, Any] | None:

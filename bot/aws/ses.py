@@ -26,15 +26,6 @@ class SuppressionEntry:
     message_id: str = ""
     feedback_id: str = ""
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "address": self.address,
-            "reason": self.reason,
-            "lastUpdate": self.last_update.isoformat() if self.last_update else None,
-            "messageId": self.message_id or None,
-            "feedbackId": self.feedback_id or None,
-        }
-
 
 def get_suppressed(address: str) -> SuppressionEntry | None:
     """The address's entry on the account-level suppression list, or None when it is not on it."""
@@ -122,8 +113,10 @@ def reputation_metrics(start: datetime, end: datetime) -> ReputationMetrics:
     are summed over the period.
     """
     span = max(1, int((end - start).total_seconds()))
-    # One data point for the whole span; CloudWatch wants whole hours for data older than 63 days.
+    # Counts: one data point for the whole span. Rates: CloudWatch returns nothing for a start older than
+    # 63 days unless the period is a whole number of hours (and five-minute points are gone by then).
     period = -(-span // 3600) * 3600 if span > 3600 else 300
+    rate_period = 300 if span <= 63 * 86400 else 3600
     queries: list[dict[str, Any]] = []
     for index, name in enumerate(_RATE_METRICS.values()):
         queries.append(
@@ -131,7 +124,7 @@ def reputation_metrics(start: datetime, end: datetime) -> ReputationMetrics:
                 "Id": f"r{index}",
                 "MetricStat": {
                     "Metric": {"Namespace": "AWS/SES", "MetricName": name},
-                    "Period": 300,
+                    "Period": rate_period,
                     "Stat": "Average",
                 },
                 "ReturnData": True,

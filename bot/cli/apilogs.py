@@ -74,7 +74,7 @@ def _lookup(args: argparse.Namespace) -> int:
 def _tail(args: argparse.Namespace) -> int:
     from bot.cli.output import print_json, use_colour
     from bot.core.apilogs.commands import plan_tail
-    from bot.core.apilogs.model import LogEvent
+    from bot.core.apilogs.model import LogEvent, sort_key
     from bot.render.apilogs import group_label, tail_batch_text, tail_summary_text
 
     plan = plan_tail(
@@ -104,7 +104,9 @@ def _tail(args: argparse.Namespace) -> int:
     finally:
         batches.close()
     if args.json:
-        print_json({"events": [e.to_json() for e in collected], "summary": plan.tail.summary.to_json()})
+        # Batches come in the order lines arrived; a late line belongs earlier in the document.
+        events = sorted(collected, key=sort_key)
+        print_json({"events": [e.to_json() for e in events], "summary": plan.tail.summary.to_json()})
     else:
         print(tail_summary_text(plan.tail.summary), file=sys.stderr)
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from dataclasses import replace
 from typing import Any
 
 from bot.config import Settings
@@ -65,7 +66,7 @@ def _list(args: argparse.Namespace) -> int:
         while page.next_cursor:
             page = list_devices(settings, filters, cursor=page.next_cursor)
             devices.extend(page.devices)
-        page = type(page)(devices=devices, filters=filters, next_cursor=None, table=page.table)
+        page = replace(page, devices=devices, next_cursor=None)
     if args.json:
         print_json(page.to_json())
     else:

@@ -110,6 +110,12 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of changes (0 or more)")
+    return int(text)
+
+
 def _zone_arguments(parser: argparse.ArgumentParser, *, domain_optional: bool = False) -> None:
     if domain_optional:
         parser.add_argument(
@@ -142,7 +148,7 @@ def add_parser(subparsers: Any) -> None:
 
     plan = commands.add_parser("plan", help="transfer and show what a resync would change (read-only)")
     _zone_arguments(plan)
-    plan.add_argument("--limit", type=int, default=50, help="changes to list (default 50)")
+    plan.add_argument("--limit", type=_count, default=50, help="changes to list (default 50)")
     plan.set_defaults(func=_plan)
 
     resync = commands.add_parser(
@@ -154,7 +160,7 @@ def add_parser(subparsers: Any) -> None:
     _zone_arguments(resync)
     resync.add_argument("--apply", action="store_true", help="apply the plan")
     resync.add_argument("--force", action="store_true", help="apply even when a guard refuses")
-    resync.add_argument("--limit", type=int, default=50, help="changes to list (default 50)")
+    resync.add_argument("--limit", type=_count, default=50, help="changes to list (default 50)")
     resync.set_defaults(func=_resync)
 
     mirror = commands.add_parser(

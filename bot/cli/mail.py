@@ -7,6 +7,7 @@ import getpass
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from bot.config import Settings
@@ -98,9 +99,11 @@ def _read_events(paths: list[str]) -> list[Any]:
     events = []
     for path in paths:
         try:
-            text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()  # noqa: SIM115
+            text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
         except OSError as error:
             raise UsageError(f"Cannot read {path}: {error.strerror}.") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"{path} is not UTF-8 text.") from None
         try:
             events.append(json.loads(text))
         except ValueError as error:

@@ -4,8 +4,9 @@ The seed post's activation read the item, compared the code in the function and 
 condition: two activations could both win, the code stayed valid after use (so whoever saw it could
 re-register the device to themselves later), an unknown serial crashed the function (``data.Item`` was
 undefined) and nothing limited guessing. Here activation is one conditional UpdateItem that also removes
-the code, failures are told apart from the item DynamoDB returns with the failed condition, and wrong
-codes are counted in the state table (per device and per user) with locks that expire.
+the code, failures are told apart from the item DynamoDB returns with the failed condition, and attempts
+are counted in the state table (per device and per user) before they are made, so that parallel guesses
+cannot outrun the limits, with locks that expire.
 
 Secrets: an activation code is a ``Secret`` from the moment it is parsed. No result, log line or audit
 record holds it; the only code that leaves this module is the new one ``deactivate`` issues, wrapped in a
@@ -257,6 +258,7 @@ class GuessingLimits:
 
 
 GUESSING_LIMITS = GuessingLimits()
+BUSY_RETRY = 5  # seconds to wait when more attempts than the limit are in flight at once
 
 
 def _device_key(serial: str, client_id: str) -> str:
@@ -289,9 +291,15 @@ class _Guard:
         self._counter = f"{key}@{self.until}"
 
     def reserve(self) -> int:
-        """Count one attempt; return the unsettled attempts of the window, this one included."""
+        """Count one attempt; return the unsettled attempts of the window, this one included.
+
+        The settled count is read before the attempt is added: every attempt settled by then was added
+        before ours, so the difference never misses an attempt in flight (it may count one that has just
+        settled, which errs on the safe side).
+        """
+        settled = self.state.recent(f"{self._counter}#settled", window_seconds=self.window)
         attempts = self.state.add_recent(self._counter, window_seconds=self.window)
-        return max(0, attempts - self.state.recent(f"{self._counter}#settled", window_seconds=self.window))
+        return max(0, attempts - settled)
 
     def settle(self) -> None:
         self.state.add_recent(f"{self._counter}#settled", window_seconds=self.window)
@@ -405,43 +413,51 @@ def activate(
     def locked(message: str, wait: int) -> ActivationResult:
         return finish(ActivationResult(False, Reason.LOCKED, serial, client_id, message, retry_after=wait))
 
-    def user_locked_message(wait: int) -> str:
-        return f"Too many wrong activation codes from you; try again in {_minutes(wait)}."
-
-    def device_locked_message(wait: int) -> str:
-        return f"Device {target} is locked after too many wrong codes; try again in {_minutes(wait)}."
-
     now = int(time.time())
     user = _Guard(state, _user_key(actor), limits.user_window, now)
     if user.locked_for:
-        return locked(user_locked_message(user.locked_for), user.locked_for)
+        wait = user.locked_for
+        return locked(f"Too many wrong activation codes from you; try again in {_minutes(wait)}.", wait)
     device = _Guard(state, _device_key(serial, client_id), limits.device_window, now)
     if device.locked_for:
-        return locked(device_locked_message(device.locked_for), device.locked_for)
+        wait = device.locked_for
+        return locked(
+            f"Device {target} is locked after too many wrong codes; try again in {_minutes(wait)}.", wait
+        )
 
+    # Beyond a limit with attempts still in flight: refused before reaching the catalog, so not a guess.
     user_failures = user.reserve()
     if user_failures > limits.user_failures:
-        user.lock(limits.user_lock, user_failures - 1)
-        return locked(user_locked_message(limits.user_lock), limits.user_lock)
+        user.settle()
+        return locked("Too many activation attempts from you at once; try again in a moment.", BUSY_RETRY)
     device_failures = device.reserve()
     if device_failures > limits.device_failures:
-        device.lock(limits.device_lock, device_failures - 1)
-        return locked(device_locked_message(limits.device_lock), limits.device_lock)
+        device.settle()
+        user.settle()
+        return locked(
+            f"Too many activation attempts for {target} at once; try again in a moment.", BUSY_RETRY
+        )
 
-    attempt = catalog.try_activate(
-        settings.device_table,
-        serial,
-        client_id,
-        code=secret.reveal(),
-        email=address,
-        actor=actor,
-        at=format_time(datetime.now(UTC)),
-    )
-    if attempt.activated or not attempt.exists:
-        device.settle()  # not a wrong code for this device
+    try:
+        attempt = catalog.try_activate(
+            settings.device_table,
+            serial,
+            client_id,
+            code=secret.reveal(),
+            email=address,
+            actor=actor,
+            at=format_time(datetime.now(UTC)),
+        )
+    except Exception:
+        # No answer about the code (e.g. the table is missing): not a guess, so it must not count.
+        user.settle()
+        device.settle()
+        raise
+    # Settle what was not a wrong code.
     if attempt.activated:
         user.settle()
     if attempt.succeeded:
+        device.lock(0, 0)  # its earlier wrong codes mean nothing now (the code is gone): count afresh
         return finish(
             ActivationResult(
                 True,
@@ -452,6 +468,7 @@ def activate(
             )
         )
     if attempt.activated:
+        device.settle()
         return finish(
             ActivationResult(
                 False,
@@ -467,6 +484,7 @@ def activate(
     if user_locked:
         user.lock(limits.user_lock, user_failures)
     if not attempt.exists:
+        device.settle()  # no such device: a wrong guess of the person's, not of a device's code
         suffix = f" You can try again in {_minutes(limits.user_lock)}." if user_locked else ""
         return finish(
             ActivationResult(
@@ -520,7 +538,11 @@ class DeactivationResult:
 
     @property
     def message(self) -> str:
-        state = "was activated" if self.was_activated else "was not activated"
+        if self.was_activated:
+            owner = f" (registered to {self.previous_email})" if self.previous_email else ""
+            state = f"was activated{owner}"
+        else:
+            state = "was not activated"
         return (
             f"Device {self.serial} / {self.client_id} {state}; it is now reset (not activated, e-mail "
             f"{UNREGISTERED_EMAIL}) with a new activation code."
@@ -672,7 +694,10 @@ def show(
     now = int(time.time())
     for item, code_unused in rows:
         guard = _Guard(
-            state, _device_key(str(item.get("serialNumber")), str(item.get("clientId"))), limits.device_window, now
+            state,
+            _device_key(str(item.get("serialNumber")), str(item.get("clientId"))),
+            limits.device_window,
+            now,
         )
         views.append(
             DeviceView.from_item(

@@ -78,8 +78,12 @@ DESTINATIONS: dict[str, tuple[re.Pattern[str], str]] = {
     ),
 }
 NAME_TYPES = {"kinesis", "firehose", "lambda"}
-# The function sends these with the service's batch API (or, for caches, key by key): collapse is unused.
-COLLAPSE_UNUSED = {"kinesis", "firehose", "es", "lambda", "memcached", "redis"}
+# The configuration loader's switch on the type has no ``break`` after the sqs/sns/iot case, so it falls
+# through to ``default: collapse = null``: for these types too a collapse value changes nothing, and
+# every record goes out as its own message. (kinesis, firehose, es use the batch API; lambda gets the
+# whole event; memcached and redis fall through to the same default.)
+COLLAPSE_RESET = {"sqs", "sns", "iot"}
+# memcached and redis: the loader drops role and region before checking them.
 CACHE_TYPES = {"memcached", "redis"}
 
 _KINESIS = re.compile(
@@ -556,8 +560,16 @@ def check_target(target: Target) -> list[Finding]:
                 "collapse",
                 f"collapse is {_kind_of(collapse)}, not one of {', '.join(COLLAPSE_VALUES)}; the target is ignored.",
             )
-    elif isinstance(kind, str) and kind in COLLAPSE_UNUSED and collapse != "none":
-        add(WARNING, "collapse-unused", f"collapse {collapse!r} has no effect on {kind} targets.")
+    elif isinstance(kind, str) and kind in TARGET_TYPES and collapse != "none":
+        if kind in COLLAPSE_RESET:
+            reason = (
+                f"collapse {collapse!r} has no effect: the function's configuration loader resets collapse "
+                "for sqs, sns and iot targets (a switch case without break in lib/configuration.js), so each "
+                "record is sent as its own message."
+            )
+        else:
+            reason = f"collapse {collapse!r} has no effect on {kind} targets."
+        add(WARNING, "collapse-unused", reason)
 
     if "parallel" in a and not isinstance(a["parallel"], bool):
         add(
@@ -584,7 +596,15 @@ def check_target(target: Target) -> list[Finding]:
 
     role = a.get("role")
     external_id = a.get("externalId")
-    if role is not None:
+    region = a.get("region")
+    cache = isinstance(kind, str) and kind in CACHE_TYPES
+    if cache and (role is not None or region is not None):
+        add(
+            WARNING,
+            "cache-cross-account",
+            f"{kind} targets must be in the function's VPC; the function ignores their role and region.",
+        )
+    if role is not None and not cache:
         if not isinstance(role, str) or not ROLE.fullmatch(role):
             add(ERROR, "role", f"role {role!r} is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME).")
         elif external_id is None:
@@ -595,26 +615,25 @@ def check_target(target: Target) -> list[Finding]:
                 "this function from any other principal it trusts (confused deputy).",
             )
     if external_id is not None:
-        if role is None:
+        if not isinstance(external_id, str):
+            add(
+                ERROR,
+                "external-id",
+                f"externalId is {_kind_of(external_id)}, not a string; the function ignores the target.",
+            )
+        elif role is None or cache:
             add(WARNING, "external-id-without-role", "externalId is set without a role; it is never used.")
-        elif not isinstance(external_id, str) or not EXTERNAL_ID.fullmatch(external_id):
+        elif not EXTERNAL_ID.fullmatch(external_id):
             add(
                 ERROR,
                 "external-id",
                 "externalId is not 2 to 1024 of the characters STS allows; every AssumeRole for this target fails.",
             )
-    region = a.get("region")
-    if region is not None and (not isinstance(region, str) or not REGION.fullmatch(region)):
+    if region is not None and not cache and (not isinstance(region, str) or not REGION.fullmatch(region)):
         add(
             ERROR,
             "region",
             f"region {region!r} is not a region name such as us-east-1; the target is ignored.",
-        )
-    if isinstance(kind, str) and kind in CACHE_TYPES and (role is not None or region is not None):
-        add(
-            WARNING,
-            "cache-cross-account",
-            f"{kind} targets must be in the function's VPC; the function ignores their role and region.",
         )
     return findings
 
@@ -706,9 +725,13 @@ def check_groups(groups: Iterable[SourceGroup], hook_errors: Mapping[str, str] |
         for target in source_group.targets:
             targets += 1
             findings.extend(check_target(target))
-    order = {ERROR: 0, WARNING: 1}
-    findings.sort(key=lambda f: (order.get(f.severity, 2), f.table, f.source_arn, f.target_id or ""))
+    findings.sort(key=_finding_order)
     return CheckReport(tuple(findings), targets, sources, dict(hook_errors or {}))
+
+
+def _finding_order(finding: Finding) -> tuple[int, str, str, str]:
+    """Errors first, then by table, source and target."""
+    return (0 if finding.severity == ERROR else 1, finding.table, finding.source_arn, finding.target_id or "")
 
 
 def beyond_first_page(source_group: SourceGroup, loaded_ids: set[str]) -> list[Finding]:
@@ -742,10 +765,7 @@ def check(settings: Settings) -> CheckReport:
                 extra.extend(beyond_first_page(source_group, loaded))
     if not extra:
         return report
-    findings = sorted(
-        (*extra, *report.findings),
-        key=lambda f: (0 if f.severity == ERROR else 1, f.table, f.source_arn, f.target_id or ""),
-    )
+    findings = sorted((*extra, *report.findings), key=_finding_order)
     return CheckReport(tuple(findings), report.targets_checked, report.sources_checked, report.hook_errors)
 
 

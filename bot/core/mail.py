@@ -12,14 +12,15 @@ import logging
 import random
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.aws import mailing
 from bot.config import Settings
-from bot.core.mail_feedback import RecipientEvent, iso_ms, normalize_address
+from bot.core.mail_feedback import RecipientEvent, iso_ms, normalize_address, spelling
 from bot.core.mail_state import (
+    MERGE_STATE,
     Derived,
     MailRules,
     derive,
@@ -35,7 +36,9 @@ from bot.errors import AwsError, ConfigError, OpsbotError, UsageError
 
 logger = logging.getLogger("opsbot.mail")
 
-MAX_WRITE_ATTEMPTS = 8
+# Each lost race means another writer stored an event for the same address, so losing this often needs
+# that many concurrent events for one address (a few at most, even in a bounce storm).
+MAX_WRITE_ATTEMPTS = 20
 
 # SES's published thresholds (fractions): below the first the account is healthy, at the second it is
 # placed under review, at the third sending may be paused.
@@ -168,26 +171,26 @@ def record_event(
     *,
     known: dict[str, dict[str, Any] | None] | None = None,
 ) -> EventOutcome:
-    """Merge one event into its address's item: read, merge, put conditional on the revision read
-    (read and merge again when someone else wrote in between).
+    """Merge one event into its address's item: read, merge, put conditional on the revision read; when
+    another invocation wrote in between, merge again with what it wrote (returned with the failed put).
 
     A duplicate (the same feedback delivered again, by SNS or by the other SES format) is recognised from
-    the item and changes nothing. ``known`` holds items already read for this batch (address -> item or
-    None); it is used instead of a first read and kept up to date with what is written.
+    the item and changes nothing. ``known`` holds items already read for this batch (key -> item or None);
+    it is used instead of a first read and kept up to date with what is written.
     """
     table = settings.mailing_table
+    if known is not None and event.address in known:
+        current = known[event.address]
+    else:
+        current = mailing.get_address(table, event.address)
     for attempt in range(MAX_WRITE_ATTEMPTS):
-        if known is not None and event.address in known and attempt == 0:
-            current = known[event.address]
-        else:
-            current = mailing.get_address(table, event.address)
-        record = from_item(current) if current is not None else None
+        base = current if current is not None else _legacy_spelling(table, event.spelled, known)
+        record = replace(from_item(base), address=event.address) if base is not None else None
         before = derive(record, rules) if record is not None else None
-        if record is not None and current is not None and before is not None and record.knows(event):
-            return EventOutcome(event, True, False, before, before, current)
+        if record is not None and before is not None and record.knows(event):
+            return EventOutcome(event, True, False, before, before, base or {})
         merged = merge(record, event, rules)
-        computed = to_item(merged, rules)
-        new_item = {k: v for k, v in (current or {}).items() if k not in OWN_ATTRIBUTES} | computed
+        new_item = {k: v for k, v in (base or {}).items() if k not in OWN_ATTRIBUTES} | to_item(merged, rules)
         changed = current is None or not same_state(current, new_item)
         if changed:
             previous_rev = current.get("rev") if current is not None else None
@@ -197,20 +200,43 @@ def record_event(
                 mailing.put_if_revision(
                     table, new_item, int(previous_rev) if previous_rev is not None else None
                 )
-            except mailing.RevisionConflict:
-                # Another invocation wrote this address between our read and write: read and merge again.
-                time.sleep(random.uniform(0, 0.02 * (attempt + 1)))
+            except mailing.RevisionConflict as conflict:
+                # Another invocation wrote this address between our read and write: merge into its item at
+                # once (it is the newest there is); only after repeated losses back off a little.
+                current = conflict.current
+                if attempt >= 2:
+                    time.sleep(random.uniform(0, 0.005 * attempt))
                 continue
-        after = derive(merged, rules)
+        stored = new_item if changed else current or {}
         if known is not None:
-            known[event.address] = new_item if changed else current
-        return EventOutcome(event, False, changed, before, after, new_item if changed else current or {})
+            known[event.address] = stored
+        return EventOutcome(event, False, changed, before, derive(merged, rules), stored)
     raise AwsError(
         f"The mailing table entry for {event.address} kept changing while {event.event_id} "
         "was being recorded.",
         code="RevisionConflict",
         hint="The batch will be retried.",
     )
+
+
+def _legacy_spelling(
+    table: str, spelled: str, known: dict[str, dict[str, Any] | None] | None = None
+) -> dict[str, Any] | None:
+    """The item the original handler wrote under another spelling of the address (it keyed items by the
+    address exactly as SES gave it), while opsbot has no item under the normalised address yet.
+
+    Taking it over keeps what it recorded (a complaint stays sticky); the item itself is left as it is.
+    Items with opsbot's merge state are never taken: opsbot writes normalised keys only.
+    """
+    if not spelled:
+        return None
+    item = known[spelled] if known is not None and spelled in known else mailing.get_address(table, spelled)
+    return item if item is not None and MERGE_STATE not in item else None
+
+
+def stored_item(table: str, address: str, spelled: str = "") -> dict[str, Any] | None:
+    """The item for ``address`` (normalised), or the original handler's item under ``spelled``."""
+    return mailing.get_address(table, address) or _legacy_spelling(table, spelled)
 
 
 def count_events(settings: Settings, outcomes: list[EventOutcome]) -> None:
@@ -254,26 +280,28 @@ class SuppressionStatus:
 @dataclass(frozen=True)
 class MailStatus:
     address: str
-    recorded: bool
-    state: str
-    reason: str
-    since: str
-    sticky: bool
-    review: bool
-    transient_count: int
+    suppression: SuppressionStatus
     transient_limit: int
     transient_window: str
-    notification_type: str
-    sender: str
-    last_event_at: str
-    last_message_id: str
-    bounce_type: str
-    bounce_subtype: str
-    diagnostic: str
-    complaint_feedback_type: str
-    updated_at: str
-    history: list[dict[str, Any]]
-    suppression: SuppressionStatus
+    recorded: bool = False
+    state: str = "enable"
+    reason: str = "no-feedback"
+    since: str = ""
+    sticky: bool = False
+    review: bool = False
+    transient_count: int = 0
+    notification_type: str = ""
+    sender: str = ""
+    last_event_at: str = ""
+    last_message_id: str = ""
+    bounce_type: str = ""
+    bounce_subtype: str = ""
+    diagnostic: str = ""
+    complaint_feedback_type: str = ""
+    updated_at: str = ""
+    history: list[dict[str, Any]] = field(default_factory=list)
+    # The key of the item shown when it is the original handler's, under another spelling of the address.
+    stored_as: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -297,11 +325,13 @@ class MailStatus:
             "complaintFeedbackType": self.complaint_feedback_type or None,
             "updatedAt": self.updated_at or None,
             "history": self.history,
+            "storedAs": self.stored_as or None,
             "suppressionList": self.suppression.to_json(),
         }
 
 
-def _window_text(rules: MailRules) -> str:
+def window_text(rules: MailRules) -> str:
+    """The transient-bounce window in words (``3d``)."""
     from bot.core.timeparse import format_duration
 
     return format_duration(timedelta(milliseconds=rules.transient_window_ms))
@@ -311,34 +341,16 @@ def status_of_item(
     address: str, item: dict[str, Any] | None, rules: MailRules, suppression: SuppressionStatus
 ) -> MailStatus:
     """The status shown for ``address`` given its stored item (None: never heard of)."""
+    limits = (rules.transient_limit, window_text(rules))
     if item is None:
-        return MailStatus(
-            address=address,
-            recorded=False,
-            state="enable",
-            reason="no-feedback",
-            since="",
-            sticky=False,
-            review=False,
-            transient_count=0,
-            transient_limit=rules.transient_limit,
-            transient_window=_window_text(rules),
-            notification_type="",
-            sender="",
-            last_event_at="",
-            last_message_id="",
-            bounce_type="",
-            bounce_subtype="",
-            diagnostic="",
-            complaint_feedback_type="",
-            updated_at="",
-            history=[],
-            suppression=suppression,
-        )
+        return MailStatus(address, suppression, *limits)
     record = from_item(item)
     derived = derive(record, rules)
+    key = str(item.get("UserId", address))
     return MailStatus(
-        address=address,
+        address,
+        suppression,
+        *limits,
         recorded=True,
         state=derived.state,
         reason=derived.reason,
@@ -346,8 +358,6 @@ def status_of_item(
         sticky=derived.sticky,
         review=derived.review,
         transient_count=derived.transient_count,
-        transient_limit=rules.transient_limit,
-        transient_window=_window_text(rules),
         notification_type=str(item.get("notificationType", "")),
         sender=str(item.get("from", "")),
         last_event_at=str(item.get("lastEventAt", "")) or str(item.get("timestamp", "")),
@@ -358,7 +368,7 @@ def status_of_item(
         complaint_feedback_type=str(item.get("complaintFeedbackType", "")),
         updated_at=str(item.get("updatedAt", "")),
         history=[history_entry(mark) for mark in record.history],
-        suppression=suppression,
+        stored_as=key if key != address else "",
     )
 
 
@@ -385,7 +395,7 @@ def status(address: str, settings: Settings) -> MailStatus:
     """``/mail status <address>``: state, why, last event, history, suppression-list status."""
     normalized = normalize_address(address)
     rules = mail_config(settings).rules
-    item = mailing.get_address(settings.mailing_table, normalized)
+    item = stored_item(settings.mailing_table, normalized, spelling(address.strip(), normalized))
     return status_of_item(normalized, item, rules, suppression_status(normalized, settings))
 
 
@@ -419,9 +429,6 @@ class MailStats:
     complaints: int
     reputation: Any = None  # bot.aws.ses.ReputationMetrics when SES published any
     reputation_note: str = ""
-    thresholds: dict[str, tuple[float, float, float]] = field(
-        default_factory=lambda: {"bounce": BOUNCE_THRESHOLDS, "complaint": COMPLAINT_THRESHOLDS}
-    )
 
     @property
     def bounces(self) -> int:
@@ -480,8 +487,8 @@ class MailStats:
                 "+ all bounces)"
             ),
             "thresholds": {
-                "bounce": {"healthyBelow": 0.02, "review": 0.05, "mayPause": 0.10},
-                "complaint": {"healthyBelow": 0.001, "review": 0.001, "mayPause": 0.005},
+                name: dict(zip(("healthyBelow", "review", "mayPause"), levels, strict=True))
+                for name, levels in (("bounce", BOUNCE_THRESHOLDS), ("complaint", COMPLAINT_THRESHOLDS))
             },
             "sesReputation": self.reputation.to_json() if self.reputation is not None else None,
             "sesBounceLevel": self.ses_bounce_level if self.reputation is not None else None,
@@ -557,10 +564,7 @@ class ActionResult:
         }
 
 
-SUPPRESSION_REASONS = ("BOUNCE", "COMPLAINT")
-
-
-def _person_event(address: str, kind: str, by: str, note: str = "") -> RecipientEvent:
+def _person_event(address: str, kind: str, by: str, *, note: str = "", spelled: str = "") -> RecipientEvent:
     at_ms = int(time.time() * 1000)
     return RecipientEvent(
         address=address,
@@ -569,6 +573,7 @@ def _person_event(address: str, kind: str, by: str, note: str = "") -> Recipient
         event_id=f"{kind}:{at_ms}:{uuid.uuid4().hex[:12]}",
         by=by,
         note=note,
+        spelled=spelled,
     )
 
 
@@ -579,8 +584,9 @@ def reenable(address: str, settings: Settings, *, by: str) -> ActionResult:
     Doing it twice changes nothing the second time.
     """
     normalized = normalize_address(address)
+    spelled = spelling(address.strip(), normalized)
     rules = mail_config(settings).rules
-    current = mailing.get_address(settings.mailing_table, normalized)
+    current = stored_item(settings.mailing_table, normalized, spelled)
     before = derive(from_item(current), rules) if current is not None else None
     if current is None and not settings.ses_suppression:
         raise UsageError(f"No feedback is recorded for {normalized}, so there is nothing to re-enable.")
@@ -594,22 +600,10 @@ def reenable(address: str, settings: Settings, *, by: str) -> ActionResult:
         listing = (
             "removed from the SES suppression list" if removed else "was not on the SES suppression list"
         )
-    changed = False
+    outcome = None
     if before is not None and (before.state == "disable" or before.sticky or before.review):
-        outcome = record_event(_person_event(normalized, "reenable", by), settings, rules)
-        changed = outcome.changed
-        current = outcome.item
-    logger.info("mail reenable %s by %s: changed=%s, %s", normalized, by, changed, listing)
-    return ActionResult(
-        address=normalized,
-        action="reenable",
-        changed=changed,
-        by=by,
-        at=format_time(datetime.now(UTC)),
-        before_state=before.state if before else "unknown",
-        status=status_of_item(normalized, current, rules, suppression_status(normalized, settings)),
-        suppression_list=listing,
-    )
+        outcome = record_event(_person_event(normalized, "reenable", by, spelled=spelled), settings, rules)
+    return _action_result("reenable", normalized, by, before, outcome, current, listing, settings)
 
 
 def suppress(address: str, settings: Settings, *, by: str, reason: str = "") -> ActionResult:
@@ -618,35 +612,51 @@ def suppress(address: str, settings: Settings, *, by: str, reason: str = "") -> 
     Also adds it to SES's account-level suppression list (reason BOUNCE or COMPLAINT; by default
     COMPLAINT when the address complained, else BOUNCE) when ``OPSBOT_SES_SUPPRESSION`` is on.
     """
+    from bot.aws import ses
+
     normalized = normalize_address(address)
+    spelled = spelling(address.strip(), normalized)
     wanted = reason.strip().upper()
-    if wanted and wanted not in SUPPRESSION_REASONS:
+    if wanted and wanted not in ses.REASONS:
         raise UsageError(f"The suppression reason must be bounce or complaint, not {reason!r}.")
     rules = mail_config(settings).rules
-    current = mailing.get_address(settings.mailing_table, normalized)
+    current = stored_item(settings.mailing_table, normalized, spelled)
     record = from_item(current) if current is not None else None
     before = derive(record, rules) if record is not None else None
-    changed = False
-    already = before is not None and before.state == "disable" and before.sticky
-    if not already:
-        outcome = record_event(_person_event(normalized, "suppress", by, wanted), settings, rules)
-        changed = outcome.changed
-        current = outcome.item
+    outcome = None
+    if not (before is not None and before.state == "disable" and before.sticky):
+        event = _person_event(normalized, "suppress", by, note=wanted, spelled=spelled)
+        outcome = record_event(event, settings, rules)
     ses_reason = wanted or ("COMPLAINT" if record is not None and record.complaint is not None else "BOUNCE")
     listing = "SES suppression list not changed (OPSBOT_SES_SUPPRESSION is off)"
     if settings.ses_suppression:
-        from bot.aws import ses
-
-        ses.put_suppressed(normalized, ses_reason)  # type: ignore[arg-type]
+        ses.put_suppressed(normalized, ses_reason)
         listing = f"on the SES suppression list (reason {ses_reason})"
-    logger.info("mail suppress %s by %s: changed=%s, %s", normalized, by, changed, listing)
+    return _action_result("suppress", normalized, by, before, outcome, current, listing, settings)
+
+
+def _action_result(
+    action: str,
+    address: str,
+    by: str,
+    before: Derived | None,
+    outcome: EventOutcome | None,
+    current: dict[str, Any] | None,
+    listing: str,
+    settings: Settings,
+) -> ActionResult:
+    changed = outcome is not None and outcome.changed
+    logger.info("mail %s %s by %s: changed=%s, %s", action, address, by, changed, listing)
+    item = outcome.item if outcome is not None else current
     return ActionResult(
-        address=normalized,
-        action="suppress",
+        address=address,
+        action=action,
         changed=changed,
         by=by,
         at=format_time(datetime.now(UTC)),
         before_state=before.state if before else "unknown",
-        status=status_of_item(normalized, current, rules, suppression_status(normalized, settings)),
+        status=status_of_item(
+            address, item, mail_config(settings).rules, suppression_status(address, settings)
+        ),
         suppression_list=listing,
     )

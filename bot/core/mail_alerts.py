@@ -23,13 +23,17 @@ from typing import Any, Protocol
 
 from bot.aws import mailing
 from bot.aws.state import StateTable
-from bot.core.mail import AlertPolicy, EventOutcome
+from bot.core.mail import AlertPolicy, EventOutcome, window_text
 from bot.core.mail_feedback import iso_ms, sender_address
+from bot.core.mail_state import MailRules
 
 logger = logging.getLogger("opsbot.mail")
 
-ALERT_COUNTER = "mail:alerts"
 STORM_LOCK = "mail:storm"
+# How long past the throttle interval an invocation waits for its counts to be shown.
+DIGEST_WAIT_SECONDS = 3.0
+# Whoever posts the digest holds this long to do it; if it dies first, another invocation posts.
+POST_LOCK_SECONDS = 60
 _STATUS_CODE = re.compile(r"\b([245]\.\d{1,3}\.\d{1,3})\b")
 MAX_KEY = 200
 
@@ -53,9 +57,7 @@ class MailAlert:
     sticky: bool = False
 
     @classmethod
-    def from_outcome(
-        cls, outcome: EventOutcome, *, transient_limit: int = 0, transient_window: str = ""
-    ) -> MailAlert:
+    def from_outcome(cls, outcome: EventOutcome, rules: MailRules) -> MailAlert:
         event = outcome.event
         after = outcome.after
         kind = after.reason if outcome.newly_disabled else "review"
@@ -72,8 +74,8 @@ class MailAlert:
             sender=event.source,
             message_id=event.message_id,
             transient_count=after.transient_count,
-            transient_limit=transient_limit,
-            transient_window=transient_window,
+            transient_limit=rules.transient_limit,
+            transient_window=window_text(rules),
             sticky=after.sticky,
         )
 
@@ -165,7 +167,7 @@ def dispatch(
         return report
     now = time.time() if now is None else now
     try:
-        count = state.increment(ALERT_COUNTER, window_seconds=policy.window_seconds, by=len(alerts))
+        count = mailing.count_alerts(state.name, len(alerts), window_seconds=policy.window_seconds, now=now)
         running = _current_storm(state)
         storm = running
         if count > policy.threshold:
@@ -196,9 +198,7 @@ def dispatch(
     if digested and storm is not None:
         report.storm = storm["storm"]
         report.digested = len(digested)
-        _digest(
-            digested, state=state, poster=poster, policy=policy, storm=storm["storm"], now=now, report=report
-        )
+        _digest(digested, state=state, poster=poster, policy=policy, storm=storm["storm"], report=report)
     return report
 
 
@@ -210,14 +210,17 @@ def _current_storm(state: StateTable) -> dict[str, Any] | None:
 def _start_or_extend_storm(
     state: StateTable, storm: dict[str, Any] | None, policy: AlertPolicy, now: float
 ) -> dict[str, Any]:
-    if storm is None:
-        fresh = {"storm": f"{iso_ms(int(now * 1000))}#{uuid.uuid4().hex[:8]}", "startedEpoch": now}
+    fresh = {"storm": f"{iso_ms(int(now * 1000))}#{uuid.uuid4().hex[:8]}", "startedEpoch": now}
+    # Twice: the storm seen a moment ago may have ended between taking the lock and reading its holder.
+    for _ in range(2):
+        if storm is not None:
+            break
         taken = state.acquire_lock(STORM_LOCK, fresh, ttl_seconds=policy.storm_seconds)
         if taken.acquired:
             logger.warning("mail bounce storm %s started: alerts go to one digest message", fresh["storm"])
             return fresh
-        storm = dict(taken.holder)
-    kept = {k: v for k, v in storm.items() if k in {"storm", "startedEpoch"}}
+        storm = dict(taken.holder) if taken.holder.get("storm") else None
+    kept = {k: v for k, v in (storm or fresh).items() if k in {"storm", "startedEpoch"}}
     state.update_lock(STORM_LOCK, kept, ttl_seconds=policy.storm_seconds)
     return kept
 
@@ -245,28 +248,68 @@ def _digest(
     poster: AlertPoster,
     policy: AlertPolicy,
     storm: str,
-    now: float,
     report: DispatchReport,
 ) -> None:
     increments, examples = _digest_counts(alerts)
-    examples["startedAt"] = iso_ms(int(now * 1000))
+    examples["startedAt"] = iso_ms(int(time.time() * 1000))
     try:
         item = mailing.digest_add(state.name, storm, increments, examples)
-        if not item.get("ts"):
-            # One poster per storm: whoever takes the lock posts, the others' counts show in the next update.
-            if state.acquire_lock(f"mail:digest-post:{storm}", {"at": now}, ttl_seconds=3600).acquired:
-                channel, ts = poster.post_digest(digest_of_item(item, now=now))
-                mailing.digest_set_message(state.name, storm, channel=channel, ts=ts, now=now)
-                report.digest_posted = True
-            return
-        if mailing.digest_claim_update(state.name, storm, now=now, min_interval=policy.digest_update_seconds):
-            latest = mailing.digest_get(state.name, storm) or item
-            poster.update_digest(str(latest["channel"]), str(latest["ts"]), digest_of_item(latest, now=now))
-            report.digest_updated = True
+        _show_digest(item, int(item["version"]), state=state, poster=poster, policy=policy, report=report)
     except Exception as error:
         report.failed += len(alerts)
         report.errors.append(str(error))
         logger.error("mail storm digest %s could not be posted or updated: %s", storm, error)
+
+
+def _show_digest(
+    item: dict[str, Any],
+    mine: int,
+    *,
+    state: StateTable,
+    poster: AlertPoster,
+    policy: AlertPolicy,
+    report: DispatchReport,
+) -> None:
+    """Make the digest message show at least version ``mine`` of the counts.
+
+    One invocation posts the message; after that updates are throttled to one per
+    ``digest_update_seconds``. An invocation whose counts are not shown yet waits for its turn rather than
+    leaving them out: otherwise the last counts of a storm would never reach the channel.
+    """
+    storm = str(item["sk"])
+    deadline = time.monotonic() + 2 * policy.digest_update_seconds + DIGEST_WAIT_SECONDS
+    while True:
+        now = time.time()
+        if not item.get("ts"):
+            # One poster per storm; the others wait for its message, then update it if it lacks their counts.
+            if state.acquire_lock(
+                f"mail:digest-post:{storm}", {"at": now}, ttl_seconds=POST_LOCK_SECONDS
+            ).acquired:
+                latest = mailing.digest_get(state.name, storm) or item
+                channel, ts = poster.post_digest(digest_of_item(latest, now=now))
+                mailing.digest_set_message(
+                    state.name, storm, channel=channel, ts=ts, now=time.time(), shown=int(latest["version"])
+                )
+                report.digest_posted = True
+                return
+            pause = 0.1
+        elif int(item.get("shown", 0)) >= mine:
+            return
+        elif mailing.digest_claim_update(
+            state.name, storm, now=now, min_interval=policy.digest_update_seconds
+        ):
+            latest = mailing.digest_get(state.name, storm) or item
+            poster.update_digest(str(latest["channel"]), str(latest["ts"]), digest_of_item(latest, now=now))
+            mailing.digest_mark_shown(state.name, storm, int(latest["version"]))
+            report.digest_updated = True
+            return
+        else:
+            pause = float(item.get("lastUpdate", now)) + policy.digest_update_seconds - now
+        if time.monotonic() + max(pause, 0) > deadline:
+            logger.warning("mail storm digest %s: gave up waiting to show version %d", storm, mine)
+            return
+        time.sleep(max(0.02, pause))
+        item = mailing.digest_get(state.name, storm) or item
 
 
 __all__ = [

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parseaddr, parsedate_to_datetime
@@ -24,27 +24,15 @@ from bot.errors import UsageError
 
 EventKind = Literal["bounce", "complaint", "delivery", "reenable", "suppress"]
 
-# The SES types this capability acts on; event publishing has more (Send, Open...), which are ignored.
+# The SES types this capability acts on; the others (Send, Reject, Open, Click, DeliveryDelay...) are
+# logged and ignored.
 HANDLED_TYPES = {"Bounce": "bounce", "Complaint": "complaint", "Delivery": "delivery"}
-KNOWN_OTHER_TYPES = frozenset(
-    {
-        "Send",
-        "Reject",
-        "Open",
-        "Click",
-        "DeliveryDelay",
-        "Subscription",
-        "Rendering Failure",
-        "RenderingFailure",
-        "AmazonSnsSubscriptionSucceeded",
-        "Received",
-    }
-)
 
 MAX_ADDRESS = 254
 MAX_LOCAL_PART = 64
 MAX_DIAGNOSTIC = 1000
 MAX_FIELD = 500
+MAX_SPELLING = 320
 
 # RFC 5321 allows more, but these are the characters that occur in deliverable addresses; quoted local
 # parts are rare enough that an address using one is better reviewed by a person.
@@ -64,7 +52,7 @@ class InvalidAddress(UsageError):
 class RecipientEvent:
     """One thing that happened to one address, in the form the state machine consumes."""
 
-    address: str
+    address: str  # normalised: the table's key
     kind: EventKind
     at_ms: int  # when it happened (epoch milliseconds): the ordering key
     event_id: str  # identity of the feedback (duplicates share it)
@@ -80,6 +68,9 @@ class RecipientEvent:
     complaint_subtype: str = ""
     by: str = ""  # who, for a person's action
     note: str = ""  # e.g. the reason given with a person's action
+    # The address exactly as SES (or the person) wrote it, when that differs from ``address``: the key the
+    # original handler used, so an item it wrote under that spelling can be taken over.
+    spelled: str = ""
 
 
 @dataclass(frozen=True)
@@ -106,13 +97,14 @@ class RawRecord:
     index: int
     message: Any  # the SES notification: a JSON string (SNS) or an already decoded mapping
     sns_message_id: str = ""
-    sns_timestamp: str = ""
+    sent_at: str = ""  # when SNS (or SQS) got it: the event time of last resort
+    sqs_message_id: str = ""  # set for SQS records: what a partial batch failure names
     problem: str = ""  # set when the record itself is unusable
 
     def label(self) -> str:
-        return f"record {self.index}" + (
-            f" (SNS message {self.sns_message_id})" if self.sns_message_id else ""
-        )
+        ids = [f"SNS message {self.sns_message_id}"] if self.sns_message_id else []
+        ids += [f"SQS message {self.sqs_message_id}"] if self.sqs_message_id else []
+        return f"record {self.index}" + (f" ({', '.join(ids)})" if ids else "")
 
 
 @dataclass(frozen=True)
@@ -243,10 +235,11 @@ def iso_ms(at_ms: int) -> str:
 
 
 def split_records(event: object) -> list[RawRecord]:
-    """The records of a Lambda event: SNS (``Records[].Sns``), or a bare SES notification.
+    """The records of a Lambda event: SNS (``Records[].Sns``), SQS whose bodies are SNS envelopes or, with
+    raw message delivery, SES notifications (``Records[].body``), or a bare SES notification.
 
-    A record that is not an SNS record comes back with ``problem`` set, so the caller can log it and go
-    on with the others.
+    A record that is not usable comes back with ``problem`` set, so the caller can log it and go on with
+    the others.
     """
     if isinstance(event, Mapping) and "Records" in event:
         records = event.get("Records")
@@ -263,26 +256,42 @@ def split_records(event: object) -> list[RawRecord]:
 def _raw_record(index: int, record: object) -> RawRecord:
     if not isinstance(record, Mapping):
         return RawRecord(index, None, problem="the record is not an object")
+    if record.get("eventSource") == "aws:sqs":
+        return _sqs_record(index, record)
     sns = record.get("Sns", record.get("sns"))
     if not isinstance(sns, Mapping):
         if "notificationType" in record or "eventType" in record:
             return RawRecord(index, record)
         return RawRecord(index, None, problem="the record has no Sns object")
-    message_id = sns.get("MessageId")
-    timestamp = sns.get("Timestamp")
-    raw = RawRecord(
-        index,
-        sns.get("Message"),
-        sns_message_id=message_id if isinstance(message_id, str) else "",
-        sns_timestamp=timestamp if isinstance(timestamp, str) else "",
-    )
+    return _from_envelope(index, sns)
+
+
+def _from_envelope(index: int, sns: Mapping[str, Any], sqs_message_id: str = "") -> RawRecord:
+    ids = {
+        "sns_message_id": _text(sns.get("MessageId")),
+        "sent_at": _text(sns.get("Timestamp")),
+        "sqs_message_id": sqs_message_id,
+    }
     if sns.get("Type") == "SubscriptionConfirmation":
-        return RawRecord(
-            index, None, raw.sns_message_id, raw.sns_timestamp, "an SNS subscription confirmation"
-        )
-    if raw.message is None:
-        return RawRecord(index, None, raw.sns_message_id, raw.sns_timestamp, "the SNS record has no Message")
-    return raw
+        return RawRecord(index, None, problem="an SNS subscription confirmation", **ids)
+    if sns.get("Message") is None:
+        return RawRecord(index, None, problem="the SNS record has no Message", **ids)
+    return RawRecord(index, sns.get("Message"), **ids)
+
+
+def _sqs_record(index: int, record: Mapping[str, Any]) -> RawRecord:
+    message_id = _text(record.get("messageId"))
+    body = record.get("body")
+    try:
+        data = json.loads(body) if isinstance(body, str) else None
+    except (ValueError, RecursionError):
+        data = None
+    if isinstance(data, Mapping) and "Type" in data and "Message" in data:
+        return _from_envelope(index, data, message_id)
+    # Raw message delivery: the body is the SES notification itself (or something the parser will name).
+    attributes = record.get("attributes")
+    sent = attributes.get("SentTimestamp") if isinstance(attributes, Mapping) else None
+    return RawRecord(index, body, sent_at=_text(sent), sqs_message_id=message_id)
 
 
 def parse_batch(event: object) -> BatchParse:
@@ -293,9 +302,7 @@ def parse_batch(event: object) -> BatchParse:
             result.malformed.append((raw, raw.problem))
             continue
         try:
-            result.notifications.append(
-                (raw, parse_notification(raw.message, fallback_time=raw.sns_timestamp))
-            )
+            result.notifications.append((raw, parse_notification(raw.message, fallback_time=raw.sent_at)))
         except MalformedRecord as error:
             result.malformed.append((raw, error.message))
     return result
@@ -332,12 +339,23 @@ def parse_notification(message: object, *, fallback_time: str = "") -> ParsedNot
         "source": source,
         "mail_timestamp": _text(mail.get("timestamp")) or fallback_time,
     }
+    feedback = _text(body.get("feedbackId")) or f"{message_id}:{at_ms}"
     if kind == "bounce":
-        events, skipped = _bounce_events(body, common)
+        # SES's "Undetermined" when the type is missing: a person decides.
+        common["bounce_type"] = _text(body.get("bounceType")) or "Undetermined"
+        common["bounce_subtype"] = _text(body.get("bounceSubType")) or "Undetermined"
+        entries = _recipients(body.get("bouncedRecipients"), "bounce.bouncedRecipients")
+        events, skipped = _events_for(entries, common, f"bounce:{feedback}", _bounce_detail)
     elif kind == "complaint":
-        events, skipped = _complaint_events(body, common)
+        common["feedback_type"] = _text(body.get("complaintFeedbackType"), 64)
+        common["complaint_subtype"] = _text(body.get("complaintSubType"), 64)
+        entries = _recipients(body.get("complainedRecipients"), "complaint.complainedRecipients")
+        events, skipped = _events_for(entries, common, f"complaint:{feedback}", None)
     else:
-        events, skipped = _delivery_events(body, common)
+        # One delivery per message and recipient: the message id identifies it.
+        common["diagnostic"] = _text(body.get("smtpResponse"), MAX_DIAGNOSTIC)
+        entries = _recipients(body.get("recipients"), "delivery.recipients")
+        events, skipped = _events_for(entries, common, f"delivery:{message_id}", None)
     if not events and not skipped:
         raise MalformedRecord(f"a {kind_name} message without recipients")
     return ParsedNotification(kind_name, message_id, source, tuple(events), tuple(skipped))
@@ -383,94 +401,54 @@ def _event_time(*candidates: object) -> int:
     raise MalformedRecord(problems[0] if problems else "the message has no timestamp")
 
 
-def _recipients(items: object, key: str | None) -> list[object]:
+def _recipients(items: object, name: str) -> list[Mapping[str, Any]]:
+    """Recipient entries as objects with ``emailAddress`` (deliveries list bare addresses)."""
     if items is None:
         return []
-    if not isinstance(items, Sequence) or isinstance(items, str | bytes):
-        raise MalformedRecord("the recipients are not a list")
-    if key is None:
-        return list(items)
-    return [item.get(key) if isinstance(item, Mapping) else item for item in items]
+    if not isinstance(items, list):
+        raise MalformedRecord(f"{name} is not a list")
+    return [item if isinstance(item, Mapping) else {"emailAddress": item} for item in items]
 
 
-def _bounce_events(
-    body: Mapping[str, Any], common: dict[str, Any]
+def _bounce_detail(entry: Mapping[str, Any]) -> dict[str, str]:
+    # diagnosticCode and status are there only when the receiving server sent a DSN.
+    return {
+        "diagnostic": _text(entry.get("diagnosticCode"), MAX_DIAGNOSTIC),
+        "status": _text(entry.get("status"), 32),
+    }
+
+
+def _events_for(
+    entries: list[Mapping[str, Any]],
+    common: Mapping[str, Any],
+    identity: str,
+    detail: Callable[[Mapping[str, Any]], dict[str, str]] | None,
 ) -> tuple[list[RecipientEvent], list[SkippedRecipient]]:
-    bounce_type = _text(body.get("bounceType")) or "Undetermined"
-    subtype = _text(body.get("bounceSubType")) or "Undetermined"
-    feedback_id = _text(body.get("feedbackId"))
+    """One event per recipient whose address is usable; the others are set aside with the reason."""
     events: list[RecipientEvent] = []
     skipped: list[SkippedRecipient] = []
-    raw_recipients = body.get("bouncedRecipients")
-    if raw_recipients is not None and (not isinstance(raw_recipients, list)):
-        raise MalformedRecord("bounce.bouncedRecipients is not a list")
-    for recipient in raw_recipients or []:
-        detail = recipient if isinstance(recipient, Mapping) else {"emailAddress": recipient}
-        try:
-            address = normalize_address(detail.get("emailAddress"))
-        except InvalidAddress as error:
-            skipped.append(SkippedRecipient(_shown(detail.get("emailAddress")), error.message))
-            continue
-        identity = feedback_id or f"{common['message_id']}:{common['at_ms']}"
-        events.append(
-            RecipientEvent(
-                address=address,
-                event_id=f"bounce:{identity}:{address}",
-                bounce_type=bounce_type,
-                bounce_subtype=subtype,
-                diagnostic=_text(detail.get("diagnosticCode"), MAX_DIAGNOSTIC),
-                status=_text(detail.get("status"), 32),
-                **common,
-            )
-        )
-    return events, skipped
-
-
-def _complaint_events(
-    body: Mapping[str, Any], common: dict[str, Any]
-) -> tuple[list[RecipientEvent], list[SkippedRecipient]]:
-    feedback_id = _text(body.get("feedbackId"))
-    feedback_type = _text(body.get("complaintFeedbackType"), 64)
-    subtype = _text(body.get("complaintSubType"), 64)
-    events: list[RecipientEvent] = []
-    skipped: list[SkippedRecipient] = []
-    for raw in _recipients(body.get("complainedRecipients"), "emailAddress"):
+    for entry in entries:
+        raw = entry.get("emailAddress")
         try:
             address = normalize_address(raw)
         except InvalidAddress as error:
             skipped.append(SkippedRecipient(_shown(raw), error.message))
             continue
-        identity = feedback_id or f"{common['message_id']}:{common['at_ms']}"
+        extra: dict[str, Any] = detail(entry) if detail is not None else {}
         events.append(
             RecipientEvent(
                 address=address,
-                event_id=f"complaint:{identity}:{address}",
-                feedback_type=feedback_type,
-                complaint_subtype=subtype,
+                event_id=f"{identity}:{address}",
+                spelled=spelling(raw, address),
                 **common,
+                **extra,
             )
         )
     return events, skipped
 
 
-def _delivery_events(
-    body: Mapping[str, Any], common: dict[str, Any]
-) -> tuple[list[RecipientEvent], list[SkippedRecipient]]:
-    smtp = _text(body.get("smtpResponse"), MAX_DIAGNOSTIC)
-    events: list[RecipientEvent] = []
-    skipped: list[SkippedRecipient] = []
-    for raw in _recipients(body.get("recipients"), None):
-        try:
-            address = normalize_address(raw)
-        except InvalidAddress as error:
-            skipped.append(SkippedRecipient(_shown(raw), error.message))
-            continue
-        events.append(
-            RecipientEvent(
-                address=address,
-                event_id=f"delivery:{common['message_id']}:{address}",
-                diagnostic=smtp,
-                **common,
-            )
-        )
-    return events, skipped
+def spelling(raw: object, address: str) -> str:
+    """``raw`` when it is another spelling of ``address`` short enough to be a DynamoDB key, else ""."""
+    if isinstance(raw, str) and raw != address and len(raw.encode()) <= MAX_SPELLING:
+        return raw
+    return ""

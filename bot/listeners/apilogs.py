@@ -205,7 +205,7 @@ def _run_tail(
             while len(backlog) > MAX_BACKLOG:
                 backlog.popleft()
                 skipped += 1
-            post_some(batch.note)
+            post_some()
         for _ in range(FINAL_MESSAGES):  # what is still waiting, within the margin kept for the end
             if not backlog:
                 break

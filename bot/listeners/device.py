@@ -1,7 +1,8 @@
 """``/device``: activate (arguments or a modal), show, list (with a "more" button), deactivate.
 
-The activation code is a secret argument: the framework masks it in the audit record, no answer repeats
-it, and the core never logs it. The framework's audit record of each attempt carries the outcome
+The activation code is a secret argument: the framework masks it in the audit record (with every argument
+after the serial, since a forgotten or swapped argument moves the code), no answer repeats it, and the
+core never logs it; the audit record names the device in its detail. The framework's audit record of each attempt carries the outcome
 (activated, wrong_code, unknown_device, already_activated, locked), so the core's own per-attempt record
 (used by the CLI) is switched off here to keep one record per attempt; the same for deactivate.
 """
@@ -60,7 +61,12 @@ def _validate_activate(args: ParsedArgs) -> None:
 def _activation_reply(result: Any) -> Reply:
     from bot.render.device import activation_blocks, activation_text
 
-    return Reply(text=activation_text(result), blocks=activation_blocks(result), outcome=result.reason.value)
+    return Reply(
+        text=activation_text(result),
+        blocks=activation_blocks(result),
+        outcome=result.reason.value,
+        detail=f"{result.serial} {result.client_id}",  # the audit's args mask all but the serial
+    )
 
 
 def _activate(call: Call) -> Reply:
@@ -171,15 +177,17 @@ DEVICE = Command(
             run=_activate,
             spec=ArgSpec(
                 positionals=(
+                    # Everything after the serial is masked in the audit record, not only the code's
+                    # position: a forgotten or swapped argument moves the code to another position.
                     replace(SERIAL, optional=True),
-                    replace(CLIENT_ID, optional=True),
+                    replace(CLIENT_ID, optional=True, secret=True),
                     Positional(
                         "code",
                         "the activation code (never shown, logged or stored)",
                         optional=True,
                         secret=True,
                     ),
-                    Positional("email", "the owner's e-mail address", optional=True),
+                    Positional("email", "the owner's e-mail address", optional=True, secret=True),
                 )
             ),
             mutating=True,

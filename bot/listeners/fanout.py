@@ -159,6 +159,7 @@ FANOUT = Command(
             run=_toggle_command(True),
             spec=ArgSpec(positionals=(SOURCE, TARGET_ID), flags=(TABLE,)),
             mutating=True,
+            working="Changing the target…",
             examples=("/fanout activate orders replica",),
         ),
         Subcommand(
@@ -167,6 +168,7 @@ FANOUT = Command(
             run=_toggle_command(False),
             spec=ArgSpec(positionals=(SOURCE, TARGET_ID), flags=(TABLE,)),
             mutating=True,
+            working="Changing the target…",
             examples=("/fanout deactivate orders replica",),
         ),
     ),

@@ -358,18 +358,19 @@ class Traffic:
             out.append(RawEvent(group, stream, t, text))
 
         if cold:
+            # The environment starts when the invocation arrives; START follows once init is done.
             out.append(
                 RawEvent(
                     group,
                     stream,
-                    start - int(init_ms or 0) - 5,
+                    start,
                     "INIT_START Runtime Version: python:3.12.v38\tRuntime Version ARN: arn:aws:lambda:"
                     f"{self.region}::runtime:{self._hex(64)}",
                 )
             )
-            out.append(
-                RawEvent(group, stream, start - int(init_ms or 0) + 20, "cold start: loading configuration")
-            )
+            out.append(RawEvent(group, stream, start + 20, "cold start: loading configuration"))
+            start += int(init_ms or 0) + 5
+        t = start
         json_format = spec.log_format == "json"
         if json_format:
             put(
@@ -442,7 +443,7 @@ class Traffic:
                 )
         else:
             done = "allow user-42" if authorizer else "response ready"
-            put(self._app_line(spec, "INFO", done, lambda_id, api_id, t, sim), steps)
+            put(self._app_line(spec, "INFO", done, lambda_id, api_id, t + steps, sim), steps)
         end = max(t + 1, start + duration)
         t = end
         billed = -(-duration // 1)  # whole ms

@@ -1,19 +1,25 @@
 """A small authoritative DNS master in-process: SOA queries and AXFR over TCP on 127.0.0.1.
 
-Unit tests, the demo and the benchmark transfer from it; the integration tests use Debian's ``nsd``
-instead. It serves one zone, answers ordinary queries from it too (so ``dig`` works against it),
+Unit tests, the demo and the benchmark transfer from it; the integration tests and the benchmark also run
+Debian's ``nsd`` on loopback (``nsd_master``). It serves one zone, answers ordinary queries from it too (so ``dig`` works against it),
 optionally requires a TSIG key (signing every message of a multi-message transfer, RFC 8945), and counts
 the SOA queries and transfers it served, which is how tests see that an unchanged zone costs one query.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
 import socketserver
 import struct
+import subprocess
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import dns.exception
@@ -28,7 +34,9 @@ import dns.tsig
 import dns.zone
 
 from bot.core.dns.config import MasterAddress
+from bot.core.dns.names import parse_domain
 from bot.core.dns.records import zone_rrsets
+from bot.core.dns.transfer import TransferError, query_serial
 from bot.core.dns.tsig import TsigKey
 
 # Resource records per transfer message: small enough that no message nears 64 KiB, large enough that
@@ -281,3 +289,101 @@ def zone_text(origin: str, serial: int, records: Iterable[str], *, ttl: int = 36
         "ns1 IN A 127.0.0.1",
     ]
     return "\n".join([*head, *records]) + "\n"
+
+
+# -- Debian's nsd ------------------------------------------------------------------------------------
+
+
+def nsd_binary() -> str | None:
+    """Where nsd is installed (Debian puts it in /usr/sbin, often not on a user's PATH), or None."""
+    return shutil.which("nsd") or ("/usr/sbin/nsd" if os.path.exists("/usr/sbin/nsd") else None)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def nsd_master(
+    workdir: Path, zones: Mapping[str, str], *, key: TsigKey | None = None, timeout: float = 15.0
+) -> Iterator[MasterAddress]:
+    """nsd in the foreground on 127.0.0.1 and a free port, as the current user, all files in ``workdir``.
+
+    ``zones`` maps zone names to zone-file text; with ``key``, transfers require that TSIG key. Raises
+    FileNotFoundError without nsd, RuntimeError when it does not serve the first zone within ``timeout``.
+    """
+    binary = nsd_binary()
+    if binary is None:
+        raise FileNotFoundError("nsd is not installed (apt-get install nsd)")
+    port = free_port()
+    allow = f"127.0.0.1 {key.name}" if key else "127.0.0.1 NOKEY"
+    clauses = []
+    for name, text in zones.items():
+        filename = f"{name.rstrip('.')}.zone"
+        (workdir / filename).write_text(text)
+        clauses.append(f"zone:\n  name: {name}\n  zonefile: {filename}\n  provide-xfr: {allow}\n")
+    if key:
+        clauses.insert(
+            0, f'key:\n  name: "{key.name}"\n  algorithm: {key.algorithm}\n  secret: "{key.secret}"\n'
+        )
+    server = "".join(
+        f"  {option}\n"
+        for option in (
+            f"ip-address: 127.0.0.1@{port}",
+            f"port: {port}",
+            'username: ""',
+            'chroot: ""',
+            f'zonesdir: "{workdir}"',
+            f'pidfile: "{workdir}/nsd.pid"',
+            'database: ""',
+            f'zonelistfile: "{workdir}/zone.list"',
+            f'xfrdfile: "{workdir}/xfrd.state"',
+            f'xfrdir: "{workdir}"',
+            f'logfile: "{workdir}/nsd.log"',
+            "server-count: 1",
+            "do-ip6: no",
+            "verbosity: 1",
+        )
+    )
+    config = workdir / "nsd.conf"
+    config.write_text("server:\n" + server + "remote-control:\n  control-enable: no\n" + "".join(clauses))
+    process = subprocess.Popen(
+        [binary, "-d", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=workdir
+    )
+    address = MasterAddress("127.0.0.1", port)
+    try:
+        _wait_until_serving(process, address, next(iter(zones)), key, timeout, workdir)
+        yield address
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+        if process.stderr is not None:
+            process.stderr.close()
+
+
+def _wait_until_serving(
+    process: subprocess.Popen[bytes],
+    address: MasterAddress,
+    zone: str,
+    key: TsigKey | None,
+    timeout: float,
+    workdir: Path,
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            log = (workdir / "nsd.log").read_text() if (workdir / "nsd.log").exists() else ""
+            stderr = process.stderr.read().decode() if process.stderr else ""
+            raise RuntimeError(f"nsd exited with {process.returncode}: {stderr} {log}")
+        try:
+            query_serial(address, parse_domain(zone), timeout=0.5, key=key)
+            return
+        except TransferError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nsd did not serve {zone} on {address} within {timeout:g} s")

@@ -1,4 +1,5 @@
-"""SES notifications and SNS events built in code, in the shapes SES and SNS document.
+"""SES notifications, SNS and SQS events built in code, in the shapes SES, SNS and Lambda document; and
+the feedback rules as the issue states them, applied one event at a time, to check opsbot against.
 
 The demo seed feeds these through the real feedback handler; the benchmark and the property tests build
 streams of thousands with them. (Hand-written samples of every type live in ``tests/events/``.)
@@ -11,9 +12,11 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from bot.core.mail_feedback import iso_ms
+from bot.core.mail_feedback import RecipientEvent, iso_ms
+from bot.core.mail_state import RANK, MailRules, effect_of
 
 TOPIC_ARN = "arn:aws:sns:us-east-1:123456789012:ses-notifications"
+QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:opsbot-ses-feedback"
 ACCOUNT = "123456789012"
 
 DIAGNOSTICS = {
@@ -156,3 +159,65 @@ def sns_record(message: Any, *, sns_id: str = "", at_ms: int = 0) -> dict[str, A
 def sns_event(messages: Iterable[Any]) -> dict[str, Any]:
     """An SNS event for Lambda. (SNS itself delivers one record per invocation; tests batch more.)"""
     return {"Records": [sns_record(message) for message in messages]}
+
+
+def sqs_event(messages: Iterable[Any], *, raw: bool = False) -> dict[str, Any]:
+    """An SQS event for Lambda (up to ten records) from a queue subscribed to the topic: each body is the
+    SNS envelope, or with raw message delivery the SES notification itself."""
+    records = []
+    for message in messages:
+        envelope = sns_record(message)["Sns"]
+        body = envelope["Message"] if raw else json.dumps(envelope, separators=(",", ":"))
+        records.append(
+            {
+                "messageId": f"{_hex(body, 8)}-{_hex(body + 'q', 4)}-{_hex(body + 'r', 4)}-{_hex(body + 's', 12)}",
+                "receiptHandle": "AQEB" + _hex(body + "h", 40),
+                "body": body,
+                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1714550400000"},
+                "messageAttributes": {},
+                "md5OfBody": hashlib.md5(body.encode()).hexdigest(),  # SQS's own checksum
+                "eventSource": "aws:sqs",
+                "eventSourceARN": QUEUE_ARN,
+                "awsRegion": "us-east-1",
+            }
+        )
+    return {"Records": records}
+
+
+# -- the rules, one event at a time ----------------------------------------------------------------
+
+Outcome = tuple[str, str, bool, bool, int]  # state, reason, sticky, review, transient bounces in the window
+
+
+def rules_in_time_order(events: Iterable[RecipientEvent], rules: MailRules) -> Outcome:
+    """The issue's rules applied to one address's events sorted by event time, duplicates dropped.
+
+    A plain state machine, independent of ``bot.core.mail_state``'s merge (only the tie order of events
+    in the same millisecond is shared): the tests and the benchmark compare opsbot with it.
+    """
+    unique = {e.event_id: e for e in events}.values()
+    ordered = sorted(unique, key=lambda e: (e.at_ms, RANK[effect_of(e)], e.event_id))
+    state, reason, sticky, review, cause = "enable", "no-feedback", False, False, ""
+    transients: list[int] = []
+    for item in ordered:
+        effect = effect_of(item)
+        if effect == "permanent":
+            state, reason = "disable", "permanent-bounce"
+        elif effect in {"complaint", "suppress"}:
+            cause = "complaint" if effect == "complaint" else "suppressed"
+            state, reason, sticky = "disable", cause, True
+            review = review and effect == "complaint"
+        elif effect == "reenable":
+            state, reason, sticky, review, transients = "enable", "reenabled", False, False, []
+        elif effect == "delivery":
+            transients, review = [], False
+            state, reason = ("disable", cause) if sticky else ("enable", "delivery")
+        elif effect == "transient":
+            transients.append(item.at_ms)
+            in_window = sum(1 for t in transients if t > item.at_ms - rules.transient_window_ms)
+            if in_window >= rules.transient_limit:
+                state, reason = "disable", "transient-bounces"
+        elif effect == "undetermined":
+            review = True
+    count = sum(1 for t in transients if t > max(transients) - rules.transient_window_ms) if transients else 0
+    return state, reason, sticky, review, count

@@ -99,7 +99,9 @@ def make_server(
 
 
 def serve_in_thread(server: ThreadingHTTPServer) -> threading.Thread:
-    thread = threading.Thread(target=server.serve_forever, name="opsbot-http", daemon=True)
+    thread = threading.Thread(
+        target=lambda: server.serve_forever(poll_interval=0.05), name="opsbot-http", daemon=True
+    )
     thread.start()
     return thread
 

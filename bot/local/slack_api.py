@@ -125,7 +125,11 @@ class LocalSlack:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="local-slack", daemon=True)
+        # A short poll interval: shutdown() waits up to one interval, and tests start and stop many servers.
+        server = self._server
+        self._thread = threading.Thread(
+            target=lambda: server.serve_forever(poll_interval=0.05), name="local-slack", daemon=True
+        )
         self._thread.start()
         return self
 

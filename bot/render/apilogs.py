@@ -83,6 +83,10 @@ def _stream_label(stream: str) -> str:
     return tail[:16]
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def _ms(value: float | None) -> str:
     if value is None:
         return "?"
@@ -358,19 +362,8 @@ def tail_message(
         blocks.append(context(escape(note)))
     if not blocks:
         blocks = [context("No new lines.")]
-    text = truncate(f"{len(lines)} log lines" + (f" ({note})" if note else ""), MAX_MESSAGE_TEXT)
+    text = truncate(_count(len(lines), "log line") + (f" ({note})" if note else ""), MAX_MESSAGE_TEXT)
     return SlackMessage(text, blocks), len(lines)
-
-
-def tail_batch_message(batch: TailBatch, stage: ApiStage | None) -> SlackMessage:
-    """One thread message for one batch; lines that do not fit are counted in a note."""
-    message, shown = tail_message(batch.events, stage, note=batch.note)
-    if shown < len(batch.events):
-        more = f"{len(batch.events) - shown} more lines in this second are not shown here."
-        message, _ = tail_message(
-            batch.events[:shown], stage, note=" ".join(filter(None, [batch.note, more]))
-        )
-    return message
 
 
 def tail_summary_message(summary: TailSummary) -> SlackMessage:
@@ -381,9 +374,10 @@ def tail_summary_message(summary: TailSummary) -> SlackMessage:
     }.get(summary.stop_reason, summary.stop_reason or "ended")
     ended = summary.ended or datetime.now(UTC)
     seconds = (ended - summary.started).total_seconds()
+    how = {"live": "Live Tail", "live+poll": "Live Tail, then polling"}.get(summary.mode, "polling")
     text = (
-        f"Tail {reason} after {seconds:.0f} s: {summary.events} lines ({summary.errors} errors) from "
-        f"{len(summary.groups)} log groups, by {summary.mode or 'polling'}."
+        f"Tail {reason} after {seconds:.0f} s: {_count(summary.events, 'line')} "
+        f"({_count(summary.errors, 'error')}) from {_count(len(summary.groups), 'log group')}, by {how}."
     )
     blocks = [section(f":white_check_mark: {escape(text)}")]
     for note in summary.notes[:5]:
@@ -392,10 +386,7 @@ def tail_summary_message(summary: TailSummary) -> SlackMessage:
 
 
 def tail_batch_text(batch: TailBatch, stage: ApiStage | None, *, colour: bool) -> list[str]:
-    lines = timeline_text(batch.events, stage, colour=colour)
-    if batch.note:
-        lines.append(_paint(batch.note, "2", colour))
-    return lines
+    return timeline_text(batch.events, stage, colour=colour)
 
 
 def tail_summary_text(summary: TailSummary) -> str:

@@ -16,10 +16,12 @@ from bot.core.device import (
     DevicePage,
     DeviceView,
     Reason,
-    RegistrationResult,
+    encode_cursor,
 )
 from bot.render.blocks import (
+    MAX_BLOCKS_MESSAGE,
     MAX_BUTTON_VALUE,
+    MAX_TOTAL_BLOCK_CHARS,
     Block,
     actions,
     button,
@@ -29,9 +31,11 @@ from bot.render.blocks import (
     fit,
     header,
     section,
+    truncate,
 )
 
 ACTION_MORE = "device:more"
+_DETAIL_CHARS = 300  # device name and type of one row of a list
 MODAL_CALLBACK = "device:activate"
 
 _ICONS = {
@@ -65,9 +69,8 @@ def activation_text(result: ActivationResult) -> str:
 
 
 def deactivation_blocks(result: DeactivationResult) -> list[Block]:
-    previous = f" (was registered to {escape(result.previous_email)})" if result.previous_email else ""
     return [
-        section(f":arrows_counterclockwise: {escape(result.message)}{previous}"),
+        section(f":arrows_counterclockwise: {escape(result.message)}"),
         section(f"New activation code, shown only to you: `{result.new_code.reveal()}`"),
         context(
             "Give it to the device owner through a private channel; it is not stored in Slack or the audit."
@@ -76,18 +79,21 @@ def deactivation_blocks(result: DeactivationResult) -> list[Block]:
 
 
 def deactivation_text(result: DeactivationResult) -> str:
-    previous = f" (was registered to {result.previous_email})" if result.previous_email else ""
-    return f"{result.message}{previous}\nNew activation code: {result.new_code.reveal()}"
+    return f"{result.message}\nNew activation code: {result.new_code.reveal()}"
 
 
 # -- show ------------------------------------------------------------------------------------------
+
+
+def _lock_minutes(view: DeviceView) -> int:
+    return max(1, -(-view.locked_for // 60))  # rounded up, as the answers to activations say it
 
 
 def _status(view: DeviceView) -> str:
     if view.activated:
         return f":large_green_circle: activated ({escape(view.email)})"
     if view.locked_for:
-        return f":lock: not activated, locked for {max(1, view.locked_for // 60)} min"
+        return f":lock: not activated, locked for {_lock_minutes(view)} min"
     return ":white_circle: not activated"
 
 
@@ -121,7 +127,7 @@ def device_text(views: Sequence[DeviceView]) -> str:
     for view in views:
         status = "activated" if view.activated else "not activated"
         if view.locked_for:
-            status += f", locked for {max(1, view.locked_for // 60)} min"
+            status += f", locked for {_lock_minutes(view)} min"
         lines += [
             f"{view.serial} / {view.client_id}",
             f"  status          {status}",
@@ -145,13 +151,12 @@ def device_text(views: Sequence[DeviceView]) -> str:
 # -- list ------------------------------------------------------------------------------------------
 
 
-def more_value(page: DevicePage) -> str:
+def more_value(page: DevicePage, cursor: str) -> str:
     """The "more" button's value: the filters and where to continue (keys only, never a code)."""
-    value = json.dumps(
-        {"c": page.next_cursor, "t": page.filters.type, "a": page.filters.activated, "l": page.filters.limit},
+    return json.dumps(
+        {"c": cursor, "t": page.filters.type, "a": page.filters.activated, "l": page.filters.limit},
         separators=(",", ":"),
     )
-    return value
 
 
 def parse_more_value(value: str) -> tuple[str | None, str | None, bool | None, int]:
@@ -190,28 +195,25 @@ def page_blocks(page: DevicePage, *, continued: bool = False) -> list[Block]:
     for view in page.devices:
         status = ":large_green_circle:" if view.activated else ":white_circle:"
         owner = f" — {escape(view.email)}" if view.activated else ""
-        detail = " · ".join(escape(part) for part in (view.device, view.type) if part)
+        detail = escape(
+            truncate(" · ".join(part for part in (view.device, view.type) if part), _DETAIL_CHARS)
+        )
         rows.append(
             section(f"{status} `{escape(view.serial)}` / `{escape(view.client_id)}`{owner}\n{detail or ' '}")
         )
-    more_button = None
-    if page.next_cursor:
-        value = more_value(page)
-        if len(value) <= MAX_BUTTON_VALUE:
-            more_button = actions([button("More devices", ACTION_MORE, value)], block_id="device_more")
-    reserve = 1 if more_button else 0
-    kept, dropped = fit(
-        blocks + rows,
-        max_blocks=50 - reserve,
-        max_chars=13000 - 200,
-        note="Not every device fits in one message: narrow it with --type or --activated, or lower --limit.",
-    )
-    if more_button:
-        kept.append(more_button)
-    elif not dropped:
-        kept.append(
-            context(f"{len(page.devices)} device{'s' if len(page.devices) != 1 else ''}; end of list.")
-        )
+    # Room for the "more" button (or the closing note) after the rows that fit.
+    kept, _ = fit(blocks + rows, max_blocks=MAX_BLOCKS_MESSAGE - 1, max_chars=MAX_TOTAL_BLOCK_CHARS - 200)
+    shown = page.devices[: len(kept) - len(blocks)]
+    cursor = page.next_cursor
+    if shown and len(shown) < len(page.devices):
+        # The rest of this page did not fit in one message: continue after the last device shown.
+        cursor = encode_cursor((shown[-1].serial, shown[-1].client_id))
+    if not cursor:
+        kept.append(context(f"{len(shown)} device{'s' if len(shown) != 1 else ''}; end of list."))
+    elif len(value := more_value(page, cursor)) <= MAX_BUTTON_VALUE:
+        kept.append(actions([button("More devices", ACTION_MORE, value)], block_id="device_more"))
+    else:
+        kept.append(context("More devices match; narrow the list with --type or --activated."))
     return kept
 
 
@@ -234,13 +236,6 @@ def page_text(page: DevicePage) -> str:
     if page.next_cursor:
         lines.append(f"more: --cursor {page.next_cursor}")
     return "\n".join(lines)
-
-
-# -- registration (terminal) -----------------------------------------------------------------------
-
-
-def registration_text(result: RegistrationResult) -> str:
-    return result.message
 
 
 # -- the activation modal --------------------------------------------------------------------------

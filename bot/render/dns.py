@@ -196,10 +196,11 @@ def progress_blocks(prepared: Prepared, outcomes: Sequence[BatchOutcome], *, act
 def _outcome_line(outcome: BatchOutcome, total: int) -> str:
     mark = {"applied": "✓", "failed": "✗", "not attempted": "·"}.get(outcome.status, "?")
     retried = outcome.attempts - 1
-    retries = f", {retried} retr{'ies' if retried > 1 else 'y'}" if retried else ""
+    retries = f", {retried} retr{'ies' if retried > 1 else 'y'}" if retried > 0 else ""
     error = f": {outcome.error}" if outcome.error else ""
     return (
-        f"{mark} batch {outcome.number}/{total} {outcome.status} ({outcome.changes} changes{retries}){error}"
+        f"{mark} batch {outcome.number}/{total} {outcome.status} "
+        f"({outcome.changes} change{'s' if outcome.changes != 1 else ''}{retries}){error}"
     )
 
 

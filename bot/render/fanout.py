@@ -172,14 +172,14 @@ def _target_block(target: Target, *, filters: ListFilters, buttons: bool, nonce:
     if buttons and len(value) <= MAX_BUTTON_VALUE:
         if target.active:
             block["accessory"] = button(
-                "Deactivate",
+                f"Deactivate {target.id}",
                 ACTION_DEACTIVATE,
                 value,
                 style="danger",
                 confirm=("Deactivate this target?", f"Records from this source stop going to {target.id}."),
             )
         else:
-            block["accessory"] = button("Activate", ACTION_ACTIVATE, value, style="primary")
+            block["accessory"] = button(f"Activate {target.id}", ACTION_ACTIVATE, value, style="primary")
     return block
 
 

@@ -39,7 +39,6 @@ REASON_WORDS = {
     "delivery": "last delivery succeeded",
     "reenabled": "re-enabled by a person",
     "no-feedback": "no disabling feedback",
-    "review": "undetermined bounce, needs review",
 }
 
 LEVEL_WORDS = {
@@ -80,10 +79,6 @@ def _percent(rate: float | None) -> str:
 
 def _state_word(state: str) -> str:
     return "Disabled" if state == "disable" else "Enabled"
-
-
-def _get(data: Any, name: str, default: Any = "") -> Any:
-    return getattr(data, name, default)
 
 
 # -- alerts ----------------------------------------------------------------------------------------
@@ -235,6 +230,13 @@ def _suppression_words(status: Any) -> str:
     return "not listed"
 
 
+def _stored_as_words(status: Any) -> str:
+    return (
+        f"Recorded by the original handler under {status.stored_as}; opsbot's next update for this address "
+        "takes it over under the lowercase address."
+    )
+
+
 def history_lines(history: Sequence[Mapping[str, Any]]) -> list[str]:
     """The stored one-line history entries (``2024-05-01T10:15:30.120Z permanent Permanent/General 5.1.1 …``)."""
     return [str(entry.get("text") or f"{entry.get('at', '')} {entry.get('event', '')}") for entry in history]
@@ -245,6 +247,8 @@ def status_message(status: Any, *, with_buttons: bool = True) -> tuple[str, list
     blocks: list[Block] = [header(status.address), section(f"*{escape(summary)}*")]
     if not status.recorded:
         blocks.append(context("No SES feedback has been recorded for this address."))
+    if status.stored_as:
+        blocks.append(context(escape(_stored_as_words(status))))
     fields = [
         f"*Last event*\n{escape(status.notification_type or 'none')} {escape(status.last_event_at)}".strip(),
         f"*Sender*\n{escape(status.sender or 'unknown')}",
@@ -287,6 +291,8 @@ def status_text(status: Any, *, use_colour: bool = False) -> str:
     lines = [f"{status.address}: {state} — {_status_summary(status).split(': ', 1)[1]}"]
     if not status.recorded:
         lines.append("  no SES feedback recorded for this address")
+    if status.stored_as:
+        lines.append(f"  {_stored_as_words(status)}")
     else:
         lines += [
             f"  last event:       {status.notification_type or 'none'} {status.last_event_at}".rstrip(),

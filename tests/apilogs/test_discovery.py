@@ -43,7 +43,7 @@ def test_demo_api_discovery(aws: None) -> None:
     found = disc.discover(stage)
     names = {f.name: f for f in found.functions}
     assert set(names) == {"orders-api", "users-api", "payments-api", "inventory-api", "shop-authorizer"}
-    # The stage-variable alias and the plain integration of orders-api fold into one function.
+    # The alias through the stage variable and the alias named directly fold into one function.
     assert names["orders-api"].qualifiers == ("live",)
     assert set(names["orders-api"].routes) == {"GET /orders", "POST /orders"}
     assert names["shop-authorizer"].role == "authorizer"

@@ -42,6 +42,7 @@ def test_uuid1_time_matches_the_reference_example() -> None:
         ("apigw-requestid: WSg1ihmdliAEJXA=", IdKind.EXTENDED, "WSg1ihmdliAEJXA="),
         ("x-amz-apigw-id=Vwc2MGFUrPEFV_g=", IdKind.EXTENDED, "Vwc2MGFUrPEFV_g="),
         ("`1-5c7674f4-a3491d0a9c8012c191821b83`", IdKind.XRAY, "1-5c7674f4-a3491d0a9c8012c191821b83"),
+        ('"{9439989f-7543-11e6-8dda-150c09a55dc2}"', IdKind.API_REQUEST, "9439989f-7543-11e6-8dda-150c09a55dc2"),
     ],
 )  # fmt: skip
 def test_every_id_kind(text: str, kind: IdKind, value: str) -> None:
@@ -65,8 +66,15 @@ def test_uuid1_with_an_implausible_time_gets_no_time() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["", "   ", "hello", "9439989f-7543-11e6-8dda", "DROP TABLE;", "a" * 200, '"*"']
-)
+    "text",
+    [
+        "", "   ", "hello", "9439989f-7543-11e6-8dda", "DROP TABLE;", "a" * 200, '"*"',
+        # Pattern syntax around or inside an id never reaches CloudWatch.
+        '9439989f-7543-11e6-8dda-150c09a55dc2" ?ERROR "x', "9439989f-7543-11e6-8dda-150c09a55dc2 ?ERROR",
+        '{ $.requestId = "9439989f-7543-11e6-8dda-150c09a55dc2" }', "Vwc2MGFU rPEFV_g=", 'Vwc2MGFU"rPEFV_g=',
+        "-9439989f-7543-11e6-8dda-150c09a55dc2 %.*%",
+    ],
+)  # fmt: skip
 def test_bad_ids_are_usage_errors(text: str) -> None:
     with pytest.raises(UsageError) as caught:
         parse_request_id(text, now=NOW)
@@ -178,6 +186,22 @@ def test_errors_are_recognised() -> None:
     assert not any(is_error(m) for _, m in formats[3]["lines"])
     assert is_error("(9439989f-7543-11e6-8dda-150c09a55dc2) Method completed with status: 502")
     assert not is_error("(9439989f-7543-11e6-8dda-150c09a55dc2) Method completed with status: 200")
+
+
+def test_execution_log_errors_are_what_api_gateway_says_failed() -> None:
+    sample = load_event("apilogs_execution_failed")
+    flagged = [split_exec_line(m)[1] for _, m in sample["events"] if is_error(m)]
+    assert [text.split(" ", 2)[:2] for text in flagged] == [["Lambda", "execution"], ["Method", "completed"]]
+    prefix = "(9439989f-7543-11e6-8dda-150c09a55dc2) "
+    assert is_error(prefix + "Lambda invocation failed with status: 429. Lambda request id: x")
+    assert is_error(prefix + "Execution failed due to a timeout error")
+    assert is_error(prefix + "Endpoint request timed out")
+    # Dumps of the function's response repeat its error; they would crowd the real lines out of the
+    # five error lines the Slack summary shows.
+    assert not is_error(prefix + "Endpoint response headers: {X-Amz-Function-Error=Unhandled}")
+    assert not is_error(prefix + 'Endpoint response body before transformations: {"errorType": "KeyError"}')
+    # Outside the execution log the same text still counts (a Java runtime's unhandled exception).
+    assert is_error('{"errorMessage": "boom", "errorType": "java.lang.RuntimeException"}')
 
 
 @pytest.mark.parametrize("index", range(3))

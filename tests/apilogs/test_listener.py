@@ -251,3 +251,14 @@ def test_a_refused_upload_is_said_in_the_answer(harness: SlackHarness, demo: see
     flat = json.dumps(harness.last(ALICE).blocks)
     assert "could not be attached (not_in_channel)" in flat and "attached file" not in flat
     find_button(harness.last(ALICE).blocks, "apilogs:tail")
+
+
+def test_registering_the_listener_loads_no_core_aws_or_render_module() -> None:
+    """Cold start: the ack path of every command pays for what the listener module imports."""
+    import subprocess
+    import sys
+
+    code = "import json, sys\nimport bot.listeners.apilogs\nprint(json.dumps(sorted(sys.modules)))\n"
+    loaded = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, check=True).stdout)
+    heavy = [m for m in loaded if m.startswith(("bot.core", "bot.aws", "bot.render", "boto3", "botocore"))]
+    assert heavy == []

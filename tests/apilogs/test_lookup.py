@@ -3,7 +3,6 @@ Lambda id, START..REPORT with print() lines, the alias and the authorizer, the c
 
 from __future__ import annotations
 
-import os
 import random
 import time
 from collections.abc import Iterator
@@ -16,7 +15,9 @@ from bot.aws import clients
 from bot.aws.clients import client
 from bot.config import Settings
 from bot.core.apilogs.commands import lookup
-from bot.core.apilogs.lookup import LookupResult
+from bot.core.apilogs.formats import parse_lambda_line
+from bot.core.apilogs.ids import IdKind, RequestId
+from bot.core.apilogs.lookup import LookupResult, search_window
 from bot.errors import UsageError
 from bot.local.apilogs_traffic import SimRequest, uuid1_at, write_events
 from bot.local.seeds import apilogs as seed_module
@@ -232,4 +233,70 @@ def test_lookup_is_fast(shop: seed_module.DemoApi) -> None:
     began = time.monotonic()
     run(shop, failed.api_request_id)
     assert time.monotonic() - began < 2.0
-    assert os.environ.get("AWS_ENDPOINT_URL") is None
+
+
+def test_demo_cold_starts_begin_when_api_gateway_calls(shop: seed_module.DemoApi) -> None:
+    """The generator's timelines read like real ones: a cold start's INIT_START comes after API
+    Gateway sent the request (not before the request existed), and its START after the init."""
+    cold = 0
+    for request in shop.requests:
+        api_lines = [e for e in request.events if e.group.startswith("API-Gateway")]
+        for event in request.events:
+            if event.message.startswith("INIT_START"):
+                cold += 1
+                sent = [e.timestamp for e in api_lines if "Sending request to" in e.message]
+                assert any(at <= event.timestamp for at in sent), event
+                start = next(
+                    e
+                    for e in request.events
+                    if e.stream == event.stream and parse_lambda_line(e.message).kind == "start"
+                )
+                assert start.timestamp > event.timestamp + 100
+    assert cold >= 3
+
+
+def test_search_windows() -> None:
+    now = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+    minute = 60_000
+    now_ms = int(now.timestamp() * 1000)
+
+    def window(moment: datetime | None, **kwargs: str) -> tuple[int, int]:
+        kind = IdKind.API_REQUEST if moment else IdKind.LAMBDA_REQUEST
+        return search_window(RequestId("x", kind, moment), now=now, **kwargs)
+
+    # Around the id's own time, never past now.
+    assert window(now - timedelta(minutes=20)) == (now_ms - 25 * minute, now_ms - 15 * minute)
+    assert window(now - timedelta(minutes=2)) == (now_ms - 7 * minute, now_ms)
+    # An id from a clock ahead of ours still gets a window that starts before it ends.
+    assert window(now + timedelta(minutes=30)) == (now_ms + 25 * minute, now_ms + 35 * minute)
+    # No time in the id: the last hour, or the hour before --until.
+    assert window(None) == (now_ms - 60 * minute, now_ms)
+    assert window(None, until="3h ago") == (now_ms - 240 * minute, now_ms - 180 * minute)
+    assert window(None, since="2h", until="1h ago") == (now_ms - 120 * minute, now_ms - 60 * minute)
+
+
+@pytest.mark.parametrize("kind", ["api", "lambda", "extended", "xray"])
+def test_every_filter_pattern_sent_is_one_quoted_id(shop: seed_module.DemoApi, kind: str) -> None:
+    failed = shop.failed
+    assert failed is not None
+    text = {
+        "api": f'"{failed.api_request_id.upper()}"',
+        "lambda": f"x-amzn-RequestId: {failed.lambda_ids['orders-api']}",
+        "extended": f"`{failed.extended_id}`",
+        "xray": f"Root={failed.xray_trace_id}",
+    }[kind]
+    sent: list[dict[str, Any]] = []
+
+    def capture(params: dict[str, Any], **_: Any) -> None:
+        sent.append(dict(params))
+
+    logs = client("logs")
+    logs.meta.events.register("provide-client-params.cloudwatch-logs.FilterLogEvents", capture)
+    try:
+        result = run(shop, text)
+    finally:
+        logs.meta.events.unregister("provide-client-params.cloudwatch-logs.FilterLogEvents", capture)
+    assert result.found
+    patterns = {p["filterPattern"] for p in sent if "filterPattern" in p}
+    ids = {failed.api_request_id, failed.lambda_ids["orders-api"], failed.extended_id, failed.xray_trace_id}
+    assert patterns and all(p[0] == p[-1] == '"' and p[1:-1] in ids for p in patterns), patterns

@@ -3,15 +3,20 @@ custom log groups, concurrent invocations, authorizers that log the API id, miss
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from bot.aws.clients import client
 from bot.config import Settings
 from bot.core.apilogs.commands import lookup
+from bot.core.apilogs.ids import IdKind, parse_request_id
 from bot.core.apilogs.lookup import LookupResult
 from bot.core.timeparse import to_epoch_ms
-from bot.local.apilogs_traffic import FunctionSpec, RawEvent, SimRequest, Traffic, write_events
+from bot.local.apilogs_traffic import FunctionSpec, RawEvent, SimRequest, Traffic, uuid1_at, write_events
 from bot.local.seeds import apilogs as seed_module
 from tests.apilogs.conftest import create_function, with_logging_config
 
@@ -214,3 +219,65 @@ def test_going_back_to_the_api_request_costs_no_extra_searches(aws: None) -> Non
     searched = [(s.group, s.term, s.stream) for s in result.searches]
     assert len(searched) == len(set(searched)) == 8
     assert result.api is not None and result.api.request_id == request.api_request_id
+
+
+def test_a_version_1_lambda_request_id_as_in_the_seed_post(aws: None) -> None:
+    """In the seed post both ids are version 1 UUIDs (Lambda request ids were then). Such a Lambda id
+    looks like an API request id; the execution log says which request it belongs to."""
+    api_id, _ = seed_module.create_api("us-east-1")
+    at = recent()
+    request = traffic(api_id).request(at, "GET /users")
+    v4_id = request.lambda_ids["users-api"]
+    v1_id = uuid1_at(at + 3, random.Random(3))
+    events = [replace(e, message=e.message.replace(v4_id, v1_id)) for e in request.events]
+    write_events(client("logs"), events)
+    assert parse_request_id(v1_id).kind == IdKind.API_REQUEST
+    result = lookup(v1_id, SETTINGS, api=api_id, stage="prod")
+    assert found(result) == keys(events)
+    assert result.api is not None and result.api.request_id == request.api_request_id
+    [invocation] = result.invocations
+    assert (invocation.function, invocation.lambda_id) == ("users-api", v1_id)
+
+
+def test_a_busy_function_is_not_read_whole_for_the_call_window(aws: None) -> None:
+    api_id, _ = seed_module.create_api("us-east-1")
+    request = traffic(api_id).request(recent(), "GET /users")
+    start = next(e for e in request.events if e.message.startswith("START"))
+    # Other environments of the same function log 3,000 lines during the call.
+    noise = [
+        RawEvent(start.group, f"2026/11/27/[$LATEST]busy{n % 30:02d}", start.timestamp + n % 50, f"other {n}")
+        for n in range(3_000)
+    ]
+    write_events(client("logs"), request.events + noise)
+    result = lookup(request.api_request_id, SETTINGS, api=api_id, stage="prod")
+    assert found(result) == keys(request.events)
+    window_reads = [s for s in result.searches if s.purpose.endswith("(call window)")]
+    stream_reads = [s for s in result.searches if s.stream]
+    # One bounded page of the call window (not 3,000 lines), then the invocation's own stream.
+    assert len(window_reads) == 1 and window_reads[0].found <= 1_000
+    assert [s.stream for s in stream_reads] == [start.stream]
+    assert result.stats.calls["FilterLogEvents"] <= len(request.groups()) + 3
+    assert result.stats.events < 1_500
+
+
+def test_searches_stopped_by_the_time_limit_are_said(aws: None) -> None:
+    api_id, _ = seed_module.create_api("us-east-1")
+    request = traffic(api_id).request(recent(), "GET /users")
+    write_events(client("logs"), request.events)
+
+    def slow(**_: Any) -> None:
+        time.sleep(0.3)
+
+    logs = client("logs")
+    logs.meta.events.register("before-call.cloudwatch-logs.FilterLogEvents", slow)
+    try:
+        # The API Gateway searches start in time; the Lambda side would start after the limit.
+        result = lookup(
+            request.api_request_id, SETTINGS, api=api_id, stage="prod", deadline=time.monotonic() + 0.2
+        )
+    finally:
+        logs.meta.events.unregister("before-call.cloudwatch-logs.FilterLogEvents", slow)
+    assert result.found and not result.complete
+    assert any(s.cut_short for s in result.searches)
+    assert "may be incomplete" in result.notes[0]
+    assert result.to_json()["summary"]["complete"] is False

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,9 +17,9 @@ from bot.cli import main
 from bot.config import Settings
 from bot.core.apilogs.commands import lookup
 from bot.core.apilogs.model import LogEvent
-from bot.core.apilogs.tail import TailBatch, TailSummary
+from bot.core.apilogs.tail import TailSummary
 from bot.core.timeparse import to_epoch_ms
-from bot.local.apilogs_traffic import write_events
+from bot.local.apilogs_traffic import RawEvent, write_events
 from bot.local.seeds import SeedContext
 from bot.local.seeds import apilogs as seed_module
 from bot.render import apilogs as render
@@ -75,21 +77,19 @@ def test_tail_messages_within_limits() -> None:
         LogEvent("/aws/lambda/f", "s", 1_700_000_000_000 + i, f"line {i} " + "y" * 300, str(i))
         for i in range(500)
     )
-    message = render.tail_batch_message(TailBatch(events, "poll"), None)
-    assert problems(message.blocks, text=message.text) == []
-    flat = json.dumps(message.blocks)
-    assert "line 0 " in flat and "more lines in this second are not shown here" in flat
     # The listener posts the rest a second later: tail_message says how many lines one message took.
     first, shown = render.tail_message(events, None)
     rest, shown_rest = render.tail_message(events[shown:], None)
     assert 0 < shown < 500 and problems(first.blocks, text=first.text) == []
+    assert "line 0 " in json.dumps(first.blocks) and problems(rest.blocks, text=rest.text) == []
     assert f"line {shown} " in json.dumps(rest.blocks) and shown_rest > 0
     summary = TailSummary(
         groups=["a", "b"], pattern="", mode="poll", events=12, errors=1, stop_reason="stopped"
     )
     summary.ended = summary.started + timedelta(seconds=42)
     done = render.tail_summary_message(summary)
-    assert "stopped with the Stop button" in done.text and "12 lines" in done.text
+    assert "stopped with the Stop button" in done.text and "12 lines (1 error) from 2 log groups" in done.text
+    assert done.text.endswith("by polling.")
 
 
 def test_terminal_timeline_colours_errors() -> None:
@@ -141,13 +141,29 @@ def test_cli_text_and_exit_codes(demo: seed_module.DemoApi, capsys: pytest.Captu
 
 
 def test_cli_tail_json(demo: seed_module.DemoApi, capsys: pytest.CaptureFixture[str]) -> None:
+    fresh = to_epoch_ms(datetime.now(UTC)) - 1_000
+    write_events(client("logs"), [RawEvent("/aws/lambda/users-api", "fresh", fresh, "fresh line")])
+    late = fresh - 20_000
+
+    def write_late() -> None:
+        # After the first poll, a line that reached CloudWatch late: it comes in a later batch but
+        # belongs before the newest lines of the document.
+        time.sleep(0.5)
+        write_events(client("logs"), [RawEvent("/aws/lambda/users-api", "late", late, "late line")])
+
+    writer = threading.Thread(target=write_late)
+    writer.start()
     code = main(
-        ["apilogs", "tail", "--api", demo.api_id, "--for", "1s", "--since", "2h", "--mode", "poll", "--json"]
+        ["apilogs", "tail", "--api", demo.api_id, "--for", "2s", "--since", "2h", "--mode", "poll", "--json"]
     )
+    writer.join()
     document = json.loads(capsys.readouterr().out)
     assert code == 0
     total = sum(len(r.events) for r in demo.requests)
-    assert len(document["events"]) == total
+    assert len(document["events"]) == total + 2
+    assert {"late line", "fresh line"} <= {e["message"] for e in document["events"]}
+    stamps = [e["timestamp"] for e in document["events"]]
+    assert stamps == sorted(stamps)
     assert document["summary"]["stopReason"] == "time limit"
 
 

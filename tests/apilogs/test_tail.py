@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -84,18 +84,21 @@ def test_polling_while_a_writer_appends(aws: None) -> None:
 def test_stop_flag_from_the_state_table(state_table: str) -> None:
     make_groups()
     state = StateTable(state_table)
-    polls = {"n": 0}
+    began = time.monotonic()
+    pressed: list[float] = []
 
     def should_stop() -> bool:
-        polls["n"] += 1
-        if polls["n"] == 3:  # the Stop button is pressed during the tail
+        if not pressed and time.monotonic() - began > 0.3:  # the Stop button is pressed during the tail
             state.set_flag(stop_flag_key("t1"), {"by": "U1"}, ttl_seconds=600)
+            pressed.append(time.monotonic())
         return state.get_flag(stop_flag_key("t1")) is not None
 
+    # Two groups at 2.5 calls a second make a poll round every 0.8 s: the flag is still seen within an
+    # interval (0.05 s), not only when the round is over.
     tail = Tail(GROUPS, mode="poll", interval=0.05, should_stop=should_stop)
     batches = list(tail.batches())
     assert tail.summary.stop_reason == "stopped"
-    assert len(batches) == 2
+    assert batches and pressed and time.monotonic() - pressed[0] < 0.3
 
 
 def test_deadline_ends_the_tail(aws: None) -> None:
@@ -238,3 +241,83 @@ def test_live_tail_events_of_the_documented_shape() -> None:
     assert any("sampled" in note for note in tail.summary.notes)
     tail._live_events({"SessionTimeoutException": {"message": "Session timed out after 3 hours"}}, arns)
     assert any("3 hours" in note for note in tail.summary.notes)
+
+
+def test_a_long_live_tail_remembers_only_the_overlap(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Live Tail session may last hours: the lines it showed are forgotten once polling (after the
+    session) would not read them again, and none is shown twice."""
+    from bot.core.apilogs import tail as tail_module
+
+    arn = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/a"
+    clock = {"ms": 1_800_000_000_000}
+    consumed = threading.Semaphore(1)
+
+    def updates(group_arns: list[str], **_: object) -> Iterator[dict[str, object]]:
+        for update in range(12):
+            consumed.acquire(timeout=5)  # one update per batch, however slow the machine
+            clock["ms"] += 20_000  # 20 s of logs an update: the overlap (30 s) passes quickly
+            result = {"logStreamName": "s", "logGroupIdentifier": arn, "ingestionTime": clock["ms"]}
+            yield {
+                "sessionUpdate": {
+                    "sessionResults": [
+                        {**result, "timestamp": clock["ms"] - n, "message": f"line {update}-{n}"}
+                        for n in range(10)
+                    ]
+                }
+            }
+
+    monkeypatch.setattr(tail_module.cw, "start_live_tail", updates)
+    tail = Tail(
+        ["/aws/lambda/a"],
+        mode="live",
+        interval=0.02,
+        group_arn=lambda g: arn,
+        wall_ms=lambda: clock["ms"],
+        deadline=time.monotonic() + 20,
+    )
+    shown: list[str] = []
+    remembered: list[int] = []
+    generator = tail.batches()
+    for batch in generator:
+        shown.extend(e.message for e in batch.events)
+        remembered.append(len(tail._seen))
+        if batch.events:
+            consumed.release()
+        if len(shown) >= 120:
+            break
+    generator.close()
+    assert len(shown) == len(set(shown)) == 120
+    # The 30 s overlap is two updates (20 lines, plus the batch just shown): a bounded set, not every
+    # one of the 120 lines.
+    assert max(remembered) <= 30
+
+
+def test_a_missing_group_does_not_keep_every_line_in_memory(aws: None) -> None:
+    client("logs").create_log_group(logGroupName=GROUPS[0])  # GROUPS[1] never appears
+    start = now_ms()
+    written = 0
+
+    def write_some(seen: list[LogEvent]) -> bool:
+        nonlocal written
+        if written < 40:
+            put_lines(GROUPS[0], "s", [(now_ms(), f"event {written + n}") for n in range(4)])
+            written += 4
+        return len(seen) >= 40
+
+    tail = Tail(GROUPS, start_ms=start, mode="poll", interval=0.05, overlap_ms=100)
+    batches = collect(tail, write_some, timeout=10)
+    assert sum(len(b.events) for b in batches) == 40
+    # Only the lines of the last look-back are remembered (not all 40).
+    assert len(tail._seen) < 20
+
+
+def test_polling_leaves_most_of_the_account_quota_to_others(aws: None) -> None:
+    groups = [f"/aws/lambda/f{n}" for n in range(6)]
+    for group in groups:
+        client("logs").create_log_group(logGroupName=group)
+    tail = Tail(groups, mode="poll", interval=0.05, deadline=time.monotonic() + 1.0)
+    tail.poll_rate = 60.0  # calls a second (2.5 in real use): six groups make a round every 0.1 s
+    list(tail.batches())
+    calls = tail.summary.stats.calls["FilterLogEvents"]
+    # Rounds every 0.05 s (the interval) would make about 120 calls; the rate allows about 60.
+    assert 6 <= calls <= 6 * 12

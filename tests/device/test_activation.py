@@ -245,6 +245,18 @@ def test_unknown_devices_count_towards_the_users_limit(device_settings: Settings
     assert blocked.reason is Reason.LOCKED
 
 
+def test_attempts_that_fail_on_aws_do_not_count_as_guesses(state_table: str) -> None:
+    from bot.errors import AwsError
+
+    settings = Settings.from_env(
+        {"AWS_REGION": "us-east-1", "OPSBOT_STATE_TABLE": state_table, "OPSBOT_DEVICE_TABLE": "missing"}
+    )
+    limits = GuessingLimits(device_failures=2, user_failures=2)
+    for _ in range(3):
+        with pytest.raises(AwsError, match="missing"):
+            activate(settings, SERIAL, CLIENT, CODE, "owner@example.com", actor="U1", limits=limits)
+
+
 def test_every_attempt_is_audited_without_the_code(registered: Settings, clock: Clock) -> None:
     activate(registered, SERIAL, CLIENT, WRONG, "a@example.com", actor="U1")
     activate(registered, "SN-404", "ID-404", WRONG, "a@example.com", actor="U2")

@@ -82,6 +82,15 @@ def test_show_reports_recent_wrong_codes_and_a_lock(device_settings: Settings) -
     assert "locked for" in render.device_text([view])
 
 
+def test_show_counts_only_wrong_codes(device_settings: Settings) -> None:
+    register(device_settings, load_event("device_registration"))
+    assert activate(device_settings, SERIAL, CLIENT, CODE, "a@example.com", actor="U1").ok
+    again = activate(device_settings, SERIAL, CLIENT, CODE, "b@example.com", actor="U2")
+    assert again.reason is Reason.ALREADY_ACTIVATED
+    (view,) = show(device_settings, SERIAL, CLIENT)
+    assert view.recent_failures == 0 and view.locked_for == 0
+
+
 def test_show_unknown_device_is_a_usage_error(device_settings: Settings) -> None:
     with pytest.raises(UsageError, match="No device has serial number SN-X and client id ID-Y"):
         show(device_settings, "SN-X", "ID-Y")
@@ -156,12 +165,35 @@ def test_list_blocks_have_a_more_button_that_continues(device_settings: Settings
     assert not {v.serial for v in nxt.devices} & {v.serial for v in page.devices}
 
 
-def test_a_long_page_stays_within_block_kit_limits(device_settings: Settings) -> None:
-    register_many(device_settings, 120, device="a-rather-long-device-name-" + "x" * 60)
-    page = list_devices(device_settings, DeviceFilters(limit=120))
-    blocks = render.page_blocks(page)
-    assert problems(blocks) == []
-    assert "narrow it" in json.dumps(blocks)
+def serials_through_the_more_buttons(settings: Settings, limit: int) -> tuple[list[str], int]:
+    """Follow the "more" buttons from the first page: (serials shown, messages)."""
+    page = list_devices(settings, DeviceFilters(limit=limit))
+    shown: list[str] = []
+    messages = 0
+    while True:
+        blocks = render.page_blocks(page, continued=messages > 0)
+        messages += 1
+        assert problems(blocks) == []
+        text = json.dumps(blocks)
+        shown += re.findall(r"`(SN-[0-9A-F]{12})`", text)
+        buttons = [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
+        if not buttons:
+            assert "end of list" in text
+            return shown, messages
+        cursor, kind, activated, limit = render.parse_more_value(buttons[0]["value"])
+        page = list_devices(settings, DeviceFilters(kind, activated, limit), cursor=cursor)
+
+
+@pytest.mark.parametrize(("count", "limit", "name_length"), [(120, 120, 80), (40, 40, 1000)])
+def test_a_page_too_long_for_one_message_continues_where_the_message_ended(
+    device_settings: Settings, count: int, limit: int, name_length: int
+) -> None:
+    payloads = register_many(device_settings, count, device="d" * name_length)
+
+    shown, messages = serials_through_the_more_buttons(device_settings, limit)
+
+    assert sorted(shown) == sorted(p["serialNumber"] for p in payloads)  # none skipped, none twice
+    assert messages > 1  # the page did not fit in one message
 
 
 @given(st.text(max_size=40))

@@ -28,7 +28,7 @@ from bot.aws.devices import DEVICE_TABLE_DEFINITION
 from bot.aws.dynamo import to_item
 from bot.aws.state import create_state_table, create_table
 from bot.config import Settings
-from bot.core.device import Reason, activate, register
+from bot.core.device import GuessingLimits, Reason, activate, register
 from tests.support.events import load_event
 
 SERIAL, CLIENT, CODE = "SN-D7F3C8947867", "ID-91B2F06B3F05", "AC-9BE75CD0F1543D44C9AB"
@@ -49,6 +49,11 @@ def atomic_items(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(DynamoDBBackend, "update_item", serialised)
 
 
+# The hook point where a request's parameters are still the API's (``before-call`` sees the serialized
+# HTTP request, where ``TableName`` is buried in the body); it runs just before the request is sent.
+UPDATE_ITEM = "before-parameter-build.dynamodb.UpdateItem"
+
+
 def hold_device_writes_until(parties: int) -> Callable[[], None]:
     """Make every UpdateItem on iotCatalog wait until ``parties`` of them are in flight."""
     barrier = threading.Barrier(parties, timeout=20)
@@ -58,8 +63,8 @@ def hold_device_writes_until(parties: int) -> Callable[[], None]:
             barrier.wait()
 
     events = client("dynamodb").meta.events
-    events.register("before-call.dynamodb.UpdateItem", wait)
-    return lambda: events.unregister("before-call.dynamodb.UpdateItem", wait)
+    events.register(UPDATE_ITEM, wait)
+    return lambda: events.unregister(UPDATE_ITEM, wait)
 
 
 def race(settings: Settings, attempt: Callable[[int], Any]) -> list[Any]:
@@ -72,8 +77,11 @@ def race(settings: Settings, attempt: Callable[[int], Any]) -> list[Any]:
 
 
 def ours(settings: Settings) -> Callable[[int], Any]:
+    # More attempts at once than the guessing limit allows would be refused before the UpdateItem.
+    limits = GuessingLimits(device_failures=THREADS)
+
     def attempt(n: int) -> Any:
-        return activate(settings, SERIAL, CLIENT, CODE, f"owner{n}@example.com", actor=f"U{n}")
+        return activate(settings, SERIAL, CLIENT, CODE, f"owner{n}@example.com", actor=f"U{n}", limits=limits)
 
     return attempt
 
@@ -101,17 +109,18 @@ def test_concurrent_activations_in_process(device_settings: Settings, atomic_ite
     assert_exactly_one_winner(race(device_settings, ours(device_settings)))
 
 
-def test_the_originals_read_then_update_lets_every_caller_win(
+def test_a_read_then_update_lets_every_caller_win_under_the_harness(
     device_settings: Settings, atomic_items: None
 ) -> None:
-    """The seed post's activation (get, compare in code, unconditional update) under the same harness."""
-    assert register(device_settings, load_event("device_registration")).ok
+    """The control: the seed post's read-compare-update, even with the checks it lacks added in code
+    (code matches AND not yet activated), lets one caller win when run one after another and every
+    caller win under the harness. So the harness does produce the race that ours must survive."""
     key = to_item({"serialNumber": SERIAL, "clientId": CLIENT})
 
-    def original(n: int) -> bool:
+    def read_then_update(n: int) -> bool:
         ddb = client("dynamodb")
-        item = ddb.get_item(TableName="iotCatalog", Key=key)["Item"]
-        if item["activationCode"]["S"] != CODE:
+        item = ddb.get_item(TableName="iotCatalog", Key=key, ConsistentRead=True)["Item"]
+        if item["activationCode"]["S"] != CODE or item["activated"]["S"] == "true":
             return False
         ddb.update_item(
             TableName="iotCatalog",
@@ -121,7 +130,12 @@ def test_the_originals_read_then_update_lets_every_caller_win(
         )
         return True
 
-    assert sum(race(device_settings, original)) == THREADS
+    assert register(device_settings, load_event("device_registration")).ok
+    assert sum(read_then_update(n) for n in range(THREADS)) == 1
+    assert register(device_settings, load_event("device_registration")).ok is False  # activated now
+    client("dynamodb").delete_item(TableName="iotCatalog", Key=key)
+    assert register(device_settings, load_event("device_registration")).ok
+    assert sum(race(device_settings, read_then_update)) == THREADS
 
 
 @pytest.fixture
@@ -153,3 +167,96 @@ def test_concurrent_activations_over_http(moto_server: str, atomic_items: None) 
     assert register(settings, load_event("device_registration")).ok
 
     assert_exactly_one_winner(race(settings, ours(settings)))
+
+
+# -- guessing limits under concurrency ---------------------------------------------------------------
+
+WRONG = "AC-BADBADBADBADBADBAD0"
+GUESSERS = 12
+
+
+def hold_until_all_passed_the_lock_checks(parties: int) -> Callable[[], None]:
+    """Hold each attempt at its first write to a user's counter until ``parties`` attempts are there.
+
+    Every attempt has read the lock flags by then (no lock is set yet), so all of them would be let
+    through by a check of the flags alone; whether the counting lets more than the limit reach the
+    catalog is then decided by the counting itself.
+    """
+    barrier = threading.Barrier(parties, timeout=20)
+    seen = threading.local()
+
+    def wait(params: dict[str, Any], **_: Any) -> None:
+        key = params.get("Key", {}).get("pk", {}).get("S", "")
+        if key.startswith("count#device-user#") and not getattr(seen, "done", False):
+            seen.done = True
+            barrier.wait()
+
+    events = client("dynamodb").meta.events
+    events.register(UPDATE_ITEM, wait)
+    return lambda: events.unregister(UPDATE_ITEM, wait)
+
+
+def catalog_updates() -> Callable[[], int]:
+    count = [0]
+    lock = threading.Lock()
+
+    def seen(params: dict[str, Any], **_: Any) -> None:
+        if params.get("TableName") == "iotCatalog":
+            with lock:
+                count[0] += 1
+
+    client("dynamodb").meta.events.register(UPDATE_ITEM, seen)
+    return lambda: count[0]
+
+
+def guess_at_once(attempt: Callable[[int], Any]) -> list[Any]:
+    release = hold_until_all_passed_the_lock_checks(GUESSERS)
+    try:
+        with ThreadPoolExecutor(GUESSERS) as pool:
+            return list(pool.map(attempt, range(GUESSERS)))
+    finally:
+        release()
+
+
+def test_parallel_wrong_codes_cannot_outrun_the_device_limit(
+    device_settings: Settings, atomic_items: None
+) -> None:
+    assert register(device_settings, load_event("device_registration")).ok
+    updates = catalog_updates()
+
+    results = guess_at_once(
+        lambda n: activate(device_settings, SERIAL, CLIENT, WRONG, "a@example.com", actor=f"U{n}")
+    )
+
+    assert updates() == 5  # only five guesses reached the catalog
+    reasons = sorted(r.reason.value for r in results)
+    assert reasons == ["locked"] * (GUESSERS - 5) + ["wrong_code"] * 5
+    assert sorted(r.attempts_left for r in results if r.reason is Reason.WRONG_CODE) == [0, 1, 2, 3, 4]
+    # The fifth wrong code locked the device: even the right code now waits.
+    late = activate(device_settings, SERIAL, CLIENT, CODE, "owner@example.com", actor="ULATE")
+    assert late.reason is Reason.LOCKED and late.retry_after > 800
+
+
+def test_parallel_guesses_on_many_devices_cannot_outrun_the_user_limit(
+    device_settings: Settings, atomic_items: None
+) -> None:
+    limits = GuessingLimits(user_failures=3)
+    devices = [(f"SN-{n:012X}", f"ID-{n:012X}") for n in range(GUESSERS)]
+    for serial, client_id in devices:
+        payload = {**load_event("device_registration"), "serialNumber": serial, "clientId": client_id}
+        assert register(device_settings, payload).ok
+    updates = catalog_updates()
+
+    def attempt(n: int) -> Any:
+        serial, client_id = devices[n]
+        return activate(
+            device_settings, serial, client_id, WRONG, "a@example.com", actor="UGUESS", limits=limits
+        )
+
+    results = guess_at_once(attempt)
+
+    assert updates() == 3
+    assert sorted(r.reason.value for r in results) == ["locked"] * (GUESSERS - 3) + ["wrong_code"] * 3
+    serial, client_id = devices[0]
+    later = activate(device_settings, serial, client_id, CODE, "a@example.com", actor="UGUESS", limits=limits)
+    assert later.reason is Reason.LOCKED and "from you" in later.message

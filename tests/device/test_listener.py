@@ -115,6 +115,39 @@ def test_incomplete_or_malformed_arguments_are_refused_in_the_ack(
     assert stored()["activated"] == "false"
 
 
+PLAIN_CODE = "Kx7-pass-9981"  # a code in no recognisable format: only the argument spec can mask it
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"activate {SERIAL} {PLAIN_CODE} owner@example.com",  # the client id forgotten
+        f"activate {SERIAL} {CLIENT} owner@example.com {PLAIN_CODE}",  # code and e-mail swapped
+        f"activate {SERIAL} {CLIENT} {PLAIN_CODE} owner@example.com",  # right: the device's own code
+    ],
+)
+def test_a_code_in_any_position_stays_out_of_the_audit_and_the_log(
+    harness: SlackHarness,
+    state_table: str,
+    slack_server: LocalSlack,
+    caplog: pytest.LogCaptureFixture,
+    text: str,
+) -> None:
+    caplog.set_level(logging.INFO)
+    create_table("iotCatalog", DEVICE_TABLE_DEFINITION)
+    settings = Settings.from_env({"AWS_REGION": "us-east-1", "OPSBOT_STATE_TABLE": state_table})
+    assert register(settings, {**load_event("device_registration"), "activationCode": PLAIN_CODE}).ok
+
+    harness.command("/device", text)
+
+    (record,) = audit_items()  # usage errors are audited too, under the bare command
+    assert PLAIN_CODE not in json.dumps(record) and PLAIN_CODE not in caplog.text
+    assert SERIAL in record["args"]
+    if record["outcome"] != "usage":  # the device is named in the record all the same
+        assert record["outcome"] == "activated" and f"{SERIAL} {CLIENT}" in record["detail"]
+    assert PLAIN_CODE not in everything_slack_saw(slack_server)
+
+
 def test_activation_form(harness: SlackHarness, catalog: None, slack_server: LocalSlack) -> None:
     harness.command("/device", "activate")
     (opened,) = slack_server.calls_to("views.open")

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import copy
 import os
-import shutil
-import socket
-import subprocess
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -22,18 +19,14 @@ from bot.core.dns.config import MasterAddress
 from bot.core.dns.records import parse_route53_value
 from bot.core.dns.tsig import TsigKey
 from bot.errors import UsageError
+from bot.local.dns_master import nsd_binary, nsd_master
 
-NSD = shutil.which("nsd") or ("/usr/sbin/nsd" if os.path.exists("/usr/sbin/nsd") else None)
 SOA_VALUE = "ns-2048.awsdns-64.net. hostmaster.example.com. 1 7200 900 1209600 86400"
 
 
-def create_hosted_zone(domain: str, *, private: bool = False) -> str:
+def create_hosted_zone(domain: str) -> str:
     """A hosted zone in moto; returns its id (without /hostedzone/)."""
     kwargs: dict[str, Any] = {"Name": domain, "CallerReference": f"test-{time.time_ns()}"}
-    if private:
-        vpc = client("ec2").create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-        kwargs["VPC"] = {"VPCRegion": "us-east-1", "VPCId": vpc}
-        kwargs["HostedZoneConfig"] = {"PrivateZone": True, "Comment": "test"}
     return str(client("route53").create_hosted_zone(**kwargs)["HostedZone"]["Id"]).rsplit("/", 1)[-1]
 
 
@@ -66,12 +59,6 @@ def list_all(zone_id: str) -> list[dict[str, Any]]:
         if not page["IsTruncated"]:
             return out
         kwargs["StartRecordName"], kwargs["StartRecordType"] = page["NextRecordName"], page["NextRecordType"]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # -- a strict model of Route 53's ChangeResourceRecordSets ----------------------------------------
@@ -201,88 +188,17 @@ def aws_name(canonical: str) -> str:
 # -- nsd -----------------------------------------------------------------------------------------------
 
 
-def require_nsd() -> str:
-    """The nsd binary; a missing nsd fails the test where CI demands it (OPSBOT_REQUIRE_NSD=1)."""
-    if NSD is None:
+@contextmanager
+def run_nsd(
+    workdir: Path, zones: Mapping[str, str], *, key: TsigKey | None = None
+) -> Iterator[MasterAddress]:
+    """nsd serving ``zones`` on 127.0.0.1 (bot.local.dns_master.nsd_master).
+
+    Skipped without nsd, except where CI demands it (OPSBOT_REQUIRE_NSD=1): there a missing nsd fails.
+    """
+    if nsd_binary() is None:
         if os.environ.get("OPSBOT_REQUIRE_NSD") == "1":
             pytest.fail("nsd is required (OPSBOT_REQUIRE_NSD=1) but not installed; .ci/run installs it")
         pytest.skip("nsd is not installed (apt-get install nsd)")
-    return NSD
-
-
-@contextmanager
-def run_nsd(
-    workdir: Path, zones: Mapping[str, str], *, key: TsigKey | None = None, timeout: float = 15.0
-) -> Iterator[MasterAddress]:
-    """nsd in the foreground on 127.0.0.1 and a free port, as the current user, all files in ``workdir``.
-
-    ``zones`` maps zone names to zone-file text. With ``key``, transfers require that TSIG key.
-    """
-    binary = require_nsd()
-    port = free_port()
-    zone_clauses = []
-    for name, text in zones.items():
-        filename = f"{name.rstrip('.')}.zone"
-        (workdir / filename).write_text(text)
-        allow = f"127.0.0.1 {key.name}" if key else "127.0.0.1 NOKEY"
-        zone_clauses.append(f"zone:\n  name: {name}\n  zonefile: {filename}\n  provide-xfr: {allow}\n")
-    key_clause = (
-        f'key:\n  name: "{key.name}"\n  algorithm: {key.algorithm}\n  secret: "{key.secret}"\n' if key else ""
-    )
-    config = workdir / "nsd.conf"
-    config.write_text(
-        "server:\n"
-        f"  ip-address: 127.0.0.1@{port}\n"
-        f"  port: {port}\n"
-        '  username: ""\n'
-        '  chroot: ""\n'
-        f'  zonesdir: "{workdir}"\n'
-        f'  pidfile: "{workdir}/nsd.pid"\n'
-        '  database: ""\n'
-        f'  zonelistfile: "{workdir}/zone.list"\n'
-        f'  xfrdfile: "{workdir}/xfrd.state"\n'
-        f'  xfrdir: "{workdir}"\n'
-        f'  logfile: "{workdir}/nsd.log"\n'
-        "  server-count: 1\n"
-        "  do-ip6: no\n"
-        "  verbosity: 1\n"
-        "remote-control:\n  control-enable: no\n" + key_clause + "".join(zone_clauses)
-    )
-    process = subprocess.Popen(
-        [binary, "-d", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=workdir
-    )
-    address = MasterAddress("127.0.0.1", port)
-    try:
-        _wait_until_serving(process, address, next(iter(zones)), key, timeout, workdir)
+    with nsd_master(workdir, zones, key=key) as address:
         yield address
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-
-
-def _wait_until_serving(
-    process: subprocess.Popen[bytes],
-    address: MasterAddress,
-    zone: str,
-    key: TsigKey | None,
-    timeout: float,
-    workdir: Path,
-) -> None:
-    from bot.core.dns.transfer import TransferError, query_serial
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            log = (workdir / "nsd.log").read_text() if (workdir / "nsd.log").exists() else ""
-            stderr = process.stderr.read().decode() if process.stderr else ""
-            pytest.fail(f"nsd exited with {process.returncode}: {stderr} {log}")
-        try:
-            query_serial(address, names.parse_domain(zone), timeout=0.5, key=key)
-            return
-        except TransferError:
-            time.sleep(0.05)
-    pytest.fail(f"nsd did not serve {zone} on {address} within {timeout} s")

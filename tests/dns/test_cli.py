@@ -83,7 +83,8 @@ def test_everything_from_the_command_line(
 @pytest.mark.parametrize(
     ("argv", "code", "message"),
     [
-        (["plan", "example.com"], 2, "not configured in OPSBOT_DNS_ZONES"),
+        (["plan", "example.com"], 2, "not a configured zone. Configured: none (set OPSBOT_DNS_ZONES)."),
+        (["plan", "example.com", "--zone-id", "Z1"], 2, "--master and --zone-id name a zone"),
         (["plan", "exa mple.com"], 2, "contains spaces"),
         (["plan", "example.com", "--master", "10.0.0.1:0", "--zone-id", "Z1"], 2, "port"),
         (["plan", "example.com", "--master", "10.0.0.1", "--zone-id", "bad id"], 2, "hosted zone id"),
@@ -94,6 +95,12 @@ def test_bad_input_exits_non_zero_with_a_sentence(
 ) -> None:
     got, out, err = run(capsys, *argv)
     assert got == code and message in err and out == ""
+
+
+def test_a_negative_limit_is_refused_by_argparse(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["dns", "plan", "example.com", "--limit", "-5"])
+    assert caught.value.code == 2 and "'-5' is not a whole number of changes" in capsys.readouterr().err
 
 
 def test_broken_configuration(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:

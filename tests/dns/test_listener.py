@@ -13,11 +13,12 @@ import pytest
 from bot.aws.clients import client
 from bot.aws.dynamo import from_item
 from bot.core.dns.config import MasterAddress
+from bot.local.dns_master import free_port
 from bot.local.slack_api import LocalSlack, Message
 from tests.conftest import ONCALL_POLICY
 from tests.dns.conftest import BASE_RECORDS, ZoneEnv
-from tests.dns.support import create_records, free_port, list_all
-from tests.support.slack import ALICE, BOB, OPS_CHANNEL, SlackHarness, find_button
+from tests.dns.support import create_records, list_all
+from tests.support.slack import ALICE, BOB, CAROL, OPS_CHANNEL, SlackHarness, find_button
 
 
 @pytest.fixture
@@ -148,6 +149,48 @@ def test_guards_offer_apply_anyway_to_those_allowed(dns_harness: SlackHarness, z
     assert not any(name.startswith("old") for name in managed_names(zone_env))
 
 
+def test_forcing_needs_its_own_grant(zone_env: ZoneEnv, make_harness: Callable[..., SlackHarness]) -> None:
+    """Carol may apply plans but not override the guards: the policy can keep dns.force for fewer people."""
+    policy = {"rules": [{"allow": ["dns.apply", "dns.cancel"], "users": [CAROL[0]]}]}
+    zones = [{"domain": "example.com", "master": str(zone_env.zone.master), "zone_id": zone_env.zone.zone_id}]
+    harness = make_harness(OPSBOT_POLICY=json.dumps(policy), OPSBOT_DNS_ZONES=json.dumps(zones))
+    create_records(
+        zone_env.zone.zone_id, [(f"old{n}.example.com.", "A", 60, ["10.9.0.1"]) for n in range(10)]
+    )
+    harness.command("/dns", "resync example.com", user=CAROL)
+    message = preview(harness)
+    harness.click(again(message), "dns:force", user=CAROL)
+    assert "You may not run `dns.force`" in harness.last(CAROL).text
+    assert {f"old{n}.example.com." for n in range(10)} <= managed_names(zone_env)
+    zone_env.set_records(100, [*BASE_RECORDS])  # same serial, same plan: the guard still refuses
+    harness.click(message, "dns:cancel", user=CAROL)
+    assert "cancelled by" in shown(harness.slack.find(message.ts, OPS_CHANNEL[0]))  # type: ignore[arg-type]
+
+
+def test_a_domain_in_two_hosted_zones_is_chosen_with_zone_id(
+    zone_env: ZoneEnv, make_harness: Callable[..., SlackHarness]
+) -> None:
+    master = str(zone_env.zone.master)
+    zones = [
+        {"domain": "example.com", "master": master, "zone_id": zone_env.zone.zone_id},
+        {"domain": "example.com", "master": master, "zone_id": "Z0OTHER"},
+    ]
+    harness = make_harness(OPSBOT_POLICY=json.dumps(ONCALL_POLICY), OPSBOT_DNS_ZONES=json.dumps(zones))
+    harness.command("/dns", "plan example.com")
+    assert "give --zone-id" in harness.last().text and "--master" not in harness.last().text
+    harness.command("/dns", f"plan example.com --zone-id {zone_env.zone.zone_id}")
+    assert "9 to create" in shown(harness.last())
+
+
+def test_an_empty_resync_says_so_under_its_own_title(dns_harness: SlackHarness, zone_env: ZoneEnv) -> None:
+    dns_harness.command("/dns", "resync example.com")
+    dns_harness.click(preview(dns_harness), "dns:apply")
+    dns_harness.command("/dns", "resync example.com")
+    reply = dns_harness.last()
+    assert reply.ephemeral_to == ALICE[0] and "already matches" in shown(reply)
+    assert "DNS resync: example.com" in shown(reply) and "dns:apply" not in shown(reply)
+
+
 def test_cancel(dns_harness: SlackHarness, zone_env: ZoneEnv, slack_server: LocalSlack) -> None:
     dns_harness.command("/dns", "resync example.com")
     message = preview(dns_harness)
@@ -164,7 +207,8 @@ def test_problems_are_sentences(
     dns_harness: SlackHarness, zone_env: ZoneEnv, make_harness: Callable[..., SlackHarness]
 ) -> None:
     dns_harness.command("/dns", "plan other.org")
-    assert "other.org is not configured" in dns_harness.last().text
+    assert "other.org is not a configured zone. Configured: example.com." in dns_harness.last().text
+    assert "--master" not in dns_harness.last().text  # a terminal option, meaningless in Slack
     zones = [
         {
             "domain": "example.com",

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 
 from bot.core.dns.config import MasterAddress, ZoneConfig
-from bot.core.dns.plan import make_plan
+from bot.core.dns.plan import Limits, make_plan
 from bot.core.dns.records import hosted_zone, master_zone_from_text
 from bot.core.dns.service import ApplyResult, BatchOutcome, Prepared, Timings, ZoneStatus
 from bot.core.dns.transfer import TransferStats
@@ -97,10 +97,11 @@ def test_left_alone_and_warnings_are_shown() -> None:
 
 
 def test_progress_and_result() -> None:
-    item = prepared([f"h{n} 60 IN A 10.0.0.{n}" for n in range(1, 4)])
+    item = prepared([f"h{n} 60 IN A 10.0.0.{n}" for n in range(1, 6)], limits=Limits(max_elements=2))
+    assert [len(b.changes) for b in item.plan.batches] == [2, 2, 1]
     outcomes = (
-        BatchOutcome(1, 3, "applied", "/change/C1", 2),
-        BatchOutcome(2, 2, "failed", error="Throttled <again>"),
+        BatchOutcome(1, 2, "applied", "/change/C1", 2),
+        BatchOutcome(2, 2, "failed", error="Throttled <again>", attempts=6),
         BatchOutcome(3, 1, "not attempted"),
     )
     assert problems(progress_blocks(item, outcomes[:1], actor="U0ALICE")) == []
@@ -108,10 +109,17 @@ def test_progress_and_result() -> None:
     blocks = result_blocks(result, actor="U0ALICE")
     assert problems(blocks) == []
     text = "\n".join(render("", blocks).lines)
-    assert "Batch 2 failed" in text and "batches 1 of" in text and "&lt;again&gt;" not in text
-    assert "1 retries" in text
-    plain = result_text(result)
-    assert plain.startswith("Batch 2 failed: Throttled <again>")
+    assert "&lt;again&gt;" not in text  # escaped for Slack, shown as written
+    sentence = blocks[1]["text"]["text"]  # type: ignore[index]
+    assert sentence.startswith(":x: Batch 2 failed by <@U0ALICE>: Throttled &lt;again&gt; Each batch")
+    assert "atomic: batch 1 of 3 was applied (2 changes); the rest were not attempted." in sentence
+    assert result_text(result).splitlines() == [
+        "Batch 2 failed: Throttled <again> Each batch is atomic: batch 1 of 3 was applied (2 changes); "
+        "the rest were not attempted. Run the resync again to finish.",
+        "  ✓ batch 1/3 applied (2 changes, 1 retry)",
+        "  ✗ batch 2/3 failed (2 changes, 5 retries): Throttled <again>",
+        "  · batch 3/3 not attempted (1 change)",
+    ]
 
 
 def test_json_lists_every_change_with_its_batch() -> None:

@@ -36,7 +36,7 @@ def test_every_page_is_read(aws: None) -> None:
 
 
 def test_hosted_zone_info(aws: None) -> None:
-    zone_id = create_hosted_zone("example.com.", private=True)
+    zone_id = create_hosted_zone("example.com.")
     info = route53.get_hosted_zone(zone_id)
     assert (info.zone_id, info.name) == (zone_id, "example.com.")
     with pytest.raises(AwsError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 from botocore.stub import Stubber
 
 from bot.aws.clients import client
-from bot.core.dns.plan import make_plan
+from bot.core.dns.plan import Batch, make_plan
 from bot.core.dns.records import hosted_zone, master_zone_from_text
 from bot.core.dns.service import (
     MirrorFailed,
@@ -223,21 +224,35 @@ def test_moto_applies_half_a_failing_batch_so_opsbot_validates_first(zone_env: Z
     client("route53").change_resource_record_sets(
         HostedZoneId=zone_id, ChangeBatch={"Changes": [{"Action": "DELETE", "ResourceRecordSet": half}]}
     )
-    # A record set AWS refuses (over 32,000 characters of values in one request) but moto would store:
-    # opsbot refuses before sending anything.
-    huge = " ".join(f'"{n:03d}{"x" * 250}"' for n in range(130))
-    zone_env.set_records(101, [*BASE_RECORDS, f"big 300 IN TXT {huge}"])
-    before = list_all(zone_id)
+    # A plan that AWS would refuse (a value over 4,000 characters, which moto stores) is refused before
+    # any request is sent.
+    prepared = _prepared_for(zone_env, ['big 300 IN TXT "x"'], batches_of=1000)
+    change = next(c for c in prepared.plan.changes if c.name == "big.example.com.")
+    oversized = replace(change, values=(" ".join(['"' + "x" * 255 + '"'] * 16),))
+    plan = replace(prepared.plan, changes=(oversized,), batches=(Batch(1, (oversized,)),))
     counter = CallCounter()
-    result = mirror(zone_env.zone, state=zone_env.state)
-    assert result.status == "refused"
-    assert result.result is not None and len(result.result.refused) == 1  # no guard, only the validation
-    assert "Route 53 would reject the plan" in result.message and "more than 32000" in result.message
-    assert result.plan is not None and any(
-        "exceeds Route 53's request limits" in w for w in result.plan.warnings
+    result = apply(replace(prepared, plan=plan), state=zone_env.state)
+    assert not result.applied and result.batches == ()
+    assert result.refused == (
+        "Route 53 would reject the plan: batch 1: CREATE big.example.com. TXT: "
+        "a value is longer than 4000 characters.",
     )
     assert counter.count("ChangeResourceRecordSets") == 0
-    assert list_all(zone_id) == before
+
+
+def test_a_record_route53_cannot_take_does_not_hold_up_the_rest(zone_env: ZoneEnv) -> None:
+    """The original's fate for one oversized record: every run fails at the batch holding it."""
+    huge = " ".join(f'"{n:03d}{"x" * 250}"' for n in range(130))
+    zone_env.set_records(101, [*BASE_RECORDS, f"big 300 IN TXT {huge}"])
+    result = mirror(zone_env.zone, state=zone_env.state)
+    assert result.status == "synced", result.message
+    assert result.plan is not None and len(result.plan.changes) == 9
+    assert result.plan.warnings[-1] == (
+        "big.example.com. TXT is not mirrored (a value of 33,279 characters; Route 53 takes at most "
+        "4,000); Route 53 has none."
+    )
+    assert ("big.example.com.", "TXT") not in managed(zone_env)
+    assert ("www.example.com.", "A") in managed(zone_env)
 
 
 def test_a_concurrent_apply_is_refused(zone_env: ZoneEnv) -> None:
@@ -257,7 +272,7 @@ def test_the_hosted_zone_must_be_the_zone(zone_env: ZoneEnv) -> None:
 
 def test_an_unreachable_master_fails_cleanly(zone_env: ZoneEnv) -> None:
     from bot.core.dns.config import MasterAddress
-    from tests.dns.support import free_port
+    from bot.local.dns_master import free_port
 
     zone = zone_env.zone.with_changes(master=MasterAddress("127.0.0.1", free_port()), timeout=1)
     result = mirror(zone, state=zone_env.state)
@@ -345,6 +360,41 @@ def test_the_handler_accepts_our_event_and_raises_on_failure(
         handler({"domain": "example.com"}, None)
     with pytest.raises(UsageError):
         handler({"domain": "not-configured.org"}, None)
+
+
+def test_one_zone_failing_does_not_stop_the_others(
+    zone_env: ZoneEnv, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.config import Settings
+
+    master = str(zone_env.zone.master)
+    monkeypatch.setenv("OPSBOT_STATE_TABLE", zone_env.state.name)
+    monkeypatch.setenv(
+        "OPSBOT_DNS_ZONES",
+        json.dumps(
+            [
+                {"domain": "example.com", "master": master, "zone_id": "ZNOSUCHZONE"},
+                {"domain": "example.com", "master": master, "zone_id": zone_env.zone.zone_id},
+                {"domain": "example.com", "master": master, "zone_id": "Z2", "tsig": "file:/nonexistent"},
+            ]
+        ),
+    )
+    handler = mirror_handler(Settings.from_env())
+    with pytest.raises(MirrorFailed) as caught:
+        handler({"zones": "all"}, None)
+    lines = [json.loads(line)["dns_mirror"] for line in capsys.readouterr().out.strip().splitlines()]
+    assert [(line["zone_id"], line["status"]) for line in lines] == [
+        ("ZNOSUCHZONE", "failed"),
+        (zone_env.zone.zone_id, "synced"),
+        ("Z2", "failed"),
+    ]
+    assert (
+        "NoSuchHostedZone" in lines[0]["message"] and "Cannot read the TSIG key file" in lines[2]["message"]
+    )
+    assert str(caught.value).count("example.com: ") == 2  # the two failures, for Lambda's error log
+    # /dns status shows why: the failure is recorded beside the zone's sync state.
+    recorded = zone_env.state.get_sync_state("dns:example.com:ZNOSUCHZONE")
+    assert recorded is not None and recorded["status"] == "failed" and "NoSuchHostedZone" in recorded["error"]
 
 
 def test_importing_the_handler_does_no_io() -> None:

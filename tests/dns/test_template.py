@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from pathlib import Path
@@ -12,7 +13,9 @@ from bot.core.dns.config import parse_event, parse_zones
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@functools.cache
 def template() -> dict[str, Any]:
+    """template.yaml, parsed once (the tests only read it)."""
     from cfnlint.decode import cfn_yaml
 
     return cfn_yaml.load(str(ROOT / "template.yaml"))  # type: ignore[no-any-return]
@@ -34,9 +37,10 @@ PARAMETERS = {
 
 def zones_json(variable: dict[str, Any], *, tsig: bool) -> str:
     """OPSBOT_DNS_ZONES as CloudFormation would render it for PARAMETERS."""
-    condition, rendered, empty = variable["Fn::If"]
-    assert condition == "HasDnsZone" and empty == ""
-    text, names = rendered["Fn::Sub"]
+    if "Fn::If" in variable:  # the Slack function exists without a DNS zone too
+        condition, variable, empty = variable["Fn::If"]
+        assert condition == "HasDnsZone" and empty == ""
+    text, names = variable["Fn::Sub"]
     tsig_if = names["Tsig"]["Fn::If"]
     tsig_value = substitute(tsig_if[1]["Fn::Sub"], PARAMETERS) if tsig else tsig_if[2]
     return substitute(text, {**PARAMETERS, "Tsig": tsig_value})
@@ -85,6 +89,35 @@ def test_route53_permissions_are_scoped_to_the_hosted_zone() -> None:
             }
         secrets = [s for s in statements if "secretsmanager:GetSecretValue" in _list(s["Action"])]
         assert all(s["Resource"] == {"Ref": "DnsTsigSecretArn"} for s in secrets)
+
+
+def test_the_mirror_reaches_only_its_own_items_in_the_state_table() -> None:
+    from fnmatch import fnmatchcase
+
+    from bot.core.dns.config import ZoneConfig, parse_master
+
+    statements = _statements(template()["Resources"]["DnsMirrorFunction"]["Properties"]["Policies"])
+    (dynamo,) = [s for s in statements if any(str(a).startswith("dynamodb:") for a in _list(s["Action"]))]
+    patterns = dynamo["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+    # The partition keys the mirror writes (bot.aws.state: sync#NAME, lock#KEY), for a real zone.
+    zone = ZoneConfig("corp.example.com.", parse_master("10.0.0.53"), "Z0123456789ABC")
+    for key in (f"sync#{zone.state_key}", f"lock#dns-apply:{zone.state_key}"):
+        assert any(fnmatchcase(key, pattern) for pattern in patterns), key
+    assert not any(fnmatchcase("sync#fanout:x", p) or fnmatchcase("audit#2024-01-01", p) for p in patterns)
+
+
+def test_a_zone_needs_its_domain_master_and_hosted_zone() -> None:
+    conditions = template()["Conditions"]
+    needed = {str(c["Fn::Not"][0]["Fn::Equals"][0]["Ref"]) for c in conditions["HasDnsZone"]["Fn::And"]}
+    assert needed == {"DnsDomain", "DnsMasterAddress", "DnsHostedZoneId"}
+    parameters = template()["Parameters"]
+    for name, good, bad in (
+        ("DnsDomain", "corp.example.com", 'x", "zone_id": "Z9'),
+        ("DnsMasterAddress", "[fd00::53]:5353", '10.0.0.53"'),
+        ("DnsTsigSecretArn", PARAMETERS["DnsTsigSecretArn"], 'arn", "x'),
+    ):
+        pattern = parameters[name]["AllowedPattern"]
+        assert re.match(pattern, good) and re.match(pattern, "") and not re.match(pattern, bad), name
 
 
 def test_slack_function_gets_the_zone_configuration() -> None:

@@ -11,9 +11,8 @@ import pytest
 from bot.core.dns.config import MasterAddress
 from bot.core.dns.transfer import TransferError, query_serial, transfer
 from bot.core.dns.tsig import TsigKey
-from bot.local.dns_master import RECORDS_PER_MESSAGE, LocalMaster, zone_text
+from bot.local.dns_master import RECORDS_PER_MESSAGE, LocalMaster, free_port, zone_text
 from tests.dns.conftest import BASE_RECORDS, DOMAIN
-from tests.dns.support import free_port
 
 
 def new_key(name: str = "xfer-key.") -> TsigKey:

@@ -24,6 +24,15 @@ def test_key_formats(text: str) -> None:
     assert parse_key(text, source="test") == TsigKey("xfer-key.", "hmac-sha256", SECRET)
 
 
+def test_the_key_clause_of_a_whole_nsd_conf() -> None:
+    conf = (
+        'server:\n  ip-address: 127.0.0.1\n\nzone:\n  name: "before.example"\n  zonefile: a.zone\n\n'
+        f'key:\n  name: "xfer-key"\n  algorithm: hmac-sha512\n  secret: "{SECRET}"\n\n'
+        'zone:\n  name: "example.com"\n  provide-xfr: 10.0.0.0/8 xfer-key\n'
+    )
+    assert parse_key(conf, source="nsd.conf") == TsigKey("xfer-key.", "hmac-sha512", SECRET)
+
+
 def test_the_secret_is_not_in_the_repr() -> None:
     assert SECRET not in repr(TsigKey("k.", "hmac-sha256", SECRET))
 

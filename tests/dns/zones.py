@@ -100,7 +100,6 @@ def master_zones(draw: st.DrawFn) -> MasterZone:
     )
     rrsets.append(soa)
     rrsets.append(dns.rrset.from_text(ORIGIN, 3600, "IN", "NS", "ns1.example.net."))
-    seen: set[dns.name.Name] = set()
     for name in owners:
         for rtype in draw(name_contents(name)):
             rrset = dns.rrset.RRset(name, dns.rdataclass.IN, dns.rdatatype.from_text(rtype))

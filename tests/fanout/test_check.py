@@ -158,9 +158,19 @@ def test_unknown_collapse_values(value: Any, severity: str) -> None:
     assert expected in reason(t, "collapse")
 
 
-@pytest.mark.parametrize("value", sorted(["none", "JSON", "concat", "concat-b64"]))
-def test_known_collapse_values_pass_where_they_apply(value: str) -> None:
-    assert rules(target(type="sns", collapse=value, **VALID["sns"])) == []
+@pytest.mark.parametrize("kind", sorted(VALID))
+def test_collapse_none_passes_for_every_type(kind: str) -> None:
+    assert rules(target(type=kind, collapse="none", **VALID[kind])) == []
+
+
+@pytest.mark.parametrize("value", sorted(["JSON", "concat", "concat-b64"]))
+@pytest.mark.parametrize("kind", ["sqs", "sns", "iot"])
+def test_collapse_is_reset_by_the_loader_for_sqs_sns_and_iot(kind: str, value: str) -> None:
+    # lib/configuration.js: `case "sqs": case "sns": case "iot": { }` has no break and falls through to
+    # `default: { target.collapse = null; }`; fanout.js then sends one record per message.
+    t = target(type=kind, collapse=value, **VALID[kind])
+    assert rules(t) == [(WARNING, "collapse-unused")]
+    assert "each record is sent as its own message" in reason(t, "collapse-unused")
 
 
 def test_collapse_has_no_effect_on_batch_api_types() -> None:
@@ -184,6 +194,8 @@ def test_role_format() -> None:
 
 def test_external_id_without_role_and_malformed() -> None:
     assert rules(target(externalId="abc123")) == [(WARNING, "external-id-without-role")]
+    # The loader rejects a non-string externalId whether or not there is a role.
+    assert rules(target(externalId=12345)) == [(ERROR, "external-id")]
     bad = target(role="arn:aws:iam::210987654321:role/partner", externalId="x")
     assert rules(bad) == [(ERROR, "external-id")]
     assert "AssumeRole" in reason(bad, "external-id")
@@ -200,6 +212,9 @@ def test_caches_ignore_role_and_region() -> None:
     t = target(type="redis", region="us-west-2", **VALID["redis"])
     assert rules(t) == [(WARNING, "cache-cross-account")]
     assert "ignores their role and region" in reason(t, "cache-cross-account")
+    # The loader drops them before checking them: a malformed one does not make it skip the target.
+    dropped = target(type="memcached", role="partner", region="Oregon", **VALID["memcached"])
+    assert rules(dropped) == [(WARNING, "cache-cross-account")]
 
 
 def test_flag_types() -> None:

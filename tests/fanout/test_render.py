@@ -78,6 +78,8 @@ def test_toggle_buttons_match_the_state_and_carry_only_the_key(fanout: Fanout) -
         b["accessory"] for b in blocks if b.get("accessory", {}).get("action_id") == "fanout:deactivate"
     )
     assert "confirm" in deactivate
+    # Each button names its target (readable wherever the client shows accessories, e.g. the demo).
+    assert deactivate["text"]["text"] == "Deactivate on"
 
 
 def test_page_of_finds_the_page_showing_a_target(fanout: Fanout) -> None:

@@ -7,6 +7,8 @@ import threading
 import time
 from collections.abc import Callable
 
+import pytest
+
 from bot.aws.state import StateTable
 from bot.config import Settings
 from bot.core.mail import AlertPolicy
@@ -25,7 +27,7 @@ def bounces(prefix: str, count: int, source: str = "news@example.org") -> dict:
 
 
 def storm_settings(make_mail_settings: Callable[..., Settings]) -> Settings:
-    return make_mail_settings(OPSBOT_MAIL_STORM_THRESHOLD="3", OPSBOT_MAIL_DIGEST_UPDATE_SECONDS="0")
+    return make_mail_settings(OPSBOT_MAIL_STORM_THRESHOLD="3", OPSBOT_MAIL_DIGEST_UPDATE_SECONDS="0.3")
 
 
 def test_storm_posts_one_digest_and_keeps_updating_it(
@@ -38,6 +40,8 @@ def test_storm_posts_one_digest_and_keeps_updating_it(
     assert len(messages) == 4  # three alerts, then the digest
     digest = messages[-1]
     assert digest.text == "Bounce storm: 7 addresses disabled or flagged"
+    # Within the throttle interval of the digest's post: the update waits its turn instead of being dropped
+    # (otherwise the storm's last counts would never be shown).
     second = app.handle(bounces("b", 5, source="Billing <billing@example.org>"))
     assert (second.alerts_posted, second.alerts_digested) == (0, 5)  # the storm is on: nothing individual
     assert len(slack_server.visible(ALERTS)) == 4  # no new message...
@@ -50,10 +54,10 @@ def test_storm_posts_one_digest_and_keeps_updating_it(
         assert expected in body
 
 
-def test_concurrent_invocations_post_a_single_digest(
-    make_mail_settings: Callable[..., Settings], slack_server: LocalSlack
+def test_concurrent_invocations_post_a_single_digest_that_ends_up_showing_every_count(
+    make_mail_settings: Callable[..., Settings], slack_server: LocalSlack, atomic_moto: None
 ) -> None:
-    settings = make_mail_settings(OPSBOT_MAIL_STORM_THRESHOLD="0", OPSBOT_MAIL_DIGEST_UPDATE_SECONDS="0")
+    settings = make_mail_settings(OPSBOT_MAIL_STORM_THRESHOLD="0", OPSBOT_MAIL_DIGEST_UPDATE_SECONDS="0.2")
     errors: list[BaseException] = []
 
     def invoke(prefix: str) -> None:
@@ -68,13 +72,57 @@ def test_concurrent_invocations_post_a_single_digest(
     for thread in threads:
         thread.join()
     assert errors == []
+    (digest,) = slack_server.visible(ALERTS)  # one message, no individual alerts
     assert len(slack_server.calls_to("chat.postMessage")) == 1
-    storm = StateTable(settings.state_table).get("lock#mail:storm", "lock")
-    assert storm is not None
-    from bot.aws.mailing import digest_get
+    # What the channel shows, not just what the state table counted:
+    assert digest.text == "Bounce storm: 16 addresses disabled or flagged"
+    assert "news@example.org: 16" in json.dumps(digest.blocks)
 
-    digest = digest_get(settings.state_table, storm["storm"])
-    assert digest is not None and digest["total"] == 16
+
+def test_storm_guard_counts_a_burst_that_straddles_a_minute_boundary(
+    state_table: str, slack_server: LocalSlack
+) -> None:
+    from tests.support.slack import harness_settings
+
+    poster = SlackAlertPoster(harness_settings(slack_server, OPSBOT_ALERT_CHANNEL=ALERTS))
+    state = StateTable(state_table)
+    policy = AlertPolicy(threshold=4, digest_update_seconds=0)
+    boundary = (int(time.time()) // 60 + 1) * 60
+    first = dispatch(alerts_for("early", 3), state=state, poster=poster, policy=policy, now=boundary - 1)
+    later = dispatch(alerts_for("late", 3), state=state, poster=poster, policy=policy, now=boundary + 1)
+    # Six alerts within two seconds: the fifth and sixth are over the threshold of four.
+    assert (first.posted, first.digested) == (3, 0)
+    assert (later.posted, later.digested, later.digest_posted) == (1, 2, True)
+
+
+def test_a_storm_that_ends_while_being_joined_does_not_break_alerting(
+    state_table: str, slack_server: LocalSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The storm lock was taken, then expired before its holder could be read: start a new storm."""
+    from bot.aws.state import LockResult
+    from tests.support.slack import harness_settings
+
+    state = StateTable(state_table)
+    real_acquire = StateTable.acquire_lock
+    vanished: list[str] = []
+
+    def acquire(self: StateTable, key: str, holder: dict, *, ttl_seconds: int) -> LockResult:
+        if key == "mail:storm" and not vanished:
+            vanished.append(key)
+            return LockResult(False, {})
+        return real_acquire(self, key, holder, ttl_seconds=ttl_seconds)
+
+    monkeypatch.setattr(StateTable, "acquire_lock", acquire)
+    poster = SlackAlertPoster(harness_settings(slack_server, OPSBOT_ALERT_CHANNEL=ALERTS))
+    report = dispatch(alerts_for("v", 2), state=state, poster=poster, policy=AlertPolicy(threshold=0))
+    assert vanished and report.errors == []
+    assert (report.digested, report.digest_posted) == (2, True)
+
+
+def alerts_for(prefix: str, count: int) -> list[MailAlert]:
+    return [MailAlert(address=f"{prefix}{n}@example.com", kind="permanent-bounce", at="2024-05-01T00:00:00.000Z",
+                      notification_type="Bounce", bounce_type="Permanent", bounce_subtype="General")
+            for n in range(count)]  # fmt: skip
 
 
 def test_storm_ends_and_single_alerts_resume(state_table: str, slack_server: LocalSlack) -> None:
@@ -84,13 +132,12 @@ def test_storm_ends_and_single_alerts_resume(state_table: str, slack_server: Loc
     poster = SlackAlertPoster(settings)
     state = StateTable(state_table)
     policy = AlertPolicy(threshold=1, window_seconds=1, storm_seconds=1, digest_update_seconds=0)
-    alerts = [MailAlert(address=f"s{n}@example.com", kind="permanent-bounce", at="2024-05-01T00:00:00.000Z",
-                        notification_type="Bounce", bounce_type="Permanent", bounce_subtype="General")
-              for n in range(3)]  # fmt: skip
+    alerts = alerts_for("s", 3)
     report = dispatch(alerts, state=state, poster=poster, policy=policy)
     assert (report.posted, report.digested, report.digest_posted) == (1, 2, True)
-    time.sleep(2.2)  # a quiet window, then the storm's lock expires
-    later = dispatch(alerts[:1], state=state, poster=poster, policy=policy)
+    time.sleep(2.2)  # the storm's lock expires
+    # Counted in a quiet window (the guard also counts the previous window, so not the next one).
+    later = dispatch(alerts[:1], state=state, poster=poster, policy=policy, now=time.time() + 10)
     assert (later.posted, later.digested) == (1, 0)
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
 from bot.aws import clients, mailing
-from bot.aws.dynamo import scan_all
+from bot.aws.dynamo import scan_all, to_item
 from bot.config import Settings
 from bot.core.mail_state import BOOKKEEPING
 from bot.local import mail_samples
@@ -247,11 +248,16 @@ def test_concurrent_writer_between_read_and_write_is_merged_not_overwritten(
     assert (stored["state"], stored["sticky"]) == ("disable", True)
 
 
+def put_legacy(table: str, item: dict[str, Any]) -> None:
+    """An item as the seed post's handler writes it: an unconditional PutItem of five attributes."""
+    clients.client("dynamodb").put_item(TableName=table, Item=to_item(item))
+
+
 def test_item_from_the_original_handler_keeps_its_meaning_and_foreign_attributes(
     mail_settings: Settings,
 ) -> None:
     address = "legacy@example.com"
-    mailing.put_address(
+    put_legacy(
         mail_settings.mailing_table,
         {"UserId": address, "notificationType": "Complaint", "from": "news@example.org",
          "timestamp": "2016-01-27T14:59:38.237Z", "state": "disable", "crmId": "C-42"},
@@ -260,6 +266,123 @@ def test_item_from_the_original_handler_keeps_its_meaning_and_foreign_attributes
     stored = item(mail_settings, address)
     assert (stored["state"], stored["sticky"], stored["crmId"]) == ("disable", True, "C-42")
     assert stored["rev"] == 1
+
+
+def test_an_item_the_original_handler_wrote_under_another_spelling_is_taken_over(
+    mail_settings: Settings,
+) -> None:
+    """The original keyed items by the address exactly as SES gave it; opsbot keys the lowercase address.
+
+    Its complaint must not be forgotten when the first notification for that address arrives.
+    """
+    from bot.core import mail
+
+    spelled = "Angry.Reader@Example.COM"
+    put_legacy(
+        mail_settings.mailing_table,
+        {"UserId": spelled, "notificationType": "Complaint", "from": "news@example.org",
+         "timestamp": "2016-01-27T14:59:38.237Z", "state": "disable", "crmId": "C-7"},
+    )  # fmt: skip
+    before = mail.status(spelled, mail_settings)
+    assert (before.state, before.sticky, before.stored_as) == ("disable", True, spelled)
+    report = SesFeedbackApp(mail_settings).handle(
+        mail_samples.sns_event([mail_samples.delivery([spelled], T0)])
+    )
+    assert (report.changed, report.disabled) == (1, [])  # it was disabled already: no alert
+    stored = item(mail_settings, "angry.reader@example.com")
+    assert (stored["state"], stored["reason"], stored["sticky"], stored["crmId"]) == (
+        "disable",
+        "complaint",
+        True,
+        "C-7",
+    )
+    assert [line.split()[1] for line in stored["history"]] == ["delivery", "complaint"]
+    legacy = item(mail_settings, spelled)  # left as it was for the readers that use that key
+    assert (legacy["state"], "mergeState" in legacy) == ("disable", False)
+    assert mail.status(spelled, mail_settings).stored_as == ""  # opsbot's item answers from now on
+
+
+def test_concurrent_invocations_for_one_address_lose_nothing(
+    mail_settings: Settings, monkeypatch: pytest.MonkeyPatch, atomic_moto: None
+) -> None:
+    """Real threads recording events for one address; every writer reads before any of them writes."""
+    import threading
+
+    from bot.core import mail as core
+    from bot.core.mail_feedback import parse_notification
+    from bot.core.mail_state import AddressRecord, merge
+    from bot.core.mail_state import to_item as state_item
+
+    writers, per_writer = 5, 3
+    address = "contended@example.com"
+    start = threading.Barrier(writers)
+    first_put: set[int] = set()
+    conflicts: list[int] = []
+    real_put = mailing.put_if_revision
+
+    def put(table: str, new_item: dict[str, Any], expected_rev: int | None) -> None:
+        if threading.get_ident() not in first_put:
+            first_put.add(threading.get_ident())
+            start.wait(timeout=10)  # all have read the same item: all but one must lose
+        try:
+            real_put(table, new_item, expected_rev)
+        except mailing.RevisionConflict:
+            conflicts.append(1)
+            raise
+
+    monkeypatch.setattr(core.mailing, "put_if_revision", put)
+    kinds = ["delivery", "transient", "complaint", "permanent", "undetermined"]
+    events = {
+        writer: [
+            parse_notification(
+                mail_samples.bounce([address], T0 + (writer * per_writer + n) * HOUR, bounce_type="Transient")
+                if kinds[(writer + n) % 5] == "transient"
+                else mail_samples.bounce([address], T0 + (writer * per_writer + n) * HOUR)
+                if kinds[(writer + n) % 5] == "permanent"
+                else mail_samples.bounce([address], T0 + (writer * per_writer + n) * HOUR,
+                                         bounce_type="Undetermined", subtype="Undetermined")
+                if kinds[(writer + n) % 5] == "undetermined"
+                else mail_samples.complaint([address], T0 + (writer * per_writer + n) * HOUR)
+                if kinds[(writer + n) % 5] == "complaint"
+                else mail_samples.delivery([address], T0 + (writer * per_writer + n) * HOUR)
+            ).events[0]
+            for n in range(per_writer)
+        ]
+        for writer in range(writers)
+    }  # fmt: skip
+    rules = core.mail_config(mail_settings).rules
+    reads: list[str] = []
+    ddb = clients.client("dynamodb")
+
+    def count_read(**_: Any) -> None:
+        reads.append("GetItem")
+
+    ddb.meta.events.register("before-call.dynamodb.GetItem", count_read)
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            for event in events[n]:
+                core.record_event(event, mail_settings, rules)
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    ddb.meta.events.unregister("before-call.dynamodb.GetItem", count_read)
+    assert errors == []
+    assert len(conflicts) >= writers - 1  # the race really happened
+    assert len(reads) == writers * per_writer  # a lost race re-merges with the item it got back
+    expected: AddressRecord | None = None
+    for event in sorted((e for batch in events.values() for e in batch), key=lambda e: e.at_ms):
+        expected = merge(expected, event, rules)
+    assert expected is not None
+    stored = item(mail_settings, address)
+    assert {k: v for k, v in stored.items() if k not in BOOKKEEPING} == state_item(expected, rules)
+    assert stored["rev"] == writers * per_writer  # every event changed the item exactly once
 
 
 def test_slack_failure_does_not_lose_the_table_update(
@@ -273,10 +396,10 @@ def test_slack_failure_does_not_lose_the_table_update(
     assert "could not be posted" in caplog.text and "channel_not_found" in caplog.text
 
 
-def test_aws_failure_on_one_event_raises_after_storing_the_others(mail_settings: Settings) -> None:
-    """A throttled write must make Lambda retry the batch; the retry then stores only what is missing."""
+@contextmanager
+def throttled(address: str) -> Iterator[None]:
+    """DynamoDB refuses every PutItem for ``address`` (throttling, after the SDK's retries)."""
     ddb = clients.client("dynamodb")
-    victim = "throttled@example.com"
 
     class Http:
         status_code = 400
@@ -284,23 +407,62 @@ def test_aws_failure_on_one_event_raises_after_storing_the_others(mail_settings:
 
     def throttle(params: dict[str, Any], **_: Any) -> Any:
         body = params.get("body", b"")
-        if victim in (body.decode() if isinstance(body, bytes) else str(body)):
+        if address in (body.decode() if isinstance(body, bytes) else str(body)):
             error = {"Code": "ProvisionedThroughputExceededException", "Message": "Rate exceeded"}
             return Http(), {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 400}}
         return None
 
     ddb.meta.events.register("before-call.dynamodb.PutItem", throttle)
+    try:
+        yield
+    finally:
+        ddb.meta.events.unregister("before-call.dynamodb.PutItem", throttle)
+
+
+def test_aws_failure_on_one_event_raises_after_storing_the_others(mail_settings: Settings) -> None:
+    """A throttled write must make Lambda retry the batch; the retry then stores only what is missing."""
+    victim = "throttled@example.com"
     event = mail_samples.sns_event(
         [mail_samples.bounce(["first@example.com"], T0), mail_samples.bounce([victim], T0),
          mail_samples.bounce(["last@example.com"], T0)]
     )  # fmt: skip
-    with pytest.raises(FeedbackNotStored, match="1 of 3 feedback events could not be stored"):
+    with (
+        throttled(victim),
+        pytest.raises(FeedbackNotStored, match="1 of 3 feedback events could not be stored"),
+    ):
         SesFeedbackApp(mail_settings).handle(event)
     assert item(mail_settings, "last@example.com")["state"] == "disable"
     assert mailing.get_address(mail_settings.mailing_table, victim) is None
-    ddb.meta.events.unregister("before-call.dynamodb.PutItem", throttle)
     retry = SesFeedbackApp(mail_settings).handle(event)  # Lambda's retry
     assert (retry.duplicates, retry.changed) == (2, 1)
+    assert item(mail_settings, victim)["state"] == "disable"
+
+
+def test_sqs_batch_of_envelopes_and_raw_bodies_reports_only_the_failed_message(
+    mail_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The deployed path: SNS -> SQS -> Lambda with ReportBatchItemFailures."""
+    victim = "throttled@example.com"
+    event = mail_samples.sqs_event(
+        [mail_samples.bounce(["sqs.one@example.com"], T0), mail_samples.bounce([victim], T0),
+         mail_samples.delivery(["sqs.two@example.com"], T0)]
+    )  # fmt: skip
+    raw = mail_samples.sqs_event([mail_samples.complaint(["sqs.three@example.com"], T0)], raw=True)
+    broken = {**raw["Records"][0], "messageId": "broken-1", "body": "{not json"}
+    event["Records"] += [raw["Records"][0], broken]
+    app = SesFeedbackApp(mail_settings)
+    with caplog.at_level(logging.WARNING, logger="opsbot.mail"), throttled(victim):
+        response = app(event, None)
+    victim_id = event["Records"][1]["messageId"]
+    assert response == {"batchItemFailures": [{"itemIdentifier": victim_id}]}  # not the malformed one
+    assert "SQS message broken-1" in caplog.text and "not JSON" in caplog.text
+    states = {a: item(mail_settings, a)["state"] for a in ("sqs.one@example.com", "sqs.two@example.com",
+                                                             "sqs.three@example.com")}  # fmt: skip
+    assert states == {"sqs.one@example.com": "disable", "sqs.two@example.com": "enable",
+                      "sqs.three@example.com": "disable"}  # fmt: skip
+    # SQS redelivers only the failed message.
+    retry = {"Records": [event["Records"][1]]}
+    assert app(retry, None) == {"batchItemFailures": []}
     assert item(mail_settings, victim)["state"] == "disable"
 
 

@@ -44,7 +44,6 @@ def test_get_suppressed_found(sesv2: Stubber) -> None:
         "m-1",
         "f-1",
     )
-    assert entry.to_json()["lastUpdate"] == WHEN.isoformat()
 
 
 def test_get_suppressed_not_listed(sesv2: Stubber) -> None:
@@ -121,3 +120,24 @@ def test_reputation_metrics_absent(aws: None) -> None:
     metrics = ses.reputation_metrics(now - timedelta(days=7), now)
     assert not metrics.present
     assert metrics.bounce_rate is None
+
+
+def test_reputation_rates_over_more_than_63_days_ask_for_hourly_points(aws: None) -> None:
+    """CloudWatch answers a five-minute period with nothing when the start is over 63 days ago."""
+    cloudwatch = client("cloudwatch")
+    periods: list[dict[str, int]] = []
+
+    def record(params: dict, **_: object) -> None:
+        periods.append({q["Id"]: q["MetricStat"]["Period"] for q in params["MetricDataQueries"]})
+
+    cloudwatch.meta.events.register("provide-client-params.cloudwatch.GetMetricData", record)
+    try:
+        now = datetime.now(UTC)
+        ses.reputation_metrics(now - timedelta(days=7), now)
+        ses.reputation_metrics(now - timedelta(days=90), now)
+    finally:
+        cloudwatch.meta.events.unregister("provide-client-params.cloudwatch.GetMetricData", record)
+    week, quarter = periods
+    assert (week["r0"], week["r1"], week["c0"]) == (300, 300, 7 * 86400)
+    assert (quarter["r0"], quarter["r1"]) == (3600, 3600)
+    assert all(period % 3600 == 0 for period in quarter.values())

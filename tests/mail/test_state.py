@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 
 from bot.core.mail_feedback import RecipientEvent
 from bot.core.mail_state import (
-    RANK,
     AddressRecord,
     MailRules,
     derive,
@@ -19,6 +18,7 @@ from bot.core.mail_state import (
     merge,
     to_item,
 )
+from bot.local.mail_samples import rules_in_time_order
 
 ADDRESS = "jane@example.com"
 RULES = MailRules(transient_limit=3, transient_window_ms=10_000)
@@ -143,39 +143,7 @@ def test_unknown_bounce_type_is_reviewed() -> None:
     assert effect_of(odd) == "undetermined"
 
 
-# -- order independence, against a plain sequential implementation of the rules --------------------
-
-
-def reference(events: Sequence[RecipientEvent], rules: MailRules) -> tuple[str, str, bool, bool, int]:
-    """The rules as written in the issue, applied one event at a time in event-time order."""
-    unique = {e.event_id: e for e in events}.values()
-    ordered = sorted(unique, key=lambda e: (e.at_ms, RANK[effect_of(e)], e.event_id))
-    state, reason, sticky, review, cause = "enable", "no-feedback", False, False, ""
-    transients: list[int] = []
-    for item in ordered:
-        effect = effect_of(item)
-        if effect == "permanent":
-            state, reason = "disable", "permanent-bounce"
-        elif effect in {"complaint", "suppress"}:
-            cause = "complaint" if effect == "complaint" else "suppressed"
-            state, reason, sticky = "disable", cause, True
-            review = review and effect == "complaint"
-        elif effect == "reenable":
-            state, reason, sticky, review, transients = "enable", "reenabled", False, False, []
-        elif effect == "delivery":
-            transients, review = [], False
-            state, reason = ("disable", cause) if sticky else ("enable", "delivery")
-        elif effect == "transient":
-            transients.append(item.at_ms)
-            if (
-                sum(1 for t in transients if t > item.at_ms - rules.transient_window_ms)
-                >= rules.transient_limit
-            ):
-                state, reason = "disable", "transient-bounces"
-        elif effect == "undetermined":
-            review = True
-    count = sum(1 for t in transients if t > max(transients) - rules.transient_window_ms) if transients else 0
-    return state, reason, sticky, review, count
+# -- order independence, against the rules applied one event at a time (mail_samples) ---------------
 
 
 KINDS = ["permanent", "transient", "transient", "transient", "undetermined", "complaint", "delivery",
@@ -211,7 +179,7 @@ def test_any_order_with_duplicates_matches_the_sequential_rules(
         derived.sticky,
         derived.review,
         derived.transient_count,
-    ) == reference(events, rules)
+    ) == rules_in_time_order(events, rules)
 
 
 @settings(max_examples=200, deadline=None)

@@ -114,10 +114,6 @@ class FunctionArn:
     account: str = ""
     partition: str = "aws"
 
-    @property
-    def unqualified(self) -> str:
-        return f"arn:{self.partition}:lambda:{self.region}:{self.account}:function:{self.name}"
-
 
 def parse_function_arn(arn: str) -> FunctionArn | None:
     found = _FUNCTION_ARN.match(arn.strip())
@@ -389,14 +385,22 @@ def parse_access_line(message: str) -> AccessRecord | None:
 _ERROR_LEVELS = {"ERROR", "CRITICAL", "FATAL", "EXCEPTION"}
 _ERROR_TEXT = re.compile(
     r"Traceback \(most recent call last\)|Task timed out after|Runtime\.\w+Error|Unhandled Promise Rejection|"
-    r"Execution failed|Lambda execution failed|\"errorType\"\s*:|X-Amz-Function-Error|"
-    r"Method completed with status: 5\d\d|Status: (?:error|timeout)\b|^\[ERROR\]",
+    r"\"errorType\"\s*:|Status: (?:error|timeout)\b|^\[ERROR\]",
     re.MULTILINE,
+)
+# What API Gateway's execution log says failed. Its dumps of the endpoint's response (headers with
+# X-Amz-Function-Error, a body with errorType) only repeat the function's error: not counted again.
+_EXEC_ERROR = re.compile(
+    r"(?:Execution failed|Lambda execution failed|Lambda invocation failed|Endpoint request timed out"
+    r"|Method completed with status: 5\d\d|Gateway response type: \S+ with status code: 5\d\d)"
 )
 
 
 def is_error(message: str) -> bool:
     """Whether a line reports a failure (error level, stack trace, timeout, 5xx)."""
+    request_id, text = split_exec_line(message)
+    if request_id is not None:
+        return _EXEC_ERROR.match(text) is not None
     if _ERROR_TEXT.search(message):
         return True
     line = parse_lambda_line(message)

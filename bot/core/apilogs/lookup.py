@@ -73,6 +73,8 @@ LAMBDA_MAX_MS = 15 * 60 * 1000
 CLOCK_SLACK_MS = 2_000
 # A call window longer than this is not read whole (a long invocation's stream is read instead).
 MAX_CALL_SPAN_MS = 30_000
+# The most lines of a call's span read in one go; a busier function has its invocation's stream read.
+CALL_WINDOW_EVENTS = 1_000
 MAX_INVOCATIONS = 20
 
 
@@ -97,6 +99,11 @@ class LookupResult:
         return bool(self.events)
 
     @property
+    def complete(self) -> bool:
+        """False when the time limit stopped a search with more to read."""
+        return not any(s.cut_short for s in self.searches)
+
+    @property
     def errors(self) -> list[LogEvent]:
         return error_events(self.events)
 
@@ -117,6 +124,7 @@ class LookupResult:
                 "end": format_time(datetime.fromtimestamp(self.end_ms / 1000, UTC)),
             },
             "found": self.found,
+            "complete": self.complete,
             "requestInfo": self.api.to_json() if self.api else None,
             "invocations": [i.to_json() for i in self.invocations],
             "groups": self.groups,
@@ -139,9 +147,13 @@ def search_window(
     """[start, end] in epoch ms: around the id's own time when it has one, else --since/--until."""
     now = now or datetime.now(UTC)
     if request.time is not None and not since and not until:
-        return to_epoch_ms(request.time - HALF_WINDOW), to_epoch_ms(min(now, request.time + HALF_WINDOW))
-    start = parse_time(since or DEFAULT_SINCE, now=now)
+        start, end = request.time - HALF_WINDOW, request.time + HALF_WINDOW
+        if start < now:  # nothing is logged after now, unless the id's clock ran ahead of ours
+            end = min(end, now)
+        return to_epoch_ms(start), to_epoch_ms(end)
     end = parse_time(until, now=now) if until else now
+    # Without --since, the hour before the end (--until 3h ago searches 4h ago .. 3h ago).
+    start = parse_time(since, now=now) if since else parse_time(DEFAULT_SINCE, now=end)
     if start >= end:
         raise UsageError(f"--since ({format_time(start)}) must be before --until ({format_time(end)}).")
     return to_epoch_ms(start), to_epoch_ms(end)
@@ -167,26 +179,53 @@ class _Session:
         purpose: str,
         stream: str = "",
     ) -> list[LogEvent]:
+        return self.read(group, term, start_ms, end_ms, purpose=purpose, stream=stream).events
+
+    def read(
+        self,
+        group: str,
+        term: str,
+        start_ms: int,
+        end_ms: int,
+        *,
+        purpose: str,
+        stream: str = "",
+        max_pages: int | None = None,
+        page_size: int | None = None,
+    ) -> cw.FilterResult:
         if not group or group in self.missing:
-            return []
+            return cw.FilterResult()
         result = cw.filter_events(
             group,
             start_ms=start_ms,
             end_ms=end_ms,
             term=term,
             streams=[stream] if stream else (),
+            max_pages=max_pages,
+            page_size=page_size,
             deadline=self.deadline,
             stats=self.stats,
+        )
+        record = SearchRecord(
+            group,
+            term,
+            start_ms,
+            end_ms,
+            len(result.events),
+            result.missing,
+            stream,
+            purpose,
+            cut_short=result.deadline_hit,
         )
         with self._lock:
             if result.missing:
                 self.missing.add(group)
-            self.searches.append(
-                SearchRecord(
-                    group, term, start_ms, end_ms, len(result.events), result.missing, stream, purpose
-                )
-            )
-        return result.events
+            self.searches.append(record)
+        return result
+
+    @property
+    def cut_short(self) -> int:
+        return sum(1 for record in self.searches if record.cut_short)
 
     def parallel(self, jobs: Sequence[Callable[[], T]]) -> list[T]:
         if len(jobs) <= 1:
@@ -325,6 +364,12 @@ class _Lookup:
             stats=self.session.stats,
             notes=list(dict.fromkeys(self.notes)),
         )
+        if self.session.cut_short:
+            result.notes.insert(
+                0,
+                f"The time limit stopped {self.session.cut_short} of {len(result.searches)} searches before "
+                "they were done: this timeline may be incomplete. `opsbot apilogs ID` has no such limit.",
+            )
         terms = [
             t
             for t in [self.request.value, info.request_id if info else "", *(info.lambda_ids if info else [])]
@@ -343,9 +388,13 @@ class _Lookup:
         return result
 
     def _api_request_id(self, exec_hits: list[LogEvent], access_hits: list[LogEvent]) -> str:
-        if self.request.kind == IdKind.API_REQUEST and (exec_hits or access_hits):
-            return self.request.value
         candidates = exec_request_ids(exec_hits) + access_request_ids(access_hits, self.request.value)
+        # A version 1 UUID is usually the API request id, but Lambda request ids were version 1 too (the
+        # seed post's 943ad105-7543-11e6-...): the lines say which it is. It is the request's own id when
+        # it prefixes execution lines or is an access record's requestId, else the id of the request
+        # whose lines mention it (x-amzn-RequestId=, AWS Integration Endpoint RequestId).
+        if self.request.value in candidates:
+            return self.request.value
         if not candidates:
             return self.request.value if self.request.kind == IdKind.API_REQUEST else ""
         if len(set(candidates)) > 1:
@@ -433,22 +482,37 @@ class _Lookup:
 
         def job() -> list[_Found]:
             purpose = f"{ref.name} ({matched_by})"
-            searches: list[Callable[[], list[LogEvent]]] = [
-                lambda: self.session.search(ref.log_group, term, start, end, purpose=purpose)
-            ]
-            if window is not None:
-                searches.append(
-                    lambda: self.session.search(
-                        ref.log_group, "", window[0], window[1], purpose=f"{ref.name} (call window)"
-                    )
+
+            def by_id() -> list[LogEvent] | None:
+                return self.session.search(ref.log_group, term, start, end, purpose=purpose)
+
+            def call_lines() -> list[LogEvent] | None:
+                assert window is not None
+                # A busy function writes many lines in any span: read one bounded page, and when that
+                # is not all of them, read the invocation's own stream afterwards instead.
+                read = self.session.read(
+                    ref.log_group,
+                    "",
+                    window[0],
+                    window[1],
+                    purpose=f"{ref.name} (call window)",
+                    max_pages=1,
+                    page_size=CALL_WINDOW_EVENTS,
                 )
-            hits, *lines = self.session.parallel(searches)
+                return None if read.truncated else read.events
+
+            hits, *rest = self.session.parallel([by_id] if window is None else [by_id, call_lines])
+            hits = hits or []
+            lines = rest[0] if rest else None
             named = lambda_ids_in(hits)
             # A Lambda id search may also return other invocations that mention it (a caller logging
             # its callee's id); only the invocation that is this id is ours.
             ids = [term] if term in named else list(named)
-            context = merge_events(hits, *lines) if lines else hits
-            found = [_Found(ref, lambda_id, hits, context, matched_by, window) for lambda_id in ids]
+            if lines is None:
+                found = [_Found(ref, lambda_id, hits, hits, matched_by) for lambda_id in ids]
+            else:
+                context = merge_events(hits, lines)
+                found = [_Found(ref, lambda_id, hits, context, matched_by, window) for lambda_id in ids]
             return found or [_Found(ref, "", hits, hits, "")]
 
         return job

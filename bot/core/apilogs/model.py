@@ -57,18 +57,6 @@ class FunctionRef:
     # the group is then the default /aws/lambda/<name>, a guess.
     resolved: bool = True
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "logGroup": self.log_group,
-            "arn": self.arn,
-            "qualifiers": list(self.qualifiers),
-            "role": self.role,
-            "routes": list(self.routes),
-            "logFormat": self.log_format,
-            "resolved": self.resolved,
-        }
-
 
 @dataclass(frozen=True)
 class ApiStage:
@@ -137,14 +125,6 @@ class Discovery:
     def all_groups(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys([*self.api_groups, *self.lambda_groups]))
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "stage": self.stage.to_json(),
-            "functions": [f.to_json() for f in self.functions],
-            "routes": {k: v for k, v in self.routes},
-            "notes": list(self.notes),
-        }
-
 
 @dataclass(frozen=True)
 class SearchRecord:
@@ -158,6 +138,8 @@ class SearchRecord:
     missing: bool = False  # the log group does not exist
     stream: str = ""
     purpose: str = ""
+    # The lookup's time limit stopped this search with more to read: what it found is not all there is.
+    cut_short: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -169,4 +151,5 @@ class SearchRecord:
             "missing": self.missing,
             "stream": self.stream,
             "purpose": self.purpose,
+            "cutShort": self.cut_short,
         }

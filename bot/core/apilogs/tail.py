@@ -41,13 +41,16 @@ LIVE_TAIL_MAX_GROUPS = 10
 DEFAULT_OVERLAP_MS = 30_000
 # One poll reads at most this many events per group; the rest comes with the next poll.
 MAX_EVENTS_PER_POLL = 10_000
+# FilterLogEvents calls a second one polling tail may use: half the account's quota (5 a second), so
+# that lookups and other tools of the account are not starved while it runs. With many groups a poll
+# round then takes longer than a second; the overlap still covers it.
+POLL_RATE = 2.5
 
 
 @dataclass(frozen=True)
 class TailBatch:
     events: tuple[LogEvent, ...]
     mode: str  # "live" or "poll"
-    note: str = ""
 
     @property
     def errors(self) -> int:
@@ -110,6 +113,7 @@ class Tail:
         # The Slack listener keeps the default second (at most one message a second); tests go faster.
         self.interval = max(0.05, interval)
         self.missing_recheck_s = 60.0
+        self.poll_rate = POLL_RATE
         self.overlap_ms = overlap_ms
         self.should_stop = should_stop
         self.deadline = deadline
@@ -134,9 +138,9 @@ class Tail:
             log.exception("stop check failed")
         return ""
 
-    def _emit(self, events: list[LogEvent], mode: str, note: str = "") -> TailBatch:
+    def _emit(self, events: list[LogEvent], mode: str) -> TailBatch:
         events.sort(key=sort_key)
-        batch = TailBatch(tuple(events), mode, note)
+        batch = TailBatch(tuple(events), mode)
         self.summary.batches += 1 if events else 0
         self.summary.events += len(events)
         self.summary.errors += batch.errors
@@ -218,16 +222,29 @@ class Tail:
                             continue
                         self._seen[event.key] = event.timestamp
                         fresh.append(event)
-                self._prune(min(self._next_start.values()))
+                self._forget_polled()
                 yield self._emit(fresh, "poll")
-                remaining = self.interval - (self._clock() - began)
-                if self.deadline is not None:
-                    remaining = min(remaining, self.deadline - self._clock())
-                if remaining > 0:
-                    self._sleep(remaining)
+                calls = len(self.groups) - len(self.missing)
+                self._wait_until(began + max(self.interval, calls / self.poll_rate))
+
+    def _wait_until(self, moment: float) -> None:
+        """Sleep until ``moment``, the deadline or a stop request, checking for those every interval."""
+        if self.deadline is not None:
+            moment = min(moment, self.deadline)
+        while (remaining := moment - self._clock()) > 0:
+            self._sleep(min(remaining, self.interval))
+            if self._stop_reason():
+                return
 
     def _prune(self, oldest_ms: int) -> None:
         stale = [key for key, ts in self._seen.items() if ts < oldest_ms - 1]
+        for key in stale:
+            del self._seen[key]
+
+    def _forget_polled(self) -> None:
+        """Forget the lines the next poll of their group cannot return again. Per group: a group that
+        does not exist (yet) keeps its start, and must not keep every other group's lines alive."""
+        stale = [key for key, ts in self._seen.items() if ts < self._next_start.get(key[0], ts) - 1]
         for key in stale:
             del self._seen[key]
 
@@ -302,6 +319,10 @@ class Tail:
                     yield self._emit(pending, "live")
                     pending = []
                     last_emit = self._clock()
+                    # Only what polling would read again after the session (the overlap) needs
+                    # remembering: a session of hours must not keep every line it showed.
+                    if self._seen:
+                        self._prune(self._resume_from())
         finally:
             closing.set()
             stream = stream_holder.get("stream")
@@ -353,6 +374,10 @@ class Tail:
 
     def _resume_after_live(self) -> None:
         """Polling continues where Live Tail left off, overlapping so nothing falls in between."""
-        newest = max(self._seen.values(), default=self._wall_ms())
+        start = self._resume_from()
         for group in self.groups:
-            self._next_start[group] = min(self._wall_ms(), newest) - self.overlap_ms
+            self._next_start[group] = start
+
+    def _resume_from(self) -> int:
+        newest = max(self._seen.values(), default=self._wall_ms())
+        return min(self._wall_ms(), newest) - self.overlap_ms

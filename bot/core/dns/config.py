@@ -17,6 +17,7 @@ The mirror function accepts the original's event unchanged (``Domain``, ``Master
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import re
@@ -202,17 +203,17 @@ def parse_bool(value: Any, what: str) -> bool:
     raise UsageError(f"{what} must be true or false, got {value!r}.")
 
 
-def _number(value: Any, what: str, *, low: float, high: float, default: float) -> float:
+def _number(data: Mapping[str, Any], key: str, *, low: float, high: float, default: float) -> float:
+    """``data[key]`` as a number from ``low`` to ``high`` (a JSON number or numeric text), or ``default``."""
+    value = data.get(key)
     if value is None:
         return default
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise UsageError(f"{what} must be a number from {low:g} to {high:g}, got {value!r}.")
-    try:
-        number = float(value)
-    except ValueError:
-        raise UsageError(f"{what} must be a number from {low:g} to {high:g}, got {value!r}.") from None
-    if not low <= number <= high:
-        raise UsageError(f"{what} must be a number from {low:g} to {high:g}, got {value!r}.")
+    number: float | None = None
+    if not isinstance(value, bool) and isinstance(value, int | float | str):
+        with contextlib.suppress(ValueError):
+            number = float(value)
+    if number is None or not low <= number <= high:
+        raise UsageError(f"{key} must be a number from {low:g} to {high:g}, got {value!r}.")
     return number
 
 
@@ -232,20 +233,12 @@ def zone_from_mapping(data: Mapping[str, Any]) -> ZoneConfig:
         zone_id=parse_zone_id(data["zone_id"]),
         tsig=parse_tsig_source(data.get("tsig")),
         ignore_ttl=parse_bool(data.get("ignore_ttl"), "ignore_ttl"),
-        timeout=_number(data.get("timeout"), "timeout", low=0.1, high=900, default=DEFAULT_TIMEOUT),
+        timeout=_number(data, "timeout", low=0.1, high=900, default=DEFAULT_TIMEOUT),
         max_delete_percent=_number(
-            data.get("max_delete_percent"),
-            "max_delete_percent",
-            low=0,
-            high=100,
-            default=DEFAULT_MAX_DELETE_PERCENT,
+            data, "max_delete_percent", low=0, high=100, default=DEFAULT_MAX_DELETE_PERCENT
         ),
         full_check_hours=_number(
-            data.get("full_check_hours"),
-            "full_check_hours",
-            low=0,
-            high=8760,
-            default=DEFAULT_FULL_CHECK_HOURS,
+            data, "full_check_hours", low=0, high=8760, default=DEFAULT_FULL_CHECK_HOURS
         ),
     )
 

@@ -153,11 +153,12 @@ class ApplyResult:
         """Which batches were applied, for messages (batches run in order, so they are 1 to n)."""
         applied = self.applied_batches
         total = len(self.plan.batches)
+        changes = f"{self.applied_changes} change{'s' if self.applied_changes != 1 else ''}"
         if not applied:
             return "no batch was applied"
         if len(applied) == 1:
-            return f"batch 1 of {total} was applied ({self.applied_changes} changes)"
-        return f"batches 1-{applied[-1]} of {total} were applied ({self.applied_changes} changes)"
+            return f"batch 1 of {total} was applied ({changes})"
+        return f"batches 1-{applied[-1]} of {total} were applied ({changes})"
 
     def to_json(self) -> dict[str, Any]:
         failed = self.failed_batch
@@ -540,11 +541,12 @@ def mirror(
             soa_queries=soa_queries,
         )
 
-    started = time.perf_counter()
+    started = 0.0
     try:
         last_sync = state.get_sync_state(zone.state_key) if state is not None else None
         key = load_key(zone.tsig)
         soa_queries = 1
+        started = time.perf_counter()
         master_serial = query_serial(zone.master, zone.domain, timeout=zone.timeout, key=key)
     except OpsbotError as error:
         return failed(error)

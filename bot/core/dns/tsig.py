@@ -40,6 +40,8 @@ _BIND_FIELD = re.compile(r'(?P<key>algorithm|secret)\s+"?(?P<value>[^";\s]+)"?\s
 _NSD_FIELD = re.compile(
     r'^\s*(?P<key>name|algorithm|secret)\s*:\s*"?(?P<value>[^"#\s]+)"?', re.IGNORECASE | re.MULTILINE
 )
+_NSD_KEY = re.compile(r"^key:[ \t]*$", re.MULTILINE)
+_NSD_CLAUSE = re.compile(r"^[a-z-]+:[ \t]*$", re.MULTILINE)  # the next clause header (zone:, server:…)
 _KEY_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,253}$")
 
 
@@ -78,7 +80,7 @@ def parse_key(text: str, *, source: str) -> TsigKey:
             else:
                 secret = found.group("value")
     else:
-        for found in _NSD_FIELD.finditer(stripped):
+        for found in _NSD_FIELD.finditer(_nsd_key_clause(stripped)):
             key = found.group("key").lower()
             if key == "name":
                 name = found.group("value")
@@ -102,6 +104,17 @@ def parse_key(text: str, *, source: str) -> TsigKey:
     except (binascii.Error, ValueError):
         raise ConfigError(f"The TSIG secret in {source} is not valid base64.") from None
     return TsigKey(name.rstrip(".").lower() + ".", algorithm, secret)
+
+
+def _nsd_key_clause(text: str) -> str:
+    """The options of the first ``key:`` clause of an nsd.conf (a zone clause has ``name:`` too), or the
+    whole text when it is only the options."""
+    header = _NSD_KEY.search(text)
+    if header is None:
+        return text
+    rest = text[header.end() :]
+    following = _NSD_CLAUSE.search(rest)
+    return rest[: following.start()] if following else rest
 
 
 def load_key(source: str) -> TsigKey | None:

@@ -2,9 +2,9 @@
 
 ``shop-api`` (stage ``prod``) has five Lambda-backed routes: ``GET /orders`` goes to the ``live``
 alias of ``orders-api`` through the stage variable ``ordersAlias`` and is protected by the TOKEN
-authorizer ``shop-authorizer``; ``POST /orders`` (the same function, Python text logs), ``GET /users``
-(Node text), ``POST /payments`` (Lambda JSON log format) and ``GET /inventory`` (Powertools JSON with
-``correlation_id``). Execution logging is INFO and access logs are JSON. The last hour holds normal
+authorizer ``shop-authorizer``; ``POST /orders`` (the same alias named directly; Python text logs),
+``GET /users`` (Node text), ``POST /payments`` (Lambda JSON log format) and ``GET /inventory``
+(Powertools JSON with ``correlation_id``). Execution logging is INFO and access logs are JSON. The last hour holds normal
 traffic and one failed ``POST /orders`` (502, Python stack trace) whose id the banner shows.
 """
 
@@ -37,7 +37,7 @@ AUTHORIZER = FunctionSpec("shop-authorizer", "python")
 # route -> (function, integration function ARN suffix) ; the suffix may use a stage variable
 ROUTES = {
     "GET /orders": ("orders-api", ":${stageVariables.ordersAlias}"),
-    "POST /orders": ("orders-api", ""),
+    "POST /orders": ("orders-api", ":live"),
     "GET /users": ("users-api", ""),
     "POST /payments": ("payments-api", ""),
     "GET /inventory": ("inventory-api", ""),
