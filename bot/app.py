@@ -26,6 +26,21 @@ class _TokenFromEnvironmentNotice(logging.Filter):
         return "`token` will be unused" not in message and "will be ignored" not in message
 
 
+# These libraries log whole request and response bodies at DEBUG (Slack payloads, boto3 parameters): an
+# activation code typed into a command, or a newly issued one, would land in the log.
+PAYLOAD_LOGGERS = ("slack_bolt", "slack_sdk", "botocore", "urllib3")
+
+
+def quiet_payload_loggers(settings: Settings) -> None:
+    """Keep payload-logging libraries at INFO or above, unless OPSBOT_LOG_PAYLOADS=1 (debugging)."""
+    if settings.extra.get("OPSBOT_LOG_PAYLOADS", "").strip() == "1":
+        return
+    for name in PAYLOAD_LOGGERS:
+        library = logging.getLogger(name)
+        if library.level < logging.INFO:
+            library.setLevel(logging.INFO)
+
+
 def build_app(settings: Settings, *, lazy_runner: Any = None) -> Any:
     """A Bolt App with every listener registered, ``process_before_response=True``.
 
@@ -39,6 +54,7 @@ def build_app(settings: Settings, *, lazy_runner: Any = None) -> Any:
     from bot.listeners import register_all
 
     settings.require_slack()
+    quiet_payload_loggers(settings)
     bolt_logger = logging.getLogger("slack_bolt.App")
     if not any(isinstance(f, _TokenFromEnvironmentNotice) for f in bolt_logger.filters):
         bolt_logger.addFilter(_TokenFromEnvironmentNotice())

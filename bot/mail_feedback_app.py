@@ -98,7 +98,7 @@ class SlackAlertPoster:
 
 
 class SesFeedbackApp:
-    """Callable Lambda handler for SNS events carrying SES notifications."""
+    """Callable Lambda handler for SQS or SNS events carrying SES notifications."""
 
     def __init__(self, settings: Settings | None = None, *, poster: Any = None) -> None:
         self._settings = settings

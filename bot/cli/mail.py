@@ -164,7 +164,8 @@ def add_parser(subparsers: Any) -> None:
     suppress.set_defaults(func=_decide)
 
     feed = commands.add_parser(
-        "feed", help="run SNS events (or bare SES notifications) from JSON files through the feedback handler"
+        "feed",
+        help="run SNS or SQS events (or bare SES notifications) from JSON files through the feedback handler",
     )
     feed.add_argument("files", nargs="+", metavar="FILE", help="JSON file, or - for stdin")
     feed.add_argument("--json", action="store_true", help="one JSON document on stdout")

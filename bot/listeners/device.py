@@ -30,6 +30,7 @@ from bot.listeners.framework import (
     register_modal,
     runtime_of,
 )
+from bot.security.policy import Caller
 
 ACTIVATE_FIELDS = ("serial", "client-id", "code", "email")
 # The same ids as bot.render.device (not imported here: registering must not load the core at cold start).
@@ -73,14 +74,17 @@ def _activate(call: Call) -> Reply:
     from bot.core.device import activate
 
     serial, client_id, code, email = (call.args.get(name) for name in ACTIVATE_FIELDS)
-    if not serial:
-        from bot.render.device import activation_modal
-
-        metadata = json.dumps({"channel": call.channel_id})
-        call.client.views_open(trigger_id=call.trigger_id, view=activation_modal(private_metadata=metadata))
-        return Reply(text=":memo: Fill in the activation form that just opened.", outcome="form")
     result = activate(call.settings, serial, client_id, code, email, actor=call.user_id, audit=False)
     return _activation_reply(result)
+
+
+def _activation_form(args: ParsedArgs, caller: Caller) -> dict[str, Any] | None:
+    """`/device activate` alone opens the form (in the ack: the trigger id lasts 3 seconds)."""
+    if args.get("serial"):
+        return None
+    from bot.render.device import activation_modal
+
+    return activation_modal(private_metadata=json.dumps({"channel": caller.channel_id}))
 
 
 def _modal_values(values: Mapping[str, str]) -> tuple[str, str, str, str]:
@@ -175,6 +179,7 @@ DEVICE = Command(
             "Activate a device with its activation code and register the owner's e-mail. "
             "Without arguments, opens a form.",
             run=_activate,
+            modal=_activation_form,
             spec=ArgSpec(
                 positionals=(
                     # Everything after the serial is masked in the audit record, not only the code's

@@ -220,6 +220,10 @@ class Subcommand:
     # answers that reveal nothing and change nothing.
     quick: Callable[[Runtime, ParsedArgs, Caller], Reply] | None = None
     validate: Callable[[ParsedArgs], None] | None = None  # extra pure checks in the ack path
+    # A form to open instead of running (e.g. `/device activate` without arguments): returns the modal
+    # view, or None to run normally. Opened in the ack itself, because Slack's trigger_id expires after
+    # 3 seconds, sooner than a lazy invocation may start. The submission is authorized and audited.
+    modal: Callable[[ParsedArgs, Caller], dict[str, Any] | None] | None = None
     examples: tuple[str, ...] = ()
     hidden: bool = False
 
@@ -513,7 +517,7 @@ def register_command(app: Any, command: Command) -> None:
     runtime = runtime_of(app)
     runtime.commands[command.name] = command
 
-    def ack_command(ack: Any, body: dict[str, Any]) -> None:
+    def ack_command(ack: Any, body: dict[str, Any], client: Any) -> None:
         text = str(body.get("text", ""))
         try:
             resolved = resolve(command, text)
@@ -525,10 +529,20 @@ def register_command(app: Any, command: Command) -> None:
             ack(_ephemeral(reply.text, reply.blocks))
             return
         sub = resolved.sub
+        assert resolved.args is not None
         if sub.quick is not None:
-            assert resolved.args is not None
             reply = sub.quick(runtime, resolved.args, caller_from(body))
             ack(_ephemeral(reply.text, reply.blocks))
+            return
+        view = sub.modal(resolved.args, caller_from(body)) if sub.modal is not None else None
+        if view is not None:
+            try:
+                client.views_open(trigger_id=body.get("trigger_id", ""), view=view)
+            except Exception as error:
+                message, _ = explain_failure(error, audit.new_ref())
+                ack(_ephemeral(message))
+                return
+            ack()
             return
         ack(_ephemeral(f":hourglass_flowing_sand: {sub.working}"))
 
@@ -553,6 +567,9 @@ def register_command(app: Any, command: Command) -> None:
             name, action = f"{command.slash} {sub.name}", command.action_of(sub)
             if sub.quick is not None:
                 return  # answered in the ack; pure and revealing nothing, so no policy check
+            if sub.modal is not None and resolved.args is not None and sub.modal(resolved.args, caller):
+                outcome = "form"  # the form opened in the ack; its submission is authorized and audited
+                return
             decision = runtime.decide(action, mutating=sub.mutating, caller=caller, client=client)
             if not decision.allowed:
                 outcome, detail = "denied", decision.reason

@@ -31,6 +31,20 @@ _EMOJI = {
     ":red_circle:": "●",
     ":large_green_circle:": "●",
     ":large_yellow_circle:": "●",
+    ":white_circle:": "○",
+    ":grey_question:": "?",
+    ":question:": "?",
+    ":arrows_counterclockwise:": "↻",
+    ":memo:": "✎",
+    ":mag:": "🔍",
+    ":email:": "✉",
+    ":envelope:": "✉",
+    ":bell:": "🔔",
+    ":no_bell:": "🔕",
+    ":octagonal_sign:": "⛔",
+    ":stopwatch:": "⏱",
+    ":zzz:": "z",
+    ":page:": "📄",
 }
 
 

@@ -140,7 +140,12 @@ def test_cli_text_and_exit_codes(demo: seed_module.DemoApi, capsys: pytest.Captu
     assert main(["apilogs", "tail", "--until", "now"]) == 2
 
 
-def test_cli_tail_json(demo: seed_module.DemoApi, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_tail_json(
+    demo: seed_module.DemoApi, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.core.apilogs import tail as tail_module
+
+    monkeypatch.setattr(tail_module, "POLL_RATE", 100.0)  # seven groups: a poll round every 0.07 s
     fresh = to_epoch_ms(datetime.now(UTC)) - 1_000
     write_events(client("logs"), [RawEvent("/aws/lambda/users-api", "fresh", fresh, "fresh line")])
     late = fresh - 20_000

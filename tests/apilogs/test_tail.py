@@ -305,6 +305,7 @@ def test_a_missing_group_does_not_keep_every_line_in_memory(aws: None) -> None:
         return len(seen) >= 40
 
     tail = Tail(GROUPS, start_ms=start, mode="poll", interval=0.05, overlap_ms=100)
+    tail.poll_rate = 100.0  # a poll every interval: the test need not wait for the real pace
     batches = collect(tail, write_some, timeout=10)
     assert sum(len(b.events) for b in batches) == 40
     # Only the lines of the last look-back are remembered (not all 40).

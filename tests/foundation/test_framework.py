@@ -275,3 +275,45 @@ def test_policy_from_ssm_parameter_is_read_lazily_and_cached(
     harness.command("/testcmd", "change y", user=BOB)
     assert len(recorder.calls) == 2
     assert calls == ["/opsbot/policy"]
+
+
+def test_a_form_opens_in_the_ack_before_any_lazy_work(harness: SlackHarness) -> None:
+    """Slack's trigger_id lasts 3 seconds; a lazy invocation may start later than that."""
+    ran: list[str] = []
+
+    def form(args: Any, caller: Any) -> dict[str, Any] | None:
+        return (
+            None
+            if args.get("target")
+            else {
+                "type": "modal",
+                "callback_id": "t",
+                "title": {"type": "plain_text", "text": "T"},
+                "blocks": [],
+            }
+        )
+
+    command = Command(
+        "formcmd",
+        "opens a form when called without arguments",
+        (Subcommand("go", "Go.", run=lambda call: ran.append("run") or None, modal=form,
+                    spec=ArgSpec((Positional("target", optional=True),))),),
+    )  # fmt: skip
+    register_command(harness.app, command)
+    runtime_of(harness.app).seal()
+    harness.runner.hold()  # no lazy work may run yet
+    try:
+        from bot.local.requests import slash_command_body
+
+        body = slash_command_body(
+            "/formcmd", "go", user_id=ALICE[0], user_name=ALICE[1], channel_id="C0OPS", channel_name="ops",
+            team_id=harness.slack.team_id, response_url=harness.slack.new_response_url("C0OPS", ALICE[0]),
+        )  # fmt: skip
+        ack = harness.dispatch(body, wait=False)
+        assert ack.status == 200 and len(harness.slack.calls_to("views.open")) == 1
+    finally:
+        harness.runner.release()
+    harness.wait()
+    assert ran == [] and audit_items()[0]["outcome"] == "form"
+    harness.command("/formcmd", "go thing")
+    assert ran == ["run"]

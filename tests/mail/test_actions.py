@@ -276,3 +276,44 @@ def test_reenable_changes_nothing_when_the_suppression_list_refuses(
         mail.reenable(address, settings, by="slack:U0ALICE")
     stored = mailing.get_address(settings.mailing_table, address)
     assert stored is not None and (stored["state"], stored["rev"]) == ("disable", 1)
+
+
+def test_the_suppression_list_is_left_alone_unless_enabled(mail_settings: Settings) -> None:
+    calls: list[str] = []
+
+    def record(model: object, **_: object) -> None:
+        calls.append(str(getattr(model, "name", model)))
+
+    sesv2 = client("sesv2")
+    sesv2.meta.events.register("before-call.sesv2", record)
+    try:
+        address = "quiet@example.com"
+        feed(mail_settings, mail_samples.complaint([address], NOW_MS - HOUR))
+        assert mail.status(address, mail_settings).suppression.checked is False
+        assert mail.reenable(address, mail_settings, by="cli:alice").changed is True
+        assert mail.suppress(address, mail_settings, by="cli:alice").changed is True
+    finally:
+        sesv2.meta.events.unregister("before-call.sesv2", record)
+    assert calls == []
+
+
+def test_reenable_an_address_the_original_handler_recorded_under_another_spelling(
+    mail_settings: Settings,
+) -> None:
+    from bot.aws.dynamo import to_item
+
+    spelled = "Jane.Roe@Example.com"
+    client("dynamodb").put_item(
+        TableName=mail_settings.mailing_table,
+        Item=to_item({"UserId": spelled, "notificationType": "Complaint", "from": "news@example.org",
+                      "timestamp": "2016-01-27T14:59:38.237Z", "state": "disable"}),
+    )  # fmt: skip
+    result = mail.reenable(spelled, mail_settings, by="cli:alice")
+    assert (result.address, result.before_state, result.changed, result.status.state) == (
+        "jane.roe@example.com",
+        "disable",
+        True,
+        "enable",
+    )
+    stored = mailing.get_address(mail_settings.mailing_table, "jane.roe@example.com")
+    assert stored is not None and (stored["state"], stored["reason"]) == ("enable", "reenabled")

@@ -18,6 +18,7 @@ from bot.core.mail_state import BOOKKEEPING
 from bot.local import mail_samples
 from bot.local.slack_api import LocalSlack
 from bot.mail_feedback_app import FeedbackNotStored, SesFeedbackApp
+from bot.render.mail import status_text
 from tests.mail.conftest import ALERTS
 from tests.support.events import load_event
 
@@ -285,6 +286,7 @@ def test_an_item_the_original_handler_wrote_under_another_spelling_is_taken_over
     )  # fmt: skip
     before = mail.status(spelled, mail_settings)
     assert (before.state, before.sticky, before.stored_as) == ("disable", True, spelled)
+    assert f"Recorded by the original handler under {spelled}" in status_text(before)
     report = SesFeedbackApp(mail_settings).handle(
         mail_samples.sns_event([mail_samples.delivery([spelled], T0)])
     )

@@ -33,6 +33,7 @@ def test_permanent_bounce_notification() -> None:
     assert not parsed.ignored
     (event,) = parsed.events
     assert event.address == "jane.doe@example.com"  # normalised from Jane.Doe@Example.COM
+    assert event.spelled == "Jane.Doe@Example.COM"  # the original handler's key for it
     assert event.kind == "bounce"
     assert (event.bounce_type, event.bounce_subtype) == ("Permanent", "General")
     assert event.status == "5.1.1"
@@ -58,7 +59,7 @@ def test_complaint_and_delivery() -> None:
     (complaint,) = parse_notification(_message("sns_ses_complaint")).events
     assert complaint.kind == "complaint"
     assert complaint.feedback_type == "abuse"
-    assert complaint.address == "angry@example.com"
+    assert (complaint.address, complaint.spelled) == ("angry@example.com", "")
     deliveries = parse_notification(_message("sns_ses_delivery")).events
     assert [d.address for d in deliveries] == ["angry@example.com", "happy@example.com"]
     assert all(d.kind == "delivery" for d in deliveries)
@@ -198,6 +199,21 @@ def test_split_records_handles_odd_events() -> None:
     bare = mail_samples.delivery(["a@example.com"], 1_714_550_000_000)
     (raw,) = split_records(bare)
     assert raw.message is bare
+
+
+def test_sqs_records_carry_sns_envelopes_or_raw_notifications() -> None:
+    message = mail_samples.bounce(["a@example.com"], 1_714_550_000_000)
+    wrapped = mail_samples.sqs_event([message])
+    (from_envelope,) = split_records(wrapped)
+    (from_raw,) = split_records(mail_samples.sqs_event([message], raw=True))
+    assert from_envelope.sqs_message_id == wrapped["Records"][0]["messageId"]
+    assert from_envelope.sns_message_id  # from the SNS envelope
+    assert f"SQS message {from_envelope.sqs_message_id}" in from_envelope.label()
+    assert parse_notification(from_envelope.message) == parse_notification(from_raw.message)
+    body = json.dumps({"Type": "SubscriptionConfirmation", "MessageId": "x", "Message": "Confirm..."})
+    confirmation = {"Records": [{"eventSource": "aws:sqs", "messageId": "m1", "body": body}]}
+    (raw,) = split_records(confirmation)
+    assert ("subscription confirmation" in raw.problem, raw.sqs_message_id) == (True, "m1")
 
 
 _json = st.recursive(

@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 from bot.aws import logs as cw
@@ -415,10 +416,12 @@ class _Lookup:
         done = {i.lambda_id for i in skip}
         jobs: list[Callable[[], list[_Found]]] = []
         if info is not None:
-            for call in info.calls:
-                if not call.function:
-                    continue
-                ref = disc.function_ref(call.function, self._discovery, role=call.role)
+            # Where each named function logs (LoggingConfig): one read per function, all at once.
+            named_calls = [call for call in info.calls if call.function]
+            named_refs = self.session.parallel(
+                [partial(disc.function_ref, c.function, self._discovery, role=c.role) for c in named_calls]
+            )
+            for call, ref in zip(named_calls, named_refs, strict=True):
                 if call.lambda_ids:
                     span = (call.start_ms, call.end_ms) if len(call.lambda_ids) == 1 else None
                     for lambda_id in call.lambda_ids:

@@ -58,8 +58,8 @@ def seed(ctx: SeedContext) -> list[str]:
     now_ms = int(ctx.now.timestamp() * 1000)
     disabled: list[str] = []
     for message in feedback(now_ms):
-        # SNS invokes the function with one record per notification.
-        report = app.handle(mail_samples.sns_event([message]))
+        # As the queue hands them over when feedback trickles in: one notification at a time.
+        report = app.handle(mail_samples.sqs_event([message]))
         disabled.extend(report.disabled)
     ctx.facts.update(
         {
