@@ -195,9 +195,9 @@ class SesFeedbackApp:
             logger.error("daily mail counters not updated (%d events uncounted): %s", len(outcomes), error)
         if alerts:
             self._alert(alerts, report)
+        report.failed_messages = sorted({raw.sqs_message_id for raw, _ in failures if raw.sqs_message_id})
         summary = {k: v for k, v in report.to_json().items() if k not in {"disabled", "review"}}
         logger.info("ses feedback batch %s", json.dumps(summary, sort_keys=True))
-        report.failed_messages = sorted({raw.sqs_message_id for raw, _ in failures if raw.sqs_message_id})
         if any(not raw.sqs_message_id for raw, _ in failures):
             raise FeedbackNotStored(
                 f"{len(failures)} of {report.events} feedback events could not be stored (Lambda retries the "

@@ -225,22 +225,13 @@ def digest_add(
 
 def digest_claim_update(state_table: str, storm: str, *, now: float, min_interval: float) -> bool:
     """Take the right to update the digest message now (at most once per ``min_interval`` seconds)."""
-    with aws_errors(resource=f"state table {state_table}"):
-        try:
-            client("dynamodb").update_item(
-                TableName=state_table,
-                Key=to_item({"pk": DIGEST_PK, "sk": storm}),
-                UpdateExpression="SET lastUpdate = :now",
-                ConditionExpression=(
-                    "attribute_exists(ts) AND (attribute_not_exists(lastUpdate) OR lastUpdate <= :cutoff)"
-                ),
-                ExpressionAttributeValues=values({":now": now, ":cutoff": now - min_interval}),
-            )
-            return True
-        except Exception as error:
-            if error_code(error) != "ConditionalCheckFailedException":
-                raise
-            return False
+    return _update_if(
+        state_table,
+        storm,
+        "SET lastUpdate = :now",
+        "attribute_exists(ts) AND (attribute_not_exists(lastUpdate) OR lastUpdate <= :cutoff)",
+        {":now": now, ":cutoff": now - min_interval},
+    )
 
 
 def digest_set_message(
@@ -258,18 +249,27 @@ def digest_set_message(
 
 def digest_mark_shown(state_table: str, storm: str, version: int) -> None:
     """The message now shows the counts of ``version`` (never lowered by a slower, older update)."""
+    _update_if(
+        state_table, storm, "SET shown = :v", "attribute_not_exists(shown) OR shown < :v", {":v": version}
+    )
+
+
+def _update_if(state_table: str, storm: str, update: str, condition: str, vals: dict[str, Any]) -> bool:
+    """A conditional update of the storm's digest item; False when the condition did not hold."""
     with aws_errors(resource=f"state table {state_table}"):
         try:
             client("dynamodb").update_item(
                 TableName=state_table,
                 Key=to_item({"pk": DIGEST_PK, "sk": storm}),
-                UpdateExpression="SET shown = :v",
-                ConditionExpression="attribute_not_exists(shown) OR shown < :v",
-                ExpressionAttributeValues=values({":v": version}),
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values(vals),
             )
+            return True
         except Exception as error:
             if error_code(error) != "ConditionalCheckFailedException":
                 raise
+            return False
 
 
 def digest_get(state_table: str, storm: str) -> dict[str, Any] | None:

@@ -117,31 +117,20 @@ def reputation_metrics(start: datetime, end: datetime) -> ReputationMetrics:
     # 63 days unless the period is a whole number of hours (and five-minute points are gone by then).
     period = -(-span // 3600) * 3600 if span > 3600 else 300
     rate_period = 300 if span <= 63 * 86400 else 3600
-    queries: list[dict[str, Any]] = []
-    for index, name in enumerate(_RATE_METRICS.values()):
-        queries.append(
-            {
-                "Id": f"r{index}",
-                "MetricStat": {
-                    "Metric": {"Namespace": "AWS/SES", "MetricName": name},
-                    "Period": rate_period,
-                    "Stat": "Average",
-                },
-                "ReturnData": True,
-            }
-        )
-    for index, name in enumerate(_COUNT_METRICS.values()):
-        queries.append(
-            {
-                "Id": f"c{index}",
-                "MetricStat": {
-                    "Metric": {"Namespace": "AWS/SES", "MetricName": name},
-                    "Period": period,
-                    "Stat": "Sum",
-                },
-                "ReturnData": True,
-            }
-        )
+    wanted = [(f"r{i}", name, rate_period, "Average") for i, name in enumerate(_RATE_METRICS.values())]
+    wanted += [(f"c{i}", name, period, "Sum") for i, name in enumerate(_COUNT_METRICS.values())]
+    queries = [
+        {
+            "Id": query_id,
+            "MetricStat": {
+                "Metric": {"Namespace": "AWS/SES", "MetricName": name},
+                "Period": seconds,
+                "Stat": stat,
+            },
+            "ReturnData": True,
+        }
+        for query_id, name, seconds, stat in wanted
+    ]
     cloudwatch = client("cloudwatch")
     results: dict[str, tuple[list[datetime], list[float]]] = {}
     with aws_errors(client=cloudwatch, resource="CloudWatch namespace AWS/SES"):

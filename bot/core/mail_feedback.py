@@ -164,6 +164,8 @@ def _shown(text: object) -> str:
 # -- timestamps ------------------------------------------------------------------------------------
 
 _OFFSET_WITHOUT_COLON = re.compile(r"([+-]\d{2})(\d{2})$")
+_FULL_YEAR = re.compile(r"(?<!\d)(19|2\d)\d\d(?!\d)")
+_CLOCK = re.compile(r"\d{1,2}:\d{2}")
 _SPACE_BEFORE_ZONE = re.compile(r"\s+(?=[+-]\d{2}:?\d{2}$|Z$)")
 # Later than this is not an SES timestamp but garbage (or milliseconds read as seconds).
 _LATEST = datetime(2200, 1, 1, tzinfo=UTC)
@@ -217,6 +219,10 @@ def _parse_datetime(text: str) -> datetime | None:
         return parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):
         pass
+    # dateutil fills what is missing from today ("Tuesday", "10" and "May" all parse): it is only asked
+    # when the text has a date and a time of its own, so an event is never given an invented time.
+    if not (_FULL_YEAR.search(text) and _CLOCK.search(text)):
+        return None
     try:
         from dateutil import parser as date_parser
 

@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from botocore.stub import Stubber
 
 from bot.config import Settings
 from bot.local.slack_api import LocalSlack
 from tests.support.slack import harness_settings
 
 ALERTS = "C0ALERTS"
+
+
+@pytest.fixture
+def sesv2() -> Iterator[Stubber]:
+    """The cached sesv2 client the wrappers use, with every call checked against the service model (moto
+    does not implement the suppression-list calls)."""
+    from bot.aws.clients import client
+
+    with Stubber(client("sesv2")) as stubber:
+        yield stubber
+        stubber.assert_no_pending_responses()
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -35,13 +35,6 @@ class _Silent:
 
     def update_digest(self, channel: str, ts: str, digest: object) -> None:
         pass
-
-
-@pytest.fixture
-def sesv2() -> Iterator[Stubber]:
-    with Stubber(client("sesv2")) as stubber:
-        yield stubber
-        stubber.assert_no_pending_responses()
 
 
 def not_listed(stubber: Stubber, address: str) -> None:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from botocore.stub import Stubber
 
 from bot.aws import mailing
-from bot.aws.clients import client
 from bot.local import mail_samples
 from bot.local.slack_api import LocalSlack, Message
 from bot.mail_feedback_app import SesFeedbackApp
@@ -138,13 +137,6 @@ def test_history_button_is_read_only(mail_harness: SlackHarness, slack_server: L
     assert "Permanent/General" in json.dumps(reply.blocks)
     still = slack_server.find(alert.ts, ALERTS)
     assert still is not None and buttons(still) == ["mail:reenable", "mail:suppress", "mail:history"]
-
-
-@pytest.fixture
-def sesv2() -> Iterator[Stubber]:
-    with Stubber(client("sesv2")) as stubber:
-        yield stubber
-        stubber.assert_no_pending_responses()
 
 
 def test_keep_suppressed_after_a_complaint_adds_to_the_suppression_list(

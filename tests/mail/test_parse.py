@@ -137,6 +137,8 @@ def test_batch_with_malformed_records_in_the_middle() -> None:
         ("Mon, 08 Oct 2018 14:05:45 +0000", "2018-10-08T14:05:45.000Z"),
         ("1539007545", "2018-10-08T14:05:45.000Z"),
         ("1539007545123", "2018-10-08T14:05:45.123Z"),
+        ("2018/10/08 14:05:45", "2018-10-08T14:05:45.000Z"),
+        ("Oct 8 2018 14:05:45 GMT", "2018-10-08T14:05:45.000Z"),
         (1539007545, "2018-10-08T14:05:45.000Z"),
     ],
 )
@@ -147,7 +149,19 @@ def test_lenient_timestamps(text: object, expected: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["", "yesterday-ish", None, True, "2018-13-45T99:00:00Z", "99999999999999999"]
+    "text",
+    [
+        "",
+        "yesterday-ish",
+        None,
+        True,
+        "2018-13-45T99:00:00Z",
+        "99999999999999999",
+        "Tuesday",
+        "May 10",
+        "2018",
+        "14:05",
+    ],
 )
 def test_unreadable_timestamps_are_malformed(text: object) -> None:
     with pytest.raises(MalformedRecord):

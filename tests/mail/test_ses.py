@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,14 +12,6 @@ from bot.aws.clients import client
 from bot.errors import AwsError
 
 WHEN = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def sesv2() -> Iterator[Stubber]:
-    """The cached sesv2 client the wrappers use, with every call checked against the service model."""
-    with Stubber(client("sesv2")) as stubber:
-        yield stubber
-        stubber.assert_no_pending_responses()
 
 
 def test_get_suppressed_found(sesv2: Stubber) -> None:
