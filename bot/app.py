@@ -37,7 +37,7 @@ def quiet_payload_loggers(settings: Settings) -> None:
         return
     for name in PAYLOAD_LOGGERS:
         library = logging.getLogger(name)
-        if library.level < logging.INFO:
+        if library.getEffectiveLevel() < logging.INFO:
             library.setLevel(logging.INFO)
 
 

@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import sys
 from dataclasses import replace
 from typing import Any
 
 from bot.config import Settings
-
-
-def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):  # no passwd entry (containers)
-        return "cli:unknown"
+from bot.security.audit import cli_actor
 
 
 def _read_code(value: str) -> str:
@@ -29,7 +22,7 @@ def _activate(args: argparse.Namespace) -> int:
     from bot.render.device import activation_text
 
     result = activate(
-        Settings.from_env(), args.serial, args.client_id, _read_code(args.code), args.email, actor=_actor()
+        Settings.from_env(), args.serial, args.client_id, _read_code(args.code), args.email, actor=cli_actor()
     )
     if args.json:
         print_json(result.to_json())
@@ -79,7 +72,7 @@ def _deactivate(args: argparse.Namespace) -> int:
     from bot.core.device import deactivate
     from bot.render.device import deactivation_text
 
-    result = deactivate(Settings.from_env(), args.serial, args.client_id, actor=_actor())
+    result = deactivate(Settings.from_env(), args.serial, args.client_id, actor=cli_actor())
     if args.json:
         print_json(result.to_json(reveal_code=True))
     else:

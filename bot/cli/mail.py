@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import sys
 import time
@@ -11,13 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import Settings
-
-
-def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):  # no passwd entry (containers)
-        return "cli:unknown"
+from bot.security.audit import cli_actor
 
 
 def _audit(
@@ -25,21 +18,15 @@ def _audit(
 ) -> None:
     from bot.security import audit
 
-    record = audit.build_record(
-        ref=audit.new_ref(),
-        started=started,
-        ended=time.time(),
-        user=_actor(),
-        team="",
-        channel="cli",
-        kind="cli",
-        command=f"opsbot mail {command}",
+    audit.write_cli(
+        state_table=settings.state_table,
+        ttl_days=settings.audit_ttl_days,
         action=f"mail.{command}",
         args=args,
         outcome=outcome,
+        started=started,
         detail=detail,
     )
-    audit.write(record, state_table=settings.state_table, ttl_days=settings.audit_ttl_days)
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -79,9 +66,9 @@ def _decide(args: argparse.Namespace) -> int:
     shown_args = args.address + (f" --reason {args.reason}" if getattr(args, "reason", "") else "")
     try:
         if args.mail_command == "reenable":
-            result = reenable(args.address, settings, by=_actor())
+            result = reenable(args.address, settings, by=cli_actor())
         else:
-            result = suppress(args.address, settings, by=_actor(), reason=args.reason or "")
+            result = suppress(args.address, settings, by=cli_actor(), reason=args.reason or "")
     except OpsbotError as error:
         _audit(settings, args.mail_command, shown_args, "error", started, error.message)
         raise

@@ -363,24 +363,19 @@ class ActivationResult:
 def _audit(settings: Settings, actor: str, action: str, target: str, outcome: str, started: float) -> None:
     """One record per attempt outside Slack (the CLI); in Slack the command framework writes it.
 
-    The arguments recorded are the device's keys, never the code. ``audit.write`` never raises.
+    The arguments recorded are the device's keys, never the code. ``write_cli`` never raises.
     """
-    from bot.security import audit
+    from bot.security.audit import write_cli
 
-    record = audit.build_record(
-        ref=audit.new_ref(),
-        started=started,
-        ended=time.time(),
-        user=actor,
-        team="",
-        channel="",
-        kind="cli",
-        command=f"opsbot {action.replace('.', ' ')}",
+    write_cli(
+        state_table=settings.state_table,
+        ttl_days=settings.audit_ttl_days,
         action=action,
         args=target,
         outcome=outcome,
+        started=started,
+        actor=actor,
     )
-    audit.write(record, state_table=settings.state_table, ttl_days=settings.audit_ttl_days)
 
 
 def activate(

@@ -6,9 +6,11 @@ Secrets never reach the record: arguments declared secret are replaced before it
 
 from __future__ import annotations
 
+import getpass
 import json
 import logging
 import re
+import time
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -102,3 +104,40 @@ def write(record: AuditRecord, *, state_table: str, ttl_days: int) -> bool:
     except Exception as error:
         logger.error("audit record %s could not be stored in %s: %s", record.ref, state_table, error)
         return False
+
+
+def cli_actor() -> str:
+    """Who runs the CLI, as recorded in audit records (``cli:<login>``)."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no passwd entry (containers)
+        return "cli:unknown"
+
+
+def write_cli(
+    *,
+    state_table: str,
+    ttl_days: int,
+    action: str,
+    args: str,
+    outcome: str,
+    started: float,
+    actor: str = "",
+    detail: str = "",
+) -> bool:
+    """One audit record for a change made from the terminal (in Slack the command framework writes it)."""
+    record = build_record(
+        ref=new_ref(),
+        started=started,
+        ended=time.time(),
+        user=actor or cli_actor(),
+        team="",
+        channel="cli",
+        kind="cli",
+        command=f"opsbot {action.replace('.', ' ')}",
+        action=action,
+        args=args,
+        outcome=outcome,
+        detail=detail,
+    )
+    return write(record, state_table=state_table, ttl_days=ttl_days)
