@@ -50,6 +50,7 @@ __all__ = [
     "Call",
     "Command",
     "Flag",
+    "Invocation",
     "ModalSubmit",
     "Positional",
     "Reply",
@@ -87,28 +88,20 @@ class Reply:
     detail: str = ""
 
 
-@dataclass
-class Call:
-    """Everything a lazy run of a slash command needs."""
+@dataclass(kw_only=True)
+class Invocation:
+    """What every lazy run (command, button, modal) shares: who asked, how to answer, the time left."""
 
     runtime: Runtime
-    command: Command
-    sub: Subcommand
-    args: ParsedArgs
     caller: Caller
     client: Any  # slack_sdk.WebClient pointed at SLACK_API_URL
-    respond: Any  # slack_bolt Respond (posts to the response_url)
-    ref: str
-    body: Mapping[str, Any]
+    ref: str  # the reference id in the audit record and the log
+    body: Mapping[str, Any]  # the Slack payload
     started: float = field(default_factory=time.time)
 
     @property
     def settings(self) -> Settings:
         return self.runtime.settings
-
-    @property
-    def trigger_id(self) -> str:
-        return str(self.body.get("trigger_id", ""))
 
     @property
     def channel_id(self) -> str:
@@ -117,6 +110,10 @@ class Call:
     @property
     def user_id(self) -> str:
         return self.caller.user_id
+
+    @property
+    def trigger_id(self) -> str:
+        return str(self.body.get("trigger_id", ""))
 
     def seconds_left(self) -> float:
         """Time before the Lambda invocation running this call is stopped (minus a safety margin)."""
@@ -130,23 +127,23 @@ class Call:
         return decision
 
 
-@dataclass
-class ActionCall:
-    """Everything a lazy run of a button click needs."""
+@dataclass(kw_only=True)
+class Call(Invocation):
+    """A lazy run of a slash command."""
 
-    runtime: Runtime
+    command: Command
+    sub: Subcommand
+    args: ParsedArgs
+    respond: Any  # slack_bolt Respond (posts to the response_url)
+
+
+@dataclass(kw_only=True)
+class ActionCall(Invocation):
+    """A lazy run of a button click."""
+
     button: ButtonAction
-    caller: Caller
-    client: Any
     respond: Any
-    ref: str
-    body: Mapping[str, Any]
     action: Mapping[str, Any]
-    started: float = field(default_factory=time.time)
-
-    @property
-    def settings(self) -> Settings:
-        return self.runtime.settings
 
     @property
     def value(self) -> str:
@@ -161,50 +158,15 @@ class ActionCall:
         container = self.body.get("container") or {}
         return str(container.get("message_ts") or self.message.get("ts") or "")
 
-    @property
-    def channel_id(self) -> str:
-        return self.caller.channel_id
 
-    @property
-    def user_id(self) -> str:
-        return self.caller.user_id
-
-    @property
-    def trigger_id(self) -> str:
-        return str(self.body.get("trigger_id", ""))
-
-    def seconds_left(self) -> float:
-        return self.runtime.deadline() - time.time()
-
-    def authorize(self, action: str, *, mutating: bool = True) -> Decision:
-        decision = self.runtime.decide(action, mutating=mutating, caller=self.caller, client=self.client)
-        if not decision.allowed:
-            raise NotAllowedError(f"You may not run `{action}`: {decision.reason}")
-        return decision
-
-
-@dataclass
-class ViewCall:
+@dataclass(kw_only=True)
+class ViewCall(Invocation):
     """A submitted modal: ``values`` maps each input's block_id to its value; ``metadata`` is the
     JSON object the modal was opened with (``private_metadata``), e.g. the channel to answer in."""
 
-    runtime: Runtime
     modal: ModalSubmit
-    caller: Caller
-    client: Any
-    ref: str
-    body: Mapping[str, Any]
     values: Mapping[str, str]
     metadata: Mapping[str, Any]
-    started: float = field(default_factory=time.time)
-
-    @property
-    def settings(self) -> Settings:
-        return self.runtime.settings
-
-    @property
-    def user_id(self) -> str:
-        return self.caller.user_id
 
 
 @dataclass(frozen=True)
@@ -576,7 +538,10 @@ def register_command(app: Any, command: Command) -> None:
                 respond(**_ephemeral(f":no_entry: You may not run `{action}`: {decision.reason}"))
                 return
             assert sub.run is not None and resolved.args is not None, f"{name} has neither run nor quick"
-            call = Call(runtime, command, sub, resolved.args, caller, client, respond, ref, body, started)
+            call = Call(
+                runtime=runtime, caller=caller, client=client, ref=ref, body=body, started=started,
+                command=command, sub=sub, args=resolved.args, respond=respond,
+            )  # fmt: skip
             reply = sub.run(call)
             if reply is not None:
                 _deliver(respond, reply)
@@ -642,7 +607,10 @@ def register_action(app: Any, button: ButtonAction) -> None:
         action_payload: dict[str, Any] = next(
             (a for a in body.get("actions", []) if a.get("action_id") == button.action_id), {}
         )
-        call = ActionCall(runtime, button, caller, client, respond, ref, body, action_payload, started)
+        call = ActionCall(
+            runtime=runtime, caller=caller, client=client, ref=ref, body=body, started=started,
+            button=button, respond=respond, action=action_payload,
+        )  # fmt: skip
         outcome, detail = "ok", ""
         lock_key = ""
         try:
@@ -757,7 +725,10 @@ def register_modal(app: Any, modal: ModalSubmit) -> None:
         except ValueError:
             metadata = {}
         caller = replace(caller_from(body), channel_id=str(metadata.get("channel", "")))
-        call = ViewCall(runtime, modal, caller, client, ref, body, values, metadata, started)
+        call = ViewCall(
+            runtime=runtime, caller=caller, client=client, ref=ref, body=body, started=started,
+            modal=modal, values=values, metadata=metadata,
+        )  # fmt: skip
         outcome, detail = "ok", ""
 
         def tell(text: str, blocks: list[dict[str, Any]] | None = None) -> None:
