@@ -154,9 +154,10 @@ def render(
         elif kind == "section":
             if block.get("text"):
                 wrap(_text(block["text"], names))
-            fields = [_text(f, names) for f in block.get("fields", [])]
-            for left, right in zip(fields[0::2], [*fields[1::2], ""], strict=False):
-                wrap(f"{left:<40} {right}".rstrip() if len(left) < 40 else f"{left}\n{right}".rstrip())
+            for field in (_text(f, names) for f in block.get("fields", [])):
+                # Fields are usually "*Label*\nvalue": one "Label: value" line reads best in a terminal.
+                label, _, value = field.partition("\n")
+                wrap(f"{label}: {value.strip()}" if value.strip() and "\n" not in value.strip() else field)
             accessory = block.get("accessory")
             if isinstance(accessory, Mapping):
                 add_button(accessory, block_id)
