@@ -37,7 +37,6 @@ logger = logging.getLogger("opsbot.apilogs")
 # The same ids as bot.render.apilogs (not imported here: registering must not load the core).
 ACTION_TAIL = "apilogs:tail"
 ACTION_STOP = "apilogs:stop"
-ACTION_INSIGHTS = "apilogs:insights"
 DEFAULT_TAIL = "5m"
 # Time kept back from the Lambda limit to post what is waiting, the summary and the message update.
 FINISH_MARGIN_S = 10.0
@@ -360,9 +359,3 @@ def register(app: Any) -> None:
     register_command(app, APILOGS)
     register_action(app, ButtonAction(ACTION_TAIL, _tail_button, action="apilogs.tail", mutating=False))
     register_action(app, ButtonAction(ACTION_STOP, _stop, action="apilogs.tail", mutating=False))
-
-    # The Logs Insights button is a link: Slack still sends the click, which only needs an ack.
-    def ack_link(ack: Any) -> None:
-        ack()
-
-    app.action(ACTION_INSIGHTS)(ack_link)

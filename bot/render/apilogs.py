@@ -33,7 +33,7 @@ from bot.render.blocks import (
 )
 
 ACTION_TAIL = "apilogs:tail"
-ACTION_INSIGHTS = "apilogs:insights"
+ACTION_INSIGHTS = "link:apilogs-insights"  # a link: the framework acks its click
 ACTION_STOP = "apilogs:stop"
 # A timeline line in Slack: long messages (request bodies, stack traces) are cut to keep it readable;
 # the attached file has them whole.

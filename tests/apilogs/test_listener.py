@@ -81,7 +81,7 @@ def test_lookup_answers_with_summary_timeline_and_buttons(
     flat = json.dumps(reply.blocks)
     assert "POST /orders" in flat and "502" in flat and "KeyError" in flat and "orders-api" in flat
     find_button(reply.blocks, "apilogs:tail")
-    insights, _ = find_button(reply.blocks, "apilogs:insights")
+    insights, _ = find_button(reply.blocks, "link:apilogs-insights")
     assert insights["url"].startswith("https://us-east-1.console.aws.amazon.com/cloudwatch/")
     # Read-only: bob (no grants) gets the same answer.
     harness.command("/apilogs", f"{demo.failed.lambda_ids['orders-api']} --since 2h", user=BOB)
@@ -191,7 +191,7 @@ def test_tail_button_under_a_lookup(
     assert demo.api_id in json.dumps(parent.blocks) or "shop-api" in json.dumps(parent.blocks)
     assert "reached its time limit" in thread_of(harness.slack, parent)[-1].text
     # The Insights link's click is acknowledged (no error for the user).
-    assert harness.click(lookup_reply, "apilogs:insights").status == 200
+    assert harness.click(lookup_reply, "link:apilogs-insights").status == 200
 
 
 def test_tail_stops_before_the_lambda_time_limit(harness: SlackHarness, demo: seed_module.DemoApi) -> None:

@@ -40,7 +40,7 @@ def test_lookup_message_within_limits_with_buttons(demo: seed_module.DemoApi) ->
     tail, insights = buttons
     assert tail["action_id"] == "apilogs:tail"
     assert json.loads(tail["value"]) == {"api": demo.api_id, "stage": "prod"}
-    assert insights["action_id"] == "apilogs:insights" and insights["url"].startswith("https://")
+    assert insights["action_id"] == "link:apilogs-insights" and insights["url"].startswith("https://")
     assert "queryDetail" in insights["url"] and "orders-api" in insights["url"]
 
 
