@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from bot.errors import ConfigError
 
@@ -103,9 +103,6 @@ class Settings:
             fanout_function=env.get("OPSBOT_FANOUT_FUNCTION", "").strip() or "fanout",
             extra={k: v for k, v in env.items() if k.startswith("OPSBOT_")},
         )
-
-    def with_changes(self, **changes: object) -> Settings:
-        return replace(self, **changes)  # type: ignore[arg-type]
 
     def require_slack(self) -> None:
         """Fail with a sentence naming what is missing, before any request arrives."""

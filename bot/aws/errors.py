@@ -7,15 +7,11 @@ credentials that are absent, never a stack trace.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import wraps
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 from bot.errors import AwsError
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 ACCESS_DENIED_CODES = {
     "AccessDenied",
@@ -144,17 +140,6 @@ def aws_errors(*, client: Any = None, resource: str = "") -> Iterator[None]:
         yield
     except (ClientError, BotoCoreError) as error:
         raise translate(error, client=client, resource=resource) from error
-
-
-def translated(func: Callable[P, R]) -> Callable[P, R]:
-    """Decorator form of ``aws_errors`` for thin wrapper functions."""
-
-    @wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        with aws_errors():
-            return func(*args, **kwargs)
-
-    return wrapper
 
 
 def error_code(error: BaseException) -> str:

@@ -100,10 +100,6 @@ def format_time(value: datetime) -> str:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
-def from_epoch_ms(ms: int | float) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, UTC)
-
-
 def to_epoch_ms(value: datetime) -> int:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)

@@ -352,6 +352,15 @@ def caller_from(body: Mapping[str, Any]) -> Caller:
     )
 
 
+def failure(error: BaseException, ref: str) -> tuple[str, str, str]:
+    """(message for the user, audit outcome, audit detail) for an exception raised by a run.
+
+    The detail is the sentence for errors that carry one, else only the exception's type: an
+    unexpected error's text may hold data that belongs in the log, not the audit record."""
+    message, outcome = explain_failure(error, ref)
+    return message, outcome, str(error) if isinstance(error, OpsbotError) else type(error).__name__
+
+
 def explain_failure(error: BaseException, ref: str) -> tuple[str, str]:
     """(message for the user, audit outcome) for an exception raised by a run."""
     if isinstance(error, UsageError):
@@ -547,8 +556,7 @@ def register_command(app: Any, command: Command) -> None:
                 _deliver(respond, reply)
                 outcome, detail = reply.outcome, reply.detail
         except Exception as error:
-            message, outcome = explain_failure(error, ref)
-            detail = str(error) if isinstance(error, OpsbotError) else type(error).__name__
+            message, outcome, detail = failure(error, ref)
             _safe_respond(respond, message)
         finally:
             runtime.audit(
@@ -650,8 +658,7 @@ def register_action(app: Any, button: ButtonAction) -> None:
                 state.update_lock(lock_key, holder, ttl_seconds=button.lock_seconds)
                 lock_key = ""
         except Exception as error:
-            message, outcome = explain_failure(error, ref)
-            detail = str(error) if isinstance(error, OpsbotError) else type(error).__name__
+            message, outcome, detail = failure(error, ref)
             _safe_respond(respond, message)
         finally:
             if lock_key:
@@ -751,8 +758,7 @@ def register_modal(app: Any, modal: ModalSubmit) -> None:
                 tell(reply.text, reply.blocks)
                 outcome, detail = reply.outcome, reply.detail
         except Exception as error:
-            message, outcome = explain_failure(error, ref)
-            detail = str(error) if isinstance(error, OpsbotError) else type(error).__name__
+            message, outcome, detail = failure(error, ref)
             try:
                 tell(message)
             except Exception:
