@@ -2,8 +2,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LAMBDA_FUNCTIONS := SlackFunction SesFeedbackFunction DeviceRegistrationFunction DnsMirrorFunction
+PIP_INSTALL ?= $(PYTHON) -m pip install --quiet --target "$(ARTIFACTS_DIR)" -r requirements.txt
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench clean $(addprefix build-,$(LAMBDA_FUNCTIONS))
 
 # The virtualenv is (re)built whenever pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -32,3 +34,15 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+# `sam build` calls build-<FunctionLogicalId> (template.yaml: BuildMethod makefile) with ARTIFACTS_DIR set.
+# opsbot's modules are compiled here because Lambda's file system is read-only: without shipped bytecode
+# every cold start compiles them again (pip already compiles the dependencies). The artifact never changes
+# once built, so the bytecode need not be checked against the source (unchecked-hash).
+$(addprefix build-,$(LAMBDA_FUNCTIONS)):
+	test -n "$(ARTIFACTS_DIR)"
+	$(PIP_INSTALL)
+	rm -rf "$(ARTIFACTS_DIR)/bot" "$(ARTIFACTS_DIR)/handlers"
+	cp -R bot handlers "$(ARTIFACTS_DIR)/"
+	find "$(ARTIFACTS_DIR)/bot" "$(ARTIFACTS_DIR)/handlers" -name __pycache__ -prune -exec rm -rf {} +
+	$(PYTHON) -m compileall -q --invalidation-mode unchecked-hash "$(ARTIFACTS_DIR)/bot" "$(ARTIFACTS_DIR)/handlers"

@@ -115,3 +115,48 @@ def test_opsbot_manifest_command_prints_it() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["settings"]["interactivity"]["request_url"] == url
+
+
+def test_lambda_build_ships_opsbot_precompiled(tmp_path: Path) -> None:
+    """`sam build` runs `make build-<Function>`: the artifact carries bytecode that Python uses as is,
+    so a cold start on Lambda's read-only file system does not compile opsbot's modules again."""
+    functions = [
+        name
+        for name, resource in template()["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    ]
+    assert functions and all(
+        template()["Resources"][f]["Metadata"]["BuildMethod"] == "makefile" for f in functions
+    )
+    artifacts = tmp_path / "artifacts"
+    artifacts.mkdir()
+    for function in functions:
+        subprocess.run(
+            [
+                "make",
+                "-s",
+                f"build-{function}",
+                f"ARTIFACTS_DIR={artifacts}",
+                "PIP_INSTALL=true",
+                f"PYTHON={sys.executable}",
+            ],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
+    # Break the source: the import can only succeed from the shipped bytecode.
+    (artifacts / "handlers" / "slack.py").write_text("raise SystemExit('compiled from source')\n")
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(artifacts),
+        "SLACK_BOT_TOKEN": "xoxb-x",
+        "SLACK_SIGNING_SECRET": "s",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", "import handlers.slack, bot; print(handlers.slack.handler.__name__, bot.__file__)"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    name, package = result.stdout.split()
+    assert name == "handler" and package.startswith(str(artifacts))
+    assert not (artifacts / "tests").exists()
