@@ -39,17 +39,7 @@ from bot.local.aws import start_embedded_aws
 
 
 def start_moto() -> Any:
-    """The embedded moto server, with its UpdateItem made atomic per request as DynamoDB's is."""
-    from moto.dynamodb.models import DynamoDBBackend
-
-    lock = threading.Lock()
-    original = DynamoDBBackend.update_item
-
-    def serialised(self: Any, *args: Any, **kwargs: Any) -> Any:
-        with lock:
-            return original(self, *args, **kwargs)
-
-    DynamoDBBackend.update_item = serialised  # type: ignore[method-assign]
+    """The embedded moto server (its item requests atomic, as DynamoDB's are), quietly."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
     return start_embedded_aws()
 

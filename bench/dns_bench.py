@@ -156,9 +156,11 @@ class Calls:
 
     def __init__(self) -> None:
         from bot.aws.clients import client
+        from bot.aws.route53 import change_client
 
         self.counts: dict[str, int] = {}
-        client("route53").meta.events.register("before-call.route53.*", self._count)
+        for route53_client in (client("route53"), change_client()):  # change batches have their own client
+            route53_client.meta.events.register("before-call.route53.*", self._count)
 
     def _count(self, event_name: str, **_: Any) -> None:
         operation = event_name.rsplit(".", 1)[-1]

@@ -49,6 +49,19 @@ def aws() -> Iterator[None]:
 
 
 @pytest.fixture
+def atomic_dynamodb() -> Iterator[None]:
+    """moto's DynamoDB with each item request atomic, as DynamoDB's are: for tests with concurrent writers,
+    which must exercise our conditions and counters, not moto's missing locks."""
+    from bot.local.aws import make_dynamodb_atomic
+
+    undo = make_dynamodb_atomic()
+    try:
+        yield
+    finally:
+        undo()
+
+
+@pytest.fixture
 def state_table(aws: None) -> str:
     from bot.aws.state import create_state_table
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 _lock = threading.RLock()
-_clients: dict[tuple[str, str, str], Any] = {}
+_clients: dict[tuple[str, str, str, int], Any] = {}
 # role ARN ("" for the default credentials) -> (session, epoch seconds after which it must be renewed)
 _sessions: dict[str, tuple[Any, float]] = {}
 
@@ -28,11 +28,11 @@ def default_region() -> str:
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 
 
-def _config(max_pool: int = 20) -> Any:
+def _config(attempts: int, max_pool: int = 20) -> Any:
     from botocore.config import Config
 
     return Config(
-        retries={"max_attempts": RETRY_ATTEMPTS, "mode": "adaptive"},
+        retries={"total_max_attempts": attempts, "mode": "adaptive"},  # the first request included
         connect_timeout=5,
         read_timeout=30,
         max_pool_connections=max_pool,
@@ -64,9 +64,15 @@ def _session(role_arn: str) -> Any:
     return session
 
 
-def client(service: str, *, region: str | None = None, role_arn: str = "") -> Any:
-    """Return the cached client for ``service`` (created on first use; thread-safe)."""
-    key = (service, region or default_region(), role_arn)
+def client(
+    service: str, *, region: str | None = None, role_arn: str = "", attempts: int = RETRY_ATTEMPTS
+) -> Any:
+    """Return the cached client for ``service`` (created on first use; thread-safe).
+
+    ``attempts=1`` is for a caller that retries by itself: botocore's retries underneath would multiply
+    its attempts and, for a request that is not idempotent, resend one that may already have been applied.
+    """
+    key = (service, region or default_region(), role_arn, attempts)
     found = _clients.get(key)
     if found is not None:
         if not role_arn:
@@ -79,7 +85,7 @@ def client(service: str, *, region: str | None = None, role_arn: str = "") -> An
         found = _clients.get(key)
         if found is None:
             # boto3 sessions are not thread-safe, so creation happens under the lock; clients are.
-            found = session.client(service, region_name=key[1], config=_config())
+            found = session.client(service, region_name=key[1], config=_config(attempts))
             _clients[key] = found
     return found
 

@@ -6,7 +6,10 @@ mirror read only the first page, so zones over 300 records broke.
 
 A change batch is retried with exponential backoff and jitter on ``Throttling`` (five requests a second
 per account) and ``PriorRequestNotComplete`` (the previous change is still propagating, which can take
-far longer than botocore's own quick retries wait).
+far longer than botocore's own quick retries wait). Its client makes one attempt per request: botocore's
+retries underneath ours would multiply the attempts we report, and after a timeout would resend a batch
+that Route 53 may already have applied, whose CREATEs then fail as "already exists". A batch that times out
+fails the run instead; the next run plans from what Route 53 then holds.
 """
 
 from __future__ import annotations
@@ -94,6 +97,11 @@ def get_soa(zone_id: str, domain: str) -> dict[str, Any] | None:
     return None
 
 
+def change_client() -> Any:
+    """The Route 53 client that sends change batches: one attempt per request (see the module's note)."""
+    return client("route53", attempts=1)
+
+
 def change_batch(
     zone_id: str,
     batch: Mapping[str, Any],
@@ -106,7 +114,7 @@ def change_batch(
 
     Any other error, or the last retryable one, raises AwsError (with the AWS error code).
     """
-    route53 = client("route53")
+    route53 = change_client()
     attempt = 0
     while True:
         attempt += 1

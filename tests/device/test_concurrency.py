@@ -2,8 +2,8 @@
 
 moto does not serialise writes: its backend checks a condition and applies the update in separate Python
 steps, with no lock, so two request threads can interleave inside one UpdateItem. Real DynamoDB applies
-each conditional write to an item atomically. The ``atomic_items`` fixture restores that guarantee (one
-lock around moto's UpdateItem) so these tests exercise our logic, not moto's.
+each conditional write to an item atomically. The ``atomic_dynamodb`` fixture restores that guarantee (one
+lock around each of moto's item requests, its answer included) so these tests exercise our logic, not moto's.
 
 A botocore hook holds every activation's UpdateItem until all threads have sent theirs, which makes the
 worst interleaving certain rather than likely. The same harness lets the seed post's read-compare-update
@@ -33,20 +33,6 @@ from tests.support.events import load_event
 
 SERIAL, CLIENT, CODE = "SN-D7F3C8947867", "ID-91B2F06B3F05", "AC-9BE75CD0F1543D44C9AB"
 THREADS = 8
-
-
-@pytest.fixture
-def atomic_items(monkeypatch: pytest.MonkeyPatch) -> None:
-    from moto.dynamodb.models import DynamoDBBackend
-
-    lock = threading.Lock()
-    original = DynamoDBBackend.update_item
-
-    def serialised(self: Any, *args: Any, **kwargs: Any) -> Any:
-        with lock:
-            return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(DynamoDBBackend, "update_item", serialised)
 
 
 # The hook point where a request's parameters are still the API's (``before-call`` sees the serialized
@@ -104,13 +90,13 @@ def assert_exactly_one_winner(results: list[Any]) -> None:
     assert "activationCode" not in item
 
 
-def test_concurrent_activations_in_process(device_settings: Settings, atomic_items: None) -> None:
+def test_concurrent_activations_in_process(device_settings: Settings, atomic_dynamodb: None) -> None:
     assert register(device_settings, load_event("device_registration")).ok
     assert_exactly_one_winner(race(device_settings, ours(device_settings)))
 
 
 def test_a_read_then_update_lets_every_caller_win_under_the_harness(
-    device_settings: Settings, atomic_items: None
+    device_settings: Settings, atomic_dynamodb: None
 ) -> None:
     """The control: the seed post's read-compare-update, even with the checks it lacks added in code
     (code matches AND not yet activated), lets one caller win when run one after another and every
@@ -157,7 +143,7 @@ def moto_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         server.stop()
 
 
-def test_concurrent_activations_over_http(moto_server: str, atomic_items: None) -> None:
+def test_concurrent_activations_over_http(moto_server: str, atomic_dynamodb: None) -> None:
     assert os.environ["AWS_ENDPOINT_URL"] == moto_server
     settings = Settings.from_env(
         {"AWS_REGION": "us-east-1", "OPSBOT_STATE_TABLE": "race-state", "OPSBOT_DEVICE_TABLE": "iotCatalog"}
@@ -219,7 +205,7 @@ def guess_at_once(attempt: Callable[[int], Any]) -> list[Any]:
 
 
 def test_parallel_wrong_codes_cannot_outrun_the_device_limit(
-    device_settings: Settings, atomic_items: None
+    device_settings: Settings, atomic_dynamodb: None
 ) -> None:
     assert register(device_settings, load_event("device_registration")).ok
     updates = catalog_updates()
@@ -238,7 +224,7 @@ def test_parallel_wrong_codes_cannot_outrun_the_device_limit(
 
 
 def test_parallel_guesses_on_many_devices_cannot_outrun_the_user_limit(
-    device_settings: Settings, atomic_items: None
+    device_settings: Settings, atomic_dynamodb: None
 ) -> None:
     limits = GuessingLimits(user_failures=3)
     devices = [(f"SN-{n:012X}", f"ID-{n:012X}") for n in range(GUESSERS)]

@@ -4,13 +4,15 @@ PriorRequestNotComplete, NextRecordIdentifier."""
 
 from __future__ import annotations
 
+import http.server
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from botocore.stub import Stubber
 
-from bot.aws import route53
+from bot.aws import clients, route53
 from bot.aws.clients import client
 from bot.errors import AwsError
 from tests.dns.support import create_hosted_zone, create_records
@@ -104,15 +106,27 @@ def test_a_page_that_does_not_advance_is_an_error(stubbed: Stubber) -> None:
         list(route53.iter_record_sets(ZONE, page_size=1))
 
 
+@pytest.fixture
+def stubbed_changes() -> Iterator[Stubber]:
+    stubber = Stubber(route53.change_client())
+    with stubber:
+        yield stubber
+    stubber.assert_no_pending_responses()
+
+
 BATCH = {"Comment": "t", "Changes": [{"Action": "CREATE", "ResourceRecordSet": _rrset("a.example.com.")}]}
 ACCEPTED = {"ChangeInfo": {"Id": "/change/C1", "Status": "PENDING", "SubmittedAt": "2024-01-01T00:00:00Z"}}
 
 
 @pytest.mark.parametrize("code", ["Throttling", "PriorRequestNotComplete"])
-def test_retryable_errors_are_retried_with_backoff(stubbed: Stubber, code: str) -> None:
-    stubbed.add_client_error("change_resource_record_sets", service_error_code=code, http_status_code=400)
-    stubbed.add_client_error("change_resource_record_sets", service_error_code=code, http_status_code=400)
-    stubbed.add_response(
+def test_retryable_errors_are_retried_with_backoff(stubbed_changes: Stubber, code: str) -> None:
+    stubbed_changes.add_client_error(
+        "change_resource_record_sets", service_error_code=code, http_status_code=400
+    )
+    stubbed_changes.add_client_error(
+        "change_resource_record_sets", service_error_code=code, http_status_code=400
+    )
+    stubbed_changes.add_response(
         "change_resource_record_sets", ACCEPTED, {"HostedZoneId": ZONE, "ChangeBatch": BATCH}
     )
     pauses: list[float] = []
@@ -122,9 +136,9 @@ def test_retryable_errors_are_retried_with_backoff(stubbed: Stubber, code: str) 
     assert 0.5 <= pauses[0] <= 1.0 and 1.0 <= pauses[1] <= 2.0  # exponential, with jitter
 
 
-def test_retries_give_up(stubbed: Stubber) -> None:
+def test_retries_give_up(stubbed_changes: Stubber) -> None:
     for _ in range(3):
-        stubbed.add_client_error(
+        stubbed_changes.add_client_error(
             "change_resource_record_sets", service_error_code="Throttling", http_status_code=400
         )
     with pytest.raises(AwsError) as caught:
@@ -132,8 +146,8 @@ def test_retries_give_up(stubbed: Stubber) -> None:
     assert caught.value.code == "Throttling"
 
 
-def test_invalid_change_batch_is_not_retried(stubbed: Stubber) -> None:
-    stubbed.add_client_error(
+def test_invalid_change_batch_is_not_retried(stubbed_changes: Stubber) -> None:
+    stubbed_changes.add_client_error(
         "change_resource_record_sets",
         service_error_code="InvalidChangeBatch",
         service_message="[Tried to create resource record set [name='a.example.com.', type='A'] but it already exists]",
@@ -143,3 +157,51 @@ def test_invalid_change_batch_is_not_retried(stubbed: Stubber) -> None:
     with pytest.raises(AwsError, match=r"already exists") as caught:
         route53.change_batch(ZONE, BATCH, sleep=pauses.append)
     assert caught.value.code == "InvalidChangeBatch" and pauses == []
+
+
+class FailingRoute53(http.server.BaseHTTPRequestHandler):
+    """Route 53 answering every request with a 500, which botocore would retry on its own."""
+
+    requests = 0
+
+    def do_POST(self) -> None:
+        type(self).requests += 1
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = b"<ErrorResponse><Error><Type>Receiver</Type><Code>InternalFailure</Code><Message>boom</Message></Error></ErrorResponse>"
+        self.send_response(500)
+        self.send_header("Content-Type", "text/xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def failing_route53(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[type[FailingRoute53]]:
+    FailingRoute53.requests = 0
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FailingRoute53)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{server.server_address[1]}")
+    clients.clear_caches()
+    try:
+        yield FailingRoute53
+    finally:
+        server.shutdown()
+        clients.clear_caches()
+
+
+def test_a_change_batch_is_sent_once_when_route53_fails(failing_route53: type[FailingRoute53]) -> None:
+    """A batch that may have been applied is not resent behind our back: the run fails and the next run
+    plans from what Route 53 holds. The same 500 on a read is retried by botocore (the control)."""
+    with pytest.raises(AwsError):
+        route53.change_batch(ZONE, BATCH, sleep=lambda _: None)
+    assert failing_route53.requests == 1
+
+    with pytest.raises(AwsError):
+        route53.get_hosted_zone(ZONE)
+    assert failing_route53.requests > 2

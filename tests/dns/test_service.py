@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 
+from bot.aws import route53
 from bot.aws.clients import client
 from bot.core.dns.plan import Batch, make_plan
 from bot.core.dns.records import hosted_zone, master_zone_from_text
@@ -33,7 +34,8 @@ from tests.dns.support import SOA_VALUE, create_hosted_zone, create_records, lis
 class CallCounter:
     def __init__(self) -> None:
         self.calls: list[str] = []
-        client("route53").meta.events.register("before-call.route53.*", self._count)
+        for route53_client in (client("route53"), route53.change_client()):
+            route53_client.meta.events.register("before-call.route53.*", self._count)
 
     def _count(self, event_name: str, **_: Any) -> None:
         self.calls.append(event_name.rsplit(".", 1)[-1])
@@ -167,7 +169,7 @@ def test_a_failing_batch_stops_the_run_and_says_which_were_applied(zone_env: Zon
     accepted = {
         "ChangeInfo": {"Id": "/change/C1", "Status": "PENDING", "SubmittedAt": "2024-01-01T00:00:00Z"}
     }
-    with Stubber(client("route53")) as stubber:
+    with Stubber(route53.change_client()) as stubber:
         stubber.add_response("change_resource_record_sets", accepted)
         stubber.add_client_error(
             "change_resource_record_sets",

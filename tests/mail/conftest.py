@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 from botocore.stub import Stubber
@@ -24,28 +23,6 @@ def sesv2() -> Iterator[Stubber]:
     with Stubber(client("sesv2")) as stubber:
         yield stubber
         stubber.assert_no_pending_responses()
-
-
-@pytest.fixture
-def atomic_moto(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make moto's DynamoDB writes atomic, as DynamoDB's are, for tests with concurrent writers.
-
-    moto checks a condition and applies an update without a lock, so two threads can both pass a condition
-    or lose one of two ADDs: races DynamoDB does not have.
-    """
-    import threading
-
-    from moto.dynamodb.models import DynamoDBBackend
-
-    lock = threading.RLock()
-    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
-        original = getattr(DynamoDBBackend, name)
-
-        def serialised(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
-            with lock:
-                return _original(self, *args, **kwargs)
-
-        monkeypatch.setattr(DynamoDBBackend, name, serialised)
 
 
 @pytest.fixture

@@ -55,7 +55,7 @@ def test_storm_posts_one_digest_and_keeps_updating_it(
 
 
 def test_concurrent_invocations_post_a_single_digest_that_ends_up_showing_every_count(
-    make_mail_settings: Callable[..., Settings], slack_server: LocalSlack, atomic_moto: None
+    make_mail_settings: Callable[..., Settings], slack_server: LocalSlack, atomic_dynamodb: None
 ) -> None:
     settings = make_mail_settings(OPSBOT_MAIL_STORM_THRESHOLD="0", OPSBOT_MAIL_DIGEST_UPDATE_SECONDS="0.2")
     errors: list[BaseException] = []

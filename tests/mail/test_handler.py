@@ -305,7 +305,7 @@ def test_an_item_the_original_handler_wrote_under_another_spelling_is_taken_over
 
 
 def test_concurrent_invocations_for_one_address_lose_nothing(
-    mail_settings: Settings, monkeypatch: pytest.MonkeyPatch, atomic_moto: None
+    mail_settings: Settings, monkeypatch: pytest.MonkeyPatch, atomic_dynamodb: None
 ) -> None:
     """Real threads recording events for one address; every writer reads before any of them writes."""
     import threading
