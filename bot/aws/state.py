@@ -15,6 +15,7 @@ Key layout (one prefix per kind, so kinds never collide):
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +66,31 @@ class StateTable:
             return None
         item = from_item(raw)
         return item if _live(item, int(time.time())) else None
+
+    def get_many(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """Read up to 100 items in one strongly consistent BatchGetItem; missing or expired ones are absent.
+
+        For reads that a request needs together (flags and counters before an activation): one round
+        trip instead of one per item.
+        """
+        wanted = list(dict.fromkeys(keys))  # BatchGetItem rejects a request that names a key twice
+        if len(wanted) > 100:
+            raise ValueError("BatchGetItem reads at most 100 items")
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        request: dict[str, Any] = {
+            self.name: {"Keys": [to_item({"pk": pk, "sk": sk}) for pk, sk in wanted], "ConsistentRead": True}
+        }
+        now = int(time.time())
+        with self._errors():
+            # DynamoDB may leave keys unprocessed under load: ask again for exactly those.
+            while request:
+                page = client("dynamodb").batch_get_item(RequestItems=request)
+                for raw in page.get("Responses", {}).get(self.name, []):
+                    item = from_item(raw)
+                    if _live(item, now):
+                        found[(str(item["pk"]), str(item["sk"]))] = item
+                request = page.get("UnprocessedKeys") or {}
+        return found
 
     def put(self, pk: str, sk: str, data: dict[str, Any], *, ttl_seconds: int | None = None) -> None:
         item = {**data, "pk": pk, "sk": sk}
@@ -157,10 +183,26 @@ class StateTable:
     # boundary would never reach N. These counters keep each window's item for two windows and count the
     # current and the previous one together, so N events within W seconds always reach N (events spread
     # over up to 2W may too: the stricter side, which suits guessing limits).
-    def add_recent(self, key: str, *, window_seconds: int, now: int | None = None) -> int:
-        """Count one event; return the events of the current and the previous window together."""
+    def add_recent(
+        self, key: str, *, window_seconds: int, now: int | None = None, previous: int | None = None
+    ) -> int:
+        """Count one event; return the events of the current and the previous window together.
+
+        ``previous``: the previous window's count, when the caller has read it already (``recent_keys``).
+        """
         now = int(time.time()) if now is None else now
         start = now - now % window_seconds
+        current = int(from_item(self._add_one(key, start, window_seconds, "UPDATED_NEW"))["count"])
+        if previous is None:
+            previous = self._window_count(key, start - window_seconds, now)
+        return current + previous
+
+    def add_only(self, key: str, *, window_seconds: int, now: int | None = None) -> None:
+        """Count one event in ``add_recent``'s counter without reading any count back (one request)."""
+        now = int(time.time()) if now is None else now
+        self._add_one(key, now - now % window_seconds, window_seconds, "NONE")
+
+    def _add_one(self, key: str, start: int, window_seconds: int, returning: str) -> dict[str, Any]:
         with self._errors():
             result = client("dynamodb").update_item(
                 TableName=self.name,
@@ -168,10 +210,20 @@ class StateTable:
                 UpdateExpression="ADD #c :one SET expiresAt = if_not_exists(expiresAt, :exp)",
                 ExpressionAttributeNames={"#c": "count"},
                 ExpressionAttributeValues=values({":one": 1, ":exp": start + 2 * window_seconds}),
-                ReturnValues="UPDATED_NEW",
+                ReturnValues=returning,
             )
-        current = int(from_item(result["Attributes"])["count"])
-        return current + self._window_count(key, start - window_seconds, now)
+        return dict(result.get("Attributes", {}))
+
+    @staticmethod
+    def recent_keys(key: str, *, window_seconds: int, now: int) -> tuple[tuple[str, str], tuple[str, str]]:
+        """The items (current window, previous window) that ``recent`` reads, for ``get_many``."""
+        start = now - now % window_seconds
+        return (f"count#{key}", str(start)), (f"count#{key}", str(start - window_seconds))
+
+    @staticmethod
+    def count_in(items: dict[tuple[str, str], dict[str, Any]], item_key: tuple[str, str]) -> int:
+        item = items.get(item_key)
+        return int(item.get("count", 0)) if item else 0
 
     def recent(self, key: str, *, window_seconds: int, now: int | None = None) -> int:
         now = int(time.time()) if now is None else now
@@ -202,10 +254,15 @@ class StateTable:
 
     # -- flags and sync state ----------------------------------------------------------------------
     def set_flag(self, key: str, data: dict[str, Any], *, ttl_seconds: int) -> None:
-        self.put(f"flag#{key}", "flag", data, ttl_seconds=ttl_seconds)
+        self.put(*self.flag_item_key(key), data, ttl_seconds=ttl_seconds)
 
     def get_flag(self, key: str) -> dict[str, Any] | None:
-        return self.get(f"flag#{key}", "flag")
+        return self.get(*self.flag_item_key(key))
+
+    @staticmethod
+    def flag_item_key(key: str) -> tuple[str, str]:
+        """The item of flag ``key``, for ``get_many``; its data is the flag's data."""
+        return f"flag#{key}", "flag"
 
     def put_sync_state(self, name: str, data: dict[str, Any]) -> None:
         self.put(f"sync#{name}", "state", data)

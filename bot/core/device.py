@@ -280,42 +280,76 @@ class _Guard:
     The counters are named after the end of the last lock (its "epoch"), so a lock that ends starts fresh
     counts without deleting any (a delete would race with attempts in flight). The lock flag therefore
     outlives the lock by two windows, the longest that the sliding counters of the older epoch are read.
+
+    An activation reads what its guards need in two BatchGetItems (the flags, whose epochs name the
+    counters; then the counters) rather than one GetItem per item.
     """
 
-    def __init__(self, state: StateTable, key: str, window: int, now: int) -> None:
-        self.state, self.key, self.window = state, key, window
-        flag = state.get_flag(f"lock#{key}") or {}
+    def __init__(
+        self, state: StateTable, key: str, window: int, now: int, flag: dict[str, Any] | None
+    ) -> None:
+        self.state, self.key, self.window, self.now = state, key, window, now
+        flag = flag or {}
         self.until = int(flag.get("until", 0))
         self.locked_for = max(0, self.until - now)
         self.failures_at_lock = int(flag.get("failures", 0))
         self._counter = f"{key}@{self.until}"
+        self._settled = f"{self._counter}#settled"
 
-    def reserve(self) -> int:
+    @classmethod
+    def read(cls, state: StateTable, key: str, window: int, now: int) -> _Guard:
+        return cls(state, key, window, now, state.get_flag(cls.flag_key(key)))
+
+    @staticmethod
+    def flag_key(key: str) -> str:
+        return f"lock#{key}"
+
+    @staticmethod
+    def flag_item(key: str) -> tuple[str, str]:
+        return StateTable.flag_item_key(_Guard.flag_key(key))
+
+    def counter_items(self) -> list[tuple[str, str]]:
+        """What ``reserve`` needs read beforehand: the settled counts and the previous window's attempts."""
+        settled_now, settled_before = StateTable.recent_keys(
+            self._settled, window_seconds=self.window, now=self.now
+        )
+        _, attempts_before = StateTable.recent_keys(self._counter, window_seconds=self.window, now=self.now)
+        return [settled_now, settled_before, attempts_before]
+
+    def reserve(self, read: dict[tuple[str, str], dict[str, Any]]) -> int:
         """Count one attempt; return the unsettled attempts of the window, this one included.
 
-        The settled count is read before the attempt is added: every attempt settled by then was added
+        ``read`` holds ``counter_items``, read before this call: every attempt settled by then was added
         before ours, so the difference never misses an attempt in flight (it may count one that has just
         settled, which errs on the safe side).
         """
-        settled = self.state.recent(f"{self._counter}#settled", window_seconds=self.window)
-        attempts = self.state.add_recent(self._counter, window_seconds=self.window)
+        settled_now, settled_before, attempts_before = self.counter_items()
+        settled = StateTable.count_in(read, settled_now) + StateTable.count_in(read, settled_before)
+        attempts = self.state.add_recent(
+            self._counter,
+            window_seconds=self.window,
+            now=self.now,
+            previous=StateTable.count_in(read, attempts_before),
+        )
         return max(0, attempts - settled)
 
     def settle(self) -> None:
-        self.state.add_recent(f"{self._counter}#settled", window_seconds=self.window)
+        self.state.add_only(self._settled, window_seconds=self.window, now=self.now)
 
     def failures(self, now: int) -> int:
         if self.locked_for:
             return self.failures_at_lock
         attempts = self.state.recent(self._counter, window_seconds=self.window, now=now)
-        settled = self.state.recent(f"{self._counter}#settled", window_seconds=self.window, now=now)
+        settled = self.state.recent(self._settled, window_seconds=self.window, now=now)
         return max(0, attempts - settled)
 
     def lock(self, seconds: int, failures: int) -> None:
         """Lock for ``seconds`` (0 ends a lock); either way, counting starts afresh when it ends."""
         until = int(time.time()) + seconds
         self.state.set_flag(
-            f"lock#{self.key}", {"until": until, "failures": failures}, ttl_seconds=seconds + 2 * self.window
+            self.flag_key(self.key),
+            {"until": until, "failures": failures},
+            ttl_seconds=seconds + 2 * self.window,
         )
 
 
@@ -409,11 +443,13 @@ def activate(
         return finish(ActivationResult(False, Reason.LOCKED, serial, client_id, message, retry_after=wait))
 
     now = int(time.time())
-    user = _Guard(state, _user_key(actor), limits.user_window, now)
+    user_key, device_key = _user_key(actor), _device_key(serial, client_id)
+    flags = state.get_many([_Guard.flag_item(user_key), _Guard.flag_item(device_key)])
+    user = _Guard(state, user_key, limits.user_window, now, flags.get(_Guard.flag_item(user_key)))
     if user.locked_for:
         wait = user.locked_for
         return locked(f"Too many wrong activation codes from you; try again in {_minutes(wait)}.", wait)
-    device = _Guard(state, _device_key(serial, client_id), limits.device_window, now)
+    device = _Guard(state, device_key, limits.device_window, now, flags.get(_Guard.flag_item(device_key)))
     if device.locked_for:
         wait = device.locked_for
         return locked(
@@ -421,11 +457,12 @@ def activate(
         )
 
     # Beyond a limit with attempts still in flight: refused before reaching the catalog, so not a guess.
-    user_failures = user.reserve()
+    counts = state.get_many(user.counter_items() + device.counter_items())
+    user_failures = user.reserve(counts)
     if user_failures > limits.user_failures:
         user.settle()
         return locked("Too many activation attempts from you at once; try again in a moment.", BUSY_RETRY)
-    device_failures = device.reserve()
+    device_failures = device.reserve(counts)
     if device_failures > limits.device_failures:
         device.settle()
         user.settle()
@@ -588,7 +625,7 @@ def deactivate(
             f"No device has serial number {serial} and client id {client_id}; nothing was changed."
         )
     # A new code makes earlier guesses meaningless: lift the device's lock and start counting afresh.
-    _Guard(state, _device_key(serial, client_id), limits.device_window, 0).lock(0, 0)
+    _Guard(state, _device_key(serial, client_id), limits.device_window, 0, None).lock(0, 0)
     if audit:
         _audit(settings, actor, "device.deactivate", f"{serial} {client_id}", "reset", started)
     log.info("Device %s / %s reset by %s", serial, client_id, actor)
@@ -688,7 +725,7 @@ def show(
     views: list[DeviceView] = []
     now = int(time.time())
     for item, code_unused in rows:
-        guard = _Guard(
+        guard = _Guard.read(
             state,
             _device_key(str(item.get("serialNumber")), str(item.get("clientId"))),
             limits.device_window,

@@ -113,3 +113,48 @@ def test_recent_counter_spans_a_window_boundary(state_table: str) -> None:
     assert state.recent("guess", window_seconds=window, now=boundary + 2 * window) == 0
     state.clear_recent("guess", window_seconds=window, now=boundary + 5)
     assert state.recent("guess", window_seconds=window, now=boundary + 5) == 0
+
+
+def test_read_ahead_counts_match_the_counters(state_table: str) -> None:
+    """``recent_keys`` + ``get_many`` + ``add_recent(previous=...)`` count as ``add_recent`` alone does."""
+    state = StateTable(state_table)
+    window = 900
+    boundary = 1_800_000_000 - 1_800_000_000 % window + window
+    for i in range(3):
+        state.add_only("seen", window_seconds=window, now=boundary - 10 + i)
+    now = boundary + 1
+    current, previous = StateTable.recent_keys("seen", window_seconds=window, now=now)
+    read = state.get_many([current, previous, current])  # a key named twice is read once
+    assert (StateTable.count_in(read, current), StateTable.count_in(read, previous)) == (0, 3)
+    total = state.add_recent(
+        "seen", window_seconds=window, now=now, previous=StateTable.count_in(read, previous)
+    )
+    assert total == 4 == state.recent("seen", window_seconds=window, now=now)
+
+
+def test_get_many_skips_expired_items_and_asks_again_for_unprocessed_keys(state_table: str) -> None:
+    from botocore.stub import Stubber
+
+    from bot.aws.clients import client
+    from bot.aws.dynamo import to_item
+
+    state = StateTable(state_table)
+    state.set_flag("live", {"by": "U1"}, ttl_seconds=60)
+    state.put("flag#gone", "flag", {"by": "U2"}, ttl_seconds=-1)  # expired, not yet deleted by DynamoDB
+    keys = [StateTable.flag_item_key(k) for k in ("live", "gone", "absent")]
+    assert list(state.get_many(keys)) == [StateTable.flag_item_key("live")]
+
+    live = to_item({"pk": "flag#live", "sk": "flag", "by": "U1"})
+    with Stubber(client("dynamodb")) as stubber:
+        unprocessed = {
+            state_table: {"Keys": [to_item({"pk": "flag#live", "sk": "flag"})], "ConsistentRead": True}
+        }
+        stubber.add_response(
+            "batch_get_item", {"Responses": {state_table: []}, "UnprocessedKeys": unprocessed}
+        )
+        stubber.add_response(
+            "batch_get_item", {"Responses": {state_table: [live]}}, {"RequestItems": unprocessed}
+        )
+        found = state.get_many([StateTable.flag_item_key("live")])
+        stubber.assert_no_pending_responses()
+    assert found[StateTable.flag_item_key("live")]["by"] == "U1"
