@@ -1,10 +1,11 @@
-"""The Slack function's IAM policy in template.yaml grants every AWS call the bot makes, and little else.
+"""Each function's IAM policy in template.yaml grants every AWS call its code makes, and little else.
 
-The demo stack (embedded AWS, demo data, the real app behind signed requests) runs every command its banner
-suggests and clicks the buttons they offer, while every botocore call is recorded. Each call must be
-allowed by a statement of ``SlackFunction``'s policies (DynamoDB calls on the statement naming that table);
+On the demo stack (embedded AWS, demo data, the real app behind signed requests) the Slack function runs
+every command its banner suggests and clicks the buttons they offer; the SES feedback, device registration
+and DNS mirror functions are invoked with their events. Every botocore call is recorded. Each call must be
+allowed by a statement of that function's policies (DynamoDB calls by the statement naming that table);
 each granted action must be used, or be one that only real AWS exercises (listed below with the reason).
-A permission forgotten in the template fails here rather than as an AccessDenied in Slack.
+A permission forgotten in the template fails here rather than as an AccessDenied in production.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from bot.local.console import Console
 from bot.local.demo import DEMO_CHANNELS, DEMO_PEOPLE, LocalStack, start_local_stack
 from tests.foundation.test_deploy_artifacts import template
 
-# Granted, but not called by the demo: each needs something only real AWS or a deployment provides.
+# Granted, but not called here: each needs something only real AWS or a deployment provides.
 ONLY_IN_AWS = {
     "lambda:InvokeFunction": "the lazy listeners' self-invoke (locally they run in threads)",
     "logs:StartLiveTail": "the live tail of /apilogs tail (the demo's tail polls; moto's Live Tail is tested in tests/apilogs)",
@@ -79,7 +80,7 @@ def statements(node: Any) -> Iterator[dict[str, Any]]:
             yield from statements(item)
 
 
-def grants(stack: LocalStack) -> list[tuple[set[str], set[str] | None]]:
+def grants(stack: LocalStack, function: str) -> list[tuple[set[str], set[str] | None]]:
     """(actions, tables) per statement; tables is None for statements about something other than tables."""
     settings = stack.settings
     names = {
@@ -89,12 +90,68 @@ def grants(stack: LocalStack) -> list[tuple[set[str], set[str] | None]]:
         "FanoutTableNames": set(settings.fanout_tables),
     }
     found = []
-    for statement in statements(template()["Resources"]["SlackFunction"]["Properties"]["Policies"]):
+    for statement in statements(template()["Resources"][function]["Properties"]["Policies"]):
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         resource = json.dumps(statement["Resource"])
         tables = {t for marker, named in names.items() if marker in resource for t in named}
         found.append((set(actions), tables if tables else None))
     return found
+
+
+class CallRecorder:
+    """Every botocore call made while active: (service, operation) -> the tables it named."""
+
+    def __init__(self) -> None:
+        self.calls: dict[tuple[str, str], set[str]] = {}
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> CallRecorder:
+        from botocore.client import BaseClient
+
+        self._original = original = BaseClient._make_api_call
+        recorder = self
+
+        def recording(client: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
+            with recorder._lock:
+                key = (client.meta.service_model.service_name, operation_name)
+                recorder.calls.setdefault(key, set()).update(tables_of(operation_name, api_params))
+            return original(client, operation_name, api_params)
+
+        BaseClient._make_api_call = recording  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        from botocore.client import BaseClient
+
+        BaseClient._make_api_call = self._original  # type: ignore[method-assign]
+
+    @property
+    def actions(self) -> set[str]:
+        return {iam_action(service, operation) for service, operation in self.calls}
+
+    @property
+    def tables(self) -> set[str]:
+        return {table for tables in self.calls.values() for table in tables}
+
+
+def assert_policy_covers(stack: LocalStack, function: str, recorder: CallRecorder) -> None:
+    allowed = grants(stack, function)
+    missing = []
+    for (service, operation), tables in sorted(recorder.calls.items()):
+        action = iam_action(service, operation)
+        for table in sorted(tables) or [None]:
+            if not any(
+                action in actions and (table is None or (named and table in named))
+                for actions, named in allowed
+            ):
+                missing.append(f"{action} on {table}" if table else action)
+    assert not missing, f"calls the {function} policy does not allow: {missing}"
+
+    granted = {action for actions, _ in allowed for action in actions}
+    unexplained = sorted(granted - recorder.actions - set(ONLY_IN_AWS))
+    assert not unexplained, f"{function} is granted but never uses (least privilege): {unexplained}"
+    # The list of exceptions stays true: none of them is in fact used here.
+    assert not set(ONLY_IN_AWS) & recorder.actions, sorted(set(ONLY_IN_AWS) & recorder.actions)
 
 
 @pytest.fixture
@@ -114,18 +171,6 @@ def demo_stack() -> Iterator[LocalStack]:
 
 
 def test_the_slack_functions_policy_grants_what_the_bot_calls(demo_stack: LocalStack) -> None:
-    calls: dict[tuple[str, str], set[str]] = {}
-    lock = threading.Lock()
-    from botocore.client import BaseClient
-
-    original = BaseClient._make_api_call
-
-    def recording(self: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
-        with lock:
-            service = self.meta.service_model.service_name
-            calls.setdefault((service, operation_name), set()).update(tables_of(operation_name, api_params))
-        return original(self, operation_name, api_params)
-
     out = io.StringIO()
     console = Console(
         slack=demo_stack.slack,
@@ -145,8 +190,7 @@ def test_the_slack_functions_policy_grants_what_the_bot_calls(demo_stack: LocalS
     # An id from before the demo's log groups existed: the "not found" answer explains why (DescribeLogGroups).
     days_ago = uuid1_at(int(time.time() * 1000) - 2 * 86_400_000, random.Random(7))
     commands += [f"/apilogs {days_ago}", "/mail stats", f"/device deactivate {activate[2]} {activate[3]}"]
-    BaseClient._make_api_call = recording  # type: ignore[method-assign]
-    try:
+    with CallRecorder() as recorder:
         for command in ["/ops whoami", *commands]:
             before = len(console.buttons)
             console.handle(command)
@@ -154,34 +198,45 @@ def test_the_slack_functions_policy_grants_what_the_bot_calls(demo_stack: LocalS
                 button = console.buttons[number - 1][0]
                 if not button.url and not NOT_CLICKED.search(button.text):
                     console.handle(f"click {number}")
-    finally:
-        BaseClient._make_api_call = original  # type: ignore[method-assign]
     transcript = out.getvalue()
     assert "Something went wrong" not in transcript and "refused" not in transcript, transcript
-
-    allowed = grants(demo_stack)
-    missing = []
-    for (service, operation), tables in sorted(calls.items()):
-        action = iam_action(service, operation)
-        for table in sorted(tables) or [None]:
-            if not any(
-                action in actions and (table is None or (named and table in named))
-                for actions, named in allowed
-            ):
-                missing.append(f"{action} on {table}" if table else action)
-    assert not missing, f"calls the Slack function's policy does not allow: {missing}"
-
-    used = {iam_action(service, operation) for service, operation in calls}
-    granted = {action for actions, _ in allowed for action in actions}
-    unexplained = sorted(granted - used - set(ONLY_IN_AWS))
-    assert not unexplained, f"granted but never used (least privilege): {unexplained}"
-    # The list of exceptions stays true: each is granted, and none is in fact used by the demo.
-    assert set(ONLY_IN_AWS) <= granted and not set(ONLY_IN_AWS) & used, sorted(set(ONLY_IN_AWS) & used)
-    # The run really covered every capability (a recorder that saw nothing would pass the checks above).
-    seen_tables = {t for tables in calls.values() for t in tables}
-    settings = demo_stack.settings
-    assert {settings.state_table, settings.mailing_table, settings.device_table} <= seen_tables
-    assert set(settings.fanout_tables) <= seen_tables
-    for service in ("logs", "route53", "lambda", "apigateway"):
-        assert any(s == service for s, _ in calls), (service, sorted(calls))
     assert "clicked" in transcript and "Apply" in transcript
+
+    assert_policy_covers(demo_stack, "SlackFunction", recorder)
+    # The run really covered every capability (a recorder that saw nothing would pass the checks above).
+    settings = demo_stack.settings
+    assert {settings.state_table, settings.mailing_table, settings.device_table} <= recorder.tables
+    assert set(settings.fanout_tables) <= recorder.tables
+    for service in ("logs", "route53", "lambda", "apigateway"):
+        assert any(s == service for s, _ in recorder.calls), (service, sorted(recorder.calls))
+
+
+def test_the_event_functions_policies_grant_what_their_handlers_call(demo_stack: LocalStack) -> None:
+    from bot.core.device import registration_handler
+    from bot.core.dns.service import mirror_handler
+    from bot.local import mail_samples
+    from bot.mail_feedback_app import SesFeedbackApp
+    from tests.support.events import load_event
+
+    settings = demo_stack.settings
+    feedback = mail_samples.sqs_event(
+        [
+            mail_samples.bounce(["new.bounce@example.com"], int(time.time() * 1000)),
+            mail_samples.delivery(["reader@example.com"], int(time.time() * 1000)),
+        ]
+    )
+    with CallRecorder() as recorder:
+        assert SesFeedbackApp(settings)(feedback, None) == {"batchItemFailures": []}
+    assert settings.mailing_table in recorder.tables
+    assert_policy_covers(demo_stack, "SesFeedbackFunction", recorder)
+
+    with CallRecorder() as recorder:
+        registration_handler(settings)(load_event("device_registration"), None)
+    assert recorder.tables == {settings.device_table}
+    assert_policy_covers(demo_stack, "DeviceRegistrationFunction", recorder)
+
+    # The demo's Route 53 zone was edited by hand: the scheduled run puts it back (a change batch).
+    with CallRecorder() as recorder:
+        mirror_handler(settings)({"domain": "corp.example.com"}, None)
+    assert ("route53", "ChangeResourceRecordSets") in recorder.calls
+    assert_policy_covers(demo_stack, "DnsMirrorFunction", recorder)
