@@ -23,7 +23,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -83,6 +83,14 @@ _CODE = re.compile(r"[^\s\x00-\x1f\x7f]{8,256}")
 _EMAIL = re.compile(r"[^@\s<>|]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+")
 # Slack turns a typed address into <mailto:a@b.c|a@b.c>.
 _SLACK_MAILTO = re.compile(r"<mailto:([^|>]+)(?:\|[^>]*)?>")
+
+
+def mask_email(address: str) -> str:
+    """``jane.doe@example.com`` -> ``j•••@example.com``: enough to tell owners apart, not to write to them."""
+    local, at, domain = address.partition("@")
+    if not at:
+        return MASK
+    return f"{local[:1]}•••@{domain}"
 
 
 def clean_email(text: str) -> str:
@@ -662,6 +670,10 @@ class DeviceView:
     @property
     def code_display(self) -> str:
         return f"{MASK} (unused)" if self.code_unused else "none (used at activation)"
+
+    def owner_hidden(self) -> DeviceView:
+        """This view for someone without the ``device.owners`` grant: the owner's address masked."""
+        return replace(self, email=mask_email(self.email)) if self.activated else self
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any], code_unused: bool, **extra: Any) -> DeviceView:

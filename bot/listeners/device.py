@@ -35,6 +35,8 @@ from bot.security.policy import Caller
 ACTIVATE_FIELDS = ("serial", "client-id", "code", "email")
 # The same ids as bot.render.device (not imported here: registering must not load the core at cold start).
 ACTION_MORE = "device:more"
+# Owners' e-mail addresses are personal data: show and list mask them unless the caller holds this grant.
+ACTION_OWNERS = "device.owners"
 MODAL_CALLBACK = "device:activate"
 SLACK_LIST_LIMIT = 40  # a page of devices must fit in one message with its button
 
@@ -121,12 +123,17 @@ def _show(call: Call) -> Reply:
             "Give the serial number, and optionally the client id: `/device show SERIAL [CLIENT_ID]`."
         )
     views = show(call.settings, serial, call.args.get("client-id"))
+    if not call.may(ACTION_OWNERS):
+        views = [view.owner_hidden() for view in views]
     text = f"{len(views)} device(s) with serial number {serial}."
     return Reply(text=text, blocks=device_blocks(views))
 
 
-def _page_reply(page: Any, *, continued: bool) -> Reply:
+def _page_reply(call: Call | ActionCall, page: Any, *, continued: bool) -> Reply:
     from bot.render.device import page_blocks
+
+    if not call.may(ACTION_OWNERS):
+        page = replace(page, devices=[view.owner_hidden() for view in page.devices])
 
     count = len(page.devices)
     text = f"{count} device{'s' if count != 1 else ''} from {page.table}" + (
@@ -143,7 +150,7 @@ def _list(call: Call) -> Reply:
         activated=parse_activated(call.args.get("activated")),
         limit=int(call.args.get("limit", 20)),
     )
-    return _page_reply(list_devices(call.settings, filters), continued=False)
+    return _page_reply(call, list_devices(call.settings, filters), continued=False)
 
 
 def _more(call: ActionCall) -> Reply:
@@ -155,7 +162,7 @@ def _more(call: ActionCall) -> Reply:
     except ValueError:
         raise UsageError("That button is no longer valid; run `/device list` again.") from None
     filters = DeviceFilters(type=kind, activated=activated, limit=max(1, min(limit, SLACK_LIST_LIMIT)))
-    return _page_reply(list_devices(call.settings, filters, cursor=cursor), continued=True)
+    return _page_reply(call, list_devices(call.settings, filters, cursor=cursor), continued=True)
 
 
 def _deactivate(call: Call) -> Reply:
@@ -173,6 +180,7 @@ def _deactivate(call: Call) -> Reply:
 DEVICE = Command(
     name="device",
     summary="IoT device catalog: activate devices safely, show, list, reset",
+    sensitive=(ACTION_OWNERS,),
     subcommands=(
         Subcommand(
             "activate",
@@ -205,7 +213,8 @@ DEVICE = Command(
         ),
         Subcommand(
             "show",
-            "Show a device (or every client id under a serial number); the code is masked.",
+            "Show a device (or every client id under a serial number); the code is masked, and so is the "
+            "owner's e-mail unless you hold `device.owners`.",
             run=_show,
             spec=ArgSpec(positionals=(SERIAL, replace(CLIENT_ID, optional=True))),
             working="Looking the device up…",
@@ -213,7 +222,7 @@ DEVICE = Command(
         ),
         Subcommand(
             "list",
-            "List devices a page at a time, with a button for more.",
+            "List devices a page at a time, with a button for more (owners masked without `device.owners`).",
             run=_list,
             spec=ArgSpec(
                 flags=(

@@ -119,6 +119,11 @@ class Invocation:
         """Time before the Lambda invocation running this call is stopped (minus a safety margin)."""
         return self.runtime.deadline() - time.time()
 
+    def may(self, action: str) -> bool:
+        """Whether the caller holds a grant for ``action`` (a command's ``sensitive`` one): no error, so a
+        run can show less rather than refuse."""
+        return self.runtime.decide(action, mutating=True, caller=self.caller, client=self.client).allowed
+
     def authorize(self, action: str, *, mutating: bool = True) -> Decision:
         """Check a further action mid-run (e.g. ``dns.force``); raises NotAllowedError when denied."""
         decision = self.runtime.decide(action, mutating=mutating, caller=self.caller, client=self.client)
@@ -197,6 +202,9 @@ class Command:
     subcommands: tuple[Subcommand, ...]
     # Used when the first word is not a subcommand name, e.g. "/apilogs <id>" runs "lookup".
     default: str = ""
+    # Actions checked inside a run (``Invocation.may``) that show sensitive data, such as the owners of
+    # devices: like mutating actions they need a grant, and /ops whoami lists them.
+    sensitive: tuple[str, ...] = ()
 
     @property
     def slash(self) -> str:
@@ -264,12 +272,14 @@ class Runtime:
 
     def known_actions(self) -> set[str]:
         actions = {cmd.action_of(sub) for cmd in self.commands.values() for sub in cmd.subcommands}
+        actions |= {action for cmd in self.commands.values() for action in cmd.sensitive}
         actions |= {b.action for b in self.buttons.values()}
         actions |= {m.action for m in self.modals.values()}
         return actions
 
     def mutating_actions(self) -> set[str]:
         actions = {cmd.action_of(s) for cmd in self.commands.values() for s in cmd.subcommands if s.mutating}
+        actions |= {action for cmd in self.commands.values() for action in cmd.sensitive}
         actions |= {b.action for b in self.buttons.values() if b.mutating}
         actions |= {m.action for m in self.modals.values() if m.mutating}
         return actions

@@ -221,3 +221,33 @@ def test_show_and_deactivate(harness: SlackHarness, catalog: None, slack_server:
 def test_unknown_subcommand_gets_usage(harness: SlackHarness, catalog: None) -> None:
     ack = harness.command("/device", "frobnicate")
     assert "has no subcommand 'frobnicate'" in ack.text
+
+
+def test_owners_are_masked_for_callers_without_the_owners_grant(harness: SlackHarness, catalog: None) -> None:
+    harness.command("/device", f"activate {SERIAL} {CLIENT} {CODE} jane.doe@example.com")
+    assert "is activated" in harness.last().text
+
+    harness.command("/device", f"show {SERIAL}")
+    assert "jane.doe@example.com" in json.dumps(harness.last().blocks)  # alice: on call, granted "*"
+    harness.command("/device", f"show {SERIAL}", user=BOB)
+    shown = json.dumps(harness.last(BOB).blocks, ensure_ascii=False)
+    assert "j•••@example.com" in shown and "jane.doe" not in shown
+
+    harness.command("/device", "list --activated yes --limit 1", user=BOB)
+    listed = json.dumps(harness.last(BOB).blocks, ensure_ascii=False)
+    assert "j•••@example.com" in listed and "jane.doe" not in listed
+    harness.command("/device", "list --activated yes --limit 1")
+    assert "jane.doe@example.com" in json.dumps(harness.last().blocks)
+
+    harness.command("/ops", "whoami", user=BOB)
+    assert "`device.owners`" in harness.last(BOB).text or "device.owners" in json.dumps(
+        harness.last(BOB).blocks
+    )
+
+
+def test_masking_keeps_the_first_letter_and_the_domain() -> None:
+    from bot.core.device import MASK, mask_email
+
+    assert mask_email("jane.doe@example.com") == "j•••@example.com"
+    assert mask_email("x@y.org") == "x•••@y.org"
+    assert mask_email("not-an-address") == MASK
