@@ -51,6 +51,7 @@ def build_app(settings: Settings, *, lazy_runner: Any = None) -> Any:
     from slack_bolt.authorization import AuthorizeResult
     from slack_sdk import WebClient
 
+    from bot.config import apply_log_level
     from bot.listeners import register_all
 
     settings.require_slack()
@@ -69,7 +70,9 @@ def build_app(settings: Settings, *, lazy_runner: Any = None) -> Any:
         )
 
     app = App(
-        name="opsbot",
+        # Bolt names loggers after the app and resets their level to the root's on every request: a name
+        # outside the "opsbot" hierarchy keeps it from overriding the level of opsbot's own loggers.
+        name="opsbot-bolt",
         signing_secret=settings.slack_signing_secret,
         authorize=authorize,
         # Every client Bolt builds per request copies this base_url: SLACK_API_URL reaches them all.
@@ -81,6 +84,7 @@ def build_app(settings: Settings, *, lazy_runner: Any = None) -> Any:
         ssl_check_enabled=True,
         request_verification_enabled=True,
     )
+    apply_log_level(settings)
     if lazy_runner is not None:
         app.listener_runner.lazy_listener_runner = lazy_runner
     runtime = Runtime(settings)

@@ -119,3 +119,19 @@ class Settings:
                 f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set.",
                 hint="Set them from the Slack app's Basic Information and OAuth pages (see README, Deploy).",
             )
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def apply_log_level(settings: Settings) -> None:
+    """Set the level of opsbot's own loggers (``opsbot.*``) from ``OPSBOT_LOG_LEVEL`` (default INFO).
+
+    Lambda's Python runtime leaves the root logger at WARNING: without this the audit lines and every
+    other INFO line of opsbot would be dropped in production. Payload-logging libraries are governed
+    separately (``bot.app.quiet_payload_loggers``).
+    """
+    import logging
+
+    wanted = settings.extra.get("OPSBOT_LOG_LEVEL", "").strip().upper() or "INFO"
+    logging.getLogger("opsbot").setLevel(wanted if wanted in LOG_LEVELS else "INFO")

@@ -22,7 +22,7 @@ import logging
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from bot.config import Settings
+from bot.config import Settings, apply_log_level
 from bot.errors import OpsbotError
 
 logger = logging.getLogger("opsbot.mail")
@@ -45,6 +45,8 @@ class BatchReport:
     malformed: int = 0
     skipped_recipients: int = 0
     failed: int = 0
+    # Events stored whose copy into the original handler's row (another spelling) failed: retried too.
+    mirror_failed: int = 0
     # SQS message ids of the records with an event that could not be stored (retried by SQS).
     failed_messages: list[str] = field(default_factory=list)
     disabled: list[str] = field(default_factory=list)
@@ -117,8 +119,7 @@ class SesFeedbackApp:
         return self._poster
 
     def __call__(self, event: Any, context: Any = None) -> dict[str, Any]:
-        if logger.level == logging.NOTSET:
-            logger.setLevel(logging.INFO)
+        apply_log_level(self.settings)
         report = self.handle(event)
         if _from_sqs(event):
             # The SQS event source (ReportBatchItemFailures) retries only the messages named here.
@@ -177,6 +178,10 @@ class SesFeedbackApp:
                     logger.error("could not store %s: %s", recipient_event.event_id, error)
                     continue
                 outcomes.append(outcome)
+                if outcome.mirror_error:
+                    # Stored, alerted and counted now; the retry finds a duplicate and only repeats the copy.
+                    report.mirror_failed += 1
+                    failures.append((raw, f"{recipient_event.event_id}: {outcome.mirror_error}"))
                 if outcome.duplicate:
                     report.duplicates += 1
                     continue

@@ -4,7 +4,8 @@ CloudWatch quotas are per account and region (FilterLogEvents: 5 requests/s), so
 fire more than that however many lookups or tails run in it. ``LIMITER`` holds a token bucket per
 operation and a semaphore bounding concurrent calls. When AWS throttles anyway (other processes share
 the quota), botocore's adaptive retries absorb it first; if they give up we slow the bucket down and
-retry until the caller's deadline, so throttling makes a lookup slower, never wrong or failed.
+retry until the caller's deadline, so throttling makes a lookup slower, never wrong or failed: a search
+that throttling keeps from finishing by the deadline returns what it read, marked ``deadline_hit``.
 
 Pagination follows ``nextToken`` until it is absent: FilterLogEvents may return empty pages while it
 keeps searching.
@@ -250,6 +251,7 @@ class FilterResult:
     missing: bool = False  # the log group does not exist
     truncated: bool = False  # stopped at max_events, max_pages or the deadline with more to read
     deadline_hit: bool = False  # truncated because the caller's deadline passed
+    throttled: bool = False  # ... while AWS was still throttling (retries would have passed it)
     pages: int = 0
 
 
@@ -306,6 +308,11 @@ def filter_events(
                 if stats is not None:
                     stats.count("FilterLogEvents")
                 return result
+            if deadline is not None and error_code(error) in THROTTLING_CODES:
+                # Retrying would pass the caller's time limit: what was read stands, marked as cut
+                # short, so the answer can say it may be incomplete instead of losing it all.
+                result.truncated = result.deadline_hit = result.throttled = True
+                break
             raise translate(error, client=logs, resource=f"log group {group}") from error
         raw = page.get("events", [])
         result.pages += 1

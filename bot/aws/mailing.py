@@ -8,13 +8,15 @@ merge is redone without another read. A duplicate is recognised from the item be
 
 State-table items of this capability (prefix ``mail#`` so they never collide with other kinds):
     mail#stats     <day>#<shard>    feedback events per day by kind (TTL 400 days)
-    mail#alerts    <window start>   alerts of one minute, for the storm guard (TTL two minutes)
+    mail#alerts    <window start>   alerts of one minute, for the storm guard's sliding-window estimate
+                                    (TTL two minutes)
     mail#digest    <storm id>       bounce-storm digest counters, the digest message's ts and the
                                     version of the counts it shows
 """
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Iterable, Mapping
@@ -41,6 +43,12 @@ STATS_SHARDS = 4
 STATS_PK = "mail#stats"
 ALERTS_PK = "mail#alerts"
 DIGEST_PK = "mail#digest"
+
+
+# The attributes the seed post's handler writes (besides the key): what its readers look at.
+LEGACY_ATTRIBUTES = ("notificationType", "from", "timestamp", "state")
+# On a row of the original handler: the ``rev`` of opsbot's item whose state was last copied into it.
+MIRRORED_REV = "mirroredRev"
 
 
 class RevisionConflict(Exception):
@@ -119,6 +127,36 @@ def put_if_revision(table: str, item: Mapping[str, Any], expected_rev: int | Non
             raise
 
 
+def put_legacy_mirror(table: str, item: Mapping[str, Any], rev: int) -> dict[str, Any] | None:
+    """Put ``item``, a row of the original handler with opsbot's state copied into it (``MIRRORED_REV`` =
+    ``rev``), if the row is still there, still not opsbot's own, and holds no newer copy. Returns None when
+    written, else the row as it is (``{}`` when it is gone): a copy of a later revision is never overwritten
+    by an earlier one, whatever order concurrent invocations write in.
+
+    A conditional PutItem of the whole row rather than an UpdateItem of four attributes: the feedback
+    function's IAM policy grants the mailing table PutItem only (template.yaml)."""
+    kwargs: dict[str, Any] = {
+        "TableName": table,
+        "Item": to_item({**item, MIRRORED_REV: rev}),
+        "ConditionExpression": (
+            "attribute_exists(UserId) AND attribute_not_exists(mergeState) "
+            "AND (attribute_not_exists(#mirrored) OR #mirrored < :rev)"
+        ),
+        "ExpressionAttributeNames": {"#mirrored": MIRRORED_REV},
+        "ExpressionAttributeValues": values({":rev": rev}),
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+    }
+    with aws_errors(resource=f"mailing table {table}"):
+        try:
+            client("dynamodb").put_item(**kwargs)
+        except Exception as error:
+            if error_code(error) == "ConditionalCheckFailedException":
+                stored = getattr(error, "response", {}).get("Item")
+                return from_item(stored) if stored else {}
+            raise
+    return None
+
+
 # -- daily counters --------------------------------------------------------------------------------
 
 
@@ -163,10 +201,15 @@ def read_stats(state_table: str, first_day: str, last_day: str) -> dict[str, dic
 
 
 def count_alerts(state_table: str, count: int, *, window_seconds: int, now: float) -> int:
-    """Add ``count`` alerts to the current window; return those of the current and the previous window.
+    """Add ``count`` alerts to the current fixed window; return an estimate of the alerts of the last
+    ``window_seconds`` (these included), rounded up.
 
-    One fixed window would let up to twice the threshold through when a burst straddles its boundary;
-    counting the previous window too errs on the side of the digest.
+    The sliding-window counter: the previous window's count weighted by the share of that window still
+    inside the last ``window_seconds``, plus the current window's. A burst straddling a window boundary is
+    counted (mostly) whole, unlike with one fixed window; unlike adding the whole previous window, alerts
+    nearly two windows apart are not counted together. The estimate assumes the previous window's alerts
+    were spread evenly over it. Rounded up, ``estimate > threshold`` holds exactly when the unrounded
+    estimate is over the (whole-number) threshold.
     """
     start = int(now) - int(now) % window_seconds
     ddb = client("dynamodb")
@@ -185,7 +228,15 @@ def count_alerts(state_table: str, count: int, *, window_seconds: int, now: floa
             ConsistentRead=True,
         ).get("Item")
     current = int(from_item(result["Attributes"])["count"])
-    return current + (int(from_item(previous).get("count", 0)) if previous else 0)
+    earlier = int(from_item(previous).get("count", 0)) if previous else 0
+    return current + sliding_share(earlier, window_seconds=window_seconds, elapsed=now - start)
+
+
+def sliding_share(previous_count: int, *, window_seconds: int, elapsed: float) -> int:
+    """The part of the previous window's count that the sliding window ending ``elapsed`` seconds into the
+    current window still covers, rounded up (a tiny tolerance absorbs float error: 6 x 30/60 is 3, not 4)."""
+    overlap = min(1.0, max(0.0, (window_seconds - elapsed) / window_seconds))
+    return max(0, math.ceil(previous_count * overlap - 1e-9))
 
 
 # -- bounce-storm digest ---------------------------------------------------------------------------

@@ -28,13 +28,21 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("target", metavar="ID|tail", help="the request id to look up, or `tail`")
+    # The id and the times may arrive in several words (``x-amzn-RequestId: ID``, ``--since 2h ago``):
+    # they are collected here and put back together in ``run``.
+    parser.add_argument("target", metavar="ID|tail", nargs="*", help="the request id to look up, or `tail`")
     parser.add_argument("--api-id", "--api", dest="api", default="", help="API id or name")
     parser.add_argument("--stage", default="", help="stage name")
     parser.add_argument(
-        "--since", default="", help="start of the search (default: the id's own time +/- 5 min, else 1h)"
+        "--since",
+        nargs="+",
+        default=[],
+        metavar="T",
+        help="start of the search, e.g. 2h ago (default: the id's own time +/- 5 min, else 1h)",
     )
-    parser.add_argument("--until", default="", help="end of the search (default: now)")
+    parser.add_argument(
+        "--until", nargs="+", default=[], metavar="T", help="end of the search (default: now)"
+    )
     parser.add_argument("--filter", dest="pattern", default="", help="tail: a CloudWatch Logs filter pattern")
     parser.add_argument(
         "--for", dest="duration", default="", help="tail: stop after this long (default: Ctrl-C)"
@@ -46,7 +54,30 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.set_defaults(func=run)
 
 
+def _regroup(args: argparse.Namespace) -> None:
+    """Words argparse gave a time flag beyond its value belong to the id (``--since 2h ID``); the
+    times become strings and ``target`` the one id or ``tail``."""
+    from bot.core.apilogs.words import id_from_words, take_time
+
+    words = list(args.target)
+    for name in ("since", "until"):
+        value, rest = take_time(getattr(args, name))
+        setattr(args, name, value)
+        words += rest
+    if words[:1] == ["tail"]:
+        if words[1:]:
+            raise UsageError(
+                f"Unexpected {' '.join(repr(w) for w in words[1:])}. Quote a value that has spaces."
+            )
+        args.target = "tail"
+        return
+    if not words:
+        raise UsageError("Give the request id to look up, or `tail`.")
+    args.target = id_from_words(words)
+
+
 def run(args: argparse.Namespace) -> int:
+    _regroup(args)
     if args.target == "tail":
         if args.until:
             raise UsageError("--until does not apply to tail; use --for to stop after a while.")

@@ -10,6 +10,8 @@ from typing import Any
 from bot.config import Settings
 from bot.security.audit import cli_actor
 
+ACTIVATE_USAGE = "SERIAL CLIENT_ID CODE EMAIL"
+
 
 def _read_code(value: str) -> str:
     # "-" keeps the code out of the shell history and the process list.
@@ -18,12 +20,37 @@ def _read_code(value: str) -> str:
 
 def _activate(args: argparse.Namespace) -> int:
     from bot.cli.output import print_json
-    from bot.core.device import activate
+    from bot.core.device import MASK, activate
+    from bot.errors import OpsbotError, UsageError
     from bot.render.device import activation_text
 
-    result = activate(
-        Settings.from_env(), args.serial, args.client_id, _read_code(args.code), args.email, actor=cli_actor()
-    )
+    given = [args.serial, args.client_id, args.code, args.email]
+    code = ""
+    try:
+        if args.extra or None in given:
+            # Not argparse's own error: it would repeat the extra arguments, and one may be the code.
+            raise UsageError(
+                f"{'Too many arguments' if args.extra else 'Missing arguments'}: give {ACTIVATE_USAGE} "
+                "(CODE may be - to read it from stdin)."
+            )
+        code = _read_code(args.code)
+        result = activate(
+            Settings.from_env(), args.serial, args.client_id, code, args.email, actor=cli_actor()
+        )
+    except OpsbotError as error:
+        # Scripts read stdout: with --json they get a document for bad input and AWS errors too, while
+        # the sentence still goes to stderr and the exit code stays (2 usage, 1 error). Our messages never
+        # hold the code; an AWS message is not ours, so it is masked in case it quotes a request value.
+        message = str(error)
+        masked = message.replace(code, MASK) if len(code) >= 4 else message
+        if args.json:
+            reason = "usage" if isinstance(error, UsageError) else "error"
+            print_json({"ok": False, "reason": reason, "message": masked})
+        if masked == message:
+            raise
+        safe = OpsbotError(masked)
+        safe.exit_code = error.exit_code
+        raise safe from None
     if args.json:
         print_json(result.to_json())
     else:
@@ -90,14 +117,22 @@ def add_parser(subparsers: Any) -> None:
 
     activate = commands.add_parser(
         "activate",
+        usage=f"opsbot device activate [-h] {ACTIVATE_USAGE} [--json]",
         help="activate a device with its code and register the owner's e-mail",
         description="Exits 0 when the device was activated, 1 otherwise (wrong code, unknown device, "
-        "already activated, locked out after too many wrong codes).",
+        "already activated, locked out after too many wrong codes, an AWS error), 2 on bad input. With "
+        '--json, stdout always holds one document: {"ok": false, "reason": "usage"|"error", "message": ...} '
+        "for bad input and errors.",
     )
-    activate.add_argument("serial", metavar="SERIAL")
-    activate.add_argument("client_id", metavar="CLIENT_ID")
-    activate.add_argument("code", metavar="CODE", help="the activation code, or - to read it from stdin")
-    activate.add_argument("email", metavar="EMAIL")
+    # Optional for argparse and checked by _activate, which answers in JSON with --json and repeats no
+    # argument (argparse's errors name the arguments it did not expect, and one may be the code).
+    activate.add_argument("serial", metavar="SERIAL", nargs="?")
+    activate.add_argument("client_id", metavar="CLIENT_ID", nargs="?")
+    activate.add_argument(
+        "code", metavar="CODE", nargs="?", help="the activation code, or - to read it from stdin"
+    )
+    activate.add_argument("email", metavar="EMAIL", nargs="?")
+    activate.add_argument("extra", nargs="*", help=argparse.SUPPRESS)
     activate.add_argument("--json", action="store_true", help='print {"ok": ..., "reason": ...}')
     activate.set_defaults(func=_activate)
 

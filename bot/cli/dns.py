@@ -171,6 +171,8 @@ def add_parser(subparsers: Any) -> None:
     mirror.add_argument("--force", action="store_true", help="transfer and apply even when a guard refuses")
     mirror.set_defaults(func=_mirror)
 
-    status = commands.add_parser("status", help="configured zones, last sync, serials on both sides, drift")
+    status = commands.add_parser(
+        "status", help="configured zones, last sync, serial drift and the last full check (no transfer)"
+    )
     _zone_arguments(status, domain_optional=True)
     status.set_defaults(func=_status)

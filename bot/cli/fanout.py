@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 from typing import Any
 
 from bot.config import Settings
@@ -37,12 +38,39 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _toggle(args: argparse.Namespace) -> int:
+    """Audited like the toggle from Slack (one record, outcome changed, unchanged or error)."""
     from bot.cli.output import print_json
     from bot.core.fanout import set_active
+    from bot.errors import OpsbotError
     from bot.render.fanout import toggle_text
+    from bot.security import audit
 
-    result = set_active(
-        Settings.from_env(), args.source, args.id, args.fanout_command == "activate", table=args.table
+    settings = Settings.from_env()
+    started = time.time()
+    typed = f"{args.source} {args.id}" + (f" --table {args.table}" if args.table else "")
+
+    def record(outcome: str, detail: str) -> None:
+        audit.write_cli(
+            state_table=settings.state_table,
+            ttl_days=settings.audit_ttl_days,
+            action=f"fanout.{args.fanout_command}",
+            args=typed,
+            outcome=outcome,
+            started=started,
+            detail=detail,
+        )
+
+    try:
+        result = set_active(
+            settings, args.source, args.id, args.fanout_command == "activate", table=args.table
+        )
+    except OpsbotError as error:
+        record("error", error.message)
+        raise
+    # The source may have been given by name: the detail says which table and ARN were changed.
+    record(
+        "changed" if result.changed else "unchanged",
+        f"{result.table}: {result.source_arn} {result.target_id}",
     )
     if args.json:
         print_json(result.to_json())

@@ -10,13 +10,17 @@ cannot outrun the limits, with locks that expire.
 
 Secrets: an activation code is a ``Secret`` from the moment it is parsed. No result, log line or audit
 record holds it; the only code that leaves this module is the new one ``deactivate`` issues, wrapped in a
-``Secret`` that prints as a mask and must be revealed explicitly to the one caller who asked for it.
+``Secret`` that prints as a mask and must be revealed explicitly to the one caller who asked for it. A
+code typed in another argument's place is kept out too: activation repeats the client id it was given only
+once the catalog has confirmed that the serial number has such a client id (swapped arguments would
+otherwise show the code as "client id ...").
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import logging
 import re
@@ -31,7 +35,7 @@ from typing import Any
 from bot.aws import devices as catalog
 from bot.aws.devices import UNREGISTERED_EMAIL, is_activated
 from bot.aws.state import StateTable
-from bot.config import Settings
+from bot.config import Settings, apply_log_level
 from bot.core.timeparse import format_time
 from bot.errors import UsageError
 
@@ -247,6 +251,7 @@ def registration_handler(settings: Settings | None = None) -> Callable[[Any, Any
     resolved = settings or Settings.from_env()
 
     def handler(event: Any, context: Any) -> dict[str, Any]:
+        apply_log_level(resolved)
         return register(resolved, event).to_json()
 
     return handler
@@ -270,7 +275,11 @@ BUSY_RETRY = 5  # seconds to wait when more attempts than the limit are in fligh
 
 
 def _device_key(serial: str, client_id: str) -> str:
-    return f"device#{serial}#{client_id}"
+    # The client id as typed may be the code typed in its place: the counters (stored, and shown in
+    # botocore's debug log) name it by a digest. Whoever can read the state table can read the catalog's
+    # codes anyway; the digest only keeps them out of places they are not meant to be.
+    digest = hashlib.sha256(client_id.encode()).hexdigest()[:24]
+    return f"device#{serial}#{digest}"
 
 
 def _user_key(actor: str) -> str:
@@ -382,7 +391,7 @@ class ActivationResult:
     ok: bool
     reason: Reason
     serial: str
-    client_id: str
+    client_id: str  # empty unless the catalog confirmed it (it may be a code typed in the wrong place)
     message: str
     retry_after: int = 0  # seconds until another attempt is accepted (when locked)
     attempts_left: int | None = None  # wrong codes left before the device locks
@@ -392,7 +401,7 @@ class ActivationResult:
             "ok": self.ok,
             "reason": self.reason.value,
             "serialNumber": self.serial,
-            "clientId": self.client_id,
+            "clientId": self.client_id or None,
             "message": self.message,
         }
         if self.retry_after:
@@ -400,6 +409,11 @@ class ActivationResult:
         if self.attempts_left is not None:
             document["attemptsLeft"] = self.attempts_left
         return document
+
+    @property
+    def target(self) -> str:
+        """The device as logs and audit records name it: the serial, and the client id once confirmed."""
+        return f"{self.serial} {self.client_id}".strip()
 
 
 def _audit(settings: Settings, actor: str, action: str, target: str, outcome: str, started: float) -> None:
@@ -439,16 +453,21 @@ def activate(
         raise _usage_from(errors)
     started = time.time()
     state = StateTable(settings.state_table)
+    # For answers about a device the catalog knows: then the client id is one, not a misplaced code.
     target = f"{serial} / {client_id}"
 
     def finish(result: ActivationResult) -> ActivationResult:
         if audit:
-            _audit(settings, actor, "device.activate", f"{serial} {client_id}", result.reason.value, started)
-        log.info("Activation of %s by %s: %s", target, actor, result.reason.value)
+            _audit(settings, actor, "device.activate", result.target, result.reason.value, started)
+        log.info("Activation of %s by %s: %s", result.target, actor, result.reason.value)
         return result
 
-    def locked(message: str, wait: int) -> ActivationResult:
-        return finish(ActivationResult(False, Reason.LOCKED, serial, client_id, message, retry_after=wait))
+    def locked(message: str, wait: int, *, known: bool = False) -> ActivationResult:
+        return finish(
+            ActivationResult(
+                False, Reason.LOCKED, serial, client_id if known else "", message, retry_after=wait
+            )
+        )
 
     now = int(time.time())
     user_key, device_key = _user_key(actor), _device_key(serial, client_id)
@@ -460,8 +479,11 @@ def activate(
     device = _Guard(state, device_key, limits.device_window, now, flags.get(_Guard.flag_item(device_key)))
     if device.locked_for:
         wait = device.locked_for
+        # Only a known device is ever locked (unknown ones are settled, never counted as its failures).
         return locked(
-            f"Device {target} is locked after too many wrong codes; try again in {_minutes(wait)}.", wait
+            f"Device {target} is locked after too many wrong codes; try again in {_minutes(wait)}.",
+            wait,
+            known=True,
         )
 
     # Beyond a limit with attempts still in flight: refused before reaching the catalog, so not a guess.
@@ -475,7 +497,7 @@ def activate(
         device.settle()
         user.settle()
         return locked(
-            f"Too many activation attempts for {target} at once; try again in a moment.", BUSY_RETRY
+            f"Too many activation attempts for device {serial} at once; try again in a moment.", BUSY_RETRY
         )
 
     try:
@@ -531,9 +553,9 @@ def activate(
                 False,
                 Reason.UNKNOWN_DEVICE,
                 serial,
-                client_id,
-                f"No device has serial number {serial} and client id {client_id}. Check both on the device's "
-                f"label.{suffix}",
+                "",  # not a client id after all: perhaps the code, typed in its place
+                f"No device has serial number {serial} and that client id. Check both on the device's "
+                f"label, and that the client id comes before the activation code.{suffix}",
                 retry_after=limits.user_lock if user_locked else 0,
             )
         )

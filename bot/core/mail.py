@@ -69,6 +69,8 @@ OWN_ATTRIBUTES = frozenset(
         "since",
         "updatedAt",
         "rev",
+        # Never copied from the original handler's row into opsbot's item when taking it over.
+        "mirroredRev",
     }
 )
 
@@ -144,6 +146,8 @@ class EventOutcome:
     before: Derived | None
     after: Derived
     item: dict[str, Any]
+    # Set when the original handler's row under the event's spelling could not be brought up to date.
+    mirror_error: str = ""
 
     @property
     def newly_disabled(self) -> bool:
@@ -177,24 +181,31 @@ def record_event(
     A duplicate (the same feedback delivered again, by SNS or by the other SES format) is recognised from
     the item and changes nothing. ``known`` holds items already read for this batch (key -> item or None);
     it is used instead of a first read and kept up to date with what is written.
+
+    When the original handler has a row under the spelling the event came with, that row's original
+    attributes are then brought up to date too (``_mirror_legacy``); a failure there is reported in the
+    outcome's ``mirror_error``, the event itself being stored.
     """
     table = settings.mailing_table
-    if known is not None and event.address in known:
-        current = known[event.address]
-    else:
-        current = mailing.get_address(table, event.address)
+    known = {} if known is None else known
+    current = known[event.address] if event.address in known else mailing.get_address(table, event.address)
     for attempt in range(MAX_WRITE_ATTEMPTS):
         base = current if current is not None else _legacy_spelling(table, event.spelled, known)
         record = replace(from_item(base), address=event.address) if base is not None else None
         before = derive(record, rules) if record is not None else None
         if record is not None and before is not None and record.knows(event):
-            return EventOutcome(event, True, False, before, before, base or {})
+            # A redelivery also repairs a copy that an earlier attempt could not write.
+            error = _mirror_legacy(table, event, current, known)
+            return EventOutcome(event, True, False, before, before, base or {}, error)
         merged = merge(record, event, rules)
         new_item = {k: v for k, v in (base or {}).items() if k not in OWN_ATTRIBUTES} | to_item(merged, rules)
         changed = current is None or not same_state(current, new_item)
         if changed:
             previous_rev = current.get("rev") if current is not None else None
-            new_item["rev"] = int(previous_rev or 0) + 1
+            # Taking over a row that already holds copies of revisions (opsbot's item was deleted since):
+            # continue above them, or the row would refuse every new copy.
+            floor = int(base.get(mailing.MIRRORED_REV) or 0) if current is None and base is not None else 0
+            new_item["rev"] = max(int(previous_rev or 0), floor) + 1
             new_item["updatedAt"] = format_time(datetime.now(UTC))
             try:
                 mailing.put_if_revision(
@@ -208,9 +219,9 @@ def record_event(
                     time.sleep(random.uniform(0, 0.005 * attempt))
                 continue
         stored = new_item if changed else current or {}
-        if known is not None:
-            known[event.address] = stored
-        return EventOutcome(event, False, changed, before, derive(merged, rules), stored)
+        known[event.address] = stored
+        error = _mirror_legacy(table, event, stored, known)
+        return EventOutcome(event, False, changed, before, derive(merged, rules), stored, error)
     raise AwsError(
         f"The mailing table entry for {event.address} kept changing while {event.event_id} "
         "was being recorded.",
@@ -225,13 +236,58 @@ def _legacy_spelling(
     """The item the original handler wrote under another spelling of the address (it keyed items by the
     address exactly as SES gave it), while opsbot has no item under the normalised address yet.
 
-    Taking it over keeps what it recorded (a complaint stays sticky); the item itself is left as it is.
-    Items with opsbot's merge state are never taken: opsbot writes normalised keys only.
+    Taking it over keeps what it recorded (a complaint stays sticky); from then on ``_mirror_legacy`` keeps
+    its original attributes in step with opsbot's item. Items with opsbot's merge state are never taken:
+    opsbot writes normalised keys only. What is read is remembered in ``known``.
     """
     if not spelled:
         return None
-    item = known[spelled] if known is not None and spelled in known else mailing.get_address(table, spelled)
+    if known is not None and spelled in known:
+        item = known[spelled]
+    else:
+        item = mailing.get_address(table, spelled)
+        if known is not None:
+            known[spelled] = item
     return item if item is not None and MERGE_STATE not in item else None
+
+
+def _mirror_legacy(
+    table: str,
+    event: RecipientEvent,
+    stored: dict[str, Any] | None,
+    known: dict[str, dict[str, Any] | None],
+) -> str:
+    """Copy opsbot's result into the original handler's row under the event's spelling, if there is one.
+
+    Readers that look the address up as SES spelled it read that row, so its original attributes
+    (``notificationType``, ``from``, ``timestamp``, ``state``) must say what opsbot's item says — a
+    complaint must read ``disable`` there too. The row records which revision of opsbot's item it copies
+    (``mirroredRev``) and the put is conditional on it being lower, so concurrent or late invocations never
+    put an older state over a newer one; a row already holding this revision costs no call. Events without
+    another spelling cost nothing, and in a batch the row was read with the others, so a row that does not
+    exist costs nothing either. Returns "" or, when the copy could not be written, why.
+    """
+    if not event.spelled or stored is None or stored.get("rev") is None:
+        return ""
+    try:
+        legacy = _legacy_spelling(table, event.spelled, known)
+        rev = int(stored["rev"])
+        if legacy is None or int(legacy.get(mailing.MIRRORED_REV) or 0) >= rev:
+            return ""
+        copy = {k: v for k, v in legacy.items() if k not in mailing.LEGACY_ATTRIBUTES}
+        copy |= {k: stored[k] for k in mailing.LEGACY_ATTRIBUTES if k in stored}
+        refused = mailing.put_legacy_mirror(table, copy, rev)
+    except (OpsbotError, TypeError, ValueError) as error:
+        # TypeError/ValueError: a foreign attribute of that row that cannot be written back as it was read.
+        logger.error(
+            "the original handler's row %s was not brought up to date with %s: %s",
+            event.spelled,
+            event.address,
+            error,
+        )
+        return f"the original handler's row {event.spelled} was not updated: {error}"
+    known[event.spelled] = {**copy, mailing.MIRRORED_REV: rev} if refused is None else (refused or None)
+    return ""
 
 
 def stored_item(table: str, address: str, spelled: str = "") -> dict[str, Any] | None:
@@ -543,7 +599,9 @@ def stats(settings: Settings, since: str = "7d", *, now: datetime | None = None)
 class ActionResult:
     address: str
     action: str  # "reenable" | "suppress"
-    changed: bool  # whether the mailing table changed (False: it already was so)
+    changed: bool  # whether anything changed: the mailing table or the SES suppression list
+    table_changed: bool
+    list_changed: bool
     by: str
     at: str
     before_state: str
@@ -555,6 +613,8 @@ class ActionResult:
             "address": self.address,
             "action": self.action,
             "changed": self.changed,
+            "tableChanged": self.table_changed,
+            "suppressionListChanged": self.list_changed,
             "by": self.by,
             "at": self.at,
             "before": self.before_state,
@@ -593,6 +653,7 @@ def reenable(address: str, settings: Settings, *, by: str) -> ActionResult:
     # The suppression list first: an address enabled in the table but still suppressed by SES would bounce
     # (OnAccountSuppressionList) and be disabled again by the next notification.
     listing = "SES suppression list not checked (OPSBOT_SES_SUPPRESSION is off)"
+    removed = False
     if settings.ses_suppression:
         from bot.aws import ses
 
@@ -603,7 +664,7 @@ def reenable(address: str, settings: Settings, *, by: str) -> ActionResult:
     outcome = None
     if before is not None and (before.state == "disable" or before.sticky or before.review):
         outcome = record_event(_person_event(normalized, "reenable", by, spelled=spelled), settings, rules)
-    return _action_result("reenable", normalized, by, before, outcome, current, listing, settings)
+    return _action_result("reenable", normalized, by, before, outcome, current, listing, removed, settings)
 
 
 def suppress(address: str, settings: Settings, *, by: str, reason: str = "") -> ActionResult:
@@ -629,10 +690,22 @@ def suppress(address: str, settings: Settings, *, by: str, reason: str = "") -> 
         outcome = record_event(event, settings, rules)
     ses_reason = wanted or ("COMPLAINT" if record is not None and record.complaint is not None else "BOUNCE")
     listing = "SES suppression list not changed (OPSBOT_SES_SUPPRESSION is off)"
+    added = False
     if settings.ses_suppression:
-        ses.put_suppressed(normalized, ses_reason)
-        listing = f"on the SES suppression list (reason {ses_reason})"
-    return _action_result("suppress", normalized, by, before, outcome, current, listing, settings)
+        # PutSuppressedDestination answers the same whether or not it changed anything, so look first: an
+        # entry with this reason already is nothing to do (and is not reported as a change).
+        entry = ses.get_suppressed(normalized)
+        if entry is not None and entry.reason == ses_reason:
+            listing = f"already on the SES suppression list (reason {ses_reason})"
+        else:
+            ses.put_suppressed(normalized, ses_reason)
+            added = True
+            listing = (
+                f"added to the SES suppression list (reason {ses_reason})"
+                if entry is None
+                else f"SES suppression list reason changed from {entry.reason} to {ses_reason}"
+            )
+    return _action_result("suppress", normalized, by, before, outcome, current, listing, added, settings)
 
 
 def _action_result(
@@ -643,15 +716,21 @@ def _action_result(
     outcome: EventOutcome | None,
     current: dict[str, Any] | None,
     listing: str,
+    list_changed: bool,
     settings: Settings,
 ) -> ActionResult:
-    changed = outcome is not None and outcome.changed
-    logger.info("mail %s %s by %s: changed=%s, %s", action, address, by, changed, listing)
+    table_changed = outcome is not None and outcome.changed
+    changed = table_changed or list_changed
+    logger.info(
+        "mail %s %s by %s: changed=%s (table %s), %s", action, address, by, changed, table_changed, listing
+    )
     item = outcome.item if outcome is not None else current
     return ActionResult(
         address=address,
         action=action,
         changed=changed,
+        table_changed=table_changed,
+        list_changed=list_changed,
         by=by,
         at=format_time(datetime.now(UTC)),
         before_state=before.state if before else "unknown",

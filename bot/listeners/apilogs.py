@@ -15,11 +15,12 @@ import json
 import logging
 import time
 from collections import deque
+from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
 from bot.errors import UsageError
-from bot.listeners.args import ArgSpec, Flag, ParsedArgs, Positional
+from bot.listeners.args import ArgSpec, Flag, ParsedArgs, Positional, parse
 from bot.listeners.framework import (
     ActionCall,
     ButtonAction,
@@ -49,39 +50,70 @@ API = Flag("api", "API id or name (default: OPSBOT_DEFAULT_API, or the only API)
 STAGE = Flag("stage", "stage (default: OPSBOT_DEFAULT_STAGE, or the API's only stage)", metavar="S")
 
 
+@dataclass(frozen=True)
+class _LooseSpec(ArgSpec):
+    """A spec whose last positional also collects words typed without quotes: the rest of a time
+    (``--since 2h ago``) and a header name pasted before the id (``x-amzn-RequestId: ID``). ``_values``
+    puts them back where they belong. Usage and help show the arguments as written in ``shown``."""
+
+    shown: tuple[Positional, ...] = ()
+
+    def usage(self) -> str:
+        return " ".join([p.usage() for p in self.shown] + [f.usage() for f in self.flags])
+
+
+def _values(args: ParsedArgs, spec: ArgSpec) -> dict[str, Any]:
+    """The arguments with each time value whole and the id without the header name pasted with it."""
+    from bot.core.apilogs.words import id_from_words, join_time_values
+
+    parsed = parse(join_time_values(args.tokens), spec)
+    values = {k: v for k, v in parsed.values.items() if k not in {"id", "words"}}
+    if any(p.name == "id" for p in spec.positionals):
+        values["id"] = id_from_words(parsed.extra)
+    elif parsed.extra:
+        raise UsageError(
+            f"Unexpected {' '.join(repr(w) for w in parsed.extra)}. Quote a value that has spaces, "
+            "e.g. --since '15m ago'."
+        )
+    return values
+
+
 def _check_lookup(args: ParsedArgs) -> None:
     """Pure checks in the ack path, so a typo is answered at once."""
     from bot.core.apilogs.ids import parse_request_id
     from bot.core.timeparse import parse_time
 
-    parse_request_id(str(args["id"]))
+    values = _values(args, LOOKUP_SPEC)
+    parse_request_id(str(values["id"]))
     for name in ("since", "until"):
-        if args.get(name):
-            parse_time(str(args[name]))
+        if values.get(name):
+            parse_time(str(values[name]))
 
 
 def _check_tail(args: ParsedArgs) -> None:
     from bot.core.apilogs.patterns import compile_pattern
     from bot.core.timeparse import parse_duration, parse_time
 
-    parse_duration(str(args.get("for", DEFAULT_TAIL)))
-    compile_pattern(str(args.get("filter", "")))
-    if args.get("since"):
-        parse_time(str(args["since"]))
+    values = _values(args, TAIL_SPEC)
+    parse_duration(str(values.get("for") or DEFAULT_TAIL))
+    compile_pattern(str(values.get("filter") or ""))
+    if values.get("since"):
+        parse_time(str(values["since"]))
 
 
 def _lookup(call: Call) -> Reply:
     from bot.core.apilogs.commands import lookup
     from bot.render.apilogs import lookup_message
 
+    values = _values(call.args, LOOKUP_SPEC)
     deadline = time.monotonic() + max(5.0, call.seconds_left() - 5)
     result = lookup(
-        str(call.args["id"]),
+        str(values["id"]),
         call.settings,
-        api=str(call.args.get("api", "")),
-        stage=str(call.args.get("stage", "")),
-        since=str(call.args.get("since", "")),
-        until=str(call.args.get("until", "")),
+        api=str(values.get("api") or ""),
+        stage=str(values.get("stage") or ""),
+        since=str(values.get("since") or ""),
+        until=str(values.get("until") or ""),
         deadline=deadline,
     )
     message = lookup_message(result)
@@ -122,14 +154,15 @@ def _attach(
 
 
 def _tail_command(call: Call) -> Reply:
+    values = _values(call.args, TAIL_SPEC)
     return _run_tail(
         call,
-        api=str(call.args.get("api", "")),
-        stage=str(call.args.get("stage", "")),
-        pattern=str(call.args.get("filter", "")),
-        duration=str(call.args.get("for", DEFAULT_TAIL)),
-        mode=str(call.args.get("mode", "auto")),
-        since=str(call.args.get("since", "")),
+        api=str(values.get("api") or ""),
+        stage=str(values.get("stage") or ""),
+        pattern=str(values.get("filter") or ""),
+        duration=str(values.get("for") or DEFAULT_TAIL),
+        mode=str(values.get("mode") or "auto"),
+        since=str(values.get("since") or ""),
     )
 
 
@@ -145,7 +178,7 @@ def _run_tail(
 ) -> Reply:
     """Post the tail's message, stream batches into its thread, finish with a summary."""
     from bot.aws.state import StateTable
-    from bot.core.apilogs.commands import plan_tail, stop_flag_key
+    from bot.core.apilogs.commands import ended_flag_key, plan_tail, stop_flag_key
     from bot.core.apilogs.model import LogEvent
     from bot.core.timeparse import format_duration, parse_duration
     from bot.render.apilogs import tail_message, tail_started_message, tail_summary_message
@@ -217,7 +250,16 @@ def _run_tail(
     finally:
         batches.close()
         summary = plan.tail.summary
-        stopped_by = state.get_flag(flag) or {}
+        try:
+            state.set_flag(
+                ended_flag_key(tail_id),
+                {"at": int(time.time()), "lines": summary.events, "reason": summary.stop_reason},
+                ttl_seconds=86_400,
+            )
+        except Exception:  # a late Stop click then gets the general answer; the summary matters more
+            logger.exception("could not mark tail %s as ended", tail_id)
+        # A Stop click that came after the tail ended on its own did not stop it.
+        stopped_by = (state.get_flag(flag) or {}) if summary.stop_reason == "stopped" else {}
         done = tail_summary_message(summary)
         who = f" by <@{stopped_by['by']}>" if stopped_by.get("by") else ""
         try:
@@ -269,18 +311,66 @@ def _tail_button(call: ActionCall) -> Reply | None:
 
 def _stop(call: ActionCall) -> Reply:
     from bot.aws.state import StateTable
-    from bot.core.apilogs.commands import stop_flag_key
+    from bot.core.apilogs.commands import ended_flag_key, stop_flag_key
 
     tail_id = call.value.strip()
     if not tail_id:
         raise UsageError("That Stop button is no longer valid.")
-    StateTable(call.settings.state_table).set_flag(
-        stop_flag_key(tail_id), {"by": call.user_id, "at": int(time.time())}, ttl_seconds=3600
-    )
+    state = StateTable(call.settings.state_table)
+    ended = state.get_flag(ended_flag_key(tail_id))
+    if ended is not None:
+        lines = ended.get("lines")
+        shown = f" after {lines} line{'' if lines == 1 else 's'}" if isinstance(lines, int) else ""
+        return Reply(
+            text=f":information_source: That tail has already ended{shown}; its summary is in the thread.",
+            outcome="already-ended",
+        )
+    state.set_flag(stop_flag_key(tail_id), {"by": call.user_id, "at": int(time.time())}, ttl_seconds=3600)
     return Reply(
         text=":octagonal_sign: Stopping the tail; its summary follows in the thread.", outcome="stopped"
     )
 
+
+_ID = Positional(
+    "id", "x-amzn-RequestId, x-amz-apigw-id, apigw-requestid, Lambda request id or X-Ray trace id"
+)
+LOOKUP_SPEC = _LooseSpec(
+    positionals=(Positional(_ID.name, _ID.help, many=True),),
+    flags=(
+        API,
+        STAGE,
+        Flag(
+            "since",
+            "start of the search, e.g. 2h ago (default: +/- 5 min around a REST request id's time, else 1h)",
+            metavar="T",
+        ),
+        Flag("until", "end of the search (default: now)", metavar="T"),
+    ),
+    shown=(_ID,),
+)
+TAIL_SPEC = _LooseSpec(
+    # Collects the words of an unquoted --since value; anything else in it is reported as unexpected.
+    positionals=(Positional("words", optional=True, many=True),),
+    flags=(
+        API,
+        STAGE,
+        Flag("filter", 'a CloudWatch filter pattern, e.g. "?ERROR ?Task"', metavar="PATTERN"),
+        Flag(
+            "for",
+            f"how long (default {DEFAULT_TAIL}; at most until the Lambda time limit)",
+            metavar="DURATION",
+            default=DEFAULT_TAIL,
+        ),
+        Flag("since", "also show lines from this far back (default: the last 10 s)", metavar="T"),
+        Flag(
+            "mode",
+            "Live Tail where possible (auto), or force live or poll",
+            kind="choice",
+            choices=("auto", "live", "poll"),
+            default="auto",
+        ),
+    ),
+)
 
 APILOGS = Command(
     name="apilogs",
@@ -292,24 +382,7 @@ APILOGS = Command(
             "Find every log line of one request: execution and access logs, each Lambda invocation from START "
             "to REPORT, errors highlighted.",
             run=_lookup,
-            spec=ArgSpec(
-                positionals=(
-                    Positional(
-                        "id",
-                        "x-amzn-RequestId, x-amz-apigw-id, apigw-requestid, Lambda request id or X-Ray trace id",
-                    ),
-                ),
-                flags=(
-                    API,
-                    STAGE,
-                    Flag(
-                        "since",
-                        "start of the search (default: +/- 5 min around a REST request id's time, else 1h)",
-                        metavar="T",
-                    ),
-                    Flag("until", "end of the search (default: now)", metavar="T"),
-                ),
-            ),
+            spec=LOOKUP_SPEC,
             validate=_check_lookup,
             working="Looking up the request across API Gateway and its Lambda functions…",
             examples=(
@@ -321,27 +394,7 @@ APILOGS = Command(
             "tail",
             "Follow every log group of the API stage in a thread (one message a second) until Stop or --for.",
             run=_tail_command,
-            spec=ArgSpec(
-                flags=(
-                    API,
-                    STAGE,
-                    Flag("filter", 'a CloudWatch filter pattern, e.g. "?ERROR ?Task"', metavar="PATTERN"),
-                    Flag(
-                        "for",
-                        f"how long (default {DEFAULT_TAIL}; at most until the Lambda time limit)",
-                        metavar="DURATION",
-                        default=DEFAULT_TAIL,
-                    ),
-                    Flag("since", "also show lines from this far back (default: the last 10 s)", metavar="T"),
-                    Flag(
-                        "mode",
-                        "Live Tail where possible (auto), or force live or poll",
-                        kind="choice",
-                        choices=("auto", "live", "poll"),
-                        default="auto",
-                    ),
-                ),
-            ),
+            spec=TAIL_SPEC,
             validate=_check_tail,
             working="Starting the tail; lines will appear in a thread…",
             examples=(

@@ -117,6 +117,11 @@ class ArgSpec:
             f.name for f in self.flags if f.secret
         )
 
+    def has_secret_positionals(self) -> bool:
+        """Whether a secret may arrive in any position: a forgotten, swapped or extra argument moves it, so
+        with such a spec no message repeats a positional or an unknown option, and the audit masks them."""
+        return any(p.secret for p in self.positionals)
+
 
 @dataclass(frozen=True)
 class ParsedArgs:
@@ -133,11 +138,12 @@ class ParsedArgs:
 
 
 def _convert(flag: Flag, raw: str) -> Any:
+    typed = "" if flag.secret else f", not {raw!r}"
     if flag.kind == "int":
         try:
             value = int(raw)
         except ValueError:
-            raise UsageError(f"--{flag.name} takes a whole number, not {raw!r}.") from None
+            raise UsageError(f"--{flag.name} takes a whole number{typed}.") from None
         if flag.minimum is not None and value < flag.minimum:
             raise UsageError(f"--{flag.name} must be at least {flag.minimum}.")
         if flag.maximum is not None and value > flag.maximum:
@@ -146,7 +152,7 @@ def _convert(flag: Flag, raw: str) -> Any:
     if flag.kind == "choice":
         lowered = raw.lower()
         if lowered not in flag.choices:
-            raise UsageError(f"--{flag.name} takes one of {', '.join(flag.choices)}, not {raw!r}.")
+            raise UsageError(f"--{flag.name} takes one of {', '.join(flag.choices)}{typed}.")
         return lowered
     if not raw:
         raise UsageError(f"--{flag.name} needs a value.")
@@ -157,6 +163,7 @@ def parse(tokens: Sequence[str], spec: ArgSpec) -> ParsedArgs:
     """Match tokens against a spec: ``--name value``, ``--name=value``, ``--bool-flag``, positionals."""
     flags = {f.name: f for f in spec.flags}
     values: dict[str, Any] = {f.name: f.default for f in spec.flags}
+    secret_anywhere = spec.has_secret_positionals()
     positionals: list[str] = []
     index = 0
     only_positionals = False
@@ -172,6 +179,10 @@ def parse(tokens: Sequence[str], spec: ArgSpec) -> ParsedArgs:
             flag = flags.get(name)
             if flag is None or not _FLAG_NAME.match(name):
                 known = ", ".join(f"--{n}" for n in flags) or "none"
+                if secret_anywhere:  # it may be a secret that happens to start with --
+                    raise UsageError(
+                        f"An argument starts with -- but is not an option. Options here: {known}."
+                    )
                 raise UsageError(f"Unknown option --{name}. Options here: {known}.")
             if flag.kind == "bool":
                 if eq:
@@ -207,12 +218,17 @@ def parse(tokens: Sequence[str], spec: ArgSpec) -> ParsedArgs:
         else:
             raise UsageError(f"Missing <{position.name}>.")
     if remaining:
+        if secret_anywhere:  # an extra argument may be the secret, typed once more or out of place
+            raise UsageError(f"Too many arguments: at most {len(spec.positionals)} ({spec.usage()}).")
         raise UsageError(f"Unexpected {' '.join(repr(r) for r in remaining)}.")
     return ParsedArgs(values=values, extra=extra, tokens=tuple(tokens))
 
 
 def redacted_text(tokens: Sequence[str], spec: ArgSpec) -> str:
-    """The arguments as typed, with secret positionals and flag values replaced (for the audit record)."""
+    """The arguments as typed, with secret positionals and flag values replaced (for the audit record).
+
+    With secret positionals, positions beyond the spec and unknown options are masked too: they are what
+    an extra or misplaced secret would be."""
     from bot.security.audit import MASK
 
     secret = spec.secret_names()
@@ -220,24 +236,33 @@ def redacted_text(tokens: Sequence[str], spec: ArgSpec) -> str:
         return " ".join(tokens)
     flags = {f.name: f for f in spec.flags}
     secret_positions = {i for i, p in enumerate(spec.positionals) if p.secret}
+    secret_anywhere = spec.has_secret_positionals()
     out: list[str] = []
     position = 0
     value_of: Flag | None = None  # the flag whose value the next token is
+    only_positionals = False  # after "--", as in ``parse``: counting it as a position would shift them
     for token in tokens:
         if value_of is not None:
             out.append(MASK if value_of.secret else token)
             value_of = None
             continue
-        if token.startswith("--") and len(token) > 2:
+        if token == "--" and not only_positionals:
+            only_positionals = True
+            out.append(token)
+            continue
+        if token.startswith("--") and len(token) > 2 and not only_positionals:
             name, eq, _ = token[2:].partition("=")
             flag = flags.get(name.lower())
             if flag is not None and flag.secret and eq:
                 out.append(f"--{name}={MASK}")
+            elif flag is None and secret_anywhere:
+                out.append(MASK)
             else:
                 out.append(token)
             if flag is not None and flag.kind != "bool" and not eq:
                 value_of = flag
             continue
-        out.append(MASK if position in secret_positions else token)
+        beyond = position >= len(spec.positionals) and secret_anywhere
+        out.append(MASK if position in secret_positions or beyond else token)
         position += 1
     return " ".join(out)

@@ -1,8 +1,10 @@
 """``/device``: activate (arguments or a modal), show, list (with a "more" button), deactivate.
 
 The activation code is a secret argument: the framework masks it in the audit record (with every argument
-after the serial, since a forgotten or swapped argument moves the code), no answer repeats it, and the
-core never logs it; the audit record names the device in its detail. The framework's audit record of each attempt carries the outcome
+after the serial, extra ones included, since a forgotten or swapped argument moves the code; in the form,
+every field but the serial), no answer repeats it, and the core never logs it; the audit record names the
+device in its detail, with the client id only once the catalog confirmed it. The framework's audit record
+of each attempt carries the outcome
 (activated, wrong_code, unknown_device, already_activated, locked), so the core's own per-attempt record
 (used by the CLI) is switched off here to keep one record per attempt; the same for deactivate.
 """
@@ -68,7 +70,7 @@ def _activation_reply(result: Any) -> Reply:
         text=activation_text(result),
         blocks=activation_blocks(result),
         outcome=result.reason.value,
-        detail=f"{result.serial} {result.client_id}",  # the audit's args mask all but the serial
+        detail=result.target,  # the audit's args mask all but the serial
     )
 
 
@@ -272,5 +274,8 @@ def register(app: Any) -> None:
             mutating=True,
             validate=_validate_modal,
             secret_fields=frozenset({"device_code"}),
+            # Not only the code's field: a code pasted into the client id's (or any other) field must
+            # not reach the record either. The serial alone says which device was tried.
+            shown_fields=frozenset({"device_serial"}),
         ),
     )

@@ -218,7 +218,8 @@ DNS = Command(
     subcommands=(
         Subcommand(
             "status",
-            "Configured zones: last sync, SOA serials on the master and in Route 53, drift.",
+            "Configured zones: last sync, SOA serials on the master and in Route 53 (serial drift), and what "
+            "the last full check found (edits made in Route 53 since show only in `/dns plan`).",
             run=_status,
             spec=ArgSpec(
                 positionals=(Positional("domain", "one zone (default: all)", optional=True),),

@@ -24,6 +24,8 @@ ACTION_ACTIVATE = "fanout:activate"
 ACTION_DEACTIVATE = "fanout:deactivate"
 ACTION_PAGE_NEXT = "fanout:page:next"
 ACTION_PAGE_PREV = "fanout:page:prev"
+ACTION_CHECK_NEXT = "fanout:check:next"
+ACTION_CHECK_PREV = "fanout:check:prev"
 
 SOURCE = Positional("source", "a source ARN, Kinesis stream name or DynamoDB table name")
 TARGET_ID = Positional("id", "the target id")
@@ -59,13 +61,33 @@ def _list(call: Call) -> Reply:
     return _listing_reply(list_mappings(call.settings, filters))
 
 
-def _check(call: Call) -> Reply:
+def _check_reply(call: Call | ActionCall, *, page: int = 0, replace: bool = False) -> Reply:
     from bot.core.fanout import check
     from bot.render.fanout import check_blocks
 
     report = check(call.settings)
     text = f"fan-out check: {report.errors} error(s), {report.warnings} warning(s)"
-    return Reply(text=text, blocks=check_blocks(report), outcome="ok" if not report.errors else "findings")
+    return Reply(
+        text=text,
+        blocks=check_blocks(report, page=page),
+        replace_original=replace,
+        outcome="ok" if not report.errors else "findings",
+    )
+
+
+def _check(call: Call) -> Reply:
+    return _check_reply(call)
+
+
+def _check_page(call: ActionCall) -> Reply:
+    """Another page of the findings: the check runs again, so the page shows the table as it is now."""
+    from bot.render.fanout import parse_check_page_value
+
+    try:
+        page = parse_check_page_value(call.value)
+    except ValueError:
+        raise UsageError("That button is no longer valid; run `/fanout check` again.") from None
+    return _check_reply(call, page=page, replace=True)
 
 
 def _toggle_command(active: bool) -> Any:
@@ -182,3 +204,5 @@ def register(app: Any) -> None:
     register_action(app, ButtonAction(ACTION_DEACTIVATE, _toggle_button(False), action="fanout.deactivate"))
     for action_id in (ACTION_PAGE_NEXT, ACTION_PAGE_PREV):
         register_action(app, ButtonAction(action_id, _page, action="fanout.list", mutating=False))
+    for action_id in (ACTION_CHECK_NEXT, ACTION_CHECK_PREV):
+        register_action(app, ButtonAction(action_id, _check_page, action="fanout.check", mutating=False))

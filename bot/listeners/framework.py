@@ -34,6 +34,7 @@ from bot.listeners.args import (
     Flag,
     ParsedArgs,
     Positional,
+    clean_text,
     parse,
     redacted_text,
     tokenize,
@@ -241,6 +242,17 @@ class ModalSubmit:
     # Pure validation in the ack path: block_id -> error shown under that input in the modal.
     validate: Callable[[Mapping[str, str]], Mapping[str, str]] | None = None
     secret_fields: frozenset[str] = frozenset()
+    # When set, the audit record shows only these fields and masks all others: for forms where a secret
+    # typed into the wrong field must stay out of the record as well.
+    shown_fields: frozenset[str] | None = None
+
+    def audit_values(self, values: Mapping[str, str]) -> dict[str, str]:
+        def shown(name: str) -> bool:
+            if name in self.secret_fields:
+                return False
+            return self.shown_fields is None or name in self.shown_fields
+
+        return {name: (value if shown(name) else audit.MASK) for name, value in values.items()}
 
 
 # -- runtime ---------------------------------------------------------------------------------------
@@ -589,12 +601,48 @@ def audit_args(command: Command, text: str) -> str:
     try:
         tokens = tokenize(text)
     except UsageError:
-        return audit.redact(text)
+        return _untokenized_args(command, text)
     sub = command.find(tokens[0].lower()) if tokens else None
     if sub is not None:
         return " ".join([tokens[0], redacted_text(tokens[1:], sub.spec)])
     default = command.find(command.default) if command.default else None
-    return redacted_text(tokens, default.spec) if default is not None else " ".join(tokens)
+    if default is not None:
+        return redacted_text(tokens, default.spec)
+    return _first_word_only(command, tokens, " ".join(tokens))
+
+
+def _has_secrets(command: Command) -> bool:
+    return any(sub.spec.secret_names() for sub in command.subcommands)
+
+
+def _first_word_only(command: Command, words: list[str], otherwise: str) -> str:
+    """No subcommand matched (a typo, or ``help``): the words after the first may be the secret arguments
+    of the subcommand that was meant, so a command with secret arguments keeps only the first word."""
+    if not _has_secrets(command):
+        return otherwise
+    return " ".join(words[:1] + ([audit.MASK] if words[1:] else []))
+
+
+def _untokenized_args(command: Command, text: str) -> str:
+    """The arguments of a text that does not tokenize (a quote not closed): where each argument starts and
+    ends is unknown, so for a subcommand with secret arguments only its name and the first argument are
+    kept (the pattern-based ``redact`` knows only some formats of secrets)."""
+    words = [word.replace('"', "").replace("'", "") for word in clean_text(text).split()]
+    sub = command.find(words[0].lower()) if words else None
+    head, rest = words[:1], words[1:]
+    if sub is None and command.default:
+        sub = command.find(command.default)
+        head, rest = [], words
+    if sub is None:
+        return _first_word_only(command, words, audit.redact(text))
+    if not sub.spec.secret_names():
+        return audit.redact(text)
+    first = rest[0] if rest else ""
+    positionals = sub.spec.positionals
+    if first and not first.startswith("-") and positionals and not positionals[0].secret:
+        head.append(first)
+        rest = rest[1:]
+    return " ".join(head + ([audit.MASK] if rest else []))
 
 
 def _safe_respond(respond: Any, text: str) -> None:
@@ -774,7 +822,6 @@ def register_modal(app: Any, modal: ModalSubmit) -> None:
             except Exception:
                 logger.exception("could not deliver an error message to the user")
         finally:
-            shown = {k: ("[redacted]" if k in modal.secret_fields else v) for k, v in values.items()}
             runtime.audit(
                 ref=ref,
                 started=started,
@@ -782,7 +829,7 @@ def register_modal(app: Any, modal: ModalSubmit) -> None:
                 kind="view",
                 command=f"modal {modal.callback_id}",
                 action=modal.action,
-                args=json.dumps(shown, sort_keys=True),
+                args=json.dumps(modal.audit_values(values), sort_keys=True),
                 outcome=outcome,
                 detail=detail,
             )

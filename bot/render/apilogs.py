@@ -124,6 +124,16 @@ def _headline(result: LookupResult) -> str:
     return f"Request {result.request.value}"
 
 
+def _outcome(result: LookupResult) -> str:
+    """ "failed" (5xx or error lines), "client error" (4xx: refused, throttled, not found) or "ok"."""
+    status = result.api.status if result.api is not None else None
+    if result.errors or (status is not None and status >= 500):
+        return "failed"
+    if status is not None and 400 <= status < 500:
+        return "client error"
+    return "ok"
+
+
 def _latency(result: LookupResult) -> str:
     info = result.api
     if info is None or info.latency_ms is None:
@@ -153,8 +163,8 @@ def lookup_message(result: LookupResult) -> SlackMessage:
         return not_found_message(result)
     stage = result.stage
     info = result.api
-    failed = bool(result.errors) or bool(info and info.status and info.status >= 500)
-    head: list[Block] = [header(f"{'❌' if failed else '✅'} {_headline(result)}")]
+    icon = {"failed": "❌", "client error": "⚠️"}.get(_outcome(result), "✅")
+    head: list[Block] = [header(f"{icon} {_headline(result)}")]
     fields = [
         f"*Request*\n`{result.request.value}`",
         f"*API*\n{escape(stage.name or stage.api_id)} ({stage.api_id}) · {escape(stage.stage)}",
@@ -287,7 +297,8 @@ def lookup_text(result: LookupResult, *, colour: bool) -> str:
         out.append(f"Logs Insights: {result.insights_url}")
         return "\n".join(out)
     info = result.api
-    out.append(_paint(_headline(result), "1", colour) + f"   {stage.label}")
+    emphasis = {"failed": "31;1", "client error": "33;1"}.get(_outcome(result), "1")
+    out.append(_paint(_headline(result), emphasis, colour) + f"   {stage.label}")
     out.append(f"Request: {result.request.value} ({result.request.kind.label})")
     if info is not None:
         if info.request_id and info.request_id != result.request.value:

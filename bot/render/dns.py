@@ -253,13 +253,13 @@ def status_blocks(statuses: Sequence[ZoneStatus]) -> list[Block]:
         return blocks
     for item in statuses:
         icon = ":large_green_circle:" if item.in_sync else ":large_yellow_circle:"
-        if item.master_error or (item.last_sync or {}).get("status") in ("failed", "refused"):
+        if item.master_error or item.last_run_failed:
             icon = ":red_circle:"
         blocks.append(section(f"{icon} *{item.zone.name}* → `{item.zone.zone_id}`: {escape(item.drift)}"))
         blocks.append(fields_section(_status_fields(item)))
         problems = [e for e in (item.master_error, item.route53_error) if e]
         last_error = (item.last_sync or {}).get("error")
-        if isinstance(last_error, str) and last_error and item.drift.startswith("last sync"):
+        if isinstance(last_error, str) and last_error and item.last_run_failed:
             problems.append("Last run: " + last_error)
         if problems:
             blocks.append(context(*[f":warning: {escape(truncate(p, 500))}" for p in problems]))
@@ -281,7 +281,20 @@ def _status_fields(item: ZoneStatus) -> list[str]:
         f"*Route 53 SOA serial*\n{_or_dash(item.route53_serial)}",
         f"*Last sync*\n{synced} (serial {_or_dash(item.last_serial)})",
         f"*Last changes*\n{applied}",
+        f"*Last full check*\n{_check_field(item)}",
     ]
+
+
+def _check_field(item: ZoneStatus) -> str:
+    check = item.last_check or {}
+    if item.pending is None:
+        return "none recorded"
+    pending = (
+        f"{item.pending} change{'s' if item.pending != 1 else ''} pending"
+        if item.pending
+        else "nothing pending"
+    )
+    return f"{check.get('checked_at', '?')} (serial {_or_dash(check.get('master_serial'))}): {pending}"
 
 
 def _or_dash(value: object) -> str:
@@ -344,7 +357,7 @@ def status_text(statuses: Sequence[ZoneStatus]) -> str:
         for problem in (item.master_error, item.route53_error):
             if problem:
                 lines.append(f"  problem: {problem}")
-        if isinstance(last.get("error"), str) and item.drift.startswith("last sync"):
+        if isinstance(last.get("error"), str) and item.last_run_failed:
             lines.append(f"  last run: {last['error']}")
     return "\n".join(lines)
 

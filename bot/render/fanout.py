@@ -25,6 +25,7 @@ from bot.render.blocks import (
 ACTION_ACTIVATE = "fanout:activate"
 ACTION_DEACTIVATE = "fanout:deactivate"
 ACTION_PAGE = "fanout:page"
+ACTION_CHECK_PAGE = "fanout:check"
 
 # Room left on every page for the header, the page context and the navigation buttons.
 _PAGE_BLOCKS = MAX_BLOCKS_MESSAGE - 4
@@ -303,34 +304,77 @@ def _finding_line(finding: Any, *, slack: bool) -> str:
     return f"{finding.severity.upper():<7} {finding.rule:<24} {where}\n        {finding.reason}"
 
 
-def check_blocks(report: CheckReport, *, limit_blocks: int = MAX_BLOCKS_MESSAGE) -> list[Block]:
+def check_page_value(page: int) -> str:
+    return json.dumps({"p": page}, separators=(",", ":"))
+
+
+def parse_check_page_value(value: str) -> int:
+    """The page a check page button asks for; ValueError when malformed."""
+    data: Any = json.loads(value)
+    page = data.get("p") if isinstance(data, dict) else None
+    if not isinstance(page, int) or isinstance(page, bool) or page < 0:
+        raise ValueError("not a check page reference")
+    return page
+
+
+def _check_head(report: CheckReport, note: str) -> list[Block]:
     summary = (
         f"{report.targets_checked} target(s) in {report.sources_checked} source(s): "
         f"{report.errors} error(s), {report.warnings} warning(s)"
     )
-    blocks: list[Block] = [header("aws-lambda-fanout check"), context(summary)]
+    blocks: list[Block] = [header("aws-lambda-fanout check"), context(summary + note)]
     for function, reason in report.hook_errors.items():
         blocks.append(context(f"hooks of {escape(function)} not checked: {escape(truncate(reason, 500))}"))
-    if not report.findings:
-        blocks.append(
-            section(":white_check_mark: The fan-out function would accept every target as configured.")
-        )
-        return blocks
-    room = limit_blocks - len(blocks) - 1
-    budget = MAX_TOTAL_BLOCK_CHARS - block_chars(blocks) - 300
-    shown = 0
+    return blocks
+
+
+# Room kept on each page for the page note in the summary and the navigation buttons.
+_CHECK_PAGE_RESERVE = 600
+
+
+def check_chunks(report: CheckReport, *, limit_blocks: int = MAX_BLOCKS_MESSAGE) -> list[list[Block]]:
+    """The findings split into pages that each fit in one message with the summary and navigation."""
+    head = _check_head(report, "")
+    room = max(1, limit_blocks - len(head) - 1)
+    budget = MAX_TOTAL_BLOCK_CHARS - block_chars(head) - _CHECK_PAGE_RESERVE
+    pages: list[list[Block]] = []
+    current: list[Block] = []
+    used = 0
     for finding in report.findings:
         block = section(_finding_line(finding, slack=True))
         size = block_chars([block])
-        if shown >= room or size > budget:
-            break
-        blocks.append(block)
-        budget -= size
-        shown += 1
-    if shown < len(report.findings):
-        blocks.append(
-            context(f"{len(report.findings) - shown} more finding(s): run `opsbot fanout check` for all.")
-        )
+        if current and (len(current) >= room or used + size > budget):
+            pages.append(current)
+            current, used = [], 0
+        current.append(block)
+        used += size
+    if current:
+        pages.append(current)
+    return pages
+
+
+def check_blocks(
+    report: CheckReport, *, page: int = 0, limit_blocks: int = MAX_BLOCKS_MESSAGE
+) -> list[Block]:
+    """One page of the check's findings, with buttons to the others (like the list's)."""
+    chunks = check_chunks(report, limit_blocks=limit_blocks)
+    if not chunks:
+        return [
+            *_check_head(report, ""),
+            section(":white_check_mark: The fan-out function would accept every target as configured."),
+        ]
+    page = max(0, min(page, len(chunks) - 1))
+    note = (
+        f" · page {page + 1} of {len(chunks)} · `opsbot fanout check` prints all" if len(chunks) > 1 else ""
+    )
+    blocks = _check_head(report, note) + chunks[page]
+    navigation = []
+    if page > 0:
+        navigation.append(button("‹ Previous page", f"{ACTION_CHECK_PAGE}:prev", check_page_value(page - 1)))
+    if page + 1 < len(chunks):
+        navigation.append(button("Next page ›", f"{ACTION_CHECK_PAGE}:next", check_page_value(page + 1)))
+    if navigation:
+        blocks.append(actions(navigation, block_id="fanout_check_pages"))
     return blocks
 
 

@@ -166,11 +166,20 @@ def resolved_alert(blocks: Sequence[Mapping[str, Any]], note: str) -> list[Block
 
 
 def resolution_note(result: Any, *, slack: bool = True) -> str:
+    """Who did what and when. "Nothing changed" only when neither the mailing table nor the SES
+    suppression list changed; a change to the list alone says the table already was so."""
     person = who(result.by, slack=slack)
-    if result.action == "reenable":
-        done = "Re-enabled" if result.changed else "Already enabled (nothing changed)"
-    else:
-        done = "Kept suppressed" if result.changed else "Already suppressed (nothing changed)"
+    reenable = result.action == "reenable"
+    if not result.changed:
+        done = "Already enabled (nothing changed)" if reenable else "Already suppressed (nothing changed)"
+        return f"{done} by {person} at {result.at}; {result.suppression_list}."
+    done = "Re-enabled" if reenable else "Kept suppressed"
+    if not result.table_changed:
+        done += (
+            " (already enabled in the mailing table)"
+            if reenable
+            else " (already suppressed in the mailing table)"
+        )
     return f"{done} by {person} at {result.at}; {result.suppression_list}."
 
 

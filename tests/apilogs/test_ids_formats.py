@@ -230,3 +230,45 @@ def test_generated_request_ids_carry_their_time() -> None:
     value = uuid1_at(int(recent.timestamp() * 1000), random.Random(1))
     parsed = parse_request_id(value, now=NOW)
     assert parsed.time is not None and abs((parsed.time - recent).total_seconds()) < 0.01
+
+
+@pytest.mark.parametrize(
+    ("words", "time", "rest"),
+    [
+        (["2h", "ago", "ID"], "2h ago", ["ID"]),
+        (["2", "hours", "ago"], "2 hours ago", []),
+        (["1h", "30m", "ago", "--json"], "1h 30m ago", ["--json"]),
+        (["1", "hour", "30", "minutes", "ago"], "1 hour 30 minutes ago", []),
+        (
+            ["90", "minutes", "9439989f-7543-11e6-8dda-150c09a55dc2"],
+            "90 minutes",
+            ["9439989f-7543-11e6-8dda-150c09a55dc2"],
+        ),
+        (["2024-05-01", "12:00:00Z", "ID"], "2024-05-01 12:00:00Z", ["ID"]),
+        (["2h", "30"], "2h", ["30"]),
+        (["2h", "Vwc2MGFUrPEFV_g="], "2h", ["Vwc2MGFUrPEFV_g="]),
+        (["2", "parsecs", "ago"], "2 parsecs ago", []),  # one time, so its parser says what is wrong
+        (["2h", "--until", "ago"], "2h", ["--until", "ago"]),
+        ([], "", []),
+    ],
+)
+def test_time_words(words: list[str], time: str, rest: list[str]) -> None:
+    from bot.core.apilogs.words import take_time
+
+    assert take_time(words) == (time, rest)
+
+
+def test_time_flag_values_are_joined_and_ids_freed_of_pasted_headers() -> None:
+    from bot.core.apilogs.words import id_from_words, join_time_values
+
+    tokens = ["ID", "--since", "2h", "ago", "--until=1", "hour", "ago", "--api", "shop"]
+    assert join_time_values(tokens) == ["ID", "--since", "2h ago", "--until=1 hour ago", "--api", "shop"]
+    assert join_time_values(["--", "--since", "2h", "ago"]) == ["--", "--since", "2h", "ago"]
+    assert id_from_words(["x-amzn-RequestId:", "abc"]) == "abc"
+    assert id_from_words(["Request", "ID:", "abc"]) == "abc"
+    assert id_from_words(["apigw-requestid", "=", "abc"]) == "abc"
+    assert id_from_words(["X-Amzn-Trace-Id:", "Root=1-5c7674f4-a3491d0a9c8012c191821b83"]).startswith("Root=")
+    with pytest.raises(UsageError, match="Unexpected 'ago'"):
+        id_from_words(["9439989f-7543-11e6-8dda-150c09a55dc2", "ago"])
+    with pytest.raises(UsageError, match="is not a request id"):
+        id_from_words(["hello", "9439989f-7543-11e6-8dda-150c09a55dc2"])

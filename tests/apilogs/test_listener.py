@@ -262,3 +262,58 @@ def test_registering_the_listener_loads_no_core_aws_or_render_module() -> None:
     loaded = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, check=True).stdout)
     heavy = [m for m in loaded if m.startswith(("bot.core", "bot.aws", "bot.render", "boto3", "botocore"))]
     assert heavy == []
+
+
+def test_times_and_ids_typed_without_quotes(harness: SlackHarness, demo: seed_module.DemoApi) -> None:
+    """``--since 2h ago`` and a pasted ``x-amzn-RequestId: ID`` header are read as people type them."""
+    failed = demo.failed
+    assert failed is not None
+    lambda_id = failed.lambda_ids["orders-api"]
+    ack = harness.command("/apilogs", f"{lambda_id} --since 2h ago --until 1 minute ago")
+    assert "Looking up" in ack.text
+    assert "KeyError" in json.dumps(harness.last(ALICE).blocks)
+    ack = harness.command("/apilogs", f"x-amzn-RequestId: {failed.api_request_id}")
+    assert "Looking up" in ack.text
+    flat = json.dumps(harness.last(ALICE).blocks)
+    assert "POST /orders" in flat and "KeyError" in flat
+    harness.command("/apilogs", f"--since=90 minutes ago Request ID: {lambda_id}")
+    assert "KeyError" in json.dumps(harness.last(ALICE).blocks)
+    # What is not a time or a header still gets a clear answer in the ack, and nothing runs.
+    posted = len(harness.slack.calls_to("chat.postMessage"))
+    assert "Unexpected 'soon'" in harness.command("/apilogs", f"{lambda_id} --since 2h soon").text
+    assert "Unexpected 'extra'" in harness.command("/apilogs", f"{lambda_id} extra").text
+    assert "`hello` is not a request id" in harness.command("/apilogs", f"hello {lambda_id}").text
+    assert (
+        "Unknown time unit 'parsecs'"
+        in harness.command("/apilogs", f"{lambda_id} --since 2 parsecs ago").text
+    )
+    assert "Unexpected 'soon'" in harness.command("/apilogs", "tail --since 15m soon").text
+    assert len(harness.slack.calls_to("chat.postMessage")) == posted
+    # Help shows the arguments as before: one id.
+    assert "/apilogs &lt;id&gt; [--api" in harness.command("/apilogs", "help").text
+
+
+def test_tail_since_typed_without_quotes(harness: SlackHarness, demo: seed_module.DemoApi) -> None:
+    put_lines("/aws/lambda/users-api", "2026/11/27/[$LATEST]tail", [(now_ms() - 120_000, "two minutes old")])
+    ack = harness.command("/apilogs", "tail --since 3 minutes ago --for 2s --mode poll")
+    assert "thread" in ack.text
+    parent = tail_message(harness.slack)
+    assert any("two minutes old" in json.dumps(m.blocks) for m in thread_of(harness.slack, parent))
+
+
+def test_stop_after_the_tail_ended_says_so(harness: SlackHarness, demo: seed_module.DemoApi) -> None:
+    from dataclasses import replace
+
+    harness.command("/apilogs", "tail --for 2s --mode poll")
+    parent = tail_message(harness.slack)
+    assert "apilogs:stop" not in json.dumps(parent.blocks)  # the tail ended and took its button away
+    # A client that has not redrawn yet still shows the button.
+    first_post = harness.slack.calls_to("chat.postMessage")[0]
+    stale = replace(parent, blocks=first_post.params["blocks"])
+    harness.click(stale, "apilogs:stop")
+    answer = harness.last(ALICE).text
+    assert "already ended" in answer and "summary is in the thread" in answer
+    assert "Stopping" not in answer
+    # The summary did not turn into "stopped by": the tail ended on its own.
+    thread = thread_of(harness.slack, parent)
+    assert "reached its time limit" in thread[-1].text and "U0ALICE" not in thread[-1].text

@@ -186,3 +186,37 @@ def test_describe_group(aws: None) -> None:
     info = cw.describe_group("/aws/lambda/f")
     assert info is not None and info.retention_days == 14 and info.arn.endswith(":log-group:/aws/lambda/f")
     assert cw.describe_group("/aws/lambda/missing") is None
+
+
+def test_throttling_until_the_deadline_returns_what_was_read(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Throttling slows a search; when its retries would pass the caller's deadline the pages already
+    read are returned, marked cut short, instead of an error that loses them."""
+    base = int(time.time() * 1000) - 600_000
+    put_lines("/aws/lambda/busy", "s1", [(base + i, f"line {i} req-7") for i in range(900)])
+    monkeypatch.setattr(cw, "MAX_PAGE_EVENTS", 300)
+    seen = {"calls": 0}
+
+    def hook(**_: Any) -> Any:
+        seen["calls"] += 1
+        if seen["calls"] == 1:
+            return None  # the first page is answered
+        error = {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}
+        return (type("Http", (), {"status_code": 400, "headers": {}})(), {**error, "ResponseMetadata": {}})
+
+    logs = client("logs")
+    logs.meta.events.register("before-call.cloudwatch-logs.FilterLogEvents", hook)
+    stats = cw.CallStats()
+    began = time.monotonic()
+    try:
+        result = cw.filter_events(
+            "/aws/lambda/busy", start_ms=base, end_ms=base + 10_000, term="req-7",
+            deadline=time.monotonic() + 0.5, stats=stats,
+        )  # fmt: skip
+    finally:
+        logs.meta.events.unregister("before-call.cloudwatch-logs.FilterLogEvents", hook)
+    assert time.monotonic() - began < 5
+    assert [e.message for e in result.events] == [f"line {i} req-7" for i in range(300)]
+    assert result.truncated and result.deadline_hit and result.throttled
+    assert stats.throttled >= 2

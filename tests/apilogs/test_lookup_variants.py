@@ -3,8 +3,10 @@ custom log groups, concurrent invocations, authorizers that log the API id, miss
 
 from __future__ import annotations
 
+import json
 import random
 import time
+import uuid
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -281,3 +283,156 @@ def test_searches_stopped_by_the_time_limit_are_said(aws: None) -> None:
     assert any(s.cut_short for s in result.searches)
     assert "may be incomplete" in result.notes[0]
     assert result.to_json()["summary"]["complete"] is False
+
+
+def _authorizers_as_aws_lists_them(api_id: str, authorizer_id: str, function: str) -> Any:
+    """moto lacks apigatewayv2 GetAuthorizers: answer it with the documented shape, as AWS does."""
+    uri = (
+        "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:"
+        f"123456789012:function:{function}/invocations"
+    )
+    item = {"AuthorizerId": authorizer_id, "Name": "auth", "AuthorizerType": "REQUEST", "AuthorizerUri": uri}
+
+    def hook(params: dict[str, Any], **_: Any) -> Any:
+        if f"/apis/{api_id}/" not in str(params.get("url_path", "")):
+            return None
+        return (
+            type("Http", (), {"status_code": 200, "headers": {}})(),
+            {"Items": [item], "ResponseMetadata": {}},
+        )
+
+    client("apigatewayv2").meta.events.register("before-call.apigatewayv2.GetAuthorizers", hook)
+    return hook
+
+
+def test_http_api_lambda_authorizer_is_searched_for_the_api_id(aws: None) -> None:
+    """HTTP APIs have no execution log to say an authorizer ran: its group is searched for the API id
+    alongside the integration's, within the call budget. One authorizer logs the id with its logger,
+    the other with print() (placed in its invocation)."""
+    create_function("items-api")
+    create_function("auth-fn")
+    v2 = client("apigatewayv2")
+    api_id = v2.create_api(Name="items", ProtocolType="HTTP")["ApiId"]
+    integration = v2.create_integration(
+        ApiId=api_id, IntegrationType="AWS_PROXY", PayloadFormatVersion="2.0",
+        IntegrationUri="arn:aws:lambda:us-east-1:123456789012:function:items-api",
+    )["IntegrationId"]  # fmt: skip
+    authorizer = v2.create_authorizer(
+        ApiId=api_id, AuthorizerType="REQUEST", Name="auth", IdentitySource=["$request.header.Authorization"],
+        AuthorizerUri="arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:"
+        "123456789012:function:auth-fn/invocations", AuthorizerPayloadFormatVersion="2.0",
+    )["AuthorizerId"]  # fmt: skip
+    v2.create_route(
+        ApiId=api_id, RouteKey="GET /items", Target=f"integrations/{integration}",
+        AuthorizationType="CUSTOM", AuthorizerId=authorizer,
+    )  # fmt: skip
+    v2.create_stage(
+        ApiId=api_id, StageName="$default",
+        AccessLogSettings={"DestinationArn": "arn:aws:logs:us-east-1:123456789012:log-group:/http/items", "Format": "{}"},
+    )  # fmt: skip
+    _authorizers_as_aws_lists_them(api_id, authorizer, "auth-fn")
+    at = recent()
+    report = "REPORT RequestId: {}\tDuration: 2.00 ms\tBilled Duration: 2 ms\tMemory Size: 128 MB\tMax Memory Used: 50 MB"
+
+    def request(at: int, request_id: str, auth_id: str, lambda_id: str, *, printed: bool) -> list[RawEvent]:
+        said = f"API Gateway Request ID: {request_id}"
+        auth_line = said if printed else f"[INFO]\t2026-11-27T04:22:14.608Z\t{auth_id}\t{said}"
+        access = {"requestId": request_id, "routeKey": "GET /items", "status": "403" if printed else "200",
+                  "integrationRequestId": lambda_id}  # fmt: skip
+        auth_stream, items_stream = (
+            f"2026/11/27/[$LATEST]a{request_id[:4]}",
+            f"2026/11/27/[$LATEST]i{request_id[:4]}",
+        )
+        return [
+            RawEvent("/aws/lambda/auth-fn", auth_stream, at + 1, f"START RequestId: {auth_id} Version: $LATEST"),
+            RawEvent("/aws/lambda/auth-fn", auth_stream, at + 2, auth_line),
+            RawEvent("/aws/lambda/auth-fn", auth_stream, at + 3, "checking the token"),
+            RawEvent("/aws/lambda/auth-fn", auth_stream, at + 4, f"END RequestId: {auth_id}"),
+            RawEvent("/aws/lambda/auth-fn", auth_stream, at + 4, report.format(auth_id)),
+            *(
+                []
+                if printed
+                else [
+                    RawEvent("/aws/lambda/items-api", items_stream, at + 10, f"START RequestId: {lambda_id} Version: $LATEST"),
+                    RawEvent("/aws/lambda/items-api", items_stream, at + 11, f"[INFO]\t2026-11-27T04:22:14.700Z\t{lambda_id}\tlisting items"),
+                    RawEvent("/aws/lambda/items-api", items_stream, at + 12, f"END RequestId: {lambda_id}"),
+                    RawEvent("/aws/lambda/items-api", items_stream, at + 12, report.format(lambda_id)),
+                ]
+            ),
+            RawEvent("/http/items", "access", at + 15, json.dumps(access)),
+        ]  # fmt: skip
+
+    logged = request(at, "Vwc2MGFUrPEFV_g=", *(str(uuid.uuid4()) for _ in range(2)), printed=False)
+    refused = request(at + 100, "Qxd3NHGVsQGGW_h=", str(uuid.uuid4()), "", printed=True)
+    write_events(client("logs"), logged + refused)
+
+    result = lookup("Vwc2MGFUrPEFV_g=", SETTINGS, api=api_id)
+    assert found(result) == keys(logged)
+    assert {(i.function, i.role) for i in result.invocations} == {
+        ("auth-fn", "authorizer"),
+        ("items-api", "integration"),
+    }
+    holding = {e.group for e in logged}
+    assert result.stats.calls["FilterLogEvents"] <= len(holding) + 3
+
+    # A request the authorizer refused: it never reached the function, only the authorizer printed.
+    denied = lookup("Qxd3NHGVsQGGW_h=", SETTINGS, api=api_id)
+    assert found(denied) == keys(refused)
+    [auth] = denied.invocations
+    assert auth.role == "authorizer" and auth.function == "auth-fn"
+    assert denied.stats.calls["FilterLogEvents"] <= len({e.group for e in refused}) + 3
+
+
+def test_heavy_throttling_returns_what_was_found_marked_incomplete(aws: None) -> None:
+    api_id, _ = seed_module.create_api("us-east-1")
+    request = traffic(api_id).request(recent(), "GET /users")
+    write_events(client("logs"), request.events)
+    calls = {"n": 0}
+
+    def throttle_after_the_api_side(**_: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] <= 2:  # the execution and access logs are read
+            return None
+        error = {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}
+        return (type("Http", (), {"status_code": 400, "headers": {}})(), {**error, "ResponseMetadata": {}})
+
+    logs = client("logs")
+    logs.meta.events.register("before-call.cloudwatch-logs.FilterLogEvents", throttle_after_the_api_side)
+    began = time.monotonic()
+    try:
+        result = lookup(
+            request.api_request_id, SETTINGS, api=api_id, stage="prod", deadline=time.monotonic() + 1.0
+        )
+    finally:
+        logs.meta.events.unregister(
+            "before-call.cloudwatch-logs.FilterLogEvents", throttle_after_the_api_side
+        )
+    assert time.monotonic() - began < 5
+    api_side = {e for e in keys(request.events) if not e[0].startswith("/aws/lambda/")}
+    assert api_side <= found(result)  # nothing read before the throttling is dropped
+    assert result.found and not result.complete
+    assert result.stats.throttled > 0
+    assert "throttling" in result.notes[0] and "may be incomplete" in result.notes[0]
+    assert result.to_json()["summary"]["complete"] is False
+
+
+def test_an_explicit_window_that_leaves_out_the_ids_time_is_named_as_the_cause(aws: None) -> None:
+    api_id, _ = seed_module.create_api("us-east-1")
+    request = traffic(api_id).request(recent(120), "GET /users")  # two hours ago
+    write_events(client("logs"), request.events)
+    result = lookup(request.api_request_id, SETTINGS, api=api_id, stage="prod", since="30m")
+    assert not result.found
+    first = result.likely_causes[0]
+    assert "outside the window you searched" in first and "drop --since/--until" in first
+    assert str(request.api_request_id) not in first  # the time is named, as ISO with its zone
+    assert first.startswith("The id is from 20") and "Z, outside" in first
+    # Without --since the id's own time is searched and the request is found: the advice holds.
+    assert lookup(request.api_request_id, SETTINGS, api=api_id, stage="prod").found
+
+
+def test_the_window_cause_is_not_given_when_the_window_holds_the_id(aws: None) -> None:
+    api_id, _ = seed_module.create_api("us-east-1")
+    request = traffic(api_id).request(recent(), "GET /users")  # nothing written: not found anyway
+    result = lookup(request.api_request_id, SETTINGS, api=api_id, stage="prod", since="1h")
+    assert not result.found
+    assert not any("outside the window" in cause for cause in result.likely_causes)

@@ -201,3 +201,60 @@ def test_write_events_batches_within_put_log_events_limits(aws: None) -> None:
     assert all(count <= 10_000 and size <= 1_048_576 for count, size in sizes)
     assert sum(count for count, _ in sizes) == 12_000
     assert write_events(client("logs"), events) == len(sizes)
+
+
+def test_cli_takes_times_and_ids_typed_without_quotes(
+    demo: seed_module.DemoApi, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.core.apilogs import tail as tail_module
+
+    failed = demo.failed
+    assert failed is not None
+    lambda_id = failed.lambda_ids["orders-api"]
+    where = ["--api", "shop-api", "--stage", "prod"]
+    assert main(["apilogs", lambda_id, "--since", "2h", "ago", *where]) == 0
+    assert "POST /orders → 502" in capsys.readouterr().out
+    assert main(["apilogs", "x-amzn-RequestId:", failed.api_request_id, *where, "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["summary"]["request"]["value"] == failed.api_request_id
+    # A time flag before the id: its words end where the id begins.
+    assert main(["apilogs", "--since", "2", "hours", "ago", lambda_id, "--until", "now", *where]) == 0
+    assert "KeyError" in capsys.readouterr().out
+    assert main(["apilogs", lambda_id, "extra", *where]) == 2
+    assert "Unexpected 'extra'" in capsys.readouterr().err
+    assert main(["apilogs", *where]) == 2
+    assert "Give the request id" in capsys.readouterr().err
+    monkeypatch.setattr(tail_module, "POLL_RATE", 100.0)
+    code = main(["apilogs", "tail", "--since", "3", "hours", "ago", "--for", "1s", "--mode", "poll", "--api", demo.api_id, "--json"])  # fmt: skip
+    assert code == 0
+    assert len(json.loads(capsys.readouterr().out)["events"]) == sum(len(r.events) for r in demo.requests)
+    assert main(["apilogs", "tail", "soon", "--api", demo.api_id]) == 2
+    assert "Unexpected 'soon'" in capsys.readouterr().err
+
+
+def test_headline_marks_client_errors_as_warnings(aws: None, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.apilogs.test_lookup_variants import recent, traffic
+
+    api_id, _ = seed_module.create_api("us-east-1")
+    sim = traffic(api_id)
+    ok, throttled, refused = (sim.request(recent(m), "GET /users") for m in (30, 20, 15))
+    broken = sim.request(recent(10), "POST /orders", fail=True)
+
+    def answered(message: str, status: int) -> str:
+        completed = "Method completed with status: "
+        return message.replace(f"{completed}200", f"{completed}{status}").replace(
+            '"status": "200"', f'"status": "{status}"'
+        )
+
+    for request, status in ((throttled, 429), (refused, 403)):
+        request.events = [
+            RawEvent(e.group, e.stream, e.timestamp, answered(e.message, status)) for e in request.events
+        ]
+    write_events(client("logs"), [e for r in (ok, throttled, refused, broken) for e in r.events])
+    icons = {}
+    for name, request in (("ok", ok), ("429", throttled), ("403", refused), ("502", broken)):
+        result = lookup(request.api_request_id, SETTINGS, api=api_id, stage="prod")
+        icons[name] = render.lookup_message(result).blocks[0]["text"]["text"].split(" ")[0]
+    assert icons == {"ok": "✅", "429": "⚠️", "403": "⚠️", "502": "❌"}
+    result = lookup(throttled.api_request_id, SETTINGS, api=api_id, stage="prod")
+    assert "\x1b[33;1mGET /users → 429" in render.lookup_text(result, colour=True)

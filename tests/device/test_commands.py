@@ -292,7 +292,65 @@ def test_cli_reads_the_code_from_stdin(
 def test_cli_bad_input_exits_with_usage_code(cli_env: Settings, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["device", "activate", SERIAL, CLIENT, CODE, "nope", "--json"]) == 2
     captured = capsys.readouterr()
-    assert captured.out == "" and "e-mail address" in captured.err and CODE not in captured.err
+    document = json.loads(captured.out)  # scripts get a document on stdout, the sentence on stderr
+    assert (
+        document["ok"] is False and document["reason"] == "usage" and "e-mail address" in document["message"]
+    )
+    assert "e-mail address" in captured.err and CODE not in captured.err + captured.out
+
+    assert main(["device", "activate", SERIAL, CLIENT, CODE, "nope"]) == 2  # without --json: stderr only
+    captured = capsys.readouterr()
+    assert captured.out == "" and "e-mail address" in captured.err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [SERIAL, CLIENT, "AC-BADBADBADBAD", "o@example.com", "Kx7-pass-9981"],  # one too many
+        [SERIAL, "Kx7-pass-9981", "o@example.com"],  # one missing
+    ],
+)
+def test_cli_wrong_number_of_arguments_is_usage_without_repeating_them(
+    cli_env: Settings,
+    capsys: pytest.CaptureFixture[str],
+    raw_item: Callable[[str, str], dict[str, Any] | None],
+    argv: list[str],
+) -> None:
+    assert main(["device", "activate", *argv, "--json"]) == 2
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)
+    assert document["ok"] is False and document["reason"] == "usage"
+    assert "SERIAL CLIENT_ID CODE EMAIL" in document["message"]
+    assert "Kx7-pass-9981" not in captured.out + captured.err
+    item = raw_item(SERIAL, CLIENT)
+    assert item is not None and item["activated"] == {"S": "false"}
+
+
+def test_cli_aws_error_is_a_json_document_and_exit_1(
+    cli_env: Settings, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPSBOT_DEVICE_TABLE", "noSuchCatalog")
+    assert main(["device", "activate", SERIAL, CLIENT, CODE, "o@example.com", "--json"]) == 1
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)
+    assert document == {"ok": False, "reason": "error", "message": document["message"]}
+    assert "noSuchCatalog" in document["message"] and document["message"] in captured.err
+    assert CODE not in captured.out + captured.err
+
+
+def test_cli_masks_the_code_if_an_error_message_quotes_it(
+    cli_env: Settings, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.errors import AwsError
+
+    def quoting(*args: Any, **kwargs: Any) -> Any:
+        raise AwsError(f"DynamoDB refused the value {CODE}.")
+
+    monkeypatch.setattr("bot.aws.devices.try_activate", quoting)
+    assert main(["device", "activate", SERIAL, CLIENT, CODE, "o@example.com", "--json"]) == 1
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["message"] == "DynamoDB refused the value ••••••••."
+    assert CODE not in captured.out + captured.err and "refused the value" in captured.err
 
 
 def test_cli_show_list_deactivate(cli_env: Settings, capsys: pytest.CaptureFixture[str]) -> None:

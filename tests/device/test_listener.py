@@ -119,11 +119,17 @@ PLAIN_CODE = "Kx7-pass-9981"  # a code in no recognisable format: only the argum
 
 
 @pytest.mark.parametrize(
-    "text",
+    ("text", "outcome"),
     [
-        f"activate {SERIAL} {PLAIN_CODE} owner@example.com",  # the client id forgotten
-        f"activate {SERIAL} {CLIENT} owner@example.com {PLAIN_CODE}",  # code and e-mail swapped
-        f"activate {SERIAL} {CLIENT} {PLAIN_CODE} owner@example.com",  # right: the device's own code
+        (f"activate {SERIAL} {PLAIN_CODE} owner@example.com", "usage"),  # the client id forgotten
+        (f"activate {SERIAL} {CLIENT} owner@example.com {PLAIN_CODE}", "usage"),  # code and e-mail swapped
+        (f"activate {SERIAL} {CLIENT} {PLAIN_CODE} owner@example.com", "activated"),  # right
+        # Client id and code swapped: a well-formed attempt on a device that does not exist.
+        (f"activate {SERIAL} {PLAIN_CODE} {CLIENT} owner@example.com", "unknown_device"),
+        (f"activate {SERIAL} {CLIENT} {WRONG} owner@example.com {PLAIN_CODE}", "usage"),  # one too many
+        (f"activate {SERIAL} {CLIENT} --{PLAIN_CODE} owner@example.com", "usage"),  # looks like an option
+        (f'activate {SERIAL} {CLIENT} "{PLAIN_CODE} owner@example.com', "usage"),  # a quote not closed
+        (f"activate {SERIAL} {CLIENT} '{PLAIN_CODE}' 'owner@example.com", "usage"),
     ],
 )
 def test_a_code_in_any_position_stays_out_of_the_audit_and_the_log(
@@ -132,20 +138,91 @@ def test_a_code_in_any_position_stays_out_of_the_audit_and_the_log(
     slack_server: LocalSlack,
     caplog: pytest.LogCaptureFixture,
     text: str,
+    outcome: str,
 ) -> None:
-    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="opsbot")  # building the app pins it to the root's level
     create_table("iotCatalog", DEVICE_TABLE_DEFINITION)
     settings = Settings.from_env({"AWS_REGION": "us-east-1", "OPSBOT_STATE_TABLE": state_table})
     assert register(settings, {**load_event("device_registration"), "activationCode": PLAIN_CODE}).ok
+    caplog.clear()
 
     harness.command("/device", text)
 
     (record,) = audit_items()  # usage errors are audited too, under the bare command
-    assert PLAIN_CODE not in json.dumps(record) and PLAIN_CODE not in caplog.text
-    assert SERIAL in record["args"]
-    if record["outcome"] != "usage":  # the device is named in the record all the same
-        assert record["outcome"] == "activated" and f"{SERIAL} {CLIENT}" in record["detail"]
+    assert record["outcome"] == outcome
+    assert PLAIN_CODE not in json.dumps(record)
+    assert "opsbot.audit" in caplog.text  # the capture did see the audit's log line
+    assert PLAIN_CODE not in caplog.text
+    assert record["args"].startswith(f"activate {SERIAL}")
+    if outcome == "activated":  # the device is named in the record all the same
+        assert f"{SERIAL} {CLIENT}" in record["detail"]
+    elif outcome == "unknown_device":
+        assert SERIAL in record["detail"] and CLIENT not in record["detail"]
+        assert "No device has serial number" in harness.last().text
+    else:
+        assert harness.last().text.startswith(":warning:")
     assert PLAIN_CODE not in everything_slack_saw(slack_server)
+    assert stored()["activated"] == ("true" if outcome == "activated" else "false")
+
+
+def test_a_swapped_client_id_and_code_are_not_repeated(
+    harness: SlackHarness, catalog: None, slack_server: LocalSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The seed post's codes: AC- and hex, in the client id's place (the audit's pattern would catch those
+    in the record, not in the answer or the log)."""
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="opsbot")  # building the app pins it to the root's level
+    harness.command("/device", f"activate {SERIAL} {CODE} {CLIENT} owner@example.com")
+    answer = harness.last().text
+    assert "No device has serial number" in answer and "that client id" in answer
+    assert f"Activation of {SERIAL} by {ALICE[0]}: unknown_device" in caplog.text  # by its serial only
+    (record,) = audit_items()
+    assert record["outcome"] == "unknown_device"
+    for secret in (CODE, CLIENT):  # the client id was typed in the code's place: it may be a code too
+        assert secret not in caplog.text
+        assert secret not in json.dumps(record)
+        assert secret not in everything_slack_saw(slack_server)
+
+
+def test_a_code_in_the_client_id_field_of_the_form_stays_secret(
+    harness: SlackHarness,
+    state_table: str,
+    slack_server: LocalSlack,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="opsbot")  # building the app pins it to the root's level
+    create_table("iotCatalog", DEVICE_TABLE_DEFINITION)
+    settings = Settings.from_env({"AWS_REGION": "us-east-1", "OPSBOT_STATE_TABLE": state_table})
+    assert register(settings, {**load_event("device_registration"), "activationCode": PLAIN_CODE}).ok
+    harness.command("/device", "activate")
+    (opened,) = slack_server.calls_to("views.open")
+    view = opened.params["view"]
+    view = json.loads(view) if isinstance(view, str) else view
+    caplog.clear()
+
+    harness.submit(
+        view,
+        {
+            "device_serial": SERIAL,
+            "device_client_id": PLAIN_CODE,
+            "device_code": CLIENT,
+            "device_email": "o@example.com",
+        },
+    )
+
+    assert "No device has serial number" in harness.last().text
+    (record,) = [r for r in audit_items() if r.get("kind") == "view"]
+    assert record["outcome"] == "unknown_device" and SERIAL in record["args"]
+    assert json.loads(record["args"])["device_serial"] == SERIAL
+    assert "o@example.com" not in record["args"]  # every field but the serial is masked
+    for secret in (PLAIN_CODE, CLIENT):
+        assert secret not in json.dumps(record)
+        assert secret not in caplog.text
+        assert secret not in json.dumps([harness.last().text, harness.last().blocks])
+    assert PLAIN_CODE not in everything_slack_saw(slack_server)  # (the form's placeholders show CLIENT)
+    assert stored()["activated"] == "false"
 
 
 def test_activation_form(harness: SlackHarness, catalog: None, slack_server: LocalSlack) -> None:

@@ -86,6 +86,38 @@ def test_no_code_in_logs_audit_or_state_through_every_flow(
     assert CODE not in json.dumps(render.deactivation_blocks(reset))
 
 
+def test_a_code_typed_as_the_client_id_is_kept_out_too(
+    device_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Client id and code swapped: the typed client id is the code. No answer, log line, audit record or
+    state item repeats it, through unknown device and the lockout that follows; the serial says which."""
+    from bot.core.device import GuessingLimits, Reason
+
+    plain = "Kx7-pass-9981"  # no pattern would recognise it
+    register(device_settings, {**load_event("device_registration"), "activationCode": plain})
+    caplog.clear()  # the registration's own log line names the device's real client id, rightly
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="opsbot")  # whatever level an earlier test left it at
+    limits = GuessingLimits(user_failures=2)
+    results = [
+        activate(device_settings, SERIAL, plain, CLIENT, "owner@example.com", actor="U1", limits=limits)
+        for _ in range(3)
+    ]
+
+    assert [r.reason for r in results] == [Reason.UNKNOWN_DEVICE, Reason.UNKNOWN_DEVICE, Reason.LOCKED]
+    assert "that client id" in results[0].message
+    seen = everything_logged_and_stored(device_settings, caplog)
+    assert f"Activation of {SERIAL} by U1: unknown_device" in caplog.text
+    for typed in (plain, CLIENT):
+        assert typed not in seen
+        for result in results:
+            rendered = [result.to_json(), render.activation_blocks(result), render.activation_text(result)]
+            assert typed not in json.dumps(rendered) and typed not in repr(result)
+    day = datetime.now(UTC).strftime("%Y-%m-%d")
+    records = StateTable(device_settings.state_table).audit_of_day(day)
+    assert [r["args"] for r in records] == [SERIAL] * 3
+
+
 def test_no_code_in_any_rendered_message(device_settings: Settings) -> None:
     register(device_settings, load_event("device_registration"))
     rendered: list[Any] = []

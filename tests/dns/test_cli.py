@@ -43,7 +43,9 @@ def test_plan_then_resync_then_status(configured: ZoneEnv, capsys: pytest.Captur
     assert "batch 1/1: applied" in err
     code, out, _ = run(capsys, "status", "--json")
     (zone,) = json.loads(out)["zones"]
-    assert code == 0 and zone["drift"] == "in sync" and zone["master_serial"] == 100
+    assert code == 0 and zone["master_serial"] == 100
+    assert (zone["serial_drift"], zone["pending"], zone["in_sync"]) == ("none", 0, True)
+    assert zone["last_check"]["outcome"] == "applied" and zone["last_check"]["master_serial"] == 100
     code, out, _ = run(capsys, "mirror", "example.com", "--json")
     assert code == 0 and json.loads(out)["status"] == "up-to-date"
 

@@ -13,7 +13,7 @@ import pytest
 
 from bot.core.dns.plan import make_plan, validate
 from bot.core.dns.records import hosted_zone, master_zone_from_text
-from bot.core.dns.service import mirror
+from bot.core.dns.service import mirror, prepare
 from bot.core.dns.transfer import TransferError, query_serial, transfer
 from bot.core.dns.tsig import TsigKey, load_key
 from bot.local.dns_master import zone_text
@@ -79,3 +79,27 @@ def test_tsig_with_nsd(tmp_path: Path, zone_env: ZoneEnv) -> None:
         )  # 8 record sets of ours, ns1's address
         again = mirror(zone, state=zone_env.state)
         assert again.status == "up-to-date" and not again.transferred
+
+
+def test_https_svcb_and_naptr_records_from_nsd(tmp_path: Path, zone_env: ZoneEnv) -> None:
+    """A real server's HTTPS, SVCB and NAPTR records are mirrored, and the next plan is empty (once, one
+    of them made the hosted zone unreadable)."""
+    records = [
+        *BASE_RECORDS,
+        'www 300 IN HTTPS 1 . alpn="h2"',
+        "svc 300 IN SVCB 1 Web.Example.com. alpn=h2,h3 port=8443",
+        '@ 300 IN NAPTR 100 10 "u" "E2U+sip" "!^.*$!sip:info@example.com!" .',
+        '@ 300 IN NAPTR 10 100 "S" "SIP+D2U" "" _sip._udp',
+    ]
+    with run_nsd(tmp_path, {DOMAIN: zone_text(DOMAIN, 300, records)}) as address:
+        zone = zone_env.zone.with_changes(master=address)
+        result = mirror(zone, state=zone_env.state)
+        assert result.status == "synced", result.message
+        assert result.plan is not None
+        created = {(c.name, c.rtype): c.record.values for c in result.plan.changes}
+        assert created[("www.example.com.", "HTTPS")] == ('1 . alpn="h2"',)
+        assert created[("svc.example.com.", "SVCB")] == ('1 web.example.com. alpn="h2,h3" port="8443"',)
+        assert len(created[("example.com.", "NAPTR")]) == 2
+        second = prepare(zone, state=zone_env.state).plan
+    assert second.empty, [c.summary() for c in second.changes]
+    assert not [item for item in second.left_alone if item.side == "route53"]

@@ -282,6 +282,21 @@ def test_guard_empty_master() -> None:
         master([]), route53(rrset("a.example.com.", "A", 300, "10.0.0.1")), max_delete_percent=100
     )
     assert [g.code for g in plan.guards] == ["empty"]
+    assert "would delete the 1 record set opsbot manages" in plan.guards[0].message
+
+
+def test_an_empty_master_blocks_nothing_when_nothing_would_be_deleted() -> None:
+    """A zone with nothing to mirror on either side is in sync; refusing it failed every scheduled run."""
+    alias = rrset(
+        "app.example.com.",
+        "A",
+        0,
+        AliasTarget={"HostedZoneId": "Z2", "DNSName": "lb.example.net.", "EvaluateTargetHealth": False},
+    )
+    del alias["TTL"], alias["ResourceRecords"]
+    for hosted in (route53(), route53(alias)):
+        plan = make_plan(master([]), hosted)
+        assert plan.empty and plan.guards == () and not plan.blocked
 
 
 @pytest.mark.parametrize(
@@ -346,3 +361,37 @@ def test_validation_catches_oversized_batches() -> None:
     zone = master([f"h{n} 300 IN A 10.0.0.1" for n in range(5)])
     plan = make_plan(zone, route53(), limits=Limits(max_elements=10))
     assert any("more than 2" in p for p in validate(route53(), plan.batches, Limits(max_elements=2)))
+
+
+def test_a_master_record_that_cannot_be_read_is_left_alone_and_route53_keeps_its_own() -> None:
+    """A value dnspython transfers but opsbot cannot canonicalise costs that record set, not the zone, and
+    is no reason to delete what Route 53 holds there."""
+    import dns.rdata
+    import dns.rdataclass
+    import dns.rdatatype
+    import dns.rrset
+
+    from bot.core.dns.records import master_zone
+
+    origin = dns.name.from_text(ORIGIN)
+    soa = dns.rrset.from_text(
+        ORIGIN, 3600, "IN", "SOA", f"ns1.example.net. h.{ORIGIN} 10 7200 900 1209600 300"
+    )
+    good = dns.rrset.from_text(f"www.{ORIGIN}", 300, "IN", "A", "10.0.0.1")
+    odd = dns.rrset.RRset(dns.name.from_text("svc", origin), dns.rdataclass.IN, dns.rdatatype.HTTPS)
+    # Wire data that is not an HTTPS record (as a master could send under the generic syntax).
+    odd.add(dns.rdata.GenericRdata(dns.rdataclass.IN, dns.rdatatype.HTTPS, b"\x00"), 300)
+    zone = master_zone(ORIGIN, [soa, good, odd])
+    assert [r.key for r in zone.records] == [("www.example.com.", "A")]
+    (left,) = zone.left_alone
+    assert (left.side, left.name, left.rtype) == ("master", "svc.example.com.", "HTTPS")
+    assert left.reason.startswith("value not understood")
+    hosted = route53(
+        rrset("www.example.com.", "A", 300, "10.0.0.1"),
+        rrset("svc.example.com.", "HTTPS", 300, '1 . alpn="h2"'),
+    )
+    plan = make_plan(zone, hosted)
+    assert plan.empty and not plan.blocked
+    assert plan.warnings == (
+        "svc.example.com. HTTPS is not mirrored (" + left.reason + "); Route 53 keeps its own version.",
+    )

@@ -131,12 +131,19 @@ def test_json_lists_every_change_with_its_batch() -> None:
 
 
 def test_status() -> None:
+    check = {
+        "checked_at": "2024-06-02T00:00:00+00:00",
+        "master_serial": 5,
+        "pending": 3,
+        "outcome": "planned",
+    }
     statuses = [
         ZoneStatus(
             ZONE,
             {"serial": 5, "synced_at": "2024-06-01T00:00:00+00:00", "status": "ok", "counts": {"CREATE": 2}},
             5,
             5,
+            last_check=check,
         ),
         ZoneStatus(
             ZONE.with_changes(domain="corp.example.net."),
@@ -149,6 +156,17 @@ def test_status() -> None:
     blocks = status_blocks(statuses)
     assert problems(blocks) == []
     text = "\n".join(render("", blocks).lines)
-    assert "in sync" in text and "master unreachable" in text and "did not answer" in text
-    assert "never" in status_text(statuses)
+    assert "master unreachable" in text and "did not answer" in text
+    # Serials agree, but the last plan found changes: not green, and the text says which is which.
+    assert (
+        "serial drift: none; last full check 2024-06-02T00:00:00+00:00 at master serial 5: 3 changes pending"
+        in " ".join(text.split())
+    )
+    assert "Last full check: 2024-06-02T00:00:00+00:00 (serial 5): 3 changes pending" in text
+    assert ":large_green_circle:" not in json.dumps(blocks)
+    assert "Last full check: none recorded" in text
+    terminal = status_text(statuses)
+    assert "never" in terminal and "serial drift: none; last full check" in terminal
+    in_sync = [ZoneStatus(ZONE, statuses[0].last_sync, 5, 5, last_check={**check, "pending": 0})]
+    assert ":large_green_circle:" in json.dumps(status_blocks(in_sync))
     assert "No zones are configured" in status_text([])

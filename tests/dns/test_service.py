@@ -121,6 +121,18 @@ def test_empty_master_is_refused_unless_forced(zone_env: ZoneEnv) -> None:
     assert forced.status == "synced" and managed(zone_env) == {}
 
 
+def test_a_zone_with_nothing_to_mirror_on_either_side_is_not_refused(zone_env: ZoneEnv) -> None:
+    """Only SOA and NS on the master, nothing of ours in Route 53: no change, so no guard either."""
+    zone_env.master.set_zone_text(
+        f"$ORIGIN {DOMAIN}\n@ 3600 IN SOA ns1.example.net. h 100 1 1 1 1\n@ 3600 IN NS ns1.example.net.\n"
+    )
+    result = mirror(zone_env.zone, state=zone_env.state)
+    assert result.status == "no-changes", result.message
+    assert result.ok and result.plan is not None and result.plan.guards == ()
+    state = zone_env.state.get_sync_state(zone_env.zone.state_key)
+    assert state is not None and (state["status"], state["serial"]) == ("ok", 100)
+
+
 def test_serial_going_backwards_is_refused_without_a_transfer(zone_env: ZoneEnv) -> None:
     mirror(zone_env.zone, state=zone_env.state)
     zone_env.set_records(99, ["only 300 IN A 10.0.0.1"])
@@ -312,17 +324,71 @@ def test_aliases_and_the_route53_soa_are_left_alone(zone_env: ZoneEnv) -> None:
 # -- status ----------------------------------------------------------------------------------------
 
 
-def test_status_reports_drift(zone_env: ZoneEnv) -> None:
+def test_status_reports_serial_drift(zone_env: ZoneEnv) -> None:
     never = zone_status(zone_env.zone, state=zone_env.state)
-    assert (never.drift, never.master_serial, never.route53_serial) == ("never synced", 100, 1)
-    mirror(zone_env.zone, state=zone_env.state)
+    assert (never.serial_drift, never.master_serial, never.route53_serial) == ("never synced", 100, 1)
+    assert never.drift == "never synced; no full comparison recorded (run /dns plan)"
+    mirror(zone_env.zone, state=zone_env.state, now=datetime(2024, 6, 1, tzinfo=UTC))
     synced = zone_status(zone_env.zone, state=zone_env.state)
-    assert (synced.drift, synced.route53_serial, synced.last_serial) == ("in sync", 100, 100)
+    assert (synced.serial_drift, synced.route53_serial, synced.last_serial) == ("none", 100, 100)
+    assert synced.in_sync and synced.drift == (
+        "serial drift: none; last full check 2024-06-01T00:00:00+00:00 at master serial 100: "
+        "no changes pending (Route 53 edited since? run /dns plan)"
+    )
     zone_env.set_records(105, BASE_RECORDS)
-    assert zone_status(zone_env.zone, state=zone_env.state).drift == "master ahead (changes pending)"
+    ahead = zone_status(zone_env.zone, state=zone_env.state)
+    assert ahead.serial_drift == "master ahead of the last sync (changes pending)" and not ahead.in_sync
+    assert ahead.drift.startswith("serial drift: master ahead")
     zone_env.master.stop()
     down = zone_status(zone_env.zone.with_changes(timeout=0.5), state=zone_env.state)
-    assert down.drift == "master unreachable" and down.master_error
+    assert down.serial_drift == "master unreachable" and down.master_error and not down.in_sync
+
+
+def test_status_shows_what_the_last_plan_found_after_a_hand_edit_in_route53(zone_env: ZoneEnv) -> None:
+    """Serials cannot see an edit made in Route 53: status says so, and shows what the last full
+    comparison found, without a transfer of its own."""
+    mirror(zone_env.zone, state=zone_env.state, now=datetime(2024, 6, 1, tzinfo=UTC))
+    client("route53").change_resource_record_sets(
+        HostedZoneId=zone_env.zone.zone_id,
+        ChangeBatch={
+            "Changes": [
+                {
+                    "Action": "UPSERT",
+                    "ResourceRecordSet": {
+                        "Name": "mail.example.com.",
+                        "Type": "A",
+                        "TTL": 300,
+                        "ResourceRecords": [{"Value": "10.9.9.9"}],
+                    },
+                }
+            ]
+        },
+    )
+    before = zone_status(zone_env.zone, state=zone_env.state)
+    # Still "in sync" as far as serials and the last check go; the text says what that is worth.
+    assert before.serial_drift == "none" and before.pending == 0
+    assert "Route 53 edited since? run /dns plan" in before.drift
+    plan = prepare(zone_env.zone, state=zone_env.state).plan  # /dns plan
+    assert [c.summary() for c in plan.changes] == [
+        "UPSERT mail.example.com. 300 A 10.0.0.25 (was 300 10.9.9.9)"
+    ]
+    transfers = zone_env.master.counters.transfers
+    after = zone_status(zone_env.zone, state=zone_env.state)
+    assert zone_env.master.counters.transfers == transfers  # status itself never transfers
+    assert after.serial_drift == "none" and after.pending == 1 and not after.in_sync
+    assert after.last_check is not None and after.last_check["outcome"] == "planned"
+    assert after.drift.startswith("serial drift: none; last full check ")
+    assert after.drift.endswith("at master serial 100: 1 change pending (run /dns plan)")
+    assert after.to_json()["pending"] == 1 and after.to_json()["in_sync"] is False
+    # Applying settles it; a refused apply keeps what is pending.
+    assert apply(prepare(zone_env.zone, state=zone_env.state), state=zone_env.state).applied
+    assert zone_status(zone_env.zone, state=zone_env.state).in_sync
+    zone_env.set_records(101, BASE_RECORDS[:3])
+    refused = apply(prepare(zone_env.zone, state=zone_env.state), state=zone_env.state)
+    assert refused.refused
+    status = zone_status(zone_env.zone, state=zone_env.state)
+    assert status.pending == 6 and status.last_check is not None
+    assert status.last_check["outcome"] == "refused" and status.serial_drift == "last sync refused"
 
 
 # -- the Lambda entry point ------------------------------------------------------------------------
@@ -397,6 +463,75 @@ def test_one_zone_failing_does_not_stop_the_others(
     # /dns status shows why: the failure is recorded beside the zone's sync state.
     recorded = zone_env.state.get_sync_state("dns:example.com:ZNOSUCHZONE")
     assert recorded is not None and recorded["status"] == "failed" and "NoSuchHostedZone" in recorded["error"]
+
+
+def test_an_unexpected_error_in_one_zone_does_not_stop_the_others(
+    zone_env: ZoneEnv, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bug (here: reading one hosted zone raises something that is not an OpsbotError) is that zone's
+    failure, logged and recorded; the next zone is still mirrored and Lambda still counts an error."""
+    from bot.config import Settings
+    from bot.core.dns import service
+
+    master = str(zone_env.zone.master)
+    broken = create_hosted_zone(DOMAIN)
+    monkeypatch.setenv("OPSBOT_STATE_TABLE", zone_env.state.name)
+    monkeypatch.setenv(
+        "OPSBOT_DNS_ZONES",
+        json.dumps(
+            [
+                {"domain": "example.com", "master": master, "zone_id": broken},
+                {"domain": "example.com", "master": master, "zone_id": zone_env.zone.zone_id},
+            ]
+        ),
+    )
+    read_route53 = service.read_route53
+
+    def failing(zone: Any) -> Any:
+        if zone.zone_id == broken:
+            raise RuntimeError("a bug")
+        return read_route53(zone)
+
+    monkeypatch.setattr(service, "read_route53", failing)
+    handler = mirror_handler(Settings.from_env())
+    with pytest.raises(
+        MirrorFailed, match=r"Unexpected error while mirroring example.com \(RuntimeError: a bug\)"
+    ):
+        handler({"zones": "all"}, None)
+    lines = [json.loads(line)["dns_mirror"] for line in capsys.readouterr().out.strip().splitlines()]
+    assert [(line["zone_id"], line["status"]) for line in lines] == [
+        (broken, "failed"),
+        (zone_env.zone.zone_id, "synced"),
+    ]
+    recorded = zone_env.state.get_sync_state(f"dns:example.com:{broken}")
+    assert recorded is not None and recorded["status"] == "failed" and "RuntimeError" in recorded["error"]
+    (status,) = [
+        s
+        for s in service.status(service.configured_zones(Settings.from_env()), state=zone_env.state)
+        if s.zone.zone_id == broken
+    ]
+    assert status.serial_drift == "last sync failed"
+
+
+def test_https_and_naptr_records_are_mirrored(zone_env: ZoneEnv) -> None:
+    """Once, one HTTPS, SVCB or NAPTR record made the hosted zone unreadable after the first sync."""
+    records = [
+        *BASE_RECORDS,
+        'www 300 IN HTTPS 1 . alpn="h2"',
+        "svc 300 IN SVCB 1 Web.Example.com. alpn=h2,h3 port=8443",
+        '@ 300 IN NAPTR 100 10 "u" "E2U+sip" "!^.*$!sip:info@example.com!" .',
+        '@ 300 IN NAPTR 10 100 "S" "SIP+D2U" "" _sip._udp',
+    ]
+    zone_env.set_records(100, records)
+    result = mirror(zone_env.zone, state=zone_env.state)
+    assert result.status == "synced", result.message
+    held = managed(zone_env)
+    assert held[("www.example.com.", "HTTPS")].values == ('1 . alpn="h2"',)
+    assert held[("svc.example.com.", "SVCB")].values == ('1 web.example.com. alpn="h2,h3" port="8443"',)
+    assert len(held[("example.com.", "NAPTR")].values) == 2
+    again = prepare(zone_env.zone, state=zone_env.state)
+    assert again.plan.empty, [c.summary() for c in again.plan.changes]
+    assert not [item for item in again.plan.left_alone if item.side == "route53"]
 
 
 def test_importing_the_handler_does_no_io() -> None:

@@ -101,7 +101,9 @@ def test_the_mirror_reaches_only_its_own_items_in_the_state_table() -> None:
     patterns = dynamo["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
     # The partition keys the mirror writes (bot.aws.state: sync#NAME, lock#KEY), for a real zone.
     zone = ZoneConfig("corp.example.com.", parse_master("10.0.0.53"), "Z0123456789ABC")
-    for key in (f"sync#{zone.state_key}", f"lock#dns-apply:{zone.state_key}"):
+    from bot.core.dns.service import check_key
+
+    for key in (f"sync#{zone.state_key}", f"sync#{check_key(zone)}", f"lock#dns-apply:{zone.state_key}"):
         assert any(fnmatchcase(key, pattern) for pattern in patterns), key
     assert not any(fnmatchcase("sync#fanout:x", p) or fnmatchcase("audit#2024-01-01", p) for p in patterns)
 
@@ -124,6 +126,13 @@ def test_slack_function_gets_the_zone_configuration() -> None:
     env = template()["Resources"]["SlackFunction"]["Properties"]["Environment"]["Variables"]
     (zone,) = parse_zones(zones_json(env["OPSBOT_DNS_ZONES"], tsig=True))
     assert zone.master.host == "10.0.0.53"
+
+
+def test_the_slack_function_stays_out_of_any_vpc() -> None:
+    """A VpcConfig on the Slack function, even behind a false condition, would make SAM attach the ENI
+    permissions of AWSLambdaVPCAccessExecutionRole to its role (aws/serverless-application-model#3502)."""
+    assert "VpcConfig" not in template()["Resources"]["SlackFunction"]["Properties"]
+    assert "VpcConfig" not in template().get("Globals", {}).get("Function", {})
 
 
 def _list(value: Any) -> list[Any]:

@@ -74,10 +74,49 @@ def rdatas(draw: st.DrawFn, rtype: str) -> list[dns.rdata.Rdata]:
             out.append(
                 make(f'0 {draw(st.sampled_from(["issue", "issuewild"]))} "{draw(plain_label)}.example.net"')
             )
+        elif rtype in ("HTTPS", "SVCB"):
+            out.append(make(draw(service_binding(rtype))))
+        elif rtype == "NAPTR":
+            order, preference = draw(st.integers(0, 65535)), draw(st.integers(0, 65535))
+            if draw(st.booleans()):
+                regexp = f"!^.*$!sip:{draw(plain_label)}@example.net!"
+                out.append(make(f'{order} {preference} "u" "E2U+sip" "{regexp}" .'))
+            else:
+                out.append(make(f'{order} {preference} "S" "SIP+D2U" "" {draw(target())}'))
+        elif rtype == "SSHFP":
+            fingerprint = draw(st.sampled_from([(1, 20), (2, 32)]))
+            out.append(make(f"{draw(st.integers(1, 4))} {fingerprint[0]} {draw(hex_digest(fingerprint[1]))}"))
+        elif rtype == "TLSA":
+            matching = draw(st.sampled_from([(1, 32), (2, 64)]))
+            usage, selector = draw(st.integers(0, 3)), draw(st.integers(0, 1))
+            out.append(make(f"{usage} {selector} {matching[0]} {draw(hex_digest(matching[1]))}"))
+        elif rtype == "DS":
+            digest = draw(st.sampled_from([(2, 32), (4, 48)]))
+            key_tag, algorithm = draw(st.integers(0, 65535)), draw(st.sampled_from([8, 13, 15]))
+            out.append(make(f"{key_tag} {algorithm} {digest[0]} {draw(hex_digest(digest[1]))}"))
     return out
 
 
-TYPES = ["A", "AAAA", "MX", "SRV", "TXT", "NS", "PTR", "CAA"]
+def hex_digest(size: int) -> st.SearchStrategy[str]:
+    return st.binary(min_size=size, max_size=size).map(bytes.hex)
+
+
+@st.composite
+def service_binding(draw: st.DrawFn, rtype: str) -> str:
+    """An HTTPS or SVCB value: AliasMode (priority 0, a target only) or ServiceMode with parameters."""
+    where = draw(st.one_of(st.just("."), target()))
+    if draw(st.integers(0, 3)) == 0:
+        return f"0 {where if where != '.' else 'www'}"
+    params = [f"alpn={draw(st.sampled_from(['h2', 'h3', 'h2,h3', 'http/1.1']))}"]
+    if draw(st.booleans()):
+        params.append(f"port={draw(st.integers(1, 65535))}")
+    if rtype == "SVCB" and draw(st.booleans()):
+        params.append(f"ipv4hint={draw(st.ip_addresses(v=4))}")
+    return f"{draw(st.integers(1, 3))} {where} {' '.join(params)}"
+
+
+# Every type Route 53 takes besides SOA and SPF (SPF is TXT by another number).
+TYPES = ["A", "AAAA", "MX", "SRV", "TXT", "NS", "PTR", "CAA", "HTTPS", "SVCB", "NAPTR", "SSHFP", "TLSA", "DS"]
 
 
 @st.composite
@@ -87,7 +126,8 @@ def name_contents(draw: st.DrawFn, name: dns.name.Name) -> list[str]:
     wildcard = name.labels[0] == b"*"
     if not apex and draw(st.integers(0, 4)) == 0:
         return ["CNAME"]
-    allowed = [t for t in TYPES if not (t == "NS" and (apex or wildcard))]
+    # DS records belong to the parent side of a delegation: never at the apex.
+    allowed = [t for t in TYPES if not ((t == "NS" and (apex or wildcard)) or (t == "DS" and apex))]
     return draw(st.lists(st.sampled_from(allowed), min_size=1, max_size=3, unique=True))
 
 
@@ -128,6 +168,18 @@ def _spelled(rtype: str, value: str, style: int) -> str:
         return " ".join(parts)
     if rtype == "AAAA":
         return value.upper()
+    if rtype in ("SSHFP", "TLSA", "DS"):
+        return value.upper()  # the digest in upper-case hex
+    if rtype in ("HTTPS", "SVCB"):
+        parts = value.split(" ")
+        if parts[1] != ".":
+            parts[1] = parts[1].upper() if style == 1 else parts[1].rstrip(".")
+        return " ".join(parts)
+    if rtype == "NAPTR":
+        parts = value.split(" ")
+        if parts[-1] != ".":
+            parts[-1] = parts[-1].rstrip(".").upper()
+        return " ".join(parts)
     return value
 
 

@@ -142,6 +142,31 @@ def test_check(harness: SlackHarness, table: None) -> None:
     assert "destination" in json.dumps(answer.blocks) and "is not the queue URL" in json.dumps(answer.blocks)
 
 
+def test_long_checks_page_with_buttons(harness: SlackHarness, table: None) -> None:
+    for n in range(60):
+        register_like_cli(
+            "fanoutTargets",
+            source_arn=KINESIS_ARN,
+            target_id=f"bad{n:03d}",
+            target_type="sqs",
+            destination="not-a-queue-url",
+        )
+    harness.command("/fanout", "check", user=BOB)  # reading needs no grant, nor does paging
+    first = harness.last(BOB)
+    first_page = json.dumps(first.blocks)  # the click replaces this message
+    assert "page 1 of 2" in first_page
+    harness.click(first, listener.ACTION_CHECK_NEXT, user=BOB)
+    second = harness.last(BOB)
+    assert "page 2 of 2" in json.dumps(second.blocks) and len(harness.seen_by(BOB)) == 2  # ack + answer
+    shown = first_page + json.dumps(second.blocks)
+    assert all(f"bad{n:03d}" in shown for n in range(60))
+    harness.click(second, listener.ACTION_CHECK_PREV, user=BOB)
+    assert "page 1 of 2" in json.dumps(harness.last(BOB).blocks)
+    assert f"{render.ACTION_CHECK_PAGE}:next" == listener.ACTION_CHECK_NEXT
+    pages = [r for r in audit_items() if r.get("action") == "fanout.check"]
+    assert len(pages) == 3 and {r["outcome"] for r in pages} == {"findings"}
+
+
 def test_long_lists_page_with_buttons(harness: SlackHarness, table: None) -> None:
     for n in range(90):
         register_like_cli(

@@ -7,6 +7,7 @@ import json
 import re
 from datetime import UTC, datetime
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -132,10 +133,29 @@ def test_check_blocks_stay_within_limits_with_many_findings(fanout: Fanout) -> N
     for n in range(120):
         fanout.register(target_id=f"bad-{n:03d}", target_type="sqs", destination="not-a-url " + "y" * 80)
     report = check(fanout.settings)
-    blocks = render.check_blocks(report)
-    assert problems(blocks) == []
-    assert "more finding(s): run `opsbot fanout check` for all." in json.dumps(blocks)
+    chunks = render.check_chunks(report)
+    assert len(chunks) > 1
+    shown: list[str] = []
+    for page in range(len(chunks)):
+        blocks = render.check_blocks(report, page=page)
+        assert problems(blocks) == []
+        assert f"page {page + 1} of {len(chunks)}" in json.dumps(blocks)
+        shown += [b["text"]["text"] for b in blocks if b["type"] == "section"]
+        buttons = {e["action_id"] for b in blocks if b["type"] == "actions" for e in b["elements"]}
+        assert ("fanout:check:prev" in buttons) == (page > 0)
+        assert ("fanout:check:next" in buttons) == (page + 1 < len(chunks))
+    # Every finding on exactly one page, in the report's order.
+    assert len(shown) == len(report.findings) == 120
+    assert [line.split("/ ")[1].split("`")[0] for line in shown] == [f.target_id for f in report.findings]
+    assert render.check_blocks(report, page=99) == render.check_blocks(report, page=len(chunks) - 1)
     assert len(render.check_text(report).splitlines()) == 1 + 2 * report.errors + 2 * report.warnings
+
+
+def test_check_page_values_round_trip() -> None:
+    assert render.parse_check_page_value(render.check_page_value(3)) == 3
+    for bad in ("[]", '{"p": -1}', '{"p": true}', '{"p": "2"}'):
+        with pytest.raises(ValueError):
+            render.parse_check_page_value(bad)
 
 
 def test_toggle_blocks(fanout: Fanout) -> None:
@@ -148,7 +168,7 @@ def test_toggle_blocks(fanout: Fanout) -> None:
 
 @given(st.text(max_size=100))
 def test_button_value_parsers_raise_only_value_errors(value: str) -> None:
-    for parse in (render.parse_toggle_value, render.parse_page_value):
+    for parse in (render.parse_toggle_value, render.parse_page_value, render.parse_check_page_value):
         with contextlib.suppress(ValueError):
             parse(value)
 

@@ -120,3 +120,36 @@ def test_cli_activate_deactivate(fanout: Fanout, capsys: pytest.CaptureFixture[s
     assert "is now inactive" in capsys.readouterr().out
     assert main(["fanout", "deactivate", KINESIS_ARN, "nope"]) == 2
     assert "nothing was changed" in capsys.readouterr().err
+
+
+def test_cli_toggles_are_audited(
+    fanout: Fanout, state_table: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Like the device and mail CLIs: one record per toggle, whether it changed something or not."""
+    from datetime import UTC, datetime
+
+    from bot.aws.state import StateTable
+
+    monkeypatch.setenv("OPSBOT_STATE_TABLE", state_table)
+    fanout.register(target_id="t1", target_type="kinesis", destination="out")
+    assert main(["fanout", "activate", "inputStream", "t1"]) == 0
+    assert main(["fanout", "activate", KINESIS_ARN, "t1"]) == 0
+    assert main(["fanout", "deactivate", "inputStream", "t1", "--table", "fanoutTargets"]) == 0
+    assert main(["fanout", "deactivate", KINESIS_ARN, "nope"]) == 2
+    capsys.readouterr()
+
+    day = datetime.now(UTC).strftime("%Y-%m-%d")
+    records = StateTable(state_table).audit_of_day(day)
+    summary = [(r["action"], r["args"], r["outcome"]) for r in records]
+    assert sorted(summary) == sorted(
+        [
+            ("fanout.activate", "inputStream t1", "changed"),
+            ("fanout.activate", f"{KINESIS_ARN} t1", "unchanged"),
+            ("fanout.deactivate", "inputStream t1 --table fanoutTargets", "changed"),
+            ("fanout.deactivate", f"{KINESIS_ARN} nope", "error"),
+        ]
+    )
+    by_args = {r["args"]: r for r in records}
+    assert by_args["inputStream t1"]["detail"] == f"fanoutTargets: {KINESIS_ARN} t1"
+    assert "nothing was changed" in by_args[f"{KINESIS_ARN} nope"]["detail"]
+    assert all(r["kind"] == "cli" and r["channel"] == "cli" and r["user"].startswith("cli:") for r in records)

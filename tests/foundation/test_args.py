@@ -84,6 +84,64 @@ def test_secret_values_are_masked_for_the_audit() -> None:
     )
 
 
+SECRET_SPEC = ArgSpec(
+    positionals=(
+        Positional("serial"),
+        Positional("client-id", secret=True),
+        Positional("code", secret=True),
+        Positional("email", secret=True),
+    )
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("SN-1 ID-1 Kx7-pass AC-1 me@x.io", "Too many arguments: at most 4"),
+        ("SN-1 ID-1 --Kx7-pass me@x.io", "An argument starts with -- but is not an option"),
+    ],
+)
+def test_errors_never_repeat_an_argument_where_a_secret_may_be(text: str, message: str) -> None:
+    """An extra or misplaced argument of a spec with secret positionals may be the secret itself."""
+    with pytest.raises(UsageError, match=message) as raised:
+        parse(tokenize(text), SECRET_SPEC)
+    assert "Kx7-pass" not in str(raised.value)
+
+
+def test_errors_of_specs_without_secrets_still_name_the_argument() -> None:
+    with pytest.raises(UsageError, match="Unexpected 'extra'"):
+        parse(tokenize("a extra"), ArgSpec(positionals=(Positional("id"),)))
+
+
+def test_a_secret_flag_value_is_not_repeated_in_its_error() -> None:
+    spec = ArgSpec(flags=(Flag("pin", kind="int", secret=True), Flag("n", kind="int")))
+    with pytest.raises(UsageError) as raised:
+        parse(tokenize("--pin s3cr3t"), spec)
+    assert "s3cr3t" not in str(raised.value) and "--pin takes a whole number" in str(raised.value)
+    with pytest.raises(UsageError, match="not 'x'"):
+        parse(tokenize("--n x"), spec)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("SN-1 ID-1 AC-1 me@x.io", "SN-1 [redacted] [redacted] [redacted]"),
+        # Extra arguments and unknown options are masked: they may be the code, typed out of place.
+        ("SN-1 ID-1 AC-1 me@x.io Kx7-pass", "SN-1 [redacted] [redacted] [redacted] [redacted]"),
+        ("SN-1 --Kx7-pass ID-1", "SN-1 [redacted] [redacted]"),
+        # "--" is not a position (as in parse): counting it would shift the positions that are masked.
+        ("-- SN-1 Kx7-pass", "-- SN-1 [redacted]"),
+    ],
+)
+def test_every_argument_after_a_secret_position_is_masked(text: str, expected: str) -> None:
+    assert redacted_text(tokenize(text), SECRET_SPEC) == expected
+
+
+def test_double_dash_does_not_shift_a_secret_first_position() -> None:
+    spec = ArgSpec(positionals=(Positional("code", secret=True), Positional("name")))
+    assert redacted_text(tokenize("-- s3cr3t name"), spec) == "-- [redacted] name"
+
+
 @given(st.text(max_size=80))
 def test_tokenize_and_parse_raise_only_usage_errors(text: str) -> None:
     try:

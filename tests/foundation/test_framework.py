@@ -150,6 +150,65 @@ def test_secrets_never_reach_the_audit_log_line(
 
 
 @pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A quote not closed: where the arguments end is unknown, so only the subcommand and the first
+        # argument are recorded (the secret is in no format the pattern-based redaction knows).
+        ('change thing "s3cr3t-value more', "change thing [redacted]"),
+        ("change thing 's3cr3t-value", "change thing [redacted]"),
+        ('change "thing s3cr3t-value', "change thing [redacted]"),
+        ('change "thing', "change thing"),
+        ('"change thing s3cr3t-value', "change thing [redacted]"),
+        ('chnage thing "s3cr3t-value', "chnage [redacted]"),  # a typo: whose arguments they are is unknown
+    ],
+)
+def test_text_that_does_not_tokenize_keeps_only_what_cannot_be_secret(
+    harness: SlackHarness, caplog: pytest.LogCaptureFixture, text: str, expected: str
+) -> None:
+    add_test_command(harness, Recorder())
+    with caplog.at_level(logging.INFO, logger="opsbot.audit"):
+        ack = harness.command("/testcmd", text)
+    assert "quote is not closed" in ack.text
+    (record,) = audit_items()
+    assert record["outcome"] == "usage" and record["args"] == expected
+    if "s3cr3t" not in expected:
+        assert "s3cr3t" not in caplog.text
+
+
+def test_a_mistyped_subcommand_of_a_command_with_secrets_keeps_only_its_first_word(
+    harness: SlackHarness,
+) -> None:
+    add_test_command(harness, Recorder())
+    ack = harness.command("/testcmd", "chnage thing s3cr3t-value")
+    assert "has no subcommand 'chnage'" in ack.text and "s3cr3t" not in ack.text
+    harness.command("/testcmd", "help change s3cr3t-value")
+    assert sorted(r["args"] for r in audit_items()) == ["chnage [redacted]", "help [redacted]"]
+
+
+def test_a_command_without_secrets_records_a_mistyped_subcommand_as_typed(harness: SlackHarness) -> None:
+    from bot.listeners.framework import audit_args
+
+    ops = runtime_of(harness.app).commands["ops"]
+    assert audit_args(ops, "whoam i there") == "whoam i there"
+
+
+def test_a_form_audits_only_the_fields_it_may_show(harness: SlackHarness) -> None:
+    from bot.listeners.framework import ModalSubmit
+
+    modal = ModalSubmit(
+        "test:form",
+        run=lambda call: None,
+        action="testcmd.change",
+        secret_fields=frozenset({"pin"}),
+        shown_fields=frozenset({"name", "pin"}),
+    )
+    values = {"name": "thing", "pin": "1234", "note": "s3cr3t"}
+    assert modal.audit_values(values) == {"name": "thing", "pin": "[redacted]", "note": "[redacted]"}
+    everything = ModalSubmit("test:form", run=lambda call: None, action="x", secret_fields=frozenset({"pin"}))
+    assert everything.audit_values(values) == {"name": "thing", "pin": "[redacted]", "note": "s3cr3t"}
+
+
+@pytest.mark.parametrize(
     ("error", "expected"),
     [
         (OpsbotError("The table is gone.", hint="Create it."), ":x: The table is gone. Create it."),

@@ -6,6 +6,7 @@ import base64
 import importlib
 import io
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -276,3 +277,54 @@ def test_missing_slack_configuration_fails_at_import_with_a_sentence(monkeypatch
     with pytest.raises(ConfigError, match="SLACK_SIGNING_SECRET is not set"):
         _load_handler()
     sys.modules.pop("handlers.slack", None)
+
+
+class Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+@pytest.fixture
+def lambda_root_logger() -> Iterator[None]:
+    """The root logger as Lambda's Python runtime leaves it: WARNING."""
+    root, opsbot = logging.getLogger(), logging.getLogger("opsbot")
+    saved = root.level, opsbot.level
+    root.setLevel(logging.WARNING)
+    opsbot.setLevel(logging.NOTSET)
+    try:
+        yield
+    finally:
+        root.setLevel(saved[0])
+        opsbot.setLevel(saved[1])
+
+
+def test_audit_lines_are_logged_with_lambdas_root_logger_at_warning(
+    lambda_root_logger: None, make_harness: Any
+) -> None:
+    """In Lambda the root logger is at WARNING, and Bolt resets the logger named after the app to the root's
+    level on every request: opsbot's INFO lines (the audit) must survive both."""
+    collected = Collect()
+    audit_logger = logging.getLogger("opsbot.audit")
+    audit_logger.addHandler(collected)
+    try:
+        harness = make_harness()
+        harness.command("/ops", "whoami")
+        harness.last()
+        # The record is written once the reply is out: give the lazy run a moment to finish.
+        deadline = time.monotonic() + 10
+        while not any("ops.whoami" in line for line in collected.lines) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        audit_logger.removeHandler(collected)
+    assert any('"audit"' in line and "ops.whoami" in line for line in collected.lines), collected.lines
+
+
+def test_opsbot_log_level_can_be_raised(lambda_root_logger: None, make_harness: Any) -> None:
+    make_harness(OPSBOT_LOG_LEVEL="warning")
+    assert not logging.getLogger("opsbot.audit").isEnabledFor(logging.INFO)
+    make_harness(OPSBOT_LOG_LEVEL="nonsense")  # an unknown level is INFO, not a crash
+    assert logging.getLogger("opsbot.audit").isEnabledFor(logging.INFO)

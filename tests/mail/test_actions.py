@@ -15,6 +15,7 @@ from bot.core import mail
 from bot.errors import UsageError
 from bot.local import mail_samples
 from bot.mail_feedback_app import SesFeedbackApp
+from bot.render import mail as render
 
 NOW_MS = int(datetime.now(UTC).timestamp() * 1000)
 HOUR = 3_600_000
@@ -119,8 +120,38 @@ def test_reenable_after_complaint_clears_stickiness_and_the_suppression_list(
     )
     not_listed(sesv2, address)
     again = mail.reenable(address, settings, by="slack:U0ALICE")
-    assert again.changed is False
+    assert (again.changed, again.table_changed, again.list_changed) == (False, False, False)
     assert again.suppression_list == "was not on the SES suppression list"
+    assert render.resolution_note(again, slack=False).startswith("Already enabled (nothing changed) by ")
+
+
+def test_reenable_that_only_removes_from_the_suppression_list_is_a_change(
+    make_mail_settings: Callable[..., Settings], sesv2: Stubber
+) -> None:
+    """Enabled in the table, yet on SES's suppression list (SES would drop every mail to it): re-enabling
+    changes the list, so it is reported and audited as a change, not as "nothing changed"."""
+    settings = make_mail_settings(OPSBOT_SES_SUPPRESSION="1")
+    address = "listed@example.com"
+    feed(settings, mail_samples.delivery([address], NOW_MS - HOUR))
+    sesv2.add_response("delete_suppressed_destination", {}, {"EmailAddress": address})
+    not_listed(sesv2, address)
+    result = mail.reenable(address, settings, by="cli:alice")
+    assert (result.changed, result.table_changed, result.list_changed) == (True, False, True)
+    assert (result.before_state, result.status.state) == ("enable", "enable")
+    note = render.resolution_note(result, slack=False)
+    assert note == (
+        f"Re-enabled (already enabled in the mailing table) by alice at {result.at}; "
+        "removed from the SES suppression list."
+    )
+    assert "nothing changed" not in note
+    document = result.to_json()
+    assert (document["changed"], document["tableChanged"], document["suppressionListChanged"]) == (
+        True,
+        False,
+        True,
+    )
+    stored = mailing.get_address(settings.mailing_table, address)
+    assert stored is not None and stored["rev"] == 1  # the table was not written
 
 
 def test_suppress_is_sticky_and_adds_to_the_suppression_list(
@@ -129,16 +160,24 @@ def test_suppress_is_sticky_and_adds_to_the_suppression_list(
     settings = make_mail_settings(OPSBOT_SES_SUPPRESSION="1")
     address = "bounced@example.com"
     feed(settings, mail_samples.bounce([address], NOW_MS - HOUR))
+    not_listed(sesv2, address)
     sesv2.add_response("put_suppressed_destination", {}, {"EmailAddress": address, "Reason": "BOUNCE"})
     listed(sesv2, address, "BOUNCE")
     result = mail.suppress(address, settings, by="slack:U0ALICE")
     assert (result.changed, result.status.state, result.status.sticky) == (True, "disable", True)
-    assert result.suppression_list == "on the SES suppression list (reason BOUNCE)"
+    assert (result.table_changed, result.list_changed) == (True, True)
+    assert result.suppression_list == "added to the SES suppression list (reason BOUNCE)"
     feed(settings, mail_samples.delivery([address], NOW_MS + HOUR))  # would re-enable a plain bounce
     assert mail.status(address, make_mail_settings()).state == "disable"
-    sesv2.add_response("put_suppressed_destination", {}, {"EmailAddress": address, "Reason": "BOUNCE"})
+    # Twice: already sticky and already listed with that reason, so no PutSuppressedDestination at all.
     listed(sesv2, address, "BOUNCE")
-    assert mail.suppress(address, settings, by="slack:U0BOB").changed is False
+    listed(sesv2, address, "BOUNCE")
+    again = mail.suppress(address, settings, by="slack:U0BOB")
+    assert (again.changed, again.table_changed, again.list_changed) == (False, False, False)
+    assert again.suppression_list == "already on the SES suppression list (reason BOUNCE)"
+    assert render.action_text(again).startswith(
+        f"{address}: Already suppressed (nothing changed) by U0BOB (Slack) at {again.at}; already on the SES"
+    )
 
 
 def test_suppress_reason_defaults_to_complaint_for_a_complainer(
@@ -147,9 +186,18 @@ def test_suppress_reason_defaults_to_complaint_for_a_complainer(
     settings = make_mail_settings(OPSBOT_SES_SUPPRESSION="true")
     address = "angry@example.com"
     feed(settings, mail_samples.complaint([address], NOW_MS - HOUR))
+    not_listed(sesv2, address)
     sesv2.add_response("put_suppressed_destination", {}, {"EmailAddress": address, "Reason": "COMPLAINT"})
     listed(sesv2, address, "COMPLAINT")
-    assert mail.suppress(address, settings, by="cli:alice").changed is False  # already sticky
+    result = mail.suppress(address, settings, by="cli:alice")
+    # Already sticky in the table, but the SES list did change: that is a change, and says so.
+    assert (result.changed, result.table_changed, result.list_changed) == (True, False, True)
+    assert render.resolution_note(result, slack=False).startswith(
+        "Kept suppressed (already suppressed in the mailing table) by "
+    )
+    assert render.resolution_note(result, slack=False).endswith(
+        "; added to the SES suppression list (reason COMPLAINT)."
+    )
 
 
 def test_suppress_an_address_never_heard_of_and_bad_reason(mail_settings: Settings) -> None:

@@ -95,6 +95,48 @@ def test_storm_guard_counts_a_burst_that_straddles_a_minute_boundary(
     assert (later.posted, later.digested, later.digest_posted) == (1, 2, True)
 
 
+def test_storm_guard_does_not_add_up_alerts_nearly_two_minutes_apart(
+    state_table: str, slack_server: LocalSlack
+) -> None:
+    """6 alerts at 1 s into a minute and 5 at 119 s are 118 s apart: not more than 10 within a minute."""
+    from tests.support.slack import harness_settings
+
+    poster = SlackAlertPoster(harness_settings(slack_server, OPSBOT_ALERT_CHANNEL=ALERTS))
+    state = StateTable(state_table)
+    policy = AlertPolicy(threshold=10, digest_update_seconds=0)
+    start = (int(time.time()) // 60 + 1) * 60
+    first = dispatch(alerts_for("early", 6), state=state, poster=poster, policy=policy, now=start + 1)
+    later = dispatch(alerts_for("late", 5), state=state, poster=poster, policy=policy, now=start + 119)
+    # Estimate at 119 s: 6 x (1 s of the previous window still in the last minute / 60 s) + 5 = 5.1.
+    assert (first.posted, first.digested) == (6, 0)
+    assert (later.posted, later.digested, later.digest_posted, later.storm) == (5, 0, False, "")
+    assert len(slack_server.visible(ALERTS)) == 11
+
+
+def test_storm_guard_counts_more_than_the_threshold_within_a_minute_across_a_boundary(
+    state_table: str, slack_server: LocalSlack
+) -> None:
+    from tests.support.slack import harness_settings
+
+    poster = SlackAlertPoster(harness_settings(slack_server, OPSBOT_ALERT_CHANNEL=ALERTS))
+    state = StateTable(state_table)
+    policy = AlertPolicy(threshold=10, digest_update_seconds=0)
+    boundary = (int(time.time()) // 60 + 1) * 60
+    first = dispatch(alerts_for("early", 6), state=state, poster=poster, policy=policy, now=boundary - 5)
+    later = dispatch(alerts_for("late", 5), state=state, poster=poster, policy=policy, now=boundary + 5)
+    # 11 alerts within 10 s: 6 x 55/60 + 5 = 10.5 > 10, so the eleventh goes to the digest.
+    assert (first.posted, first.digested) == (6, 0)
+    assert (later.posted, later.digested, later.digest_posted) == (4, 1, True)
+
+
+def test_sliding_share_of_the_previous_window() -> None:
+    from bot.aws.mailing import sliding_share
+
+    shares = [sliding_share(6, window_seconds=60, elapsed=e) for e in (0, 0.5, 30, 55, 59, 59.9, 60, 90)]
+    assert shares == [6, 6, 3, 1, 1, 1, 0, 0]  # rounded up; exactly 3 at half-time, not 4 by float error
+    assert sliding_share(0, window_seconds=60, elapsed=10) == 0
+
+
 def test_a_storm_that_ends_while_being_joined_does_not_break_alerting(
     state_table: str, slack_server: LocalSlack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -136,7 +178,7 @@ def test_storm_ends_and_single_alerts_resume(state_table: str, slack_server: Loc
     report = dispatch(alerts, state=state, poster=poster, policy=policy)
     assert (report.posted, report.digested, report.digest_posted) == (1, 2, True)
     time.sleep(2.2)  # the storm's lock expires
-    # Counted in a quiet window (the guard also counts the previous window, so not the next one).
+    # Counted in a quiet window (the guard also weighs in the previous window, so not the next one).
     later = dispatch(alerts[:1], state=state, poster=poster, policy=policy, now=time.time() + 10)
     assert (later.posted, later.digested) == (1, 0)
 

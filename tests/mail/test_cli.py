@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from botocore.stub import Stubber
 
 from bot.aws.state import StateTable
 from bot.cli import main
@@ -73,6 +74,25 @@ def test_reenable_and_suppress_are_audited(
         ("opsbot mail suppress", "ok"),
     ]
     assert all(r["kind"] == "cli" and r["user"].startswith("cli:") for r in records)
+
+
+def test_reenable_that_only_changes_the_suppression_list_is_audited_as_a_change(
+    cli_env: None, state_table: str, sesv2: Stubber, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    monkeypatch.setenv("OPSBOT_SES_SUPPRESSION", "1")
+    run(capsys, "feed", str(EVENTS_DIR / "sns_ses_delivery.json"))
+    address = "happy@example.com"
+    sesv2.add_response("delete_suppressed_destination", {}, {"EmailAddress": address})
+    sesv2.add_client_error(
+        "get_suppressed_destination", service_error_code="NotFoundException", http_status_code=404
+    )
+    code, out, _ = run(capsys, "reenable", address)
+    assert code == 0
+    assert out.startswith(f"{address}: Re-enabled (already enabled in the mailing table) by ")
+    assert "removed from the SES suppression list" in out and "nothing changed" not in out
+    records = StateTable(state_table).audit_of_day(datetime.now(UTC).date().isoformat())
+    assert [(r["command"], r["outcome"]) for r in records] == [("opsbot mail reenable", "ok")]
 
 
 def test_stats_json(cli_env: None, capsys: pytest.CaptureFixture[str]) -> None:

@@ -299,9 +299,144 @@ def test_an_item_the_original_handler_wrote_under_another_spelling_is_taken_over
         "C-7",
     )
     assert [line.split()[1] for line in stored["history"]] == ["delivery", "complaint"]
-    legacy = item(mail_settings, spelled)  # left as it was for the readers that use that key
-    assert (legacy["state"], "mergeState" in legacy) == ("disable", False)
+    legacy = item(mail_settings, spelled)  # still the original handler's row, saying what opsbot's says
+    assert (legacy["state"], legacy["notificationType"], "mergeState" in legacy) == (
+        "disable",
+        "Delivery",
+        False,
+    )
     assert mail.status(spelled, mail_settings).stored_as == ""  # opsbot's item answers from now on
+
+
+def legacy_row(address: str, state: str = "enable", **extra: Any) -> dict[str, Any]:
+    return {"UserId": address, "notificationType": "Delivery" if state == "enable" else "Complaint",
+            "from": "old@example.org", "timestamp": "2016-01-27T14:59:38.237Z", "state": state, **extra}  # fmt: skip
+
+
+def test_the_original_handlers_row_under_the_events_spelling_follows_opsbots_state(
+    mail_settings: Settings,
+) -> None:
+    """A reader that looks the address up as SES spelled it (the original handler's key) sees a complaint."""
+    from bot.core import mail
+
+    spelled = "Jane.Doe@Example.COM"
+    table = mail_settings.mailing_table
+    put_legacy(table, legacy_row(spelled, "enable", crmId="C-9"))
+    SesFeedbackApp(mail_settings).handle(mail_samples.sns_event([mail_samples.complaint([spelled], T0)]))
+    ours, legacy = item(mail_settings, "jane.doe@example.com"), item(mail_settings, spelled)
+    assert ours["state"] == legacy["state"] == "disable"
+    for name in ("notificationType", "from", "timestamp", "state"):  # the original attributes, as opsbot's
+        assert legacy[name] == ours[name], name
+    assert (legacy["notificationType"], legacy["from"]) == ("Complaint", "news@example.org")
+    # Still the original handler's row: its own attributes kept, none of opsbot's bookkeeping but the copy's
+    # revision (and nothing of it leaked into opsbot's item).
+    assert (legacy["crmId"], legacy["mirroredRev"], ours["rev"]) == ("C-9", 1, 1)
+    assert not {"mergeState", "rev", "history", "reason"} & set(legacy)
+    assert "mirroredRev" not in ours
+    # Events out of event-time order: an older delivery arriving later changes neither row's state.
+    SesFeedbackApp(mail_settings).handle(
+        mail_samples.sns_event([mail_samples.delivery([spelled], T0 - HOUR)])
+    )
+    legacy = item(mail_settings, spelled)
+    assert (legacy["state"], legacy["notificationType"], legacy["mirroredRev"]) == ("disable", "Complaint", 2)
+    # A newer delivery: the complaint is sticky in both rows; a person's re-enable under that spelling too.
+    SesFeedbackApp(mail_settings).handle(
+        mail_samples.sns_event([mail_samples.delivery([spelled], T0 + HOUR)])
+    )
+    assert (item(mail_settings, spelled)["state"], item(mail_settings, spelled)["notificationType"]) == (
+        "disable",
+        "Delivery",
+    )
+    mail.reenable(spelled, mail_settings, by="cli:alice")
+    assert (
+        item(mail_settings, "jane.doe@example.com")["state"]
+        == item(mail_settings, spelled)["state"]
+        == "enable"
+    )
+
+
+def test_a_late_copy_of_an_older_state_never_overwrites_a_newer_one(
+    mail_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two invocations for one address: the one that stored the older state copies it last."""
+    from bot.core import mail as core
+
+    spelled = "Late.Copy@Example.COM"
+    put_legacy(mail_settings.mailing_table, legacy_row(spelled, "enable"))
+    real_copy = mailing.put_legacy_mirror
+    copies: list[tuple[int, str]] = []
+
+    def copy_after_someone_else(table: str, row: dict[str, Any], rev: int) -> dict[str, Any] | None:
+        copies.append((rev, row["state"]))
+        if len(copies) == 1:  # the bounce's copy is delayed until a newer delivery is stored and copied
+            later = mail_samples.delivery([spelled], T0 + 2 * HOUR)
+            SesFeedbackApp(mail_settings).handle(mail_samples.sns_event([later]))
+        return real_copy(table, row, rev)
+
+    monkeypatch.setattr(core.mailing, "put_legacy_mirror", copy_after_someone_else)
+    report = SesFeedbackApp(mail_settings).handle(
+        mail_samples.sns_event([mail_samples.bounce([spelled], T0 + HOUR)])
+    )
+    assert copies == [(1, "disable"), (2, "enable")]
+    assert report.mirror_failed == 0  # refused as older: not a failure
+    ours, legacy = item(mail_settings, "late.copy@example.com"), item(mail_settings, spelled)
+    assert (ours["state"], ours["rev"]) == ("enable", 2)
+    assert (legacy["state"], legacy["notificationType"], legacy["mirroredRev"]) == ("enable", "Delivery", 2)
+
+
+@contextmanager
+def mailing_calls(table: str) -> Iterator[list[str]]:
+    """The DynamoDB operations made on ``table`` inside the block."""
+    calls: list[str] = []
+    ddb = clients.client("dynamodb")
+
+    def record(model: Any, params: dict[str, Any], **_: Any) -> None:
+        body = json.loads(params.get("body") or b"{}")  # the request as sent
+        if body.get("TableName") == table or table in body.get("RequestItems", {}):
+            calls.append(model.name)
+
+    ddb.meta.events.register("before-call.dynamodb", record)
+    try:
+        yield calls
+    finally:
+        ddb.meta.events.unregister("before-call.dynamodb", record)
+
+
+def test_the_copy_costs_one_put_only_where_the_original_handler_has_a_row(mail_settings: Settings) -> None:
+    table = mail_settings.mailing_table
+    put_legacy(table, legacy_row("Has.Row@Example.COM"))
+    app = SesFeedbackApp(mail_settings)
+
+    def calls_for(message: dict[str, Any]) -> list[str]:
+        with mailing_calls(table) as calls:
+            app.handle(mail_samples.sqs_event([message]))
+        return calls
+
+    assert calls_for(mail_samples.bounce(["plain@example.com"], T0)) == ["BatchGetItem", "PutItem"]
+    assert calls_for(mail_samples.bounce(["No.Row@Example.COM"], T0)) == ["BatchGetItem", "PutItem"]
+    with_row = mail_samples.bounce(["Has.Row@Example.COM"], T0)
+    assert calls_for(with_row) == ["BatchGetItem", "PutItem", "PutItem"]
+    assert calls_for(with_row) == ["BatchGetItem"]  # redelivered: the row holds this revision already
+    assert mailing.get_address(table, "No.Row@Example.COM") is None  # no row is ever created
+
+
+def test_a_copy_that_failed_is_retried_and_the_alert_is_not_repeated(
+    mail_settings: Settings, slack_server: LocalSlack
+) -> None:
+    spelled = "Fail.Copy@Example.COM"
+    put_legacy(mail_settings.mailing_table, legacy_row(spelled))
+    event = mail_samples.sqs_event([mail_samples.bounce([spelled], T0)])
+    app = SesFeedbackApp(mail_settings)
+    with throttled(spelled):  # only the copy's PutItem carries the original spelling
+        response = app(event, None)
+    assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
+    assert item(mail_settings, "fail.copy@example.com")["state"] == "disable"  # stored, alerted
+    assert item(mail_settings, spelled)["state"] == "enable"
+    assert len(alerts(slack_server)) == 1
+    assert app(event, None) == {"batchItemFailures": []}  # SQS redelivers it: a duplicate, copied now
+    legacy = item(mail_settings, spelled)
+    assert (legacy["state"], legacy["notificationType"], legacy["mirroredRev"]) == ("disable", "Bounce", 1)
+    assert len(alerts(slack_server)) == 1
 
 
 def test_concurrent_invocations_for_one_address_lose_nothing(

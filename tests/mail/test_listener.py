@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pytest
 from botocore.stub import Stubber
@@ -146,17 +147,29 @@ def test_keep_suppressed_after_a_complaint_adds_to_the_suppression_list(
         OPSBOT_POLICY=json.dumps(ONCALL_POLICY), OPSBOT_ALERT_CHANNEL=ALERTS, OPSBOT_SES_SUPPRESSION="1"
     )
     alert = alert_for(harness, "sns_ses_complaint")
-    sesv2.add_response(
-        "put_suppressed_destination", {}, {"EmailAddress": "angry@example.com", "Reason": "COMPLAINT"}
-    )
     sesv2.add_client_error(
         "get_suppressed_destination", service_error_code="NotFoundException", http_status_code=404
     )
+    sesv2.add_response(
+        "put_suppressed_destination", {}, {"EmailAddress": "angry@example.com", "Reason": "COMPLAINT"}
+    )
+    sesv2.add_response(
+        "get_suppressed_destination",
+        {"SuppressedDestination": {"EmailAddress": "angry@example.com", "Reason": "COMPLAINT",
+                                   "LastUpdateTime": datetime.now(UTC)}},
+    )  # fmt: skip
     harness.click(alert, "mail:suppress", user=ALICE)
     updated = slack_server.find(alert.ts, ALERTS)
     assert updated is not None
-    assert "Already suppressed (nothing changed) by <@U0ALICE>" in json.dumps(updated.blocks)
-    assert "on the SES suppression list (reason COMPLAINT)" in json.dumps(updated.blocks)
+    # The complaint is already sticky in the table, but the suppression list changed: not "nothing changed".
+    note = json.dumps(updated.blocks)
+    assert "Kept suppressed (already suppressed in the mailing table) by <@U0ALICE>" in note
+    assert "nothing changed" not in note
+    assert "added to the SES suppression list (reason COMPLAINT)" in note
+    from bot.aws.state import StateTable
+
+    audit = StateTable(harness.settings.state_table).audit_of_day(datetime.now(UTC).date().isoformat())
+    assert [r["outcome"] for r in audit if "suppress" in str(r.get("command", ""))] == ["ok"]
 
 
 def test_feedback_handler_failure_to_post_does_not_break_the_button_flow(

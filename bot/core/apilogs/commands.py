@@ -24,6 +24,11 @@ def stop_flag_key(tail_id: str) -> str:
     return f"apilogs-tail:{tail_id}"
 
 
+def ended_flag_key(tail_id: str) -> str:
+    """The state-table flag a tail sets when it is over, so a late Stop click is told so."""
+    return f"apilogs-tail-ended:{tail_id}"
+
+
 @dataclass
 class TailPlan:
     stage: ApiStage
@@ -89,4 +94,12 @@ def _group_arn(group: str) -> str:
     return info.arn
 
 
-__all__ = ["TAIL_MODES", "LookupResult", "TailPlan", "lookup", "plan_tail", "stop_flag_key"]
+__all__ = [
+    "TAIL_MODES",
+    "LookupResult",
+    "TailPlan",
+    "ended_flag_key",
+    "lookup",
+    "plan_tail",
+    "stop_flag_key",
+]

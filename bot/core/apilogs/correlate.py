@@ -316,6 +316,85 @@ def invocation_slice(stream_events: Sequence[LogEvent], lambda_id: str) -> list[
     return list(ordered[first : last + 1])
 
 
+_BOUNDARIES = {"start", "end", "report", "init_start"}
+
+
+@dataclass(frozen=True)
+class Enclosing:
+    """Where the invocation around one line of a stream starts and ends, as far as the lines read show.
+
+    ``first``/``last`` index the time-ordered lines given; None means the boundary is not among them yet
+    (read earlier or later lines of the stream). ``outside``: the line lies between two invocations.
+    ``conflict``: the START before and the REPORT after name different invocations, so the stream does
+    not run one invocation at a time and the line cannot be placed.
+    """
+
+    lambda_id: str = ""
+    first: int | None = None
+    last: int | None = None
+    outside: bool = False
+    conflict: bool = False
+    init_ms: float | None = None
+
+    @property
+    def settled(self) -> bool:
+        return self.outside or self.conflict or (self.first is not None and self.last is not None)
+
+
+def enclosing_invocation(stream_events: Sequence[LogEvent], line: LogEvent) -> Enclosing:
+    """The invocation a line without a Lambda request id (``print()`` output) belongs to.
+
+    A Lambda log stream belongs to one execution environment, which runs one invocation at a time: the
+    line belongs to the last START before it and the first REPORT after it, in the stream's own order
+    (time, then CloudWatch's event order). Output of a cold start's init phase, between INIT_START and
+    the START, belongs to the invocation that follows.
+    """
+    ordered = sorted(stream_events, key=sort_key)
+    at = next((i for i, e in enumerate(ordered) if e.key == line.key), None)
+    if at is None:
+        return Enclosing()
+    parsed = [parse_lambda_line(e.message) for e in ordered]
+    lambda_id = ""
+    first: int | None = None
+    in_init = False
+    for index in range(at - 1, -1, -1):
+        kind = parsed[index].kind
+        if kind == "start":
+            lambda_id, first = parsed[index].request_id, index
+            break
+        if kind == "init_start":
+            in_init, first = True, index
+            break
+        if kind in {"end", "report"}:
+            return Enclosing(outside=True)
+    if first is not None and not in_init:
+        # A cold start's INIT_START and what the module printed while loading come with the invocation.
+        for index in range(first - 1, -1, -1):
+            kind = parsed[index].kind
+            if kind == "init_start":
+                first = index
+            if kind in _BOUNDARIES:
+                break
+    last: int | None = None
+    init_ms: float | None = None
+    for index in range(at + 1, len(ordered)):
+        current = parsed[index]
+        if current.kind == "start" and in_init and not lambda_id:
+            lambda_id = current.request_id
+            continue
+        if current.kind in {"start", "init_start"}:
+            last = index - 1  # the next invocation began without a REPORT for this one (a crash)
+            break
+        if current.kind == "report":
+            if lambda_id and current.request_id != lambda_id:
+                return Enclosing(conflict=True)
+            lambda_id = lambda_id or current.request_id
+            last = index
+            init_ms = current.report.init_ms if current.report else None
+            break
+    return Enclosing(lambda_id, first, last, init_ms=init_ms)
+
+
 # -- summary --------------------------------------------------------------------------------------
 
 

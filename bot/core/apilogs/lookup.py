@@ -12,9 +12,11 @@ user grep):
 3. Lambda side: only the named function's group is searched for each Lambda request id; without a
    name, every discovered group is searched for the ids we have (the API id catches functions that log
    it: the seed post's technique, Powertools ``correlation_id``). Authorizer calls, whose Lambda id
-   API Gateway does not log, are matched by their time window.
+   API Gateway does not log, are matched by their time window; without an execution log (HTTP APIs)
+   the authorizers' groups are searched for the API id in the same round.
 4. Each invocation is then read whole from its stream, START to REPORT, so ``print()`` lines that
-   carry no id are included.
+   carry no id are included. A line that mentions the API id but names no invocation (a ``print()``)
+   is placed in the invocation around it in its stream, which runs one invocation at a time.
 5. Everything is merged by timestamp across groups (ties by ingestion time) and deduplicated by
    event id.
 
@@ -41,6 +43,7 @@ from bot.core.apilogs.correlate import (
     Sighting,
     access_request_ids,
     api_ids_in,
+    enclosing_invocation,
     error_events,
     exec_request_ids,
     invocation_slice,
@@ -60,6 +63,7 @@ from bot.core.apilogs.model import (
     LogEvent,
     SearchRecord,
     merge_events,
+    sort_key,
 )
 from bot.core.timeparse import format_time, parse_time, to_epoch_ms
 from bot.errors import UsageError
@@ -77,6 +81,12 @@ MAX_CALL_SPAN_MS = 30_000
 # The most lines of a call's span read in one go; a busier function has its invocation's stream read.
 CALL_WINDOW_EVENTS = 1_000
 MAX_INVOCATIONS = 20
+# Around a line without a Lambda request id, its stream is read over growing spans until the START
+# before it and the REPORT after it are in hand: most invocations are short, so the first span does.
+LOCATE_SPANS_MS = (2_000, 10_000, 60_000, 300_000, LAMBDA_MAX_MS)
+# Lines without an id placed per function search (each may cost a read or more of its stream).
+MAX_LOCATED = 5
+LOCATE_MAX_EVENTS = 20_000
 
 
 @dataclass
@@ -168,6 +178,8 @@ class _Session:
         self.stats = CallStats()
         self.searches: list[SearchRecord] = []
         self.missing: set[str] = set()
+        # Searches that AWS throttling kept from finishing before the deadline.
+        self.throttled_out = 0
         self._lock = threading.Lock()
 
     def search(
@@ -221,6 +233,8 @@ class _Session:
         with self._lock:
             if result.missing:
                 self.missing.add(group)
+            if result.throttled:
+                self.throttled_out += 1
             self.searches.append(record)
         return result
 
@@ -259,6 +273,7 @@ def lookup(
     )
     start_ms, end_ms = search_window(request, since=since, until=until, now=now)
     run = _Lookup(request, target, start_ms, end_ms, _Session(deadline), now)
+    run.explicit_window = bool(since or until)
     result = run.execute()
     result.elapsed_ms = int((time.monotonic() - began) * 1000)
     return result
@@ -282,6 +297,8 @@ class _Lookup:
         self.now_ms = to_epoch_ms(now)
         self.notes: list[str] = []
         self._discovery: Discovery | None = None
+        # --since/--until given: the window is the user's, not the one around the id's own time.
+        self.explicit_window = False
 
     # -- helpers ----------------------------------------------------------------------------------
     def discovery(self) -> Discovery:
@@ -366,10 +383,16 @@ class _Lookup:
             notes=list(dict.fromkeys(self.notes)),
         )
         if self.session.cut_short:
+            stopped = f"{self.session.cut_short} of {len(result.searches)} searches"
+            if self.session.throttled_out:
+                why = (
+                    "CloudWatch kept throttling the searches (other callers share its rate limit) and the "
+                    f"time limit stopped {stopped} before they were done"
+                )
+            else:
+                why = f"The time limit stopped {stopped} before they were done"
             result.notes.insert(
-                0,
-                f"The time limit stopped {self.session.cut_short} of {len(result.searches)} searches before "
-                "they were done: this timeline may be incomplete. `opsbot apilogs ID` has no such limit.",
+                0, f"{why}: this timeline may be incomplete. `opsbot apilogs ID` has no such limit."
             )
         terms = [
             t
@@ -432,7 +455,9 @@ class _Lookup:
                 elif call.role == "authorizer":
                     jobs.append(self._job_authorizer(ref, call.start_ms, call.end_ms, api_id))
                 else:
-                    jobs.append(self._job_by_id(ref, api_id, start, end, "api id in function log"))
+                    jobs.append(
+                        self._job_by_id(ref, api_id, start, end, "api id in function log", locate=True)
+                    )
             named = {i for call in info.calls for i in call.lambda_ids}
             for lambda_id in info.loose_lambda_ids:
                 if lambda_id in named or lambda_id in done:
@@ -446,12 +471,28 @@ class _Lookup:
                 # API Gateway logged the request but not where it went (ERROR-level logging): ask every
                 # function's log for the API id.
                 for each in self.discovery().functions:
-                    jobs.append(self._job_by_id(each, api_id, start, end, "api id in function log"))
+                    jobs.append(
+                        self._job_by_id(each, api_id, start, end, "api id in function log", locate=True)
+                    )
+            elif api_id and not info.calls:
+                # No execution log described the calls (HTTP APIs have none; a REST stage may log access
+                # records only), so nothing names the authorizer's invocation: its group is searched for
+                # the API id in the same round as the integration's.
+                for each in self.discovery().functions:
+                    if each.role == "authorizer":
+                        jobs.append(
+                            self._job_by_id(each, api_id, start, end, "api id in function log", locate=True)
+                        )
         else:
             terms = [self.request.value] + ([api_id] if api_id and api_id != self.request.value else [])
             for each in self.discovery().functions:
                 for term in terms:
-                    jobs.append(self._job_by_id(each, term, start, end, _matched_by(self.request.kind)))
+                    by_lambda_id = term == self.request.value and self.request.kind == IdKind.LAMBDA_REQUEST
+                    jobs.append(
+                        self._job_by_id(
+                            each, term, start, end, _matched_by(self.request.kind), locate=not by_lambda_id
+                        )
+                    )
         found = [item for batch in self.session.parallel(jobs) for item in batch]
         return self._complete(found, done)
 
@@ -475,10 +516,15 @@ class _Lookup:
         matched_by: str,
         *,
         span: tuple[int, int] | None = None,
+        locate: bool = False,
     ) -> Callable[[], list[_Found]]:
         """Search ``ref``'s group for ``term``. With the span of API Gateway's call to the function, its
         lines of that span are read at the same time: they usually hold the whole invocation, which
-        then needs no second read of its stream (one round trip less)."""
+        then needs no second read of its stream (one round trip less).
+
+        ``locate`` (``term`` is an API Gateway id, not a Lambda one): a line that mentions it without
+        naming its invocation (``print()``, the seed post's technique) is placed in the invocation around
+        it in its stream, which is then shown whole."""
         window: tuple[int, int] | None = None
         if span is not None and 0 <= span[1] - span[0] <= MAX_CALL_SPAN_MS:
             window = (span[0] - CLOCK_SLACK_MS, span[1] + CLOCK_SLACK_MS)
@@ -516,9 +562,86 @@ class _Lookup:
             else:
                 context = merge_events(hits, lines)
                 found = [_Found(ref, lambda_id, hits, context, matched_by, window) for lambda_id in ids]
+            if locate:
+                # A stream where a hit names its invocation needs no placing of its other hits.
+                named_streams = {stream for _, stream in named.values()}
+                loose = [
+                    e
+                    for e in sorted(hits, key=sort_key)
+                    if e.stream not in named_streams and not parse_lambda_line(e.message).request_id
+                ]
+                found += self._locate_all(ref, loose, matched_by)
             return found or [_Found(ref, "", hits, hits, "")]
 
         return job
+
+    def _locate_all(self, ref: FunctionRef, loose: list[LogEvent], matched_by: str) -> list[_Found]:
+        found: list[_Found] = []
+        placed: set[tuple[str, str]] = set()
+        for line in loose:
+            if line.key in placed:
+                continue
+            if len(found) >= MAX_LOCATED:
+                self.notes.append(
+                    f"{ref.name} mentions the request in more invocations than are placed ({MAX_LOCATED})."
+                )
+                break
+            item = self._locate(ref, line, matched_by)
+            placed.add(line.key)
+            if item is not None and item.invocation is not None:
+                placed.update(e.key for e in item.invocation)
+                found.append(item)
+        return found
+
+    def _locate(self, ref: FunctionRef, line: LogEvent, matched_by: str) -> _Found | None:
+        """The invocation around ``line`` in its stream: read outwards from the line until the START
+        before it and the REPORT after it are found (or 15 minutes, the longest invocation, each way)."""
+        at = line.timestamp
+        floor, ceiling = at - LAMBDA_MAX_MS, min(at + LAMBDA_MAX_MS, max(at, self.now_ms + 60_000))
+        purpose = f"{ref.name} (invocation around a line without its id)"
+
+        def read(start: int, end: int) -> cw.FilterResult:
+            return self.session.read(ref.log_group, "", start, end, purpose=purpose, stream=line.stream)
+
+        low, high = max(floor, at - LOCATE_SPANS_MS[0]), min(ceiling, at + LOCATE_SPANS_MS[0])
+        first = read(low, high)
+        lines = merge_events(first.events, [line])
+        whole = not first.truncated
+        for span in LOCATE_SPANS_MS[1:]:
+            where = enclosing_invocation(lines, line)
+            need_before = where.first is None and low > floor
+            need_after = where.last is None and high < ceiling
+            if where.settled or not whole or not (need_before or need_after):
+                break
+            jobs: list[Callable[[], cw.FilterResult]] = []
+            new_low, new_high = low, high
+            if need_before:
+                new_low = max(floor, at - span)
+                jobs.append(partial(read, new_low, low - 1))
+            if need_after:
+                new_high = min(ceiling, at + span)
+                jobs.append(partial(read, high + 1, new_high))
+            results = self.session.parallel(jobs)
+            lines = merge_events(lines, *(r.events for r in results))
+            low, high = new_low, new_high
+            whole = not any(r.truncated for r in results) and len(lines) <= LOCATE_MAX_EVENTS
+        where = enclosing_invocation(lines, line)
+        if where.first is not None and where.init_ms and whole:
+            # A cold start: its init output may lie before what was read.
+            ordered = sorted(lines, key=sort_key)
+            began = ordered[where.first]
+            if parse_lambda_line(began.message).kind == "start":
+                reach = began.timestamp - int(where.init_ms) - CLOCK_SLACK_MS
+                if reach < low:
+                    lines = merge_events(lines, read(max(floor, reach), low - 1).events)
+                    where = enclosing_invocation(lines, line)
+        if where.outside or where.conflict or not where.lambda_id:
+            return None
+        ordered = sorted(lines, key=sort_key)
+        first_index = where.first if where.first is not None else 0
+        last_index = where.last if where.last is not None else len(ordered) - 1
+        invocation = ordered[first_index : last_index + 1]
+        return _Found(ref, where.lambda_id, [line], invocation, matched_by, invocation=invocation)
 
     def _job_authorizer(
         self, ref: FunctionRef, call_start: int, call_end: int, api_id: str
@@ -568,12 +691,16 @@ class _Lookup:
             self.notes.append(f"{len(wanted)} invocations matched; showing the first {MAX_INVOCATIONS}.")
             wanted = dict(list(wanted.items())[:MAX_INVOCATIONS])
         fill_jobs: list[Callable[[], tuple[_Found, list[LogEvent]]]] = []
+        ready: list[tuple[_Found, list[LogEvent]]] = []
         for lambda_id, item in wanted.items():
+            if item.invocation is not None:
+                ready.append((item, item.invocation))
+                continue
             for seen in sightings(item.context, lambda_id):
                 fill_jobs.append(self._job_fill(item, seen))
         slices: list[list[LogEvent]] = []
         invocations: list[InvocationSummary] = []
-        for item, events in self.session.parallel(fill_jobs):
+        for item, events in ready + self.session.parallel(fill_jobs):
             if not events:
                 continue
             slices.append(events)
@@ -657,7 +784,14 @@ class _Lookup:
         elif stage.access_log_group in self.session.missing:
             causes.append(f"The access-log group {stage.access_log_group} does not exist.")
         if self.request.time is not None:
-            causes.extend(self._age_causes(to_epoch_ms(self.request.time)))
+            request_ms = to_epoch_ms(self.request.time)
+            if self.explicit_window and not self.start_ms <= request_ms <= self.end_ms:
+                causes.insert(
+                    0,
+                    f"The id is from {_iso(request_ms)}, outside the window you searched ({when}); drop "
+                    "--since/--until to search around the id's own time.",
+                )
+            causes.extend(self._age_causes(request_ms))
         else:
             causes.append(
                 f"The request may be older than the window searched ({when}); try a larger --since."
@@ -700,6 +834,8 @@ class _Found:
     matched_by: str
     # Set when ``context`` is every line of the group in this [start, end] (read without a pattern).
     window: tuple[int, int] | None = None
+    # The invocation's lines, START to REPORT, when they were read already (placing a print() line).
+    invocation: list[LogEvent] | None = None
 
 
 def _matched_by(kind: IdKind) -> str:

@@ -7,8 +7,9 @@ UPSERT, CREATE, so that replacing an A record by a CNAME (which may not coexist)
 step. The original mirror sent one request per change and stopped at the first error, leaving a zone
 half-synchronised.
 
-Guards (refuse unless forced): the master gave no records, its serial went backwards (RFC 1982), or the
-plan deletes more than a share (20% by default) of the record sets opsbot manages in Route 53.
+Guards (refuse unless forced): the master gave no records while the plan deletes some, its serial went
+backwards (RFC 1982), or the plan deletes more than a share (20% by default) of the record sets opsbot
+manages in Route 53.
 
 ``validate`` replays the batches against the Route 53 side as read, with Route 53's rules (CREATE only
 of what is absent, DELETE of exactly what is there, no CNAME beside other data, limits, syntax). moto
@@ -262,9 +263,19 @@ def diff(
         left.append(LeftAlone("master", record.name, record.rtype, reason))
         kept = "keeps its own version" if current is not None else "has none"
         warnings.append(f"{record.name} {record.rtype} is not mirrored ({reason}); Route 53 {kept}.")
+    # A master record set that is not mirrored (a value that cannot be read, say) is no reason to delete
+    # what Route 53 holds at that name and type.
+    not_mirrored = {(item.name, item.rtype): item.reason for item in master.left_alone}
     for item in hosted.records:
-        if item.record.key not in master_keys:
-            changes.append(Change(Action.DELETE, item.record, item.wire_name, item.wire_values))
+        key = item.record.key
+        if key in master_keys:
+            continue
+        if key in not_mirrored:
+            warnings.append(
+                f"{key[0]} {key[1]} is not mirrored ({not_mirrored[key]}); Route 53 keeps its own version."
+            )
+            continue
+        changes.append(Change(Action.DELETE, item.record, item.wire_name, item.wire_values))
     return Diff(changes, left, warnings, ttl_only)
 
 
@@ -324,12 +335,20 @@ def guards(
 ) -> list[Guard]:
     found: list[Guard] = []
     origin = names.display(master.origin)
-    if not master.records:
+    # A record set deleted and created again in the same request (see diff) is replaced, not removed.
+    created = {change.record.key for change in changes if change.action is Action.CREATE}
+    deletes = sum(
+        1 for change in changes if change.action is Action.DELETE and change.record.key not in created
+    )
+    # An empty master is only dangerous when the plan would delete what Route 53 holds: a zone with
+    # nothing to mirror on either side is in sync, and refusing it would fail every scheduled run.
+    if not master.records and deletes:
         found.append(
             Guard(
                 "empty",
                 f"The master returned no records for {origin} that opsbot can mirror (besides its SOA "
-                "and NS); applying would empty the Route 53 zone.",
+                f"and NS); applying would delete the {deletes} record set{'s' if deletes != 1 else ''} "
+                "opsbot manages in the Route 53 zone.",
             )
         )
     if last_serial is not None and master.serial is not None:
@@ -350,11 +369,6 @@ def guards(
                     "(RFC 1982: they are exactly 2^31 apart).",
                 )
             )
-    # A record set deleted and created again in the same request (see diff) is replaced, not removed.
-    created = {change.record.key for change in changes if change.action is Action.CREATE}
-    deletes = sum(
-        1 for change in changes if change.action is Action.DELETE and change.record.key not in created
-    )
     managed = len(hosted.records)
     if managed and deletes and deletes * 100 > max_delete_percent * managed:
         share = deletes * 100 / managed

@@ -6,9 +6,11 @@ planned change carries the strings to send.
 
 Canonical values:
 - names inside values (CNAME, NS, PTR, MX, SRV targets) are lowercase and absolute with a trailing dot,
-  escaped the Route 53 way (octal). The master transfers them absolute; Route 53 treats a name without a
-  trailing dot as absolute too. The original mirror cut the zone name off one side only and so rewrote
-  every in-zone CNAME/MX/SRV target on every run.
+  escaped the Route 53 way (octal); names in other types' values (HTTPS and SVCB targets, NAPTR
+  replacements) are lowercase and absolute too, in dnspython's presentation format. The master
+  transfers them absolute; Route 53 treats a name without a trailing dot as absolute too. The original
+  mirror cut the zone name off one side only and so rewrote every in-zone CNAME/MX/SRV target on every
+  run.
 - TXT and SPF: every character-string in double quotes, separated by one space, ``"`` and ``\\`` escaped
   with a backslash, bytes outside printable ASCII as ``\\ooo`` (octal, as Route 53 documents), strings
   longer than 255 bytes cut into 255-byte chunks (the DNS limit of one string).
@@ -261,10 +263,14 @@ def parse_route53_value(rtype: str, value: str) -> str:
     if rtype not in ROUTE53_TYPES:
         raise UsageError(f"Route 53 does not support {rtype} records.")
     try:
-        rdata = dns.rdata.from_text(dns.rdataclass.IN, rtype, stripped, origin=dns.name.root)
+        # Route 53 reads every name in a value as absolute; with dnspython's default (relativize=True)
+        # names in HTTPS, SVCB and NAPTR values came out relative and could not be canonicalised.
+        rdata = dns.rdata.from_text(
+            dns.rdataclass.IN, rtype, stripped, origin=dns.name.root, relativize=False
+        )
+        return canonical_rdata(rdata)
     except Exception as error:  # dnspython raises many kinds for bad text; all mean "not valid"
         raise UsageError(f"{stripped!r} is not a valid {rtype} value ({error}).") from None
-    return canonical_rdata(rdata)
 
 
 def _absolute(name: dns.name.Name, origin: dns.name.Name | None) -> dns.name.Name:
@@ -298,6 +304,11 @@ def canonical_rdata(rdata: dns.rdata.Rdata, origin: dns.name.Name | None = None)
         return f"{rdata.priority} {rdata.weight} {rdata.port} {target}"  # type: ignore[attr-defined]
     if rdtype in (dns.rdatatype.TXT, dns.rdatatype.SPF):
         return txt_value(rdata.strings)  # type: ignore[attr-defined]
+    if rdtype in (dns.rdatatype.SVCB, dns.rdatatype.HTTPS):
+        # RFC 4034's canonical form predates SVCB and keeps the TargetName's case; names are
+        # case-insensitive, so it is lowercased like every other name in a value.
+        service_target = _absolute(rdata.target, origin).canonicalize()  # type: ignore[attr-defined]
+        rdata = rdata.replace(target=service_target)
     # Other types: RFC 4034's canonical form lowercases embedded names; presentation via dnspython.
     wire = rdata.to_digestable(origin)
     return dns.rdata.from_wire(rdata.rdclass, rdtype, wire, 0, len(wire)).to_text()
@@ -314,12 +325,14 @@ def master_zone(origin: str, rrsets: Iterable[dns.rrset.RRset]) -> MasterZone:
     """The records of a transfer (absolute names) -> the master zone as we compare it.
 
     Apex SOA and NS are Route 53's own and are not mirrored; types Route 53 does not support, records of
-    other classes and wildcard NS records are reported in ``left_alone``. An RRset split over several
-    transfer messages is joined; its TTL is the lowest seen (as a resolver would cache it).
+    other classes, wildcard NS records and values that cannot be read are reported in ``left_alone``
+    (where Route 53 keeps what it holds). An RRset split over several transfer messages is joined; its
+    TTL is the lowest seen (as a resolver would cache it).
     """
     origin_name = names.from_text(origin)
     collected: dict[tuple[str, str], tuple[int, set[str]]] = {}
     left: dict[tuple[str, str], LeftAlone] = {}
+    unreadable: set[tuple[str, str]] = set()
     serial: int | None = None
     rr_count = 0
     for rrset in rrsets:
@@ -347,7 +360,15 @@ def master_zone(origin: str, rrsets: Iterable[dns.rrset.RRset]) -> MasterZone:
         if rtype == "NS" and name.startswith("*."):
             left[key] = LeftAlone("master", name, rtype, "Route 53 does not allow wildcard NS records")
             continue
-        values = {canonical_rdata(rdata, origin_name) for rdata in rrset}
+        if key in unreadable:
+            continue
+        try:
+            values = {canonical_rdata(rdata, origin_name) for rdata in rrset}
+        except Exception as error:  # one odd record set must not stop the zone (dnspython raises many kinds)
+            unreadable.add(key)
+            collected.pop(key, None)
+            left[key] = LeftAlone("master", name, rtype, f"value not understood ({error})")
+            continue
         if key in collected:
             ttl, existing = collected[key]
             existing.update(values)

@@ -4,7 +4,8 @@
 - ``apply``: guards, client-side validation, batches in order with backoff, stop at the first failure
   and say exactly which batches were applied; then the SOA serial and the sync state.
 - ``mirror``: the scheduled run; a cheap SOA query first, and nothing more while the serial is unchanged.
-- ``status``: configured zones, last sync, the serials on both sides, drift.
+- ``status``: configured zones, last sync, the serials on both sides (serial drift) and what the last
+  full comparison found; no transfer.
 
 Network and AWS access happen only here (through ``transfer`` and ``bot.aws.route53``); the results are
 frozen dataclasses that ``bot.render.dns`` turns into Slack blocks or terminal text.
@@ -12,6 +13,7 @@ frozen dataclasses that ``bot.render.dns`` turns into Slack blocks or terminal t
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -21,7 +23,7 @@ from typing import Any
 
 from bot.aws import route53
 from bot.aws.state import StateTable
-from bot.config import Settings
+from bot.config import Settings, apply_log_level
 from bot.core.dns import names, serial
 from bot.core.dns.config import (
     ZoneConfig,
@@ -242,7 +244,10 @@ def prepare(
     key: TsigKey | None = None,
     last_sync: dict[str, Any] | None = None,
 ) -> Prepared:
-    """Transfer, read Route 53, plan. Raises TransferError when the master does not deliver."""
+    """Transfer, read Route 53, plan. Raises TransferError when the master does not deliver.
+
+    With a state table, what the plan found is kept for ``/dns status`` (the only state a plan writes).
+    """
     key = _key(zone, key)
     if last_sync is None and state is not None:
         last_sync = state.get_sync_state(zone.state_key)
@@ -263,6 +268,7 @@ def prepare(
         max_delete_percent=zone.max_delete_percent,
     )
     planned = time.perf_counter()
+    _record_check(state, zone, plan, outcome="planned", pending=len(plan.changes), now=None)
     return Prepared(
         zone,
         plan,
@@ -428,6 +434,10 @@ def _record(
     if state is None:
         return
     zone, plan = prepared.zone, prepared.plan
+    applied = set(result.applied_batches)
+    pending = sum(len(b.changes) for b in plan.batches if b.number not in applied)
+    outcome = "applied" if result.applied else ("refused" if result.refused else "failed")
+    _record_check(state, zone, plan, outcome=outcome, pending=pending, now=now)
     if not result.applied:
         failed = result.failed_batch
         _record_problem(
@@ -458,6 +468,45 @@ def _record(
         "status": "ok",
     }
     state.put_sync_state(zone.state_key, {k: v for k, v in record.items() if v is not None})
+
+
+def check_key(zone: ZoneConfig) -> str:
+    """Where the last full comparison of a zone is kept: an item of its own, beside the sync state, so
+    that recording a plan never races with an apply recording its sync."""
+    return f"{zone.state_key}#check"
+
+
+def _record_check(
+    state: StateTable | None,
+    zone: ZoneConfig,
+    plan: Plan,
+    *,
+    outcome: str,
+    pending: int,
+    now: datetime | None,
+) -> None:
+    """What the last full comparison (transfer + whole hosted zone) found, for ``/dns status``.
+
+    Serials alone cannot show edits made in Route 53 by hand; this can, as of its time. Best effort: a
+    plan must not fail because its finding could not be kept.
+    """
+    if state is None:
+        return
+    record = {
+        "domain": zone.name,
+        "zone_id": zone.zone_id,
+        "checked_at": _iso(now),
+        "master_serial": plan.master_serial,
+        "route53_serial": plan.route53_serial,
+        "outcome": outcome,  # planned, applied, refused, failed
+        "pending": pending,
+        "counts": plan.counts(),
+        "left_alone": len(plan.left_alone),
+    }
+    try:
+        state.put_sync_state(check_key(zone), {k: v for k, v in record.items() if v is not None})
+    except OpsbotError as problem:
+        logging.getLogger("opsbot.dns").warning("could not record the check of %s: %s", zone.name, problem)
 
 
 def _record_problem(
@@ -635,40 +684,86 @@ def mirror(
 
 @dataclass(frozen=True)
 class ZoneStatus:
+    """A zone's status from cheap reads only: one SOA query each side and the state table.
+
+    The serials show whether the master moved since the last sync, not whether Route 53 still holds what
+    was synced: an edit made in Route 53 by hand leaves its SOA serial alone. So the status also shows
+    what the last full comparison (a plan, a preview, an apply, the schedule's full check) found, and
+    when; only a new ``/dns plan`` can tell what changed since.
+    """
+
     zone: ZoneConfig
     last_sync: dict[str, Any] | None
     master_serial: int | None
     route53_serial: int | None
     master_error: str = ""
     route53_error: str = ""
+    last_check: dict[str, Any] | None = None
 
     @property
     def last_serial(self) -> int | None:
         return _serial_of(self.last_sync)
 
     @property
-    def drift(self) -> str:
+    def last_run_failed(self) -> bool:
+        return bool(self.last_sync and self.last_sync.get("status") in ("failed", "refused"))
+
+    @property
+    def serial_drift(self) -> str:
+        """The serials compared: "none" when the master, the last sync and Route 53's SOA agree."""
         if self.master_error:
             return "master unreachable"
-        if self.last_sync and self.last_sync.get("status") in ("failed", "refused"):
+        if self.last_sync and self.last_run_failed:
             return f"last sync {self.last_sync['status']}"
         if self.last_serial is None:
             return "never synced"
         assert self.master_serial is not None
         order = serial.compare(self.master_serial, self.last_serial)
         if order is serial.Order.AFTER:
-            return "master ahead (changes pending)"
+            return "master ahead of the last sync (changes pending)"
         if order is not serial.Order.SAME:
             return "master serial went backwards"
         if self.route53_serial is not None and self.route53_serial != self.master_serial:
             return "Route 53 SOA serial differs"
         if self.route53_error:
             return "Route 53 unreadable"
-        return "in sync"
+        return "none"
+
+    @property
+    def pending(self) -> int | None:
+        """Changes the last full comparison found still to apply (None: no comparison recorded)."""
+        value = (self.last_check or {}).get("pending")
+        return int(value) if isinstance(value, int | float) else None
+
+    @property
+    def check(self) -> str:
+        """What the last full comparison found, as a phrase."""
+        if self.pending is None:
+            return "no full comparison recorded (run /dns plan)"
+        check = self.last_check or {}
+        when = check.get("checked_at", "?")
+        at = check.get("master_serial")
+        where = f"last full check {when}" + (f" at master serial {at}" if at is not None else "")
+        if self.pending:
+            plural = "s" if self.pending != 1 else ""
+            return f"{where}: {self.pending} change{plural} pending (run /dns plan)"
+        return f"{where}: no changes pending (Route 53 edited since? run /dns plan)"
+
+    @property
+    def drift(self) -> str:
+        """The one-line status: serial drift, then the last full comparison."""
+        serials = self.serial_drift
+        unknown = self.last_run_failed or serials in (
+            "master unreachable",
+            "never synced",
+            "Route 53 unreadable",
+        )
+        return f"{serials if unknown else 'serial drift: ' + serials}; {self.check}"
 
     @property
     def in_sync(self) -> bool:
-        return self.drift == "in sync"
+        """Serials agree and the last full comparison found nothing to change."""
+        return self.serial_drift == "none" and self.pending == 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -677,6 +772,10 @@ class ZoneStatus:
             "route53_serial": self.route53_serial,
             "last_serial": self.last_serial,
             "last_sync": self.last_sync,
+            "serial_drift": self.serial_drift,
+            "last_check": self.last_check,
+            "pending": self.pending,
+            "in_sync": self.in_sync,
             "drift": self.drift,
             "master_error": self.master_error or None,
             "route53_error": self.route53_error or None,
@@ -685,6 +784,7 @@ class ZoneStatus:
 
 def zone_status(zone: ZoneConfig, *, state: StateTable | None) -> ZoneStatus:
     last_sync = state.get_sync_state(zone.state_key) if state is not None else None
+    last_check = state.get_sync_state(check_key(zone)) if state is not None else None
     master_serial: int | None = None
     route53_serial: int | None = None
     master_error = route53_error = ""
@@ -700,7 +800,7 @@ def zone_status(zone: ZoneConfig, *, state: StateTable | None) -> ZoneStatus:
             route53_error = "no SOA record"
     except OpsbotError as error:
         route53_error = error.message
-    return ZoneStatus(zone, last_sync, master_serial, route53_serial, master_error, route53_error)
+    return ZoneStatus(zone, last_sync, master_serial, route53_serial, master_error, route53_error, last_check)
 
 
 def status(zones: tuple[ZoneConfig, ...], *, state: StateTable | None) -> list[ZoneStatus]:
@@ -714,6 +814,26 @@ class MirrorFailed(OpsbotError):
     """A scheduled run did not bring the zone in sync; raised so that Lambda counts an error."""
 
 
+def _mirror_one(zone: ZoneConfig, state: StateTable, force: bool, logger: logging.Logger) -> MirrorResult:
+    """``mirror`` for one zone of a scheduled run, where nothing may stop the zones after it.
+
+    ``mirror`` turns every OpsbotError into its result; anything else is a bug (a record dnspython or
+    opsbot cannot handle, say). It is logged with its traceback, recorded beside the zone's last sync for
+    ``/dns status``, and reported as that zone's failure.
+    """
+    try:
+        return mirror(zone, state=state, force=force)
+    except Exception as error:  # a bug must cost one zone, not the run
+        logger.exception("DNS mirror %s: unexpected error", zone.name)
+        detail = str(error)[:500]
+        message = f"Unexpected error while mirroring {zone.name} ({type(error).__name__}: {detail})."
+        last_sync: dict[str, Any] | None = None
+        with contextlib.suppress(OpsbotError):  # the state table may be the problem itself
+            last_sync = state.get_sync_state(zone.state_key)
+        _record_problem(state, zone, last_sync, status="failed", error=message, now=None)
+        return MirrorResult(zone, "failed", None, _serial_of(last_sync), message)
+
+
 def mirror_handler(settings: Settings | None = None) -> Callable[[Any, Any], dict[str, Any]]:
     """The scheduled mirror function. Building it does no I/O; OPSBOT_DNS_ZONES is read at each run."""
     import json
@@ -724,11 +844,12 @@ def mirror_handler(settings: Settings | None = None) -> Callable[[Any, Any], dic
     logger = logging.getLogger("opsbot.dns")
 
     def handler(event: Any, context: Any) -> dict[str, Any]:
+        apply_log_level(resolved)
         requests = parse_event(event, configured_zones(resolved))
         state = StateTable(resolved.state_table)
         results = []
         for request in requests:
-            result = mirror(request.zone, state=state, force=request.force)
+            result = _mirror_one(request.zone, state, request.force, logger)
             # One JSON line per zone: CloudWatch Logs Insights can chart serials, counts and timings.
             print(json.dumps({"dns_mirror": result.to_json()}, default=str))
             results.append(result)
