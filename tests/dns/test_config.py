@@ -138,6 +138,16 @@ def test_one_domain_in_two_hosted_zones_needs_the_zone_id() -> None:
     with pytest.raises(UsageError, match=r"several hosted zones \(Z111, Z222\); give --zone-id"):
         find_zone(zones, "example.com")
     assert find_zone(zones, "example.com", zone_id="/hostedzone/Z222") == zones[1]
+    # The template's schedules name the hosted zone too, so each runs its own zone.
+    for zone in zones:
+        (request,) = parse_event({"domain": "example.com", "zone_id": zone.zone_id}, zones)
+        assert request.zone == zone and not request.force
+    with pytest.raises(UsageError, match="several hosted zones"):
+        parse_event({"domain": "example.com"}, zones)
+    with pytest.raises(UsageError, match=r"example\.com with hosted zone Z333 is not a configured zone"):
+        parse_event({"domain": "example.com", "zone_id": "Z333"}, zones)
+    with pytest.raises(UsageError, match="hosted zone id must be text"):
+        parse_event({"domain": "example.com", "zone_id": 5}, zones)
 
 
 def test_a_key_pasted_where_its_location_belongs_is_not_repeated() -> None:

@@ -103,6 +103,85 @@ def test_a_full_check_after_a_while_finds_edits_made_in_route53(zone_env: ZoneEn
     assert [c.summary() for c in later.plan.changes] == ["DELETE stray.example.com. 60 A 10.1.1.1"]
 
 
+def _hand_edit(zone_id: str, name: str, value: str) -> None:
+    client("route53").change_resource_record_sets(
+        HostedZoneId=zone_id,
+        ChangeBatch={
+            "Changes": [
+                {
+                    "Action": "UPSERT",
+                    "ResourceRecordSet": {
+                        "Name": name,
+                        "Type": "A",
+                        "TTL": 300,
+                        "ResourceRecords": [{"Value": value}],
+                    },
+                }
+            ]
+        },
+    )
+
+
+def test_a_plan_that_finds_a_hand_edit_makes_the_next_run_fix_it(zone_env: ZoneEnv) -> None:
+    """/dns plan at an unchanged serial finds a record edited in Route 53: the next scheduled run
+    transfers, plans and applies, instead of waiting for the full check full_check_hours later."""
+    now = datetime(2024, 6, 1, tzinfo=UTC)
+    mirror(zone_env.zone, state=zone_env.state, now=now)
+    _hand_edit(zone_env.zone.zone_id, "mail.example.com.", "10.9.9.9")
+    # The schedule cannot see the edit by itself: the serial stood still.
+    quiet = mirror(zone_env.zone, state=zone_env.state, now=now + timedelta(hours=1))
+    assert quiet.status == "up-to-date" and not quiet.transferred
+    plan = prepare(zone_env.zone, state=zone_env.state).plan  # /dns plan
+    assert [c.summary() for c in plan.changes] == [
+        "UPSERT mail.example.com. 300 A 10.0.0.25 (was 300 10.9.9.9)"
+    ]
+    assert zone_status(zone_env.zone, state=zone_env.state).pending == 1
+
+    transfers = zone_env.master.counters.transfers
+    fixed = mirror(zone_env.zone, state=zone_env.state, now=now + timedelta(hours=2))
+    assert fixed.status == "synced" and fixed.transferred, fixed.message
+    assert fixed.plan is not None and [c.summary() for c in fixed.plan.changes] == [
+        c.summary() for c in plan.changes
+    ]
+    assert zone_env.master.counters.transfers == transfers + 1
+    assert managed(zone_env)[("mail.example.com.", "A")].values == ("10.0.0.25",)
+    assert zone_status(zone_env.zone, state=zone_env.state).in_sync
+    # Settled: the run after that is one SOA query again.
+    again = mirror(zone_env.zone, state=zone_env.state, now=now + timedelta(hours=3))
+    assert again.status == "up-to-date" and not again.transferred
+    assert zone_env.master.counters.transfers == transfers + 1
+
+
+def test_pending_changes_found_by_a_plan_are_still_guarded(zone_env: ZoneEnv) -> None:
+    """Records added in Route 53 by hand that a plan would delete in bulk: the scheduled run that the
+    pending check triggers refuses like any other run, and deletes nothing."""
+    now = datetime(2024, 6, 1, tzinfo=UTC)
+    mirror(zone_env.zone, state=zone_env.state, now=now)
+    for n in range(5):
+        _hand_edit(zone_env.zone.zone_id, f"stray{n}.example.com.", f"10.8.8.{n}")
+    plan = prepare(zone_env.zone, state=zone_env.state).plan
+    assert plan.counts() == {"CREATE": 0, "UPSERT": 0, "DELETE": 5} and plan.blocked
+
+    run = mirror(zone_env.zone, state=zone_env.state, now=now + timedelta(hours=1))
+    assert run.status == "refused" and run.transferred, run.message
+    assert "deletes 5 of the 14" in run.message
+    assert all((f"stray{n}.example.com.", "A") in managed(zone_env) for n in range(5))
+    status = zone_status(zone_env.zone, state=zone_env.state)
+    assert status.pending == 5 and status.serial_drift == "last sync refused"
+
+
+def test_a_pending_check_of_another_hosted_zone_does_not_trigger_a_transfer(zone_env: ZoneEnv) -> None:
+    """The check item is per zone and hosted zone: another mirror of the same domain with pending
+    changes leaves this one's run at one SOA query."""
+    now = datetime(2024, 6, 1, tzinfo=UTC)
+    mirror(zone_env.zone, state=zone_env.state, now=now)
+    other = zone_env.zone.with_changes(zone_id=create_hosted_zone(DOMAIN))
+    assert prepare(other, state=zone_env.state).plan.changes  # the other hosted zone is empty: pending
+    transfers = zone_env.master.counters.transfers
+    run = mirror(zone_env.zone, state=zone_env.state, now=now + timedelta(hours=1))
+    assert run.status == "up-to-date" and zone_env.master.counters.transfers == transfers
+
+
 # -- guards ----------------------------------------------------------------------------------------
 
 

@@ -1,16 +1,34 @@
-"""template.yaml's DNS mirror: the function, its schedule, VPC and least-privilege IAM."""
+"""template.yaml's DNS mirror: up to three zones, one schedule each, least-privilege IAM, optional VPC.
+
+The template is resolved the way CloudFormation resolves it for given parameter values (conditions
+evaluated, the taken ``Fn::If`` branch, ``AWS::NoValue`` dropped, ``Fn::Sub`` and friends computed), and
+the result is read with the code that reads it in Lambda (``parse_zones``, ``parse_event``).
+"""
 
 from __future__ import annotations
 
 import functools
 import json
 import re
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-from bot.core.dns.config import parse_event, parse_zones
+import pytest
+
+from bot.core.dns.config import ZoneConfig, parse_event, parse_master, parse_zones
+from bot.core.dns.service import check_key
 
 ROOT = Path(__file__).resolve().parents[2]
+NO_VALUE = object()  # AWS::NoValue
+PSEUDO = {
+    "AWS::Partition": "aws",
+    "AWS::Region": "us-east-1",
+    "AWS::AccountId": "123456789012",
+    "AWS::StackName": "opsbot",
+    "AWS::URLSuffix": "amazonaws.com",
+}
+REQUIRED = {"SlackBotUserId": "U0BOT", "SlackTeamId": "T0TEAM"}  # parameters without a default
 
 
 @functools.cache
@@ -21,111 +39,339 @@ def template() -> dict[str, Any]:
     return cfn_yaml.load(str(ROOT / "template.yaml"))  # type: ignore[no-any-return]
 
 
-def substitute(text: str, values: dict[str, str]) -> str:
-    return re.sub(r"\$\{(\w+)\}", lambda m: values[m.group(1)], text)
+class Deployment:
+    """The stack CloudFormation would create from template.yaml with these parameter values.
+
+    References to resources stay symbolic (``{Ref:Name}``, ``{GetAtt:Name.Attr}``); each must name a
+    resource that exists in this deployment, as CloudFormation requires.
+    """
+
+    def __init__(self, **values: str) -> None:
+        declared = template()["Parameters"]
+        assert set(values) <= set(declared), sorted(set(values) - set(declared))
+        self.parameters: dict[str, Any] = {}
+        for name, spec in declared.items():
+            value = str(values.get(name, REQUIRED.get(name, spec.get("Default"))))
+            pattern = spec.get("AllowedPattern")
+            if pattern is not None and not re.fullmatch(pattern, value):
+                raise ValueError(f"{name}={value!r} does not match its AllowedPattern")
+            if "AllowedValues" in spec and value not in [str(v) for v in spec["AllowedValues"]]:
+                raise ValueError(f"{name}={value!r} is not one of its AllowedValues")
+            self.parameters[name] = value.split(",") if spec["Type"] == "CommaDelimitedList" else value
+        self._conditions: dict[str, bool] = {}
+        self.referenced: set[str] = set()
+        self.resources = {
+            name: self.resolve(resource)
+            for name, resource in template()["Resources"].items()
+            if "Condition" not in resource or self.condition(resource["Condition"])
+        }
+        for output in template()["Outputs"].values():
+            if "Condition" not in output or self.condition(output["Condition"]):
+                self.resolve(output)
+        missing = self.referenced - set(self.resources)
+        assert not missing, f"references to resources this deployment does not create: {sorted(missing)}"
+
+    def condition(self, name: str) -> bool:
+        if name not in self._conditions:
+            value = self.resolve(template()["Conditions"][name])
+            assert isinstance(value, bool), (name, value)
+            self._conditions[name] = value
+        return self._conditions[name]
+
+    def resolve(self, node: Any) -> Any:
+        if isinstance(node, dict):
+            if len(node) == 1:
+                ((key, argument),) = node.items()
+                if key == "Ref":
+                    return self._ref(str(argument))
+                if key == "Condition" and isinstance(argument, str):
+                    return self.condition(argument)
+                if key.startswith("Fn::"):
+                    return getattr(self, "_" + key[4:].lower())(argument)
+            resolved = {str(k): self.resolve(v) for k, v in node.items()}
+            return {k: v for k, v in resolved.items() if v is not NO_VALUE}
+        if isinstance(node, list):
+            return [item for item in map(self.resolve, node) if item is not NO_VALUE]
+        return node
+
+    def _ref(self, name: str) -> Any:
+        if name == "AWS::NoValue":
+            return NO_VALUE
+        if name in PSEUDO:
+            return PSEUDO[name]
+        if name in self.parameters:
+            return self.parameters[name]
+        assert name in template()["Resources"], f"Ref to nothing: {name}"
+        self.referenced.add(name)
+        return f"{{Ref:{name}}}"
+
+    def _getatt(self, argument: Any) -> str:
+        name, attribute = argument.split(".", 1) if isinstance(argument, str) else argument
+        assert name in template()["Resources"], f"GetAtt of nothing: {name}"
+        self.referenced.add(str(name))
+        return f"{{GetAtt:{name}.{attribute}}}"
+
+    def _if(self, argument: list[Any]) -> Any:
+        name, when_true, when_false = argument
+        return self.resolve(when_true if self.condition(name) else when_false)
+
+    def _equals(self, argument: list[Any]) -> bool:
+        left, right = (self.resolve(value) for value in argument)
+        return bool(left == right)
+
+    def _not(self, argument: list[Any]) -> bool:
+        (value,) = (self.resolve(value) for value in argument)
+        assert isinstance(value, bool)
+        return not value
+
+    def _and(self, argument: list[Any]) -> bool:
+        return all(self.resolve(value) for value in argument)
+
+    def _or(self, argument: list[Any]) -> bool:
+        return any(self.resolve(value) for value in argument)
+
+    def _join(self, argument: list[Any]) -> str:
+        delimiter, values = argument
+        resolved = self.resolve(values)
+        assert all(isinstance(value, str) for value in resolved), resolved
+        return str(delimiter).join(resolved)
+
+    def _select(self, argument: list[Any]) -> Any:
+        index, values = argument
+        return self.resolve(values)[int(index)]
+
+    def _split(self, argument: list[Any]) -> list[str]:
+        delimiter, value = argument
+        return str(self.resolve(value)).split(str(delimiter))
+
+    def _sub(self, argument: Any) -> str:
+        text, variables = (argument, {}) if isinstance(argument, str) else argument
+        resolved = {str(k): self.resolve(v) for k, v in variables.items()}
+
+        def value(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name.startswith("!"):
+                return "${" + name[1:] + "}"
+            if name in resolved:
+                found = resolved[name]
+            elif "." in name:
+                found = self._getatt(name)
+            else:
+                found = self._ref(name)
+            assert isinstance(found, str), (name, found)
+            return found
+
+        return re.sub(r"\$\{([^}]+)\}", value, str(text))
+
+    # -- what the tests read -----------------------------------------------------------------------
+
+    def function(self, name: str) -> dict[str, Any]:
+        return self.resources[name]["Properties"]  # type: ignore[no-any-return]
+
+    def zones(self, function: str) -> tuple[ZoneConfig, ...]:
+        """OPSBOT_DNS_ZONES of a function, read as the function reads it."""
+        return parse_zones(self.function(function)["Environment"]["Variables"]["OPSBOT_DNS_ZONES"])
+
+    def statements(self, function: str) -> list[dict[str, Any]]:
+        return [s for policy in self.function(function)["Policies"] for s in policy.get("Statement", [])]
+
+    def granted(self, function: str, action_prefix: str) -> set[str]:
+        """The resources of every statement granting an action of that service."""
+        found: set[str] = set()
+        for statement in self.statements(function):
+            if any(str(a).startswith(action_prefix) for a in _list(statement["Action"])):
+                found.update(_list(statement["Resource"]))
+        return found
+
+    def of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
+        return {n: r for n, r in self.resources.items() if r["Type"] == resource_type}
 
 
-PARAMETERS = {
-    "DnsDomain": "corp.example.com",
-    "DnsMasterAddress": "10.0.0.53",
-    "DnsHostedZoneId": "Z0123456789ABC",
-    "DnsIgnoreTtl": "false",
-    "DnsMaxDeletePercent": "20",
-    "DnsTsigSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:opsbot/dns-AbCdEf",
-}
+SLOTS = ("Dns", "Dns2", "Dns3")
+TSIG_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:opsbot/dns-{}-AbCdEf"
+# The third zone mirrors the first zone's domain into another hosted zone (a public and a private one, say).
+ZONES: tuple[dict[str, str], ...] = (
+    {
+        "Domain": "corp.example.com",
+        "MasterAddress": "10.0.0.53",
+        "HostedZoneId": "Z0123456789ABC",
+        "TsigSecretArn": TSIG_ARN.format("corp"),
+    },
+    {
+        "Domain": "lab.example.net",
+        "MasterAddress": "[fd00::53]:5353",
+        "HostedZoneId": "Z0LAB0000000000",
+        "IgnoreTtl": "true",
+    },
+    {
+        "Domain": "corp.example.com",
+        "MasterAddress": "ns2.corp.example.com:5353",
+        "HostedZoneId": "Z0PUBLIC000000",
+        "TsigSecretArn": TSIG_ARN.format("public"),
+    },
+)
 
 
-def zones_json(variable: dict[str, Any], *, tsig: bool) -> str:
-    """OPSBOT_DNS_ZONES as CloudFormation would render it for PARAMETERS."""
-    if "Fn::If" in variable:  # the Slack function exists without a DNS zone too
-        condition, variable, empty = variable["Fn::If"]
-        assert condition == "HasDnsZone" and empty == ""
-    text, names = variable["Fn::Sub"]
-    tsig_if = names["Tsig"]["Fn::If"]
-    tsig_value = substitute(tsig_if[1]["Fn::Sub"], PARAMETERS) if tsig else tsig_if[2]
-    return substitute(text, {**PARAMETERS, "Tsig": tsig_value})
+def parameters(slots: dict[int, dict[str, str]]) -> dict[str, str]:
+    """Parameter values filling the given slots (0, 1, 2) with those zones."""
+    return {SLOTS[slot] + key: value for slot, zone in slots.items() for key, value in zone.items()}
 
 
-def test_the_mirror_function_and_its_schedule() -> None:
-    resources = template()["Resources"]
-    function = resources["DnsMirrorFunction"]
-    assert function["Condition"] == "HasDnsZone"
-    properties = function["Properties"]
+def expected(zone: dict[str, str]) -> tuple[Any, ...]:
+    return (
+        zone["Domain"],
+        str(parse_master(zone["MasterAddress"])),
+        zone["HostedZoneId"],
+        zone.get("TsigSecretArn", ""),
+        zone.get("IgnoreTtl") == "true",
+        20.0,
+    )
+
+
+def described(zone: ZoneConfig) -> tuple[Any, ...]:
+    return (zone.name, str(zone.master), zone.zone_id, zone.tsig, zone.ignore_ttl, zone.max_delete_percent)
+
+
+@pytest.mark.parametrize(
+    "slots", [(0,), (0, 1), (0, 1, 2), (0, 2)], ids=["1 zone", "2 zones", "3 zones", "1st+3rd"]
+)
+def test_each_configured_zone_is_configured_scheduled_and_granted(slots: tuple[int, ...]) -> None:
+    chosen = [ZONES[slot] for slot in slots]
+    deployment = Deployment(**parameters({slot: ZONES[slot] for slot in slots}))
+
+    # Both functions know exactly these zones, in slot order, with their settings.
+    zones = deployment.zones("DnsMirrorFunction")
+    assert [described(z) for z in zones] == [expected(z) for z in chosen]
+    assert deployment.zones("SlackFunction") == zones
+
+    # One schedule per zone; its input runs that zone and no other.
+    rules = deployment.of_type("AWS::Events::Rule")
+    assert len(rules) == len(chosen)
+    scheduled = []
+    for rule in rules.values():
+        properties = rule["Properties"]
+        assert properties["ScheduleExpression"] == "rate(15 minutes)" and properties["State"] == "ENABLED"
+        (target,) = properties["Targets"]
+        assert target["Arn"] == "{GetAtt:DnsMirrorFunction.Arn}"
+        (request,) = parse_event(json.loads(target["Input"]), zones)
+        assert not request.force
+        scheduled.append(request.zone)
+    assert sorted(scheduled, key=described) == sorted(zones, key=described)
+    # ... and each rule, only it, may invoke the mirror function.
+    permissions = deployment.of_type("AWS::Lambda::Permission")
+    assert {p["Properties"]["SourceArn"] for p in permissions.values()} == {
+        f"{{GetAtt:{name}.Arn}}" for name in rules
+    }
+    for permission in permissions.values():
+        assert permission["Properties"]["FunctionName"] == "{GetAtt:DnsMirrorFunction.Arn}"
+        assert permission["Properties"]["Principal"] == "events.amazonaws.com"
+        assert permission["Properties"]["Action"] == "lambda:InvokeFunction"
+
+    # IAM names exactly these hosted zones and TSIG secrets, in both functions.
+    hosted_zones = {f"arn:aws:route53:::hostedzone/{z['HostedZoneId']}" for z in chosen}
+    secrets = {z["TsigSecretArn"] for z in chosen if "TsigSecretArn" in z}
+    for function in ("DnsMirrorFunction", "SlackFunction"):
+        assert deployment.granted(function, "route53:") == hosted_zones, function
+        assert deployment.granted(function, "secretsmanager:") == secrets, function
+
+
+def test_without_tsig_secrets_no_secret_is_granted() -> None:
+    plain = [{k: v for k, v in zone.items() if k != "TsigSecretArn"} for zone in ZONES]
+    deployment = Deployment(**parameters(dict(enumerate(plain))))
+    assert all(zone.tsig == "" for zone in deployment.zones("DnsMirrorFunction"))
+    for function in ("DnsMirrorFunction", "SlackFunction"):
+        assert not [s for s in deployment.statements(function) if "secretsmanager" in json.dumps(s)]
+    # Only the third zone's key: only its secret.
+    deployment = Deployment(**parameters({0: plain[0], 1: plain[1], 2: ZONES[2]}))
+    assert deployment.granted("DnsMirrorFunction", "secretsmanager:") == {ZONES[2]["TsigSecretArn"]}
+    assert [z.tsig for z in deployment.zones("SlackFunction")] == ["", "", ZONES[2]["TsigSecretArn"]]
+
+
+def _no_mirror(deployment: Deployment) -> None:
+    assert "DnsMirrorFunction" not in deployment.resources
+    assert not deployment.of_type("AWS::Events::Rule") and not deployment.of_type("AWS::Lambda::Permission")
+    assert deployment.zones("SlackFunction") == ()
+    assert not deployment.granted("SlackFunction", "route53:")
+    assert not deployment.granted("SlackFunction", "secretsmanager:")
+
+
+def test_no_zone_deploys_no_mirror_and_grants_nothing() -> None:
+    _no_mirror(Deployment())
+
+
+def test_the_second_and_third_zones_count_only_with_the_first() -> None:
+    """The mirror function (and the start of OPSBOT_DNS_ZONES) comes with the first zone: later slots
+    alone deploy nothing, rather than half a mirror."""
+    _no_mirror(Deployment(**parameters({1: ZONES[1], 2: ZONES[2]})))
+
+
+@pytest.mark.parametrize("missing", ["Domain", "MasterAddress", "HostedZoneId"])
+@pytest.mark.parametrize("slot", [0, 1, 2])
+def test_a_zone_needs_its_domain_master_and_hosted_zone(slot: int, missing: str) -> None:
+    slots = dict(enumerate(ZONES))
+    slots[slot] = {k: v for k, v in ZONES[slot].items() if k != missing}
+    deployment = Deployment(**parameters(slots))
+    if slot == 0:
+        _no_mirror(deployment)
+        return
+    left = [ZONES[n] for n in range(3) if n != slot]
+    assert [described(z) for z in deployment.zones("DnsMirrorFunction")] == [expected(z) for z in left]
+    assert len(deployment.of_type("AWS::Events::Rule")) == 2
+    assert deployment.granted("SlackFunction", "route53:") == {
+        f"arn:aws:route53:::hostedzone/{z['HostedZoneId']}" for z in left
+    }
+
+
+@pytest.mark.parametrize("slot", SLOTS)
+def test_each_slots_values_cannot_break_out_of_the_json(slot: str) -> None:
+    """OPSBOT_DNS_ZONES and the schedules' inputs are built by substitution: every slot's parameters
+    refuse quotes and braces, as CloudFormation checks AllowedPattern before anything is created."""
+    good = {
+        "Domain": "corp.example.com",
+        "MasterAddress": "[fd00::53]:5353",
+        "HostedZoneId": "Z0123456789ABC",
+        "TsigSecretArn": TSIG_ARN.format("x"),
+    }
+    Deployment(**parameters({0: ZONES[0], SLOTS.index(slot): good}))
+    for key, bad in (
+        ("Domain", 'x", "zone_id": "Z9'),
+        ("MasterAddress", '10.0.0.53"'),
+        ("HostedZoneId", "Z1}"),
+        ("TsigSecretArn", 'arn", "x'),
+        ("IgnoreTtl", 'true, "x": 1'),
+    ):
+        with pytest.raises(ValueError, match=slot + key):
+            Deployment(**{**parameters({0: ZONES[0]}), slot + key: bad})
+
+
+def test_the_mirror_function_and_its_vpc() -> None:
+    deployment = Deployment(**parameters({0: ZONES[0]}))
+    properties = deployment.function("DnsMirrorFunction")
     assert properties["Handler"] == "handlers.dns_mirror.handler"
     assert properties["EventInvokeConfig"]["MaximumRetryAttempts"] == 0
-    assert properties["VpcConfig"]["Fn::If"][0] == "HasDnsVpc"
-    for tsig in (False, True):
-        (zone,) = parse_zones(
-            zones_json(properties["Environment"]["Variables"]["OPSBOT_DNS_ZONES"], tsig=tsig)
-        )
-        assert zone.name == "corp.example.com" and zone.zone_id == "Z0123456789ABC"
-        assert zone.tsig == (PARAMETERS["DnsTsigSecretArn"] if tsig else "")
-    schedule = properties["Events"]["DnsZoneSchedule"]
-    assert schedule["Type"] == "Schedule"
-    event = json.loads(substitute(schedule["Properties"]["Input"]["Fn::Sub"], PARAMETERS))
-    zones = parse_zones(zones_json(properties["Environment"]["Variables"]["OPSBOT_DNS_ZONES"], tsig=False))
-    (request,) = parse_event(event, zones)
-    assert request.zone == zones[0]
-
-
-def _statements(policies: list[Any]) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    for policy in policies:
-        if "Fn::If" in policy:
-            policy = policy["Fn::If"][1]
-        found.extend(policy.get("Statement", []))
-    return found
-
-
-def test_route53_permissions_are_scoped_to_the_hosted_zone() -> None:
-    resources = template()["Resources"]
-    for name in ("DnsMirrorFunction", "SlackFunction"):
-        statements = _statements(resources[name]["Properties"]["Policies"])
-        route53 = [s for s in statements if any(str(a).startswith("route53:") for a in _list(s["Action"]))]
-        assert route53, name
-        for statement in route53:
-            assert statement["Resource"] == {
-                "Fn::Sub": "arn:${AWS::Partition}:route53:::hostedzone/${DnsHostedZoneId}"
-            }
-        secrets = [s for s in statements if "secretsmanager:GetSecretValue" in _list(s["Action"])]
-        assert all(s["Resource"] == {"Ref": "DnsTsigSecretArn"} for s in secrets)
+    assert "Events" not in properties  # the schedules are rules of their own, with conditions
+    assert "VpcConfig" not in properties
+    in_vpc = Deployment(
+        **parameters({0: ZONES[0]}), DnsSubnetIds="subnet-1,subnet-2", DnsSecurityGroupIds="sg-1"
+    )
+    assert in_vpc.function("DnsMirrorFunction")["VpcConfig"] == {
+        "SubnetIds": ["subnet-1", "subnet-2"],
+        "SecurityGroupIds": ["sg-1"],
+    }
+    assert "VpcConfig" not in in_vpc.function("SlackFunction")
 
 
 def test_the_mirror_reaches_only_its_own_items_in_the_state_table() -> None:
-    from fnmatch import fnmatchcase
-
-    from bot.core.dns.config import ZoneConfig, parse_master
-
-    statements = _statements(template()["Resources"]["DnsMirrorFunction"]["Properties"]["Policies"])
+    deployment = Deployment(**parameters(dict(enumerate(ZONES))))
+    statements = deployment.statements("DnsMirrorFunction")
     (dynamo,) = [s for s in statements if any(str(a).startswith("dynamodb:") for a in _list(s["Action"]))]
+    assert dynamo["Resource"] == "{GetAtt:StateTable.Arn}"
     patterns = dynamo["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
-    # The partition keys the mirror writes (bot.aws.state: sync#NAME, lock#KEY), for a real zone.
-    zone = ZoneConfig("corp.example.com.", parse_master("10.0.0.53"), "Z0123456789ABC")
-    from bot.core.dns.service import check_key
-
-    for key in (f"sync#{zone.state_key}", f"sync#{check_key(zone)}", f"lock#dns-apply:{zone.state_key}"):
-        assert any(fnmatchcase(key, pattern) for pattern in patterns), key
+    # The partition keys the mirror writes (bot.aws.state: sync#NAME, lock#KEY), for every zone.
+    for zone in deployment.zones("DnsMirrorFunction"):
+        for key in (f"sync#{zone.state_key}", f"sync#{check_key(zone)}", f"lock#dns-apply:{zone.state_key}"):
+            assert any(fnmatchcase(key, pattern) for pattern in patterns), key
     assert not any(fnmatchcase("sync#fanout:x", p) or fnmatchcase("audit#2024-01-01", p) for p in patterns)
-
-
-def test_a_zone_needs_its_domain_master_and_hosted_zone() -> None:
-    conditions = template()["Conditions"]
-    needed = {str(c["Fn::Not"][0]["Fn::Equals"][0]["Ref"]) for c in conditions["HasDnsZone"]["Fn::And"]}
-    assert needed == {"DnsDomain", "DnsMasterAddress", "DnsHostedZoneId"}
-    parameters = template()["Parameters"]
-    for name, good, bad in (
-        ("DnsDomain", "corp.example.com", 'x", "zone_id": "Z9'),
-        ("DnsMasterAddress", "[fd00::53]:5353", '10.0.0.53"'),
-        ("DnsTsigSecretArn", PARAMETERS["DnsTsigSecretArn"], 'arn", "x'),
-    ):
-        pattern = parameters[name]["AllowedPattern"]
-        assert re.match(pattern, good) and re.match(pattern, "") and not re.match(pattern, bad), name
-
-
-def test_slack_function_gets_the_zone_configuration() -> None:
-    env = template()["Resources"]["SlackFunction"]["Properties"]["Environment"]["Variables"]
-    (zone,) = parse_zones(zones_json(env["OPSBOT_DNS_ZONES"], tsig=True))
-    assert zone.master.host == "10.0.0.53"
 
 
 def test_the_slack_function_stays_out_of_any_vpc() -> None:

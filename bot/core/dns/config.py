@@ -12,7 +12,8 @@ after that long, to notice edits made directly in Route 53).
 
 The mirror function accepts the original's event unchanged (``Domain``, ``MasterDns``, ``ZoneId``,
 ``IgnoreTTL`` as the string "True"/"False", ``ZoneSerial`` which it ignored and we ignore too) and our own
-(``{"domain": "..."}`` naming a configured zone, optionally with ``force``).
+(``{"domain": "..."}`` naming a configured zone, optionally with ``"zone_id"`` when the domain is mirrored
+into several hosted zones, and ``force``; with ``master`` and ``zone_id`` it describes a zone of its own).
 """
 
 from __future__ import annotations
@@ -344,10 +345,11 @@ def _parse_one(event: Mapping[str, Any], zones: tuple[ZoneConfig, ...]) -> Mirro
         raise UsageError(
             'The event needs "domain" (a configured zone) or the original Domain/MasterDns/ZoneId keys.'
         )
-    if "master" in event or "zone_id" in event:
+    if "master" in event:
         zone = zone_from_mapping({k: v for k, v in event.items() if k != "force"})
     else:
-        zone = find_zone(zones, wanted)
+        # The template's schedules name domain and hosted zone: one domain may be in two hosted zones.
+        zone = find_zone(zones, wanted, zone_id=event.get("zone_id"))
         if "ignore_ttl" in event:
             zone = zone.with_changes(ignore_ttl=parse_bool(event["ignore_ttl"], "ignore_ttl"))
     return MirrorRequest(zone, force=force)

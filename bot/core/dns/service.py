@@ -3,7 +3,8 @@
 - ``prepare``: transfer from the master, read Route 53 completely, plan (``/dns plan``, ``/dns resync``).
 - ``apply``: guards, client-side validation, batches in order with backoff, stop at the first failure
   and say exactly which batches were applied; then the SOA serial and the sync state.
-- ``mirror``: the scheduled run; a cheap SOA query first, and nothing more while the serial is unchanged.
+- ``mirror``: the scheduled run; a cheap SOA query first, and nothing more while the serial is unchanged,
+  unless a full check is due or the last one (``check_key``) left changes pending.
 - ``status``: configured zones, last sync, the serials on both sides (serial drift) and what the last
   full comparison found; no transfer.
 
@@ -558,6 +559,15 @@ def _full_check_due(zone: ZoneConfig, last_sync: dict[str, Any], now: datetime) 
     return (now - when).total_seconds() >= zone.full_check_hours * 3600
 
 
+def _pending_changes(state: StateTable | None, zone: ZoneConfig) -> int:
+    """Changes the last full comparison (``check_key``) left to apply: a ``/dns plan`` that found an edit
+    made in Route 53 while the master's serial stood still. Every plan and every apply (refused, failed
+    or not) rewrites that item, so the latest one is what is pending now."""
+    check = state.get_sync_state(check_key(zone)) if state is not None else None
+    value = (check or {}).get("pending")
+    return int(value) if isinstance(value, int | float) and value > 0 else 0
+
+
 def mirror(
     zone: ZoneConfig,
     *,
@@ -603,11 +613,19 @@ def mirror(
     last_serial = _serial_of(last_sync)
     if last_serial is not None and not force and last_sync is not None:
         order = serial.compare(master_serial, last_serial)
-        if (
+        unchanged = (
             order is serial.Order.SAME
             and last_sync.get("status", "ok") == "ok"
             and not _full_check_due(zone, last_sync, now)
-        ):
+        )
+        if unchanged:
+            # A /dns plan may have found records edited in Route 53 at this very serial: put them back now
+            # (with the usual guards) rather than at the next full check.
+            try:
+                unchanged = not _pending_changes(state, zone)
+            except OpsbotError as error:
+                return failed(error)
+        if unchanged:
             return MirrorResult(
                 zone,
                 "up-to-date",
