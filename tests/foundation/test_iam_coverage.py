@@ -91,6 +91,8 @@ def grants(stack: LocalStack, function: str) -> list[tuple[set[str], set[str] | 
     }
     found = []
     for statement in statements(template()["Resources"][function]["Properties"]["Policies"]):
+        if statement["Effect"] != "Allow":
+            continue
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         resource = json.dumps(statement["Resource"])
         tables = {t for marker, named in names.items() if marker in resource for t in named}
@@ -240,3 +242,20 @@ def test_the_event_functions_policies_grant_what_their_handlers_call(demo_stack:
         mirror_handler(settings)({"domain": "corp.example.com"}, None)
     assert ("route53", "ChangeResourceRecordSets") in recorder.calls
     assert_policy_covers(demo_stack, "DnsMirrorFunction", recorder)
+
+
+def test_the_slack_function_cannot_read_the_environment_of_opsbots_functions() -> None:
+    """apilogs reads where functions log (GetFunctionConfiguration), which also returns their environment:
+    opsbot's own functions hold the Slack bot token and signing secret there."""
+    denied = [
+        s
+        for s in statements(template()["Resources"]["SlackFunction"]["Properties"]["Policies"])
+        if s["Effect"] == "Deny" and "lambda:GetFunctionConfiguration" in json.dumps(s["Action"])
+    ]
+    assert denied and "${AWS::StackName}-*" in json.dumps(denied[0]["Resource"])
+    names = [
+        r["Properties"]["FunctionName"]["Fn::Sub"]
+        for r in template()["Resources"].values()
+        if r["Type"] == "AWS::Serverless::Function"
+    ]
+    assert names and all(name.startswith("${AWS::StackName}-") for name in names)
