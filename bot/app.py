@@ -7,12 +7,13 @@ start: a signed command is acknowledged even when Slack's Web API is slow or unr
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from typing import Any
 
 from bot.config import Settings
-from bot.listeners.framework import Runtime, bind_runtime, runtime_of
+from bot.listeners.framework import Runtime, bind_runtime, keep_ack_handle, runtime_of
 
 logger = logging.getLogger("opsbot.app")
 
@@ -29,16 +30,43 @@ class _TokenFromEnvironmentNotice(logging.Filter):
 # These libraries log whole request and response bodies at DEBUG (Slack payloads, boto3 parameters): an
 # activation code typed into a command, or a newly issued one, would land in the log.
 PAYLOAD_LOGGERS = ("slack_bolt", "slack_sdk", "botocore", "urllib3")
+# Bolt logs the whole body of a request whose signature is wrong at INFO: activation codes, response_url.
+BODY_LOGGERS = ("slack_bolt.RequestVerification",)
+FOREIGN_TEAM = "opsbot_foreign_team"
+WRONG_TEAM = (
+    ":no_entry: This opsbot belongs to another Slack workspace; it does not answer requests from this one."
+)
+
+
+class _WithholdBodies(logging.Filter):
+    """Cuts the request body out of Bolt's log lines; the rest of the line (that a signature was wrong)
+    stays, because a wrong SLACK_SIGNING_SECRET shows up there first."""
+
+    MARKER = ", body: "
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        at = message.find(self.MARKER)
+        if at >= 0:
+            record.msg = message[:at] + "; body withheld, OPSBOT_LOG_PAYLOADS=1 logs it)"
+            record.args = ()
+        return True
 
 
 def quiet_payload_loggers(settings: Settings) -> None:
-    """Keep payload-logging libraries at INFO or above, unless OPSBOT_LOG_PAYLOADS=1 (debugging)."""
+    """Keep payload-logging libraries at INFO or above, and bodies out of Bolt's lines at INFO and
+    WARNING, unless OPSBOT_LOG_PAYLOADS=1 (debugging)."""
     if settings.extra.get("OPSBOT_LOG_PAYLOADS", "").strip() == "1":
         return
     for name in PAYLOAD_LOGGERS:
         library = logging.getLogger(name)
         if library.getEffectiveLevel() < logging.INFO:
             library.setLevel(logging.INFO)
+    # A filter, not a level: Bolt sets these loggers' levels from the root's when it builds an app.
+    for name in BODY_LOGGERS:
+        library = logging.getLogger(name)
+        if not any(isinstance(f, _WithholdBodies) for f in library.filters):
+            library.addFilter(_WithholdBodies())
 
 
 def build_app(settings: Settings, *, lazy_runner: Any = None) -> Any:
@@ -49,6 +77,7 @@ def build_app(settings: Settings, *, lazy_runner: Any = None) -> Any:
     """
     from slack_bolt import App
     from slack_bolt.authorization import AuthorizeResult
+    from slack_bolt.response import BoltResponse
     from slack_sdk import WebClient
 
     from bot.config import apply_log_level
@@ -60,7 +89,16 @@ def build_app(settings: Settings, *, lazy_runner: Any = None) -> Any:
     if not any(isinstance(f, _TokenFromEnvironmentNotice) for f in bolt_logger.filters):
         bolt_logger.addFilter(_TokenFromEnvironmentNotice())
 
-    def authorize(enterprise_id: str | None, team_id: str | None, **_: Any) -> AuthorizeResult:
+    def authorize(enterprise_id: str | None, team_id: str | None, context: Any, **_: Any) -> AuthorizeResult:
+        if settings.slack_team_id and team_id and team_id != settings.slack_team_id:
+            # Signed with our secret, yet from another workspace (an app distributed to several): no
+            # token for it, and ``refuse_foreign_team`` answers before any listener. Bolt's own ways to
+            # refuse here (returning None, raising SlackApiError) would post to the response_url.
+            logger.warning(
+                "refused a request from team %s: SLACK_TEAM_ID is %s", team_id, settings.slack_team_id
+            )
+            context[FOREIGN_TEAM] = team_id
+            return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id)
         return AuthorizeResult(
             enterprise_id=enterprise_id,
             team_id=settings.slack_team_id or team_id,
@@ -85,13 +123,43 @@ def build_app(settings: Settings, *, lazy_runner: Any = None) -> Any:
         request_verification_enabled=True,
     )
     apply_log_level(settings)
+    quiet_payload_loggers(settings)  # again: building the App reset Bolt's loggers to the root's level
+
+    def refuse_foreign_team(context: Any, next: Any) -> Any:  # the first of the app's own middleware
+        if context.get(FOREIGN_TEAM):
+            return BoltResponse(status=200, body=json.dumps({"response_type": "ephemeral", "text": WRONG_TEAM}),
+                                headers={"content-type": ["application/json;charset=utf-8"]})  # fmt: skip
+        return next()
+
+    app.middleware(refuse_foreign_team)
     if lazy_runner is not None:
         app.listener_runner.lazy_listener_runner = lazy_runner
     runtime = Runtime(settings)
     bind_runtime(app, runtime)
+    keep_ack_handle(app)
     register_all(app)
     runtime.seal()
     return app
+
+
+# Slack waits 3 seconds for the ack, and on Lambda the ack waits for the self-invocation: one retry (for
+# throttling or a lost connection), and short timeouts. The read timeout stays above an Invoke's usual
+# latency, because a retried Invoke that had in fact been accepted would start the work twice.
+SELF_INVOKE_ATTEMPTS = 2
+SELF_INVOKE_CONNECT_TIMEOUT = 1.0
+SELF_INVOKE_READ_TIMEOUT = 2.0
+
+
+def self_invoke_client() -> Any:
+    """The Lambda client of the lazy self-invocation (from the cache; tests hook its events)."""
+    from bot.aws.clients import client
+
+    return client(
+        "lambda",
+        attempts=SELF_INVOKE_ATTEMPTS,
+        connect_timeout=SELF_INVOKE_CONNECT_TIMEOUT,
+        read_timeout=SELF_INVOKE_READ_TIMEOUT,
+    )
 
 
 def lambda_request_handler(app: Any) -> Any:
@@ -100,15 +168,29 @@ def lambda_request_handler(app: Any) -> Any:
     from slack_bolt.adapter.aws_lambda import SlackRequestHandler
     from slack_bolt.adapter.aws_lambda.lazy_listener_runner import LambdaLazyListenerRunner
 
-    from bot.aws.clients import client
+    from bot.listeners.framework import ACK_NOTE, ACK_NOTE_HEADER
+
+    runtime = runtime_of(app)
 
     class CachedClientLazyRunner(LambdaLazyListenerRunner):
         """Invokes the function ARN of this invocation (alias included) with a client from the cache,
-        so tests that reset the cache (moto) and the demo's endpoint are honoured."""
+        so tests that reset the cache (moto) and the demo's endpoint are honoured.
+
+        A failed invocation (missing lambda:InvokeFunction, throttling, no network) must not escape into
+        Bolt, which would answer 500 with an empty body: the user would see nothing and nothing would be
+        audited. The framework answers in the ack instead (``Runtime.lazy_not_started``)."""
 
         def start(self, function: Any, request: Any) -> None:
-            self.lambda_client = client("lambda")
-            super().start(function, request)
+            self.lambda_client = self_invoke_client()
+            note = request.context.get(ACK_NOTE)
+            if note:  # what the ack settled, for the re-invocation's audit record
+                request.context["lambda_request"].setdefault("headers", {})[ACK_NOTE_HEADER] = json.dumps(
+                    note
+                )
+            try:
+                super().start(function, request)
+            except Exception as error:
+                runtime.lazy_not_started(function, request, error)
 
     class OpsbotLambdaHandler(SlackRequestHandler):
         def handle(self, event: Any, context: Any) -> Any:

@@ -8,8 +8,10 @@ and one counter update serve up to ten notifications), SNS events (the function 
 directly), or bare SES notifications.
 
 Order of work for a batch: parse every record (a malformed one is logged with the reason and skipped),
-store every event (the table is updated before any alert is posted), then post the alerts (a failed post
-is logged; it never undoes or blocks a table update). If an event could not be stored because AWS failed,
+store every event (the table is updated before any alert is posted), then post the alerts: first those an
+earlier invocation could not post (kept in the state table's outbox), then the batch's own. A failed post
+is logged and the alert kept in the outbox for the next invocation; it never undoes or blocks a table
+update (see ``bot.core.mail_alerts``). If an event could not be stored because AWS failed,
 the rest of the batch is still processed, then the records concerned are retried: named as
 ``batchItemFailures`` for SQS, by raising for SNS (Lambda retries the whole event). Events already stored
 are then recognised as duplicates and change nothing.
@@ -51,9 +53,16 @@ class BatchReport:
     failed_messages: list[str] = field(default_factory=list)
     disabled: list[str] = field(default_factory=list)
     review: list[str] = field(default_factory=list)
+    # Complaints older than a person's re-enable: no state change, but an alert to check the address.
+    late_complaints: list[str] = field(default_factory=list)
     alerts_posted: int = 0
     alerts_digested: int = 0
     alerts_failed: int = 0
+    # Of those posted or digested: alerts an earlier invocation could not post.
+    alerts_delayed: int = 0
+    # Kept in the outbox for the next invocation; given up (refused by Slack, outbox full, a day old).
+    alerts_queued: int = 0
+    alerts_dropped: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -97,6 +106,9 @@ class SlackAlertPoster:
 
         text, blocks = digest_message(digest)
         self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+
+    def post_notice(self, text: str) -> None:
+        self.client.chat_postMessage(channel=self._channel(), text=text, unfurl_links=False)
 
 
 class SesFeedbackApp:
@@ -187,6 +199,10 @@ class SesFeedbackApp:
                     continue
                 if outcome.changed:
                     report.changed += 1
+                if outcome.late_for_reenable is not None:
+                    report.late_complaints.append(recipient_event.address)
+                    alerts.append(MailAlert.late_complaint(outcome, config.rules))
+                    continue
                 if outcome.newly_disabled:
                     report.disabled.append(recipient_event.address)
                 elif outcome.newly_in_review:
@@ -198,10 +214,12 @@ class SesFeedbackApp:
             count_events(settings, outcomes)
         except OpsbotError as error:
             logger.error("daily mail counters not updated (%d events uncounted): %s", len(outcomes), error)
-        if alerts:
-            self._alert(alerts, report)
+        # Also without alerts of its own: alerts an earlier invocation could not post go out now.
+        self._alert(alerts, report)
         report.failed_messages = sorted({raw.sqs_message_id for raw, _ in failures if raw.sqs_message_id})
-        summary = {k: v for k, v in report.to_json().items() if k not in {"disabled", "review"}}
+        summary = {
+            k: v for k, v in report.to_json().items() if k not in {"disabled", "review", "late_complaints"}
+        }
         logger.info("ses feedback batch %s", json.dumps(summary, sort_keys=True))
         if any(not raw.sqs_message_id for raw, _ in failures):
             raise FeedbackNotStored(
@@ -229,17 +247,18 @@ class SesFeedbackApp:
     def _alert(self, alerts: list[Any], report: BatchReport) -> None:
         from bot.aws.state import StateTable
         from bot.core.mail import mail_config
-        from bot.core.mail_alerts import dispatch
+        from bot.core.mail_alerts import deliver
 
         settings = self.settings
         if not settings.alert_channel and self._poster is None:
-            logger.warning(
-                "OPSBOT_ALERT_CHANNEL is not set: %d mail alerts not posted (%s)",
-                len(alerts),
-                ", ".join(a.address for a in alerts[:10]),
-            )
+            if alerts:
+                logger.warning(
+                    "OPSBOT_ALERT_CHANNEL is not set: %d mail alerts not posted (%s)",
+                    len(alerts),
+                    ", ".join(a.address for a in alerts[:10]),
+                )
             return
-        result = dispatch(
+        result = deliver(
             alerts,
             state=StateTable(settings.state_table),
             poster=self.poster,
@@ -248,6 +267,9 @@ class SesFeedbackApp:
         report.alerts_posted = result.posted
         report.alerts_digested = result.digested
         report.alerts_failed = result.failed
+        report.alerts_delayed = result.delayed
+        report.alerts_queued = result.queued
+        report.alerts_dropped = result.dropped
 
 
 def _from_sqs(event: Any) -> bool:

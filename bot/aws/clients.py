@@ -15,26 +15,29 @@ from collections.abc import Callable
 from typing import Any
 
 _lock = threading.RLock()
-_clients: dict[tuple[str, str, str, int], Any] = {}
+# (service, region, role ARN, attempts, connect timeout, read timeout) -> client
+_clients: dict[tuple[str, str, str, int, float, float], Any] = {}
 # role ARN ("" for the default credentials) -> (session, epoch seconds after which it must be renewed)
 _sessions: dict[str, tuple[Any, float]] = {}
 
 # Adaptive retry mode backs off client-side when AWS throttles (CloudWatch Logs' 5 requests/s quota),
 # which turns throttling into slowness rather than failure.
 RETRY_ATTEMPTS = 8
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 30.0
 
 
 def default_region() -> str:
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 
 
-def _config(attempts: int, max_pool: int = 20) -> Any:
+def _config(attempts: int, connect_timeout: float, read_timeout: float, max_pool: int = 20) -> Any:
     from botocore.config import Config
 
     return Config(
         retries={"total_max_attempts": attempts, "mode": "adaptive"},  # the first request included
-        connect_timeout=5,
-        read_timeout=30,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
         max_pool_connections=max_pool,
         user_agent_extra="opsbot",
     )
@@ -65,14 +68,28 @@ def _session(role_arn: str) -> Any:
 
 
 def client(
-    service: str, *, region: str | None = None, role_arn: str = "", attempts: int = RETRY_ATTEMPTS
+    service: str,
+    *,
+    region: str | None = None,
+    role_arn: str = "",
+    attempts: int = RETRY_ATTEMPTS,
+    connect_timeout: float = CONNECT_TIMEOUT,
+    read_timeout: float = READ_TIMEOUT,
 ) -> Any:
     """Return the cached client for ``service`` (created on first use; thread-safe).
 
     ``attempts=1`` is for a caller that retries by itself: botocore's retries underneath would multiply
     its attempts and, for a request that is not idempotent, resend one that may already have been applied.
+    Short timeouts are for calls made while Slack waits for an answer (its limit is 3 seconds).
     """
-    key = (service, region or default_region(), role_arn, attempts)
+    key = (
+        service,
+        region or default_region(),
+        role_arn,
+        attempts,
+        float(connect_timeout),
+        float(read_timeout),
+    )
     found = _clients.get(key)
     if found is not None:
         if not role_arn:
@@ -85,7 +102,7 @@ def client(
         found = _clients.get(key)
         if found is None:
             # boto3 sessions are not thread-safe, so creation happens under the lock; clients are.
-            found = session.client(service, region_name=key[1], config=_config(attempts))
+            found = session.client(service, region_name=key[1], config=_config(attempts, key[4], key[5]))
             _clients[key] = found
     return found
 

@@ -10,8 +10,14 @@ State-table items of this capability (prefix ``mail#`` so they never collide wit
     mail#stats     <day>#<shard>    feedback events per day by kind (TTL 400 days)
     mail#alerts    <window start>   alerts of one minute, for the storm guard's sliding-window estimate
                                     (TTL two minutes)
-    mail#digest    <storm id>       bounce-storm digest counters, the digest message's ts and the
-                                    version of the counts it shows
+    mail#digest    <storm id>       bounce-storm digest counters, the first addresses, the digest
+                                    message's ts and the version of the counts it shows
+    mail#outbox    pending          alerts and digests that could not be posted yet (Slack failed), the
+                                    flush lease, and the count of alerts dropped from it (TTL two days)
+
+The outbox is one item: the feedback function's IAM policy grants the state table GetItem, PutItem and
+UpdateItem only (no Query, no DeleteItem), so everything is reached by key and changed by UpdateItem. Each
+pending alert is one attribute (``alert:<id>``), so adding and removing one never rewrites the others.
 """
 
 from __future__ import annotations
@@ -19,7 +25,8 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from bot.aws.clients import client
@@ -43,6 +50,15 @@ STATS_SHARDS = 4
 STATS_PK = "mail#stats"
 ALERTS_PK = "mail#alerts"
 DIGEST_PK = "mail#digest"
+OUTBOX_PK = "mail#outbox"
+OUTBOX_SK = "pending"
+# The outbox item outlives its entries (a day each): an invocation in the second day still finds entries
+# too old to post and reports them as dropped rather than the item vanishing with them unreported.
+OUTBOX_TTL_SECONDS = 2 * 86400
+OUTBOX_ALERT_PREFIX = "alert:"
+OUTBOX_DIGEST_PREFIX = "digest:"
+# Addresses kept on a storm's digest item (concurrent invocations may overshoot by one batch's worth).
+DIGEST_ADDRESSES = 10
 
 
 # The attributes the seed post's handler writes (besides the key): what its readers look at.
@@ -245,9 +261,19 @@ def sliding_share(previous_count: int, *, window_seconds: int, elapsed: float) -
 
 
 def digest_add(
-    state_table: str, storm: str, increments: Mapping[str, int], examples: Mapping[str, str]
+    state_table: str,
+    storm: str,
+    increments: Mapping[str, int],
+    examples: Mapping[str, str],
+    addresses: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Add counts to a storm's digest item; returns the whole item after the update."""
+    """Add counts to a storm's digest item; returns the whole item after the update.
+
+    ``addresses`` are appended to the item's ``addresses`` list while it holds fewer than
+    ``DIGEST_ADDRESSES`` (in the same update, conditional on its size): the digest shows the first ones.
+    Once the list is full the update is repeated without them, and this process remembers it, so a long
+    storm costs one update per batch as before.
+    """
     names: dict[str, str] = {}
     vals: dict[str, Any] = {":exp": int(time.time()) + DIGEST_TTL_SECONDS, ":one": 1}
     adds: list[str] = ["version :one"]
@@ -263,15 +289,44 @@ def digest_add(
     kwargs: dict[str, Any] = {
         "TableName": state_table,
         "Key": to_item({"pk": DIGEST_PK, "sk": storm}),
-        "UpdateExpression": "SET " + ", ".join(sets) + " ADD " + ", ".join(adds),
-        "ExpressionAttributeValues": values(vals),
         "ReturnValues": "ALL_NEW",
     }
-    if names:
-        kwargs["ExpressionAttributeNames"] = names
+    wanted = list(dict.fromkeys(addresses))[:DIGEST_ADDRESSES]
+    ddb = client("dynamodb")
     with aws_errors(resource=f"state table {state_table}"):
-        result = client("dynamodb").update_item(**kwargs)
+        if wanted and storm not in _full_digests:
+            try:
+                result = ddb.update_item(
+                    **kwargs,
+                    UpdateExpression="SET "
+                    + ", ".join([*sets, "#addrs = list_append(if_not_exists(#addrs, :none), :addrs)"])
+                    + " ADD "
+                    + ", ".join(adds),
+                    ConditionExpression="attribute_not_exists(#addrs) OR size(#addrs) < :max",
+                    ExpressionAttributeNames={**names, "#addrs": "addresses"},
+                    ExpressionAttributeValues=values(
+                        {**vals, ":none": [], ":addrs": wanted, ":max": DIGEST_ADDRESSES}
+                    ),
+                )
+                return from_item(result.get("Attributes", {}))
+            except Exception as error:
+                if error_code(error) != "ConditionalCheckFailedException":
+                    raise
+                if len(_full_digests) > 100:
+                    _full_digests.clear()
+                _full_digests.add(storm)
+        if names:
+            kwargs["ExpressionAttributeNames"] = names
+        result = ddb.update_item(
+            **kwargs,
+            UpdateExpression="SET " + ", ".join(sets) + " ADD " + ", ".join(adds),
+            ExpressionAttributeValues=values(vals),
+        )
     return from_item(result.get("Attributes", {}))
+
+
+# Storms whose digest item holds its ``DIGEST_ADDRESSES`` already (per process; a miss costs one update).
+_full_digests: set[str] = set()
 
 
 def digest_claim_update(state_table: str, storm: str, *, now: float, min_interval: float) -> bool:
@@ -331,3 +386,219 @@ def digest_get(state_table: str, storm: str) -> dict[str, Any] | None:
             .get("Item")
         )
     return from_item(raw) if raw else None
+
+
+# -- the alert outbox ------------------------------------------------------------------------------
+# Alerts that could not be posted wait here for the next invocation. One invocation at a time flushes it,
+# holding a lease (``leaseUntil``/``leaseOwner``) longer than the function's timeout: entries are removed
+# one by one as they are posted, so a flush that dies part-way leaves only the unposted ones, and no two
+# invocations post the same entry.
+
+
+def _outbox_key() -> dict[str, Any]:
+    return to_item({"pk": OUTBOX_PK, "sk": OUTBOX_SK})
+
+
+def outbox_get(state_table: str, *, now: float) -> dict[str, Any] | None:
+    """The outbox item (None when there is none, or it has expired but DynamoDB has not deleted it yet)."""
+    with aws_errors(resource=f"state table {state_table}"):
+        raw = (
+            client("dynamodb")
+            .get_item(TableName=state_table, Key=_outbox_key(), ConsistentRead=True)
+            .get("Item")
+        )
+    if not raw:
+        return None
+    item = from_item(raw)
+    expires = item.get("expiresAt")
+    return None if expires is not None and int(expires) <= now else item
+
+
+def outbox_add(state_table: str, entries: Mapping[str, str], *, now: float) -> None:
+    """Add (or replace) entries: attribute name -> JSON text. Refreshes the item's TTL."""
+    items = sorted(entries.items())
+    with aws_errors(resource=f"state table {state_table}"):
+        # A few dozen attributes per request keeps the expression well under DynamoDB's 4 KB.
+        for start in range(0, len(items), 40):
+            chunk = items[start : start + 40]
+            client("dynamodb").update_item(
+                TableName=state_table,
+                Key=_outbox_key(),
+                UpdateExpression="SET expiresAt = :exp, "
+                + ", ".join(f"#n{i} = :v{i}" for i in range(len(chunk))),
+                ExpressionAttributeNames={f"#n{i}": name for i, (name, _) in enumerate(chunk)},
+                ExpressionAttributeValues=values(
+                    {":exp": int(now) + OUTBOX_TTL_SECONDS}
+                    | {f":v{i}": text for i, (_, text) in enumerate(chunk)}
+                ),
+            )
+
+
+def outbox_add_dropped(state_table: str, count: int, *, since: str, now: float) -> None:
+    """Count alerts that were given up (outbox full, or a day old): the next flush reports them."""
+    with aws_errors(resource=f"state table {state_table}"):
+        client("dynamodb").update_item(
+            TableName=state_table,
+            Key=_outbox_key(),
+            UpdateExpression="ADD dropped :n SET droppedSince = if_not_exists(droppedSince, :since), "
+            "expiresAt = :exp",
+            ExpressionAttributeValues=values(
+                {":n": count, ":since": since, ":exp": int(now) + OUTBOX_TTL_SECONDS}
+            ),
+        )
+
+
+def outbox_reported_dropped(state_table: str, count: int) -> None:
+    """``count`` dropped alerts were reported: subtract them (others may have been counted meanwhile)."""
+    with aws_errors(resource=f"state table {state_table}"):
+        client("dynamodb").update_item(
+            TableName=state_table,
+            Key=_outbox_key(),
+            UpdateExpression="SET dropped = dropped - :n REMOVE droppedSince",
+            ConditionExpression="dropped >= :n",
+            ExpressionAttributeValues=values({":n": count}),
+        )
+
+
+def outbox_take_lease(state_table: str, owner: str, *, now: float, seconds: int) -> bool:
+    """Become the one invocation that flushes the outbox, for ``seconds``. False: someone else is."""
+    with aws_errors(resource=f"state table {state_table}"):
+        try:
+            client("dynamodb").update_item(
+                TableName=state_table,
+                Key=_outbox_key(),
+                UpdateExpression="SET leaseUntil = :until, leaseOwner = :owner",
+                ConditionExpression="attribute_exists(pk) AND "
+                "(attribute_not_exists(leaseUntil) OR leaseUntil < :now)",
+                ExpressionAttributeValues=values({":until": now + seconds, ":owner": owner, ":now": now}),
+            )
+            return True
+        except Exception as error:
+            if error_code(error) != "ConditionalCheckFailedException":
+                raise
+            return False
+
+
+def outbox_release_lease(state_table: str, owner: str) -> None:
+    with aws_errors(resource=f"state table {state_table}"):
+        try:
+            client("dynamodb").update_item(
+                TableName=state_table,
+                Key=_outbox_key(),
+                UpdateExpression="REMOVE leaseUntil, leaseOwner",
+                ConditionExpression="leaseOwner = :owner",
+                ExpressionAttributeValues=values({":owner": owner}),
+            )
+        except Exception as error:
+            if error_code(error) != "ConditionalCheckFailedException":
+                raise
+
+
+def outbox_remove(state_table: str, names: Sequence[str]) -> None:
+    """Remove entries (posted, or given up). Never creates the item."""
+    if not names:
+        return
+    with aws_errors(resource=f"state table {state_table}"):
+        for start in range(0, len(names), 40):
+            chunk = list(names[start : start + 40])
+            try:
+                client("dynamodb").update_item(
+                    TableName=state_table,
+                    Key=_outbox_key(),
+                    UpdateExpression="REMOVE " + ", ".join(f"#n{i}" for i in range(len(chunk))),
+                    ConditionExpression="attribute_exists(pk)",
+                    ExpressionAttributeNames={f"#n{i}": name for i, name in enumerate(chunk)},
+                )
+            except Exception as error:
+                if error_code(error) != "ConditionalCheckFailedException":
+                    raise
+
+
+# -- listing addresses -----------------------------------------------------------------------------
+
+# What a listing shows of an item (the merge state and history, the bulk of an item, are not transferred;
+# a Scan's read capacity is charged on whole items all the same).
+_LIST_ATTRIBUTES = (
+    "UserId",
+    "state",
+    "reason",
+    "since",
+    "sticky",
+    "review",
+    "updatedAt",
+    "notificationType",
+    "timestamp",
+    "rev",
+)
+
+
+@dataclass(frozen=True)
+class AddressScan:
+    items: list[dict[str, Any]]
+    next_key: str | None  # the address to continue after; None when the table was read to its end
+    scanned: int  # items DynamoDB read (and charged for), matching or not
+    requests: int
+
+
+def scan_addresses(
+    table: str,
+    *,
+    state: str | None = None,
+    review: bool | None = None,
+    changed_since: str | None = None,
+    limit: int = 20,
+    start_after: str | None = None,
+    page_size: int = 500,
+    max_requests: int = 10,
+) -> AddressScan:
+    """Up to ``limit`` items matching the filters, scanning at most ``max_requests`` pages of the table.
+
+    The mailing table has no index by state, so this is a Scan with a filter: DynamoDB reads (and charges
+    for) every item it passes, matching or not. ``max_requests`` bounds one call; when it is reached before
+    ``limit`` items matched, ``next_key`` says where to go on. ``changed_since`` (ISO, ``…Z``) keeps items
+    opsbot changed at or after it (``updatedAt``); rows of the original handler by their ``timestamp``.
+    The continuation point is the key of the last item returned, or DynamoDB's LastEvaluatedKey when the
+    cap stopped the scan, so nothing is skipped between pages.
+    """
+    filters: list[str] = []
+    names: dict[str, str] = {f"#p{i}": name for i, name in enumerate(_LIST_ATTRIBUTES)}
+    expression_values: dict[str, Any] = {}
+    if state is not None:
+        filters.append("#p1 = :state")
+        expression_values[":state"] = state
+    if review is not None:
+        filters.append("#p5 = :review")
+        expression_values[":review"] = review
+    if changed_since is not None:
+        filters.append("(#p6 >= :since OR (attribute_not_exists(#p6) AND #p8 >= :since))")
+        expression_values[":since"] = changed_since
+    kwargs: dict[str, Any] = {
+        "TableName": table,
+        "Limit": page_size,
+        "ProjectionExpression": ", ".join(names),
+        "ExpressionAttributeNames": names,
+    }
+    if filters:
+        kwargs["FilterExpression"] = " AND ".join(filters)
+        kwargs["ExpressionAttributeValues"] = values(expression_values)
+    if start_after is not None:
+        kwargs["ExclusiveStartKey"] = {"UserId": {"S": start_after}}
+    found: list[dict[str, Any]] = []
+    scanned = requests = 0
+    with aws_errors(resource=f"mailing table {table}"):
+        while True:
+            page = client("dynamodb").scan(**kwargs)
+            requests += 1
+            scanned += int(page.get("ScannedCount", 0))
+            raws = page.get("Items", [])
+            for index, raw in enumerate(raws):
+                found.append(from_item(raw))
+                if len(found) == limit:
+                    more = "LastEvaluatedKey" in page or index < len(raws) - 1
+                    return AddressScan(found, str(found[-1]["UserId"]) if more else None, scanned, requests)
+            last = page.get("LastEvaluatedKey")
+            if last is None:
+                return AddressScan(found, None, scanned, requests)
+            if requests >= max_requests:
+                return AddressScan(found, str(last["UserId"]["S"]), scanned, requests)
+            kwargs["ExclusiveStartKey"] = last

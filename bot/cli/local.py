@@ -53,15 +53,27 @@ def add_parser(subparsers: Any) -> None:
     manifest.set_defaults(func=_manifest)
 
 
+def _quiet_console(args: argparse.Namespace) -> None:
+    """The console shows the bot's replies; opsbot's INFO lines (one per seeded item, an audit line per
+    command) would bury them. Lambda and ``opsbot serve`` keep INFO; an explicit OPSBOT_LOG_LEVEL or
+    ``--verbose`` wins here too."""
+    import os
+
+    if not getattr(args, "verbose", False):
+        os.environ.setdefault("OPSBOT_LOG_LEVEL", "WARNING")
+
+
 def _demo(args: argparse.Namespace) -> int:
     from bot.local.demo import run_console
 
+    _quiet_console(args)
     return run_console(embedded_aws=True, seed=True, runs=args.run)
 
 
 def _console(args: argparse.Namespace) -> int:
     from bot.local.demo import run_console
 
+    _quiet_console(args)
     return run_console(embedded_aws=args.embedded_aws, seed=args.embedded_aws, runs=args.run)
 
 

@@ -1,4 +1,4 @@
-"""``opsbot mail``: status, stats, reenable and suppress e-mail addresses; feed SES feedback by hand."""
+"""``opsbot mail``: status, stats, list, reenable and suppress e-mail addresses; feed SES feedback by hand."""
 
 from __future__ import annotations
 
@@ -52,6 +52,21 @@ def _stats(args: argparse.Namespace) -> int:
         print_json(result.to_json())
     else:
         print(stats_text(result, use_colour=use_colour()))
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from bot.cli.output import print_json
+    from bot.core.mail import list_addresses
+    from bot.render.mail import list_text
+
+    page = list_addresses(
+        Settings.from_env(), state=args.state, since=args.since, limit=args.limit, cursor=args.cursor
+    )
+    if args.json:
+        print_json(page.to_json())
+    else:
+        print(list_text(page))
     return 0
 
 
@@ -134,6 +149,26 @@ def add_parser(subparsers: Any) -> None:
     stats.add_argument("--since", default="7d", help="how far back (7d, 36h, 2024-05-01; default 7d)")
     stats.add_argument("--json", action="store_true", help="one JSON document on stdout")
     stats.set_defaults(func=_stats)
+
+    listing = commands.add_parser(
+        "list",
+        help="addresses by state (a Scan of the mailing table)",
+        description="List addresses by state. The mailing table has no index by state, so this scans it "
+        "with a filter: DynamoDB reads (and charges for) every entry it passes, matching or not. A page "
+        "reads at most about 5,000 entries; --cursor goes on where the last one stopped.",
+    )
+    listing.add_argument(
+        "--state", choices=["disable", "review", "enable"], default="disable", help="default: disable"
+    )
+    listing.add_argument("--since", help="only entries changed since (updatedAt): 1d, 36h, 2024-05-01T10:00Z")
+    listing.add_argument(
+        "--limit", type=int, default=100, help="addresses per page (default 100, at most 1000)"
+    )
+    listing.add_argument(
+        "--cursor", help="go on where the previous page stopped (printed as 'more: --cursor …')"
+    )
+    listing.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    listing.set_defaults(func=_list)
 
     reenable = commands.add_parser("reenable", help="enable an address again (audited)")
     reenable.add_argument("address")

@@ -1,4 +1,4 @@
-"""The /mail capability: record SES feedback, and the commands (status, stats, reenable, suppress).
+"""The /mail capability: record SES feedback, and the commands (status, stats, list, reenable, suppress).
 
 One function per command, taking plain arguments and settings and returning a result dataclass that the
 renderers (``bot.render.mail``) turn into Block Kit or terminal text. ``record_event`` is the one write
@@ -8,6 +8,9 @@ same conditional write (``bot.aws.mailing``).
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import logging
 import random
 import time
@@ -21,12 +24,15 @@ from bot.config import Settings
 from bot.core.mail_feedback import RecipientEvent, iso_ms, normalize_address, spelling
 from bot.core.mail_state import (
     MERGE_STATE,
+    AddressRecord,
     Derived,
     MailRules,
+    Mark,
     derive,
     effect_of,
     from_item,
     history_entry,
+    mark_of,
     merge,
     same_state,
     to_item,
@@ -148,6 +154,8 @@ class EventOutcome:
     item: dict[str, Any]
     # Set when the original handler's row under the event's spelling could not be brought up to date.
     mirror_error: str = ""
+    # A new complaint older than a person's re-enable: that re-enable (the complaint does not undo it).
+    late_for_reenable: Mark | None = None
 
     @property
     def newly_disabled(self) -> bool:
@@ -221,13 +229,24 @@ def record_event(
         stored = new_item if changed else current or {}
         known[event.address] = stored
         error = _mirror_legacy(table, event, stored, known)
-        return EventOutcome(event, False, changed, before, derive(merged, rules), stored, error)
+        late = _reenable_it_predates(merged, event) if changed else None
+        return EventOutcome(event, False, changed, before, derive(merged, rules), stored, error, late)
     raise AwsError(
         f"The mailing table entry for {event.address} kept changing while {event.event_id} "
         "was being recorded.",
         code="RevisionConflict",
         hint="The batch will be retried.",
     )
+
+
+def _reenable_it_predates(record: AddressRecord, event: RecipientEvent) -> Mark | None:
+    """The person's re-enable that a complaint is older than (None for anything else).
+
+    By the rules such a complaint changes nothing: the person decided later. But it may never have been
+    seen by them (a dead-letter queue redriven after the decision), so it is worth an alert."""
+    if effect_of(event) != "complaint" or record.reenable is None:
+        return None
+    return record.reenable if mark_of(event).key < record.reenable.key else None
 
 
 def _legacy_spelling(
@@ -453,6 +472,138 @@ def status(address: str, settings: Settings) -> MailStatus:
     rules = mail_config(settings).rules
     item = stored_item(settings.mailing_table, normalized, spelling(address.strip(), normalized))
     return status_of_item(normalized, item, rules, suppression_status(normalized, settings))
+
+
+# -- list ------------------------------------------------------------------------------------------
+
+LIST_STATES = ("disable", "review", "enable")
+MAX_LIST_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class ListedAddress:
+    address: str
+    state: str
+    reason: str
+    since: str
+    sticky: bool
+    review: bool
+    updated_at: str
+    # A row the original handler wrote (opsbot has not written it): its notificationType is the reason.
+    original: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "address": self.address,
+            "state": self.state,
+            "reason": self.reason,
+            "since": self.since or None,
+            "sticky": self.sticky,
+            "review": self.review,
+            "updatedAt": self.updated_at or None,
+            "originalHandlerRow": self.original,
+        }
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> ListedAddress:
+        original = "rev" not in item
+        reason = str(item.get("reason", ""))
+        if original:
+            reason = f"original handler: {item.get('notificationType') or 'unknown'}"
+        return cls(
+            address=str(item.get("UserId", "")),
+            state=str(item.get("state", "")),
+            reason=reason,
+            since=str(item.get("since", "") or (item.get("timestamp", "") if original else "")),
+            sticky=item.get("sticky") is True,
+            review=item.get("review") is True,
+            updated_at=str(item.get("updatedAt", "")),
+            original=original,
+        )
+
+
+@dataclass(frozen=True)
+class AddressList:
+    table: str
+    state: str
+    since: str  # ISO, "" for any time
+    limit: int
+    addresses: list[ListedAddress]
+    next_cursor: str | None
+    scanned: int  # entries DynamoDB read for this page, matching or not
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "table": self.table,
+            "state": self.state,
+            "since": self.since or None,
+            "limit": self.limit,
+            "addresses": [a.to_json() for a in self.addresses],
+            "nextCursor": self.next_cursor,
+            "scanned": self.scanned,
+        }
+
+
+def encode_list_cursor(address: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps(address).encode()).decode().rstrip("=")
+
+
+def decode_list_cursor(cursor: str) -> str:
+    try:
+        value = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, binascii.Error):
+        value = None
+    if not isinstance(value, str) or not value:
+        raise UsageError("That page cursor is not valid; start the list again.")
+    return value
+
+
+def resolve_list_since(since: str | None, *, now: datetime | None = None) -> str:
+    """``--since`` as typed (``1d``, an ISO time, ...) -> the ISO time compared with ``updatedAt``."""
+    if since is None or not since.strip():
+        return ""
+    return format_time(parse_time(since, now=now))
+
+
+def list_addresses(
+    settings: Settings,
+    *,
+    state: str = "disable",
+    since: str | None = None,
+    limit: int = 20,
+    cursor: str | None = None,
+    now: datetime | None = None,
+) -> AddressList:
+    """``/mail list``: addresses in a state (or flagged for review), optionally changed since a time.
+
+    A Scan of the mailing table with a filter (it has no index by state): each page reads at most a few
+    thousand entries (``bot.aws.mailing.scan_addresses``) and says where to go on. ``since`` filters on
+    when opsbot last changed the entry (``updatedAt``), so every address disabled at or after that time
+    is listed (and also addresses disabled earlier whose entry changed since: each shows its own since).
+    """
+    if state not in LIST_STATES:
+        raise UsageError(f"--state takes one of {', '.join(LIST_STATES)}, not {state!r}.")
+    if not 1 <= limit <= MAX_LIST_LIMIT:
+        raise UsageError(f"--limit must be between 1 and {MAX_LIST_LIMIT}, not {limit}.")
+    changed_since = resolve_list_since(since, now=now)
+    start_after = decode_list_cursor(cursor) if cursor else None
+    page = mailing.scan_addresses(
+        settings.mailing_table,
+        state=None if state == "review" else state,
+        review=True if state == "review" else None,
+        changed_since=changed_since or None,
+        limit=limit,
+        start_after=start_after,
+    )
+    return AddressList(
+        table=settings.mailing_table,
+        state=state,
+        since=changed_since,
+        limit=limit,
+        addresses=[ListedAddress.from_item(item) for item in page.items],
+        next_cursor=encode_list_cursor(page.next_key) if page.next_key else None,
+        scanned=page.scanned,
+    )
 
 
 # -- stats -----------------------------------------------------------------------------------------

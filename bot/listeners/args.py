@@ -19,6 +19,25 @@ _QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": 
 _SLACK_LINK = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
 _FLAG_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
 HELP_WORDS = {"help", "--help", "-h", "-?"}
+# Messages quote at most this much of one argument, and at most this many arguments: the whole message
+# must fit in Slack's 4000 characters, and a pasted log line would otherwise crowd out the explanation.
+QUOTE_LIMIT = 80
+QUOTE_COUNT = 5
+
+
+def shortened(token: str, limit: int = QUOTE_LIMIT) -> str:
+    return token if len(token) <= limit else token[: max(1, limit - 1)] + "…"
+
+
+def quoted(token: str, limit: int = QUOTE_LIMIT) -> str:
+    """``repr(token)``, shortened to ``limit`` characters for a message."""
+    return repr(shortened(token, limit))
+
+
+def quoted_list(tokens: Sequence[str]) -> str:
+    shown = " ".join(quoted(t) for t in tokens[:QUOTE_COUNT])
+    more = len(tokens) - QUOTE_COUNT
+    return shown + (f" and {more} more" if more > 0 else "")
 
 
 def _unlink(match: re.Match[str]) -> str:
@@ -138,7 +157,7 @@ class ParsedArgs:
 
 
 def _convert(flag: Flag, raw: str) -> Any:
-    typed = "" if flag.secret else f", not {raw!r}"
+    typed = "" if flag.secret else f", not {quoted(raw)}"
     if flag.kind == "int":
         try:
             value = int(raw)
@@ -183,7 +202,7 @@ def parse(tokens: Sequence[str], spec: ArgSpec) -> ParsedArgs:
                     raise UsageError(
                         f"An argument starts with -- but is not an option. Options here: {known}."
                     )
-                raise UsageError(f"Unknown option --{name}. Options here: {known}.")
+                raise UsageError(f"Unknown option --{shortened(name)}. Options here: {known}.")
             if flag.kind == "bool":
                 if eq:
                     if inline.lower() not in {"true", "false", "yes", "no", "1", "0"}:
@@ -220,7 +239,7 @@ def parse(tokens: Sequence[str], spec: ArgSpec) -> ParsedArgs:
     if remaining:
         if secret_anywhere:  # an extra argument may be the secret, typed once more or out of place
             raise UsageError(f"Too many arguments: at most {len(spec.positionals)} ({spec.usage()}).")
-        raise UsageError(f"Unexpected {' '.join(repr(r) for r in remaining)}.")
+        raise UsageError(f"Unexpected {quoted_list(remaining)}.")
     return ParsedArgs(values=values, extra=extra, tokens=tuple(tokens))
 
 

@@ -36,6 +36,7 @@ from bot.listeners.args import (
     Positional,
     clean_text,
     parse,
+    quoted,
     redacted_text,
     tokenize,
 )
@@ -67,6 +68,19 @@ __all__ = [
 LOCK_TTL_SECONDS = 86400
 # Lambda's own limit is the function timeout; outside Lambda a lazy run gets this long.
 DEFAULT_LAZY_SECONDS = 900
+# Slack refuses a message (ack, response_url, chat.postEphemeral) whose text is longer than this.
+MAX_MESSAGE_TEXT = 4000
+# Slack gives an ack 3 seconds; a form opened in the ack gets this long from Slack's Web API.
+VIEWS_OPEN_TIMEOUT = 2
+# When the lazy half could not be handed over, the ack waits this long for the audit record's item.
+UNSTARTED_AUDIT_SECONDS = 0.5
+# What the ack already settled (e.g. the form could not be opened), for the lazy run's audit record: in the
+# Bolt context for lazy runs in threads, in this header of the re-invocation event on Lambda.
+ACK_NOTE = "opsbot_ack_note"
+ACK_NOTE_HEADER = "x-opsbot-ack-note"
+# The request's own ``ack``, in the context: Bolt hands lazy runners a deep copy of the request, whose
+# ``ack`` would no longer change what the ack path returns.
+ACK_HANDLE = "opsbot_ack_handle"
 
 
 # -- declarations ----------------------------------------------------------------------------------
@@ -269,6 +283,8 @@ class Runtime:
         self._authorizer: Any = None
         # Set by the Lambda handler for each invocation (epoch seconds); None outside Lambda.
         self.lambda_deadline: float | None = None
+        # lazy function -> what to do when it could not be started (``lazy_not_started``)
+        self._unstarted: dict[Callable[..., None], Callable[[Any, BaseException], None]] = {}
 
     # The authorizer is created after every listener registered (it validates action names).
     def seal(self) -> None:
@@ -306,6 +322,25 @@ class Runtime:
             action, mutating=mutating, user=caller.user_id, channel=caller.channel_id, slack=client
         )
 
+    def on_unstarted(
+        self, function: Callable[..., None], handler: Callable[[Any, BaseException], None]
+    ) -> None:
+        self._unstarted[function] = handler
+
+    def lazy_not_started(self, function: Callable[..., None], request: Any, error: BaseException) -> None:
+        """The lazy half of a request could not be handed over (on Lambda: the self-invocation failed).
+
+        Called in the ack path, by the lazy runner: the listener's handler replaces the ack with a sentence
+        and writes the audit record the lazy run would have written. Never raises: Bolt would answer 500."""
+        handler = self._unstarted.get(function)
+        if handler is None:
+            logger.error("lazy work could not be started: %s", error, exc_info=error)
+            return
+        try:
+            handler(request, error)
+        except Exception:
+            logger.exception("lazy work could not be started, and reporting that failed too")
+
     def audit(
         self,
         *,
@@ -338,6 +373,33 @@ class Runtime:
 
 
 _runtimes: weakref.WeakKeyDictionary[Any, Runtime] = weakref.WeakKeyDictionary()
+
+
+class _Shared:
+    """A context value that Bolt's deep copy for lazy listeners keeps by reference."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Shared:
+        return self
+
+
+def keep_ack_handle(app: Any) -> None:
+    """Let a lazy runner that fails to start answer in the ack after all (``Runtime.lazy_not_started``)."""
+
+    def ack_handle(context: Any, next: Callable[[], Any]) -> Any:  # Bolt passes arguments by name
+        if "ack" in context:
+            context[ACK_HANDLE] = _Shared(context["ack"])
+        return next()
+
+    app.middleware(ack_handle)
+
+
+def _ack_of(request: Any) -> Any:
+    """The ack that answers Slack for ``request``, even when ``request`` is a lazy runner's copy."""
+    handle = request.context.get(ACK_HANDLE)
+    return handle.value if isinstance(handle, _Shared) else request.context.ack
 
 
 def bind_runtime(app: Any, runtime: Runtime) -> None:
@@ -416,21 +478,52 @@ def explain_failure(error: BaseException, ref: str) -> tuple[str, str]:
     )
 
 
-def _ephemeral(text: str, blocks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    message: dict[str, Any] = {"response_type": "ephemeral", "text": text}
+def fit_text(text: str) -> str:
+    """Every text opsbot sends to Slack passes here: longer than Slack's limit, the message would be
+    refused and the user would see nothing at all."""
+    if len(text) <= MAX_MESSAGE_TEXT:
+        return text
+    return text[: MAX_MESSAGE_TEXT - 1] + "…"
+
+
+def _message(text: str, blocks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    message: dict[str, Any] = {"text": fit_text(text)}
     if blocks:
         message["blocks"] = blocks
     return message
 
 
-def _deliver(respond: Any, reply: Reply, *, for_button: bool = False) -> None:
-    kwargs: dict[str, Any] = {"text": reply.text}
-    if reply.blocks is not None:
-        kwargs["blocks"] = reply.blocks
+def _ephemeral(text: str, blocks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {"response_type": "ephemeral", **_message(text, blocks)}
+
+
+def _refusal(response: Any) -> str:
+    """'' when Slack took a response_url message, else what it answered (``respond`` does not raise)."""
+    status = getattr(response, "status_code", None)
+    if status is None or 200 <= int(status) < 300:
+        return ""
+    body = "".join(c for c in str(getattr(response, "body", "") or "")[:60] if c.isalnum() or c in "_-. ")
+    return f"HTTP {status}" + (f" {body.strip()}" if body.strip() else "")
+
+
+def _deliver(respond: Any, reply: Reply, *, ref: str, for_button: bool = False) -> bool:
+    """Send the run's reply; if Slack refuses it, a short note with the reference instead. False then."""
+    kwargs = _message(reply.text, reply.blocks)
     if for_button and reply.replace_original:
-        respond(replace_original=True, **kwargs)
-        return
-    respond(response_type="in_channel" if reply.in_channel else "ephemeral", replace_original=False, **kwargs)
+        response = respond(replace_original=True, **kwargs)
+    else:
+        kind = "in_channel" if reply.in_channel else "ephemeral"
+        response = respond(response_type=kind, replace_original=False, **kwargs)
+    refused = _refusal(response)
+    if not refused:
+        return True
+    logger.warning("Slack refused the reply ref=%s (%s); sending a short note instead", ref, refused)
+    _safe_respond(
+        respond,
+        f":warning: opsbot's reply could not be shown here (Slack answered {refused}). Reference `{ref}`.",
+        ref=ref,
+    )
+    return False
 
 
 # -- slash commands --------------------------------------------------------------------------------
@@ -448,12 +541,13 @@ def resolve(command: Command, text: str) -> Resolved:
     """Which subcommand the text asks for and its parsed arguments. Raises UsageError."""
     tokens = tokenize(text)
     own_help = command.find("help")  # /ops has a real "help" subcommand
-    if own_help is not None and (not tokens or tokens[0].lower() in HELP_WORDS):
+    asks_help = not tokens or tokens[0].lower() in HELP_WORDS
+    if own_help is not None and asks_help and len(tokens) <= 1:
         return Resolved(own_help, parse((), own_help.spec), ())
-    if not tokens or tokens[0].lower() in HELP_WORDS:
+    if asks_help:
         wanted = command.find(tokens[1].lower()) if len(tokens) > 1 else None
         if len(tokens) > 1 and wanted is None:
-            raise UsageError(f"`{command.slash}` has no subcommand {tokens[1]!r}.")
+            raise UsageError(f"`{command.slash}` has no subcommand {quoted(tokens[1])}.")
         return Resolved(None, None, tuple(tokens), help_for=wanted)
     first = tokens[0].lower()
     sub = command.find(first)
@@ -461,7 +555,7 @@ def resolve(command: Command, text: str) -> Resolved:
     if sub is None:
         if not command.default:
             names = ", ".join(s.name for s in command.subcommands if not s.hidden)
-            raise UsageError(f"`{command.slash}` has no subcommand {tokens[0]!r}. Try one of: {names}.")
+            raise UsageError(f"`{command.slash}` has no subcommand {quoted(tokens[0])}. Try one of: {names}.")
         sub = command.find(command.default)
         assert sub is not None, f"default subcommand {command.default} of {command.slash} is not declared"
         rest = tokens
@@ -505,12 +599,58 @@ def command_help(command: Command, sub: Subcommand | None = None) -> Reply:
     return Reply(text=text, blocks=[section(text)], outcome="help")
 
 
+@dataclass
+class _CommandPlan:
+    """What the lazy half of a command has to do, decided from the text alone (pure, like the ack)."""
+
+    name: str  # for the audit record: "/device activate"
+    action: str
+    # Set when nothing is left to run because the ack answered (help, usage, quick, form): the outcome.
+    outcome: str = ""
+    detail: str = ""
+    sub: Subcommand | None = None
+    args: ParsedArgs | None = None
+
+
+def _plan_command(command: Command, text: str, caller: Caller, note: Mapping[str, str]) -> _CommandPlan:
+    plan = _CommandPlan(command.slash, command.name)
+    try:
+        resolved = resolve(command, text)
+    except UsageError as error:
+        plan.outcome, plan.detail = "usage", error.message  # the ack already showed it
+        return plan
+    if resolved.sub is None:
+        plan.outcome = "help"
+        return plan
+    sub = resolved.sub
+    plan.name, plan.action = f"{command.slash} {sub.name}", command.action_of(sub)
+    if note.get("outcome"):
+        plan.outcome, plan.detail = note["outcome"], note.get("detail", "")
+    elif sub.quick is not None:
+        plan.outcome = "ok"  # answered in the ack; pure and revealing nothing, so no policy check
+    elif sub.modal is not None and resolved.args is not None and sub.modal(resolved.args, caller):
+        plan.outcome = "form"  # the form opened in the ack; its submission is authorized and audited
+    else:
+        plan.sub, plan.args = sub, resolved.args
+    return plan
+
+
+def _views_open_client(client: Any) -> Any:
+    """A client for opening a form in the ack: Bolt's per-request client waits 10 s for Slack (and
+    retries), longer than Slack waits for the ack."""
+    from slack_sdk import WebClient
+
+    return WebClient(
+        token=client.token, base_url=client.base_url, timeout=VIEWS_OPEN_TIMEOUT, retry_handlers=[]
+    )
+
+
 def register_command(app: Any, command: Command) -> None:
     """Wire a command into Bolt: ack (parse, help, usage) + lazy (authorize, run, reply, audit)."""
     runtime = runtime_of(app)
     runtime.commands[command.name] = command
 
-    def ack_command(ack: Any, body: dict[str, Any], client: Any) -> None:
+    def ack_command(ack: Any, body: dict[str, Any], client: Any, context: Any) -> None:
         text = str(body.get("text", ""))
         try:
             resolved = resolve(command, text)
@@ -530,70 +670,94 @@ def register_command(app: Any, command: Command) -> None:
         view = sub.modal(resolved.args, caller_from(body)) if sub.modal is not None else None
         if view is not None:
             try:
-                client.views_open(trigger_id=body.get("trigger_id", ""), view=view)
+                _views_open_client(client).views_open(trigger_id=body.get("trigger_id", ""), view=view)
             except Exception as error:
-                message, _ = explain_failure(error, audit.new_ref())
+                message, detail = _form_failure(error)
+                context[ACK_NOTE] = {"outcome": "error", "detail": detail}
                 ack(_ephemeral(message))
                 return
             ack()
             return
         ack(_ephemeral(f":hourglass_flowing_sand: {sub.working}"))
 
-    def run_command(body: dict[str, Any], client: Any, respond: Any) -> None:
+    def run_command(body: dict[str, Any], client: Any, respond: Any, context: Any, request: Any) -> None:
         started = time.time()
         ref = audit.new_ref()
         caller = caller_from(body)
         text = str(body.get("text", ""))
-        name, action, outcome, detail = command.slash, command.name, "ok", ""
-        resolved: Resolved | None = None
+        plan = _plan_command(command, text, caller, _ack_note(context, request))
+        outcome, detail = plan.outcome or "ok", plan.detail
         try:
-            resolved = resolve(command, text)
-        except UsageError as error:
-            outcome, detail = "usage", error.message  # the ack already showed it
-        try:
-            if resolved is None:
+            sub = plan.sub
+            if sub is None:
                 return
-            if resolved.sub is None:
-                outcome = "help"
-                return
-            sub = resolved.sub
-            name, action = f"{command.slash} {sub.name}", command.action_of(sub)
-            if sub.quick is not None:
-                return  # answered in the ack; pure and revealing nothing, so no policy check
-            if sub.modal is not None and resolved.args is not None and sub.modal(resolved.args, caller):
-                outcome = "form"  # the form opened in the ack; its submission is authorized and audited
-                return
-            decision = runtime.decide(action, mutating=sub.mutating, caller=caller, client=client)
+            decision = runtime.decide(plan.action, mutating=sub.mutating, caller=caller, client=client)
             if not decision.allowed:
                 outcome, detail = "denied", decision.reason
-                respond(**_ephemeral(f":no_entry: You may not run `{action}`: {decision.reason}"))
+                _safe_respond(
+                    respond, f":no_entry: You may not run `{plan.action}`: {decision.reason}", ref=ref
+                )
                 return
-            assert sub.run is not None and resolved.args is not None, f"{name} has neither run nor quick"
+            assert sub.run is not None and plan.args is not None, f"{plan.name} has neither run nor quick"
             call = Call(
                 runtime=runtime, caller=caller, client=client, ref=ref, body=body, started=started,
-                command=command, sub=sub, args=resolved.args, respond=respond,
+                command=command, sub=sub, args=plan.args, respond=respond,
             )  # fmt: skip
             reply = sub.run(call)
             if reply is not None:
-                _deliver(respond, reply)
                 outcome, detail = reply.outcome, reply.detail
+                if not _deliver(respond, reply, ref=ref):
+                    detail = "; ".join(filter(None, [detail, "the reply was not delivered"]))
         except Exception as error:
             message, outcome, detail = failure(error, ref)
-            _safe_respond(respond, message)
+            _safe_respond(respond, message, ref=ref)
         finally:
             runtime.audit(
                 ref=ref,
                 started=started,
                 caller=caller,
                 kind="command",
-                command=name,
-                action=action,
+                command=plan.name,
+                action=plan.action,
                 args=audit_args(command, text),
                 outcome=outcome,
                 detail=detail,
             )
 
+    def unstarted(request: Any, error: BaseException) -> None:
+        started = time.time()
+        ref = audit.new_ref()
+        body = request.body
+        caller = caller_from(body)
+        text = str(body.get("text", ""))
+        plan = _plan_command(command, text, caller, _ack_note(request.context, None))
+        outcome, detail = plan.outcome, plan.detail
+        if plan.sub is not None:  # otherwise the ack's answer stands: only the audit record is missing
+            message, detail = _not_started(error, ref)
+            outcome = "error"
+            _ack_of(request)(**_ephemeral(message))
+        _audit_soon(
+            runtime, ref=ref, started=started, caller=caller, kind="command", command=plan.name,
+            action=plan.action, args=audit_args(command, text), outcome=outcome, detail=detail,
+        )  # fmt: skip
+
+    runtime.on_unstarted(run_command, unstarted)
     app.command(command.slash)(ack=ack_command, lazy=[run_command])
+
+
+def _form_failure(error: BaseException) -> tuple[str, str]:
+    """(message for the ack, audit detail) when Slack did not open a form."""
+    from slack_sdk.errors import SlackApiError
+
+    if isinstance(error, SlackApiError):
+        message, _ = explain_failure(error, "")
+        return message, f"the form did not open: {error.response.get('error', 'unknown_error')}"
+    logger.warning("could not open a form: %r", error)
+    return (
+        ":x: Slack did not open the form in time. Try again, or give the arguments on the command line "
+        "(`help` shows them).",
+        f"the form did not open: {type(error).__name__}",
+    )
 
 
 def audit_args(command: Command, text: str) -> str:
@@ -645,11 +809,91 @@ def _untokenized_args(command: Command, text: str) -> str:
     return " ".join(head + ([audit.MASK] if rest else []))
 
 
-def _safe_respond(respond: Any, text: str) -> None:
+def _safe_respond(respond: Any, text: str, *, ref: str = "") -> None:
+    """Send a message to the user; never raises. If Slack refuses it, a short plain one instead."""
     try:
-        respond(**_ephemeral(text))
+        refused = _refusal(respond(**_ephemeral(text)))
+        if refused:
+            logger.warning("Slack refused a message ref=%s (%s); sending a short one instead", ref, refused)
+            short = "opsbot could not show its message here" + (f" (reference `{ref}`)." if ref else ".")
+            refused = _refusal(respond(response_type="ephemeral", replace_original=False, text=short))
+            if refused:
+                logger.error("Slack refused the short message ref=%s too (%s)", ref, refused)
     except Exception:
-        logger.exception("could not deliver an error message to the user")
+        logger.exception("could not deliver a message to the user ref=%s", ref)
+
+
+def _ack_note(context: Any, request: Any) -> dict[str, str]:
+    """What the ack already settled for this request (``ACK_NOTE``), if anything."""
+    note = context.get(ACK_NOTE) if context is not None else None
+    if not note and request is not None:
+        values = (getattr(request, "headers", None) or {}).get(ACK_NOTE_HEADER) or []
+        raw = values if isinstance(values, str) else (values[0] if values else "")
+        try:
+            note = json.loads(raw) if raw else None
+        except (TypeError, ValueError):
+            note = None
+    if not isinstance(note, dict):
+        return {}
+    return {"outcome": str(note.get("outcome", "")), "detail": str(note.get("detail", ""))}
+
+
+def _not_started(error: BaseException, ref: str) -> tuple[str, str]:
+    """(message for the user, audit detail) when the lazy half of a request could not be handed over."""
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        ConnectionError,
+        HTTPClientError,
+        ReadTimeoutError,
+    )
+
+    from bot.aws.errors import THROTTLING_CODES, error_code, translate
+
+    sentence = ""
+    if isinstance(error, ClientError) and error_code(error) in THROTTLING_CODES:
+        sentence = (
+            f"AWS Lambda is throttling opsbot ({error_code(error)}), so the work was not started. "
+            "Try again in a minute."
+        )
+    elif isinstance(error, ReadTimeoutError):
+        # The request reached Lambda: the invocation may have been queued after all.
+        sentence = (
+            "AWS Lambda did not confirm in time that the work started; it may still run. "
+            "If no answer follows within a minute, try again."
+        )
+    elif isinstance(error, (ConnectionError, HTTPClientError)):
+        sentence = (
+            "opsbot could not reach AWS Lambda in time to start the work "
+            f"({type(error).__name__}). Try again in a minute."
+        )
+    elif isinstance(error, (ClientError, BotoCoreError)):
+        sentence = str(translate(error))
+    elif isinstance(error, OpsbotError):
+        sentence = str(error)
+    if sentence:
+        logger.error("lazy work not started ref=%s: %s", ref, sentence)
+        return f":x: {sentence}", sentence
+    logger.error("lazy work not started ref=%s", ref, exc_info=error)
+    return (
+        f":boom: opsbot could not start the work (reference `{ref}`). "
+        "The details are in opsbot's log under that reference.",
+        type(error).__name__,
+    )
+
+
+def _audit_soon(runtime: Runtime, **record: Any) -> None:
+    """Write an audit record from the ack path without holding the ack for long: AWS may be what failed,
+    and the table item would then wait for retries. The ack waits ``UNSTARTED_AUDIT_SECONDS`` at most."""
+    _audit_soon_call(lambda: runtime.audit(**record))
+
+
+def _audit_soon_call(write: Callable[[], None]) -> None:
+    import threading
+
+    writer = threading.Thread(target=write, name="opsbot-audit", daemon=True)
+    writer.start()
+    writer.join(UNSTARTED_AUDIT_SECONDS)
 
 
 # -- buttons ---------------------------------------------------------------------------------------
@@ -683,7 +927,9 @@ def register_action(app: Any, button: ButtonAction) -> None:
             decision = runtime.decide(button.action, mutating=button.mutating, caller=caller, client=client)
             if not decision.allowed:
                 outcome, detail = "denied", decision.reason
-                respond(**_ephemeral(f":no_entry: You may not run `{button.action}`: {decision.reason}"))
+                _safe_respond(
+                    respond, f":no_entry: You may not run `{button.action}`: {decision.reason}", ref=ref
+                )
                 return
             state = None
             if button.mutating:
@@ -699,25 +945,25 @@ def register_action(app: Any, button: ButtonAction) -> None:
                     when = lock.holder.get("at")
                     did = lock.holder.get("outcome", "running")
                     at = f" at <!date^{when}^{{date_short_pretty}} {{time}}|{when}>" if when else ""
-                    respond(
-                        **_ephemeral(
-                            f":information_source: Already done by <@{who}>{at} ({did}); "
-                            "nothing was changed again."
-                        )
+                    _safe_respond(
+                        respond,
+                        f":information_source: Already done by <@{who}>{at} ({did}); nothing was changed again.",
+                        ref=ref,
                     )
                     lock_key = ""
                     return
             reply = button.run(call)
             if reply is not None:
-                _deliver(respond, reply, for_button=True)
                 outcome, detail = reply.outcome, reply.detail
+                if not _deliver(respond, reply, ref=ref, for_button=True):
+                    detail = "; ".join(filter(None, [detail, "the reply was not delivered"]))
             if state is not None and lock_key:
                 holder = {"user": caller.user_id, "at": int(started), "ref": ref, "outcome": outcome}
                 state.update_lock(lock_key, holder, ttl_seconds=button.lock_seconds)
                 lock_key = ""
         except Exception as error:
             message, outcome, detail = failure(error, ref)
-            _safe_respond(respond, message)
+            _safe_respond(respond, message, ref=ref)
         finally:
             if lock_key:
                 # The work failed: let a later click try again rather than claim it was done.
@@ -739,17 +985,77 @@ def register_action(app: Any, button: ButtonAction) -> None:
                 detail=detail,
             )
 
+    def unstarted(request: Any, error: BaseException) -> None:
+        started = time.time()
+        ref = audit.new_ref()
+        body = request.body
+        action_payload: dict[str, Any] = next(
+            (a for a in body.get("actions", []) if a.get("action_id") == button.action_id), {}
+        )
+        message, detail = _not_started(error, ref)
+        # Slack shows nothing of a button's ack: the note goes to the response_url, briefly.
+        _post_to_response_url(str(body.get("response_url", "")), message, ref=ref)
+        _audit_soon(
+            runtime, ref=ref, started=started, caller=caller_from(body), kind="action",
+            command=f"button {button.action_id}", action=button.action,
+            args=str(action_payload.get("value", "")), outcome="error", detail=detail,
+        )  # fmt: skip
+
+    runtime.on_unstarted(run_action, unstarted)
     app.action(button.action_id)(ack=ack_action, lazy=[run_action])
 
 
+def _post_to_response_url(url: str, text: str, *, ref: str) -> None:
+    """An ephemeral note from the ack path, with a short timeout (Slack waits 3 s for the ack)."""
+    if not url:
+        return
+    try:
+        from slack_sdk.webhook import WebhookClient
+
+        response = WebhookClient(url, timeout=VIEWS_OPEN_TIMEOUT).send(
+            text=fit_text(text), response_type="ephemeral", replace_original=False
+        )
+        refused = _refusal(response)
+        if refused:
+            logger.warning("Slack refused a note ref=%s (%s)", ref, refused)
+    except Exception as error:
+        logger.warning("could not send a note ref=%s: %r", ref, error)
+
+
 def register_link_buttons(app: Any) -> None:
-    """Link buttons (``action_id`` starting with ``link:``) still send a click; ack it and do nothing."""
+    """Link buttons (``action_id`` starting with ``link:``) open their URL in the browser and still send a
+    click: ack it, and record the click (outcome ``link``) like every other one."""
     import re
+
+    runtime = runtime_of(app)
 
     def ack_link(ack: Any) -> None:
         ack()
 
-    app.action(re.compile(r"^link:"))(ack_link)
+    def record(body: Mapping[str, Any], started: float) -> None:
+        actions = [a for a in body.get("actions", []) if str(a.get("action_id", "")).startswith("link:")]
+        clicked = actions[0] if actions else {}
+        runtime.audit(
+            ref=audit.new_ref(),
+            started=started,
+            caller=caller_from(body),
+            kind="action",
+            command=f"button {clicked.get('action_id', 'link:')}",
+            action="link",
+            args=str(clicked.get("url") or clicked.get("value") or "")[:300],
+            outcome="link",
+        )
+
+    def run_link(body: dict[str, Any]) -> None:
+        record(body, time.time())
+
+    def unstarted(request: Any, error: BaseException) -> None:
+        logger.warning("link click not recorded in the background (%r); recording it now", error)
+        started = time.time()
+        _audit_soon_call(lambda: record(request.body, started))
+
+    runtime.on_unstarted(run_link, unstarted)
+    app.action(re.compile(r"^link:"))(ack=ack_link, lazy=[run_link])
 
 
 # -- modals ----------------------------------------------------------------------------------------
@@ -779,16 +1085,32 @@ def register_modal(app: Any, modal: ModalSubmit) -> None:
         else:
             ack()
 
+    def audit_view(body: Mapping[str, Any], **record: Any) -> dict[str, Any]:
+        values = view_values(body)
+        return dict(
+            caller=replace(caller_from(body), channel_id=str(_view_metadata(body).get("channel", ""))),
+            kind="view",
+            command=f"modal {modal.callback_id}",
+            action=modal.action,
+            args=json.dumps(modal.audit_values(values), sort_keys=True),
+            **record,
+        )
+
+    def invalid(values: Mapping[str, str]) -> str:
+        """The inputs the ack showed errors under, as the audit detail ('' when valid). Only their names:
+        a message may quote what was typed, and a secret typed into the wrong field belongs in neither."""
+        errors = modal.validate(values) if modal.validate else {}
+        return f"invalid: {', '.join(sorted(errors))}" if errors else ""
+
     def run_view(body: dict[str, Any], client: Any) -> None:
         started = time.time()
         ref = audit.new_ref()
         values = view_values(body)
-        if modal.validate and modal.validate(values):
-            return  # the modal showed the errors; nothing ran
-        try:
-            metadata = json.loads((body.get("view") or {}).get("private_metadata") or "{}")
-        except ValueError:
-            metadata = {}
+        rejected = invalid(values)
+        if rejected:  # the modal showed the errors; nothing ran
+            runtime.audit(**audit_view(body, ref=ref, started=started, outcome="usage", detail=rejected))
+            return
+        metadata = _view_metadata(body)
         caller = replace(caller_from(body), channel_id=str(metadata.get("channel", "")))
         call = ViewCall(
             runtime=runtime, caller=caller, client=client, ref=ref, body=body, started=started,
@@ -797,9 +1119,7 @@ def register_modal(app: Any, modal: ModalSubmit) -> None:
         outcome, detail = "ok", ""
 
         def tell(text: str, blocks: list[dict[str, Any]] | None = None) -> None:
-            kwargs: dict[str, Any] = {"text": text}
-            if blocks:
-                kwargs["blocks"] = blocks
+            kwargs = _message(text, blocks)
             if caller.channel_id:
                 client.chat_postEphemeral(channel=caller.channel_id, user=caller.user_id, **kwargs)
             else:
@@ -822,16 +1142,31 @@ def register_modal(app: Any, modal: ModalSubmit) -> None:
             except Exception:
                 logger.exception("could not deliver an error message to the user")
         finally:
-            runtime.audit(
-                ref=ref,
-                started=started,
-                caller=caller,
-                kind="view",
-                command=f"modal {modal.callback_id}",
-                action=modal.action,
-                args=json.dumps(modal.audit_values(values), sort_keys=True),
-                outcome=outcome,
-                detail=detail,
-            )
+            runtime.audit(**audit_view(body, ref=ref, started=started, outcome=outcome, detail=detail))
 
+    def unstarted(request: Any, error: BaseException) -> None:
+        started = time.time()
+        ref = audit.new_ref()
+        body = request.body
+        rejected = invalid(view_values(body))
+        if rejected:  # the ack showed the errors in the form: only the audit record is missing
+            record = audit_view(body, ref=ref, started=started, outcome="usage", detail=rejected)
+        else:
+            message, detail = _not_started(error, ref)
+            blocks = list(view_values(body))
+            if blocks:  # keep the form open, the sentence under its first input
+                _ack_of(request)(response_action="errors", errors={blocks[0]: message[:300]})
+            record = audit_view(body, ref=ref, started=started, outcome="error", detail=detail)
+        _audit_soon(runtime, **record)
+
+    runtime.on_unstarted(run_view, unstarted)
     app.view(modal.callback_id)(ack=ack_view, lazy=[run_view])
+
+
+def _view_metadata(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON object a modal was opened with (``private_metadata``); {} when absent or garbled."""
+    try:
+        metadata = json.loads((body.get("view") or {}).get("private_metadata") or "{}")
+    except ValueError:
+        return {}
+    return metadata if isinstance(metadata, dict) else {}

@@ -1,5 +1,5 @@
-"""``/mail``: status, stats, reenable, suppress; and the buttons on alerts (Re-enable, Keep suppressed,
-History).
+"""``/mail``: status, stats, list (with a "More addresses" button), reenable, suppress; and the buttons on
+alerts (Re-enable, Keep suppressed, History).
 
 The buttons are the same policy actions as the commands (``mail.reenable``, ``mail.suppress``; History
 reads like ``mail.status``). One decision per alert: the idempotency lock is per message and address, so
@@ -30,7 +30,9 @@ from bot.listeners.framework import (
 ACTION_REENABLE = "mail:reenable"
 ACTION_SUPPRESS = "mail:suppress"
 ACTION_HISTORY = "mail:history"
+ACTION_MORE = "mail:more"
 ALERT_ACTIONS_BLOCK = "mail:alert-actions"
+SLACK_LIST_LIMIT = 40  # a page of addresses must fit in one message with its button
 
 ADDRESS = Positional("address", "the e-mail address, e.g. jane@example.com")
 
@@ -46,6 +48,13 @@ def _validate_stats(args: ParsedArgs) -> None:
     from bot.core.timeparse import parse_time
 
     parse_time(str(args.get("since") or "7d"))
+
+
+def _validate_list(args: ParsedArgs) -> None:
+    from bot.core.timeparse import parse_time
+
+    if args.get("since"):
+        parse_time(str(args["since"]))
 
 
 def _by(user_id: str) -> str:
@@ -68,6 +77,47 @@ def _stats(call: Call) -> Reply:
     result = stats(call.settings, str(call.args.get("since") or "7d"))
     text, blocks = stats_message(result)
     return Reply(text=text, blocks=blocks)
+
+
+def _list_reply(page: Any, *, continued: bool) -> Reply:
+    from bot.render.mail import LIST_STATE_WORDS, list_blocks
+
+    count = len(page.addresses)
+    text = (
+        f"{count} {LIST_STATE_WORDS.get(page.state, page.state).lower()} address{'es' if count != 1 else ''}"
+        f" from {page.table}" + (" (more available)" if page.next_cursor else "")
+    )
+    return Reply(text=text, blocks=list_blocks(page, continued=continued))
+
+
+def _list(call: Call) -> Reply:
+    from bot.core.mail import list_addresses
+
+    page = list_addresses(
+        call.settings,
+        state=str(call.args.get("state") or "disable"),
+        since=call.args.get("since"),
+        limit=int(call.args.get("limit", 20)),
+    )
+    return _list_reply(page, continued=False)
+
+
+def _more(call: ActionCall) -> Reply:
+    from bot.core.mail import list_addresses
+    from bot.render.mail import parse_list_more_value
+
+    try:
+        cursor, state, since, limit = parse_list_more_value(call.value)
+    except ValueError:
+        raise UsageError("That button is no longer valid; run `/mail list` again.") from None
+    page = list_addresses(
+        call.settings,
+        state=state,
+        since=since or None,
+        limit=max(1, min(limit, SLACK_LIST_LIMIT)),
+        cursor=cursor,
+    )
+    return _list_reply(page, continued=True)
 
 
 def _outcome(result: Any) -> str:
@@ -118,6 +168,35 @@ MAIL = Command(
             validate=_validate_stats,
             working="Counting feedback…",
             examples=("/mail stats", "/mail stats --since 30d"),
+        ),
+        Subcommand(
+            "list",
+            "List addresses by state (scans the mailing table: its cost grows with the table), with a "
+            "button for more.",
+            run=_list,
+            spec=ArgSpec(
+                flags=(
+                    Flag(
+                        "state",
+                        "disable (default), review (flagged) or enable",
+                        kind="choice",
+                        choices=("disable", "review", "enable"),
+                        default="disable",
+                    ),
+                    Flag("since", "only entries changed since: 1d, 36h, 2024-05-01T10:00Z", metavar="TIME"),
+                    Flag(
+                        "limit",
+                        "addresses per page",
+                        kind="int",
+                        default=20,
+                        minimum=1,
+                        maximum=SLACK_LIST_LIMIT,
+                    ),
+                )
+            ),
+            validate=_validate_list,
+            working="Scanning the mailing table…",
+            examples=("/mail list", "/mail list --state review --since 1d --limit 10"),
         ),
         Subcommand(
             "reenable",
@@ -215,6 +294,7 @@ BUTTONS = (
     ButtonAction(ACTION_REENABLE, _click_reenable, action="mail.reenable", idempotency_key=_decision_key),
     ButtonAction(ACTION_SUPPRESS, _click_suppress, action="mail.suppress", idempotency_key=_decision_key),
     ButtonAction(ACTION_HISTORY, _click_history, action="mail.status", mutating=False),
+    ButtonAction(ACTION_MORE, _more, action="mail.list", mutating=False),
 )
 
 

@@ -49,8 +49,13 @@ def _whoami(call: Call) -> Reply:
     groups = ""
     if policy is not None:
         wanted = {g for rule in policy.rules for g in rule.usergroups}
-        member_of = runtime.authorizer.groups_of(caller.user_id, wanted, call.client) if wanted else set()
+        found = runtime.authorizer.lookup_groups(caller.user_id, wanted, call.client) if wanted else None
+        member_of = found.member_of if found is not None else frozenset()
         groups = ", ".join(f"<!subteam^{g}>" for g in sorted(member_of)) or "none named in the policy"
+        if found is not None and found.unknown:
+            groups += "; Slack would not list " + ", ".join(
+                f"<!subteam^{g}> ({reason})" for g, reason in sorted(found.unknown.items())
+            )
     lines = [
         f"*You are* <@{caller.user_id}> (`{caller.user_id}`) in <#{caller.channel_id}>, "
         f"team `{caller.team_id}`.",

@@ -18,6 +18,9 @@ from slack_bolt.request import BoltRequest
 
 logger = logging.getLogger("opsbot.server")
 
+# Slack's payloads are a few kilobytes; anything much larger is not from Slack.
+MAX_BODY_BYTES = 1024 * 1024
+
 
 class TrackingLazyRunner(ThreadLazyListenerRunner):
     """Bolt's thread lazy runner, counting the lazy functions still running (the console waits on it)."""
@@ -77,12 +80,28 @@ def make_server(
             if self.path.split("?", 1)[0] != path:
                 self._send(404, b"Not Found", {})
                 return
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length).decode("utf-8") if length else ""
+            raw_length = (self.headers.get("Content-Length") or "0").strip()
+            if not raw_length.isdigit():
+                self._refuse(400, "Content-Length must be a whole number of bytes.")
+                return
+            length = int(raw_length)
+            if length > MAX_BODY_BYTES:
+                self._refuse(413, f"The body is larger than {MAX_BODY_BYTES} bytes.")
+                return
+            # Undecodable bytes fail the signature check (401) rather than the connection.
+            body = self.rfile.read(length).decode("utf-8", errors="replace") if length else ""
             headers: dict[str, str | Sequence[str]] = {k.lower(): v for k, v in self.headers.items()}
             response = app.dispatch(BoltRequest(body=body, headers=headers))
             data = (response.body or "").encode("utf-8")
             self._send(response.status, data, response.first_headers_without_set_cookie())
+
+        def _refuse(self, status: int, reason: str) -> None:
+            logger.warning("refused a request from %s: %s", self.client_address[0], reason)
+            # The body was not read: the connection cannot carry another request.
+            self.close_connection = True
+            self._send(
+                status, reason.encode(), {"Content-Type": "text/plain; charset=utf-8", "Connection": "close"}
+            )
 
         def _send(self, status: int, data: bytes, headers: dict[str, str]) -> None:
             self.send_response(status)

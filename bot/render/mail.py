@@ -1,17 +1,21 @@
 """Presentation of /mail: alert and digest messages, status, stats and action results.
 
-Pure functions: data in, ``(text, blocks)`` for Slack or plain text for the terminal out. Buttons carry
-only the address in their value; their action ids are ``mail:reenable``, ``mail:suppress`` and
-``mail:history``.
+Pure functions: data in, ``(text, blocks)`` for Slack or plain text for the terminal out. Alert buttons
+carry only the address in their value; their action ids are ``mail:reenable``, ``mail:suppress`` and
+``mail:history``. The list's "More addresses" button (``mail:more``) carries its filters and where to go on.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bot.render.blocks import (
+    MAX_BLOCKS_MESSAGE,
+    MAX_BUTTON_VALUE,
+    MAX_TOTAL_BLOCK_CHARS,
     Block,
     actions,
     button,
@@ -29,6 +33,7 @@ from bot.render.blocks import (
 ACTION_REENABLE = "mail:reenable"
 ACTION_SUPPRESS = "mail:suppress"
 ACTION_HISTORY = "mail:history"
+ACTION_MORE = "mail:more"
 ALERT_ACTIONS_BLOCK = "mail:alert-actions"
 
 REASON_WORDS = {
@@ -85,6 +90,8 @@ def _state_word(state: str) -> str:
 
 
 def alert_title(alert: Any) -> str:
+    if alert.kind == "late-complaint":
+        return f"Late complaint, check before mailing: {alert.address}"
     if alert.kind == "review":
         return f"Needs review: {alert.address}"
     if alert.kind == "complaint":
@@ -92,7 +99,15 @@ def alert_title(alert: Any) -> str:
     return f"Disabled: {alert.address}"
 
 
-def alert_why(alert: Any) -> str:
+def alert_why(alert: Any, *, slack: bool = False) -> str:
+    """Why the alert, in words; ``slack``: people as mentions (the text is then mrkdwn, escaped)."""
+    if alert.kind == "late-complaint":
+        person = who(alert.reenabled_by, slack=slack) if alert.reenabled_by else "a person"
+        when = escape(alert.reenabled_at) if slack else alert.reenabled_at
+        return (
+            f"Late complaint ({alert.feedback_type or 'no feedback type'}), received after {person} "
+            f"re-enabled it on {when or 'an unknown time'}; check before mailing"
+        )
     if alert.kind == "complaint":
         return f"Complaint ({alert.feedback_type or 'no feedback type'})"
     if alert.kind == "transient-bounces":
@@ -109,9 +124,10 @@ def alert_message(alert: Any) -> tuple[str, list[Block]]:
     """The alert posted for a newly disabled (or flagged) address, with its three buttons."""
     title = alert_title(alert)
     why = alert_why(alert)
+    late = alert.kind == "late-complaint"
     fields = [
         f"*Address*\n{escape(alert.address)}",
-        f"*Why*\n{escape(why)}",
+        f"*Why*\n{alert_why(alert, slack=True) if late else escape(why)}",
         f"*Sender*\n{escape(alert.sender or 'unknown')}",
         f"*Time*\n{escape(alert.at)}",
         f"*Message id*\n`{escape(alert.message_id or 'unknown')}`",
@@ -121,14 +137,21 @@ def alert_message(alert: Any) -> tuple[str, list[Block]]:
     blocks: list[Block] = [header(title), fields_section(fields)]
     if alert.diagnostic:
         blocks.append(section(f"*Diagnostic*\n```{escape(truncate(alert.diagnostic, 2800))}```"))
-    if alert.kind == "complaint" or alert.sticky:
+    if late:
+        note = (
+            "Flagged for review: the address stays enabled, as the later re-enable decided. The complaint "
+            "may have arrived late (e.g. a redriven dead-letter queue). Keep enabled, or Suppress."
+        )
+    elif alert.kind == "complaint" or alert.sticky:
         note = "Sticky: a later delivery will not re-enable this address; only a person can."
     elif alert.kind == "review":
         note = "SES could not tell why this bounced. The address stays enabled until someone decides."
     else:
         note = "A later successful delivery re-enables it; Keep suppressed makes that sticky."
     blocks.append(context(note))
-    review = alert.kind == "review"
+    if alert.queued_at:
+        blocks.append(context(f"Posted late: Slack could not take this alert at {escape(alert.queued_at)}."))
+    review = alert.kind in {"review", "late-complaint"}
     blocks.append(
         actions(
             [
@@ -190,6 +213,25 @@ def _top(counts: Mapping[str, int], limit: int) -> list[tuple[str, int]]:
     return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
 
 
+DIGEST_ADDRESSES_SHOWN = 10
+
+
+def digest_addresses_text(digest: Any) -> str:
+    """The first addresses of the storm, then how many more, and how to list them all."""
+    shown = digest.addresses[:DIGEST_ADDRESSES_SHOWN]
+    if not shown:
+        return ""
+    more = max(0, digest.total - len(shown))
+    listed = ", ".join(f"`{escape(truncate(address, 100))}`" for address in shown)
+    tail = f" and {more:,} more" if more else ""
+    since = escape(digest.list_since or "<time>")
+    return (
+        f"*First addresses*\n{listed}{tail}. "
+        f"`/mail list --state disable --since {since}` lists them all "
+        f"(`--state review` the flagged ones)."
+    )
+
+
 def digest_message(digest: Any) -> tuple[str, list[Block]]:
     title = f"Bounce storm: {digest.total:,} addresses disabled or flagged"
     by_type = "\n".join(f"{escape(k)}: {v:,}" for k, v in _top(digest.by_type, 8)) or "none"
@@ -210,6 +252,9 @@ def digest_message(digest: Any) -> tuple[str, list[Block]]:
         fields_section([f"*By type*\n{by_type}", f"*By sender*\n{by_sender}"]),
         section("*Top diagnostics*\n" + ("\n".join(diagnostics) or "none")),
     ]
+    addresses = digest_addresses_text(digest)
+    if addresses:
+        blocks.append(section(truncate(addresses, 3000)))
     return title, fit(blocks)[0]
 
 
@@ -407,6 +452,111 @@ def stats_text(stats: Any, *, use_colour: bool = False) -> str:
             "  " + THRESHOLDS_TEXT,
         ]
     )
+
+
+# -- list ------------------------------------------------------------------------------------------
+
+LIST_STATE_WORDS = {"disable": "Disabled", "review": "Flagged for review", "enable": "Enabled"}
+_LIST_ICONS = {"disable": ":no_entry:", "enable": ":large_green_circle:"}
+LIST_COST_NOTE = (
+    "A scan of the mailing table: DynamoDB reads (and charges for) every entry it passes, matching or not."
+)
+
+
+def list_more_value(page: Any, cursor: str) -> str:
+    """The "More addresses" button's value: the filters (``since`` resolved) and where to go on."""
+    return json.dumps({"c": cursor, "s": page.state, "t": page.since, "l": page.limit}, separators=(",", ":"))
+
+
+def parse_list_more_value(value: str) -> tuple[str, str, str, int]:
+    """(cursor, state, since, limit) from a "More addresses" button value; ValueError when malformed."""
+    data: Any = json.loads(value)
+    if not isinstance(data, dict):
+        raise ValueError("not an object")
+    cursor, state, since, limit = data.get("c"), data.get("s"), data.get("t", ""), data.get("l", 20)
+    if not isinstance(cursor, str) or not cursor:
+        raise ValueError("cursor")
+    if not isinstance(state, str) or not isinstance(since, str):
+        raise ValueError("filters")
+    if not isinstance(limit, int) or isinstance(limit, bool):
+        raise ValueError("limit")
+    return cursor, state, since, limit
+
+
+def _list_filters(page: Any) -> str:
+    words = LIST_STATE_WORDS.get(page.state, page.state).lower()
+    return f"{words}" + (f", changed since {page.since}" if page.since else "")
+
+
+def _listed_line(entry: Any) -> str:
+    reason = REASON_WORDS.get(entry.reason, entry.reason) or "no reason recorded"
+    parts = [f"{_state_word(entry.state)}: {reason}" + (f" since {entry.since}" if entry.since else "")]
+    if entry.sticky and entry.state == "disable":
+        parts.append("sticky")
+    if entry.review:
+        parts.append("flagged for review")
+    if entry.original:
+        parts.append("the original handler's row")
+    return " · ".join(parts)
+
+
+def list_blocks(page: Any, *, continued: bool = False) -> list[Block]:
+    title = f"{LIST_STATE_WORDS.get(page.state, page.state)} addresses" + (
+        " (continued)" if continued else ""
+    )
+    blocks: list[Block] = [
+        header(title),
+        context(f"{escape(_list_filters(page))} · {page.scanned:,} entries scanned. {LIST_COST_NOTE}"),
+    ]
+    rows: list[Block] = [
+        section(
+            f"{_LIST_ICONS.get(entry.state, ':white_circle:')} `{escape(truncate(entry.address, 254))}`\n"
+            f"{escape(_listed_line(entry))}"
+        )
+        for entry in page.addresses
+    ]
+    shown: list[Any] = []
+    if rows:
+        # Room for the button (or the closing note) after the rows that fit.
+        kept, _ = fit(blocks + rows, max_blocks=MAX_BLOCKS_MESSAGE - 1, max_chars=MAX_TOTAL_BLOCK_CHARS - 400)
+        shown = page.addresses[: len(kept) - len(blocks)]
+    else:
+        nothing = "No more addresses match." if continued else "No addresses match."
+        if page.next_cursor:
+            nothing = "No addresses match so far; the rest of the table is still to be scanned."
+        kept = [*blocks, section(nothing)]
+    cursor = page.next_cursor
+    if shown and len(shown) < len(page.addresses):
+        # The rest of this page did not fit in one message: go on after the last address shown.
+        from bot.core.mail import encode_list_cursor
+
+        cursor = encode_list_cursor(shown[-1].address)
+    if not cursor:
+        kept.append(context(f"{len(shown)} address{'es' if len(shown) != 1 else ''} shown; end of list."))
+    elif len(value := list_more_value(page, cursor)) <= MAX_BUTTON_VALUE:
+        kept.append(actions([button("More addresses", ACTION_MORE, value)], block_id="mail_more"))
+    else:
+        kept.append(context("More addresses match; narrow the list with --since, or use `opsbot mail list`."))
+    return kept
+
+
+def list_text(page: Any) -> str:
+    lines = [
+        f"{LIST_STATE_WORDS.get(page.state, page.state)} addresses in {page.table} ({_list_filters(page)})"
+    ]
+    if not page.addresses:
+        lines.append("  none found" + (" so far (more of the table to scan)" if page.next_cursor else ""))
+    width = max([len("ADDRESS"), *(len(a.address) for a in page.addresses)])
+    if page.addresses:
+        lines.append(f"  {'ADDRESS':<{width}}  STATE    SINCE                     WHY")
+    for entry in page.addresses:
+        lines.append(
+            f"  {entry.address:<{width}}  {entry.state:<7}  {entry.since or '-':<24}  {_listed_line(entry)}"
+        )
+    lines.append(f"  {page.scanned:,} entries scanned. {LIST_COST_NOTE}")
+    if page.next_cursor:
+        lines.append(f"more: --cursor {page.next_cursor}")
+    return "\n".join(lines)
 
 
 # -- a person's decision ---------------------------------------------------------------------------

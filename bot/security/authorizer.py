@@ -3,7 +3,13 @@
 All I/O here happens in lazy listeners, never in the ack path: the SSM parameter and
 ``usergroups.users.list`` are fetched on first need and cached for ``OPSBOT_POLICY_CACHE_SECONDS``.
 A malformed policy is reported once at start (``Authorizer.startup_error``) and then denies every
-action with that reason, instead of failing each request differently.
+action with that reason, instead of failing each request differently; a malformed policy in SSM is
+logged once and its failure cached like a good policy, so it is not fetched again on every command.
+
+User groups are looked up only when a membership could change the decision. When Slack will not say
+who is in a group (a missing scope, a free plan, an outage), the decision fails closed for grants and
+stays open for reading: a group's ``allow`` rule is not applied, read-only actions keep ``default_read``,
+and a group's ``deny`` rule that cannot be checked still denies actions that change something.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from bot.aws.clients import client, register_cache
@@ -21,9 +28,11 @@ from bot.security.policy import Decision, Policy, PolicyError, parse_policy
 
 logger = logging.getLogger("opsbot.security")
 
-_group_cache: dict[str, tuple[float, frozenset[str]]] = {}
+# group id -> (monotonic time of the lookup, members, or the error that kept Slack from saying)
+_group_cache: dict[str, tuple[float, frozenset[str], str]] = {}
 _group_lock = threading.Lock()
-GROUP_CACHE_SECONDS = 300
+# A failed lookup is retried sooner than a good one expires: it is usually fixed by an admin meanwhile.
+GROUP_FAILURE_SECONDS = 60
 
 
 def _clear_groups() -> None:
@@ -39,13 +48,29 @@ def parameter_name(name: str) -> str:
     return name if name.startswith("/") or "/" not in name else "/" + name
 
 
+@dataclass(frozen=True)
+class GroupLookup:
+    """Which of the wanted groups a user is in, and which groups Slack would not list (group -> why)."""
+
+    member_of: frozenset[str] = frozenset()
+    unknown: dict[str, str] = field(default_factory=dict)
+
+
+def _lookup_error(error: Exception) -> str:
+    response = getattr(error, "response", None)
+    code = response.get("error") if response is not None and hasattr(response, "get") else None
+    return str(code or type(error).__name__)
+
+
 class Authorizer:
     def __init__(self, settings: Settings, known_actions: Iterable[str]) -> None:
         self.settings = settings
         self.known_actions = tuple(sorted(set(known_actions)))
         self.startup_error: PolicyError | None = None
         self._static: Policy | None = None
-        self._loaded: tuple[float, Policy] | None = None
+        # (monotonic time of the fetch, the policy or why the fetched text is not one)
+        self._loaded: tuple[float, Policy | PolicyError] | None = None
+        self._logged_error = ""
         self._lock = threading.Lock()
         if settings.policy_json:
             try:
@@ -56,6 +81,10 @@ class Authorizer:
         elif not settings.policy_parameter:
             self._static = Policy(source="default (no OPSBOT_POLICY set)")
 
+    @property
+    def cache_seconds(self) -> float:
+        return max(0, self.settings.policy_cache_seconds)
+
     def policy(self) -> Policy:
         """The current policy. Raises PolicyError when it is malformed (the caller denies)."""
         if self.startup_error is not None:
@@ -64,32 +93,63 @@ class Authorizer:
             return self._static
         now = time.monotonic()
         with self._lock:
-            if self._loaded and now - self._loaded[0] < self.settings.policy_cache_seconds:
-                return self._loaded[1]
-            name = parameter_name(self.settings.policy_parameter)
-            with aws_errors(resource=f"SSM parameter {name}"):
-                text = client("ssm").get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
-            policy = parse_policy(text, known_actions=self.known_actions, source=f"SSM parameter {name}")
-            self._loaded = (now, policy)
-            return policy
+            if self._loaded and now - self._loaded[0] < self.cache_seconds:
+                loaded = self._loaded[1]
+            else:
+                name = parameter_name(self.settings.policy_parameter)
+                with aws_errors(resource=f"SSM parameter {name}"):
+                    text = client("ssm").get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+                try:
+                    loaded = parse_policy(
+                        text, known_actions=self.known_actions, source=f"SSM parameter {name}"
+                    )
+                except PolicyError as error:
+                    loaded = error
+                self._loaded = (now, loaded)
+                self._log_change(loaded)
+        if isinstance(loaded, PolicyError):
+            raise loaded
+        return loaded
 
-    def groups_of(self, user: str, wanted: Iterable[str], slack: Any) -> frozenset[str]:
-        """Which of the ``wanted`` user groups ``user`` belongs to (Slack usergroups.users.list)."""
+    def _log_change(self, loaded: Policy | PolicyError) -> None:
+        """Log a malformed policy once, not on every command; and once more when it is fixed."""
+        message = str(loaded) if isinstance(loaded, PolicyError) else ""
+        if message and message != self._logged_error:
+            logger.error("opsbot policy rejected; every action is denied until it is fixed: %s", message)
+        elif not message and self._logged_error:
+            logger.warning("opsbot policy fixed: %s is valid again", self.settings.policy_parameter)
+        self._logged_error = message
+
+    def lookup_groups(self, user: str, wanted: Iterable[str], slack: Any) -> GroupLookup:
+        """Which of the ``wanted`` user groups ``user`` belongs to (Slack usergroups.users.list, cached).
+
+        Never raises: a group Slack would not list is in ``unknown`` with the reason."""
         member_of: set[str] = set()
-        now = time.monotonic()
-        for group in wanted:
+        unknown: dict[str, str] = {}
+        for group in sorted(set(wanted)):
+            now = time.monotonic()
             with _group_lock:
                 cached = _group_cache.get(group)
-            if cached is None or now - cached[0] >= GROUP_CACHE_SECONDS:
-                response = slack.usergroups_users_list(usergroup=group)
-                members = frozenset(response.get("users", []) or [])
+            fresh_for = self.cache_seconds if cached is None or not cached[2] else GROUP_FAILURE_SECONDS
+            if cached is None or now - cached[0] >= min(fresh_for, self.cache_seconds):
+                try:
+                    response = slack.usergroups_users_list(usergroup=group)
+                    cached = (now, frozenset(response.get("users", []) or []), "")
+                except Exception as error:
+                    cached = (now, frozenset(), _lookup_error(error))
+                    logger.warning(
+                        "could not list the members of user group %s (%s): its allow rules are not "
+                        "applied and its deny rules deny every action that changes something",
+                        group,
+                        cached[2],
+                    )
                 with _group_lock:
-                    _group_cache[group] = (now, members)
-            else:
-                members = cached[1]
-            if user in members:
+                    _group_cache[group] = cached
+            if cached[2]:
+                unknown[group] = cached[2]
+            elif user in cached[1]:
                 member_of.add(group)
-        return frozenset(member_of)
+        return GroupLookup(frozenset(member_of), unknown)
 
     def decide(self, action: str, *, mutating: bool, user: str, channel: str, slack: Any) -> Decision:
         try:
@@ -98,7 +158,21 @@ class Authorizer:
             return Decision(
                 False, action, f"opsbot's policy is malformed, so every action is denied: {error}"
             )
-        groups = (
-            self.groups_of(user, policy.usergroups_for(action), slack) if slack is not None else frozenset()
+        wanted = policy.groups_that_matter(action, mutating=mutating, user=user, channel=channel)
+        if not wanted or slack is None:
+            return policy.decide(action, mutating=mutating, user=user, channel=channel)
+        found = self.lookup_groups(user, wanted, slack)
+        # A deny rule of a group that could not be checked is assumed to apply to actions that change
+        # something, and not to read-only ones; an allow rule of such a group is never applied.
+        assumed = frozenset(found.unknown) if mutating else frozenset()
+        decision = policy.decide(
+            action, mutating=mutating, user=user, channel=channel, groups=found.member_of, assume_in=assumed
         )
-        return policy.decide(action, mutating=mutating, user=user, channel=channel, groups=groups)
+        if not found.unknown or decision.allowed:
+            return decision
+        why = ", ".join(f"<!subteam^{g}> ({reason})" for g, reason in sorted(found.unknown.items()))
+        note = (
+            f" opsbot could not check your membership of {why}, so grants to those groups were not "
+            "applied" + (" and their deny rules were." if assumed else ".")
+        )
+        return Decision(False, action, decision.reason + note, decision.rule)

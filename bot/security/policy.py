@@ -93,14 +93,49 @@ class Policy:
                 groups |= rule.usergroups
         return frozenset(groups)
 
+    def groups_that_matter(self, action: str, *, mutating: bool, user: str, channel: str) -> frozenset[str]:
+        """The user groups whose membership could change the decision for this caller (often none, so
+        that a policy naming groups costs no Slack call where they cannot matter)."""
+
+        def groups_of(effect: str) -> set[str]:
+            found: set[str] = set()
+            for rule in self.rules:
+                if (
+                    rule.effect == effect
+                    and rule.usergroups
+                    and rule.matches_action(action)
+                    and user not in rule.users
+                    and (not rule.channels or channel in rule.channels)
+                ):
+                    found |= rule.usergroups
+            return found
+
+        base = self.decide(action, mutating=mutating, user=user, channel=channel)
+        if base.allowed:
+            return frozenset(groups_of("deny"))  # only a group's deny rule could take it away
+        if base.rule is not None:
+            return frozenset()  # denied by a rule that applies whatever the groups
+        grants = groups_of("allow")
+        return frozenset(grants | groups_of("deny")) if grants else frozenset()
+
     def decide(
-        self, action: str, *, mutating: bool, user: str, channel: str, groups: Collection[str] = ()
+        self,
+        action: str,
+        *,
+        mutating: bool,
+        user: str,
+        channel: str,
+        groups: Collection[str] = (),
+        assume_in: Collection[str] = (),
     ) -> Decision:
+        """``assume_in``: groups whose deny rules apply as if the user were a member (their membership
+        could not be checked); their allow rules do not."""
+        deny_groups = set(groups) | set(assume_in)
         for rule in self.rules:
             if (
                 rule.effect == "deny"
                 and rule.matches_action(action)
-                and rule.applies_to(user, groups, channel)
+                and rule.applies_to(user, deny_groups, channel)
             ):
                 why = f" ({rule.description})" if rule.description else ""
                 return Decision(False, action, f"the policy denies `{action}` to {rule.who()}{why}.", rule)

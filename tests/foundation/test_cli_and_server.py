@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import urllib.error
 import urllib.request
+from typing import Any
 
 import pytest
 
@@ -57,3 +59,41 @@ def test_http_server_verifies_and_dispatches(harness: SlackHarness) -> None:
         server.shutdown()
         server.server_close()
         harness.wait()
+
+
+def raw_post(server: Any, head: str, body: bytes = b"") -> tuple[int, str]:
+    """Send a hand-made POST (headers urllib would not send) and read the status line and body."""
+    host, port = server.server_address[:2]
+    with socket.create_connection((host, port), timeout=10) as conn:
+        conn.sendall(f"POST /slack/events HTTP/1.1\r\nHost: x\r\n{head}\r\n".encode() + body)
+        data = b""
+        while chunk := conn.recv(65536):
+            data += chunk
+    status_line, _, rest = data.partition(b"\r\n")
+    return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2].decode()
+
+
+@pytest.mark.parametrize(
+    ("head", "body", "status", "says"),
+    [
+        ("Content-Length: abc\r\n", b"", 400, "Content-Length must be a whole number"),
+        ("Content-Length: -5\r\n", b"", 400, "Content-Length must be a whole number"),
+        (f"Content-Length: {2 * 1024 * 1024}\r\n", b"", 413, "larger than 1048576 bytes"),
+        ("Content-Length: 4\r\nX-Slack-Request-Timestamp: 1\r\nX-Slack-Signature: v0=00\r\n", b"\xff\xfe\xfa\x80",
+         401, "invalid request"),
+    ],
+)  # fmt: skip
+def test_http_server_refuses_malformed_requests_with_a_status(
+    harness: SlackHarness, capfd: pytest.CaptureFixture[str], head: str, body: bytes, status: int, says: str
+) -> None:
+    server = make_server(harness.app)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        answered, text = raw_post(server, head, body)
+        assert answered == status and says in text
+        with urllib.request.urlopen(server_url(server).replace("/slack/events", "/health")) as health:
+            assert health.status == 200  # the server still serves
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "Traceback" not in capfd.readouterr().err

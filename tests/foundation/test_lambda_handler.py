@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from bot.app import self_invoke_client
 from bot.aws import clients
 from bot.aws.state import create_state_table
 from bot.local.requests import signature, slash_command_body
@@ -117,7 +118,7 @@ def deployed(monkeypatch: pytest.MonkeyPatch) -> Iterator[Deployed]:
         def capture(params: dict[str, Any], **_: Any) -> None:
             invocations.append(params)
 
-        clients.client("lambda").meta.events.register("provide-client-params.lambda.Invoke", capture)
+        self_invoke_client().meta.events.register("provide-client-params.lambda.Invoke", capture)
         module = _load_handler()
         yield Deployed(module, slack, invocations, FakeLambdaContext(FUNCTION_NAME, f"{arn}:live"))
     slack.stop()
@@ -328,3 +329,173 @@ def test_opsbot_log_level_can_be_raised(lambda_root_logger: None, make_harness: 
     assert not logging.getLogger("opsbot.audit").isEnabledFor(logging.INFO)
     make_harness(OPSBOT_LOG_LEVEL="nonsense")  # an unknown level is INFO, not a crash
     assert logging.getLogger("opsbot.audit").isEnabledFor(logging.INFO)
+
+
+# -- the self-invocation fails ---------------------------------------------------------------------
+
+DENIED = (
+    "User: arn:aws:sts::123456789012:assumed-role/opsbot-slack-role/opsbot-slack is not authorized to "
+    "perform: lambda:InvokeFunction on resource: arn:aws:lambda:us-east-1:123456789012:function:opsbot-slack "
+    "because no identity-based policy allows the lambda:InvokeFunction action"
+)
+
+
+def refuse_invoke(code: str, message: str) -> list[int]:
+    """Make the self-invocation fail as AWS would answer; returns the list of attempts made."""
+    from botocore.exceptions import ClientError
+
+    attempts: list[int] = []
+
+    def refuse(**_: Any) -> None:
+        attempts.append(1)
+        raise ClientError({"Error": {"Code": code, "Message": message}}, "Invoke")
+
+    self_invoke_client().meta.events.register("before-call.lambda.Invoke", refuse)
+    return attempts
+
+
+def audit_records(predicate: Any = None, timeout: float = 5) -> list[dict[str, Any]]:
+    """The audit items, once one matches ``predicate`` (the ack path stores its record in a thread)."""
+    from bot.aws.dynamo import from_item
+
+    deadline = time.monotonic() + timeout
+    while True:
+        items = [from_item(i) for i in clients.client("dynamodb").scan(TableName="opsbot-state")["Items"]]
+        if predicate is None or any(predicate(i) for i in items) or time.monotonic() > deadline:
+            return items
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "expected"),
+    [
+        ("AccessDeniedException", DENIED, "opsbot is missing the IAM permission `lambda:InvokeFunction`"),
+        ("TooManyRequestsException", "Rate Exceeded.", "AWS Lambda is throttling opsbot"),
+    ],
+)
+def test_a_failed_self_invocation_is_answered_in_the_ack_and_audited(
+    deployed: Deployed, code: str, message: str, expected: str
+) -> None:
+    refuse_invoke(code, message)
+    started = time.monotonic()
+    response = deployed(api_event(2, slash_body(deployed.slack, "whoami")))
+    assert time.monotonic() - started < 2.5
+    assert response["statusCode"] == 200
+    text = json.loads(response["body"])["text"]
+    assert text.startswith(":x: ") and expected in text
+    (record,) = audit_records(lambda r: r.get("outcome") == "error")
+    assert (record["command"], record["outcome"]) == ("/ops whoami", "error") and expected in record["detail"]
+
+
+def test_a_self_invocation_that_cannot_connect_is_tried_twice_within_slacks_three_seconds(
+    deployed: Deployed,
+) -> None:
+    from botocore.exceptions import ConnectTimeoutError
+
+    attempts: list[int] = []
+
+    def no_connection(**_: Any) -> None:
+        attempts.append(1)
+        raise ConnectTimeoutError(endpoint_url="https://lambda.us-east-1.amazonaws.com")
+
+    self_invoke_client().meta.events.register("before-send.lambda.Invoke", no_connection)
+    config = self_invoke_client().meta.config
+    assert (config.connect_timeout, config.read_timeout) == (1, 2)
+    started = time.monotonic()
+    response = deployed(api_event(1, slash_body(deployed.slack, "whoami")))
+    assert time.monotonic() - started < 3
+    assert len(attempts) == 2
+    assert "could not reach AWS Lambda in time" in json.loads(response["body"])["text"]
+    (record,) = audit_records(lambda r: r.get("outcome") == "error")
+    assert record["detail"].startswith("opsbot could not reach AWS Lambda")
+
+
+def test_when_the_ack_already_answered_a_failed_self_invocation_only_adds_the_record(
+    deployed: Deployed,
+) -> None:
+    refuse_invoke("AccessDeniedException", DENIED)
+    response = deployed(api_event(2, slash_body(deployed.slack, "nope")))
+    assert "has no subcommand 'nope'" in json.loads(response["body"])["text"]  # the usage message stands
+    (record,) = audit_records(lambda r: r.get("outcome") == "usage")
+    assert (record["command"], record["outcome"]) == ("/ops", "usage")
+
+
+def test_a_failed_self_invocation_for_a_button_tells_the_clicker_and_is_audited(deployed: Deployed) -> None:
+    from bot.listeners.framework import ButtonAction, register_action
+    from bot.local.requests import block_actions_body
+
+    ran: list[str] = []
+    register_action(deployed.module.app, ButtonAction("test:click", lambda call: ran.append("run") or None,
+                                                      action="ops.whoami", mutating=False))  # fmt: skip
+    refuse_invoke("AccessDeniedException", DENIED)
+    body = block_actions_body(
+        action={"type": "button", "action_id": "test:click", "value": "v1"}, block_id="b",
+        message={"type": "message", "ts": "1700000000.000100", "text": "t", "blocks": []},
+        user_id=ALICE[0], user_name=ALICE[1], channel_id=OPS_CHANNEL[0], channel_name=OPS_CHANNEL[1],
+        team_id=deployed.slack.team_id, response_url=deployed.slack.new_response_url(OPS_CHANNEL[0], ALICE[0]),
+        message_ts="1700000000.000100", ephemeral=False,
+    )  # fmt: skip
+    response = deployed(api_event(2, body))
+    assert response["statusCode"] == 200
+    (note,) = deployed.slack.messages
+    assert note.ephemeral_to == ALICE[0] and "`lambda:InvokeFunction`" in note.text
+    (record,) = audit_records(lambda r: r.get("outcome") == "error")
+    assert (record["kind"], record["command"], record["args"]) == ("action", "button test:click", "v1")
+    assert ran == []
+
+
+def test_what_the_ack_settled_reaches_the_reinvocation(deployed: Deployed) -> None:
+    """A form Slack did not open: the ack says so, and the re-invocation records an error, not 'form'."""
+    deployed.slack.fail_next("views.open", "expired_trigger_id")
+    body = slash_command_body(
+        "/device", "activate", user_id=ALICE[0], user_name=ALICE[1], channel_id=OPS_CHANNEL[0],
+        channel_name=OPS_CHANNEL[1], team_id=deployed.slack.team_id,
+        response_url=deployed.slack.new_response_url(OPS_CHANNEL[0], ALICE[0]),
+    )  # fmt: skip
+    response = deployed(api_event(2, body))
+    assert "`expired_trigger_id`" in json.loads(response["body"])["text"]
+    deployed(json.loads(deployed.invocations[0]["Payload"]))
+    (record,) = audit_records()
+    assert (record["command"], record["outcome"]) == ("/device activate", "error")
+    assert record["detail"] == "the form did not open: expired_trigger_id"
+
+
+def test_a_failed_self_invocation_for_a_form_keeps_it_open_with_the_sentence(deployed: Deployed) -> None:
+    from bot.listeners.framework import ModalSubmit, register_modal
+    from bot.local.requests import view_submission_body
+
+    register_modal(deployed.module.app, ModalSubmit("test:form", run=lambda call: None, action="ops.whoami",
+                                                    mutating=False, secret_fields=frozenset({"pin"})))  # fmt: skip
+    refuse_invoke("AccessDeniedException", DENIED)
+    view = {
+        "type": "modal", "callback_id": "test:form", "private_metadata": json.dumps({"channel": OPS_CHANNEL[0]}),
+        "blocks": [{"type": "input", "block_id": block, "element": {"type": "plain_text_input", "action_id": "v"}}
+                   for block in ("name", "pin")],
+    }  # fmt: skip
+    body = view_submission_body(
+        view=view, values={"name": "x", "pin": "1234"}, user_id=ALICE[0], user_name=ALICE[1],
+        team_id=deployed.slack.team_id,
+    )  # fmt: skip
+    response = deployed(api_event(2, body))
+    answer = json.loads(response["body"])
+    assert answer["response_action"] == "errors"
+    assert list(answer["errors"]) == ["name"] and "`lambda:InvokeFunction`" in answer["errors"]["name"]
+    (record,) = audit_records(lambda r: r.get("outcome") == "error")
+    assert (record["kind"], record["channel"]) == ("view", OPS_CHANNEL[0]) and "1234" not in record["args"]
+
+
+def test_a_link_click_whose_self_invocation_fails_is_still_recorded(deployed: Deployed) -> None:
+    from bot.local.requests import block_actions_body
+
+    refuse_invoke("AccessDeniedException", DENIED)
+    body = block_actions_body(
+        action={"type": "button", "action_id": "link:apilogs-insights"}, block_id="b",
+        message={"type": "message", "ts": "1700000000.000100", "text": "t", "blocks": []},
+        user_id=ALICE[0], user_name=ALICE[1], channel_id=OPS_CHANNEL[0], channel_name=OPS_CHANNEL[1],
+        team_id=deployed.slack.team_id, response_url=deployed.slack.new_response_url(OPS_CHANNEL[0], ALICE[0]),
+        message_ts="1700000000.000100", ephemeral=False,
+    )  # fmt: skip
+    assert deployed(api_event(2, body))["statusCode"] == 200
+    (record,) = audit_records(lambda r: r.get("outcome") == "link")
+    assert (record["command"], record["user"]) == ("button link:apilogs-insights", ALICE[0])
+    assert deployed.slack.messages == []  # the browser opened the link; nothing to tell

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from botocore.stub import Stubber
@@ -21,14 +22,23 @@ NOW_MS = int(datetime.now(UTC).timestamp() * 1000)
 HOUR = 3_600_000
 
 
-def feed(settings: Settings, *messages: dict) -> None:
-    SesFeedbackApp(settings, poster=_Silent()).handle(mail_samples.sns_event(messages))
+def feed(settings: Settings, *messages: dict) -> list[Any]:
+    """Run the messages through the handler; returns the alerts it posted."""
+    poster = _Silent()
+    SesFeedbackApp(settings, poster=poster).handle(mail_samples.sns_event(messages))
+    return poster.alerts
 
 
 class _Silent:
-    """Alerts are tested elsewhere; here only the table matters."""
+    """Alerts are tested elsewhere (here they are only collected); here the table matters."""
+
+    def __init__(self) -> None:
+        self.alerts: list[Any] = []
 
     def post_alert(self, alert: object) -> None:
+        self.alerts.append(alert)
+
+    def post_notice(self, text: str) -> None:
         pass
 
     def post_digest(self, digest: object) -> tuple[str, str]:
@@ -110,10 +120,16 @@ def test_reenable_after_complaint_clears_stickiness_and_the_suppression_list(
         "reenabled",
     )
     assert "by slack:U0ALICE" in stored["history"][0]
-    # A later delivery keeps it enabled; a complaint older than the decision does not undo it.
-    feed(settings, mail_samples.delivery([address], NOW_MS + HOUR))
-    feed(settings, mail_samples.complaint([address], NOW_MS - 3 * HOUR))
+    # A later delivery keeps it enabled; a complaint older than the decision does not undo it, but it is
+    # not absorbed silently either: an alert flagged for review names who re-enabled it and when.
+    assert feed(settings, mail_samples.delivery([address], NOW_MS + HOUR)) == []
+    (late,) = feed(settings, mail_samples.complaint([address], NOW_MS - 3 * HOUR))
     assert mail.status(address, make_mail_settings()).state == "enable"
+    assert (late.kind, late.address, late.reenabled_by) == ("late-complaint", address, "slack:U0ALICE")
+    assert late.reenabled_at == result.status.since
+    assert render.alert_why(late, slack=True).startswith(
+        "Late complaint (abuse), received after <@U0ALICE> re-enabled"
+    )
     # Twice: nothing changes in the table (the suppression-list call is repeated, harmlessly).
     sesv2.add_client_error(
         "delete_suppressed_destination", service_error_code="NotFoundException", http_status_code=404

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
 
 import pytest
 
+from bot.aws.dynamo import scan_all
 from bot.aws.state import StateTable
 from bot.config import Settings
+from bot.core import mail_alerts
 from bot.core.mail import AlertPolicy
 from bot.core.mail_alerts import MailAlert, dispatch
 from bot.local import mail_samples
@@ -40,6 +43,7 @@ def test_storm_posts_one_digest_and_keeps_updating_it(
     assert len(messages) == 4  # three alerts, then the digest
     digest = messages[-1]
     assert digest.text == "Bounce storm: 7 addresses disabled or flagged"
+    initial = json.dumps(digest.blocks)
     # Within the throttle interval of the digest's post: the update waits its turn instead of being dropped
     # (otherwise the storm's last counts would never be shown).
     second = app.handle(bounces("b", 5, source="Billing <billing@example.org>"))
@@ -52,6 +56,12 @@ def test_storm_posts_one_digest_and_keeps_updating_it(
     for expected in ("Permanent/General: 12", "news@example.org: 7", "billing@example.org: 5", "*5.1.1*: 12",
                      "user unknown"):  # fmt: skip
         assert expected in body
+    # The first ten digested addresses, in the order they came, then how many more and how to list them.
+    first = ", ".join(f"`{a}@example.com`" for a in [f"a{n}" for n in range(3, 10)] + ["b0", "b1", "b2"])
+    assert f"*First addresses*\\n{first} and 2 more." in body
+    since = mail_alerts.list_since(time.time())
+    assert since[:13] in body and "`/mail list --state disable --since " in body
+    assert "`a9@example.com`." in initial and "more." not in initial  # seven of seven at first
 
 
 def test_concurrent_invocations_post_a_single_digest_that_ends_up_showing_every_count(
@@ -77,6 +87,11 @@ def test_concurrent_invocations_post_a_single_digest_that_ends_up_showing_every_
     # What the channel shows, not just what the state table counted:
     assert digest.text == "Bounce storm: 16 addresses disabled or flagged"
     assert "news@example.org: 16" in json.dumps(digest.blocks)
+    # Ten addresses shown; the item keeps a bounded list however many invocations add to it.
+    shown = re.findall(r"`(t\d-\d@example.com)`", json.dumps(digest.blocks))
+    assert len(shown) == 10 and len(set(shown)) == 10 and "and 6 more." in json.dumps(digest.blocks)
+    (item,) = [i for i in scan_all(settings.state_table) if i["pk"] == "mail#digest"]
+    assert 10 <= len(item["addresses"]) < 10 + 4
 
 
 def test_storm_guard_counts_a_burst_that_straddles_a_minute_boundary(

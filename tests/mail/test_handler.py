@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -220,6 +221,43 @@ def test_a_late_complaint_still_disables_sticky(mail_settings: Settings) -> None
         "disable",
         True,
     )
+
+
+def test_a_complaint_older_than_a_persons_reenable_is_flagged_for_review(
+    mail_settings: Settings, slack_server: LocalSlack
+) -> None:
+    """E.g. a dead-letter queue redriven after someone re-enabled the address: the state stays as the
+    person decided, but the channel is told to check before mailing it."""
+    from bot.core import mail
+
+    address = "redriven@example.com"
+    app = SesFeedbackApp(mail_settings)
+    app.handle(mail_samples.sns_event([mail_samples.bounce([address], T0)]))
+    decision = mail.reenable(address, mail_settings, by="slack:U0ALICE")
+    late = mail_samples.sns_event([mail_samples.complaint([address], T0 + HOUR, feedback_type="abuse")])
+    report = app.handle(late)
+    assert (report.changed, report.late_complaints, report.disabled) == (1, [address], [])
+    stored = item(mail_settings, address)
+    assert (stored["state"], stored["sticky"], stored["reason"]) == ("enable", False, "reenabled")
+    alert = alerts(slack_server)[-1]
+    assert alert.text == (
+        f"Late complaint, check before mailing: {address} — Late complaint (abuse), received after "
+        f"U0ALICE (Slack) re-enabled it on {decision.status.since}; check before mailing"
+    )
+    body = json.dumps(alert.blocks)
+    assert f"received after <@U0ALICE> re-enabled it on {decision.status.since}" in body
+    assert "Flagged for review" in body
+    buttons = [e for b in alert.blocks if b["type"] == "actions" for e in b["elements"]]
+    assert [(b["action_id"], b["text"]["text"]) for b in buttons] == [
+        ("mail:reenable", "Keep enabled"), ("mail:suppress", "Suppress"), ("mail:history", "History"),
+    ]  # fmt: skip
+    # The same complaint again is a duplicate: no second alert.
+    assert app.handle(late).duplicates == 1
+    assert len(alerts(slack_server)) == 2
+    # A complaint after the decision is an ordinary one: disabled, sticky, the usual alert.
+    report = app.handle(mail_samples.sns_event([mail_samples.complaint([address], int(time.time() * 1000))]))
+    assert (report.disabled, report.late_complaints) == ([address], [])
+    assert alerts(slack_server)[-1].text.startswith(f"Complaint, disabled: {address}")
 
 
 def test_concurrent_writer_between_read_and_write_is_merged_not_overwritten(

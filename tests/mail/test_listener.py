@@ -192,3 +192,21 @@ def test_buttons_on_a_status_message(mail_harness: SlackHarness) -> None:
     mail_harness.click(status, "mail:reenable")
     assert state(mail_harness, "x@example.com")["state"] == "enable"
     assert "Re-enabled by <@U0ALICE>" in json.dumps(mail_harness.last().blocks)
+
+
+def test_buttons_on_a_late_complaint_alert(mail_harness: SlackHarness, slack_server: LocalSlack) -> None:
+    alert_for(mail_harness)
+    mail_harness.command("/mail", f"reenable {ADDRESS}", user=ALICE)
+    SesFeedbackApp(mail_harness.settings).handle(
+        mail_samples.sns_event([mail_samples.complaint([ADDRESS], 1_714_550_400_000)])
+    )
+    late = slack_server.visible(ALERTS)[-1]
+    assert late.text.startswith(f"Late complaint, check before mailing: {ADDRESS}")
+    assert state(mail_harness)["state"] == "enable"
+    mail_harness.click(late, "mail:reenable", user=BOB)  # deciding needs the grant
+    assert "You may not run `mail.reenable`" in mail_harness.last(BOB).text
+    mail_harness.click(late, "mail:suppress", user=ALICE)
+    assert (state(mail_harness)["state"], state(mail_harness)["sticky"]) == ("disable", True)
+    updated = slack_server.find(late.ts, ALERTS)
+    assert updated is not None and buttons(updated) == []
+    assert "Kept suppressed by <@U0ALICE>" in json.dumps(updated.blocks)

@@ -76,6 +76,14 @@ def test_digest_with_many_senders_and_diagnostics_fits() -> None:
     assert text == "Bounce storm: 123,456 addresses disabled or flagged"
     assert "sender299@example.org: 299" in json.dumps(blocks)  # the top sender
     assert "sender0@" not in json.dumps(blocks)
+    # With the longest addresses there are (and Slack's characters to escape), still within the limits.
+    long = [("<&>" + "x" * 60 + f"{n}").ljust(64, "y") + "@" + "d" * 180 + ".example" for n in range(25)]
+    crowded = Digest(**{**digest.__dict__, "addresses": long, "list_since": "2024-05-01T09:58Z"})
+    text, blocks = render.digest_message(crowded)
+    assert problems(blocks, text=text) == []
+    body = json.dumps(blocks)
+    assert "and 123,446 more" in body and "&lt;&amp;&gt;" in body and "<&>" not in body
+    assert "`/mail list --state disable --since 2024-05-01T09:58Z`" in body
 
 
 def status_with_history(events: int = 10) -> object:

@@ -72,5 +72,5 @@ def seed(ctx: SeedContext) -> list[str]:
     where = f"alerts in {settings.alert_channel}" if settings.alert_channel else "no alert channel set"
     return [
         f"/mail: {len(disabled)} addresses disabled by SES feedback sent through the real handler ({where});",
-        f"  try /mail status {BOUNCED}    /mail status {COMPLAINED}    /mail stats",
+        f"  try /mail status {BOUNCED}    /mail status {COMPLAINED}    /mail stats    /mail list --state disable",
     ]
