@@ -19,7 +19,7 @@ def _read_code(value: str) -> str:
 
 
 def _activate(args: argparse.Namespace) -> int:
-    from bot.cli.output import print_json
+    from bot.cli.output import emit, print_json
     from bot.core.device import MASK, activate
     from bot.errors import OpsbotError, UsageError
     from bot.render.device import activation_text
@@ -51,10 +51,7 @@ def _activate(args: argparse.Namespace) -> int:
         safe = OpsbotError(masked)
         safe.exit_code = error.exit_code
         raise safe from None
-    if args.json:
-        print_json(result.to_json())
-    else:
-        print(activation_text(result))
+    emit(result, activation_text, as_json=args.json)
     return 0 if result.ok else 1
 
 
@@ -72,7 +69,7 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from bot.cli.output import print_json
+    from bot.cli.output import emit
     from bot.core.device import DeviceFilters, list_devices, parse_activated, parse_limit
     from bot.render.device import page_text
 
@@ -87,10 +84,7 @@ def _list(args: argparse.Namespace) -> int:
             page = list_devices(settings, filters, cursor=page.next_cursor)
             devices.extend(page.devices)
         page = replace(page, devices=devices, next_cursor=None)
-    if args.json:
-        print_json(page.to_json())
-    else:
-        print(page_text(page))
+    emit(page, page_text, as_json=args.json)
     return 0
 
 

@@ -82,16 +82,13 @@ def _resync(args: argparse.Namespace) -> int:
 
 
 def _mirror(args: argparse.Namespace) -> int:
-    from bot.cli.output import print_json
+    from bot.cli.output import emit
     from bot.core.dns.service import mirror
     from bot.render.dns import mirror_text
 
     settings = Settings.from_env()
     result = mirror(_zone(args, settings), state=_state(args, settings), force=args.force, actor=_actor())
-    if args.json:
-        print_json(result.to_json())
-    else:
-        print(mirror_text(result))
+    emit(result, mirror_text, as_json=args.json)
     return 0 if result.ok else 1
 
 

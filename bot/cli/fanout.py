@@ -10,36 +10,30 @@ from bot.config import Settings
 
 
 def _list(args: argparse.Namespace) -> int:
-    from bot.cli.output import print_json
+    from bot.cli.output import emit
     from bot.core.fanout import ListFilters, list_mappings
     from bot.render.fanout import listing_text
 
     listing = list_mappings(
         Settings.from_env(), ListFilters(source=args.source, type=args.type, inactive=args.inactive)
     )
-    if args.json:
-        print_json(listing.to_json())
-    else:
-        print(listing_text(listing))
+    emit(listing, listing_text, as_json=args.json)
     return 0
 
 
 def _check(args: argparse.Namespace) -> int:
-    from bot.cli.output import print_json
+    from bot.cli.output import emit
     from bot.core.fanout import check
     from bot.render.fanout import check_text
 
     report = check(Settings.from_env())
-    if args.json:
-        print_json(report.to_json())
-    else:
-        print(check_text(report))
+    emit(report, check_text, as_json=args.json)
     return 1 if report.errors else 0
 
 
 def _toggle(args: argparse.Namespace) -> int:
     """Audited like the toggle from Slack (one record, outcome changed, unchanged or error)."""
-    from bot.cli.output import print_json
+    from bot.cli.output import emit
     from bot.core.fanout import set_active
     from bot.errors import OpsbotError
     from bot.render.fanout import toggle_text
@@ -72,10 +66,7 @@ def _toggle(args: argparse.Namespace) -> int:
         "changed" if result.changed else "unchanged",
         f"{result.table}: {result.source_arn} {result.target_id}",
     )
-    if args.json:
-        print_json(result.to_json())
-    else:
-        print(toggle_text(result))
+    emit(result, toggle_text, as_json=args.json)
     return 0
 
 

@@ -56,22 +56,19 @@ def _stats(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from bot.cli.output import print_json
+    from bot.cli.output import emit
     from bot.core.mail import list_addresses
     from bot.render.mail import list_text
 
     page = list_addresses(
         Settings.from_env(), state=args.state, since=args.since, limit=args.limit, cursor=args.cursor
     )
-    if args.json:
-        print_json(page.to_json())
-    else:
-        print(list_text(page))
+    emit(page, list_text, as_json=args.json)
     return 0
 
 
 def _decide(args: argparse.Namespace) -> int:
-    from bot.cli.output import print_json
+    from bot.cli.output import emit
     from bot.core.mail import reenable, suppress
     from bot.errors import OpsbotError
     from bot.render.mail import action_text
@@ -88,10 +85,7 @@ def _decide(args: argparse.Namespace) -> int:
         _audit(settings, args.mail_command, shown_args, "error", started, error.message)
         raise
     _audit(settings, args.mail_command, shown_args, "ok" if result.changed else "unchanged", started)
-    if args.json:
-        print_json(result.to_json())
-    else:
-        print(action_text(result))
+    emit(result, action_text, as_json=args.json)
     return 0
 
 

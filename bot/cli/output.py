@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
@@ -22,6 +23,14 @@ def _default(value: Any) -> Any:
 def print_json(document: Any) -> None:
     """Exactly one JSON document on stdout (scripts parse it)."""
     sys.stdout.write(json.dumps(document, default=_default, indent=2, sort_keys=False) + "\n")
+
+
+def emit(result: Any, as_text: Callable[[Any], str], *, as_json: bool) -> None:
+    """``result`` as its JSON document (``--json``) or as the text ``as_text`` renders."""
+    if as_json:
+        print_json(result.to_json())
+    else:
+        print(as_text(result))
 
 
 def use_colour(stream: Any = None) -> bool:
