@@ -64,9 +64,9 @@ class _LooseSpec(ArgSpec):
 
 def _values(args: ParsedArgs, spec: ArgSpec) -> dict[str, Any]:
     """The arguments with each time value whole and the id without the header name pasted with it."""
-    from bot.core.apilogs.words import id_from_words, join_time_values
+    from bot.core.apilogs.words import id_from_words
 
-    parsed = parse(join_time_values(args.tokens), spec)
+    parsed = parse(args.tokens, spec)
     values = {k: v for k, v in parsed.values.items() if k not in {"id", "words"}}
     if any(p.name == "id" for p in spec.positionals):
         values["id"] = id_from_words(parsed.extra)
@@ -343,8 +343,9 @@ LOOKUP_SPEC = _LooseSpec(
             "since",
             "start of the search, e.g. 2h ago (default: +/- 5 min around a REST request id's time, else 1h)",
             metavar="T",
+            kind="time",
         ),
-        Flag("until", "end of the search (default: now)", metavar="T"),
+        Flag("until", "end of the search (default: now)", metavar="T", kind="time"),
     ),
     shown=(_ID,),
 )
@@ -361,7 +362,9 @@ TAIL_SPEC = _LooseSpec(
             metavar="DURATION",
             default=DEFAULT_TAIL,
         ),
-        Flag("since", "also show lines from this far back (default: the last 10 s)", metavar="T"),
+        Flag(
+            "since", "also show lines from this far back (default: the last 10 s)", metavar="T", kind="time"
+        ),
         Flag(
             "mode",
             "Live Tail where possible (auto), or force live or poll",

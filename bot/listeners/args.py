@@ -95,7 +95,7 @@ def tokenize(text: str) -> list[str]:
 class Flag:
     name: str  # without dashes: "since"
     help: str = ""
-    kind: str = "str"  # str | int | bool | choice
+    kind: str = "str"  # str | int | bool | choice | time (a value of several words: --since 2h ago)
     choices: tuple[str, ...] = ()
     default: Any = None
     metavar: str = ""
@@ -178,8 +178,19 @@ def _convert(flag: Flag, raw: str) -> Any:
     return raw
 
 
+def _time_words_joined(tokens: Sequence[str], spec: ArgSpec) -> Sequence[str]:
+    """The words of each unquoted value of a ``time`` flag in one token (``--since``, ``2h ago``)."""
+    names = {f.name for f in spec.flags if f.kind == "time"}
+    if not names:
+        return tokens
+    from bot.core.timewords import join_time_values
+
+    return join_time_values(tokens, names)
+
+
 def parse(tokens: Sequence[str], spec: ArgSpec) -> ParsedArgs:
     """Match tokens against a spec: ``--name value``, ``--name=value``, ``--bool-flag``, positionals."""
+    typed, tokens = tokens, _time_words_joined(tokens, spec)
     flags = {f.name: f for f in spec.flags}
     values: dict[str, Any] = {f.name: f.default for f in spec.flags}
     secret_anywhere = spec.has_secret_positionals()
@@ -240,7 +251,7 @@ def parse(tokens: Sequence[str], spec: ArgSpec) -> ParsedArgs:
         if secret_anywhere:  # an extra argument may be the secret, typed once more or out of place
             raise UsageError(f"Too many arguments: at most {len(spec.positionals)} ({spec.usage()}).")
         raise UsageError(f"Unexpected {quoted_list(remaining)}.")
-    return ParsedArgs(values=values, extra=extra, tokens=tuple(tokens))
+    return ParsedArgs(values=values, extra=extra, tokens=tuple(typed))
 
 
 def redacted_text(tokens: Sequence[str], spec: ArgSpec) -> str:
@@ -256,6 +267,7 @@ def redacted_text(tokens: Sequence[str], spec: ArgSpec) -> str:
     flags = {f.name: f for f in spec.flags}
     secret_positions = {i for i, p in enumerate(spec.positionals) if p.secret}
     secret_anywhere = spec.has_secret_positionals()
+    tokens = _time_words_joined(tokens, spec)  # as ``parse`` sees them, so positions line up
     out: list[str] = []
     position = 0
     value_of: Flag | None = None  # the flag whose value the next token is

@@ -164,7 +164,11 @@ MAIL = Command(
             "stats",
             "Bounce and complaint rates against SES's thresholds (and SES's own reputation metrics).",
             run=_stats,
-            spec=ArgSpec(flags=(Flag("since", "how far back: 7d (default), 36h, 2024-05-01", default="7d"),)),
+            spec=ArgSpec(
+                flags=(
+                    Flag("since", "how far back: 7d (default), 36h, 2024-05-01", default="7d", kind="time"),
+                )
+            ),
             validate=_validate_stats,
             working="Counting feedback…",
             examples=("/mail stats", "/mail stats --since 30d"),
@@ -183,7 +187,12 @@ MAIL = Command(
                         choices=("disable", "review", "enable"),
                         default="disable",
                     ),
-                    Flag("since", "only entries changed since: 1d, 36h, 2024-05-01T10:00Z", metavar="TIME"),
+                    Flag(
+                        "since",
+                        "only entries changed since: 1d, 36h, 2024-05-01T10:00Z",
+                        metavar="TIME",
+                        kind="time",
+                    ),
                     Flag(
                         "limit",
                         "addresses per page",

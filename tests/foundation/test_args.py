@@ -156,3 +156,25 @@ _PLAIN = st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="
 @given(st.lists(st.text(alphabet=_PLAIN, max_size=12), max_size=6))
 def test_double_quoted_words_come_back_whole(words: list[str]) -> None:
     assert tokenize(" ".join(f'"{w}"' for w in words)) == words
+
+
+def test_time_flags_take_the_words_of_an_unquoted_time() -> None:
+    spec = ArgSpec(
+        positionals=(Positional("target"),),
+        flags=(Flag("since", kind="time"), Flag("api"), Flag("note")),
+    )
+    parsed = parse(tokenize("ID --since 2 hours ago --api shop"), spec)
+    assert parsed.values == {"target": "ID", "since": "2 hours ago", "api": "shop", "note": None}
+    assert parse(tokenize("--since=1h 30m ago ID"), spec).values["since"] == "1h 30m ago"
+    assert parse(tokenize("--since 2024-05-01 12:00 ID"), spec).values["since"] == "2024-05-01 12:00"
+    # Only a time flag joins words: any other flag still takes one.
+    with pytest.raises(UsageError, match="Unexpected"):
+        parse(tokenize("ID --note 2 hours ago"), spec)
+    # The audit text masks by position as the parse sees the words.
+    secret_spec = ArgSpec(
+        positionals=(Positional("serial"), Positional("code", secret=True)),
+        flags=(Flag("since", kind="time"),),
+    )
+    assert (
+        redacted_text(tokenize("--since 2h ago SN-1 AC-1"), secret_spec) == "--since 2h ago SN-1 [redacted]"
+    )

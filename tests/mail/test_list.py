@@ -253,3 +253,11 @@ def test_list_calls_scan_on_the_mailing_table_only(mailing_data: Settings) -> No
     with recorded_calls() as calls:
         mail.list_addresses(mailing_data, limit=2)
     assert set(calls) == {("Scan", mailing_data.mailing_table)}
+
+
+def test_an_unquoted_time_is_one_value(list_harness: SlackHarness) -> None:
+    """`--since 30 days ago` typed without quotes is one time, as in /apilogs (flags of kind time)."""
+    ack = list_harness.command("/mail", "list --since 30 days ago --limit 4", user=BOB)
+    assert "Unexpected" not in ack.text and "Cannot read the time" not in ack.text
+    assert list_harness.last(BOB).text == "4 disabled addresses from mailing (more available)"
+    assert "Unexpected 'soon'" in list_harness.command("/mail", "list --since 30 days ago soon").text
