@@ -143,28 +143,39 @@ def put_if_revision(table: str, item: Mapping[str, Any], expected_rev: int | Non
             raise
 
 
-def put_legacy_mirror(table: str, item: Mapping[str, Any], rev: int) -> dict[str, Any] | None:
-    """Put ``item``, a row of the original handler with opsbot's state copied into it (``MIRRORED_REV`` =
-    ``rev``), if the row is still there, still not opsbot's own, and holds no newer copy. Returns None when
-    written, else the row as it is (``{}`` when it is gone): a copy of a later revision is never overwritten
-    by an earlier one, whatever order concurrent invocations write in.
+def put_legacy_mirror(
+    table: str, address: str, attributes: Mapping[str, Any], rev: int
+) -> dict[str, Any] | None:
+    """Copy opsbot's state into the original handler's row under ``address``: set ``attributes`` (some of
+    ``LEGACY_ATTRIBUTES``) and ``MIRRORED_REV`` = ``rev``, if the row is still there, still not opsbot's
+    own, and holds no newer copy. Returns None when written, else the row as it is (``{}`` when it is
+    gone): a copy of a later revision is never overwritten by an earlier one, whatever order concurrent
+    invocations write in.
 
-    A conditional PutItem of the whole row rather than an UpdateItem of four attributes: the feedback
-    function's IAM policy grants the mailing table PutItem only (template.yaml)."""
+    A conditional UpdateItem of those attributes only, not a PutItem of the row read earlier: whatever
+    another system wrote to the row since (its own attributes) is kept. The condition also keeps it from
+    creating a row that is not there."""
+    unexpected = set(attributes) - set(LEGACY_ATTRIBUTES)
+    if unexpected:
+        raise ValueError(f"not attributes of the original handler: {sorted(unexpected)}")
+    names = {f"#a{i}": name for i, name in enumerate(attributes)}
+    updates: dict[str, Any] = {f":a{i}": value for i, value in enumerate(attributes.values())}
+    sets = [f"#a{i} = :a{i}" for i in range(len(names))] + ["#mirrored = :rev"]
     kwargs: dict[str, Any] = {
         "TableName": table,
-        "Item": to_item({**item, MIRRORED_REV: rev}),
+        "Key": {"UserId": {"S": address}},
+        "UpdateExpression": "SET " + ", ".join(sets),
         "ConditionExpression": (
             "attribute_exists(UserId) AND attribute_not_exists(mergeState) "
             "AND (attribute_not_exists(#mirrored) OR #mirrored < :rev)"
         ),
-        "ExpressionAttributeNames": {"#mirrored": MIRRORED_REV},
-        "ExpressionAttributeValues": values({":rev": rev}),
+        "ExpressionAttributeNames": {**names, "#mirrored": MIRRORED_REV},
+        "ExpressionAttributeValues": values({**updates, ":rev": rev}),
         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
     }
     with aws_errors(resource=f"mailing table {table}"):
         try:
-            client("dynamodb").put_item(**kwargs)
+            client("dynamodb").update_item(**kwargs)
         except Exception as error:
             if error_code(error) == "ConditionalCheckFailedException":
                 stored = getattr(error, "response", {}).get("Item")

@@ -281,10 +281,12 @@ def _mirror_legacy(
     Readers that look the address up as SES spelled it read that row, so its original attributes
     (``notificationType``, ``from``, ``timestamp``, ``state``) must say what opsbot's item says — a
     complaint must read ``disable`` there too. The row records which revision of opsbot's item it copies
-    (``mirroredRev``) and the put is conditional on it being lower, so concurrent or late invocations never
-    put an older state over a newer one; a row already holding this revision costs no call. Events without
-    another spelling cost nothing, and in a batch the row was read with the others, so a row that does not
-    exist costs nothing either. Returns "" or, when the copy could not be written, why.
+    (``mirroredRev``) and the update is conditional on it being lower, so concurrent or late invocations
+    never put an older state over a newer one; a row already holding this revision costs no call. Only those
+    attributes and ``mirroredRev`` are written: the row's other attributes, and any written by another
+    system after it was read, are left as they are, as is an original attribute opsbot's item lacks. Events
+    without another spelling cost nothing, and in a batch the row was read with the others, so a row that
+    does not exist costs nothing either. Returns "" or, when the copy could not be written, why.
     """
     if not event.spelled or stored is None or stored.get("rev") is None:
         return ""
@@ -293,11 +295,10 @@ def _mirror_legacy(
         rev = int(stored["rev"])
         if legacy is None or int(legacy.get(mailing.MIRRORED_REV) or 0) >= rev:
             return ""
-        copy = {k: v for k, v in legacy.items() if k not in mailing.LEGACY_ATTRIBUTES}
-        copy |= {k: stored[k] for k in mailing.LEGACY_ATTRIBUTES if k in stored}
-        refused = mailing.put_legacy_mirror(table, copy, rev)
+        copied = {k: stored[k] for k in mailing.LEGACY_ATTRIBUTES if k in stored}
+        refused = mailing.put_legacy_mirror(table, event.spelled, copied, rev)
     except (OpsbotError, TypeError, ValueError) as error:
-        # TypeError/ValueError: a foreign attribute of that row that cannot be written back as it was read.
+        # TypeError/ValueError: a value of opsbot's item that cannot be written as an attribute.
         logger.error(
             "the original handler's row %s was not brought up to date with %s: %s",
             event.spelled,
@@ -305,7 +306,11 @@ def _mirror_legacy(
             error,
         )
         return f"the original handler's row {event.spelled} was not updated: {error}"
-    known[event.spelled] = {**copy, mailing.MIRRORED_REV: rev} if refused is None else (refused or None)
+    # Written: the row as read plus what was set. Edits other systems made since are not known here; of
+    # this entry only mirroredRev and mergeState are looked at again (opsbot's own item exists by now).
+    known[event.spelled] = (
+        {**legacy, **copied, mailing.MIRRORED_REV: rev} if refused is None else (refused or None)
+    )
     return ""
 
 

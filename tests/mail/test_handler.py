@@ -270,7 +270,7 @@ def test_concurrent_writer_between_read_and_write_is_merged_not_overwritten(
     app = SesFeedbackApp(mail_settings)
     app.handle(mail_samples.sns_event([mail_samples.delivery([address], T0)]))
     real_put = mailing.put_if_revision
-    interleaved = []
+    interleaved: list[bool] = []
 
     def put_after_someone_else(table: str, new_item: dict[str, Any], expected_rev: int | None) -> None:
         if not interleaved:
@@ -404,12 +404,14 @@ def test_a_late_copy_of_an_older_state_never_overwrites_a_newer_one(
     real_copy = mailing.put_legacy_mirror
     copies: list[tuple[int, str]] = []
 
-    def copy_after_someone_else(table: str, row: dict[str, Any], rev: int) -> dict[str, Any] | None:
-        copies.append((rev, row["state"]))
+    def copy_after_someone_else(
+        table: str, address: str, attributes: dict[str, Any], rev: int
+    ) -> dict[str, Any] | None:
+        copies.append((rev, attributes["state"]))
         if len(copies) == 1:  # the bounce's copy is delayed until a newer delivery is stored and copied
             later = mail_samples.delivery([spelled], T0 + 2 * HOUR)
             SesFeedbackApp(mail_settings).handle(mail_samples.sns_event([later]))
-        return real_copy(table, row, rev)
+        return real_copy(table, address, attributes, rev)
 
     monkeypatch.setattr(core.mailing, "put_legacy_mirror", copy_after_someone_else)
     report = SesFeedbackApp(mail_settings).handle(
@@ -420,6 +422,95 @@ def test_a_late_copy_of_an_older_state_never_overwrites_a_newer_one(
     ours, legacy = item(mail_settings, "late.copy@example.com"), item(mail_settings, spelled)
     assert (ours["state"], ours["rev"]) == ("enable", 2)
     assert (legacy["state"], legacy["notificationType"], legacy["mirroredRev"]) == ("enable", "Delivery", 2)
+
+
+def test_what_another_system_writes_to_the_row_after_it_was_read_survives_the_copy(
+    mail_settings: Settings,
+) -> None:
+    """The row is read with the batch and updated after opsbot's item is written: an edit by another system
+    in between (its own attributes) must not be undone by the copy."""
+    spelled = "Edited.Meanwhile@Example.COM"
+    table = mail_settings.mailing_table
+    put_legacy(table, legacy_row(spelled, "enable", crmId="C-1"))
+    ddb = clients.client("dynamodb")
+    edits: list[str] = []
+
+    def someone_else_edits(model: Any, params: dict[str, Any], **_: Any) -> None:
+        """Just before the copy's write (whichever operation it is), another system edits the row."""
+        body = json.loads(params.get("body") or b"{}")
+        key = body.get("Key") or body.get("Item") or {}
+        if edits or model.name not in ("PutItem", "UpdateItem") or body.get("TableName") != table:
+            return
+        if key.get("UserId", {}).get("S") != spelled:
+            return
+        edits.append(model.name)  # once: the edit below is an UpdateItem of that row too
+        ddb.update_item(
+            TableName=table,
+            Key={"UserId": {"S": spelled}},
+            UpdateExpression="SET crmId = :crm, optOut = :opt",
+            ExpressionAttributeValues={":crm": {"S": "C-2"}, ":opt": {"S": "newsletter"}},
+        )
+
+    ddb.meta.events.register("before-call.dynamodb", someone_else_edits)
+    try:
+        report = SesFeedbackApp(mail_settings).handle(
+            mail_samples.sqs_event([mail_samples.complaint([spelled], T0)])
+        )
+    finally:
+        ddb.meta.events.unregister("before-call.dynamodb", someone_else_edits)
+    assert len(edits) == 1 and report.mirror_failed == 0
+    legacy = item(mail_settings, spelled)
+    assert (legacy.get("crmId"), legacy.get("optOut")) == ("C-2", "newsletter")  # the other system's edit
+    assert (legacy["state"], legacy["notificationType"], legacy["mirroredRev"]) == ("disable", "Complaint", 1)
+
+
+def test_the_copy_sets_only_the_original_attributes_and_never_creates_a_row(mail_settings: Settings) -> None:
+    table = mail_settings.mailing_table
+    put_legacy(table, legacy_row("Kept@Example.COM", "enable", crmId="C-3"))
+    # An original attribute opsbot's item has no value for is left as it is, not removed.
+    assert mailing.put_legacy_mirror(table, "Kept@Example.COM", {"state": "disable"}, 4) is None
+    kept = item(mail_settings, "Kept@Example.COM")
+    assert (kept["state"], kept["from"], kept["crmId"], kept["mirroredRev"]) == (
+        "disable",
+        "old@example.org",
+        "C-3",
+        4,
+    )
+    # A copy of an older revision is refused with the row as it is; nothing is written.
+    assert mailing.put_legacy_mirror(table, "Kept@Example.COM", {"state": "enable"}, 3) == kept
+    assert item(mail_settings, "Kept@Example.COM") == kept
+    assert mailing.put_legacy_mirror(table, "Gone@Example.COM", {"state": "disable"}, 1) == {}
+    assert mailing.get_address(table, "Gone@Example.COM") is None
+    with pytest.raises(ValueError, match="mergeState"):
+        mailing.put_legacy_mirror(table, "Kept@Example.COM", {"mergeState": "{}"}, 5)
+    assert item(mail_settings, "Kept@Example.COM") == kept
+
+
+def test_both_functions_that_copy_into_the_original_row_are_granted_its_calls(
+    mail_settings: Settings,
+) -> None:
+    """The IAM coverage test's demo has no row of the original handler: check the copy's calls here."""
+    from bot.core import mail
+    from tests.foundation.test_deploy_artifacts import template
+
+    def mailing_actions(function: str) -> set[str]:
+        policies = template()["Resources"][function]["Properties"]["Policies"]
+        found = [s for p in policies for s in p.get("Statement", []) if s.get("Sid") == "MailingTable"]
+        assert len(found) == 1, function
+        return set(found[0]["Action"])
+
+    table = mail_settings.mailing_table
+    put_legacy(table, legacy_row("Both.Paths@Example.COM", "enable"))
+    with mailing_calls(table) as feedback_calls:
+        SesFeedbackApp(mail_settings).handle(
+            mail_samples.sqs_event([mail_samples.bounce(["Both.Paths@Example.COM"], T0)])
+        )
+    with mailing_calls(table) as slack_calls:
+        mail.reenable("Both.Paths@Example.COM", mail_settings, by="cli:alice")
+    assert item(mail_settings, "Both.Paths@Example.COM")["mirroredRev"] == 2  # both copies were written
+    assert "UpdateItem" in feedback_calls and "UpdateItem" in slack_calls
+    assert {f"dynamodb:{c}" for c in feedback_calls} <= mailing_actions("SesFeedbackFunction")
+    assert {f"dynamodb:{c}" for c in slack_calls} <= mailing_actions("SlackFunction")
 
 
 @contextmanager
@@ -440,7 +531,7 @@ def mailing_calls(table: str) -> Iterator[list[str]]:
         ddb.meta.events.unregister("before-call.dynamodb", record)
 
 
-def test_the_copy_costs_one_put_only_where_the_original_handler_has_a_row(mail_settings: Settings) -> None:
+def test_the_copy_costs_one_update_only_where_the_original_handler_has_a_row(mail_settings: Settings) -> None:
     table = mail_settings.mailing_table
     put_legacy(table, legacy_row("Has.Row@Example.COM"))
     app = SesFeedbackApp(mail_settings)
@@ -453,7 +544,7 @@ def test_the_copy_costs_one_put_only_where_the_original_handler_has_a_row(mail_s
     assert calls_for(mail_samples.bounce(["plain@example.com"], T0)) == ["BatchGetItem", "PutItem"]
     assert calls_for(mail_samples.bounce(["No.Row@Example.COM"], T0)) == ["BatchGetItem", "PutItem"]
     with_row = mail_samples.bounce(["Has.Row@Example.COM"], T0)
-    assert calls_for(with_row) == ["BatchGetItem", "PutItem", "PutItem"]
+    assert calls_for(with_row) == ["BatchGetItem", "PutItem", "UpdateItem"]
     assert calls_for(with_row) == ["BatchGetItem"]  # redelivered: the row holds this revision already
     assert mailing.get_address(table, "No.Row@Example.COM") is None  # no row is ever created
 
@@ -465,7 +556,7 @@ def test_a_copy_that_failed_is_retried_and_the_alert_is_not_repeated(
     put_legacy(mail_settings.mailing_table, legacy_row(spelled))
     event = mail_samples.sqs_event([mail_samples.bounce([spelled], T0)])
     app = SesFeedbackApp(mail_settings)
-    with throttled(spelled):  # only the copy's PutItem carries the original spelling
+    with throttled(spelled, "UpdateItem"):  # only the copy carries the original spelling
         response = app(event, None)
     assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
     assert item(mail_settings, "fail.copy@example.com")["state"] == "disable"  # stored, alerted
@@ -572,8 +663,8 @@ def test_slack_failure_does_not_lose_the_table_update(
 
 
 @contextmanager
-def throttled(address: str) -> Iterator[None]:
-    """DynamoDB refuses every PutItem for ``address`` (throttling, after the SDK's retries)."""
+def throttled(address: str, operation: str = "PutItem") -> Iterator[None]:
+    """DynamoDB refuses every ``operation`` for ``address`` (throttling, after the SDK's retries)."""
     ddb = clients.client("dynamodb")
 
     class Http:
@@ -587,11 +678,11 @@ def throttled(address: str) -> Iterator[None]:
             return Http(), {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 400}}
         return None
 
-    ddb.meta.events.register("before-call.dynamodb.PutItem", throttle)
+    ddb.meta.events.register(f"before-call.dynamodb.{operation}", throttle)
     try:
         yield
     finally:
-        ddb.meta.events.unregister("before-call.dynamodb.PutItem", throttle)
+        ddb.meta.events.unregister(f"before-call.dynamodb.{operation}", throttle)
 
 
 def test_aws_failure_on_one_event_raises_after_storing_the_others(mail_settings: Settings) -> None:
