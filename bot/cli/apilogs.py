@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 
 from bot.config import Settings
 from bot.errors import UsageError
 
+LOOKUP_TIMEOUT = 120.0
+
 DESCRIPTION = """\
 Look up one request across API Gateway and every Lambda function behind it, or tail them all.
 
-  opsbot apilogs ID [--api-id ID|NAME] [--stage S] [--since T] [--until T] [--json]
+  opsbot apilogs ID [--api-id ID|NAME] [--stage S] [--since T] [--until T] [--timeout S] [--json]
   opsbot apilogs tail [--api-id ID|NAME] [--stage S] [--filter PATTERN] [--for 10m] [--since T]
 
 ID is a REST API request id (x-amzn-RequestId), an extended request id (x-amz-apigw-id), an HTTP API
@@ -50,6 +53,14 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument(
         "--mode", default="auto", choices=("auto", "live", "poll"), help="tail: Live Tail, polling, or auto"
     )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help=f"lookup: stop searching after this long and show what was found, marked incomplete "
+        f"(default {LOOKUP_TIMEOUT:.0f}; what throttling keeps from finishing is cut short, not lost)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.set_defaults(func=run)
 
@@ -80,11 +91,15 @@ def _regroup(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     _regroup(args)
     if args.target == "tail":
+        if args.timeout is not None:
+            raise UsageError("--timeout applies to a lookup; use --for to stop a tail after a while.")
         if args.until:
             raise UsageError("--until does not apply to tail; use --for to stop after a while.")
         return _tail(args)
     if args.pattern or args.duration or args.mode != "auto":
         raise UsageError("--filter, --for and --mode apply to `opsbot apilogs tail` only.")
+    if args.timeout is not None and not 0 < args.timeout <= 3600:
+        raise UsageError("--timeout is a number of seconds between 0 and 3600.")
     return _lookup(args)
 
 
@@ -93,8 +108,17 @@ def _lookup(args: argparse.Namespace) -> int:
     from bot.core.apilogs.commands import lookup
     from bot.render.apilogs import lookup_text
 
+    # A deadline, as in Slack: past it (CloudWatch Logs throttling, say) the searches stop and what was
+    # read is shown, marked incomplete, rather than the whole lookup failing.
+    timeout = LOOKUP_TIMEOUT if args.timeout is None else args.timeout
     result = lookup(
-        args.target, Settings.from_env(), api=args.api, stage=args.stage, since=args.since, until=args.until
+        args.target,
+        Settings.from_env(),
+        api=args.api,
+        stage=args.stage,
+        since=args.since,
+        until=args.until,
+        deadline=time.monotonic() + timeout,
     )
     if args.json:
         print_json(result.to_json())

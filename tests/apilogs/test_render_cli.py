@@ -258,3 +258,37 @@ def test_headline_marks_client_errors_as_warnings(aws: None, capsys: pytest.Capt
     assert icons == {"ok": "✅", "429": "⚠️", "403": "⚠️", "502": "❌"}
     result = lookup(throttled.api_request_id, SETTINGS, api=api_id, stage="prod")
     assert "\x1b[33;1mGET /users → 429" in render.lookup_text(result, colour=True)
+
+
+def test_cli_lookup_shows_what_throttling_left_it_marked_incomplete(
+    demo: seed_module.DemoApi, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """CloudWatch Logs throttles everything after the API Gateway side: past --timeout the CLI shows
+    what it read, marked incomplete, instead of failing the whole lookup (as it did after 120 s)."""
+    assert demo.failed is not None
+    calls = {"n": 0}
+
+    def throttle_after_the_api_side(**_: object) -> object:
+        calls["n"] += 1
+        if calls["n"] <= 2:
+            return None
+        error = {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}, "ResponseMetadata": {}}
+        return type("Http", (), {"status_code": 400, "headers": {}})(), error
+
+    logs = client("logs")
+    logs.meta.events.register("before-call.cloudwatch-logs.FilterLogEvents", throttle_after_the_api_side)
+    try:
+        where = ["--api", demo.api_id, "--stage", "prod"]
+        code = main(["apilogs", demo.failed.api_request_id, *where, "--timeout", "1", "--json"])
+    finally:
+        logs.meta.events.unregister(
+            "before-call.cloudwatch-logs.FilterLogEvents", throttle_after_the_api_side
+        )
+    document = json.loads(capsys.readouterr().out)
+    assert code == 0 and document["summary"]["found"] and document["summary"]["complete"] is False
+    assert any(e["group"].startswith("API-Gateway-Execution-Logs_") for e in document["events"]), document[
+        "events"
+    ][:1]
+    assert main(["apilogs", demo.failed.api_request_id, *where, "--timeout", "0"]) == 2
+    assert "--timeout is a number of seconds" in capsys.readouterr().err
+    assert main(["apilogs", "tail", "--timeout", "5"]) == 2
