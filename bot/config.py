@@ -67,6 +67,7 @@ class Settings:
     ses_suppression: bool = False
     device_table: str = "iotCatalog"
     dns_zones_json: str = ""
+    dns_function: str = ""  # the DNS mirror function that does /dns work (empty: in this process)
     fanout_tables: tuple[str, ...] = ("fanoutTargets",)
     fanout_function: str = "fanout"
 
@@ -99,6 +100,7 @@ class Settings:
             ses_suppression=_flag(env.get("OPSBOT_SES_SUPPRESSION")),
             device_table=env.get("OPSBOT_DEVICE_TABLE", "").strip() or "iotCatalog",
             dns_zones_json=env.get("OPSBOT_DNS_ZONES", "").strip(),
+            dns_function=env.get("OPSBOT_DNS_FUNCTION", "").strip(),
             fanout_tables=_list(env.get("OPSBOT_FANOUT_TABLE"), ("fanoutTargets",)),
             fanout_function=env.get("OPSBOT_FANOUT_FUNCTION", "").strip() or "fanout",
             extra={k: v for k, v in env.items() if k.startswith("OPSBOT_")},

@@ -1,7 +1,8 @@
 """EventBridge schedule (one per zone) -> transfer, plan and apply into Route 53 (see bot.core.dns.service).
 
 Accepts the original aws-lambda-mirror-dns-function event unchanged
-(``{"Domain", "MasterDns", "ZoneId", "IgnoreTTL", "ZoneSerial"}``) and our own ``{"domain": "..."}``.
+(``{"Domain", "MasterDns", "ZoneId", "IgnoreTTL", "ZoneSerial"}``) and our own ``{"domain": "..."}``;
+``{"opsbot_dns": {...}}`` is /dns work sent by the Slack function (bot.core.dns.worker).
 """
 
 from __future__ import annotations

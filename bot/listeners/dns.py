@@ -37,12 +37,6 @@ DOMAIN = Positional("domain", "the zone, e.g. corp.example.com")
 ZONE_ID = Flag("zone-id", "the hosted zone, when the domain is mirrored into several", metavar="ID")
 
 
-def _state(settings: Any) -> Any:
-    from bot.aws.state import StateTable
-
-    return StateTable(settings.state_table)
-
-
 def _zone(settings: Any, domain: str, zone_id: str | None) -> Any:
     """A zone of OPSBOT_DNS_ZONES (Slack offers no --master: only configured zones are mirrored)."""
     from bot.core.dns.config import find_zone
@@ -51,48 +45,48 @@ def _zone(settings: Any, domain: str, zone_id: str | None) -> Any:
     return find_zone(configured_zones(settings), domain, zone_id=zone_id)
 
 
+def _run(call: Call | ActionCall, request: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """The work itself, in the DNS mirror function when OPSBOT_DNS_FUNCTION names it (it can reach the
+    master and holds the Route 53 grants), else here: see bot.core.dns.worker."""
+    from bot.core.dns.worker import run
+
+    return run(call.settings, request, **kwargs)
+
+
 def _status(call: Call) -> Reply:
-    from bot.core.dns.service import configured_zones, status
-    from bot.render.dns import status_blocks
-
     domain = call.args.get("domain")
-    zones = (
-        (_zone(call.settings, domain, call.args.get("zone-id")),)
-        if domain
-        else configured_zones(call.settings)
-    )
-    statuses = status(zones, state=_state(call.settings))
-    lines = [f"{item.zone.name}: {item.drift}" for item in statuses] or ["No zones are configured."]
-    return Reply(text="DNS mirror status: " + "; ".join(lines), blocks=status_blocks(statuses))
+    if domain:  # a mistyped domain is answered here, without a round trip
+        _zone(call.settings, domain, call.args.get("zone-id"))
+    answer = _run(call, {"op": "status", "domain": domain, "zone_id": call.args.get("zone-id")})
+    return Reply(text=answer["text"], blocks=answer["blocks"])
 
 
-def _prepare(call: Call) -> Any:
-    from bot.core.dns.service import prepare
-
+def _preview(call: Call, *, buttons: bool, title: str = "") -> dict[str, Any]:
     zone = _zone(call.settings, call.args["domain"], call.args.get("zone-id"))
-    return prepare(zone, state=_state(call.settings))
+    request = {
+        "op": "preview",
+        "domain": zone.name,
+        "zone_id": zone.zone_id,
+        "buttons": buttons,
+        "title": title,
+    }
+    return _run(call, request)
 
 
 def _plan(call: Call) -> Reply:
-    from bot.render.dns import plan_blocks, plan_summary_text
-
-    prepared = _prepare(call)
-    return Reply(text=plan_summary_text(prepared), blocks=plan_blocks(prepared, buttons=False))
+    answer = _preview(call, buttons=False)
+    return Reply(text=answer["text"], blocks=answer["blocks"])
 
 
 def _resync(call: Call) -> Reply | None:
-    from bot.render.dns import plan_blocks, plan_summary_text
-
-    prepared = _prepare(call)
-    title = f"DNS resync: {prepared.zone.name}"
-    if prepared.plan.empty:
-        return Reply(
-            text=plan_summary_text(prepared), blocks=plan_blocks(prepared, buttons=False, title=title)
-        )
+    zone = _zone(call.settings, call.args["domain"], call.args.get("zone-id"))
+    answer = _preview(call, buttons=True, title=f"DNS resync: {zone.name}")
+    if answer["empty"]:
+        return Reply(text=answer["text"], blocks=answer["blocks"])
     call.client.chat_postMessage(
         channel=call.channel_id,
-        text=f"<@{call.user_id}> asked for a resync. " + plan_summary_text(prepared),
-        blocks=plan_blocks(prepared, buttons=True, title=title),
+        text=f"<@{call.user_id}> asked for a resync. " + answer["text"],
+        blocks=answer["blocks"],
     )
     return None
 
@@ -119,76 +113,70 @@ def _final(
 
 
 def _apply(call: ActionCall, *, force: bool) -> Reply:
-    from bot.core.dns.service import BatchOutcome, apply, prepare
+    from bot.core.dns.worker import stage_of
     from bot.render.blocks import escape, header, section
-    from bot.render.dns import plan_blocks, plan_summary_text, progress_blocks, result_blocks, result_sentence
 
     target = _target(call)
     zone = _zone(call.settings, target["domain"], str(target.get("zone_id") or "") or None)
-    state = _state(call.settings)
+    where = " in the DNS mirror function" if call.settings.dns_function else ""
     _update(
         call,
         f"Applying to {zone.name}…",
         [
             header(f"DNS resync: {zone.name}"),
             section(
-                f":hourglass_flowing_sand: <@{call.user_id}> clicked Apply: transferring the zone again…"
+                f":hourglass_flowing_sand: <@{call.user_id}> clicked Apply: transferring the zone again{where}…"
             ),
         ],
     )
+    last_update = 0.0
+
+    def progress(number: int, total: int, text: str, blocks: list[dict[str, Any]]) -> None:
+        # chat.update is Tier 3 (about 50 a minute): the last batch, and at most one a second before it.
+        nonlocal last_update
+        now = time.monotonic()
+        if number == total or now - last_update >= PROGRESS_INTERVAL:
+            last_update = now
+            _update(call, text, blocks)
+
+    request = {
+        "op": "apply",
+        "domain": zone.name,
+        "zone_id": zone.zone_id,
+        "plan": target.get("plan"),
+        "force": force,
+        "actor": call.user_id,
+    }
     try:
-        prepared = prepare(zone, state=state)
+        answer = _run(call, request, on_progress=progress)
     except OpsbotError as error:
-        # The buttons are gone already: say on the message why nothing happened (the clicker also gets
-        # the framework's answer) rather than leave it "transferring" for ever.
-        _update(
-            call,
-            f"Nothing was applied to {zone.name}.",
-            [
-                header(f"DNS resync: {zone.name}"),
-                section(
-                    f":x: Nothing was applied: {escape(str(error))} Run `/dns resync {zone.name}` again."
-                ),
-            ],
-        )
+        if stage_of(error) == "prepare":
+            # The buttons are gone already: say on the message why nothing happened (the clicker also
+            # gets the framework's answer) rather than leave it "transferring" for ever.
+            _update(
+                call,
+                f"Nothing was applied to {zone.name}.",
+                [
+                    header(f"DNS resync: {zone.name}"),
+                    section(
+                        f":x: Nothing was applied: {escape(str(error))} Run `/dns resync {zone.name}` again."
+                    ),
+                ],
+            )
         raise
-    if prepared.plan.fingerprint() != target.get("plan"):
+    if answer["superseded"]:
         call.client.chat_postMessage(
             channel=call.channel_id,
-            text="The zone changed since the preview. " + plan_summary_text(prepared),
-            blocks=plan_blocks(prepared, buttons=True, title=f"DNS resync: {zone.name} (new preview)"),
+            text="The zone changed since the preview. " + answer["text"],
+            blocks=answer["blocks"],
         )
         text = (
             f":arrows_counterclockwise: {zone.name} or its hosted zone changed since this preview (master serial "
-            f"{target.get('serial')} → {prepared.plan.master_serial}); nothing was applied. "
+            f"{target.get('serial')} → {answer['master_serial']}); nothing was applied. "
             "The new preview is below."
         )
         return _final(call, text, [header(f"DNS resync: {zone.name}"), section(text)], outcome="superseded")
-
-    outcomes: list[BatchOutcome] = []
-    last_update = 0.0
-
-    def progress(outcome: BatchOutcome, total: int) -> None:
-        nonlocal last_update
-        outcomes.append(outcome)
-        now = time.monotonic()
-        if outcome.number == total or now - last_update >= PROGRESS_INTERVAL:
-            last_update = now
-            _update(
-                call,
-                f"Applying batch {outcome.number} of {total}…",
-                progress_blocks(prepared, outcomes, actor=call.user_id),
-            )
-
-    result = apply(prepared, state=state, force=force, actor=call.user_id, on_progress=progress)
-    outcome = "applied" if result.applied else ("refused" if result.refused else "failed")
-    return _final(
-        call,
-        result_sentence(result, f" by <@{call.user_id}>")[1],
-        result_blocks(result, actor=call.user_id),
-        outcome=outcome,
-        detail=f"{len(result.applied_batches)}/{len(prepared.plan.batches)} batches, plan {prepared.plan.fingerprint()}",
-    )
+    return _final(call, answer["text"], answer["blocks"], outcome=answer["outcome"], detail=answer["detail"])
 
 
 def _apply_click(call: ActionCall) -> Reply:

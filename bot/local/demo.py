@@ -45,8 +45,11 @@ class LocalStack:
     facts: dict[str, Any] = field(default_factory=dict)
 
     def stop(self) -> None:
+        from bot.aws.functions import forget_local_functions
+
         self.server.shutdown()
         self.slack.stop()
+        forget_local_functions()  # the seeds' in-process functions (the DNS mirror)
         if self.aws is not None:
             self.aws.stop()
 

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
 
 from bot.aws.clients import client
 from bot.aws.dynamo import from_item
+from bot.aws.functions import serve_locally
+from bot.config import Settings
 from bot.core.dns.config import MasterAddress
+from bot.core.dns.service import mirror_handler
 from bot.local.dns_master import free_port
 from bot.local.slack_api import LocalSlack, Message
 from tests.conftest import ONCALL_POLICY
@@ -20,11 +23,40 @@ from tests.dns.conftest import BASE_RECORDS, ZoneEnv
 from tests.dns.support import create_records, list_all
 from tests.support.slack import ALICE, BOB, CAROL, OPS_CHANNEL, SlackHarness, find_button
 
+MIRROR_FUNCTION = "opsbot-dns-mirror"
+
+
+@pytest.fixture(params=["in the Slack function", "in the mirror function"])
+def dns_app(request: pytest.FixtureRequest, make_harness: Callable[..., SlackHarness]) -> Iterator[DnsApp]:
+    """Every test runs twice: with the /dns work done by the Slack function itself, and sent to the DNS
+    mirror function (OPSBOT_DNS_FUNCTION) as in a deployment whose master only the VPC reaches. The mirror
+    runs in this process (``serve_locally``) with its own settings: no Slack token, no policy."""
+    remote = request.param == "in the mirror function"
+
+    def make(**env: str) -> SlackHarness:
+        if not remote:
+            return make_harness(**env)
+        harness = make_harness(**env, OPSBOT_DNS_FUNCTION=MIRROR_FUNCTION)
+        mirror = Settings(
+            state_table=harness.settings.state_table, dns_zones_json=harness.settings.dns_zones_json
+        )
+        serve_locally(MIRROR_FUNCTION, mirror_handler(mirror))
+        return harness
+
+    yield DnsApp(make, remote)
+    serve_locally(MIRROR_FUNCTION, None)
+
+
+@dataclass(frozen=True)
+class DnsApp:
+    make: Callable[..., SlackHarness]
+    remote: bool
+
 
 @pytest.fixture
-def dns_harness(zone_env: ZoneEnv, make_harness: Callable[..., SlackHarness]) -> SlackHarness:
+def dns_harness(zone_env: ZoneEnv, dns_app: DnsApp) -> SlackHarness:
     zones = [{"domain": "example.com", "master": str(zone_env.zone.master), "zone_id": zone_env.zone.zone_id}]
-    return make_harness(OPSBOT_POLICY=json.dumps(ONCALL_POLICY), OPSBOT_DNS_ZONES=json.dumps(zones))
+    return dns_app.make(OPSBOT_POLICY=json.dumps(ONCALL_POLICY), OPSBOT_DNS_ZONES=json.dumps(zones))
 
 
 def preview(harness: SlackHarness) -> Message:
@@ -80,7 +112,7 @@ def test_status_and_plan_are_read_only_and_open_to_everyone(
 
 
 def test_resync_apply_end_to_end(
-    dns_harness: SlackHarness, zone_env: ZoneEnv, slack_server: LocalSlack
+    dns_harness: SlackHarness, zone_env: ZoneEnv, slack_server: LocalSlack, dns_app: DnsApp
 ) -> None:
     dns_harness.command("/dns", "resync example.com")
     message = preview(dns_harness)
@@ -101,8 +133,10 @@ def test_resync_apply_end_to_end(
     assert "Applied by" in shown(final) and "9 changes in 1 batch" in shown(final)
     assert "batch 1/1 applied" in shown(final)
     updates = [c for c in slack_server.calls_to("chat.update") if c.params.get("ts") == message.ts]
-    assert len(updates) >= 2  # "transferring again…", then a progress line per batch
-    assert "applied" in json.dumps(updates[-1].params)
+    if dns_app.remote:  # "transferring again in the DNS mirror function…"; Invoke answers once, at the end
+        assert len(updates) == 1 and "in the DNS mirror function" in json.dumps(updates[0].params)
+    else:  # "transferring again…", then a progress line per batch
+        assert len(updates) >= 2 and "applied" in json.dumps(updates[-1].params)
     assert len([i for i in list_all(zone_env.zone.zone_id) if i["Type"] not in ("SOA", "NS")]) == 9
     (record,) = [r for r in audit("dns.apply") if r["outcome"] != "denied"]
     assert record["outcome"] == "applied" and record["user"] == ALICE[0]
@@ -149,11 +183,11 @@ def test_guards_offer_apply_anyway_to_those_allowed(dns_harness: SlackHarness, z
     assert not any(name.startswith("old") for name in managed_names(zone_env))
 
 
-def test_forcing_needs_its_own_grant(zone_env: ZoneEnv, make_harness: Callable[..., SlackHarness]) -> None:
+def test_forcing_needs_its_own_grant(zone_env: ZoneEnv, dns_app: DnsApp) -> None:
     """Carol may apply plans but not override the guards: the policy can keep dns.force for fewer people."""
     policy = {"rules": [{"allow": ["dns.apply", "dns.cancel"], "users": [CAROL[0]]}]}
     zones = [{"domain": "example.com", "master": str(zone_env.zone.master), "zone_id": zone_env.zone.zone_id}]
-    harness = make_harness(OPSBOT_POLICY=json.dumps(policy), OPSBOT_DNS_ZONES=json.dumps(zones))
+    harness = dns_app.make(OPSBOT_POLICY=json.dumps(policy), OPSBOT_DNS_ZONES=json.dumps(zones))
     create_records(
         zone_env.zone.zone_id, [(f"old{n}.example.com.", "A", 60, ["10.9.0.1"]) for n in range(10)]
     )
@@ -167,15 +201,13 @@ def test_forcing_needs_its_own_grant(zone_env: ZoneEnv, make_harness: Callable[.
     assert "cancelled by" in shown(harness.slack.find(message.ts, OPS_CHANNEL[0]))  # type: ignore[arg-type]
 
 
-def test_a_domain_in_two_hosted_zones_is_chosen_with_zone_id(
-    zone_env: ZoneEnv, make_harness: Callable[..., SlackHarness]
-) -> None:
+def test_a_domain_in_two_hosted_zones_is_chosen_with_zone_id(zone_env: ZoneEnv, dns_app: DnsApp) -> None:
     master = str(zone_env.zone.master)
     zones = [
         {"domain": "example.com", "master": master, "zone_id": zone_env.zone.zone_id},
         {"domain": "example.com", "master": master, "zone_id": "Z0OTHER"},
     ]
-    harness = make_harness(OPSBOT_POLICY=json.dumps(ONCALL_POLICY), OPSBOT_DNS_ZONES=json.dumps(zones))
+    harness = dns_app.make(OPSBOT_POLICY=json.dumps(ONCALL_POLICY), OPSBOT_DNS_ZONES=json.dumps(zones))
     harness.command("/dns", "plan example.com")
     assert "give --zone-id" in harness.last().text and "--master" not in harness.last().text
     harness.command("/dns", f"plan example.com --zone-id {zone_env.zone.zone_id}")
@@ -203,9 +235,7 @@ def test_cancel(dns_harness: SlackHarness, zone_env: ZoneEnv, slack_server: Loca
     assert managed_names(zone_env) == set()
 
 
-def test_problems_are_sentences(
-    dns_harness: SlackHarness, zone_env: ZoneEnv, make_harness: Callable[..., SlackHarness]
-) -> None:
+def test_problems_are_sentences(dns_harness: SlackHarness, zone_env: ZoneEnv, dns_app: DnsApp) -> None:
     dns_harness.command("/dns", "plan other.org")
     assert "other.org is not a configured zone. Configured: example.com." in dns_harness.last().text
     assert "--master" not in dns_harness.last().text  # a terminal option, meaningless in Slack
@@ -217,10 +247,10 @@ def test_problems_are_sentences(
             "timeout": 1,
         }
     ]
-    down = make_harness(OPSBOT_POLICY=json.dumps(ONCALL_POLICY), OPSBOT_DNS_ZONES=json.dumps(zones))
+    down = dns_app.make(OPSBOT_POLICY=json.dumps(ONCALL_POLICY), OPSBOT_DNS_ZONES=json.dumps(zones))
     down.command("/dns", "plan example.com")
     assert "refused the TCP connection" in down.last().text and "Traceback" not in down.last().text
-    broken = make_harness(OPSBOT_POLICY=json.dumps(ONCALL_POLICY), OPSBOT_DNS_ZONES="[{")
+    broken = dns_app.make(OPSBOT_POLICY=json.dumps(ONCALL_POLICY), OPSBOT_DNS_ZONES="[{")
     broken.command("/dns", "status")
     assert "OPSBOT_DNS_ZONES is not valid JSON" in broken.last().text
 

@@ -267,12 +267,35 @@ def test_each_configured_zone_is_configured_scheduled_and_granted(slots: tuple[i
         assert permission["Properties"]["Principal"] == "events.amazonaws.com"
         assert permission["Properties"]["Action"] == "lambda:InvokeFunction"
 
-    # IAM names exactly these hosted zones and TSIG secrets, in both functions.
+    # IAM names exactly these hosted zones and TSIG secrets, in the mirror function only: the Slack
+    # function sends /dns work to it (OPSBOT_DNS_FUNCTION) and may invoke it, nothing more.
     hosted_zones = {f"arn:aws:route53:::hostedzone/{z['HostedZoneId']}" for z in chosen}
     secrets = {z["TsigSecretArn"] for z in chosen if "TsigSecretArn" in z}
-    for function in ("DnsMirrorFunction", "SlackFunction"):
-        assert deployment.granted(function, "route53:") == hosted_zones, function
-        assert deployment.granted(function, "secretsmanager:") == secrets, function
+    assert deployment.granted("DnsMirrorFunction", "route53:") == hosted_zones
+    assert deployment.granted("DnsMirrorFunction", "secretsmanager:") == secrets
+    assert not deployment.granted("SlackFunction", "route53:")
+    assert not deployment.granted("SlackFunction", "secretsmanager:")
+    assert _invokes_the_mirror(deployment)
+
+
+def _mirror_arn(deployment: Deployment) -> str:
+    name = deployment.function("DnsMirrorFunction")["FunctionName"]
+    return f"arn:aws:lambda:us-east-1:123456789012:function:{name}"
+
+
+def _invokes_the_mirror(deployment: Deployment) -> bool:
+    """The Slack function names the mirror in OPSBOT_DNS_FUNCTION and may invoke it (and only it)."""
+    slack = deployment.function("SlackFunction")
+    if not slack["Environment"]["Variables"]["OPSBOT_DNS_FUNCTION"]:
+        return False
+    assert (
+        slack["Environment"]["Variables"]["OPSBOT_DNS_FUNCTION"]
+        == deployment.function("DnsMirrorFunction")["FunctionName"]
+    )
+    invokes = deployment.granted("SlackFunction", "lambda:InvokeFunction")
+    return _mirror_arn(deployment) in invokes and not any(
+        "dns" in arn for arn in invokes - {_mirror_arn(deployment)}
+    )
 
 
 def test_without_tsig_secrets_no_secret_is_granted() -> None:
@@ -284,7 +307,7 @@ def test_without_tsig_secrets_no_secret_is_granted() -> None:
     # Only the third zone's key: only its secret.
     deployment = Deployment(**parameters({0: plain[0], 1: plain[1], 2: ZONES[2]}))
     assert deployment.granted("DnsMirrorFunction", "secretsmanager:") == {ZONES[2]["TsigSecretArn"]}
-    assert [z.tsig for z in deployment.zones("SlackFunction")] == ["", "", ZONES[2]["TsigSecretArn"]]
+    assert not deployment.granted("SlackFunction", "secretsmanager:")  # it asks the mirror function
 
 
 def _no_mirror(deployment: Deployment) -> None:
@@ -293,6 +316,17 @@ def _no_mirror(deployment: Deployment) -> None:
     assert deployment.zones("SlackFunction") == ()
     assert not deployment.granted("SlackFunction", "route53:")
     assert not deployment.granted("SlackFunction", "secretsmanager:")
+    assert deployment.function("SlackFunction")["Environment"]["Variables"]["OPSBOT_DNS_FUNCTION"] == ""
+    assert not any("dns-mirror" in arn for arn in deployment.granted("SlackFunction", "lambda:"))
+
+
+def test_the_slack_function_outlasts_the_mirror_it_waits_for() -> None:
+    """An Apply waits for the mirror's answer or its timeout, and must still have time to say so."""
+    from bot.aws.functions import INVOKE_READ_TIMEOUT
+
+    deployment = Deployment(**parameters({0: ZONES[0]}))
+    mirror = deployment.function("DnsMirrorFunction")["Timeout"]
+    assert mirror < INVOKE_READ_TIMEOUT < deployment.function("SlackFunction")["Timeout"] - 5
 
 
 def test_no_zone_deploys_no_mirror_and_grants_nothing() -> None:
@@ -317,7 +351,7 @@ def test_a_zone_needs_its_domain_master_and_hosted_zone(slot: int, missing: str)
     left = [ZONES[n] for n in range(3) if n != slot]
     assert [described(z) for z in deployment.zones("DnsMirrorFunction")] == [expected(z) for z in left]
     assert len(deployment.of_type("AWS::Events::Rule")) == 2
-    assert deployment.granted("SlackFunction", "route53:") == {
+    assert deployment.granted("DnsMirrorFunction", "route53:") == {
         f"arn:aws:route53:::hostedzone/{z['HostedZoneId']}" for z in left
     }
 

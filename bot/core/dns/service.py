@@ -856,6 +856,7 @@ def mirror_handler(settings: Settings | None = None) -> Callable[[Any, Any], dic
     """The scheduled mirror function. Building it does no I/O; OPSBOT_DNS_ZONES is read at each run."""
     import json
 
+    from bot.core.dns import worker
     from bot.core.dns.config import parse_event
 
     resolved = settings or Settings.from_env()
@@ -863,6 +864,8 @@ def mirror_handler(settings: Settings | None = None) -> Callable[[Any, Any], dic
 
     def handler(event: Any, context: Any) -> dict[str, Any]:
         apply_log_level(resolved)
+        if isinstance(event, dict) and worker.REQUEST_KEY in event:
+            return worker.handle_event(event, resolved)  # /dns work asked by the Slack function
         requests = parse_event(event, configured_zones(resolved))
         state = StateTable(resolved.state_table)
         results = []

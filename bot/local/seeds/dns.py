@@ -11,17 +11,26 @@ from __future__ import annotations
 import json
 import os
 from datetime import timedelta
+from typing import Any
 
 from bot.aws.clients import client
+from bot.aws.functions import serve_locally
 from bot.core.dns.config import ZoneConfig
-from bot.core.dns.service import mirror
+from bot.core.dns.service import mirror, mirror_handler
 from bot.local.dns_master import LocalMaster, zone_text
 from bot.local.seeds import SeedContext
 
 DOMAIN = "corp.example.com"
 SERIAL = 2024060101
+DEMO_MIRROR_FUNCTION = "opsbot-dns-mirror"
 # A DKIM-like key longer than one 255-byte TXT string.
 _DKIM = "v=DKIM1; k=rsa; p=" + "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA" * 8
+
+
+def _demo_mirror(event: Any, context: Any) -> Any:
+    """The mirror function of the demo, configured from the environment as the deployed one is."""
+    return mirror_handler()(event, context)
+
 
 BASE_RECORDS = [
     "@ 300 IN A 10.20.0.10",
@@ -115,8 +124,16 @@ def seed(ctx: SeedContext) -> list[str]:
     os.environ["OPSBOT_DNS_ZONES"] = json.dumps(
         [{"domain": DOMAIN, "master": str(master.address), "zone_id": zone_id, "ignore_ttl": False}]
     )
+    # As deployed: the Slack function sends /dns work to the mirror function, here run in this process.
+    os.environ["OPSBOT_DNS_FUNCTION"] = DEMO_MIRROR_FUNCTION
+    serve_locally(DEMO_MIRROR_FUNCTION, _demo_mirror)
     ctx.facts.update(
-        {"dns.domain": DOMAIN, "dns.zone_id": zone_id, "dns.master_address": str(master.address)}
+        {
+            "dns.domain": DOMAIN,
+            "dns.zone_id": zone_id,
+            "dns.master_address": str(master.address),
+            "dns.function": DEMO_MIRROR_FUNCTION,
+        }
     )
     return [
         f"/dns: {DOMAIN} served by a local master at {master.address} (serial {SERIAL}); Route 53 zone "

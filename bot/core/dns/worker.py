@@ -1,0 +1,230 @@
+"""The work behind ``/dns`` status, plan, resync and the Apply click, as JSON in and JSON out.
+
+The seed's master is on premises, reachable only from inside a VPC; the scheduled mirror function runs
+there, the Slack function does not (template.yaml explains why it has no ``VpcConfig``). So when
+``OPSBOT_DNS_FUNCTION`` names the mirror function, the Slack listener sends it a request (a synchronous
+Invoke, ``{"opsbot_dns": {...}}``) and shows what comes back: the transfer, the Route 53 reads and writes
+and the TSIG key all stay with the function that is granted them. Without it the same ``handle`` runs in
+the Slack function (the CLI's ``opsbot serve`` against a reachable master, the tests).
+
+Requests (``op``): ``status`` (``domain`` optional), ``preview`` (``domain``, ``title``, ``buttons``) and
+``apply`` (``domain``, ``plan`` = the fingerprint shown, ``force``, ``actor``). Each names the zone by
+``domain`` and optional ``zone_id`` among the function's own ``OPSBOT_DNS_ZONES``: a request cannot bring
+its own master or hosted zone. Answers carry Slack text and blocks already rendered, so both sides render
+the same way; a failure is ``{"ok": false, "stage", "kind", "error", "hint"}`` and becomes the same
+OpsbotError on the Slack side (``raise_failure``), with ``stage`` telling a failed transfer (nothing was
+applied) from a failure after the apply began.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from bot.config import Settings
+from bot.errors import AwsError, ConfigError, OpsbotError, UsageError
+
+REQUEST_KEY = "opsbot_dns"
+OPERATIONS = ("status", "preview", "apply")
+
+# Called after each batch with its number, the number of batches, and the text and blocks the preview
+# message should show (in-process only: an Invoke answers once, at the end).
+ProgressReporter = Callable[[int, int, str, list[dict[str, Any]]], None]
+
+log = logging.getLogger("opsbot.dns")
+
+_KINDS: dict[str, type[OpsbotError]] = {"usage": UsageError, "config": ConfigError, "aws": AwsError}
+
+
+class _StageFailed(OpsbotError):
+    """An OpsbotError of ``_apply`` that happened before anything was sent to Route 53."""
+
+    def __init__(self, error: OpsbotError, stage: str) -> None:
+        super().__init__(error.message, hint=error.hint)
+        self.stage = stage
+        self.original = error
+
+
+def _kind(error: OpsbotError) -> str:
+    return next((kind for kind, cls in _KINDS.items() if isinstance(error, cls)), "error")
+
+
+def failure(error: OpsbotError, stage: str) -> dict[str, Any]:
+    return {"ok": False, "stage": stage, "kind": _kind(error), "error": error.message, "hint": error.hint}
+
+
+def raise_failure(answer: Mapping[str, Any]) -> None:
+    """Raise the error an answer reports, as the class it had (usage errors stay usage errors), with the
+    stage it happened in (``stage_of``)."""
+    if answer.get("ok"):
+        return
+    cls = _KINDS.get(str(answer.get("kind")), OpsbotError)
+    hint = answer.get("hint")
+    error = cls(
+        str(answer.get("error") or "The DNS mirror function failed."), hint=str(hint) if hint else None
+    )
+    error.dns_stage = str(answer.get("stage") or "prepare")  # type: ignore[attr-defined]
+    raise error
+
+
+def stage_of(error: OpsbotError) -> str:
+    """Where a request failed: "prepare" (nothing was applied) or "apply"."""
+    return str(getattr(error, "dns_stage", "prepare"))
+
+
+def _text(request: Mapping[str, Any], key: str, *, required: bool = False) -> str:
+    value = request.get(key)
+    if value is None or value == "":
+        if required:
+            raise UsageError(f"The DNS request lacks {key}.")
+        return ""
+    if not isinstance(value, str):
+        raise UsageError(f"The DNS request's {key} must be text.")
+    return value
+
+
+def _zone(settings: Settings, request: Mapping[str, Any]) -> Any:
+    from bot.core.dns.config import find_zone
+    from bot.core.dns.service import configured_zones
+
+    return find_zone(
+        configured_zones(settings),
+        _text(request, "domain", required=True),
+        zone_id=_text(request, "zone_id") or None,
+    )
+
+
+def handle(
+    request: Any, settings: Settings, *, on_progress: ProgressReporter | None = None
+) -> dict[str, Any]:
+    """Run one request; never raises an OpsbotError (it is the answer). Anything else is a bug."""
+    stage = "prepare"
+    try:
+        if not isinstance(request, Mapping) or request.get("op") not in OPERATIONS:
+            raise UsageError(f"A DNS request is a JSON object with op one of {', '.join(OPERATIONS)}.")
+        op = request["op"]
+        if op == "status":
+            return _status(settings, request)
+        if op == "preview":
+            return _preview(settings, request)
+        stage = "apply"
+        return _apply(settings, request, on_progress)
+    except _StageFailed as error:
+        return failure(error.original, error.stage)
+    except OpsbotError as error:
+        return failure(error, stage)
+
+
+def _state(settings: Settings) -> Any:
+    from bot.aws.state import StateTable
+
+    return StateTable(settings.state_table)
+
+
+def _status(settings: Settings, request: Mapping[str, Any]) -> dict[str, Any]:
+    from bot.core.dns.service import configured_zones, status
+    from bot.render.dns import status_blocks
+
+    zones = (_zone(settings, request),) if request.get("domain") else configured_zones(settings)
+    statuses = status(zones, state=_state(settings))
+    lines = [f"{item.zone.name}: {item.drift}" for item in statuses] or ["No zones are configured."]
+    return {"ok": True, "text": "DNS mirror status: " + "; ".join(lines), "blocks": status_blocks(statuses)}
+
+
+def _preview(settings: Settings, request: Mapping[str, Any]) -> dict[str, Any]:
+    from bot.core.dns.service import prepare
+    from bot.render.dns import plan_blocks, plan_summary_text
+
+    prepared = prepare(_zone(settings, request), state=_state(settings))
+    buttons = bool(request.get("buttons")) and not prepared.plan.empty
+    return {
+        "ok": True,
+        "domain": prepared.zone.name,
+        "empty": prepared.plan.empty,
+        "text": plan_summary_text(prepared),
+        "blocks": plan_blocks(prepared, buttons=buttons, title=_text(request, "title")),
+    }
+
+
+def _apply(
+    settings: Settings, request: Mapping[str, Any], on_progress: ProgressReporter | None
+) -> dict[str, Any]:
+    from bot.core.dns.service import BatchOutcome, apply, prepare
+    from bot.render.dns import plan_blocks, plan_summary_text, progress_blocks, result_blocks, result_sentence
+
+    actor = _text(request, "actor")
+    state = _state(settings)
+    try:
+        zone = _zone(settings, request)
+        prepared = prepare(zone, state=state)
+    except OpsbotError as error:
+        raise _StageFailed(error, "prepare") from error
+    if prepared.plan.fingerprint() != request.get("plan"):
+        return {
+            "ok": True,
+            "superseded": True,
+            "domain": zone.name,
+            "master_serial": prepared.plan.master_serial,
+            "text": plan_summary_text(prepared),
+            "blocks": plan_blocks(prepared, buttons=True, title=f"DNS resync: {zone.name} (new preview)"),
+        }
+    outcomes: list[BatchOutcome] = []
+
+    def progress(outcome: BatchOutcome, total: int) -> None:
+        outcomes.append(outcome)
+        if on_progress is not None:
+            on_progress(
+                outcome.number,
+                total,
+                f"Applying batch {outcome.number} of {total}…",
+                progress_blocks(prepared, outcomes, actor=actor),
+            )
+
+    result = apply(prepared, state=state, force=bool(request.get("force")), actor=actor, on_progress=progress)
+    who = f" by <@{actor}>" if actor else ""
+    return {
+        "ok": True,
+        "superseded": False,
+        "domain": zone.name,
+        "outcome": "applied" if result.applied else ("refused" if result.refused else "failed"),
+        "text": result_sentence(result, who)[1],
+        "blocks": result_blocks(result, actor=actor),
+        "detail": (
+            f"{len(result.applied_batches)}/{len(prepared.plan.batches)} batches, "
+            f"plan {prepared.plan.fingerprint()}"
+        ),
+    }
+
+
+def handle_event(event: Mapping[str, Any], settings: Settings) -> dict[str, Any]:
+    """The mirror function's side: one request from the Slack function, logged as one JSON line."""
+    request = event.get(REQUEST_KEY)
+    answer = handle(request, settings)
+    summary = {
+        key: request.get(key)
+        for key in ("op", "domain", "zone_id", "actor", "force")
+        if isinstance(request, Mapping)
+    }
+    summary |= {
+        key: answer.get(key) for key in ("ok", "outcome", "superseded", "stage", "error") if key in answer
+    }
+    log.info(json.dumps({"dns_request": summary}, default=str))
+    return answer
+
+
+def run(
+    settings: Settings, request: dict[str, Any], *, on_progress: ProgressReporter | None = None
+) -> dict[str, Any]:
+    """The Slack side: ``handle`` here, or in the mirror function when OPSBOT_DNS_FUNCTION names it.
+
+    Raises the request's failure as the OpsbotError it was (see ``stage_of``); returns a successful answer."""
+    if settings.dns_function:
+        from bot.aws.functions import invoke
+
+        answer = invoke(settings.dns_function, {REQUEST_KEY: request}, purpose="the DNS mirror function")
+    else:
+        answer = handle(request, settings, on_progress=on_progress)
+    raise_failure(answer)
+    return answer

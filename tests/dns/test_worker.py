@@ -1,0 +1,168 @@
+"""The /dns work sent to the DNS mirror function: its requests, its answers, and Lambda's failures."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from botocore.response import StreamingBody
+
+from bot.aws.functions import invoke, invoke_client, serve_locally
+from bot.config import Settings
+from bot.core.dns import worker
+from bot.core.dns.config import MasterAddress
+from bot.core.dns.service import mirror_handler
+from bot.errors import AwsError, OpsbotError, UsageError
+from bot.local.dns_master import free_port
+from tests.conftest import ONCALL_POLICY
+from tests.dns.conftest import ZoneEnv
+from tests.dns.support import list_all
+from tests.support.slack import OPS_CHANNEL, SlackHarness, find_button
+
+MIRROR = "opsbot-dns-mirror"
+
+
+def zones_json(zone_env: ZoneEnv, master: str | None = None) -> str:
+    entry = {
+        "domain": "example.com",
+        "master": master or str(zone_env.zone.master),
+        "zone_id": zone_env.zone.zone_id,
+    }
+    return json.dumps([entry | {"timeout": 1}])
+
+
+@pytest.fixture
+def mirror(zone_env: ZoneEnv) -> Iterator[Settings]:
+    settings = Settings(state_table="opsbot-state", dns_zones_json=zones_json(zone_env))
+    serve_locally(MIRROR, mirror_handler(settings))
+    yield settings
+    serve_locally(MIRROR, None)
+
+
+def test_the_work_runs_where_the_master_is_reachable(
+    zone_env: ZoneEnv, mirror: Settings, make_harness: Callable[..., SlackHarness]
+) -> None:
+    """The Slack function's own route to the master is closed (as outside the VPC); the mirror's is open."""
+    closed = str(MasterAddress("127.0.0.1", free_port()))
+    harness = make_harness(
+        OPSBOT_POLICY=json.dumps(ONCALL_POLICY),
+        OPSBOT_DNS_ZONES=zones_json(zone_env, closed),
+        OPSBOT_DNS_FUNCTION=MIRROR,
+    )
+    harness.command("/dns", "resync example.com")
+    [preview] = [m for m in harness.slack.visible(OPS_CHANNEL[0]) if "DNS resync" in json.dumps(m.blocks)]
+    assert "9 to create" in json.dumps(preview.blocks)
+    find_button(preview.blocks, "dns:apply")
+    harness.click(preview, "dns:apply")
+    assert len([i for i in list_all(zone_env.zone.zone_id) if i["Type"] not in ("SOA", "NS")]) == 9
+    state = zone_env.state.get_sync_state(zone_env.zone.state_key)
+    assert state is not None and state["serial"] == 100
+
+
+def test_requests_name_only_configured_zones(zone_env: ZoneEnv, mirror: Settings) -> None:
+    """A request cannot bring its own master or hosted zone: only the function's OPSBOT_DNS_ZONES count."""
+    answer = invoke(
+        MIRROR, {worker.REQUEST_KEY: {"op": "preview", "domain": "other.org"}}, purpose="the mirror"
+    )
+    assert answer == {
+        "ok": False,
+        "stage": "prepare",
+        "kind": "usage",
+        "error": "other.org is not a configured zone. Configured: example.com.",
+        "hint": None,
+    }
+    with pytest.raises(UsageError, match="not a configured zone"):
+        worker.raise_failure(answer)
+    for bad in ({"op": "drop"}, "apply", {"op": "apply", "domain": 7}, {"op": "preview"}):
+        answer = worker.handle(bad, mirror)
+        assert answer["ok"] is False and answer["kind"] == "usage", bad
+    assert {i["Type"] for i in list_all(zone_env.zone.zone_id)} == {"SOA", "NS"}  # nothing was written
+
+
+def test_a_stale_plan_is_not_applied_and_a_failed_transfer_says_nothing_was(
+    zone_env: ZoneEnv, mirror: Settings
+) -> None:
+    request = {"op": "apply", "domain": "example.com", "plan": "not-the-plan", "actor": "U1"}
+    answer = invoke(MIRROR, {worker.REQUEST_KEY: request}, purpose="the mirror")
+    assert answer["ok"] and answer["superseded"] and answer["master_serial"] == 100
+    assert "dns:apply" in json.dumps(answer["blocks"])  # the new preview, with its own fingerprint
+    assert len(list_all(zone_env.zone.zone_id)) == 2
+    zone_env.master.stop()
+    with pytest.raises(OpsbotError, match="refused the TCP connection") as raised:
+        worker.run(Settings(dns_function=MIRROR), request)
+    assert worker.stage_of(raised.value) == "prepare"
+
+
+def fake_invoke(answer: bytes, function_error: str = "") -> Callable[..., Any]:
+    def hook(**_: Any) -> Any:
+        parsed: dict[str, Any] = {
+            "StatusCode": 200,
+            "Payload": StreamingBody(io.BytesIO(answer), len(answer)),
+        }
+        if function_error:
+            parsed["FunctionError"] = function_error
+        return type("Http", (), {"status_code": 200, "headers": {}})(), parsed
+
+    return hook
+
+
+def refuse(code: str, message: str) -> Callable[..., Any]:
+    def hook(**_: Any) -> Any:
+        error = {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {}}
+        return type("Http", (), {"status_code": 403, "headers": {}})(), error
+
+    return hook
+
+
+@pytest.mark.parametrize(
+    ("hook", "message"),
+    [
+        (fake_invoke(b'{"ok": true, "text": "fine"}'), ""),
+        (
+            fake_invoke(
+                b'{"errorMessage": "2026-11-27T06:00:00Z abc Task timed out after 300.10 seconds"}',
+                "Unhandled",
+            ),
+            "ran out of time before it answered",
+        ),
+        (
+            fake_invoke(b'{"errorMessage": "boom", "errorType": "KeyError"}', "Unhandled"),
+            r"failed: KeyError: boom",
+        ),
+        (fake_invoke(b"null"), "answered with something other than a JSON object"),
+        (
+            refuse(
+                "AccessDeniedException",
+                "User: arn:aws:sts::123456789012:assumed-role/opsbot-slack/x is not authorized to perform: "
+                "lambda:InvokeFunction on resource: arn:aws:lambda:us-east-1:123456789012:function:opsbot-dns-mirror",
+            ),
+            "missing the IAM permission `lambda:InvokeFunction`",
+        ),
+        (refuse("ResourceNotFoundException", "Function not found: opsbot-dns-mirror"), "Function not found"),
+    ],
+)
+def test_lambdas_answers_and_failures_become_sentences(
+    aws: None, hook: Callable[..., Any], message: str
+) -> None:
+    calls: list[dict[str, Any]] = []
+
+    def capture(params: dict[str, Any], **_: Any) -> None:
+        calls.append(params)
+
+    lambda_client = invoke_client()
+    lambda_client.meta.events.register("provide-client-params.lambda.Invoke", capture)
+    lambda_client.meta.events.register("before-call.lambda.Invoke", hook)
+    if message:
+        with pytest.raises(AwsError, match=message):
+            invoke(MIRROR, {"opsbot_dns": {"op": "status"}}, purpose="the DNS mirror function")
+    else:
+        assert invoke(MIRROR, {"opsbot_dns": {"op": "status"}}, purpose="the DNS mirror function") == {
+            "ok": True,
+            "text": "fine",
+        }
+    # Synchronous, and sent once: an apply must never be sent twice.
+    assert [(c["FunctionName"], c["InvocationType"]) for c in calls] == [(MIRROR, "RequestResponse")]
+    assert lambda_client.meta.config.retries["total_max_attempts"] == 1
