@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from bot.aws.clients import client
 from bot.aws.errors import aws_errors
@@ -62,7 +62,12 @@ def invoke(function: str, payload: dict[str, Any], *, purpose: str) -> dict[str,
     with _local_lock:
         local = _local.get(function)
     if local is not None:
-        raw = json.dumps(local(json.loads(body), None), default=str).encode()
+        try:
+            raw = json.dumps(local(json.loads(body), None), default=str).encode()
+        except Exception as error:  # what Lambda would report as the function's error
+            _raise_function_error(
+                {"errorMessage": str(error), "errorType": type(error).__name__}, function, purpose
+            )
         return _answer(raw, function, purpose)
     lambda_client = invoke_client()
     with aws_errors(client=lambda_client, resource=f"{purpose} {function}"):
@@ -73,20 +78,25 @@ def invoke(function: str, payload: dict[str, Any], *, purpose: str) -> dict[str,
             detail = json.loads(raw)
         except ValueError:
             detail = {}
-        message = str(detail.get("errorMessage") or "no error message") if isinstance(detail, dict) else ""
-        kind = str(detail.get("errorType") or "") if isinstance(detail, dict) else ""
-        if "Task timed out" in message:
-            raise AwsError(
-                f"{purpose.capitalize()} ({function}) ran out of time before it answered.",
-                code="FunctionTimeout",
-                hint="Its Timeout in template.yaml may be too short for this zone; its log says how far it got.",
-            )
-        raise AwsError(
-            f"{purpose.capitalize()} ({function}) failed: {kind + ': ' if kind else ''}{message[:300]}",
-            code="FunctionError",
-            hint="Its CloudWatch log has the details.",
-        )
+        _raise_function_error(detail, function, purpose)
     return _answer(raw, function, purpose)
+
+
+def _raise_function_error(detail: Any, function: str, purpose: str) -> NoReturn:
+    """The function ran and failed (an exception, its time limit): Lambda's error document as a sentence."""
+    message = str(detail.get("errorMessage") or "no error message") if isinstance(detail, dict) else ""
+    kind = str(detail.get("errorType") or "") if isinstance(detail, dict) else ""
+    if "Task timed out" in message:
+        raise AwsError(
+            f"{purpose.capitalize()} ({function}) ran out of time before it answered.",
+            code="FunctionTimeout",
+            hint="Its log says how far it got.",
+        )
+    raise AwsError(
+        f"{purpose.capitalize()} ({function}) failed: {kind + ': ' if kind else ''}{message[:300]}",
+        code="FunctionError",
+        hint="Its CloudWatch log has the details.",
+    )
 
 
 def _answer(raw: bytes, function: str, purpose: str) -> dict[str, Any]:

@@ -148,9 +148,23 @@ def _apply(call: ActionCall, *, force: bool) -> Reply:
         "actor": call.user_id,
     }
     try:
-        answer = _run(call, request, on_progress=progress)
+        answer = _run(call, request, on_progress=progress, state_key=zone.state_key)
     except OpsbotError as error:
-        if stage_of(error) == "prepare":
+        if stage_of(error) == "unknown":
+            # The mirror function did not answer: it may have applied some batches before it stopped.
+            _update(
+                call,
+                f"The resync of {zone.name} may be partly applied.",
+                [
+                    header(f"DNS resync: {zone.name}"),
+                    section(
+                        f":warning: No answer from the DNS mirror function: {escape(str(error))} Some batches "
+                        f"may have been applied. `/dns status` and `/dns plan {zone.name}` show where the zone "
+                        "stands."
+                    ),
+                ],
+            )
+        elif stage_of(error) == "prepare":
             # The buttons are gone already: say on the message why nothing happened (the clicker also
             # gets the framework's answer) rather than leave it "transferring" for ever.
             _update(

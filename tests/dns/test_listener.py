@@ -133,8 +133,8 @@ def test_resync_apply_end_to_end(
     assert "Applied by" in shown(final) and "9 changes in 1 batch" in shown(final)
     assert "batch 1/1 applied" in shown(final)
     updates = [c for c in slack_server.calls_to("chat.update") if c.params.get("ts") == message.ts]
-    if dns_app.remote:  # "transferring again in the DNS mirror function…"; Invoke answers once, at the end
-        assert len(updates) == 1 and "in the DNS mirror function" in json.dumps(updates[0].params)
+    if dns_app.remote:  # "transferring again in the DNS mirror function…"; progress once a second at most
+        assert "in the DNS mirror function" in json.dumps(updates[0].params)
     else:  # "transferring again…", then a progress line per batch
         assert len(updates) >= 2 and "applied" in json.dumps(updates[-1].params)
     assert len([i for i in list_all(zone_env.zone.zone_id) if i["Type"] not in ("SOA", "NS")]) == 9

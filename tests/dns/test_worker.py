@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -11,12 +12,14 @@ import pytest
 from botocore.response import StreamingBody
 
 from bot.aws.functions import invoke, invoke_client, serve_locally
+from bot.aws.route53 import change_client
 from bot.config import Settings
 from bot.core.dns import worker
 from bot.core.dns.config import MasterAddress
 from bot.core.dns.service import mirror_handler
 from bot.errors import AwsError, OpsbotError, UsageError
 from bot.local.dns_master import free_port
+from bot.local.slack_api import LocalSlack
 from tests.conftest import ONCALL_POLICY
 from tests.dns.conftest import ZoneEnv
 from tests.dns.support import list_all
@@ -166,3 +169,66 @@ def test_lambdas_answers_and_failures_become_sentences(
     # Synchronous, and sent once: an apply must never be sent twice.
     assert [(c["FunctionName"], c["InvocationType"]) for c in calls] == [(MIRROR, "RequestResponse")]
     assert lambda_client.meta.config.retries["total_max_attempts"] == 1
+
+
+def remote_harness(zone_env: ZoneEnv, make_harness: Callable[..., SlackHarness]) -> SlackHarness:
+    return make_harness(
+        OPSBOT_POLICY=json.dumps(ONCALL_POLICY),
+        OPSBOT_DNS_ZONES=zones_json(zone_env),
+        OPSBOT_DNS_FUNCTION=MIRROR,
+    )
+
+
+def test_an_apply_in_the_mirror_function_shows_its_progress(
+    zone_env: ZoneEnv, mirror: Settings, make_harness: Callable[..., SlackHarness], slack_server: LocalSlack
+) -> None:
+    """The Invoke answers once, at the end: the batches' progress comes through the state table."""
+    harness = remote_harness(zone_env, make_harness)
+    harness.command("/dns", "resync example.com")
+    [preview] = [m for m in harness.slack.visible(OPS_CHANNEL[0]) if "DNS resync" in json.dumps(m.blocks)]
+
+    def slow(**_: Any) -> None:
+        time.sleep(1.5)  # Route 53 takes its time: the Slack side polls meanwhile
+
+    route53 = change_client()
+    route53.meta.events.register("before-call.route53.ChangeResourceRecordSets", slow)
+    try:
+        harness.click(preview, "dns:apply")
+    finally:
+        route53.meta.events.unregister("before-call.route53.ChangeResourceRecordSets", slow)
+    updates = [
+        json.dumps(c.params) for c in slack_server.calls_to("chat.update") if c.params.get("ts") == preview.ts
+    ]
+    assert "in the DNS mirror function" in updates[0]
+    assert any("Applying batch 1 of 1" in u and "batch 1/1 applied" in u for u in updates[1:]), updates
+    final = slack_server.find(preview.ts, OPS_CHANNEL[0])
+    assert final is not None and "Applied by" in json.dumps(final.blocks)
+
+
+def test_a_mirror_that_dies_during_an_apply_is_not_reported_as_nothing_applied(
+    zone_env: ZoneEnv, make_harness: Callable[..., SlackHarness], slack_server: LocalSlack
+) -> None:
+    settings = Settings(state_table="opsbot-state", dns_zones_json=zones_json(zone_env))
+    real = mirror_handler(settings)
+
+    def times_out_after_applying(event: Any, context: Any) -> Any:
+        real(event, context)
+        if event.get(worker.REQUEST_KEY, {}).get("op") == "apply":
+            raise RuntimeError("2026-11-27T06:00:00Z 1a2b Task timed out after 300.00 seconds")
+        return real(event, context)
+
+    serve_locally(MIRROR, times_out_after_applying)
+    try:
+        harness = remote_harness(zone_env, make_harness)
+        harness.command("/dns", "resync example.com")
+        [preview] = [m for m in harness.slack.visible(OPS_CHANNEL[0]) if "DNS resync" in json.dumps(m.blocks)]
+        harness.click(preview, "dns:apply")
+    finally:
+        serve_locally(MIRROR, None)
+    assert "ran out of time before it answered" in harness.last().text
+    after = slack_server.find(preview.ts, OPS_CHANNEL[0])
+    assert after is not None
+    assert "may have been applied" in json.dumps(after.blocks) and "Nothing was applied" not in json.dumps(
+        after.blocks
+    )
+    assert len([i for i in list_all(zone_env.zone.zone_id) if i["Type"] not in ("SOA", "NS")]) == 9

@@ -27,6 +27,7 @@ from bot.config import Settings
 from bot.errors import AwsError, ConfigError, OpsbotError, UsageError
 
 REQUEST_KEY = "opsbot_dns"
+FUNCTION_PURPOSE = "the DNS mirror function"
 OPERATIONS = ("status", "preview", "apply")
 
 # Called after each batch with its number, the number of batches, and the text and blocks the preview
@@ -70,7 +71,8 @@ def raise_failure(answer: Mapping[str, Any]) -> None:
 
 
 def stage_of(error: OpsbotError) -> str:
-    """Where a request failed: "prepare" (nothing was applied) or "apply"."""
+    """Where a request failed: "prepare" (nothing was applied), "apply" (the result says what was), or
+    "unknown" (no answer came: an apply may be partly done)."""
     return str(getattr(error, "dns_stage", "prepare"))
 
 
@@ -171,6 +173,9 @@ def _apply(
             "blocks": plan_blocks(prepared, buttons=True, title=f"DNS resync: {zone.name} (new preview)"),
         }
     outcomes: list[BatchOutcome] = []
+    token = _text(request, "progress")
+    if on_progress is None and token:
+        on_progress = _progress_writer(state, progress_key(zone.state_key, token))
 
     def progress(outcome: BatchOutcome, total: int) -> None:
         outcomes.append(outcome)
@@ -198,6 +203,75 @@ def _apply(
     }
 
 
+# -- progress of an apply run in the mirror function ---------------------------------------------------
+#
+# An Invoke answers once, at the end; the preview message should still move batch by batch. So the mirror
+# writes each batch's progress to one state-table item named by the request (``progress``, a token the
+# Slack side chose) under the zone's ``sync#`` partition, which its IAM condition already allows, and the
+# Slack side reads that item about once a second while it waits for the answer.
+
+PROGRESS_TTL_SECONDS = 3600
+PROGRESS_POLL_SECONDS = 1.0
+
+
+def progress_key(state_key: str, token: str) -> tuple[str, str]:
+    return f"sync#{state_key}", f"progress#{token}"
+
+
+def _progress_writer(state: Any, key: tuple[str, str]) -> ProgressReporter:
+    def write(number: int, total: int, text: str, blocks: list[dict[str, Any]]) -> None:
+        try:
+            data = {"number": number, "total": total, "text": text, "blocks": json.dumps(blocks)}
+            state.put(*key, data, ttl_seconds=PROGRESS_TTL_SECONDS)
+        except OpsbotError as error:  # progress is a courtesy: the apply goes on without it
+            log.warning("DNS apply progress not recorded: %s", error)
+
+    return write
+
+
+def _invoke_watching(
+    settings: Settings, request: dict[str, Any], state_key: str, on_progress: ProgressReporter
+) -> dict[str, Any]:
+    """Invoke the mirror function for an apply and pass on its progress while waiting for the answer."""
+    import threading
+    import uuid
+
+    from bot.aws.functions import invoke
+    from bot.aws.state import StateTable
+
+    token = uuid.uuid4().hex
+    outcome: dict[str, Any] = {}
+    done = threading.Event()
+
+    def call() -> None:
+        try:
+            outcome["answer"] = invoke(
+                settings.dns_function, {REQUEST_KEY: {**request, "progress": token}}, purpose=FUNCTION_PURPOSE
+            )
+        except BaseException as error:  # re-raised in the caller's thread
+            outcome["error"] = error
+        finally:
+            done.set()
+
+    threading.Thread(target=call, name="dns-apply-invoke", daemon=True).start()
+    state, key, shown = StateTable(settings.state_table), progress_key(state_key, token), 0
+    while not done.wait(PROGRESS_POLL_SECONDS):
+        try:
+            item = state.get(*key)
+        except OpsbotError:
+            continue  # the answer still comes; only the progress line is missed
+        number = int(item.get("number", 0)) if item else 0
+        if item and number > shown:
+            shown = number
+            on_progress(
+                number, int(item.get("total", number)), str(item.get("text", "")), json.loads(item["blocks"])
+            )
+    if "error" in outcome:
+        raise outcome["error"]
+    answer: dict[str, Any] = outcome["answer"]
+    return answer
+
+
 def handle_event(event: Mapping[str, Any], settings: Settings) -> dict[str, Any]:
     """The mirror function's side: one request from the Slack function, logged as one JSON line."""
     request = event.get(REQUEST_KEY)
@@ -215,16 +289,31 @@ def handle_event(event: Mapping[str, Any], settings: Settings) -> dict[str, Any]
 
 
 def run(
-    settings: Settings, request: dict[str, Any], *, on_progress: ProgressReporter | None = None
+    settings: Settings,
+    request: dict[str, Any],
+    *,
+    on_progress: ProgressReporter | None = None,
+    state_key: str = "",
 ) -> dict[str, Any]:
     """The Slack side: ``handle`` here, or in the mirror function when OPSBOT_DNS_FUNCTION names it.
 
-    Raises the request's failure as the OpsbotError it was (see ``stage_of``); returns a successful answer."""
-    if settings.dns_function:
+    Raises the request's failure as the OpsbotError it was (see ``stage_of``); returns a successful answer.
+    ``state_key`` (the zone's) lets an apply in the mirror function report its progress."""
+    if not settings.dns_function:
+        answer = handle(request, settings, on_progress=on_progress)
+    else:
         from bot.aws.functions import invoke
 
-        answer = invoke(settings.dns_function, {REQUEST_KEY: request}, purpose="the DNS mirror function")
-    else:
-        answer = handle(request, settings, on_progress=on_progress)
+        try:
+            if request.get("op") == "apply" and on_progress is not None and state_key:
+                answer = _invoke_watching(settings, request, state_key, on_progress)
+            else:
+                answer = invoke(settings.dns_function, {REQUEST_KEY: request}, purpose=FUNCTION_PURPOSE)
+        except OpsbotError as error:
+            # No answer (the function timed out, failed or could not be reached): an apply may have
+            # begun, and some of its batches may be in Route 53.
+            if request.get("op") == "apply":
+                error.dns_stage = "unknown"  # type: ignore[attr-defined]
+            raise
     raise_failure(answer)
     return answer
