@@ -18,6 +18,7 @@ import pytest
 
 from bot.core.dns.config import ZoneConfig, parse_event, parse_master, parse_zones
 from bot.core.dns.service import check_key
+from bot.core.dns.worker import progress_key
 
 ROOT = Path(__file__).resolve().parents[2]
 NO_VALUE = object()  # AWS::NoValue
@@ -403,7 +404,13 @@ def test_the_mirror_reaches_only_its_own_items_in_the_state_table() -> None:
     patterns = dynamo["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
     # The partition keys the mirror writes (bot.aws.state: sync#NAME, lock#KEY), for every zone.
     for zone in deployment.zones("DnsMirrorFunction"):
-        for key in (f"sync#{zone.state_key}", f"sync#{check_key(zone)}", f"lock#dns-apply:{zone.state_key}"):
+        progress, _ = progress_key(zone.state_key, "token")  # an apply's progress, read by the Slack side
+        for key in (
+            f"sync#{zone.state_key}",
+            f"sync#{check_key(zone)}",
+            f"lock#dns-apply:{zone.state_key}",
+            progress,
+        ):
             assert any(fnmatchcase(key, pattern) for pattern in patterns), key
     assert not any(fnmatchcase("sync#fanout:x", p) or fnmatchcase("audit#2024-01-01", p) for p in patterns)
 
