@@ -43,6 +43,9 @@ from bot.listeners.args import (
 from bot.security import audit
 from bot.security.policy import Caller, Decision
 
+# chat.postEphemeral's answers for a channel the bot cannot post in.
+NOT_IN_CHANNEL_ERRORS = frozenset({"channel_not_found", "not_in_channel"})
+
 logger = logging.getLogger("opsbot.listeners")
 
 __all__ = [
@@ -1119,11 +1122,19 @@ def register_modal(app: Any, modal: ModalSubmit) -> None:
         outcome, detail = "ok", ""
 
         def tell(text: str, blocks: list[dict[str, Any]] | None = None) -> None:
+            from slack_sdk.errors import SlackApiError
+
             kwargs = _message(text, blocks)
             if caller.channel_id:
-                client.chat_postEphemeral(channel=caller.channel_id, user=caller.user_id, **kwargs)
-            else:
-                client.chat_postMessage(channel=caller.user_id, **kwargs)
+                try:
+                    client.chat_postEphemeral(channel=caller.channel_id, user=caller.user_id, **kwargs)
+                    return
+                except SlackApiError as error:
+                    # A form has no response URL: in a channel the bot is not in (a private channel, a DM
+                    # between people) Slack refuses the ephemeral, and the answer goes to the user's DM.
+                    if error.response.get("error") not in NOT_IN_CHANNEL_ERRORS:
+                        raise
+            client.chat_postMessage(channel=caller.user_id, **kwargs)
 
         try:
             decision = runtime.decide(modal.action, mutating=modal.mutating, caller=caller, client=client)

@@ -80,6 +80,8 @@ class LocalSlack:
         self.usergroups = dict(usergroups or {})
         self.users = dict(users or {})
         self.channels = dict(channels or {})
+        # Channels the bot is not a member of: it cannot post there, not even an ephemeral message.
+        self.bot_absent: set[str] = set()
         self.calls: list[ApiCall] = []
         self.messages: list[Message] = []
         self.views: list[dict[str, Any]] = []
@@ -311,6 +313,8 @@ class LocalSlack:
         channel = str(params.get("channel", ""))
         if not channel:
             raise _SlackError("channel_not_found")
+        if channel in self.bot_absent:
+            raise _SlackError("not_in_channel")
         blocks = self._checked_blocks(params, "chat.postMessage")
         message = Message(
             channel=channel,
@@ -330,6 +334,8 @@ class LocalSlack:
         channel, user = str(params.get("channel", "")), str(params.get("user", ""))
         if not channel or not user:
             raise _SlackError("channel_not_found" if not channel else "user_not_in_channel")
+        if channel in self.bot_absent:  # a private channel the bot is not in does not exist for it
+            raise _SlackError("channel_not_found")
         blocks = self._checked_blocks(params, "chat.postEphemeral")
         message = Message(channel, self._next_ts(), str(params.get("text", "")), blocks, "ephemeral",
                           user=self.bot_user_id, ephemeral_to=user)  # fmt: skip

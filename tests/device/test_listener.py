@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from bot.listeners import device as listener
 from bot.local.slack_api import LocalSlack
 from bot.render import device as render
 from tests.support.events import load_event
-from tests.support.slack import ALICE, BOB, SlackHarness
+from tests.support.slack import ALICE, BOB, CAROL, SlackHarness
 
 SERIAL, CLIENT, CODE = "SN-D7F3C8947867", "ID-91B2F06B3F05", "AC-9BE75CD0F1543D44C9AB"
 WRONG = "AC-BADBADBADBADBADBAD0"
@@ -332,3 +333,43 @@ def test_masking_keeps_the_first_letter_and_the_domain() -> None:
     assert mask_email("jane.doe@example.com") == "j•••@example.com"
     assert mask_email("x@y.org") == "x•••@y.org"
     assert mask_email("not-an-address") == MASK
+
+
+def test_the_forms_answer_reaches_a_user_in_a_channel_the_bot_is_not_in(
+    harness: SlackHarness, catalog: None, slack_server: LocalSlack
+) -> None:
+    """A form has no response URL: where Slack refuses the bot's ephemeral (a private channel it is not
+    in), the answer comes as a direct message instead of being lost."""
+    harness.command("/device", "activate")
+    (opened,) = slack_server.calls_to("views.open")
+    view = opened.params["view"]
+    view = json.loads(view) if isinstance(view, str) else view
+    slack_server.bot_absent.add(json.loads(view["private_metadata"])["channel"])
+    values = {
+        "device_serial": SERIAL,
+        "device_client_id": CLIENT,
+        "device_code": CODE,
+        "device_email": "o@example.com",
+    }
+    harness.submit(view, values)
+    answer = harness.last()
+    assert answer.channel == ALICE[0] and answer.kind == "message"
+    assert "is activated and registered to o@example.com" in answer.text
+    assert stored()["activated"] == "true"
+    # A second submission fails (already activated): the failure is delivered the same way.
+    harness.submit(view, values)
+    assert harness.last().channel == ALICE[0] and "already activated" in harness.last().text
+
+
+def test_deactivate_masks_the_previous_owner_without_the_owners_grant(
+    make_harness: Callable[..., SlackHarness], catalog: None
+) -> None:
+    policy = {"rules": [{"allow": ["device.activate", "device.deactivate"], "users": [CAROL[0]]}]}
+    harness = make_harness(OPSBOT_POLICY=json.dumps(policy))
+    harness.command("/device", f"activate {SERIAL} {CLIENT} {CODE} jane.doe@example.com", user=CAROL)
+    assert "is activated" in harness.last(CAROL).text
+    harness.command("/device", f"deactivate {SERIAL} {CLIENT}", user=CAROL)
+    answer = harness.last(CAROL)
+    shown = answer.text + json.dumps(answer.blocks, ensure_ascii=False)
+    assert "registered to j•••@example.com" in shown and "jane.doe" not in shown
+    assert stored()["activated"] == "false"
