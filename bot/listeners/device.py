@@ -177,7 +177,7 @@ def _deactivate(call: Call) -> Reply:
     if not serial or not client_id:
         raise UsageError("Give the serial number and the client id: `/device deactivate SERIAL CLIENT_ID`.")
     result = deactivate(call.settings, serial, client_id, actor=call.user_id, audit=False)
-    if result.previous_email and not call.may(ACTION_OWNERS):  # the previous owner's address, as show and list would mask it
+    if result.previous_email and not call.may(ACTION_OWNERS):  # masked, as show and list would mask it
         result = replace(result, previous_email=mask_email(result.previous_email))
     # The new code is only in the blocks of this ephemeral answer, not in its notification text.
     return Reply(text=result.message, blocks=deactivation_blocks(result), outcome="reset")

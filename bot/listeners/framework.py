@@ -456,6 +456,10 @@ def explain_failure(error: BaseException, ref: str) -> tuple[str, str]:
         return f":no_entry: {error}", "denied"
     if isinstance(error, OpsbotError):
         return f":x: {error}", "error"
+    aws_error = _untranslated_aws_error(error)
+    if aws_error is not None:  # a call that skipped bot.aws.errors: still a sentence that says what to fix
+        logger.warning("untranslated AWS error ref=%s: %s", ref, error)
+        return f":x: {aws_error}", "error"
     try:
         from slack_sdk.errors import SlackApiError
     except ImportError:  # pragma: no cover - slack_sdk is a dependency
@@ -479,6 +483,21 @@ def explain_failure(error: BaseException, ref: str) -> tuple[str, str]:
         "The details are in opsbot's log under that reference.",
         "failed",
     )
+
+
+def _untranslated_aws_error(error: BaseException) -> OpsbotError | None:
+    """A botocore error that reached the framework as it was: translated (missing permission, ...)."""
+    import sys
+
+    if "botocore" not in sys.modules:  # nothing can have raised one
+        return None
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if not isinstance(error, ClientError | BotoCoreError):
+        return None
+    from bot.aws.errors import translate
+
+    return translate(error)
 
 
 def fit_text(text: str) -> str:

@@ -7,6 +7,7 @@ local Slack server, which calls back here to print them.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import sys
 import threading
@@ -37,6 +38,14 @@ class Person:
     name: str
 
 
+class _UnknownCommandNotice(logging.Filter):
+    """The console says what Slack would say about an unknown command; Bolt's advice on how to write a
+    listener for it is for the app's developers, not for someone trying the demo."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Unhandled request")
+
+
 class Console:
     def __init__(
         self,
@@ -63,6 +72,9 @@ class Console:
         self.buttons: list[tuple[Button, Message]] = []
         self._print_lock = threading.RLock()
         slack.listeners.append(self._on_slack_event)
+        bolt_logger = logging.getLogger("slack_bolt.App")
+        if not any(isinstance(f, _UnknownCommandNotice) for f in bolt_logger.filters):
+            bolt_logger.addFilter(_UnknownCommandNotice())
 
     # -- output ----------------------------------------------------------------------------------
     def say(self, text: str = "") -> None:

@@ -95,6 +95,26 @@ def test_a_long_error_from_a_run_still_reaches_the_user(harness: SlackHarness) -
     assert [r["outcome"] for r in audit_items()] == ["usage"]
 
 
+def test_an_aws_error_no_module_translated_still_names_what_to_fix(harness: SlackHarness) -> None:
+    """Every AWS call in bot/aws translates its errors; one that does not must not end as ':boom:'."""
+    from botocore.exceptions import ClientError
+
+    denied = (
+        "User: arn:aws:sts::123456789012:assumed-role/opsbot-slack/x is not authorized to perform: "
+        "dynamodb:Scan on resource: arn:aws:dynamodb:us-east-1:123456789012:table/other"
+    )
+
+    def fail(call: Any) -> Reply:
+        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": denied}}, "Scan")
+
+    add_command(harness, "rawaws", Subcommand("go", "Go.", run=fail))
+    harness.command("/rawaws", "go")
+    seen = harness.last().text
+    assert seen.startswith(":x: opsbot is missing the IAM permission `dynamodb:Scan`"), seen
+    assert "Something went wrong" not in seen
+    assert [r["outcome"] for r in audit_items()] == ["error"]
+
+
 def test_a_reply_slack_refuses_is_replaced_by_a_short_note(
     harness: SlackHarness, slack_server: LocalSlack, caplog: pytest.LogCaptureFixture
 ) -> None:
