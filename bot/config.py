@@ -101,8 +101,8 @@ class Settings:
             device_table=env.get("OPSBOT_DEVICE_TABLE", "").strip() or "iotCatalog",
             dns_zones_json=env.get("OPSBOT_DNS_ZONES", "").strip(),
             dns_function=env.get("OPSBOT_DNS_FUNCTION", "").strip(),
-            fanout_tables=_list(env.get("OPSBOT_FANOUT_TABLE"), ("fanoutTargets",)),
-            fanout_function=env.get("OPSBOT_FANOUT_FUNCTION", "").strip() or "fanout",
+            fanout_function=(fanout := env.get("OPSBOT_FANOUT_FUNCTION", "").strip() or "fanout"),
+            fanout_tables=_list(env.get("OPSBOT_FANOUT_TABLE"), (f"{fanout}Targets",)),  # the CLI's name
             extra={k: v for k, v in env.items() if k.startswith("OPSBOT_")},
         )
 

@@ -74,8 +74,9 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "fanout",
         help="aws-lambda-fanout mappings: list, check, activate, deactivate",
-        description="The targets table(s) of aws-lambda-fanout (OPSBOT_FANOUT_TABLE, default fanoutTargets) "
-        "and the fan-out function's event source mappings (OPSBOT_FANOUT_FUNCTION, default fanout).",
+        description="The targets table(s) of aws-lambda-fanout (OPSBOT_FANOUT_TABLE, default "
+        "<OPSBOT_FANOUT_FUNCTION>Targets) and each table's function's event source mappings: a table "
+        "xTargets belongs to function x, any other table to OPSBOT_FANOUT_FUNCTION (default fanout).",
     )
     commands = parser.add_subparsers(dest="fanout_command", metavar="SUBCOMMAND", required=True)
 

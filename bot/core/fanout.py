@@ -7,8 +7,9 @@ nowhere. Where the original's own pattern is broken we use the fixed one and say
 pattern allowed one-character table names only (fixed upstream to ``[A-Za-z0-9_.-]+``).
 
 Tables: ``OPSBOT_FANOUT_TABLE`` lists one or more tables; an entry ``table=function`` names the fan-out
-function whose event source mappings are that table's hooks, a bare ``table`` uses
-``OPSBOT_FANOUT_FUNCTION`` (default ``fanout``, whose table the CLI calls ``fanoutTargets``).
+function whose event source mappings are that table's hooks. The CLI names a function's table
+``<function>Targets`` (``TABLE_NAME=${FUNCTION_NAME}Targets``), so a bare ``xTargets`` belongs to function
+``x``; any other bare name uses ``OPSBOT_FANOUT_FUNCTION`` (default ``fanout``, table ``fanoutTargets``).
 """
 
 from __future__ import annotations
@@ -256,6 +257,16 @@ class TableSpec:
     function: str
 
 
+TABLE_SUFFIX = "Targets"
+
+
+def function_of_table(table: str, default: str) -> str:
+    """The fan-out function whose table the CLI names ``table``: ``x`` for ``xTargets``, else ``default``."""
+    if table.endswith(TABLE_SUFFIX) and len(table) > len(TABLE_SUFFIX):
+        return table[: -len(TABLE_SUFFIX)]
+    return default
+
+
 def table_specs(settings: Settings) -> list[TableSpec]:
     """``table`` or ``table=function`` entries of OPSBOT_FANOUT_TABLE."""
     specs: list[TableSpec] = []
@@ -264,7 +275,7 @@ def table_specs(settings: Settings) -> list[TableSpec]:
         table, function = table.strip(), function.strip()
         if not table:
             raise UsageError(f"OPSBOT_FANOUT_TABLE has an entry without a table name: {entry!r}.")
-        specs.append(TableSpec(table, function or settings.fanout_function))
+        specs.append(TableSpec(table, function or function_of_table(table, settings.fanout_function)))
     return specs
 
 

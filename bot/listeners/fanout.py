@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from typing import Any
 
@@ -14,10 +15,13 @@ from bot.listeners.framework import (
     Command,
     Reply,
     Subcommand,
+    deliver,
     register_action,
     register_command,
     runtime_of,
 )
+
+logger = logging.getLogger("opsbot.fanout")
 
 # The same ids as bot.render.fanout (not imported here: registering must not load the core at cold start).
 ACTION_ACTIVATE = "fanout:activate"
@@ -43,13 +47,19 @@ def _validate_list(args: ParsedArgs) -> None:
 
 
 def _listing_reply(
-    listing: Any, *, page: int = 0, note: str = "", replace: bool = False, outcome: str = "ok"
+    listing: Any,
+    *,
+    page: int = 0,
+    note: str = "",
+    replace: bool = False,
+    outcome: str = "ok",
+    detail: str = "",
 ) -> Reply:
     from bot.render.fanout import listing_blocks
 
     text = f"{listing.target_count} fan-out target(s) in {len(listing.groups)} source(s)"
     blocks = listing_blocks(listing, page=page, nonce=_nonce(), note=note)
-    return Reply(text=text, blocks=blocks, replace_original=replace, outcome=outcome)
+    return Reply(text=text, blocks=blocks, replace_original=replace, outcome=outcome, detail=detail)
 
 
 def _list(call: Call) -> Reply:
@@ -90,22 +100,41 @@ def _check_page(call: ActionCall) -> Reply:
     return _check_reply(call, page=page, replace=True)
 
 
+def _toggle_reply(result: Any, user_id: str) -> Reply:
+    """The answer to a toggle, from the command or a list button."""
+    from bot.render.fanout import toggle_blocks
+
+    return Reply(
+        text=result.message,
+        blocks=toggle_blocks(result, actor=user_id if result.changed else ""),
+        in_channel=result.changed,  # the team sees who changed the fan-out; a no-op stays private
+        outcome="changed" if result.changed else "unchanged",
+    )
+
+
 def _toggle_command(active: bool) -> Any:
     def run(call: Call) -> Reply:
         from bot.core.fanout import set_active
-        from bot.render.fanout import toggle_blocks
 
         result = set_active(
             call.settings, call.args["source"], call.args["id"], active, table=call.args.get("table")
         )
-        return Reply(
-            text=result.message,
-            blocks=toggle_blocks(result, actor=call.user_id if result.changed else ""),
-            in_channel=result.changed,  # the team sees who changed the fan-out; a no-op stays private
-            outcome="changed" if result.changed else "unchanged",
-        )
+        return _toggle_reply(result, call.user_id)
 
     return run
+
+
+def _announce(call: ActionCall, reply: Reply) -> str:
+    """Post a click's change to the channel as the command's reply is posted; '' or why it was not."""
+    try:
+        if deliver(call.respond, reply, ref=call.ref):
+            return ""
+        return "the announcement was not delivered"
+    except Exception as error:
+        # The target has been changed: a lost announcement must not make the click look failed (a retry
+        # would find nothing to change).
+        logger.warning("could not announce a fan-out change ref=%s: %r", call.ref, error)
+        return "the announcement was not delivered"
 
 
 def _toggle_button(active: bool) -> Any:
@@ -119,6 +148,9 @@ def _toggle_button(active: bool) -> Any:
         except ValueError:
             raise UsageError("That button is no longer valid; run `/fanout list` again.") from None
         result = set_active(call.settings, ref.source_arn, ref.target_id, active, table=ref.table)
+        announced = ""
+        if result.changed:  # like the command: a change is announced, a no-op answers the clicker only
+            announced = _announce(call, _toggle_reply(result, call.user_id))
         verb = "activated" if active else "deactivated"
         where = parse_source(result.source_arn).display
         if result.changed:
@@ -133,7 +165,12 @@ def _toggle_button(active: bool) -> Any:
             listing = list_mappings(call.settings)
         page = page_of(listing, result.table, result.source_arn, result.target_id)
         return _listing_reply(
-            listing, page=page, note=note, replace=True, outcome="changed" if result.changed else "unchanged"
+            listing,
+            page=page,
+            note=note,
+            replace=True,
+            outcome="changed" if result.changed else "unchanged",
+            detail=announced,
         )
 
     return run

@@ -528,7 +528,7 @@ def _refusal(response: Any) -> str:
     return f"HTTP {status}" + (f" {body.strip()}" if body.strip() else "")
 
 
-def _deliver(respond: Any, reply: Reply, *, ref: str, for_button: bool = False) -> bool:
+def deliver(respond: Any, reply: Reply, *, ref: str, for_button: bool = False) -> bool:
     """Send the run's reply; if Slack refuses it, a short note with the reference instead. False then."""
     kwargs = _message(reply.text, reply.blocks)
     if for_button and reply.replace_original:
@@ -728,7 +728,7 @@ def register_command(app: Any, command: Command) -> None:
             reply = sub.run(call)
             if reply is not None:
                 outcome, detail = reply.outcome, reply.detail
-                if not _deliver(respond, reply, ref=ref):
+                if not deliver(respond, reply, ref=ref):
                     detail = "; ".join(filter(None, [detail, "the reply was not delivered"]))
         except Exception as error:
             message, outcome, detail = failure(error, ref)
@@ -977,7 +977,7 @@ def register_action(app: Any, button: ButtonAction) -> None:
             reply = button.run(call)
             if reply is not None:
                 outcome, detail = reply.outcome, reply.detail
-                if not _deliver(respond, reply, ref=ref, for_button=True):
+                if not deliver(respond, reply, ref=ref, for_button=True):
                     detail = "; ".join(filter(None, [detail, "the reply was not delivered"]))
             if state is not None and lock_key:
                 holder = {"user": caller.user_id, "at": int(started), "ref": ref, "outcome": outcome}

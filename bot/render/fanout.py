@@ -16,6 +16,7 @@ from bot.render.blocks import (
     block_chars,
     button,
     context,
+    divider,
     escape,
     header,
     section,
@@ -27,7 +28,8 @@ ACTION_DEACTIVATE = "fanout:deactivate"
 ACTION_PAGE = "fanout:page"
 ACTION_CHECK_PAGE = "fanout:check"
 
-# Room left on every page for the header, the page context and the navigation buttons.
+# Room left on every page for the header, the note (a redraw after a click), the page context and the
+# navigation buttons: every block a chunk holds, dividers included, counts against the rest.
 _PAGE_BLOCKS = MAX_BLOCKS_MESSAGE - 4
 _PAGE_CHARS = MAX_TOTAL_BLOCK_CHARS - 3000
 _NOTE_CHARS = 800
@@ -208,17 +210,21 @@ def listing_chunks(listing: Listing, *, buttons: bool = True, nonce: str = "") -
         ]
         for index, block in enumerate(blocks):
             size = block_chars([block])
-            if current and (len(current) + 1 > _PAGE_BLOCKS or used + size > _PAGE_CHARS):
+            # A source that starts below another on the same page is set off by a divider, so it needs
+            # room for both; at the top of a page it needs none.
+            separated = index == 0 and bool(current)
+            if current and (len(current) + 1 + separated > _PAGE_BLOCKS or used + size > _PAGE_CHARS):
                 pages.append(current)
                 current, used = [], 0
+                separated = False
                 if index > 0:  # a source continues on the next page: repeat its heading, briefly
                     heading = section(f"*{escape(source_group.source.display)}* (continued)")
                     current.append(heading)
                     used += block_chars([heading])
+            if separated:
+                current.append(divider())
             current.append(block)
             used += size
-        if current and source_group is not listing.groups[-1]:
-            current.append({"type": "divider"})
     if current:
         pages.append(current)
     return pages

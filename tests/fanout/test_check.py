@@ -20,6 +20,7 @@ from bot.core.fanout import (
     check,
     check_group,
     check_target,
+    list_mappings,
     parse_source,
 )
 from tests.fanout.conftest import DDB_STREAM_ARN, KINESIS_ARN, Fanout, create_function, create_stream
@@ -330,3 +331,33 @@ def test_check_passes_on_a_clean_table(fanout: Fanout, capsys: pytest.CaptureFix
     fanout.register(target_id="good", target_type="kinesis", destination="out")
     assert main(["fanout", "check"]) == 0
     assert "0 error(s), 0 warning(s)" in capsys.readouterr().out
+
+
+def test_plain_table_names_are_checked_against_their_own_function(aws: None) -> None:
+    """`teamBTargets` is the CLI's table of function `teamB` (TABLE_NAME=${FUNCTION_NAME}Targets)."""
+    from bot.aws.fanout import FANOUT_TABLE_DEFINITION, register_like_cli
+    from bot.aws.state import create_table
+    from bot.config import Settings
+
+    team_b_stream = create_stream("teamBStream")
+    for table, function, source in (
+        ("fanoutTargets", "fanout", create_stream()),
+        ("teamBTargets", "teamB", team_b_stream),
+    ):
+        create_table(table, FANOUT_TABLE_DEFINITION)
+        register_like_cli(
+            table, source_arn=source, target_id="t", target_type="kinesis", destination="out", active=True
+        )
+        create_function(function)
+        client("lambda").create_event_source_mapping(
+            EventSourceArn=source, FunctionName=function, StartingPosition="LATEST"
+        )
+    settings = Settings.from_env({"OPSBOT_FANOUT_TABLE": "fanoutTargets,teamBTargets"})
+
+    report = check(settings)
+
+    assert report.findings == () and report.sources_checked == 2 and report.targets_checked == 2
+    assert [(g.table, g.function, g.hook is not None) for g in list_mappings(settings).groups] == [
+        ("fanoutTargets", "fanout", True),
+        ("teamBTargets", "teamB", True),
+    ]

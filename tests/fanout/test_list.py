@@ -196,6 +196,30 @@ def test_several_tables_each_with_its_function(aws: None) -> None:
     assert groups[1].hook is not None and groups[1].hook.batch_size == 10
 
 
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, [("fanoutTargets", "fanout")]),
+        ({"OPSBOT_FANOUT_FUNCTION": "teamB"}, [("teamBTargets", "teamB")]),
+        (
+            {"OPSBOT_FANOUT_TABLE": "fanoutTargets,teamBTargets", "OPSBOT_FANOUT_FUNCTION": "other"},
+            [("fanoutTargets", "fanout"), ("teamBTargets", "teamB")],
+        ),
+        (
+            {
+                "OPSBOT_FANOUT_TABLE": "mappings, Targets, teamBTargets=shared",
+                "OPSBOT_FANOUT_FUNCTION": "other",
+            },
+            [("mappings", "other"), ("Targets", "other"), ("teamBTargets", "shared")],
+        ),
+    ],
+)
+def test_each_table_belongs_to_the_function_the_cli_names_it_after(
+    env: dict[str, str], expected: list[tuple[str, str]]
+) -> None:
+    assert [(s.table, s.function) for s in table_specs(Settings.from_env(env))] == expected
+
+
 def test_hook_state_from_event_source_mappings(fanout: Fanout) -> None:
     stream_arn = create_stream()
     assert stream_arn == KINESIS_ARN

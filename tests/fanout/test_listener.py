@@ -12,6 +12,7 @@ from bot.aws.dynamo import from_item
 from bot.aws.fanout import FANOUT_TABLE_DEFINITION, register_like_cli
 from bot.aws.state import create_table
 from bot.listeners import fanout as listener
+from bot.local.slack_api import Message
 from bot.render import fanout as render
 from tests.fanout.conftest import DDB_STREAM_ARN, KINESIS_ARN, raw_items
 from tests.support.slack import ALICE, BOB, SlackHarness
@@ -68,7 +69,8 @@ def test_list_and_toggle_with_buttons(harness: SlackHarness, table: None) -> Non
 
     harness.click(listing, listener.ACTION_DEACTIVATE)
     assert active_of("replica") is False
-    redrawn = harness.last()
+    redrawn = shown(harness, listing)
+    assert redrawn.kind == "ephemeral" and redrawn.revision == 1
     assert f"<@{ALICE[0]}> deactivated *replica*" in json.dumps(redrawn.blocks)
     values = [
         (b["accessory"]["action_id"], render.parse_toggle_value(b["accessory"]["value"]).target_id)
@@ -87,6 +89,45 @@ def test_list_and_toggle_with_buttons(harness: SlackHarness, table: None) -> Non
     assert active_of("replica") is True
     outcomes = [r["outcome"] for r in audit_items() if r.get("kind") == "action"]
     assert sorted(outcomes) == ["changed", "changed", "duplicate"]
+
+
+def shown(harness: SlackHarness, message: Message) -> Message:
+    """The message as the user sees it now (a click redraws the list in place)."""
+    return next(m for m in harness.seen_by() if m.ts == message.ts)
+
+
+def channel_messages(harness: SlackHarness, user: tuple[str, str] = ALICE) -> list[Message]:
+    return [m for m in harness.seen_by(user) if m.kind == "message"]
+
+
+def test_a_click_announces_a_change_in_the_channel_like_the_command(
+    harness: SlackHarness, table: None
+) -> None:
+    harness.command("/fanout", "list inputStream")
+    listing = harness.last()
+    harness.command("/fanout", "list inputStream")
+    stale = copy.deepcopy(harness.last())  # a second list, not redrawn by the click on the first
+    assert channel_messages(harness) == []
+
+    harness.click(listing, listener.ACTION_DEACTIVATE)
+    assert active_of("replica") is False
+    (announced,) = channel_messages(harness, BOB)  # everyone in the channel sees it
+    assert "target replica of Kinesis stream inputStream is now inactive" in announced.text
+    assert f"(by <@{ALICE[0]}>)" in json.dumps(announced.blocks)
+    assert f"<@{ALICE[0]}> deactivated *replica*" in json.dumps(shown(harness, listing).blocks)
+
+    # The command announces the same change with the same message.
+    harness.command("/fanout", "activate inputStream replica")
+    harness.command("/fanout", "deactivate inputStream replica")
+    *_, by_command = channel_messages(harness)
+    assert (by_command.text, by_command.blocks) == (announced.text, announced.blocks)
+
+    # A click that finds the target already in that state changes nothing and announces nothing.
+    harness.click(stale, listener.ACTION_DEACTIVATE)
+    assert len(channel_messages(harness)) == 3 and active_of("replica") is False
+    assert "*replica* was already inactive; nothing changed" in json.dumps(shown(harness, stale).blocks)
+    clicks = [r["outcome"] for r in audit_items() if r.get("kind") == "action"]
+    assert sorted(clicks) == ["changed", "unchanged"]
 
 
 def test_an_unauthorized_click_changes_nothing(harness: SlackHarness, table: None) -> None:

@@ -12,9 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.aws.state import StateTable, create_state_table
-from bot.core.fanout import ListFilters, Listing, check, list_mappings
+from bot.core.fanout import ListFilters, Listing, SourceGroup, Target, check, list_mappings, parse_source
 from bot.render import fanout as render
-from bot.render.blocks import problems
+from bot.render.blocks import MAX_BLOCKS_MESSAGE, problems
 from tests.fanout.conftest import DDB_STREAM_ARN, KINESIS_ARN, Fanout
 
 
@@ -81,6 +81,61 @@ def test_toggle_buttons_match_the_state_and_carry_only_the_key(fanout: Fanout) -
     assert "confirm" in deactivate
     # Each button names its target (readable wherever the client shows accessories, e.g. the demo).
     assert deactivate["text"]["text"] == "Deactivate on"
+
+
+def _group(source_arn: str, count: int) -> SourceGroup:
+    targets = tuple(
+        Target.from_item(
+            {
+                "sourceArn": source_arn,
+                "id": f"t{n:03d}",
+                "type": "kinesis",
+                "destination": "out",
+                "active": n % 2 == 0,
+                "collapse": "none",
+            },
+            table="fanoutTargets",
+        )
+        for n in range(count)
+    )
+    return SourceGroup("fanoutTargets", "fanout", parse_source(source_arn), targets, (), True)
+
+
+# What a click redraws the list with; longer than the note is allowed to be, so it is cut to its limit.
+CLICK_NOTE = ":white_check_mark: <@U0ALICE> deactivated *t000* on Kinesis stream inputStream. " + "x" * 900
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "divider_on_page_one"),
+    [
+        (45, 3, False),  # the first source fills a page exactly (no divider is left after it)
+        (43, 3, True),  # a divider and the second source's heading fill the last two places
+    ],
+)
+def test_a_full_page_with_the_click_note_is_within_the_block_limit(
+    first: int, second: int, divider_on_page_one: bool
+) -> None:
+    listing = Listing((_group(DDB_STREAM_ARN, first), _group(KINESIS_ARN, second)), ListFilters(), {})
+    blocks = render.listing_blocks(listing, page=0, note=CLICK_NOTE)
+
+    assert len(blocks) == MAX_BLOCKS_MESSAGE and problems(blocks) == []
+    assert blocks[1]["text"]["text"].startswith(":white_check_mark: <@U0ALICE> deactivated")
+    assert blocks[-1]["block_id"] == "fanout_pages"
+    assert ({"type": "divider"} in blocks) == divider_on_page_one
+    assert blocks[-2] != {"type": "divider"}  # a page never ends with a divider
+
+
+def test_every_page_with_or_without_the_note_is_within_the_block_limit() -> None:
+    for first in range(1, 95):  # every place a source can end on a page, over two pages
+        groups = (_group(DDB_STREAM_ARN, first), _group(KINESIS_ARN, 1), _group(KINESIS_ARN + "2", 50))
+        listing = Listing(groups, ListFilters(), {})
+        shown: list[str] = []
+        for page in range(len(render.listing_chunks(listing))):
+            for note in ("", CLICK_NOTE):
+                blocks = render.listing_blocks(listing, page=page, note=note)
+                assert problems(blocks) == [], (first, page, note[:10])
+            shown += [b["block_id"] for b in blocks if b.get("block_id", "").startswith("fanout_t_")]
+        assert len(shown) == len(set(shown)) == first + 1 + 50, first
 
 
 def test_page_of_finds_the_page_showing_a_target(fanout: Fanout) -> None:
