@@ -164,7 +164,13 @@ class EventOutcome:
 
     @property
     def newly_in_review(self) -> bool:
-        return self.changed and self.after.review and not (self.before is not None and self.before.review)
+        """Flagged for review while enabled, and was not so before: what a review alert is about.
+
+        A disabled address flagged too (a newer undetermined bounce after a permanent bounce or complaint)
+        is not: it is not mailed anyway, and its alert's "Keep enabled" would re-enable it."""
+        in_review = self.after.review and self.after.state == "enable"
+        was = self.before is not None and self.before.review and self.before.state == "enable"
+        return self.changed and in_review and not was
 
 
 STATS_FIELDS = {
@@ -628,6 +634,11 @@ def rate_level(rate: float | None, thresholds: tuple[float, float, float]) -> st
     return "healthy"
 
 
+# Fewer delivery notifications than this give no rate: with Delivery notifications off on the SES identity,
+# the denominator is the bounces themselves and any single bounce reads as a 100% bounce rate.
+MIN_DELIVERIES_FOR_RATES = 20
+
+
 @dataclass(frozen=True)
 class MailStats:
     since: datetime
@@ -652,13 +663,32 @@ class MailStats:
         return self.deliveries + self.bounces
 
     @property
+    def rates_known(self) -> bool:
+        return self.deliveries >= MIN_DELIVERIES_FOR_RATES
+
+    @property
+    def rates_note(self) -> str:
+        """Why there are no rates ("" when there are)."""
+        if self.rates_known:
+            return ""
+        if not self.deliveries:
+            return (
+                "Rates unknown: no delivery notifications recorded. Enable Delivery notifications on the SES "
+                "identity (or the configuration set's event destination) to get a bounce rate."
+            )
+        return (
+            f"Rates unknown: only {_plural(self.deliveries, 'delivery notification')} recorded (a rate needs "
+            f"at least {MIN_DELIVERIES_FOR_RATES}). Are Delivery notifications enabled on every SES identity?"
+        )
+
+    @property
     def bounce_rate(self) -> float | None:
         # SES's bounce rate counts hard (permanent) bounces only.
-        return self.permanent_bounces / self.recipients if self.recipients else None
+        return self.permanent_bounces / self.recipients if self.rates_known else None
 
     @property
     def complaint_rate(self) -> float | None:
-        return self.complaints / self.recipients if self.recipients else None
+        return self.complaints / self.recipients if self.rates_known else None
 
     @property
     def bounce_level(self) -> str:
@@ -693,10 +723,11 @@ class MailStats:
             "bounceLevel": self.bounce_level,
             "complaintRate": self.complaint_rate,
             "complaintLevel": self.complaint_level,
+            "ratesNote": self.rates_note or None,
             "computedFrom": (
                 "feedback notifications recorded by opsbot, per recipient, whole UTC days: bounce rate = "
                 "permanent bounces / (deliveries + all bounces); complaint rate = complaints / (deliveries "
-                "+ all bounces)"
+                f"+ all bounces); none with fewer than {MIN_DELIVERIES_FOR_RATES} deliveries"
             ),
             "thresholds": {
                 name: dict(zip(("healthyBelow", "review", "mayPause"), levels, strict=True))
@@ -707,6 +738,10 @@ class MailStats:
             "sesComplaintLevel": self.ses_complaint_level if self.reputation is not None else None,
             "sesReputationNote": self.reputation_note or None,
         }
+
+
+def _plural(number: int, noun: str) -> str:
+    return f"{number:,} {noun}" + ("" if number == 1 else "s")
 
 
 def stats(settings: Settings, since: str = "7d", *, now: datetime | None = None) -> MailStats:

@@ -209,7 +209,8 @@ MAIL = Command(
         ),
         Subcommand(
             "reenable",
-            "Enable an address again (clears a complaint's stickiness; leaves the SES suppression list).",
+            "Enable an address again (clears a complaint's stickiness); removes it from the SES account "
+            "suppression list when OPSBOT_SES_SUPPRESSION=1.",
             run=_reenable,
             spec=ArgSpec(positionals=(ADDRESS,)),
             validate=_validate_address,
@@ -219,7 +220,8 @@ MAIL = Command(
         ),
         Subcommand(
             "suppress",
-            "Disable an address and keep it disabled (joins the SES suppression list).",
+            "Disable an address and keep it disabled; adds it to the SES account suppression list when "
+            "OPSBOT_SES_SUPPRESSION=1.",
             run=_suppress,
             spec=ArgSpec(
                 positionals=(ADDRESS,),

@@ -15,11 +15,11 @@ from typing import Any
 from bot.render.blocks import (
     MAX_BLOCKS_MESSAGE,
     MAX_BUTTON_VALUE,
+    MAX_SECTION_TEXT,
     MAX_TOTAL_BLOCK_CHARS,
     Block,
     actions,
     button,
-    code_blocks,
     context,
     divider,
     escape,
@@ -35,6 +35,9 @@ ACTION_SUPPRESS = "mail:suppress"
 ACTION_HISTORY = "mail:history"
 ACTION_MORE = "mail:more"
 ALERT_ACTIONS_BLOCK = "mail:alert-actions"
+# The alert's note on what happens next: true only until someone decides, so the decision replaces it.
+ALERT_NOTE_BLOCK = "mail:alert-note"
+RESOLUTION_BLOCK = "mail:resolution"
 
 REASON_WORDS = {
     "permanent-bounce": "permanent bounce",
@@ -148,7 +151,7 @@ def alert_message(alert: Any) -> tuple[str, list[Block]]:
         note = "SES could not tell why this bounced. The address stays enabled until someone decides."
     else:
         note = "A later successful delivery re-enables it; Keep suppressed makes that sticky."
-    blocks.append(context(note))
+    blocks.append({**context(note), "block_id": ALERT_NOTE_BLOCK})
     if alert.queued_at:
         blocks.append(context(f"Posted late: Slack could not take this alert at {escape(alert.queued_at)}."))
     review = alert.kind in {"review", "late-complaint"}
@@ -161,8 +164,8 @@ def alert_message(alert: Any) -> tuple[str, list[Block]]:
                     alert.address,
                     style="primary",
                     confirm=(
-                        ("Re-enable after a complaint?", f"{alert.address} complained. Mail it again anyway?")
-                        if alert.kind == "complaint"
+                        reenable_confirm(alert.address, alert.kind)
+                        if alert.kind == "complaint" or alert.sticky
                         else None
                     ),
                 ),
@@ -181,28 +184,58 @@ def alert_message(alert: Any) -> tuple[str, list[Block]]:
     return truncate(text, 3000), blocks
 
 
+def reenable_confirm(address: str, reason: str) -> tuple[str, str]:
+    """The confirmation a Re-enable button asks for when only a person can undo the disable (sticky)."""
+    if reason == "complaint":
+        return "Re-enable after a complaint?", f"{address} complained. Mail it again anyway?"
+    if reason == "suppressed":
+        return (
+            "Re-enable a suppressed address?",
+            f"{address} was suppressed by a person. Mail it again anyway?",
+        )
+    return (
+        "Re-enable a sticky address?",
+        f"{address} complained or was suppressed by a person. Mail it again anyway?",
+    )
+
+
 def resolved_alert(blocks: Sequence[Mapping[str, Any]], note: str) -> list[Block]:
-    """The alert's blocks with its buttons replaced by who did what and when (the message update)."""
-    kept = [dict(b) for b in blocks if b.get("type") != "actions" and b.get("block_id") != "mail:resolution"]
-    kept.append({**context(note), "block_id": "mail:resolution"})
+    """The alert's blocks with its buttons, and its note on what happens until someone decides, replaced
+    by who did what and when (the message update)."""
+    dropped = {ALERT_NOTE_BLOCK, RESOLUTION_BLOCK}
+    kept = [dict(b) for b in blocks if b.get("type") != "actions" and b.get("block_id") not in dropped]
+    kept.append({**context(note), "block_id": RESOLUTION_BLOCK})
     return fit(kept)[0]
 
 
 def resolution_note(result: Any, *, slack: bool = True) -> str:
-    """Who did what and when. "Nothing changed" only when neither the mailing table nor the SES
-    suppression list changed; a change to the list alone says the table already was so."""
+    """Who did what and when, worded after what the address was (so after the alert's button): "Kept
+    enabled" (Keep enabled, or re-enabling an address already enabled) or "Re-enabled"; "Kept suppressed"
+    or "Suppressed".
+
+    "Nothing changed" only when neither the mailing table nor the SES suppression list changed; a change to
+    the list alone says the table already was so."""
     person = who(result.by, slack=slack)
     reenable = result.action == "reenable"
+    # Nothing changed: the address already was what was asked for. An address enabled in the table but
+    # taken off SES's suppression list was not being mailed: that is a re-enable.
+    if reenable:
+        kept = not result.changed or (result.before_state == "enable" and not result.list_changed)
+        done = "Kept enabled" if kept else "Re-enabled"
+    else:
+        kept = not result.changed or result.before_state == "disable"
+        done = "Kept suppressed" if kept else "Suppressed"
     if not result.changed:
-        done = "Already enabled (nothing changed)" if reenable else "Already suppressed (nothing changed)"
-        return f"{done} by {person} at {result.at}; {result.suppression_list}."
-    done = "Re-enabled" if reenable else "Kept suppressed"
-    if not result.table_changed:
+        done += " (nothing changed)"
+    elif not result.table_changed:
         done += (
             " (already enabled in the mailing table)"
             if reenable
             else " (already suppressed in the mailing table)"
         )
+    elif reenable and kept:
+        # Re-enabling an enabled address changes only its review flag (an enabled address is never sticky).
+        done += " (review flag cleared)"
     return f"{done} by {person} at {result.at}; {result.suppression_list}."
 
 
@@ -296,6 +329,44 @@ def history_lines(history: Sequence[Mapping[str, Any]]) -> list[str]:
     return [str(entry.get("text") or f"{entry.get('at', '')} {entry.get('event', '')}") for entry in history]
 
 
+# "by slack:U0ALICE" in a stored history line (bot.core.mail_state.history_line).
+_HISTORY_PERSON = re.compile(r"(?:^| )by slack:([UW][A-Z0-9]+)(?= |$)")
+MAX_HISTORY_LINE = 500
+
+
+def _inline_code(text: str) -> str:
+    text = text.strip()
+    return f"`{escape(text.replace('`', 'ˋ'))}`" if text else ""
+
+
+def slack_history_line(line: str) -> str:
+    """A stored history line for Slack: the text as code, a Slack user as a mention after it (outside the
+    code, where Slack renders mentions)."""
+    pieces = []
+    start = 0
+    for found in _HISTORY_PERSON.finditer(line):
+        pieces += [_inline_code(line[start : found.start()]), f"by <@{found.group(1)}>"]
+        start = found.end()
+    pieces.append(_inline_code(line[start:]))
+    return " ".join(piece for piece in pieces if piece)
+
+
+def history_blocks(history: Sequence[Mapping[str, Any]]) -> list[Block]:
+    """The history lines for Slack, as few sections as fit."""
+    lines = [slack_history_line(truncate(line, MAX_HISTORY_LINE)) for line in history_lines(history)]
+    blocks: list[Block] = []
+    chunk: list[str] = []
+    size = 0
+    for line in lines or ["no events recorded"]:
+        if chunk and size + len(line) + 1 > MAX_SECTION_TEXT:
+            blocks.append(section("\n".join(chunk)))
+            chunk, size = [], 0
+        chunk.append(line)
+        size += len(line) + 1
+    blocks.append(section("\n".join(chunk)))
+    return blocks
+
+
 def status_message(status: Any, *, with_buttons: bool = True) -> tuple[str, list[Block]]:
     summary = _status_summary(status)
     blocks: list[Block] = [header(status.address), section(f"*{escape(summary)}*")]
@@ -321,11 +392,14 @@ def status_message(status: Any, *, with_buttons: bool = True) -> tuple[str, list
         blocks.append(section(f"*Diagnostic*\n```{escape(truncate(status.diagnostic, 2800))}```"))
     if status.history:
         blocks.append(section(f"*History* (newest first, last {len(status.history)})"))
-        blocks.extend(code_blocks(history_lines(status.history)))
+        blocks.extend(history_blocks(status.history))
     if with_buttons and status.recorded:
         elements = []
         if status.state == "disable" or status.review:
-            elements.append(button("Re-enable", ACTION_REENABLE, status.address, style="primary"))
+            confirm = reenable_confirm(status.address, status.reason) if status.sticky else None
+            elements.append(
+                button("Re-enable", ACTION_REENABLE, status.address, style="primary", confirm=confirm)
+            )
         if not (status.state == "disable" and status.sticky):
             elements.append(button("Suppress", ACTION_SUPPRESS, status.address, style="danger"))
         if elements:
@@ -335,8 +409,10 @@ def status_message(status: Any, *, with_buttons: bool = True) -> tuple[str, list
 
 
 def history_message(status: Any) -> tuple[str, list[Block]]:
-    lines = history_lines(status.history) or ["no events recorded"]
-    blocks = [section(f"*History of {escape(status.address)}* (newest first)"), *code_blocks(lines)]
+    blocks = [
+        section(f"*History of {escape(status.address)}* (newest first)"),
+        *history_blocks(status.history),
+    ]
     return f"History of {status.address}", fit(blocks)[0]
 
 
@@ -420,18 +496,27 @@ def _reputation_line(stats: Any) -> str:
     )
 
 
+def _own_rate_lines(stats: Any) -> list[tuple[str, str]]:
+    """(line, level) for the rates opsbot computes, or the one line saying why there are none."""
+    if stats.rates_note:
+        return [(stats.rates_note, "unknown")]
+    return [
+        (_rate_line("Bounce", stats.bounce_rate, stats.bounce_level), stats.bounce_level),
+        (_rate_line("Complaint", stats.complaint_rate, stats.complaint_level), stats.complaint_level),
+    ]
+
+
 def stats_message(stats: Any) -> tuple[str, list[Block]]:
-    bounce = _rate_line("Bounce", stats.bounce_rate, stats.bounce_level)
-    complaint = _rate_line("Complaint", stats.complaint_rate, stats.complaint_level)
+    lines = [line for line, _ in _own_rate_lines(stats)]
     blocks: list[Block] = [
         header(f"Mail feedback since {stats.first_day}"),
-        section(f"*{bounce}*\n*{complaint}*"),
+        section("\n".join(f"*{escape(line)}*" for line in lines)),
         context(escape(stats_basis(stats))),
         divider(),
         section(escape(_reputation_line(stats))),
         context(THRESHOLDS_TEXT),
     ]
-    return f"{bounce}; {complaint}", fit(blocks)[0]
+    return "; ".join(lines), fit(blocks)[0]
 
 
 def stats_text(stats: Any, *, use_colour: bool = False) -> str:
@@ -442,11 +527,7 @@ def stats_text(stats: Any, *, use_colour: bool = False) -> str:
     return "\n".join(
         [
             f"Mail feedback {stats.first_day} .. {stats.last_day}",
-            "  " + painted(_rate_line("Bounce", stats.bounce_rate, stats.bounce_level), stats.bounce_level),
-            "  "
-            + painted(
-                _rate_line("Complaint", stats.complaint_rate, stats.complaint_level), stats.complaint_level
-            ),
+            *("  " + painted(line, level) for line, level in _own_rate_lines(stats)),
             "  " + stats_basis(stats),
             "  " + _reputation_line(stats),
             "  " + THRESHOLDS_TEXT,

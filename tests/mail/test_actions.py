@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -138,7 +139,7 @@ def test_reenable_after_complaint_clears_stickiness_and_the_suppression_list(
     again = mail.reenable(address, settings, by="slack:U0ALICE")
     assert (again.changed, again.table_changed, again.list_changed) == (False, False, False)
     assert again.suppression_list == "was not on the SES suppression list"
-    assert render.resolution_note(again, slack=False).startswith("Already enabled (nothing changed) by ")
+    assert render.resolution_note(again, slack=False).startswith("Kept enabled (nothing changed) by ")
 
 
 def test_reenable_that_only_removes_from_the_suppression_list_is_a_change(
@@ -192,7 +193,7 @@ def test_suppress_is_sticky_and_adds_to_the_suppression_list(
     assert (again.changed, again.table_changed, again.list_changed) == (False, False, False)
     assert again.suppression_list == "already on the SES suppression list (reason BOUNCE)"
     assert render.action_text(again).startswith(
-        f"{address}: Already suppressed (nothing changed) by U0BOB (Slack) at {again.at}; already on the SES"
+        f"{address}: Kept suppressed (nothing changed) by U0BOB (Slack) at {again.at}; already on the SES"
     )
 
 
@@ -270,6 +271,35 @@ def test_stats_counts_rates_and_thresholds(mail_settings: Settings) -> None:
     assert "no reputation metrics" in document["sesReputationNote"]
     with pytest.raises(UsageError):
         mail.stats(mail_settings, "banana")
+
+
+@pytest.mark.parametrize(("deliveries", "known"), [(0, False), (19, False), (20, True)])
+def test_stats_give_no_rates_without_enough_delivery_notifications(
+    mail_settings: Settings, deliveries: int, known: bool
+) -> None:
+    """Without Delivery notifications the denominator is the bounces alone: one bounce would read as a 100%
+    bounce rate and "SES may pause sending"."""
+    if deliveries:
+        feed(
+            mail_settings,
+            mail_samples.delivery([f"r{n}@example.com" for n in range(deliveries)], NOW_MS - HOUR),
+        )
+    feed(mail_settings, mail_samples.bounce(["gone@example.com"], NOW_MS - HOUR))
+    result = mail.stats(mail_settings, "2d")
+    assert result.permanent_bounces == 1
+    document = result.to_json()
+    if known:
+        assert result.bounce_rate == pytest.approx(1 / 21)
+        assert (result.bounce_level, document["ratesNote"]) == ("elevated", None)
+        return
+    assert (result.bounce_rate, result.complaint_rate) == (None, None)
+    assert (result.bounce_level, result.complaint_level) == ("unknown", "unknown")
+    assert document["bounceRate"] is None and document["bounceLevel"] == "unknown"
+    expected = "no delivery notifications recorded" if not deliveries else "only 19 delivery notifications"
+    assert expected in document["ratesNote"]
+    text = render.stats_text(result)
+    assert expected in text and "SES may pause sending" not in text
+    assert re.search(r"(Bounce|Complaint) rate [0-9n]", text) is None
 
 
 def test_stats_uses_ses_reputation_metrics_when_present(mail_settings: Settings) -> None:

@@ -136,6 +136,46 @@ def test_undetermined_bounce_is_flagged_for_review(mail_settings: Settings, slac
     assert labels == ["Keep enabled", "Suppress", "History"]
 
 
+@pytest.mark.parametrize(
+    "first",
+    [mail_samples.bounce(["gone@example.com"], T0), mail_samples.complaint(["gone@example.com"], T0)],
+    ids=["permanent-bounce", "complaint"],
+)
+def test_undetermined_bounce_of_a_disabled_address_posts_no_review_alert(
+    mail_settings: Settings, slack_server: LocalSlack, first: dict[str, Any]
+) -> None:
+    """The address is flagged, but it is disabled: a "Needs review" alert would say it stays enabled and
+    offer Keep enabled, which would re-enable it (and, after a complaint, clear the stickiness unasked)."""
+    address = "gone@example.com"
+    app = SesFeedbackApp(mail_settings)
+    assert app.handle(mail_samples.sns_event([first])).disabled == [address]
+    unsure = mail_samples.bounce([address], T0 + HOUR, bounce_type="Undetermined", subtype="Undetermined")
+    report = app.handle(mail_samples.sns_event([unsure]))
+    assert (report.changed, report.review, report.disabled) == (1, [], [])
+    stored = item(mail_settings, address)
+    assert (stored["state"], stored["review"]) == ("disable", True)
+    assert len(alerts(slack_server)) == 1
+    assert not any(a.text.startswith("Needs review") for a in alerts(slack_server))
+
+
+def test_a_flagged_address_that_becomes_enabled_gets_its_review_alert_then(
+    mail_settings: Settings, slack_server: LocalSlack
+) -> None:
+    """Out of order: the delivery that re-enables a bounced address arrives after a newer undetermined
+    bounce. The flag was on a disabled address (no alert); now the address is mailed again, flagged."""
+    address = "late@example.com"
+    app = SesFeedbackApp(mail_settings)
+    app.handle(mail_samples.sns_event([mail_samples.bounce([address], T0)]))
+    unsure = mail_samples.bounce([address], T0 + 2 * HOUR, bounce_type="Undetermined", subtype="Undetermined")
+    assert app.handle(mail_samples.sns_event([unsure])).review == []
+    report = app.handle(mail_samples.sns_event([mail_samples.delivery([address], T0 + HOUR)]))
+    assert report.review == [address]
+    stored = item(mail_settings, address)
+    assert (stored["state"], stored["review"]) == ("enable", True)
+    assert alerts(slack_server)[-1].text.startswith(f"Needs review: {address}")
+    assert len(alerts(slack_server)) == 2
+
+
 def test_event_publishing_records_are_handled(mail_settings: Settings) -> None:
     report = SesFeedbackApp(mail_settings).handle(load_event("sns_ses_event_bounce"))
     assert report.disabled == ["listed@example.com"]

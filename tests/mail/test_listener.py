@@ -67,12 +67,16 @@ def test_status_of_a_slack_formatted_address(mail_harness: SlackHarness) -> None
     assert reply.kind == "ephemeral"
 
 
-def test_stats_answer(mail_harness: SlackHarness) -> None:
+def test_stats_without_delivery_notifications_gives_no_rate(mail_harness: SlackHarness) -> None:
+    """One bounce and no deliveries would be a 100% bounce rate: the denominator is missing, not the mail."""
     alert_for(mail_harness)
     mail_harness.command("/mail", "stats --since 2024-04-30", user=BOB)
     reply = mail_harness.last(BOB)
-    assert reply.text.startswith("Bounce rate 100.0% — SES may pause sending")
-    assert "Computed from 0 delivery and 1 bounce notifications" in json.dumps(reply.blocks)
+    assert reply.text.startswith("Rates unknown: no delivery notifications recorded. Enable Delivery "
+                                 "notifications on the SES identity")  # fmt: skip
+    body = json.dumps(reply.blocks)
+    assert "SES may pause sending" not in reply.text + body and "100.0%" not in body
+    assert "Computed from 0 delivery and 1 bounce notifications" in body
 
 
 def test_reenable_needs_the_grant(mail_harness: SlackHarness) -> None:
@@ -89,7 +93,7 @@ def test_reenable_needs_the_grant(mail_harness: SlackHarness) -> None:
 
 def test_suppress_command_with_reason(mail_harness: SlackHarness) -> None:
     mail_harness.command("/mail", "suppress new@example.com --reason complaint")
-    assert "Kept suppressed by <@U0ALICE>" in json.dumps(mail_harness.last().blocks)
+    assert "Suppressed by <@U0ALICE>" in json.dumps(mail_harness.last().blocks)
     stored = state(mail_harness, "new@example.com")
     assert (stored["state"], stored["sticky"]) == ("disable", True)
     assert (
@@ -108,6 +112,9 @@ def test_reenable_button_updates_the_alert_once(mail_harness: SlackHarness, slac
     note = json.dumps(updated.blocks)
     assert "Re-enabled by <@U0ALICE> at " in note and "not changed" not in note
     assert "Disabled: jane.doe@example.com" in note  # the alert itself is still there
+    # What happens until someone decides is no longer true once someone has.
+    assert "A later successful delivery re-enables it" in json.dumps(original.blocks)
+    assert "A later successful delivery" not in note
     assert state(mail_harness)["state"] == "enable"
     rev = state(mail_harness)["rev"]
     # A second click (a stale copy of the message, or someone else at the same moment) does nothing.
@@ -209,4 +216,49 @@ def test_buttons_on_a_late_complaint_alert(mail_harness: SlackHarness, slack_ser
     assert (state(mail_harness)["state"], state(mail_harness)["sticky"]) == ("disable", True)
     updated = slack_server.find(late.ts, ALERTS)
     assert updated is not None and buttons(updated) == []
-    assert "Kept suppressed by <@U0ALICE>" in json.dumps(updated.blocks)
+    note = json.dumps(updated.blocks)
+    assert "Suppressed by <@U0ALICE>" in note and "Kept suppressed" not in note
+    assert "the address stays enabled" not in note
+
+
+def test_keep_enabled_on_a_review_alert(mail_harness: SlackHarness, slack_server: LocalSlack) -> None:
+    alert = alert_for(mail_harness, "sns_ses_bounce_undetermined")
+    assert alert.text.startswith("Needs review: unsure@example.com")
+    assert "stays enabled until someone decides" in json.dumps(alert.blocks)
+    mail_harness.click(alert, "mail:reenable", user=ALICE)
+    stored = state(mail_harness, "unsure@example.com")
+    assert (stored["state"], stored["review"]) == ("enable", False)
+    updated = slack_server.find(alert.ts, ALERTS)
+    assert updated is not None and buttons(updated) == []
+    note = json.dumps(updated.blocks)
+    assert "Kept enabled (review flag cleared) by <@U0ALICE> at " in note
+    assert "Re-enabled" not in note and "until someone decides" not in note
+    assert "Kept enabled (review flag cleared) by U0ALICE (Slack)" in updated.text
+
+
+def test_status_re_enable_button_asks_first_for_a_sticky_address(mail_harness: SlackHarness) -> None:
+    SesFeedbackApp(mail_harness.settings).handle(load_event("sns_ses_complaint"))
+    mail_harness.command("/mail", "status angry@example.com")
+    (reenable,) = [e for b in mail_harness.last().blocks if b["type"] == "actions" for e in b["elements"]]
+    assert reenable["action_id"] == "mail:reenable"
+    assert reenable["confirm"]["text"]["text"] == "angry@example.com complained. Mail it again anyway?"
+    mail_harness.command("/mail", "suppress suppressed@example.com")
+    mail_harness.command("/mail", "status suppressed@example.com")
+    (reenable,) = [e for b in mail_harness.last().blocks if b["type"] == "actions" for e in b["elements"]]
+    assert "was suppressed by a person" in reenable["confirm"]["text"]["text"]
+    # A plain bounce is undone by the next delivery anyway: no question asked.
+    SesFeedbackApp(mail_harness.settings).handle(load_event("sns_ses_bounce_permanent"))
+    mail_harness.command("/mail", f"status {ADDRESS}")
+    reenable = next(e for b in mail_harness.last().blocks if b["type"] == "actions" for e in b["elements"])
+    assert reenable["action_id"] == "mail:reenable" and "confirm" not in reenable
+
+
+def test_history_names_the_slack_user_as_a_mention(mail_harness: SlackHarness) -> None:
+    alert = alert_for(mail_harness)
+    mail_harness.command("/mail", f"reenable {ADDRESS}", user=ALICE)
+    mail_harness.click(alert, "mail:history", user=BOB)
+    history = json.dumps(mail_harness.last(BOB).blocks)
+    assert " reenable` by <@U0ALICE>" in history and "slack:U0ALICE" not in history
+    mail_harness.command("/mail", f"status {ADDRESS}", user=BOB)
+    status = json.dumps(mail_harness.last(BOB).blocks)
+    assert "by <@U0ALICE>" in status and "slack:U0ALICE" not in status

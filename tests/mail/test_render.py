@@ -63,6 +63,28 @@ def test_resolved_alert_replaces_the_buttons_with_who_did_what() -> None:
     assert problems(again) == []
 
 
+def test_resolved_alert_drops_the_note_on_what_happens_until_someone_decides() -> None:
+    for kind, note in (("review", "stays enabled until someone decides"), ("complaint", "only a person can"),
+                       ("permanent-bounce", "A later successful delivery re-enables it")):  # fmt: skip
+        _, blocks = render.alert_message(alert(kind))
+        assert note in json.dumps(blocks)
+        resolved = render.resolved_alert(blocks, "Kept enabled by <@U0ALICE>.")
+        assert note not in json.dumps(resolved)
+        assert [b["type"] for b in resolved][-1] == "context"
+        assert resolved[0] == blocks[0]  # the alert itself stays
+
+
+def test_history_for_slack_mentions_people_outside_the_code_and_escapes_the_rest() -> None:
+    line = render.slack_history_line("2024-05-01T11:00:00.000Z reenable by slack:U0ALICE")
+    assert line == "`2024-05-01T11:00:00.000Z reenable` by <@U0ALICE>"
+    assert render.slack_history_line("2024-05-01T11:00:00.000Z suppress by cli:<x>&`y`") == (
+        "`2024-05-01T11:00:00.000Z suppress by cli:&lt;x&gt;&amp;ˋyˋ`"
+    )
+    blocks = render.history_blocks([{"text": "a " + "x" * 2000}] * 10)
+    assert len(blocks) > 1 and problems(blocks) == []
+    assert render.history_blocks([])[0]["text"]["text"] == "no events recorded"
+
+
 def test_digest_with_many_senders_and_diagnostics_fits() -> None:
     digest = Digest(
         storm="s", started_at="2024-05-01T10:00:00.000Z", updated_at="2024-05-01T10:05:00.000Z", total=123_456,
