@@ -268,7 +268,8 @@ def main() -> int:
             f"Targets: recall 100% {'met' if recall_ok else 'MISSED'}; FilterLogEvents within budget "
             f"{'met' if budget_ok else 'MISSED'}; >= 20x less wall time {speed}."
         )
-        return 0 if recall_ok and budget_ok else 1
+        # The quick run's data set is too small for the speed target to be meaningful; a full run must meet it.
+        return 0 if recall_ok and budget_ok and (speed_ok or args.quick) else 1
     finally:
         server.stop()
 

@@ -41,7 +41,8 @@ class StageInfo:
     stage: str
     kind: ApiKind
     variables: dict[str, str] = field(default_factory=dict)
-    logging_level: str = ""  # REST: OFF | ERROR | INFO for */* ("" if unset: OFF)
+    # REST: OFF | ERROR | INFO, the most detailed of any method ("" if unset: OFF); see logging_level
+    logging_level: str = ""
     access_log_arn: str = ""
 
 
@@ -167,6 +168,19 @@ def list_stage_names(api: ApiSummary) -> list[str]:
     return _cached(("stages", api.api_id), load)
 
 
+_LEVEL_DETAIL = {"OFF": 0, "ERROR": 1, "INFO": 2}
+
+
+def logging_level(method_settings: dict[str, Any]) -> str:
+    """A REST stage's execution logging level: the most detailed of ``*/*`` and every method's own
+    setting (``orders/GET``), since one method that logs makes the stage's logging not off."""
+    levels = [
+        str((settings or {}).get("loggingLevel") or "").upper() for settings in method_settings.values()
+    ]
+    known = [level for level in levels if level in _LEVEL_DETAIL]
+    return max(known, key=_LEVEL_DETAIL.__getitem__, default="")
+
+
 def get_stage(api: ApiSummary, stage: str) -> StageInfo | None:
     """The stage's variables and logging settings; None when the stage does not exist."""
 
@@ -174,13 +188,12 @@ def get_stage(api: ApiSummary, stage: str) -> StageInfo | None:
         try:
             if api.kind == "REST":
                 raw = client("apigateway").get_stage(restApiId=api.api_id, stageName=stage)
-                settings = raw.get("methodSettings", {}).get("*/*", {})
                 return StageInfo(
                     api.api_id,
                     stage,
                     "REST",
                     dict(raw.get("variables") or {}),
-                    str(settings.get("loggingLevel", "") or ""),
+                    logging_level(raw.get("methodSettings") or {}),
                     str((raw.get("accessLogSettings") or {}).get("destinationArn", "") or ""),
                 )
             raw = client("apigatewayv2").get_stage(ApiId=api.api_id, StageName=stage)

@@ -6,6 +6,9 @@ operation and a semaphore bounding concurrent calls. When AWS throttles anyway (
 the quota), botocore's adaptive retries absorb it first; if they give up we slow the bucket down and
 retry until the caller's deadline, so throttling makes a lookup slower, never wrong or failed: a search
 that throttling keeps from finishing by the deadline returns what it read, marked ``deadline_hit``.
+A search with a deadline uses a client that retries once only (``logs_client(bounded=True)``):
+botocore's adaptive backoff over eight attempts can sleep for a minute inside one call, past any
+deadline, while ``Limiter.call`` checks the deadline before each retry.
 
 Pagination follows ``nextToken`` until it is absent: FilterLogEvents may return empty pages while it
 keeps searching.
@@ -42,6 +45,8 @@ DEFAULT_CONCURRENCY = 4
 # How long one call may keep retrying throttling before the caller hears about it.
 DEFAULT_THROTTLE_PATIENCE = 120.0
 MAX_PAGE_EVENTS = 10_000
+# botocore attempts (the first included) of a call made for a caller with a deadline.
+BOUNDED_ATTEMPTS = 2
 
 
 class _Bucket:
@@ -245,6 +250,12 @@ def contains_term(message: str, term: str) -> bool:
 # -- FilterLogEvents ------------------------------------------------------------------------------
 
 
+def logs_client(*, bounded: bool = False) -> Any:
+    """The CloudWatch Logs client; ``bounded`` for calls that must end by a deadline (the retries of
+    throttling are then left to ``Limiter.call``, which knows the deadline)."""
+    return client("logs", attempts=BOUNDED_ATTEMPTS) if bounded else client("logs")
+
+
 @dataclass
 class FilterResult:
     events: list[LogEvent] = field(default_factory=list)
@@ -292,7 +303,7 @@ def filter_events(
     if streams:
         kwargs["logStreamNames"] = list(streams)[:100]
     keep: Callable[[str], bool] | None = (lambda m: contains_term(m, term)) if term else recheck
-    logs = client("logs")
+    logs = logs_client(bounded=deadline is not None)
     result = FilterResult()
     while True:
         if deadline is not None and time.monotonic() > deadline:

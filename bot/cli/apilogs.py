@@ -21,6 +21,11 @@ ID is a REST API request id (x-amzn-RequestId), an extended request id (x-amz-ap
 apigw-requestid, a Lambda request id or an X-Ray trace id. API and stage default to OPSBOT_DEFAULT_API
 and OPSBOT_DEFAULT_STAGE, or to the only ones in the region. Times: 2h ago, 2h30m, 30s, 3d, ISO 8601
 (no zone = UTC), epoch seconds or milliseconds.
+
+An id that starts with "-" (extended request ids are base64url: -Xb3kdjfk8sdfE=) goes after "--",
+which ends the options:
+
+  opsbot apilogs --api-id shop-api -- -Xb3kdjfk8sdfE=
 """
 
 
@@ -33,7 +38,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     # The id and the times may arrive in several words (``x-amzn-RequestId: ID``, ``--since 2h ago``):
     # they are collected here and put back together in ``run``.
-    parser.add_argument("target", metavar="ID|tail", nargs="*", help="the request id to look up, or `tail`")
+    parser.add_argument(
+        "target",
+        metavar="ID|tail",
+        nargs="*",
+        help="the request id to look up, or `tail` (an id starting with '-' goes after '--')",
+    )
     parser.add_argument("--api-id", "--api", dest="api", default="", help="API id or name")
     parser.add_argument("--stage", default="", help="stage name")
     parser.add_argument(
@@ -119,6 +129,7 @@ def _lookup(args: argparse.Namespace) -> int:
         since=args.since,
         until=args.until,
         deadline=time.monotonic() + timeout,
+        asked_from="cli",
     )
     if args.json:
         print_json(result.to_json())
@@ -156,7 +167,7 @@ def _tail(args: argparse.Namespace) -> int:
             for line in tail_batch_text(batch, plan.stage, colour=colour):
                 print(line, flush=True)
     except KeyboardInterrupt:
-        plan.tail.summary.stop_reason = "stopped"
+        plan.tail.summary.stop_reason = "interrupted"
     finally:
         batches.close()
     if args.json:

@@ -115,6 +115,7 @@ def _lookup(call: Call) -> Reply:
         since=str(values.get("since") or ""),
         until=str(values.get("until") or ""),
         deadline=deadline,
+        asked_from="slack",
     )
     message = lookup_message(result)
     blocks = message.blocks

@@ -60,6 +60,10 @@ def _clock(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
+def _day(ms: int) -> int:
+    return ms // 86_400_000
+
+
 def group_label(group: str, stage: ApiStage | None = None) -> str:
     """A short name for a log group: ``apigw`` / ``access`` / the function name."""
     if stage is not None:
@@ -147,11 +151,25 @@ def _latency(result: LookupResult) -> str:
 def timeline_line(
     event: LogEvent, stage: ApiStage | None, *, limit: int | None = None, full_time: bool = False
 ) -> str:
+    """One line, raw (the Slack paths escape it): ``full_time`` stamps it with the date and zone
+    (``2024-05-01T10:15:30.120Z``), else with the time of day (``10:15:30.120Z``)."""
     message = event.message.rstrip("\n")
     if limit is not None:
         message = truncate(message, limit)
     stamp = _iso(event.timestamp) if full_time else _clock(event.timestamp)
     return f"{stamp} {group_label(event.group, stage):<12} {message}"
+
+
+def slack_lines(events: Sequence[LogEvent], stage: ApiStage | None) -> list[str]:
+    """Timeline lines for a Slack message: the first line and the first of each new day carry the
+    date (UTC), the others the time of day only, which keeps lines short in Slack's narrow blocks."""
+    lines: list[str] = []
+    day: int | None = None
+    for event in events:
+        today = _day(event.timestamp)
+        lines.append(timeline_line(event, stage, limit=SLACK_LINE_CHARS, full_time=today != day))
+        day = today
+    return lines
 
 
 # -- lookup: Slack --------------------------------------------------------------------------------
@@ -180,10 +198,10 @@ def lookup_message(result: LookupResult) -> SlackMessage:
         head.append(section(f"λ {escape(invocation_line(invocation))}"))
     errors = result.errors
     if errors:
-        shown = [timeline_line(e, stage, limit=SLACK_LINE_CHARS) for e in errors[:MAX_ERROR_LINES]]
+        shown = slack_lines(errors[:MAX_ERROR_LINES], stage)
         more = f" (first {MAX_ERROR_LINES} of {len(errors)})" if len(errors) > MAX_ERROR_LINES else ""
         head.append(section(f":rotating_light: *Errors*{more}"))
-        head.extend(code_blocks(shown))
+        head.extend(code_blocks(shown, escape_text=True))
     for note in result.notes[:3]:
         head.append(context(f":information_source: {escape(note)}"))
     head.append(
@@ -193,7 +211,7 @@ def lookup_message(result: LookupResult) -> SlackMessage:
         )
     )
     buttons = actions([tail_button(stage), insights_button(result.insights_url)])
-    timeline = code_blocks(timeline_line(e, stage, limit=SLACK_LINE_CHARS) for e in result.events)
+    timeline = code_blocks(slack_lines(result.events, stage), escape_text=True)
     note = (
         f"The timeline does not fit in a message: all {len(result.events)} events are in the attached file."
     )
@@ -209,7 +227,10 @@ def lookup_message(result: LookupResult) -> SlackMessage:
     )
     if cut and not dropped:
         kept.append(context("Long lines are shortened here; the attached file has them whole."))
-    text = truncate(f"{_headline(result)} — {len(result.events)} log events for {result.request.value}", 300)
+    # The method and path come from the logs; the text is mrkdwn too (and notifies).
+    text = truncate(
+        escape(f"{_headline(result)} — {len(result.events)} log events for {result.request.value}"), 300
+    )
     return SlackMessage(text, [*head, *kept, buttons], file)
 
 
@@ -362,13 +383,17 @@ def tail_message(
     """One thread message with as many of ``events`` (oldest first) as fit; returns it and how many."""
     lines: list[str] = []
     used = 0
+    day: int | None = None
     for event in events:
-        line = timeline_line(event, stage, limit=SLACK_LINE_CHARS)
-        if lines and used + len(line) + 1 > TAIL_MESSAGE_CHARS:
+        # The date on the message's first line and when the day changes (see slack_lines).
+        line = timeline_line(event, stage, limit=SLACK_LINE_CHARS, full_time=_day(event.timestamp) != day)
+        size = len(escape(line)) + 1  # as posted: escaping lengthens a line
+        if lines and used + size > TAIL_MESSAGE_CHARS:
             break
         lines.append(line)
-        used += len(line) + 1
-    blocks = code_blocks(lines)[:TAIL_MESSAGE_BLOCKS] if lines else []
+        used += size
+        day = _day(event.timestamp)
+    blocks = code_blocks(lines, escape_text=True)[:TAIL_MESSAGE_BLOCKS] if lines else []
     if note:
         blocks.append(context(escape(note)))
     if not blocks:
@@ -380,6 +405,7 @@ def tail_message(
 def tail_summary_message(summary: TailSummary) -> SlackMessage:
     reason = {
         "stopped": "stopped with the Stop button",
+        "interrupted": "stopped (Ctrl-C)",
         "time limit": "reached its time limit",
         "closed": "ended",
     }.get(summary.stop_reason, summary.stop_reason or "ended")

@@ -117,15 +117,23 @@ def actions(elements: Sequence[dict[str, Any]], *, block_id: str | None = None) 
     return block
 
 
-def code_blocks(lines: Iterable[str], *, max_chars: int = MAX_SECTION_TEXT) -> list[Block]:
-    """Sections holding ``lines`` in ``` fences, each within the section limit; long lines are cut."""
+def code_blocks(
+    lines: Iterable[str], *, max_chars: int = MAX_SECTION_TEXT, escape_text: bool = False
+) -> list[Block]:
+    """Sections holding ``lines`` in ``` fences, each within the section limit; long lines are cut.
+
+    Slack reads mrkdwn inside fences too: ``<!channel>``, ``<@U123>`` and ``<https://x|y>`` still
+    notify and link. ``escape_text`` escapes lines that come from outside (log lines); without it the
+    caller has escaped them, or they hold nothing but our own words.
+    """
     fence = 8  # the two "```\n" fences
     budget = max_chars - fence
     blocks: list[Block] = []
     chunk: list[str] = []
     size = 0
     for raw in lines:
-        line = truncate(raw.replace("```", "ˋˋˋ"), budget)
+        text = raw.replace("```", "ˋˋˋ")
+        line = _cut_escaped(escape(text), budget) if escape_text else truncate(text, budget)
         if chunk and size + len(line) + 1 > budget:
             blocks.append(section("```\n" + "\n".join(chunk) + "\n```"))
             chunk, size = [], 0
@@ -134,6 +142,18 @@ def code_blocks(lines: Iterable[str], *, max_chars: int = MAX_SECTION_TEXT) -> l
     if chunk:
         blocks.append(section("```\n" + "\n".join(chunk) + "\n```"))
     return blocks
+
+
+def _cut_escaped(text: str, limit: int) -> str:
+    """``truncate`` for escaped text: an entity cut in half (``&am…``) is dropped whole."""
+    cut = truncate(text, limit)
+    if cut == text:
+        return text
+    body = cut[: -len(ELLIPSIS)]
+    amp = body.rfind("&")
+    if amp != -1 and ";" not in body[amp:]:
+        body = body[:amp]
+    return body + ELLIPSIS
 
 
 def block_chars(blocks: Sequence[Block]) -> int:

@@ -189,7 +189,7 @@ def progress_blocks(prepared: Prepared, outcomes: Sequence[BatchOutcome], *, act
         header(f"DNS resync: {prepared.zone.name}"),
         section(f":hourglass_flowing_sand: Applying{who}: batch {done} of {total} ({_counts_text(plan)})."),
     ]
-    blocks.extend(code_blocks(lines[-30:]))
+    blocks.extend(code_blocks(lines[-30:], escape_text=True))  # Route 53 errors may quote values
     return fit(blocks)[0]
 
 
@@ -212,7 +212,9 @@ def result_blocks(result: ApplyResult, *, actor: str = "") -> list[Block]:
     icon, sentence = result_sentence(result, who, escape)
     blocks.append(section(f"{icon} {sentence}"))
     if result.batches:
-        blocks.extend(code_blocks([_outcome_line(o, len(plan.batches)) for o in result.batches][:60]))
+        blocks.extend(
+            code_blocks([_outcome_line(o, len(plan.batches)) for o in result.batches][:60], escape_text=True)
+        )
     for note in result.notes:
         blocks.append(context(f":warning: {escape(note)}"))
     return fit(blocks, note="Result shortened.")[0]

@@ -89,7 +89,9 @@ def mrkdwn_to_text(text: str, names: Callable[[str], str] = lambda x: x) -> str:
     out: list[str] = []
     for index, part in enumerate(text.split("```")):
         if index % 2 == 1:
-            out.append(part.strip("\n"))  # code: shown verbatim
+            # code: shown verbatim, but Slack's three escapes apply inside code too (and Slack shows them
+            # as the characters)
+            out.append(part.strip("\n").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&"))
             continue
         part = _LINK.sub(lambda m: _link(m, names), part)
         part = _BOLD.sub(r"\1", part)

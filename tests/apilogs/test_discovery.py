@@ -259,3 +259,24 @@ def test_discovery_is_cached_until_cleared(aws: None) -> None:
     gw.clear_cache()
     disc.discover(stage)
     assert len(calls) == 2 * first
+
+
+def test_execution_logging_level_is_the_most_detailed_of_any_method(aws: None) -> None:
+    """``*/*`` is only the default: a method with its own level that logs means logging is not off."""
+    logging_level = gw.logging_level
+    assert logging_level({"*/*": {"loggingLevel": "OFF"}, "~1orders/GET": {"loggingLevel": "INFO"}}) == "INFO"
+    assert (
+        logging_level({"*/*": {"loggingLevel": "ERROR"}, "~1users/GET": {"loggingLevel": "OFF"}}) == "ERROR"
+    )
+    assert logging_level({"*/*": {"metricsEnabled": True}}) == "" and logging_level({}) == ""
+
+    api_id, _ = seed_module.create_api(REGION)
+    client("apigateway").update_stage(
+        restApiId=api_id,
+        stageName="prod",
+        patchOperations=[
+            {"op": "replace", "path": "/*/*/logging/loglevel", "value": "OFF"},
+            {"op": "replace", "path": "/~1orders/GET/logging/loglevel", "value": "INFO"},
+        ],
+    )
+    assert disc.resolve_stage(api_id, "prod", region=REGION).logging_level == "INFO"

@@ -224,17 +224,26 @@ def test_a_large_replay_is_spread_over_messages_and_nothing_is_lost_silently(
     assert len(thread) >= 3
     shown = 0
     skipped = 0
+    dated = 0
     for message in thread:
         for block in message.blocks:
             text = block.get("text", {}).get("text", "") if block["type"] == "section" else ""
             if text.startswith("```"):
-                shown += len(re.findall(r"^\d\d:\d\d:\d\d\.\d{3}Z ", text, re.MULTILINE))
+                # The time of day, with the date on a message's first line and when the day changes.
+                stamps = re.findall(r"^(\d{4}-\d\d-\d\dT)?\d\d:\d\d:\d\d\.\d{3}Z ", text, re.MULTILINE)
+                shown += len(stamps)
+                dated += sum(1 for date in stamps if date)
             for element in block.get("elements", []):
                 found = re.search(r"(\d+) lines were skipped", element.get("text", ""))
                 skipped += int(found.group(1)) if found else 0
     # Every line was either posted or counted in a "skipped" note.
     assert shown + skipped == total
     assert 0 < skipped < total
+    # Each message's first line carries the date; the replay spans two hours (one day change at most).
+    messages_with_lines = sum(
+        1 for m in thread if any(b.get("text", {}).get("text", "").startswith("```") for b in m.blocks)
+    )
+    assert messages_with_lines <= dated <= messages_with_lines * 2
 
 
 def test_a_refused_upload_is_said_in_the_answer(harness: SlackHarness, demo: seed_module.DemoApi) -> None:

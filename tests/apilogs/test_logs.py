@@ -205,7 +205,7 @@ def test_throttling_until_the_deadline_returns_what_was_read(
         error = {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}
         return (type("Http", (), {"status_code": 400, "headers": {}})(), {**error, "ResponseMetadata": {}})
 
-    logs = client("logs")
+    logs = cw.logs_client(bounded=True)  # the client of searches with a deadline
     logs.meta.events.register("before-call.cloudwatch-logs.FilterLogEvents", hook)
     stats = cw.CallStats()
     began = time.monotonic()
@@ -220,3 +220,45 @@ def test_throttling_until_the_deadline_returns_what_was_read(
     assert [e.message for e in result.events] == [f"line {i} req-7" for i in range(300)]
     assert result.truncated and result.deadline_hit and result.throttled
     assert stats.throttled >= 2
+
+
+class _Body:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def stream(self, **_: Any) -> Any:
+        yield self.data
+
+
+def test_a_search_with_a_deadline_leaves_the_retrying_to_the_limiter(aws: None) -> None:
+    """botocore's adaptive retries (8 attempts) may back off for a minute inside one call, past any
+    deadline: with a deadline, botocore tries a call at most twice and the limiter, which checks the
+    deadline before each retry, does the rest."""
+    from botocore.awsrequest import AWSResponse, HTTPHeaders
+
+    put_lines("/aws/lambda/busy", "s1", [(int(time.time() * 1000), "x")])
+    sends = {"n": 0}
+    body = b'{"__type": "ThrottlingException", "message": "Rate exceeded"}'
+
+    def throttled(request: Any, **_: Any) -> Any:
+        sends["n"] += 1  # one per HTTP attempt, botocore's retries included
+        headers = HTTPHeaders()
+        headers["x-amzn-ErrorType"] = "ThrottlingException"
+        return AWSResponse(request.url, 400, headers, _Body(body))
+
+    logs = cw.logs_client(bounded=True)
+    assert logs.meta.config.retries["total_max_attempts"] == cw.BOUNDED_ATTEMPTS == 2
+    logs.meta.events.register("before-send.cloudwatch-logs.FilterLogEvents", throttled)
+    stats = cw.CallStats()
+    began = time.monotonic()
+    try:
+        result = cw.filter_events(
+            "/aws/lambda/busy", start_ms=0, end_ms=2_000_000_000_000, term="x",
+            deadline=time.monotonic() + 1.0, stats=stats,
+        )  # fmt: skip
+    finally:
+        logs.meta.events.unregister("before-send.cloudwatch-logs.FilterLogEvents", throttled)
+    assert result.throttled and result.deadline_hit and result.events == []
+    # Each of the limiter's tries is two HTTP attempts, not eight.
+    assert stats.throttled >= 1 and sends["n"] == 2 * stats.throttled
+    assert time.monotonic() - began < 6

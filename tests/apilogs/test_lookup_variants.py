@@ -277,18 +277,21 @@ def test_searches_stopped_by_the_time_limit_are_said(aws: None, monkeypatch: Any
     def slow(**_: Any) -> None:
         clock["now"] += 1.0
 
-    logs = client("logs")
+    logs = cw.logs_client(bounded=True)  # the client of searches with a deadline
     logs.meta.events.register("before-call.cloudwatch-logs.FilterLogEvents", slow)
     try:
         # The API Gateway searches start in time; the Lambda side would start after the limit.
         result = lookup(
-            request.api_request_id, SETTINGS, api=api_id, stage="prod", deadline=clock["now"] + 0.5
-        )
+            request.api_request_id, SETTINGS, api=api_id, stage="prod", deadline=clock["now"] + 0.5,
+            asked_from="slack",
+        )  # fmt: skip
     finally:
         logs.meta.events.unregister("before-call.cloudwatch-logs.FilterLogEvents", slow)
     assert result.found and not result.complete
     assert any(s.cut_short for s in result.searches)
     assert "may be incomplete" in result.notes[0]
+    # Slack's time limit is the Lambda's: the CLI, with its --timeout, can search longer.
+    assert result.notes[0].endswith("The CLI (`opsbot apilogs ID --timeout N`) can search longer.")
     assert result.to_json()["summary"]["complete"] is False
 
 
@@ -403,7 +406,7 @@ def test_heavy_throttling_returns_what_was_found_marked_incomplete(aws: None) ->
         error = {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}
         return (type("Http", (), {"status_code": 400, "headers": {}})(), {**error, "ResponseMetadata": {}})
 
-    logs = client("logs")
+    logs = cw.logs_client(bounded=True)  # the client of searches with a deadline
     logs.meta.events.register("before-call.cloudwatch-logs.FilterLogEvents", throttle_after_the_api_side)
     began = time.monotonic()
     try:

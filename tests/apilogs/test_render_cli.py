@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot.aws import logs as cw
 from bot.aws.clients import client
 from bot.aws.state import StateTable
 from bot.cli import main
@@ -90,6 +91,8 @@ def test_tail_messages_within_limits() -> None:
     done = render.tail_summary_message(summary)
     assert "stopped with the Stop button" in done.text and "12 lines (1 error) from 2 log groups" in done.text
     assert done.text.endswith("by polling.")
+    summary.stop_reason = "interrupted"
+    assert render.tail_summary_message(summary).text.startswith("Tail stopped (Ctrl-C) after 42 s")
 
 
 def test_terminal_timeline_colours_errors() -> None:
@@ -275,7 +278,7 @@ def test_cli_lookup_shows_what_throttling_left_it_marked_incomplete(
         error = {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}, "ResponseMetadata": {}}
         return type("Http", (), {"status_code": 400, "headers": {}})(), error
 
-    logs = client("logs")
+    logs = cw.logs_client(bounded=True)  # the client of searches with a deadline
     logs.meta.events.register("before-call.cloudwatch-logs.FilterLogEvents", throttle_after_the_api_side)
     try:
         where = ["--api", demo.api_id, "--stage", "prod"]
@@ -286,9 +289,122 @@ def test_cli_lookup_shows_what_throttling_left_it_marked_incomplete(
         )
     document = json.loads(capsys.readouterr().out)
     assert code == 0 and document["summary"]["found"] and document["summary"]["complete"] is False
+    assert "may be incomplete. Raise --timeout to search longer." in document["summary"]["notes"][0]
     assert any(e["group"].startswith("API-Gateway-Execution-Logs_") for e in document["events"]), document[
         "events"
     ][:1]
     assert main(["apilogs", demo.failed.api_request_id, *where, "--timeout", "0"]) == 2
     assert "--timeout is a number of seconds" in capsys.readouterr().err
     assert main(["apilogs", "tail", "--timeout", "5"]) == 2
+
+
+HOSTILE = "<!channel> <@U1> & <https://x|y>"
+ESCAPED = "&lt;!channel&gt; &lt;@U1&gt; &amp; &lt;https://x|y&gt;"
+
+
+def _mrkdwn_texts(blocks: list[dict[str, object]]) -> str:
+    return json.dumps(blocks, ensure_ascii=False)
+
+
+def test_log_text_cannot_mention_or_link_in_slack(demo: seed_module.DemoApi) -> None:
+    """A logged ``<!channel>``, ``<@U1>`` or ``<https://x|y>`` is shown as written in Slack (mrkdwn
+    reads them inside code fences too), never as a mention or a link; the terminal shows it raw."""
+    assert demo.failed is not None
+    result = lookup(demo.failed.api_request_id, SETTINGS, api=demo.api_id, stage="prod")
+    first = result.events[0]
+    hostile = LogEvent(first.group, first.stream, first.timestamp - 1, f"[ERROR] {HOSTILE}", "h1")
+    result.events.insert(0, hostile)  # the first error line and the first line of the timeline
+    message = render.lookup_message(result)
+    flat = _mrkdwn_texts(message.blocks)
+    fenced = [t for b in message.blocks if "```" in (t := b.get("text", {}).get("text", ""))]
+    assert len([t for t in fenced if ESCAPED in t]) == 2  # the errors and the timeline
+    for raw in ("<!channel>", "<@U1>", "<https://x|y>", " & "):
+        assert raw not in flat and raw not in message.text
+    assert problems(message.blocks, text=message.text) == []
+    assert HOSTILE in render.lookup_text(result, colour=False)
+
+    tail, shown = render.tail_message([LogEvent("/aws/lambda/f", "s", 1_700_000_000_000, HOSTILE, "1")], None)
+    assert (
+        shown == 1
+        and ESCAPED in _mrkdwn_texts(tail.blocks)
+        and "<!channel>" not in _mrkdwn_texts(tail.blocks)
+    )
+
+
+def test_escaping_counts_towards_the_limits() -> None:
+    """Escaped, a line of ``<`` is four times as long: messages still fit, and a cut line does not end
+    in half an entity."""
+    events = tuple(
+        LogEvent("/aws/lambda/f", "s", 1_700_000_000_000 + i, "<" * 390, str(i)) for i in range(200)
+    )
+    message, shown = render.tail_message(events, None)
+    assert 0 < shown < 200 and problems(message.blocks, text=message.text) == []
+    from bot.render.blocks import code_blocks
+
+    (block,) = code_blocks(["&" * 100], max_chars=60, escape_text=True)
+    body = block["text"]["text"].removeprefix("```\n").removesuffix("\n```")
+    assert body.endswith("&amp;…") and len(body) <= 52
+
+
+def test_slack_lines_carry_the_date_on_the_first_line_and_when_the_day_changes() -> None:
+    midnight = to_epoch_ms(datetime(2024, 5, 1, tzinfo=UTC))
+    events = [
+        LogEvent("/aws/lambda/f", "s", midnight - 2_000, "late on the 30th", "1"),
+        LogEvent("/aws/lambda/f", "s", midnight - 1_000, "still the 30th", "2"),
+        LogEvent("/aws/lambda/f", "s", midnight + 5, "the 1st", "3"),
+        LogEvent("/aws/lambda/f", "s", midnight + 6, "still the 1st", "4"),
+    ]
+    lines = render.slack_lines(events, None)
+    assert [line.split(" ")[0] for line in lines] == [
+        "2024-04-30T23:59:58.000Z",
+        "23:59:59.000Z",
+        "2024-05-01T00:00:00.005Z",
+        "00:00:00.006Z",
+    ]
+    message, _ = render.tail_message(events[1:], None)
+    text = message.blocks[0]["text"]["text"]
+    # Each tail message starts with the date again: a thread is read message by message.
+    assert text.startswith("```\n2024-04-30T23:59:59.000Z f ") and "\n2024-05-01T00:00:00.005Z f " in text
+    assert "\n00:00:00.006Z f " in text
+
+
+def test_ctrl_c_is_not_called_the_stop_button(
+    demo: seed_module.DemoApi, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from collections.abc import Iterator
+
+    from bot.core.apilogs.tail import Tail, TailBatch
+
+    def interrupted(self: Tail) -> Iterator[TailBatch]:
+        yield TailBatch((), "poll")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Tail, "batches", interrupted)
+    assert main(["apilogs", "tail", "--api", demo.api_id, "--mode", "poll"]) == 0
+    err = capsys.readouterr().err
+    assert "Tail stopped (Ctrl-C) after" in err and "Stop button" not in err
+    assert main(["apilogs", "tail", "--api", demo.api_id, "--mode", "poll", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["summary"]["stopReason"] == "interrupted"
+
+
+def test_an_id_starting_with_a_dash_goes_after_double_dash(
+    aws: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.cli.apilogs import DESCRIPTION
+    from tests.apilogs.test_lookup_variants import recent, traffic
+
+    api_id, _ = seed_module.create_api("us-east-1")
+    request = traffic(api_id).request(recent(), "GET /users")
+    dashed = "-Xb3kdjfk8sdfE="  # base64url: extended request ids may start with "-"
+    write_events(
+        client("logs"),
+        [RawEvent(e.group, e.stream, e.timestamp, e.message.replace(request.extended_id, dashed)) for e in request.events],
+    )  # fmt: skip
+    assert main(["apilogs", "--api", api_id, "--stage", "prod", "--json", "--", dashed]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["summary"]["request"]["value"] == dashed
+    assert document["summary"]["requestInfo"]["requestId"] == request.api_request_id
+    with pytest.raises(SystemExit):  # without "--", argparse takes it for an option
+        main(["apilogs", dashed, "--api", api_id])
+    capsys.readouterr()
+    assert f"-- {dashed}" in DESCRIPTION

@@ -323,3 +323,77 @@ def test_polling_leaves_most_of_the_account_quota_to_others(aws: None) -> None:
     calls = tail.summary.stats.calls["FilterLogEvents"]
     # Rounds every 0.05 s (the interval) would make about 120 calls; the rate allows about 60.
     assert 6 <= calls <= 6 * 12
+
+
+def _live_result(arn: str, event: dict[str, object]) -> dict[str, object]:
+    return {
+        "logGroupIdentifier": arn,
+        "logStreamName": event["logStreamName"],
+        "timestamp": event["timestamp"],
+        "ingestionTime": event["ingestionTime"],
+        "message": event["message"],
+    }
+
+
+@pytest.mark.parametrize("session_start_first", [True, False])
+def test_live_tail_shows_the_look_back_once_before_new_lines(
+    aws: None, monkeypatch: pytest.MonkeyPatch, session_start_first: bool
+) -> None:
+    """Real Live Tail streams only events that arrive after the session started (moto replays the
+    group instead): the look-back (--since) is read once with FilterLogEvents and shown first, in time
+    order across groups; a line that both return (it arrived as the session opened) is shown once."""
+    from bot.core.apilogs import tail as tail_module
+
+    make_groups()
+    start = now_ms() - 60_000
+    put_lines(
+        GROUPS[0],
+        "s",
+        [(start - 5_000, "before the look-back"), (start + 1_000, "h1"), (start + 3_000, "h3")],
+    )
+    put_lines(GROUPS[1], "s", [(start + 2_000, "h2"), (start + 4_000, "both")])
+    arns = {g: f"arn:aws:logs:us-east-1:123456789012:log-group:{g}" for g in GROUPS}
+    stored = client("logs").filter_log_events(logGroupName=GROUPS[1], filterPattern='"both"')["events"]
+    both = _live_result(arns[GROUPS[1]], stored[0])
+    new = {"logStreamName": "s2", "timestamp": now_ms(), "ingestionTime": now_ms(), "message": "new"}
+    ended = threading.Event()
+
+    def live_only_new(group_arns: list[str], **_: object) -> Iterator[dict[str, object]]:
+        assert sorted(group_arns) == sorted(arns.values())
+        if session_start_first:
+            yield {"sessionStart": {"sessionId": "x"}}
+        yield {"sessionUpdate": {"sessionResults": [both]}}
+        yield {"sessionUpdate": {"sessionResults": [_live_result(arns[GROUPS[0]], new)]}}
+        ended.wait(10)  # the session stays open, as a real one does
+
+    monkeypatch.setattr(tail_module.cw, "start_live_tail", live_only_new)
+    tail = Tail(GROUPS, start_ms=start, mode="live", interval=0.05, group_arn=arns.__getitem__)
+    try:
+        batches = collect(tail, lambda seen: any(e.message == "new" for e in seen), timeout=10)
+    finally:
+        ended.set()
+    # Each once, the look-back first and in time order across groups, nothing from before it. Whether
+    # Live Tail brings "both" before the look-back is read or after, it is shown once, after "h3".
+    assert [e.message for b in batches for e in b.events] == ["h1", "h2", "h3", "both", "new"]
+    assert all(b.mode == "live" for b in batches) and tail.summary.mode == "live"
+    # One read of the look-back per group, and no polling.
+    assert tail.summary.stats.calls.get("FilterLogEvents") == len(GROUPS)
+
+
+def test_a_long_look_back_is_read_in_rounds_and_stays_in_time_order(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.core.apilogs import tail as tail_module
+
+    make_groups()
+    start = now_ms() - 120_000
+    put_lines(GROUPS[0], "s", [(start + 10 * n, f"a{n:02d}") for n in range(20)])
+    put_lines(GROUPS[1], "s", [(start + 10 * n + 5, f"b{n:02d}") for n in range(4)])
+    # Three lines a read: the first group takes seven rounds, the second one.
+    monkeypatch.setattr(tail_module, "MAX_EVENTS_PER_POLL", 3)
+    monkeypatch.setattr(tail_module.cw, "MAX_PAGE_EVENTS", 3)
+    tail = Tail(GROUPS, start_ms=start, mode="live", interval=0.05, group_arn=lambda g: g)
+    batches = list(tail._history())
+    stamps = [e.timestamp for b in batches for e in b.events]
+    assert len(batches) > 1 and stamps == sorted(stamps)
+    assert len(stamps) == 24 and len({e.key for b in batches for e in b.events}) == 24

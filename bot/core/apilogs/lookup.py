@@ -71,6 +71,11 @@ from bot.errors import UsageError
 T = TypeVar("T")
 
 HALF_WINDOW = timedelta(minutes=5)
+# What a lookup cut short by its time limit can do about it, by where it was asked.
+MORE_TIME = {
+    "slack": "The CLI (`opsbot apilogs ID --timeout N`) can search longer.",
+    "cli": "Raise --timeout to search longer.",
+}
 DEFAULT_SINCE = "1h"
 # The longest a Lambda invocation can run: its REPORT may come this long after API Gateway's call.
 LAMBDA_MAX_MS = 15 * 60 * 1000
@@ -259,8 +264,10 @@ def lookup(
     until: str = "",
     now: datetime | None = None,
     deadline: float | None = None,
+    asked_from: str = "",
 ) -> LookupResult:
-    """Find every log event of one request. ``deadline`` is a ``time.monotonic()`` value."""
+    """Find every log event of one request. ``deadline`` is a ``time.monotonic()`` value;
+    ``asked_from`` ("slack", "cli") chooses the advice given when the deadline cut searches short."""
     began = time.monotonic()
     now = now or datetime.now(UTC)
     request = parse_request_id(request_text, now=now)
@@ -274,6 +281,7 @@ def lookup(
     start_ms, end_ms = search_window(request, since=since, until=until, now=now)
     run = _Lookup(request, target, start_ms, end_ms, _Session(deadline), now)
     run.explicit_window = bool(since or until)
+    run.more_time = MORE_TIME.get(asked_from, "")
     result = run.execute()
     result.elapsed_ms = int((time.monotonic() - began) * 1000)
     return result
@@ -299,6 +307,7 @@ class _Lookup:
         self._discovery: Discovery | None = None
         # --since/--until given: the window is the user's, not the one around the id's own time.
         self.explicit_window = False
+        self.more_time = ""  # how to give the lookup more time, where it was asked
 
     # -- helpers ----------------------------------------------------------------------------------
     def discovery(self) -> Discovery:
@@ -391,9 +400,8 @@ class _Lookup:
                 )
             else:
                 why = f"The time limit stopped {stopped} before they were done"
-            result.notes.insert(
-                0, f"{why}: this timeline may be incomplete. `opsbot apilogs ID` has no such limit."
-            )
+            advice = f" {self.more_time}" if self.more_time else ""
+            result.notes.insert(0, f"{why}: this timeline may be incomplete.{advice}")
         terms = [
             t
             for t in [self.request.value, info.request_id if info else "", *(info.lambda_ids if info else [])]

@@ -10,7 +10,10 @@ Two sources:
 
 - Live Tail (``StartLiveTail``, up to 10 groups) when the endpoint supports it: CloudWatch pushes
   new events about once a second. A background thread reads the stream so that stop and deadline are
-  honoured even while no event arrives.
+  honoured even while no event arrives. Live Tail streams only events that arrive after its session
+  started, so the look-back (``--since``, 10 s by default) is read once with ``FilterLogEvents`` when
+  the session has answered, and shown first; the seen-set keeps a line that both return from being
+  shown twice.
 - Polling ``FilterLogEvents`` otherwise (more than 10 groups, an emulator endpoint, no permission, or the
   session ended): each poll reads from the previous poll's time minus ``overlap`` so that events that
   reach CloudWatch late are still seen, and a set of event ids (kept for the overlap) drops the
@@ -45,6 +48,9 @@ MAX_EVENTS_PER_POLL = 10_000
 # that lookups and other tools of the account are not starved while it runs. With many groups a poll
 # round then takes longer than a second; the overlap still covers it.
 POLL_RATE = 2.5
+# How long the look-back read waits for the Live Tail session to answer: read before the session has
+# started, an event arriving in between would be in neither.
+HISTORY_WAIT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -67,7 +73,7 @@ class TailSummary:
     events: int = 0
     errors: int = 0
     batches: int = 0
-    stop_reason: str = ""  # "stopped", "time limit", "closed"
+    stop_reason: str = ""  # "stopped" (Stop button), "interrupted" (Ctrl-C), "time limit", "closed"
     notes: list[str] = field(default_factory=list)
     stats: CallStats = field(default_factory=CallStats)
 
@@ -123,6 +129,8 @@ class Tail:
         self._sleep = sleep
         start = wall_ms() if start_ms is None else start_ms
         self._next_start: dict[str, int] = {g: start for g in self.groups}
+        # Live Tail shows only what arrives after it started: the look-back before it is read once.
+        self._history_due = start_ms is not None
         self._seen: dict[tuple[str, str], int] = {}  # event key -> timestamp, pruned past the overlap
         self.summary = TailSummary(groups=list(self.groups), pattern=self.pattern)
         self.missing: set[str] = set()
@@ -250,10 +258,7 @@ class Tail:
 
     def _content_seen(self, event: LogEvent) -> bool:
         # Events first seen through Live Tail have no event id; recognise them by content.
-        content = LogEvent(
-            event.group, event.stream, event.timestamp, event.message, "", event.ingestion_time
-        ).key
-        return content in self._seen
+        return self._content_key(event) in self._seen
 
     # -- Live Tail --------------------------------------------------------------------------------
     def _live(self) -> Iterator[TailBatch]:
@@ -285,7 +290,7 @@ class Tail:
         thread.start()
         self.summary.mode = "live"
         pending: list[LogEvent] = []
-        last_emit = self._clock()
+        last_emit = opened = self._clock()
         try:
             while True:
                 reason = self._stop_reason()
@@ -301,7 +306,12 @@ class Tail:
                     kind, payload = "tick", None
                 if kind == "item":
                     pending.extend(self._live_events(payload, arns))
-                elif kind in {"end", "error"}:
+                    if self._history_due:
+                        # The session has answered: what arrives from now on, it streams.
+                        yield from self._history()
+                elif self._history_due and kind == "tick" and self._clock() - opened >= HISTORY_WAIT_S:
+                    yield from self._history()
+                if kind in {"end", "error"}:
                     if pending:
                         yield self._emit(pending, "live")
                         pending = []
@@ -315,6 +325,8 @@ class Tail:
                     self.summary.notes.append(f"Live Tail stopped ({reason_text}); continuing by polling.")
                     self._resume_after_live()
                     return
+                if self._history_due:
+                    continue  # the look-back is shown before any line Live Tail brings
                 if self._clock() - last_emit >= self.interval:
                     yield self._emit(pending, "live")
                     pending = []
@@ -332,6 +344,79 @@ class Tail:
                     close()
                 except Exception:
                     log.debug("closing the Live Tail stream failed", exc_info=True)
+
+    def _history(self) -> Iterator[TailBatch]:
+        """The look-back before the Live Tail session (``start_ms`` up to now), read once from every group
+        through the shared limiter and shown in time order. A group with more than a read's worth is read
+        on in rounds; each round shows only what lies before the point every group has reached, so the
+        order holds across groups."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._history_due = False
+        end_ms = self._wall_ms() + 60_000  # as a poll does: clocks of the writers run a little ahead
+        cursor = {g: self._next_start[g] for g in self.groups if g not in self.missing}
+        held: list[LogEvent] = []
+
+        def read(group: str) -> cw.FilterResult:
+            return cw.filter_events(
+                group,
+                start_ms=cursor[group],
+                end_ms=end_ms,
+                pattern=self.pattern,
+                recheck=self.matcher if self.matcher.exact else None,
+                max_events=MAX_EVENTS_PER_POLL,
+                deadline=self.deadline,
+                stats=self.summary.stats,
+            )
+
+        with ThreadPoolExecutor(max_workers=max(1, min(len(cursor), cw.LIMITER.concurrency))) as pool:
+            while cursor:
+                if self._stop_reason():
+                    return
+                groups = list(cursor)
+                try:
+                    results = list(pool.map(read, groups))
+                except AwsError as error:
+                    # Live Tail itself is running: the tail goes on without the lines before it.
+                    self.summary.notes.append(
+                        f"The lines before the tail could not be read ({error.message})."
+                    )
+                    return
+                for group, result in zip(groups, results, strict=True):
+                    if result.missing:
+                        self.missing.add(group)
+                        del cursor[group]
+                        continue
+                    for event in result.events:
+                        content = self._content_key(event)
+                        if event.key in self._seen or content in self._seen:
+                            continue
+                        # Both keys: Live Tail knows the line by its content, a later poll by its id.
+                        self._seen[event.key] = self._seen[content] = event.timestamp
+                        held.append(event)
+                    if result.deadline_hit:
+                        self.summary.notes.append(
+                            "The time limit cut short reading the lines before the tail."
+                        )
+                        del cursor[group]
+                    elif result.truncated and result.events:
+                        # On from the last line read (its millisecond again: the seen-set drops repeats);
+                        # a read's worth of lines in one millisecond must not be read for ever.
+                        cursor[group] = max(result.events[-1].timestamp, cursor[group] + 1)
+                    else:
+                        del cursor[group]
+                # A group still being read may yet return lines earlier than another group's last one.
+                reached = min(cursor.values(), default=None)
+                ready = [e for e in held if reached is None or e.timestamp < reached]
+                held = [e for e in held if reached is not None and e.timestamp >= reached]
+                if ready:
+                    yield self._emit(ready, "live")
+
+    @staticmethod
+    def _content_key(event: LogEvent) -> tuple[str, str]:
+        return LogEvent(
+            event.group, event.stream, event.timestamp, event.message, "", event.ingestion_time
+        ).key
 
     def _live_events(self, item: Any, arns: dict[str, str]) -> list[LogEvent]:
         if not isinstance(item, dict):
@@ -374,6 +459,10 @@ class Tail:
 
     def _resume_after_live(self) -> None:
         """Polling continues where Live Tail left off, overlapping so nothing falls in between."""
+        if self._history_due:
+            # The session ended before the look-back was read: polling reads it from the start.
+            self._history_due = False
+            return
         start = self._resume_from()
         for group in self.groups:
             self._next_start[group] = start
