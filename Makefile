@@ -8,8 +8,8 @@ PIP_INSTALL ?= $(PYTHON) -m pip install --quiet --target "$(ARTIFACTS_DIR)" -r r
 .PHONY: demo test lint typecheck unit bench clean $(addprefix build-,$(LAMBDA_FUNCTIONS))
 
 # The virtualenv is (re)built whenever pyproject.toml changes.
+# A venv whose creation failed half-way (no ensurepip) has a python but no pip: it is made again.
 $(STAMP): pyproject.toml
-	# A venv whose creation failed half-way (no ensurepip) has a python but no pip: start it again.
 	test -x $(BIN)/pip || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
