@@ -180,7 +180,15 @@ def _deactivate(call: Call) -> Reply:
     if result.previous_email and not call.may(ACTION_OWNERS):  # masked, as show and list would mask it
         result = replace(result, previous_email=mask_email(result.previous_email))
     # The new code is only in the blocks of this ephemeral answer, not in its notification text.
-    return Reply(text=result.message, blocks=deactivation_blocks(result), outcome="reset")
+    return Reply(
+        text=result.message,
+        blocks=deactivation_blocks(result),
+        outcome="reset",
+        if_not_shown=(
+            f"The device was reset all the same; its new code was in that reply. Run `/device deactivate "
+            f"{result.serial} {result.client_id}` again for another code."
+        ),
+    )
 
 
 DEVICE = Command(

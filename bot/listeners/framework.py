@@ -104,6 +104,9 @@ class Reply:
     replace_original: bool = False
     outcome: str = "ok"
     detail: str = ""
+    # Added to the short note that replaces a reply Slack refused: what the user must know all the same
+    # (the work was done, how to see its result).
+    if_not_shown: str = ""
 
 
 @dataclass(kw_only=True)
@@ -540,11 +543,8 @@ def deliver(respond: Any, reply: Reply, *, ref: str, for_button: bool = False) -
     if not refused:
         return True
     logger.warning("Slack refused the reply ref=%s (%s); sending a short note instead", ref, refused)
-    _safe_respond(
-        respond,
-        f":warning: opsbot's reply could not be shown here (Slack answered {refused}). Reference `{ref}`.",
-        ref=ref,
-    )
+    note = f":warning: opsbot's reply could not be shown here (Slack answered {refused}). Reference `{ref}`."
+    _safe_respond(respond, f"{note} {reply.if_not_shown}" if reply.if_not_shown else note, ref=ref)
     return False
 
 

@@ -279,6 +279,23 @@ def test_cli_activate_json_and_exit_codes(cli_env: Settings, capsys: pytest.Capt
     assert json.loads(capsys.readouterr().out)["reason"] == "already_activated"
 
 
+def test_cli_json_says_unknown_device_and_locked(
+    cli_env: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["device", "activate", "SN-NOPE", CLIENT, CODE, "o@example.com", "--json"]) == 1
+    unknown = json.loads(capsys.readouterr().out)
+    assert unknown["ok"] is False and unknown["reason"] == "unknown_device"
+    reasons = []
+    for _ in range(6):  # five wrong codes lock the device; the sixth attempt is refused as locked
+        assert main(["device", "activate", SERIAL, CLIENT, "AC-BADBADBADBAD", "o@example.com", "--json"]) == 1
+        reasons.append(json.loads(capsys.readouterr().out)["reason"])
+    assert reasons[:5] == ["wrong_code"] * 5 and reasons[5] == "locked"
+    # Locked: even the right code waits, and says so.
+    assert main(["device", "activate", SERIAL, CLIENT, CODE, "o@example.com", "--json"]) == 1
+    out = capsys.readouterr().out
+    assert json.loads(out)["reason"] == "locked" and CODE not in out
+
+
 def test_cli_reads_the_code_from_stdin(
     cli_env: Settings, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

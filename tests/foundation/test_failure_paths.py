@@ -134,6 +134,16 @@ def test_a_reply_slack_refuses_is_replaced_by_a_short_note(
     assert slack_server.violations and all("response_url" in v for v in slack_server.violations)
     slack_server.violations.clear()  # the refusal was the point of this test
 
+    # A run can say what the user must know all the same (the work was done).
+    add_command(
+        harness,
+        "refusedtoo",
+        Subcommand("go", "Go.", run=lambda call: Reply("big", blocks=too_long, if_not_shown="It was done.")),
+    )
+    harness.command("/refusedtoo", "go")
+    assert harness.last().text.endswith("It was done.")
+    slack_server.violations.clear()
+
 
 # -- a slow Slack while a form opens in the ack ----------------------------------------------------
 
