@@ -12,6 +12,7 @@ import pytest
 from bot.cli import main
 from bot.local.requests import signed_headers, slash_command_body
 from bot.local.server import make_server, server_url
+from tests.conftest import FAKE_AWS_ENV
 from tests.support.slack import ALICE, OPS_CHANNEL, SIGNING_SECRET, SlackHarness
 
 
@@ -97,3 +98,91 @@ def test_http_server_refuses_malformed_requests_with_a_status(
         server.shutdown()
         server.server_close()
     assert "Traceback" not in capfd.readouterr().err
+
+
+# -- the CLI's local modes, as a user starts them (a separate process) ---------------------------------
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _cli_env(**extra: str) -> dict[str, str]:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SLACK_", "OPSBOT_"))}
+    env.update(FAKE_AWS_ENV)
+    # Nothing may leave this machine: AWS and Slack point at a port nobody listens on unless told otherwise.
+    env["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{_closed_port()}"
+    env["SLACK_API_URL"] = f"http://127.0.0.1:{_closed_port()}/api/"
+    env.update(extra)
+    return env
+
+
+def test_serve_with_embedded_aws_answers_signed_requests() -> None:
+    """`opsbot serve --embedded-aws`: demo data in an embedded AWS, the real app on a local port."""
+    import subprocess
+    import sys
+
+    env = _cli_env(SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_BOT_TOKEN="xoxb-test")
+    env.pop("AWS_ENDPOINT_URL")  # the embedded AWS sets it
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve", "--embedded-aws", "--port", "0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if line.startswith("opsbot listening on "):
+                break
+        url = lines[-1].split()[3].rstrip(";")
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/slack/events"), lines[-5:]
+        assert any(line.startswith("embedded AWS at http://127.0.0.1:") for line in lines)
+        body = slash_command_body(
+            "/ops",
+            "help",
+            user_id=ALICE[0],
+            user_name=ALICE[1],
+            channel_id=OPS_CHANNEL[0],
+            channel_name="ops",
+            team_id="T0TEST",
+        )
+        request = urllib.request.Request(
+            url, data=body.encode(), headers=signed_headers(SIGNING_SECRET, body)
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200 and "/apilogs" in json.loads(response.read())["text"]
+        forged = urllib.request.Request(
+            url, data=body.encode(), headers=signed_headers("not-the-secret", body)
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(forged, timeout=10)
+        assert refused.value.code == 401
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_console_runs_commands_and_answers_without_aws() -> None:
+    """`opsbot console --run`: the bot answers even when AWS cannot be reached (the audit is then logged)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "console", "--run", "/ops help", "--run", "/ops nosuch"],
+        env=_cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "alice in #ops: /ops help" in done.stdout and "/fanout" in done.stdout
+    assert "has no subcommand 'nosuch'" in done.stdout
+    assert "could not be stored" in done.stderr and "Traceback" not in done.stderr
