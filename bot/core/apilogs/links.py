@@ -10,6 +10,7 @@ from urllib.parse import quote
 from bot.aws.logs import quote_term
 
 MAX_INSIGHTS_GROUPS = 50  # StartQuery's limit, which the console shares
+MAX_URL_LENGTH = 3000  # a Slack button's url
 
 
 def insights_query(terms: Sequence[str]) -> str:
@@ -33,15 +34,19 @@ def insights_url(region: str, groups: Sequence[str], terms: Sequence[str], start
     def iso(ms: int) -> str:
         return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
-    sources = "".join(
-        f"~'{_console_escape(group)}" for group in list(dict.fromkeys(groups))[:MAX_INSIGHTS_GROUPS]
-    )
-    detail = (
+    head = (
+        f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
+        f"#logsV2:logs-insights$3FqueryDetail$3D"
         f"~(end~'{_console_escape(iso(end_ms))}~start~'{_console_escape(iso(start_ms))}"
         f"~timeType~'ABSOLUTE~tz~'UTC~editorString~'{_console_escape(insights_query(terms))}"
-        f"~queryId~'~source~({sources}))"
+        f"~queryId~'~source~("
     )
-    return (
-        f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
-        f"#logsV2:logs-insights$3FqueryDetail$3D{detail}"
-    )
+    sources = ""
+    # Slack cuts a button's URL at 3,000 characters, which would break the link: the groups that do not
+    # fit are left out (API Gateway's come first), the link stays whole.
+    for group in list(dict.fromkeys(groups))[:MAX_INSIGHTS_GROUPS]:
+        source = f"~'{_console_escape(group)}"
+        if len(head) + len(sources) + len(source) + 2 > MAX_URL_LENGTH:
+            break
+        sources += source
+    return f"{head}{sources}))"
