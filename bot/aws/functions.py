@@ -63,10 +63,16 @@ def invoke(function: str, payload: dict[str, Any], *, purpose: str) -> dict[str,
         local = _local.get(function)
     if local is not None:
         try:
-            raw = json.dumps(local(json.loads(body), None), default=str).encode()
+            result = local(json.loads(body), None)
         except Exception as error:  # what Lambda would report as the function's error
             _raise_function_error(
                 {"errorMessage": str(error), "errorType": type(error).__name__}, function, purpose
+            )
+        try:
+            raw = json.dumps(result).encode()
+        except (TypeError, ValueError) as error:  # Lambda could not send such an answer either
+            _raise_function_error(
+                {"errorMessage": str(error), "errorType": "Runtime.MarshalError"}, function, purpose
             )
         return _answer(raw, function, purpose)
     lambda_client = invoke_client()

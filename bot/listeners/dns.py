@@ -10,6 +10,7 @@ only when the plan is still the one shown (same fingerprint); otherwise it posts
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import Any
 
@@ -27,11 +28,14 @@ from bot.listeners.framework import (
     runtime_of,
 )
 
+logger = logging.getLogger("opsbot.listeners.dns")
+
 # The same ids as bot.render.dns (not imported: registering must not load the core at cold start).
 ACTION_APPLY = "dns:apply"
 ACTION_FORCE = "dns:force"
 ACTION_CANCEL = "dns:cancel"
 PROGRESS_INTERVAL = 1.0  # seconds between two progress updates of the message (chat.update is Tier 3)
+ANSWER_MARGIN = 10.0  # seconds kept to say what happened when the mirror function does not answer in time
 
 DOMAIN = Positional("domain", "the zone, e.g. corp.example.com")
 ZONE_ID = Flag("zone-id", "the hosted zone, when the domain is mirrored into several", metavar="ID")
@@ -105,6 +109,14 @@ def _update(call: ActionCall, text: str, blocks: list[dict[str, Any]]) -> None:
     call.client.chat_update(channel=call.channel_id, ts=call.message_ts, text=text, blocks=blocks)
 
 
+def _update_quietly(call: ActionCall, text: str, blocks: list[dict[str, Any]]) -> None:
+    """Update the preview while another failure is being reported: that failure is the one to tell."""
+    try:
+        _update(call, text, blocks)
+    except Exception as error:
+        logger.warning("the DNS preview message was not updated: %s", error)
+
+
 def _final(
     call: ActionCall, text: str, blocks: list[dict[str, Any]], *, outcome: str, detail: str = ""
 ) -> Reply:
@@ -137,7 +149,10 @@ def _apply(call: ActionCall, *, force: bool) -> Reply:
         now = time.monotonic()
         if number == total or now - last_update >= PROGRESS_INTERVAL:
             last_update = now
-            _update(call, text, blocks)
+            try:
+                _update(call, text, blocks)
+            except Exception as error:  # a refused progress line must not stop the apply between batches
+                logger.warning("DNS apply progress not shown: %s", error)
 
     request = {
         "op": "apply",
@@ -148,26 +163,32 @@ def _apply(call: ActionCall, *, force: bool) -> Reply:
         "actor": call.user_id,
     }
     try:
-        answer = _run(call, request, on_progress=progress, state_key=zone.state_key)
-    except OpsbotError as error:
+        answer = _run(
+            call,
+            request,
+            on_progress=progress,
+            state_key=zone.state_key,
+            deadline=time.monotonic() + max(1.0, call.seconds_left() - ANSWER_MARGIN),
+        )
+    except Exception as error:
         if stage_of(error) == "unknown":
-            # The mirror function did not answer: it may have applied some batches before it stopped.
-            _update(
+            # No answer, or an unexpected failure: some batches may have been applied before it stopped.
+            why = escape(str(error)) if isinstance(error, OpsbotError) else "an unexpected error."
+            _update_quietly(
                 call,
                 f"The resync of {zone.name} may be partly applied.",
                 [
                     header(f"DNS resync: {zone.name}"),
                     section(
-                        f":warning: No answer from the DNS mirror function: {escape(str(error))} Some batches "
-                        f"may have been applied. `/dns status` and `/dns plan {zone.name}` show where the zone "
-                        "stands."
+                        f":warning: The apply did not finish normally: {why} Some batches may have been "
+                        f"applied. `/dns status` and `/dns plan {zone.name}` show where the zone stands."
                     ),
                 ],
             )
-        elif stage_of(error) == "prepare":
+        else:
             # The buttons are gone already: say on the message why nothing happened (the clicker also
             # gets the framework's answer) rather than leave it "transferring" for ever.
-            _update(
+            _update_quietly(
                 call,
                 f"Nothing was applied to {zone.name}.",
                 [

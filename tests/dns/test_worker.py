@@ -232,3 +232,86 @@ def test_a_mirror_that_dies_during_an_apply_is_not_reported_as_nothing_applied(
         after.blocks
     )
     assert len([i for i in list_all(zone_env.zone.zone_id) if i["Type"] not in ("SOA", "NS")]) == 9
+
+
+def preview_of(harness: SlackHarness) -> Any:
+    [preview] = [m for m in harness.slack.visible(OPS_CHANNEL[0]) if "DNS resync" in json.dumps(m.blocks)]
+    return preview
+
+
+def test_a_progress_line_slack_refuses_does_not_lose_the_result(
+    zone_env: ZoneEnv, mirror: Settings, make_harness: Callable[..., SlackHarness], slack_server: LocalSlack
+) -> None:
+    harness = remote_harness(zone_env, make_harness)
+    harness.command("/dns", "resync example.com")
+    preview = preview_of(harness)
+
+    def slow_then_rate_limited(**_: Any) -> None:
+        slack_server.fail_next("chat.update", "ratelimited")  # the next progress line is refused
+        time.sleep(1.5)
+
+    route53 = change_client()
+    route53.meta.events.register("before-call.route53.ChangeResourceRecordSets", slow_then_rate_limited)
+    try:
+        harness.click(preview, "dns:apply")
+    finally:
+        route53.meta.events.unregister("before-call.route53.ChangeResourceRecordSets", slow_then_rate_limited)
+    final = slack_server.find(preview.ts, OPS_CHANNEL[0])
+    assert final is not None and "Applied by" in json.dumps(final.blocks)
+    assert len([i for i in list_all(zone_env.zone.zone_id) if i["Type"] not in ("SOA", "NS")]) == 9
+
+
+def test_an_invoke_refused_before_it_ran_says_nothing_was_applied(
+    zone_env: ZoneEnv, mirror: Settings, make_harness: Callable[..., SlackHarness], slack_server: LocalSlack
+) -> None:
+    harness = remote_harness(zone_env, make_harness)
+    harness.command("/dns", "resync example.com")
+    preview = preview_of(harness)
+    serve_locally(MIRROR, None)  # the real Invoke, refused by IAM
+    denied = (
+        "User: arn:aws:sts::123456789012:assumed-role/opsbot-slack/x is not authorized to perform: "
+        "lambda:InvokeFunction on resource: arn:aws:lambda:us-east-1:123456789012:function:opsbot-dns-mirror"
+    )
+    invoke_client().meta.events.register("before-call.lambda.Invoke", refuse("AccessDeniedException", denied))
+    harness.click(preview, "dns:apply")
+    assert "missing the IAM permission `lambda:InvokeFunction`" in harness.last().text
+    after = slack_server.find(preview.ts, OPS_CHANNEL[0])
+    assert after is not None and "Nothing was applied" in json.dumps(after.blocks)
+
+
+def test_an_apply_whose_state_cannot_be_recorded_still_reports_its_batches(
+    zone_env: ZoneEnv, mirror: Settings
+) -> None:
+    """The batches are in Route 53 whatever the state table says afterwards: the answer says both."""
+    from bot.aws.clients import client
+
+    preview = worker.handle({"op": "preview", "domain": "example.com", "buttons": True}, mirror)
+    plan = json.loads(find_button(preview["blocks"], "dns:apply")[0]["value"])["plan"]
+
+    def refuse_sync_state(params: dict[str, Any], **_: Any) -> Any:
+        item = json.loads(params.get("body") or b"{}").get("Item", {})
+        if item.get("sk", {}).get("S") == "state":
+            return refuse("ProvisionedThroughputExceededException", "slow down")()
+        return None
+
+    dynamodb = client("dynamodb")
+    dynamodb.meta.events.register("before-call.dynamodb.PutItem", refuse_sync_state)
+    try:
+        answer = worker.handle({"op": "apply", "domain": "example.com", "plan": plan, "actor": "U1"}, mirror)
+    finally:
+        dynamodb.meta.events.unregister("before-call.dynamodb.PutItem", refuse_sync_state)
+    assert answer["ok"] and answer["outcome"] == "applied"
+    assert "sync state was not recorded" in json.dumps(answer["blocks"])
+    assert len([i for i in list_all(zone_env.zone.zone_id) if i["Type"] not in ("SOA", "NS")]) == 9
+    # The lock was released: the next apply is not refused as "another sync is running".
+    again = worker.handle({"op": "apply", "domain": "example.com", "plan": "x", "actor": "U1"}, mirror)
+    assert again["ok"] and again["superseded"]
+
+
+def test_the_local_emulation_fails_an_answer_lambda_could_not_send() -> None:
+    serve_locally("opsbot-odd", lambda event, context: {"when": object()})
+    try:
+        with pytest.raises(AwsError, match=r"Runtime\.MarshalError"):
+            invoke("opsbot-odd", {}, purpose="the odd function")
+    finally:
+        serve_locally("opsbot-odd", None)

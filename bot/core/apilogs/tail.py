@@ -372,16 +372,16 @@ class Tail:
         with ThreadPoolExecutor(max_workers=max(1, min(len(cursor), cw.LIMITER.concurrency))) as pool:
             while cursor:
                 if self._stop_reason():
-                    return
+                    break
                 groups = list(cursor)
                 try:
                     results = list(pool.map(read, groups))
                 except AwsError as error:
-                    # Live Tail itself is running: the tail goes on without the lines before it.
+                    # Live Tail itself is running: the tail goes on without the rest of the lines before it.
                     self.summary.notes.append(
                         f"The lines before the tail could not be read ({error.message})."
                     )
-                    return
+                    break
                 for group, result in zip(groups, results, strict=True):
                     if result.missing:
                         self.missing.add(group)
@@ -411,6 +411,8 @@ class Tail:
                 held = [e for e in held if reached is not None and e.timestamp >= reached]
                 if ready:
                     yield self._emit(ready, "live")
+        if held:  # stopped or failed between rounds: what was read is already marked seen, so show it
+            yield self._emit(held, "live")
 
     @staticmethod
     def _content_key(event: LogEvent) -> tuple[str, str]:

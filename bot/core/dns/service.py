@@ -18,7 +18,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,6 +39,8 @@ from bot.core.dns.records import HostedZone, hosted_zone, soa_serial, with_soa_s
 from bot.core.dns.transfer import TransferStats, query_serial, transfer
 from bot.core.dns.tsig import TsigKey, load_key
 from bot.errors import OpsbotError, UsageError
+
+log = logging.getLogger("opsbot.dns")
 
 COMMENT = "opsbot DNS mirror"
 LOCK_SECONDS = 900
@@ -353,11 +355,20 @@ def apply(
             notes=tuple(notes),
             seconds=time.perf_counter() - started,
         )
-        _record(state, prepared, result, actor, now)
+        try:
+            _record(state, prepared, result, actor, now)
+        except OpsbotError as error:
+            # The batches are in Route 53 whatever the state table says: report them, not this failure.
+            log.error("DNS %s: applied, but the sync state was not recorded: %s", zone.name, error)
+            note = f"The sync state was not recorded ({error.message}); `/dns status` may be out of date."
+            result = replace(result, notes=(*result.notes, note))
         return result
     finally:
         if state is not None:
-            state.release_lock(lock_key)
+            try:
+                state.release_lock(lock_key)
+            except OpsbotError as error:  # it expires by itself (LOCK_SECONDS)
+                log.error("DNS %s: the apply lock was not released: %s", zone.name, error)
 
 
 def _apply_batches(

@@ -28,6 +28,8 @@ from bot.errors import AwsError, ConfigError, OpsbotError, UsageError
 
 REQUEST_KEY = "opsbot_dns"
 FUNCTION_PURPOSE = "the DNS mirror function"
+# Invoke failures after which the function may have done (part of) its work.
+MAY_HAVE_RUN = frozenset({"FunctionTimeout", "FunctionError", "BadAnswer", "NoAnswer", "ReadTimeoutError"})
 OPERATIONS = ("status", "preview", "apply")
 
 # Called after each batch with its number, the number of batches, and the text and blocks the preview
@@ -37,15 +39,6 @@ ProgressReporter = Callable[[int, int, str, list[dict[str, Any]]], None]
 log = logging.getLogger("opsbot.dns")
 
 _KINDS: dict[str, type[OpsbotError]] = {"usage": UsageError, "config": ConfigError, "aws": AwsError}
-
-
-class _StageFailed(OpsbotError):
-    """An OpsbotError of ``_apply`` that happened before anything was sent to Route 53."""
-
-    def __init__(self, error: OpsbotError, stage: str) -> None:
-        super().__init__(error.message, hint=error.hint)
-        self.stage = stage
-        self.original = error
 
 
 def _kind(error: OpsbotError) -> str:
@@ -70,9 +63,11 @@ def raise_failure(answer: Mapping[str, Any]) -> None:
     raise error
 
 
-def stage_of(error: OpsbotError) -> str:
-    """Where a request failed: "prepare" (nothing was applied), "apply" (the result says what was), or
-    "unknown" (no answer came: an apply may be partly done)."""
+def stage_of(error: BaseException) -> str:
+    """Where a request failed: "prepare" (nothing was applied) or "unknown" (no answer came, or the work
+    failed unexpectedly: an apply may be partly done)."""
+    if not isinstance(error, OpsbotError):
+        return "unknown"
     return str(getattr(error, "dns_stage", "prepare"))
 
 
@@ -102,7 +97,6 @@ def handle(
     request: Any, settings: Settings, *, on_progress: ProgressReporter | None = None
 ) -> dict[str, Any]:
     """Run one request; never raises an OpsbotError (it is the answer). Anything else is a bug."""
-    stage = "prepare"
     try:
         if not isinstance(request, Mapping) or request.get("op") not in OPERATIONS:
             raise UsageError(f"A DNS request is a JSON object with op one of {', '.join(OPERATIONS)}.")
@@ -111,12 +105,11 @@ def handle(
             return _status(settings, request)
         if op == "preview":
             return _preview(settings, request)
-        stage = "apply"
         return _apply(settings, request, on_progress)
-    except _StageFailed as error:
-        return failure(error.original, error.stage)
     except OpsbotError as error:
-        return failure(error, stage)
+        # Nothing was sent to Route 53: service.apply reports a failed batch in its result and raises only
+        # before the first batch (the lock), never after one.
+        return failure(error, "prepare")
 
 
 def _state(settings: Settings) -> Any:
@@ -158,11 +151,8 @@ def _apply(
 
     actor = _text(request, "actor")
     state = _state(settings)
-    try:
-        zone = _zone(settings, request)
-        prepared = prepare(zone, state=state)
-    except OpsbotError as error:
-        raise _StageFailed(error, "prepare") from error
+    zone = _zone(settings, request)
+    prepared = prepare(zone, state=state)
     if prepared.plan.fingerprint() != request.get("plan"):
         return {
             "ok": True,
@@ -230,14 +220,19 @@ def _progress_writer(state: Any, key: tuple[str, str]) -> ProgressReporter:
 
 
 def _invoke_watching(
-    settings: Settings, request: dict[str, Any], state_key: str, on_progress: ProgressReporter
+    settings: Settings,
+    request: dict[str, Any],
+    state_key: str,
+    on_progress: ProgressReporter,
+    deadline: float | None,
 ) -> dict[str, Any]:
-    """Invoke the mirror function for an apply and pass on its progress while waiting for the answer."""
+    """Invoke the mirror function for an apply and pass on its progress while waiting for the answer,
+    until ``deadline`` (a ``time.monotonic()`` value: the Slack function must still say what happened)."""
     import threading
+    import time
     import uuid
 
     from bot.aws.functions import invoke
-    from bot.aws.state import StateTable
 
     token = uuid.uuid4().hex
     outcome: dict[str, Any] = {}
@@ -254,22 +249,43 @@ def _invoke_watching(
             done.set()
 
     threading.Thread(target=call, name="dns-apply-invoke", daemon=True).start()
-    state, key, shown = StateTable(settings.state_table), progress_key(state_key, token), 0
+    key, shown = progress_key(state_key, token), 0
     while not done.wait(PROGRESS_POLL_SECONDS):
-        try:
-            item = state.get(*key)
-        except OpsbotError:
-            continue  # the answer still comes; only the progress line is missed
-        number = int(item.get("number", 0)) if item else 0
-        if item and number > shown:
-            shown = number
-            on_progress(
-                number, int(item.get("total", number)), str(item.get("text", "")), json.loads(item["blocks"])
+        if deadline is not None and time.monotonic() >= deadline:
+            raise AwsError(
+                f"{FUNCTION_PURPOSE.capitalize()} ({settings.dns_function}) did not answer in the time this "
+                "request has left.",
+                code="NoAnswer",
+                hint="Its log says how far it got.",
             )
+        try:
+            item = _read_progress(settings.state_table, key)
+            number = int(item.get("number", 0)) if item else 0
+            if item and number > shown:
+                shown = number
+                blocks = json.loads(str(item["blocks"]))
+                on_progress(number, int(item.get("total", number)), str(item.get("text", "")), blocks)
+        except Exception as error:  # progress is a courtesy: the answer must still be waited for
+            log.warning("DNS apply progress not shown: %s", error)
     if "error" in outcome:
         raise outcome["error"]
     answer: dict[str, Any] = outcome["answer"]
     return answer
+
+
+def _read_progress(table: str, key: tuple[str, str]) -> dict[str, Any] | None:
+    """One short read: a slow state table must not hold up the wait for the answer."""
+    from bot.aws.clients import client
+    from bot.aws.dynamo import from_item, to_item
+    from bot.aws.errors import aws_errors
+
+    with aws_errors(resource=f"state table {table}"):
+        raw = (
+            client("dynamodb", attempts=1, connect_timeout=1, read_timeout=2)
+            .get_item(TableName=table, Key=to_item({"pk": key[0], "sk": key[1]}), ConsistentRead=True)
+            .get("Item")
+        )
+    return from_item(raw) if raw else None
 
 
 def handle_event(event: Mapping[str, Any], settings: Settings) -> dict[str, Any]:
@@ -294,26 +310,29 @@ def run(
     *,
     on_progress: ProgressReporter | None = None,
     state_key: str = "",
+    deadline: float | None = None,
 ) -> dict[str, Any]:
     """The Slack side: ``handle`` here, or in the mirror function when OPSBOT_DNS_FUNCTION names it.
 
     Raises the request's failure as the OpsbotError it was (see ``stage_of``); returns a successful answer.
-    ``state_key`` (the zone's) lets an apply in the mirror function report its progress."""
+    ``state_key`` (the zone's) lets an apply in the mirror function report its progress; ``deadline``
+    bounds the wait for it."""
     if not settings.dns_function:
         answer = handle(request, settings, on_progress=on_progress)
     else:
+        from bot.aws.errors import error_code
         from bot.aws.functions import invoke
 
         try:
             if request.get("op") == "apply" and on_progress is not None and state_key:
-                answer = _invoke_watching(settings, request, state_key, on_progress)
+                answer = _invoke_watching(settings, request, state_key, on_progress, deadline)
             else:
                 answer = invoke(settings.dns_function, {REQUEST_KEY: request}, purpose=FUNCTION_PURPOSE)
         except OpsbotError as error:
-            # No answer (the function timed out, failed or could not be reached): an apply may have
-            # begun, and some of its batches may be in Route 53.
-            if request.get("op") == "apply":
-                error.dns_stage = "unknown"  # type: ignore[attr-defined]
+            # The function ran, or may have, and gave no answer: an apply may have begun. Refused before
+            # it ran (permission, no such function, throttled, no connection): nothing happened.
+            ran = error_code(error) in MAY_HAVE_RUN
+            error.dns_stage = "unknown" if ran and request.get("op") == "apply" else "prepare"  # type: ignore[attr-defined]
             raise
     raise_failure(answer)
     return answer
