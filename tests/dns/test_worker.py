@@ -179,6 +179,23 @@ def remote_harness(zone_env: ZoneEnv, make_harness: Callable[..., SlackHarness])
     )
 
 
+def click_while_route53_is_slow(
+    harness: SlackHarness, preview: Any, also: Callable[[], None] = lambda: None
+) -> None:
+    """Apply, with each change batch taking 1.5 s: the Slack side polls for progress meanwhile."""
+
+    def slow(**_: Any) -> None:
+        also()
+        time.sleep(1.5)
+
+    route53 = change_client()
+    route53.meta.events.register("before-call.route53.ChangeResourceRecordSets", slow)
+    try:
+        harness.click(preview, "dns:apply")
+    finally:
+        route53.meta.events.unregister("before-call.route53.ChangeResourceRecordSets", slow)
+
+
 def test_an_apply_in_the_mirror_function_shows_its_progress(
     zone_env: ZoneEnv, mirror: Settings, make_harness: Callable[..., SlackHarness], slack_server: LocalSlack
 ) -> None:
@@ -187,15 +204,7 @@ def test_an_apply_in_the_mirror_function_shows_its_progress(
     harness.command("/dns", "resync example.com")
     [preview] = [m for m in harness.slack.visible(OPS_CHANNEL[0]) if "DNS resync" in json.dumps(m.blocks)]
 
-    def slow(**_: Any) -> None:
-        time.sleep(1.5)  # Route 53 takes its time: the Slack side polls meanwhile
-
-    route53 = change_client()
-    route53.meta.events.register("before-call.route53.ChangeResourceRecordSets", slow)
-    try:
-        harness.click(preview, "dns:apply")
-    finally:
-        route53.meta.events.unregister("before-call.route53.ChangeResourceRecordSets", slow)
+    click_while_route53_is_slow(harness, preview)
     updates = [
         json.dumps(c.params) for c in slack_server.calls_to("chat.update") if c.params.get("ts") == preview.ts
     ]
@@ -234,28 +243,23 @@ def test_a_mirror_that_dies_during_an_apply_is_not_reported_as_nothing_applied(
     assert len([i for i in list_all(zone_env.zone.zone_id) if i["Type"] not in ("SOA", "NS")]) == 9
 
 
-def preview_of(harness: SlackHarness) -> Any:
+def resynced(zone_env: ZoneEnv, make_harness: Callable[..., SlackHarness]) -> tuple[SlackHarness, Any]:
+    """The Slack app sending /dns work to the mirror function, and the preview of `/dns resync`."""
+    harness = remote_harness(zone_env, make_harness)
+    harness.command("/dns", "resync example.com")
     [preview] = [m for m in harness.slack.visible(OPS_CHANNEL[0]) if "DNS resync" in json.dumps(m.blocks)]
-    return preview
+    return harness, preview
 
 
 def test_a_progress_line_slack_refuses_does_not_lose_the_result(
     zone_env: ZoneEnv, mirror: Settings, make_harness: Callable[..., SlackHarness], slack_server: LocalSlack
 ) -> None:
-    harness = remote_harness(zone_env, make_harness)
-    harness.command("/dns", "resync example.com")
-    preview = preview_of(harness)
+    harness, preview = resynced(zone_env, make_harness)
 
-    def slow_then_rate_limited(**_: Any) -> None:
-        slack_server.fail_next("chat.update", "ratelimited")  # the next progress line is refused
-        time.sleep(1.5)
-
-    route53 = change_client()
-    route53.meta.events.register("before-call.route53.ChangeResourceRecordSets", slow_then_rate_limited)
-    try:
-        harness.click(preview, "dns:apply")
-    finally:
-        route53.meta.events.unregister("before-call.route53.ChangeResourceRecordSets", slow_then_rate_limited)
+    # The next progress line is refused.
+    click_while_route53_is_slow(
+        harness, preview, also=lambda: slack_server.fail_next("chat.update", "ratelimited")
+    )
     final = slack_server.find(preview.ts, OPS_CHANNEL[0])
     assert final is not None and "Applied by" in json.dumps(final.blocks)
     assert len([i for i in list_all(zone_env.zone.zone_id) if i["Type"] not in ("SOA", "NS")]) == 9
@@ -264,9 +268,7 @@ def test_a_progress_line_slack_refuses_does_not_lose_the_result(
 def test_an_invoke_refused_before_it_ran_says_nothing_was_applied(
     zone_env: ZoneEnv, mirror: Settings, make_harness: Callable[..., SlackHarness], slack_server: LocalSlack
 ) -> None:
-    harness = remote_harness(zone_env, make_harness)
-    harness.command("/dns", "resync example.com")
-    preview = preview_of(harness)
+    harness, preview = resynced(zone_env, make_harness)
     serve_locally(MIRROR, None)  # the real Invoke, refused by IAM
     denied = (
         "User: arn:aws:sts::123456789012:assumed-role/opsbot-slack/x is not authorized to perform: "
