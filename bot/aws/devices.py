@@ -21,6 +21,7 @@ from typing import Any
 from bot.aws.clients import client
 from bot.aws.dynamo import from_item, to_item, values
 from bot.aws.errors import aws_errors, error_code
+from bot.errors import AwsError
 
 CODE_ATTRIBUTE = "activationCode"
 UNREGISTERED_EMAIL = "not@registered.yet"
@@ -104,27 +105,65 @@ class Attempt:
 # -- registration ----------------------------------------------------------------------------------
 
 
+RESET_ATTRIBUTES = ("deactivatedAt", "deactivatedBy")
+
+
 def put_registration(table: str, item: Mapping[str, Any]) -> tuple[bool, dict[str, Any] | None]:
     """Write a registration unless an activated device already has this key.
 
     Returns (written, previous item without its code). ``written`` is False only when the device exists
     and is activated: an activated device is never overwritten.
+
+    A device an operator reset (``/device deactivate``: ``deactivatedAt``) keeps the code the reset
+    issued and the record of the reset: the device republishing its registration (after a reboot, say)
+    must not bring back the code the reset revoked. That write is a PutItem conditional on the stored code
+    being still the one read, so a concurrent activation or reset is never overwritten either.
     """
-    with _call(table):
-        try:
-            response = client("dynamodb").put_item(
-                TableName=table,
-                Item=to_item(item),
-                ConditionExpression=f"attribute_not_exists(serialNumber) OR NOT ({_IS_ACTIVATED})",
-                ExpressionAttributeValues=values(_ACTIVATED_VALUES),
-                ReturnValues="ALL_OLD",
-            )
-        except Exception as error:
-            if error_code(error) == "ConditionalCheckFailedException":
-                return False, None
-            raise
-    old = response.get("Attributes")
-    return True, (_without_code(old) if old else None)
+    for _ in range(3):
+        with _call(table):
+            try:
+                response = client("dynamodb").put_item(
+                    TableName=table,
+                    Item=to_item(item),
+                    ConditionExpression=(
+                        f"attribute_not_exists(serialNumber) OR (NOT ({_IS_ACTIVATED}) "
+                        "AND attribute_not_exists(deactivatedAt))"
+                    ),
+                    ExpressionAttributeValues=values(_ACTIVATED_VALUES),
+                    ReturnValues="ALL_OLD",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+                old = response.get("Attributes")
+                return True, (_without_code(old) if old else None)
+            except Exception as error:
+                if error_code(error) != "ConditionalCheckFailedException":
+                    raise
+                stored = getattr(error, "response", {}).get("Item")
+        if not stored:
+            continue  # deleted meanwhile: write it afresh
+        previous = from_item(stored)
+        if is_activated(previous.get("activated")):
+            return False, None
+        kept = {name: previous[name] for name in (CODE_ATTRIBUTE, *RESET_ATTRIBUTES) if name in previous}
+        with _call(table):
+            try:
+                client("dynamodb").put_item(
+                    TableName=table,
+                    Item=to_item({**item, **kept}),
+                    ConditionExpression=f"{CODE_ATTRIBUTE} = :code AND NOT ({_IS_ACTIVATED})",
+                    ExpressionAttributeValues=values(
+                        {**_ACTIVATED_VALUES, ":code": previous.get(CODE_ATTRIBUTE, "")}
+                    ),
+                )
+                return True, _without_code(stored)
+            except Exception as error:
+                if error_code(error) != "ConditionalCheckFailedException":
+                    raise
+    raise AwsError(
+        f"The registration of {item.get('serialNumber')} kept meeting concurrent changes; it was not stored.",
+        code="Conflict",
+        hint="The device's next registration will be stored.",
+    )
 
 
 # -- activation ------------------------------------------------------------------------------------

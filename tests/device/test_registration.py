@@ -111,6 +111,41 @@ def test_reregistering_a_device_that_is_not_activated_updates_it(
     assert item["activationCode"] == {"S": "AC-00000000000000000001"}
 
 
+def test_reregistering_a_reset_device_keeps_the_code_the_reset_issued(
+    device_settings: Settings, raw_item: Callable[[str, str], dict[str, Any] | None]
+) -> None:
+    """An operator reset a device because its code leaked; the device then republishes its registration
+    (with the old code): the leaked code must stay revoked."""
+    from bot.core.device import deactivate
+
+    handler = registration_handler(device_settings)
+    handler({**load_event("device_registration"), "activationCode": CODE}, None)
+    reset = deactivate(device_settings, "SN-D7F3C8947867", "ID-91B2F06B3F05", actor="UADMIN")
+
+    result = handler(
+        {**load_event("device_registration"), "activationCode": CODE, "device": "rebooted"}, None
+    )
+
+    assert result["ok"] and result["reason"] == "updated"
+    item = raw_item("SN-D7F3C8947867", "ID-91B2F06B3F05")
+    assert item is not None
+    assert item["device"] == {"S": "rebooted"}  # the registration's own attributes are updated
+    assert item["activationCode"] == {"S": reset.new_code.reveal()} and item["deactivatedBy"] == {
+        "S": "UADMIN"
+    }
+    assert not activate(
+        device_settings, "SN-D7F3C8947867", "ID-91B2F06B3F05", CODE, "x@example.com", actor="U1"
+    ).ok
+    assert activate(
+        device_settings,
+        "SN-D7F3C8947867",
+        "ID-91B2F06B3F05",
+        reset.new_code.reveal(),
+        "o@example.com",
+        actor="U1",
+    ).ok
+
+
 @pytest.mark.parametrize("stored", [{"S": "true"}, {"BOOL": True}, {"S": "TRUE"}])
 def test_an_activated_device_is_never_overwritten(
     device_settings: Settings,
