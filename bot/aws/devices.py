@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.aws.clients import client
-from bot.aws.dynamo import from_item, to_item, values
+from bot.aws.dynamo import from_item, refused_item, to_item, values
 from bot.aws.errors import aws_errors, error_code
 from bot.errors import AwsError
 
@@ -136,12 +136,11 @@ def put_registration(table: str, item: Mapping[str, Any]) -> tuple[bool, dict[st
                 old = response.get("Attributes")
                 return True, (_without_code(old) if old else None)
             except Exception as error:
-                if error_code(error) != "ConditionalCheckFailedException":
+                previous = refused_item(error)
+                if previous is None:
                     raise
-                stored = getattr(error, "response", {}).get("Item")
-        if not stored:
+        if not previous:
             continue  # deleted meanwhile: write it afresh
-        previous = from_item(stored)
         if is_activated(previous.get("activated")):
             return False, None
         kept = {name: previous[name] for name in (CODE_ATTRIBUTE, *RESET_ATTRIBUTES) if name in previous}
@@ -155,7 +154,7 @@ def put_registration(table: str, item: Mapping[str, Any]) -> tuple[bool, dict[st
                         {**_ACTIVATED_VALUES, ":code": previous.get(CODE_ATTRIBUTE, "")}
                     ),
                 )
-                return True, _without_code(stored)
+                return True, {k: v for k, v in previous.items() if k != CODE_ATTRIBUTE}
             except Exception as error:
                 if error_code(error) != "ConditionalCheckFailedException":
                     raise

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from bot.aws.clients import client
-from bot.aws.errors import aws_errors
+from bot.aws.errors import aws_errors, error_code
 
 _serializer: Any = None
 _deserializer: Any = None
@@ -65,6 +65,15 @@ def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
     """DynamoDB attribute values -> plain Python values (Decimal -> int/float)."""
     _, deserializer = _codecs()
     return {k: _from_dynamo(deserializer.deserialize(v)) for k, v in item.items()}
+
+
+def refused_item(error: BaseException) -> dict[str, Any] | None:
+    """For a write its condition refused: the item as it was (``{}`` when there was none; the request
+    asked for ``ReturnValuesOnConditionCheckFailure=ALL_OLD``). None for any other error."""
+    if error_code(error) != "ConditionalCheckFailedException":
+        return None
+    stored = getattr(error, "response", {}).get("Item")
+    return from_item(stored) if stored else {}
 
 
 def values(data: Mapping[str, Any]) -> dict[str, Any]:

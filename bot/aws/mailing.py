@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.aws.clients import client
-from bot.aws.dynamo import from_item, query_all, to_item, values
+from bot.aws.dynamo import from_item, query_all, refused_item, to_item, values
 from bot.aws.errors import aws_errors, error_code
 from bot.aws.state import create_table
 from bot.errors import AwsError
@@ -137,10 +137,10 @@ def put_if_revision(table: str, item: Mapping[str, Any], expected_rev: int | Non
         try:
             client("dynamodb").put_item(**kwargs)
         except Exception as error:
-            if error_code(error) == "ConditionalCheckFailedException":
-                stored = getattr(error, "response", {}).get("Item")
-                raise RevisionConflict(from_item(stored) if stored else None) from None
-            raise
+            stored = refused_item(error)
+            if stored is None:
+                raise
+            raise RevisionConflict(stored or None) from None
 
 
 def put_legacy_mirror(
@@ -177,10 +177,10 @@ def put_legacy_mirror(
         try:
             client("dynamodb").update_item(**kwargs)
         except Exception as error:
-            if error_code(error) == "ConditionalCheckFailedException":
-                stored = getattr(error, "response", {}).get("Item")
-                return from_item(stored) if stored else {}
-            raise
+            stored = refused_item(error)
+            if stored is None:
+                raise
+            return stored
     return None
 
 

@@ -45,8 +45,7 @@ def _toggle(args: argparse.Namespace) -> int:
 
     def record(outcome: str, detail: str) -> None:
         audit.write_cli(
-            state_table=settings.state_table,
-            ttl_days=settings.audit_ttl_days,
+            settings,
             action=f"fanout.{args.fanout_command}",
             args=typed,
             outcome=outcome,

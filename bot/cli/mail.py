@@ -19,8 +19,7 @@ def _audit(
     from bot.security import audit
 
     audit.write_cli(
-        state_table=settings.state_table,
-        ttl_days=settings.audit_ttl_days,
+        settings,
         action=f"mail.{command}",
         args=args,
         outcome=outcome,

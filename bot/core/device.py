@@ -424,8 +424,7 @@ def _audit(settings: Settings, actor: str, action: str, target: str, outcome: st
     from bot.security.audit import write_cli
 
     write_cli(
-        state_table=settings.state_table,
-        ttl_days=settings.audit_ttl_days,
+        settings,
         action=action,
         args=target,
         outcome=outcome,

@@ -14,7 +14,10 @@ import time
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.config import Settings
 
 logger = logging.getLogger("opsbot.audit")
 
@@ -115,9 +118,8 @@ def cli_actor() -> str:
 
 
 def write_cli(
+    settings: Settings,
     *,
-    state_table: str,
-    ttl_days: int,
     action: str,
     args: str,
     outcome: str,
@@ -140,4 +142,4 @@ def write_cli(
         outcome=outcome,
         detail=detail,
     )
-    return write(record, state_table=state_table, ttl_days=ttl_days)
+    return write(record, state_table=settings.state_table, ttl_days=settings.audit_ttl_days)
