@@ -12,8 +12,10 @@ Requests (``op``): ``status`` (``domain`` optional), ``preview`` (``domain``, ``
 ``domain`` and optional ``zone_id`` among the function's own ``OPSBOT_DNS_ZONES``: a request cannot bring
 its own master or hosted zone. Answers carry Slack text and blocks already rendered, so both sides render
 the same way; a failure is ``{"ok": false, "stage", "kind", "error", "hint"}`` and becomes the same
-OpsbotError on the Slack side (``raise_failure``), with ``stage`` telling a failed transfer (nothing was
-applied) from a failure after the apply began.
+OpsbotError on the Slack side (``raise_failure``). Its ``stage`` is always "prepare": ``service.apply``
+reports a failed batch in its result and raises only before the first one, so a failure answer means
+nothing was applied. Only the Slack side can meet "unknown" (``stage_of``): the function ran and gave no
+answer.
 """
 
 from __future__ import annotations
