@@ -33,7 +33,7 @@ from bot.aws import apigateway, clients
 from bot.aws.clients import client
 from bot.config import Settings
 from bot.core.apilogs.commands import lookup
-from bot.core.timeparse import to_epoch_ms
+from bot.core.common.timeparse import to_epoch_ms
 from bot.local.apilogs_traffic import FunctionSpec, SimRequest, Traffic, write_events
 from bot.local.seeds import apilogs as seed_module
 

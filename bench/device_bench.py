@@ -34,7 +34,7 @@ from bot.aws.devices import DEVICE_TABLE_DEFINITION
 from bot.aws.dynamo import to_item
 from bot.aws.state import create_state_table, create_table
 from bot.config import Settings
-from bot.core.device import GuessingLimits, Reason, activate, registration_handler
+from bot.core.device.commands import GuessingLimits, Reason, activate, registration_handler
 from bot.local.aws import start_embedded_aws
 
 

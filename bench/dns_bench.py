@@ -179,7 +179,7 @@ class Calls:
 def run_size(size: int, percent: float, master_kind: str) -> dict[str, Any]:
     from bot.aws.clients import client
     from bot.aws.state import StateTable, create_state_table
-    from bot.core.dns.service import mirror
+    from bot.core.dns.commands import mirror
 
     before = generate(size)
     after, expected = change_one_percent(before, percent)

@@ -25,7 +25,7 @@ from bot.aws.dynamo import to_item
 from bot.aws.fanout import FANOUT_TABLE_DEFINITION, first_page_as_the_function_reads_it
 from bot.aws.state import create_table
 from bot.config import Settings
-from bot.core.fanout import check, list_mappings
+from bot.core.fanout.commands import check, list_mappings
 from bot.local.aws import start_embedded_aws
 
 SOURCE = "arn:aws:kinesis:us-east-1:123456789012:stream/orders"

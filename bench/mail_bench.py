@@ -100,8 +100,8 @@ def original_handler(table: str, event: dict[str, Any]) -> None:
 
 def expected_states(messages: list[dict[str, Any]], settings: Any) -> dict[str, str]:
     """Each address's state by the issue's rules, its events taken one at a time in event-time order."""
-    from bot.core.mail import mail_config
-    from bot.core.mail_feedback import RecipientEvent, parse_notification
+    from bot.core.mail.commands import mail_config
+    from bot.core.mail.feedback import RecipientEvent, parse_notification
     from bot.local.mail_samples import rules_in_time_order
 
     rules = mail_config(settings).rules
@@ -162,8 +162,8 @@ def main() -> None:
     from bot.aws.mailing import create_mailing_table
     from bot.aws.state import create_state_table
     from bot.config import Settings
+    from bot.intake.ses_feedback import SesFeedbackApp
     from bot.local import mail_samples
-    from bot.mail_feedback_app import SesFeedbackApp
 
     messages = stream(random.Random(7), count)
     batched = [

@@ -1,7 +1,7 @@
-"""IoT rule on the MQTT topic ``registration`` -> the ``iotCatalog`` table (see bot.core.device)."""
+"""IoT rule on the MQTT topic ``registration`` -> the ``iotCatalog`` table (see bot.core.device.commands)."""
 
 from __future__ import annotations
 
-from bot.core.device import registration_handler
+from bot.core.device.commands import registration_handler
 
 handler = registration_handler()

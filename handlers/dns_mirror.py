@@ -1,4 +1,4 @@
-"""EventBridge schedule (one per zone) -> transfer, plan and apply into Route 53 (see bot.core.dns.service).
+"""EventBridge schedule (one per zone) -> transfer, plan and apply into Route 53 (see bot.core.dns.commands).
 
 Accepts the original aws-lambda-mirror-dns-function event unchanged
 (``{"Domain", "MasterDns", "ZoneId", "IgnoreTTL", "ZoneSerial"}``) and our own ``{"domain": "..."}``;
@@ -7,6 +7,6 @@ Accepts the original aws-lambda-mirror-dns-function event unchanged
 
 from __future__ import annotations
 
-from bot.core.dns.service import mirror_handler
+from bot.core.dns.commands import mirror_handler
 
 handler = mirror_handler()

@@ -1,5 +1,5 @@
 """SES bounce, complaint and delivery feedback: SNS -> the mailing table -> alerts in Slack."""
 
-from bot.mail_feedback_app import SesFeedbackApp
+from bot.intake.ses_feedback import SesFeedbackApp
 
 handler = SesFeedbackApp()

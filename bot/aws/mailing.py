@@ -3,7 +3,7 @@
 Writes are read-merge-write with optimistic concurrency: the item carries a revision ``rev`` and every
 put is conditional on the revision the merge was computed from, so a concurrent writer is never
 overwritten with older information (the merge itself decides by event time what is newer; see
-``bot.core.mail_state``). A put that loses the race gets the winner's item back with the failure, so the
+``bot.core.mail.state``). A put that loses the race gets the winner's item back with the failure, so the
 merge is redone without another read. A duplicate is recognised from the item before anything is written.
 
 State-table items of this capability (prefix ``mail#`` so they never collide with other kinds):

@@ -79,7 +79,7 @@ def _regroup(args: argparse.Namespace) -> None:
     """Words argparse gave a time flag beyond its value belong to the id (``--since 2h ID``); the
     times become strings and ``target`` the one id or ``tail``."""
     from bot.core.apilogs.words import id_from_words
-    from bot.core.timewords import take_time
+    from bot.core.common.timewords import take_time
 
     words = list(args.target)
     for name in ("since", "until"):

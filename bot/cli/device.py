@@ -20,7 +20,7 @@ def _read_code(value: str) -> str:
 
 def _activate(args: argparse.Namespace) -> int:
     from bot.cli.output import emit, print_json
-    from bot.core.device import MASK, activate
+    from bot.core.device.commands import MASK, activate
     from bot.errors import OpsbotError, UsageError
     from bot.render.device import activation_text
 
@@ -57,7 +57,7 @@ def _activate(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     from bot.cli.output import print_json
-    from bot.core.device import show
+    from bot.core.device.commands import show
     from bot.render.device import device_text
 
     views = show(Settings.from_env(), args.serial, args.client_id)
@@ -70,7 +70,7 @@ def _show(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     from bot.cli.output import emit
-    from bot.core.device import DeviceFilters, list_devices, parse_activated, parse_limit
+    from bot.core.device.commands import DeviceFilters, list_devices, parse_activated, parse_limit
     from bot.render.device import page_text
 
     settings = Settings.from_env()
@@ -90,7 +90,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _deactivate(args: argparse.Namespace) -> int:
     from bot.cli.output import print_json
-    from bot.core.device import deactivate
+    from bot.core.device.commands import deactivate
     from bot.render.device import deactivation_text
 
     result = deactivate(Settings.from_env(), args.serial, args.client_id, actor=cli_actor())

@@ -24,7 +24,7 @@ def _state(args: argparse.Namespace, settings: Settings) -> Any:
 
 
 def _zone(args: argparse.Namespace, settings: Settings) -> Any:
-    from bot.core.dns.service import zone_for
+    from bot.core.dns.commands import zone_for
 
     return zone_for(
         settings,
@@ -38,7 +38,7 @@ def _zone(args: argparse.Namespace, settings: Settings) -> Any:
 
 def _plan(args: argparse.Namespace) -> int:
     from bot.cli.output import print_json
-    from bot.core.dns.service import prepare
+    from bot.core.dns.commands import prepare
     from bot.render.dns import plan_json, plan_text
 
     settings = Settings.from_env()
@@ -52,7 +52,7 @@ def _plan(args: argparse.Namespace) -> int:
 
 def _resync(args: argparse.Namespace) -> int:
     from bot.cli.output import print_json
-    from bot.core.dns.service import BatchOutcome, apply, prepare
+    from bot.core.dns.commands import BatchOutcome, apply, prepare
     from bot.render.dns import plan_json, plan_text, result_text
 
     settings = Settings.from_env()
@@ -83,7 +83,7 @@ def _resync(args: argparse.Namespace) -> int:
 
 def _mirror(args: argparse.Namespace) -> int:
     from bot.cli.output import emit
-    from bot.core.dns.service import mirror
+    from bot.core.dns.commands import mirror
     from bot.render.dns import mirror_text
 
     settings = Settings.from_env()
@@ -94,7 +94,7 @@ def _mirror(args: argparse.Namespace) -> int:
 
 def _status(args: argparse.Namespace) -> int:
     from bot.cli.output import print_json
-    from bot.core.dns.service import configured_zones, status
+    from bot.core.dns.commands import configured_zones, status
     from bot.render.dns import status_text
 
     settings = Settings.from_env()

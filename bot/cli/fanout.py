@@ -11,7 +11,7 @@ from bot.config import Settings
 
 def _list(args: argparse.Namespace) -> int:
     from bot.cli.output import emit
-    from bot.core.fanout import ListFilters, list_mappings
+    from bot.core.fanout.commands import ListFilters, list_mappings
     from bot.render.fanout import listing_text
 
     listing = list_mappings(
@@ -23,7 +23,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     from bot.cli.output import emit
-    from bot.core.fanout import check
+    from bot.core.fanout.commands import check
     from bot.render.fanout import check_text
 
     report = check(Settings.from_env())
@@ -34,7 +34,7 @@ def _check(args: argparse.Namespace) -> int:
 def _toggle(args: argparse.Namespace) -> int:
     """Audited like the toggle from Slack (one record, outcome changed, unchanged or error)."""
     from bot.cli.output import emit
-    from bot.core.fanout import set_active
+    from bot.core.fanout.commands import set_active
     from bot.errors import OpsbotError
     from bot.render.fanout import toggle_text
     from bot.security import audit

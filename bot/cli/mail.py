@@ -30,7 +30,7 @@ def _audit(
 
 def _status(args: argparse.Namespace) -> int:
     from bot.cli.output import print_json, use_colour
-    from bot.core.mail import status
+    from bot.core.mail.commands import status
     from bot.render.mail import status_text
 
     result = status(args.address, Settings.from_env())
@@ -43,7 +43,7 @@ def _status(args: argparse.Namespace) -> int:
 
 def _stats(args: argparse.Namespace) -> int:
     from bot.cli.output import print_json, use_colour
-    from bot.core.mail import stats
+    from bot.core.mail.commands import stats
     from bot.render.mail import stats_text
 
     result = stats(Settings.from_env(), args.since)
@@ -56,7 +56,7 @@ def _stats(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     from bot.cli.output import emit
-    from bot.core.mail import list_addresses
+    from bot.core.mail.commands import list_addresses
     from bot.render.mail import list_text
 
     page = list_addresses(
@@ -68,7 +68,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _decide(args: argparse.Namespace) -> int:
     from bot.cli.output import emit
-    from bot.core.mail import reenable, suppress
+    from bot.core.mail.commands import reenable, suppress
     from bot.errors import OpsbotError
     from bot.render.mail import action_text
 
@@ -108,7 +108,7 @@ def _read_events(paths: list[str]) -> list[Any]:
 
 def _feed(args: argparse.Namespace) -> int:
     from bot.cli.output import print_json
-    from bot.mail_feedback_app import SesFeedbackApp
+    from bot.intake.ses_feedback import SesFeedbackApp
 
     app = SesFeedbackApp(Settings.from_env())
     reports = [app.handle(event).to_json() for event in _read_events(args.files)]

@@ -81,7 +81,7 @@ def _values(args: ParsedArgs, spec: ArgSpec) -> dict[str, Any]:
 def _check_lookup(args: ParsedArgs) -> None:
     """Pure checks in the ack path, so a typo is answered at once."""
     from bot.core.apilogs.ids import parse_request_id
-    from bot.core.timeparse import parse_time
+    from bot.core.common.timeparse import parse_time
 
     values = _values(args, LOOKUP_SPEC)
     parse_request_id(str(values["id"]))
@@ -92,7 +92,7 @@ def _check_lookup(args: ParsedArgs) -> None:
 
 def _check_tail(args: ParsedArgs) -> None:
     from bot.core.apilogs.patterns import compile_pattern
-    from bot.core.timeparse import parse_duration, parse_time
+    from bot.core.common.timeparse import parse_duration, parse_time
 
     values = _values(args, TAIL_SPEC)
     parse_duration(str(values.get("for") or DEFAULT_TAIL))
@@ -181,7 +181,7 @@ def _run_tail(
     from bot.aws.state import StateTable
     from bot.core.apilogs.commands import ended_flag_key, plan_tail, stop_flag_key
     from bot.core.apilogs.model import LogEvent
-    from bot.core.timeparse import format_duration, parse_duration
+    from bot.core.common.timeparse import format_duration, parse_duration
     from bot.render.apilogs import tail_message, tail_started_message, tail_summary_message
     from bot.render.blocks import section
 

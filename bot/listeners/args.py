@@ -183,7 +183,7 @@ def _time_words_joined(tokens: Sequence[str], spec: ArgSpec) -> Sequence[str]:
     names = {f.name for f in spec.flags if f.kind == "time"}
     if not names:
         return tokens
-    from bot.core.timewords import join_time_values
+    from bot.core.common.timewords import join_time_values
 
     return join_time_values(tokens, names)
 

@@ -48,7 +48,7 @@ CLIENT_ID = Positional("client-id", "the client id, e.g. ID-91B2F06B3F05")
 
 def _validate_activate(args: ParsedArgs) -> None:
     """Pure (ack path): all four arguments or none (none opens the form); formats checked up front."""
-    from bot.core.device import activation_field_errors
+    from bot.core.device.commands import activation_field_errors
 
     given = [args.get(name) for name in ACTIVATE_FIELDS]
     if not any(given):
@@ -75,7 +75,7 @@ def _activation_reply(result: Any) -> Reply:
 
 
 def _activate(call: Call) -> Reply:
-    from bot.core.device import activate
+    from bot.core.device.commands import activate
 
     serial, client_id, code, email = (call.args.get(name) for name in ACTIVATE_FIELDS)
     result = activate(call.settings, serial, client_id, code, email, actor=call.user_id, audit=False)
@@ -101,14 +101,14 @@ def _modal_values(values: Mapping[str, str]) -> tuple[str, str, str, str]:
 
 
 def _validate_modal(values: Mapping[str, str]) -> Mapping[str, str]:
-    from bot.core.device import activation_field_errors
+    from bot.core.device.commands import activation_field_errors
     from bot.render.device import modal_errors
 
     return modal_errors(activation_field_errors(*_modal_values(values)))
 
 
 def _activate_from_modal(call: ViewCall) -> Reply:
-    from bot.core.device import activate
+    from bot.core.device.commands import activate
 
     serial, client_id, code, email = _modal_values(call.values)
     result = activate(call.settings, serial, client_id, code, email, actor=call.user_id, audit=False)
@@ -116,7 +116,7 @@ def _activate_from_modal(call: ViewCall) -> Reply:
 
 
 def _show(call: Call) -> Reply:
-    from bot.core.device import show
+    from bot.core.device.commands import show
     from bot.render.device import device_blocks
 
     serial = call.args.get("serial")
@@ -145,7 +145,7 @@ def _page_reply(call: Call | ActionCall, page: Any, *, continued: bool) -> Reply
 
 
 def _list(call: Call) -> Reply:
-    from bot.core.device import DeviceFilters, list_devices, parse_activated
+    from bot.core.device.commands import DeviceFilters, list_devices, parse_activated
 
     filters = DeviceFilters(
         type=call.args.get("type"),
@@ -156,7 +156,7 @@ def _list(call: Call) -> Reply:
 
 
 def _more(call: ActionCall) -> Reply:
-    from bot.core.device import DeviceFilters, list_devices
+    from bot.core.device.commands import DeviceFilters, list_devices
     from bot.render.device import parse_more_value
 
     try:
@@ -170,7 +170,7 @@ def _more(call: ActionCall) -> Reply:
 def _deactivate(call: Call) -> Reply:
     from dataclasses import replace
 
-    from bot.core.device import deactivate, mask_email
+    from bot.core.device.commands import deactivate, mask_email
     from bot.render.device import deactivation_blocks
 
     serial, client_id = call.args.get("serial"), call.args.get("client-id")

@@ -43,8 +43,8 @@ ZONE_ID = Flag("zone-id", "the hosted zone, when the domain is mirrored into sev
 
 def _zone(settings: Any, domain: str, zone_id: str | None) -> Any:
     """A zone of OPSBOT_DNS_ZONES (Slack offers no --master: only configured zones are mirrored)."""
+    from bot.core.dns.commands import configured_zones
     from bot.core.dns.config import find_zone
-    from bot.core.dns.service import configured_zones
 
     return find_zone(configured_zones(settings), domain, zone_id=zone_id)
 

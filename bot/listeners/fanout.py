@@ -41,7 +41,7 @@ def _nonce() -> str:
 
 
 def _validate_list(args: ParsedArgs) -> None:
-    from bot.core.fanout import validate_type
+    from bot.core.fanout.commands import validate_type
 
     validate_type(args.get("type"))
 
@@ -63,7 +63,7 @@ def _listing_reply(
 
 
 def _list(call: Call) -> Reply:
-    from bot.core.fanout import ListFilters, list_mappings
+    from bot.core.fanout.commands import ListFilters, list_mappings
 
     filters = ListFilters(
         source=call.args.get("source"), type=call.args.get("type"), inactive=bool(call.args.get("inactive"))
@@ -72,7 +72,7 @@ def _list(call: Call) -> Reply:
 
 
 def _check_reply(call: Call | ActionCall, *, page: int = 0, replace: bool = False) -> Reply:
-    from bot.core.fanout import check
+    from bot.core.fanout.commands import check
     from bot.render.fanout import check_blocks
 
     report = check(call.settings)
@@ -114,7 +114,7 @@ def _toggle_reply(result: Any, user_id: str) -> Reply:
 
 def _toggle_command(active: bool) -> Any:
     def run(call: Call) -> Reply:
-        from bot.core.fanout import set_active
+        from bot.core.fanout.commands import set_active
 
         result = set_active(
             call.settings, call.args["source"], call.args["id"], active, table=call.args.get("table")
@@ -139,7 +139,7 @@ def _announce(call: ActionCall, reply: Reply) -> str:
 
 def _toggle_button(active: bool) -> Any:
     def run(call: ActionCall) -> Reply:
-        from bot.core.fanout import list_mappings, parse_source, set_active
+        from bot.core.fanout.commands import list_mappings, parse_source, set_active
         from bot.render.blocks import escape
         from bot.render.fanout import page_of, parse_toggle_value
 
@@ -177,7 +177,7 @@ def _toggle_button(active: bool) -> Any:
 
 
 def _page(call: ActionCall) -> Reply:
-    from bot.core.fanout import list_mappings
+    from bot.core.fanout.commands import list_mappings
     from bot.render.fanout import parse_page_value
 
     try:

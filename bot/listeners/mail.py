@@ -39,19 +39,19 @@ ADDRESS = Positional("address", "the e-mail address, e.g. jane@example.com")
 
 def _validate_address(args: ParsedArgs) -> None:
     """Pure (ack path): a bad address is answered at once, nothing runs."""
-    from bot.core.mail_feedback import normalize_address
+    from bot.core.mail.feedback import normalize_address
 
     normalize_address(str(args.get("address", "")))
 
 
 def _validate_stats(args: ParsedArgs) -> None:
-    from bot.core.timeparse import parse_time
+    from bot.core.common.timeparse import parse_time
 
     parse_time(str(args.get("since") or "7d"))
 
 
 def _validate_list(args: ParsedArgs) -> None:
-    from bot.core.timeparse import parse_time
+    from bot.core.common.timeparse import parse_time
 
     if args.get("since"):
         parse_time(str(args["since"]))
@@ -62,7 +62,7 @@ def _by(user_id: str) -> str:
 
 
 def _status(call: Call) -> Reply:
-    from bot.core.mail import status
+    from bot.core.mail.commands import status
     from bot.render.mail import status_message
 
     result = status(str(call.args["address"]), call.settings)
@@ -71,7 +71,7 @@ def _status(call: Call) -> Reply:
 
 
 def _stats(call: Call) -> Reply:
-    from bot.core.mail import stats
+    from bot.core.mail.commands import stats
     from bot.render.mail import stats_message
 
     result = stats(call.settings, str(call.args.get("since") or "7d"))
@@ -91,7 +91,7 @@ def _list_reply(page: Any, *, continued: bool) -> Reply:
 
 
 def _list(call: Call) -> Reply:
-    from bot.core.mail import list_addresses
+    from bot.core.mail.commands import list_addresses
 
     page = list_addresses(
         call.settings,
@@ -103,7 +103,7 @@ def _list(call: Call) -> Reply:
 
 
 def _more(call: ActionCall) -> Reply:
-    from bot.core.mail import list_addresses
+    from bot.core.mail.commands import list_addresses
     from bot.render.mail import parse_list_more_value
 
     try:
@@ -125,7 +125,7 @@ def _outcome(result: Any) -> str:
 
 
 def _reenable(call: Call) -> Reply:
-    from bot.core.mail import reenable
+    from bot.core.mail.commands import reenable
     from bot.render.mail import action_message
 
     result = reenable(str(call.args["address"]), call.settings, by=_by(call.user_id))
@@ -136,7 +136,7 @@ def _reenable(call: Call) -> Reply:
 
 
 def _suppress(call: Call) -> Reply:
-    from bot.core.mail import suppress
+    from bot.core.mail.commands import suppress
     from bot.render.mail import action_message
 
     reason = str(call.args.get("reason") or "")
@@ -282,19 +282,19 @@ def _address_of(call: ActionCall) -> str:
 
 
 def _click_reenable(call: ActionCall) -> Reply:
-    from bot.core.mail import reenable
+    from bot.core.mail.commands import reenable
 
     return _decided(call, reenable(_address_of(call), call.settings, by=_by(call.user_id)))
 
 
 def _click_suppress(call: ActionCall) -> Reply:
-    from bot.core.mail import suppress
+    from bot.core.mail.commands import suppress
 
     return _decided(call, suppress(_address_of(call), call.settings, by=_by(call.user_id)))
 
 
 def _click_history(call: ActionCall) -> Reply:
-    from bot.core.mail import status
+    from bot.core.mail.commands import status
     from bot.render.mail import history_message
 
     text, blocks = history_message(status(_address_of(call), call.settings))

@@ -12,8 +12,8 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from bot.core.mail_feedback import RecipientEvent, iso_ms
-from bot.core.mail_state import RANK, MailRules, effect_of
+from bot.core.mail.feedback import RecipientEvent, iso_ms
+from bot.core.mail.state import RANK, MailRules, effect_of
 
 TOPIC_ARN = "arn:aws:sns:us-east-1:123456789012:ses-notifications"
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:opsbot-ses-feedback"
@@ -192,7 +192,7 @@ Outcome = tuple[str, str, bool, bool, int]  # state, reason, sticky, review, tra
 def rules_in_time_order(events: Iterable[RecipientEvent], rules: MailRules) -> Outcome:
     """The issue's rules applied to one address's events sorted by event time, duplicates dropped.
 
-    A plain state machine, independent of ``bot.core.mail_state``'s merge (only the tie order of events
+    A plain state machine, independent of ``bot.core.mail.state``'s merge (only the tie order of events
     in the same millisecond is shared): the tests and the benchmark compare opsbot with it.
     """
     unique = {e.event_id: e for e in events}.values()

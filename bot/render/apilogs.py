@@ -13,7 +13,7 @@ from bot.core.apilogs.formats import is_error
 from bot.core.apilogs.lookup import LookupResult
 from bot.core.apilogs.model import ApiStage, LogEvent
 from bot.core.apilogs.tail import TailBatch, TailSummary
-from bot.core.timeparse import format_time
+from bot.core.common.timeparse import format_time
 from bot.render.blocks import (
     MAX_BLOCKS_MESSAGE,
     MAX_MESSAGE_TEXT,

@@ -10,7 +10,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from bot.core.device import (
+from bot.core.device.commands import (
     ActivationResult,
     DeactivationResult,
     DevicePage,

@@ -12,9 +12,9 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from bot.core.dns.commands import ApplyResult, BatchOutcome, MirrorResult, Prepared, ZoneStatus
 from bot.core.dns.config import ZoneConfig
 from bot.core.dns.plan import Action, Change, Plan
-from bot.core.dns.service import ApplyResult, BatchOutcome, MirrorResult, Prepared, ZoneStatus
 from bot.render.blocks import (
     Block,
     actions,

@@ -6,7 +6,16 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from bot.core.fanout import ERROR, CheckReport, Hook, ListFilters, Listing, SourceGroup, Target, ToggleResult
+from bot.core.fanout.commands import (
+    ERROR,
+    CheckReport,
+    Hook,
+    ListFilters,
+    Listing,
+    SourceGroup,
+    Target,
+    ToggleResult,
+)
 from bot.render.blocks import (
     MAX_BLOCKS_MESSAGE,
     MAX_BUTTON_VALUE,

@@ -329,7 +329,7 @@ def history_lines(history: Sequence[Mapping[str, Any]]) -> list[str]:
     return [str(entry.get("text") or f"{entry.get('at', '')} {entry.get('event', '')}") for entry in history]
 
 
-# "by slack:U0ALICE" in a stored history line (bot.core.mail_state.history_line).
+# "by slack:U0ALICE" in a stored history line (bot.core.mail.state.history_line).
 _HISTORY_PERSON = re.compile(r"(?:^| )by slack:([UW][A-Z0-9]+)(?= |$)")
 MAX_HISTORY_LINE = 500
 
@@ -609,7 +609,7 @@ def list_blocks(page: Any, *, continued: bool = False) -> list[Block]:
     cursor = page.next_cursor
     if shown and len(shown) < len(page.addresses):
         # The rest of this page did not fit in one message: go on after the last address shown.
-        from bot.core.mail import encode_list_cursor
+        from bot.core.mail.commands import encode_list_cursor
 
         cursor = encode_list_cursor(shown[-1].address)
     if not cursor:

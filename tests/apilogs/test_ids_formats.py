@@ -253,14 +253,14 @@ def test_generated_request_ids_carry_their_time() -> None:
     ],
 )
 def test_time_words(words: list[str], time: str, rest: list[str]) -> None:
-    from bot.core.timewords import take_time
+    from bot.core.common.timewords import take_time
 
     assert take_time(words) == (time, rest)
 
 
 def test_time_flag_values_are_joined_and_ids_freed_of_pasted_headers() -> None:
     from bot.core.apilogs.words import id_from_words
-    from bot.core.timewords import join_time_values
+    from bot.core.common.timewords import join_time_values
 
     tokens = ["ID", "--since", "2h", "ago", "--until=1", "hour", "ago", "--api", "shop"]
     assert join_time_values(tokens) == ["ID", "--since", "2h ago", "--until=1 hour ago", "--api", "shop"]

@@ -15,7 +15,7 @@ from bot.core.apilogs.commands import lookup
 from bot.core.apilogs.correlate import enclosing_invocation
 from bot.core.apilogs.lookup import LookupResult
 from bot.core.apilogs.model import LogEvent
-from bot.core.timeparse import to_epoch_ms
+from bot.core.common.timeparse import to_epoch_ms
 from bot.local.apilogs_traffic import RawEvent, uuid1_at, write_events
 from bot.local.seeds import apilogs as seed_module
 

@@ -19,7 +19,7 @@ from bot.config import Settings
 from bot.core.apilogs.commands import lookup
 from bot.core.apilogs.ids import IdKind, parse_request_id
 from bot.core.apilogs.lookup import LookupResult
-from bot.core.timeparse import to_epoch_ms
+from bot.core.common.timeparse import to_epoch_ms
 from bot.local.apilogs_traffic import FunctionSpec, RawEvent, SimRequest, Traffic, uuid1_at, write_events
 from bot.local.seeds import apilogs as seed_module
 from tests.apilogs.conftest import create_function, with_logging_config

@@ -19,7 +19,7 @@ from bot.config import Settings
 from bot.core.apilogs.commands import lookup
 from bot.core.apilogs.model import LogEvent
 from bot.core.apilogs.tail import TailSummary
-from bot.core.timeparse import to_epoch_ms
+from bot.core.common.timeparse import to_epoch_ms
 from bot.local.apilogs_traffic import RawEvent, write_events
 from bot.local.seeds import SeedContext
 from bot.local.seeds import apilogs as seed_module

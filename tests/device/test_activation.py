@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from bot.aws.state import StateTable
 from bot.config import Settings
-from bot.core.device import (
+from bot.core.device.commands import (
     GuessingLimits,
     Reason,
     activate,

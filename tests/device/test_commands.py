@@ -17,7 +17,7 @@ from bot.aws.devices import scan_devices
 from bot.aws.state import StateTable
 from bot.cli import main
 from bot.config import Settings
-from bot.core.device import (
+from bot.core.device.commands import (
     DeviceFilters,
     GuessingLimits,
     Reason,

@@ -28,7 +28,7 @@ from bot.aws.devices import DEVICE_TABLE_DEFINITION
 from bot.aws.dynamo import to_item
 from bot.aws.state import create_state_table, create_table
 from bot.config import Settings
-from bot.core.device import GuessingLimits, Reason, activate, register
+from bot.core.device.commands import GuessingLimits, Reason, activate, register
 from tests.support.events import load_event
 
 SERIAL, CLIENT, CODE = "SN-D7F3C8947867", "ID-91B2F06B3F05", "AC-9BE75CD0F1543D44C9AB"

@@ -14,7 +14,7 @@ from bot.aws.devices import DEVICE_TABLE_DEFINITION
 from bot.aws.dynamo import from_item, to_item
 from bot.aws.state import create_table
 from bot.config import Settings
-from bot.core.device import register
+from bot.core.device.commands import register
 from bot.listeners import device as listener
 from bot.local.slack_api import LocalSlack
 from bot.render import device as render
@@ -328,7 +328,7 @@ def test_owners_are_masked_for_callers_without_the_owners_grant(harness: SlackHa
 
 
 def test_masking_keeps_the_first_letter_and_the_domain() -> None:
-    from bot.core.device import MASK, mask_email
+    from bot.core.device.commands import MASK, mask_email
 
     assert mask_email("jane.doe@example.com") == "j•••@example.com"
     assert mask_email("x@y.org") == "x•••@y.org"

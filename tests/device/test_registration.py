@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from bot.aws.clients import client
 from bot.config import Settings
-from bot.core.device import activate, parse_registration, register, registration_handler
+from bot.core.device.commands import activate, parse_registration, register, registration_handler
 from bot.errors import UsageError
 from tests.support.events import load_event
 
@@ -116,7 +116,7 @@ def test_reregistering_a_reset_device_keeps_the_code_the_reset_issued(
 ) -> None:
     """An operator reset a device because its code leaked; the device then republishes its registration
     (with the old code): the leaked code must stay revoked."""
-    from bot.core.device import deactivate
+    from bot.core.device.commands import deactivate
 
     handler = registration_handler(device_settings)
     handler({**load_event("device_registration"), "activationCode": CODE}, None)

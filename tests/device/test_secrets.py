@@ -16,7 +16,7 @@ import pytest
 from bot.aws.clients import client
 from bot.aws.state import StateTable
 from bot.config import Settings
-from bot.core.device import (
+from bot.core.device.commands import (
     DeviceFilters,
     Secret,
     activate,
@@ -91,7 +91,7 @@ def test_a_code_typed_as_the_client_id_is_kept_out_too(
 ) -> None:
     """Client id and code swapped: the typed client id is the code. No answer, log line, audit record or
     state item repeats it, through unknown device and the lockout that follows; the serial says which."""
-    from bot.core.device import GuessingLimits, Reason
+    from bot.core.device.commands import GuessingLimits, Reason
 
     plain = "Kx7-pass-9981"  # no pattern would recognise it
     register(device_settings, {**load_event("device_registration"), "activationCode": plain})

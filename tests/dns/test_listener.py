@@ -14,8 +14,8 @@ from bot.aws.clients import client
 from bot.aws.dynamo import from_item
 from bot.aws.functions import serve_locally
 from bot.config import Settings
+from bot.core.dns.commands import mirror_handler
 from bot.core.dns.config import MasterAddress
-from bot.core.dns.service import mirror_handler
 from bot.local.dns_master import free_port
 from bot.local.slack_api import LocalSlack, Message
 from tests.conftest import ONCALL_POLICY

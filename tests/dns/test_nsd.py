@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.core.dns.commands import mirror, prepare
 from bot.core.dns.plan import make_plan, validate
 from bot.core.dns.records import hosted_zone, master_zone_from_text
-from bot.core.dns.service import mirror, prepare
 from bot.core.dns.transfer import TransferError, query_serial, transfer
 from bot.core.dns.tsig import TsigKey, load_key
 from bot.local.dns_master import zone_text

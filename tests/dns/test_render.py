@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import json
 
+from bot.core.dns.commands import ApplyResult, BatchOutcome, Prepared, Timings, ZoneStatus
 from bot.core.dns.config import MasterAddress, ZoneConfig
 from bot.core.dns.plan import Limits, make_plan
 from bot.core.dns.records import hosted_zone, master_zone_from_text
-from bot.core.dns.service import ApplyResult, BatchOutcome, Prepared, Timings, ZoneStatus
 from bot.core.dns.transfer import TransferStats
 from bot.render.blocks import problems
 from bot.render.dns import (

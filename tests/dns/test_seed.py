@@ -8,7 +8,7 @@ import pytest
 
 from bot.aws.state import StateTable
 from bot.config import Settings
-from bot.core.dns.service import apply, configured_zones, prepare, status, zone_for
+from bot.core.dns.commands import apply, configured_zones, prepare, status, zone_for
 from bot.local.seeds import SeedContext
 
 

@@ -12,9 +12,7 @@ from botocore.stub import Stubber
 
 from bot.aws import route53
 from bot.aws.clients import client
-from bot.core.dns.plan import Batch, make_plan
-from bot.core.dns.records import hosted_zone, master_zone_from_text
-from bot.core.dns.service import (
+from bot.core.dns.commands import (
     MirrorFailed,
     Prepared,
     Timings,
@@ -24,6 +22,8 @@ from bot.core.dns.service import (
     prepare,
     zone_status,
 )
+from bot.core.dns.plan import Batch, make_plan
+from bot.core.dns.records import hosted_zone, master_zone_from_text
 from bot.core.dns.transfer import TransferStats
 from bot.errors import UsageError
 from bot.local.dns_master import zone_text
@@ -550,7 +550,7 @@ def test_an_unexpected_error_in_one_zone_does_not_stop_the_others(
     """A bug (here: reading one hosted zone raises something that is not an OpsbotError) is that zone's
     failure, logged and recorded; the next zone is still mirrored and Lambda still counts an error."""
     from bot.config import Settings
-    from bot.core.dns import service
+    from bot.core.dns import commands as service
 
     master = str(zone_env.zone.master)
     broken = create_hosted_zone(DOMAIN)

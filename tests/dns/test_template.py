@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
+from bot.core.dns.commands import check_key
 from bot.core.dns.config import ZoneConfig, parse_event, parse_master, parse_zones
-from bot.core.dns.service import check_key
 from bot.core.dns.worker import progress_key
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,8 +15,8 @@ from bot.aws.functions import invoke, invoke_client, serve_locally
 from bot.aws.route53 import change_client
 from bot.config import Settings
 from bot.core.dns import worker
+from bot.core.dns.commands import mirror_handler
 from bot.core.dns.config import MasterAddress
-from bot.core.dns.service import mirror_handler
 from bot.errors import AwsError, OpsbotError, UsageError
 from bot.local.dns_master import free_port
 from bot.local.slack_api import LocalSlack

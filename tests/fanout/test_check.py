@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from bot.aws.clients import client
 from bot.cli import main
-from bot.core.fanout import (
+from bot.core.fanout.commands import (
     ERROR,
     WARNING,
     Hook,

@@ -21,7 +21,7 @@ from bot.aws.fanout import (
 from bot.aws.state import create_table
 from bot.cli import main
 from bot.config import Settings
-from bot.core.fanout import Hook, ListFilters, check, list_mappings, parse_source, table_specs
+from bot.core.fanout.commands import Hook, ListFilters, check, list_mappings, parse_source, table_specs
 from bot.errors import UsageError
 from tests.fanout.conftest import (
     DDB_STREAM_ARN,

@@ -12,7 +12,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.aws.state import StateTable, create_state_table
-from bot.core.fanout import ListFilters, Listing, SourceGroup, Target, check, list_mappings, parse_source
+from bot.core.fanout.commands import (
+    ListFilters,
+    Listing,
+    SourceGroup,
+    Target,
+    check,
+    list_mappings,
+    parse_source,
+)
 from bot.render import fanout as render
 from bot.render.blocks import MAX_BLOCKS_MESSAGE, problems
 from tests.fanout.conftest import DDB_STREAM_ARN, KINESIS_ARN, Fanout
@@ -214,7 +222,7 @@ def test_check_page_values_round_trip() -> None:
 
 
 def test_toggle_blocks(fanout: Fanout) -> None:
-    from bot.core.fanout import set_active
+    from bot.core.fanout.commands import set_active
 
     fanout.register(target_id="t1", target_type="kinesis", destination="out")
     blocks = render.toggle_blocks(set_active(fanout.settings, "inputStream", "t1", True), actor="U123")

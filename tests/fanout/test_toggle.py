@@ -10,7 +10,7 @@ from bot.aws.fanout import FANOUT_TABLE_DEFINITION, register_like_cli
 from bot.aws.state import create_table
 from bot.cli import main
 from bot.config import Settings
-from bot.core.fanout import set_active
+from bot.core.fanout.commands import set_active
 from bot.errors import UsageError
 from tests.fanout.conftest import DDB_STREAM_ARN, KINESIS_ARN, Fanout, raw_items
 

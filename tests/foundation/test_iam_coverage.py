@@ -253,10 +253,10 @@ def test_the_slack_functions_policy_grants_what_the_bot_calls(demo_stack: LocalS
 
 
 def test_the_event_functions_policies_grant_what_their_handlers_call(demo_stack: LocalStack) -> None:
-    from bot.core.device import registration_handler
-    from bot.core.dns.service import mirror_handler
+    from bot.core.device.commands import registration_handler
+    from bot.core.dns.commands import mirror_handler
+    from bot.intake.ses_feedback import SesFeedbackApp
     from bot.local import mail_samples
-    from bot.mail_feedback_app import SesFeedbackApp
     from tests.support.events import load_event
 
     settings = demo_stack.settings

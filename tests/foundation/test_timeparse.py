@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.core.timeparse import format_duration, format_time, parse_duration, parse_time
+from bot.core.common.timeparse import format_duration, format_time, parse_duration, parse_time
 from bot.errors import UsageError
 
 NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)

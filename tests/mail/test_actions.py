@@ -13,10 +13,10 @@ from botocore.stub import Stubber
 from bot.aws import mailing
 from bot.aws.clients import client
 from bot.config import Settings
-from bot.core import mail
+from bot.core.mail import commands as mail
 from bot.errors import UsageError
+from bot.intake.ses_feedback import SesFeedbackApp
 from bot.local import mail_samples
-from bot.mail_feedback_app import SesFeedbackApp
 from bot.render import mail as render
 
 NOW_MS = int(datetime.now(UTC).timestamp() * 1000)

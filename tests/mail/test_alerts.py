@@ -13,12 +13,12 @@ import pytest
 from bot.aws.dynamo import scan_all
 from bot.aws.state import StateTable
 from bot.config import Settings
-from bot.core import mail_alerts
-from bot.core.mail import AlertPolicy
-from bot.core.mail_alerts import MailAlert, dispatch
+from bot.core.mail import alerts as mail_alerts
+from bot.core.mail.alerts import MailAlert, dispatch
+from bot.core.mail.commands import AlertPolicy
+from bot.intake.ses_feedback import SesFeedbackApp, SlackAlertPoster
 from bot.local import mail_samples
 from bot.local.slack_api import LocalSlack
-from bot.mail_feedback_app import SesFeedbackApp, SlackAlertPoster
 from tests.mail.conftest import ALERTS
 
 NOW_MS = int(time.time() * 1000)

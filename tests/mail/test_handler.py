@@ -15,10 +15,10 @@ import pytest
 from bot.aws import clients, mailing
 from bot.aws.dynamo import scan_all, to_item
 from bot.config import Settings
-from bot.core.mail_state import BOOKKEEPING
+from bot.core.mail.state import BOOKKEEPING
+from bot.intake.ses_feedback import FeedbackNotStored, SesFeedbackApp
 from bot.local import mail_samples
 from bot.local.slack_api import LocalSlack
-from bot.mail_feedback_app import FeedbackNotStored, SesFeedbackApp
 from bot.render.mail import status_text
 from tests.mail.conftest import ALERTS
 from tests.support.events import load_event
@@ -268,7 +268,7 @@ def test_a_complaint_older_than_a_persons_reenable_is_flagged_for_review(
 ) -> None:
     """E.g. a dead-letter queue redriven after someone re-enabled the address: the state stays as the
     person decided, but the channel is told to check before mailing it."""
-    from bot.core import mail
+    from bot.core.mail import commands as mail
 
     address = "redriven@example.com"
     app = SesFeedbackApp(mail_settings)
@@ -304,7 +304,7 @@ def test_concurrent_writer_between_read_and_write_is_merged_not_overwritten(
     mail_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Another invocation stores a complaint after we read the item; our conditional write fails, we merge again."""
-    from bot.core import mail as core
+    from bot.core.mail import commands as core
 
     address = "race@example.com"
     app = SesFeedbackApp(mail_settings)
@@ -354,7 +354,7 @@ def test_an_item_the_original_handler_wrote_under_another_spelling_is_taken_over
 
     Its complaint must not be forgotten when the first notification for that address arrives.
     """
-    from bot.core import mail
+    from bot.core.mail import commands as mail
 
     spelled = "Angry.Reader@Example.COM"
     put_legacy(
@@ -395,7 +395,7 @@ def test_the_original_handlers_row_under_the_events_spelling_follows_opsbots_sta
     mail_settings: Settings,
 ) -> None:
     """A reader that looks the address up as SES spelled it (the original handler's key) sees a complaint."""
-    from bot.core import mail
+    from bot.core.mail import commands as mail
 
     spelled = "Jane.Doe@Example.COM"
     table = mail_settings.mailing_table
@@ -437,7 +437,7 @@ def test_a_late_copy_of_an_older_state_never_overwrites_a_newer_one(
     mail_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two invocations for one address: the one that stored the older state copies it last."""
-    from bot.core import mail as core
+    from bot.core.mail import commands as core
 
     spelled = "Late.Copy@Example.COM"
     put_legacy(mail_settings.mailing_table, legacy_row(spelled, "enable"))
@@ -530,7 +530,7 @@ def test_both_functions_that_copy_into_the_original_row_are_granted_its_calls(
     mail_settings: Settings,
 ) -> None:
     """The IAM coverage test's demo has no row of the original handler: check the copy's calls here."""
-    from bot.core import mail
+    from bot.core.mail import commands as mail
     from tests.foundation.test_deploy_artifacts import template
 
     def mailing_actions(function: str) -> set[str]:
@@ -614,10 +614,10 @@ def test_concurrent_invocations_for_one_address_lose_nothing(
     """Real threads recording events for one address; every writer reads before any of them writes."""
     import threading
 
-    from bot.core import mail as core
-    from bot.core.mail_feedback import parse_notification
-    from bot.core.mail_state import AddressRecord, merge
-    from bot.core.mail_state import to_item as state_item
+    from bot.core.mail import commands as core
+    from bot.core.mail.feedback import parse_notification
+    from bot.core.mail.state import AddressRecord, merge
+    from bot.core.mail.state import to_item as state_item
 
     writers, per_writer = 5, 3
     address = "contended@example.com"

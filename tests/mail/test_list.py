@@ -15,10 +15,10 @@ from bot.aws import clients, mailing
 from bot.aws.dynamo import to_item
 from bot.cli import main
 from bot.config import Settings
-from bot.core import mail
+from bot.core.mail import commands as mail
 from bot.errors import UsageError
+from bot.intake.ses_feedback import SesFeedbackApp
 from bot.local import mail_samples
-from bot.mail_feedback_app import SesFeedbackApp
 from bot.render import mail as render
 from bot.render.blocks import problems
 from tests.conftest import ONCALL_POLICY

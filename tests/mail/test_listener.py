@@ -10,9 +10,9 @@ import pytest
 from botocore.stub import Stubber
 
 from bot.aws import mailing
+from bot.intake.ses_feedback import SesFeedbackApp
 from bot.local import mail_samples
 from bot.local.slack_api import LocalSlack, Message
-from bot.mail_feedback_app import SesFeedbackApp
 from tests.conftest import ONCALL_POLICY
 from tests.mail.conftest import ALERTS
 from tests.support.events import load_event

@@ -14,12 +14,12 @@ import pytest
 from bot.aws import clients, mailing
 from bot.aws.state import StateTable
 from bot.config import Settings
-from bot.core import mail_alerts
-from bot.core.mail import AlertPolicy
-from bot.core.mail_alerts import MailAlert, deliver
+from bot.core.mail import alerts as mail_alerts
+from bot.core.mail.alerts import MailAlert, deliver
+from bot.core.mail.commands import AlertPolicy
+from bot.intake.ses_feedback import SesFeedbackApp, SlackAlertPoster
 from bot.local import mail_samples
 from bot.local.slack_api import LocalSlack
-from bot.mail_feedback_app import SesFeedbackApp, SlackAlertPoster
 from tests.mail.conftest import ALERTS
 
 T0 = 1_714_550_400_000  # 2024-05-01T08:00:00Z

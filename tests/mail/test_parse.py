@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.core.mail_feedback import (
+from bot.core.mail.feedback import (
     InvalidAddress,
     MalformedRecord,
     normalize_address,
@@ -143,7 +143,7 @@ def test_batch_with_malformed_records_in_the_middle() -> None:
     ],
 )
 def test_lenient_timestamps(text: object, expected: str) -> None:
-    from bot.core.mail_feedback import iso_ms
+    from bot.core.mail.feedback import iso_ms
 
     assert iso_ms(parse_timestamp(text)) == expected
 

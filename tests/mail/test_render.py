@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from bot.core.mail import MailStats, SuppressionStatus, status_of_item
-from bot.core.mail_alerts import Digest, MailAlert
-from bot.core.mail_feedback import parse_notification
-from bot.core.mail_state import MailRules, merge, to_item
+from bot.core.mail.alerts import Digest, MailAlert
+from bot.core.mail.commands import MailStats, SuppressionStatus, status_of_item
+from bot.core.mail.feedback import parse_notification
+from bot.core.mail.state import MailRules, merge, to_item
 from bot.local import mail_samples
 from bot.render import mail as render
 from bot.render.blocks import problems

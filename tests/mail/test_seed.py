@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from bot.aws.state import StateTable
 from bot.config import Settings
-from bot.core import mail
+from bot.core.mail import commands as mail
 from bot.local.seeds import SeedContext
 from bot.local.seeds import mail as mail_seed
 from bot.local.slack_api import LocalSlack

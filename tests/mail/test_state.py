@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.core.mail_feedback import RecipientEvent
-from bot.core.mail_state import (
+from bot.core.mail.feedback import RecipientEvent
+from bot.core.mail.state import (
     AddressRecord,
     MailRules,
     derive,

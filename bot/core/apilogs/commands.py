@@ -13,7 +13,7 @@ from bot.core.apilogs import discovery as disc
 from bot.core.apilogs.lookup import LookupResult, lookup
 from bot.core.apilogs.model import ApiStage, Discovery
 from bot.core.apilogs.tail import Tail, TailMode
-from bot.core.timeparse import parse_duration, parse_time, to_epoch_ms
+from bot.core.common.timeparse import parse_duration, parse_time, to_epoch_ms
 from bot.errors import AwsError, UsageError
 
 TAIL_MODES: tuple[TailMode, ...] = ("auto", "live", "poll")

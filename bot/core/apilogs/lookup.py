@@ -65,7 +65,7 @@ from bot.core.apilogs.model import (
     merge_events,
     sort_key,
 )
-from bot.core.timeparse import format_time, parse_time, to_epoch_ms
+from bot.core.common.timeparse import format_time, parse_time, to_epoch_ms
 from bot.errors import UsageError
 
 T = TypeVar("T")

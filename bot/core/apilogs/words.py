@@ -2,7 +2,7 @@
 
 A shell (and Slack's text) splits that into several words; ``id_from_words`` takes the id back out. The
 words of an unquoted time (``--since 2h ago``) are joined by the argument parser itself
-(``bot.core.timewords``, flags of kind ``time``). Pure and small: it runs in Slack's ack path.
+(``bot.core.common.timewords``, flags of kind ``time``). Pure and small: it runs in Slack's ack path.
 """
 
 from __future__ import annotations

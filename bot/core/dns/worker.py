@@ -85,8 +85,8 @@ def _text(request: Mapping[str, Any], key: str, *, required: bool = False) -> st
 
 
 def _zone(settings: Settings, request: Mapping[str, Any]) -> Any:
+    from bot.core.dns.commands import configured_zones
     from bot.core.dns.config import find_zone
-    from bot.core.dns.service import configured_zones
 
     return find_zone(
         configured_zones(settings),
@@ -121,7 +121,7 @@ def _state(settings: Settings) -> Any:
 
 
 def _status(settings: Settings, request: Mapping[str, Any]) -> dict[str, Any]:
-    from bot.core.dns.service import configured_zones, status
+    from bot.core.dns.commands import configured_zones, status
     from bot.render.dns import status_blocks
 
     zones = (_zone(settings, request),) if request.get("domain") else configured_zones(settings)
@@ -131,7 +131,7 @@ def _status(settings: Settings, request: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _preview(settings: Settings, request: Mapping[str, Any]) -> dict[str, Any]:
-    from bot.core.dns.service import prepare
+    from bot.core.dns.commands import prepare
     from bot.render.dns import plan_blocks, plan_summary_text
 
     prepared = prepare(_zone(settings, request), state=_state(settings))
@@ -148,7 +148,7 @@ def _preview(settings: Settings, request: Mapping[str, Any]) -> dict[str, Any]:
 def _apply(
     settings: Settings, request: Mapping[str, Any], on_progress: ProgressReporter | None
 ) -> dict[str, Any]:
-    from bot.core.dns.service import BatchOutcome, apply, prepare
+    from bot.core.dns.commands import BatchOutcome, apply, prepare
     from bot.render.dns import plan_blocks, plan_summary_text, progress_blocks, result_blocks, result_sentence
 
     actor = _text(request, "actor")

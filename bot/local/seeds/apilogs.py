@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot.aws.clients import client
-from bot.core.timeparse import to_epoch_ms
+from bot.core.common.timeparse import to_epoch_ms
 from bot.local.apilogs_traffic import FunctionSpec, SimRequest, Traffic, write_events
 from bot.local.seeds import SeedContext
 

@@ -7,7 +7,7 @@ import secrets
 
 from bot.aws.devices import DEVICE_TABLE_DEFINITION
 from bot.aws.state import create_table
-from bot.core.device import activate, registration_handler
+from bot.core.device.commands import activate, registration_handler
 from bot.local.seeds import SeedContext
 
 DEVICE_COUNT = 50

@@ -15,8 +15,8 @@ from typing import Any
 
 from bot.aws.clients import client
 from bot.aws.functions import serve_locally
+from bot.core.dns.commands import mirror, mirror_handler
 from bot.core.dns.config import ZoneConfig
-from bot.core.dns.service import mirror, mirror_handler
 from bot.local.dns_master import LocalMaster, zone_text
 from bot.local.seeds import SeedContext
 

@@ -12,7 +12,7 @@ import zipfile
 from bot.aws.clients import client
 from bot.aws.fanout import FANOUT_TABLE_DEFINITION, register_like_cli
 from bot.aws.state import create_table
-from bot.core.fanout import table_specs
+from bot.core.fanout.commands import table_specs
 from bot.local.seeds import SeedContext
 
 ROLE_NAME = "opsbot-demo-fanout"

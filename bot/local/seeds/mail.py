@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from bot.aws.mailing import create_mailing_table
+from bot.intake.ses_feedback import SesFeedbackApp
 from bot.local import mail_samples
 from bot.local.seeds import SeedContext
-from bot.mail_feedback_app import SesFeedbackApp
 
 BOUNCED = "jane.doe@example.com"
 COMPLAINED = "angry.reader@example.net"

@@ -31,7 +31,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from bot.core.mail_feedback import MalformedRecord, RecipientEvent, iso_ms, parse_timestamp
+from bot.core.mail.feedback import MalformedRecord, RecipientEvent, iso_ms, parse_timestamp
 
 Effect = Literal["permanent", "transient", "undetermined", "complaint", "delivery", "reenable", "suppress"]
 State = Literal["enable", "disable"]

@@ -2,7 +2,7 @@
 
 One function per command, taking plain arguments and settings and returning a result dataclass that the
 renderers (``bot.render.mail``) turn into Block Kit or terminal text. ``record_event`` is the one write
-path: SES feedback and a person's decision both go through the same merge (``bot.core.mail_state``) and the
+path: SES feedback and a person's decision both go through the same merge (``bot.core.mail.state``) and the
 same conditional write (``bot.aws.mailing``).
 """
 
@@ -21,8 +21,9 @@ from typing import Any
 
 from bot.aws import mailing
 from bot.config import Settings
-from bot.core.mail_feedback import RecipientEvent, iso_ms, normalize_address, spelling
-from bot.core.mail_state import (
+from bot.core.common.timeparse import format_time, parse_duration, parse_time
+from bot.core.mail.feedback import RecipientEvent, iso_ms, normalize_address, spelling
+from bot.core.mail.state import (
     MERGE_STATE,
     AddressRecord,
     Derived,
@@ -37,7 +38,6 @@ from bot.core.mail_state import (
     same_state,
     to_item,
 )
-from bot.core.timeparse import format_time, parse_duration, parse_time
 from bot.errors import AwsError, ConfigError, OpsbotError, UsageError
 
 logger = logging.getLogger("opsbot.mail")
@@ -418,7 +418,7 @@ class MailStatus:
 
 def window_text(rules: MailRules) -> str:
     """The transient-bounce window in words (``3d``)."""
-    from bot.core.timeparse import format_duration
+    from bot.core.common.timeparse import format_duration
 
     return format_duration(timedelta(milliseconds=rules.transient_window_ms))
 

@@ -11,7 +11,7 @@ Order of work for a batch: parse every record (a malformed one is logged with th
 store every event (the table is updated before any alert is posted), then post the alerts: first those an
 earlier invocation could not post (kept in the state table's outbox), then the batch's own. A failed post
 is logged and the alert kept in the outbox for the next invocation; it never undoes or blocks a table
-update (see ``bot.core.mail_alerts``). If an event could not be stored because AWS failed,
+update (see ``bot.core.mail.alerts``). If an event could not be stored because AWS failed,
 the rest of the batch is still processed, then the records concerned are retried: named as
 ``batchItemFailures`` for SQS, by raising for SNS (Lambda retries the whole event). Events already stored
 are then recognised as duplicates and change nothing.
@@ -139,9 +139,9 @@ class SesFeedbackApp:
         return report.to_json()
 
     def handle(self, event: Any) -> BatchReport:
-        from bot.core.mail import EventOutcome, count_events, mail_config, record_event
-        from bot.core.mail_alerts import MailAlert
-        from bot.core.mail_feedback import RawRecord, parse_batch
+        from bot.core.mail.alerts import MailAlert
+        from bot.core.mail.commands import EventOutcome, count_events, mail_config, record_event
+        from bot.core.mail.feedback import RawRecord, parse_batch
 
         settings = self.settings
         config = mail_config(settings)
@@ -246,8 +246,8 @@ class SesFeedbackApp:
 
     def _alert(self, alerts: list[Any], report: BatchReport) -> None:
         from bot.aws.state import StateTable
-        from bot.core.mail import mail_config
-        from bot.core.mail_alerts import deliver
+        from bot.core.mail.alerts import deliver
+        from bot.core.mail.commands import mail_config
 
         settings = self.settings
         if not settings.alert_channel and self._poster is None:

@@ -6,7 +6,7 @@ invocations in the state table), a *storm* starts: one digest message is posted 
 counts (by type, by sender, top diagnostics) instead of flooding the channel. The storm ends
 ``storm_seconds`` after the last minute that went over the threshold.
 
-Posting is done by an ``AlertPoster`` (the Slack one is in ``bot.mail_feedback_app``); this module only
+Posting is done by an ``AlertPoster`` (the Slack one is in ``bot.intake.ses_feedback``); this module only
 decides what to post and keeps the counters. It never raises: the table updates the alerts are about are
 already stored.
 
@@ -31,9 +31,9 @@ from typing import Any, Protocol
 
 from bot.aws import mailing
 from bot.aws.state import StateTable
-from bot.core.mail import AlertPolicy, EventOutcome, window_text
-from bot.core.mail_feedback import MalformedRecord, iso_ms, parse_timestamp, sender_address
-from bot.core.mail_state import MailRules
+from bot.core.mail.commands import AlertPolicy, EventOutcome, window_text
+from bot.core.mail.feedback import MalformedRecord, iso_ms, parse_timestamp, sender_address
+from bot.core.mail.state import MailRules
 from bot.errors import OpsbotError
 
 logger = logging.getLogger("opsbot.mail")

@@ -36,7 +36,7 @@ from bot.aws import devices as catalog
 from bot.aws.devices import UNREGISTERED_EMAIL, is_activated
 from bot.aws.state import StateTable
 from bot.config import Settings, apply_log_level
-from bot.core.timeparse import format_time
+from bot.core.common.timeparse import format_time
 from bot.errors import UsageError
 
 log = logging.getLogger("opsbot.device")

@@ -1,0 +1,1 @@
+"""What every capability shares and none owns: time and duration input as people type it."""

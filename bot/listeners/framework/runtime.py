@@ -1,0 +1,200 @@
+"""The per-app runtime: settings, the policy decision, the lazy deadline and the audit record of every
+invocation; the Bolt context plumbing that lets a lazy run answer in the ack.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import weakref
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from bot.config import Settings
+from bot.listeners.framework.declarations import (
+    ACK_HANDLE,
+    DEFAULT_LAZY_SECONDS,
+    UNSTARTED_AUDIT_SECONDS,
+    ButtonAction,
+    Command,
+    ModalSubmit,
+)
+from bot.security import audit
+from bot.security.policy import Caller, Decision
+
+logger = logging.getLogger("opsbot.listeners")
+
+
+class Runtime:
+    """Per-app state shared by all listeners: settings, authorizer, the registry, the deadline."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.commands: dict[str, Command] = {}
+        self.buttons: dict[str, ButtonAction] = {}
+        self.modals: dict[str, ModalSubmit] = {}
+        self._authorizer: Any = None
+        # Set by the Lambda handler for each invocation (epoch seconds); None outside Lambda.
+        self.lambda_deadline: float | None = None
+        # lazy function -> what to do when it could not be started (``lazy_not_started``)
+        self._unstarted: dict[Callable[..., None], Callable[[Any, BaseException], None]] = {}
+
+    # The authorizer is created after every listener registered (it validates action names).
+    def seal(self) -> None:
+        from bot.security.authorizer import Authorizer
+
+        self._authorizer = Authorizer(self.settings, self.known_actions())
+
+    @property
+    def authorizer(self) -> Any:
+        if self._authorizer is None:
+            self.seal()
+        return self._authorizer
+
+    def known_actions(self) -> set[str]:
+        actions = {cmd.action_of(sub) for cmd in self.commands.values() for sub in cmd.subcommands}
+        actions |= {action for cmd in self.commands.values() for action in cmd.sensitive}
+        actions |= {b.action for b in self.buttons.values()}
+        actions |= {m.action for m in self.modals.values()}
+        return actions
+
+    def mutating_actions(self) -> set[str]:
+        actions = {cmd.action_of(s) for cmd in self.commands.values() for s in cmd.subcommands if s.mutating}
+        actions |= {action for cmd in self.commands.values() for action in cmd.sensitive}
+        actions |= {b.action for b in self.buttons.values() if b.mutating}
+        actions |= {m.action for m in self.modals.values() if m.mutating}
+        return actions
+
+    def deadline(self) -> float:
+        if self.lambda_deadline is not None:
+            return self.lambda_deadline - 5  # leave time to report before Lambda stops us
+        return time.time() + DEFAULT_LAZY_SECONDS
+
+    def decide(self, action: str, *, mutating: bool, caller: Caller, client: Any) -> Decision:
+        return self.authorizer.decide(
+            action, mutating=mutating, user=caller.user_id, channel=caller.channel_id, slack=client
+        )
+
+    def on_unstarted(
+        self, function: Callable[..., None], handler: Callable[[Any, BaseException], None]
+    ) -> None:
+        self._unstarted[function] = handler
+
+    def lazy_not_started(self, function: Callable[..., None], request: Any, error: BaseException) -> None:
+        """The lazy half of a request could not be handed over (on Lambda: the self-invocation failed).
+
+        Called in the ack path, by the lazy runner: the listener's handler replaces the ack with a sentence
+        and writes the audit record the lazy run would have written. Never raises: Bolt would answer 500."""
+        handler = self._unstarted.get(function)
+        if handler is None:
+            logger.error("lazy work could not be started: %s", error, exc_info=error)
+            return
+        try:
+            handler(request, error)
+        except Exception:
+            logger.exception("lazy work could not be started, and reporting that failed too")
+
+    def audit(
+        self,
+        *,
+        ref: str,
+        started: float,
+        caller: Caller,
+        kind: str,
+        command: str,
+        action: str,
+        args: str,
+        outcome: str,
+        detail: str = "",
+    ) -> None:
+        record = audit.build_record(
+            ref=ref,
+            started=started,
+            ended=time.time(),
+            user=caller.user_id,
+            team=caller.team_id,
+            channel=caller.channel_id,
+            user_name=caller.user_name,
+            kind=kind,
+            command=command,
+            action=action,
+            args=args,
+            outcome=outcome,
+            detail=detail,
+        )
+        audit.write(record, state_table=self.settings.state_table, ttl_days=self.settings.audit_ttl_days)
+
+
+_runtimes: weakref.WeakKeyDictionary[Any, Runtime] = weakref.WeakKeyDictionary()
+
+
+class _Shared:
+    """A context value that Bolt's deep copy for lazy listeners keeps by reference."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Shared:
+        return self
+
+
+def keep_ack_handle(app: Any) -> None:
+    """Let a lazy runner that fails to start answer in the ack after all (``Runtime.lazy_not_started``)."""
+
+    def ack_handle(context: Any, next: Callable[[], Any]) -> Any:  # Bolt passes arguments by name
+        if "ack" in context:
+            context[ACK_HANDLE] = _Shared(context["ack"])
+        return next()
+
+    app.middleware(ack_handle)
+
+
+def ack_of(request: Any) -> Any:
+    """The ack that answers Slack for ``request``, even when ``request`` is a lazy runner's copy."""
+    handle = request.context.get(ACK_HANDLE)
+    return handle.value if isinstance(handle, _Shared) else request.context.ack
+
+
+def bind_runtime(app: Any, runtime: Runtime) -> None:
+    _runtimes[app] = runtime
+
+
+def runtime_of(app: Any) -> Runtime:
+    try:
+        return _runtimes[app]
+    except KeyError:
+        raise RuntimeError("build the app with bot.app.build_app, which binds its runtime") from None
+
+
+def caller_from(body: Mapping[str, Any]) -> Caller:
+    """The caller of a slash command (flat payload) or an interaction (nested payload)."""
+    user = body.get("user")
+    if isinstance(user, dict):
+        channel = body.get("channel") or {}
+        team = body.get("team") or {}
+        return Caller(
+            user_id=str(user.get("id", "")),
+            user_name=str(user.get("username") or user.get("name") or ""),
+            team_id=str(team.get("id", "") if isinstance(team, dict) else team or user.get("team_id", "")),
+            channel_id=str(channel.get("id", "") if isinstance(channel, dict) else channel or ""),
+        )
+    return Caller(
+        user_id=str(body.get("user_id", "")),
+        user_name=str(body.get("user_name", "")),
+        team_id=str(body.get("team_id", "")),
+        channel_id=str(body.get("channel_id", "")),
+    )
+
+
+def audit_soon(runtime: Runtime, **record: Any) -> None:
+    """Write an audit record from the ack path without holding the ack for long: AWS may be what failed,
+    and the table item would then wait for retries. The ack waits ``UNSTARTED_AUDIT_SECONDS`` at most."""
+    audit_soon_call(lambda: runtime.audit(**record))
+
+
+def audit_soon_call(write: Callable[[], None]) -> None:
+    import threading
+
+    writer = threading.Thread(target=write, name="opsbot-audit", daemon=True)
+    writer.start()
+    writer.join(UNSTARTED_AUDIT_SECONDS)
