@@ -193,9 +193,9 @@ class Console:
         line = line.strip()
         if not line or line.startswith("#"):
             return True
-        background = line.endswith("&") and len(line) > 1
+        background = line.endswith(" &")  # as in a shell; a slash command's own text ends otherwise
         if background:
-            line = line[:-1].rstrip()
+            line = line[:-2].rstrip()
         word, _, rest = line.partition(" ")
         rest = rest.strip()
         if word in {"quit", "exit"}:

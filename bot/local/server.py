@@ -93,11 +93,6 @@ class TrackingLazyRunner(ThreadLazyListenerRunner):
                 return self._idle.wait_for(lambda: self.running == 0, timeout=timeout)
             return self._idle.wait_for(lambda: ticket not in self.by_ticket, timeout=timeout)
 
-    def wait_change(self, timeout: float) -> None:
-        """Return when some lazy work ended, or after ``timeout`` seconds."""
-        with self._idle:
-            self._idle.wait(timeout=timeout)
-
 
 def make_server(
     app: Any, host: str = "127.0.0.1", port: int = 0, path: str = "/slack/events"
