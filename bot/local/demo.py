@@ -270,16 +270,20 @@ def start_local_stack(
 
 
 def _start_demo_stack(aws_port: int | None, *, embedded_aws: bool, seed: bool) -> tuple[LocalStack, str]:
-    """The stack on the demo's port (``DEMO_AWS_PORT`` unless ``aws_port`` says otherwise); when that port
-    is taken (another demo), on a free one, with a sentence saying so."""
+    """The stack on the demo's port (``DEMO_AWS_PORT`` unless ``aws_port`` says otherwise). When the default
+    port is taken (another demo), on a free one, with a sentence saying so; a port asked for is not
+    replaced."""
     if not embedded_aws:
         return start_local_stack(embedded_aws=False, seed=False), ""
     wanted = DEMO_AWS_PORT if aws_port is None else aws_port
     try:
         return start_local_stack(embedded_aws=True, seed=seed, live_traffic=True, aws_port=wanted), ""
     except OSError as error:
-        if wanted == 0:
-            raise
+        if aws_port is not None:  # a port asked for by name: another would not be what was asked
+            raise ConfigError(
+                f"Port {aws_port} of 127.0.0.1 is in use ({error.strerror}); the demo's AWS cannot listen there.",
+                hint="Choose another with --aws-port (0 for any free port).",
+            ) from None
         note = f"(port {wanted} is in use ({error.strerror}), so the embedded AWS took a free port)"
         return start_local_stack(embedded_aws=True, seed=seed, live_traffic=True, aws_port=0), note
 

@@ -217,3 +217,45 @@ def test_live_traffic_writes_requests_now_in_the_formats_of_the_seeded_hour(aws:
     assert any('"type": "platform.report"' in m for m in written)  # the Lambda JSON log format
     assert any("Traceback (most recent call last)" in m for m in written)
     assert any('"correlation_id"' in m for m in written)  # Powertools
+
+
+def test_the_demo_port_falls_back_when_taken_and_the_banner_names_the_port(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import errno
+    from types import SimpleNamespace
+
+    from bot.errors import ConfigError
+    from bot.local import demo
+
+    asked: list[int] = []
+
+    def fake_stack(**kwargs: Any) -> Any:
+        asked.append(kwargs["aws_port"])
+        if kwargs["aws_port"] != 0:
+            raise OSError(errno.EADDRINUSE, "Address already in use")
+        aws = SimpleNamespace(port=40123, endpoint="http://127.0.0.1:40123")
+        return SimpleNamespace(
+            aws=aws, cli_env={"AWS_ENDPOINT_URL": aws.endpoint, "OPSBOT_DNS_ZONES": '[{"a": 1}]'}
+        )
+
+    monkeypatch.setattr(demo, "start_local_stack", fake_stack)
+    stack, note = demo._start_demo_stack(None, embedded_aws=True, seed=True)
+    assert asked == [demo.DEMO_AWS_PORT, 0] and "port 4599 is in use" in note
+    banner = "\n".join(demo.cli_banner(stack, note))
+    assert 'eval "$(opsbot demo --print-env --aws-port 40123)"' in banner
+    assert "export OPSBOT_DNS_ZONES='[{\"a\": 1}]'" in banner and "unset AWS_PROFILE" in banner
+    # A port asked for by name is not silently replaced.
+    with pytest.raises(ConfigError, match=r"Port 5555 of 127\.0\.0\.1 is in use"):
+        demo._start_demo_stack(5555, embedded_aws=True, seed=True)
+
+
+def test_print_env_without_a_running_demo_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.cli import main
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    assert main(["demo", "--print-env", "--aws-port", str(port)]) == 3
+    err = capsys.readouterr().err
+    assert f"No opsbot demo is running on 127.0.0.1:{port}" in err and "Start `opsbot demo`" in err
