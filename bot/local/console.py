@@ -46,7 +46,7 @@ Console commands:
   quit                   leave (Ctrl-D works too); work still running (a tail) is stopped"""
 
 # Interactively, how long a command's work may take before the prompt comes back (it goes on behind it).
-INTERACTIVE_SETTLE_SECONDS = 2.0
+INTERACTIVE_SETTLE_SECONDS = 3.0
 MAX_SLEEP_SECONDS = 3600.0
 
 
@@ -156,9 +156,13 @@ class Console:
         if message.kind == "view":
             self._show(message, "opened a form")
             return
-        if event == "delete":
-            return
         if message.kind == "ephemeral" and message.ephemeral_to != self.person.user_id:
+            return
+        if event == "delete":  # gone from Slack, and its buttons with it (see _retired)
+            where = self.channels.get(message.channel, message.channel)
+            self.say(
+                f"\nopsbot deleted its message in #{where}" + (" (thread)." if message.thread_ts else ".")
+            )
             return
         self._show(message, "updated its message" if event == "update" else "")
 
