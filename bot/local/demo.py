@@ -2,6 +2,11 @@
 
 The console talks to the same Bolt app that runs on Lambda, over HTTP with signed requests; the only
 differences are where AWS and Slack's Web API are (moto and a local server on 127.0.0.1).
+
+While the demo runs, the demo API keeps receiving requests (``LiveTraffic``: new log lines for a tail),
+and its embedded AWS listens on a known port (``DEMO_AWS_PORT``) where it also keeps the environment the
+``opsbot`` CLI of another terminal needs (``--print-env`` reads it back). Quitting stops the work still
+running (a tail, as its Stop button would) rather than waiting for it.
 """
 
 from __future__ import annotations
