@@ -21,11 +21,23 @@ def add_parser(subparsers: Any) -> None:
         help="embedded AWS + demo data + local Slack, with a console to type slash commands",
         description="Start an embedded AWS (moto) with demo data and a local Slack, then a console where "
         "you type slash commands and click buttons. Reads commands from standard input when it is not a "
-        "terminal, and exits at its end.",
+        "terminal, and exits at its end. The embedded AWS listens on 127.0.0.1:4599 (or a free port when "
+        "that one is taken, as the banner says), so that the opsbot CLI of another terminal can work on "
+        'the demo\'s data while it runs: eval "$(opsbot demo --print-env)".',
     )
     demo.add_argument(
         "--run", action="append", default=[], metavar="COMMAND",
         help="run this console command (e.g. \"/ops help\") and exit; repeatable",
+    )  # fmt: skip
+    demo.add_argument(
+        "--print-env", action="store_true",
+        help="print the environment (shell export lines) that points the opsbot CLI at the demo running "
+        "in another terminal, and exit",
+    )  # fmt: skip
+    demo.add_argument(
+        "--aws-port", type=_port, default=None, metavar="PORT",
+        help="the embedded AWS's port on 127.0.0.1 (default 4599; 0 for any free port); with --print-env, "
+        "where the running demo listens",
     )  # fmt: skip
     demo.set_defaults(func=_demo)
 
@@ -63,11 +75,21 @@ def _quiet_console(args: argparse.Namespace) -> None:
         os.environ.setdefault("OPSBOT_LOG_LEVEL", "WARNING")
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from bot.local.demo import run_console
+def _port(raw: str) -> int:
+    if not raw.isdigit() or not 0 <= int(raw) <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is a whole number from 0 to 65535, not {raw!r}")
+    return int(raw)
 
+
+def _demo(args: argparse.Namespace) -> int:
+    from bot.local.demo import print_environment, run_console
+
+    if args.print_env:
+        if args.run:
+            raise UsageError("--print-env prints the environment of a demo already running; drop --run.")
+        return print_environment(args.aws_port)
     _quiet_console(args)
-    return run_console(embedded_aws=True, seed=True, runs=args.run)
+    return run_console(embedded_aws=True, seed=True, runs=args.run, aws_port=args.aws_port)
 
 
 def _console(args: argparse.Namespace) -> int:

@@ -14,14 +14,19 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import random
+import threading
+import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
+
+log = logging.getLogger(__name__)
 
 LogFormat = Literal["python", "node", "json", "powertools"]
 
@@ -537,11 +542,14 @@ def batches(events: Iterable[RawEvent]) -> Iterable[tuple[str, str, list[dict[st
             yield group, stream, batch
 
 
-def write_events(logs: Any, events: Iterable[RawEvent]) -> int:
-    """Create the groups and streams needed and put every event; returns the number of calls."""
+def write_events(logs: Any, events: Iterable[RawEvent], *, known: set[tuple[str, str]] | None = None) -> int:
+    """Create the groups and streams needed and put every event; returns the number of calls.
+
+    ``known`` holds the (group, stream) pairs already created, kept across calls by a caller that writes
+    again and again (``LiveTraffic``), and is updated."""
     calls = 0
-    groups: set[str] = set()
-    streams: set[tuple[str, str]] = set()
+    streams: set[tuple[str, str]] = known if known is not None else set()
+    groups: set[str] = {group for group, _ in streams}
     for group, stream, batch in batches(events):
         if group not in groups:
             with suppress(logs.exceptions.ResourceAlreadyExistsException):
@@ -556,3 +564,78 @@ def write_events(logs: Any, events: Iterable[RawEvent]) -> int:
             raise ValueError(f"CloudWatch rejected events for {group}: {answer['rejectedLogEventsInfo']}")
         calls += 1
     return calls
+
+
+# -- live traffic ---------------------------------------------------------------------------------
+
+
+class LiveTraffic:
+    """Requests arriving now, for the demo: every few seconds one more request of ``traffic`` (a route
+    at random, now and then a failure), its events written at once into the API's log groups, so that a
+    tail (``/apilogs tail``, ``opsbot apilogs tail``) has new lines to show as a real API would.
+
+    The events are those ``Traffic`` writes for the seeded hour, so every format apilogs reads keeps
+    coming (execution log, access log, Python/Node/JSON/Powertools lines, START/END/REPORT, tracebacks);
+    ``Traffic`` keeps its execution environments, so streams continue and a new one starts cold. A request
+    is dated ``lag_ms`` in the past so that its last line (the access log, a REPORT) is not in the future
+    when a tail polls. ``requests`` lists what was written, with the truth about each request.
+    """
+
+    def __init__(
+        self,
+        traffic: Traffic,
+        logs: Any,
+        *,
+        routes: Sequence[str],
+        authorized: Sequence[str] = (),
+        interval: tuple[float, float] = (1.0, 3.0),
+        failure_rate: float = 0.12,
+        lag_ms: int = 1500,
+        wall_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+    ) -> None:
+        self.traffic = traffic
+        self.logs = logs
+        self.routes = list(routes)
+        self.authorized = set(authorized)
+        self.interval = interval
+        self.failure_rate = failure_rate
+        self.lag_ms = lag_ms
+        self.wall_ms = wall_ms
+        self.requests: list[SimRequest] = []
+        self.failures = 0  # writes that failed (the demo goes on; a test can tell)
+        self._known: set[tuple[str, str]] = set()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def step(self) -> SimRequest:
+        """One request now: generated, written, remembered."""
+        rng = self.traffic.rng
+        route = rng.choice(self.routes)
+        # Never before the traffic written so far: CloudWatch wants each stream's events in order.
+        at = max(self.wall_ms() - self.lag_ms, self.traffic.last_end + 1)
+        request = self.traffic.request(
+            at, route, fail=rng.random() < self.failure_rate, use_authorizer=route in self.authorized
+        )
+        write_events(self.logs, request.events, known=self._known)
+        self.requests.append(request)
+        return request
+
+    def start(self) -> LiveTraffic:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="demo-api-traffic", daemon=True)
+            self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.traffic.rng.uniform(*self.interval)):
+            try:
+                self.step()
+            except Exception:  # the embedded AWS going away at the end of the demo, say: not the demo's end
+                self.failures += 1
+                log.debug("live demo traffic could not be written", exc_info=True)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None

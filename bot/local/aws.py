@@ -1,9 +1,10 @@
-"""The embedded AWS: moto's ThreadedMotoServer on 127.0.0.1 and a free port, and this process pointed
+"""The embedded AWS: moto's server on 127.0.0.1 (a given port, or a free one), and this process pointed
 at it (``AWS_ENDPOINT_URL``, fake credentials). Nothing leaves the machine."""
 
 from __future__ import annotations
 
 import os
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,9 +23,55 @@ FAKE_CREDENTIALS = {
 class EmbeddedAws:
     server: Any
     endpoint: str
+    region: str = "us-east-1"
+
+    @property
+    def port(self) -> int:
+        return int(self.endpoint.rsplit(":", 1)[1])
 
     def stop(self) -> None:
         self.server.stop()
+
+
+class _MotoServer:
+    """moto's werkzeug app served from a thread, like ``moto.server.ThreadedMotoServer``, except that the
+    port is bound here, in the caller's thread: a port in use raises ``OSError`` at once (where
+    ThreadedMotoServer binds in its thread and leaves ``start()`` waiting forever, and werkzeug's own
+    bind would print to stderr and exit the process)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+
+        app = DomainDispatcherApplication(create_backend_app)
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            # As werkzeug and http.server do: a port left in TIME_WAIT by a demo that just ended is free.
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind((host, port))
+            listener.listen(128)
+            self._server = make_server(
+                host, port, app, threaded=True, request_handler=MotoRequestHandler, fd=listener.fileno()
+            )
+        finally:
+            listener.close()  # werkzeug holds its own duplicate of the socket
+        self._thread = threading.Thread(target=self._server.serve_forever, name="embedded-aws", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def get_host_and_port(self) -> tuple[str, int]:
+        host, port = self._server.server_address[:2]
+        return str(host), int(port)
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
 
 
 # The DynamoDB requests whose answer depends on an item another request may be changing at that moment.
@@ -64,24 +111,23 @@ def make_dynamodb_atomic() -> Callable[[], None]:
     return undo
 
 
-def start_embedded_aws(region: str = "us-east-1") -> EmbeddedAws:
-    """Start moto's server and point boto3 in this process at it (environment + fresh client cache)."""
+def start_embedded_aws(region: str = "us-east-1", port: int = 0) -> EmbeddedAws:
+    """Start moto's server on 127.0.0.1:``port`` (0: a free port) and point boto3 in this process at it
+    (environment + fresh client cache). A port in use raises ``OSError``."""
     import logging
-
-    from moto.server import ThreadedMotoServer
 
     # werkzeug raises its own logger to INFO when unset, which would print every moto request.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
     make_dynamodb_atomic()  # the demo answers Slack and the CLI from several threads at once
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server = _MotoServer("127.0.0.1", port)
     server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
+    host, bound = server.get_host_and_port()
+    endpoint = f"http://{host}:{bound}"
     os.environ.update(FAKE_CREDENTIALS)
     os.environ["AWS_ENDPOINT_URL"] = endpoint
     os.environ["AWS_REGION"] = region
     os.environ["AWS_DEFAULT_REGION"] = region
     os.environ.pop("AWS_PROFILE", None)
     clients.clear_caches()
-    return EmbeddedAws(server, endpoint)
+    return EmbeddedAws(server, endpoint, region)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,21 +23,42 @@ logger = logging.getLogger("opsbot.server")
 MAX_BODY_BYTES = 1024 * 1024
 
 
-class TrackingLazyRunner(ThreadLazyListenerRunner):
-    """Bolt's thread lazy runner, counting the lazy functions still running (the console waits on it)."""
+# The demo console marks each request it sends with a ticket, so that it can wait for the work of one
+# command (a lookup's reply) without waiting for another's (a tail running in the background).
+TICKET_HEADER = "x-opsbot-console-ticket"
 
-    def __init__(self, logger_: logging.Logger, executor: Executor | None = None) -> None:
+
+class TrackingLazyRunner(ThreadLazyListenerRunner):
+    """Bolt's thread lazy runner, counting the lazy functions still running (the console waits on it).
+
+    ``daemon=True`` (the demo) runs each lazy function in a daemon thread of its own instead of the pool:
+    work still running when the console quits (a tail told to stop, a slow lookup) cannot keep the
+    process alive, where the pool's threads are joined at interpreter exit."""
+
+    def __init__(
+        self, logger_: logging.Logger, executor: Executor | None = None, *, daemon: bool = False
+    ) -> None:
         super().__init__(logger_, executor or ThreadPoolExecutor(max_workers=8, thread_name_prefix="lazy"))
+        self.daemon = daemon
         self.running = 0
+        self.by_ticket: Counter[str] = Counter()
         self._idle = threading.Condition()
         # Cleared while a caller shows the ack's message, so that lazy replies never overtake it
         # (in Slack the ack travels back before a Lambda re-invocation could answer).
         self.gate = threading.Event()
         self.gate.set()
 
+    @staticmethod
+    def ticket_of(request: Any) -> str:
+        headers = getattr(request, "headers", None) or {}
+        value = headers.get(TICKET_HEADER) or ""
+        return str(value[0] if isinstance(value, (list, tuple)) and value else value)
+
     def start(self, function: Callable[..., None], request: Any) -> None:
+        ticket = self.ticket_of(request)
         with self._idle:
             self.running += 1
+            self.by_ticket[ticket] += 1
 
         def run() -> None:
             try:
@@ -47,9 +69,15 @@ class TrackingLazyRunner(ThreadLazyListenerRunner):
             finally:
                 with self._idle:
                     self.running -= 1
+                    self.by_ticket[ticket] -= 1
+                    if self.by_ticket[ticket] <= 0:
+                        del self.by_ticket[ticket]
                     self._idle.notify_all()
 
-        self.executor.submit(run)
+        if self.daemon:
+            threading.Thread(target=run, name="lazy", daemon=True).start()
+        else:
+            self.executor.submit(run)
 
     def hold(self) -> None:
         self.gate.clear()
@@ -57,10 +85,13 @@ class TrackingLazyRunner(ThreadLazyListenerRunner):
     def release(self) -> None:
         self.gate.set()
 
-    def wait_idle(self, timeout: float) -> bool:
-        """True once no lazy work is running; False if ``timeout`` seconds passed first."""
+    def wait_idle(self, timeout: float, *, ticket: str | None = None) -> bool:
+        """True once no lazy work is running (only that of ``ticket`` if given); False if ``timeout``
+        seconds passed first."""
         with self._idle:
-            return self._idle.wait_for(lambda: self.running == 0, timeout=timeout)
+            if ticket is None:
+                return self._idle.wait_for(lambda: self.running == 0, timeout=timeout)
+            return self._idle.wait_for(lambda: ticket not in self.by_ticket, timeout=timeout)
 
 
 def make_server(

@@ -234,6 +234,10 @@ def test_the_slack_functions_policy_grants_what_the_bot_calls(demo_stack: LocalS
                 button = console.buttons[number - 1][0]
                 if not button.url and not NOT_CLICKED.search(button.text):
                     console.handle(f"click {number}")
+                    if (
+                        console.pending is not None
+                    ):  # a confirmation dialog (Apply): answer it, as a user would
+                        console.handle("confirm")
     transcript = out.getvalue()
     assert "Something went wrong" not in transcript and "refused" not in transcript, transcript
     assert "clicked" in transcript and "Apply" in transcript

@@ -115,3 +115,51 @@ def test_builders_stay_within_limits() -> None:
     kept, dropped = fit([header("t"), *blocks], note="Truncated: the full timeline is attached.")
     assert dropped and problems(kept) == []
     assert kept[-1]["type"] == "context"
+
+
+def test_the_console_retires_the_buttons_of_a_replaced_or_deleted_message(slack: LocalSlack) -> None:
+    import io
+    import logging
+
+    from bot.local.console import Console, Person
+    from bot.local.server import TrackingLazyRunner
+    from bot.render.blocks import actions
+
+    out = io.StringIO()
+    console = Console(
+        slack=slack, app_url="http://127.0.0.1:9/unused", signing_secret="s",
+        runner=TrackingLazyRunner(logging.getLogger("test")), people=[Person("U1", "alice")],
+        channels={"C1": "ops"}, out=out,
+    )  # fmt: skip
+    web = client(slack)
+    posted = web.chat_postMessage(
+        channel="C1", text="v1", blocks=[section("v1"), actions([button("Go", "a:go")])]
+    )
+    web.chat_update(
+        channel="C1", ts=posted["ts"], text="v2", blocks=[section("v2"), actions([button("Go", "a:go")])]
+    )
+    assert [b.text for b, _, _ in console.buttons] == ["Go", "Go"]  # [1] of v1, [2] of v2
+    console.handle("click 1")
+    assert "Button [1] belonged to a message that has since been replaced" in out.getvalue()
+    # An ephemeral message replaced through its response_url (replace_original) retires its buttons too.
+    url = slack.new_response_url("C1", "U1")
+    request = urllib.request.Request(
+        url,
+        data=json.dumps({"text": "e1", "blocks": [actions([button("Undo", "a:undo")])]}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    urllib.request.urlopen(request).close()
+    ephemeral = console.buttons[-1][1]
+    replace = urllib.request.Request(
+        slack.new_response_url("C1", "U1", ephemeral),
+        data=json.dumps({"replace_original": True, "text": "done"}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    urllib.request.urlopen(replace).close()
+    console.handle("click 3")
+    assert "Button [3] belonged to a message that has since been replaced" in out.getvalue()
+    web.chat_delete(channel="C1", ts=posted["ts"])
+    assert "opsbot deleted its message in #ops." in out.getvalue()
+    console.handle("click 2")
+    assert "Button [2] belonged to a message that has since been deleted" in out.getvalue()
+    assert console.sent == 0  # nothing reached the app

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from bot.aws.clients import client
 from bot.core.common.timeparse import to_epoch_ms
-from bot.local.apilogs_traffic import FunctionSpec, SimRequest, Traffic, write_events
+from bot.local.apilogs_traffic import FunctionSpec, LiveTraffic, SimRequest, Traffic, write_events
 from bot.local.seeds import SeedContext
 
 API_NAME = "shop-api"
@@ -51,6 +51,7 @@ class DemoApi:
     requests: list[SimRequest] = field(default_factory=list)
     failed: SimRequest | None = None
     put_calls: int = 0
+    traffic: Traffic | None = None  # continues as the demo's live traffic (``live_traffic``)
 
 
 def _zip() -> bytes:
@@ -165,7 +166,7 @@ def generate(api_id: str, account: str, now: datetime, *, count: int = 40, seed:
         account=account,
         seed=seed,
     )
-    demo = DemoApi(api_id, STAGE)
+    demo = DemoApi(api_id, STAGE, traffic=traffic)
     begin = to_epoch_ms(now - timedelta(minutes=58))
     step = (55 * 60 * 1000) // max(1, count)
     routes = list(ROUTES)
@@ -180,6 +181,12 @@ def generate(api_id: str, account: str, now: datetime, *, count: int = 40, seed:
         if index == failed_index:
             demo.failed = request
     return demo
+
+
+def live_traffic(demo: DemoApi) -> LiveTraffic:
+    """The requests that keep arriving while the demo runs (not started: the demo starts it)."""
+    assert demo.traffic is not None
+    return LiveTraffic(demo.traffic, client("logs"), routes=list(ROUTES), authorized=["GET /orders"])
 
 
 def seed(ctx: SeedContext) -> list[str]:
@@ -200,6 +207,8 @@ def seed(ctx: SeedContext) -> list[str]:
             "apilogs.lambda_id": failed.lambda_ids["orders-api"],
             "apilogs.extended_id": failed.extended_id,
             "apilogs.ok_request_id": orders.api_request_id,
+            # Started by the demo (bot.local.demo), so that a tail shows new lines.
+            "apilogs.live_traffic": live_traffic(demo),
         }
     )
     return [
@@ -208,5 +217,6 @@ def seed(ctx: SeedContext) -> list[str]:
         f"  /apilogs {failed.api_request_id}   (a failed POST /orders: 502 and a Python stack trace)",
         f"  /apilogs {failed.lambda_ids['orders-api']}   (the same request by its Lambda request id)",
         f"  /apilogs {orders.api_request_id}   (GET /orders through the live alias and the authorizer)",
-        "  /apilogs tail --since 10m --for 30s   (the last ten minutes, then new lines, in a thread)",
+        "  /apilogs tail --since 10m --for 30s   (the last ten minutes, then new lines as requests "
+        "arrive, in a thread)",
     ]
