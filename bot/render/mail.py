@@ -107,8 +107,10 @@ def alert_why(alert: Any, *, slack: bool = False) -> str:
     if alert.kind == "late-complaint":
         person = who(alert.reenabled_by, slack=slack) if alert.reenabled_by else "a person"
         when = escape(alert.reenabled_at) if slack else alert.reenabled_at
+        # SES's text (complaintFeedbackType): escaped like every outside string in mrkdwn.
+        feedback = alert.feedback_type or "no feedback type"
         return (
-            f"Late complaint ({alert.feedback_type or 'no feedback type'}), received after {person} "
+            f"Late complaint ({escape(feedback) if slack else feedback}), received after {person} "
             f"re-enabled it on {when or 'an unknown time'}; check before mailing"
         )
     if alert.kind == "complaint":
@@ -180,7 +182,8 @@ def alert_message(alert: Any) -> tuple[str, list[Block]]:
             block_id=ALERT_ACTIONS_BLOCK,
         )
     )
-    text = f"{title} — {why}"
+    # The notification text is mrkdwn too (and notifies): SES's strings in it are escaped as in the blocks.
+    text = escape(f"{title} — {why}")
     return truncate(text, 3000), blocks
 
 
@@ -236,6 +239,8 @@ def resolution_note(result: Any, *, slack: bool = True) -> str:
     elif reenable and kept:
         # Re-enabling an enabled address changes only its review flag (an enabled address is never sticky).
         done += " (review flag cleared)"
+    if slack:
+        return f"{done} by {person} at {escape(result.at)}; {escape(result.suppression_list)}."
     return f"{done} by {person} at {result.at}; {result.suppression_list}."
 
 
@@ -404,7 +409,7 @@ def status_message(status: Any, *, with_buttons: bool = True) -> tuple[str, list
             elements.append(button("Suppress", ACTION_SUPPRESS, status.address, style="danger"))
         if elements:
             blocks.append(actions(elements, block_id="mail:status-actions"))
-    text = f"{status.address}: {summary}"
+    text = escape(f"{status.address}: {summary}")
     return truncate(text, 3000), fit(blocks, note="History shortened to fit Slack's limits.")[0]
 
 
@@ -413,7 +418,7 @@ def history_message(status: Any) -> tuple[str, list[Block]]:
         section(f"*History of {escape(status.address)}* (newest first)"),
         *history_blocks(status.history),
     ]
-    return f"History of {status.address}", fit(blocks)[0]
+    return escape(f"History of {status.address}"), fit(blocks)[0]
 
 
 def status_text(status: Any, *, use_colour: bool = False) -> str:
@@ -516,7 +521,7 @@ def stats_message(stats: Any) -> tuple[str, list[Block]]:
         section(escape(_reputation_line(stats))),
         context(THRESHOLDS_TEXT),
     ]
-    return "; ".join(lines), fit(blocks)[0]
+    return escape("; ".join(lines)), fit(blocks)[0]
 
 
 def stats_text(stats: Any, *, use_colour: bool = False) -> str:
@@ -651,4 +656,4 @@ def action_text(result: Any) -> str:
 def action_message(result: Any) -> tuple[str, list[Block]]:
     note = resolution_note(result, slack=True)
     blocks = [section(f"*{escape(result.address)}*: {note}"), context(escape(_status_summary(result.status)))]
-    return f"{result.address}: {resolution_note(result, slack=False)}", blocks
+    return escape(f"{result.address}: {resolution_note(result, slack=False)}"), blocks
