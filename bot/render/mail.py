@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -74,6 +75,21 @@ def who(by: str, *, slack: bool) -> str:
     return escape(shown) if slack else shown
 
 
+def visible(text: str) -> str:
+    """Control and invisible formatting characters (a bidi override, NUL) written as escapes. Addresses
+    with them are refused now; a row stored before that is still shown as what it is."""
+    return "".join(
+        f"\\u{ord(char):04x}" if unicodedata.category(char) in {"Cc", "Cf", "Cs", "Zl", "Zp"} else char
+        for char in text
+    )
+
+
+def address_code(address: str) -> str:
+    """An address in mrkdwn: inline code, so ``*``, ``_`` and ``~`` in it do not format (Slack has no
+    other escape for them), ``<>&`` escaped, invisible characters shown (``visible``)."""
+    return _inline_code(visible(address)) or "`?`"
+
+
 def colour(text: str, code: str, enabled: bool) -> str:
     return f"\x1b[{code}m{text}\x1b[0m" if enabled else text
 
@@ -93,13 +109,14 @@ def _state_word(state: str) -> str:
 
 
 def alert_title(alert: Any) -> str:
+    address = visible(alert.address)
     if alert.kind == "late-complaint":
-        return f"Late complaint, check before mailing: {alert.address}"
+        return f"Late complaint, check before mailing: {address}"
     if alert.kind == "review":
-        return f"Needs review: {alert.address}"
+        return f"Needs review: {address}"
     if alert.kind == "complaint":
-        return f"Complaint, disabled: {alert.address}"
-    return f"Disabled: {alert.address}"
+        return f"Complaint, disabled: {address}"
+    return f"Disabled: {address}"
 
 
 def alert_why(alert: Any, *, slack: bool = False) -> str:
@@ -131,7 +148,7 @@ def alert_message(alert: Any) -> tuple[str, list[Block]]:
     why = alert_why(alert)
     late = alert.kind == "late-complaint"
     fields = [
-        f"*Address*\n{escape(alert.address)}",
+        f"*Address*\n{address_code(alert.address)}",
         f"*Why*\n{alert_why(alert, slack=True) if late else escape(why)}",
         f"*Sender*\n{escape(alert.sender or 'unknown')}",
         f"*Time*\n{escape(alert.at)}",
@@ -260,7 +277,7 @@ def digest_addresses_text(digest: Any) -> str:
     if not shown:
         return ""
     more = max(0, digest.total - len(shown))
-    listed = ", ".join(f"`{escape(truncate(address, 100))}`" for address in shown)
+    listed = ", ".join(address_code(truncate(address, 100)) for address in shown)
     tail = f" and {more:,} more" if more else ""
     since = escape(digest.list_since or "<time>")
     return (
@@ -374,7 +391,7 @@ def history_blocks(history: Sequence[Mapping[str, Any]]) -> list[Block]:
 
 def status_message(status: Any, *, with_buttons: bool = True) -> tuple[str, list[Block]]:
     summary = _status_summary(status)
-    blocks: list[Block] = [header(status.address), section(f"*{escape(summary)}*")]
+    blocks: list[Block] = [header(visible(status.address)), section(f"*{escape(summary)}*")]
     if not status.recorded:
         blocks.append(context("No SES feedback has been recorded for this address."))
     if status.stored_as:
@@ -415,7 +432,7 @@ def status_message(status: Any, *, with_buttons: bool = True) -> tuple[str, list
 
 def history_message(status: Any) -> tuple[str, list[Block]]:
     blocks = [
-        section(f"*History of {escape(status.address)}* (newest first)"),
+        section(f"*History of* {address_code(status.address)} (newest first)"),
         *history_blocks(status.history),
     ]
     return escape(f"History of {status.address}"), fit(blocks)[0]
@@ -596,7 +613,7 @@ def list_blocks(page: Any, *, continued: bool = False) -> list[Block]:
     ]
     rows: list[Block] = [
         section(
-            f"{_LIST_ICONS.get(entry.state, ':white_circle:')} `{escape(truncate(entry.address, 254))}`\n"
+            f"{_LIST_ICONS.get(entry.state, ':white_circle:')} {address_code(truncate(entry.address, 254))}\n"
             f"{escape(_listed_line(entry))}"
         )
         for entry in page.addresses
@@ -655,5 +672,8 @@ def action_text(result: Any) -> str:
 
 def action_message(result: Any) -> tuple[str, list[Block]]:
     note = resolution_note(result, slack=True)
-    blocks = [section(f"*{escape(result.address)}*: {note}"), context(escape(_status_summary(result.status)))]
+    blocks = [
+        section(f"{address_code(result.address)}: {note}"),
+        context(escape(_status_summary(result.status))),
+    ]
     return escape(f"{result.address}: {resolution_note(result, slack=False)}"), blocks
