@@ -108,7 +108,10 @@ class SlackAlertPoster:
         self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
 
     def post_notice(self, text: str) -> None:
-        self.client.chat_postMessage(channel=self._channel(), text=text, unfurl_links=False)
+        from bot.render.blocks import escape
+
+        # The notice is built in core from stored values; mrkdwn, so escaped like every other alert text.
+        self.client.chat_postMessage(channel=self._channel(), text=escape(text), unfurl_links=False)
 
 
 class SesFeedbackApp:

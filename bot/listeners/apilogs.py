@@ -6,6 +6,10 @@ the channel and stream batches into its thread (at most one message a second: th
 batch per second), until the Stop button (a flag in the state table), ``--for`` or the Lambda time limit.
 Then the thread gets a summary and the message loses its Stop button.
 
+What is read is limited by the channel's read scope (``read_scopes`` in the policy; opsbot's own function
+logs only where a scope allows them): the core refuses an API or stage outside it and never reads a log
+group outside it.
+
 Core, AWS and render modules are imported inside the run functions so the cold start stays small.
 """
 
@@ -17,7 +21,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.errors import UsageError
 from bot.listeners.args import ArgSpec, Flag, ParsedArgs, Positional, parse
@@ -32,6 +36,9 @@ from bot.listeners.framework import (
     register_command,
     runtime_of,
 )
+
+if TYPE_CHECKING:
+    from bot.core.apilogs.scope import ReadLimit
 
 logger = logging.getLogger("opsbot.apilogs")
 
@@ -101,6 +108,14 @@ def _check_tail(args: ParsedArgs) -> None:
         parse_time(str(values["since"]))
 
 
+def _limit(call: Call | ActionCall) -> ReadLimit:
+    """What this channel may read (the policy's read scope for it) and where opsbot's own logs are: the
+    core refuses an API or stage outside it and never reads a group outside it."""
+    from bot.core.apilogs.scope import ReadLimit
+
+    return ReadLimit.for_lambda(call.runtime.authorizer.policy().read_scope(call.channel_id))
+
+
 def _lookup(call: Call) -> Reply:
     from bot.core.apilogs.commands import lookup
     from bot.render.apilogs import lookup_message
@@ -116,6 +131,7 @@ def _lookup(call: Call) -> Reply:
         until=str(values.get("until") or ""),
         deadline=deadline,
         asked_from="slack",
+        limit=_limit(call),
     )
     message = lookup_message(result)
     blocks = message.blocks
@@ -203,6 +219,7 @@ def _run_tail(
         mode=mode,
         should_stop=lambda: state.get_flag(flag) is not None,
         deadline=time.monotonic() + seconds_left,
+        limit=_limit(call),
     )
     started = tail_started_message(
         plan.stage, plan.groups, tail_id, duration=shown, pattern=plan.tail.pattern

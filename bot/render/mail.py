@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -74,6 +75,21 @@ def who(by: str, *, slack: bool) -> str:
     return escape(shown) if slack else shown
 
 
+def visible(text: str) -> str:
+    """Control and invisible formatting characters (a bidi override, NUL) written as escapes. Addresses
+    with them are refused now; a row stored before that is still shown as what it is."""
+    return "".join(
+        f"\\u{ord(char):04x}" if unicodedata.category(char) in {"Cc", "Cf", "Cs", "Zl", "Zp"} else char
+        for char in text
+    )
+
+
+def address_code(address: str) -> str:
+    """An address in mrkdwn: inline code, so ``*``, ``_`` and ``~`` in it do not format (Slack has no
+    other escape for them), ``<>&`` escaped, invisible characters shown (``visible``)."""
+    return _inline_code(visible(address)) or "`?`"
+
+
 def colour(text: str, code: str, enabled: bool) -> str:
     return f"\x1b[{code}m{text}\x1b[0m" if enabled else text
 
@@ -93,13 +109,14 @@ def _state_word(state: str) -> str:
 
 
 def alert_title(alert: Any) -> str:
+    address = visible(alert.address)
     if alert.kind == "late-complaint":
-        return f"Late complaint, check before mailing: {alert.address}"
+        return f"Late complaint, check before mailing: {address}"
     if alert.kind == "review":
-        return f"Needs review: {alert.address}"
+        return f"Needs review: {address}"
     if alert.kind == "complaint":
-        return f"Complaint, disabled: {alert.address}"
-    return f"Disabled: {alert.address}"
+        return f"Complaint, disabled: {address}"
+    return f"Disabled: {address}"
 
 
 def alert_why(alert: Any, *, slack: bool = False) -> str:
@@ -107,8 +124,10 @@ def alert_why(alert: Any, *, slack: bool = False) -> str:
     if alert.kind == "late-complaint":
         person = who(alert.reenabled_by, slack=slack) if alert.reenabled_by else "a person"
         when = escape(alert.reenabled_at) if slack else alert.reenabled_at
+        # SES's text (complaintFeedbackType): escaped like every outside string in mrkdwn.
+        feedback = alert.feedback_type or "no feedback type"
         return (
-            f"Late complaint ({alert.feedback_type or 'no feedback type'}), received after {person} "
+            f"Late complaint ({escape(feedback) if slack else feedback}), received after {person} "
             f"re-enabled it on {when or 'an unknown time'}; check before mailing"
         )
     if alert.kind == "complaint":
@@ -129,7 +148,7 @@ def alert_message(alert: Any) -> tuple[str, list[Block]]:
     why = alert_why(alert)
     late = alert.kind == "late-complaint"
     fields = [
-        f"*Address*\n{escape(alert.address)}",
+        f"*Address*\n{address_code(alert.address)}",
         f"*Why*\n{alert_why(alert, slack=True) if late else escape(why)}",
         f"*Sender*\n{escape(alert.sender or 'unknown')}",
         f"*Time*\n{escape(alert.at)}",
@@ -180,7 +199,8 @@ def alert_message(alert: Any) -> tuple[str, list[Block]]:
             block_id=ALERT_ACTIONS_BLOCK,
         )
     )
-    text = f"{title} — {why}"
+    # The notification text is mrkdwn too (and notifies): SES's strings in it are escaped as in the blocks.
+    text = escape(f"{title} — {why}")
     return truncate(text, 3000), blocks
 
 
@@ -236,6 +256,8 @@ def resolution_note(result: Any, *, slack: bool = True) -> str:
     elif reenable and kept:
         # Re-enabling an enabled address changes only its review flag (an enabled address is never sticky).
         done += " (review flag cleared)"
+    if slack:
+        return f"{done} by {person} at {escape(result.at)}; {escape(result.suppression_list)}."
     return f"{done} by {person} at {result.at}; {result.suppression_list}."
 
 
@@ -255,7 +277,7 @@ def digest_addresses_text(digest: Any) -> str:
     if not shown:
         return ""
     more = max(0, digest.total - len(shown))
-    listed = ", ".join(f"`{escape(truncate(address, 100))}`" for address in shown)
+    listed = ", ".join(address_code(truncate(address, 100)) for address in shown)
     tail = f" and {more:,} more" if more else ""
     since = escape(digest.list_since or "<time>")
     return (
@@ -369,7 +391,7 @@ def history_blocks(history: Sequence[Mapping[str, Any]]) -> list[Block]:
 
 def status_message(status: Any, *, with_buttons: bool = True) -> tuple[str, list[Block]]:
     summary = _status_summary(status)
-    blocks: list[Block] = [header(status.address), section(f"*{escape(summary)}*")]
+    blocks: list[Block] = [header(visible(status.address)), section(f"*{escape(summary)}*")]
     if not status.recorded:
         blocks.append(context("No SES feedback has been recorded for this address."))
     if status.stored_as:
@@ -404,16 +426,16 @@ def status_message(status: Any, *, with_buttons: bool = True) -> tuple[str, list
             elements.append(button("Suppress", ACTION_SUPPRESS, status.address, style="danger"))
         if elements:
             blocks.append(actions(elements, block_id="mail:status-actions"))
-    text = f"{status.address}: {summary}"
+    text = escape(f"{status.address}: {summary}")
     return truncate(text, 3000), fit(blocks, note="History shortened to fit Slack's limits.")[0]
 
 
 def history_message(status: Any) -> tuple[str, list[Block]]:
     blocks = [
-        section(f"*History of {escape(status.address)}* (newest first)"),
+        section(f"*History of* {address_code(status.address)} (newest first)"),
         *history_blocks(status.history),
     ]
-    return f"History of {status.address}", fit(blocks)[0]
+    return escape(f"History of {status.address}"), fit(blocks)[0]
 
 
 def status_text(status: Any, *, use_colour: bool = False) -> str:
@@ -516,7 +538,7 @@ def stats_message(stats: Any) -> tuple[str, list[Block]]:
         section(escape(_reputation_line(stats))),
         context(THRESHOLDS_TEXT),
     ]
-    return "; ".join(lines), fit(blocks)[0]
+    return escape("; ".join(lines)), fit(blocks)[0]
 
 
 def stats_text(stats: Any, *, use_colour: bool = False) -> str:
@@ -591,7 +613,7 @@ def list_blocks(page: Any, *, continued: bool = False) -> list[Block]:
     ]
     rows: list[Block] = [
         section(
-            f"{_LIST_ICONS.get(entry.state, ':white_circle:')} `{escape(truncate(entry.address, 254))}`\n"
+            f"{_LIST_ICONS.get(entry.state, ':white_circle:')} {address_code(truncate(entry.address, 254))}\n"
             f"{escape(_listed_line(entry))}"
         )
         for entry in page.addresses
@@ -650,5 +672,8 @@ def action_text(result: Any) -> str:
 
 def action_message(result: Any) -> tuple[str, list[Block]]:
     note = resolution_note(result, slack=True)
-    blocks = [section(f"*{escape(result.address)}*: {note}"), context(escape(_status_summary(result.status)))]
-    return f"{result.address}: {resolution_note(result, slack=False)}", blocks
+    blocks = [
+        section(f"{address_code(result.address)}: {note}"),
+        context(escape(_status_summary(result.status))),
+    ]
+    return escape(f"{result.address}: {resolution_note(result, slack=False)}"), blocks

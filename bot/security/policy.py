@@ -8,6 +8,12 @@ The policy is JSON (from ``OPSBOT_POLICY`` or an SSM parameter named by ``OPSBOT
         {"allow": ["dns.apply", "dns.force"], "usergroups": ["S0ONCALL"], "channels": ["C0OPS"]},
         {"allow": ["device.*"], "users": ["U0ALICE"]},
         {"deny": ["*"], "channels": ["C0GENERAL"], "description": "keep #general quiet"}
+      ],
+      "read_scopes": [                         # optional: what /apilogs may read, per channel
+        {"channels": ["C0SHOP"], "apis": ["shop-api"], "stages": ["prod", "staging"],
+         "log_groups": ["API-Gateway-Execution-Logs_", "/aws/lambda/shop-"]},
+        {"channels": ["C0PLATFORM"], "opsbot_logs": true},
+        {"apis": []}                           # no channels: every other channel (here: nothing)
       ]
     }
 
@@ -16,6 +22,19 @@ A rule applies to a caller when the caller is one of its ``users`` or a member o
 run in one of them. Actions are ``<command>.<subcommand>`` names; ``*`` and ``dns.*`` patterns match as
 globs. Evaluation: an applicable ``deny`` rule wins; then an applicable ``allow`` rule allows; otherwise
 read-only actions follow ``default_read`` and mutating actions are denied.
+
+What a read grant exposes: ``/apilogs`` reads any log group the bot's role can read that belongs to the
+API stage asked for (its execution and access logs, every Lambda function behind it, including functions
+named by its execution log), and shows the lines to the caller (a tail: to the whole channel). The
+optional ``read_scopes`` narrow that per channel; they apply after the rules allowed the action. The
+first scope whose ``channels`` include the channel applies (a scope without ``channels`` applies to
+every channel, so put it last as the default); a channel no scope applies to may read nothing. In a
+scope, ``apis`` are API ids or names, ``stages`` stage names (both may be globs such as ``shop-*``;
+absent: any), ``log_groups`` log-group name prefixes (absent: any group of an allowed API stage; groups
+outside them are never read, and the answer says which were skipped). opsbot's own function logs
+(``/aws/lambda/<stack>-*``: its audit lines, who did what) are never read unless the scope says
+``"opsbot_logs": true``. Without ``read_scopes``, every channel may read every API and stage (as before
+scopes existed), opsbot's own function logs excepted.
 """
 
 from __future__ import annotations
@@ -30,7 +49,8 @@ from typing import Any
 from bot.errors import ConfigError
 
 _RULE_KEYS = {"allow", "deny", "users", "usergroups", "channels", "description"}
-_TOP_KEYS = {"default_read", "rules", "description", "version"}
+_TOP_KEYS = {"default_read", "rules", "description", "version", "read_scopes"}
+_SCOPE_KEYS = {"channels", "apis", "stages", "log_groups", "opsbot_logs", "description"}
 _EXAMPLE_ID = {"users": "U0123ABCD", "usergroups": "S0123ABCD", "channels": "C0123ABCD"}
 _ID = {
     "users": re.compile(r"^[UW][A-Z0-9]{2,}$"),
@@ -71,6 +91,105 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class ReadScope:
+    """What ``/apilogs`` may read in a channel. ``None``: any; an empty tuple: none."""
+
+    apis: tuple[str, ...] | None = None  # API ids or names (globs)
+    stages: tuple[str, ...] | None = None  # stage names (globs)
+    log_groups: tuple[str, ...] | None = None  # log-group name prefixes
+    opsbot_logs: bool = False  # opsbot's own function log groups
+    channels: frozenset[str] = frozenset()  # where it applies (empty: every channel)
+    description: str = ""
+    # Set for the scope of a channel that no scope of the policy applies to.
+    unlisted: bool = False
+
+    @property
+    def unrestricted(self) -> bool:
+        return self.apis is None and self.stages is None and self.log_groups is None
+
+    def allows_api(self, api_id: str, name: str = "") -> bool:
+        if self.apis is None:
+            return True
+        # Ids exactly; names as API Gateway's console shows them, case aside (as --api reads them).
+        return any(
+            fnmatchcase(api_id, pattern) or (name and fnmatchcase(name.lower(), pattern.lower()))
+            for pattern in self.apis
+        )
+
+    def allows_stage(self, stage: str) -> bool:
+        return self.stages is None or any(fnmatchcase(stage, pattern) for pattern in self.stages)
+
+    def allows_group(self, group: str, *, opsbot_prefixes: Iterable[str] = ()) -> bool:
+        """Whether ``group`` may be read; ``opsbot_prefixes``: where opsbot's own function logs are."""
+        if not group:
+            return False
+        if not self.opsbot_logs and any(group.startswith(p) for p in opsbot_prefixes if p):
+            return False
+        return self.log_groups is None or any(group.startswith(prefix) for prefix in self.log_groups)
+
+    def only_api(self) -> str:
+        """The one API this scope allows, when it names exactly one without a glob ("" otherwise)."""
+        return _only(self.apis)
+
+    def only_stage(self) -> str:
+        return _only(self.stages)
+
+    def allowed_words(self) -> str:
+        """What may be read, in words (mrkdwn), for refusals: "only API `shop-api`, stage `prod`"."""
+        if self.apis == () or self.stages == () or self.log_groups == ():
+            return "no API logs"
+        if self.unrestricted:
+            return "any API's logs" + ("" if self.opsbot_logs else " except opsbot's own")
+        parts = [
+            f"{noun} {_listed(values)}"
+            for noun, values in (
+                ("API", self.apis),
+                ("stage", self.stages),
+                ("log groups starting with", self.log_groups),
+            )
+            if values is not None
+        ]
+        return "only " + ", ".join(parts)
+
+    def refusal(self, what: str) -> str:
+        """The sentence refusing a read of ``what`` (e.g. "API `x` (abc123)"), naming what is allowed."""
+        if self.unlisted:
+            return (
+                f"Reading {what} is not allowed in this channel: opsbot's policy scopes reads per channel "
+                "(read_scopes) and none applies here. Ask an admin, or use a channel where reads are allowed."
+            )
+        why = f" ({self.description})" if self.description else ""
+        return f"Reading {what} is not allowed in this channel: here, /apilogs may read {self.allowed_words()}{why}."
+
+    def to_json(self) -> dict[str, Any]:
+        item: dict[str, Any] = {}
+        if self.channels:
+            item["channels"] = sorted(self.channels)
+        for key in ("apis", "stages", "log_groups"):
+            if getattr(self, key) is not None:
+                item[key] = list(getattr(self, key))
+        if self.opsbot_logs:
+            item["opsbot_logs"] = True
+        if self.description:
+            item["description"] = self.description
+        return item
+
+
+def _only(values: tuple[str, ...] | None) -> str:
+    if values is None or len(values) != 1 or any(c in values[0] for c in "*?["):
+        return ""
+    return values[0]
+
+
+def _listed(values: tuple[str, ...]) -> str:
+    return " or ".join(f"`{v}`" for v in values)
+
+
+# The scope of a channel that the policy's read_scopes do not mention.
+UNLISTED = ReadScope(apis=(), unlisted=True)
+
+
+@dataclass(frozen=True)
 class Decision:
     allowed: bool
     action: str
@@ -84,6 +203,17 @@ class Policy:
     default_read: str = "allow"
     source: str = "default"  # where it came from, for /ops policy
     description: str = ""
+    # None: no read_scopes (every channel reads everything, opsbot's own logs excepted).
+    read_scopes: tuple[ReadScope, ...] | None = None
+
+    def read_scope(self, channel: str) -> ReadScope:
+        """What ``/apilogs`` may read in ``channel``: the first read scope that applies to it."""
+        if self.read_scopes is None:
+            return ReadScope()
+        for scope in self.read_scopes:
+            if not scope.channels or channel in scope.channels:
+                return scope
+        return UNLISTED
 
     def usergroups_for(self, action: str) -> frozenset[str]:
         """User groups whose membership could change the decision on ``action``."""
@@ -170,7 +300,10 @@ class Policy:
             if rule.description:
                 item["description"] = rule.description
             rules.append(item)
-        return {"default_read": self.default_read, "rules": rules}
+        data: dict[str, Any] = {"default_read": self.default_read, "rules": rules}
+        if self.read_scopes is not None:
+            data["read_scopes"] = [scope.to_json() for scope in self.read_scopes]
+        return data
 
 
 def _strings(value: Any, where: str) -> tuple[str, ...]:
@@ -238,7 +371,54 @@ def parse_policy(text: str, *, known_actions: Iterable[str] = (), source: str = 
             raise PolicyError(f"Policy {where} description must be a string.")
         rules.append(Rule(effect, actions, ids["users"], ids["usergroups"], ids["channels"], description))
     description = data.get("description", "")
-    return Policy(tuple(rules), default_read, source, description if isinstance(description, str) else "")
+    scopes = _read_scopes(data["read_scopes"]) if "read_scopes" in data else None
+    return Policy(
+        tuple(rules), default_read, source, description if isinstance(description, str) else "", scopes
+    )
+
+
+def _read_scopes(raw_scopes: Any) -> tuple[ReadScope, ...]:
+    if not isinstance(raw_scopes, list):
+        raise PolicyError('Policy "read_scopes" must be a list of objects.')
+    scopes = []
+    for index, raw in enumerate(raw_scopes, start=1):
+        where = f"read scope {index}"
+        if not isinstance(raw, dict):
+            raise PolicyError(f"Policy {where} must be an object.")
+        unknown = set(raw) - _SCOPE_KEYS
+        if unknown:
+            raise PolicyError(
+                f"Policy {where} has unknown keys: {', '.join(sorted(unknown))} "
+                f"(a read scope has {', '.join(sorted(_SCOPE_KEYS))})."
+            )
+        channels = _strings(raw["channels"], f"{where} channels") if "channels" in raw else ()
+        for value in channels:
+            if not _ID["channels"].match(value):
+                raise PolicyError(
+                    f"Policy {where} channels has {value!r}, which is not a Slack channel id "
+                    f"(ids look like {_EXAMPLE_ID['channels']})."
+                )
+        lists: dict[str, tuple[str, ...] | None] = {}
+        for key in ("apis", "stages", "log_groups"):
+            # An empty list means none (e.g. a last, default scope that reads nothing); absent means any.
+            lists[key] = _strings(raw[key], f"{where} {key}") if key in raw else None
+        opsbot_logs = raw.get("opsbot_logs", False)
+        if not isinstance(opsbot_logs, bool):
+            raise PolicyError(f"Policy {where} opsbot_logs must be true or false.")
+        description = raw.get("description", "")
+        if not isinstance(description, str):
+            raise PolicyError(f"Policy {where} description must be a string.")
+        scopes.append(
+            ReadScope(
+                apis=lists["apis"],
+                stages=lists["stages"],
+                log_groups=lists["log_groups"],
+                opsbot_logs=opsbot_logs,
+                channels=frozenset(channels),
+                description=description,
+            )
+        )
+    return tuple(scopes)
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,10 @@ from bot.config import Settings
 from bot.core.apilogs import discovery as disc
 from bot.core.apilogs.lookup import LookupResult, lookup
 from bot.core.apilogs.model import ApiStage, Discovery
+from bot.core.apilogs.scope import ReadLimit
 from bot.core.apilogs.tail import Tail, TailMode
 from bot.core.common.timeparse import parse_duration, parse_time, to_epoch_ms
-from bot.errors import AwsError, UsageError
+from bot.errors import AwsError, NotAllowedError, UsageError
 
 TAIL_MODES: tuple[TailMode, ...] = ("auto", "live", "poll")
 
@@ -50,11 +51,13 @@ def plan_tail(
     should_stop: Callable[[], bool] = lambda: False,
     deadline: float | None = None,
     now: datetime | None = None,
+    limit: ReadLimit | None = None,
 ) -> TailPlan:
     """Resolve the API stage, discover its groups once, and prepare a Tail over all of them.
 
     ``deadline`` is a ``time.monotonic()`` value (the Lambda time limit); ``duration`` (``--for``) may
-    end the tail sooner.
+    end the tail sooner. ``limit``: the caller's read scope (an API or stage outside it is refused;
+    groups outside it are left out of the tail and named in its summary).
     """
     if mode not in TAIL_MODES:
         raise UsageError(f"--mode must be one of {', '.join(TAIL_MODES)}.")
@@ -62,10 +65,21 @@ def plan_tail(
     now = now or datetime.now(UTC)
     start_ms = to_epoch_ms(parse_time(since, now=now)) if since else to_epoch_ms(now) - 10_000
     target = disc.resolve_stage(
-        api or settings.default_api, stage or settings.default_stage, region=settings.region
+        api or (limit.default_api() if limit else "") or settings.default_api,
+        stage or (limit.default_stage() if limit else "") or settings.default_stage,
+        region=settings.region,
+        limit=limit,
     )
     found = disc.discover(target)
     groups = list(found.all_groups)
+    skipped: list[str] = []
+    if limit is not None:
+        groups, skipped = limit.split(groups)
+        if skipped and not groups:
+            raise NotAllowedError(
+                f"None of the log groups of {target.label} may be read in this channel. "
+                + limit.skipped_note(skipped)
+            )
     if not groups:
         raise UsageError(
             f"{target.label} has no log groups to tail: no execution or access logging "
@@ -84,6 +98,8 @@ def plan_tail(
         group_arn=_group_arn,
     )
     tail.summary.notes.extend(found.notes)
+    if skipped and limit is not None:
+        tail.summary.notes.append(limit.skipped_note(skipped))
     return TailPlan(target, found, groups, tail, duration_s)
 
 

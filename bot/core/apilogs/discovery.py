@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from bot.aws import apigateway as gw
 from bot.core.apilogs.formats import FunctionArn, parse_function_arn
 from bot.core.apilogs.model import ApiStage, Discovery, FunctionRef
-from bot.errors import OpsbotError, UsageError
+from bot.core.apilogs.scope import ReadLimit
+from bot.errors import NotAllowedError, OpsbotError, UsageError
 
 _STAGE_VARIABLE = re.compile(r"\$\{stageVariables\.([A-Za-z0-9_]+)\}")
 _FUNCTIONS_PATH = re.compile(r":lambda:path/\d{4}-\d{2}-\d{2}/functions/(?P<arn>.+?)/invocations$")
@@ -152,12 +153,22 @@ def build_discovery(
 # -- AWS-backed -----------------------------------------------------------------------------------
 
 
-def resolve_stage(api: str, stage: str, *, region: str) -> ApiStage:
-    """The API (id or name) and stage to use; defaults when the account has exactly one of each."""
-    summary = _resolve_api(api.strip())
+def resolve_stage(api: str, stage: str, *, region: str, limit: ReadLimit | None = None) -> ApiStage:
+    """The API (id or name) and stage to use; defaults when the account has exactly one of each.
+
+    ``limit``: the caller's read scope. An API or stage outside it is refused (NotAllowedError) before
+    anything about it is read; the defaults and the choices offered are those inside it."""
+    summary = _resolve_api(api.strip(), limit)
+    if limit is not None:
+        limit.check_api(summary.api_id, summary.name)
     stage_name = stage.strip()
     if not stage_name:
         names = gw.list_stage_names(summary)
+        if limit is not None:
+            readable = [name for name in names if limit.allows_stage(name)]
+            if names and not readable:
+                raise NotAllowedError(limit.scope.refusal(f"any stage of {summary.name or summary.api_id}"))
+            names = readable
         if len(names) == 1:
             stage_name = names[0]
         elif not names:
@@ -167,6 +178,10 @@ def resolve_stage(api: str, stage: str, *, region: str) -> ApiStage:
                 f"Which stage of {summary.name or summary.api_id}? Add --stage with one of: "
                 f"{', '.join(names)} (or set OPSBOT_DEFAULT_STAGE)."
             )
+    elif limit is not None and not limit.allows_stage(stage_name):
+        raise NotAllowedError(
+            limit.scope.refusal(f"stage `{stage_name}` of {summary.name or summary.api_id}")
+        )
     info = gw.get_stage(summary, stage_name)
     if info is None:
         names = gw.list_stage_names(summary)
@@ -174,7 +189,7 @@ def resolve_stage(api: str, stage: str, *, region: str) -> ApiStage:
             f"API {summary.name or summary.api_id} ({summary.api_id}) has no stage `{stage_name}`"
             + (f"; its stages are: {', '.join(names)}." if names else ".")
         )
-    return ApiStage(
+    found = ApiStage(
         api_id=summary.api_id,
         stage=stage_name,
         kind=summary.kind,
@@ -185,14 +200,23 @@ def resolve_stage(api: str, stage: str, *, region: str) -> ApiStage:
         logging_level=(info.logging_level or "OFF").upper() if summary.kind == "REST" else "",
         variables=tuple(sorted(info.variables.items())),
     )
+    if limit is not None:
+        limit.check_stage(found)
+    return found
 
 
-def _resolve_api(api: str) -> gw.ApiSummary:
+def _resolve_api(api: str, limit: ReadLimit | None = None) -> gw.ApiSummary:
     if api and _API_ID.fullmatch(api):
         found = gw.get_api(api)
         if found is not None:
             return found
     apis = gw.list_apis()
+    if not api and limit is not None:
+        # Offered and defaulted: only the APIs this channel may read (the others are not even named).
+        readable = [a for a in apis if limit.allows_api(a.api_id, a.name)]
+        if apis and not readable:
+            raise NotAllowedError(limit.scope.refusal("API logs"))
+        apis = readable
     if not api:
         if len(apis) == 1:
             return apis[0]

@@ -65,6 +65,7 @@ from bot.core.apilogs.model import (
     merge_events,
     sort_key,
 )
+from bot.core.apilogs.scope import ReadLimit
 from bot.core.common.timeparse import format_time, parse_time, to_epoch_ms
 from bot.errors import UsageError
 
@@ -178,8 +179,11 @@ def search_window(
 class _Session:
     """One lookup's searches: runs them through the limiter, in parallel, and records each."""
 
-    def __init__(self, deadline: float | None) -> None:
+    def __init__(self, deadline: float | None, limit: ReadLimit | None = None) -> None:
         self.deadline = deadline
+        # The caller's read scope: a group outside it is never read, only named as skipped.
+        self.limit = limit
+        self.skipped: list[str] = []
         self.stats = CallStats()
         self.searches: list[SearchRecord] = []
         self.missing: set[str] = set()
@@ -213,6 +217,8 @@ class _Session:
     ) -> cw.FilterResult:
         if not group or group in self.missing:
             return cw.FilterResult()
+        if not self.allows(group):
+            return cw.FilterResult()
         result = cw.filter_events(
             group,
             start_ms=start_ms,
@@ -243,6 +249,14 @@ class _Session:
             self.searches.append(record)
         return result
 
+    def allows(self, group: str) -> bool:
+        if self.limit is None or self.limit.allows_group(group):
+            return True
+        with self._lock:
+            if group not in self.skipped:
+                self.skipped.append(group)
+        return False
+
     @property
     def cut_short(self) -> int:
         return sum(1 for record in self.searches if record.cut_short)
@@ -265,9 +279,12 @@ def lookup(
     now: datetime | None = None,
     deadline: float | None = None,
     asked_from: str = "",
+    limit: ReadLimit | None = None,
 ) -> LookupResult:
     """Find every log event of one request. ``deadline`` is a ``time.monotonic()`` value;
-    ``asked_from`` ("slack", "cli") chooses the advice given when the deadline cut searches short."""
+    ``asked_from`` ("slack", "cli") chooses the advice given when the deadline cut searches short;
+    ``limit`` the caller's read scope (an API or stage outside it is refused, a group outside it is not
+    read)."""
     began = time.monotonic()
     now = now or datetime.now(UTC)
     request = parse_request_id(request_text, now=now)
@@ -276,10 +293,13 @@ def lookup(
     if until:
         parse_time(until, now=now)
     target = disc.resolve_stage(
-        api or settings.default_api, stage or settings.default_stage, region=settings.region
+        api or (limit.default_api() if limit else "") or settings.default_api,
+        stage or (limit.default_stage() if limit else "") or settings.default_stage,
+        region=settings.region,
+        limit=limit,
     )
     start_ms, end_ms = search_window(request, since=since, until=until, now=now)
-    run = _Lookup(request, target, start_ms, end_ms, _Session(deadline), now)
+    run = _Lookup(request, target, start_ms, end_ms, _Session(deadline, limit), now)
     run.explicit_window = bool(since or until)
     run.more_time = MORE_TIME.get(asked_from, "")
     result = run.execute()
@@ -391,6 +411,8 @@ class _Lookup:
             stats=self.session.stats,
             notes=list(dict.fromkeys(self.notes)),
         )
+        if self.session.skipped and self.session.limit is not None:
+            result.notes.append(self.session.limit.skipped_note(self.session.skipped))
         if self.session.cut_short:
             stopped = f"{self.session.cut_short} of {len(result.searches)} searches"
             if self.session.throttled_out:
@@ -813,7 +835,7 @@ class _Lookup:
     def _age_causes(self, request_ms: int) -> list[str]:
         """Whether the id is too old for the logs that exist (retention, or older than the group)."""
         group = self.stage.execution_log_group or self.stage.access_log_group
-        if not group or group in self.session.missing:
+        if not group or group in self.session.missing or not self.session.allows(group):
             return []
         try:
             info = cw.describe_group(group, stats=self.session.stats)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,6 +39,21 @@ MAX_SPELLING = 320
 # parts are rare enough that an address using one is better reviewed by a person.
 _LOCAL_PART = re.compile(r"^[^\s@<>()\[\]\\,;:\"]+$")
 _DOMAIN_LABEL = re.compile(r"^(?!-)[^\s@<>()\[\]\\,;:\"._]+(?<!-)$")
+
+
+# Unicode categories no deliverable address contains: control characters (Cc: NUL, escape, newline
+# inside the text), format characters (Cf: the bidi overrides and isolates that make an address read
+# differently from what it is, zero-width spaces and joiners), lone surrogates (Cs: not encodable as the
+# table's key) and line/paragraph separators.
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
+def refused_character(text: str) -> str:
+    """The first character of ``text`` no address may contain (see ``_REFUSED_CATEGORIES``), or ""."""
+    for char in text:
+        if unicodedata.category(char) in _REFUSED_CATEGORIES:
+            return char
+    return ""
 
 
 class MalformedRecord(UsageError):
@@ -120,18 +136,31 @@ def normalize_address(text: object) -> str:
     """An address as the table keys it: trimmed, display name and angle brackets removed, lowercase.
 
     SES and mailbox providers treat the domain case-insensitively and, in practice, the local part too,
-    so ``Jane@Example.COM`` and ``jane@example.com`` are one row.
+    so ``Jane@Example.COM`` and ``jane@example.com`` are one row. Text with a control, bidi or other
+    invisible formatting character is refused (``InvalidAddress``), as is anything else that is not an
+    address; nothing but ``InvalidAddress`` is raised, for any input.
     """
     if not isinstance(text, str):
         raise InvalidAddress(f"An e-mail address must be text, got {type(text).__name__}.")
     cleaned = text.strip()
     if not cleaned:
         raise InvalidAddress("The e-mail address is empty.")
+    shown = _shown(text)
+    # Checked on the whole text, before a display name is dropped: what is refused never reaches the
+    # table, the log or Slack (``shown`` is a repr, which writes such characters as escapes).
+    refused = refused_character(cleaned)
+    if refused:
+        raise InvalidAddress(
+            f"{shown} contains a control or invisible formatting character (U+{ord(refused):04X}), "
+            "which an e-mail address cannot contain."
+        )
     if "<" in cleaned or '"' in cleaned:
-        _, parsed = parseaddr(cleaned)
+        try:
+            _, parsed = parseaddr(cleaned)
+        except Exception:  # the email package's parser on hostile text: an address it cannot read
+            raise InvalidAddress(f"{shown} is not an e-mail address (expected name@domain).") from None
         cleaned = parsed.strip()
     cleaned = cleaned.strip("<>").strip().lower()
-    shown = _shown(text)
     if cleaned.count("@") != 1:
         raise InvalidAddress(f"{shown} is not an e-mail address (expected one @, as in jane@example.com).")
     local, domain = cleaned.split("@")
@@ -153,7 +182,9 @@ def sender_address(source: str) -> str:
     try:
         return normalize_address(source)
     except InvalidAddress:
-        return source.strip()[:MAX_FIELD]
+        # Shown in the storm digest: without the characters an address may not contain.
+        kept = "".join(char for char in source if not refused_character(char))
+        return kept.strip()[:MAX_FIELD]
 
 
 def _shown(text: object) -> str:
