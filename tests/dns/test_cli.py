@@ -51,8 +51,15 @@ def test_plan_then_resync_then_status(configured: ZoneEnv, capsys: pytest.Captur
 
 
 def test_resync_refused_by_a_guard_exits_1_until_forced(
-    configured: ZoneEnv, capsys: pytest.CaptureFixture[str]
+    configured: ZoneEnv, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    zone = {
+        "domain": "example.com",
+        "master": str(configured.zone.master),
+        "zone_id": configured.zone.zone_id,
+    }
+    # This zone has 9 record sets: guard it although it is below the default minimum of 10.
+    monkeypatch.setenv("OPSBOT_DNS_ZONES", json.dumps([zone | {"guard_min_records": 5}]))
     assert run(capsys, "resync", "example.com", "--apply")[0] == 0
     configured.set_records(101, BASE_RECORDS[:2])
     code, out, _ = run(capsys, "resync", "example.com", "--apply", "--json")

@@ -11,15 +11,17 @@ from typing import Any
 import pytest
 from botocore.response import StreamingBody
 
+from bot.aws.dynamo import scan_all
 from bot.aws.functions import invoke, invoke_client, serve_locally
 from bot.aws.route53 import change_client
 from bot.config import Settings
-from bot.core.dns import worker
+from bot.core.dns import wire, worker
 from bot.core.dns.commands import mirror_handler
 from bot.core.dns.config import MasterAddress
 from bot.errors import AwsError, OpsbotError, UsageError
 from bot.local.dns_master import free_port
 from bot.local.slack_api import LocalSlack
+from bot.render.dns import result_blocks
 from tests.conftest import ONCALL_POLICY
 from tests.dns.conftest import ZoneEnv
 from tests.dns.support import list_all
@@ -91,7 +93,8 @@ def test_a_stale_plan_is_not_applied_and_a_failed_transfer_says_nothing_was(
     request = {"op": "apply", "domain": "example.com", "plan": "not-the-plan", "actor": "U1"}
     answer = invoke(MIRROR, {worker.REQUEST_KEY: request}, purpose="the mirror")
     assert answer["ok"] and answer["superseded"] and answer["master_serial"] == 100
-    assert "dns:apply" in json.dumps(answer["blocks"])  # the new preview, with its own fingerprint
+    fresh = wire.preview_from_json(answer["preview"])  # the new preview, with its own fingerprint
+    assert fresh.plan.master_serial == 100 and fresh.plan.counts()["CREATE"] == 9
     assert len(list_all(zone_env.zone.zone_id)) == 2
     zone_env.master.stop()
     with pytest.raises(OpsbotError, match="refused the TCP connection") as raised:
@@ -212,6 +215,13 @@ def test_an_apply_in_the_mirror_function_shows_its_progress(
     assert any("Applying batch 1 of 1" in u and "batch 1/1 applied" in u for u in updates[1:]), updates
     final = slack_server.find(preview.ts, OPS_CHANNEL[0])
     assert final is not None and "Applied by" in json.dumps(final.blocks)
+    # What the mirror wrote for the Slack side to poll is data, not Slack blocks.
+    (item,) = [i for i in scan_all(mirror.state_table) if str(i["sk"]).startswith("progress#")]
+    assert set(item) - {"pk", "sk", "expiresAt"} == {"number", "total", "progress"}
+    progress = wire.progress_from_json(json.loads(item["progress"]))
+    assert (progress.domain, progress.batches, progress.counts["CREATE"]) == ("example.com", 1, 9)
+    assert [(o.number, o.status) for o in progress.outcomes] == [(1, "applied")]
+    assert '"type"' not in item["progress"]
 
 
 def test_a_mirror_that_dies_during_an_apply_is_not_reported_as_nothing_applied(
@@ -287,8 +297,8 @@ def test_an_apply_whose_state_cannot_be_recorded_still_reports_its_batches(
     """The batches are in Route 53 whatever the state table says afterwards: the answer says both."""
     from bot.aws.clients import client
 
-    preview = worker.handle({"op": "preview", "domain": "example.com", "buttons": True}, mirror)
-    plan = json.loads(find_button(preview["blocks"], "dns:apply")[0]["value"])["plan"]
+    preview = worker.handle({"op": "preview", "domain": "example.com"}, mirror)
+    plan = wire.preview_from_json(preview["preview"]).plan.fingerprint()
 
     def refuse_sync_state(params: dict[str, Any], **_: Any) -> Any:
         item = json.loads(params.get("body") or b"{}").get("Item", {})
@@ -303,7 +313,9 @@ def test_an_apply_whose_state_cannot_be_recorded_still_reports_its_batches(
     finally:
         dynamodb.meta.events.unregister("before-call.dynamodb.PutItem", refuse_sync_state)
     assert answer["ok"] and answer["outcome"] == "applied"
-    assert "sync state was not recorded" in json.dumps(answer["blocks"])
+    result = wire.result_from_json(answer["result"])
+    assert result.applied and any("sync state was not recorded" in note for note in result.notes)
+    assert "sync state was not recorded" in json.dumps(result_blocks(result))
     assert len([i for i in list_all(zone_env.zone.zone_id) if i["Type"] not in ("SOA", "NS")]) == 9
     # The lock was released: the next apply is not refused as "another sync is running".
     again = worker.handle({"op": "apply", "domain": "example.com", "plan": "x", "actor": "U1"}, mirror)
