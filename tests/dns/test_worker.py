@@ -6,6 +6,7 @@ import io
 import json
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -16,12 +17,12 @@ from bot.aws.functions import invoke, invoke_client, serve_locally
 from bot.aws.route53 import change_client
 from bot.config import Settings
 from bot.core.dns import wire, worker
-from bot.core.dns.commands import mirror_handler
+from bot.core.dns.commands import Timings, mirror_handler
 from bot.core.dns.config import MasterAddress
 from bot.errors import AwsError, OpsbotError, UsageError
 from bot.local.dns_master import free_port
 from bot.local.slack_api import LocalSlack
-from bot.render.dns import result_blocks
+from bot.render.dns import plan_blocks, result_blocks, status_blocks
 from tests.conftest import ONCALL_POLICY
 from tests.dns.conftest import ZoneEnv
 from tests.dns.support import list_all
@@ -65,6 +66,29 @@ def test_the_work_runs_where_the_master_is_reachable(
     assert len([i for i in list_all(zone_env.zone.zone_id) if i["Type"] not in ("SOA", "NS")]) == 9
     state = zone_env.state.get_sync_state(zone_env.zone.state_key)
     assert state is not None and state["serial"] == 100
+
+
+def test_answers_are_data_that_render_the_same_in_either_function(
+    zone_env: ZoneEnv, mirror: Settings
+) -> None:
+    """The mirror function answers with data (no Slack text or blocks: core does not render); read back
+    on the Slack side it is what the same work in the Slack function itself gives."""
+    remote = Settings(
+        state_table=mirror.state_table, dns_zones_json=mirror.dns_zones_json, dns_function=MIRROR
+    )
+    for request in ({"op": "status"}, {"op": "preview", "domain": "example.com"}):
+        here, there = worker.run(mirror, dict(request)), worker.run(remote, dict(request))
+        for answer in (here, there):
+            assert not {"text", "blocks"} & set(answer) and '"type": "section"' not in json.dumps(answer)
+        if request["op"] == "status":
+            statuses = [wire.statuses_from_json(answer["zones"]) for answer in (here, there)]
+            assert statuses[0] == statuses[1] and status_blocks(statuses[0]) == status_blocks(statuses[1])
+            assert [s.verdict for s in statuses[0]] == ["never synced"]
+        else:
+            # Two transfers: the same plan, only the time each took differs.
+            shown = [replace(wire.preview_from_json(a["preview"]), timings=Timings()) for a in (here, there)]
+            assert shown[0] == shown[1] and shown[0].plan.counts()["CREATE"] == 9
+            assert plan_blocks(shown[0], buttons=True) == plan_blocks(shown[1], buttons=True)
 
 
 def test_requests_name_only_configured_zones(zone_env: ZoneEnv, mirror: Settings) -> None:
@@ -329,3 +353,35 @@ def test_the_local_emulation_fails_an_answer_lambda_could_not_send() -> None:
             invoke("opsbot-odd", {}, purpose="the odd function")
     finally:
         serve_locally("opsbot-odd", None)
+
+
+def test_an_answer_of_another_build_is_told_not_crashed_on(
+    zone_env: ZoneEnv, make_harness: Callable[..., SlackHarness], slack_server: LocalSlack
+) -> None:
+    """A mirror function deployed from another build answers in a shape this one cannot read: a sentence
+    that says so; after an Apply, that the batches may have been applied (the answer came: it ran)."""
+    settings = Settings(state_table="opsbot-state", dns_zones_json=zones_json(zone_env))
+    real = mirror_handler(settings)
+
+    def older(event: Any, context: Any) -> Any:
+        op = event.get(worker.REQUEST_KEY, {}).get("op")
+        if op == "status":
+            return {"ok": True, "text": "DNS mirror status: …", "blocks": []}
+        answer = real(event, context)
+        return {**answer, "result": {"text": "Applied"}} if op == "apply" else answer
+
+    serve_locally(MIRROR, older)
+    try:
+        harness = remote_harness(zone_env, make_harness)
+        harness.command("/dns", "status")
+        told = harness.last().text
+        assert "The DNS mirror function's status could not be read" in told and "Traceback" not in told
+        assert "same build" in told
+        harness.command("/dns", "resync example.com")
+        [preview] = [m for m in harness.slack.visible(OPS_CHANNEL[0]) if "DNS resync" in json.dumps(m.blocks)]
+        harness.click(preview, "dns:apply")
+    finally:
+        serve_locally(MIRROR, None)
+    assert "The DNS mirror function's apply result could not be read" in harness.last().text
+    after = slack_server.find(preview.ts, OPS_CHANNEL[0])
+    assert after is not None and "may have been applied" in json.dumps(after.blocks)

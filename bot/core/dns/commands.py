@@ -6,7 +6,7 @@
 - ``mirror``: the scheduled run; a cheap SOA query first, and nothing more while the serial is unchanged,
   unless a full check is due or the last one (``check_key``) left changes pending.
 - ``status``: configured zones, last sync, the serials on both sides (serial drift) and what the last
-  full comparison found; no transfer.
+  full comparison found, weighed into one verdict per zone with its reason; no transfer.
 
 Network and AWS access happen only here (through ``transfer`` and ``bot.aws.route53``); the results are
 frozen dataclasses that ``bot.render.dns`` turns into Slack blocks or terminal text, and that ``wire``

@@ -12,8 +12,9 @@ Requests (``op``): ``status`` (``domain`` optional), ``preview`` (``domain``) an
 ``zone_id`` among the function's own ``OPSBOT_DNS_ZONES``: a request cannot bring its own master or
 hosted zone. Answers carry data, never Slack blocks (core does not render): ``zones`` (statuses),
 ``preview`` or ``result`` in the JSON form of ``wire``, which the Slack side reads back into the same
-dataclasses and renders, exactly as when the work runs in its own process. A failure is ``{"ok": false, "stage", "kind", "error", "hint"}`` and becomes the same
-OpsbotError on the Slack side (``raise_failure``). Its ``stage`` is always "prepare": ``service.apply``
+dataclasses and renders, exactly as when the work runs in its own process. A failure is
+``{"ok": false, "stage", "kind", "error", "hint"}`` and becomes the same OpsbotError on the Slack side
+(``raise_failure``). Its ``stage`` is always "prepare": ``service.apply``
 reports a failed batch in its result and raises only before the first one, so a failure answer means
 nothing was applied. Only the Slack side can meet "unknown" (``stage_of``): the function ran and gave no
 answer.
