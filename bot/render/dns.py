@@ -46,6 +46,7 @@ PREVIEW_LEFT_ALONE = 8
 PREVIEW_LINE = 160
 
 _SYMBOL = {Action.CREATE: "+", Action.UPSERT: "~", Action.DELETE: "-"}
+_WORD = {Action.CREATE: "create", Action.UPSERT: "update", Action.DELETE: "delete"}
 
 # A preview renders the same from a Prepared (in this process) and from a Preview (the DNS mirror
 # function's answer, read back by bot.core.dns.wire).
@@ -54,9 +55,6 @@ Shown = Prepared | Preview
 
 def _preview(shown: Shown) -> Preview:
     return shown.preview if isinstance(shown, Prepared) else shown
-
-
-_WORD = {Action.CREATE: "create", Action.UPSERT: "update", Action.DELETE: "delete"}
 
 
 def button_value(shown: Shown) -> str:
