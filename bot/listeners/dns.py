@@ -51,46 +51,58 @@ def _zone(settings: Any, domain: str, zone_id: str | None) -> Any:
 
 def _run(call: Call | ActionCall, request: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
     """The work itself, in the DNS mirror function when OPSBOT_DNS_FUNCTION names it (it can reach the
-    master and holds the Route 53 grants), else here: see bot.core.dns.worker."""
+    master and holds the Route 53 grants), else here: see bot.core.dns.worker. Its answer is data (the
+    JSON of bot.core.dns.wire), rendered here either way."""
     from bot.core.dns.worker import run
 
     return run(call.settings, request, **kwargs)
 
 
+def _read(decode: Any, data: Any, what: str) -> Any:
+    from bot.core.dns.wire import read
+
+    return read(decode, data, what)
+
+
 def _status(call: Call) -> Reply:
+    from bot.core.dns.wire import statuses_from_json
+    from bot.render.dns import status_blocks, status_summary
+
     domain = call.args.get("domain")
     if domain:  # a mistyped domain is answered here, without a round trip
         _zone(call.settings, domain, call.args.get("zone-id"))
     answer = _run(call, {"op": "status", "domain": domain, "zone_id": call.args.get("zone-id")})
-    return Reply(text=answer["text"], blocks=answer["blocks"])
+    statuses = _read(statuses_from_json, answer.get("zones"), "status")
+    return Reply(text=status_summary(statuses), blocks=status_blocks(statuses))
 
 
-def _preview(call: Call, *, buttons: bool, title: str = "") -> dict[str, Any]:
+def _preview(call: Call) -> Any:
+    """The zone's plan, as a bot.core.dns.commands.Preview."""
+    from bot.core.dns.wire import preview_from_json
+
     zone = _zone(call.settings, call.args["domain"], call.args.get("zone-id"))
-    request = {
-        "op": "preview",
-        "domain": zone.name,
-        "zone_id": zone.zone_id,
-        "buttons": buttons,
-        "title": title,
-    }
-    return _run(call, request)
+    answer = _run(call, {"op": "preview", "domain": zone.name, "zone_id": zone.zone_id})
+    return _read(preview_from_json, answer.get("preview"), "preview")
 
 
 def _plan(call: Call) -> Reply:
-    answer = _preview(call, buttons=False)
-    return Reply(text=answer["text"], blocks=answer["blocks"])
+    from bot.render.dns import plan_blocks, plan_summary_text
+
+    preview = _preview(call)
+    return Reply(text=plan_summary_text(preview), blocks=plan_blocks(preview, buttons=False))
 
 
 def _resync(call: Call) -> Reply | None:
-    zone = _zone(call.settings, call.args["domain"], call.args.get("zone-id"))
-    answer = _preview(call, buttons=True, title=f"DNS resync: {zone.name}")
-    if answer["empty"]:
-        return Reply(text=answer["text"], blocks=answer["blocks"])
+    from bot.render.dns import plan_blocks, plan_summary_text
+
+    preview = _preview(call)
+    title = f"DNS resync: {preview.zone.name}"
+    if preview.plan.empty:
+        return Reply(text=plan_summary_text(preview), blocks=plan_blocks(preview, buttons=False, title=title))
     call.client.chat_postMessage(
         channel=call.channel_id,
-        text=f"<@{call.user_id}> asked for a resync. " + answer["text"],
-        blocks=answer["blocks"],
+        text=f"<@{call.user_id}> asked for a resync. " + plan_summary_text(preview),
+        blocks=plan_blocks(preview, buttons=True, title=title),
     )
     return None
 
@@ -125,8 +137,18 @@ def _final(
 
 
 def _apply(call: ActionCall, *, force: bool) -> Reply:
+    from bot.core.dns.wire import WireError, preview_from_json, result_from_json
     from bot.core.dns.worker import stage_of
     from bot.render.blocks import escape, header, section
+    from bot.render.dns import (
+        plan_blocks,
+        plan_summary_text,
+        progress_blocks,
+        progress_text,
+        result_blocks,
+        result_detail,
+        result_summary,
+    )
 
     target = _target(call)
     zone = _zone(call.settings, target["domain"], str(target.get("zone_id") or "") or None)
@@ -143,17 +165,19 @@ def _apply(call: ActionCall, *, force: bool) -> Reply:
     )
     last_update = 0.0
 
-    def progress(number: int, total: int, text: str, blocks: list[dict[str, Any]]) -> None:
+    def progress(report: Any) -> None:
         # chat.update is Tier 3 (about 50 a minute): the last batch, and at most one a second before it.
         nonlocal last_update
         now = time.monotonic()
-        if number == total or now - last_update >= PROGRESS_INTERVAL:
+        if report.number == report.batches or now - last_update >= PROGRESS_INTERVAL:
             last_update = now
             try:
-                _update(call, text, blocks)
+                _update(call, progress_text(report), progress_blocks(report, actor=call.user_id))
             except Exception as error:  # a refused progress line must not stop the apply between batches
                 logger.warning("DNS apply progress not shown: %s", error)
 
+    answer: dict[str, Any] = {}
+    shown: Any = None  # a Preview (the zone moved on) or an ApplyResult
     request = {
         "op": "apply",
         "domain": zone.name,
@@ -170,7 +194,14 @@ def _apply(call: ActionCall, *, force: bool) -> Reply:
             state_key=zone.state_key,
             deadline=time.monotonic() + max(1.0, call.seconds_left() - ANSWER_MARGIN),
         )
+        if answer.get("superseded"):
+            shown = _read(preview_from_json, answer.get("preview"), "new preview")
+        else:
+            shown = _read(result_from_json, answer.get("result"), "apply result")
     except Exception as error:
+        if isinstance(error, WireError) and not answer.get("superseded"):
+            # An answer to an apply came but cannot be read: the batches may have been applied.
+            error.dns_stage = "unknown"  # type: ignore[attr-defined]
         if stage_of(error) == "unknown":
             # No answer, or an unexpected failure: some batches may have been applied before it stopped.
             why = escape(str(error)) if isinstance(error, OpsbotError) else "an unexpected error."
@@ -202,8 +233,8 @@ def _apply(call: ActionCall, *, force: bool) -> Reply:
     if answer["superseded"]:
         call.client.chat_postMessage(
             channel=call.channel_id,
-            text="The zone changed since the preview. " + answer["text"],
-            blocks=answer["blocks"],
+            text="The zone changed since the preview. " + plan_summary_text(shown),
+            blocks=plan_blocks(shown, buttons=True, title=f"DNS resync: {zone.name} (new preview)"),
         )
         text = (
             f":arrows_counterclockwise: {zone.name} or its hosted zone changed since this preview (master serial "
@@ -211,7 +242,13 @@ def _apply(call: ActionCall, *, force: bool) -> Reply:
             "The new preview is below."
         )
         return _final(call, text, [header(f"DNS resync: {zone.name}"), section(text)], outcome="superseded")
-    return _final(call, answer["text"], answer["blocks"], outcome=answer["outcome"], detail=answer["detail"])
+    return _final(
+        call,
+        result_summary(shown, actor=call.user_id),
+        result_blocks(shown, actor=call.user_id),
+        outcome=shown.outcome,
+        detail=result_detail(shown),
+    )
 
 
 def _apply_click(call: ActionCall) -> Reply:
@@ -241,8 +278,9 @@ DNS = Command(
     subcommands=(
         Subcommand(
             "status",
-            "Configured zones: last sync, SOA serials on the master and in Route 53 (serial drift), and what "
-            "the last full check found (edits made in Route 53 since show only in `/dns plan`).",
+            "Configured zones, each with one verdict (in sync, changes pending, failed, never synced) and "
+            "its reason, from the SOA serials, the last sync and the last full check (edits made in Route 53 "
+            "since show only in `/dns plan`).",
             run=_status,
             spec=ArgSpec(
                 positionals=(Positional("domain", "one zone (default: all)", optional=True),),

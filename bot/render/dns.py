@@ -12,7 +12,16 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bot.core.dns.commands import ApplyResult, BatchOutcome, MirrorResult, Prepared, ZoneStatus
+from bot.core.dns.commands import (
+    ApplyProgress,
+    ApplyResult,
+    BatchOutcome,
+    MirrorResult,
+    Prepared,
+    Preview,
+    Verdict,
+    ZoneStatus,
+)
 from bot.core.dns.config import ZoneConfig
 from bot.core.dns.plan import Action, Change, Plan
 from bot.render.blocks import (
@@ -39,9 +48,18 @@ PREVIEW_LINE = 160
 _SYMBOL = {Action.CREATE: "+", Action.UPSERT: "~", Action.DELETE: "-"}
 _WORD = {Action.CREATE: "create", Action.UPSERT: "update", Action.DELETE: "delete"}
 
+# A preview renders the same from a Prepared (in this process) and from a Preview (the DNS mirror
+# function's answer, read back by bot.core.dns.wire).
+Shown = Prepared | Preview
 
-def button_value(prepared: Prepared) -> str:
+
+def _preview(shown: Shown) -> Preview:
+    return shown.preview if isinstance(shown, Prepared) else shown
+
+
+def button_value(shown: Shown) -> str:
     """What identifies the previewed plan (no secret, far below Slack's 2,000 characters)."""
+    prepared = _preview(shown)
     return json.dumps(
         {
             "domain": prepared.zone.name,
@@ -58,10 +76,13 @@ def change_line(change: Change) -> str:
 
 
 def _counts_text(plan: Plan) -> str:
-    counts = plan.counts()
+    return _counts_of(plan.counts(), len(plan.batches))
+
+
+def _counts_of(counts: dict[str, int], batches: int) -> str:
     return (
-        f"{counts['CREATE']} to create, {counts['UPSERT']} to update, {counts['DELETE']} to delete "
-        f"in {len(plan.batches)} batch{'es' if len(plan.batches) != 1 else ''}"
+        f"{counts.get('CREATE', 0)} to create, {counts.get('UPSERT', 0)} to update, "
+        f"{counts.get('DELETE', 0)} to delete in {batches} batch{'es' if batches != 1 else ''}"
     )
 
 
@@ -82,8 +103,9 @@ def _left_alone_lines(plan: Plan, limit: int) -> list[str]:
 # -- Slack -----------------------------------------------------------------------------------------
 
 
-def plan_blocks(prepared: Prepared, *, buttons: bool, title: str = "") -> list[Block]:
+def plan_blocks(shown: Shown, *, buttons: bool, title: str = "") -> list[Block]:
     """The preview of ``/dns plan`` (buttons=False) and ``/dns resync`` (buttons=True)."""
+    prepared = _preview(shown)
     zone, plan = prepared.zone, prepared.plan
     blocks: list[Block] = [header(title or f"DNS {'resync' if buttons else 'plan'}: {zone.name}")]
     if plan.empty:
@@ -115,10 +137,10 @@ def plan_blocks(prepared: Prepared, *, buttons: bool, title: str = "") -> list[B
             )
         )
         # Long values (DKIM keys) are cut so that the preview always has room for what follows.
-        shown = [
+        listed = [
             escape(truncate(change_line(change), PREVIEW_LINE)) for change in plan.changes[:PREVIEW_CHANGES]
         ]
-        blocks.extend(code_blocks(shown))
+        blocks.extend(code_blocks(listed))
         if len(plan.changes) > PREVIEW_CHANGES:
             blocks.append(context(f"… and {len(plan.changes) - PREVIEW_CHANGES} more changes."))
     for guard in plan.guards:
@@ -170,24 +192,30 @@ def plan_blocks(prepared: Prepared, *, buttons: bool, title: str = "") -> list[B
     return [*kept, *tail]
 
 
-def plan_summary_text(prepared: Prepared) -> str:
+def plan_summary_text(shown: Shown) -> str:
     """The notification text that accompanies the blocks."""
+    prepared = _preview(shown)
     plan = prepared.plan
     if plan.empty:
         return f"DNS {prepared.zone.name}: Route 53 matches the master."
     return f"DNS {prepared.zone.name}: {_counts_text(plan)}."
 
 
-def progress_blocks(prepared: Prepared, outcomes: Sequence[BatchOutcome], *, actor: str = "") -> list[Block]:
+def progress_text(progress: ApplyProgress) -> str:
+    return f"Applying batch {progress.number} of {progress.batches}…"
+
+
+def progress_blocks(progress: ApplyProgress, *, actor: str = "") -> list[Block]:
     """While applying: one line per batch done so far."""
-    plan = prepared.plan
-    total = len(plan.batches)
-    done = len(outcomes)
+    total = progress.batches
     who = f" by <@{actor}>" if actor else ""
-    lines = [_outcome_line(outcome, total) for outcome in outcomes]
+    lines = [_outcome_line(outcome, total) for outcome in progress.outcomes]
     blocks: list[Block] = [
-        header(f"DNS resync: {prepared.zone.name}"),
-        section(f":hourglass_flowing_sand: Applying{who}: batch {done} of {total} ({_counts_text(plan)})."),
+        header(f"DNS resync: {progress.domain}"),
+        section(
+            f":hourglass_flowing_sand: Applying{who}: batch {progress.number} of {total} "
+            f"({_counts_of(progress.counts, total)})."
+        ),
     ]
     blocks.extend(code_blocks(lines[-30:], escape_text=True))  # Route 53 errors may quote values
     return fit(blocks)[0]
@@ -220,6 +248,18 @@ def result_blocks(result: ApplyResult, *, actor: str = "") -> list[Block]:
     return fit(blocks, note="Result shortened.")[0]
 
 
+def result_summary(result: ApplyResult, *, actor: str = "") -> str:
+    """The notification text that accompanies ``result_blocks``."""
+    return result_sentence(result, f" by <@{actor}>" if actor else "")[1]
+
+
+def result_detail(result: ApplyResult) -> str:
+    """For the audit record: how far the apply got, and which plan."""
+    return (
+        f"{len(result.applied_batches)}/{len(result.plan.batches)} batches, plan {result.plan.fingerprint()}"
+    )
+
+
 def result_sentence(result: ApplyResult, who: str = "", esc: Callable[[str], str] = str) -> tuple[str, str]:
     """(Slack emoji, sentence) for an apply; ``esc`` escapes the parts that come from outside."""
     zone, plan = result.zone, result.plan
@@ -248,23 +288,38 @@ def cancelled_blocks(zone: ZoneConfig, *, actor: str = "") -> list[Block]:
     return [header(f"DNS resync: {zone.name}"), section(f"Cancelled{who}; nothing was changed.")]
 
 
+_VERDICT_ICON = {
+    Verdict.IN_SYNC: ":large_green_circle:",
+    Verdict.CHANGES_PENDING: ":large_yellow_circle:",
+    Verdict.NEVER_SYNCED: ":white_circle:",
+    Verdict.FAILED: ":red_circle:",
+}
+
+
+def status_summary(statuses: Sequence[ZoneStatus]) -> str:
+    """The notification text: each zone's verdict."""
+    lines = [f"{item.zone.name}: {item.verdict}" for item in statuses] or ["No zones are configured."]
+    return "DNS mirror status: " + "; ".join(lines)
+
+
 def status_blocks(statuses: Sequence[ZoneStatus]) -> list[Block]:
     blocks: list[Block] = [header("DNS mirror status")]
     if not statuses:
         blocks.append(section("No zones are configured. Set `OPSBOT_DNS_ZONES` (see README)."))
         return blocks
     for item in statuses:
-        icon = ":large_green_circle:" if item.in_sync else ":large_yellow_circle:"
-        if item.master_error or item.last_run_failed:
-            icon = ":red_circle:"
-        blocks.append(section(f"{icon} *{item.zone.name}* → `{item.zone.zone_id}`: {escape(item.drift)}"))
+        verdict, reason = item.verdict, item.reason
+        blocks.append(
+            section(
+                f"{_VERDICT_ICON[verdict]} *{item.zone.name}* → `{item.zone.zone_id}`: *{verdict}*: "
+                + escape(truncate(reason, 1500))
+            )
+        )
         blocks.append(fields_section(_status_fields(item)))
-        problems = [e for e in (item.master_error, item.route53_error) if e]
-        last_error = (item.last_sync or {}).get("error")
-        if isinstance(last_error, str) and last_error and item.last_run_failed:
-            problems.append("Last run: " + last_error)
-        if problems:
-            blocks.append(context(*[f":warning: {escape(truncate(p, 500))}" for p in problems]))
+        # What the verdict's reason does not already say (a failed run, and the master unreachable now).
+        others = [e for e in (item.master_error, item.route53_error) if e and e not in reason]
+        if others:
+            blocks.append(context(*[f":warning: {escape(truncate(e, 500))}" for e in others]))
     return fit(blocks, note="More zones than fit; use the CLI: opsbot dns status.")[0]
 
 
@@ -291,12 +346,12 @@ def _check_field(item: ZoneStatus) -> str:
     check = item.last_check or {}
     if item.pending is None:
         return "none recorded"
-    pending = (
-        f"{item.pending} change{'s' if item.pending != 1 else ''} pending"
+    found = (
+        f"{item.pending} change{'s' if item.pending != 1 else ''} to make"
         if item.pending
-        else "nothing pending"
+        else "nothing to change"
     )
-    return f"{check.get('checked_at', '?')} (serial {_or_dash(check.get('master_serial'))}): {pending}"
+    return f"{check.get('checked_at', '?')} (serial {_or_dash(check.get('master_serial'))}): {found}"
 
 
 def _or_dash(value: object) -> str:
@@ -306,7 +361,8 @@ def _or_dash(value: object) -> str:
 # -- terminal --------------------------------------------------------------------------------------
 
 
-def plan_text(prepared: Prepared, *, limit: int = 50) -> str:
+def plan_text(shown: Shown, *, limit: int = 50) -> str:
+    prepared = _preview(shown)
     zone, plan = prepared.zone, prepared.plan
     lines = [
         f"{zone.name}: master {zone.master} -> Route 53 hosted zone {zone.zone_id}",
@@ -332,7 +388,7 @@ def plan_text(prepared: Prepared, *, limit: int = 50) -> str:
         lines.extend(f"    {line}" for line in _left_alone_lines(plan, 20))
     t = prepared.timings
     lines.append(
-        f"  transfer {t.transfer:.2f} s ({prepared.transfer_stats.records} records), Route 53 read "
+        f"  transfer {t.transfer:.2f} s ({prepared.transfer_records} records), Route 53 read "
         f"{t.route53_read:.2f} s, plan {t.plan:.3f} s; fingerprint {plan.fingerprint()}"
     )
     return "\n".join(lines)
@@ -352,15 +408,14 @@ def status_text(statuses: Sequence[ZoneStatus]) -> str:
     lines: list[str] = []
     for item in statuses:
         last = item.last_sync or {}
-        lines.append(f"{item.zone.name} -> {item.zone.zone_id}: {item.drift}")
+        lines.append(f"{item.zone.name} -> {item.zone.zone_id}: {item.verdict}: {item.reason}")
         lines.append(f"  master {item.zone.master} serial {_or_dash(item.master_serial)}")
         lines.append(f"  Route 53 SOA serial {_or_dash(item.route53_serial)}")
         lines.append(f"  last sync {last.get('synced_at', 'never')} (serial {_or_dash(item.last_serial)})")
-        for problem in (item.master_error, item.route53_error):
-            if problem:
-                lines.append(f"  problem: {problem}")
-        if isinstance(last.get("error"), str) and item.last_run_failed:
-            lines.append(f"  last run: {last['error']}")
+        lines.append(f"  last full check {_check_field(item)}")
+        lines.extend(
+            f"  problem: {e}" for e in (item.master_error, item.route53_error) if e and e not in item.reason
+        )
     return "\n".join(lines)
 
 
@@ -368,8 +423,9 @@ def mirror_text(result: MirrorResult) -> str:
     return f"{result.status}: {result.message}"
 
 
-def plan_json(prepared: Prepared, *, changes: bool = True) -> dict[str, Any]:
+def plan_json(shown: Shown, *, changes: bool = True) -> dict[str, Any]:
     """The plan as one JSON document (``opsbot dns plan|resync --json``)."""
+    prepared = _preview(shown)
     plan = prepared.plan
     document: dict[str, Any] = {
         **prepared.zone.describe(),

@@ -44,15 +44,31 @@ def test_plan_then_resync_then_status(configured: ZoneEnv, capsys: pytest.Captur
     code, out, _ = run(capsys, "status", "--json")
     (zone,) = json.loads(out)["zones"]
     assert code == 0 and zone["master_serial"] == 100
-    assert (zone["serial_drift"], zone["pending"], zone["in_sync"]) == ("none", 0, True)
+    assert (zone["verdict"], zone["serial_drift"], zone["pending"], zone["in_sync"]) == (
+        "in sync",
+        "none",
+        0,
+        True,
+    )
+    assert zone["reason"].startswith("Route 53 and the master are at serial 100; the last full check (")
+    code, out, _ = run(capsys, "status", "example.com")
+    assert out.splitlines()[0].startswith(f"example.com -> {configured.zone.zone_id}: in sync: Route 53 and")
+    assert "pending" not in out and "?" not in out
     assert zone["last_check"]["outcome"] == "applied" and zone["last_check"]["master_serial"] == 100
     code, out, _ = run(capsys, "mirror", "example.com", "--json")
     assert code == 0 and json.loads(out)["status"] == "up-to-date"
 
 
 def test_resync_refused_by_a_guard_exits_1_until_forced(
-    configured: ZoneEnv, capsys: pytest.CaptureFixture[str]
+    configured: ZoneEnv, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    zone = {
+        "domain": "example.com",
+        "master": str(configured.zone.master),
+        "zone_id": configured.zone.zone_id,
+    }
+    # This zone has 9 record sets: guard it although it is below the default minimum of 10.
+    monkeypatch.setenv("OPSBOT_DNS_ZONES", json.dumps([zone | {"guard_min_records": 5}]))
     assert run(capsys, "resync", "example.com", "--apply")[0] == 0
     configured.set_records(101, BASE_RECORDS[:2])
     code, out, _ = run(capsys, "resync", "example.com", "--apply", "--json")

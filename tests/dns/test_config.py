@@ -16,6 +16,7 @@ from bot.core.dns.config import (
     parse_zone_id,
     parse_zones,
 )
+from bot.core.dns.plan import Thresholds
 from bot.errors import ConfigError, UsageError
 from tests.support.events import load_event
 
@@ -33,6 +34,8 @@ ZONES = json.dumps(
             "zone_id": "Z222",
             "tsig": "secretsmanager:opsbot/dns",
             "max_delete_percent": 5,
+            "max_update_percent": "12.5",
+            "guard_min_records": 0,
         },
     ]
 )
@@ -44,6 +47,8 @@ def test_zones_are_parsed_and_normalised() -> None:
     assert second.master == MasterAddress("fd00::53", 5353)
     assert second.tsig == "secretsmanager:opsbot/dns"
     assert second.max_delete_percent == 5
+    assert second.thresholds == Thresholds(max_update_percent=12.5, max_delete_percent=5, min_records=0)
+    assert first.thresholds == Thresholds(30, 30, 10)  # octoDNS's defaults
     assert str(second.master) == "[fd00::53]:5353"
     assert second.state_key == "dns:corp.example.net:Z222"
 
@@ -73,6 +78,14 @@ def test_no_zones() -> None:
         (
             '[{"domain": "a.com", "master": "10.0.0.1", "zone_id": "Z1", "ignore_ttl": "maybe"}]',
             "true or false",
+        ),
+        (
+            '[{"domain": "a.com", "master": "10.0.0.1", "zone_id": "Z1", "max_update_percent": 120}]',
+            "max_update_percent must be a number from 0 to 100, got 120",
+        ),
+        (
+            '[{"domain": "a.com", "master": "10.0.0.1", "zone_id": "Z1", "guard_min_records": 2.5}]',
+            "guard_min_records must be a whole number, got 2.5",
         ),
         (
             '[{"domain": "a.com", "master": "h", "zone_id": "Z1"}, {"domain": "A.com.", "master": "h", "zone_id": "Z1"}]',
@@ -218,7 +231,17 @@ json_values = st.recursive(
     max_leaves=12,
 )
 zone_keys = st.sampled_from(
-    ["domain", "master", "zone_id", "tsig", "ignore_ttl", "timeout", "max_delete_percent"]
+    [
+        "domain",
+        "master",
+        "zone_id",
+        "tsig",
+        "ignore_ttl",
+        "timeout",
+        "max_delete_percent",
+        "max_update_percent",
+        "guard_min_records",
+    ]
 )
 zone_objects = st.dictionaries(
     zone_keys, json_values | st.sampled_from(["example.com", "10.0.0.1", "Z1", "file:/k"])

@@ -151,6 +151,30 @@ def test_resync_apply_end_to_end(
     assert "already matches" in shown(dns_harness.last())
 
 
+def test_status_right_after_an_apply_says_in_sync_and_nothing_else(
+    dns_harness: SlackHarness, zone_env: ZoneEnv
+) -> None:
+    """Issue 10: one verdict per zone, in Slack too, whichever function did the work."""
+    dns_harness.command("/dns", "status")
+    before = dns_harness.last()
+    assert before.text == "DNS mirror status: example.com: never synced"
+    assert "*never synced*: no sync of example.com is recorded." in shown(before)
+    dns_harness.command("/dns", "resync example.com")
+    dns_harness.click(preview(dns_harness), "dns:apply")
+    dns_harness.command("/dns", "status example.com")
+    status = dns_harness.last()
+    assert status.text == "DNS mirror status: example.com: in sync"
+    text = shown(status)
+    assert ":large_green_circle:" in text and "*in sync*: Route 53 and the master are at serial 100" in text
+    for wrong in ("changes pending", "never synced", "edited since?", "serial drift"):
+        assert wrong not in text, wrong
+    zone_env.set_records(101, [*BASE_RECORDS, "late 300 IN A 10.0.0.77"])
+    dns_harness.command("/dns", "status")
+    assert "*changes pending*: the master is at serial 101, the last sync at 100." in shown(
+        dns_harness.last()
+    )
+
+
 def test_a_preview_that_went_stale_is_not_applied(
     dns_harness: SlackHarness, zone_env: ZoneEnv, slack_server: LocalSlack
 ) -> None:

@@ -4,12 +4,16 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from bot.core.dns.plan import Action, Batch, Limits, make_plan, validate
+from bot.core.dns.plan import Action, Batch, Limits, Thresholds, make_plan, validate
 from bot.core.dns.records import HostedZone, MasterZone, hosted_zone, master_zone_from_text
 from tests.dns.support import SOA_VALUE
 
 ORIGIN = "example.com."
+# No share-of-the-zone guard: for tests about something else.
+UNGUARDED = Thresholds(max_update_percent=100, max_delete_percent=100, min_records=0)
 
 
 def master(records: list[str], serial: int = 10) -> MasterZone:
@@ -190,7 +194,7 @@ def test_batches_respect_element_limits_and_upserts_count_twice() -> None:
     assert [b.elements for b in plan.batches] == [1000, 500]
     # The same zone, all updates: 1,500 UPSERTs of one value each count 3,000.
     hosted = route53(*[rrset(f"h{n}.example.com.", "A", 300, "10.9.9.9") for n in range(1500)])
-    upserts = make_plan(zone, hosted, max_delete_percent=100)
+    upserts = make_plan(zone, hosted, thresholds=UNGUARDED)
     assert [len(b.changes) for b in upserts.batches] == [500, 500, 500]
     assert all(b.elements <= 1000 for b in upserts.batches)
 
@@ -206,7 +210,7 @@ def test_batches_respect_the_character_limit() -> None:
 def test_changes_of_one_name_share_a_batch_and_deletes_come_first() -> None:
     zone = master(["swap 300 IN CNAME target.example.net."] + [f"h{n} 300 IN A 10.0.0.1" for n in range(3)])
     hosted = route53(rrset("swap.example.com.", "A", 300, "10.0.0.7"))
-    plan = make_plan(zone, hosted, limits=Limits(max_elements=2), max_delete_percent=100)
+    plan = make_plan(zone, hosted, limits=Limits(max_elements=2), thresholds=UNGUARDED)
     swap_batches = {b.number for b in plan.batches for c in b.changes if c.name == "swap.example.com."}
     assert len(swap_batches) == 1
     swap = [c.action for b in plan.batches for c in b.changes if c.name == "swap.example.com."]
@@ -278,9 +282,7 @@ def test_fingerprint_identifies_the_changes() -> None:
 
 
 def test_guard_empty_master() -> None:
-    plan = make_plan(
-        master([]), route53(rrset("a.example.com.", "A", 300, "10.0.0.1")), max_delete_percent=100
-    )
+    plan = make_plan(master([]), route53(rrset("a.example.com.", "A", 300, "10.0.0.1")), thresholds=UNGUARDED)
     assert [g.code for g in plan.guards] == ["empty"]
     assert "would delete the 1 record set opsbot manages" in plan.guards[0].message
 
@@ -315,13 +317,91 @@ def test_guard_serial_went_backwards_uses_rfc1982(serial: int, last: int, blocke
     assert ("serial-backwards" in [g.code for g in plan.guards]) is blocked
 
 
-def test_guard_too_many_deletes_is_configurable() -> None:
-    hosted = route53(*[rrset(f"h{n}.example.com.", "A", 300, "10.0.0.1") for n in range(10)])
-    keep_seven = master([f"h{n} 300 IN A 10.0.0.1" for n in range(7)])
-    assert [g.code for g in make_plan(keep_seven, hosted).guards] == ["too-many-deletes"]
-    assert make_plan(keep_seven, hosted, max_delete_percent=30).guards == ()
-    keep_eight = master([f"h{n} 300 IN A 10.0.0.1" for n in range(8)])
-    assert make_plan(keep_eight, hosted).guards == ()  # exactly 20% is allowed
+def hosts(count: int) -> HostedZone:
+    return route53(*[rrset(f"h{n}.example.com.", "A", 300, "10.0.0.1") for n in range(count)])
+
+
+def after(count: int, *, deleted: int = 0, updated: int = 0) -> MasterZone:
+    """The master of a zone of ``count`` hosts (``hosts``) with the first ones deleted, the next updated."""
+    return master(
+        [
+            f"h{n} 300 IN A {'10.0.0.2' if n < deleted + updated else '10.0.0.1'}"
+            for n in range(deleted, count)
+        ]
+    )
+
+
+def codes(plan: Any) -> list[str]:
+    return [guard.code for guard in plan.guards]
+
+
+def test_a_small_stale_zone_is_not_refused() -> None:
+    """Issue 10: the first sync of a 3-record zone whose master dropped 2 of them (67%) was refused. As in
+    octoDNS, the shares count only from 10 record sets."""
+    plan = make_plan(after(3, deleted=2), hosts(3))
+    assert plan.counts()["DELETE"] == 2 and plan.guards == () and not plan.blocked
+    assert make_plan(after(9, deleted=9 - 1, updated=1), hosts(9)).guards == ()
+
+
+def test_a_big_zone_over_either_share_is_refused() -> None:
+    assert codes(make_plan(after(10, deleted=4), hosts(10))) == ["too-many-deletes"]
+    assert make_plan(after(10, deleted=3), hosts(10)).guards == ()  # exactly 30% is allowed
+    assert codes(make_plan(after(10, updated=4), hosts(10))) == ["too-many-updates"]
+    assert make_plan(after(10, updated=3), hosts(10)).guards == ()
+    both = make_plan(after(20, deleted=7, updated=7), hosts(20))
+    assert codes(both) == ["too-many-updates", "too-many-deletes"]
+    assert "updates 7 of the 20 record sets in Route 53 (35%" in both.guards[0].message
+
+
+def test_the_guard_thresholds_are_configurable() -> None:
+    stale = after(3, deleted=2)
+    assert codes(make_plan(stale, hosts(3), thresholds=Thresholds(min_records=3))) == ["too-many-deletes"]
+    assert make_plan(after(10, deleted=4), hosts(10), thresholds=Thresholds(min_records=11)).guards == ()
+    loose = Thresholds(max_update_percent=50, max_delete_percent=50)
+    assert make_plan(after(10, deleted=4, updated=4), hosts(10), thresholds=loose).guards == ()
+    strict = Thresholds(max_update_percent=0, max_delete_percent=0, min_records=0)
+    assert codes(make_plan(after(1, updated=1), hosts(1), thresholds=strict)) == ["too-many-updates"]
+
+
+def test_a_record_set_replaced_counts_as_updated_not_deleted() -> None:
+    """A record set too large for an UPSERT is replaced by DELETE + CREATE in one request: an update."""
+    # Two values replace one: an UPSERT counts 2 x 2 elements, DELETE + CREATE 1 + 2; the limit is 3.
+    grown = [f"h{n} 300 IN A 10.0.0.{value}" for n in range(10) for value in (2, 3)]
+    hosted = hosts(10)
+    plan = make_plan(master(grown), hosted, limits=Limits(max_elements=3))
+    assert plan.counts()["DELETE"] == 10 and plan.counts()["CREATE"] == 10
+    assert codes(plan) == ["too-many-updates"]
+
+
+@given(
+    size=st.integers(min_value=0, max_value=30),
+    data=st.data(),
+    thresholds=st.builds(
+        Thresholds,
+        max_update_percent=st.sampled_from([0.0, 10.0, 30.0, 50.0, 100.0]),
+        max_delete_percent=st.sampled_from([0.0, 10.0, 30.0, 50.0, 100.0]),
+        min_records=st.integers(min_value=0, max_value=15),
+    ),
+)
+@settings(max_examples=150, deadline=None)
+def test_the_share_guards_follow_octodns(size: int, data: st.DataObject, thresholds: Thresholds) -> None:
+    """Refused exactly when the zone has at least ``min_records`` record sets and more than the share of
+    them would be updated (or deleted)."""
+    deleted = data.draw(st.integers(min_value=0, max_value=size))
+    updated = data.draw(st.integers(min_value=0, max_value=size - deleted))
+    plan = make_plan(after(size, deleted=deleted, updated=updated), hosts(size), thresholds=thresholds)
+    big = size >= thresholds.min_records
+    expected = [
+        code
+        for code, count, limit in (
+            ("too-many-updates", updated, thresholds.max_update_percent),
+            ("too-many-deletes", deleted, thresholds.max_delete_percent),
+        )
+        if big and count and count * 100 > limit * size
+    ]
+    if deleted == size and deleted:
+        expected.insert(0, "empty")  # the master kept nothing at all
+    assert codes(plan) == expected
 
 
 # -- client-side validation ------------------------------------------------------------------------
@@ -330,7 +410,7 @@ def test_guard_too_many_deletes_is_configurable() -> None:
 def test_validation_accepts_plans_and_catches_what_aws_rejects() -> None:
     zone = master(["a 300 IN A 10.0.0.1", "b 300 IN A 10.0.0.2"])
     hosted = route53(rrset("c.example.com.", "A", 300, "10.0.0.3"))
-    plan = make_plan(zone, hosted, max_delete_percent=100)
+    plan = make_plan(zone, hosted, thresholds=UNGUARDED)
     assert validate(hosted, plan.batches) == []
     # The same plan against a Route 53 that moved on (someone created "a" meanwhile) is refused.
     moved = route53(

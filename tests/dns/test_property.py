@@ -10,10 +10,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.core.dns import names
-from bot.core.dns.plan import ROUTE53_LIMITS, Limits, make_plan, validate
+from bot.core.dns.plan import ROUTE53_LIMITS, Limits, Thresholds, make_plan, validate
 from bot.core.dns.records import MasterZone, RecordSet, hosted_zone
 from tests.dns.support import FakeRoute53
 from tests.dns.zones import ORIGIN, master_zones, route53_sides
+
+UNGUARDED = Thresholds(max_update_percent=100, max_delete_percent=100, min_records=0)
 
 
 def _left_alone_keys(plan: Any) -> set[tuple[str, str]]:
@@ -43,7 +45,7 @@ def check_round(
     limits: Limits = ROUTE53_LIMITS,
 ) -> None:
     hosted = hosted_zone(ORIGIN, listing_before)
-    plan = make_plan(master, hosted, ignore_ttl=ignore_ttl, max_delete_percent=100, limits=limits)
+    plan = make_plan(master, hosted, ignore_ttl=ignore_ttl, thresholds=UNGUARDED, limits=limits)
     assert validate(hosted, plan.batches, limits) == []
     for batch in plan.batches:
         apply_batch(batch.to_route53("property test"))
@@ -62,7 +64,7 @@ def check_round(
     else:
         assert got == expected
     assert _untouched(after_items) == _untouched(listing_before)
-    second = make_plan(master, after, ignore_ttl=ignore_ttl, max_delete_percent=100, limits=limits)
+    second = make_plan(master, after, ignore_ttl=ignore_ttl, thresholds=UNGUARDED, limits=limits)
     assert second.empty, [c.summary() for c in second.changes]
 
 

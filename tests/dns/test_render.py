@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import json
 
-from bot.core.dns.commands import ApplyResult, BatchOutcome, Prepared, Timings, ZoneStatus
+import pytest
+
+from bot.core.dns.commands import ApplyProgress, ApplyResult, BatchOutcome, Prepared, Timings, ZoneStatus
 from bot.core.dns.config import MasterAddress, ZoneConfig
 from bot.core.dns.plan import Limits, make_plan
 from bot.core.dns.records import hosted_zone, master_zone_from_text
@@ -16,9 +18,11 @@ from bot.render.dns import (
     plan_json,
     plan_text,
     progress_blocks,
+    progress_text,
     result_blocks,
     result_text,
     status_blocks,
+    status_summary,
     status_text,
 )
 from bot.render.text import render
@@ -65,12 +69,12 @@ def test_a_huge_preview_stays_within_slack_limits() -> None:
 def test_a_guarded_plan_offers_only_force() -> None:
     existing = [
         {"Name": f"h{n}.example.com.", "Type": "A", "TTL": 60, "ResourceRecords": [{"Value": "10.0.0.1"}]}
-        for n in range(5)
+        for n in range(10)
     ]
     blocks = plan_blocks(prepared(["a 60 IN A 10.0.0.2"], existing), buttons=True)
     assert [b["action_id"] for b in buttons(blocks)] == [ACTION_FORCE, ACTION_CANCEL]
     text = "\n".join(render("", blocks).lines)
-    assert "Refused unless forced" in text and "deletes 5 of the 5" in text
+    assert "Refused unless forced" in text and "deletes 10 of the 10" in text
 
 
 def test_plan_without_buttons_and_empty_plans() -> None:
@@ -104,7 +108,12 @@ def test_progress_and_result() -> None:
         BatchOutcome(2, 2, "failed", error="Throttled <again>", attempts=6),
         BatchOutcome(3, 1, "not attempted"),
     )
-    assert problems(progress_blocks(item, outcomes[:1], actor="U0ALICE")) == []
+    progress = ApplyProgress("example.com", item.plan.counts(), 3, outcomes[:1])
+    blocks = progress_blocks(progress, actor="U0ALICE")
+    assert problems(blocks) == [] and progress_text(progress) == "Applying batch 1 of 3…"
+    text = "\n".join(render("", blocks).lines)
+    assert "Applying by @U0ALICE: batch 1 of 3 (5 to create, 0 to update, 0 to delete in 3 batches)" in text
+    assert "✓ batch 1/3 applied (2 changes, 1 retry)" in text
     result = ApplyResult(ZONE, item.plan, batches=outcomes)
     blocks = result_blocks(result, actor="U0ALICE")
     assert problems(blocks) == []
@@ -130,43 +139,111 @@ def test_json_lists_every_change_with_its_batch() -> None:
     assert document["tsig"] is None
 
 
-def test_status() -> None:
-    check = {
-        "checked_at": "2024-06-02T00:00:00+00:00",
-        "master_serial": 5,
-        "pending": 3,
-        "outcome": "planned",
-    }
+SYNCED = {"serial": 5, "synced_at": "2024-06-01T00:00:00+00:00", "status": "ok", "counts": {"CREATE": 2}}
+CHECK = {"checked_at": "2024-06-02T00:00:00+00:00", "master_serial": 5, "pending": 0, "outcome": "applied"}
+CONTRADICTIONS = ("no changes pending", "edited since?", "serial drift")
+
+
+@pytest.mark.parametrize(
+    ("status", "verdict", "reason"),
+    [
+        (
+            ZoneStatus(ZONE, SYNCED, 5, 5, last_check=CHECK),
+            "in sync",
+            "Route 53 and the master are at serial 5; the last full check (2024-06-02T00:00:00+00:00) "
+            "found nothing to change.",
+        ),
+        (
+            ZoneStatus(ZONE, SYNCED, 5, 5),
+            "in sync",
+            "Route 53 and the master are at serial 5; no full comparison is recorded.",
+        ),
+        (
+            ZoneStatus(ZONE, SYNCED, 5, 5, last_check={**CHECK, "pending": 3, "outcome": "planned"}),
+            "changes pending",
+            "the last full check (2024-06-02T00:00:00+00:00) found 3 changes to make at the master's serial 5 "
+            "(Route 53 was edited apart from the mirror).",
+        ),
+        (
+            ZoneStatus(ZONE, SYNCED, 6, 5, last_check=CHECK),
+            "changes pending",
+            "the master is at serial 6, the last sync at 5.",
+        ),
+        (
+            ZoneStatus(ZONE, SYNCED, 5, 4, last_check=CHECK),
+            "changes pending",
+            "Route 53's SOA serial is 4, the master's 5.",
+        ),
+        (
+            ZoneStatus(
+                ZONE,
+                {
+                    **SYNCED,
+                    "status": "refused",
+                    "failed_at": "2024-06-03T00:00:00+00:00",
+                    "error": "Too many.",
+                },
+                6,
+                5,
+                last_check={**CHECK, "pending": 4, "outcome": "refused"},
+            ),
+            "failed",
+            "the last sync was refused at 2024-06-03T00:00:00+00:00: Too many.",
+        ),
+        (
+            ZoneStatus(ZONE, SYNCED, None, 5, master_error="The master did not answer."),
+            "failed",
+            "the master 10.0.0.53 did not answer: The master did not answer.",
+        ),
+        (
+            ZoneStatus(ZONE, SYNCED, 5, None, route53_error="AccessDenied."),
+            "failed",
+            "Route 53 could not be read: AccessDenied.",
+        ),
+        (
+            ZoneStatus(ZONE, SYNCED, 4, 5, last_check=CHECK),
+            "failed",
+            "the master's serial 4 is older than 5, the serial of the last sync: the mirror refuses it unless "
+            "forced.",
+        ),
+        (ZoneStatus(ZONE, None, 5, 1), "never synced", "no sync of example.com is recorded."),
+        (
+            ZoneStatus(ZONE, None, 5, 1, last_check={**CHECK, "pending": 9, "outcome": "planned"}),
+            "never synced",
+            "no sync of example.com is recorded; the last plan (2024-06-02T00:00:00+00:00) found 9 changes to "
+            "make.",
+        ),
+    ],
+)
+def test_each_zone_gets_one_verdict_and_its_reason(status: ZoneStatus, verdict: str, reason: str) -> None:
+    assert (status.verdict, status.reason) == (verdict, reason)
+    assert status.in_sync is (verdict == "in sync")
+    document = status.to_json()
+    assert (document["verdict"], document["reason"]) == (verdict, reason)
+    blocks = status_blocks([status])
+    assert problems(blocks) == []
+    slack = " ".join("\n".join(render("", blocks).lines).split())
+    terminal = status_text([status])
+    assert f"*{verdict}*" in json.dumps(blocks) and reason in slack
+    assert terminal.splitlines()[0] == f"example.com -> Z0123456789ABC: {verdict}: {reason}"
+    # One verdict per zone: no other verdict, and none of the old mixed phrases, appears beside it.
+    for other in ("in sync", "changes pending", "never synced"):
+        if other != verdict:
+            assert other not in slack.lower() and other not in terminal.lower(), other
+    for phrase in CONTRADICTIONS:
+        assert phrase not in slack.lower() and phrase not in terminal.lower(), phrase
+
+
+def test_status_of_several_zones() -> None:
     statuses = [
-        ZoneStatus(
-            ZONE,
-            {"serial": 5, "synced_at": "2024-06-01T00:00:00+00:00", "status": "ok", "counts": {"CREATE": 2}},
-            5,
-            5,
-            last_check=check,
-        ),
-        ZoneStatus(
-            ZONE.with_changes(domain="corp.example.net."),
-            None,
-            None,
-            1,
-            master_error="The master did not answer.",
-        ),
+        ZoneStatus(ZONE, SYNCED, 5, 5, last_check=CHECK),
+        ZoneStatus(ZONE.with_changes(domain="corp.example.net."), None, None, 1, master_error="No answer."),
     ]
     blocks = status_blocks(statuses)
     assert problems(blocks) == []
+    assert ":large_green_circle:" in json.dumps(blocks) and ":red_circle:" in json.dumps(blocks)
     text = "\n".join(render("", blocks).lines)
-    assert "master unreachable" in text and "did not answer" in text
-    # Serials agree, but the last plan found changes: not green, and the text says which is which.
-    assert (
-        "serial drift: none; last full check 2024-06-02T00:00:00+00:00 at master serial 5: 3 changes pending"
-        in " ".join(text.split())
-    )
-    assert "Last full check: 2024-06-02T00:00:00+00:00 (serial 5): 3 changes pending" in text
-    assert ":large_green_circle:" not in json.dumps(blocks)
+    assert "Last full check: 2024-06-02T00:00:00+00:00 (serial 5): nothing to change" in text
     assert "Last full check: none recorded" in text
-    terminal = status_text(statuses)
-    assert "never" in terminal and "serial drift: none; last full check" in terminal
-    in_sync = [ZoneStatus(ZONE, statuses[0].last_sync, 5, 5, last_check={**check, "pending": 0})]
-    assert ":large_green_circle:" in json.dumps(status_blocks(in_sync))
+    assert status_summary(statuses) == "DNS mirror status: example.com: in sync; corp.example.net: failed"
     assert "No zones are configured" in status_text([])

@@ -33,8 +33,8 @@ def test_the_demo_zone_is_out_of_sync_in_instructive_ways(seeded: SeedContext) -
     assert zone.zone_id == seeded.facts["dns.zone_id"]
     (before,) = status((zone,), state=seeded.state)
     # Yesterday's sync left a full check that found nothing pending; the serial shows the master moved.
-    assert before.serial_drift == "master ahead of the last sync (changes pending)"
-    assert before.pending == 0 and not before.in_sync
+    assert before.serial_drift == "master ahead of the last sync"
+    assert before.pending == 0 and before.verdict == "changes pending"
     prepared = prepare(zone_for(settings, "corp.example.com"), state=seeded.state)
     plan = prepared.plan
     assert plan.counts() == {"CREATE": 2, "UPSERT": 2, "DELETE": 2}
@@ -45,4 +45,4 @@ def test_the_demo_zone_is_out_of_sync_in_instructive_ways(seeded: SeedContext) -
     assert result.applied and result.soa_serial_set
     assert prepare(zone, state=seeded.state).plan.empty
     (after,) = status((zone,), state=seeded.state)
-    assert (after.serial_drift, after.pending, after.in_sync) == ("none", 0, True)
+    assert (after.serial_drift, after.pending, after.verdict) == ("none", 0, "in sync")

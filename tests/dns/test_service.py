@@ -228,13 +228,34 @@ def test_serial_wrapping_around_is_progress(zone_env: ZoneEnv) -> None:
     assert result.status == "synced", result.message
 
 
-def test_too_many_deletes_is_refused(zone_env: ZoneEnv) -> None:
+def test_too_many_deletes_is_refused_in_a_zone_big_enough(zone_env: ZoneEnv) -> None:
+    guarded = zone_env.zone.with_changes(guard_min_records=5)
+    mirror(guarded, state=zone_env.state)
+    zone_env.set_records(101, BASE_RECORDS[:3])
+    before = list_all(zone_env.zone.zone_id)
+    result = mirror(guarded, state=zone_env.state)
+    assert result.status == "refused" and "deletes 6 of the 9" in result.message
+    assert list_all(zone_env.zone.zone_id) == before
+    assert mirror(guarded.with_changes(max_delete_percent=80), state=zone_env.state).status == "synced"
+
+
+def test_a_zone_below_the_minimum_size_is_not_refused_for_its_share(zone_env: ZoneEnv) -> None:
+    """The default minimum is 10 record sets (octoDNS): this zone has 9, so deleting 6 goes through."""
     mirror(zone_env.zone, state=zone_env.state)
     zone_env.set_records(101, BASE_RECORDS[:3])
     result = mirror(zone_env.zone, state=zone_env.state)
-    assert result.status == "refused" and "deletes 6 of the 9" in result.message
-    limit = zone_env.zone.with_changes(max_delete_percent=80)
-    assert mirror(limit, state=zone_env.state).status == "synced"
+    assert result.status == "synced" and result.plan is not None
+    assert result.plan.counts()["DELETE"] == 6 and result.plan.guards == ()
+
+
+def test_a_refused_plan_goes_through_when_forced(zone_env: ZoneEnv) -> None:
+    guarded = zone_env.zone.with_changes(guard_min_records=0, max_update_percent=10)
+    mirror(guarded, state=zone_env.state)
+    zone_env.set_records(101, [line.replace("300", "600", 1) for line in BASE_RECORDS])
+    refused = mirror(guarded, state=zone_env.state)
+    assert refused.status == "refused" and "updates 8 of the 9" in refused.message
+    forced = mirror(guarded, state=zone_env.state, force=True)
+    assert forced.status == "synced" and forced.result is not None and forced.result.forced
 
 
 # -- failures --------------------------------------------------------------------------------------
@@ -403,30 +424,53 @@ def test_aliases_and_the_route53_soa_are_left_alone(zone_env: ZoneEnv) -> None:
 # -- status ----------------------------------------------------------------------------------------
 
 
-def test_status_reports_serial_drift(zone_env: ZoneEnv) -> None:
+def test_status_gives_one_verdict_through_a_zones_life(zone_env: ZoneEnv) -> None:
     never = zone_status(zone_env.zone, state=zone_env.state)
     assert (never.serial_drift, never.master_serial, never.route53_serial) == ("never synced", 100, 1)
-    assert never.drift == "never synced; no full comparison recorded (run /dns plan)"
+    assert (never.verdict, never.reason) == ("never synced", "no sync of example.com is recorded.")
     mirror(zone_env.zone, state=zone_env.state, now=datetime(2024, 6, 1, tzinfo=UTC))
     synced = zone_status(zone_env.zone, state=zone_env.state)
     assert (synced.serial_drift, synced.route53_serial, synced.last_serial) == ("none", 100, 100)
-    assert synced.in_sync and synced.drift == (
-        "serial drift: none; last full check 2024-06-01T00:00:00+00:00 at master serial 100: "
-        "no changes pending (Route 53 edited since? run /dns plan)"
+    assert (synced.verdict, synced.reason) == (
+        "in sync",
+        "Route 53 and the master are at serial 100; the last full check (2024-06-01T00:00:00+00:00) found "
+        "nothing to change.",
     )
+    assert synced.in_sync and synced.to_json()["verdict"] == "in sync"
     zone_env.set_records(105, BASE_RECORDS)
     ahead = zone_status(zone_env.zone, state=zone_env.state)
-    assert ahead.serial_drift == "master ahead of the last sync (changes pending)" and not ahead.in_sync
-    assert ahead.drift.startswith("serial drift: master ahead")
+    assert (ahead.verdict, ahead.reason) == (
+        "changes pending",
+        "the master is at serial 105, the last sync at 100.",
+    )
     zone_env.master.stop()
     down = zone_status(zone_env.zone.with_changes(timeout=0.5), state=zone_env.state)
-    assert down.serial_drift == "master unreachable" and down.master_error and not down.in_sync
+    assert down.serial_drift == "master unreachable" and down.master_error and down.verdict == "failed"
+    assert down.reason.startswith(f"the master {zone_env.zone.master} did not answer: ")
+
+
+def test_status_right_after_a_successful_apply_is_in_sync(zone_env: ZoneEnv) -> None:
+    """Issue 10: after Apply, status said "no changes pending (Route 53 edited since? run /dns plan)" beside
+    the serials. Now it says in sync, and why."""
+    assert prepare(zone_env.zone, state=zone_env.state).plan.counts()["CREATE"] == 9  # /dns resync
+    pending = zone_status(zone_env.zone, state=zone_env.state)
+    assert (
+        pending.verdict == "never synced"
+        and "the last plan" in pending.reason
+        and "9 changes" in pending.reason
+    )
+    result = apply(prepare(zone_env.zone, state=zone_env.state), state=zone_env.state, actor="U0ALICE")
+    assert result.applied and result.soa_serial_set
+    status = zone_status(zone_env.zone, state=zone_env.state)
+    assert status.verdict == "in sync", status.reason
+    assert "found nothing to change" in status.reason and "?" not in status.reason
 
 
 def test_status_shows_what_the_last_plan_found_after_a_hand_edit_in_route53(zone_env: ZoneEnv) -> None:
-    """Serials cannot see an edit made in Route 53: status says so, and shows what the last full
-    comparison found, without a transfer of its own."""
-    mirror(zone_env.zone, state=zone_env.state, now=datetime(2024, 6, 1, tzinfo=UTC))
+    """Serials cannot see an edit made in Route 53: the last full comparison can, without a transfer of
+    status's own."""
+    guarded = zone_env.zone.with_changes(guard_min_records=0)
+    mirror(guarded, state=zone_env.state, now=datetime(2024, 6, 1, tzinfo=UTC))
     client("route53").change_resource_record_sets(
         HostedZoneId=zone_env.zone.zone_id,
         ChangeBatch={
@@ -443,31 +487,31 @@ def test_status_shows_what_the_last_plan_found_after_a_hand_edit_in_route53(zone
             ]
         },
     )
-    before = zone_status(zone_env.zone, state=zone_env.state)
-    # Still "in sync" as far as serials and the last check go; the text says what that is worth.
-    assert before.serial_drift == "none" and before.pending == 0
-    assert "Route 53 edited since? run /dns plan" in before.drift
-    plan = prepare(zone_env.zone, state=zone_env.state).plan  # /dns plan
+    before = zone_status(guarded, state=zone_env.state)
+    # Serials and the last check agree: status cannot know, and says only what it knows.
+    assert before.serial_drift == "none" and before.pending == 0 and before.verdict == "in sync"
+    plan = prepare(guarded, state=zone_env.state).plan  # /dns plan
     assert [c.summary() for c in plan.changes] == [
         "UPSERT mail.example.com. 300 A 10.0.0.25 (was 300 10.9.9.9)"
     ]
     transfers = zone_env.master.counters.transfers
-    after = zone_status(zone_env.zone, state=zone_env.state)
+    after = zone_status(guarded, state=zone_env.state)
     assert zone_env.master.counters.transfers == transfers  # status itself never transfers
-    assert after.serial_drift == "none" and after.pending == 1 and not after.in_sync
+    assert after.serial_drift == "none" and after.pending == 1 and after.verdict == "changes pending"
     assert after.last_check is not None and after.last_check["outcome"] == "planned"
-    assert after.drift.startswith("serial drift: none; last full check ")
-    assert after.drift.endswith("at master serial 100: 1 change pending (run /dns plan)")
-    assert after.to_json()["pending"] == 1 and after.to_json()["in_sync"] is False
+    assert after.reason.startswith("the last full check (") and "found 1 change to make" in after.reason
+    assert after.to_json()["verdict"] == "changes pending" and after.to_json()["in_sync"] is False
     # Applying settles it; a refused apply keeps what is pending.
-    assert apply(prepare(zone_env.zone, state=zone_env.state), state=zone_env.state).applied
-    assert zone_status(zone_env.zone, state=zone_env.state).in_sync
+    assert apply(prepare(guarded, state=zone_env.state), state=zone_env.state).applied
+    assert zone_status(guarded, state=zone_env.state).verdict == "in sync"
     zone_env.set_records(101, BASE_RECORDS[:3])
-    refused = apply(prepare(zone_env.zone, state=zone_env.state), state=zone_env.state)
+    refused = apply(prepare(guarded, state=zone_env.state), state=zone_env.state)
     assert refused.refused
-    status = zone_status(zone_env.zone, state=zone_env.state)
+    status = zone_status(guarded, state=zone_env.state)
     assert status.pending == 6 and status.last_check is not None
     assert status.last_check["outcome"] == "refused" and status.serial_drift == "last sync refused"
+    assert status.verdict == "failed" and status.reason.startswith("the last sync was refused at ")
+    assert "deletes 6 of the 9" in status.reason
 
 
 # -- the Lambda entry point ------------------------------------------------------------------------

@@ -225,12 +225,23 @@ def expected(zone: dict[str, str]) -> tuple[Any, ...]:
         zone["HostedZoneId"],
         zone.get("TsigSecretArn", ""),
         zone.get("IgnoreTtl") == "true",
-        20.0,
+        30.0,
+        30.0,
+        10,
     )
 
 
 def described(zone: ZoneConfig) -> tuple[Any, ...]:
-    return (zone.name, str(zone.master), zone.zone_id, zone.tsig, zone.ignore_ttl, zone.max_delete_percent)
+    return (
+        zone.name,
+        str(zone.master),
+        zone.zone_id,
+        zone.tsig,
+        zone.ignore_ttl,
+        zone.max_delete_percent,
+        zone.max_update_percent,
+        zone.guard_min_records,
+    )
 
 
 @pytest.mark.parametrize(

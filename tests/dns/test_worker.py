@@ -6,20 +6,23 @@ import io
 import json
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from botocore.response import StreamingBody
 
+from bot.aws.dynamo import scan_all
 from bot.aws.functions import invoke, invoke_client, serve_locally
 from bot.aws.route53 import change_client
 from bot.config import Settings
-from bot.core.dns import worker
-from bot.core.dns.commands import mirror_handler
+from bot.core.dns import wire, worker
+from bot.core.dns.commands import Timings, mirror_handler
 from bot.core.dns.config import MasterAddress
 from bot.errors import AwsError, OpsbotError, UsageError
 from bot.local.dns_master import free_port
 from bot.local.slack_api import LocalSlack
+from bot.render.dns import plan_blocks, result_blocks, status_blocks
 from tests.conftest import ONCALL_POLICY
 from tests.dns.conftest import ZoneEnv
 from tests.dns.support import list_all
@@ -65,6 +68,29 @@ def test_the_work_runs_where_the_master_is_reachable(
     assert state is not None and state["serial"] == 100
 
 
+def test_answers_are_data_that_render_the_same_in_either_function(
+    zone_env: ZoneEnv, mirror: Settings
+) -> None:
+    """The mirror function answers with data (no Slack text or blocks: core does not render); read back
+    on the Slack side it is what the same work in the Slack function itself gives."""
+    remote = Settings(
+        state_table=mirror.state_table, dns_zones_json=mirror.dns_zones_json, dns_function=MIRROR
+    )
+    for request in ({"op": "status"}, {"op": "preview", "domain": "example.com"}):
+        here, there = worker.run(mirror, dict(request)), worker.run(remote, dict(request))
+        for answer in (here, there):
+            assert not {"text", "blocks"} & set(answer) and '"type": "section"' not in json.dumps(answer)
+        if request["op"] == "status":
+            statuses = [wire.statuses_from_json(answer["zones"]) for answer in (here, there)]
+            assert statuses[0] == statuses[1] and status_blocks(statuses[0]) == status_blocks(statuses[1])
+            assert [s.verdict for s in statuses[0]] == ["never synced"]
+        else:
+            # Two transfers: the same plan, only the time each took differs.
+            shown = [replace(wire.preview_from_json(a["preview"]), timings=Timings()) for a in (here, there)]
+            assert shown[0] == shown[1] and shown[0].plan.counts()["CREATE"] == 9
+            assert plan_blocks(shown[0], buttons=True) == plan_blocks(shown[1], buttons=True)
+
+
 def test_requests_name_only_configured_zones(zone_env: ZoneEnv, mirror: Settings) -> None:
     """A request cannot bring its own master or hosted zone: only the function's OPSBOT_DNS_ZONES count."""
     answer = invoke(
@@ -91,7 +117,8 @@ def test_a_stale_plan_is_not_applied_and_a_failed_transfer_says_nothing_was(
     request = {"op": "apply", "domain": "example.com", "plan": "not-the-plan", "actor": "U1"}
     answer = invoke(MIRROR, {worker.REQUEST_KEY: request}, purpose="the mirror")
     assert answer["ok"] and answer["superseded"] and answer["master_serial"] == 100
-    assert "dns:apply" in json.dumps(answer["blocks"])  # the new preview, with its own fingerprint
+    fresh = wire.preview_from_json(answer["preview"])  # the new preview, with its own fingerprint
+    assert fresh.plan.master_serial == 100 and fresh.plan.counts()["CREATE"] == 9
     assert len(list_all(zone_env.zone.zone_id)) == 2
     zone_env.master.stop()
     with pytest.raises(OpsbotError, match="refused the TCP connection") as raised:
@@ -212,6 +239,13 @@ def test_an_apply_in_the_mirror_function_shows_its_progress(
     assert any("Applying batch 1 of 1" in u and "batch 1/1 applied" in u for u in updates[1:]), updates
     final = slack_server.find(preview.ts, OPS_CHANNEL[0])
     assert final is not None and "Applied by" in json.dumps(final.blocks)
+    # What the mirror wrote for the Slack side to poll is data, not Slack blocks.
+    (item,) = [i for i in scan_all(mirror.state_table) if str(i["sk"]).startswith("progress#")]
+    assert set(item) - {"pk", "sk", "expiresAt"} == {"number", "total", "progress"}
+    progress = wire.progress_from_json(json.loads(item["progress"]))
+    assert (progress.domain, progress.batches, progress.counts["CREATE"]) == ("example.com", 1, 9)
+    assert [(o.number, o.status) for o in progress.outcomes] == [(1, "applied")]
+    assert '"type"' not in item["progress"]
 
 
 def test_a_mirror_that_dies_during_an_apply_is_not_reported_as_nothing_applied(
@@ -287,8 +321,8 @@ def test_an_apply_whose_state_cannot_be_recorded_still_reports_its_batches(
     """The batches are in Route 53 whatever the state table says afterwards: the answer says both."""
     from bot.aws.clients import client
 
-    preview = worker.handle({"op": "preview", "domain": "example.com", "buttons": True}, mirror)
-    plan = json.loads(find_button(preview["blocks"], "dns:apply")[0]["value"])["plan"]
+    preview = worker.handle({"op": "preview", "domain": "example.com"}, mirror)
+    plan = wire.preview_from_json(preview["preview"]).plan.fingerprint()
 
     def refuse_sync_state(params: dict[str, Any], **_: Any) -> Any:
         item = json.loads(params.get("body") or b"{}").get("Item", {})
@@ -303,7 +337,9 @@ def test_an_apply_whose_state_cannot_be_recorded_still_reports_its_batches(
     finally:
         dynamodb.meta.events.unregister("before-call.dynamodb.PutItem", refuse_sync_state)
     assert answer["ok"] and answer["outcome"] == "applied"
-    assert "sync state was not recorded" in json.dumps(answer["blocks"])
+    result = wire.result_from_json(answer["result"])
+    assert result.applied and any("sync state was not recorded" in note for note in result.notes)
+    assert "sync state was not recorded" in json.dumps(result_blocks(result))
     assert len([i for i in list_all(zone_env.zone.zone_id) if i["Type"] not in ("SOA", "NS")]) == 9
     # The lock was released: the next apply is not refused as "another sync is running".
     again = worker.handle({"op": "apply", "domain": "example.com", "plan": "x", "actor": "U1"}, mirror)
@@ -317,3 +353,35 @@ def test_the_local_emulation_fails_an_answer_lambda_could_not_send() -> None:
             invoke("opsbot-odd", {}, purpose="the odd function")
     finally:
         serve_locally("opsbot-odd", None)
+
+
+def test_an_answer_of_another_build_is_told_not_crashed_on(
+    zone_env: ZoneEnv, make_harness: Callable[..., SlackHarness], slack_server: LocalSlack
+) -> None:
+    """A mirror function deployed from another build answers in a shape this one cannot read: a sentence
+    that says so; after an Apply, that the batches may have been applied (the answer came: it ran)."""
+    settings = Settings(state_table="opsbot-state", dns_zones_json=zones_json(zone_env))
+    real = mirror_handler(settings)
+
+    def older(event: Any, context: Any) -> Any:
+        op = event.get(worker.REQUEST_KEY, {}).get("op")
+        if op == "status":
+            return {"ok": True, "text": "DNS mirror status: …", "blocks": []}
+        answer = real(event, context)
+        return {**answer, "result": {"text": "Applied"}} if op == "apply" else answer
+
+    serve_locally(MIRROR, older)
+    try:
+        harness = remote_harness(zone_env, make_harness)
+        harness.command("/dns", "status")
+        told = harness.last().text
+        assert "The DNS mirror function's status could not be read" in told and "Traceback" not in told
+        assert "same build" in told
+        harness.command("/dns", "resync example.com")
+        [preview] = [m for m in harness.slack.visible(OPS_CHANNEL[0]) if "DNS resync" in json.dumps(m.blocks)]
+        harness.click(preview, "dns:apply")
+    finally:
+        serve_locally(MIRROR, None)
+    assert "The DNS mirror function's apply result could not be read" in harness.last().text
+    after = slack_server.find(preview.ts, OPS_CHANNEL[0])
+    assert after is not None and "may have been applied" in json.dumps(after.blocks)

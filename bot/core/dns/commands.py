@@ -6,10 +6,11 @@
 - ``mirror``: the scheduled run; a cheap SOA query first, and nothing more while the serial is unchanged,
   unless a full check is due or the last one (``check_key``) left changes pending.
 - ``status``: configured zones, last sync, the serials on both sides (serial drift) and what the last
-  full comparison found; no transfer.
+  full comparison found, weighed into one verdict per zone with its reason; no transfer.
 
 Network and AWS access happen only here (through ``transfer`` and ``bot.aws.route53``); the results are
-frozen dataclasses that ``bot.render.dns`` turns into Slack blocks or terminal text.
+frozen dataclasses that ``bot.render.dns`` turns into Slack blocks or terminal text, and that ``wire``
+turns into JSON and back for the trip from the DNS mirror function to the Slack function.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from bot.aws import route53
@@ -100,6 +102,17 @@ class Timings:
 
 
 @dataclass(frozen=True)
+class Preview:
+    """What a preview shows of a ``Prepared``: the plan and how long it took, without the hosted zone an
+    apply needs. It is what the DNS mirror function sends back to be rendered (``wire``)."""
+
+    zone: ZoneConfig
+    plan: Plan
+    timings: Timings
+    transfer_records: int = 0  # resource records the transfer received
+
+
+@dataclass(frozen=True)
 class Prepared:
     """A transfer, the Route 53 side and the plan between them."""
 
@@ -109,6 +122,10 @@ class Prepared:
     last_sync: dict[str, Any] | None
     transfer_stats: TransferStats
     timings: Timings
+
+    @property
+    def preview(self) -> Preview:
+        return Preview(self.zone, self.plan, self.timings, self.transfer_stats.records)
 
 
 @dataclass(frozen=True)
@@ -141,6 +158,11 @@ class ApplyResult:
     def applied(self) -> bool:
         """Every batch was applied (True for an empty plan that was not refused)."""
         return not self.refused and all(b.status == "applied" for b in self.batches)
+
+    @property
+    def outcome(self) -> str:
+        """ "applied", "refused" (nothing was sent) or "failed" (a batch failed; those before it stand)."""
+        return "applied" if self.applied else ("refused" if self.refused else "failed")
 
     @property
     def applied_batches(self) -> list[int]:
@@ -180,6 +202,21 @@ class ApplyResult:
             "batch_results": [b.to_json() for b in self.batches],
             "seconds": round(self.seconds, 3),
         }
+
+
+@dataclass(frozen=True)
+class ApplyProgress:
+    """An apply under way: the batches done so far, for the message that shows it."""
+
+    domain: str  # as shown: example.com
+    counts: dict[str, int]  # the plan's changes per action
+    batches: int  # in the plan
+    outcomes: tuple[BatchOutcome, ...] = ()
+
+    @property
+    def number(self) -> int:
+        """The last batch done (0 before the first)."""
+        return self.outcomes[-1].number if self.outcomes else 0
 
 
 @dataclass(frozen=True)
@@ -268,7 +305,7 @@ def prepare(
         hosted,
         ignore_ttl=zone.ignore_ttl,
         last_serial=last_serial,
-        max_delete_percent=zone.max_delete_percent,
+        thresholds=zone.thresholds,
     )
     planned = time.perf_counter()
     _record_check(state, zone, plan, outcome="planned", pending=len(plan.changes), now=None)
@@ -711,14 +748,24 @@ def mirror(
 # -- status ----------------------------------------------------------------------------------------
 
 
+class Verdict(StrEnum):
+    """A zone's state in one word for ``/dns status``."""
+
+    IN_SYNC = "in sync"
+    CHANGES_PENDING = "changes pending"
+    FAILED = "failed"
+    NEVER_SYNCED = "never synced"
+
+
 @dataclass(frozen=True)
 class ZoneStatus:
     """A zone's status from cheap reads only: one SOA query each side and the state table.
 
     The serials show whether the master moved since the last sync, not whether Route 53 still holds what
-    was synced: an edit made in Route 53 by hand leaves its SOA serial alone. So the status also shows
+    was synced: an edit made in Route 53 by hand leaves its SOA serial alone. So the status also weighs
     what the last full comparison (a plan, a preview, an apply, the schedule's full check) found, and
-    when; only a new ``/dns plan`` can tell what changed since.
+    when; only a new ``/dns plan`` can tell what changed since. All of it comes down to one ``verdict``
+    (in sync, changes pending, failed, never synced) and the ``reason`` for it.
     """
 
     zone: ZoneConfig
@@ -749,7 +796,7 @@ class ZoneStatus:
         assert self.master_serial is not None
         order = serial.compare(self.master_serial, self.last_serial)
         if order is serial.Order.AFTER:
-            return "master ahead of the last sync (changes pending)"
+            return "master ahead of the last sync"
         if order is not serial.Order.SAME:
             return "master serial went backwards"
         if self.route53_serial is not None and self.route53_serial != self.master_serial:
@@ -764,39 +811,78 @@ class ZoneStatus:
         value = (self.last_check or {}).get("pending")
         return int(value) if isinstance(value, int | float) else None
 
-    @property
-    def check(self) -> str:
-        """What the last full comparison found, as a phrase."""
-        if self.pending is None:
-            return "no full comparison recorded (run /dns plan)"
+    def _judged(self) -> tuple[Verdict, str]:
+        """One verdict and the reason for it, from the most serious finding down."""
+        last = self.last_sync or {}
+        if self.last_run_failed:
+            when = last.get("failed_at")
+            at = f" at {when}" if when else ""
+            error = str(last.get("error") or "").strip()
+            return Verdict.FAILED, f"the last sync was {last['status']}{at}" + (
+                f": {error}" if error else "."
+            )
+        if self.master_error:
+            return Verdict.FAILED, f"the master {self.zone.master} did not answer: {self.master_error}"
+        if self.route53_error:
+            return Verdict.FAILED, f"Route 53 could not be read: {self.route53_error}"
         check = self.last_check or {}
-        when = check.get("checked_at", "?")
-        at = check.get("master_serial")
-        where = f"last full check {when}" + (f" at master serial {at}" if at is not None else "")
+        found = (
+            f"; the last plan ({check.get('checked_at', '?')}) found {_changes(self.pending)} to make"
+            if self.pending
+            else ""
+        )
+        if self.last_serial is None:
+            return Verdict.NEVER_SYNCED, f"no sync of {self.zone.name} is recorded{found}."
+        assert self.master_serial is not None  # no master_error
+        order = serial.compare(self.master_serial, self.last_serial)
+        if order is serial.Order.AFTER:
+            return (
+                Verdict.CHANGES_PENDING,
+                f"the master is at serial {self.master_serial}, the last sync at {self.last_serial}.",
+            )
+        if order is not serial.Order.SAME:
+            return (
+                Verdict.FAILED,
+                f"the master's serial {self.master_serial} is older than {self.last_serial}, the serial of "
+                "the last sync: the mirror refuses it unless forced.",
+            )
         if self.pending:
-            plural = "s" if self.pending != 1 else ""
-            return f"{where}: {self.pending} change{plural} pending (run /dns plan)"
-        return f"{where}: no changes pending (Route 53 edited since? run /dns plan)"
+            return (
+                Verdict.CHANGES_PENDING,
+                f"the last full check ({check.get('checked_at', '?')}) found {_changes(self.pending)} to "
+                f"make at the master's serial {self.master_serial} (Route 53 was edited apart from the mirror).",
+            )
+        if self.route53_serial != self.master_serial:
+            return (
+                Verdict.CHANGES_PENDING,
+                f"Route 53's SOA serial is {self.route53_serial}, the master's {self.master_serial}.",
+            )
+        checked = (
+            f"; the last full check ({check.get('checked_at', '?')}) found nothing to change"
+            if self.pending == 0
+            else "; no full comparison is recorded"
+        )
+        return Verdict.IN_SYNC, f"Route 53 and the master are at serial {self.master_serial}{checked}."
 
     @property
-    def drift(self) -> str:
-        """The one-line status: serial drift, then the last full comparison."""
-        serials = self.serial_drift
-        unknown = self.last_run_failed or serials in (
-            "master unreachable",
-            "never synced",
-            "Route 53 unreadable",
-        )
-        return f"{serials if unknown else 'serial drift: ' + serials}; {self.check}"
+    def verdict(self) -> Verdict:
+        return self._judged()[0]
+
+    @property
+    def reason(self) -> str:
+        return self._judged()[1]
 
     @property
     def in_sync(self) -> bool:
-        """Serials agree and the last full comparison found nothing to change."""
-        return self.serial_drift == "none" and self.pending == 0
+        return self.verdict is Verdict.IN_SYNC
 
     def to_json(self) -> dict[str, Any]:
+        verdict, reason = self._judged()
         return {
             **self.zone.describe(),
+            "verdict": verdict.value,
+            "reason": reason,
+            "in_sync": verdict is Verdict.IN_SYNC,
             "master_serial": self.master_serial,
             "route53_serial": self.route53_serial,
             "last_serial": self.last_serial,
@@ -804,11 +890,13 @@ class ZoneStatus:
             "serial_drift": self.serial_drift,
             "last_check": self.last_check,
             "pending": self.pending,
-            "in_sync": self.in_sync,
-            "drift": self.drift,
             "master_error": self.master_error or None,
             "route53_error": self.route53_error or None,
         }
+
+
+def _changes(count: int | None) -> str:
+    return f"{count} change{'s' if count != 1 else ''}"
 
 
 def zone_status(zone: ZoneConfig, *, state: StateTable | None) -> ZoneStatus:
@@ -899,11 +987,14 @@ def mirror_handler(settings: Settings | None = None) -> Callable[[Any, Any], dic
 
 __all__ = [
     "Action",
+    "ApplyProgress",
     "ApplyResult",
     "BatchOutcome",
     "MirrorResult",
     "Prepared",
+    "Preview",
     "Timings",
+    "Verdict",
     "ZoneStatus",
     "apply",
     "configured_zones",

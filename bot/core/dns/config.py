@@ -7,8 +7,11 @@
 
 ``master`` is ``host``, ``host:port`` or ``[ipv6]:port``; ``tsig`` names where the key is (``file:PATH``,
 ``secretsmanager:NAME`` or a secret ARN), never the key itself. Optional: ``timeout`` (seconds),
-``max_delete_percent`` and ``full_check_hours`` (the scheduled run transfers even an unchanged serial
-after that long, to notice edits made directly in Route 53).
+``max_update_percent`` and ``max_delete_percent`` (the guards: a plan that updates or deletes more than
+that share of the managed record sets is refused unless forced; 30 each), ``guard_min_records`` (the
+zone size from which those shares count, 10: as in octoDNS, a small zone passes) and
+``full_check_hours`` (the scheduled run transfers even an unchanged serial after that long, to notice
+edits made directly in Route 53).
 
 The mirror function accepts the original's event unchanged (``Domain``, ``MasterDns``, ``ZoneId``,
 ``IgnoreTTL`` as the string "True"/"False", ``ZoneSerial`` which it ignored and we ignore too) and our own
@@ -27,11 +30,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.core.dns import names
+from bot.core.dns.plan import Thresholds
 from bot.errors import ConfigError, UsageError
 
 DEFAULT_PORT = 53
 DEFAULT_TIMEOUT = 10.0
-DEFAULT_MAX_DELETE_PERCENT = 20.0
+DEFAULT_MAX_DELETE_PERCENT = 30.0
+DEFAULT_MAX_UPDATE_PERCENT = 30.0
+DEFAULT_GUARD_MIN_RECORDS = 10
 DEFAULT_FULL_CHECK_HOURS = 24.0
 
 _ZONE_ID = re.compile(r"^[A-Z0-9]{1,32}$")
@@ -43,7 +49,9 @@ _ZONE_KEYS = {
     "tsig",
     "ignore_ttl",
     "timeout",
+    "max_update_percent",
     "max_delete_percent",
+    "guard_min_records",
     "full_check_hours",
 }
 
@@ -68,6 +76,8 @@ class ZoneConfig:
     timeout: float = DEFAULT_TIMEOUT
     max_delete_percent: float = DEFAULT_MAX_DELETE_PERCENT
     full_check_hours: float = DEFAULT_FULL_CHECK_HOURS
+    max_update_percent: float = DEFAULT_MAX_UPDATE_PERCENT
+    guard_min_records: int = DEFAULT_GUARD_MIN_RECORDS
 
     @property
     def name(self) -> str:
@@ -77,6 +87,10 @@ class ZoneConfig:
     def state_key(self) -> str:
         """Sync-state name in the state table (one zone may be mirrored into several hosted zones)."""
         return f"dns:{self.name}:{self.zone_id}"
+
+    @property
+    def thresholds(self) -> Thresholds:
+        return Thresholds(self.max_update_percent, self.max_delete_percent, self.guard_min_records)
 
     def with_changes(self, **changes: Any) -> ZoneConfig:
         return replace(self, **changes)
@@ -218,6 +232,14 @@ def _number(data: Mapping[str, Any], key: str, *, low: float, high: float, defau
     return number
 
 
+def _whole(data: Mapping[str, Any], key: str, *, default: int) -> int:
+    """``data[key]`` as a whole number from 0 to 10,000,000 (a record set count), or ``default``."""
+    number = _number(data, key, low=0, high=10_000_000, default=default)
+    if number != int(number):
+        raise UsageError(f"{key} must be a whole number, got {data.get(key)!r}.")
+    return int(number)
+
+
 def zone_from_mapping(data: Mapping[str, Any]) -> ZoneConfig:
     """One zone object (``OPSBOT_DNS_ZONES`` entry or our own event) -> ZoneConfig; UsageError if bad."""
     unknown = sorted(set(data) - _ZONE_KEYS)
@@ -241,6 +263,10 @@ def zone_from_mapping(data: Mapping[str, Any]) -> ZoneConfig:
         full_check_hours=_number(
             data, "full_check_hours", low=0, high=8760, default=DEFAULT_FULL_CHECK_HOURS
         ),
+        max_update_percent=_number(
+            data, "max_update_percent", low=0, high=100, default=DEFAULT_MAX_UPDATE_PERCENT
+        ),
+        guard_min_records=_whole(data, "guard_min_records", default=DEFAULT_GUARD_MIN_RECORDS),
     )
 
 
@@ -337,6 +363,8 @@ def _parse_one(event: Mapping[str, Any], zones: tuple[ZoneConfig, ...]) -> Mirro
             timeout=base.timeout if base else DEFAULT_TIMEOUT,
             max_delete_percent=base.max_delete_percent if base else DEFAULT_MAX_DELETE_PERCENT,
             full_check_hours=base.full_check_hours if base else DEFAULT_FULL_CHECK_HOURS,
+            max_update_percent=base.max_update_percent if base else DEFAULT_MAX_UPDATE_PERCENT,
+            guard_min_records=base.guard_min_records if base else DEFAULT_GUARD_MIN_RECORDS,
         )
         return MirrorRequest(zone)
     force = parse_bool(event.get("force"), "force")

@@ -8,8 +8,9 @@ step. The original mirror sent one request per change and stopped at the first e
 half-synchronised.
 
 Guards (refuse unless forced): the master gave no records while the plan deletes some, its serial went
-backwards (RFC 1982), or the plan deletes more than a share (20% by default) of the record sets opsbot
-manages in Route 53.
+backwards (RFC 1982), or the plan updates or deletes more than a share (30% each by default) of the record
+sets opsbot manages in Route 53. As in octoDNS, the two shares count only from a minimum zone size (10
+record sets by default): in a zone of 3, deleting 2 stale records is 67% and no sign of a broken master.
 
 ``validate`` replays the batches against the Route 53 side as read, with Route 53's rules (CREATE only
 of what is absent, DELETE of exactly what is there, no CNAME beside other data, limits, syntax). moto
@@ -144,7 +145,7 @@ class Batch:
 class Guard:
     """A reason to refuse the apply unless someone forces it."""
 
-    code: str  # "empty", "serial-backwards", "too-many-deletes"
+    code: str  # "empty", "serial-backwards", "too-many-updates", "too-many-deletes"
     message: str
 
 
@@ -325,21 +326,36 @@ def _by_key(group: Sequence[Change]) -> list[list[Change]]:
     return list(parts.values())
 
 
+@dataclass(frozen=True)
+class Thresholds:
+    """When a plan is too large to apply unforced: more than ``max_update_percent`` of the managed record
+    sets updated, or more than ``max_delete_percent`` deleted, in a zone of at least ``min_records``
+    managed record sets (octoDNS: 30%, 30%, 10)."""
+
+    max_update_percent: float = 30.0
+    max_delete_percent: float = 30.0
+    min_records: int = 10
+
+
+DEFAULT_THRESHOLDS = Thresholds()
+
+
 def guards(
     master: MasterZone,
     hosted: HostedZone,
     changes: Sequence[Change],
     *,
     last_serial: int | None,
-    max_delete_percent: float,
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
 ) -> list[Guard]:
     found: list[Guard] = []
     origin = names.display(master.origin)
-    # A record set deleted and created again in the same request (see diff) is replaced, not removed.
+    # A record set deleted and created again in the same request (see diff) is replaced: an update, not a
+    # removal (octoDNS counts it so too).
     created = {change.record.key for change in changes if change.action is Action.CREATE}
-    deletes = sum(
-        1 for change in changes if change.action is Action.DELETE and change.record.key not in created
-    )
+    deleted = {change.record.key for change in changes if change.action is Action.DELETE}
+    deletes = len(deleted - created)
+    updates = sum(1 for change in changes if change.action is Action.UPSERT) + len(deleted & created)
     # An empty master is only dangerous when the plan would delete what Route 53 holds: a zone with
     # nothing to mirror on either side is in sync, and refusing it would fail every scheduled run.
     if not master.records and deletes:
@@ -370,15 +386,20 @@ def guards(
                 )
             )
     managed = len(hosted.records)
-    if managed and deletes and deletes * 100 > max_delete_percent * managed:
-        share = deletes * 100 / managed
-        found.append(
-            Guard(
-                "too-many-deletes",
-                f"The plan deletes {deletes} of the {managed} record sets in Route 53 "
-                f"({share:.0f}%, the limit is {max_delete_percent:g}%).",
-            )
-        )
+    if managed and managed >= thresholds.min_records:
+        for code, verb, count, limit in (
+            ("too-many-updates", "updates", updates, thresholds.max_update_percent),
+            ("too-many-deletes", "deletes", deletes, thresholds.max_delete_percent),
+        ):
+            if count and count * 100 > limit * managed:
+                found.append(
+                    Guard(
+                        code,
+                        f"The plan {verb} {count} of the {managed} record sets in Route 53 "
+                        f"({count * 100 / managed:.0f}%, above the {limit:g}% allowed unforced in a zone of "
+                        f"{thresholds.min_records} record sets or more).",
+                    )
+                )
     return found
 
 
@@ -388,7 +409,7 @@ def make_plan(
     *,
     ignore_ttl: bool = False,
     last_serial: int | None = None,
-    max_delete_percent: float = 20.0,
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
     limits: Limits = ROUTE53_LIMITS,
 ) -> Plan:
     if master.origin != hosted.origin:
@@ -400,7 +421,7 @@ def make_plan(
     groups = order(found_diff.changes)
     batches = batch(groups, limits)
     ordered = tuple(change for group in groups for change in group)
-    found = guards(master, hosted, ordered, last_serial=last_serial, max_delete_percent=max_delete_percent)
+    found = guards(master, hosted, ordered, last_serial=last_serial, thresholds=thresholds)
     return Plan(
         origin=master.origin,
         changes=ordered,

@@ -7,12 +7,14 @@ Invoke, ``{"opsbot_dns": {...}}``) and shows what comes back: the transfer, the 
 and the TSIG key all stay with the function that is granted them. Without it the same ``handle`` runs in
 the Slack function (the CLI's ``opsbot serve`` against a reachable master, the tests).
 
-Requests (``op``): ``status`` (``domain`` optional), ``preview`` (``domain``, ``title``, ``buttons``) and
-``apply`` (``domain``, ``plan`` = the fingerprint shown, ``force``, ``actor``). Each names the zone by
-``domain`` and optional ``zone_id`` among the function's own ``OPSBOT_DNS_ZONES``: a request cannot bring
-its own master or hosted zone. Answers carry Slack text and blocks already rendered, so both sides render
-the same way; a failure is ``{"ok": false, "stage", "kind", "error", "hint"}`` and becomes the same
-OpsbotError on the Slack side (``raise_failure``). Its ``stage`` is always "prepare": ``service.apply``
+Requests (``op``): ``status`` (``domain`` optional), ``preview`` (``domain``) and ``apply`` (``domain``,
+``plan`` = the fingerprint shown, ``force``, ``actor``). Each names the zone by ``domain`` and optional
+``zone_id`` among the function's own ``OPSBOT_DNS_ZONES``: a request cannot bring its own master or
+hosted zone. Answers carry data, never Slack blocks (core does not render): ``zones`` (statuses),
+``preview`` or ``result`` in the JSON form of ``wire``, which the Slack side reads back into the same
+dataclasses and renders, exactly as when the work runs in its own process. A failure is
+``{"ok": false, "stage", "kind", "error", "hint"}`` and becomes the same OpsbotError on the Slack side
+(``raise_failure``). Its ``stage`` is always "prepare": ``service.apply``
 reports a failed batch in its result and raises only before the first one, so a failure answer means
 nothing was applied. Only the Slack side can meet "unknown" (``stage_of``): the function ran and gave no
 answer.
@@ -26,6 +28,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from bot.config import Settings
+from bot.core.dns.commands import ApplyProgress
 from bot.errors import AwsError, ConfigError, OpsbotError, UsageError
 
 REQUEST_KEY = "opsbot_dns"
@@ -34,9 +37,9 @@ FUNCTION_PURPOSE = "the DNS mirror function"
 MAY_HAVE_RUN = frozenset({"FunctionTimeout", "FunctionError", "BadAnswer", "NoAnswer", "ReadTimeoutError"})
 OPERATIONS = ("status", "preview", "apply")
 
-# Called after each batch with its number, the number of batches, and the text and blocks the preview
-# message should show (in-process only: an Invoke answers once, at the end).
-ProgressReporter = Callable[[int, int, str, list[dict[str, Any]]], None]
+# Called after each batch with the batches done so far (in the mirror function, through the state table:
+# an Invoke answers once, at the end).
+ProgressReporter = Callable[[ApplyProgress], None]
 
 log = logging.getLogger("opsbot.dns")
 
@@ -122,26 +125,22 @@ def _state(settings: Settings) -> Any:
 
 def _status(settings: Settings, request: Mapping[str, Any]) -> dict[str, Any]:
     from bot.core.dns.commands import configured_zones, status
-    from bot.render.dns import status_blocks
+    from bot.core.dns.wire import status_to_json
 
     zones = (_zone(settings, request),) if request.get("domain") else configured_zones(settings)
-    statuses = status(zones, state=_state(settings))
-    lines = [f"{item.zone.name}: {item.drift}" for item in statuses] or ["No zones are configured."]
-    return {"ok": True, "text": "DNS mirror status: " + "; ".join(lines), "blocks": status_blocks(statuses)}
+    return {"ok": True, "zones": [status_to_json(item) for item in status(zones, state=_state(settings))]}
 
 
 def _preview(settings: Settings, request: Mapping[str, Any]) -> dict[str, Any]:
     from bot.core.dns.commands import prepare
-    from bot.render.dns import plan_blocks, plan_summary_text
+    from bot.core.dns.wire import preview_to_json
 
     prepared = prepare(_zone(settings, request), state=_state(settings))
-    buttons = bool(request.get("buttons")) and not prepared.plan.empty
     return {
         "ok": True,
         "domain": prepared.zone.name,
         "empty": prepared.plan.empty,
-        "text": plan_summary_text(prepared),
-        "blocks": plan_blocks(prepared, buttons=buttons, title=_text(request, "title")),
+        "preview": preview_to_json(prepared.preview),
     }
 
 
@@ -149,7 +148,7 @@ def _apply(
     settings: Settings, request: Mapping[str, Any], on_progress: ProgressReporter | None
 ) -> dict[str, Any]:
     from bot.core.dns.commands import BatchOutcome, apply, prepare
-    from bot.render.dns import plan_blocks, plan_summary_text, progress_blocks, result_blocks, result_sentence
+    from bot.core.dns.wire import preview_to_json, result_to_json
 
     actor = _text(request, "actor")
     state = _state(settings)
@@ -161,37 +160,26 @@ def _apply(
             "superseded": True,
             "domain": zone.name,
             "master_serial": prepared.plan.master_serial,
-            "text": plan_summary_text(prepared),
-            "blocks": plan_blocks(prepared, buttons=True, title=f"DNS resync: {zone.name} (new preview)"),
+            "preview": preview_to_json(prepared.preview),
         }
     outcomes: list[BatchOutcome] = []
     token = _text(request, "progress")
     if on_progress is None and token:
         on_progress = _progress_writer(state, progress_key(zone.state_key, token))
+    plan = prepared.plan
 
     def progress(outcome: BatchOutcome, total: int) -> None:
         outcomes.append(outcome)
         if on_progress is not None:
-            on_progress(
-                outcome.number,
-                total,
-                f"Applying batch {outcome.number} of {total}…",
-                progress_blocks(prepared, outcomes, actor=actor),
-            )
+            on_progress(ApplyProgress(zone.name, plan.counts(), total, tuple(outcomes)))
 
     result = apply(prepared, state=state, force=bool(request.get("force")), actor=actor, on_progress=progress)
-    who = f" by <@{actor}>" if actor else ""
     return {
         "ok": True,
         "superseded": False,
         "domain": zone.name,
-        "outcome": "applied" if result.applied else ("refused" if result.refused else "failed"),
-        "text": result_sentence(result, who)[1],
-        "blocks": result_blocks(result, actor=actor),
-        "detail": (
-            f"{len(result.applied_batches)}/{len(prepared.plan.batches)} batches, "
-            f"plan {prepared.plan.fingerprint()}"
-        ),
+        "outcome": result.outcome,
+        "result": result_to_json(result),
     }
 
 
@@ -211,9 +199,15 @@ def progress_key(state_key: str, token: str) -> tuple[str, str]:
 
 
 def _progress_writer(state: Any, key: tuple[str, str]) -> ProgressReporter:
-    def write(number: int, total: int, text: str, blocks: list[dict[str, Any]]) -> None:
+    from bot.core.dns.wire import progress_to_json
+
+    def write(progress: ApplyProgress) -> None:
         try:
-            data = {"number": number, "total": total, "text": text, "blocks": json.dumps(blocks)}
+            data = {
+                "number": progress.number,
+                "total": progress.batches,
+                "progress": json.dumps(progress_to_json(progress), separators=(",", ":")),
+            }
             state.put(*key, data, ttl_seconds=PROGRESS_TTL_SECONDS)
         except OpsbotError as error:  # progress is a courtesy: the apply goes on without it
             log.warning("DNS apply progress not recorded: %s", error)
@@ -235,6 +229,7 @@ def _invoke_watching(
     import uuid
 
     from bot.aws.functions import invoke
+    from bot.core.dns.wire import progress_from_json
 
     token = uuid.uuid4().hex
     outcome: dict[str, Any] = {}
@@ -265,8 +260,7 @@ def _invoke_watching(
             number = int(item.get("number", 0)) if item else 0
             if item and number > shown:
                 shown = number
-                blocks = json.loads(str(item["blocks"]))
-                on_progress(number, int(item.get("total", number)), str(item.get("text", "")), blocks)
+                on_progress(progress_from_json(json.loads(str(item["progress"]))))
         except Exception as error:  # progress is a courtesy: the answer must still be waited for
             log.warning("DNS apply progress not shown: %s", error)
     if "error" in outcome:
