@@ -499,3 +499,155 @@ def test_a_link_click_whose_self_invocation_fails_is_still_recorded(deployed: De
     (record,) = audit_records(lambda r: r.get("outcome") == "link")
     assert (record["command"], record["user"]) == ("button link:apilogs-insights", ALICE[0])
     assert deployed.slack.messages == []  # the browser opened the link; nothing to tell
+
+
+# -- malformed HTTP requests: a corpus, each answered 4xx with one log line --------------------------
+
+
+def _signed_v2(body: bytes, *, timestamp: str | None = None, **extra_headers: str) -> dict[str, Any]:
+    """An API Gateway v2 event whose body is ``body`` (base64), signed correctly over its text."""
+    event: dict[str, Any] = load_event("apigw_v2_slack")
+    ts = str(int(time.time())) if timestamp is None else timestamp
+    text = body.decode("utf-8", "replace")
+    event["headers"].update(
+        {"x-slack-request-timestamp": ts, "x-slack-signature": signature(SIGNING_SECRET, ts, text)}
+    )
+    event["headers"].update(extra_headers)
+    event["body"] = base64.b64encode(body).decode()
+    return event
+
+
+def _without(event: dict[str, Any], *keys: str) -> dict[str, Any]:
+    return {k: v for k, v in event.items() if k not in keys}
+
+
+def _v1_headers(event: dict[str, Any], **changes: str | None) -> dict[str, Any]:
+    for name, value in changes.items():
+        header = name.replace("_", "-")
+        if value is None:
+            event["headers"].pop(header, None)
+            event["multiValueHeaders"].pop(header, None)
+        else:
+            event["headers"][header] = value
+            event["multiValueHeaders"][header] = [value]
+    return event
+
+
+def _v2_headers(event: dict[str, Any], **changes: str | None) -> dict[str, Any]:
+    for name, value in changes.items():
+        header = name.replace("_", "-").lower()
+        if value is None:
+            event["headers"].pop(header, None)
+        else:
+            event["headers"][header] = value
+    return event
+
+
+def _malformed(slack: LocalSlack) -> dict[str, tuple[int, Any]]:
+    body = slash_body(slack, "whoami")
+    now = str(int(time.time()))
+    v1, v2 = (lambda: api_event(1, body)), (lambda: api_event(2, body))
+    huge = "text=" + "a" * 7_000_000
+    return {
+        # Encodings
+        "v2 body not UTF-8": (400, _signed_v2(b"command=%2Fops&text=\xff\xfe\xfa")),
+        "v1 body not UTF-8": (
+            400,
+            {**v1(), "isBase64Encoded": True, "body": base64.b64encode(b"\xc3\x28 text").decode()},
+        ),
+        "v2 invalid base64": (400, {**v2(), "body": "!!not base64!!"}),
+        "v1 invalid base64 with isBase64Encoded true": (
+            400,
+            {**v1(), "isBase64Encoded": True, "body": "%%%"},
+        ),
+        "v2 truncated base64": (400, {**v2(), "body": v2()["body"][:-3]}),
+        "v2 without isBase64Encoded": (401, _without(v2(), "isBase64Encoded")),
+        "v1 without isBase64Encoded, unsigned": (
+            401,
+            _v1_headers(_without(v1(), "isBase64Encoded"), X_Slack_Signature=None),
+        ),
+        "isBase64Encoded not a boolean": (400, {**v2(), "isBase64Encoded": "yes"}),
+        # Headers
+        "v1 non-numeric timestamp": (401, _v1_headers(v1(), X_Slack_Request_Timestamp="soon")),
+        "v2 non-numeric timestamp": (401, _v2_headers(v2(), X_Slack_Request_Timestamp="1e9")),
+        "v2 negative timestamp": (401, _v2_headers(v2(), X_Slack_Request_Timestamp="-5")),
+        "v2 timestamp of 5000 digits": (401, _v2_headers(v2(), X_Slack_Request_Timestamp="9" * 5000)),
+        "v2 timestamp far in the future": (401, api_event(2, body, timestamp=int(time.time()) + 3600)),
+        "v1 missing timestamp": (401, _v1_headers(v1(), X_Slack_Request_Timestamp=None)),
+        "v2 missing timestamp": (401, _v2_headers(v2(), X_Slack_Request_Timestamp=None)),
+        "v1 missing signature": (401, _v1_headers(v1(), X_Slack_Signature=None)),
+        "v2 missing signature": (401, _v2_headers(v2(), X_Slack_Signature=None)),
+        "v2 empty signature": (401, _v2_headers(v2(), X_Slack_Signature="")),
+        "v2 signature of another scheme": (401, _v2_headers(v2(), X_Slack_Signature="v1=" + "0" * 64)),
+        "v2 two signatures joined": (
+            401,
+            _v2_headers(v2(), X_Slack_Signature=f"{v2()['headers']['x-slack-signature']},v0=" + "0" * 64),
+        ),
+        "v2 huge signature": (401, _v2_headers(v2(), X_Slack_Signature="v0=" + "a" * 100_000)),
+        "v1 headers null": (401, {**v1(), "headers": None, "multiValueHeaders": None}),
+        "v2 headers missing": (401, _without(v2(), "headers")),
+        "v2 headers a list": (400, {**v2(), "headers": [["x-slack-signature", "v0=1"]]}),
+        "v2 header value a number": (
+            400,
+            _v2_headers(v2(), X_Slack_Request_Timestamp=None)
+            | {"headers": {**v2()["headers"], "x-slack-request-timestamp": int(now)}},
+        ),
+        # Bodies and sizes
+        "v1 body missing": (401, _without(v1(), "body")),
+        "v2 body null": (401, {**v2(), "body": None}),
+        "v1 body an object": (400, {**v1(), "body": {"command": "/ops"}}),
+        "v1 body of 7 MB": (400, api_event(1, huge)),
+        "v2 body of 7 MB": (400, {**v2(), "body": base64.b64encode(huge.encode()).decode()}),
+        "signed body that is broken JSON": (400, _signed_v2(b'{"type": "block_actions", ')),
+        "signed payload that is broken JSON": (400, _signed_v2(b"payload=%7B%22type%22%3A")),
+        "signed body that is a JSON list": (400, _signed_v2(b"[1, 2]")),
+        # Event shapes
+        "not an object": (400, ["POST", body]),
+        "empty event": (400, {}),
+        "v2 GET": (400, {**v2(), "requestContext": {**v2()["requestContext"], "http": {"method": "GET"}}}),
+        "v1 without requestContext": (400, _without(v1(), "requestContext", "httpMethod")),
+        "requestContext a string": (400, {**v2(), "requestContext": "POST"}),
+    }
+
+
+def _malformed_names() -> list[str]:
+    class _Names:
+        team_id = "T0"
+
+        @staticmethod
+        def new_response_url(*_: Any) -> str:
+            return "http://127.0.0.1:9/hooks/x"
+
+    return list(_malformed(_Names()))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("case", _malformed_names())
+def test_malformed_requests_are_refused_with_one_log_line_and_nothing_runs(
+    deployed: Deployed, case: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    status, event = _malformed(deployed.slack)[case]
+    caplog.set_level(logging.INFO)
+    caplog.clear()
+    response = deployed(event)  # never raises
+    assert response["statusCode"] == status
+    lines = [r for r in caplog.records if r.levelno >= logging.INFO]
+    assert len(lines) == 1, [r.getMessage()[:200] for r in lines]
+    (line,) = lines
+    assert line.name == "opsbot.http" and line.exc_info is None
+    assert len(line.getMessage()) < 300  # a sentence, not the body or a header echoed
+    assert deployed.invocations == []
+    assert deployed.slack.calls == [] and deployed.slack.messages == []
+    assert clients.client("dynamodb").scan(TableName="opsbot-state")["Items"] == []
+
+
+def test_a_request_cannot_claim_to_be_the_lazy_half_through_headers(deployed: Deployed) -> None:
+    """Bolt runs only the lazy function for x-slack-bolt-lazy-only, and the framework trusts its ack note:
+    from API Gateway both are dropped, so the request is an ordinary one (ack, then self-invocation)."""
+    event = api_event(2, slash_body(deployed.slack, "whoami"))
+    event["headers"].update({"x-slack-bolt-lazy-only": "1", "x-slack-bolt-lazy-function-name": "run",
+                             "x-opsbot-ack-note": '{"outcome": "ok"}'})  # fmt: skip
+    response = deployed(event)
+    assert "Checking your permissions" in json.loads(response["body"])["text"]
+    (invoke,) = deployed.invocations
+    forwarded = json.loads(invoke["Payload"])["headers"]
+    assert "x-opsbot-ack-note" not in forwarded and forwarded["x-slack-bolt-lazy-function-name"] != "run"
