@@ -67,6 +67,25 @@ def test_slack_function_shape() -> None:
     assert "SlackEventsUrl" in template()["Outputs"]
 
 
+def test_lazy_work_has_a_bounded_queue_age_and_an_on_failure_destination() -> None:
+    """Lazy work Lambda queues past Slack's five minutes still runs (bot/entry.py), up to an age at which
+    the response_url (30 minutes) still works for the failure destination; past it, or if it dies, the
+    destination writes the audit record and tells the user."""
+    resources = template()["Resources"]
+    config = resources["SlackFunction"]["Properties"]["EventInvokeConfig"]
+    assert 300 < config["MaximumEventAgeInSeconds"] <= 900 and config["MaximumRetryAttempts"] == 0
+    on_failure = config["DestinationConfig"]["OnFailure"]
+    assert on_failure == {"Type": "Lambda", "Destination": {"Fn::GetAtt": ["LazyFailureFunction", "Arn"]}}
+    destination = resources["LazyFailureFunction"]["Properties"]
+    assert destination["Handler"] == "handlers.lazy_failure.handler"
+    (policy,) = destination["Policies"]
+    (statement,) = policy["Statement"]
+    assert statement["Action"] == "dynamodb:PutItem" and statement["Resource"] == {
+        "Fn::GetAtt": ["StateTable", "Arn"]
+    }
+    assert statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] == ["audit#*"]
+
+
 def test_no_wildcard_actions_in_iam() -> None:
     """Least privilege: no statement grants every action of a service (e.g. "dynamodb:*")."""
 

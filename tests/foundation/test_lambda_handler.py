@@ -651,3 +651,63 @@ def test_a_request_cannot_claim_to_be_the_lazy_half_through_headers(deployed: De
     (invoke,) = deployed.invocations
     forwarded = json.loads(invoke["Payload"])["headers"]
     assert "x-opsbot-ack-note" not in forwarded and forwarded["x-slack-bolt-lazy-function-name"] != "run"
+
+
+# -- the lazy half queued for longer than Slack's five minutes ----------------------------------------
+
+
+def _resigned(event: dict[str, Any], timestamp: int) -> dict[str, Any]:
+    """``event`` with a valid signature made at ``timestamp`` (as if Slack had sent it then)."""
+    event = json.loads(json.dumps(event))
+    body = base64.b64decode(event["body"]).decode() if event.get("isBase64Encoded") else event["body"]
+    sig = signature(SIGNING_SECRET, str(timestamp), body)
+    for name in list(event["headers"]):
+        if name.lower() == "x-slack-request-timestamp":
+            event["headers"][name] = str(timestamp)
+        elif name.lower() == "x-slack-signature":
+            event["headers"][name] = sig
+    event.pop("multiValueHeaders", None)
+    return event
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_lazy_work_queued_longer_than_five_minutes_still_runs_but_a_replay_does_not(
+    deployed: Deployed, version: int
+) -> None:
+    """Lambda may queue the asynchronous self-invocation (throttling, concurrency): its signature is
+    verified without the age limit, because the event's shape (Bolt's top-level "method": "NONE") says it
+    came from a direct invoke. The same request, as old, through API Gateway is refused."""
+    original = api_event(version, slash_body(deployed.slack, "whoami"))
+    deployed(json.loads(json.dumps(original)))
+    ten_minutes_ago = int(time.time()) - 600
+    late = _resigned(json.loads(deployed.invocations[0]["Payload"]), ten_minutes_ago)
+    assert late["method"] == "NONE"
+
+    replayed = deployed(_resigned(original, ten_minutes_ago))
+    assert replayed["statusCode"] == 401
+    assert not [m for m in deployed.slack.messages if m.text.startswith("*You are*")]
+
+    response = deployed(late)
+    assert response["statusCode"] == 200
+    (reply,) = [m for m in deployed.slack.messages if m.text.startswith("*You are*")]
+    assert reply.ephemeral_to == ALICE[0]
+    (record,) = audit_records()
+    assert (record["command"], record["outcome"]) == ("/ops whoami", "ok")
+    assert len(deployed.invocations) == 1
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda e: e["headers"].update({"x-slack-signature": "v0=" + "0" * 64}),
+        lambda e: e.update(body=base64.b64encode(b"command=%2Fops&text=policy").decode()),
+        lambda e: e["headers"].pop("x-slack-signature"),
+    ],
+    ids=["wrong signature", "other body", "no signature"],
+)
+def test_an_internal_lazy_event_is_still_verified(deployed: Deployed, tamper: Any) -> None:
+    deployed(api_event(2, slash_body(deployed.slack, "whoami")))
+    late = _resigned(json.loads(deployed.invocations[0]["Payload"]), int(time.time()) - 600)
+    tamper(late)
+    assert deployed(late)["statusCode"] == 401
+    assert not [m for m in deployed.slack.messages if m.text.startswith("*You are*")]
