@@ -10,10 +10,14 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Any
+import weakref
+from typing import TYPE_CHECKING, Any
 
 from bot.config import Settings
 from bot.listeners.framework import Runtime, bind_runtime, keep_ack_handle, runtime_of
+
+if TYPE_CHECKING:
+    from bot.slack_secrets import SlackSecrets
 
 logger = logging.getLogger("opsbot.app")
 
@@ -69,6 +73,14 @@ def quiet_payload_loggers(settings: Settings) -> None:
             library.addFilter(_WithholdBodies())
 
 
+_secrets: weakref.WeakKeyDictionary[Any, SlackSecrets] = weakref.WeakKeyDictionary()
+
+
+def secrets_of(app: Any) -> SlackSecrets:
+    """The Slack secrets an app built by ``build_app`` verifies and authorizes with."""
+    return _secrets[app]
+
+
 def build_app(settings: Settings, *, lazy_runner: Any = None, for_lambda: bool = False) -> Any:
     """A Bolt App with every listener registered, ``process_before_response=True``.
 
@@ -84,8 +96,10 @@ def build_app(settings: Settings, *, lazy_runner: Any = None, for_lambda: bool =
 
     from bot.config import apply_log_level
     from bot.listeners import register_all
+    from bot.slack_secrets import SlackSecrets
 
     settings.require_slack()
+    secrets = SlackSecrets(settings)
     quiet_payload_loggers(settings)
     bolt_logger = logging.getLogger("slack_bolt.App")
     if not any(isinstance(f, _TokenFromEnvironmentNotice) for f in bolt_logger.filters):
@@ -104,7 +118,7 @@ def build_app(settings: Settings, *, lazy_runner: Any = None, for_lambda: bool =
         return AuthorizeResult(
             enterprise_id=enterprise_id,
             team_id=settings.slack_team_id or team_id,
-            bot_token=settings.slack_bot_token,
+            bot_token=secrets.bot_token(),  # read on the first request, then cached (bot.slack_secrets)
             bot_user_id=settings.slack_bot_user_id or None,
             bot_id=settings.slack_bot_id or None,
         )
@@ -136,6 +150,7 @@ def build_app(settings: Settings, *, lazy_runner: Any = None, for_lambda: bool =
     app.middleware(refuse_foreign_team)
     if lazy_runner is not None:
         app.listener_runner.lazy_listener_runner = lazy_runner
+    _secrets[app] = secrets
     runtime = Runtime(settings)
     bind_runtime(app, runtime)
     keep_ack_handle(app)
@@ -180,6 +195,7 @@ def lambda_request_handler(app: Any) -> Any:
 
     from bot.entry import Refusal, Verifier, read_event, refuse, source_of
     from bot.listeners.framework import ACK_NOTE, ACK_NOTE_HEADER
+    from bot.slack_secrets import SecretsUnavailable
 
     runtime = runtime_of(app)
 
@@ -203,8 +219,8 @@ def lambda_request_handler(app: Any) -> Any:
             except Exception as error:
                 runtime.lazy_not_started(function, request, error)
 
-    settings = runtime.settings
-    verifier = Verifier(lambda: settings.slack_signing_secret)
+    secrets = secrets_of(app)
+    verifier = Verifier(secrets.signing_secret, secrets.refresh_after_failure)
 
     class OpsbotLambdaHandler(SlackRequestHandler):
         """Bolt's adapter, with the request read and verified first (bot.entry): a malformed or unverified
@@ -214,7 +230,10 @@ def lambda_request_handler(app: Any) -> Any:
             request = read_event(event)
             if isinstance(request, Refusal):
                 return refuse(request, source=source_of(event) if isinstance(event, dict) else "")
-            problem = verifier.problem(request)
+            try:
+                problem = verifier.problem(request)
+            except SecretsUnavailable as error:  # nothing can be verified: opsbot's failure, not the caller's
+                return refuse(Refusal(503, str(error)), source=request.source)
             if problem is not None:
                 return refuse(Refusal(401, problem), source=request.source)
             try:

@@ -42,7 +42,10 @@ ONLY_IN_AWS = {
     "ses:GetSuppressedDestination": "the SES account suppression list (OPSBOT_SES_SUPPRESSION off in the demo)",
     "ses:PutSuppressedDestination": "the SES account suppression list",
     "ses:DeleteSuppressedDestination": "the SES account suppression list",
-    "secretsmanager:GetSecretValue": "a TSIG key from Secrets Manager (the demo's master has none)",
+    "secretsmanager:GetSecretValue": (
+        "the Slack secrets (the demo sets SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN; the read is tested in "
+        "test_lambda_handler.py) and a TSIG key (the demo's master has none)"
+    ),
 }
 
 # Granted to one function, used by it only on paths this run does not take.

@@ -238,8 +238,17 @@ def test_ack_needs_no_slack_web_api(deployed: Deployed, monkeypatch: pytest.Monk
     assert "Checking your permissions" in json.loads(response["body"])["text"]
 
 
-def test_importing_the_handler_is_small_and_offline(tmp_path: Any) -> None:
-    """No network I/O at import, and nothing the ack path does not need (no dnspython, moto, core)."""
+@pytest.mark.parametrize(
+    "secrets",
+    [
+        {"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": "secret"},
+        {"OPSBOT_SLACK_SECRET_ID": "opsbot/slack", "AWS_ENDPOINT_URL": "http://127.0.0.1:9"},
+    ],
+    ids=["environment", "secrets manager"],
+)
+def test_importing_the_handler_is_small_and_offline(tmp_path: Any, secrets: dict[str, str]) -> None:
+    """No network I/O at import (the Slack secrets are read on the first request), and nothing the ack
+    path does not need (no dnspython, moto, core)."""
     script = (
         "import socket, sys, json\n"
         "def refuse(*a, **k):\n"
@@ -250,9 +259,8 @@ def test_importing_the_handler_is_small_and_offline(tmp_path: Any) -> None:
         "print(json.dumps(sorted(sys.modules)))\n"
     )
     env = {
-        **os.environ,
-        "SLACK_BOT_TOKEN": "xoxb-test",
-        "SLACK_SIGNING_SECRET": "secret",
+        **{k: v for k, v in os.environ.items() if k not in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")},
+        **secrets,
         "SLACK_API_URL": "http://127.0.0.1:9/api/",
         "OPSBOT_POLICY_PARAMETER": "/opsbot/policy",
     }
@@ -711,3 +719,150 @@ def test_an_internal_lazy_event_is_still_verified(deployed: Deployed, tamper: An
     tamper(late)
     assert deployed(late)["statusCode"] == 401
     assert not [m for m in deployed.slack.messages if m.text.startswith("*You are*")]
+
+
+# -- the Slack secrets from Secrets Manager -----------------------------------------------------------
+
+SECRET_ID = "opsbot/slack"
+
+
+@dataclass
+class WithSecret:
+    deployed: Deployed
+    reads: list[int]
+
+    def put(self, signing_secret: str) -> None:
+        clients.client("secretsmanager").put_secret_value(
+            SecretId=SECRET_ID,
+            SecretString=json.dumps(
+                {"signing_secret": signing_secret, "bot_token": self.deployed.slack.bot_token}
+            ),
+        )
+
+
+@pytest.fixture
+def with_secret(deployed: Deployed, monkeypatch: pytest.MonkeyPatch) -> WithSecret:
+    """The handler as deployed: no secret in the environment, one Secrets Manager secret named by
+    OPSBOT_SLACK_SECRET_ID. Its clock is ours to move."""
+    import bot.slack_secrets
+    from bot.slack_secrets import secrets_client
+
+    monkeypatch.delenv("SLACK_SIGNING_SECRET")
+    monkeypatch.delenv("SLACK_BOT_TOKEN")
+    monkeypatch.setenv("OPSBOT_SLACK_SECRET_ID", SECRET_ID)
+    now = [1000.0]
+    monkeypatch.setattr(bot.slack_secrets, "clock", lambda: now[0])
+    clients.client("secretsmanager").create_secret(
+        Name=SECRET_ID,
+        SecretString=json.dumps({"signing_secret": SIGNING_SECRET, "bot_token": deployed.slack.bot_token}),
+    )
+    reads: list[int] = []
+    secrets_client().meta.events.register(
+        "provide-client-params.secretsmanager.GetSecretValue", lambda **_: reads.append(1)
+    )
+    deployed.module = _load_handler()
+    fixture = WithSecret(deployed, reads)
+    fixture.now = now  # type: ignore[attr-defined]
+    return fixture
+
+
+def _advance(with_secret: WithSecret, seconds: float) -> None:
+    with_secret.now[0] += seconds  # type: ignore[attr-defined]
+
+
+def test_secrets_are_read_on_the_first_request_only_and_used_for_the_token(with_secret: WithSecret) -> None:
+    deployed = with_secret.deployed
+    assert with_secret.reads == []  # not at import
+    for _ in range(3):
+        response = deployed(api_event(2, slash_body(deployed.slack, "whoami")))
+        assert "Checking your permissions" in json.loads(response["body"])["text"]
+    assert len(with_secret.reads) == 1
+    # The lazy half runs with the cached secrets (no second read), and authorizes with the secret's token.
+    deployed(json.loads(deployed.invocations[0]["Payload"]))
+    assert [m for m in deployed.slack.messages if m.text.startswith("*You are*")]
+    assert len(with_secret.reads) == 1
+    from bot.app import secrets_of
+
+    assert secrets_of(deployed.module.app).bot_token() == deployed.slack.bot_token
+
+
+def test_the_secret_read_is_quick_to_give_up() -> None:
+    from bot.slack_secrets import secrets_client
+
+    config = secrets_client().meta.config
+    assert (config.connect_timeout, config.read_timeout, config.retries["total_max_attempts"]) == (1, 1, 1)
+
+
+def test_forged_requests_cannot_drive_secret_reads(with_secret: WithSecret) -> None:
+    deployed = with_secret.deployed
+    body = slash_body(deployed.slack, "whoami")
+    assert deployed(api_event(2, body))["statusCode"] == 200
+    forged = api_event(2, body, sign_body=body + "x")
+    for _ in range(20):
+        assert deployed(forged)["statusCode"] == 401
+    assert len(with_secret.reads) == 1  # the first read was less than five minutes ago
+    _advance(with_secret, 301)
+    for _ in range(20):
+        assert deployed(forged)["statusCode"] == 401
+    assert len(with_secret.reads) == 2  # one re-read per five minutes at most
+
+
+def test_a_rotated_signing_secret_is_picked_up_within_five_minutes(with_secret: WithSecret) -> None:
+    deployed = with_secret.deployed
+    body = slash_body(deployed.slack, "whoami")
+    assert deployed(api_event(2, body))["statusCode"] == 200
+    with_secret.put("rotated-signing-secret-0123456789")
+    ts = str(int(time.time()))
+    new_headers = {"x-slack-request-timestamp": ts, "x-slack-signature": signature("rotated-signing-secret-0123456789", ts, body)}  # fmt: skip
+    signed_with_new = api_event(2, body)
+    signed_with_new["headers"].update(new_headers)
+    assert deployed(json.loads(json.dumps(signed_with_new)))["statusCode"] == 401  # read 0 s ago: not yet
+    _advance(with_secret, 300)
+    assert deployed(json.loads(json.dumps(signed_with_new)))["statusCode"] == 200
+    assert len(with_secret.reads) == 2
+    assert deployed(api_event(2, body))["statusCode"] == 401  # the old secret no longer works
+
+
+def test_an_unreadable_secret_is_one_log_line_and_retried_later(
+    with_secret: WithSecret, caplog: pytest.LogCaptureFixture
+) -> None:
+    deployed = with_secret.deployed
+    clients.client("secretsmanager").delete_secret(SecretId=SECRET_ID, ForceDeleteWithoutRecovery=True)
+    caplog.set_level(logging.INFO)
+    event = api_event(2, slash_body(deployed.slack, "whoami"))
+    response = deployed(json.loads(json.dumps(event)))
+    assert response["statusCode"] == 503
+    (line,) = [r for r in caplog.records if r.levelno >= logging.INFO]
+    assert "could not be read (ResourceNotFoundException)" in line.getMessage() and line.exc_info is None
+    for _ in range(5):
+        assert deployed(json.loads(json.dumps(event)))["statusCode"] == 503
+    assert len(with_secret.reads) == 1  # no read for ten seconds after a failed one
+    clients.client("secretsmanager").create_secret(
+        Name=SECRET_ID,
+        SecretString=json.dumps({"signing_secret": SIGNING_SECRET, "bot_token": deployed.slack.bot_token}),
+    )
+    _advance(with_secret, 11)
+    assert deployed(json.loads(json.dumps(event)))["statusCode"] == 200
+    assert deployed.invocations and deployed.slack.calls == []
+
+
+def test_a_secret_without_both_keys_is_refused_with_a_sentence(
+    with_secret: WithSecret, caplog: pytest.LogCaptureFixture
+) -> None:
+    clients.client("secretsmanager").put_secret_value(
+        SecretId=SECRET_ID, SecretString='{"signing_secret": "x"}'
+    )
+    caplog.set_level(logging.INFO)
+    response = with_secret.deployed(api_event(2, slash_body(with_secret.deployed.slack, "whoami")))
+    assert response["statusCode"] == 503
+    assert (
+        "must be JSON with the keys signing_secret and bot_token" in caplog.text and '"x"' not in caplog.text
+    )
+
+
+def test_alerts_outside_a_request_take_the_token_from_the_secret(with_secret: WithSecret) -> None:
+    from bot.config import Settings
+    from bot.slack_web import web_client
+
+    client = web_client(Settings.from_env())
+    assert client.token == with_secret.deployed.slack.bot_token and len(with_secret.reads) == 1
