@@ -193,7 +193,7 @@ def lambda_request_handler(app: Any) -> Any:
     from slack_bolt.adapter.aws_lambda.lazy_listener_runner import LambdaLazyListenerRunner
     from slack_bolt.request import BoltRequest
 
-    from bot.entry import Refusal, Verifier, read_event, refuse, source_of
+    from bot.entry import InternalRequestRefused, Refusal, Verifier, read_event, refuse, source_of
     from bot.listeners.framework import ACK_NOTE, ACK_NOTE_HEADER
     from bot.slack_secrets import SecretsUnavailable
 
@@ -235,6 +235,8 @@ def lambda_request_handler(app: Any) -> Any:
             except SecretsUnavailable as error:  # nothing can be verified: opsbot's failure, not the caller's
                 return refuse(Refusal(503, str(error)), source=request.source)
             if problem is not None:
+                if request.internal:
+                    raise InternalRequestRefused(problem)
                 return refuse(Refusal(401, problem), source=request.source)
             try:
                 bolt_request = BoltRequest(

@@ -46,6 +46,12 @@ _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 _SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
 
 
+class InternalRequestRefused(Exception):
+    """The lazy self-invocation failed verification (a signing secret rotated since the ack, say). Raised,
+    not answered: the invocation then fails, and Lambda's on-failure destination tells the user that the
+    work was not run (bot/intake/lazy_failure.py) instead of leaving "working..." on screen."""
+
+
 @dataclass(frozen=True)
 class Refusal:
     status: int

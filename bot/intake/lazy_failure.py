@@ -2,8 +2,9 @@
 
 The lazy half of a command (or button, or form) is an asynchronous invocation of the Slack function by
 itself (see bot.entry). Lambda hands it here, as an invocation record, when it could not run it within
-``MaximumEventAgeInSeconds`` (throttling, the concurrency limit: condition ``EventAgeExceeded``) or when
-the run failed as a whole (a timeout or a crash: ``RetriesExhausted`` with a ``functionError``). Without
+``MaximumEventAgeInSeconds`` (throttling, the concurrency limit: condition ``EventAgeExceeded``), when
+the Slack function refused it (``InternalRequestRefused``: its signature no longer verified) or when the
+run failed as a whole (a timeout or a crash: ``RetriesExhausted`` with a ``functionError``). Without
 this the user would see "working..." forever and no audit record would exist.
 
 For each record: one audit record with the outcome (``not_run`` when it never ran; ``error`` when it
@@ -39,6 +40,7 @@ _SUBCOMMAND = re.compile(r"[a-z][a-z0-9-]{0,30}")
 class DroppedWork:
     condition: str
     ran: bool  # Lambda started it at least once (it may have done part of its work)
+    refused: bool  # the Slack function refused it (verification), so it did not run
     error: str  # the function error, when it ran
     kind: str  # command | action | view
     command: str  # "/ops whoami", "button mail:reenable", "form device:activate"
@@ -90,14 +92,18 @@ def read_record(record: Any) -> DroppedWork | None:
     queued_at = float(timestamp) if timestamp.isdigit() else None
     condition = _text(context.get("condition"))
     invoked = context.get("approximateInvokeCount")
-    ran = condition != "EventAgeExceeded" and (not isinstance(invoked, int) or invoked > 0)
-    error = _text(response.get("functionError"))
+    refused = _object(record.get("responsePayload")).get("errorType") == "InternalRequestRefused"
+    ran = condition != "EventAgeExceeded" and not refused and (not isinstance(invoked, int) or invoked > 0)
+    # The error's type when the function raised one (e.g. InternalRequestRefused), else Lambda's word.
+    error = _text(_object(record.get("responsePayload")).get("errorType"))[:80] or _text(
+        response.get("functionError")
+    )
     if "command" in body:
         words = _text(body.get("text")).split()
         head = [words[0]] if words and _SUBCOMMAND.fullmatch(words[0]) else []
         more = words[len(head) :]
         return DroppedWork(
-            condition, ran, error, "command", " ".join([_text(body["command"])[:40], *head]),
+            condition, ran, refused, error, "command", " ".join([_text(body["command"])[:40], *head]),
             "[redacted]" if more else "", _text(body.get("user_id")), _text(body.get("user_name")),
             _text(body.get("team_id")), _text(body.get("channel_id")), _text(body.get("response_url")), queued_at,
         )  # fmt: skip
@@ -124,7 +130,7 @@ def read_record(record: Any) -> DroppedWork | None:
     else:
         return None
     return DroppedWork(
-        condition, ran, error, what, label, "", _text(user.get("id")),
+        condition, ran, refused, error, what, label, "", _text(user.get("id")),
         _text(user.get("username") or user.get("name")), _text(team.get("id")), _text(channel.get("id")),
         response_url, queued_at,
     )  # fmt: skip
@@ -133,6 +139,11 @@ def read_record(record: Any) -> DroppedWork | None:
 def message(work: DroppedWork, ref: str) -> str:
     name = work.command.removeprefix("button ").removeprefix("form ")
     what = f"`{name}`" if work.kind == "command" else "Your click" if work.kind == "action" else "Your form"
+    if work.refused:
+        return (
+            f":x: {what} was not run: opsbot could not verify the request again when it came to run it (the "
+            f"Slack signing secret may have just changed), so nothing was changed. Try again. Reference `{ref}`."
+        )
     if not work.ran:
         return (
             f":x: {what} was not run: AWS Lambda did not get to it in time (throttling or its concurrency "

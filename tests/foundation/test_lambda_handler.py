@@ -714,10 +714,14 @@ def test_lazy_work_queued_longer_than_five_minutes_still_runs_but_a_replay_does_
     ids=["wrong signature", "other body", "no signature"],
 )
 def test_an_internal_lazy_event_is_still_verified(deployed: Deployed, tamper: Any) -> None:
+    """Refused by raising: the failed invocation goes to the on-failure destination, which tells the user."""
+    from bot.entry import InternalRequestRefused
+
     deployed(api_event(2, slash_body(deployed.slack, "whoami")))
     late = _resigned(json.loads(deployed.invocations[0]["Payload"]), int(time.time()) - 600)
     tamper(late)
-    assert deployed(late)["statusCode"] == 401
+    with pytest.raises(InternalRequestRefused):
+        deployed(late)
     assert not [m for m in deployed.slack.messages if m.text.startswith("*You are*")]
 
 

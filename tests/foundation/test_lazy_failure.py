@@ -81,6 +81,23 @@ def test_work_that_died_is_audited_as_an_error_and_the_user_warned(slack: LocalS
     assert "stopped before it finished" in note.text and "check before trying again" in note.text
 
 
+def test_lazy_work_the_slack_function_refused_is_reported_as_not_run(slack: LocalSlack) -> None:
+    record = with_response_url(
+        load_event("lambda_destination_retries_exhausted"), slack.new_response_url(OPS_CHANNEL[0], ALICE[0])
+    )
+    record["responsePayload"] = {
+        "errorMessage": "the Slack signature does not match",
+        "errorType": "InternalRequestRefused",
+        "requestId": record["requestContext"]["requestId"],
+        "stackTrace": ['  File "/var/task/handlers/slack.py", line 14, in handler\n'],
+    }
+    assert handler()(record, None)["outcome"] == "not_run"
+    (item,) = audit_items()
+    assert item["detail"] == "Lambda RetriesExhausted (InternalRequestRefused)"
+    (note,) = slack.messages
+    assert "was not run: opsbot could not verify the request again" in note.text
+
+
 def test_arguments_are_not_recorded(slack: LocalSlack) -> None:
     record = load_event("lambda_destination_event_age_exceeded")
     payload = record["requestPayload"]
