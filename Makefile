@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-LAMBDA_FUNCTIONS := SlackFunction SesFeedbackFunction DeviceRegistrationFunction DnsMirrorFunction
+LAMBDA_FUNCTIONS := SlackFunction LazyFailureFunction SesFeedbackFunction DeviceRegistrationFunction DnsMirrorFunction
 PIP_INSTALL ?= $(PYTHON) -m pip install --quiet --target "$(ARTIFACTS_DIR)" -r requirements.txt
 
 .PHONY: demo test lint typecheck unit bench clean $(addprefix build-,$(LAMBDA_FUNCTIONS))

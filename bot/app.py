@@ -10,10 +10,14 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Any
+import weakref
+from typing import TYPE_CHECKING, Any
 
 from bot.config import Settings
 from bot.listeners.framework import Runtime, bind_runtime, keep_ack_handle, runtime_of
+
+if TYPE_CHECKING:
+    from bot.slack_secrets import SlackSecrets
 
 logger = logging.getLogger("opsbot.app")
 
@@ -69,11 +73,21 @@ def quiet_payload_loggers(settings: Settings) -> None:
             library.addFilter(_WithholdBodies())
 
 
-def build_app(settings: Settings, *, lazy_runner: Any = None) -> Any:
+_secrets: weakref.WeakKeyDictionary[Any, SlackSecrets] = weakref.WeakKeyDictionary()
+
+
+def secrets_of(app: Any) -> SlackSecrets:
+    """The Slack secrets an app built by ``build_app`` verifies and authorizes with."""
+    return _secrets[app]
+
+
+def build_app(settings: Settings, *, lazy_runner: Any = None, for_lambda: bool = False) -> Any:
     """A Bolt App with every listener registered, ``process_before_response=True``.
 
     ``lazy_runner`` replaces Bolt's lazy listener runner (the demo passes one that tracks running work;
-    the Lambda handler installs its own through ``lambda_request_handler``).
+    the Lambda handler installs its own through ``lambda_request_handler``). ``for_lambda``: the app is
+    served by ``lambda_request_handler``, which verifies every request before Bolt parses it (bot.entry),
+    so Bolt's own check (a fixed secret, and an age limit the internal lazy invocation must not get) is off.
     """
     from slack_bolt import App
     from slack_bolt.authorization import AuthorizeResult
@@ -82,8 +96,10 @@ def build_app(settings: Settings, *, lazy_runner: Any = None) -> Any:
 
     from bot.config import apply_log_level
     from bot.listeners import register_all
+    from bot.slack_secrets import SlackSecrets
 
     settings.require_slack()
+    secrets = SlackSecrets(settings)
     quiet_payload_loggers(settings)
     bolt_logger = logging.getLogger("slack_bolt.App")
     if not any(isinstance(f, _TokenFromEnvironmentNotice) for f in bolt_logger.filters):
@@ -102,7 +118,7 @@ def build_app(settings: Settings, *, lazy_runner: Any = None) -> Any:
         return AuthorizeResult(
             enterprise_id=enterprise_id,
             team_id=settings.slack_team_id or team_id,
-            bot_token=settings.slack_bot_token,
+            bot_token=secrets.bot_token(),  # read on the first request, then cached (bot.slack_secrets)
             bot_user_id=settings.slack_bot_user_id or None,
             bot_id=settings.slack_bot_id or None,
         )
@@ -120,7 +136,7 @@ def build_app(settings: Settings, *, lazy_runner: Any = None) -> Any:
         raise_error_for_unhandled_request=False,
         url_verification_enabled=True,
         ssl_check_enabled=True,
-        request_verification_enabled=True,
+        request_verification_enabled=not for_lambda,
     )
     apply_log_level(settings)
     quiet_payload_loggers(settings)  # again: building the App reset Bolt's loggers to the root's level
@@ -134,6 +150,7 @@ def build_app(settings: Settings, *, lazy_runner: Any = None) -> Any:
     app.middleware(refuse_foreign_team)
     if lazy_runner is not None:
         app.listener_runner.lazy_listener_runner = lazy_runner
+    _secrets[app] = secrets
     runtime = Runtime(settings)
     bind_runtime(app, runtime)
     keep_ack_handle(app)
@@ -162,13 +179,23 @@ def self_invoke_client() -> Any:
     )
 
 
-def lambda_request_handler(app: Any) -> Any:
-    """Bolt's AWS Lambda adapter, with the lazy self-invocation through our client cache and the
-    invocation's deadline made available to lazy work (``Call.seconds_left``)."""
-    from slack_bolt.adapter.aws_lambda import SlackRequestHandler
-    from slack_bolt.adapter.aws_lambda.lazy_listener_runner import LambdaLazyListenerRunner
+# Every request Slack sends has one: slash commands "command"; interactivity, options and events "type";
+# Slack's certificate check "ssl_check".
+SLACK_PAYLOAD_KEYS = frozenset({"command", "type", "ssl_check"})
 
+
+def lambda_request_handler(app: Any) -> Any:
+    """Bolt's AWS Lambda adapter for an app built ``for_lambda``: requests verified before Bolt (bot.entry),
+    the lazy self-invocation through our client cache, and the invocation's deadline made available to lazy
+    work (``Call.seconds_left``)."""
+    from slack_bolt.adapter.aws_lambda import SlackRequestHandler
+    from slack_bolt.adapter.aws_lambda.handler import to_aws_response
+    from slack_bolt.adapter.aws_lambda.lazy_listener_runner import LambdaLazyListenerRunner
+    from slack_bolt.request import BoltRequest
+
+    from bot.entry import InternalRequestRefused, Refusal, Verifier, read_event, refuse, source_of
     from bot.listeners.framework import ACK_NOTE, ACK_NOTE_HEADER
+    from bot.slack_secrets import SecretsUnavailable
 
     runtime = runtime_of(app)
 
@@ -192,12 +219,42 @@ def lambda_request_handler(app: Any) -> Any:
             except Exception as error:
                 runtime.lazy_not_started(function, request, error)
 
+    secrets = secrets_of(app)
+    verifier = Verifier(secrets.signing_secret, secrets.refresh_after_failure)
+
     class OpsbotLambdaHandler(SlackRequestHandler):
+        """Bolt's adapter, with the request read and verified first (bot.entry): a malformed or unverified
+        event is answered 400/401 with one log line, before anything parses its body."""
+
         def handle(self, event: Any, context: Any) -> Any:
+            request = read_event(event)
+            if isinstance(request, Refusal):
+                return refuse(request, source=source_of(event) if isinstance(event, dict) else "")
+            try:
+                problem = verifier.problem(request)
+            except SecretsUnavailable as error:  # nothing can be verified: opsbot's failure, not the caller's
+                return refuse(Refusal(503, str(error)), source=request.source)
+            if problem is not None:
+                if request.internal:
+                    raise InternalRequestRefused(problem)
+                return refuse(Refusal(401, problem), source=request.source)
+            try:
+                bolt_request = BoltRequest(
+                    body=request.body, query=request.query, headers=dict(request.headers)
+                )
+            except Exception as error:  # signed, yet not a Slack payload Bolt can parse
+                return refuse(Refusal(400, f"the body is not a Slack payload ({type(error).__name__})"),
+                              source=request.source)  # fmt: skip
+            if not SLACK_PAYLOAD_KEYS.intersection(bolt_request.body):
+                return refuse(Refusal(400, "the body carries no Slack payload"), source=request.source)
             remaining = getattr(context, "get_remaining_time_in_millis", None)
-            runtime = runtime_of(self.app)
-            runtime.lambda_deadline = time.time() + remaining() / 1000 if callable(remaining) else None
-            return super().handle(event, context)
+            runtime_of(self.app).lambda_deadline = (
+                time.time() + remaining() / 1000 if callable(remaining) else None
+            )
+            bolt_request.context["aws_lambda_function_name"] = context.function_name
+            bolt_request.context["aws_lambda_invoked_function_arn"] = context.invoked_function_arn
+            bolt_request.context["lambda_request"] = request.event
+            return to_aws_response(self.app.dispatch(bolt_request))
 
     handler = OpsbotLambdaHandler(app)
     app.listener_runner.lazy_listener_runner = CachedClientLazyRunner(handler.logger)

@@ -48,6 +48,10 @@ class Settings:
     slack_bot_id: str = ""
     slack_api_url: str = DEFAULT_SLACK_API_URL
     slack_app_token: str = ""
+    # On Lambda: the Secrets Manager secret (name or ARN) holding the signing secret and bot token, read
+    # on the first request (bot.slack_secrets); SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN, when both are
+    # set, take precedence.
+    slack_secret_id: str = ""
 
     # AWS
     region: str = "us-east-1"
@@ -87,6 +91,7 @@ class Settings:
             slack_bot_id=env.get("SLACK_BOT_ID", ""),
             slack_api_url=api_url,
             slack_app_token=env.get("SLACK_APP_TOKEN", ""),
+            slack_secret_id=env.get("OPSBOT_SLACK_SECRET_ID", "").strip(),
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
             state_table=env.get("OPSBOT_STATE_TABLE", "").strip() or "opsbot-state",
             audit_ttl_days=_int(env, "OPSBOT_AUDIT_TTL_DAYS", 90),
@@ -107,7 +112,10 @@ class Settings:
         )
 
     def require_slack(self) -> None:
-        """Fail with a sentence naming what is missing, before any request arrives."""
+        """Fail with a sentence naming what is missing, before any request arrives (with a secret to read,
+        whether it holds them is known only on the first request: bot.slack_secrets)."""
+        if self.slack_secret_id:
+            return
         missing = [
             name
             for name, value in (
@@ -119,7 +127,10 @@ class Settings:
         if missing:
             raise ConfigError(
                 f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set.",
-                hint="Set them from the Slack app's Basic Information and OAuth pages (see README, Deploy).",
+                hint=(
+                    "Set them from the Slack app's Basic Information and OAuth pages, or name a Secrets "
+                    "Manager secret holding them in OPSBOT_SLACK_SECRET_ID (see README, Deploy)."
+                ),
             )
 
 

@@ -15,4 +15,8 @@ from bot.config import Settings
 def web_client(settings: Settings) -> Any:
     from slack_sdk import WebClient
 
-    return WebClient(token=settings.slack_bot_token or None, base_url=settings.slack_api_url, timeout=10)
+    from bot.slack_secrets import SlackSecrets
+
+    # The token from the environment, or read from Secrets Manager now (bot.slack_secrets).
+    token = SlackSecrets(settings).bot_token() if settings.slack_bot_token or settings.slack_secret_id else ""
+    return WebClient(token=token or None, base_url=settings.slack_api_url, timeout=10)

@@ -7,7 +7,7 @@ from typing import Any
 from bot.app import build_app, lambda_request_handler
 from bot.config import Settings
 
-app = build_app(Settings.from_env())
+app = build_app(Settings.from_env(), for_lambda=True)
 slack_handler = lambda_request_handler(app)
 
 

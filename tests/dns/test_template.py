@@ -189,6 +189,8 @@ class Deployment:
 
 
 SLOTS = ("Dns", "Dns2", "Dns3")
+# The Slack function's one secret (SlackSecretName's default), as the template grants it.
+SLACK_SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:opsbot/slack-??????"
 TSIG_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:opsbot/dns-{}-AbCdEf"
 # The third zone mirrors the first zone's domain into another hosted zone (a public and a private one, say).
 ZONES: tuple[dict[str, str], ...] = (
@@ -286,7 +288,7 @@ def test_each_configured_zone_is_configured_scheduled_and_granted(slots: tuple[i
     assert deployment.granted("DnsMirrorFunction", "route53:") == hosted_zones
     assert deployment.granted("DnsMirrorFunction", "secretsmanager:") == secrets
     assert not deployment.granted("SlackFunction", "route53:")
-    assert not deployment.granted("SlackFunction", "secretsmanager:")
+    assert deployment.granted("SlackFunction", "secretsmanager:") == {SLACK_SECRET}  # the Slack secret only
     assert _invokes_the_mirror(deployment)
 
 
@@ -314,12 +316,13 @@ def test_without_tsig_secrets_no_secret_is_granted() -> None:
     plain = [{k: v for k, v in zone.items() if k != "TsigSecretArn"} for zone in ZONES]
     deployment = Deployment(**parameters(dict(enumerate(plain))))
     assert all(zone.tsig == "" for zone in deployment.zones("DnsMirrorFunction"))
-    for function in ("DnsMirrorFunction", "SlackFunction"):
-        assert not [s for s in deployment.statements(function) if "secretsmanager" in json.dumps(s)]
+    assert not [s for s in deployment.statements("DnsMirrorFunction") if "secretsmanager" in json.dumps(s)]
+    assert deployment.granted("SlackFunction", "secretsmanager:") == {SLACK_SECRET}
     # Only the third zone's key: only its secret.
     deployment = Deployment(**parameters({0: plain[0], 1: plain[1], 2: ZONES[2]}))
     assert deployment.granted("DnsMirrorFunction", "secretsmanager:") == {ZONES[2]["TsigSecretArn"]}
-    assert not deployment.granted("SlackFunction", "secretsmanager:")  # it asks the mirror function
+    # It asks the mirror function; it reads only the Slack secret (bot/slack_secrets.py).
+    assert deployment.granted("SlackFunction", "secretsmanager:") == {SLACK_SECRET}
 
 
 def _no_mirror(deployment: Deployment) -> None:
@@ -327,7 +330,7 @@ def _no_mirror(deployment: Deployment) -> None:
     assert not deployment.of_type("AWS::Events::Rule") and not deployment.of_type("AWS::Lambda::Permission")
     assert deployment.zones("SlackFunction") == ()
     assert not deployment.granted("SlackFunction", "route53:")
-    assert not deployment.granted("SlackFunction", "secretsmanager:")
+    assert deployment.granted("SlackFunction", "secretsmanager:") == {SLACK_SECRET}  # the Slack secret only
     assert deployment.function("SlackFunction")["Environment"]["Variables"]["OPSBOT_DNS_FUNCTION"] == ""
     assert not any("dns-mirror" in arn for arn in deployment.granted("SlackFunction", "lambda:"))
 

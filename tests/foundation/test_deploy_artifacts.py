@@ -4,6 +4,7 @@ manifest whose commands are exactly the ones the app listens to."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -52,8 +53,7 @@ def test_slack_function_shape() -> None:
     assert function["FunctionName"] == {"Fn::Sub": "${AWS::StackName}-slack"}
     assert function["EventInvokeConfig"]["MaximumRetryAttempts"] == 0
     env = function["Environment"]["Variables"]
-    assert "{{resolve:secretsmanager:" in env["SLACK_SIGNING_SECRET"]["Fn::Sub"]
-    assert "{{resolve:secretsmanager:" in env["SLACK_BOT_TOKEN"]["Fn::Sub"]
+    assert env["OPSBOT_SLACK_SECRET_ID"] == {"Ref": "SlackSecretName"}
     statements = function["Policies"][0]["Statement"]
     invoke = next(s for s in statements if s["Action"] == "lambda:InvokeFunction")
     assert all("${AWS::StackName}-slack" in r["Fn::Sub"] for r in invoke["Resource"])
@@ -65,6 +65,70 @@ def test_slack_function_shape() -> None:
         and table["TimeToLiveSpecification"]["AttributeName"] == "expiresAt"
     )
     assert "SlackEventsUrl" in template()["Outputs"]
+
+
+SECRET_NAME = re.compile(
+    r"(SECRET|TOKEN|PASSWORD|PASSPHRASE|PRIVATE_KEY|API_KEY|CREDENTIALS?)$", re.IGNORECASE
+)
+SECRET_VALUE = re.compile(
+    r"\{\{resolve:(secretsmanager|ssm-secure):|\bxox[abposr]-|\bxapp-|\bv0=|AKIA[A-Z0-9]{16}"
+)
+
+
+def test_no_function_has_a_secret_in_its_environment() -> None:
+    """lambda:GetFunctionConfiguration (in ReadOnlyAccess) returns a function's environment: a signing
+    secret there would let anyone with read access forge requests. Secrets are read from Secrets Manager."""
+    environments = [("Globals", template()["Globals"]["Function"].get("Environment", {}))]
+    environments += [
+        (name, resource["Properties"].get("Environment", {}))
+        for name, resource in template()["Resources"].items()
+        if resource["Type"] in ("AWS::Serverless::Function", "AWS::Lambda::Function")
+    ]
+    assert len(environments) >= 6
+    found = [
+        f"{function}: {variable}"
+        for function, environment in environments
+        for variable, value in environment.get("Variables", {}).items()
+        if SECRET_NAME.search(variable) or SECRET_VALUE.search(json.dumps(value))
+    ]
+    assert found == []
+
+
+def test_the_slack_secret_is_readable_by_the_functions_that_use_it_only() -> None:
+    resources = template()["Resources"]
+    readers = {}
+    for name, resource in resources.items():
+        for statement in json.loads(json.dumps(resource.get("Properties", {}).get("Policies", []))):
+            for inner in statement.get("Statement", []) if isinstance(statement, dict) else []:
+                if "${SlackSecretName}" in json.dumps(inner.get("Resource")):
+                    readers[name] = inner
+    assert set(readers) == {"SlackFunction", "SesFeedbackFunction"}
+    for statement in readers.values():
+        assert statement["Action"] == "secretsmanager:GetSecretValue"
+        assert statement["Resource"]["Fn::Sub"].endswith(":secret:${SlackSecretName}-??????")
+    for name in readers:
+        assert resources[name]["Properties"]["Environment"]["Variables"]["OPSBOT_SLACK_SECRET_ID"] == {
+            "Ref": "SlackSecretName"
+        }
+
+
+def test_lazy_work_has_a_bounded_queue_age_and_an_on_failure_destination() -> None:
+    """Lazy work Lambda queues past Slack's five minutes still runs (bot/entry.py), up to an age at which
+    the response_url (30 minutes) still works for the failure destination; past it, or if it dies, the
+    destination writes the audit record and tells the user."""
+    resources = template()["Resources"]
+    config = resources["SlackFunction"]["Properties"]["EventInvokeConfig"]
+    assert 300 < config["MaximumEventAgeInSeconds"] <= 900 and config["MaximumRetryAttempts"] == 0
+    on_failure = config["DestinationConfig"]["OnFailure"]
+    assert on_failure == {"Type": "Lambda", "Destination": {"Fn::GetAtt": ["LazyFailureFunction", "Arn"]}}
+    destination = resources["LazyFailureFunction"]["Properties"]
+    assert destination["Handler"] == "handlers.lazy_failure.handler"
+    (policy,) = destination["Policies"]
+    (statement,) = policy["Statement"]
+    assert statement["Action"] == "dynamodb:PutItem" and statement["Resource"] == {
+        "Fn::GetAtt": ["StateTable", "Arn"]
+    }
+    assert statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] == ["audit#*"]
 
 
 def test_no_wildcard_actions_in_iam() -> None:

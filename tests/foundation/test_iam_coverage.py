@@ -42,7 +42,10 @@ ONLY_IN_AWS = {
     "ses:GetSuppressedDestination": "the SES account suppression list (OPSBOT_SES_SUPPRESSION off in the demo)",
     "ses:PutSuppressedDestination": "the SES account suppression list",
     "ses:DeleteSuppressedDestination": "the SES account suppression list",
-    "secretsmanager:GetSecretValue": "a TSIG key from Secrets Manager (the demo's master has none)",
+    "secretsmanager:GetSecretValue": (
+        "the Slack secrets (the demo sets SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN; the read is tested in "
+        "test_lambda_handler.py) and a TSIG key (the demo's master has none)"
+    ),
 }
 
 # Granted to one function, used by it only on paths this run does not take.
@@ -279,6 +282,19 @@ def test_the_event_functions_policies_grant_what_their_handlers_call(demo_stack:
         registration_handler(settings)(load_event("device_registration"), None)
     assert recorder.tables == {settings.device_table}
     assert_policy_covers(demo_stack, "DeviceRegistrationFunction", recorder)
+
+    from bot.intake.lazy_failure import LazyFailureApp
+    from tests.foundation.test_lazy_failure import with_response_url
+
+    channel, user = next(iter(DEMO_CHANNELS)), DEMO_PEOPLE[0].user_id
+    dropped = with_response_url(
+        load_event("lambda_destination_event_age_exceeded"), demo_stack.slack.new_response_url(channel, user)
+    )
+    with CallRecorder() as recorder:
+        result = LazyFailureApp(settings)(dropped, None)
+    assert result["recorded"] and result["told"]
+    assert recorder.tables == {settings.state_table}
+    assert_policy_covers(demo_stack, "LazyFailureFunction", recorder)
 
     # The demo's Route 53 zone was edited by hand: the scheduled run puts it back (a change batch).
     with CallRecorder() as recorder:

@@ -238,8 +238,17 @@ def test_ack_needs_no_slack_web_api(deployed: Deployed, monkeypatch: pytest.Monk
     assert "Checking your permissions" in json.loads(response["body"])["text"]
 
 
-def test_importing_the_handler_is_small_and_offline(tmp_path: Any) -> None:
-    """No network I/O at import, and nothing the ack path does not need (no dnspython, moto, core)."""
+@pytest.mark.parametrize(
+    "secrets",
+    [
+        {"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": "secret"},
+        {"OPSBOT_SLACK_SECRET_ID": "opsbot/slack", "AWS_ENDPOINT_URL": "http://127.0.0.1:9"},
+    ],
+    ids=["environment", "secrets manager"],
+)
+def test_importing_the_handler_is_small_and_offline(tmp_path: Any, secrets: dict[str, str]) -> None:
+    """No network I/O at import (the Slack secrets are read on the first request), and nothing the ack
+    path does not need (no dnspython, moto, core)."""
     script = (
         "import socket, sys, json\n"
         "def refuse(*a, **k):\n"
@@ -250,9 +259,8 @@ def test_importing_the_handler_is_small_and_offline(tmp_path: Any) -> None:
         "print(json.dumps(sorted(sys.modules)))\n"
     )
     env = {
-        **os.environ,
-        "SLACK_BOT_TOKEN": "xoxb-test",
-        "SLACK_SIGNING_SECRET": "secret",
+        **{k: v for k, v in os.environ.items() if k not in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")},
+        **secrets,
         "SLACK_API_URL": "http://127.0.0.1:9/api/",
         "OPSBOT_POLICY_PARAMETER": "/opsbot/policy",
     }
@@ -499,3 +507,366 @@ def test_a_link_click_whose_self_invocation_fails_is_still_recorded(deployed: De
     (record,) = audit_records(lambda r: r.get("outcome") == "link")
     assert (record["command"], record["user"]) == ("button link:apilogs-insights", ALICE[0])
     assert deployed.slack.messages == []  # the browser opened the link; nothing to tell
+
+
+# -- malformed HTTP requests: a corpus, each answered 4xx with one log line --------------------------
+
+
+def _signed_v2(body: bytes, *, timestamp: str | None = None, **extra_headers: str) -> dict[str, Any]:
+    """An API Gateway v2 event whose body is ``body`` (base64), signed correctly over its text."""
+    event: dict[str, Any] = load_event("apigw_v2_slack")
+    ts = str(int(time.time())) if timestamp is None else timestamp
+    text = body.decode("utf-8", "replace")
+    event["headers"].update(
+        {"x-slack-request-timestamp": ts, "x-slack-signature": signature(SIGNING_SECRET, ts, text)}
+    )
+    event["headers"].update(extra_headers)
+    event["body"] = base64.b64encode(body).decode()
+    return event
+
+
+def _without(event: dict[str, Any], *keys: str) -> dict[str, Any]:
+    return {k: v for k, v in event.items() if k not in keys}
+
+
+def _v1_headers(event: dict[str, Any], **changes: str | None) -> dict[str, Any]:
+    for name, value in changes.items():
+        header = name.replace("_", "-")
+        if value is None:
+            event["headers"].pop(header, None)
+            event["multiValueHeaders"].pop(header, None)
+        else:
+            event["headers"][header] = value
+            event["multiValueHeaders"][header] = [value]
+    return event
+
+
+def _v2_headers(event: dict[str, Any], **changes: str | None) -> dict[str, Any]:
+    for name, value in changes.items():
+        header = name.replace("_", "-").lower()
+        if value is None:
+            event["headers"].pop(header, None)
+        else:
+            event["headers"][header] = value
+    return event
+
+
+def _malformed(slack: LocalSlack) -> dict[str, tuple[int, Any]]:
+    body = slash_body(slack, "whoami")
+    now = str(int(time.time()))
+    v1, v2 = (lambda: api_event(1, body)), (lambda: api_event(2, body))
+    huge = "text=" + "a" * 7_000_000
+    return {
+        # Encodings
+        "v2 body not UTF-8": (400, _signed_v2(b"command=%2Fops&text=\xff\xfe\xfa")),
+        "v1 body not UTF-8": (
+            400,
+            {**v1(), "isBase64Encoded": True, "body": base64.b64encode(b"\xc3\x28 text").decode()},
+        ),
+        "v2 invalid base64": (400, {**v2(), "body": "!!not base64!!"}),
+        "v1 invalid base64 with isBase64Encoded true": (
+            400,
+            {**v1(), "isBase64Encoded": True, "body": "%%%"},
+        ),
+        "v2 truncated base64": (400, {**v2(), "body": v2()["body"][:-3]}),
+        "v2 without isBase64Encoded": (401, _without(v2(), "isBase64Encoded")),
+        "v1 without isBase64Encoded, unsigned": (
+            401,
+            _v1_headers(_without(v1(), "isBase64Encoded"), X_Slack_Signature=None),
+        ),
+        "isBase64Encoded not a boolean": (400, {**v2(), "isBase64Encoded": "yes"}),
+        # Headers
+        "v1 non-numeric timestamp": (401, _v1_headers(v1(), X_Slack_Request_Timestamp="soon")),
+        "v2 non-numeric timestamp": (401, _v2_headers(v2(), X_Slack_Request_Timestamp="1e9")),
+        "v2 negative timestamp": (401, _v2_headers(v2(), X_Slack_Request_Timestamp="-5")),
+        "v2 timestamp of 5000 digits": (401, _v2_headers(v2(), X_Slack_Request_Timestamp="9" * 5000)),
+        "v2 timestamp far in the future": (401, api_event(2, body, timestamp=int(time.time()) + 3600)),
+        "v1 missing timestamp": (401, _v1_headers(v1(), X_Slack_Request_Timestamp=None)),
+        "v2 missing timestamp": (401, _v2_headers(v2(), X_Slack_Request_Timestamp=None)),
+        "v1 missing signature": (401, _v1_headers(v1(), X_Slack_Signature=None)),
+        "v2 missing signature": (401, _v2_headers(v2(), X_Slack_Signature=None)),
+        "v2 empty signature": (401, _v2_headers(v2(), X_Slack_Signature="")),
+        "v2 signature of another scheme": (401, _v2_headers(v2(), X_Slack_Signature="v1=" + "0" * 64)),
+        "v2 two signatures joined": (
+            401,
+            _v2_headers(v2(), X_Slack_Signature=f"{v2()['headers']['x-slack-signature']},v0=" + "0" * 64),
+        ),
+        "v2 huge signature": (401, _v2_headers(v2(), X_Slack_Signature="v0=" + "a" * 100_000)),
+        "v1 headers null": (401, {**v1(), "headers": None, "multiValueHeaders": None}),
+        "v2 headers missing": (401, _without(v2(), "headers")),
+        "v2 headers a list": (400, {**v2(), "headers": [["x-slack-signature", "v0=1"]]}),
+        "v2 header value a number": (
+            400,
+            _v2_headers(v2(), X_Slack_Request_Timestamp=None)
+            | {"headers": {**v2()["headers"], "x-slack-request-timestamp": int(now)}},
+        ),
+        # Bodies and sizes
+        "v1 body missing": (401, _without(v1(), "body")),
+        "v2 body null": (401, {**v2(), "body": None}),
+        "v1 body an object": (400, {**v1(), "body": {"command": "/ops"}}),
+        "v1 body of 7 MB": (400, api_event(1, huge)),
+        "v2 body of 7 MB": (400, {**v2(), "body": base64.b64encode(huge.encode()).decode()}),
+        "signed body that is broken JSON": (400, _signed_v2(b'{"type": "block_actions", ')),
+        "signed payload that is broken JSON": (400, _signed_v2(b"payload=%7B%22type%22%3A")),
+        "signed body that is a JSON list": (400, _signed_v2(b"[1, 2]")),
+        # Event shapes
+        "not an object": (400, ["POST", body]),
+        "empty event": (400, {}),
+        "v2 GET": (400, {**v2(), "requestContext": {**v2()["requestContext"], "http": {"method": "GET"}}}),
+        "v1 without requestContext": (400, _without(v1(), "requestContext", "httpMethod")),
+        "requestContext a string": (400, {**v2(), "requestContext": "POST"}),
+    }
+
+
+def _malformed_names() -> list[str]:
+    class _Names:
+        team_id = "T0"
+
+        @staticmethod
+        def new_response_url(*_: Any) -> str:
+            return "http://127.0.0.1:9/hooks/x"
+
+    return list(_malformed(_Names()))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("case", _malformed_names())
+def test_malformed_requests_are_refused_with_one_log_line_and_nothing_runs(
+    deployed: Deployed, case: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    status, event = _malformed(deployed.slack)[case]
+    caplog.set_level(logging.INFO)
+    caplog.clear()
+    response = deployed(event)  # never raises
+    assert response["statusCode"] == status
+    lines = [r for r in caplog.records if r.levelno >= logging.INFO]
+    assert len(lines) == 1, [r.getMessage()[:200] for r in lines]
+    (line,) = lines
+    assert line.name == "opsbot.http" and line.exc_info is None
+    assert len(line.getMessage()) < 300  # a sentence, not the body or a header echoed
+    assert deployed.invocations == []
+    assert deployed.slack.calls == [] and deployed.slack.messages == []
+    assert clients.client("dynamodb").scan(TableName="opsbot-state")["Items"] == []
+
+
+def test_a_request_cannot_claim_to_be_the_lazy_half_through_headers(deployed: Deployed) -> None:
+    """Bolt runs only the lazy function for x-slack-bolt-lazy-only, and the framework trusts its ack note:
+    from API Gateway both are dropped, so the request is an ordinary one (ack, then self-invocation)."""
+    event = api_event(2, slash_body(deployed.slack, "whoami"))
+    event["headers"].update({"x-slack-bolt-lazy-only": "1", "x-slack-bolt-lazy-function-name": "run",
+                             "x-opsbot-ack-note": '{"outcome": "ok"}'})  # fmt: skip
+    response = deployed(event)
+    assert "Checking your permissions" in json.loads(response["body"])["text"]
+    (invoke,) = deployed.invocations
+    forwarded = json.loads(invoke["Payload"])["headers"]
+    assert "x-opsbot-ack-note" not in forwarded and forwarded["x-slack-bolt-lazy-function-name"] != "run"
+
+
+# -- the lazy half queued for longer than Slack's five minutes ----------------------------------------
+
+
+def _resigned(event: dict[str, Any], timestamp: int) -> dict[str, Any]:
+    """``event`` with a valid signature made at ``timestamp`` (as if Slack had sent it then)."""
+    event = json.loads(json.dumps(event))
+    body = base64.b64decode(event["body"]).decode() if event.get("isBase64Encoded") else event["body"]
+    sig = signature(SIGNING_SECRET, str(timestamp), body)
+    for name in list(event["headers"]):
+        if name.lower() == "x-slack-request-timestamp":
+            event["headers"][name] = str(timestamp)
+        elif name.lower() == "x-slack-signature":
+            event["headers"][name] = sig
+    event.pop("multiValueHeaders", None)
+    return event
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_lazy_work_queued_longer_than_five_minutes_still_runs_but_a_replay_does_not(
+    deployed: Deployed, version: int
+) -> None:
+    """Lambda may queue the asynchronous self-invocation (throttling, concurrency): its signature is
+    verified without the age limit, because the event's shape (Bolt's top-level "method": "NONE") says it
+    came from a direct invoke. The same request, as old, through API Gateway is refused."""
+    original = api_event(version, slash_body(deployed.slack, "whoami"))
+    deployed(json.loads(json.dumps(original)))
+    ten_minutes_ago = int(time.time()) - 600
+    late = _resigned(json.loads(deployed.invocations[0]["Payload"]), ten_minutes_ago)
+    assert late["method"] == "NONE"
+
+    replayed = deployed(_resigned(original, ten_minutes_ago))
+    assert replayed["statusCode"] == 401
+    assert not [m for m in deployed.slack.messages if m.text.startswith("*You are*")]
+
+    response = deployed(late)
+    assert response["statusCode"] == 200
+    (reply,) = [m for m in deployed.slack.messages if m.text.startswith("*You are*")]
+    assert reply.ephemeral_to == ALICE[0]
+    (record,) = audit_records()
+    assert (record["command"], record["outcome"]) == ("/ops whoami", "ok")
+    assert len(deployed.invocations) == 1
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda e: e["headers"].update({"x-slack-signature": "v0=" + "0" * 64}),
+        lambda e: e.update(body=base64.b64encode(b"command=%2Fops&text=policy").decode()),
+        lambda e: e["headers"].pop("x-slack-signature"),
+    ],
+    ids=["wrong signature", "other body", "no signature"],
+)
+def test_an_internal_lazy_event_is_still_verified(deployed: Deployed, tamper: Any) -> None:
+    """Refused by raising: the failed invocation goes to the on-failure destination, which tells the user."""
+    from bot.entry import InternalRequestRefused
+
+    deployed(api_event(2, slash_body(deployed.slack, "whoami")))
+    late = _resigned(json.loads(deployed.invocations[0]["Payload"]), int(time.time()) - 600)
+    tamper(late)
+    with pytest.raises(InternalRequestRefused):
+        deployed(late)
+    assert not [m for m in deployed.slack.messages if m.text.startswith("*You are*")]
+
+
+# -- the Slack secrets from Secrets Manager -----------------------------------------------------------
+
+SECRET_ID = "opsbot/slack"
+
+
+@dataclass
+class WithSecret:
+    deployed: Deployed
+    reads: list[int]
+
+    def put(self, signing_secret: str) -> None:
+        clients.client("secretsmanager").put_secret_value(
+            SecretId=SECRET_ID,
+            SecretString=json.dumps(
+                {"signing_secret": signing_secret, "bot_token": self.deployed.slack.bot_token}
+            ),
+        )
+
+
+@pytest.fixture
+def with_secret(deployed: Deployed, monkeypatch: pytest.MonkeyPatch) -> WithSecret:
+    """The handler as deployed: no secret in the environment, one Secrets Manager secret named by
+    OPSBOT_SLACK_SECRET_ID. Its clock is ours to move."""
+    import bot.slack_secrets
+    from bot.slack_secrets import secrets_client
+
+    monkeypatch.delenv("SLACK_SIGNING_SECRET")
+    monkeypatch.delenv("SLACK_BOT_TOKEN")
+    monkeypatch.setenv("OPSBOT_SLACK_SECRET_ID", SECRET_ID)
+    now = [1000.0]
+    monkeypatch.setattr(bot.slack_secrets, "clock", lambda: now[0])
+    clients.client("secretsmanager").create_secret(
+        Name=SECRET_ID,
+        SecretString=json.dumps({"signing_secret": SIGNING_SECRET, "bot_token": deployed.slack.bot_token}),
+    )
+    reads: list[int] = []
+    secrets_client().meta.events.register(
+        "provide-client-params.secretsmanager.GetSecretValue", lambda **_: reads.append(1)
+    )
+    deployed.module = _load_handler()
+    fixture = WithSecret(deployed, reads)
+    fixture.now = now  # type: ignore[attr-defined]
+    return fixture
+
+
+def _advance(with_secret: WithSecret, seconds: float) -> None:
+    with_secret.now[0] += seconds  # type: ignore[attr-defined]
+
+
+def test_secrets_are_read_on_the_first_request_only_and_used_for_the_token(with_secret: WithSecret) -> None:
+    deployed = with_secret.deployed
+    assert with_secret.reads == []  # not at import
+    for _ in range(3):
+        response = deployed(api_event(2, slash_body(deployed.slack, "whoami")))
+        assert "Checking your permissions" in json.loads(response["body"])["text"]
+    assert len(with_secret.reads) == 1
+    # The lazy half runs with the cached secrets (no second read), and authorizes with the secret's token.
+    deployed(json.loads(deployed.invocations[0]["Payload"]))
+    assert [m for m in deployed.slack.messages if m.text.startswith("*You are*")]
+    assert len(with_secret.reads) == 1
+    from bot.app import secrets_of
+
+    assert secrets_of(deployed.module.app).bot_token() == deployed.slack.bot_token
+
+
+def test_the_secret_read_is_quick_to_give_up() -> None:
+    from bot.slack_secrets import secrets_client
+
+    config = secrets_client().meta.config
+    assert (config.connect_timeout, config.read_timeout, config.retries["total_max_attempts"]) == (1, 1, 1)
+
+
+def test_forged_requests_cannot_drive_secret_reads(with_secret: WithSecret) -> None:
+    deployed = with_secret.deployed
+    body = slash_body(deployed.slack, "whoami")
+    assert deployed(api_event(2, body))["statusCode"] == 200
+    forged = api_event(2, body, sign_body=body + "x")
+    for _ in range(20):
+        assert deployed(forged)["statusCode"] == 401
+    assert len(with_secret.reads) == 1  # the first read was less than five minutes ago
+    _advance(with_secret, 301)
+    for _ in range(20):
+        assert deployed(forged)["statusCode"] == 401
+    assert len(with_secret.reads) == 2  # one re-read per five minutes at most
+
+
+def test_a_rotated_signing_secret_is_picked_up_within_five_minutes(with_secret: WithSecret) -> None:
+    deployed = with_secret.deployed
+    body = slash_body(deployed.slack, "whoami")
+    assert deployed(api_event(2, body))["statusCode"] == 200
+    with_secret.put("rotated-signing-secret-0123456789")
+    ts = str(int(time.time()))
+    new_headers = {"x-slack-request-timestamp": ts, "x-slack-signature": signature("rotated-signing-secret-0123456789", ts, body)}  # fmt: skip
+    signed_with_new = api_event(2, body)
+    signed_with_new["headers"].update(new_headers)
+    assert deployed(json.loads(json.dumps(signed_with_new)))["statusCode"] == 401  # read 0 s ago: not yet
+    _advance(with_secret, 300)
+    assert deployed(json.loads(json.dumps(signed_with_new)))["statusCode"] == 200
+    assert len(with_secret.reads) == 2
+    assert deployed(api_event(2, body))["statusCode"] == 401  # the old secret no longer works
+
+
+def test_an_unreadable_secret_is_one_log_line_and_retried_later(
+    with_secret: WithSecret, caplog: pytest.LogCaptureFixture
+) -> None:
+    deployed = with_secret.deployed
+    clients.client("secretsmanager").delete_secret(SecretId=SECRET_ID, ForceDeleteWithoutRecovery=True)
+    caplog.set_level(logging.INFO)
+    event = api_event(2, slash_body(deployed.slack, "whoami"))
+    response = deployed(json.loads(json.dumps(event)))
+    assert response["statusCode"] == 503
+    (line,) = [r for r in caplog.records if r.levelno >= logging.INFO]
+    assert "could not be read (ResourceNotFoundException)" in line.getMessage() and line.exc_info is None
+    for _ in range(5):
+        assert deployed(json.loads(json.dumps(event)))["statusCode"] == 503
+    assert len(with_secret.reads) == 1  # no read for ten seconds after a failed one
+    clients.client("secretsmanager").create_secret(
+        Name=SECRET_ID,
+        SecretString=json.dumps({"signing_secret": SIGNING_SECRET, "bot_token": deployed.slack.bot_token}),
+    )
+    _advance(with_secret, 11)
+    assert deployed(json.loads(json.dumps(event)))["statusCode"] == 200
+    assert deployed.invocations and deployed.slack.calls == []
+
+
+def test_a_secret_without_both_keys_is_refused_with_a_sentence(
+    with_secret: WithSecret, caplog: pytest.LogCaptureFixture
+) -> None:
+    clients.client("secretsmanager").put_secret_value(
+        SecretId=SECRET_ID, SecretString='{"signing_secret": "x"}'
+    )
+    caplog.set_level(logging.INFO)
+    response = with_secret.deployed(api_event(2, slash_body(with_secret.deployed.slack, "whoami")))
+    assert response["statusCode"] == 503
+    assert (
+        "must be JSON with the keys signing_secret and bot_token" in caplog.text and '"x"' not in caplog.text
+    )
+
+
+def test_alerts_outside_a_request_take_the_token_from_the_secret(with_secret: WithSecret) -> None:
+    from bot.config import Settings
+    from bot.slack_web import web_client
+
+    client = web_client(Settings.from_env())
+    assert client.token == with_secret.deployed.slack.bot_token and len(with_secret.reads) == 1

@@ -1,0 +1,141 @@
+"""The Slack signing secret and bot token.
+
+``opsbot serve``, the demo and the tests set ``SLACK_SIGNING_SECRET`` and ``SLACK_BOT_TOKEN``; they are
+used as they are. On Lambda no function holds a secret in its environment (anyone allowed
+``lambda:GetFunctionConfiguration`` could read it there and forge any request): ``OPSBOT_SLACK_SECRET_ID``
+names one Secrets Manager secret, JSON ``{"signing_secret": ..., "bot_token": ...}``.
+
+It is read on first use, never at import (importing a handler does no network I/O, and the cold start
+stays short), with one attempt and one-second timeouts because the first use is a request Slack waits
+three seconds for; then it is cached for the container's life. A signature that does not match may mean
+the secret was rotated: the verifier then asks for a re-read, which happens at most once per
+``REREAD_INTERVAL_SECONDS``, so that forged requests cannot drive reads (or Secrets Manager's bill). A
+failed read is retried no sooner than ``RETRY_INTERVAL_SECONDS`` later, for the same reason.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bot.config import Settings
+from bot.errors import OpsbotError
+
+logger = logging.getLogger("opsbot.secrets")
+
+READ_ATTEMPTS = 1
+READ_CONNECT_TIMEOUT = 1.0
+READ_TIMEOUT = 1.0
+REREAD_INTERVAL_SECONDS = 300.0
+RETRY_INTERVAL_SECONDS = 10.0
+
+# Monotonic seconds; tests move it forward.
+clock: Callable[[], float] = time.monotonic
+
+
+class SecretsUnavailable(OpsbotError):
+    """The Slack secrets could not be read (the sentence says why, never what)."""
+
+
+def secrets_client() -> Any:
+    """The Secrets Manager client of these reads (from the cache; tests hook its events)."""
+    from bot.aws.clients import client
+
+    return client(
+        "secretsmanager",
+        attempts=READ_ATTEMPTS,
+        connect_timeout=READ_CONNECT_TIMEOUT,
+        read_timeout=READ_TIMEOUT,
+    )
+
+
+class SlackSecrets:
+    def __init__(self, settings: Settings) -> None:
+        self.secret_id = settings.slack_secret_id
+        self._lock = threading.Lock()
+        self._values: tuple[str, str] | None = None
+        self._next_read = float("-inf")  # when a read may happen again
+        self.reads = 0
+        if (settings.slack_signing_secret and settings.slack_bot_token) or not self.secret_id:
+            self._values = (settings.slack_signing_secret, settings.slack_bot_token)
+            self.secret_id = ""
+
+    @property
+    def from_secrets_manager(self) -> bool:
+        return bool(self.secret_id)
+
+    def signing_secret(self) -> str:
+        return self._get()[0]
+
+    def bot_token(self) -> str:
+        return self._get()[1]
+
+    def _get(self) -> tuple[str, str]:
+        values = self._values
+        if values is not None:
+            return values
+        with self._lock:
+            if self._values is None:
+                if clock() < self._next_read:
+                    raise SecretsUnavailable(
+                        f"the Slack secrets in {self.secret_id} could not be read recently"
+                    )
+                self._values = self._read()
+            return self._values
+
+    def refresh_after_failure(self) -> bool:
+        """Read the secret again if it is due (at most once per REREAD_INTERVAL_SECONDS); True if the
+        signing secret changed (a rotation), so that the signature is worth checking again."""
+        if not self.from_secrets_manager:
+            return False
+        with self._lock:
+            if clock() < self._next_read:
+                return False
+            before = self._values
+            try:
+                self._values = self._read()
+            except SecretsUnavailable as error:
+                logger.warning("%s; keeping the secrets read before", error)
+                return False
+            changed = before is None or before[0] != self._values[0]
+            if changed:
+                logger.warning(
+                    "the Slack signing secret in %s changed (rotated); using the new one", self.secret_id
+                )
+            return changed
+
+    def _read(self) -> tuple[str, str]:
+        self.reads += 1
+        try:
+            answer = secrets_client().get_secret_value(SecretId=self.secret_id)
+        except Exception as error:
+            self._next_read = clock() + RETRY_INTERVAL_SECONDS
+            code = getattr(error, "response", {}).get("Error", {}).get("Code") or type(error).__name__
+            raise SecretsUnavailable(
+                f"the Slack secrets in {self.secret_id} could not be read ({code})"
+            ) from None
+        values = _parse(answer.get("SecretString"))
+        if values is None:
+            self._next_read = clock() + RETRY_INTERVAL_SECONDS
+            raise SecretsUnavailable(
+                f"the secret {self.secret_id} must be JSON with the keys signing_secret and bot_token"
+            )
+        self._next_read = clock() + REREAD_INTERVAL_SECONDS
+        return values
+
+
+def _parse(text: Any) -> tuple[str, str] | None:
+    try:
+        data = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    signing, token = data.get("signing_secret"), data.get("bot_token")
+    if isinstance(signing, str) and signing.strip() and isinstance(token, str) and token.strip():
+        return signing, token
+    return None
