@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,10 +36,8 @@ class AuditLines(logging.Handler):
         self.records: list[dict[str, Any]] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        try:
+        with suppress(ValueError, KeyError, TypeError):
             self.records.append(json.loads(record.getMessage())["audit"])
-        except (ValueError, KeyError, TypeError):
-            pass
 
 
 @dataclass
