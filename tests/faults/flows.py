@@ -10,7 +10,8 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from typing import Any
 
 from bot.aws import clients
@@ -34,6 +35,9 @@ class Flow:
     # A second run after a success: "again" (a command run again changes nothing more) or "refused" (a
     # button's idempotency lock refuses the second click).
     button: bool = False
+    # Runs in the fresh moto before the app is built; returns more environment (e.g. a DNS master's
+    # address). What it starts is stopped when the stack closes.
+    prepare: Callable[[ExitStack], dict[str, str]] | None = field(default=None)
 
 
 # -- mail ------------------------------------------------------------------------------------------
@@ -166,6 +170,43 @@ def _fanout_button(activate: bool) -> Callable[[SlackHarness], Act]:
     return setup
 
 
+# -- dns -------------------------------------------------------------------------------------------
+
+DOMAIN = "example.com"
+DNS_RECORDS = ["www 300 IN A 192.0.2.10", "api 60 IN CNAME www", '@ 300 IN TXT "v=spf1 -all"']
+
+
+def _dns_world(stack: ExitStack) -> dict[str, str]:
+    from bot.local.dns_master import LocalMaster, zone_text
+    from tests.dns.support import create_hosted_zone
+
+    master = LocalMaster(zone_text(DOMAIN, 100, DNS_RECORDS), DOMAIN).start()
+    stack.callback(master.stop)
+    zones = [{"domain": DOMAIN, "master": str(master.address), "zone_id": create_hosted_zone(DOMAIN)}]
+    return {"OPSBOT_DNS_ZONES": json.dumps(zones)}
+
+
+def _dns_apply(harness: SlackHarness) -> Act:
+    from bot.render.dns import ACTION_APPLY
+
+    harness.command("/dns", f"resync {DOMAIN}")
+    preview = copy.deepcopy(
+        next(m for m in reversed(harness.seen_by(ALICE)) if "DNS resync" in json.dumps(m.blocks))
+    )
+    return lambda h: h.click(preview, ACTION_APPLY)
+
+
+def _dns_state(harness: SlackHarness) -> Any:
+    from tests.dns.support import list_all
+
+    zone_id = json.loads(harness.settings.dns_zones_json)[0]["zone_id"]
+    return sorted(
+        (r["Name"], r["Type"], json.dumps(r.get("ResourceRecords", []), sort_keys=True))
+        for r in list_all(zone_id)
+        if r["Type"] not in ("SOA", "NS")
+    )
+
+
 MAIL_ENV = {"OPSBOT_ALERT_CHANNEL": ALERTS}
 
 FLOWS = [
@@ -181,4 +222,5 @@ FLOWS = [
     Flow("fanout deactivate (command)", {}, _fanout_command(False), _fanout_state),
     Flow("fanout activate (button)", {}, _fanout_button(True), _fanout_state, button=True),
     Flow("fanout deactivate (button)", {}, _fanout_button(False), _fanout_state, button=True),
+    Flow("dns apply (button)", {}, _dns_apply, _dns_state, button=True, prepare=_dns_world),
 ]

@@ -7,8 +7,8 @@ call added to a flow is covered without editing this file. After each injected f
   outcome if and only if the change was made;
 - the user was told what happened in a sentence (a message that is not the "working…" line and not the
   catch-all "Something went wrong");
-- a retry without the fault leaves the state exactly where a clean run leaves it (it completes, or is
-  refused because the first attempt had in fact completed), and nothing is applied twice.
+- a retry without the fault completes (the state is exactly where a clean run leaves it, so nothing was
+  applied twice), or is refused in a sentence and changes nothing.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,10 +59,11 @@ def world(flow: Flow) -> Iterator[SlackHarness]:
 
     slack: LocalSlack = local_slack().start()
     try:
-        with mock_aws():
+        with mock_aws(), ExitStack() as stack:
             clients.clear_caches()
             create_state_table("opsbot-state")
-            settings = harness_settings(slack, OPSBOT_POLICY=json.dumps(ONCALL_POLICY), **flow.env)
+            env = {**flow.env, **(flow.prepare(stack) if flow.prepare else {})}
+            settings = harness_settings(slack, OPSBOT_POLICY=json.dumps(ONCALL_POLICY), **env)
             yield SlackHarness(slack, settings)
     finally:
         clients.clear_caches()
@@ -122,8 +123,16 @@ def violations(flow: Flow, clean: Run, faulted: Run, retried: Run) -> list[str]:
         found.append(f"the user was told nothing but {faulted.told!r}")
     elif any("Something went wrong" in t or "Traceback" in t for t in words):
         found.append(f"the user was not told in a sentence: {words[-1][:200]!r}")
-    if retried.after != clean.after:
-        found.append(f"a retry left {retried.after!r} where a clean run leaves {clean.after!r}")
+    refused = (
+        retried.after == faulted.after
+        and all(a.get("outcome") != outcome for a in retried.audits)
+        and any(t.strip() and "Something went wrong" not in t for t in retried.told)
+    )
+    if retried.after != clean.after and not refused:
+        found.append(
+            f"a retry left {retried.after!r} where a clean run leaves {clean.after!r}; the user was told "
+            f"{[t[:160] for t in faulted.told]!r}, then {[t[:160] for t in retried.told]!r}"
+        )
     return found
 
 
