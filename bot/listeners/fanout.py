@@ -6,7 +6,7 @@ import logging
 import secrets
 from typing import Any
 
-from bot.errors import UsageError
+from bot.errors import OpsbotError, UsageError
 from bot.listeners.args import ArgSpec, Flag, ParsedArgs, Positional
 from bot.listeners.framework import (
     ActionCall,
@@ -160,9 +160,17 @@ def _toggle_button(active: bool) -> Any:
             note = f":information_source: *{escape(result.target_id)}* was already {state}; nothing changed."
         # Redraw the page the button was on, with the new state and fresh buttons.
         try:
-            listing = list_mappings(call.settings, ref.filters)
-        except UsageError:  # e.g. the filtered source no longer has targets
-            listing = list_mappings(call.settings)
+            try:
+                listing = list_mappings(call.settings, ref.filters)
+            except UsageError:  # e.g. the filtered source no longer has targets
+                listing = list_mappings(call.settings)
+        except OpsbotError as error:
+            # The change is made: a list that cannot be read again must not make it look failed.
+            return Reply(
+                text=f"{note} The list could not be redrawn ({error}); run `/fanout list` to see it.",
+                outcome="changed" if result.changed else "unchanged",
+                detail=announced,
+            )
         page = page_of(listing, result.table, result.source_arn, result.target_id)
         return _listing_reply(
             listing,

@@ -433,6 +433,14 @@ def _audit(settings: Settings, actor: str, action: str, target: str, outcome: st
     )
 
 
+def _bookkeeping(step: Callable[[], Any], what: str, whom: str) -> None:
+    """A state-table step after the catalog change is made: logged when it fails, never raised."""
+    try:
+        step()
+    except Exception as error:
+        log.warning("could not %s %s (the catalog change stands): %s", what, whom, error)
+
+
 def activate(
     settings: Settings,
     serial: str,
@@ -514,11 +522,13 @@ def activate(
         user.settle()
         device.settle()
         raise
-    # Settle what was not a wrong code.
+    # Settle what was not a wrong code. The catalog has answered: bookkeeping that fails now must not
+    # turn an activation into an error (its counters expire with their window).
     if attempt.activated:
-        user.settle()
+        _bookkeeping(user.settle, "settle the attempt of", actor)
     if attempt.succeeded:
-        device.lock(0, 0)  # its earlier wrong codes mean nothing now (the code is gone): count afresh
+        # Its earlier wrong codes mean nothing now (the code is gone): count afresh.
+        _bookkeeping(lambda: device.lock(0, 0), "reset the guessing counters of", target)
         return finish(
             ActivationResult(
                 True,
@@ -653,8 +663,10 @@ def deactivate(
         raise UsageError(
             f"No device has serial number {serial} and client id {client_id}; nothing was changed."
         )
-    # A new code makes earlier guesses meaningless: lift the device's lock and start counting afresh.
-    _Guard(state, _device_key(serial, client_id), limits.device_window, 0, None).lock(0, 0)
+    # A new code makes earlier guesses meaningless: lift the device's lock and start counting afresh. The
+    # reset is made: a failure here leaves only an old lock to expire, not a failed command.
+    guard = _Guard(state, _device_key(serial, client_id), limits.device_window, 0, None)
+    _bookkeeping(lambda: guard.lock(0, 0), "lift the guessing lock of", f"{serial} / {client_id}")
     if audit:
         _audit(settings, actor, "device.deactivate", f"{serial} {client_id}", "reset", started)
     log.info("Device %s / %s reset by %s", serial, client_id, actor)
