@@ -111,19 +111,30 @@ def main() -> int:
             f"fan-out table read bench (moto over HTTP, one source, {count} active targets, median of {runs})"
         )
         print("\n                                        targets seen   DynamoDB requests   time")
+        seen: dict[str, int] = {}
         for name, action in (
             ("fan-out function (first page only)", original),
             ("opsbot fanout list (every page)", opsbot_list),
         ):
-            seen, requests, ms = measure(counter, runs, action)
-            print(f"  {name:<38} {seen:>10}   {requests:>12}        {ms:>8.1f} ms")
+            seen[name], requests, ms = measure(counter, runs, action)
+            print(f"  {name:<38} {seen[name]:>10}   {requests:>12}        {ms:>8.1f} ms")
         missing, requests, ms = measure(counter, runs, opsbot_check)
         print(
             f"  {'opsbot fanout check':<38} {missing:>10} never loaded by the function ({requests} requests, {ms:.1f} ms)"
         )
     finally:
         server.stop()
-    return 0
+    misses: list[str] = []
+    if seen["opsbot fanout list (every page)"] != count:
+        misses.append(f"list saw {seen['opsbot fanout list (every page)']} of {count} targets (target: all)")
+    if missing != count - seen["fan-out function (first page only)"]:
+        misses.append(
+            f"check reported {missing} targets beyond the first page, the function missed "
+            f"{count - seen['fan-out function (first page only)']}"
+        )
+    for miss in misses:
+        print(f"TARGET MISSED: {miss}")
+    return 1 if misses else 0
 
 
 if __name__ == "__main__":
