@@ -152,6 +152,7 @@ def test_tail_streams_into_a_thread_and_ends_with_a_summary(
     assert len(thread) <= 3 + 1
 
 
+@pytest.mark.serial  # asserts on the wall clock: run apart from the parallel run
 def test_stop_button_ends_the_tail_and_unauthorized_clicks_do_not(
     make_harness: Callable[..., SlackHarness], demo: seed_module.DemoApi
 ) -> None:
@@ -194,6 +195,7 @@ def test_tail_button_under_a_lookup(
     assert harness.click(lookup_reply, "link:apilogs-insights").status == 200
 
 
+@pytest.mark.serial  # asserts on the wall clock: run apart from the parallel run
 def test_tail_stops_before_the_lambda_time_limit(harness: SlackHarness, demo: seed_module.DemoApi) -> None:
     from bot.listeners.framework import runtime_of
 

@@ -188,6 +188,7 @@ def test_describe_group(aws: None) -> None:
     assert cw.describe_group("/aws/lambda/missing") is None
 
 
+@pytest.mark.serial  # asserts on the wall clock: run apart from the parallel run
 def test_throttling_until_the_deadline_returns_what_was_read(
     aws: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -230,6 +231,7 @@ class _Body:
         yield self.data
 
 
+@pytest.mark.serial  # asserts on the wall clock: run apart from the parallel run
 def test_a_search_with_a_deadline_leaves_the_retrying_to_the_limiter(aws: None) -> None:
     """botocore's adaptive retries (8 attempts) may back off for a minute inside one call, past any
     deadline: with a deadline, botocore tries a call at most twice and the limiter, which checks the

@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
 from bot.aws import logs as cw
 from bot.aws.clients import client
 from bot.config import Settings
@@ -393,6 +395,7 @@ def test_http_api_lambda_authorizer_is_searched_for_the_api_id(aws: None) -> Non
     assert denied.stats.calls["FilterLogEvents"] <= len({e.group for e in refused}) + 3
 
 
+@pytest.mark.serial  # asserts on the wall clock: run apart from the parallel run
 def test_heavy_throttling_returns_what_was_found_marked_incomplete(aws: None) -> None:
     api_id, _ = seed_module.create_api("us-east-1")
     request = traffic(api_id).request(recent(), "GET /users")

@@ -15,6 +15,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -134,6 +136,7 @@ def opsbot(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
+@pytest.mark.serial  # asserts on the wall clock: run apart from the parallel run
 def test_the_console_reads_while_a_tail_runs_and_print_env_points_the_cli_at_the_running_demo() -> None:
     port = free_port()
     demo = RunningDemo("--aws-port", str(port))

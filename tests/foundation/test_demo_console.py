@@ -87,6 +87,7 @@ def thread_of(slack: Any, parent: Message) -> str:
     )
 
 
+@pytest.mark.serial  # asserts on the wall clock: run apart from the parallel run
 def test_a_tail_runs_in_the_background_shows_live_traffic_and_stops_on_its_button(
     stack: LocalStack, console: Console
 ) -> None:
@@ -168,6 +169,7 @@ def test_a_confirmation_dialog_cancel_sends_nothing_confirm_applies_and_old_butt
     assert "No dialog is open" in transcript(console)
 
 
+@pytest.mark.serial  # asserts on the wall clock: run apart from the parallel run
 def test_wait_and_sleep_take_seconds(console: Console) -> None:
     started = time.monotonic()
     console.handle("sleep 0.2")

@@ -169,6 +169,7 @@ def form_command(harness: SlackHarness) -> list[str]:
     return ran
 
 
+@pytest.mark.serial  # asserts on the wall clock: run apart from the parallel run
 def test_a_form_slack_does_not_open_in_time_is_a_sentence_within_slacks_three_seconds(
     make_harness: Callable[..., SlackHarness], slack_server: LocalSlack, silent_slack: str
 ) -> None:

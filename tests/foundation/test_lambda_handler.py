@@ -224,6 +224,7 @@ def test_unverified_requests_are_rejected_and_nothing_runs(
     assert clients.client("dynamodb").scan(TableName="opsbot-state")["Items"] == []
 
 
+@pytest.mark.serial  # asserts on the wall clock: run apart from the parallel run
 def test_ack_needs_no_slack_web_api(deployed: Deployed, monkeypatch: pytest.MonkeyPatch) -> None:
     """Bolt's default would call auth.test before the first listener; ours authorizes from configuration."""
     with socket.socket() as probe:
@@ -332,6 +333,7 @@ def test_audit_lines_are_logged_with_lambdas_root_logger_at_warning(
     assert any('"audit"' in line and "ops.whoami" in line for line in collected.lines), collected.lines
 
 
+@pytest.mark.serial  # asserts on the wall clock: run apart from the parallel run
 def test_opsbot_log_level_can_be_raised(lambda_root_logger: None, make_harness: Any) -> None:
     make_harness(OPSBOT_LOG_LEVEL="warning")
     assert not logging.getLogger("opsbot.audit").isEnabledFor(logging.INFO)
@@ -374,6 +376,7 @@ def audit_records(predicate: Any = None, timeout: float = 5) -> list[dict[str, A
         time.sleep(0.05)
 
 
+@pytest.mark.serial  # asserts on the wall clock: run apart from the parallel run
 @pytest.mark.parametrize(
     ("code", "message", "expected"),
     [
@@ -395,6 +398,7 @@ def test_a_failed_self_invocation_is_answered_in_the_ack_and_audited(
     assert (record["command"], record["outcome"]) == ("/ops whoami", "error") and expected in record["detail"]
 
 
+@pytest.mark.serial  # asserts on the wall clock: run apart from the parallel run
 def test_a_self_invocation_that_cannot_connect_is_tried_twice_within_slacks_three_seconds(
     deployed: Deployed,
 ) -> None:
