@@ -313,7 +313,7 @@ def test_show_and_deactivate(harness: SlackHarness, catalog: None, slack_server:
 
 def test_unknown_subcommand_gets_usage(harness: SlackHarness, catalog: None) -> None:
     ack = harness.command("/device", "frobnicate")
-    assert "has no subcommand 'frobnicate'" in ack.text
+    assert "has no subcommand `frobnicate`" in ack.text
 
 
 def test_owners_are_masked_for_callers_without_the_owners_grant(harness: SlackHarness, catalog: None) -> None:

@@ -37,7 +37,7 @@ from bot.aws.devices import UNREGISTERED_EMAIL, is_activated
 from bot.aws.state import StateTable
 from bot.config import Settings, apply_log_level
 from bot.core.common.timeparse import format_time
-from bot.errors import UsageError
+from bot.errors import UsageError, echo
 
 log = logging.getLogger("opsbot.device")
 
@@ -692,7 +692,7 @@ def deactivate(
         if audit:
             _audit(settings, actor, "device.deactivate", f"{serial} {client_id}", "unknown_device", started)
         raise UsageError(
-            f"No device has serial number {serial} and client id {client_id}; nothing was changed."
+            f"No device has serial number {echo(serial)} and client id {echo(client_id)}; nothing was changed."
         )
     # A new code makes earlier guesses meaningless: lift the device's lock and start counting afresh.
     _Guard(state, _device_key(serial, client_id), limits.device_window, 0, None).lock(0, 0)
@@ -793,7 +793,9 @@ def show(
     else:
         rows = catalog.devices_of_serial(settings.device_table, serial)
     if not rows:
-        which = f"serial number {serial}" + (f" and client id {client_id.strip()}" if client_id else "")
+        which = f"serial number {echo(serial)}" + (
+            f" and client id {echo(client_id.strip())}" if client_id else ""
+        )
         raise UsageError(f"No device has {which}.")
     state = StateTable(settings.state_table)
     views: list[DeviceView] = []
@@ -831,7 +833,7 @@ def parse_activated(text: str | None) -> bool | None:
         return True
     if lowered in {"no", "n", "false"}:
         return False
-    raise UsageError(f"--activated takes yes or no, not {text!r}.")
+    raise UsageError(f"--activated takes yes or no, not {echo(text)}.")
 
 
 MAX_LIST_LIMIT = 1000
@@ -843,7 +845,7 @@ def parse_limit(text: str | int | None, default: int = 20) -> int:
     try:
         value = int(text)
     except (TypeError, ValueError):
-        raise UsageError(f"--limit takes a whole number, not {text!r}.") from None
+        raise UsageError(f"--limit takes a whole number, not {echo(text)}.") from None
     if not 1 <= value <= MAX_LIST_LIMIT:
         raise UsageError(f"--limit must be between 1 and {MAX_LIST_LIMIT}.")
     return value

@@ -28,7 +28,7 @@ from bot.listeners.framework.declarations import (
     Subcommand,
 )
 from bot.listeners.framework.delivery import deliver, ephemeral, safe_respond
-from bot.listeners.framework.failures import failure, form_failure, not_started
+from bot.listeners.framework.failures import failure, form_failure, not_started, usage_text
 from bot.listeners.framework.runtime import ack_of, audit_soon, caller_from, runtime_of
 from bot.security import audit
 from bot.security.policy import Caller
@@ -160,7 +160,7 @@ def register_command(app: Any, command: Command) -> None:
         try:
             resolved = resolve(command, text)
         except UsageError as error:
-            ack(ephemeral(f":warning: {error}\nTry `{command.slash} help`."))
+            ack(ephemeral(f":warning: {usage_text(error)}\nTry `{command.slash} help`."))
             return
         if resolved.sub is None:
             reply = command_help(command, resolved.help_for)
