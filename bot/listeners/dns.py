@@ -84,6 +84,16 @@ def _plan(call: Call) -> Reply:
 
 def _resync(call: Call) -> Reply | None:
     zone = _zone(call.settings, call.args["domain"], call.args.get("zone-id"))
+    may_apply = call.runtime.decide("dns.apply", mutating=True, caller=call.caller, client=call.client)
+    if not may_apply.allowed:
+        # Someone who may not apply gets the plan for themselves only: a preview with Apply posted in the
+        # channel would wait there for someone else's click.
+        from bot.render.blocks import context, fit
+
+        answer = _preview(call, buttons=False, title=f"DNS resync: {zone.name}")
+        note = f":information_source: Shown only to you: you may not apply it. {may_apply.reason}"
+        blocks, _ = fit([context(note), *answer["blocks"]], note="Preview shortened.")
+        return Reply(text=f"{answer['text']} (you may not apply it)", blocks=blocks)
     answer = _preview(call, buttons=True, title=f"DNS resync: {zone.name}")
     if answer["empty"]:
         return Reply(text=answer["text"], blocks=answer["blocks"])

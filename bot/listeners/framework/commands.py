@@ -183,6 +183,18 @@ def register_command(app: Any, command: Command) -> None:
                 return
             ack()
             return
+        action = command.action_of(sub)
+        decision = runtime.decide_now(action, mutating=sub.mutating, caller=caller_from(body))
+        if decision is not None and not decision.allowed:
+            # Refused from the user id and channel alone: say so now, not after a "working" line. The
+            # lazy half only writes the audit record (it keeps AWS out of the ack).
+            context[ACK_NOTE] = {"outcome": "denied", "detail": decision.reason}
+            ack(ephemeral(f":no_entry: You may not run `{action}`: {decision.reason}"))
+            return
+        if decision is None:
+            # Only a Slack user-group lookup (or the policy's fetch) can tell: the ack promises no work.
+            ack(ephemeral(f":hourglass_flowing_sand: Checking that you may run `{action}`…"))
+            return
         ack(ephemeral(f":hourglass_flowing_sand: {sub.working}"))
 
     def run_command(body: dict[str, Any], client: Any, respond: Any, context: Any, request: Any) -> None:
