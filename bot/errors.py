@@ -6,6 +6,8 @@ reference id instead of its text (see ``bot.listeners.framework``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class OpsbotError(Exception):
     """A failure with a message fit to show in Slack or on a terminal."""
@@ -46,3 +48,41 @@ class AwsError(OpsbotError):
         super().__init__(message, hint=hint)
         self.code = code
         self.operation = operation
+
+
+# A message repeats at most this many of the words someone typed, and at most this much of each word: the whole message must fit Slack's limits,
+# and a pasted wall of text would otherwise crowd out the explanation.
+ECHO_COUNT = 5
+ECHO_LIMIT = 80
+
+
+def echo(value: object, limit: int = ECHO_LIMIT) -> str:
+    """What someone typed, as a message repeats it: at most ``limit`` characters (an ellipsis marks a cut),
+    in a code span, so that Slack shows ``*bold*`` or ``_x_`` as typed rather than as formatting.
+
+    For every message built from input (usage errors, lookups that found nothing), in core as in the
+    listeners: plain text, fit for a terminal too. Slack's ``& < >`` are escaped where a usage error is
+    shown in Slack (``bot.listeners.framework``), so ``<!channel>`` typed as an argument pings nobody.
+    Control and bidi characters (a newline would end the span, U+202E reverses what follows) show as
+    ``?``, and a backtick, which would end the span, as ``'``.
+    """
+    import unicodedata
+
+    text = str(value)
+    if len(text) > limit:
+        text = text[: max(1, limit - 1)] + "…"
+    if not text:
+        return "(nothing)"
+    shown = "".join(
+        "'" if char == "`" else "?" if unicodedata.category(char) in {"Cc", "Cf", "Zl", "Zp"} else char
+        for char in text
+    )
+    return f"`{shown}`"
+
+
+def echo_all(values: Sequence[object]) -> str:
+    """Several words someone typed, as a message repeats them: the first ``ECHO_COUNT``, each ``echo``ed,
+    then how many more there are."""
+    shown = " ".join(echo(value) for value in values[:ECHO_COUNT])
+    more = len(values) - ECHO_COUNT
+    return shown + (f" and {more} more" if more > 0 else "")

@@ -14,6 +14,7 @@ Key layout (one prefix per kind, so kinds never collide):
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -45,6 +46,9 @@ def _live(item: dict[str, Any], now: int) -> bool:
 class LockResult:
     acquired: bool
     holder: dict[str, Any]  # the record of whoever holds the lock (ours when acquired)
+    # The token the lock item carries while it is ours: ``update_lock`` and ``release_lock`` given it act
+    # only on our own lock, never on the one another caller took after ours expired.
+    owner: str = ""
 
 
 class StateTable:
@@ -130,13 +134,19 @@ class StateTable:
         return self.query(f"audit#{day}", limit=limit)
 
     # -- idempotency -------------------------------------------------------------------------------
-    def acquire_lock(self, key: str, holder: dict[str, Any], *, ttl_seconds: int) -> LockResult:
+    def acquire_lock(
+        self, key: str, holder: dict[str, Any], *, ttl_seconds: int, owner: str = ""
+    ) -> LockResult:
         """Take ``key`` once: the first caller gets ``acquired=True``; later ones see who holds it.
 
-        A lock whose TTL has passed may be taken again even if DynamoDB has not deleted it yet.
+        A lock whose TTL has passed may be taken again even if DynamoDB has not deleted it yet. ``owner``:
+        a token only this caller knows (a new random one when empty), stored in the item and returned in
+        the result, for ``update_lock`` and ``release_lock``. A caller that chooses it before the call can
+        also release a lock whose ``PutItem`` raised after DynamoDB had written it (a timeout).
         """
         now = int(time.time())
-        item = {**holder, "pk": f"lock#{key}", "sk": "lock", "expiresAt": now + ttl_seconds}
+        owner = owner or secrets.token_hex(16)
+        item = {**holder, "owner": owner, "pk": f"lock#{key}", "sk": "lock", "expiresAt": now + ttl_seconds}
         with self._errors():
             try:
                 client("dynamodb").put_item(
@@ -145,18 +155,49 @@ class StateTable:
                     ConditionExpression="attribute_not_exists(pk) OR expiresAt <= :now",
                     ExpressionAttributeValues=values({":now": now}),
                 )
-                return LockResult(True, item)
+                return LockResult(True, item, owner)
             except Exception as error:
                 if error_code(error) != "ConditionalCheckFailedException":
                     raise
         return LockResult(False, self.get(f"lock#{key}", "lock") or {})
 
-    def update_lock(self, key: str, holder: dict[str, Any], *, ttl_seconds: int) -> None:
-        """Record the outcome on a lock we hold (so a later click can say what happened)."""
-        self.put(f"lock#{key}", "lock", holder, ttl_seconds=ttl_seconds)
+    def update_lock(
+        self, key: str, holder: dict[str, Any], *, ttl_seconds: int, owner: str | None = None
+    ) -> bool:
+        """Record the outcome on a lock we hold (so a later click can say what happened).
 
-    def release_lock(self, key: str) -> None:
-        self.delete(f"lock#{key}", "lock")
+        With ``owner``, only while the lock still carries that token: False (nothing written) when it
+        does not, because ours expired and another caller holds it now. Without, unconditionally."""
+        if owner is None:
+            self.put(f"lock#{key}", "lock", holder, ttl_seconds=ttl_seconds)
+            return True
+        item = {**holder, "owner": owner, "pk": f"lock#{key}", "sk": "lock"}
+        item["expiresAt"] = int(time.time()) + ttl_seconds
+        return self._if_owner(owner, "put_item", Item=to_item(item))
+
+    def release_lock(self, key: str, *, owner: str | None = None) -> bool:
+        """Delete the lock. With ``owner``, only our own: False (nothing deleted) when the item does not
+        carry that token (it is another caller's, or gone)."""
+        if owner is None:
+            self.delete(f"lock#{key}", "lock")
+            return True
+        return self._if_owner(owner, "delete_item", Key=to_item({"pk": f"lock#{key}", "sk": "lock"}))
+
+    def _if_owner(self, owner: str, operation: str, **request: Any) -> bool:
+        with self._errors():
+            try:
+                getattr(client("dynamodb"), operation)(
+                    TableName=self.name,
+                    ConditionExpression="#owner = :owner",  # OWNER is a DynamoDB reserved word
+                    ExpressionAttributeNames={"#owner": "owner"},
+                    ExpressionAttributeValues=values({":owner": owner}),
+                    **request,
+                )
+            except Exception as error:
+                if error_code(error) != "ConditionalCheckFailedException":
+                    raise
+                return False
+        return True
 
     # -- counters ----------------------------------------------------------------------------------
     def increment(self, key: str, *, window_seconds: int, by: int = 1) -> int:

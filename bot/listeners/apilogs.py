@@ -24,7 +24,7 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from bot.errors import UsageError
-from bot.listeners.args import ArgSpec, Flag, ParsedArgs, Positional, parse
+from bot.listeners.args import ArgSpec, Flag, ParsedArgs, Positional, parse, quoted_list
 from bot.listeners.framework import (
     ActionCall,
     ButtonAction,
@@ -79,8 +79,7 @@ def _values(args: ParsedArgs, spec: ArgSpec) -> dict[str, Any]:
         values["id"] = id_from_words(parsed.extra)
     elif parsed.extra:
         raise UsageError(
-            f"Unexpected {' '.join(repr(w) for w in parsed.extra)}. Quote a value that has spaces, "
-            "e.g. --since '15m ago'."
+            f"Unexpected {quoted_list(parsed.extra)}. Quote a value that has spaces, e.g. --since '15m ago'."
         )
     return values
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.errors import UsageError
+from bot.errors import ECHO_COUNT, ECHO_LIMIT, UsageError, echo, echo_all
 
 _QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'", "‚": "'"})
 _SLACK_LINK = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
@@ -21,8 +21,8 @@ _FLAG_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
 HELP_WORDS = {"help", "--help", "-h", "-?"}
 # Messages quote at most this much of one argument, and at most this many arguments: the whole message
 # must fit in Slack's 4000 characters, and a pasted log line would otherwise crowd out the explanation.
-QUOTE_LIMIT = 80
-QUOTE_COUNT = 5
+QUOTE_LIMIT = ECHO_LIMIT
+QUOTE_COUNT = ECHO_COUNT
 
 
 def shortened(token: str, limit: int = QUOTE_LIMIT) -> str:
@@ -30,14 +30,12 @@ def shortened(token: str, limit: int = QUOTE_LIMIT) -> str:
 
 
 def quoted(token: str, limit: int = QUOTE_LIMIT) -> str:
-    """``repr(token)``, shortened to ``limit`` characters for a message."""
-    return repr(shortened(token, limit))
+    """``token`` as a message repeats it: shortened to ``limit`` characters, in a code span (``echo``)."""
+    return echo(token, limit)
 
 
 def quoted_list(tokens: Sequence[str]) -> str:
-    shown = " ".join(quoted(t) for t in tokens[:QUOTE_COUNT])
-    more = len(tokens) - QUOTE_COUNT
-    return shown + (f" and {more} more" if more > 0 else "")
+    return echo_all(tokens)
 
 
 def _unlink(match: re.Match[str]) -> str:
@@ -213,7 +211,7 @@ def parse(tokens: Sequence[str], spec: ArgSpec) -> ParsedArgs:
                     raise UsageError(
                         f"An argument starts with -- but is not an option. Options here: {known}."
                     )
-                raise UsageError(f"Unknown option --{shortened(name)}. Options here: {known}.")
+                raise UsageError(f"Unknown option {echo('--' + name)}. Options here: {known}.")
             if flag.kind == "bool":
                 if eq:
                     if inline.lower() not in {"true", "false", "yes", "no", "1", "0"}:

@@ -95,8 +95,20 @@ def _plan(call: Call) -> Reply:
 def _resync(call: Call) -> Reply | None:
     from bot.render.dns import plan_blocks, plan_summary_text
 
+    zone = _zone(call.settings, call.args["domain"], call.args.get("zone-id"))
+    title = f"DNS resync: {zone.name}"
+    may_apply = call.runtime.decide("dns.apply", mutating=True, caller=call.caller, client=call.client)
     preview = _preview(call)
-    title = f"DNS resync: {preview.zone.name}"
+    if not may_apply.allowed:
+        # Someone who may not apply gets the plan for themselves only: a preview with Apply posted in the
+        # channel would wait there for someone else's click.
+        from bot.render.blocks import context, fit
+
+        note = f":information_source: Shown only to you: you may not apply it. {may_apply.reason}"
+        blocks, _ = fit(
+            [context(note), *plan_blocks(preview, buttons=False, title=title)], note="Preview shortened."
+        )
+        return Reply(text=f"{plan_summary_text(preview)} (you may not apply it)", blocks=blocks)
     if preview.plan.empty:
         return Reply(text=plan_summary_text(preview), blocks=plan_blocks(preview, buttons=False, title=title))
     call.client.chat_postMessage(

@@ -18,6 +18,7 @@ from bot.core.device.commands import (
     Reason,
     encode_cursor,
 )
+from bot.errors import echo
 from bot.render.blocks import (
     MAX_BLOCKS_MESSAGE,
     MAX_BUTTON_VALUE,
@@ -179,7 +180,7 @@ def parse_more_value(value: str) -> tuple[str | None, str | None, bool | None, i
 def _filters_text(page: DevicePage) -> str:
     parts = []
     if page.filters.type is not None:
-        parts.append(f"type {page.filters.type}")
+        parts.append(f"type {echo(page.filters.type)}")  # as typed: cut, and not formatted
     if page.filters.activated is not None:
         parts.append("activated" if page.filters.activated else "not activated")
     return ", ".join(parts) if parts else "all devices"

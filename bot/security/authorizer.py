@@ -151,6 +151,54 @@ class Authorizer:
                 member_of.add(group)
         return GroupLookup(frozenset(member_of), unknown)
 
+    def _policy_at_hand(self) -> Policy | None:
+        """The policy without any I/O: from the environment, or the SSM copy while the cache keeps it;
+        None when it would have to be fetched. Raises PolicyError when it is malformed."""
+        if self.startup_error is not None:
+            raise self.startup_error
+        if self._static is not None:
+            return self._static
+        with self._lock:
+            loaded = self._loaded
+        if loaded is None or time.monotonic() - loaded[0] >= self.cache_seconds:
+            return None
+        if isinstance(loaded[1], PolicyError):
+            raise loaded[1]
+        return loaded[1]
+
+    def decide_now(self, action: str, *, mutating: bool, user: str, channel: str) -> Decision | None:
+        """The decision when it needs no network call, for the ack path (Slack waits 3 seconds): the
+        policy is at hand, and no user group's membership could change the decision for this caller or
+        the memberships that could are still cached from an earlier lookup. None when only ``decide`` can
+        tell (an SSM fetch or a Slack user-group lookup)."""
+        try:
+            policy = self._policy_at_hand()
+        except PolicyError as error:
+            return Decision(
+                False, action, f"opsbot's policy is malformed, so every action is denied: {error}"
+            )
+        if policy is None:
+            return None
+        wanted = policy.groups_that_matter(action, mutating=mutating, user=user, channel=channel)
+        member_of = self._cached_membership(user, wanted)
+        if member_of is None:
+            return None
+        return policy.decide(action, mutating=mutating, user=user, channel=channel, groups=member_of)
+
+    def _cached_membership(self, user: str, groups: Iterable[str]) -> frozenset[str] | None:
+        """Which of ``groups`` ``user`` is in, from lookups still fresh in the cache; None when any of
+        them would have to be asked of Slack (never looked up, expired, or a failed lookup)."""
+        now = time.monotonic()
+        member_of: set[str] = set()
+        with _group_lock:
+            for group in groups:
+                cached = _group_cache.get(group)
+                if cached is None or cached[2] or now - cached[0] >= self.cache_seconds:
+                    return None
+                if user in cached[1]:
+                    member_of.add(group)
+        return frozenset(member_of)
+
     def decide(self, action: str, *, mutating: bool, user: str, channel: str, slack: Any) -> Decision:
         try:
             policy = self.policy()

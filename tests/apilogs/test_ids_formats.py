@@ -269,7 +269,7 @@ def test_time_flag_values_are_joined_and_ids_freed_of_pasted_headers() -> None:
     assert id_from_words(["Request", "ID:", "abc"]) == "abc"
     assert id_from_words(["apigw-requestid", "=", "abc"]) == "abc"
     assert id_from_words(["X-Amzn-Trace-Id:", "Root=1-5c7674f4-a3491d0a9c8012c191821b83"]).startswith("Root=")
-    with pytest.raises(UsageError, match="Unexpected 'ago'"):
+    with pytest.raises(UsageError, match="Unexpected `ago`"):
         id_from_words(["9439989f-7543-11e6-8dda-150c09a55dc2", "ago"])
     with pytest.raises(UsageError, match="is not a request id"):
         id_from_words(["hello", "9439989f-7543-11e6-8dda-150c09a55dc2"])

@@ -291,14 +291,14 @@ def test_times_and_ids_typed_without_quotes(harness: SlackHarness, demo: seed_mo
     assert "KeyError" in json.dumps(harness.last(ALICE).blocks)
     # What is not a time or a header still gets a clear answer in the ack, and nothing runs.
     posted = len(harness.slack.calls_to("chat.postMessage"))
-    assert "Unexpected 'soon'" in harness.command("/apilogs", f"{lambda_id} --since 2h soon").text
-    assert "Unexpected 'extra'" in harness.command("/apilogs", f"{lambda_id} extra").text
+    assert "Unexpected `soon`" in harness.command("/apilogs", f"{lambda_id} --since 2h soon").text
+    assert "Unexpected `extra`" in harness.command("/apilogs", f"{lambda_id} extra").text
     assert "`hello` is not a request id" in harness.command("/apilogs", f"hello {lambda_id}").text
     assert (
-        "Unknown time unit 'parsecs'"
+        "Unknown time unit `parsecs`"
         in harness.command("/apilogs", f"{lambda_id} --since 2 parsecs ago").text
     )
-    assert "Unexpected 'soon'" in harness.command("/apilogs", "tail --since 15m soon").text
+    assert "Unexpected `soon`" in harness.command("/apilogs", "tail --since 15m soon").text
     assert len(harness.slack.calls_to("chat.postMessage")) == posted
     # Help shows the arguments as before: one id.
     assert "/apilogs &lt;id&gt; [--api" in harness.command("/apilogs", "help").text

@@ -224,7 +224,7 @@ def test_cli_takes_times_and_ids_typed_without_quotes(
     assert main(["apilogs", "--since", "2", "hours", "ago", lambda_id, "--until", "now", *where]) == 0
     assert "KeyError" in capsys.readouterr().out
     assert main(["apilogs", lambda_id, "extra", *where]) == 2
-    assert "Unexpected 'extra'" in capsys.readouterr().err
+    assert "Unexpected `extra`" in capsys.readouterr().err
     assert main(["apilogs", *where]) == 2
     assert "Give the request id" in capsys.readouterr().err
     monkeypatch.setattr(tail_module, "POLL_RATE", 100.0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -163,11 +164,20 @@ def test_five_wrong_codes_lock_the_device_for_fifteen_minutes(registered: Settin
     answers = [activate(registered, SERIAL, CLIENT, WRONG, "a@example.com", actor=f"U{n}") for n in range(5)]
 
     assert [a.attempts_left for a in answers] == [4, 3, 2, 1, 0]
-    assert "locked for 15 minutes" in answers[-1].message and answers[-1].retry_after == 900
+    # The fifth answer is the one that locks: it says so, and until when.
+    fifth = answers[-1]
+    until = fifth.locked_until
+    assert abs(until - (clock() + 900)) <= 2 and fifth.retry_after == 900
+    ends = time.strftime("%H:%M UTC", time.gmtime(until))
+    assert f"That was the 5th wrong code: the device is now locked until {ends} (15 minutes)" in fifth.message
+    assert "After 5 wrong codes" not in fifth.message
+    assert fifth.to_json()["lockedUntil"] == time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(until))
+    assert all(a.locked_until == 0 and "locked until" not in a.message for a in answers[:4])
     # Locked: even the right code is refused, and nothing is changed.
     locked = activate(registered, SERIAL, CLIENT, CODE, "owner@example.com", actor="U9")
     assert locked.reason is Reason.LOCKED and 0 < locked.retry_after <= 900
-    assert "try again in 15 minutes" in locked.message
+    assert "try again in 15 minutes" in locked.message and f"until {ends}" in locked.message
+    assert locked.locked_until == until
 
     clock.advance(14 * 60)
     still = activate(registered, SERIAL, CLIENT, CODE, "owner@example.com", actor="U9")

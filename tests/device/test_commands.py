@@ -92,9 +92,9 @@ def test_show_counts_only_wrong_codes(device_settings: Settings) -> None:
 
 
 def test_show_unknown_device_is_a_usage_error(device_settings: Settings) -> None:
-    with pytest.raises(UsageError, match="No device has serial number SN-X and client id ID-Y"):
+    with pytest.raises(UsageError, match="No device has serial number `SN-X` and client id `ID-Y`"):
         show(device_settings, "SN-X", "ID-Y")
-    with pytest.raises(UsageError, match=r"No device has serial number SN-X\."):
+    with pytest.raises(UsageError, match=r"No device has serial number `SN-X`\."):
         show(device_settings, "SN-X")
 
 

@@ -95,6 +95,17 @@ def test_each_answer_is_distinct(harness: SlackHarness, catalog: None) -> None:
     assert "already activated" in harness.last().text
 
 
+def test_the_fifth_wrong_code_says_the_device_is_now_locked_and_until_when(
+    harness: SlackHarness, catalog: None
+) -> None:
+    for _ in range(5):
+        harness.command("/device", f"activate {SERIAL} {CLIENT} {WRONG} a@example.com")
+    fifth = harness.last().text
+    assert "the device is now locked until " in fifth and " UTC (15 minutes)" in fifth
+    harness.command("/device", f"activate {SERIAL} {CLIENT} {CODE} a@example.com")
+    assert "is locked after too many wrong codes until " in harness.last().text
+
+
 def test_a_person_without_the_grant_is_denied_and_nothing_changes(
     harness: SlackHarness, catalog: None
 ) -> None:
@@ -302,7 +313,7 @@ def test_show_and_deactivate(harness: SlackHarness, catalog: None, slack_server:
 
 def test_unknown_subcommand_gets_usage(harness: SlackHarness, catalog: None) -> None:
     ack = harness.command("/device", "frobnicate")
-    assert "has no subcommand 'frobnicate'" in ack.text
+    assert "has no subcommand `frobnicate`" in ack.text
 
 
 def test_owners_are_masked_for_callers_without_the_owners_grant(harness: SlackHarness, catalog: None) -> None:

@@ -139,7 +139,7 @@ def test_find_zone() -> None:
     assert find_zone(zones, "EXAMPLE.com").zone_id == "Z111"
     with pytest.raises(UsageError, match=r"Configured: example.com, corp.example.net"):
         find_zone(zones, "other.org")
-    with pytest.raises(UsageError, match=r"example.com with hosted zone Z222 is not a configured zone"):
+    with pytest.raises(UsageError, match=r"`example.com` with hosted zone Z222 is not a configured zone"):
         find_zone(zones, "example.com", zone_id="Z222")
 
 
@@ -157,7 +157,7 @@ def test_one_domain_in_two_hosted_zones_needs_the_zone_id() -> None:
         assert request.zone == zone and not request.force
     with pytest.raises(UsageError, match="several hosted zones"):
         parse_event({"domain": "example.com"}, zones)
-    with pytest.raises(UsageError, match=r"example\.com with hosted zone Z333 is not a configured zone"):
+    with pytest.raises(UsageError, match=r"`example\.com` with hosted zone Z333 is not a configured zone"):
         parse_event({"domain": "example.com", "zone_id": "Z333"}, zones)
     with pytest.raises(UsageError, match="hosted zone id must be text"):
         parse_event({"domain": "example.com", "zone_id": 5}, zones)

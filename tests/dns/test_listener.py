@@ -94,8 +94,8 @@ def test_help(dns_harness: SlackHarness) -> None:
     for word in ("status", "plan", "resync"):
         assert f"/dns {word}" in ack.text
     assert "Apply and Cancel" in dns_harness.command("/dns", "help resync").text
-    assert "has no subcommand 'sync'" in dns_harness.command("/dns", "sync example.com").text
-    assert "Missing <domain>" in dns_harness.command("/dns", "plan").text
+    assert "has no subcommand `sync`" in dns_harness.command("/dns", "sync example.com").text
+    assert "Missing &lt;domain&gt;" in dns_harness.command("/dns", "plan").text
 
 
 def test_status_and_plan_are_read_only_and_open_to_everyone(
@@ -261,7 +261,7 @@ def test_cancel(dns_harness: SlackHarness, zone_env: ZoneEnv, slack_server: Loca
 
 def test_problems_are_sentences(dns_harness: SlackHarness, zone_env: ZoneEnv, dns_app: DnsApp) -> None:
     dns_harness.command("/dns", "plan other.org")
-    assert "other.org is not a configured zone. Configured: example.com." in dns_harness.last().text
+    assert "`other.org` is not a configured zone. Configured: example.com." in dns_harness.last().text
     assert "--master" not in dns_harness.last().text  # a terminal option, meaningless in Slack
     zones = [
         {

@@ -100,7 +100,7 @@ def test_requests_name_only_configured_zones(zone_env: ZoneEnv, mirror: Settings
         "ok": False,
         "stage": "prepare",
         "kind": "usage",
-        "error": "other.org is not a configured zone. Configured: example.com.",
+        "error": "`other.org` is not a configured zone. Configured: example.com.",
         "hint": None,
     }
     with pytest.raises(UsageError, match="not a configured zone"):

@@ -118,9 +118,9 @@ def test_list_filters_by_source_name_type_and_inactive(fanout: Fanout) -> None:
     assert sorted(t.id for g in sqs.groups for t in g.targets) == ["crm", "q"]
     inactive = list_mappings(fanout.settings, ListFilters(source=KINESIS_ARN, inactive=True))
     assert sorted(t.id for g in inactive.groups for t in g.targets) == ["off", "q"]
-    with pytest.raises(UsageError, match="Unknown target type 'queue'"):
+    with pytest.raises(UsageError, match="Unknown target type `queue`"):
         list_mappings(fanout.settings, ListFilters(type="queue"))
-    with pytest.raises(UsageError, match="No source 'nope'"):
+    with pytest.raises(UsageError, match="No source `nope`"):
         list_mappings(fanout.settings, ListFilters(source="nope"))
 
 

@@ -57,7 +57,7 @@ def test_help(harness: SlackHarness, table: None) -> None:
     for word in ("list", "check", "activate", "deactivate"):
         assert f"/fanout {word}" in ack.text
     assert "has no subcommand" in harness.command("/fanout", "hook orders").text
-    assert "Unknown target type 'queue'" in harness.command("/fanout", "list --type queue").text
+    assert "Unknown target type `queue`" in harness.command("/fanout", "list --type queue").text
 
 
 def test_list_and_toggle_with_buttons(harness: SlackHarness, table: None) -> None:
@@ -159,8 +159,8 @@ def test_activate_and_deactivate_commands(harness: SlackHarness, table: None) ->
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("activate inputStream nope", "No target 'nope' for source"),
-        ("activate nostream replica", "No source named 'nostream'"),
+        ("activate inputStream nope", "No target `nope` for source"),
+        ("activate nostream replica", "No source named `nostream`"),
         ("deactivate inputStream replica --table other", "is not one of the configured fan-out tables"),
     ],
 )
@@ -173,7 +173,7 @@ def test_unknown_source_or_id(harness: SlackHarness, table: None, text: str, mes
 
 def test_missing_arguments_are_refused_in_the_ack(harness: SlackHarness, table: None) -> None:
     ack = harness.command("/fanout", "activate inputStream")
-    assert "Missing <id>" in ack.text
+    assert "Missing &lt;id&gt;" in ack.text
 
 
 def test_check(harness: SlackHarness, table: None) -> None:

@@ -69,9 +69,9 @@ def test_only_the_active_attribute_changes(fanout: Fanout) -> None:
 @pytest.mark.parametrize(
     ("source", "target_id", "message"),
     [
-        (KINESIS_ARN, "missing", "No target 'missing' for source arn:aws:kinesis"),
-        ("arn:aws:kinesis:us-east-1:123456789012:stream/other", "t1", "No target 't1' for source"),
-        ("otherStream", "t1", "No source named 'otherStream'"),
+        (KINESIS_ARN, "missing", "No target `missing` for source arn:aws:kinesis"),
+        ("arn:aws:kinesis:us-east-1:123456789012:stream/other", "t1", "No target `t1` for source"),
+        ("otherStream", "t1", "No source named `otherStream`"),
         ("", "t1", "Give the source"),
     ],
 )

@@ -57,7 +57,7 @@ def test_parse_flags_and_positionals() -> None:
         ("x --limit many", "--limit takes a whole number"),
         ("x --limit 0", "at least 1"),
         ("x --activated maybe", "one of yes, no"),
-        ("x --nope", "Unknown option --nope"),
+        ("x --nope", "Unknown option `--nope`"),
         ("x --since", "--since needs a value"),
         ("x --json=perhaps", "is a switch"),
     ],
@@ -109,7 +109,7 @@ def test_errors_never_repeat_an_argument_where_a_secret_may_be(text: str, messag
 
 
 def test_errors_of_specs_without_secrets_still_name_the_argument() -> None:
-    with pytest.raises(UsageError, match="Unexpected 'extra'"):
+    with pytest.raises(UsageError, match="Unexpected `extra`"):
         parse(tokenize("a extra"), ArgSpec(positionals=(Positional("id"),)))
 
 
@@ -118,7 +118,7 @@ def test_a_secret_flag_value_is_not_repeated_in_its_error() -> None:
     with pytest.raises(UsageError) as raised:
         parse(tokenize("--pin s3cr3t"), spec)
     assert "s3cr3t" not in str(raised.value) and "--pin takes a whole number" in str(raised.value)
-    with pytest.raises(UsageError, match="not 'x'"):
+    with pytest.raises(UsageError, match="not `x`"):
         parse(tokenize("--n x"), spec)
 
 

@@ -184,5 +184,5 @@ def test_console_runs_commands_and_answers_without_aws() -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "alice in #ops: /ops help" in done.stdout and "/fanout" in done.stdout
-    assert "has no subcommand 'nosuch'" in done.stdout
+    assert "has no subcommand `nosuch`" in done.stdout
     assert "could not be stored" in done.stderr and "Traceback" not in done.stderr

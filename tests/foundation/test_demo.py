@@ -72,7 +72,7 @@ def test_demo_reads_commands_from_stdin_and_exits_at_end() -> None:
     result = run_demo(stdin="/ops help\n/ops nope\n")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "OPSBOT COMMANDS" in result.stdout
-    assert "has no subcommand 'nope'" in result.stdout
+    assert "has no subcommand `nope`" in result.stdout
     assert "Traceback" not in result.stderr
 
 

@@ -56,7 +56,7 @@ def test_a_pasted_wall_of_text_gets_a_usage_message_that_fits(harness: SlackHarn
     ack = harness.command("/ops", "z" * 3990)
     assert ack.status == 200 and len(ack.text) <= MAX_MESSAGE_TEXT
     seen = harness.last().text  # the local Slack refuses (and records) an ack Slack would refuse
-    assert seen.startswith(":warning: `/ops` has no subcommand 'zzz") and "…'" in seen
+    assert seen.startswith(":warning: `/ops` has no subcommand `zzz") and "…`" in seen
     assert len(seen) < 300
     (record,) = audit_items()
     assert record["outcome"] == "usage"
@@ -65,15 +65,15 @@ def test_a_pasted_wall_of_text_gets_a_usage_message_that_fits(harness: SlackHarn
 def test_many_unexpected_arguments_are_counted_not_all_quoted(harness: SlackHarness) -> None:
     harness.command("/ops", "whoami " + "z " * 1900)
     seen = harness.last().text
-    assert "Unexpected 'z' 'z' 'z' 'z' 'z' and 1895 more." in seen and len(seen) < 200
+    assert "Unexpected `z` `z` `z` `z` `z` and 1895 more." in seen and len(seen) < 200
 
 
 @pytest.mark.parametrize(
     ("tokens", "expected"),
     [
-        (["x" * 500], "Unexpected '" + "x" * 79 + "…'."),
-        (["--" + "f" * 500], "Unknown option --" + "f" * 79 + "…. Options here: --n."),
-        (["--n", "y" * 500], "--n takes a whole number, not '" + "y" * 79 + "…'."),
+        (["x" * 500], "Unexpected `" + "x" * 79 + "…`."),
+        (["--" + "f" * 500], "Unknown option `--" + "f" * 77 + "…`. Options here: --n."),
+        (["--n", "y" * 500], "--n takes a whole number, not `" + "y" * 79 + "…`."),
     ],
 )
 def test_parser_messages_quote_at_most_80_characters(tokens: list[str], expected: str) -> None:

@@ -427,7 +427,7 @@ def test_when_the_ack_already_answered_a_failed_self_invocation_only_adds_the_re
 ) -> None:
     refuse_invoke("AccessDeniedException", DENIED)
     response = deployed(api_event(2, slash_body(deployed.slack, "nope")))
-    assert "has no subcommand 'nope'" in json.loads(response["body"])["text"]  # the usage message stands
+    assert "has no subcommand `nope`" in json.loads(response["body"])["text"]  # the usage message stands
     (record,) = audit_records(lambda r: r.get("outcome") == "usage")
     assert (record["command"], record["outcome"]) == ("/ops", "usage")
 

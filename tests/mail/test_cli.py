@@ -50,7 +50,7 @@ def test_invalid_address_exits_non_zero_with_a_sentence(
     code, out, err = run(capsys, "status", "not-an-address", "--json")
     assert code == 2
     assert out == ""
-    assert "'not-an-address' is not an e-mail address" in err
+    assert "`not-an-address` is not an e-mail address" in err
 
 
 def test_reenable_and_suppress_are_audited(

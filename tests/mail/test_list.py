@@ -260,4 +260,4 @@ def test_an_unquoted_time_is_one_value(list_harness: SlackHarness) -> None:
     ack = list_harness.command("/mail", "list --since 30 days ago --limit 4", user=BOB)
     assert "Unexpected" not in ack.text and "Cannot read the time" not in ack.text
     assert list_harness.last(BOB).text == "4 disabled addresses from mailing (more available)"
-    assert "Unexpected 'soon'" in list_harness.command("/mail", "list --since 30 days ago soon").text
+    assert "Unexpected `soon`" in list_harness.command("/mail", "list --since 30 days ago soon").text

@@ -51,8 +51,8 @@ def test_help_lists_subcommands_and_marks_the_mutating_ones(mail_harness: SlackH
 
 def test_bad_input_is_answered_in_the_ack_and_nothing_runs(mail_harness: SlackHarness) -> None:
     ack = mail_harness.command("/mail", "status jane-at-example.com")
-    assert "'jane-at-example.com' is not an e-mail address" in ack.text
-    assert "no subcommand 'frobnicate'" in mail_harness.command("/mail", "frobnicate").text
+    assert "`jane-at-example.com` is not an e-mail address" in ack.text
+    assert "no subcommand `frobnicate`" in mail_harness.command("/mail", "frobnicate").text
     assert "Cannot read" in mail_harness.command("/mail", "stats --since whenever").text
     assert mail_harness.slack.calls_to("chat.postMessage") == []
 

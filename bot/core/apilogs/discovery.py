@@ -19,7 +19,7 @@ from bot.aws import apigateway as gw
 from bot.core.apilogs.formats import FunctionArn, parse_function_arn
 from bot.core.apilogs.model import ApiStage, Discovery, FunctionRef
 from bot.core.apilogs.scope import ReadLimit
-from bot.errors import NotAllowedError, OpsbotError, UsageError
+from bot.errors import NotAllowedError, OpsbotError, UsageError, echo
 
 _STAGE_VARIABLE = re.compile(r"\$\{stageVariables\.([A-Za-z0-9_]+)\}")
 _FUNCTIONS_PATH = re.compile(r":lambda:path/\d{4}-\d{2}-\d{2}/functions/(?P<arn>.+?)/invocations$")
@@ -231,9 +231,9 @@ def _resolve_api(api: str, limit: ReadLimit | None = None) -> gw.ApiSummary:
         return named[0]
     if len(named) > 1:
         listed = ", ".join(f"{a.api_id} ({a.kind})" for a in named)
-        raise UsageError(f"Several APIs are named {api}: {listed}. Pass the id with --api.")
+        raise UsageError(f"Several APIs are named {echo(api)}: {listed}. Pass the id with --api.")
     raise UsageError(
-        f"There is no API `{api}` (by id or name) in this region.", hint="Check --api and AWS_REGION."
+        f"There is no API {echo(api)} (by id or name) in this region.", hint="Check --api and AWS_REGION."
     )
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from bot.errors import UsageError
+from bot.errors import UsageError, echo
 
 # 100 ns intervals between the Gregorian epoch (1582-10-15) and the Unix epoch.
 _GREGORIAN_OFFSET = 0x01B21DD213814000
@@ -116,5 +116,4 @@ def parse_request_id(text: str, *, now: datetime | None = None) -> RequestId:
 
 
 def _shown(text: str) -> str:
-    printable = "".join(ch if ch.isprintable() else "?" for ch in text)
-    return f"`{printable[:60]}`"
+    return echo(text, 60)

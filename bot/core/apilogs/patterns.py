@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.errors import UsageError
+from bot.errors import UsageError, echo
 
 MAX_PATTERN = 1024
 _TOKEN = re.compile(r'\s*(?:"((?:[^"\\]|\\.)*)"|(\S+))')
@@ -78,7 +78,7 @@ def _term_test(term: str, quoted: bool) -> Callable[[str], bool]:
         try:
             regex = re.compile(term[1:-1])
         except re.error as error:
-            raise UsageError(f"The regular expression {term} is not valid: {error}.") from None
+            raise UsageError(f"The regular expression {echo(term)} is not valid: {error}.") from None
         return lambda message: regex.search(message) is not None
     return lambda message: term in message
 
@@ -179,7 +179,7 @@ class _JsonParser:
             raise UsageError('A JSON filter pattern needs a condition, e.g. { $.level = "ERROR" }.')
         condition = self.parse_or()
         if self.peek() is not None:
-            raise UsageError(f"Unexpected `{self.peek()[1]}` in the JSON filter pattern.")  # type: ignore[index]
+            raise UsageError(f"Unexpected {echo(self.peek()[1])} in the JSON filter pattern.")  # type: ignore[index]
         return condition
 
     def parse_or(self) -> Condition:
@@ -205,7 +205,7 @@ class _JsonParser:
             return inner
         if kind != "selector":
             raise UsageError(
-                f"Expected a selector such as $.level in the JSON filter pattern, found `{value}`."
+                f"Expected a selector such as $.level in the JSON filter pattern, found {echo(value)}."
             )
         selector = value
         kind, word = self.take()
@@ -216,9 +216,9 @@ class _JsonParser:
             phrase = " ".join(words)
             if phrase in {"IS NULL", "IS TRUE", "IS FALSE", "NOT EXISTS", "EXISTS"}:
                 return ("is", selector, phrase)
-            raise UsageError(f"Unknown test `{phrase}` in the JSON filter pattern.")
+            raise UsageError(f"Unknown test {echo(phrase)} in the JSON filter pattern.")
         if kind != "op" or word not in {"=", "!=", "<", "<=", ">", ">="}:
-            raise UsageError(f"Expected a comparison after {selector} in the JSON filter pattern.")
+            raise UsageError(f"Expected a comparison after {echo(selector)} in the JSON filter pattern.")
         operator = word
         value_kind, raw = self.take()
         if value_kind == "string":
@@ -227,7 +227,9 @@ class _JsonParser:
             if raw.startswith("%") and raw.endswith("%") and len(raw) > 2:
                 raise _Unsupported
             return ("cmp", selector, operator, ("word", raw))
-        raise UsageError(f"Expected a value after {selector} {operator} in the JSON filter pattern.")
+        raise UsageError(
+            f"Expected a value after {echo(selector + ' ' + operator)} in the JSON filter pattern."
+        )
 
 
 _MISSING = object()

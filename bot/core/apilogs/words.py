@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from bot.errors import UsageError
+from bot.errors import UsageError, echo_all
 
 # A header name people copy along with the id ("x-amzn-RequestId: ..."); ids.py strips the same names
 # when they arrive in one word.
@@ -32,6 +32,5 @@ def id_from_words(words: Sequence[str]) -> str:
 
     parse_request_id(words[0])  # a first word that is no id is the clearer message
     raise UsageError(
-        f"Unexpected {' '.join(repr(w) for w in words[1:])}. Quote a value that has spaces, "
-        "e.g. --since '2h ago'."
+        f"Unexpected {echo_all(words[1:])}. Quote a value that has spaces, e.g. --since '2h ago'."
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from bot.errors import UsageError
+from bot.errors import UsageError, echo
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _UNIT_WORDS = {
@@ -38,13 +38,15 @@ def parse_duration(text: str) -> timedelta:
             break
         unit = _UNIT_WORDS.get(match.group(2), match.group(2))
         if unit not in _UNITS:
-            raise UsageError(f"Unknown time unit {match.group(2)!r} in {text!r}; use s, m, h, d or w.")
+            raise UsageError(
+                f"Unknown time unit {echo(match.group(2))} in {echo(text)}; use s, m, h, d or w."
+            )
         seconds += float(match.group(1)) * _UNITS[unit]
         position = match.end()
     if position == 0 or cleaned[position:].strip():
-        raise UsageError(f"Cannot read the duration {text!r}; {_EXAMPLES}.")
+        raise UsageError(f"Cannot read the duration {echo(text)}; {_EXAMPLES}.")
     if seconds <= 0 or seconds > 366 * 86400:
-        raise UsageError(f"The duration {text!r} must be between 1 second and a year.")
+        raise UsageError(f"The duration {echo(text)} must be between 1 second and a year.")
     return timedelta(seconds=seconds)
 
 
@@ -80,7 +82,7 @@ def _parse_iso(cleaned: str, original: str) -> datetime:
 
             parsed = isoparse(candidate)
         except (ValueError, OverflowError):
-            raise UsageError(f"Cannot read the time {original!r}; {_EXAMPLES}.") from None
+            raise UsageError(f"Cannot read the time {echo(original)}; {_EXAMPLES}.") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
@@ -88,7 +90,7 @@ def _parse_iso(cleaned: str, original: str) -> datetime:
 
 def _checked(value: datetime, original: str, now: datetime) -> datetime:
     if value < _EARLIEST or value > now + timedelta(days=1):
-        raise UsageError(f"The time {original!r} is out of range ({format_time(value)}).")
+        raise UsageError(f"The time {echo(original)} is out of range ({format_time(value)}).")
     return value
 
 

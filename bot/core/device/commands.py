@@ -37,7 +37,7 @@ from bot.aws.devices import UNREGISTERED_EMAIL, is_activated
 from bot.aws.state import StateTable
 from bot.config import Settings, apply_log_level
 from bot.core.common.timeparse import format_time
-from bot.errors import UsageError
+from bot.errors import UsageError, echo
 
 log = logging.getLogger("opsbot.device")
 
@@ -360,19 +360,34 @@ class _Guard:
         settled = self.state.recent(self._settled, window_seconds=self.window, now=now)
         return max(0, attempts - settled)
 
-    def lock(self, seconds: int, failures: int) -> None:
-        """Lock for ``seconds`` (0 ends a lock); either way, counting starts afresh when it ends."""
+    def lock(self, seconds: int, failures: int) -> int:
+        """Lock for ``seconds`` (0 ends a lock); either way, counting starts afresh when it ends.
+
+        Returns the end of the lock (epoch seconds)."""
         until = int(time.time()) + seconds
         self.state.set_flag(
             self.flag_key(self.key),
             {"until": until, "failures": failures},
             ttl_seconds=seconds + 2 * self.window,
         )
+        return until
 
 
 def _minutes(seconds: int) -> str:
     minutes = max(1, (seconds + 59) // 60)
     return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _until(epoch: int) -> str:
+    """When a lock ends, in UTC: the time of day, with the date when that is not today."""
+    end, now = time.gmtime(epoch), time.gmtime(time.time())
+    same_day = end[:3] == now[:3]
+    return time.strftime("%H:%M UTC" if same_day else "%Y-%m-%d %H:%M UTC", end)
 
 
 # -- activation ------------------------------------------------------------------------------------
@@ -395,6 +410,7 @@ class ActivationResult:
     message: str
     retry_after: int = 0  # seconds until another attempt is accepted (when locked)
     attempts_left: int | None = None  # wrong codes left before the device locks
+    locked_until: int = 0  # epoch seconds when the lock this answer reports ends (0: no lock)
 
     def to_json(self) -> dict[str, Any]:
         document: dict[str, Any] = {
@@ -408,6 +424,8 @@ class ActivationResult:
             document["retryAfter"] = self.retry_after
         if self.attempts_left is not None:
             document["attemptsLeft"] = self.attempts_left
+        if self.locked_until:
+            document["lockedUntil"] = format_time(datetime.fromtimestamp(self.locked_until, UTC))
         return document
 
     @property
@@ -469,10 +487,16 @@ def activate(
         log.info("Activation of %s by %s: %s", result.target, actor, result.reason.value)
         return result
 
-    def locked(message: str, wait: int, *, known: bool = False) -> ActivationResult:
+    def locked(message: str, wait: int, *, known: bool = False, until: int = 0) -> ActivationResult:
         return finish(
             ActivationResult(
-                False, Reason.LOCKED, serial, client_id if known else "", message, retry_after=wait
+                False,
+                Reason.LOCKED,
+                serial,
+                client_id if known else "",
+                message,
+                retry_after=wait,
+                locked_until=until,
             )
         )
 
@@ -482,15 +506,22 @@ def activate(
     user = _Guard(state, user_key, limits.user_window, now, flags.get(_Guard.flag_item(user_key)))
     if user.locked_for:
         wait = user.locked_for
-        return locked(f"Too many wrong activation codes from you; try again in {_minutes(wait)}.", wait)
+        return locked(
+            f"Too many wrong activation codes from you: locked until {_until(user.until)}; "
+            f"try again in {_minutes(wait)}.",
+            wait,
+            until=user.until,
+        )
     device = _Guard(state, device_key, limits.device_window, now, flags.get(_Guard.flag_item(device_key)))
     if device.locked_for:
         wait = device.locked_for
         # Only a known device is ever locked (unknown ones are settled, never counted as its failures).
         return locked(
-            f"Device {target} is locked after too many wrong codes; try again in {_minutes(wait)}.",
+            f"Device {target} is locked after too many wrong codes until {_until(device.until)}; "
+            f"try again in {_minutes(wait)}.",
             wait,
             known=True,
+            until=device.until,
         )
 
     # Beyond a limit with attempts still in flight: refused before reaching the catalog, so not a guess.
@@ -570,11 +601,14 @@ def activate(
         )
 
     left = max(0, limits.device_failures - device_failures)
+    locked_until = 0
     if left == 0:
-        device.lock(limits.device_lock, device_failures)
+        locked_until = device.lock(limits.device_lock, device_failures)
+        # This answer is the one that locks it: say so, and until when (not only what the rule is).
         message = (
-            f"That is not the activation code of {target}. After {limits.device_failures} wrong codes "
-            f"the device is locked for {_minutes(limits.device_lock)}."
+            f"That is not the activation code of {target}. That was the {_ordinal(limits.device_failures)} "
+            f"wrong code: the device is now locked until {_until(locked_until)} "
+            f"({_minutes(limits.device_lock)}); until then even the right code is refused."
         )
         retry_after = limits.device_lock
     elif user_locked:
@@ -591,7 +625,14 @@ def activate(
         retry_after = 0
     return finish(
         ActivationResult(
-            False, Reason.WRONG_CODE, serial, client_id, message, retry_after=retry_after, attempts_left=left
+            False,
+            Reason.WRONG_CODE,
+            serial,
+            client_id,
+            message,
+            retry_after=retry_after,
+            attempts_left=left,
+            locked_until=locked_until,
         )
     )
 
@@ -661,7 +702,7 @@ def deactivate(
         if audit:
             _audit(settings, actor, "device.deactivate", f"{serial} {client_id}", "unknown_device", started)
         raise UsageError(
-            f"No device has serial number {serial} and client id {client_id}; nothing was changed."
+            f"No device has serial number {echo(serial)} and client id {echo(client_id)}; nothing was changed."
         )
     # A new code makes earlier guesses meaningless: lift the device's lock and start counting afresh. The
     # reset is made: a failure here leaves only an old lock to expire, not a failed command.
@@ -764,7 +805,9 @@ def show(
     else:
         rows = catalog.devices_of_serial(settings.device_table, serial)
     if not rows:
-        which = f"serial number {serial}" + (f" and client id {client_id.strip()}" if client_id else "")
+        which = f"serial number {echo(serial)}" + (
+            f" and client id {echo(client_id.strip())}" if client_id else ""
+        )
         raise UsageError(f"No device has {which}.")
     state = StateTable(settings.state_table)
     views: list[DeviceView] = []
@@ -802,7 +845,7 @@ def parse_activated(text: str | None) -> bool | None:
         return True
     if lowered in {"no", "n", "false"}:
         return False
-    raise UsageError(f"--activated takes yes or no, not {text!r}.")
+    raise UsageError(f"--activated takes yes or no, not {echo(text)}.")
 
 
 MAX_LIST_LIMIT = 1000
@@ -814,7 +857,7 @@ def parse_limit(text: str | int | None, default: int = 20) -> int:
     try:
         value = int(text)
     except (TypeError, ValueError):
-        raise UsageError(f"--limit takes a whole number, not {text!r}.") from None
+        raise UsageError(f"--limit takes a whole number, not {echo(text)}.") from None
     if not 1 <= value <= MAX_LIST_LIMIT:
         raise UsageError(f"--limit must be between 1 and {MAX_LIST_LIMIT}.")
     return value

@@ -31,7 +31,7 @@ from typing import Any
 
 from bot.core.dns import names
 from bot.core.dns.plan import Thresholds
-from bot.errors import ConfigError, UsageError
+from bot.errors import ConfigError, UsageError, echo
 
 DEFAULT_PORT = 53
 DEFAULT_TIMEOUT = 10.0
@@ -176,7 +176,7 @@ def parse_zone_id(text: str) -> str:
         cleaned = cleaned[len("/hostedzone/") :]
     if not _ZONE_ID.match(cleaned):
         raise UsageError(
-            f"{text!r} is not a Route 53 hosted zone id (letters and digits, e.g. Z0123456789ABC)."
+            f"{echo(text)} is not a Route 53 hosted zone id (letters and digits, e.g. Z0123456789ABC)."
         )
     return cleaned
 
@@ -310,7 +310,7 @@ def find_zone(zones: tuple[ZoneConfig, ...], domain: str, *, zone_id: str | None
     matches = [zone for zone in zones if zone.domain == wanted and wanted_id in (None, zone.zone_id)]
     if not matches:
         configured = ", ".join(zone.name for zone in zones) or "none (set OPSBOT_DNS_ZONES)"
-        target = names.display(wanted) + (f" with hosted zone {wanted_id}" if wanted_id else "")
+        target = echo(names.display(wanted)) + (f" with hosted zone {wanted_id}" if wanted_id else "")
         raise UsageError(f"{target} is not a configured zone. Configured: {configured}.")
     if len(matches) > 1:
         ids = ", ".join(zone.zone_id for zone in matches)

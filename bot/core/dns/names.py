@@ -14,7 +14,7 @@ import re
 import dns.exception
 import dns.name
 
-from bot.errors import UsageError
+from bot.errors import UsageError, echo
 
 # Characters Route 53 returns as they are; everything else comes back as \ooo (octal).
 _ROUTE53_PLAIN = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789-_")
@@ -36,17 +36,17 @@ def parse_domain(text: str) -> str:
     if not cleaned or cleaned == ".":
         raise UsageError("A domain name is needed, e.g. example.com.")
     if any(char.isspace() for char in cleaned):
-        raise UsageError(f"The domain {cleaned!r} contains spaces.")
+        raise UsageError(f"The domain {echo(cleaned)} contains spaces.")
     try:
         cleaned.encode("ascii")
     except UnicodeEncodeError:
         raise UsageError(
-            f"The domain {cleaned!r} is not ASCII; give its IDNA form (xn--...) instead."
+            f"The domain {echo(cleaned)} is not ASCII; give its IDNA form (xn--...) instead."
         ) from None
     try:
         name = dns.name.from_text(cleaned, origin=dns.name.root)
     except dns.exception.DNSException as error:
-        raise UsageError(f"{cleaned!r} is not a valid domain name ({error}).") from None
+        raise UsageError(f"{echo(cleaned)} is not a valid domain name ({error}).") from None
     return canonical(name)
 
 
@@ -60,7 +60,7 @@ def from_text(text: str) -> dns.name.Name:
     try:
         return dns.name.from_text(text, origin=dns.name.root)
     except dns.exception.DNSException as error:
-        raise UsageError(f"{text!r} is not a valid domain name ({error}).") from None
+        raise UsageError(f"{echo(text)} is not a valid domain name ({error}).") from None
 
 
 def is_within(name: str, origin: str) -> bool:
@@ -98,7 +98,7 @@ def decode_route53(text: str) -> dns.name.Name:
         raise UsageError("A Route 53 record name must be text.")
     if text in ("", "."):
         return dns.name.root
-    what = f"The name {text!r}"
+    what = f"The name {echo(text)}"
     labels: list[bytes] = []
     label = bytearray()
     index = 0

@@ -22,7 +22,7 @@ from typing import Any
 
 from bot.aws import fanout as fanout_aws
 from bot.config import Settings
-from bot.errors import AwsError, UsageError
+from bot.errors import AwsError, UsageError, echo
 
 TARGET_TYPES = ("kinesis", "firehose", "sqs", "sns", "es", "iot", "lambda", "memcached", "redis")
 COLLAPSE_VALUES = ("none", "JSON", "concat", "concat-b64")
@@ -403,7 +403,7 @@ def validate_type(kind: str | None) -> str | None:
         return None
     if kind not in TARGET_TYPES:
         raise UsageError(
-            f"Unknown target type {kind!r}; the fan-out function knows {', '.join(TARGET_TYPES)}."
+            f"Unknown target type {echo(kind)}; the fan-out function knows {', '.join(TARGET_TYPES)}."
         )
     return kind
 
@@ -445,7 +445,7 @@ def list_mappings(settings: Settings, filters: ListFilters | None = None) -> Lis
         and not any(source_matches(g.source, filters.source) for g in snap.groups)
     ):
         raise UsageError(
-            f"No source {filters.source!r} in {', '.join(s.table for s in table_specs(settings))}; give a stream "
+            f"No source {echo(filters.source)} in {', '.join(s.table for s in table_specs(settings))}; give a stream "
             "or table name, or a source ARN, as `/fanout list` shows them."
         )
     return Listing(tuple(groups), filters, snap.hook_errors)
@@ -830,7 +830,7 @@ def resolve_target(
         specs = [s for s in specs if s.table == table]
         if not specs:
             known = ", ".join(s.table for s in table_specs(settings))
-            raise UsageError(f"{table} is not one of the configured fan-out tables ({known}).")
+            raise UsageError(f"{echo(table)} is not one of the configured fan-out tables ({known}).")
     if source.startswith("arn:"):
         candidates = [(spec.table, source) for spec in specs]
     else:
@@ -842,16 +842,16 @@ def resolve_target(
             ]
         if not candidates:
             raise UsageError(
-                f"No source named {source!r} in {', '.join(s.table for s in specs)}; nothing was changed."
+                f"No source named {echo(source)} in {', '.join(s.table for s in specs)}; nothing was changed."
             )
     holders = [(t, arn) for t, arn in candidates if fanout_aws.get_target(t, arn, target_id) is not None]
     if not holders:
         where = candidates[0][1] if len({arn for _, arn in candidates}) == 1 else source
-        raise UsageError(f"No target {target_id!r} for source {where}; nothing was changed.")
+        raise UsageError(f"No target {echo(target_id)} for source {where}; nothing was changed.")
     if len(holders) > 1:
         listed = "; ".join(f"{arn} in {t}" for t, arn in holders)
         raise UsageError(
-            f"Target {target_id!r} exists for more than one source ({listed}); give the source ARN or the table."
+            f"Target {echo(target_id)} exists for more than one source ({listed}); give the source ARN or the table."
         )
     return holders[0]
 
@@ -863,5 +863,5 @@ def set_active(
     holder_table, arn = resolve_target(settings, source, target_id, table=table)
     change = fanout_aws.set_active(holder_table, arn, target_id.strip(), active)
     if not change.found:  # deleted between the lookup and the update
-        raise UsageError(f"No target {target_id!r} for source {arn}; nothing was changed.")
+        raise UsageError(f"No target {echo(target_id)} for source {echo(arn)}; nothing was changed.")
     return ToggleResult(holder_table, arn, target_id.strip(), active, changed=change.previous is not active)

@@ -38,7 +38,7 @@ from bot.core.mail.state import (
     same_state,
     to_item,
 )
-from bot.errors import AwsError, ConfigError, OpsbotError, UsageError
+from bot.errors import AwsError, ConfigError, OpsbotError, UsageError, echo
 
 logger = logging.getLogger("opsbot.mail")
 
@@ -593,7 +593,7 @@ def list_addresses(
     is listed (and also addresses disabled earlier whose entry changed since: each shows its own since).
     """
     if state not in LIST_STATES:
-        raise UsageError(f"--state takes one of {', '.join(LIST_STATES)}, not {state!r}.")
+        raise UsageError(f"--state takes one of {', '.join(LIST_STATES)}, not {echo(state)}.")
     if not 1 <= limit <= MAX_LIST_LIMIT:
         raise UsageError(f"--limit must be between 1 and {MAX_LIST_LIMIT}, not {limit}.")
     changed_since = resolve_list_since(since, now=now)
@@ -749,7 +749,7 @@ def stats(settings: Settings, since: str = "7d", *, now: datetime | None = None)
     now = now or datetime.now(UTC)
     start = parse_time(since, now=now)
     if start >= now:
-        raise UsageError(f"--since {since!r} is not in the past.")
+        raise UsageError(f"--since {echo(since)} is not in the past.")
     first_day, last_day = start.date().isoformat(), now.date().isoformat()
     days = mailing.read_stats(settings.state_table, first_day, last_day)
     totals: dict[str, int] = {}
@@ -840,7 +840,7 @@ def reenable(address: str, settings: Settings, *, by: str) -> ActionResult:
     current = stored_item(settings.mailing_table, normalized, spelled)
     before = derive(from_item(current), rules) if current is not None else None
     if current is None and not settings.ses_suppression:
-        raise UsageError(f"No feedback is recorded for {normalized}, so there is nothing to re-enable.")
+        raise UsageError(f"No feedback is recorded for {echo(normalized)}, so there is nothing to re-enable.")
     # The suppression list first: an address enabled in the table but still suppressed by SES would bounce
     # (OnAccountSuppressionList) and be disabled again by the next notification.
     listing = "SES suppression list not checked (OPSBOT_SES_SUPPRESSION is off)"
@@ -870,7 +870,7 @@ def suppress(address: str, settings: Settings, *, by: str, reason: str = "") -> 
     spelled = spelling(address.strip(), normalized)
     wanted = reason.strip().upper()
     if wanted and wanted not in ses.REASONS:
-        raise UsageError(f"The suppression reason must be bounce or complaint, not {reason!r}.")
+        raise UsageError(f"The suppression reason must be bounce or complaint, not {echo(reason)}.")
     rules = mail_config(settings).rules
     current = stored_item(settings.mailing_table, normalized, spelled)
     record = from_item(current) if current is not None else None

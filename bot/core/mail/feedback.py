@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from email.utils import parseaddr, parsedate_to_datetime
 from typing import Any, Literal
 
-from bot.errors import UsageError
+from bot.errors import UsageError, echo
 
 EventKind = Literal["bounce", "complaint", "delivery", "reenable", "suppress"]
 
@@ -188,8 +188,7 @@ def sender_address(source: str) -> str:
 
 
 def _shown(text: object) -> str:
-    value = str(text)
-    return repr(value if len(value) <= 80 else value[:79] + "…")
+    return echo(text)
 
 
 # -- timestamps ------------------------------------------------------------------------------------

@@ -3,21 +3,87 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from bot.listeners.framework.declarations import ActionCall, ButtonAction
 from bot.listeners.framework.delivery import deliver, post_to_response_url, safe_respond
 from bot.listeners.framework.failures import failure, not_started
-from bot.listeners.framework.runtime import audit_soon, audit_soon_call, caller_from, runtime_of
+from bot.listeners.framework.runtime import Runtime, audit_soon, audit_soon_call, caller_from, runtime_of
 from bot.security import audit
+
+if TYPE_CHECKING:
+    from bot.aws.state import LockResult, StateTable
 
 logger = logging.getLogger("opsbot.listeners")
 
 
 def default_idempotency_key(call: ActionCall) -> str:
     return f"{call.button.action_id}:{call.channel_id}:{call.message_ts}:{call.value}"
+
+
+@dataclass(frozen=True)
+class _Held:
+    """A button's idempotency lock while this click holds it."""
+
+    state: StateTable
+    key: str
+    owner: str
+    seconds: int
+
+    def record(self, user: str, at: int, ref: str, outcome: str) -> str:
+        """Write the outcome on the lock; '' when written, else a note for the audit detail.
+
+        A failed write keeps the lock as it is ("running", until its TTL): the work was done, so a second
+        click, even one for the opposite decision, must still find the lock taken."""
+        holder = {"user": user, "at": at, "ref": ref, "outcome": outcome}
+        try:
+            if self.state.update_lock(self.key, holder, ttl_seconds=self.seconds, owner=self.owner):
+                return ""
+            logger.warning("lock %s expired and was taken by another click before the outcome", self.key)
+            return "the lock had expired and was taken by another click"
+        except Exception as error:
+            logger.warning(
+                "lock %s: outcome not recorded, the lock stays until it expires: %r", self.key, error
+            )
+            return f"the outcome was not recorded on the lock ({type(error).__name__}); it stays until it expires"
+
+    def release(self) -> None:
+        try:
+            self.state.release_lock(self.key, owner=self.owner)
+        except Exception:
+            # It expires by itself; a later click is refused as a duplicate until then.
+            logger.exception("could not release lock %s", self.key)
+
+
+def _take_lock(runtime: Runtime, button: ButtonAction, call: ActionCall) -> tuple[_Held | None, LockResult]:
+    """(the lock when this click took it, else None; the lock's record). Raises when DynamoDB fails: then
+    nothing ran, and only a lock carrying our token (written before a timeout) is removed again."""
+    from bot.aws.state import StateTable
+
+    state = StateTable(runtime.settings.state_table)
+    key = (button.idempotency_key or default_idempotency_key)(call)
+    owner = secrets.token_hex(16)
+    holder = {"user": call.user_id, "at": int(call.started), "ref": call.ref, "outcome": "running"}
+    held = _Held(state, key, owner, button.lock_seconds)
+    try:
+        lock = state.acquire_lock(key, holder, ttl_seconds=button.lock_seconds, owner=owner)
+    except Exception:
+        held.release()
+        raise
+    return (held if lock.acquired else None), lock
+
+
+def _already_done(lock: LockResult) -> str:
+    who = lock.holder.get("user", "someone")
+    when = lock.holder.get("at")
+    did = lock.holder.get("outcome", "running")
+    did = "still in progress or its outcome was not recorded" if did == "running" else did
+    at = f" at <!date^{when}^{{date_short_pretty}} {{time}}|{when}>" if when else ""
+    return f":information_source: Already done by <@{who}>{at} ({did}); nothing was changed again."
 
 
 def register_action(app: Any, button: ButtonAction) -> None:
@@ -39,7 +105,10 @@ def register_action(app: Any, button: ButtonAction) -> None:
             button=button, respond=respond, action=action_payload,
         )  # fmt: skip
         outcome, detail = "ok", ""
-        lock_key = ""
+        # Set only once the lock is ours, so nothing below can touch a lock another click holds; and
+        # every write to it is conditional on our owner token (``StateTable.update_lock``/``release_lock``).
+        held: _Held | None = None
+        done = False  # the work ran to its end: from here on, a failure must not make it look undone
         try:
             decision = runtime.decide(button.action, mutating=button.mutating, caller=caller, client=client)
             if not decision.allowed:
@@ -48,48 +117,40 @@ def register_action(app: Any, button: ButtonAction) -> None:
                     respond, f":no_entry: You may not run `{button.action}`: {decision.reason}", ref=ref
                 )
                 return
-            state = None
             if button.mutating:
-                from bot.aws.state import StateTable
-
-                state = StateTable(runtime.settings.state_table)
-                lock_key = (button.idempotency_key or default_idempotency_key)(call)
-                holder = {"user": caller.user_id, "at": int(started), "ref": ref, "outcome": "running"}
-                lock = state.acquire_lock(lock_key, holder, ttl_seconds=button.lock_seconds)
-                if not lock.acquired:
+                held, taken = _take_lock(runtime, button, call)
+                if held is None:
                     outcome = "duplicate"
-                    who = lock.holder.get("user", "someone")
-                    when = lock.holder.get("at")
-                    did = lock.holder.get("outcome", "running")
-                    at = f" at <!date^{when}^{{date_short_pretty}} {{time}}|{when}>" if when else ""
-                    safe_respond(
-                        respond,
-                        f":information_source: Already done by <@{who}>{at} ({did}); nothing was changed again.",
-                        ref=ref,
-                    )
-                    lock_key = ""
+                    safe_respond(respond, _already_done(taken), ref=ref)
                     return
             reply = button.run(call)
+            done = True
             if reply is not None:
                 outcome, detail = reply.outcome, reply.detail
-                if not deliver(respond, reply, ref=ref, for_button=True):
-                    detail = "; ".join(filter(None, [detail, "the reply was not delivered"]))
-            if state is not None and lock_key:
-                holder = {"user": caller.user_id, "at": int(started), "ref": ref, "outcome": outcome}
-                state.update_lock(lock_key, holder, ttl_seconds=button.lock_seconds)
-                lock_key = ""
+            if held is not None:
+                # Before the reply: a second click from now on says what happened rather than "running".
+                note = held.record(caller.user_id, int(started), ref, outcome)
+                detail = "; ".join(filter(None, [detail, note]))
+            if reply is not None and not deliver(respond, reply, ref=ref, for_button=True):
+                detail = "; ".join(filter(None, [detail, "the reply was not delivered"]))
         except Exception as error:
-            message, outcome, detail = failure(error, ref)
-            safe_respond(respond, message, ref=ref)
+            if done:
+                # The change was made: the user must not read that it failed, nor the audit say so.
+                logger.exception("button %s ref=%s: failed after the work was done", button.action_id, ref)
+                detail = "; ".join(filter(None, [detail, f"after the work: {type(error).__name__}"]))
+                safe_respond(
+                    respond,
+                    f":information_source: The change was made, but opsbot could not finish reporting it "
+                    f"(reference `{ref}`).",
+                    ref=ref,
+                )
+            else:
+                message, outcome, detail = failure(error, ref)
+                safe_respond(respond, message, ref=ref)
         finally:
-            if lock_key:
+            if held is not None and not done:
                 # The work failed: let a later click try again rather than claim it was done.
-                try:
-                    from bot.aws.state import StateTable
-
-                    StateTable(runtime.settings.state_table).release_lock(lock_key)
-                except Exception:
-                    logger.exception("could not release lock %s", lock_key)
+                held.release()
             runtime.audit(
                 ref=ref,
                 started=started,

@@ -28,7 +28,7 @@ from bot.listeners.framework.declarations import (
     Subcommand,
 )
 from bot.listeners.framework.delivery import deliver, ephemeral, safe_respond
-from bot.listeners.framework.failures import failure, form_failure, not_started
+from bot.listeners.framework.failures import failure, form_failure, not_started, usage_text
 from bot.listeners.framework.runtime import ack_of, audit_soon, caller_from, runtime_of
 from bot.security import audit
 from bot.security.policy import Caller
@@ -160,7 +160,7 @@ def register_command(app: Any, command: Command) -> None:
         try:
             resolved = resolve(command, text)
         except UsageError as error:
-            ack(ephemeral(f":warning: {error}\nTry `{command.slash} help`."))
+            ack(ephemeral(f":warning: {usage_text(error)}\nTry `{command.slash} help`."))
             return
         if resolved.sub is None:
             reply = command_help(command, resolved.help_for)
@@ -182,6 +182,18 @@ def register_command(app: Any, command: Command) -> None:
                 ack(ephemeral(message))
                 return
             ack()
+            return
+        action = command.action_of(sub)
+        decision = runtime.decide_now(action, mutating=sub.mutating, caller=caller_from(body))
+        if decision is not None and not decision.allowed:
+            # Refused from the user id and channel alone: say so now, not after a "working" line. The
+            # lazy half only writes the audit record (it keeps AWS out of the ack).
+            context[ACK_NOTE] = {"outcome": "denied", "detail": decision.reason}
+            ack(ephemeral(f":no_entry: You may not run `{action}`: {decision.reason}"))
+            return
+        if decision is None:
+            # Only a Slack user-group lookup (or the policy's fetch) can tell: the ack promises no work.
+            ack(ephemeral(f":hourglass_flowing_sand: Checking that you may run `{action}`…"))
             return
         ack(ephemeral(f":hourglass_flowing_sand: {sub.working}"))
 

@@ -20,10 +20,19 @@ def failure(error: BaseException, ref: str) -> tuple[str, str, str]:
     return message, outcome, str(error) if isinstance(error, OpsbotError) else type(error).__name__
 
 
+def usage_text(error: UsageError) -> str:
+    """A usage error's sentence for mrkdwn. It is built from what someone typed (``echo``) and is never
+    meant as markup, so Slack's ``& < >`` are escaped: ``<!channel>`` typed as an argument pings nobody,
+    and ``Missing <serial>`` shows its angle brackets."""
+    from bot.render.blocks import escape
+
+    return escape(str(error))
+
+
 def explain_failure(error: BaseException, ref: str) -> tuple[str, str]:
     """(message for the user, audit outcome) for an exception raised by a run."""
     if isinstance(error, UsageError):
-        return f":warning: {error}", "usage"
+        return f":warning: {usage_text(error)}", "usage"
     if isinstance(error, NotAllowedError):
         return f":no_entry: {error}", "denied"
     if isinstance(error, OpsbotError):

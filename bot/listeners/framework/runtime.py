@@ -75,6 +75,12 @@ class Runtime:
             action, mutating=mutating, user=caller.user_id, channel=caller.channel_id, slack=client
         )
 
+    def decide_now(self, action: str, *, mutating: bool, caller: Caller) -> Decision | None:
+        """The decision, when it needs no network call (``Authorizer.decide_now``); else None."""
+        return self.authorizer.decide_now(
+            action, mutating=mutating, user=caller.user_id, channel=caller.channel_id
+        )
+
     def on_unstarted(
         self, function: Callable[..., None], handler: Callable[[Any, BaseException], None]
     ) -> None:
