@@ -262,3 +262,37 @@ def test_history_names_the_slack_user_as_a_mention(mail_harness: SlackHarness) -
     mail_harness.command("/mail", f"status {ADDRESS}", user=BOB)
     status = json.dumps(mail_harness.last(BOB).blocks)
     assert "by <@U0ALICE>" in status and "slack:U0ALICE" not in status
+
+
+def test_a_no_op_decision_answers_the_caller_only(mail_harness: SlackHarness) -> None:
+    """Re-enabling an address that is already enabled changes nothing: nothing is posted to the channel."""
+    alert_for(mail_harness)
+    mail_harness.command("/mail", f"reenable {ADDRESS}", user=ALICE)
+    assert mail_harness.last(ALICE).kind == "message"  # the change itself is announced
+    posted = [m for m in mail_harness.slack.visible() if m.kind == "message"]
+    mail_harness.command("/mail", f"reenable {ADDRESS}", user=ALICE)
+    reply = mail_harness.last(ALICE)
+    assert reply.kind == "ephemeral" and reply.ephemeral_to == ALICE[0]
+    assert "nothing changed" in json.dumps(reply.blocks)
+    assert [m for m in mail_harness.slack.visible() if m.kind == "message"] == posted
+    mail_harness.command("/mail", "suppress kept@example.com", user=ALICE)
+    mail_harness.command("/mail", "suppress kept@example.com", user=ALICE)
+    assert mail_harness.last(ALICE).kind == "ephemeral"
+
+
+def test_a_no_op_click_answers_the_clicker_and_leaves_the_alert_open(
+    mail_harness: SlackHarness, slack_server: LocalSlack
+) -> None:
+    alert = alert_for(mail_harness)
+    mail_harness.command("/mail", f"reenable {ADDRESS}", user=ALICE)  # decided elsewhere first
+    mail_harness.click(alert, "mail:reenable", user=ALICE)
+    reply = mail_harness.last(ALICE)
+    assert reply.kind == "ephemeral" and "Kept enabled (nothing changed)" in json.dumps(reply.blocks)
+    still = slack_server.find(alert.ts, ALERTS)
+    assert still is not None and buttons(still) == ["mail:reenable", "mail:suppress", "mail:history"]
+    # The no-op decided nothing: the alert's decision is still open, not "already done".
+    mail_harness.click(alert, "mail:suppress", user=ALICE)
+    assert state(mail_harness)["state"] == "disable"
+    updated = slack_server.find(alert.ts, ALERTS)
+    assert updated is not None and buttons(updated) == []
+    assert "Suppressed by <@U0ALICE>" in json.dumps(updated.blocks)

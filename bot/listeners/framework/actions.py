@@ -15,6 +15,9 @@ from bot.security import audit
 
 logger = logging.getLogger("opsbot.listeners")
 
+# The audit outcome of a mutating run that changed nothing (the thing already was so).
+UNCHANGED = "unchanged"
+
 
 def default_idempotency_key(call: ActionCall) -> str:
     return f"{call.button.action_id}:{call.channel_id}:{call.message_ts}:{call.value}"
@@ -74,16 +77,19 @@ def register_action(app: Any, button: ButtonAction) -> None:
                 outcome, detail = reply.outcome, reply.detail
                 if not deliver(respond, reply, ref=ref, for_button=True):
                     detail = "; ".join(filter(None, [detail, "the reply was not delivered"]))
-            if state is not None and lock_key:
+            if state is not None and lock_key and outcome != UNCHANGED:
                 holder = {"user": caller.user_id, "at": int(started), "ref": ref, "outcome": outcome}
                 state.update_lock(lock_key, holder, ttl_seconds=button.lock_seconds)
                 lock_key = ""
+            # An unchanged outcome (a no-op) decided nothing: the finally below releases its lock, so a
+            # later click may still decide rather than be told it was "already done".
         except Exception as error:
             message, outcome, detail = failure(error, ref)
             safe_respond(respond, message, ref=ref)
         finally:
             if lock_key:
-                # The work failed: let a later click try again rather than claim it was done.
+                # The work failed or changed nothing: let a later click try again rather than claim it
+                # was done.
                 try:
                     from bot.aws.state import StateTable
 
