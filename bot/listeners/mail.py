@@ -34,7 +34,10 @@ ACTION_MORE = "mail:more"
 ALERT_ACTIONS_BLOCK = "mail:alert-actions"
 SLACK_LIST_LIMIT = 40  # a page of addresses must fit in one message with its button
 
-ADDRESS = Positional("address", "the e-mail address, e.g. jane@example.com")
+# The rest of the words: a display name pasted with the address (`Jane Doe <jane@example.com>`) is one.
+ADDRESS = Positional(
+    "address", "the e-mail address, e.g. jane@example.com (a pasted display name is fine)", words=True
+)
 
 
 def _validate_address(args: ParsedArgs) -> None:

@@ -114,3 +114,13 @@ def test_feed_reports_unreadable_files(
     assert code == 2 and "is not JSON" in err
     code, _, err = run(capsys, "feed", str(tmp_path / "missing.json"))
     assert code == 2 and "Cannot read" in err
+
+
+def test_an_address_with_its_display_name(cli_env: None, capsys: pytest.CaptureFixture[str]) -> None:
+    run(capsys, "feed", str(EVENTS_DIR / "sns_ses_complaint.json"))
+    for argv in (["Angry Person <angry@example.com>"], ["Angry", "Person", "<angry@example.com>"],
+                 ['"Person, Angry" <angry@example.com>'], ["<mailto:angry@example.com|angry@example.com>"]):  # fmt: skip
+        code, out, _ = run(capsys, "status", *argv, "--json")
+        assert code == 0 and json.loads(out)["address"] == "angry@example.com"
+    code, out, _ = run(capsys, "reenable", "Angry Person <angry@example.com>", "--json")
+    assert code == 0 and json.loads(out)["state"] == "enable"

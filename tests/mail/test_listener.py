@@ -296,3 +296,28 @@ def test_a_no_op_click_answers_the_clicker_and_leaves_the_alert_open(
     updated = slack_server.find(alert.ts, ALERTS)
     assert updated is not None and buttons(updated) == []
     assert "Suppressed by <@U0ALICE>" in json.dumps(updated.blocks)
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        # As Slack sends what was typed: < and > escaped, the address itself made a mailto link.
+        "Jane Doe &lt;<mailto:Jane.Doe@example.com|Jane.Doe@example.com>&gt;",
+        "“Doe, Jane” &lt;<mailto:jane.doe@example.com|jane.doe@example.com>&gt;",
+        "<mailto:jane.doe@example.com|jane.doe@example.com>",
+    ],
+)
+def test_an_address_pasted_with_its_display_name(mail_harness: SlackHarness, typed: str) -> None:
+    alert_for(mail_harness)
+    ack = mail_harness.command("/mail", f"status {typed}", user=BOB)
+    assert "Unexpected" not in ack.text and "not an e-mail address" not in ack.text
+    assert mail_harness.last(BOB).text.startswith(f"{ADDRESS}: Disabled: permanent bounce")
+    mail_harness.command("/mail", f"suppress {typed} --reason complaint", user=ALICE)
+    assert state(mail_harness)["sticky"] is True
+    mail_harness.command("/mail", f"reenable {typed}", user=ALICE)
+    assert state(mail_harness)["state"] == "enable"
+    assert "Re-enabled by <@U0ALICE>" in json.dumps(mail_harness.last(ALICE).blocks)
+
+
+def test_help_names_the_address_once(mail_harness: SlackHarness) -> None:
+    assert "&lt;address&gt;..." not in mail_harness.command("/mail", "help").text
