@@ -33,7 +33,9 @@ def test_a_command_without_a_guarded_subcommand_has_no_lock_legend(harness: Slac
 def test_ops_help_of_a_command_works_like_its_own_help(harness: SlackHarness) -> None:
     for name in ("apilogs", "mail", "device", "dns", "fanout"):
         assert harness.command("/ops", f"help {name}").json == harness.command(f"/{name}", "help").json
-    assert harness.command("/ops", "help /mail reenable").json == harness.command("/mail", "help reenable").json
+    assert (
+        harness.command("/ops", "help /mail reenable").json == harness.command("/mail", "help reenable").json
+    )
     assert harness.command("/ops", "help whoami").json == harness.command("/ops", "whoami help").json
     assert "There is no command 'frob'" in harness.command("/ops", "help frob").text
     assert "has no subcommand 'frob'" in harness.command("/ops", "help mail frob").text
