@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from tests.support.slack import SlackHarness
+from tests.support.slack import Ack, SlackHarness
 
 
 def test_ops_help_is_answered_in_the_ack(harness: SlackHarness) -> None:
@@ -10,10 +10,10 @@ def test_ops_help_is_answered_in_the_ack(harness: SlackHarness) -> None:
     assert "/ops" in ack.text
 
 
-def _all_text(ack: object) -> str:
+def _all_text(ack: Ack) -> str:
     import json
 
-    return json.dumps(getattr(ack, "json"))
+    return json.dumps(ack.json)
 
 
 def test_ops_help_marks_the_subcommands_that_need_a_grant(harness: SlackHarness) -> None:
