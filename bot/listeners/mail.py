@@ -279,7 +279,8 @@ def _decided(call: ActionCall, result: Any) -> Reply:
     message = call.message
     if message and _is_alert(message):
         blocks = resolved_alert(message.get("blocks", []), resolution_note(result, slack=True))
-        text = f"{message.get('text', '')} — {resolution_note(result, slack=False)}"[:3000]
+        note = resolution_note(result, slack=False, slack_times=True)
+        text = f"{message.get('text', '')} — {note}"[:3000]
     return Reply(
         text=text,
         blocks=blocks,

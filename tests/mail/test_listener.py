@@ -62,7 +62,9 @@ def test_status_of_a_slack_formatted_address(mail_harness: SlackHarness) -> None
     # Slack sends e-mail addresses in command text as mailto links.
     mail_harness.command("/mail", "status <mailto:Jane.Doe@example.com|Jane.Doe@example.com>", user=BOB)
     reply = mail_harness.last(BOB)
-    assert reply.text.startswith(f"{ADDRESS}: Disabled: permanent bounce since 2024-05-01T10:15:30.120Z")
+    # The time as a date token (each reader's own zone), with the UTC time as its fallback.
+    since = "<!date^1714558530^{date_short_pretty} {time_secs}|2024-05-01 10:15:30 UTC>"
+    assert reply.text.startswith(f"{ADDRESS}: Disabled: permanent bounce since {since}")
     assert "permanent Permanent/General 5.1.1" in json.dumps(reply.blocks)
     assert reply.kind == "ephemeral"
 
