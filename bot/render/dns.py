@@ -25,7 +25,9 @@ from bot.render.blocks import (
     fields_section,
     fit,
     header,
+    iso_time,
     section,
+    slack_time,
     truncate,
 )
 
@@ -270,7 +272,7 @@ def status_blocks(statuses: Sequence[ZoneStatus]) -> list[Block]:
 
 def _status_fields(item: ZoneStatus) -> list[str]:
     last = item.last_sync or {}
-    synced = last.get("synced_at", "never")
+    synced = slack_time(last["synced_at"]) if last.get("synced_at") else "never"
     counts = last.get("counts") or {}
     applied = (
         f"{counts.get('CREATE', 0)} created, {counts.get('UPSERT', 0)} updated, "
@@ -296,7 +298,8 @@ def _check_field(item: ZoneStatus) -> str:
         if item.pending
         else "nothing pending"
     )
-    return f"{check.get('checked_at', '?')} (serial {_or_dash(check.get('master_serial'))}): {pending}"
+    checked = slack_time(check["checked_at"]) if check.get("checked_at") else "?"
+    return f"{checked} (serial {_or_dash(check.get('master_serial'))}): {pending}"
 
 
 def _or_dash(value: object) -> str:
@@ -355,7 +358,8 @@ def status_text(statuses: Sequence[ZoneStatus]) -> str:
         lines.append(f"{item.zone.name} -> {item.zone.zone_id}: {item.drift}")
         lines.append(f"  master {item.zone.master} serial {_or_dash(item.master_serial)}")
         lines.append(f"  Route 53 SOA serial {_or_dash(item.route53_serial)}")
-        lines.append(f"  last sync {last.get('synced_at', 'never')} (serial {_or_dash(item.last_serial)})")
+        synced = iso_time(last["synced_at"]) if last.get("synced_at") else "never"
+        lines.append(f"  last sync {synced} (serial {_or_dash(item.last_serial)})")
         for problem in (item.master_error, item.route53_error):
             if problem:
                 lines.append(f"  problem: {problem}")

@@ -121,7 +121,8 @@ def test_reenable_button_updates_the_alert_once(mail_harness: SlackHarness, slac
     rev = state(mail_harness)["rev"]
     # A second click (a stale copy of the message, or someone else at the same moment) does nothing.
     mail_harness.click(original, "mail:suppress", user=ALICE)
-    assert "Already done by <@U0ALICE>" in mail_harness.last(ALICE).text
+    already = mail_harness.last(ALICE).text
+    assert "Already done by <@U0ALICE> at <!date^" in already and " UTC>" in already
     assert state(mail_harness)["rev"] == rev
     assert state(mail_harness)["state"] == "enable"
 

@@ -64,7 +64,9 @@ def register_action(app: Any, button: ButtonAction) -> None:
                     who = lock.holder.get("user", "someone")
                     when = lock.holder.get("at")
                     did = lock.holder.get("outcome", "running")
-                    at = f" at <!date^{when}^{{date_short_pretty}} {{time}}|{when}>" if when else ""
+                    from bot.render.blocks import slack_time
+
+                    at = f" at {slack_time(when)}" if when else ""
                     safe_respond(
                         respond,
                         f":information_source: Already done by <@{who}>{at} ({did}); nothing was changed again.",
