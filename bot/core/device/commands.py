@@ -37,7 +37,7 @@ from bot.aws.devices import UNREGISTERED_EMAIL, is_activated
 from bot.aws.state import StateTable
 from bot.config import Settings, apply_log_level
 from bot.core.common.timeparse import format_time
-from bot.errors import UsageError
+from bot.errors import NotFoundError, UsageError
 
 log = logging.getLogger("opsbot.device")
 
@@ -650,7 +650,7 @@ def deactivate(
     if previous is None:
         if audit:
             _audit(settings, actor, "device.deactivate", f"{serial} {client_id}", "unknown_device", started)
-        raise UsageError(
+        raise NotFoundError(
             f"No device has serial number {serial} and client id {client_id}; nothing was changed."
         )
     # A new code makes earlier guesses meaningless: lift the device's lock and start counting afresh.
@@ -753,7 +753,7 @@ def show(
         rows = catalog.devices_of_serial(settings.device_table, serial)
     if not rows:
         which = f"serial number {serial}" + (f" and client id {client_id.strip()}" if client_id else "")
-        raise UsageError(f"No device has {which}.")
+        raise NotFoundError(f"No device has {which}.")
     state = StateTable(settings.state_table)
     views: list[DeviceView] = []
     now = int(time.time())

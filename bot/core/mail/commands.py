@@ -38,7 +38,7 @@ from bot.core.mail.state import (
     same_state,
     to_item,
 )
-from bot.errors import AwsError, ConfigError, OpsbotError, UsageError
+from bot.errors import AwsError, ConfigError, NotFoundError, OpsbotError, UsageError
 
 logger = logging.getLogger("opsbot.mail")
 
@@ -840,7 +840,7 @@ def reenable(address: str, settings: Settings, *, by: str) -> ActionResult:
     current = stored_item(settings.mailing_table, normalized, spelled)
     before = derive(from_item(current), rules) if current is not None else None
     if current is None and not settings.ses_suppression:
-        raise UsageError(f"No feedback is recorded for {normalized}, so there is nothing to re-enable.")
+        raise NotFoundError(f"No feedback is recorded for {normalized}, so there is nothing to re-enable.")
     # The suppression list first: an address enabled in the table but still suppressed by SES would bounce
     # (OnAccountSuppressionList) and be disabled again by the next notification.
     listing = "SES suppression list not checked (OPSBOT_SES_SUPPRESSION is off)"
