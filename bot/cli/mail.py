@@ -117,6 +117,7 @@ def _read_events(paths: list[str]) -> list[Any]:
 def _feed(args: argparse.Namespace) -> int:
     from bot.cli.output import print_json
     from bot.intake.ses_feedback import SesFeedbackApp
+    from bot.render.blocks import plural
 
     app = SesFeedbackApp(Settings.from_env())
     reports = [app.handle(event).to_json() for event in _read_events(args.files)]
@@ -125,9 +126,9 @@ def _feed(args: argparse.Namespace) -> int:
     else:
         for path, report in zip(args.files, reports, strict=True):
             print(
-                f"{path}: {report['records']} records, {report['events']} recipient events, "
-                f"{report['changed']} changed, {report['duplicates']} duplicates, "
-                f"{report['ignored']} ignored, "
+                f"{path}: {plural(report['records'], 'record')}, "
+                f"{plural(report['events'], 'recipient event')}, {report['changed']} changed, "
+                f"{plural(report['duplicates'], 'duplicate')}, {report['ignored']} ignored, "
                 f"{report['malformed']} malformed; disabled: {', '.join(report['disabled']) or 'none'}"
             )
     return 0

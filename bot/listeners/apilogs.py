@@ -122,7 +122,12 @@ def _lookup(call: Call) -> Reply:
     if message.file is not None:
         blocks = _attach(call, result.request.value, message.file, blocks)
     outcome = "ok" if result.found else "not-found"
-    return Reply(text=message.text, blocks=blocks, outcome=outcome, detail=f"{len(result.events)} events")
+    return Reply(
+        text=message.text,
+        blocks=blocks,
+        outcome=outcome,
+        detail=f"{len(result.events)} event" + ("" if len(result.events) == 1 else "s"),
+    )
 
 
 def _attach(

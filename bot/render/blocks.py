@@ -45,6 +45,11 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def plural(count: int, noun: str, many: str = "") -> str:
+    """``1 line``, ``2 lines``, ``1,200 entries`` (``many``: the plural when it is not noun + s)."""
+    return f"{count:,} {noun if count == 1 else (many or noun + 's')}"
+
+
 # -- times -----------------------------------------------------------------------------------------
 # One format in Slack: the date token, which each reader's client shows in their own zone, with the UTC
 # time as its fallback text (notifications, old clients). Slack does not render the token inside code

@@ -27,6 +27,7 @@ from bot.render.blocks import (
     fit,
     header,
     iso_time,
+    plural,
     section,
     slack_time,
     truncate,
@@ -280,7 +281,7 @@ def digest_addresses_text(digest: Any) -> str:
 
 
 def digest_message(digest: Any) -> tuple[str, list[Block]]:
-    title = f"Bounce storm: {digest.total:,} addresses disabled or flagged"
+    title = f"Bounce storm: {plural(digest.total, 'address', 'addresses')} disabled or flagged"
     by_type = "\n".join(f"{escape(k)}: {v:,}" for k, v in _top(digest.by_type, 8)) or "none"
     by_sender = "\n".join(f"{escape(k)}: {v:,}" for k, v in _top(digest.by_sender, 5)) or "none"
     diagnostics = []
@@ -608,7 +609,9 @@ def list_blocks(page: Any, *, continued: bool = False) -> list[Block]:
     )
     blocks: list[Block] = [
         header(title),
-        context(f"{_list_filters(page, slack=True)} · {page.scanned:,} entries scanned. {LIST_COST_NOTE}"),
+        context(
+            f"{_list_filters(page, slack=True)} · {plural(page.scanned, 'entry', 'entries')} scanned. {LIST_COST_NOTE}"
+        ),
     ]
     rows: list[Block] = [
         section(
@@ -634,7 +637,7 @@ def list_blocks(page: Any, *, continued: bool = False) -> list[Block]:
 
         cursor = encode_list_cursor(shown[-1].address)
     if not cursor:
-        kept.append(context(f"{len(shown)} address{'es' if len(shown) != 1 else ''} shown; end of list."))
+        kept.append(context(f"{plural(len(shown), 'address', 'addresses')} shown; end of list."))
     elif len(value := list_more_value(page, cursor)) <= MAX_BUTTON_VALUE:
         kept.append(actions([button("More addresses", ACTION_MORE, value)], block_id="mail_more"))
     else:
@@ -655,7 +658,7 @@ def list_text(page: Any) -> str:
         lines.append(
             f"  {entry.address:<{width}}  {entry.state:<7}  {iso_time(entry.since) or '-':<24}  {_listed_line(entry)}"
         )
-    lines.append(f"  {page.scanned:,} entries scanned. {LIST_COST_NOTE}")
+    lines.append(f"  {plural(page.scanned, 'entry', 'entries')} scanned. {LIST_COST_NOTE}")
     if page.next_cursor:
         lines.append(f"more: --cursor {page.next_cursor}")
     return "\n".join(lines)
