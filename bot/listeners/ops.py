@@ -20,8 +20,8 @@ def _help(runtime: Runtime, args: ParsedArgs, caller: Caller) -> Reply:
         # `/ops help dns [resync]` answers as `/dns help [resync]` does.
         command = runtime.commands.get(wanted)
         if command is None:
-            names = ", ".join(f"`{c.slash}`" for c in runtime.commands.values())
-            text = f":warning: There is no command {escape(quoted(wanted))}. Commands: {names}."
+            known = ", ".join(f"`{c.slash}`" for c in runtime.commands.values())
+            text = f":warning: There is no command {escape(quoted(wanted))}. Commands: {known}."
             return Reply(text=text, blocks=[section(text)], outcome="usage")
         sub_name = str(args.get("subcommand") or "").strip().lower()
         sub = command.find(sub_name) if sub_name else None
