@@ -51,7 +51,7 @@ def resolve(command: Command, text: str) -> Resolved:
         # /ops has a real "help" subcommand: `/ops help whoami` is help on its own subcommand, anything
         # else (`/ops help dns`) is for that subcommand to answer.
         own = command.find(tokens[1].lower()) if len(tokens) > 1 else None
-        if own is not None and own is not own_help:
+        if own is not None:
             return Resolved(None, None, tuple(tokens), help_for=own)
         args = parse(tokens[1:], own_help.spec)
         if own_help.validate is not None:
