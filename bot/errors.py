@@ -29,6 +29,15 @@ class UsageError(OpsbotError):
     exit_code = 2
 
 
+class NotFoundError(UsageError):
+    """What was asked about does not exist (a device, a fan-out target, an address with no record).
+
+    A usage error in Slack (the sentence says what was looked for); the CLI exits 1 for it, as for any
+    answer that found nothing, keeping 2 for input it could not read."""
+
+    exit_code = 1
+
+
 class ConfigError(OpsbotError):
     """opsbot itself is configured wrongly (environment variable, policy, table name)."""
 

@@ -142,7 +142,7 @@ def _tail(args: argparse.Namespace) -> int:
     from bot.cli.output import print_json, use_colour
     from bot.core.apilogs.commands import plan_tail
     from bot.core.apilogs.model import LogEvent, sort_key
-    from bot.render.apilogs import group_label, tail_batch_text, tail_summary_text
+    from bot.render.apilogs import group_label, tail_batch_text, tail_summary_text, timeline_header
 
     plan = plan_tail(
         Settings.from_env(),
@@ -158,6 +158,7 @@ def _tail(args: argparse.Namespace) -> int:
     if not args.json:
         labels = ", ".join(group_label(g, plan.stage) for g in plan.groups)
         print(f"Tailing {plan.stage.label}: {labels}. Ctrl-C to stop.", file=sys.stderr)
+        print(timeline_header(colour=colour), flush=True)
     batches = plan.tail.batches()
     try:
         for batch in batches:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 from dataclasses import replace
 from typing import Any
@@ -19,7 +20,7 @@ def _read_code(value: str) -> str:
 
 
 def _activate(args: argparse.Namespace) -> int:
-    from bot.cli.output import emit, print_json
+    from bot.cli.output import emit
     from bot.core.device.commands import MASK, activate
     from bot.errors import OpsbotError, UsageError
     from bot.render.device import activation_text
@@ -38,18 +39,14 @@ def _activate(args: argparse.Namespace) -> int:
             Settings.from_env(), args.serial, args.client_id, code, args.email, actor=cli_actor()
         )
     except OpsbotError as error:
-        # Scripts read stdout: with --json they get a document for bad input and AWS errors too, while
-        # the sentence still goes to stderr and the exit code stays (2 usage, 1 error). Our messages never
-        # hold the code; an AWS message is not ours, so it is masked in case it quotes a request value.
+        # Our messages never hold the code; an AWS message is not ours, so it is masked in case it quotes a
+        # request value. ``main`` prints the sentence, and with --json the failure's document.
         message = str(error)
         masked = message.replace(code, MASK) if len(code) >= 4 else message
-        if args.json:
-            reason = "usage" if isinstance(error, UsageError) else "error"
-            print_json({"ok": False, "reason": reason, "message": masked})
         if masked == message:
             raise
-        safe = OpsbotError(masked)
-        safe.exit_code = error.exit_code
+        safe = copy.copy(error)
+        safe.message, safe.hint, safe.args = masked, None, (masked,)
         raise safe from None
     emit(result, activation_text, as_json=args.json)
     return 0 if result.ok else 1
@@ -115,8 +112,8 @@ def add_parser(subparsers: Any) -> None:
         help="activate a device with its code and register the owner's e-mail",
         description="Exits 0 when the device was activated, 1 otherwise (wrong code, unknown device, "
         "already activated, locked out after too many wrong codes, an AWS error), 2 on bad input. With "
-        '--json, stdout always holds one document: {"ok": false, "reason": "usage"|"error", "message": ...} '
-        "for bad input and errors.",
+        '--json, stdout always holds one document: {"ok": false, "reason": "usage"|"not-found"|"error", '
+        '"message": ...} for bad input and errors.',
     )
     # Optional for argparse and checked by _activate, which answers in JSON with --json and repeats no
     # argument (argparse's errors name the arguments it did not expect, and one may be the code).

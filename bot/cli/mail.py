@@ -12,6 +12,13 @@ from typing import Any
 from bot.config import Settings
 from bot.security.audit import cli_actor
 
+ADDRESS_HELP = "the address, e.g. jane@example.com; a pasted 'Jane Doe <jane@example.com>' is fine"
+
+
+def _address(args: argparse.Namespace) -> str:
+    """The address words as one text: a display name pasted unquoted arrives as several words."""
+    return " ".join(args.address) if isinstance(args.address, list) else str(args.address)
+
 
 def _audit(
     settings: Settings, command: str, args: str, outcome: str, started: float, detail: str = ""
@@ -33,7 +40,7 @@ def _status(args: argparse.Namespace) -> int:
     from bot.core.mail.commands import status
     from bot.render.mail import status_text
 
-    result = status(args.address, Settings.from_env())
+    result = status(_address(args), Settings.from_env())
     if args.json:
         print_json(result.to_json())
     else:
@@ -74,12 +81,13 @@ def _decide(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     started = time.time()
-    shown_args = args.address + (f" --reason {args.reason}" if getattr(args, "reason", "") else "")
+    address = _address(args)
+    shown_args = address + (f" --reason {args.reason}" if getattr(args, "reason", "") else "")
     try:
         if args.mail_command == "reenable":
-            result = reenable(args.address, settings, by=cli_actor())
+            result = reenable(address, settings, by=cli_actor())
         else:
-            result = suppress(args.address, settings, by=cli_actor(), reason=args.reason or "")
+            result = suppress(address, settings, by=cli_actor(), reason=args.reason or "")
     except OpsbotError as error:
         _audit(settings, args.mail_command, shown_args, "error", started, error.message)
         raise
@@ -109,6 +117,7 @@ def _read_events(paths: list[str]) -> list[Any]:
 def _feed(args: argparse.Namespace) -> int:
     from bot.cli.output import print_json
     from bot.intake.ses_feedback import SesFeedbackApp
+    from bot.render.blocks import plural
 
     app = SesFeedbackApp(Settings.from_env())
     reports = [app.handle(event).to_json() for event in _read_events(args.files)]
@@ -117,9 +126,9 @@ def _feed(args: argparse.Namespace) -> int:
     else:
         for path, report in zip(args.files, reports, strict=True):
             print(
-                f"{path}: {report['records']} records, {report['events']} recipient events, "
-                f"{report['changed']} changed, {report['duplicates']} duplicates, "
-                f"{report['ignored']} ignored, "
+                f"{path}: {plural(report['records'], 'record')}, "
+                f"{plural(report['events'], 'recipient event')}, {report['changed']} changed, "
+                f"{plural(report['duplicates'], 'duplicate')}, {report['ignored']} ignored, "
                 f"{report['malformed']} malformed; disabled: {', '.join(report['disabled']) or 'none'}"
             )
     return 0
@@ -134,7 +143,7 @@ def add_parser(subparsers: Any) -> None:
     commands = parser.add_subparsers(dest="mail_command", metavar="SUBCOMMAND", required=True)
 
     status = commands.add_parser("status", help="state, why, last event, history, suppression-list status")
-    status.add_argument("address")
+    status.add_argument("address", nargs="+", metavar="ADDRESS", help=ADDRESS_HELP)
     status.add_argument("--json", action="store_true", help="one JSON document on stdout")
     status.set_defaults(func=_status)
 
@@ -164,12 +173,12 @@ def add_parser(subparsers: Any) -> None:
     listing.set_defaults(func=_list)
 
     reenable = commands.add_parser("reenable", help="enable an address again (audited)")
-    reenable.add_argument("address")
+    reenable.add_argument("address", nargs="+", metavar="ADDRESS", help=ADDRESS_HELP)
     reenable.add_argument("--json", action="store_true", help="one JSON document on stdout")
     reenable.set_defaults(func=_decide)
 
     suppress = commands.add_parser("suppress", help="disable an address and keep it disabled (audited)")
-    suppress.add_argument("address")
+    suppress.add_argument("address", nargs="+", metavar="ADDRESS", help=ADDRESS_HELP)
     suppress.add_argument(
         "--reason",
         choices=["bounce", "complaint"],

@@ -11,7 +11,11 @@ from typing import Any
 
 
 def _default(value: Any) -> Any:
-    if isinstance(value, datetime | date):
+    if isinstance(value, datetime):
+        from bot.render.blocks import iso_time
+
+        return iso_time(value)  # the CLI's one time format: ISO 8601 with the zone
+    if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, set | frozenset | tuple):
         return sorted(value) if isinstance(value, set | frozenset) else list(value)

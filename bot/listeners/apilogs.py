@@ -137,7 +137,12 @@ def _lookup(call: Call) -> Reply:
     if message.file is not None:
         blocks = _attach(call, result.request.value, message.file, blocks)
     outcome = "ok" if result.found else "not-found"
-    return Reply(text=message.text, blocks=blocks, outcome=outcome, detail=f"{len(result.events)} events")
+    return Reply(
+        text=message.text,
+        blocks=blocks,
+        outcome=outcome,
+        detail=f"{len(result.events)} event" + ("" if len(result.events) == 1 else "s"),
+    )
 
 
 def _attach(
@@ -197,8 +202,12 @@ def _run_tail(
     from bot.core.apilogs.commands import ended_flag_key, plan_tail, stop_flag_key
     from bot.core.apilogs.model import LogEvent
     from bot.core.common.timeparse import format_duration, parse_duration
-    from bot.render.apilogs import tail_message, tail_started_message, tail_summary_message
-    from bot.render.blocks import section
+    from bot.render.apilogs import (
+        tail_ended_message,
+        tail_message,
+        tail_started_message,
+        tail_summary_message,
+    )
 
     state = StateTable(call.settings.state_table)
     tail_id = call.ref
@@ -207,7 +216,10 @@ def _run_tail(
     if seconds_left < 5:
         raise UsageError("There is no time left in this invocation to tail; try again.")
     wanted = parse_duration(duration).total_seconds()
-    shown = duration if wanted <= seconds_left else format_duration(parse_duration(f"{int(seconds_left)}s"))
+    # A --for longer than this invocation may last is capped to what is left, and the top message says so.
+    capped = wanted > seconds_left
+    shown = format_duration(parse_duration(f"{int(seconds_left)}s")) if capped else duration
+    capped_from = duration if capped else ""
     plan = plan_tail(
         call.settings,
         api=api,
@@ -221,7 +233,7 @@ def _run_tail(
         limit=_limit(call),
     )
     started = tail_started_message(
-        plan.stage, plan.groups, tail_id, duration=shown, pattern=plan.tail.pattern
+        plan.stage, plan.groups, tail_id, duration=shown, pattern=plan.tail.pattern, capped_from=capped_from
     )
     posted = call.client.chat_postMessage(
         channel=call.channel_id,
@@ -236,7 +248,8 @@ def _run_tail(
         """One thread message with the oldest waiting lines (the loop runs once a second)."""
         nonlocal skipped
         if skipped:
-            note = " ".join(filter(None, [note, f"{skipped} lines were skipped: more than Slack can show."]))
+            lines = f"{skipped} line was" if skipped == 1 else f"{skipped} lines were"
+            note = " ".join(filter(None, [note, f"{lines} skipped: more than Slack can show."]))
             skipped = 0
         if not backlog and not note:
             return
@@ -279,27 +292,25 @@ def _run_tail(
         stopped_by = (state.get_flag(flag) or {}) if summary.stop_reason == "stopped" else {}
         done = tail_summary_message(summary)
         who = f" by <@{stopped_by['by']}>" if stopped_by.get("by") else ""
+        # The top message no longer says "Tailing": it says what was tailed and how it ended.
+        ended = tail_ended_message(
+            plan.stage, plan.groups, summary, pattern=plan.tail.pattern, who=who,
+            capped_from=capped_from, capped_to=shown,
+        )  # fmt: skip
         try:
             call.client.chat_postMessage(
                 channel=call.channel_id, thread_ts=thread, text=done.text + who, blocks=done.blocks
             )
-            call.client.chat_update(
-                channel=call.channel_id,
-                ts=thread,
-                text=f"Tail of {plan.stage.label} ended{who}.",
-                blocks=[
-                    started.blocks[0],
-                    section(
-                        f":white_check_mark: Ended{who}: {summary.events} lines, {summary.errors} errors."
-                    ),
-                ],
-            )
+            call.client.chat_update(channel=call.channel_id, ts=thread, text=ended.text, blocks=ended.blocks)
         except Exception:
             logger.exception("could not post the end of tail %s", tail_id)
+    lines = plan.tail.summary.events
+    counted = f"{lines} line" + ("" if lines == 1 else "s")
+    capped_note = f" --for was capped to {shown}." if capped_from else ""
     return Reply(
-        text=f"The tail of {plan.stage.label} ended: {plan.tail.summary.events} lines (see the thread).",
+        text=f"The tail of {plan.stage.label} ended: {counted} (see the thread).{capped_note}",
         outcome="ok",
-        detail=f"{plan.tail.summary.events} lines, {plan.tail.summary.stop_reason}",
+        detail=f"{counted}, {plan.tail.summary.stop_reason}",
     )
 
 

@@ -115,9 +115,12 @@ class Positional:
     optional: bool = False
     many: bool = False  # takes the rest (at least one unless optional)
     secret: bool = False
+    # Takes the rest as one value, like ``many``, but names one thing: a pasted
+    # ``Jane Doe <jane@example.com>`` is one address (the usage shows no "...").
+    words: bool = False
 
     def usage(self) -> str:
-        text = f"<{self.name}>" + ("..." if self.many else "")
+        text = f"<{self.name}>" + ("..." if self.many and not self.words else "")
         return f"[{text}]" if self.optional else text
 
 
@@ -232,7 +235,7 @@ def parse(tokens: Sequence[str], spec: ArgSpec) -> ParsedArgs:
     extra: tuple[str, ...] = ()
     remaining = list(positionals)
     for position in spec.positionals:
-        if position.many:
+        if position.many or position.words:
             if not remaining and not position.optional:
                 raise UsageError(f"Missing <{position.name}>.")
             extra = tuple(remaining)

@@ -117,6 +117,7 @@ def _activate_from_modal(call: ViewCall) -> Reply:
 
 def _show(call: Call) -> Reply:
     from bot.core.device.commands import show
+    from bot.render.blocks import plural
     from bot.render.device import device_blocks
 
     serial = call.args.get("serial")
@@ -127,7 +128,7 @@ def _show(call: Call) -> Reply:
     views = show(call.settings, serial, call.args.get("client-id"))
     if not call.may(ACTION_OWNERS):
         views = [view.owner_hidden() for view in views]
-    text = f"{len(views)} device(s) with serial number {serial}."
+    text = f"{plural(len(views), 'device')} with serial number {serial}."
     return Reply(text=text, blocks=device_blocks(views))
 
 

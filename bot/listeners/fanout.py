@@ -55,9 +55,10 @@ def _listing_reply(
     outcome: str = "ok",
     detail: str = "",
 ) -> Reply:
+    from bot.render.blocks import plural
     from bot.render.fanout import listing_blocks
 
-    text = f"{listing.target_count} fan-out target(s) in {len(listing.groups)} source(s)"
+    text = f"{plural(listing.target_count, 'fan-out target')} in {plural(len(listing.groups), 'source')}"
     blocks = listing_blocks(listing, page=page, nonce=_nonce(), note=note)
     return Reply(text=text, blocks=blocks, replace_original=replace, outcome=outcome, detail=detail)
 
@@ -73,10 +74,11 @@ def _list(call: Call) -> Reply:
 
 def _check_reply(call: Call | ActionCall, *, page: int = 0, replace: bool = False) -> Reply:
     from bot.core.fanout.commands import check
+    from bot.render.blocks import plural
     from bot.render.fanout import check_blocks
 
     report = check(call.settings)
-    text = f"fan-out check: {report.errors} error(s), {report.warnings} warning(s)"
+    text = f"fan-out check: {plural(report.errors, 'error')}, {plural(report.warnings, 'warning')}"
     return Reply(
         text=text,
         blocks=check_blocks(report, page=page),

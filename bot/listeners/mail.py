@@ -34,7 +34,10 @@ ACTION_MORE = "mail:more"
 ALERT_ACTIONS_BLOCK = "mail:alert-actions"
 SLACK_LIST_LIMIT = 40  # a page of addresses must fit in one message with its button
 
-ADDRESS = Positional("address", "the e-mail address, e.g. jane@example.com")
+# The rest of the words: a display name pasted with the address (`Jane Doe <jane@example.com>`) is one.
+ADDRESS = Positional(
+    "address", "the e-mail address, e.g. jane@example.com (a pasted display name is fine)", words=True
+)
 
 
 def _validate_address(args: ParsedArgs) -> None:
@@ -124,26 +127,33 @@ def _outcome(result: Any) -> str:
     return "ok" if result.changed else "unchanged"
 
 
-def _reenable(call: Call) -> Reply:
-    from bot.core.mail.commands import reenable
+def _decision_reply(result: Any) -> Reply:
+    """A command's decision: the channel sees who changed what; a no-op (the address already was so)
+    answers the caller only, as every no-op does."""
     from bot.render.mail import action_message
 
-    result = reenable(str(call.args["address"]), call.settings, by=_by(call.user_id))
     text, blocks = action_message(result)
     return Reply(
-        text=text, blocks=blocks, in_channel=True, outcome=_outcome(result), detail=result.suppression_list
+        text=text,
+        blocks=blocks,
+        in_channel=result.changed,
+        outcome=_outcome(result),
+        detail=result.suppression_list,
     )
+
+
+def _reenable(call: Call) -> Reply:
+    from bot.core.mail.commands import reenable
+
+    return _decision_reply(reenable(str(call.args["address"]), call.settings, by=_by(call.user_id)))
 
 
 def _suppress(call: Call) -> Reply:
     from bot.core.mail.commands import suppress
-    from bot.render.mail import action_message
 
     reason = str(call.args.get("reason") or "")
-    result = suppress(str(call.args["address"]), call.settings, by=_by(call.user_id), reason=reason)
-    text, blocks = action_message(result)
-    return Reply(
-        text=text, blocks=blocks, in_channel=True, outcome=_outcome(result), detail=result.suppression_list
+    return _decision_reply(
+        suppress(str(call.args["address"]), call.settings, by=_by(call.user_id), reason=reason)
     )
 
 
@@ -262,10 +272,15 @@ def _decided(call: ActionCall, result: Any) -> Reply:
     from bot.render.mail import action_message, resolution_note, resolved_alert
 
     text, blocks = action_message(result)
+    if not result.changed:
+        # A no-op answers the clicker only: the alert (or status message) stays as it was, its decision
+        # still open (the framework releases the lock of an unchanged outcome).
+        return Reply(text=text, blocks=blocks, outcome=_outcome(result), detail=result.suppression_list)
     message = call.message
     if message and _is_alert(message):
         blocks = resolved_alert(message.get("blocks", []), resolution_note(result, slack=True))
-        text = f"{message.get('text', '')} — {resolution_note(result, slack=False)}"[:3000]
+        note = resolution_note(result, slack=False, slack_times=True)
+        text = f"{message.get('text', '')} — {note}"[:3000]
     return Reply(
         text=text,
         blocks=blocks,

@@ -4,28 +4,52 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.listeners.args import ParsedArgs
+from bot.listeners.args import ArgSpec, ParsedArgs, Positional, quoted
 from bot.listeners.framework import Call, Command, Reply, Runtime, Subcommand, register_command, runtime_of
 from bot.security.policy import Caller
 
 
 def _help(runtime: Runtime, args: ParsedArgs, caller: Caller) -> Reply:
+    from bot.listeners.framework import command_help
+    from bot.listeners.framework.commands import LOCK_NOTE, is_mutating
     from bot.render.blocks import context, escape, header, section
+
+    mutating = runtime.mutating_actions()
+    wanted = str(args.get("command") or "").strip().lower().lstrip("/")
+    if wanted:
+        # `/ops help dns [resync]` answers as `/dns help [resync]` does.
+        command = runtime.commands.get(wanted)
+        if command is None:
+            known = ", ".join(f"`{c.slash}`" for c in runtime.commands.values())
+            text = f":warning: There is no command {escape(quoted(wanted))}. Commands: {known}."
+            return Reply(text=text, blocks=[section(text)], outcome="usage")
+        sub_name = str(args.get("subcommand") or "").strip().lower()
+        sub = command.find(sub_name) if sub_name else None
+        if sub_name and (sub is None or sub.hidden):
+            text = f":warning: `{command.slash}` has no subcommand {escape(quoted(sub_name))}."
+            return Reply(text=text, blocks=[section(text)], outcome="usage")
+        return command_help(command, sub, mutating)
 
     blocks = [header("opsbot commands")]
     lines = []
+    locks = False
     for command in runtime.commands.values():
-        subs = ", ".join(s.name for s in command.subcommands if not s.hidden and s.name != command.default)
+        names = []
+        for sub in command.subcommands:
+            if sub.hidden or sub.name == command.default:
+                continue
+            locked = is_mutating(command, sub, mutating)
+            locks = locks or locked
+            names.append(sub.name + (" :lock:" if locked else ""))
+        subs = ", ".join(names)
         default = command.find(command.default) if command.default else None
         lead = f" {escape(default.spec.usage())}" if default is not None else ""
         lines.append(f"*{command.slash}*{lead} — {command.summary}" + (f"\n      {subs}" if subs else ""))
     blocks.append(section("\n".join(lines)))
-    blocks.append(
-        context(
-            "Every command answers `help`, e.g. `/dns help`. :lock: actions need a policy grant; "
-            "`/ops whoami` shows yours."
-        )
-    )
+    footer = "Every command answers `help`, e.g. `/dns help` or `/ops help dns`."
+    if locks:  # the lock's legend only where a line shows one
+        footer += f" {LOCK_NOTE} `/ops whoami` shows your grants."
+    blocks.append(context(footer))
     text = "opsbot commands:\n" + "\n".join(lines)
     return Reply(text=text, blocks=blocks)
 
@@ -94,7 +118,18 @@ OPS = Command(
     name="ops",
     summary="help for every command, what you may do, the policy in force",
     subcommands=(
-        Subcommand("help", "List every opsbot command.", quick=_help),
+        Subcommand(
+            "help",
+            "List every opsbot command, or show one command's help (as `/dns help` does).",
+            quick=_help,
+            spec=ArgSpec(
+                positionals=(
+                    Positional("command", "a command's name, e.g. dns", optional=True),
+                    Positional("subcommand", "one of its subcommands, e.g. resync", optional=True),
+                )
+            ),
+            examples=("/ops help", "/ops help dns", "/ops help mail reenable"),
+        ),
         Subcommand("whoami", "Show who you are to opsbot and which actions you may run.", run=_whoami,
                    working="Checking your permissions…"),
         Subcommand("policy", "Show the authorization policy in force.", run=_policy,

@@ -29,6 +29,7 @@ from bot.render.blocks import (
     fit,
     header,
     section,
+    slack_time,
     truncate,
 )
 
@@ -188,7 +189,7 @@ def lookup_message(result: LookupResult) -> SlackMessage:
         f"*API*\n{escape(stage.name or stage.api_id)} ({stage.api_id}) · {escape(stage.stage)}",
         f"*Status*\n{info.status if info and info.status is not None else '?'}",
         f"*Latency*\n{_latency(result)}",
-        f"*Time*\n{_iso(result.events[0].timestamp)}",
+        f"*Time*\n{slack_time(result.events[0].timestamp)}",
         f"*Functions*\n{escape(', '.join(dict.fromkeys(i.function for i in result.invocations)) or 'none found')}",
     ]
     if info is not None and info.request_id and info.request_id != result.request.value:
@@ -200,20 +201,22 @@ def lookup_message(result: LookupResult) -> SlackMessage:
     if errors:
         shown = slack_lines(errors[:MAX_ERROR_LINES], stage)
         more = f" (first {MAX_ERROR_LINES} of {len(errors)})" if len(errors) > MAX_ERROR_LINES else ""
-        head.append(section(f":rotating_light: *Errors*{more}"))
+        head.append(section(f":rotating_light: *Errors*{more} (times in UTC)"))
         head.extend(code_blocks(shown, escape_text=True))
     for note in result.notes[:3]:
         head.append(context(f":information_source: {escape(note)}"))
     head.append(
         context(
-            f"Timeline: {len(result.events)} events from {len(result.groups)} log groups · "
-            f"{result.stats.total_calls} CloudWatch calls · {result.elapsed_ms / 1000:.1f} s"
+            f"Timeline (times in UTC): {_count(len(result.events), 'event')} from "
+            f"{_count(len(result.groups), 'log group')} · {_count(result.stats.total_calls, 'CloudWatch call')}"
+            f" · {result.elapsed_ms / 1000:.1f} s"
         )
     )
     buttons = actions([tail_button(stage), insights_button(result.insights_url)])
     timeline = code_blocks(slack_lines(result.events, stage), escape_text=True)
     note = (
-        f"The timeline does not fit in a message: all {len(result.events)} events are in the attached file."
+        f"The timeline does not fit in a message: all of it ({_count(len(result.events), 'event')}) is in "
+        "the attached file."
     )
     room_blocks = MAX_BLOCKS_MESSAGE - len(head) - 1
     room_chars = MAX_TOTAL_BLOCK_CHARS - block_chars(head) - block_chars([buttons])
@@ -229,7 +232,8 @@ def lookup_message(result: LookupResult) -> SlackMessage:
         kept.append(context("Long lines are shortened here; the attached file has them whole."))
     # The method and path come from the logs; the text is mrkdwn too (and notifies).
     text = truncate(
-        escape(f"{_headline(result)} — {len(result.events)} log events for {result.request.value}"), 300
+        escape(f"{_headline(result)} — {_count(len(result.events), 'log event')} for {result.request.value}"),
+        300,
     )
     return SlackMessage(text, [*head, *kept, buttons], file)
 
@@ -249,7 +253,7 @@ def not_found_message(result: LookupResult) -> SlackMessage:
         header(f"Nothing found for {truncate(result.request.value, 100)}"),
         section(
             f"No log events mention `{result.request.value}` ({result.request.kind.label}) between "
-            f"{_iso(result.start_ms)} and {_iso(result.end_ms)}."
+            f"{slack_time(result.start_ms)} and {slack_time(result.end_ms)}."
         ),
         section("*Searched*\n" + "\n".join(f"• {escape(line)}" for line in searched[:15])),
     ]
@@ -283,8 +287,19 @@ def _paint(text: str, code: str, enabled: bool) -> str:
     return f"\x1b[{code}m{text}\x1b[0m" if enabled else text
 
 
+# The width of a time on a terminal (``2024-05-01T10:15:30.120Z``), of the group and stream columns.
+_TIME_WIDTH, _GROUP_WIDTH, _STREAM_WIDTH = 24, 14, 18
+
+
+def timeline_header(*, colour: bool = False) -> str:
+    """The labels of the columns ``timeline_text`` prints."""
+    labels = f"{'TIME':<{_TIME_WIDTH}} {'GROUP':<{_GROUP_WIDTH}} {'STREAM':<{_STREAM_WIDTH}} MESSAGE"
+    return _paint(labels, "1", colour)
+
+
 def timeline_text(events: Sequence[LogEvent], stage: ApiStage | None, *, colour: bool) -> list[str]:
-    """``TIME  GROUP  STREAM  MESSAGE`` lines; groups in their own colour, errors in red."""
+    """``TIME  GROUP  STREAM  MESSAGE`` lines (``timeline_header`` labels them); groups in their own
+    colour, errors in red."""
     colours: dict[str, str] = {}
     lines: list[str] = []
     for event in events:
@@ -293,12 +308,15 @@ def timeline_text(events: Sequence[LogEvent], stage: ApiStage | None, *, colour:
         message = event.message.rstrip("\n")
         first, *rest = message.split("\n")
         prefix = (
-            f"{_paint(_iso(event.timestamp), '2', colour)} {_paint(f'{label:<14}', code, colour)} "
-            f"{_paint(f'{_stream_label(event.stream):<18}', '2', colour)} "
+            f"{_paint(f'{_iso(event.timestamp):<{_TIME_WIDTH}}', '2', colour)} "
+            f"{_paint(f'{label:<{_GROUP_WIDTH}}', code, colour)} "
+            f"{_paint(f'{_stream_label(event.stream):<{_STREAM_WIDTH}}', '2', colour)} "
         )
         error = is_error(message)
         lines.append(prefix + (_paint(first, "31", colour) if error else first))
-        indent = " " * (len(_iso(event.timestamp)) + 1 + 15 + 19)
+        indent = " " * (
+            max(_TIME_WIDTH, len(_iso(event.timestamp))) + 1 + _GROUP_WIDTH + 1 + _STREAM_WIDTH + 1
+        )
         lines.extend(indent + (_paint(line, "31", colour) if error else line) for line in rest)
     return lines
 
@@ -338,12 +356,13 @@ def lookup_text(result: LookupResult, *, colour: bool) -> str:
         )
     out.extend(f"Note: {note}" for note in result.notes)
     out.append("")
+    out.append(timeline_header(colour=colour))
     out.extend(timeline_text(result.events, stage, colour=colour))
     out.append("")
     out.append(
-        f"{len(result.events)} events from {len(result.groups)} log groups; "
-        f"{result.stats.total_calls} CloudWatch calls ({_calls(result.stats.calls)}), "
-        f"{result.stats.events} events read, {result.elapsed_ms / 1000:.2f} s"
+        f"{_count(len(result.events), 'event')} from {_count(len(result.groups), 'log group')}; "
+        f"{_count(result.stats.total_calls, 'CloudWatch call')} ({_calls(result.stats.calls)}), "
+        f"{_count(result.stats.events, 'event')} read, {result.elapsed_ms / 1000:.2f} s"
     )
     out.append(f"Logs Insights: {result.insights_url}")
     return "\n".join(out)
@@ -356,20 +375,67 @@ def _calls(calls: dict[str, int]) -> str:
 # -- tail -----------------------------------------------------------------------------------------
 
 
-def tail_started_message(
-    stage: ApiStage, groups: Sequence[str], tail_id: str, *, duration: str, pattern: str
-) -> SlackMessage:
+def _tail_what(stage: ApiStage, groups: Sequence[str], *, pattern: str) -> str:
     names = ", ".join(group_label(g, stage) for g in groups)
+    return (
+        f"*{escape(stage.name or stage.api_id)}* stage *{escape(stage.stage)}*: "
+        f"{_count(len(groups), 'log group')} ({escape(names)})"
+        + (f", filter `{escape(pattern)}`" if pattern else "")
+    )
+
+
+def tail_started_message(
+    stage: ApiStage,
+    groups: Sequence[str],
+    tail_id: str,
+    *,
+    duration: str,
+    pattern: str,
+    capped_from: str = "",
+) -> SlackMessage:
+    """The tail's top message while it runs, with its Stop button. ``capped_from``: the ``--for`` asked
+    for when it was more than the run can last (``duration`` is then what it was capped to)."""
     blocks = [
         section(
-            f":hourglass_flowing_sand: Tailing *{escape(stage.name or stage.api_id)}* stage *{escape(stage.stage)}* "
-            f"for {escape(duration)}: {len(groups)} log groups ({escape(names)})"
-            + (f", filter `{escape(pattern)}`" if pattern else "")
-            + ". New lines appear in this thread."
+            f":hourglass_flowing_sand: Tailing {_tail_what(stage, groups, pattern=pattern)} for "
+            f"{escape(duration)}. New lines appear in this thread (times in UTC)."
         ),
-        actions([button("Stop", ACTION_STOP, tail_id, style="danger")]),
     ]
+    if capped_from:
+        blocks.append(context(escape(capped_note(capped_from, duration))))
+    blocks.append(actions([button("Stop", ACTION_STOP, tail_id, style="danger")]))
     return SlackMessage(f"Tailing {stage.label}", blocks)
+
+
+def capped_note(asked: str, capped: str) -> str:
+    return (
+        f"--for {asked} is more than one run may last (the Lambda time limit): capped to {capped}. "
+        "For longer, tail again afterwards or use `opsbot apilogs tail`."
+    )
+
+
+def tail_ended_message(
+    stage: ApiStage,
+    groups: Sequence[str],
+    summary: TailSummary,
+    *,
+    pattern: str,
+    who: str = "",
+    capped_from: str = "",
+    capped_to: str = "",
+) -> SlackMessage:
+    """The top message once the tail has ended (replacing the running one and its Stop button)."""
+    blocks = [
+        section(
+            f"Tail of {_tail_what(stage, groups, pattern=pattern)}. Its lines are in this thread (times in UTC)."
+        ),
+        section(
+            f":white_check_mark: Ended{who}: {_count(summary.events, 'line')}, {_count(summary.errors, 'error')}."
+        ),
+    ]
+    if capped_from:
+        blocks.append(context(escape(capped_note(capped_from, capped_to))))
+    return SlackMessage(f"Tail of {stage.label} ended{who}.", blocks)
 
 
 # What one tail message holds at most; the rest waits for the next message (a second later).

@@ -8,7 +8,9 @@ would reject fails our tests and the demo.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 Block = dict[str, Any]
@@ -41,6 +43,76 @@ def truncate(text: str, limit: int) -> str:
 def escape(text: str) -> str:
     """Escape the three characters Slack's mrkdwn treats as control characters."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def plural(count: int, noun: str, many: str = "") -> str:
+    """``1 line``, ``2 lines``, ``1,200 entries`` (``many``: the plural when it is not noun + s)."""
+    return f"{count:,} {noun if count == 1 else (many or noun + 's')}"
+
+
+# -- times -----------------------------------------------------------------------------------------
+# One format in Slack: the date token, which each reader's client shows in their own zone, with the UTC
+# time as its fallback text (notifications, old clients). Slack does not render the token inside code
+# (``` or `), so code keeps UTC times and says so. One format on a terminal: ISO 8601 with the zone.
+
+TimeValue = datetime | str | int | float | None
+
+_EPOCH = re.compile(r"^\d{9,13}(\.\d+)?$")
+
+
+def as_datetime(value: TimeValue) -> datetime | None:
+    """An aware UTC datetime from a datetime, an ISO 8601 text (``Z`` or an offset; no zone = UTC),
+    epoch seconds or milliseconds; None for anything else (empty, unreadable)."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        if isinstance(value, datetime):
+            moment = value
+        elif isinstance(value, int | float):
+            moment = datetime.fromtimestamp(value / 1000 if value > 1e11 else value, UTC)
+        else:
+            text = value.strip()
+            if not text:
+                return None
+            if _EPOCH.match(text):
+                return as_datetime(float(text))
+            if text.endswith(("Z", "z")):
+                text = text[:-1] + "+00:00"
+            moment = datetime.fromisoformat(text.replace(" ", "T", 1) if " " in text[:11] else text)
+    except (ValueError, OverflowError, OSError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def utc_text(value: TimeValue) -> str:
+    """``2024-05-01 08:00:03 UTC``: the fallback text of a date token; unreadable values as they are."""
+    moment = as_datetime(value)
+    if moment is None:
+        return "" if value is None else str(value)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def slack_time(value: TimeValue) -> str:
+    """A time for Slack mrkdwn (not inside code): ``<!date^EPOCH^{date_short_pretty} {time_secs}|…>``,
+    shown in each reader's own zone, with the UTC time as its fallback. A value that is not a time is
+    returned escaped, as it is."""
+    moment = as_datetime(value)
+    if moment is None:
+        return escape("" if value is None else str(value))
+    epoch = int(moment.timestamp())
+    return f"<!date^{epoch}^{{date_short_pretty}} {{time_secs}}|{utc_text(moment)}>"
+
+
+def iso_time(value: TimeValue) -> str:
+    """A time on a terminal (the CLI): ISO 8601 with milliseconds and the zone, ``2024-05-01T08:00:03.120Z``.
+    A value that is not a time is returned as it is."""
+    moment = as_datetime(value)
+    if moment is None:
+        return "" if value is None else str(value)
+    text = moment.isoformat(timespec="milliseconds")
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 def mrkdwn(text: str) -> dict[str, str]:

@@ -31,7 +31,9 @@ from bot.render.blocks import (
     fields_section,
     fit,
     header,
+    iso_time,
     section,
+    slack_time,
     truncate,
 )
 
@@ -112,7 +114,7 @@ def device_blocks(views: Sequence[DeviceView]) -> list[Block]:
         ]
         if view.activated:
             fields += [
-                f"*Activated at*\n{escape(_dash(view.activated_at))}",
+                f"*Activated at*\n{slack_time(view.activated_at) if view.activated_at else _dash('')}",
                 f"*Activated by*\n{escape(_dash(view.activated_by))}",
             ]
         fields.append(f"*Wrong codes (last 15–30 min)*\n{view.recent_failures}")
@@ -138,11 +140,11 @@ def device_text(views: Sequence[DeviceView]) -> str:
             f"  type            {_dash(view.type)}",
             f"  endpoint        {_dash(view.endpoint)}",
             f"  certificate     {_dash(view.certificate_id)}",
-            f"  registered at   {_dash(view.registered_at)}",
+            f"  registered at   {_dash(iso_time(view.registered_at))}",
         ]
         if view.activated:
             lines += [
-                f"  activated at    {_dash(view.activated_at)}",
+                f"  activated at    {_dash(iso_time(view.activated_at))}",
                 f"  activated by    {_dash(view.activated_by)}",
             ]
         lines.append(f"  wrong codes     {view.recent_failures} recently")

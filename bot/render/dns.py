@@ -34,7 +34,9 @@ from bot.render.blocks import (
     fields_section,
     fit,
     header,
+    iso_time,
     section,
+    slack_time,
     truncate,
 )
 
@@ -305,7 +307,7 @@ def status_summary(statuses: Sequence[ZoneStatus]) -> str:
 def status_blocks(statuses: Sequence[ZoneStatus]) -> list[Block]:
     blocks: list[Block] = [header("DNS mirror status")]
     if not statuses:
-        blocks.append(section("No zones are configured. Set `OPSBOT_DNS_ZONES` (see README)."))
+        blocks.append(section("No zones are configured. Set `OPSBOT_DNS_ZONES` (see docs/configuration.md)."))
         return blocks
     for item in statuses:
         verdict, reason = item.verdict, item.reason
@@ -325,7 +327,7 @@ def status_blocks(statuses: Sequence[ZoneStatus]) -> list[Block]:
 
 def _status_fields(item: ZoneStatus) -> list[str]:
     last = item.last_sync or {}
-    synced = last.get("synced_at", "never")
+    synced = slack_time(last["synced_at"]) if last.get("synced_at") else "never"
     counts = last.get("counts") or {}
     applied = (
         f"{counts.get('CREATE', 0)} created, {counts.get('UPSERT', 0)} updated, "
@@ -342,7 +344,7 @@ def _status_fields(item: ZoneStatus) -> list[str]:
     ]
 
 
-def _check_field(item: ZoneStatus) -> str:
+def _check_field(item: ZoneStatus, *, slack: bool = True) -> str:
     check = item.last_check or {}
     if item.pending is None:
         return "none recorded"
@@ -351,7 +353,8 @@ def _check_field(item: ZoneStatus) -> str:
         if item.pending
         else "nothing to change"
     )
-    return f"{check.get('checked_at', '?')} (serial {_or_dash(check.get('master_serial'))}): {found}"
+    checked = (slack_time if slack else iso_time)(check["checked_at"]) if check.get("checked_at") else "?"
+    return f"{checked} (serial {_or_dash(check.get('master_serial'))}): {found}"
 
 
 def _or_dash(value: object) -> str:
@@ -411,8 +414,9 @@ def status_text(statuses: Sequence[ZoneStatus]) -> str:
         lines.append(f"{item.zone.name} -> {item.zone.zone_id}: {item.verdict}: {item.reason}")
         lines.append(f"  master {item.zone.master} serial {_or_dash(item.master_serial)}")
         lines.append(f"  Route 53 SOA serial {_or_dash(item.route53_serial)}")
-        lines.append(f"  last sync {last.get('synced_at', 'never')} (serial {_or_dash(item.last_serial)})")
-        lines.append(f"  last full check {_check_field(item)}")
+        synced = iso_time(last["synced_at"]) if last.get("synced_at") else "never"
+        lines.append(f"  last sync {synced} (serial {_or_dash(item.last_serial)})")
+        lines.append(f"  last full check {_check_field(item, slack=False)}")
         lines.extend(
             f"  problem: {e}" for e in (item.master_error, item.route53_error) if e and e not in item.reason
         )

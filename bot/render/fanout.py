@@ -28,6 +28,7 @@ from bot.render.blocks import (
     divider,
     escape,
     header,
+    plural,
     section,
     truncate,
 )
@@ -248,7 +249,7 @@ def listing_blocks(
     blocks: list[Block] = [header(title)]
     if note:
         blocks.append(section(truncate(note, _NOTE_CHARS)))
-    notes = [f"{listing.target_count} target(s) in {len(listing.groups)} source(s)"]
+    notes = [f"{plural(listing.target_count, 'target')} in {plural(len(listing.groups), 'source')}"]
     if listing.filters.source:
         notes.append(f"source {escape(listing.filters.source)}")
     if listing.filters.type:
@@ -332,11 +333,15 @@ def parse_check_page_value(value: str) -> int:
     return page
 
 
-def _check_head(report: CheckReport, note: str) -> list[Block]:
-    summary = (
-        f"{report.targets_checked} target(s) in {report.sources_checked} source(s): "
-        f"{report.errors} error(s), {report.warnings} warning(s)"
+def check_summary(report: CheckReport) -> str:
+    return (
+        f"{plural(report.targets_checked, 'target')} in {plural(report.sources_checked, 'source')}: "
+        f"{plural(report.errors, 'error')}, {plural(report.warnings, 'warning')}"
     )
+
+
+def _check_head(report: CheckReport, note: str) -> list[Block]:
+    summary = check_summary(report)
     blocks: list[Block] = [header("aws-lambda-fanout check"), context(summary + note)]
     for function, reason in report.hook_errors.items():
         blocks.append(context(f"hooks of {escape(function)} not checked: {escape(truncate(reason, 500))}"))
@@ -394,10 +399,7 @@ def check_blocks(
 
 
 def check_text(report: CheckReport) -> str:
-    lines = [
-        f"{report.targets_checked} target(s) in {report.sources_checked} source(s): "
-        f"{report.errors} error(s), {report.warnings} warning(s)"
-    ]
+    lines = [check_summary(report)]
     lines += [_finding_line(f, slack=False) for f in report.findings]
     lines += [f"hooks of {function} not checked: {reason}" for function, reason in report.hook_errors.items()]
     return "\n".join(lines)

@@ -27,7 +27,10 @@ from bot.render.blocks import (
     fields_section,
     fit,
     header,
+    iso_time,
+    plural,
     section,
+    slack_time,
     truncate,
 )
 
@@ -90,6 +93,12 @@ def address_code(address: str) -> str:
     return _inline_code(visible(address)) or "`?`"
 
 
+def when(value: Any, *, slack: bool) -> str:
+    """A time as Slack shows it (a date token, in each reader's zone; mrkdwn) or as the terminal does
+    (ISO 8601 with the zone)."""
+    return slack_time(value) if slack else iso_time(value)
+
+
 def colour(text: str, code: str, enabled: bool) -> str:
     return f"\x1b[{code}m{text}\x1b[0m" if enabled else text
 
@@ -119,16 +128,21 @@ def alert_title(alert: Any) -> str:
     return f"Disabled: {address}"
 
 
-def alert_why(alert: Any, *, slack: bool = False) -> str:
-    """Why the alert, in words; ``slack``: people as mentions (the text is then mrkdwn, escaped)."""
+def alert_why(alert: Any, *, slack: bool = False, slack_times: bool | None = None) -> str:
+    """Why the alert, in words; ``slack``: people as mentions (the text is then mrkdwn, escaped);
+    ``slack_times`` (default: as ``slack``): times as date tokens, e.g. for a message's notification text."""
     if alert.kind == "late-complaint":
         person = who(alert.reenabled_by, slack=slack) if alert.reenabled_by else "a person"
-        when = escape(alert.reenabled_at) if slack else alert.reenabled_at
+        in_slack = slack if slack_times is None else slack_times
+        at = when(alert.reenabled_at, slack=in_slack) if alert.reenabled_at else "an unknown time"
         # SES's text (complaintFeedbackType): escaped like every outside string in mrkdwn.
         feedback = alert.feedback_type or "no feedback type"
+        mrkdwn = slack or in_slack
+        if mrkdwn and not slack:  # mrkdwn with people named in words (a notification text): escaped
+            person = escape(person)
         return (
-            f"Late complaint ({escape(feedback) if slack else feedback}), received after {person} "
-            f"re-enabled it on {when or 'an unknown time'}; check before mailing"
+            f"Late complaint ({escape(feedback) if mrkdwn else feedback}), received after {person} "
+            f"re-enabled it on {at}; check before mailing"
         )
     if alert.kind == "complaint":
         return f"Complaint ({alert.feedback_type or 'no feedback type'})"
@@ -151,7 +165,7 @@ def alert_message(alert: Any) -> tuple[str, list[Block]]:
         f"*Address*\n{address_code(alert.address)}",
         f"*Why*\n{alert_why(alert, slack=True) if late else escape(why)}",
         f"*Sender*\n{escape(alert.sender or 'unknown')}",
-        f"*Time*\n{escape(alert.at)}",
+        f"*Time*\n{slack_time(alert.at)}",
         f"*Message id*\n`{escape(alert.message_id or 'unknown')}`",
     ]
     if alert.status:
@@ -172,7 +186,9 @@ def alert_message(alert: Any) -> tuple[str, list[Block]]:
         note = "A later successful delivery re-enables it; Keep suppressed makes that sticky."
     blocks.append({**context(note), "block_id": ALERT_NOTE_BLOCK})
     if alert.queued_at:
-        blocks.append(context(f"Posted late: Slack could not take this alert at {escape(alert.queued_at)}."))
+        blocks.append(
+            context(f"Posted late: Slack could not take this alert at {slack_time(alert.queued_at)}.")
+        )
     review = alert.kind in {"review", "late-complaint"}
     blocks.append(
         actions(
@@ -199,8 +215,9 @@ def alert_message(alert: Any) -> tuple[str, list[Block]]:
             block_id=ALERT_ACTIONS_BLOCK,
         )
     )
-    # The notification text is mrkdwn too (and notifies): SES's strings in it are escaped as in the blocks.
-    text = escape(f"{title} — {why}")
+    # The notification text is mrkdwn too (and notifies): SES's strings in it are escaped as in the blocks;
+    # the one time it can hold (a late complaint's) is a date token.
+    text = f"{escape(title)} — {alert_why(alert, slack_times=True)}" if late else escape(f"{title} — {why}")
     return truncate(text, 3000), blocks
 
 
@@ -228,13 +245,14 @@ def resolved_alert(blocks: Sequence[Mapping[str, Any]], note: str) -> list[Block
     return fit(kept)[0]
 
 
-def resolution_note(result: Any, *, slack: bool = True) -> str:
+def resolution_note(result: Any, *, slack: bool = True, slack_times: bool | None = None) -> str:
     """Who did what and when, worded after what the address was (so after the alert's button): "Kept
     enabled" (Keep enabled, or re-enabling an address already enabled) or "Re-enabled"; "Kept suppressed"
     or "Suppressed".
 
     "Nothing changed" only when neither the mailing table nor the SES suppression list changed; a change to
-    the list alone says the table already was so."""
+    the list alone says the table already was so. ``slack_times`` (default: as ``slack``): the time as a
+    date token, for a Slack message's notification text."""
     person = who(result.by, slack=slack)
     reenable = result.action == "reenable"
     # Nothing changed: the address already was what was asked for. An address enabled in the table but
@@ -256,9 +274,10 @@ def resolution_note(result: Any, *, slack: bool = True) -> str:
     elif reenable and kept:
         # Re-enabling an enabled address changes only its review flag (an enabled address is never sticky).
         done += " (review flag cleared)"
-    if slack:
-        return f"{done} by {person} at {escape(result.at)}; {escape(result.suppression_list)}."
-    return f"{done} by {person} at {result.at}; {result.suppression_list}."
+    at = when(result.at, slack=slack if slack_times is None else slack_times)
+    if slack or slack_times:
+        return f"{done} by {person if slack else escape(person)} at {at}; {escape(result.suppression_list)}."
+    return f"{done} by {person} at {at}; {result.suppression_list}."
 
 
 # -- digest ----------------------------------------------------------------------------------------
@@ -288,7 +307,7 @@ def digest_addresses_text(digest: Any) -> str:
 
 
 def digest_message(digest: Any) -> tuple[str, list[Block]]:
-    title = f"Bounce storm: {digest.total:,} addresses disabled or flagged"
+    title = f"Bounce storm: {plural(digest.total, 'address', 'addresses')} disabled or flagged"
     by_type = "\n".join(f"{escape(k)}: {v:,}" for k, v in _top(digest.by_type, 8)) or "none"
     by_sender = "\n".join(f"{escape(k)}: {v:,}" for k, v in _top(digest.by_sender, 5)) or "none"
     diagnostics = []
@@ -301,7 +320,8 @@ def digest_message(digest: Any) -> tuple[str, list[Block]]:
     blocks: list[Block] = [
         header(title),
         context(
-            f"Started {escape(digest.started_at or 'just now')} · updated {escape(digest.updated_at)} · "
+            f"Started {slack_time(digest.started_at) if digest.started_at else 'just now'} · updated "
+            f"{slack_time(digest.updated_at)} · "
             "individual alerts are paused until the storm ends; use `/mail status <address>` for one address."
         ),
         fields_section([f"*By type*\n{by_type}", f"*By sender*\n{by_sender}"]),
@@ -316,26 +336,30 @@ def digest_message(digest: Any) -> tuple[str, list[Block]]:
 # -- status ----------------------------------------------------------------------------------------
 
 
-def _status_summary(status: Any) -> str:
+def _status_summary(status: Any, *, slack: bool = False) -> str:
+    """The state in words; ``slack``: mrkdwn (escaped, the time a date token)."""
     reason = REASON_WORDS.get(status.reason, status.reason)
-    since = f" since {status.since}" if status.since else ""
+    since = f" since {when(status.since, slack=slack)}" if status.since else ""
     extra = []
     if status.sticky and status.state == "disable":
         extra.append("sticky: only a person can re-enable it")
     if status.review:
         extra.append("flagged for review (undetermined bounce)")
     tail = f" ({'; '.join(extra)})" if extra else ""
-    return f"{_state_word(status.state)}: {reason}{since}{tail}"
+    words = f"{_state_word(status.state)}: {escape(reason) if slack else reason}"
+    return f"{words}{since}{escape(tail) if slack else tail}"
 
 
-def _suppression_words(status: Any) -> str:
+def _suppression_words(status: Any, *, slack: bool = False) -> str:
+    """The SES suppression-list entry in words; ``slack``: mrkdwn (escaped, the time a date token)."""
     listing = status.suppression
     if not listing.checked:
         return "not checked (OPSBOT_SES_SUPPRESSION is off)"
     if listing.error:
-        return f"could not be checked: {listing.error}"
+        return f"could not be checked: {escape(listing.error) if slack else listing.error}"
     if listing.listed:
-        return f"listed ({listing.reason}, {listing.last_update or 'time unknown'})"
+        at = when(listing.last_update, slack=slack) if listing.last_update else "time unknown"
+        return f"listed ({escape(listing.reason) if slack else listing.reason}, {at})"
     return "not listed"
 
 
@@ -390,19 +414,19 @@ def history_blocks(history: Sequence[Mapping[str, Any]]) -> list[Block]:
 
 
 def status_message(status: Any, *, with_buttons: bool = True) -> tuple[str, list[Block]]:
-    summary = _status_summary(status)
-    blocks: list[Block] = [header(visible(status.address)), section(f"*{escape(summary)}*")]
+    summary = _status_summary(status, slack=True)
+    blocks: list[Block] = [header(visible(status.address)), section(f"*{summary}*")]
     if not status.recorded:
         blocks.append(context("No SES feedback has been recorded for this address."))
     if status.stored_as:
         blocks.append(context(escape(_stored_as_words(status))))
     fields = [
-        f"*Last event*\n{escape(status.notification_type or 'none')} {escape(status.last_event_at)}".strip(),
+        f"*Last event*\n{escape(status.notification_type or 'none')} {slack_time(status.last_event_at)}".strip(),
         f"*Sender*\n{escape(status.sender or 'unknown')}",
         f"*Last message id*\n{escape(status.last_message_id or 'none')}",
         f"*Transient bounces*\n{status.transient_count} (limit {status.transient_limit} within "
         f"{escape(status.transient_window)})",
-        f"*SES suppression list*\n{escape(_suppression_words(status))}",
+        f"*SES suppression list*\n{_suppression_words(status, slack=True)}",
     ]
     if status.bounce_type:
         fields.append(f"*Last bounce*\n{escape(status.bounce_type)}/{escape(status.bounce_subtype)}")
@@ -447,7 +471,7 @@ def status_text(status: Any, *, use_colour: bool = False) -> str:
         lines.append(f"  {_stored_as_words(status)}")
     else:
         lines += [
-            f"  last event:       {status.notification_type or 'none'} {status.last_event_at}".rstrip(),
+            f"  last event:       {status.notification_type or 'none'} {iso_time(status.last_event_at)}".rstrip(),
             f"  sender:           {status.sender or 'unknown'}",
             f"  last message id:  {status.last_message_id or 'none'}",
         ]
@@ -492,10 +516,12 @@ def stats_basis(stats: Any) -> str:
     )
 
 
-def _reputation_line(stats: Any) -> str:
+def _reputation_line(stats: Any, *, slack: bool = False) -> str:
+    """SES's own metrics in words; ``slack``: mrkdwn (escaped, the time a date token)."""
     metrics = stats.reputation
     if metrics is None:
-        return stats.reputation_note or "No SES reputation metrics."
+        note = stats.reputation_note or "No SES reputation metrics."
+        return escape(note) if slack else note
     parts = [
         _rate_line("Bounce", metrics.bounce_rate, stats.ses_bounce_level),
         _rate_line("complaint", metrics.complaint_rate, stats.ses_complaint_level),
@@ -510,12 +536,9 @@ def _reputation_line(stats: Any) -> str:
         )
         if value is not None
     )
-    when = f" (as of {metrics.rate_time.isoformat()})" if metrics.rate_time else ""
-    return (
-        f"SES reputation metrics{when}: "
-        + "; ".join(parts)
-        + (f". Counts in CloudWatch: {counts}." if counts else ".")
-    )
+    as_of = f" (as of {when(metrics.rate_time, slack=slack)})" if metrics.rate_time else ""
+    line = "; ".join(parts) + (f". Counts in CloudWatch: {counts}." if counts else ".")
+    return f"SES reputation metrics{as_of}: " + (escape(line) if slack else line)
 
 
 def _own_rate_lines(stats: Any) -> list[tuple[str, str]]:
@@ -535,7 +558,7 @@ def stats_message(stats: Any) -> tuple[str, list[Block]]:
         section("\n".join(f"*{escape(line)}*" for line in lines)),
         context(escape(stats_basis(stats))),
         divider(),
-        section(escape(_reputation_line(stats))),
+        section(_reputation_line(stats, slack=True)),
         context(THRESHOLDS_TEXT),
     ]
     return escape("; ".join(lines)), fit(blocks)[0]
@@ -586,14 +609,17 @@ def parse_list_more_value(value: str) -> tuple[str, str, str, int]:
     return cursor, state, since, limit
 
 
-def _list_filters(page: Any) -> str:
+def _list_filters(page: Any, *, slack: bool = False) -> str:
     words = LIST_STATE_WORDS.get(page.state, page.state).lower()
-    return f"{words}" + (f", changed since {page.since}" if page.since else "")
+    return f"{words}" + (f", changed since {when(page.since, slack=slack)}" if page.since else "")
 
 
-def _listed_line(entry: Any) -> str:
+def _listed_line(entry: Any, *, slack: bool = False) -> str:
+    """One listed address in words; ``slack``: mrkdwn (escaped, the time a date token)."""
     reason = REASON_WORDS.get(entry.reason, entry.reason) or "no reason recorded"
-    parts = [f"{_state_word(entry.state)}: {reason}" + (f" since {entry.since}" if entry.since else "")]
+    reason = escape(reason) if slack else reason
+    since = f" since {when(entry.since, slack=slack)}" if entry.since else ""
+    parts = [f"{_state_word(entry.state)}: {reason}{since}"]
     if entry.sticky and entry.state == "disable":
         parts.append("sticky")
     if entry.review:
@@ -609,12 +635,14 @@ def list_blocks(page: Any, *, continued: bool = False) -> list[Block]:
     )
     blocks: list[Block] = [
         header(title),
-        context(f"{escape(_list_filters(page))} · {page.scanned:,} entries scanned. {LIST_COST_NOTE}"),
+        context(
+            f"{_list_filters(page, slack=True)} · {plural(page.scanned, 'entry', 'entries')} scanned. {LIST_COST_NOTE}"
+        ),
     ]
     rows: list[Block] = [
         section(
             f"{_LIST_ICONS.get(entry.state, ':white_circle:')} {address_code(truncate(entry.address, 254))}\n"
-            f"{escape(_listed_line(entry))}"
+            f"{_listed_line(entry, slack=True)}"
         )
         for entry in page.addresses
     ]
@@ -635,7 +663,7 @@ def list_blocks(page: Any, *, continued: bool = False) -> list[Block]:
 
         cursor = encode_list_cursor(shown[-1].address)
     if not cursor:
-        kept.append(context(f"{len(shown)} address{'es' if len(shown) != 1 else ''} shown; end of list."))
+        kept.append(context(f"{plural(len(shown), 'address', 'addresses')} shown; end of list."))
     elif len(value := list_more_value(page, cursor)) <= MAX_BUTTON_VALUE:
         kept.append(actions([button("More addresses", ACTION_MORE, value)], block_id="mail_more"))
     else:
@@ -654,9 +682,9 @@ def list_text(page: Any) -> str:
         lines.append(f"  {'ADDRESS':<{width}}  STATE    SINCE                     WHY")
     for entry in page.addresses:
         lines.append(
-            f"  {entry.address:<{width}}  {entry.state:<7}  {entry.since or '-':<24}  {_listed_line(entry)}"
+            f"  {entry.address:<{width}}  {entry.state:<7}  {iso_time(entry.since) or '-':<24}  {_listed_line(entry)}"
         )
-    lines.append(f"  {page.scanned:,} entries scanned. {LIST_COST_NOTE}")
+    lines.append(f"  {plural(page.scanned, 'entry', 'entries')} scanned. {LIST_COST_NOTE}")
     if page.next_cursor:
         lines.append(f"more: --cursor {page.next_cursor}")
     return "\n".join(lines)
@@ -674,6 +702,6 @@ def action_message(result: Any) -> tuple[str, list[Block]]:
     note = resolution_note(result, slack=True)
     blocks = [
         section(f"{address_code(result.address)}: {note}"),
-        context(escape(_status_summary(result.status))),
+        context(_status_summary(result.status, slack=True)),
     ]
-    return escape(f"{result.address}: {resolution_note(result, slack=False)}"), blocks
+    return f"{escape(result.address)}: {resolution_note(result, slack=False, slack_times=True)}", blocks

@@ -72,11 +72,14 @@ def _link(match: re.Match[str], names: Callable[[str], str]) -> str:
     if target.startswith("!subteam^"):
         return "@" + (label or target[len("!subteam^") :])
     if target.startswith("!date^"):
+        # A date token: its fallback text, as a Slack client that cannot format it shows it.
+        if label:
+            return label
         parts = target.split("^")
         try:
-            return datetime.fromtimestamp(int(parts[1]), UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+            return datetime.fromtimestamp(int(parts[1]), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         except (ValueError, IndexError):
-            return label or target
+            return target
     if target.startswith("!"):
         return "@" + target[1:]
     if target.startswith("mailto:"):

@@ -5,6 +5,7 @@ a timeline too big for a message, unauthorized clicks, the Lambda time limit."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -57,7 +58,7 @@ def tail_message(slack: LocalSlack) -> Message:
             if (
                 message.kind == "message"
                 and not message.thread_ts
-                and "Tailing" in json.dumps(message.blocks)
+                and any(word in json.dumps(message.blocks) for word in ("Tailing", "Tail of"))
             ):
                 return message
         return None
@@ -148,6 +149,10 @@ def test_tail_streams_into_a_thread_and_ends_with_a_summary(
     # The message lost its Stop button; the user was told it ended.
     assert "apilogs:stop" not in json.dumps(harness.slack.find(parent.ts).blocks)  # type: ignore[union-attr]
     assert "ended" in harness.last(ALICE).text
+    # Once ended, the top message no longer says it is tailing.
+    top = json.dumps(harness.slack.find(parent.ts).blocks)  # type: ignore[union-attr]
+    assert "Tailing" not in top and ":hourglass_flowing_sand:" not in top
+    assert "Tail of" in top and "Ended: " in top
     # At most one thread message a second (plus the summary).
     assert len(thread) <= 3 + 1
 
@@ -206,6 +211,12 @@ def test_tail_stops_before_the_lambda_time_limit(harness: SlackHarness, demo: se
     assert time.monotonic() - began < 12
     parent = tail_message(harness.slack)
     assert "reached its time limit" in thread_of(harness.slack, parent)[-1].text
+    # The --for asked for was more than the run could last: the answer says it was capped, and to what.
+    started = json.dumps(harness.slack.calls_to("chat.postMessage")[0].params["blocks"])
+    capped = r"--for 10m is more than one run may last \(the Lambda time limit\): capped to [56]s"
+    assert re.search(capped, started)
+    assert re.search(capped, json.dumps(harness.slack.find(parent.ts).blocks))  # type: ignore[union-attr]
+    assert re.search(r"--for was capped to [56]s", harness.last(ALICE).text)
 
 
 def test_unknown_api_is_a_sentence(harness: SlackHarness, aws: None) -> None:

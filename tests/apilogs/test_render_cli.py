@@ -404,7 +404,38 @@ def test_an_id_starting_with_a_dash_goes_after_double_dash(
     document = json.loads(capsys.readouterr().out)
     assert document["summary"]["request"]["value"] == dashed
     assert document["summary"]["requestInfo"]["requestId"] == request.api_request_id
-    with pytest.raises(SystemExit):  # without "--", argparse takes it for an option
-        main(["apilogs", dashed, "--api", api_id])
+    assert main(["apilogs", dashed, "--api", api_id]) == 2  # without "--", argparse takes it for an option
     capsys.readouterr()
     assert f"-- {dashed}" in DESCRIPTION
+
+
+def test_counts_are_worded_in_the_singular_for_one() -> None:
+    summary = TailSummary(groups=["a"], pattern="", mode="poll", events=1, errors=1, stop_reason="time limit")
+    summary.ended = summary.started + timedelta(seconds=3)
+    assert "1 line (1 error) from 1 log group, by polling." in render.tail_summary_message(summary).text
+    one = (LogEvent("/aws/lambda/f", "s", 1_700_000_000_000, "only line", "1"),)
+    assert render.tail_message(one, None)[0].text == "1 log line"
+    stage = seed_module_stage()
+    ended = render.tail_ended_message(stage, ["/aws/lambda/f"], summary, pattern="", who=" by <@U0ALICE>")
+    top = json.dumps(ended.blocks)
+    assert "Tailing" not in top and ":hourglass_flowing_sand:" not in top
+    assert "1 log group (f)" in top and "Ended by <@U0ALICE>: 1 line, 1 error." in top
+    assert problems(ended.blocks, text=ended.text) == []
+
+
+def seed_module_stage() -> render.ApiStage:
+    return render.ApiStage(api_id="abc123", name="shop-api", stage="prod", kind="REST")
+
+
+def test_cli_timeline_columns_are_labelled(
+    demo: seed_module.DemoApi, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert demo.failed is not None
+    assert main(["apilogs", demo.failed.api_request_id, "--api", "shop-api", "--stage", "prod"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("TIME "))
+    assert lines[header].split() == ["TIME", "GROUP", "STREAM", "MESSAGE"]
+    first = lines[header + 1]
+    # Each column starts where its label does.
+    assert first[: first.index(" ")].endswith("Z") and first[lines[header].index("GROUP") - 1] == " "
+    assert first[lines[header].index("GROUP")] != " " and first[lines[header].index("STREAM")] != " "

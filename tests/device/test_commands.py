@@ -423,3 +423,15 @@ def test_seed_registers_fifty_devices_through_the_handler(device_settings: Setti
         actor="U1",
     )
     assert result.ok
+
+
+def test_cli_not_found_is_a_json_document_and_exit_1(
+    cli_env: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for argv in (["show", "SN-X", "--json"], ["deactivate", "SN-X", "ID-Y", "--json"]):
+        assert main(["device", *argv]) == 1
+        out, err = capsys.readouterr()
+        document = json.loads(out)  # exactly one document
+        assert document["ok"] is False and document["reason"] == "not-found"
+        assert document["message"].startswith("No device has serial number SN-X") and "No device" in err
+    assert main(["device", "show", "SN-X"]) == 1 and capsys.readouterr().out == ""

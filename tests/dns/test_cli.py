@@ -116,9 +116,13 @@ def test_bad_input_exits_non_zero_with_a_sentence(
 
 
 def test_a_negative_limit_is_refused_by_argparse(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as caught:
-        main(["dns", "plan", "example.com", "--limit", "-5"])
-    assert caught.value.code == 2 and "'-5' is not a whole number of changes" in capsys.readouterr().err
+    assert main(["dns", "plan", "example.com", "--limit", "-5"]) == 2
+    assert "'-5' is not a whole number of changes" in capsys.readouterr().err
+    # With --json, stdout holds the failure's document, even for what argparse refused.
+    assert main(["dns", "plan", "example.com", "--limit", "-5", "--json"]) == 2
+    document = json.loads(capsys.readouterr().out)
+    assert document["ok"] is False and document["reason"] == "usage"
+    assert "'-5' is not a whole number of changes" in document["message"]
 
 
 def test_broken_configuration(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:

@@ -243,7 +243,8 @@ def test_status_of_several_zones() -> None:
     assert problems(blocks) == []
     assert ":large_green_circle:" in json.dumps(blocks) and ":red_circle:" in json.dumps(blocks)
     text = "\n".join(render("", blocks).lines)
-    assert "Last full check: 2024-06-02T00:00:00+00:00 (serial 5): nothing to change" in text
+    # the date token's fallback
+    assert "Last full check: 2024-06-02 00:00:00 UTC (serial 5): nothing to change" in text
     assert "Last full check: none recorded" in text
     assert status_summary(statuses) == "DNS mirror status: example.com: in sync; corp.example.net: failed"
     assert "No zones are configured" in status_text([])

@@ -330,7 +330,7 @@ def test_check_against_the_table_and_the_hooks(fanout: Fanout, capsys: pytest.Ca
 def test_check_passes_on_a_clean_table(fanout: Fanout, capsys: pytest.CaptureFixture[str]) -> None:
     fanout.register(target_id="good", target_type="kinesis", destination="out")
     assert main(["fanout", "check"]) == 0
-    assert "0 error(s), 0 warning(s)" in capsys.readouterr().out
+    assert "1 target in 1 source: 0 errors, 0 warnings" in capsys.readouterr().out
 
 
 def test_plain_table_names_are_checked_against_their_own_function(aws: None) -> None:

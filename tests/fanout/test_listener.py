@@ -63,7 +63,7 @@ def test_help(harness: SlackHarness, table: None) -> None:
 def test_list_and_toggle_with_buttons(harness: SlackHarness, table: None) -> None:
     harness.command("/fanout", "list inputStream")
     listing = harness.last()
-    assert "2 fan-out target(s) in 1 source(s)" in listing.text
+    assert "2 fan-out targets in 1 source" in listing.text
     assert "Kinesis stream inputStream" in json.dumps(listing.blocks)
     original = copy.deepcopy(listing)
 
@@ -179,7 +179,7 @@ def test_missing_arguments_are_refused_in_the_ack(harness: SlackHarness, table: 
 def test_check(harness: SlackHarness, table: None) -> None:
     harness.command("/fanout", "check")
     answer = harness.last()
-    assert "error(s)" in answer.text
+    assert "fan-out check: 1 error, 1 warning" in answer.text  # counts worded in the singular for one
     assert "destination" in json.dumps(answer.blocks) and "is not the queue URL" in json.dumps(answer.blocks)
 
 

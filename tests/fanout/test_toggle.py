@@ -118,7 +118,7 @@ def test_cli_activate_deactivate(fanout: Fanout, capsys: pytest.CaptureFixture[s
     assert document["ok"] and document["changed"] and document["active"] is True
     assert main(["fanout", "deactivate", KINESIS_ARN, "t1"]) == 0
     assert "is now inactive" in capsys.readouterr().out
-    assert main(["fanout", "deactivate", KINESIS_ARN, "nope"]) == 2
+    assert main(["fanout", "deactivate", KINESIS_ARN, "nope"]) == 1  # not found
     assert "nothing was changed" in capsys.readouterr().err
 
 
@@ -135,7 +135,7 @@ def test_cli_toggles_are_audited(
     assert main(["fanout", "activate", "inputStream", "t1"]) == 0
     assert main(["fanout", "activate", KINESIS_ARN, "t1"]) == 0
     assert main(["fanout", "deactivate", "inputStream", "t1", "--table", "fanoutTargets"]) == 0
-    assert main(["fanout", "deactivate", KINESIS_ARN, "nope"]) == 2
+    assert main(["fanout", "deactivate", KINESIS_ARN, "nope"]) == 1  # not found
     capsys.readouterr()
 
     day = datetime.now(UTC).strftime("%Y-%m-%d")
@@ -153,3 +153,11 @@ def test_cli_toggles_are_audited(
     assert by_args["inputStream t1"]["detail"] == f"fanoutTargets: {KINESIS_ARN} t1"
     assert "nothing was changed" in by_args[f"{KINESIS_ARN} nope"]["detail"]
     assert all(r["kind"] == "cli" and r["channel"] == "cli" and r["user"].startswith("cli:") for r in records)
+
+
+def test_cli_not_found_with_json(fanout: Fanout, capsys: pytest.CaptureFixture[str]) -> None:
+    fanout.register(target_id="t1", target_type="kinesis", destination="out")
+    assert main(["fanout", "activate", KINESIS_ARN, "nope", "--json"]) == 1
+    document = json.loads(capsys.readouterr().out)
+    assert (document["ok"], document["reason"]) == (False, "not-found")
+    assert "No target 'nope'" in document["message"]

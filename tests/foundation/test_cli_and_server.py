@@ -186,3 +186,41 @@ def test_console_runs_commands_and_answers_without_aws() -> None:
     assert "alice in #ops: /ops help" in done.stdout and "/fanout" in done.stdout
     assert "has no subcommand `nosuch`" in done.stdout
     assert "could not be stored" in done.stderr and "Traceback" not in done.stderr
+
+
+def _subcommands() -> list[list[str]]:
+    """Every ``opsbot <command> [<subcommand>]`` that takes --json."""
+    import argparse
+
+    from bot.cli import build_parser
+
+    found: list[list[str]] = []
+
+    def walk(parser: argparse.ArgumentParser, words: list[str]) -> None:
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subs:
+            if any("--json" in a.option_strings for a in parser._actions):
+                found.append(words)
+            return
+        for name, child in subs[0].choices.items():
+            walk(child, [*words, name])
+
+    walk(build_parser(), [])
+    return found
+
+
+def test_every_json_subcommand_answers_bad_input_with_one_json_document(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import json
+
+    from bot.cli import main
+
+    commands = _subcommands()
+    assert ["mail", "status"] in commands and ["apilogs"] in commands and ["dns", "plan"] in commands
+    for words in commands:
+        assert main([*words, "--json", "--no-such-option"]) == 2, words
+        out, err = capsys.readouterr()
+        document = json.loads(out)  # exactly one document on stdout
+        assert document["ok"] is False and document["reason"] == "usage", words
+        assert err.strip() == f"opsbot: {document['message']}", words  # the same sentence on stderr

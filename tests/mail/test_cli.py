@@ -49,7 +49,9 @@ def test_invalid_address_exits_non_zero_with_a_sentence(
 ) -> None:
     code, out, err = run(capsys, "status", "not-an-address", "--json")
     assert code == 2
-    assert out == ""
+    # stdout holds exactly one document on every outcome; the sentence also goes to stderr.
+    assert json.loads(out) == {"ok": False, "reason": "usage", "message": "`not-an-address` is not an e-mail "
+                               "address (expected one @, as in jane@example.com)."}  # fmt: skip
     assert "`not-an-address` is not an e-mail address" in err
 
 
@@ -64,7 +66,7 @@ def test_reenable_and_suppress_are_audited(
     code, out, _ = run(capsys, "suppress", "jane.doe@example.com", "--reason", "complaint")
     assert code == 0 and "Suppressed by" in out  # it had just been re-enabled
     code, _, err = run(capsys, "reenable", "ghost@example.com")
-    assert code == 2 and "nothing to re-enable" in err
+    assert code == 1 and "nothing to re-enable" in err  # not found
     day = datetime.now(UTC).date().isoformat()
     records = StateTable(state_table).audit_of_day(day)
     outcomes = sorted((r["command"], r["outcome"]) for r in records)
@@ -114,3 +116,13 @@ def test_feed_reports_unreadable_files(
     assert code == 2 and "is not JSON" in err
     code, _, err = run(capsys, "feed", str(tmp_path / "missing.json"))
     assert code == 2 and "Cannot read" in err
+
+
+def test_an_address_with_its_display_name(cli_env: None, capsys: pytest.CaptureFixture[str]) -> None:
+    run(capsys, "feed", str(EVENTS_DIR / "sns_ses_complaint.json"))
+    for argv in (["Angry Person <angry@example.com>"], ["Angry", "Person", "<angry@example.com>"],
+                 ['"Person, Angry" <angry@example.com>'], ["<mailto:angry@example.com|angry@example.com>"]):  # fmt: skip
+        code, out, _ = run(capsys, "status", *argv, "--json")
+        assert code == 0 and json.loads(out)["address"] == "angry@example.com"
+    code, out, _ = run(capsys, "reenable", "Angry Person <angry@example.com>", "--json")
+    assert code == 0 and json.loads(out)["state"] == "enable"

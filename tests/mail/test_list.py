@@ -231,7 +231,12 @@ def test_cli_list_json_and_text(mailing_data: Settings, capsys: pytest.CaptureFi
     code, out, _ = run(capsys, "list", "--limit", "10", "--cursor", cursor, "--json")
     assert code == 0 and len(json.loads(out)["addresses"]) == 4 and json.loads(out)["nextCursor"] is None
     code, out, err = run(capsys, "list", "--cursor", "nonsense!", "--json")
-    assert (code, out) == (2, "") and "That page cursor is not valid" in err
+    assert code == 2 and "That page cursor is not valid" in err
+    assert json.loads(out) == {
+        "ok": False,
+        "reason": "usage",
+        "message": "That page cursor is not valid; start the list again.",
+    }
 
 
 @contextmanager

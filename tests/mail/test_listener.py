@@ -62,7 +62,9 @@ def test_status_of_a_slack_formatted_address(mail_harness: SlackHarness) -> None
     # Slack sends e-mail addresses in command text as mailto links.
     mail_harness.command("/mail", "status <mailto:Jane.Doe@example.com|Jane.Doe@example.com>", user=BOB)
     reply = mail_harness.last(BOB)
-    assert reply.text.startswith(f"{ADDRESS}: Disabled: permanent bounce since 2024-05-01T10:15:30.120Z")
+    # The time as a date token (each reader's own zone), with the UTC time as its fallback.
+    since = "<!date^1714558530^{date_short_pretty} {time_secs}|2024-05-01 10:15:30 UTC>"
+    assert reply.text.startswith(f"{ADDRESS}: Disabled: permanent bounce since {since}")
     assert "permanent Permanent/General 5.1.1" in json.dumps(reply.blocks)
     assert reply.kind == "ephemeral"
 
@@ -119,7 +121,8 @@ def test_reenable_button_updates_the_alert_once(mail_harness: SlackHarness, slac
     rev = state(mail_harness)["rev"]
     # A second click (a stale copy of the message, or someone else at the same moment) does nothing.
     mail_harness.click(original, "mail:suppress", user=ALICE)
-    assert "Already done by <@U0ALICE>" in mail_harness.last(ALICE).text
+    already = mail_harness.last(ALICE).text
+    assert "Already done by <@U0ALICE> at <!date^" in already and " UTC>" in already
     assert state(mail_harness)["rev"] == rev
     assert state(mail_harness)["state"] == "enable"
 
@@ -262,3 +265,62 @@ def test_history_names_the_slack_user_as_a_mention(mail_harness: SlackHarness) -
     mail_harness.command("/mail", f"status {ADDRESS}", user=BOB)
     status = json.dumps(mail_harness.last(BOB).blocks)
     assert "by <@U0ALICE>" in status and "slack:U0ALICE" not in status
+
+
+def test_a_no_op_decision_answers_the_caller_only(mail_harness: SlackHarness) -> None:
+    """Re-enabling an address that is already enabled changes nothing: nothing is posted to the channel."""
+    alert_for(mail_harness)
+    mail_harness.command("/mail", f"reenable {ADDRESS}", user=ALICE)
+    assert mail_harness.last(ALICE).kind == "message"  # the change itself is announced
+    posted = [m for m in mail_harness.slack.visible() if m.kind == "message"]
+    mail_harness.command("/mail", f"reenable {ADDRESS}", user=ALICE)
+    reply = mail_harness.last(ALICE)
+    assert reply.kind == "ephemeral" and reply.ephemeral_to == ALICE[0]
+    assert "nothing changed" in json.dumps(reply.blocks)
+    assert [m for m in mail_harness.slack.visible() if m.kind == "message"] == posted
+    mail_harness.command("/mail", "suppress kept@example.com", user=ALICE)
+    mail_harness.command("/mail", "suppress kept@example.com", user=ALICE)
+    assert mail_harness.last(ALICE).kind == "ephemeral"
+
+
+def test_a_no_op_click_answers_the_clicker_and_leaves_the_alert_open(
+    mail_harness: SlackHarness, slack_server: LocalSlack
+) -> None:
+    alert = alert_for(mail_harness)
+    mail_harness.command("/mail", f"reenable {ADDRESS}", user=ALICE)  # decided elsewhere first
+    mail_harness.click(alert, "mail:reenable", user=ALICE)
+    reply = mail_harness.last(ALICE)
+    assert reply.kind == "ephemeral" and "Kept enabled (nothing changed)" in json.dumps(reply.blocks)
+    still = slack_server.find(alert.ts, ALERTS)
+    assert still is not None and buttons(still) == ["mail:reenable", "mail:suppress", "mail:history"]
+    # The no-op decided nothing: the alert's decision is still open, not "already done".
+    mail_harness.click(alert, "mail:suppress", user=ALICE)
+    assert state(mail_harness)["state"] == "disable"
+    updated = slack_server.find(alert.ts, ALERTS)
+    assert updated is not None and buttons(updated) == []
+    assert "Suppressed by <@U0ALICE>" in json.dumps(updated.blocks)
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        # As Slack sends what was typed: < and > escaped, the address itself made a mailto link.
+        "Jane Doe &lt;<mailto:Jane.Doe@example.com|Jane.Doe@example.com>&gt;",
+        "“Doe, Jane” &lt;<mailto:jane.doe@example.com|jane.doe@example.com>&gt;",
+        "<mailto:jane.doe@example.com|jane.doe@example.com>",
+    ],
+)
+def test_an_address_pasted_with_its_display_name(mail_harness: SlackHarness, typed: str) -> None:
+    alert_for(mail_harness)
+    ack = mail_harness.command("/mail", f"status {typed}", user=BOB)
+    assert "Unexpected" not in ack.text and "not an e-mail address" not in ack.text
+    assert mail_harness.last(BOB).text.startswith(f"{ADDRESS}: Disabled: permanent bounce")
+    mail_harness.command("/mail", f"suppress {typed} --reason complaint", user=ALICE)
+    assert state(mail_harness)["sticky"] is True
+    mail_harness.command("/mail", f"reenable {typed}", user=ALICE)
+    assert state(mail_harness)["state"] == "enable"
+    assert "Re-enabled by <@U0ALICE>" in json.dumps(mail_harness.last(ALICE).blocks)
+
+
+def test_help_names_the_address_once(mail_harness: SlackHarness) -> None:
+    assert "&lt;address&gt;..." not in mail_harness.command("/mail", "help").text

@@ -188,6 +188,13 @@ def test_event_time_falls_back_to_mail_then_sns_timestamp() -> None:
         ('"Jane Doe" <Jane@Example.com>', "jane@example.com"),
         ("jane+news@sub.example.co.uk", "jane+news@sub.example.co.uk"),
         ("jane@example.com.", "jane@example.com"),
+        # Pasted with a display name, or as Slack shows a link, or as a link's target.
+        ("Jane Doe <Jane@example.com>", "jane@example.com"),
+        ("Doe, Jane <jane@example.com>", "jane@example.com"),
+        ('"Doe, Jane" <jane@example.com>', "jane@example.com"),
+        ("<mailto:Jane@example.com|Jane@example.com>", "jane@example.com"),
+        ("Jane Doe <mailto:jane@example.com|jane@example.com>", "jane@example.com"),
+        ("mailto:jane@example.com", "jane@example.com"),
     ],
 )
 def test_address_normalisation(text: str, expected: str) -> None:
@@ -196,12 +203,18 @@ def test_address_normalisation(text: str, expected: str) -> None:
 
 @pytest.mark.parametrize(
     "text", ["", "   ", "jane", "jane@", "@example.com", "a@@example.com", "a b@example.com", "a@localhost",
-             "a@-bad.com", "a..b@example.com", "x" * 65 + "@example.com", 42]
+             "a@-bad.com", "a..b@example.com", "x" * 65 + "@example.com", 42, "a@example.com b@example.com",
+             "<a@example.com> <b@example.com>", "Jane Doe <>"]
 )  # fmt: skip
 def test_invalid_addresses_get_a_clear_message(text: object) -> None:
     with pytest.raises(InvalidAddress) as caught:
         normalize_address(text)
     assert caught.value.message.endswith(".")
+
+
+def test_two_addresses_are_refused_with_a_sentence() -> None:
+    with pytest.raises(InvalidAddress, match="holds more than one address; give one at a time"):
+        normalize_address("Jane <a@example.com>, Joe <b@example.com>")
 
 
 def test_split_records_handles_odd_events() -> None:

@@ -153,3 +153,29 @@ def test_who_renders_people() -> None:
     assert render.who("slack:U0ALICE", slack=False) == "U0ALICE (Slack)"
     assert render.who("cli:alice", slack=True) == "alice"
     assert render.who("<script>", slack=True) == "&lt;script&gt;"
+
+
+def test_times_are_date_tokens_in_slack_and_iso_on_a_terminal() -> None:
+    """Slack shows each reader the time in their own zone (the UTC time is the fallback); the CLI prints
+    ISO 8601 with the zone."""
+    from dataclasses import replace
+
+    status = replace(
+        status_with_history(1),  # type: ignore[type-var]
+        suppression=SuppressionStatus(
+            checked=True, listed=True, reason="BOUNCE", last_update="2024-05-02T08:00:03.000Z"
+        ),
+    )
+    token = "<!date^1714550400^{date_short_pretty} {time_secs}|2024-05-01 08:00:00 UTC>"
+    _, blocks = render.status_message(status)
+    body = json.dumps(blocks)
+    assert f"since {token}" in body
+    assert (
+        "listed (BOUNCE, <!date^1714636803^{date_short_pretty} {time_secs}|2024-05-02 08:00:03 UTC>)" in body
+    )
+    terminal = render.status_text(status)
+    assert "since 2024-05-01T08:00:00.000Z" in terminal and "2024-05-02T08:00:03.000Z" in terminal
+    _, alert_blocks = render.alert_message(alert())
+    assert "<!date^1714558530^{date_short_pretty} {time_secs}|2024-05-01 10:15:30 UTC>" in json.dumps(
+        alert_blocks
+    )

@@ -37,7 +37,7 @@ from bot.aws.devices import UNREGISTERED_EMAIL, is_activated
 from bot.aws.state import StateTable
 from bot.config import Settings, apply_log_level
 from bot.core.common.timeparse import format_time
-from bot.errors import UsageError, echo
+from bot.errors import NotFoundError, UsageError, echo
 
 log = logging.getLogger("opsbot.device")
 
@@ -701,7 +701,7 @@ def deactivate(
     if previous is None:
         if audit:
             _audit(settings, actor, "device.deactivate", f"{serial} {client_id}", "unknown_device", started)
-        raise UsageError(
+        raise NotFoundError(
             f"No device has serial number {echo(serial)} and client id {echo(client_id)}; nothing was changed."
         )
     # A new code makes earlier guesses meaningless: lift the device's lock and start counting afresh. The
@@ -808,7 +808,7 @@ def show(
         which = f"serial number {echo(serial)}" + (
             f" and client id {echo(client_id.strip())}" if client_id else ""
         )
-        raise UsageError(f"No device has {which}.")
+        raise NotFoundError(f"No device has {which}.")
     state = StateTable(settings.state_table)
     views: list[DeviceView] = []
     now = int(time.time())

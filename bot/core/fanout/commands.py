@@ -22,7 +22,7 @@ from typing import Any
 
 from bot.aws import fanout as fanout_aws
 from bot.config import Settings
-from bot.errors import AwsError, UsageError, echo
+from bot.errors import AwsError, NotFoundError, UsageError, echo
 
 TARGET_TYPES = ("kinesis", "firehose", "sqs", "sns", "es", "iot", "lambda", "memcached", "redis")
 COLLAPSE_VALUES = ("none", "JSON", "concat", "concat-b64")
@@ -444,7 +444,7 @@ def list_mappings(settings: Settings, filters: ListFilters | None = None) -> Lis
         and not groups
         and not any(source_matches(g.source, filters.source) for g in snap.groups)
     ):
-        raise UsageError(
+        raise NotFoundError(
             f"No source {echo(filters.source)} in {', '.join(s.table for s in table_specs(settings))}; give a stream "
             "or table name, or a source ARN, as `/fanout list` shows them."
         )
@@ -841,13 +841,13 @@ def resolve_target(
                 (spec.table, arn) for arn in sorted(arns) if source_matches(parse_source(arn), source)
             ]
         if not candidates:
-            raise UsageError(
+            raise NotFoundError(
                 f"No source named {echo(source)} in {', '.join(s.table for s in specs)}; nothing was changed."
             )
     holders = [(t, arn) for t, arn in candidates if fanout_aws.get_target(t, arn, target_id) is not None]
     if not holders:
         where = candidates[0][1] if len({arn for _, arn in candidates}) == 1 else source
-        raise UsageError(f"No target {echo(target_id)} for source {where}; nothing was changed.")
+        raise NotFoundError(f"No target {echo(target_id)} for source {where}; nothing was changed.")
     if len(holders) > 1:
         listed = "; ".join(f"{arn} in {t}" for t, arn in holders)
         raise UsageError(
@@ -863,5 +863,5 @@ def set_active(
     holder_table, arn = resolve_target(settings, source, target_id, table=table)
     change = fanout_aws.set_active(holder_table, arn, target_id.strip(), active)
     if not change.found:  # deleted between the lookup and the update
-        raise UsageError(f"No target {echo(target_id)} for source {echo(arn)}; nothing was changed.")
+        raise NotFoundError(f"No target {echo(target_id)} for source {echo(arn)}; nothing was changed.")
     return ToggleResult(holder_table, arn, target_id.strip(), active, changed=change.previous is not active)

@@ -22,7 +22,7 @@ from typing import Any
 from bot.aws import mailing
 from bot.config import Settings
 from bot.core.common.timeparse import format_time, parse_duration, parse_time
-from bot.core.mail.feedback import RecipientEvent, iso_ms, normalize_address, spelling
+from bot.core.mail.feedback import RecipientEvent, bare_address, iso_ms, normalize_address, spelling
 from bot.core.mail.state import (
     MERGE_STATE,
     AddressRecord,
@@ -38,7 +38,7 @@ from bot.core.mail.state import (
     same_state,
     to_item,
 )
-from bot.errors import AwsError, ConfigError, OpsbotError, UsageError, echo
+from bot.errors import AwsError, ConfigError, NotFoundError, OpsbotError, UsageError, echo
 
 logger = logging.getLogger("opsbot.mail")
 
@@ -481,7 +481,7 @@ def status(address: str, settings: Settings) -> MailStatus:
     """``/mail status <address>``: state, why, last event, history, suppression-list status."""
     normalized = normalize_address(address)
     rules = mail_config(settings).rules
-    item = stored_item(settings.mailing_table, normalized, spelling(address.strip(), normalized))
+    item = stored_item(settings.mailing_table, normalized, spelling(bare_address(address), normalized))
     return status_of_item(normalized, item, rules, suppression_status(normalized, settings))
 
 
@@ -835,12 +835,14 @@ def reenable(address: str, settings: Settings, *, by: str) -> ActionResult:
     Doing it twice changes nothing the second time.
     """
     normalized = normalize_address(address)
-    spelled = spelling(address.strip(), normalized)
+    spelled = spelling(bare_address(address), normalized)
     rules = mail_config(settings).rules
     current = stored_item(settings.mailing_table, normalized, spelled)
     before = derive(from_item(current), rules) if current is not None else None
     if current is None and not settings.ses_suppression:
-        raise UsageError(f"No feedback is recorded for {echo(normalized)}, so there is nothing to re-enable.")
+        raise NotFoundError(
+            f"No feedback is recorded for {echo(normalized)}, so there is nothing to re-enable."
+        )
     # The suppression list first: an address enabled in the table but still suppressed by SES would bounce
     # (OnAccountSuppressionList) and be disabled again by the next notification.
     listing = "SES suppression list not checked (OPSBOT_SES_SUPPRESSION is off)"
@@ -867,7 +869,7 @@ def suppress(address: str, settings: Settings, *, by: str, reason: str = "") -> 
     from bot.aws import ses
 
     normalized = normalize_address(address)
-    spelled = spelling(address.strip(), normalized)
+    spelled = spelling(bare_address(address), normalized)
     wanted = reason.strip().upper()
     if wanted and wanted not in ses.REASONS:
         raise UsageError(f"The suppression reason must be bounce or complaint, not {echo(reason)}.")

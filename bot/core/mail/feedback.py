@@ -132,8 +132,36 @@ class BatchParse:
 # -- addresses -------------------------------------------------------------------------------------
 
 
+# A Slack link as pasted from a message (``<mailto:jane@example.com|jane@example.com>``).
+_SLACK_MAILTO = re.compile(r"<mailto:([^<>|]*)(?:\|[^<>]*)?>", re.IGNORECASE)
+_ANGLE = re.compile(r"<([^<>]*)>")
+
+
+def bare_address(text: str) -> str:
+    """The address in what a person pasted, as written (case kept): ``Jane Doe <jane@example.com>``,
+    ``"Doe, Jane" <jane@example.com>``, a Slack link ``<mailto:jane@example.com|jane@example.com>``,
+    ``mailto:jane@example.com``, or the address alone. Not validated (``normalize_address`` does that);
+    text with two addresses raises InvalidAddress, since which one was meant is not known."""
+    cleaned = _SLACK_MAILTO.sub(lambda found: f"<{found.group(1)}>", text.strip())
+    bracketed = [inner.strip() for inner in _ANGLE.findall(cleaned) if "@" in inner]
+    if len(bracketed) > 1:
+        raise InvalidAddress(f"{_shown(text)} holds more than one address; give one at a time.")
+    if bracketed:
+        cleaned = bracketed[0]
+    elif "<" in cleaned or '"' in cleaned:
+        _, parsed = parseaddr(cleaned)
+        cleaned = parsed.strip() or cleaned
+    elif len([word for word in cleaned.split() if "@" in word]) > 1:
+        raise InvalidAddress(f"{_shown(text)} holds more than one address; give one at a time.")
+    cleaned = cleaned.strip("<>").strip()
+    if cleaned.lower().startswith("mailto:"):
+        cleaned = cleaned[len("mailto:") :]
+    return cleaned
+
+
 def normalize_address(text: object) -> str:
-    """An address as the table keys it: trimmed, display name and angle brackets removed, lowercase.
+    """An address as the table keys it: trimmed, display name, angle brackets and a ``mailto:`` link
+    removed (``bare_address``), lowercase.
 
     SES and mailbox providers treat the domain case-insensitively and, in practice, the local part too,
     so ``Jane@Example.COM`` and ``jane@example.com`` are one row. Text with a control, bidi or other
@@ -142,25 +170,23 @@ def normalize_address(text: object) -> str:
     """
     if not isinstance(text, str):
         raise InvalidAddress(f"An e-mail address must be text, got {type(text).__name__}.")
-    cleaned = text.strip()
-    if not cleaned:
+    if not text.strip():
         raise InvalidAddress("The e-mail address is empty.")
     shown = _shown(text)
     # Checked on the whole text, before a display name is dropped: what is refused never reaches the
     # table, the log or Slack (``shown`` is a repr, which writes such characters as escapes).
-    refused = refused_character(cleaned)
+    refused = refused_character(text)
     if refused:
         raise InvalidAddress(
             f"{shown} contains a control or invisible formatting character (U+{ord(refused):04X}), "
             "which an e-mail address cannot contain."
         )
-    if "<" in cleaned or '"' in cleaned:
-        try:
-            _, parsed = parseaddr(cleaned)
-        except Exception:  # the email package's parser on hostile text: an address it cannot read
-            raise InvalidAddress(f"{shown} is not an e-mail address (expected name@domain).") from None
-        cleaned = parsed.strip()
-    cleaned = cleaned.strip("<>").strip().lower()
+    try:
+        cleaned = bare_address(text).lower()
+    except InvalidAddress:
+        raise
+    except Exception:  # the email package's parser on hostile text: an address it cannot read
+        raise InvalidAddress(f"{shown} is not an e-mail address (expected name@domain).") from None
     if cleaned.count("@") != 1:
         raise InvalidAddress(f"{shown} is not an e-mail address (expected one @, as in jane@example.com).")
     local, domain = cleaned.split("@")

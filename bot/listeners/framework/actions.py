@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("opsbot.listeners")
 
+# The audit outcome of a mutating run that changed nothing (the thing already was so).
+UNCHANGED = "unchanged"
+
 
 def default_idempotency_key(call: ActionCall) -> str:
     return f"{call.button.action_id}:{call.channel_id}:{call.message_ts}:{call.value}"
@@ -82,7 +85,9 @@ def _already_done(lock: LockResult) -> str:
     when = lock.holder.get("at")
     did = lock.holder.get("outcome", "running")
     did = "still in progress or its outcome was not recorded" if did == "running" else did
-    at = f" at <!date^{when}^{{date_short_pretty}} {{time}}|{when}>" if when else ""
+    from bot.render.blocks import slack_time
+
+    at = f" at {slack_time(when)}" if when else ""
     return f":information_source: Already done by <@{who}>{at} ({did}); nothing was changed again."
 
 
@@ -127,7 +132,12 @@ def register_action(app: Any, button: ButtonAction) -> None:
             done = True
             if reply is not None:
                 outcome, detail = reply.outcome, reply.detail
-            if held is not None:
+            if held is not None and outcome == UNCHANGED:
+                # A no-op decided nothing: release the lock so a later click may still decide rather than
+                # be told it was "already done".
+                held.release()
+                held = None
+            elif held is not None:
                 # Before the reply: a second click from now on says what happened rather than "running".
                 note = held.record(caller.user_id, int(started), ref, outcome)
                 detail = "; ".join(filter(None, [detail, note]))

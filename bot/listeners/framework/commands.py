@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,8 +47,16 @@ def resolve(command: Command, text: str) -> Resolved:
     tokens = tokenize(text)
     own_help = command.find("help")  # /ops has a real "help" subcommand
     asks_help = not tokens or tokens[0].lower() in HELP_WORDS
-    if own_help is not None and asks_help and len(tokens) <= 1:
-        return Resolved(own_help, parse((), own_help.spec), ())
+    if own_help is not None and asks_help:
+        # /ops has a real "help" subcommand: `/ops help whoami` is help on its own subcommand, anything
+        # else (`/ops help dns`) is for that subcommand to answer.
+        own = command.find(tokens[1].lower()) if len(tokens) > 1 else None
+        if own is not None:
+            return Resolved(None, None, tuple(tokens), help_for=own)
+        args = parse(tokens[1:], own_help.spec)
+        if own_help.validate is not None:
+            own_help.validate(args)
+        return Resolved(own_help, args, tuple(tokens[1:]))
     if asks_help:
         wanted = command.find(tokens[1].lower()) if len(tokens) > 1 else None
         if len(tokens) > 1 and wanted is None:
@@ -80,7 +88,18 @@ def usage_line(command: Command, sub: Subcommand) -> str:
     return " ".join(words + ([spec] if spec else []))
 
 
-def command_help(command: Command, sub: Subcommand | None = None) -> Reply:
+def is_mutating(command: Command, sub: Subcommand, mutating: Collection[str] = ()) -> bool:
+    """Whether running ``sub`` needs a policy grant: it is declared mutating, or its action is one the
+    framework treats as mutating (``Runtime.mutating_actions``: a button's or a form's, say)."""
+    return sub.mutating or command.action_of(sub) in mutating
+
+
+LOCK_NOTE = ":lock: = needs a policy grant."
+
+
+def command_help(command: Command, sub: Subcommand | None = None, mutating: Collection[str] = ()) -> Reply:
+    """Help for a command (its subcommands, :lock: on those that need a grant) or for one subcommand.
+    ``mutating``: the actions the framework treats as mutating, when known."""
     from bot.render.blocks import context, escape, section
 
     if sub is not None:
@@ -91,15 +110,20 @@ def command_help(command: Command, sub: Subcommand | None = None) -> Reply:
             lines += ["", *details]
         if sub.examples:
             lines += ["", "Examples:", *(f"`{escape(e)}`" for e in sub.examples)]
-        note = "Changes things: needs a policy grant." if sub.mutating else "Read-only."
+        locked = is_mutating(command, sub, mutating)
+        note = "Changes things: needs a policy grant." if locked else "Read-only."
         return Reply(text="\n".join(lines), blocks=[section("\n".join(lines)), context(note)], outcome="help")
     lines = [f"*{command.slash}* — {command.summary}", ""]
+    locks = False
     for item in command.subcommands:
         if item.hidden:
             continue
-        marker = " :lock:" if item.mutating else ""
+        locked = is_mutating(command, item, mutating)
+        locks = locks or locked
+        marker = " :lock:" if locked else ""
         lines.append(f"`{escape(usage_line(command, item))}`{marker}\n      {item.summary}")
-    lines += ["", f"`{command.slash} help <subcommand>` for details. :lock: = needs a policy grant."]
+    # The lock's legend only where a line shows one.
+    lines += ["", f"`{command.slash} help <subcommand>` for details." + (f" {LOCK_NOTE}" if locks else "")]
     text = "\n".join(lines)
     return Reply(text=text, blocks=[section(text)], outcome="help")
 
@@ -163,7 +187,7 @@ def register_command(app: Any, command: Command) -> None:
             ack(ephemeral(f":warning: {usage_text(error)}\nTry `{command.slash} help`."))
             return
         if resolved.sub is None:
-            reply = command_help(command, resolved.help_for)
+            reply = command_help(command, resolved.help_for, runtime.mutating_actions())
             ack(ephemeral(reply.text, reply.blocks))
             return
         sub = resolved.sub
