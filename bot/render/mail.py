@@ -450,7 +450,8 @@ def status_message(status: Any, *, with_buttons: bool = True) -> tuple[str, list
             elements.append(button("Suppress", ACTION_SUPPRESS, status.address, style="danger"))
         if elements:
             blocks.append(actions(elements, block_id="mail:status-actions"))
-    text = escape(f"{status.address}: {summary}")
+    # ``summary`` is mrkdwn already (escaped, its time a date token).
+    text = f"{escape(status.address)}: {summary}"
     return truncate(text, 3000), fit(blocks, note="History shortened to fit Slack's limits.")[0]
 
 

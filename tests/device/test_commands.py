@@ -433,5 +433,5 @@ def test_cli_not_found_is_a_json_document_and_exit_1(
         out, err = capsys.readouterr()
         document = json.loads(out)  # exactly one document
         assert document["ok"] is False and document["reason"] == "not-found"
-        assert document["message"].startswith("No device has serial number SN-X") and "No device" in err
+        assert document["message"].startswith("No device has serial number `SN-X`") and "No device" in err
     assert main(["device", "show", "SN-X"]) == 1 and capsys.readouterr().out == ""

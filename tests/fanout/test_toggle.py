@@ -160,4 +160,4 @@ def test_cli_not_found_with_json(fanout: Fanout, capsys: pytest.CaptureFixture[s
     assert main(["fanout", "activate", KINESIS_ARN, "nope", "--json"]) == 1
     document = json.loads(capsys.readouterr().out)
     assert (document["ok"], document["reason"]) == (False, "not-found")
-    assert "No target 'nope'" in document["message"]
+    assert "No target `nope`" in document["message"]

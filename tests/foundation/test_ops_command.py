@@ -37,5 +37,5 @@ def test_ops_help_of_a_command_works_like_its_own_help(harness: SlackHarness) ->
         harness.command("/ops", "help /mail reenable").json == harness.command("/mail", "help reenable").json
     )
     assert harness.command("/ops", "help whoami").json == harness.command("/ops", "whoami help").json
-    assert "There is no command 'frob'" in harness.command("/ops", "help frob").text
-    assert "has no subcommand 'frob'" in harness.command("/ops", "help mail frob").text
+    assert "There is no command `frob`" in harness.command("/ops", "help frob").text
+    assert "has no subcommand `frob`" in harness.command("/ops", "help mail frob").text

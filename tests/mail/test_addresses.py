@@ -101,10 +101,11 @@ def test_recipient_with_control_or_bidi_characters_is_skipped_and_the_rest_proce
     assert [item["UserId"] for item in scan_all(mail_settings.mailing_table)] == ["jane.doe@example.com"]
     (alert,) = slack_server.visible(ALERTS)
     assert "jane.doe@example.com" in alert.text
-    # One log line naming it, the character written as an escape (never raw in the log).
+    # One log line naming it and the character's code point (never the character itself).
     (line,) = [r.getMessage() for r in caplog.records if "skipping recipient" in r.getMessage()]
     assert "control or invisible formatting character" in line
-    assert hostile not in line and repr(hostile)[1:-1] in line
+    refused = next(c for c in hostile if not (c.isprintable() and c.isascii()))
+    assert refused not in line and f"U+{ord(refused):04X}" in line
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ the local Slack server never reach Slack as live mrkdwn (no channel ping, mentio
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from bot.config import Settings
@@ -44,6 +45,8 @@ def _hostile_complaint(message: dict[str, Any]) -> None:
 
 def _live_markup(text: str) -> list[str]:
     """Slack control sequences that would render (ping, mention, link) if posted as they are."""
+    # Slack's date tokens (``<!date^…>``) are opsbot's own: each reader sees the time in their zone.
+    text = re.sub(r"<!date\^\d+\^[^|<>]*\|[^<>]*>", "", text)
     return [token for token in ("<!", "<@U0EVIL", "<http", "|click>") if token in text]
 
 

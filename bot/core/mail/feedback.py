@@ -175,7 +175,7 @@ def normalize_address(text: object) -> str:
     shown = _shown(text)
     # Checked on the whole text, before a display name is dropped: what is refused never reaches the
     # table, the log or Slack (``shown`` is a repr, which writes such characters as escapes).
-    refused = refused_character(text)
+    refused = refused_character(text.strip())
     if refused:
         raise InvalidAddress(
             f"{shown} contains a control or invisible formatting character (U+{ord(refused):04X}), "
