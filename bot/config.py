@@ -1,6 +1,6 @@
 """Configuration from environment variables (SAM sets them; the demo sets its own).
 
-Every variable is documented in README.md under "Configuration". Parsing here never does I/O: the policy
+Every variable is documented in docs/configuration.md. Parsing here never does I/O: the policy
 parameter and secrets are fetched later, outside the ack path.
 """
 
@@ -63,7 +63,7 @@ class Settings:
     policy_parameter: str = ""
     policy_cache_seconds: int = 300
 
-    # Capabilities (documented with each command in README.md)
+    # Capabilities (documented in docs/configuration.md and on each command's page in docs/)
     default_api: str = ""
     default_stage: str = ""
     mailing_table: str = "mailing"
@@ -129,7 +129,7 @@ class Settings:
                 f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set.",
                 hint=(
                     "Set them from the Slack app's Basic Information and OAuth pages, or name a Secrets "
-                    "Manager secret holding them in OPSBOT_SLACK_SECRET_ID (see README, Deploy)."
+                    "Manager secret holding them in OPSBOT_SLACK_SECRET_ID (see docs/deploy.md)."
                 ),
             )
 

@@ -286,7 +286,7 @@ class Policy:
         if not grants:
             return (
                 f"no one may run `{action}`: the policy grants it to no one. "
-                "An admin can add a rule to OPSBOT_POLICY (see README, Authorization)."
+                "An admin can add a rule to OPSBOT_POLICY (see docs/authorization.md)."
             )
         return f"only {'; '.join(grants)} may run `{action}`."
 

@@ -69,7 +69,7 @@ def _explain(
             f"The master {where} did not answer for {zone} within {timeout:g} s.",
             hint=f"Check the address, that TCP port {master.port} is open from opsbot's network "
             "(security group, firewall) and that the master is running. A master reachable only inside a "
-            "VPC needs the function that asks (the Slack function for /dns commands) in that VPC (README, /dns).",
+            "VPC needs the function that asks (the Slack function for /dns commands) in that VPC (docs/dns.md).",
         )
     if isinstance(error, ConnectionRefusedError):
         return TransferError(

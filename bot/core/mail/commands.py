@@ -102,7 +102,7 @@ class MailConfig:
 
 
 def mail_config(settings: Settings) -> MailConfig:
-    """Rules and alert policy from ``OPSBOT_MAIL_*`` variables (README, Configuration)."""
+    """Rules and alert policy from ``OPSBOT_MAIL_*`` variables (docs/configuration.md)."""
     extra = settings.extra
 
     def whole(name: str, default: int, minimum: int) -> int:
