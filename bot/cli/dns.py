@@ -92,6 +92,15 @@ def _mirror(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def _without_keys(document: dict[str, Any]) -> dict[str, Any]:
+    """The status without the state table's own keys (``pk``, ``sk``, ``expiresAt``): not part of the output."""
+    internal = {"pk", "sk", "expiresAt"}
+    return {
+        key: {k: v for k, v in value.items() if k not in internal} if isinstance(value, dict) else value
+        for key, value in document.items()
+    }
+
+
 def _status(args: argparse.Namespace) -> int:
     from bot.cli.output import print_json
     from bot.core.dns.commands import configured_zones, status
@@ -101,7 +110,7 @@ def _status(args: argparse.Namespace) -> int:
     zones = (_zone(args, settings),) if args.domain else configured_zones(settings)
     statuses = status(zones, state=_state(args, settings))
     if args.json:
-        print_json({"zones": [item.to_json() for item in statuses]})
+        print_json({"zones": [_without_keys(item.to_json()) for item in statuses]})
     else:
         print(status_text(statuses))
     return 0

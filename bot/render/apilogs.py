@@ -30,6 +30,7 @@ from bot.render.blocks import (
     header,
     section,
     slack_time,
+    times_in,
     truncate,
 )
 
@@ -259,7 +260,10 @@ def not_found_message(result: LookupResult) -> SlackMessage:
     ]
     if result.likely_causes:
         blocks.append(
-            section("*Likely causes*\n" + "\n".join(f"• {escape(cause)}" for cause in result.likely_causes))
+            section(
+                "*Likely causes*\n"
+                + "\n".join(f"• {times_in(cause, slack=True)}" for cause in result.likely_causes)
+            )
         )
     for note in result.notes[:3]:
         blocks.append(context(f":information_source: {escape(note)}"))
@@ -331,7 +335,7 @@ def lookup_text(result: LookupResult, *, colour: bool) -> str:
         out.extend(f"  {line}" for line in _searched_lines(result))
         if result.likely_causes:
             out.append("Likely causes:")
-            out.extend(f"  - {cause}" for cause in result.likely_causes)
+            out.extend(f"  - {times_in(cause, slack=False)}" for cause in result.likely_causes)
         out.extend(f"Note: {note}" for note in result.notes)
         out.append(f"Logs Insights: {result.insights_url}")
         return "\n".join(out)

@@ -115,6 +115,22 @@ def iso_time(value: TimeValue) -> str:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
+# An ISO 8601 time with a zone inside prose that core wrote (a DNS verdict's reason, a lookup's hint).
+_ISO_IN_TEXT = re.compile(r"\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|[+-]\d{2}:\d{2})")
+
+
+def times_in(text: str, *, slack: bool) -> str:
+    """``text`` with the ISO times core put in it shown as everywhere else: in Slack (``text`` escaped
+    here) date tokens, on a terminal ISO 8601 with milliseconds and ``Z``."""
+    if not slack:
+        return _ISO_IN_TEXT.sub(lambda found: iso_time(found.group()), text)
+    parts, last = [], 0
+    for found in _ISO_IN_TEXT.finditer(text):
+        parts += [escape(text[last : found.start()]), slack_time(found.group())]
+        last = found.end()
+    return "".join([*parts, escape(text[last:])])
+
+
 def mrkdwn(text: str) -> dict[str, str]:
     return {"type": "mrkdwn", "text": text}
 

@@ -7,6 +7,7 @@ show the new code issued by a reset; they are only used for the ephemeral answer
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -115,7 +116,7 @@ def device_blocks(views: Sequence[DeviceView]) -> list[Block]:
         if view.activated:
             fields += [
                 f"*Activated at*\n{slack_time(view.activated_at) if view.activated_at else _dash('')}",
-                f"*Activated by*\n{escape(_dash(view.activated_by))}",
+                f"*Activated by*\n{_person(view.activated_by)}",
             ]
         fields.append(f"*Wrong codes (last 15–30 min)*\n{view.recent_failures}")
         blocks.append(fields_section(fields))
@@ -285,3 +286,11 @@ def activation_modal(*, private_metadata: str = "") -> dict[str, Any]:
 def modal_errors(field_errors: dict[str, str]) -> dict[str, str]:
     """Core field names -> the modal's block ids, for ``ack(response_action="errors", errors=...)``."""
     return {f"device_{name}": message for name, message in field_errors.items()}
+
+
+def _person(actor: str) -> str:
+    """Who activated a device, as the catalog recorded it: a Slack user id (``U0ALICE``, from /device) as a
+    mention, anything else (``cli:alice``, the original's writers) as text."""
+    if re.fullmatch(r"[UW][A-Z0-9]{2,}", actor or ""):
+        return f"<@{actor}>"
+    return escape(_dash(actor))

@@ -37,6 +37,7 @@ from bot.render.blocks import (
     iso_time,
     section,
     slack_time,
+    times_in,
     truncate,
 )
 
@@ -314,7 +315,7 @@ def status_blocks(statuses: Sequence[ZoneStatus]) -> list[Block]:
         blocks.append(
             section(
                 f"{_VERDICT_ICON[verdict]} *{item.zone.name}* → `{item.zone.zone_id}`: *{verdict}*: "
-                + escape(truncate(reason, 1500))
+                + times_in(truncate(reason, 1500), slack=True)
             )
         )
         blocks.append(fields_section(_status_fields(item)))
@@ -411,7 +412,9 @@ def status_text(statuses: Sequence[ZoneStatus]) -> str:
     lines: list[str] = []
     for item in statuses:
         last = item.last_sync or {}
-        lines.append(f"{item.zone.name} -> {item.zone.zone_id}: {item.verdict}: {item.reason}")
+        lines.append(
+            f"{item.zone.name} -> {item.zone.zone_id}: {item.verdict}: {times_in(item.reason, slack=False)}"
+        )
         lines.append(f"  master {item.zone.master} serial {_or_dash(item.master_serial)}")
         lines.append(f"  Route 53 SOA serial {_or_dash(item.route53_serial)}")
         synced = iso_time(last["synced_at"]) if last.get("synced_at") else "never"

@@ -20,6 +20,7 @@ from bot.render.blocks import (
     MAX_TOTAL_BLOCK_CHARS,
     Block,
     actions,
+    as_datetime,
     button,
     context,
     divider,
@@ -390,6 +391,11 @@ def slack_history_line(line: str) -> str:
     code, where Slack renders mentions)."""
     pieces = []
     start = 0
+    # The entry's time leads the stored line: a date token (outside the code, where Slack renders it).
+    stamp = re.match(r"(\S+) ", line)
+    if stamp and as_datetime(stamp.group(1)) is not None and "T" in stamp.group(1):
+        pieces.append(slack_time(stamp.group(1)))
+        start = stamp.end()
     for found in _HISTORY_PERSON.finditer(line):
         pieces += [_inline_code(line[start : found.start()]), f"by <@{found.group(1)}>"]
         start = found.end()

@@ -102,7 +102,7 @@ def test_everything_from_the_command_line(
     ("argv", "code", "message"),
     [
         (["plan", "example.com"], 2, "not a configured zone. Configured: none (set OPSBOT_DNS_ZONES)."),
-        (["plan", "example.com", "--zone-id", "Z1"], 2, "--master and --zone-id name a zone"),
+        (["plan", "example.com", "--zone-id", "Z1"], 2, "give both --master and --zone-id"),
         (["plan", "exa mple.com"], 2, "contains spaces"),
         (["plan", "example.com", "--master", "10.0.0.1:0", "--zone-id", "Z1"], 2, "port"),
         (["plan", "example.com", "--master", "10.0.0.1", "--zone-id", "bad id"], 2, "hosted zone id"),

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -9,7 +10,7 @@ from bot.core.dns.config import MasterAddress, ZoneConfig
 from bot.core.dns.plan import Limits, make_plan
 from bot.core.dns.records import hosted_zone, master_zone_from_text
 from bot.core.dns.transfer import TransferStats
-from bot.render.blocks import problems
+from bot.render.blocks import problems, times_in, utc_text
 from bot.render.dns import (
     ACTION_APPLY,
     ACTION_CANCEL,
@@ -144,6 +145,12 @@ CHECK = {"checked_at": "2024-06-02T00:00:00+00:00", "master_serial": 5, "pending
 CONTRADICTIONS = ("no changes pending", "edited since?", "serial drift")
 
 
+def utc_times(text: str) -> str:
+    return re.sub(
+        r"\d{4}-\d{2}-\d{2}T[\d:.]+(?:Z|[+-]\d{2}:\d{2})", lambda found: utc_text(found.group()), text
+    )
+
+
 @pytest.mark.parametrize(
     ("status", "verdict", "reason"),
     [
@@ -224,8 +231,13 @@ def test_each_zone_gets_one_verdict_and_its_reason(status: ZoneStatus, verdict: 
     assert problems(blocks) == []
     slack = " ".join("\n".join(render("", blocks).lines).split())
     terminal = status_text([status])
-    assert f"*{verdict}*" in json.dumps(blocks) and reason in slack
-    assert terminal.splitlines()[0] == f"example.com -> Z0123456789ABC: {verdict}: {reason}"
+    # The reason's times in each surface's one format: a date token in Slack (its UTC fallback on the
+    # terminal renderer of Slack blocks), ISO 8601 with Z in the CLI.
+    assert f"*{verdict}*" in json.dumps(blocks) and " ".join(utc_times(reason).split()) in slack
+    assert (
+        terminal.splitlines()[0]
+        == f"example.com -> Z0123456789ABC: {verdict}: {times_in(reason, slack=False)}"
+    )
     # One verdict per zone: no other verdict, and none of the old mixed phrases, appears beside it.
     for other in ("in sync", "changes pending", "never synced"):
         if other != verdict:

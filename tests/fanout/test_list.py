@@ -151,7 +151,7 @@ def test_every_page_of_the_table_is_read(fanout: Fanout) -> None:
     # ...and check reports the active targets it never loads.
     report = check(fanout.settings)
     (finding,) = [f for f in report.findings if f.rule == "beyond-first-page"]
-    assert finding.severity == "error" and finding.reason.startswith(f"{400 - len(loaded)} active target(s)")
+    assert finding.severity == "error" and finding.reason.startswith(f"{400 - len(loaded)} active targets")
     assert "and " in finding.reason and "more." in finding.reason
 
 

@@ -76,9 +76,12 @@ def test_resolved_alert_drops_the_note_on_what_happens_until_someone_decides() -
 
 def test_history_for_slack_mentions_people_outside_the_code_and_escapes_the_rest() -> None:
     line = render.slack_history_line("2024-05-01T11:00:00.000Z reenable by slack:U0ALICE")
-    assert line == "`2024-05-01T11:00:00.000Z reenable` by <@U0ALICE>"
+    assert (
+        line
+        == "<!date^1714561200^{date_short_pretty} {time_secs}|2024-05-01 11:00:00 UTC> `reenable` by <@U0ALICE>"
+    )
     assert render.slack_history_line("2024-05-01T11:00:00.000Z suppress by cli:<x>&`y`") == (
-        "`2024-05-01T11:00:00.000Z suppress by cli:&lt;x&gt;&amp;ˋyˋ`"
+        "<!date^1714561200^{date_short_pretty} {time_secs}|2024-05-01 11:00:00 UTC> `suppress by cli:&lt;x&gt;&amp;ˋyˋ`"
     )
     blocks = render.history_blocks([{"text": "a " + "x" * 2000}] * 10)
     assert len(blocks) > 1 and problems(blocks) == []

@@ -74,7 +74,7 @@ def zone_for(
         base = find_zone(configured_zones(settings), wanted, zone_id=wanted_id)
     except UsageError as error:
         if master is None or wanted_id is None:
-            hint = "--master and --zone-id name a zone that is not configured."
+            hint = "To work on a zone that is not configured, give both --master and --zone-id."
             raise UsageError(error.message, hint=hint) from None
         base = ZoneConfig(wanted, parse_master(master), wanted_id)
     if master is not None:

@@ -649,6 +649,10 @@ def check_target(target: Target) -> list[Finding]:
     return findings
 
 
+def _active_targets(count: int) -> str:
+    return f"{count} active target{'' if count == 1 else 's'}"
+
+
 def check_group(source_group: SourceGroup) -> list[Finding]:
     """Hook problems of one source (the CLI's hook/pause state)."""
     findings: list[Finding] = []
@@ -667,8 +671,8 @@ def check_group(source_group: SourceGroup) -> list[Finding]:
             add(
                 WARNING,
                 "not-hooked",
-                f"{len(active)} active target(s) but no event source mapping from this source to {function}: "
-                f"no records reach them (`fanout hook`).",
+                f"{_active_targets(len(active))} but no event source mapping from this source to {function}: "
+                f"no records reach them (hook it with the aws-lambda-fanout CLI: `./fanout hook`).",
             )
         return findings
     if len(source_group.hooks) > 1:
@@ -688,7 +692,7 @@ def check_group(source_group: SourceGroup) -> list[Finding]:
         add(
             WARNING,
             "hook-disabled",
-            f"the mapping to {function} is {hook.state} (paused): {len(active)} active target(s) receive nothing.",
+            f"the mapping to {function} is {hook.state} (paused): {_active_targets(len(active))} receive nothing.",
         )
     if hook.problem:
         add(
@@ -755,7 +759,7 @@ def beyond_first_page(source_group: SourceGroup, loaded_ids: set[str]) -> list[F
         Finding(
             ERROR,
             "beyond-first-page",
-            f"{len(missing)} active target(s) are beyond the first page of this source's items, which is all "
+            f"{_active_targets(len(missing))} {'is' if len(missing) == 1 else 'are'} beyond the first page of this source's items, which is all "
             f"the fan-out function reads: {shown}.",
             source_group.table,
             source_group.source.arn,
