@@ -106,6 +106,12 @@ def _body(event: Mapping[str, Any]) -> str | Refusal:
     if len(raw) > (MAX_BODY_BYTES * 4 // 3 + 4 if encoded else MAX_BODY_BYTES):
         return Refusal(400, f"the body is larger than {MAX_BODY_BYTES} bytes")
     if not encoded:
+        # A JSON event can carry a lone surrogate (the escape \ud800), which no UTF-8 request body can hold; the
+        # signature is computed over the body's UTF-8 bytes, so refuse it here rather than fail there.
+        try:
+            raw.encode("utf-8")
+        except UnicodeEncodeError:
+            return Refusal(400, "the body is not UTF-8")
         return raw
     try:
         data = base64.b64decode(raw, validate=True)

@@ -567,6 +567,8 @@ def _malformed(slack: LocalSlack) -> dict[str, tuple[int, Any]]:
             400,
             {**v1(), "isBase64Encoded": True, "body": base64.b64encode(b"\xc3\x28 text").decode()},
         ),
+        # A JSON event may carry a lone surrogate escape no UTF-8 body can hold: it crashed the HMAC.
+        "v1 body with a lone surrogate": (400, {**v1(), "body": "command=%2Fops&text=\ud800"}),
         "v2 invalid base64": (400, {**v2(), "body": "!!not base64!!"}),
         "v1 invalid base64 with isBase64Encoded true": (
             400,
