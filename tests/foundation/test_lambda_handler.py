@@ -856,6 +856,24 @@ def test_an_unreadable_secret_is_one_log_line_and_retried_later(
     assert deployed.invocations and deployed.slack.calls == []
 
 
+def test_lazy_work_on_a_container_that_cannot_read_the_secret_fails_the_invocation(
+    with_secret: WithSecret,
+) -> None:
+    """The lazy half often lands on a new container, whose first request reads the secret. If that read
+    fails, a 503 answer would count as success for Lambda: the work lost, "working..." forever, nothing
+    audited. Raising sends it to the on-failure destination, which records it and tells the user."""
+    from bot.entry import InternalRequestRefused
+
+    deployed = with_secret.deployed
+    deployed(api_event(2, slash_body(deployed.slack, "whoami")))
+    lazy = json.loads(deployed.invocations[0]["Payload"])
+    deployed.module = _load_handler()  # a cold container
+    clients.client("secretsmanager").delete_secret(SecretId=SECRET_ID, ForceDeleteWithoutRecovery=True)
+    with pytest.raises(InternalRequestRefused, match="could not be read"):
+        deployed(lazy)
+    assert not [m for m in deployed.slack.messages if m.text.startswith("*You are*")]
+
+
 def test_a_secret_without_both_keys_is_refused_with_a_sentence(
     with_secret: WithSecret, caplog: pytest.LogCaptureFixture
 ) -> None:
