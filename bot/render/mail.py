@@ -172,7 +172,7 @@ def alert_message(alert: Any) -> tuple[str, list[Block]]:
         fields.append(f"*Status code*\n{escape(alert.status)}")
     blocks: list[Block] = [header(title), fields_section(fields)]
     if alert.diagnostic:
-        blocks.append(section(f"*Diagnostic*\n```{escape(truncate(alert.diagnostic, 2800))}```"))
+        blocks.append(section(f"*Diagnostic*\n{_code_block(alert.diagnostic)}"))
     if late:
         note = (
             "Flagged for review: the address stays enabled, as the later re-enable decided. The complaint "
@@ -315,7 +315,7 @@ def digest_message(digest: Any) -> tuple[str, list[Block]]:
         example = digest.examples.get(code, "")
         line = f"*{escape(code)}*: {count:,}"
         if example:
-            line += f" — e.g. `{escape(truncate(example, 160))}`"
+            line += f" — e.g. {_inline_code(truncate(example, 160)) or '``'}"
         diagnostics.append(line)
     blocks: list[Block] = [
         header(title),
@@ -380,6 +380,12 @@ _HISTORY_PERSON = re.compile(r"(?:^| )by slack:([UW][A-Z0-9]+)(?= |$)")
 MAX_HISTORY_LINE = 500
 
 
+def _code_block(text: str) -> str:
+    """Outside text (a remote mail server's diagnostic) in a ``` block it cannot close: backticks shown as
+    look-alikes, since a ``` inside would end the block and the rest would render as mrkdwn."""
+    return f"```{escape(truncate(text.replace('`', 'ˋ'), 2800))}```"
+
+
 def _inline_code(text: str) -> str:
     text = text.strip()
     return f"`{escape(text.replace('`', 'ˋ'))}`" if text else ""
@@ -435,7 +441,7 @@ def status_message(status: Any, *, with_buttons: bool = True) -> tuple[str, list
     if status.recorded:
         blocks.append(fields_section(fields))
     if status.diagnostic:
-        blocks.append(section(f"*Diagnostic*\n```{escape(truncate(status.diagnostic, 2800))}```"))
+        blocks.append(section(f"*Diagnostic*\n{_code_block(status.diagnostic)}"))
     if status.history:
         blocks.append(section(f"*History* (newest first, last {len(status.history)})"))
         blocks.extend(history_blocks(status.history))
