@@ -15,6 +15,7 @@ from bot.core.apilogs.lookup import LookupResult
 from bot.core.apilogs.model import ApiStage, LogEvent
 from bot.core.apilogs.tail import TailBatch, TailSummary
 from bot.core.common.timeparse import format_time
+from bot.errors import echo
 from bot.render.blocks import (
     MAX_BLOCKS_MESSAGE,
     MAX_MESSAGE_TEXT,
@@ -395,7 +396,8 @@ def _tail_what(stage: ApiStage, groups: Sequence[str], *, pattern: str) -> str:
     return (
         f"*{escape(stage.name or stage.api_id)}* stage *{escape(stage.stage)}*: "
         f"{_count(len(groups), 'log group')} ({escape(names)})"
-        + (f", filter `{escape(pattern)}`" if pattern else "")
+        # Posted to the whole channel as opsbot: the caller's pattern capped, and kept inside its code span.
+        + (f", filter {escape(echo(pattern))}" if pattern else "")
     )
 
 

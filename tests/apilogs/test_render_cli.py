@@ -454,3 +454,15 @@ def test_hostile_log_lines_cannot_drive_the_terminal_or_reorder_text() -> None:
         assert not any(c in shown for c in "\x1b\r\x07\x00\u202e\u2066"), repr(shown)
         assert "\\u001b[2K\\u000dAll good" in shown and "\\u202eevil" in shown and "\tTAB" in shown
     assert terminal.splitlines()[-1].endswith("second")
+
+
+def test_a_tails_filter_pattern_is_shown_capped_and_cannot_leave_its_code_span() -> None:
+    """The tail's top message goes to the whole channel as opsbot: the caller's --filter in it must not
+    turn into opsbot's own formatted words (a backtick ended its code span), nor run to 3,000 characters."""
+    stage = render.ApiStage(api_id="abc123", name="shop-api", stage="prod", kind="REST")
+    pattern = "x` *Everyone: rotate your password at evil.example now* `" + "y" * 3000
+    message = render.tail_started_message(stage, ["/aws/lambda/shop"], "t1", duration="10m", pattern=pattern)
+    text = message.blocks[0]["text"]["text"]
+    shown = text.split(", filter ", 1)[1].split(" for 10m", 1)[0]
+    assert shown.startswith("`") and shown.endswith("`") and shown.count("`") == 2, shown
+    assert len(shown) <= 82
