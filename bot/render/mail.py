@@ -470,7 +470,8 @@ def history_message(status: Any) -> tuple[str, list[Block]]:
 
 def status_text(status: Any, *, use_colour: bool = False) -> str:
     state = colour(_state_word(status.state), "31" if status.state == "disable" else "32", use_colour)
-    lines = [f"{status.address}: {state} — {_status_summary(status).split(': ', 1)[1]}"]
+    first = f"{visible(status.address)}: {state} — {visible(_status_summary(status).split(': ', 1)[1])}"
+    lines = [first]
     if not status.recorded:
         lines.append("  no SES feedback recorded for this address")
     if status.stored_as:
@@ -495,7 +496,9 @@ def status_text(status: Any, *, use_colour: bool = False) -> str:
     if status.history:
         lines.append("  history (newest first):")
         lines += [f"    {line}" for line in history_lines(status.history)]
-    return "\n".join(lines)
+    # SES's strings (a remote mail server's diagnostic, an ISP's feedback type) must not drive the terminal:
+    # control and bidi characters shown as escapes; opsbot's own colour is only in the first line.
+    return "\n".join([first, *(visible(line) for line in lines[1:])])
 
 
 # -- stats -----------------------------------------------------------------------------------------
