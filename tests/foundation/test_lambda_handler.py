@@ -817,6 +817,21 @@ def test_forged_requests_cannot_drive_secret_reads(with_secret: WithSecret) -> N
     assert len(with_secret.reads) == 2  # one re-read per five minutes at most
 
 
+def test_requests_that_cannot_be_signed_read_no_secret(with_secret: WithSecret) -> None:
+    """Unsigned, malformed or stale requests are refused before the secret is asked for: on a new container
+    they neither cause its read nor, while Secrets Manager is unreachable, a 503."""
+    deployed = with_secret.deployed
+    body = slash_body(deployed.slack, "whoami")
+    unsigned = api_event(2, body, headers={"content-type": "application/x-www-form-urlencoded"})
+    stale = api_event(2, body, timestamp=int(time.time()) - 3600)
+    malformed = api_event(2, body)
+    malformed["headers"]["x-slack-signature"] = "v0=nothex"
+    clients.client("secretsmanager").delete_secret(SecretId=SECRET_ID, ForceDeleteWithoutRecovery=True)
+    for event in (unsigned, stale, malformed):
+        assert deployed(event)["statusCode"] == 401
+    assert with_secret.reads == []
+
+
 def test_a_rotated_signing_secret_is_picked_up_within_five_minutes(with_secret: WithSecret) -> None:
     deployed = with_secret.deployed
     body = slash_body(deployed.slack, "whoami")
