@@ -233,6 +233,10 @@ def lambda_request_handler(app: Any) -> Any:
             try:
                 problem = verifier.problem(request)
             except SecretsUnavailable as error:  # nothing can be verified: opsbot's failure, not the caller's
+                if request.internal:
+                    # Answered, the lazy half would count as done: the work silently lost, "working..."
+                    # on screen and no audit record. Raised, the on-failure destination says so.
+                    raise InternalRequestRefused(str(error)) from None
                 return refuse(Refusal(503, str(error)), source=request.source)
             if problem is not None:
                 if request.internal:

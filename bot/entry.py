@@ -106,6 +106,12 @@ def _body(event: Mapping[str, Any]) -> str | Refusal:
     if len(raw) > (MAX_BODY_BYTES * 4 // 3 + 4 if encoded else MAX_BODY_BYTES):
         return Refusal(400, f"the body is larger than {MAX_BODY_BYTES} bytes")
     if not encoded:
+        # A JSON event can carry a lone surrogate (the escape \ud800), which no UTF-8 request body can hold; the
+        # signature is computed over the body's UTF-8 bytes, so refuse it here rather than fail there.
+        try:
+            raw.encode("utf-8")
+        except UnicodeEncodeError:
+            return Refusal(400, "the body is not UTF-8")
         return raw
     try:
         data = base64.b64decode(raw, validate=True)
@@ -163,10 +169,8 @@ def read_event(event: Any) -> HttpRequest | Refusal:
     return HttpRequest(body, headers, _query(event), internal, source_of(event), event)
 
 
-def signature_problem(
-    secret: str, request: HttpRequest, *, now: float | None = None, check_age: bool = True
-) -> str | None:
-    """Why Slack's signature on ``request`` does not hold with ``secret`` (None: it holds)."""
+def header_problem(request: HttpRequest, *, now: float | None = None, check_age: bool = True) -> str | None:
+    """Why ``request`` cannot carry a valid Slack signature whatever the secret (None: it may)."""
     timestamp = request.headers.get("x-slack-request-timestamp")
     signature = request.headers.get("x-slack-signature")
     if timestamp is None or signature is None:
@@ -178,6 +182,18 @@ def signature_problem(
     age = (time.time() if now is None else now) - int(timestamp)
     if check_age and abs(age) > MAX_SIGNATURE_AGE_SECONDS:
         return f"the Slack signature is {int(age)} s old (at most {MAX_SIGNATURE_AGE_SECONDS} s accepted)"
+    return None
+
+
+def signature_problem(
+    secret: str, request: HttpRequest, *, now: float | None = None, check_age: bool = True
+) -> str | None:
+    """Why Slack's signature on ``request`` does not hold with ``secret`` (None: it holds)."""
+    problem = header_problem(request, now=now, check_age=check_age)
+    if problem is not None:
+        return problem
+    timestamp = request.headers["x-slack-request-timestamp"]
+    signature = request.headers["x-slack-signature"]
     if not secret:
         return "no signing secret is available"
     basis = f"v0:{timestamp}:{request.body}".encode()
@@ -198,6 +214,11 @@ class Verifier:
 
     def problem(self, request: HttpRequest) -> str | None:
         check_age = not request.internal
+        # Before the secret is asked for: a request without a well-formed, fresh signature is refused
+        # without the container's first read of Secrets Manager (or a 503 while it cannot be read).
+        problem = header_problem(request, check_age=check_age)
+        if problem is not None:
+            return problem
         problem = signature_problem(self._secret(), request, check_age=check_age)
         if problem == "the Slack signature does not match" and self._refresh is not None and self._refresh():
             problem = signature_problem(self._secret(), request, check_age=check_age)

@@ -86,10 +86,11 @@ def read_record(record: Any) -> DroppedWork | None:
         return None
     try:
         body = _payload(request.body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than the parser goes
         return None
     timestamp = request.headers.get("x-slack-request-timestamp", "")
-    queued_at = float(timestamp) if timestamp.isdigit() else None
+    # ASCII digits only: str.isdigit() is true for "²", which float() refuses.
+    queued_at = float(timestamp) if re.fullmatch(r"[0-9]{1,12}", timestamp) else None
     condition = _text(context.get("condition"))
     invoked = context.get("approximateInvokeCount")
     refused = _object(record.get("responsePayload")).get("errorType") == "InternalRequestRefused"
@@ -158,7 +159,9 @@ def message(work: DroppedWork, ref: str) -> str:
 def _slack_url(url: str, settings: Settings) -> bool:
     """Only Slack's own response URLs (or the configured Slack API's host: the demo and the tests)."""
     parts, api = urlsplit(url), urlsplit(settings.slack_api_url)
-    if parts.scheme == "https" and parts.hostname == "hooks.slack.com":
+    # The whole netloc, not the hostname: urlsplit takes the host after the last "@" while the HTTP client
+    # may not ("https://evil\\@hooks.slack.com"); no user info, no other port.
+    if parts.scheme == "https" and parts.netloc.lower() == "hooks.slack.com":
         return True
     return bool(parts.hostname) and (parts.scheme, parts.netloc) == (api.scheme, api.netloc)
 

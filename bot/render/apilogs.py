@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from bot.core.apilogs.lookup import LookupResult
 from bot.core.apilogs.model import ApiStage, LogEvent
 from bot.core.apilogs.tail import TailBatch, TailSummary
 from bot.core.common.timeparse import format_time
+from bot.errors import echo
 from bot.render.blocks import (
     MAX_BLOCKS_MESSAGE,
     MAX_MESSAGE_TEXT,
@@ -150,12 +152,26 @@ def _latency(result: LookupResult) -> str:
     return text
 
 
+# Log lines hold what the logged code let anyone write (a request path, a header, a body). Control
+# characters would drive an operator's terminal (ESC sequences rewrite or hide lines, OSC 52 sets the
+# clipboard, a carriage return overwrites the line) and bidi controls reorder what Slack and the terminal
+# show: they are shown as escapes. Tabs and line breaks stay (Lambda's own lines use tabs).
+_NOT_SHOWN_AS_IS = re.compile(
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029\ud800-\udfff]"
+)
+
+
+def inert(message: str) -> str:
+    """``message`` with control and bidi characters written as ``\\uXXXX`` escapes."""
+    return _NOT_SHOWN_AS_IS.sub(lambda found: f"\\u{ord(found.group()):04x}", message.replace("\r\n", "\n"))
+
+
 def timeline_line(
     event: LogEvent, stage: ApiStage | None, *, limit: int | None = None, full_time: bool = False
 ) -> str:
     """One line, raw (the Slack paths escape it): ``full_time`` stamps it with the date and zone
     (``2024-05-01T10:15:30.120Z``), else with the time of day (``10:15:30.120Z``)."""
-    message = event.message.rstrip("\n")
+    message = inert(event.message.rstrip("\n"))
     if limit is not None:
         message = truncate(message, limit)
     stamp = _iso(event.timestamp) if full_time else _clock(event.timestamp)
@@ -309,7 +325,7 @@ def timeline_text(events: Sequence[LogEvent], stage: ApiStage | None, *, colour:
     for event in events:
         code = colours.setdefault(event.group, _PALETTE[len(colours) % len(_PALETTE)])
         label = group_label(event.group, stage)
-        message = event.message.rstrip("\n")
+        message = inert(event.message.rstrip("\n"))
         first, *rest = message.split("\n")
         prefix = (
             f"{_paint(f'{_iso(event.timestamp):<{_TIME_WIDTH}}', '2', colour)} "
@@ -384,7 +400,8 @@ def _tail_what(stage: ApiStage, groups: Sequence[str], *, pattern: str) -> str:
     return (
         f"*{escape(stage.name or stage.api_id)}* stage *{escape(stage.stage)}*: "
         f"{_count(len(groups), 'log group')} ({escape(names)})"
-        + (f", filter `{escape(pattern)}`" if pattern else "")
+        # Posted to the whole channel as opsbot: the caller's pattern capped, and kept inside its code span.
+        + (f", filter {escape(echo(pattern))}" if pattern else "")
     )
 
 

@@ -173,7 +173,7 @@ def alert_message(alert: Any) -> tuple[str, list[Block]]:
         fields.append(f"*Status code*\n{escape(alert.status)}")
     blocks: list[Block] = [header(title), fields_section(fields)]
     if alert.diagnostic:
-        blocks.append(section(f"*Diagnostic*\n```{escape(truncate(alert.diagnostic, 2800))}```"))
+        blocks.append(section(f"*Diagnostic*\n{_code_block(alert.diagnostic)}"))
     if late:
         note = (
             "Flagged for review: the address stays enabled, as the later re-enable decided. The complaint "
@@ -316,7 +316,7 @@ def digest_message(digest: Any) -> tuple[str, list[Block]]:
         example = digest.examples.get(code, "")
         line = f"*{escape(code)}*: {count:,}"
         if example:
-            line += f" — e.g. `{escape(truncate(example, 160))}`"
+            line += f" — e.g. {_inline_code(truncate(example, 160)) or '``'}"
         diagnostics.append(line)
     blocks: list[Block] = [
         header(title),
@@ -381,6 +381,12 @@ _HISTORY_PERSON = re.compile(r"(?:^| )by slack:([UW][A-Z0-9]+)(?= |$)")
 MAX_HISTORY_LINE = 500
 
 
+def _code_block(text: str) -> str:
+    """Outside text (a remote mail server's diagnostic) in a ``` block it cannot close: backticks shown as
+    look-alikes, since a ``` inside would end the block and the rest would render as mrkdwn."""
+    return f"```{escape(truncate(text.replace('`', 'ˋ'), 2800))}```"
+
+
 def _inline_code(text: str) -> str:
     text = text.strip()
     return f"`{escape(text.replace('`', 'ˋ'))}`" if text else ""
@@ -441,7 +447,7 @@ def status_message(status: Any, *, with_buttons: bool = True) -> tuple[str, list
     if status.recorded:
         blocks.append(fields_section(fields))
     if status.diagnostic:
-        blocks.append(section(f"*Diagnostic*\n```{escape(truncate(status.diagnostic, 2800))}```"))
+        blocks.append(section(f"*Diagnostic*\n{_code_block(status.diagnostic)}"))
     if status.history:
         blocks.append(section(f"*History* (newest first, last {len(status.history)})"))
         blocks.extend(history_blocks(status.history))
@@ -471,7 +477,8 @@ def history_message(status: Any) -> tuple[str, list[Block]]:
 
 def status_text(status: Any, *, use_colour: bool = False) -> str:
     state = colour(_state_word(status.state), "31" if status.state == "disable" else "32", use_colour)
-    lines = [f"{status.address}: {state} — {_status_summary(status).split(': ', 1)[1]}"]
+    first = f"{visible(status.address)}: {state} — {visible(_status_summary(status).split(': ', 1)[1])}"
+    lines = [first]
     if not status.recorded:
         lines.append("  no SES feedback recorded for this address")
     if status.stored_as:
@@ -496,7 +503,9 @@ def status_text(status: Any, *, use_colour: bool = False) -> str:
     if status.history:
         lines.append("  history (newest first):")
         lines += [f"    {line}" for line in history_lines(status.history)]
-    return "\n".join(lines)
+    # SES's strings (a remote mail server's diagnostic, an ISP's feedback type) must not drive the terminal:
+    # control and bidi characters shown as escapes; opsbot's own colour is only in the first line.
+    return "\n".join([first, *(visible(line) for line in lines[1:])])
 
 
 # -- stats -----------------------------------------------------------------------------------------

@@ -439,3 +439,30 @@ def test_cli_timeline_columns_are_labelled(
     # Each column starts where its label does.
     assert first[: first.index(" ")].endswith("Z") and first[lines[header].index("GROUP") - 1] == " "
     assert first[lines[header].index("GROUP")] != " " and first[lines[header].index("STREAM")] != " "
+
+
+def test_hostile_log_lines_cannot_drive_the_terminal_or_reorder_text() -> None:
+    """Log lines hold what the logged code let anyone write (a path, a header, a body): escape sequences
+    would rewrite or hide lines on the operator's terminal (ESC, a carriage return, OSC 52 sets the
+    clipboard) and a bidi override reverses what Slack and the terminal show. Shown as escapes; tabs and
+    line breaks stay."""
+    hostile = "GET /x\x1b[2K\rAll good\x1b]52;c;ZWNobyBoaQ==\x07 \u202eevil\u2066 nul\x00\tTAB\nsecond"
+    event = LogEvent("/aws/lambda/shop", "2024/05/01/[$LATEST]abc", 1_714_558_530_120, hostile)
+    terminal = "\n".join(render.timeline_text([event], None, colour=False))
+    slack = render.slack_lines([event], None)[0]
+    for shown in (terminal, slack):
+        assert not any(c in shown for c in "\x1b\r\x07\x00\u202e\u2066"), repr(shown)
+        assert "\\u001b[2K\\u000dAll good" in shown and "\\u202eevil" in shown and "\tTAB" in shown
+    assert terminal.splitlines()[-1].endswith("second")
+
+
+def test_a_tails_filter_pattern_is_shown_capped_and_cannot_leave_its_code_span() -> None:
+    """The tail's top message goes to the whole channel as opsbot: the caller's --filter in it must not
+    turn into opsbot's own formatted words (a backtick ended its code span), nor run to 3,000 characters."""
+    stage = render.ApiStage(api_id="abc123", name="shop-api", stage="prod", kind="REST")
+    pattern = "x` *Everyone: rotate your password at evil.example now* `" + "y" * 3000
+    message = render.tail_started_message(stage, ["/aws/lambda/shop"], "t1", duration="10m", pattern=pattern)
+    text = message.blocks[0]["text"]["text"]
+    shown = text.split(", filter ", 1)[1].split(" for 10m", 1)[0]
+    assert shown.startswith("`") and shown.endswith("`") and shown.count("`") == 2, shown
+    assert len(shown) <= 82

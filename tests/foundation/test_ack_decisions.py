@@ -144,3 +144,17 @@ def test_the_decision_in_the_ack_is_the_lazy_halfs(
             )
             if now is not None:
                 assert now.allowed == full.allowed, (user, mutating)
+
+
+def test_a_caller_refused_by_user_id_gets_no_form_to_fill(make_harness: Callable[..., SlackHarness]) -> None:
+    """`/device activate` alone opens a form in the ack: for a caller the policy refuses from the user id
+    alone, that form would ask for an activation code only to refuse it on submission."""
+    policy = {"rules": [{"allow": ["device.activate"], "users": [CAROL[0]]}]}
+    harness = make_harness(OPSBOT_POLICY=json.dumps(policy))
+    ack = harness.command("/device", "activate", user=BOB)
+    assert ack.text.startswith(":no_entry: You may not run `device.activate`: only <@U0CAROL> may run")
+    assert harness.slack.calls_to("views.open") == []
+    assert [(r["command"], r["outcome"]) for r in audit_items()] == [("/device activate", "denied")]
+    # Carol, granted by id, gets the form.
+    assert harness.command("/device", "activate", user=CAROL).text == ""
+    assert len(harness.slack.calls_to("views.open")) == 1

@@ -567,6 +567,8 @@ def _malformed(slack: LocalSlack) -> dict[str, tuple[int, Any]]:
             400,
             {**v1(), "isBase64Encoded": True, "body": base64.b64encode(b"\xc3\x28 text").decode()},
         ),
+        # A JSON event may carry a lone surrogate escape no UTF-8 body can hold: it crashed the HMAC.
+        "v1 body with a lone surrogate": (400, {**v1(), "body": "command=%2Fops&text=\ud800"}),
         "v2 invalid base64": (400, {**v2(), "body": "!!not base64!!"}),
         "v1 invalid base64 with isBase64Encoded true": (
             400,
@@ -815,6 +817,21 @@ def test_forged_requests_cannot_drive_secret_reads(with_secret: WithSecret) -> N
     assert len(with_secret.reads) == 2  # one re-read per five minutes at most
 
 
+def test_requests_that_cannot_be_signed_read_no_secret(with_secret: WithSecret) -> None:
+    """Unsigned, malformed or stale requests are refused before the secret is asked for: on a new container
+    they neither cause its read nor, while Secrets Manager is unreachable, a 503."""
+    deployed = with_secret.deployed
+    body = slash_body(deployed.slack, "whoami")
+    unsigned = api_event(2, body, headers={"content-type": "application/x-www-form-urlencoded"})
+    stale = api_event(2, body, timestamp=int(time.time()) - 3600)
+    malformed = api_event(2, body)
+    malformed["headers"]["x-slack-signature"] = "v0=nothex"
+    clients.client("secretsmanager").delete_secret(SecretId=SECRET_ID, ForceDeleteWithoutRecovery=True)
+    for event in (unsigned, stale, malformed):
+        assert deployed(event)["statusCode"] == 401
+    assert with_secret.reads == []
+
+
 def test_a_rotated_signing_secret_is_picked_up_within_five_minutes(with_secret: WithSecret) -> None:
     deployed = with_secret.deployed
     body = slash_body(deployed.slack, "whoami")
@@ -852,6 +869,24 @@ def test_an_unreadable_secret_is_one_log_line_and_retried_later(
     _advance(with_secret, 11)
     assert deployed(json.loads(json.dumps(event)))["statusCode"] == 200
     assert deployed.invocations and deployed.slack.calls == []
+
+
+def test_lazy_work_on_a_container_that_cannot_read_the_secret_fails_the_invocation(
+    with_secret: WithSecret,
+) -> None:
+    """The lazy half often lands on a new container, whose first request reads the secret. If that read
+    fails, a 503 answer would count as success for Lambda: the work lost, "working..." forever, nothing
+    audited. Raising sends it to the on-failure destination, which records it and tells the user."""
+    from bot.entry import InternalRequestRefused
+
+    deployed = with_secret.deployed
+    deployed(api_event(2, slash_body(deployed.slack, "whoami")))
+    lazy = json.loads(deployed.invocations[0]["Payload"])
+    deployed.module = _load_handler()  # a cold container
+    clients.client("secretsmanager").delete_secret(SecretId=SECRET_ID, ForceDeleteWithoutRecovery=True)
+    with pytest.raises(InternalRequestRefused, match="could not be read"):
+        deployed(lazy)
+    assert not [m for m in deployed.slack.messages if m.text.startswith("*You are*")]
 
 
 def test_a_secret_without_both_keys_is_refused_with_a_sentence(

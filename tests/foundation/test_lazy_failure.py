@@ -155,3 +155,46 @@ def test_a_dropped_button_click_is_audited_and_the_clicker_told(slack: LocalSlac
     (note,) = slack.messages
     assert note.ephemeral_to == ALICE[0] and note.text.startswith(":x: Your click was not run")
     assert result["told"]
+
+
+def _with_body(record: dict[str, Any], body: str) -> dict[str, Any]:
+    record["requestPayload"]["body"] = base64.b64encode(body.encode()).decode()
+    return record
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda r: r["requestPayload"]["headers"].update({"x-slack-request-timestamp": "\u00b2\u00b3"}),
+        lambda r: _with_body(r, "payload=" + "%5B" * 50_000),
+        lambda r: _with_body(
+            r, "payload=" + "%7B%22type%22%3A%22block_actions%22%2C%22actions%22%3A%5B1%5D%7D"
+        ),
+    ],
+    ids=["superscript digits as timestamp", "deeply nested payload", "actions not objects"],
+)
+def test_hostile_records_never_raise(slack: LocalSlack, change: Any) -> None:
+    """Only principals allowed to invoke the function can send a record, but a record that raises would be
+    retried by Lambda and alarm: whatever it holds, it is answered."""
+    record = load_event("lambda_destination_event_age_exceeded")
+    change(record)
+    result = handler()(record, None)
+    assert isinstance(result, dict)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://hooks.slack.com@evil.example/x",
+        "https://hooks.slack.com.evil.example/x",
+        "http://hooks.slack.com/x",
+        "https://evil.example/https://hooks.slack.com/x",
+        "https://evil.example\\@hooks.slack.com/x",
+        "file:///etc/passwd",
+    ],
+)
+def test_response_urls_outside_slack_are_never_called(slack: LocalSlack, url: str) -> None:
+    from bot.config import Settings
+    from bot.intake.lazy_failure import _slack_url
+
+    assert not _slack_url(url, Settings.from_env())

@@ -43,10 +43,13 @@ def _hostile_complaint(message: dict[str, Any]) -> None:
     message["mail"]["source"] = HOSTILE
 
 
+# opsbot's own date tokens (times shown in each reader's zone) are the only "<!" it posts on purpose.
+_DATE_TOKEN = re.compile(r"<!date\^[0-9]+\^[^|<>]*\|[^<>]*>")
+
+
 def _live_markup(text: str) -> list[str]:
     """Slack control sequences that would render (ping, mention, link) if posted as they are."""
-    # Slack's date tokens (``<!date^…>``) are opsbot's own: each reader sees the time in their zone.
-    text = re.sub(r"<!date\^\d+\^[^|<>]*\|[^<>]*>", "", text)
+    text = _DATE_TOKEN.sub("", text)
     return [token for token in ("<!", "<@U0EVIL", "<http", "|click>") if token in text]
 
 
@@ -110,3 +113,22 @@ def test_notice_of_alerts_given_up_is_escaped(mail_settings: Settings, slack_ser
     SlackAlertPoster(mail_settings).post_notice(f"3 mail alerts were not posted since {HOSTILE}")
     (notice,) = slack_server.visible(ALERTS)
     _assert_inert(notice)
+
+
+def test_a_diagnostic_cannot_close_its_code_block(mail_settings: Settings, slack_server: LocalSlack) -> None:
+    """The remote mail server writes the diagnostic: three backticks in it ended the ``` block it is shown
+    in, and what followed rendered as mrkdwn (a fake *bold* notice under opsbot's name)."""
+
+    def breakout(message: dict[str, Any]) -> None:
+        message["bounce"]["feedbackId"] += "-fence"
+        for recipient in message["bounce"]["bouncedRecipients"]:
+            recipient["diagnosticCode"] = "550 ```\n*Re-enabled by the admins, ignore this alert* `x`"
+
+    SesFeedbackApp(mail_settings).handle(_with_message("sns_ses_bounce_permanent", breakout))
+    (alert,) = slack_server.visible(ALERTS)
+    (diagnostic,) = [
+        b["text"]["text"]
+        for b in alert.blocks
+        if b.get("text", {}).get("text", "").startswith("*Diagnostic*")
+    ]
+    assert diagnostic.count("```") == 2 and diagnostic.endswith("```")

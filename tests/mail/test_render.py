@@ -182,3 +182,21 @@ def test_times_are_date_tokens_in_slack_and_iso_on_a_terminal() -> None:
     assert "<!date^1714558530^{date_short_pretty} {time_secs}|2024-05-01 10:15:30 UTC>" in json.dumps(
         alert_blocks
     )
+
+
+def test_ses_text_on_a_terminal_cannot_drive_it() -> None:
+    """The diagnostic is written by the remote mail server: an ESC sequence in it would erase and rewrite
+    lines of `opsbot mail status` on the operator's terminal, a bidi override reverse them."""
+    message = mail_samples.bounce(["jane@example.com"], 1_714_550_400_000, seed="esc")
+    message["bounce"]["bouncedRecipients"][0]["diagnosticCode"] = (
+        "550 \x1b[2K\r\x1b[32mdelivered\x07 \u202eko"
+    )
+    message["bounce"]["bounceSubType"] = "General\x1b]52;c;ZWNobyBoaQ==\x07"
+    rules = MailRules()
+    record = merge(None, parse_notification(message).events[0], rules)
+    status = status_of_item(
+        "jane@example.com", to_item(record, rules), rules, SuppressionStatus(checked=False)
+    )
+    terminal = render.status_text(status)
+    assert not any(c in terminal for c in "\x1b\r\x07\u202e"), repr(terminal)
+    assert "550 \\u001b[2K\\u000d" in terminal

@@ -196,6 +196,15 @@ def register_command(app: Any, command: Command) -> None:
             reply = sub.quick(runtime, resolved.args, caller_from(body))
             ack(ephemeral(reply.text, reply.blocks))
             return
+        action = command.action_of(sub)
+        decision = runtime.decide_now(action, mutating=sub.mutating, caller=caller_from(body))
+        if decision is not None and not decision.allowed:
+            # Refused from the user id and channel alone: say so now, not after a "working" line or a form
+            # to fill in (an activation code typed only to be refused). The lazy half only writes the
+            # audit record (it keeps AWS out of the ack).
+            context[ACK_NOTE] = {"outcome": "denied", "detail": decision.reason}
+            ack(ephemeral(f":no_entry: You may not run `{action}`: {decision.reason}"))
+            return
         view = sub.modal(resolved.args, caller_from(body)) if sub.modal is not None else None
         if view is not None:
             try:
@@ -206,14 +215,6 @@ def register_command(app: Any, command: Command) -> None:
                 ack(ephemeral(message))
                 return
             ack()
-            return
-        action = command.action_of(sub)
-        decision = runtime.decide_now(action, mutating=sub.mutating, caller=caller_from(body))
-        if decision is not None and not decision.allowed:
-            # Refused from the user id and channel alone: say so now, not after a "working" line. The
-            # lazy half only writes the audit record (it keeps AWS out of the ack).
-            context[ACK_NOTE] = {"outcome": "denied", "detail": decision.reason}
-            ack(ephemeral(f":no_entry: You may not run `{action}`: {decision.reason}"))
             return
         if decision is None:
             # Only a Slack user-group lookup (or the policy's fetch) can tell: the ack promises no work.
