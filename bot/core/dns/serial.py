@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from enum import Enum
 
+from dns.serial import Serial
+
 SERIAL_BITS = 32
 MODULUS = 1 << SERIAL_BITS
 HALF = 1 << (SERIAL_BITS - 1)
@@ -22,12 +24,13 @@ class Order(Enum):
 
 
 def compare(a: int, b: int) -> Order:
-    """Where ``a`` stands relative to ``b`` in RFC 1982 order."""
-    a %= MODULUS
-    b %= MODULUS
-    if a == b:
+    """Where ``a`` stands relative to ``b`` in RFC 1982 order: dnspython's arithmetic, with the case its
+    ``Serial`` leaves implicit (exactly 2**31 apart: neither before nor after) named."""
+    left, right = Serial(a, SERIAL_BITS), Serial(b, SERIAL_BITS)
+    if left == right:
         return Order.SAME
-    ahead = (a - b) % MODULUS
-    if ahead == HALF:
-        return Order.UNDEFINED
-    return Order.AFTER if ahead < HALF else Order.BEFORE
+    if left > right:
+        return Order.AFTER
+    if left < right:
+        return Order.BEFORE
+    return Order.UNDEFINED
