@@ -10,7 +10,8 @@ stays short), with one attempt and one-second timeouts because the first use is 
 three seconds for; then it is cached for the container's life. A signature that does not match may mean
 the secret was rotated: the verifier then asks for a re-read, which happens at most once per
 ``REREAD_INTERVAL_SECONDS``, so that forged requests cannot drive reads (or Secrets Manager's bill). A
-failed read is retried no sooner than ``RETRY_INTERVAL_SECONDS`` later, for the same reason.
+failed first read is retried no sooner than ``RETRY_INTERVAL_SECONDS`` later; a failed re-read (the
+container still holds the secrets) waits the whole re-read interval, for the same reason.
 """
 
 from __future__ import annotations
@@ -108,19 +109,25 @@ class SlackSecrets:
                 )
             return changed
 
+    def _after_failure(self) -> float:
+        """How long until the next read after a failed one: soon while the container has no secrets (it
+        cannot answer anything until it has them), the re-read interval once it has, so that forged requests
+        cannot drive a read every few seconds while Secrets Manager is failing."""
+        return RETRY_INTERVAL_SECONDS if self._values is None else REREAD_INTERVAL_SECONDS
+
     def _read(self) -> tuple[str, str]:
         self.reads += 1
         try:
             answer = secrets_client().get_secret_value(SecretId=self.secret_id)
         except Exception as error:
-            self._next_read = clock() + RETRY_INTERVAL_SECONDS
+            self._next_read = clock() + self._after_failure()
             code = getattr(error, "response", {}).get("Error", {}).get("Code") or type(error).__name__
             raise SecretsUnavailable(
                 f"the Slack secrets in {self.secret_id} could not be read ({code})"
             ) from None
         values = _parse(answer.get("SecretString"))
         if values is None:
-            self._next_read = clock() + RETRY_INTERVAL_SECONDS
+            self._next_read = clock() + self._after_failure()
             raise SecretsUnavailable(
                 f"the secret {self.secret_id} must be JSON with the keys signing_secret and bot_token"
             )

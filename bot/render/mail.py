@@ -167,7 +167,7 @@ def alert_message(alert: Any) -> tuple[str, list[Block]]:
         f"*Why*\n{alert_why(alert, slack=True) if late else escape(why)}",
         f"*Sender*\n{escape(alert.sender or 'unknown')}",
         f"*Time*\n{slack_time(alert.at)}",
-        f"*Message id*\n`{escape(alert.message_id or 'unknown')}`",
+        f"*Message id*\n{_inline_code(alert.message_id or 'unknown')}",
     ]
     if alert.status:
         fields.append(f"*Status code*\n{escape(alert.status)}")

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("opsbot.audit")
 
 MASK = "[redacted]"
+# The arguments kept in a record (the log line and the item): enough to see what was asked.
+MAX_ARGS = 500
 _SECRET_VALUES = [
     re.compile(r"\bxox[abposr]-[A-Za-z0-9-]+"),  # Slack tokens
     re.compile(r"\bxapp-[A-Za-z0-9-]+"),
@@ -87,7 +89,8 @@ def build_record(
         kind=kind,
         command=command,
         action=action,
-        args=redact(args),
+        # What was typed can be anything a person pasted: capped like the detail, after redaction.
+        args=redact(args)[:MAX_ARGS],
         outcome=outcome,
         duration_ms=max(0, round((ended - started) * 1000)),
         user_name=user_name,

@@ -817,6 +817,22 @@ def test_forged_requests_cannot_drive_secret_reads(with_secret: WithSecret) -> N
     assert len(with_secret.reads) == 2  # one re-read per five minutes at most
 
 
+def test_forged_requests_cannot_drive_reads_while_secrets_manager_fails(with_secret: WithSecret) -> None:
+    """Once the container holds the secrets, a failed re-read waits the whole re-read interval too."""
+    deployed = with_secret.deployed
+    body = slash_body(deployed.slack, "whoami")
+    assert deployed(api_event(2, body))["statusCode"] == 200
+    clients.client("secretsmanager").delete_secret(SecretId=SECRET_ID, ForceDeleteWithoutRecovery=True)
+    forged = api_event(2, body, sign_body=body + "x")
+    _advance(with_secret, 301)
+    assert deployed(forged)["statusCode"] == 401  # the re-read it drove failed; the cached secret stays
+    for _ in range(19):
+        _advance(with_secret, 15)
+        assert deployed(forged)["statusCode"] == 401
+    assert len(with_secret.reads) == 2  # not one every 10 s while the secret cannot be read
+    assert deployed(api_event(2, slash_body(deployed.slack, "whoami")))["statusCode"] == 200
+
+
 def test_requests_that_cannot_be_signed_read_no_secret(with_secret: WithSecret) -> None:
     """Unsigned, malformed or stale requests are refused before the secret is asked for: on a new container
     they neither cause its read nor, while Secrets Manager is unreachable, a 503."""

@@ -33,3 +33,27 @@ def test_who_activated_a_device_is_a_mention_when_slack_recorded_a_user() -> Non
     assert _person("U0ALICE") == "<@U0ALICE>"
     assert _person("cli:alice") == "cli:alice"
     assert _person("<!channel>") == "&lt;!channel&gt;"
+
+
+def test_an_audit_record_keeps_at_most_500_characters_of_what_was_typed() -> None:
+    from bot.security.audit import build_record
+
+    record = build_record(
+        ref="r", started=0.0, ended=1.0, user="U", team="T", channel="C", kind="command",
+        command="/fanout list", action="fanout.list", args="x" * 3000 + " code=AC-0123456789ab", outcome="usage",
+    )  # fmt: skip
+    assert len(record.args) == 500 and "AC-0123456789ab" not in record.args
+
+
+def test_a_message_id_cannot_leave_its_code_span() -> None:
+    import json
+
+    from bot.core.mail.alerts import MailAlert
+    from bot.render.mail import alert_message
+
+    alert = MailAlert(
+        "jane@example.com", "permanent-bounce", "2024-05-01T08:00:00Z", message_id="id` *bold* `x"
+    )
+    _, blocks = alert_message(alert)
+    field = next(f for f in json.dumps(blocks).split('"') if f.startswith("*Message id*"))
+    assert field.count("`") == 2 and "*bold*" in field  # one code span, with the id's backticks replaced
