@@ -1,5 +1,7 @@
-"""Times that core writes into prose (a DNS verdict's reason, a lookup's likely cause, a history line) are
-shown in the one format of their surface: a Slack date token, or ISO 8601 with ``Z`` on a terminal."""
+"""Details of what is shown and recorded: times that core writes into prose (a DNS verdict's reason, a
+lookup's likely cause, a history line) in the one format of their surface (a Slack date token, or ISO 8601
+with ``Z`` on a terminal); people as mentions; outside text kept in its code span; typed text capped in
+audit records."""
 
 from __future__ import annotations
 
