@@ -261,7 +261,7 @@ def test_history_names_the_slack_user_as_a_mention(mail_harness: SlackHarness) -
     mail_harness.command("/mail", f"reenable {ADDRESS}", user=ALICE)
     mail_harness.click(alert, "mail:history", user=BOB)
     history = json.dumps(mail_harness.last(BOB).blocks)
-    assert " reenable` by <@U0ALICE>" in history and "slack:U0ALICE" not in history
+    assert "> `reenable` by <@U0ALICE>" in history and "slack:U0ALICE" not in history
     mail_harness.command("/mail", f"status {ADDRESS}", user=BOB)
     status = json.dumps(mail_harness.last(BOB).blocks)
     assert "by <@U0ALICE>" in status and "slack:U0ALICE" not in status
