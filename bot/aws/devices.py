@@ -280,6 +280,8 @@ class ScanPage:
     items: list[tuple[dict[str, Any], bool]]  # (item without code, holds an unused code)
     next_key: tuple[str, str] | None  # (serialNumber, clientId) to continue after, None at the end
     requests: int
+    # The scan stopped at ``max_requests`` pages before ``limit`` devices matched: ``next_key`` goes on.
+    partial: bool = False
 
 
 def scan_devices(
@@ -290,11 +292,16 @@ def scan_devices(
     limit: int = 20,
     start_after: tuple[str, str] | None = None,
     page_size: int = 200,
+    max_requests: int = 10,
 ) -> ScanPage:
-    """Up to ``limit`` matching devices, following DynamoDB's pages until enough are found.
+    """Up to ``limit`` matching devices, following DynamoDB's pages until enough are found, at most
+    ``max_requests`` pages per call.
 
-    The continuation point is the key of the last item returned (not DynamoDB's LastEvaluatedKey, which
-    may lie beyond items we did not return), so no device is skipped between pages.
+    The catalog has no index by type or activation, so a selective filter reads (and DynamoDB charges for)
+    every item it passes: the cap keeps one call, and one Slack answer, bounded on a big catalog; the page
+    then says it is partial. The continuation point is the key of the last item returned (not DynamoDB's
+    LastEvaluatedKey, which may lie beyond items we did not return), or LastEvaluatedKey when the cap
+    stopped the scan, so no device is skipped between pages.
     """
     filters: list[str] = []
     names: dict[str, str] = {}
@@ -330,7 +337,11 @@ def scan_devices(
                     return ScanPage(found, next_key, requests)
             if "LastEvaluatedKey" not in page:
                 return ScanPage(found, None, requests)
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            last_key = page["LastEvaluatedKey"]
+            if requests >= max_requests:
+                resume = (str(last_key["serialNumber"]["S"]), str(last_key["clientId"]["S"]))
+                return ScanPage(found, resume, requests, partial=True)
+            kwargs["ExclusiveStartKey"] = last_key
 
 
 def is_activated(value: Any) -> bool:

@@ -33,6 +33,7 @@ from bot.render.blocks import (
     fit,
     header,
     iso_time,
+    plural,
     section,
     slack_time,
     truncate,
@@ -192,7 +193,9 @@ def _filters_text(page: DevicePage) -> str:
 def page_blocks(page: DevicePage, *, continued: bool = False) -> list[Block]:
     title = f"Devices in {page.table}" + (" (continued)" if continued else "")
     blocks: list[Block] = [header(title), context(escape(_filters_text(page)))]
-    if not page.devices:
+    if page.partial:
+        blocks.append(context(_partial_note(page)))
+    if not page.devices and not page.next_cursor:
         blocks.append(section("No devices match." if not continued else "No more devices match."))
         return blocks
     rows: list[Block] = []
@@ -221,8 +224,18 @@ def page_blocks(page: DevicePage, *, continued: bool = False) -> list[Block]:
     return kept
 
 
+def _partial_note(page: DevicePage) -> str:
+    return (
+        f"Stopped after reading {plural(page.pages_read, 'page')} of the catalog with "
+        f"{plural(len(page.devices), 'match', 'matches')}: the catalog has no index for these filters, so "
+        "each page costs a full read. More devices may match further on."
+    )
+
+
 def page_text(page: DevicePage) -> str:
     if not page.devices:
+        if page.partial and page.next_cursor:
+            return f"{_partial_note(page)}\nmore: --cursor {page.next_cursor}"
         return f"No devices match ({_filters_text(page)})."
     width_serial = max(len("SERIAL"), *(len(v.serial) for v in page.devices))
     width_client = max(len("CLIENT ID"), *(len(v.client_id) for v in page.devices))
@@ -237,6 +250,8 @@ def page_text(page: DevicePage) -> str:
             f"{view.serial:<{width_serial}}  {view.client_id:<{width_client}}  "
             f"{'yes' if view.activated else 'no':<9}  {extra}"
         )
+    if page.partial:
+        lines.append(_partial_note(page))
     if page.next_cursor:
         lines.append(f"more: --cursor {page.next_cursor}")
     return "\n".join(lines)

@@ -885,6 +885,9 @@ class DevicePage:
     filters: DeviceFilters
     next_cursor: str | None
     table: str
+    # The scan stopped at its page cap before enough devices matched (more may match further on).
+    partial: bool = False
+    pages_read: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -892,6 +895,7 @@ class DevicePage:
             "filters": self.filters.to_json(),
             "devices": [d.to_json() for d in self.devices],
             "next": self.next_cursor,
+            "partial": self.partial,
         }
 
 
@@ -910,4 +914,6 @@ def list_devices(settings: Settings, filters: DeviceFilters, *, cursor: str | No
         filters=filters,
         next_cursor=encode_cursor(page.next_key) if page.next_key else None,
         table=settings.device_table,
+        partial=page.partial,
+        pages_read=page.requests,
     )
