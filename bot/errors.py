@@ -6,6 +6,7 @@ reference id instead of its text (see ``bot.listeners.framework``).
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 
 
@@ -65,6 +66,24 @@ ECHO_COUNT = 5
 ECHO_LIMIT = 80
 
 
+# Characters never shown as they are: controls (Cc: NUL, escape sequences, a carriage return), format
+# characters (Cf: the bidi overrides that make text read differently from what it is, zero-width ones),
+# lone surrogates (Cs) and line/paragraph separators (Zl, Zp). One rule for addresses refused, echoes and
+# outside text shown (SES's, log lines').
+INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
+def is_invisible(char: str) -> bool:
+    return unicodedata.category(char) in INVISIBLE_CATEGORIES
+
+
+def escape_invisible(text: str, *, keep: str = "") -> str:
+    """``text`` with its invisible characters (but those in ``keep``) written as ``\\uXXXX`` escapes."""
+    return "".join(
+        f"\\u{ord(char):04x}" if char not in keep and is_invisible(char) else char for char in text
+    )
+
+
 def echo(value: object, limit: int = ECHO_LIMIT) -> str:
     """What someone typed, as a message repeats it: at most ``limit`` characters (an ellipsis marks a cut),
     in a code span, so that Slack shows ``*bold*`` or ``_x_`` as typed rather than as formatting.
@@ -75,17 +94,12 @@ def echo(value: object, limit: int = ECHO_LIMIT) -> str:
     Control and bidi characters (a newline would end the span, U+202E reverses what follows) show as
     ``?``, and a backtick, which would end the span, as ``'``.
     """
-    import unicodedata
-
     text = str(value)
     if len(text) > limit:
         text = text[: max(1, limit - 1)] + "…"
     if not text:
         return "(nothing)"
-    shown = "".join(
-        "'" if char == "`" else "?" if unicodedata.category(char) in {"Cc", "Cf", "Zl", "Zp"} else char
-        for char in text
-    )
+    shown = "".join("'" if char == "`" else "?" if is_invisible(char) else char for char in text)
     return f"`{shown}`"
 
 

@@ -18,5 +18,5 @@ def web_client(settings: Settings) -> Any:
     from bot.slack_secrets import SlackSecrets
 
     # The token from the environment, or read from Secrets Manager now (bot.slack_secrets).
-    token = SlackSecrets(settings).bot_token() if settings.slack_bot_token or settings.slack_secret_id else ""
+    token = SlackSecrets(settings).bot_token()
     return WebClient(token=token or None, base_url=settings.slack_api_url, timeout=10)

@@ -175,12 +175,9 @@ class StateTable:
         item["expiresAt"] = int(time.time()) + ttl_seconds
         return self._if_owner(owner, "put_item", Item=to_item(item))
 
-    def release_lock(self, key: str, *, owner: str | None = None) -> bool:
-        """Delete the lock. With ``owner``, only our own: False (nothing deleted) when the item does not
-        carry that token (it is another caller's, or gone)."""
-        if owner is None:
-            self.delete(f"lock#{key}", "lock")
-            return True
+    def release_lock(self, key: str, *, owner: str) -> bool:
+        """Delete our own lock (``owner``: the token ``acquire_lock`` returned): False (nothing deleted)
+        when the item does not carry that token (ours expired and it is another caller's, or gone)."""
         return self._if_owner(owner, "delete_item", Key=to_item({"pk": f"lock#{key}", "sk": "lock"}))
 
     def _if_owner(self, owner: str, operation: str, **request: Any) -> bool:

@@ -334,7 +334,7 @@ def _tail_button(call: ActionCall) -> Reply | None:
     try:
         return _run_tail(call, api=api, stage=stage, pattern="", duration=DEFAULT_TAIL)
     finally:
-        state.release_lock(key)
+        state.release_lock(key, owner=lock.owner)
 
 
 def _stop(call: ActionCall) -> Reply:

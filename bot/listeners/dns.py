@@ -58,31 +58,25 @@ def _run(call: Call | ActionCall, request: dict[str, Any], **kwargs: Any) -> dic
     return run(call.settings, request, **kwargs)
 
 
-def _read(decode: Any, data: Any, what: str) -> Any:
-    from bot.core.dns.wire import read
-
-    return read(decode, data, what)
-
-
 def _status(call: Call) -> Reply:
-    from bot.core.dns.wire import statuses_from_json
+    from bot.core.dns.wire import read, statuses_from_json
     from bot.render.dns import status_blocks, status_summary
 
     domain = call.args.get("domain")
     if domain:  # a mistyped domain is answered here, without a round trip
         _zone(call.settings, domain, call.args.get("zone-id"))
     answer = _run(call, {"op": "status", "domain": domain, "zone_id": call.args.get("zone-id")})
-    statuses = _read(statuses_from_json, answer.get("zones"), "status")
+    statuses = read(statuses_from_json, answer.get("zones"), "status")
     return Reply(text=status_summary(statuses), blocks=status_blocks(statuses))
 
 
 def _preview(call: Call) -> Any:
     """The zone's plan, as a bot.core.dns.commands.Preview."""
-    from bot.core.dns.wire import preview_from_json
+    from bot.core.dns.wire import preview_from_json, read
 
     zone = _zone(call.settings, call.args["domain"], call.args.get("zone-id"))
     answer = _run(call, {"op": "preview", "domain": zone.name, "zone_id": zone.zone_id})
-    return _read(preview_from_json, answer.get("preview"), "preview")
+    return read(preview_from_json, answer.get("preview"), "preview")
 
 
 def _plan(call: Call) -> Reply:
@@ -149,7 +143,7 @@ def _final(
 
 
 def _apply(call: ActionCall, *, force: bool) -> Reply:
-    from bot.core.dns.wire import WireError, preview_from_json, result_from_json
+    from bot.core.dns.wire import WireError, preview_from_json, read, result_from_json
     from bot.core.dns.worker import stage_of
     from bot.render.blocks import escape, header, section
     from bot.render.dns import (
@@ -207,9 +201,9 @@ def _apply(call: ActionCall, *, force: bool) -> Reply:
             deadline=time.monotonic() + max(1.0, call.seconds_left() - ANSWER_MARGIN),
         )
         if answer.get("superseded"):
-            shown = _read(preview_from_json, answer.get("preview"), "new preview")
+            shown = read(preview_from_json, answer.get("preview"), "new preview")
         else:
-            shown = _read(result_from_json, answer.get("result"), "apply result")
+            shown = read(result_from_json, answer.get("result"), "apply result")
     except Exception as error:
         if isinstance(error, WireError) and not answer.get("superseded"):
             # An answer to an apply came but cannot be read: the batches may have been applied.

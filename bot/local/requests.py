@@ -6,8 +6,6 @@ documented scheme: ``v0=`` + HMAC-SHA256(signing secret, ``v0:{timestamp}:{raw b
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import time
 import uuid
@@ -15,10 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
-
-def signature(secret: str, timestamp: int | str, body: str) -> str:
-    base = f"v0:{timestamp}:{body}".encode()
-    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+from bot.entry import signature
 
 
 def signed_headers(

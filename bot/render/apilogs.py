@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,7 +14,7 @@ from bot.core.apilogs.lookup import LookupResult
 from bot.core.apilogs.model import ApiStage, LogEvent
 from bot.core.apilogs.tail import TailBatch, TailSummary
 from bot.core.common.timeparse import format_time
-from bot.errors import echo
+from bot.errors import echo, escape_invisible
 from bot.render.blocks import (
     MAX_BLOCKS_MESSAGE,
     MAX_MESSAGE_TEXT,
@@ -156,14 +155,10 @@ def _latency(result: LookupResult) -> str:
 # characters would drive an operator's terminal (ESC sequences rewrite or hide lines, OSC 52 sets the
 # clipboard, a carriage return overwrites the line) and bidi controls reorder what Slack and the terminal
 # show: they are shown as escapes. Tabs and line breaks stay (Lambda's own lines use tabs).
-_NOT_SHOWN_AS_IS = re.compile(
-    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029\ud800-\udfff]"
-)
-
-
 def inert(message: str) -> str:
     """``message`` with control and bidi characters written as ``\\uXXXX`` escapes."""
-    return _NOT_SHOWN_AS_IS.sub(lambda found: f"\\u{ord(found.group()):04x}", message.replace("\r\n", "\n"))
+    text = message.replace("\r\n", "\n")
+    return text if text.isascii() and text.isprintable() else escape_invisible(text, keep="\t\n")
 
 
 def timeline_line(

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.core.common.timeparse import format_time
+
 Block = dict[str, Any]
 
 MAX_BLOCKS_MESSAGE = 50
@@ -111,8 +113,7 @@ def iso_time(value: TimeValue) -> str:
     moment = as_datetime(value)
     if moment is None:
         return "" if value is None else str(value)
-    text = moment.isoformat(timespec="milliseconds")
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
+    return format_time(moment)
 
 
 # An ISO 8601 time with a zone inside prose that core wrote (a DNS verdict's reason, a lookup's hint).

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from bot.errors import escape_invisible
 from bot.render.blocks import (
     MAX_BLOCKS_MESSAGE,
     MAX_BUTTON_VALUE,
@@ -82,10 +82,7 @@ def who(by: str, *, slack: bool) -> str:
 def visible(text: str) -> str:
     """Control and invisible formatting characters (a bidi override, NUL) written as escapes. Addresses
     with them are refused now; a row stored before that is still shown as what it is."""
-    return "".join(
-        f"\\u{ord(char):04x}" if unicodedata.category(char) in {"Cc", "Cf", "Cs", "Zl", "Zp"} else char
-        for char in text
-    )
+    return escape_invisible(text)
 
 
 def address_code(address: str) -> str:

@@ -31,8 +31,9 @@ def test_lock_is_taken_once_even_under_concurrency(state_table: str) -> None:
 def test_expired_lock_can_be_taken_again(state_table: str) -> None:
     state = StateTable(state_table)
     assert state.acquire_lock("k", {"user": "U1"}, ttl_seconds=0).acquired  # expires at once
-    assert state.acquire_lock("k", {"user": "U2"}, ttl_seconds=60).acquired
-    state.release_lock("k")
+    second = state.acquire_lock("k", {"user": "U2"}, ttl_seconds=60)
+    assert second.acquired
+    state.release_lock("k", owner=second.owner)
     assert state.acquire_lock("k", {"user": "U3"}, ttl_seconds=60).acquired
 
 

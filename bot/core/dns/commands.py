@@ -403,7 +403,7 @@ def apply(
     finally:
         if state is not None:
             try:
-                state.release_lock(lock_key)
+                state.release_lock(lock_key, owner=lock.owner)
             except OpsbotError as error:  # it expires by itself (LOCK_SECONDS)
                 log.error("DNS %s: the apply lock was not released: %s", zone.name, error)
 

@@ -22,7 +22,7 @@ from typing import Any
 from bot.aws import mailing
 from bot.config import Settings
 from bot.core.common.timeparse import format_time, parse_duration, parse_time
-from bot.core.mail.feedback import RecipientEvent, bare_address, iso_ms, normalize_address, spelling
+from bot.core.mail.feedback import RecipientEvent, address_key, iso_ms
 from bot.core.mail.state import (
     MERGE_STATE,
     AddressRecord,
@@ -479,9 +479,9 @@ def suppression_status(address: str, settings: Settings) -> SuppressionStatus:
 
 def status(address: str, settings: Settings) -> MailStatus:
     """``/mail status <address>``: state, why, last event, history, suppression-list status."""
-    normalized = normalize_address(address)
+    normalized, spelled = address_key(address)
     rules = mail_config(settings).rules
-    item = stored_item(settings.mailing_table, normalized, spelling(bare_address(address), normalized))
+    item = stored_item(settings.mailing_table, normalized, spelled)
     return status_of_item(normalized, item, rules, suppression_status(normalized, settings))
 
 
@@ -834,8 +834,7 @@ def reenable(address: str, settings: Settings, *, by: str) -> ActionResult:
     Also removes it from SES's account-level suppression list when ``OPSBOT_SES_SUPPRESSION`` is on.
     Doing it twice changes nothing the second time.
     """
-    normalized = normalize_address(address)
-    spelled = spelling(bare_address(address), normalized)
+    normalized, spelled = address_key(address)
     rules = mail_config(settings).rules
     current = stored_item(settings.mailing_table, normalized, spelled)
     before = derive(from_item(current), rules) if current is not None else None
@@ -868,8 +867,7 @@ def suppress(address: str, settings: Settings, *, by: str, reason: str = "") -> 
     """
     from bot.aws import ses
 
-    normalized = normalize_address(address)
-    spelled = spelling(bare_address(address), normalized)
+    normalized, spelled = address_key(address)
     wanted = reason.strip().upper()
     if wanted and wanted not in ses.REASONS:
         raise UsageError(f"The suppression reason must be bounce or complaint, not {echo(reason)}.")

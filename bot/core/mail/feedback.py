@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parseaddr, parsedate_to_datetime
 from typing import Any, Literal
 
-from bot.errors import UsageError, echo
+from bot.errors import UsageError, echo, is_invisible
 
 EventKind = Literal["bounce", "complaint", "delivery", "reenable", "suppress"]
 
@@ -41,19 +40,11 @@ _LOCAL_PART = re.compile(r"^[^\s@<>()\[\]\\,;:\"]+$")
 _DOMAIN_LABEL = re.compile(r"^(?!-)[^\s@<>()\[\]\\,;:\"._]+(?<!-)$")
 
 
-# Unicode categories no deliverable address contains: control characters (Cc: NUL, escape, newline
-# inside the text), format characters (Cf: the bidi overrides and isolates that make an address read
-# differently from what it is, zero-width spaces and joiners), lone surrogates (Cs: not encodable as the
-# table's key) and line/paragraph separators.
-_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
-
-
 def refused_character(text: str) -> str:
-    """The first character of ``text`` no address may contain (see ``_REFUSED_CATEGORIES``), or ""."""
-    for char in text:
-        if unicodedata.category(char) in _REFUSED_CATEGORIES:
-            return char
-    return ""
+    """The first character of ``text`` no deliverable address contains (``bot.errors.is_invisible``: the
+    bidi overrides make an address read differently from what it is, lone surrogates cannot be the
+    table's key), or ""."""
+    return next((char for char in text if is_invisible(char)), "")
 
 
 class MalformedRecord(UsageError):
@@ -507,6 +498,13 @@ def _events_for(
             )
         )
     return events, skipped
+
+
+def address_key(text: str) -> tuple[str, str]:
+    """(the address as the table keys it, the spelling typed when it is another one, else ""): what a
+    command needs to find both opsbot's item and the original handler's row."""
+    normalized = normalize_address(text)
+    return normalized, spelling(bare_address(text), normalized)
 
 
 def spelling(raw: object, address: str) -> str:
