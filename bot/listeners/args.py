@@ -40,6 +40,10 @@ def quoted_list(tokens: Sequence[str]) -> str:
 
 def _unlink(match: re.Match[str]) -> str:
     target, label = match.group(1), match.group(2)
+    if label is None and ":" not in target and not target.startswith(("@", "#", "!")):
+        # Not Slack's markup (a link has a scheme, a mention a sigil): text typed in angle brackets, as
+        # in ``Jane Doe <jane@example.com>`` (where Slack itself sends the brackets escaped).
+        return match.group(0)
     if target.startswith("mailto:"):
         return target[len("mailto:") :]
     if target.startswith(("@", "#", "!")):

@@ -178,3 +178,11 @@ def test_time_flags_take_the_words_of_an_unquoted_time() -> None:
     assert (
         redacted_text(tokenize("--since 2h ago SN-1 AC-1"), secret_spec) == "--since 2h ago SN-1 [redacted]"
     )
+
+
+def test_angle_brackets_that_are_not_slack_markup_are_kept() -> None:
+    from bot.listeners.args import clean_text
+
+    assert clean_text("Jane Doe <jane@example.com>") == "Jane Doe <jane@example.com>"
+    assert clean_text("<mailto:jane@example.com|jane@example.com>") == "jane@example.com"
+    assert clean_text("<https://example.com|site> <@U0ALICE>") == "site <@U0ALICE>"

@@ -308,6 +308,8 @@ def test_a_no_op_click_answers_the_clicker_and_leaves_the_alert_open(
         "Jane Doe &lt;<mailto:Jane.Doe@example.com|Jane.Doe@example.com>&gt;",
         "“Doe, Jane” &lt;<mailto:jane.doe@example.com|jane.doe@example.com>&gt;",
         "<mailto:jane.doe@example.com|jane.doe@example.com>",
+        # As a client or a script sends it unescaped (the demo console does).
+        "Jane Doe <jane.doe@example.com>",
     ],
 )
 def test_an_address_pasted_with_its_display_name(mail_harness: SlackHarness, typed: str) -> None:
