@@ -11,7 +11,9 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 _lock = threading.RLock()
@@ -27,8 +29,26 @@ CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 30.0
 
 
+# A region other than the environment's for the code run inside ``region_override`` (the doctor's
+# ``--region``). A context variable, not the environment: a concurrent command keeps its own region.
+_region: ContextVar[str] = ContextVar("opsbot_region", default="")
+
+
 def default_region() -> str:
-    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    return (
+        _region.get() or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    )
+
+
+@contextmanager
+def region_override(region: str) -> Iterator[None]:
+    """Clients created or looked up inside (and in threads started with a copy of this context) use
+    ``region`` unless they name one."""
+    token = _region.set(region)
+    try:
+        yield
+    finally:
+        _region.reset(token)
 
 
 def _config(attempts: int, connect_timeout: float, read_timeout: float, max_pool: int = 20) -> Any:

@@ -12,7 +12,7 @@ from typing import Any
 
 from bot.errors import ConfigError, UsageError
 
-MANIFEST_PATH = Path(__file__).resolve().parents[2] / "manifest.json"
+MANIFEST_PATH = Path(__file__).resolve().parents[1] / "manifest.json"
 
 
 def add_parser(subparsers: Any) -> None:

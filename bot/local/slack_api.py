@@ -59,6 +59,14 @@ class ResponseUrl:
 Listener = Callable[[str, Message], None]
 
 
+def _manifest_scopes() -> tuple[str, ...]:
+    """The bot scopes the app's manifest asks for: what an installed app's token holds."""
+    from pathlib import Path
+
+    manifest = json.loads((Path(__file__).resolve().parents[1] / "manifest.json").read_text())
+    return tuple(manifest["oauth_config"]["scopes"]["bot"])
+
+
 class LocalSlack:
     def __init__(
         self,
@@ -82,6 +90,8 @@ class LocalSlack:
         self.channels = dict(channels or {})
         # Channels the bot is not a member of: it cannot post there, not even an ephemeral message.
         self.bot_absent: set[str] = set()
+        # The bot token's scopes, sent as Slack sends them on every Web API answer (x-oauth-scopes).
+        self.scopes: tuple[str, ...] = _manifest_scopes()
         self.calls: list[ApiCall] = []
         self.messages: list[Message] = []
         self.views: list[dict[str, Any]] = []
@@ -122,6 +132,8 @@ class LocalSlack:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json; charset=utf-8")
                 self.send_header("Content-Length", str(len(data)))
+                if self.path.startswith("/api/"):
+                    self.send_header("x-oauth-scopes", ",".join(slack.scopes))
                 self.end_headers()
                 self.wfile.write(data)
 
@@ -406,7 +418,14 @@ class LocalSlack:
         channel = str(params.get("channel", ""))
         if channel not in self.channels:
             raise _SlackError("channel_not_found")
-        return {"channel": {"id": channel, "name": self.channels[channel], "is_member": True}}
+        return {
+            "channel": {
+                "id": channel,
+                "name": self.channels[channel],
+                "is_member": channel not in self.bot_absent,
+                "is_archived": False,
+            }
+        }
 
     def _m_files_getUploadURLExternal(self, params: dict[str, Any]) -> dict[str, Any]:
         file_id = f"F{uuid.uuid4().hex[:10].upper()}"

@@ -40,7 +40,7 @@ LOG_LINE = re.compile(r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)[ :]", re.MULTILINE)
 
 
 def manifest_commands() -> list[str]:
-    manifest = json.loads((ROOT / "manifest.json").read_text())
+    manifest = json.loads((ROOT / "bot" / "manifest.json").read_text())
     return [command["command"] for command in manifest["features"]["slash_commands"]]
 
 

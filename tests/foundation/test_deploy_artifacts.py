@@ -22,7 +22,7 @@ LOCAL_SCHEMA = ROOT / "tests" / "events" / "slack-app-manifest.schema.1.0.0.json
 
 
 def manifest() -> dict[str, Any]:
-    return json.loads((ROOT / "manifest.json").read_text())
+    return json.loads((ROOT / "bot" / "manifest.json").read_text())
 
 
 def schema() -> dict[str, Any]:

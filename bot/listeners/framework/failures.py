@@ -49,7 +49,7 @@ def explain_failure(error: BaseException, ref: str) -> tuple[str, str]:
         code = str(error.response.get("error", "unknown_error"))
         hints = {
             "missing_scope": f"the Slack app lacks the scope `{error.response.get('needed', '?')}`; "
-            "add it in the app's OAuth settings (manifest.json) and reinstall.",
+            "add it in the app's OAuth settings (bot/manifest.json) and reinstall.",
             "not_in_channel": "invite opsbot to this channel (`/invite @opsbot`) and try again.",
             "channel_not_found": "opsbot cannot see that channel; invite it or check the channel id.",
             "invalid_auth": "the bot token is wrong or revoked; update SLACK_BOT_TOKEN.",

@@ -1,0 +1,1 @@
+"""``/ops`` and ``opsbot doctor``: checks of the wiring every capability depends on."""

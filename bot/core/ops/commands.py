@@ -1,0 +1,90 @@
+"""The doctor's entry: which probes run for the options given, and the run under one deadline."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+
+from bot.config import Settings
+from bot.core.ops.checks.slack import SlackReader
+from bot.core.ops.doctor import AREAS, DoctorReport, Probe, run_probes
+from bot.errors import UsageError
+
+# One module per area under bot.core.ops.checks, each with ``probes(context) -> list[Probe]``; slack is
+# built separately because it needs the reader the caller passes.
+AREA_MODULES: dict[str, str] = {
+    "aws": "bot.core.ops.checks.aws",
+    "apilogs": "bot.core.ops.checks.apilogs",
+    "mail": "bot.core.ops.checks.mail",
+    "device": "bot.core.ops.checks.device",
+    "dns": "bot.core.ops.checks.dns",
+    "fanout": "bot.core.ops.checks.fanout",
+}
+
+
+@dataclass(frozen=True)
+class DoctorOptions:
+    region: str = ""  # "" = the configured region
+    account: str = ""  # "" = the account of the credentials
+    all_stages: bool = False  # every API stage of the region instead of the default API's
+    areas: tuple[str, ...] = ()  # () = every area
+    timeout: float = 60.0
+
+
+@dataclass(frozen=True)
+class DoctorContext:
+    """What every area's probes may use. ``region`` is resolved (never empty)."""
+
+    settings: Settings
+    region: str
+    account: str = ""
+    all_stages: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def parse_areas(text: str | None) -> tuple[str, ...]:
+    if not text:
+        return ()
+    wanted = tuple(
+        dict.fromkeys(word.strip().lower() for word in text.replace(",", " ").split() if word.strip())
+    )
+    unknown = [a for a in wanted if a not in AREAS]
+    if unknown:
+        raise UsageError(f"Unknown area {', '.join(unknown)}: the doctor checks {', '.join(AREAS)}.")
+    return wanted
+
+
+def probes_for(
+    settings: Settings, options: DoctorOptions, *, slack: SlackReader | None, signing_secret_set: bool
+) -> list[Probe]:
+    from bot.core.ops.checks import slack as slack_checks
+
+    region = options.region or settings.region
+    context = DoctorContext(settings, region, account=options.account, all_stages=options.all_stages)
+    wanted = options.areas or AREAS
+    found: list[Probe] = []
+    if "slack" in wanted:
+        found += slack_checks.probes(settings, slack, signing_secret_set=signing_secret_set)
+    for area, module in AREA_MODULES.items():
+        if area in wanted:
+            found += importlib.import_module(module).probes(context)
+    return found
+
+
+def doctor(
+    settings: Settings,
+    options: DoctorOptions,
+    *,
+    slack: SlackReader | None,
+    signing_secret_set: bool,
+) -> DoctorReport:
+    """Run the read-only checks. A region other than the configured one is read with clients of that
+    region (``AWS_REGION`` is only the default)."""
+    from bot.aws.clients import region_override
+
+    region = options.region or settings.region
+    with region_override(region):
+        probes = probes_for(settings, options, slack=slack, signing_secret_set=signing_secret_set)
+        report = run_probes(probes, timeout=options.timeout)
+    report.scope = region
+    return report
