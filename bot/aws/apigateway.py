@@ -372,3 +372,62 @@ def function_logging(name: str) -> FunctionLogging:
         )
 
     return _cached(("function", name), load)
+
+
+# -- wiring the doctor reads (never cached: a fix made a minute ago must show) ---------------------------
+
+
+@dataclass(frozen=True)
+class StageLogging:
+    api_id: str
+    stage: str
+    kind: ApiKind
+    method_levels: dict[str, str]  # REST "*/*" or "resource/METHOD" -> OFF | ERROR | INFO
+    data_trace: bool
+    access_destination: str  # the access log's destination ARN, "" when off
+    access_format: str
+
+
+def cloudwatch_role_arn() -> str:
+    """The API Gateway account setting without which REST stages write no execution log ("" when unset)."""
+    try:
+        return str(client("apigateway").get_account().get("cloudwatchRoleArn") or "")
+    except Exception as error:
+        raise translate(error, resource="the API Gateway account settings") from error
+
+
+def stage_logging(api: ApiSummary, stage: str) -> StageLogging | None:
+    """The stage's logging settings as configured (None when the stage does not exist)."""
+    try:
+        if api.kind == "REST":
+            raw = client("apigateway").get_stage(restApiId=api.api_id, stageName=stage)
+            levels = {
+                key: str(value.get("loggingLevel") or "OFF").upper()
+                for key, value in (raw.get("methodSettings") or {}).items()
+            }
+            trace = any(bool(v.get("dataTraceEnabled")) for v in (raw.get("methodSettings") or {}).values())
+            access = raw.get("accessLogSettings") or {}
+            return StageLogging(
+                api.api_id,
+                stage,
+                "REST",
+                levels,
+                trace,
+                str(access.get("destinationArn") or ""),
+                str(access.get("format") or ""),
+            )
+        raw = client("apigatewayv2").get_stage(ApiId=api.api_id, StageName=stage)
+        access = raw.get("AccessLogSettings") or {}
+        return StageLogging(
+            api.api_id,
+            stage,
+            "HTTP",
+            {},
+            False,
+            str(access.get("DestinationArn") or ""),
+            str(access.get("Format") or ""),
+        )
+    except Exception as error:
+        if error_code(error) == "NotFoundException":
+            return None
+        raise translate(error, resource=f"stage {stage} of API {api.api_id}") from error

@@ -28,6 +28,7 @@ CLI_MODULES: tuple[str, ...] = (
     "bot.cli.mail",
     "bot.cli.dns",
     "bot.cli.fanout",
+    "bot.cli.ops",
 )
 
 

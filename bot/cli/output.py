@@ -39,9 +39,5 @@ def emit(result: Any, as_text: Callable[[Any], str], *, as_json: bool) -> None:
 
 def use_colour(stream: Any = None) -> bool:
     stream = stream or sys.stdout
-    return bool(getattr(stream, "isatty", lambda: False)()) and "NO_COLOR" not in os.environ
-
-
-def colour(text: str, code: str, enabled: bool) -> str:
-    """ANSI colour (``code`` such as "31" red, "33" yellow, "2" dim) when ``enabled``."""
-    return f"\x1b[{code}m{text}\x1b[0m" if enabled else text
+    # NO_COLOR disables colour only when non-empty (no-color.org): set but empty keeps it.
+    return bool(getattr(stream, "isatty", lambda: False)()) and not os.environ.get("NO_COLOR")

@@ -1,10 +1,10 @@
-"""``/ops``: help for every command, what the caller may do, and the policy in force."""
+"""``/ops``: help for every command, what the caller may do, the policy in force, and the doctor."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from bot.listeners.args import ArgSpec, ParsedArgs, Positional, quoted
+from bot.listeners.args import ArgSpec, Flag, ParsedArgs, Positional, quoted
 from bot.listeners.framework import Call, Command, Reply, Runtime, Subcommand, register_command, runtime_of
 from bot.security.policy import Caller
 
@@ -114,6 +114,50 @@ def _policy(call: Call) -> Reply:
     return Reply(text=text, blocks=[section(text), context(f"Actions that need a grant: {mutating}")])
 
 
+def _doctor_options(args: ParsedArgs, seconds: float) -> Any:
+    from bot.core.ops.commands import DoctorOptions, parse_areas
+
+    return DoctorOptions(
+        region=str(args.get("region") or "").strip(),
+        account=str(args.get("account") or "").strip(),
+        all_stages=bool(args.get("all")),
+        areas=parse_areas(args.get("only")),
+        timeout=seconds,
+    )
+
+
+def _validate_doctor(args: ParsedArgs) -> None:
+    from bot.core.ops.commands import validate_options
+
+    validate_options(_doctor_options(args, 1.0))
+
+
+def _doctor(call: Call) -> Reply:
+    from bot.core.ops.commands import doctor
+    from bot.render.ops import doctor_blocks
+    from bot.slack_web import SlackWebReader
+
+    # The answer must be posted before Lambda stops this run: the checks get what is left, less the
+    # time to render and post (a check still running then is reported as cut short).
+    seconds = max(5.0, min(DOCTOR_SECONDS, call.seconds_left() - 10))
+    report = doctor(
+        call.settings,
+        _doctor_options(call.args, seconds),
+        slack=SlackWebReader(call.client),
+        signing_secret_set=True,  # this request's signature was verified with it
+    )
+    text, blocks = doctor_blocks(report)
+    summary = report.summary()
+    return Reply(
+        text=text,
+        blocks=blocks,
+        detail=", ".join(f"{n} {status}" for status, n in summary.items() if n),
+    )
+
+
+# Long enough for a region's reads, short enough for someone waiting in the channel.
+DOCTOR_SECONDS = 45.0
+
 OPS = Command(
     name="ops",
     summary="help for every command, what you may do, the policy in force",
@@ -134,6 +178,23 @@ OPS = Command(
                    working="Checking your permissions…"),
         Subcommand("policy", "Show the authorization policy in force.", run=_policy,
                    working="Reading the policy…"),
+        Subcommand(
+            "doctor",
+            "Check the wiring every command depends on (Slack, AWS, each capability) and say how to fix "
+            "what is missing. Read-only.",
+            run=_doctor,
+            validate=_validate_doctor,
+            working="Checking Slack, AWS and each capability's wiring (read-only)…",
+            spec=ArgSpec(
+                flags=(
+                    Flag("region", "the AWS region to check (default: opsbot's own)", metavar="REGION"),
+                    Flag("account", "the account the credentials must be in", metavar="ID"),
+                    Flag("all", "every API stage of the region, not only the default API's", kind="bool"),
+                    Flag("only", "areas to check, e.g. apilogs,mail (default: all)", metavar="AREAS"),
+                )
+            ),
+            examples=("/ops doctor", "/ops doctor --only apilogs --all", "/ops doctor --region eu-west-1"),
+        ),
     ),
 )  # fmt: skip
 

@@ -34,6 +34,7 @@ from bot.render.blocks import (
     times_in,
     truncate,
 )
+from bot.render.text import paint
 
 ACTION_TAIL = "apilogs:tail"
 ACTION_INSIGHTS = "link:apilogs-insights"  # a link: the framework acks its click
@@ -298,10 +299,6 @@ def _searched_lines(result: LookupResult) -> list[str]:
 _PALETTE = ("36", "35", "34", "33", "32", "96", "95", "94")
 
 
-def _paint(text: str, code: str, enabled: bool) -> str:
-    return f"\x1b[{code}m{text}\x1b[0m" if enabled else text
-
-
 # The width of a time on a terminal (``2024-05-01T10:15:30.120Z``), of the group and stream columns.
 _TIME_WIDTH, _GROUP_WIDTH, _STREAM_WIDTH = 24, 14, 18
 
@@ -309,7 +306,7 @@ _TIME_WIDTH, _GROUP_WIDTH, _STREAM_WIDTH = 24, 14, 18
 def timeline_header(*, colour: bool = False) -> str:
     """The labels of the columns ``timeline_text`` prints."""
     labels = f"{'TIME':<{_TIME_WIDTH}} {'GROUP':<{_GROUP_WIDTH}} {'STREAM':<{_STREAM_WIDTH}} MESSAGE"
-    return _paint(labels, "1", colour)
+    return paint(labels, "1", colour)
 
 
 def timeline_text(events: Sequence[LogEvent], stage: ApiStage | None, *, colour: bool) -> list[str]:
@@ -323,16 +320,16 @@ def timeline_text(events: Sequence[LogEvent], stage: ApiStage | None, *, colour:
         message = inert(event.message.rstrip("\n"))
         first, *rest = message.split("\n")
         prefix = (
-            f"{_paint(f'{_iso(event.timestamp):<{_TIME_WIDTH}}', '2', colour)} "
-            f"{_paint(f'{label:<{_GROUP_WIDTH}}', code, colour)} "
-            f"{_paint(f'{_stream_label(event.stream):<{_STREAM_WIDTH}}', '2', colour)} "
+            f"{paint(f'{_iso(event.timestamp):<{_TIME_WIDTH}}', '2', colour)} "
+            f"{paint(f'{label:<{_GROUP_WIDTH}}', code, colour)} "
+            f"{paint(f'{_stream_label(event.stream):<{_STREAM_WIDTH}}', '2', colour)} "
         )
         error = is_error(message)
-        lines.append(prefix + (_paint(first, "31", colour) if error else first))
+        lines.append(prefix + (paint(first, "31", colour) if error else first))
         indent = " " * (
             max(_TIME_WIDTH, len(_iso(event.timestamp))) + 1 + _GROUP_WIDTH + 1 + _STREAM_WIDTH + 1
         )
-        lines.extend(indent + (_paint(line, "31", colour) if error else line) for line in rest)
+        lines.extend(indent + (paint(line, "31", colour) if error else line) for line in rest)
     return lines
 
 
@@ -352,7 +349,7 @@ def lookup_text(result: LookupResult, *, colour: bool) -> str:
         return "\n".join(out)
     info = result.api
     emphasis = {"failed": "31;1", "client error": "33;1"}.get(_outcome(result), "1")
-    out.append(_paint(_headline(result), emphasis, colour) + f"   {stage.label}")
+    out.append(paint(_headline(result), emphasis, colour) + f"   {stage.label}")
     out.append(f"Request: {result.request.value} ({result.request.kind.label})")
     if info is not None:
         if info.request_id and info.request_id != result.request.value:
@@ -364,7 +361,7 @@ def lookup_text(result: LookupResult, *, colour: bool) -> str:
         out.append("λ " + invocation_line(invocation))
     errors = result.errors
     if errors:
-        out.append(_paint(f"Errors ({len(errors)}):", "31;1", colour))
+        out.append(paint(f"Errors ({len(errors)}):", "31;1", colour))
         out.extend(
             "  " + timeline_line(e, stage, limit=200, full_time=True).replace("\n", " ")
             for e in errors[:MAX_ERROR_LINES]

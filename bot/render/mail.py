@@ -34,6 +34,7 @@ from bot.render.blocks import (
     slack_time,
     truncate,
 )
+from bot.render.text import paint
 
 ACTION_REENABLE = "mail:reenable"
 ACTION_SUPPRESS = "mail:suppress"
@@ -95,10 +96,6 @@ def when(value: Any, *, slack: bool) -> str:
     """A time as Slack shows it (a date token, in each reader's zone; mrkdwn) or as the terminal does
     (ISO 8601 with the zone)."""
     return slack_time(value) if slack else iso_time(value)
-
-
-def colour(text: str, code: str, enabled: bool) -> str:
-    return f"\x1b[{code}m{text}\x1b[0m" if enabled else text
 
 
 def _percent(rate: float | None) -> str:
@@ -473,7 +470,7 @@ def history_message(status: Any) -> tuple[str, list[Block]]:
 
 
 def status_text(status: Any, *, use_colour: bool = False) -> str:
-    state = colour(_state_word(status.state), "31" if status.state == "disable" else "32", use_colour)
+    state = paint(_state_word(status.state), "31" if status.state == "disable" else "32", use_colour)
     first = f"{visible(status.address)}: {state} — {visible(_status_summary(status).split(': ', 1)[1])}"
     lines = [first]
     if not status.recorded:
@@ -580,7 +577,7 @@ def stats_message(stats: Any) -> tuple[str, list[Block]]:
 def stats_text(stats: Any, *, use_colour: bool = False) -> str:
     def painted(line: str, level: str) -> str:
         code = {"healthy": "32", "elevated": "33", "review": "31", "paused": "31"}.get(level, "2")
-        return colour(line, code, use_colour)
+        return paint(line, code, use_colour)
 
     return "\n".join(
         [

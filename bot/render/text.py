@@ -96,14 +96,20 @@ def mrkdwn_to_text(text: str, names: Callable[[str], str] = lambda x: x) -> str:
             # as the characters)
             out.append(part.strip("\n").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&"))
             continue
-        part = _LINK.sub(lambda m: _link(m, names), part)
-        part = _BOLD.sub(r"\1", part)
-        part = _ITALIC.sub(r"\1", part)
-        part = _STRIKE.sub(r"\1", part)
-        for code, symbol in _EMOJI.items():
-            part = part.replace(code, symbol)
-        part = part.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-        out.append(part)
+        # Inside `code` Slack formats nothing: `path=/*/*/logging` keeps its stars.
+        spans = part.split("`")
+        if len(spans) % 2 == 0:  # an unpaired backtick is a character, not a span
+            spans[-2:] = ["`".join(spans[-2:])]
+        for number, span in enumerate(spans):
+            if number % 2 == 0:
+                span = _LINK.sub(lambda m: _link(m, names), span)
+                span = _BOLD.sub(r"\1", span)
+                span = _ITALIC.sub(r"\1", span)
+                span = _STRIKE.sub(r"\1", span)
+                for code, symbol in _EMOJI.items():
+                    span = span.replace(code, symbol)
+            spans[number] = span.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+        out.append("`".join(spans))
     return "\n".join(p for p in out if p != "") if len(out) > 1 else out[0]
 
 
@@ -181,3 +187,8 @@ def render(
         elif kind == "rich_text":
             wrap(text)
     return Rendered(lines, buttons)
+
+
+def paint(text: str, code: str, enabled: bool) -> str:
+    """ANSI colour (``code`` such as "31" red, "33" yellow, "2" dim) when ``enabled`` (a terminal)."""
+    return f"\x1b[{code}m{text}\x1b[0m" if enabled else text

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import importlib
+import re
 from dataclasses import dataclass, field
 
 from bot.config import Settings
 from bot.core.ops.checks.slack import SlackReader
 from bot.core.ops.doctor import AREAS, DoctorReport, Probe, run_probes
-from bot.errors import UsageError
+from bot.errors import UsageError, echo
 
 # One module per area under bot.core.ops.checks, each with ``probes(context) -> list[Probe]``; slack is
 # built separately because it needs the reader the caller passes.
@@ -54,6 +55,20 @@ def parse_areas(text: str | None) -> tuple[str, ...]:
     return wanted
 
 
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
+_ACCOUNT = re.compile(r"\d{12}")
+
+
+def validate_options(options: DoctorOptions) -> None:
+    """Bad input is refused before anything is read."""
+    if options.region and not _REGION.fullmatch(options.region):
+        raise UsageError(f"{echo(options.region)} is not an AWS region name (like us-east-1 or eu-west-2).")
+    if options.account and not _ACCOUNT.fullmatch(options.account):
+        raise UsageError(f"{echo(options.account)} is not an AWS account id (12 digits).")
+    if options.timeout <= 0:
+        raise UsageError("The time limit must be a positive number of seconds.")
+
+
 def probes_for(
     settings: Settings, options: DoctorOptions, *, slack: SlackReader | None, signing_secret_set: bool
 ) -> list[Probe]:
@@ -82,6 +97,7 @@ def doctor(
     region (``AWS_REGION`` is only the default)."""
     from bot.aws.clients import region_override
 
+    validate_options(options)
     region = options.region or settings.region
     with region_override(region):
         probes = probes_for(settings, options, slack=slack, signing_secret_set=signing_secret_set)

@@ -24,6 +24,7 @@ from bot.local.seeds import SeedContext
 
 API_NAME = "shop-api"
 STAGE = "prod"
+MISCONFIGURED_STAGE = "staging"  # logs at ERROR: what /ops doctor warns about
 ACCESS_LOG_GROUP = "/aws/apigateway/shop-api-access"
 ROLE_NAME = "opsbot-demo-lambda"
 
@@ -149,6 +150,25 @@ def create_api(region: str = "", *, functions: tuple[FunctionSpec, ...] = FUNCTI
                 '"responseLatency":"$context.responseLatency"}',
             },
         ],
+    )
+    # A second stage logging at ERROR, the way many teams leave staging: `/ops doctor` warns about it and
+    # says how to fix it. And the account's CloudWatch role, without which no stage would log at all.
+    gateway.create_deployment(
+        restApiId=api_id, stageName=MISCONFIGURED_STAGE, variables={"ordersAlias": "live"}
+    )
+    gateway.update_stage(
+        restApiId=api_id,
+        stageName=MISCONFIGURED_STAGE,
+        patchOperations=[{"op": "replace", "path": "/*/*/logging/loglevel", "value": "ERROR"}],
+    )
+    gateway.update_account(
+        patchOperations=[
+            {
+                "op": "replace",
+                "path": "/cloudwatchRoleArn",
+                "value": f"arn:aws:iam::{account}:role/APIGatewayPushToCloudWatchLogs",
+            }
+        ]
     )
     return api_id, account
 

@@ -6,8 +6,10 @@ shows disabled addresses with working buttons, and ``/mail status`` and ``/mail 
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+from bot.aws.clients import client
 from bot.aws.mailing import create_mailing_table
 from bot.intake.ses_feedback import SesFeedbackApp
 from bot.local import mail_samples
@@ -20,6 +22,8 @@ FULL = "full.mailbox@example.org"
 UNSURE = "maybe@example.org"
 NEWSLETTER = "Example News <news@example.org>"
 BILLING = "billing@example.org"
+WIRED_IDENTITY = "example.org"
+UNWIRED_IDENTITY = "billing.example.org"  # no bounce topic: what /ops doctor fails on
 
 
 def feedback(now_ms: int) -> list[dict[str, Any]]:
@@ -51,8 +55,29 @@ def feedback(now_ms: int) -> list[dict[str, Any]]:
     return [*messages, messages[3]]
 
 
+def wire_ses(ctx: SeedContext) -> str:
+    """SES as the stack wires it: opsbot's feedback topic with its queue subscribed, and the sending
+    identity example.org notifying that topic. billing.example.org was verified later and never wired:
+    its bounces reach no topic, which `/ops doctor` reports with the command that fixes it."""
+    sns, sqs, ses = client("sns"), client("sqs"), client("ses")
+    topic = sns.create_topic(Name="opsbot-ses-feedback")["TopicArn"]
+    queue_url = sqs.create_queue(QueueName="opsbot-ses-feedback")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    for identity in (WIRED_IDENTITY, UNWIRED_IDENTITY):
+        ses.verify_domain_identity(Domain=identity)
+    for kind in ("Bounce", "Complaint"):
+        ses.set_identity_notification_topic(Identity=WIRED_IDENTITY, NotificationType=kind, SnsTopic=topic)
+    # The demo builds its Settings after seeding: the doctor compares identities against this topic.
+    os.environ.setdefault("OPSBOT_MAIL_FEEDBACK_TOPIC", topic)
+    return topic
+
+
 def seed(ctx: SeedContext) -> list[str]:
     settings = ctx.settings
+    wire_ses(ctx)
     create_mailing_table(settings.mailing_table)
     app = SesFeedbackApp(settings)
     now_ms = int(ctx.now.timestamp() * 1000)

@@ -1,0 +1,69 @@
+"""``opsbot doctor``: the read-only checks of ``/ops doctor``, from a terminal (no Slack time limit)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from bot.config import Settings
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from bot.cli.output import print_json, use_colour
+    from bot.core.ops.commands import DoctorOptions, doctor, parse_areas
+    from bot.render.ops import doctor_text
+
+    settings = Settings.from_env()
+    options = DoctorOptions(
+        region=args.region or "",
+        account=args.account or "",
+        all_stages=args.all,
+        areas=parse_areas(args.only),
+        timeout=args.timeout,
+    )
+    reader, signing_secret_set = _slack(settings)
+    report = doctor(settings, options, slack=reader, signing_secret_set=signing_secret_set)
+    if args.json:
+        print_json(report.to_json())
+    else:
+        print(doctor_text(report, colour=use_colour()))
+    return 1 if report.failed else 0
+
+
+def _slack(settings: Settings) -> tuple[Any, bool]:
+    """The Slack reader when a token is configured here (environment or secret), and whether a signing
+    secret is. A secret that cannot be read leaves Slack unchecked rather than failing the run."""
+    from bot.errors import OpsbotError
+    from bot.slack_secrets import SlackSecrets
+    from bot.slack_web import SlackWebReader, web_client
+
+    if not (settings.slack_bot_token or settings.slack_secret_id):
+        return None, bool(settings.slack_signing_secret)
+    try:
+        secrets = SlackSecrets(settings)
+        token, signing = secrets.bot_token(), secrets.signing_secret()
+    except OpsbotError:
+        return None, False
+    return (SlackWebReader(web_client(settings)) if token else None), bool(signing)
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "doctor",
+        help="check the wiring every command depends on, with the fix for what is missing (read-only)",
+        description="Read-only checks of Slack, AWS and each capability's wiring: each check says ok, warn, "
+        "fail or skip, what it found and the exact fix. Exit code 1 when any check fails.",
+    )
+    parser.add_argument("--region", help="the AWS region to check (default: AWS_REGION)")
+    parser.add_argument("--account", help="the account id the credentials must belong to")
+    parser.add_argument(
+        "--all", action="store_true", help="every API stage of the region, not only the default"
+    )
+    parser.add_argument(
+        "--only", metavar="AREAS", help="comma-separated areas: slack,aws,apilogs,mail,device,dns,fanout"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds before unfinished checks are cut short"
+    )
+    parser.add_argument("--json", action="store_true", help="one JSON document: checks and summary")
+    parser.set_defaults(func=_doctor)
