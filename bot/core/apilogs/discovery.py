@@ -158,7 +158,7 @@ def resolve_stage(api: str, stage: str, *, region: str, limit: ReadLimit | None 
 
     ``limit``: the caller's read scope. An API or stage outside it is refused (NotAllowedError) before
     anything about it is read; the defaults and the choices offered are those inside it."""
-    summary = _resolve_api(api.strip(), limit)
+    summary = resolve_api(api.strip(), limit)
     if limit is not None:
         limit.check_api(summary.api_id, summary.name)
     stage_name = stage.strip()
@@ -205,7 +205,7 @@ def resolve_stage(api: str, stage: str, *, region: str, limit: ReadLimit | None 
     return found
 
 
-def _resolve_api(api: str, limit: ReadLimit | None = None) -> gw.ApiSummary:
+def resolve_api(api: str, limit: ReadLimit | None = None) -> gw.ApiSummary:
     if api and _API_ID.fullmatch(api):
         found = gw.get_api(api)
         if found is not None:

@@ -151,8 +151,13 @@ def create_api(region: str = "", *, functions: tuple[FunctionSpec, ...] = FUNCTI
             },
         ],
     )
-    # A second stage logging at ERROR, the way many teams leave staging: `/ops doctor` warns about it and
-    # says how to fix it. And the account's CloudWatch role, without which no stage would log at all.
+    return api_id, account
+
+
+def misconfigure(api_id: str, account: str) -> None:
+    """What the demo adds to the API for `/ops doctor` to find: a second stage logging at ERROR (the way
+    many teams leave staging), beside the account's CloudWatch role, without which no stage logs at all."""
+    gateway = client("apigateway")
     gateway.create_deployment(
         restApiId=api_id, stageName=MISCONFIGURED_STAGE, variables={"ordersAlias": "live"}
     )
@@ -170,7 +175,6 @@ def create_api(region: str = "", *, functions: tuple[FunctionSpec, ...] = FUNCTI
             }
         ]
     )
-    return api_id, account
 
 
 def generate(api_id: str, account: str, now: datetime, *, count: int = 40, seed: int = 11) -> DemoApi:
@@ -211,6 +215,7 @@ def live_traffic(demo: DemoApi) -> LiveTraffic:
 
 def seed(ctx: SeedContext) -> list[str]:
     api_id, account = create_api(ctx.settings.region)
+    misconfigure(api_id, account)
     demo = generate(api_id, account, ctx.now)
     demo.put_calls = write_events(client("logs"), (e for r in demo.requests for e in r.events))
     # The demo builds its Settings after seeding: make this API the default for /apilogs.

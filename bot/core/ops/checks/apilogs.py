@@ -16,7 +16,13 @@ from bot.aws import apigateway as gw
 from bot.aws import logs as cw
 from bot.aws.clients import client
 from bot.aws.errors import ACCESS_DENIED_CODES, error_code, translate
-from bot.core.apilogs.discovery import discover, execution_log_group, group_from_arn, resolve_stage
+from bot.core.apilogs.discovery import (
+    discover,
+    execution_log_group,
+    group_from_arn,
+    resolve_api,
+    resolve_stage,
+)
 from bot.core.ops.commands import DoctorContext
 from bot.core.ops.doctor import Finding, Probe, Status
 from bot.errors import OpsbotError
@@ -158,6 +164,8 @@ def access_logging(logging: gw.StageLogging, label: str) -> Finding:
 
 
 def group_finding(group: str, purpose: str, label: str, info: cw.GroupInfo | None) -> Finding:
+    """The stage's own execution or access log group. A group appears with its first line, so a missing
+    one is a warning: no request since logging was turned on, or the account cannot write it."""
     check = f"{purpose} log group"
     if info is None:
         return Finding(
@@ -165,15 +173,31 @@ def group_finding(group: str, purpose: str, label: str, info: cw.GroupInfo | Non
             check,
             group,
             "warn",
-            f"does not exist yet ({label}): nothing has been logged there"
-            + ("" if purpose != "function" else "; the function has not run, or logs elsewhere"),
+            f"does not exist yet ({label}): nothing has been logged there",
             "It appears with the first logged request; if requests were made, check the stage's logging "
-            "settings and the account's CloudWatch role above."
-            if purpose != "function"
-            else "Invoke the function once, or check its LoggingConfig.LogGroup.",
+            "settings and the account's CloudWatch role above.",
         )
     retention = f"kept {info.retention_days} days" if info.retention_days else "kept forever"
     return Finding(AREA, check, group, "ok", f"exists, {retention}")
+
+
+def function_groups(label: str, functions: int, missing: list[str]) -> Finding:
+    """One finding for all the functions behind a stage: a group appears with a function's first log
+    line, so a missing one is a warning (not run yet, or logging elsewhere), named so it can be checked."""
+    check = "function log groups"
+    if not functions:
+        return Finding(AREA, check, label, "warn", "no Lambda function was found behind the stage")
+    if missing:
+        return Finding(
+            AREA,
+            check,
+            label,
+            "warn",
+            f"{len(missing)} of {functions} have no log group yet: {', '.join(missing[:5])}"
+            + (" …" if len(missing) > 5 else ""),
+            "Invoke each once, or check its LoggingConfig.LogGroup (`aws lambda get-function-configuration`).",
+        )
+    return Finding(AREA, check, label, "ok", f"all {functions} functions behind the stage have their group")
 
 
 def permission_probes(group: cw.GroupInfo) -> list[Finding]:
@@ -264,30 +288,14 @@ def stage_findings(api: str, stage: str, region: str, *, permissions: bool = Tru
     groups += [(ref.log_group, "function") for ref in discovery.functions]
     with ThreadPoolExecutor(max_workers=4) as pool:
         infos = list(pool.map(lambda pair: cw.describe_group(pair[0]), groups))
-    function_ok = 0
+    missing_functions: list[str] = []
     for (group, purpose), info in zip(groups, infos, strict=True):
-        finding = group_finding(group, purpose, label, info)
-        if purpose == "function" and finding.status == "ok":
-            function_ok += 1
+        if purpose == "function":
+            if info is None:
+                missing_functions.append(group)
             continue
-        found.append(finding)
-    if discovery.functions:
-        if function_ok:
-            found.append(
-                Finding(
-                    AREA,
-                    "function log groups",
-                    label,
-                    "ok",
-                    f"{function_ok} of {len(discovery.functions)} functions behind the stage have their group",
-                )
-            )
-    else:
-        found.append(
-            Finding(
-                AREA, "function log groups", label, "warn", "no Lambda function was found behind the stage"
-            )
-        )
+        found.append(group_finding(group, purpose, label, info))
+    found.append(function_groups(label, len(discovery.functions), missing_functions))
     for note in discovery.notes:
         found.append(Finding(AREA, "discovery", label, "warn", note))
     readable = next((info for info in infos if info is not None), None)
@@ -303,21 +311,18 @@ def stages_of(context: DoctorContext, api: str = "") -> list[Finding]:
     that stage's logging as much as on the default's."""
     if api:
         try:
-            resolved = resolve_stage(api, context.settings.default_stage, region=context.region)
+            apis = [resolve_api(api)]
         except OpsbotError as error:
             return [
                 Finding(
                     AREA,
                     "stage",
-                    f"{api}/{context.settings.default_stage or '?'}",
+                    api,
                     "fail",
                     error.message,
-                    "Set OPSBOT_DEFAULT_API and OPSBOT_DEFAULT_STAGE (template parameters ApilogsDefaultApi, "
-                    "ApilogsDefaultStage) to an existing API and stage.",
+                    "Set OPSBOT_DEFAULT_API (template parameter ApilogsDefaultApi) to an existing API's id or name.",
                 )
             ]
-        summary = gw.get_api(resolved.api_id)
-        apis = [summary] if summary is not None else []
     else:
         apis = gw.list_apis()
     pairs = [(a.api_id, stage) for a in apis for stage in gw.list_stage_names(a)]
