@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 LAMBDA_FUNCTIONS := SlackFunction LazyFailureFunction SesFeedbackFunction DeviceRegistrationFunction DnsMirrorFunction
 PIP_INSTALL ?= $(PYTHON) -m pip install --quiet --target "$(ARTIFACTS_DIR)" -r requirements.txt
 
-.PHONY: demo test lint typecheck unit bench clean $(addprefix build-,$(LAMBDA_FUNCTIONS))
+.PHONY: demo test lint typecheck unit bench smoke clean $(addprefix build-,$(LAMBDA_FUNCTIONS))
 
 # The virtualenv is (re)built whenever pyproject.toml changes.
 # A venv whose creation failed half-way (no ensurepip) has a python but no pip: it is made again.
@@ -37,6 +37,11 @@ unit: $(STAMP)
 bench: $(STAMP)
 	@missed=""; for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || missed="$$missed $$script"; done; \
 	if [ -n "$$missed" ]; then echo "targets missed in:$$missed"; exit 1; fi; echo "every bench met its targets"
+
+# The doctor and read-only commands against a real sandbox account: only with OPSBOT_SMOKE=1 and AWS
+# credentials (otherwise one sentence says it was skipped). CI does not run it.
+smoke: $(STAMP)
+	$(BIN)/python scripts/smoke.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
