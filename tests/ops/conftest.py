@@ -13,6 +13,8 @@ from botocore.exceptions import ClientError
 from bot.config import Settings
 from bot.core.ops.commands import DoctorContext
 from bot.core.ops.doctor import Finding, run_probes
+from tests.dns.conftest import start_master, zone_env  # noqa: F401 (fixtures of the dns checks' tests)
+from tests.fanout.conftest import fanout  # noqa: F401 (the fan-out checks' tests)
 
 
 def settings_with(**env: str) -> Settings:
@@ -60,4 +62,3 @@ def deny(monkeypatch: pytest.MonkeyPatch) -> Callable[..., list[str]]:
         return refused
 
     return arm
-

@@ -94,13 +94,15 @@ def test_without_opsbots_topic_only_missing_topics_fail(ses: Stubber) -> None:
     """The CLI outside a stack: an identity with no topic still fails; one with some topic cannot be
     judged and is counted as ok, saying so; the subscription is skipped."""
     create_mailing_table("mailing")
-    answer(ses, {"a@example.com": feedback(bounce=""), "b@example.com": feedback(bounce=OTHER, complaint=OTHER)})
+    answer(
+        ses, {"a@example.com": feedback(bounce=""), "b@example.com": feedback(bounce=OTHER, complaint=OTHER)}
+    )
     findings = run_area(mail, settings_with())
     [failed] = [f for f in findings if f.status == "fail"]
     assert failed.target == "a@example.com"
     assert "--notification-type Bounce --sns-topic <opsbot-topic-arn>" in failed.fix
     assert "OPSBOT_MAIL_FEEDBACK_TOPIC" in failed.fix
-    summary = [f for f in findings if f.target == "SES identities"][0]
+    [summary] = [f for f in findings if f.target == "SES identities"]
     assert summary.status == "ok" and "not checked it is opsbot's" in summary.detail
     assert only(findings, "subscription").status == "skip"
 
@@ -113,7 +115,10 @@ def test_many_identities_are_read_in_batches_and_summarised(ses: Stubber) -> Non
     answer(ses, identities)  # three batches: 100, 100, 50 (the Stubber checks each request)
     findings = run_area(mail, settings_with(OPSBOT_MAIL_FEEDBACK_TOPIC=TOPIC))
     topics = [f for f in findings if f.check == "feedback topic"]
-    assert [(f.target, f.status) for f in topics] == [("user007@example.com", "fail"), ("SES identities", "ok")]
+    assert [(f.target, f.status) for f in topics] == [
+        ("user007@example.com", "fail"),
+        ("SES identities", "ok"),
+    ]
     assert "249 identities" in topics[1].detail and "and 246 more" in topics[1].detail
     ses.assert_no_pending_responses()
 
@@ -133,7 +138,17 @@ def test_the_topic_must_deliver_to_a_confirmed_queue(ses: Stubber, subscribe: bo
         sns = Stubber(client("sns"))
         sns.add_response(
             "list_subscriptions_by_topic",
-            {"Subscriptions": [{"SubscriptionArn": "PendingConfirmation", "Protocol": "sqs", "Endpoint": "arn:aws:sqs:us-east-1:210987654321:q", "TopicArn": TOPIC, "Owner": "1"}]},
+            {
+                "Subscriptions": [
+                    {
+                        "SubscriptionArn": "PendingConfirmation",
+                        "Protocol": "sqs",
+                        "Endpoint": "arn:aws:sqs:us-east-1:210987654321:q",
+                        "TopicArn": TOPIC,
+                        "Owner": "1",
+                    }
+                ]
+            },
         )
         sns.activate()
     answer(ses, {"example.com": feedback()})
@@ -142,7 +157,10 @@ def test_the_topic_must_deliver_to_a_confirmed_queue(ses: Stubber, subscribe: bo
         assert finding.status == "warn" and "pending confirmation" in finding.detail
     else:
         assert finding.status == "fail"
-        assert f"aws sns subscribe --topic-arn {TOPIC} --protocol sqs --notification-endpoint <queue-arn>" in finding.fix
+        assert (
+            f"aws sns subscribe --topic-arn {TOPIC} --protocol sqs --notification-endpoint <queue-arn>"
+            in finding.fix
+        )
 
 
 def test_a_topic_that_does_not_exist(ses: Stubber) -> None:
@@ -150,7 +168,11 @@ def test_a_topic_that_does_not_exist(ses: Stubber) -> None:
     answer(ses, {"example.com": feedback(bounce=TOPIC + "-gone", complaint=TOPIC + "-gone")})
     findings = run_area(mail, settings_with(OPSBOT_MAIL_FEEDBACK_TOPIC=TOPIC + "-gone"))
     finding = only(findings, "subscription")
-    assert finding.status == "fail" and "does not exist" in finding.detail and "MailFeedbackTopicArn" in finding.fix
+    assert (
+        finding.status == "fail"
+        and "does not exist" in finding.detail
+        and "MailFeedbackTopicArn" in finding.fix
+    )
 
 
 def test_the_mailing_table_missing_or_keyed_otherwise(ses: Stubber) -> None:
