@@ -7,8 +7,9 @@ Invoke, ``{"opsbot_dns": {...}}``) and shows what comes back: the transfer, the 
 and the TSIG key all stay with the function that is granted them. Without it the same ``handle`` runs in
 the Slack function (the CLI's ``opsbot serve`` against a reachable master, the tests).
 
-Requests (``op``): ``status`` (``domain`` optional), ``preview`` (``domain``) and ``apply`` (``domain``,
-``plan`` = the fingerprint shown, ``force``, ``actor``). Each names the zone by ``domain`` and optional
+Requests (``op``): ``status`` (``domain`` optional), ``preview`` (``domain``), ``apply`` (``domain``,
+``plan`` = the fingerprint shown, ``force``, ``actor``) and the doctor's read-only ``doctor`` (``domain``
+optional; ``bot.core.dns.doctor``). Each names the zone by ``domain`` and optional
 ``zone_id`` among the function's own ``OPSBOT_DNS_ZONES``: a request cannot bring its own master or
 hosted zone. Answers carry data, never Slack blocks (core does not render): ``zones`` (statuses),
 ``preview`` or ``result`` in the JSON form of ``wire``, which the Slack side reads back into the same
@@ -35,7 +36,7 @@ REQUEST_KEY = "opsbot_dns"
 FUNCTION_PURPOSE = "the DNS mirror function"
 # Invoke failures after which the function may have done (part of) its work.
 MAY_HAVE_RUN = frozenset({"FunctionTimeout", "FunctionError", "BadAnswer", "NoAnswer", "ReadTimeoutError"})
-OPERATIONS = ("status", "preview", "apply")
+OPERATIONS = ("status", "preview", "apply", "doctor")
 
 # Called after each batch with the batches done so far (in the mirror function, through the state table:
 # an Invoke answers once, at the end).
@@ -110,6 +111,8 @@ def handle(
             return _status(settings, request)
         if op == "preview":
             return _preview(settings, request)
+        if op == "doctor":
+            return _doctor(settings, request)
         return _apply(settings, request, on_progress)
     except OpsbotError as error:
         # Nothing was sent to Route 53: service.apply reports a failed batch in its result and raises only
@@ -129,6 +132,15 @@ def _status(settings: Settings, request: Mapping[str, Any]) -> dict[str, Any]:
 
     zones = (_zone(settings, request),) if request.get("domain") else configured_zones(settings)
     return {"ok": True, "zones": [status_to_json(item) for item in status(zones, state=_state(settings))]}
+
+
+def _doctor(settings: Settings, request: Mapping[str, Any]) -> dict[str, Any]:
+    """``/ops doctor``'s read of each zone's wiring (bot.core.dns.doctor); read-only."""
+    from bot.core.dns.commands import configured_zones
+    from bot.core.dns.doctor import check_zone
+
+    zones = (_zone(settings, request),) if request.get("domain") else configured_zones(settings)
+    return {"ok": True, "zones": [check_zone(zone, state=_state(settings)) for zone in zones]}
 
 
 def _preview(settings: Settings, request: Mapping[str, Any]) -> dict[str, Any]:
