@@ -111,6 +111,30 @@ def make_dynamodb_atomic() -> Callable[[], None]:
     return undo
 
 
+def report_ses_notification_topics() -> None:
+    """Make moto's SES answer GetIdentityNotificationAttributes with the topics it was given.
+
+    moto 5 keeps what SetIdentityNotificationTopic sets but leaves BounceTopic/ComplaintTopic/DeliveryTopic
+    out of the answer, so every identity would look unwired to `/ops doctor`. SES returns them.
+    """
+    from moto.ses.models import SESBackend
+
+    original = SESBackend.get_identity_notification_attributes
+    if getattr(original, "opsbot_topics", False):
+        return
+
+    def with_topics(self: Any, identities: list[str]) -> dict[str, dict[str, Any]]:
+        answer = original(self, identities)
+        for identity, attributes in answer.items():
+            for kind, topic in self.sns_topics.get(identity, {}).items():
+                if kind in ("Bounce", "Complaint", "Delivery") and topic:
+                    attributes[f"{kind}Topic"] = topic
+        return answer
+
+    with_topics.opsbot_topics = True  # type: ignore[attr-defined]
+    SESBackend.get_identity_notification_attributes = with_topics  # type: ignore[method-assign]
+
+
 def start_embedded_aws(region: str = "us-east-1", port: int = 0) -> EmbeddedAws:
     """Start moto's server on 127.0.0.1:``port`` (0: a free port) and point boto3 in this process at it
     (environment + fresh client cache). A port in use raises ``OSError``."""
@@ -120,6 +144,7 @@ def start_embedded_aws(region: str = "us-east-1", port: int = 0) -> EmbeddedAws:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
     make_dynamodb_atomic()  # the demo answers Slack and the CLI from several threads at once
+    report_ses_notification_topics()
     server = _MotoServer("127.0.0.1", port)
     server.start()
     host, bound = server.get_host_and_port()

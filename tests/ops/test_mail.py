@@ -77,11 +77,14 @@ def test_identities_sending_feedback_nowhere_or_elsewhere(ses: Stubber) -> None:
     findings = run_area(mail, settings_with(OPSBOT_MAIL_FEEDBACK_TOPIC=TOPIC))
     by_target = {f.target: f for f in findings if f.check == "feedback topic"}
     lost = by_target["lost@example.com"]
-    assert lost.status == "fail" and "bounces go to no topic" in lost.detail
+    assert (
+        lost.status == "fail"
+        and lost.detail == "bounces and complaints go to no topic instead of opsbot's topic"
+    )
     assert lost.fix == (
-        f"aws ses set-identity-notification-topic --identity lost@example.com --notification-type Bounce "
+        f"`aws ses set-identity-notification-topic --identity lost@example.com --notification-type Bounce "
         f"--sns-topic {TOPIC} && aws ses set-identity-notification-topic --identity lost@example.com "
-        f"--notification-type Complaint --sns-topic {TOPIC}"
+        f"--notification-type Complaint --sns-topic {TOPIC}`"
     )
     other = by_target["other@example.com"]
     assert other.status == "warn" and OTHER in other.detail and "Bounce" not in other.fix

@@ -52,9 +52,13 @@ def identity_finding(identity: str, attributes: Mapping[str, Any], ours: str) ->
         where = "opsbot's topic" if ours else "an SNS topic"
         return Finding(AREA, "feedback topic", identity, "ok", f"bounces and complaints go to {where}")
     status: Status = "fail" if any(verdict == "fail" for _, verdict, _ in wrong) else "warn"
-    detail = ", ".join(f"{kind.lower()}s go to {where}" for kind, _, where in wrong)
-    detail += ", not to opsbot's topic" if ours else ": opsbot never hears of them"
-    fix = " && ".join(set_topic_command(identity, kind, ours) for kind, _, _ in wrong)
+    places = {where for _, _, where in wrong}
+    if len(wrong) == 2 and len(places) == 1:
+        detail = f"bounces and complaints go to {wrong[0][2]}"
+    else:
+        detail = ", ".join(f"{kind.lower()}s go to {where}" for kind, _, where in wrong)
+    detail += " instead of opsbot's topic" if ours else ": opsbot never hears of them"
+    fix = "`" + " && ".join(set_topic_command(identity, kind, ours) for kind, _, _ in wrong) + "`"
     if not ours:
         fix += f" (opsbot's topic ARN is the stack output MailFeedbackTopicArn; set {TOPIC_ENV} to check it here)"
     return Finding(AREA, "feedback topic", identity, status, detail, fix)
