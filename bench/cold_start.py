@@ -252,8 +252,16 @@ def build_sides(python: Path, layers: list[str]) -> tuple[Side, Side]:
         app = _cached("baseline-app", app_key, baseline_app)
         baseline_paths = [app, deps / "python"]
     else:
-        app = _cached("baseline-function", hashlib.sha256(f"{app_key} {deps.name}".encode()).hexdigest()[:16],
-                      lambda folder: (shutil.copytree(deps, folder, dirs_exist_ok=True), baseline_app(folder)))  # fmt: skip
+
+        def baseline_function(
+            folder: Path,
+        ) -> None:  # the dependencies and the app in one folder, like opsbot's
+            shutil.copytree(deps, folder, dirs_exist_ok=True)
+            (folder / ".complete").unlink()
+            baseline_app(folder)
+
+        key = hashlib.sha256(f"{app_key} {deps.name}".encode()).hexdigest()[:16]
+        app = _cached("baseline-function", key, baseline_function)
         baseline_paths = [app]
     return Side("opsbot", "handlers.slack", [function, *layer_dirs]), Side("minimal Bolt app", "baseline_app",
                                                                           baseline_paths)  # fmt: skip

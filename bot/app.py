@@ -163,7 +163,7 @@ def build_app(settings: Settings, *, lazy_runner: Any = None, for_lambda: bool =
 # Slack waits 3 seconds for the ack, and on Lambda the ack waits for the self-invocation (and, on a cold
 # container, for the Slack secrets' read and both clients' creation). The ack must be on its way within
 # ACK_BUDGET_SECONDS of the request's arrival in the worst case: an endpoint that never answers, or refuses.
-# The budget: the secret read at most 0.9 s (bot.slack_secrets), one Invoke attempt at most
+# The budget: the secret read at most 0.7 s (bot.slack_secrets), one Invoke attempt at most
 # SELF_INVOKE_CONNECT_TIMEOUT + SELF_INVOKE_READ_TIMEOUT, and the rest for creating clients and answering on
 # a small Lambda. Timeouts bound each socket wait, not a server that trickles bytes, which AWS does not do.
 ACK_BUDGET_SECONDS = 2.5
@@ -171,7 +171,7 @@ ACK_BUDGET_SECONDS = 2.5
 # timed out may have been queued already (the work would run twice). The runner retries by itself, only
 # what was certainly not accepted (no connection, throttled), and only while the budget holds another try.
 SELF_INVOKE_ATTEMPTS = 1
-SELF_INVOKE_CONNECT_TIMEOUT = 0.4
+SELF_INVOKE_CONNECT_TIMEOUT = 0.3
 # An asynchronous Invoke is answered (202) in tens of milliseconds: this is many times that.
 SELF_INVOKE_READ_TIMEOUT = 0.5
 SELF_INVOKE_RETRIES = 1

@@ -7,7 +7,7 @@ names one Secrets Manager secret, JSON ``{"signing_secret": ..., "bot_token": ..
 
 It is read on first use, never at import (importing a handler does no network I/O, and the cold start
 stays short), with one attempt and short timeouts because the first use is a request Slack waits three
-seconds for: at most 0.9 s, which leaves the self-invocation its share of the ack's 2.5-second budget
+seconds for: at most 0.7 s, which leaves the self-invocation its share of the ack's 2.5-second budget
 (bot.app.ACK_BUDGET_SECONDS); then it is cached for the container's life. A signature that does not match may mean
 the secret was rotated: the verifier then asks for a re-read, which happens at most once per
 ``REREAD_INTERVAL_SECONDS``, so that forged requests cannot drive reads (or Secrets Manager's bill). A
@@ -31,8 +31,8 @@ logger = logging.getLogger("opsbot.secrets")
 
 READ_ATTEMPTS = 1
 # GetSecretValue answers in tens of milliseconds, a new TLS connection included; these are many times that.
-READ_CONNECT_TIMEOUT = 0.4
-READ_TIMEOUT = 0.5
+READ_CONNECT_TIMEOUT = 0.3
+READ_TIMEOUT = 0.4
 REREAD_INTERVAL_SECONDS = 300.0
 RETRY_INTERVAL_SECONDS = 10.0
 

@@ -413,7 +413,7 @@ def test_a_self_invocation_that_cannot_connect_is_tried_twice_within_slacks_thre
     self_invoke_client().meta.events.register("before-send.lambda.Invoke", no_connection)
     config = self_invoke_client().meta.config
     assert (config.connect_timeout, config.read_timeout, config.retries["total_max_attempts"]) == (
-        0.4,
+        0.3,
         0.5,
         1,
     )
@@ -805,8 +805,8 @@ def test_the_secret_read_is_quick_to_give_up() -> None:
 
     config = secrets_client().meta.config
     assert (config.connect_timeout, config.read_timeout, config.retries["total_max_attempts"]) == (
+        0.3,
         0.4,
-        0.5,
         1,
     )
 
