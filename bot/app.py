@@ -11,6 +11,7 @@ import json
 import logging
 import time
 import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from bot.config import Settings
@@ -159,12 +160,28 @@ def build_app(settings: Settings, *, lazy_runner: Any = None, for_lambda: bool =
     return app
 
 
-# Slack waits 3 seconds for the ack, and on Lambda the ack waits for the self-invocation: one retry (for
-# throttling or a lost connection), and short timeouts. The read timeout stays above an Invoke's usual
-# latency, because a retried Invoke that had in fact been accepted would start the work twice.
-SELF_INVOKE_ATTEMPTS = 2
-SELF_INVOKE_CONNECT_TIMEOUT = 1.0
-SELF_INVOKE_READ_TIMEOUT = 2.0
+# Slack waits 3 seconds for the ack, and on Lambda the ack waits for the self-invocation (and, on a cold
+# container, for the Slack secrets' read and both clients' creation). The ack must be on its way within
+# ACK_BUDGET_SECONDS of the request's arrival in the worst case: an endpoint that never answers, or refuses.
+# The budget: the secret read at most 0.7 s (bot.slack_secrets), one Invoke attempt at most
+# SELF_INVOKE_CONNECT_TIMEOUT + SELF_INVOKE_READ_TIMEOUT, and the rest for creating clients and answering on
+# a small Lambda. Timeouts bound each socket wait, not a server that trickles bytes, which AWS does not do.
+ACK_BUDGET_SECONDS = 2.5
+# One attempt in botocore: its retries would resend after a read timeout, and an asynchronous Invoke that
+# timed out may have been queued already (the work would run twice). The runner retries by itself, only
+# what was certainly not accepted (no connection, throttled), and only while the budget holds another try.
+SELF_INVOKE_ATTEMPTS = 1
+SELF_INVOKE_CONNECT_TIMEOUT = 0.3
+# An asynchronous Invoke is answered (202) in tens of milliseconds: this is many times that.
+SELF_INVOKE_READ_TIMEOUT = 0.5
+SELF_INVOKE_RETRIES = 1
+# Kept free after a retry's worst case, for answering (and a throttled retry's pause).
+SELF_INVOKE_RETRY_MARGIN = 0.3
+SELF_INVOKE_THROTTLE_PAUSE = 0.1
+# When the request arrived (``clock()``), in the Bolt request's context: the self-invocation's deadline.
+ARRIVED = "opsbot_arrived"
+# Monotonic seconds of the ack's budget; tests move it forward.
+clock: Callable[[], float] = time.monotonic
 
 
 def self_invoke_client() -> Any:
@@ -177,6 +194,21 @@ def self_invoke_client() -> Any:
         connect_timeout=SELF_INVOKE_CONNECT_TIMEOUT,
         read_timeout=SELF_INVOKE_READ_TIMEOUT,
     )
+
+
+def self_invoke_retry_pause(error: BaseException) -> float | None:
+    """Seconds to wait before trying the self-invocation again, or None when it must not be retried: only
+    an Invoke that never reached Lambda (no connection) or that Lambda refused to queue (throttled) is safe
+    to send again."""
+    from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError
+
+    from bot.aws.errors import THROTTLING_CODES, error_code
+
+    if isinstance(error, (EndpointConnectionError, ConnectTimeoutError)):  # nothing was sent
+        return 0.0
+    if isinstance(error, ClientError) and error_code(error) in THROTTLING_CODES:
+        return SELF_INVOKE_THROTTLE_PAUSE
+    return None
 
 
 # Every request Slack sends has one: slash commands "command"; interactivity, options and events "type";
@@ -214,10 +246,22 @@ def lambda_request_handler(app: Any) -> Any:
                 request.context["lambda_request"].setdefault("headers", {})[ACK_NOTE_HEADER] = json.dumps(
                     note
                 )
-            try:
-                super().start(function, request)
-            except Exception as error:
-                runtime.lazy_not_started(function, request, error)
+            arrived = request.context.get(ARRIVED)
+            deadline = (arrived if isinstance(arrived, float) else clock()) + ACK_BUDGET_SECONDS
+            worst = SELF_INVOKE_CONNECT_TIMEOUT + SELF_INVOKE_READ_TIMEOUT + SELF_INVOKE_RETRY_MARGIN
+            retries = SELF_INVOKE_RETRIES
+            while True:
+                try:
+                    super().start(function, request)
+                    return
+                except Exception as error:
+                    pause = self_invoke_retry_pause(error)
+                    if retries and pause is not None and deadline - clock() >= pause + worst:
+                        retries -= 1
+                        time.sleep(pause)
+                        continue
+                    runtime.lazy_not_started(function, request, error)
+                    return
 
     secrets = secrets_of(app)
     verifier = Verifier(secrets.signing_secret, secrets.refresh_after_failure)
@@ -227,6 +271,7 @@ def lambda_request_handler(app: Any) -> Any:
         event is answered 400/401 with one log line, before anything parses its body."""
 
         def handle(self, event: Any, context: Any) -> Any:
+            arrived = clock()
             request = read_event(event)
             if isinstance(request, Refusal):
                 return refuse(request, source=source_of(event) if isinstance(event, dict) else "")
@@ -258,6 +303,7 @@ def lambda_request_handler(app: Any) -> Any:
             bolt_request.context["aws_lambda_function_name"] = context.function_name
             bolt_request.context["aws_lambda_invoked_function_arn"] = context.invoked_function_arn
             bolt_request.context["lambda_request"] = request.event
+            bolt_request.context[ARRIVED] = arrived
             return to_aws_response(self.app.dispatch(bolt_request))
 
     handler = OpsbotLambdaHandler(app)

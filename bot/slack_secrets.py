@@ -6,8 +6,9 @@ used as they are. On Lambda no function holds a secret in its environment (anyon
 names one Secrets Manager secret, JSON ``{"signing_secret": ..., "bot_token": ...}``.
 
 It is read on first use, never at import (importing a handler does no network I/O, and the cold start
-stays short), with one attempt and one-second timeouts because the first use is a request Slack waits
-three seconds for; then it is cached for the container's life. A signature that does not match may mean
+stays short), with one attempt and short timeouts because the first use is a request Slack waits three
+seconds for: at most 0.7 s, which leaves the self-invocation its share of the ack's 2.5-second budget
+(bot.app.ACK_BUDGET_SECONDS); then it is cached for the container's life. A signature that does not match may mean
 the secret was rotated: the verifier then asks for a re-read, which happens at most once per
 ``REREAD_INTERVAL_SECONDS``, so that forged requests cannot drive reads (or Secrets Manager's bill). A
 failed first read is retried no sooner than ``RETRY_INTERVAL_SECONDS`` later; a failed re-read (the
@@ -29,8 +30,9 @@ from bot.errors import OpsbotError
 logger = logging.getLogger("opsbot.secrets")
 
 READ_ATTEMPTS = 1
-READ_CONNECT_TIMEOUT = 1.0
-READ_TIMEOUT = 1.0
+# GetSecretValue answers in tens of milliseconds, a new TLS connection included; these are many times that.
+READ_CONNECT_TIMEOUT = 0.3
+READ_TIMEOUT = 0.4
 REREAD_INTERVAL_SECONDS = 300.0
 RETRY_INTERVAL_SECONDS = 10.0
 
@@ -121,7 +123,11 @@ class SlackSecrets:
             answer = secrets_client().get_secret_value(SecretId=self.secret_id)
         except Exception as error:
             self._next_read = clock() + self._after_failure()
-            code = getattr(error, "response", {}).get("Error", {}).get("Code") or type(error).__name__
+            # botocore's timeouts carry ``response = None`` (requests' exceptions do): only a ClientError has one.
+            response = getattr(error, "response", None)
+            code = (response.get("Error", {}).get("Code") if isinstance(response, dict) else None) or type(
+                error
+            ).__name__
             raise SecretsUnavailable(
                 f"the Slack secrets in {self.secret_id} could not be read ({code})"
             ) from None

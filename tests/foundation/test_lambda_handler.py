@@ -412,7 +412,11 @@ def test_a_self_invocation_that_cannot_connect_is_tried_twice_within_slacks_thre
 
     self_invoke_client().meta.events.register("before-send.lambda.Invoke", no_connection)
     config = self_invoke_client().meta.config
-    assert (config.connect_timeout, config.read_timeout) == (1, 2)
+    assert (config.connect_timeout, config.read_timeout, config.retries["total_max_attempts"]) == (
+        0.3,
+        0.5,
+        1,
+    )
     started = time.monotonic()
     response = deployed(api_event(1, slash_body(deployed.slack, "whoami")))
     assert time.monotonic() - started < 3
@@ -800,7 +804,11 @@ def test_the_secret_read_is_quick_to_give_up() -> None:
     from bot.slack_secrets import secrets_client
 
     config = secrets_client().meta.config
-    assert (config.connect_timeout, config.read_timeout, config.retries["total_max_attempts"]) == (1, 1, 1)
+    assert (config.connect_timeout, config.read_timeout, config.retries["total_max_attempts"]) == (
+        0.3,
+        0.4,
+        1,
+    )
 
 
 def test_forged_requests_cannot_drive_secret_reads(with_secret: WithSecret) -> None:
