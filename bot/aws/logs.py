@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from bot.aws.clients import client
+from bot.aws.clients import client, register_cache
 from bot.aws.errors import THROTTLING_CODES, error_code, translate
 from bot.aws.state import RateLog, StateTable
 
@@ -130,6 +130,12 @@ class SharedBudget:
         self._cond = threading.Condition()
         self._reserved: dict[str, _Reserved] = {}
         self._off_until = 0.0
+
+    def reset(self) -> None:
+        """Forget the reserved starts, the guess of the item and any pause (the endpoint changed)."""
+        with self._cond:
+            self._reserved.clear()
+            self._off_until = 0.0
 
     def covers(self, operation: str) -> bool:
         return operation in self.operations
@@ -355,6 +361,14 @@ def use_limiter(limiter: Limiter) -> Iterator[Limiter]:
         yield limiter
     finally:
         LIMITER = previous
+
+
+def _reset_shared_budget() -> None:
+    if LIMITER.shared is not None:
+        LIMITER.shared.reset()
+
+
+register_cache(_reset_shared_budget)
 
 
 def share_budget(state_table: str) -> None:
