@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from bot.app import build_app, lambda_request_handler
+from bot.aws.logs import share_budget
 from bot.config import Settings
 
-app = build_app(Settings.from_env(), for_lambda=True)
+settings = Settings.from_env()
+share_budget(settings.state_table)  # each command runs in a container of its own: one account quota
+app = build_app(settings, for_lambda=True)
 slack_handler = lambda_request_handler(app)
 
 

@@ -10,6 +10,13 @@ A search with a deadline uses a client that retries once only (``logs_client(bou
 botocore's adaptive backoff over eight attempts can sleep for a minute inside one call, past any
 deadline, while ``Limiter.call`` checks the deadline before each retry.
 
+The quota is the account's, not the process's: on Lambda every Slack command runs in a container of its
+own, so four lookups and a tail are five processes whose limiters know nothing of each other. The Slack
+function therefore also paces ``FilterLogEvents`` through a ``SharedBudget`` in the state table
+(``share_budget``): start times reserved in one DynamoDB item, a batch per write, so that no second of
+the account holds more than five calls. Without the table (CLI, ``opsbot serve``), or when DynamoDB
+refuses, the per-process limiter and the retries above are what is left.
+
 Pagination follows ``nextToken`` until it is absent: FilterLogEvents may return empty pages while it
 keeps searching.
 """
@@ -25,8 +32,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from bot.aws.clients import client
+from bot.aws.clients import client, register_cache
 from bot.aws.errors import THROTTLING_CODES, error_code, translate
+from bot.aws.state import RateLog, StateTable
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +65,174 @@ class _Bucket:
         self.updated = 0.0
 
 
+# -- the account's budget, shared by every container -----------------------------------------------
+
+# Operations paced across containers: the one whose quota lookups and tails spend.
+SHARED_OPERATIONS = frozenset({"FilterLogEvents"})
+
+
+@dataclass
+class _Reserved:
+    starts: list[int] = field(default_factory=list)  # epoch ms reserved and not yet used, oldest first
+    reserving: bool = False
+    waiting: int = 0
+    guess: RateLog | None = None
+
+
+@dataclass
+class BudgetStats:
+    reservations: int = 0
+    requests: int = 0  # DynamoDB requests made (a reservation takes two when another container wrote)
+    granted: int = 0  # start times calls went at
+    stale: int = 0  # start times found passed by more than the grace (the caller was late): not used
+    fallbacks: int = 0
+
+
+class SharedBudget:
+    """Start times for calls, reserved in the state table so that every container of the account together
+    stays within the quota.
+
+    A call waits for a start time of its own. Threads that need one while none is held ask together: one
+    of them reserves a start for each (one conditional PutItem, ``StateTable.reserve_starts``), so the
+    cost is a DynamoDB request per batch of calls, not per call. The schedule is a sliding window of
+    ``1 + margin`` seconds holding at most the quota's calls: the margin absorbs how late a call may
+    reach AWS after its start (a start older than ``grace`` is not used), so no real second of the
+    account's sees more than the quota whatever the phase of the containers' clocks (Lambda's are
+    synchronised by the Amazon Time Sync Service).
+
+    DynamoDB failing (no table, AccessDenied, an outage) never fails a call: the container goes on with its
+    own limiter for ``retry_after`` seconds, and says so in its log.
+    """
+
+    def __init__(
+        self,
+        table: StateTable,
+        *,
+        operations: frozenset[str] = SHARED_OPERATIONS,
+        margin: float = 0.1,
+        grace: float = 0.04,
+        gather: float = 0.003,
+        retry_after: float = 60.0,
+        wall: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not 0 <= grace < margin:
+            raise ValueError("the grace must be shorter than the margin it is taken from")
+        self.table = table
+        self.operations = operations
+        self.margin = margin
+        self.grace = grace
+        self.gather = gather
+        self.retry_after = retry_after
+        self.stats = BudgetStats()
+        self._wall = wall
+        self._sleep = sleep
+        self._cond = threading.Condition()
+        self._reserved: dict[str, _Reserved] = {}
+        self._off_until = 0.0
+
+    def reset(self) -> None:
+        """Forget the reserved starts, the guess of the item and any pause (the endpoint changed)."""
+        with self._cond:
+            self._reserved.clear()
+            self._off_until = 0.0
+
+    def covers(self, operation: str) -> bool:
+        return operation in self.operations
+
+    @property
+    def available(self) -> bool:
+        return self._wall() >= self._off_until
+
+    def wait_turn(self, operation: str, quota: float) -> None:
+        """Return at this call's start time (or at once, when the shared budget is unavailable)."""
+        limit = max(1, int(quota))
+        while True:
+            start = self._next_start(operation, limit)
+            if start is None:
+                return
+            delay = start / 1000 - self._wall()
+            if delay > 0:
+                self._sleep(delay)
+            on_time = self._wall() * 1000 <= start + self.grace * 1000
+            with self._cond:
+                if on_time:
+                    self.stats.granted += 1
+                    return
+                # Late (a busy machine): calling now could crowd the window after it; take another start.
+                self.stats.stale += 1
+
+    def _next_start(self, operation: str, limit: int) -> int | None:
+        with self._cond:
+            state = self._reserved.setdefault(operation, _Reserved())
+            while True:
+                if not self.available:
+                    return None
+                # Starts whose time has passed beyond the grace are lost to a caller that did not come.
+                oldest = self._wall() * 1000 - self.grace * 1000
+                while state.starts and state.starts[0] < oldest:
+                    state.starts.pop(0)
+                    self.stats.stale += 1
+                if state.starts:
+                    return state.starts.pop(0)
+                if not state.reserving:
+                    state.reserving = True
+                    break
+                state.waiting += 1
+                try:
+                    self._cond.wait(timeout=5.0)
+                finally:
+                    state.waiting -= 1
+        try:
+            if self.gather > 0:
+                self._sleep(self.gather)  # threads of the same lookup starting together ask together
+            with self._cond:
+                wanted = min(limit, state.waiting + 1)
+                guess = state.guess
+            reservation = self.table.reserve_starts(
+                operation,
+                wanted,
+                limit=limit,
+                window_ms=round((1.0 + self.margin) * 1000),
+                now_ms=int(self._wall() * 1000),
+                guess=guess,
+                dynamodb=_budget_client(),
+            )
+        except Exception as error:
+            with self._cond:
+                state.reserving = False
+                self._off_until = self._wall() + self.retry_after
+                self.stats.fallbacks += 1
+                self._cond.notify_all()
+            log.warning(
+                "%s is paced by this container alone for %.0f s: the account's shared budget in the "
+                "state table %s is unavailable (%s).",
+                operation,
+                self.retry_after,
+                self.table.name,
+                getattr(error, "message", None) or error,
+            )
+            return None
+        with self._cond:
+            state.reserving = False
+            state.guess = reservation.log
+            self.stats.reservations += 1
+            self.stats.requests += reservation.requests
+            mine, *others = reservation.starts
+            state.starts = sorted(state.starts + others)
+            self._cond.notify_all()
+        return mine
+
+
+def _budget_client() -> Any:
+    # The budget sits in the way of a lookup: a slow DynamoDB must turn into the local fallback quickly,
+    # not into botocore's eight attempts with the default timeouts.
+    return client("dynamodb", attempts=2, connect_timeout=1.0, read_timeout=1.0)
+
+
 class Limiter:
-    """Token buckets per operation plus a bound on concurrent calls, shared by every thread."""
+    """Token buckets per operation plus a bound on concurrent calls, shared by every thread; with a
+    ``SharedBudget``, its operations are also paced across every container of the account."""
 
     def __init__(
         self,
@@ -70,6 +244,7 @@ class Limiter:
         patience: float = DEFAULT_THROTTLE_PATIENCE,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        shared: SharedBudget | None = None,
     ) -> None:
         self.rates = dict(rates)
         self.default_rate = default_rate
@@ -81,6 +256,11 @@ class Limiter:
         self._lock = threading.Lock()
         self._buckets: dict[str, _Bucket] = {}
         self._slots = threading.BoundedSemaphore(concurrency)
+        self.shared = shared
+
+    def share(self, budget: SharedBudget | None) -> None:
+        """Pace the budget's operations across containers too (None: this process alone)."""
+        self.shared = budget
 
     def _bucket(self, operation: str) -> _Bucket:
         bucket = self._buckets.get(operation)
@@ -119,13 +299,23 @@ class Limiter:
 
     @contextmanager
     def slot(self, operation: str) -> Iterator[None]:
-        """Wait for a token of ``operation`` and a free concurrency slot; hold the slot while inside."""
-        while True:
-            wait = self._take(operation)
-            if wait <= 0:
-                break
-            self._sleep(wait)
+        """Wait for a free concurrency slot and a token of ``operation`` (and its start time in the shared
+        budget); hold the slot while inside.
+
+        The slot comes first: a start time reserved in the shared budget must be used at once, not after
+        waiting for another call of this process to end.
+        """
         with self._slots:
+            while True:
+                wait = self._take(operation)
+                if wait <= 0:
+                    break
+                self._sleep(wait)
+            shared = self.shared
+            if shared is not None and shared.covers(operation):
+                with self._lock:
+                    quota = self._bucket(operation).nominal
+                shared.wait_turn(operation, quota)
             yield
 
     def call(
@@ -171,6 +361,20 @@ def use_limiter(limiter: Limiter) -> Iterator[Limiter]:
         yield limiter
     finally:
         LIMITER = previous
+
+
+def _reset_shared_budget() -> None:
+    if LIMITER.shared is not None:
+        LIMITER.shared.reset()
+
+
+register_cache(_reset_shared_budget)
+
+
+def share_budget(state_table: str) -> None:
+    """Pace FilterLogEvents across every container of the account through ``state_table`` (the Slack
+    function on Lambda, whose commands run in containers of their own)."""
+    LIMITER.share(SharedBudget(StateTable(state_table)))
 
 
 # -- events and counters -------------------------------------------------------------------------

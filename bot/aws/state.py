@@ -10,6 +10,7 @@ Key layout (one prefix per kind, so kinds never collide):
     count#<key>             <window start>             rate-limit / guessing counters
     flag#<key>              flag                       short-lived flags (e.g. a tail's stop request)
     sync#<name>             state                      last successful sync of a DNS zone, etc.
+    rate#<key>              log                        start times reserved under an account-wide quota
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bot.aws.clients import client
-from bot.aws.dynamo import from_item, to_item, values
+from bot.aws.dynamo import from_item, refused_item, to_item, values
 from bot.aws.errors import aws_errors, error_code
 
 STATE_TABLE_DEFINITION: dict[str, Any] = {
@@ -49,6 +50,46 @@ class LockResult:
     # The token the lock item carries while it is ours: ``update_lock`` and ``release_lock`` given it act
     # only on our own lock, never on the one another caller took after ours expired.
     owner: str = ""
+
+
+@dataclass(frozen=True)
+class RateLog:
+    """The latest start times reserved under one quota (epoch ms, oldest first) and the item's version."""
+
+    starts: tuple[int, ...] = ()
+    version: int = 0  # 0: no item (never written, or expired and deleted)
+
+
+@dataclass(frozen=True)
+class Reservation:
+    starts: list[int]  # ours, oldest first
+    log: RateLog  # the item as our write left it: the next reservation's first guess
+    requests: int = 1  # DynamoDB requests it took (1 unless another container wrote in between)
+    contended: list[int] = field(default_factory=list)  # versions found newer than our guess
+
+
+def schedule_starts(
+    previous: Sequence[int], wanted: int, *, limit: int, window_ms: int, now_ms: int
+) -> list[int]:
+    """Start times for ``wanted`` calls, none before ``now_ms``, such that no ``window_ms`` span holds more
+    than ``limit`` starts counting ``previous`` (a sliding window, the strict reading of "N a second").
+
+    The earliest possible times: a burst of ``limit`` when the log is quiet, then each start one window
+    after the ``limit``-th start before it.
+    """
+    if limit < 1 or wanted < 0:
+        raise ValueError("limit must be at least 1 and wanted not negative")
+    history = sorted(previous)[-limit:]
+    starts: list[int] = []
+    for _ in range(wanted):
+        start = now_ms
+        if len(history) >= limit:
+            start = max(start, history[-limit] + window_ms)
+        if history:
+            start = max(start, history[-1])  # keeps the log in order
+        history.append(start)
+        starts.append(start)
+    return starts
 
 
 class StateTable:
@@ -289,6 +330,59 @@ class StateTable:
             return 0
         item = from_item(raw)
         return int(item.get("count", 0)) if _live(item, now) else 0
+
+    # -- account-wide rates -------------------------------------------------------------------------
+    def reserve_starts(
+        self,
+        key: str,
+        wanted: int,
+        *,
+        limit: int,
+        window_ms: int,
+        now_ms: int,
+        guess: RateLog | None = None,
+        ttl_seconds: int = 3600,
+        attempts: int = 8,
+        dynamodb: Any = None,
+    ) -> Reservation:
+        """Reserve ``wanted`` start times under the quota ``key`` shared by every process of the account.
+
+        One item holds the last ``limit`` starts reserved. We write the new log on condition that the item
+        is still the version ``guess`` says (the state our last write left): one PutItem when no other
+        process wrote since. When one did, the refusal carries the current item
+        (``ReturnValuesOnConditionCheckFailure``), so the next attempt is right without a read.
+        """
+        ddb = dynamodb or client("dynamodb")
+        log = guess or RateLog()
+        pk = f"rate#{key}"
+        contended: list[int] = []
+        for attempt in range(1, attempts + 1):
+            starts = schedule_starts(log.starts, wanted, limit=limit, window_ms=window_ms, now_ms=now_ms)
+            kept = tuple(sorted((*log.starts, *starts))[-limit:])
+            version = log.version + 1
+            item = {"pk": pk, "sk": "log", "starts": list(kept), "v": version}
+            item["expiresAt"] = now_ms // 1000 + ttl_seconds
+            condition: dict[str, Any] = (
+                {"ConditionExpression": "v = :v", "ExpressionAttributeValues": values({":v": log.version})}
+                if log.version
+                else {"ConditionExpression": "attribute_not_exists(pk)"}
+            )
+            with self._errors():
+                try:
+                    ddb.put_item(
+                        TableName=self.name,
+                        Item=to_item(item),
+                        ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                        **condition,
+                    )
+                    return Reservation(starts, RateLog(kept, version), attempt, contended)
+                except Exception as error:
+                    found = refused_item(error)
+                    if found is None:
+                        raise
+            log = RateLog(tuple(sorted(int(s) for s in found.get("starts", []))), int(found.get("v", 0) or 0))
+            contended.append(log.version)
+        raise RuntimeError(f"{attempts} attempts to reserve {key} met another writer each time")
 
     # -- flags and sync state ----------------------------------------------------------------------
     def set_flag(self, key: str, data: dict[str, Any], *, ttl_seconds: int) -> None:
