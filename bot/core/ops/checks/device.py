@@ -20,7 +20,6 @@ from bot.core.ops.commands import DoctorContext
 from bot.core.ops.doctor import Finding, Probe
 
 AREA = "device"
-TOPIC_ENV = "OPSBOT_DEVICE_TOPIC"
 FUNCTION_ENV = "OPSBOT_DEVICE_FUNCTION"
 DEFAULT_TOPIC = "registration"  # template.yaml's DeviceRegistrationTopic default
 CATALOG_KEYS = TableKeys("serialNumber", "clientId")
@@ -122,8 +121,8 @@ def _rule(topic: str, function: str) -> list[Finding]:
 def probes(context: DoctorContext) -> list[Probe]:
     settings = context.settings
     table = settings.device_table
-    topic = settings.extra.get(TOPIC_ENV, "").strip() or DEFAULT_TOPIC
-    function = settings.extra.get(FUNCTION_ENV, "").strip()
+    topic = settings.extra.get("OPSBOT_DEVICE_TOPIC", "").strip() or DEFAULT_TOPIC
+    function = settings.extra.get("OPSBOT_DEVICE_FUNCTION", "").strip()
     return [
         Probe(
             AREA,
