@@ -2,9 +2,12 @@
 
 For each size: the master (Debian's nsd on 127.0.0.1 when installed, else the in-process dnspython master)
 serves the new version of the zone; moto's Route 53 (in-process) holds the previous version, as an earlier
-sync left it. Measured: the scheduled run (SOA query, AXFR, reading Route 53, plan, apply) and its
-ChangeResourceRecordSets requests; the same changes sent the original's way, one request per change, to an
-identical second hosted zone in the same run; and an immediate second run (one SOA query, no transfer).
+sync left it. Measured: the scheduled run with a full read of Route 53 (SOA query, AXFR, every
+ListResourceRecordSets page, plan, apply) and its requests; the same changes sent the original's way, one
+request per change, to an identical second hosted zone in the same run; an immediate second run (one SOA
+query, no transfer); and the incremental run on a third identical zone, which plans against the snapshot
+the earlier sync kept instead of reading Route 53. Target: the incremental run makes at most 20 Route 53
+requests in all, reads included (exit 1 otherwise), and leaves its zone as the full run leaves its own.
 
     .venv/bin/python bench/dns_bench.py [--quick] [--sizes 10000,50000] [--master auto|nsd|local]
 
@@ -34,6 +37,7 @@ DOMAIN = "bench.example.com."
 SERIAL = 2024060101
 # Route 53 accepts five API requests per second per account; calls beyond that are throttled.
 ROUTE53_REQUESTS_PER_SECOND = 5
+MAX_INCREMENTAL_REQUESTS = 20  # a 1% change, every Route 53 request of the incremental run included
 
 
 @dataclass(frozen=True)
@@ -205,6 +209,7 @@ def run_size(size: int, percent: float, master_kind: str) -> dict[str, Any]:
         plan = result.plan
         ours_calls = calls.since(snapshot, "ChangeResourceRecordSets")
         pages = calls.since(snapshot, "ListResourceRecordSets")
+        full_requests = sum(calls.since(snapshot, op) for op in calls.counts)
 
         # The original: one ChangeResourceRecordSets per change, then one for the SOA.
         snapshot = calls.snapshot()
@@ -226,6 +231,9 @@ def run_size(size: int, percent: float, master_kind: str) -> dict[str, Any]:
         second = mirror(zone, state=state, now=now + timedelta(minutes=15))
         second_seconds = time.perf_counter() - clock
         second_calls = sum(calls.since(snapshot, op) for op in calls.counts)
+
+        incremental = run_incremental(before, address, state, calls, now)
+        same = held_records(ours_zone) == held_records(incremental["zone_id"])
     return {
         "size": size,
         "master": master_kind,
@@ -243,6 +251,71 @@ def run_size(size: int, percent: float, master_kind: str) -> dict[str, Any]:
         "second": second,
         "second_seconds": second_seconds,
         "second_calls": second_calls,
+        "full_requests": full_requests,
+        "incremental": incremental,
+        "same_result": same,
+    }
+
+
+def held_records(zone_id: str) -> set[tuple[str, str, int, tuple[str, ...]]]:
+    """What a moto hosted zone holds (its backend objects: reading 50,000 through the API takes a minute)."""
+    from moto.route53.models import route53_backends
+
+    zone = route53_backends["123456789012"]["aws"].zones[zone_id]
+    return {
+        (
+            rrset.name.rstrip(".").lower() + ".",
+            rrset.type,
+            int(rrset.ttl or 0),
+            tuple(sorted(map(str, rrset.records))),
+        )
+        for rrset in zone.rrsets
+        if rrset.type != "SOA"  # its serial is set by each sync, the same way
+    }
+
+
+def run_incremental(
+    before: list[Record], address: MasterAddress, state: Any, calls: Calls, now: datetime
+) -> dict[str, Any]:
+    """The scheduled run after a serial change, on a zone whose earlier sync kept its snapshot."""
+    from bot.core.dns import snapshot_store
+    from bot.core.dns.commands import mirror
+    from bot.core.dns.records import hosted_zone
+
+    zone_id = hosted_zone_with(before)
+    zone = ZoneConfig(domain=DOMAIN, master=address, zone_id=zone_id, timeout=30, max_delete_percent=5)
+    # What the earlier sync kept: the hosted zone as it left it (record sets as ListResourceRecordSets
+    # returns them; the SOA is read again by every incremental run).
+    items = [
+        {
+            "Name": record.name,
+            "Type": record.rtype,
+            "TTL": record.ttl,
+            "ResourceRecords": [{"Value": value} for value in record.values],
+        }
+        for record in before
+    ]
+    snapshot_store.save(state, zone, hosted_zone(DOMAIN, items), serial=SERIAL - 1)
+    earlier = (now - timedelta(minutes=15)).isoformat()
+    state.put_sync_state(
+        zone.state_key, {"serial": SERIAL - 1, "status": "ok", "synced_at": earlier, "checked_at": earlier}
+    )
+    snapshot = calls.snapshot()
+    clock = time.perf_counter()
+    result = mirror(zone, state=state, now=now)
+    seconds = time.perf_counter() - clock
+    if result.status != "synced" or result.plan is None or result.mode != "incremental":
+        raise SystemExit(
+            f"the incremental run did not sync: {result.status} ({result.mode}): {result.message}"
+        )
+    return {
+        "zone_id": zone_id,
+        "seconds": seconds,
+        "timings": result.timings,
+        "requests": {op: calls.since(snapshot, op) for op in calls.counts if calls.since(snapshot, op)},
+        "batches": len(result.plan.batches),
+        "changes": len(result.plan.changes),
+        "effects": result.plan.effects(),
     }
 
 
@@ -278,6 +351,20 @@ def report(r: dict[str, Any]) -> None:
         f"  second run                       {r['second_seconds'] * 1000:9.1f} ms  status {second.status}, "
         f"{second.soa_queries} SOA query, transferred: {second.transferred}, Route 53 requests: {r['second_calls']}"
     )
+    inc = r["incremental"]
+    it = inc["timings"]
+    total = sum(inc["requests"].values())
+    detail = ", ".join(f"{count} {op}" for op, count in sorted(inc["requests"].items()))
+    print(
+        f"  incremental run (snapshot)       {inc['seconds']:9.2f} s   transfer {it.transfer:.2f} s, plan "
+        f"{it.plan:.2f} s, apply {it.apply:.2f} s; {inc['changes']} changes in {inc['batches']} batches"
+    )
+    verdict = "PASS" if total <= MAX_INCREMENTAL_REQUESTS and r["same_result"] else "FAIL"
+    print(
+        f"  -> Route 53 requests, reads included: incremental {total} ({detail}) against {r['full_requests']} "
+        f"for the full read; target <= {MAX_INCREMENTAL_REQUESTS}: {verdict}; same zone as the full run: "
+        f"{r['same_result']}"
+    )
 
 
 def main() -> int:
@@ -312,6 +399,9 @@ def main() -> int:
         report(result)
         second = result["second"]
         if result["ours_calls"] >= result["original_calls"] or second.transferred or result["second_calls"]:
+            failures += 1
+        incremental_requests = sum(result["incremental"]["requests"].values())
+        if incremental_requests > MAX_INCREMENTAL_REQUESTS or not result["same_result"]:
             failures += 1
     return 1 if failures else 0
 

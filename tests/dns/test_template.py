@@ -18,6 +18,7 @@ import pytest
 
 from bot.core.dns.commands import check_key
 from bot.core.dns.config import ZoneConfig, parse_event, parse_master, parse_zones
+from bot.core.dns.snapshot_store import snapshot_pk
 from bot.core.dns.worker import progress_key
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -415,6 +416,8 @@ def test_the_mirror_reaches_only_its_own_items_in_the_state_table() -> None:
     statements = deployment.statements("DnsMirrorFunction")
     (dynamo,) = [s for s in statements if any(str(a).startswith("dynamodb:") for a in _list(s["Action"]))]
     assert dynamo["Resource"] == "{GetAtt:StateTable.Arn}"
+    # What the sync state, the lock and the snapshot store call (bot.aws.state: get, put, delete).
+    assert {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"} <= set(_list(dynamo["Action"]))
     patterns = dynamo["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
     # The partition keys the mirror writes (bot.aws.state: sync#NAME, lock#KEY), for every zone.
     for zone in deployment.zones("DnsMirrorFunction"):
@@ -422,6 +425,7 @@ def test_the_mirror_reaches_only_its_own_items_in_the_state_table() -> None:
         for key in (
             f"sync#{zone.state_key}",
             f"sync#{check_key(zone)}",
+            snapshot_pk(zone),  # the snapshot of the last sync and its chunks (GetItem, PutItem, DeleteItem)
             f"lock#dns-apply:{zone.state_key}",
             progress,
         ):

@@ -1,10 +1,14 @@
 """What the CLI, the Slack listener and the scheduled mirror call: one function per operation.
 
 - ``prepare``: transfer from the master, read Route 53 completely, plan (``/dns plan``, ``/dns resync``).
+- ``prepare_incremental``: transfer, and plan against what the last sync left in Route 53 (its snapshot,
+  ``bot.core.dns.snapshot``) instead of reading the zone: the scheduled run after a serial change.
 - ``apply``: guards, client-side validation, batches in order with backoff, stop at the first failure
   and say exactly which batches were applied; then the SOA serial and the sync state.
 - ``mirror``: the scheduled run; a cheap SOA query first, and nothing more while the serial is unchanged,
-  unless a full check is due or the last one (``check_key``) left changes pending.
+  unless a full check is due or the last one (``check_key``) left changes pending. A changed serial is
+  synced incrementally when a snapshot is kept and no full check is due; when Route 53 refuses such a
+  batch (an edit made apart from the mirror), the run reads the zone in full and plans again.
 - ``status``: configured zones, last sync, the serials on both sides (serial drift) and what the last
   full comparison found, weighed into one verdict per zone with its reason; no transfer.
 
@@ -27,7 +31,7 @@ from typing import Any
 from bot.aws import route53
 from bot.aws.state import StateTable
 from bot.config import Settings, apply_log_level
-from bot.core.dns import names, serial
+from bot.core.dns import names, serial, snapshot, snapshot_store
 from bot.core.dns.config import (
     ZoneConfig,
     find_zone,
@@ -37,10 +41,10 @@ from bot.core.dns.config import (
     parse_zones,
 )
 from bot.core.dns.plan import Action, Batch, Plan, make_plan, validate
-from bot.core.dns.records import HostedZone, hosted_zone, soa_serial, with_soa_serial
+from bot.core.dns.records import HostedZone, MasterZone, hosted_zone, soa_serial, with_soa_serial
 from bot.core.dns.transfer import TransferStats, query_serial, transfer
 from bot.core.dns.tsig import TsigKey, load_key
-from bot.errors import OpsbotError, UsageError
+from bot.errors import AwsError, OpsbotError, UsageError
 
 log = logging.getLogger("opsbot.dns")
 
@@ -122,6 +126,9 @@ class Prepared:
     last_sync: dict[str, Any] | None
     transfer_stats: TransferStats
     timings: Timings
+    # Planned against the snapshot of the last sync (exact: DELETE + CREATE), not a read of Route 53.
+    incremental: bool = False
+    master: MasterZone | None = None  # the transfer, for a full plan after a refused incremental one
 
     @property
     def preview(self) -> Preview:
@@ -136,6 +143,7 @@ class BatchOutcome:
     change_id: str = ""
     attempts: int = 0
     error: str = ""
+    code: str = ""  # the AWS error code of a failed batch (InvalidChangeBatch: Route 53 refused it)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -233,6 +241,9 @@ class MirrorResult:
     plan: Plan | None = None
     result: ApplyResult | None = None
     timings: Timings = field(default_factory=Timings)
+    # How Route 53's side was known: "full" (read), "incremental" (the snapshot of the last sync), "full
+    # after refusal" (Route 53 refused an incremental batch, then read).
+    mode: str = ""
 
     @property
     def ok(self) -> bool:
@@ -247,6 +258,7 @@ class MirrorResult:
             "master_serial": self.master_serial,
             "last_serial": self.last_serial,
             "transferred": self.transferred,
+            "mode": self.mode or None,
             "soa_queries": self.soa_queries,
             "changes": len(self.plan.changes) if self.plan else 0,
             "batches": len(self.plan.batches) if self.plan else 0,
@@ -283,16 +295,19 @@ def prepare(
     state: StateTable | None = None,
     key: TsigKey | None = None,
     last_sync: dict[str, Any] | None = None,
+    transferred_zone: tuple[MasterZone, TransferStats] | None = None,
 ) -> Prepared:
-    """Transfer, read Route 53, plan. Raises TransferError when the master does not deliver.
+    """Transfer (unless ``transferred_zone`` is given), read Route 53, plan. Raises TransferError when the
+    master does not deliver.
 
     With a state table, what the plan found is kept for ``/dns status`` (the only state a plan writes).
     """
-    key = _key(zone, key)
     if last_sync is None and state is not None:
         last_sync = state.get_sync_state(zone.state_key)
     started = time.perf_counter()
-    master, stats = transfer(zone.master, zone.domain, timeout=zone.timeout, key=key)
+    if transferred_zone is None:
+        transferred_zone = transfer(zone.master, zone.domain, timeout=zone.timeout, key=_key(zone, key))
+    master, stats = transferred_zone
     transferred = time.perf_counter()
     hosted = read_route53(zone)
     read = time.perf_counter()
@@ -316,7 +331,47 @@ def prepare(
         last_sync,
         stats,
         Timings(transfer=transferred - started, route53_read=read - transferred, plan=planned - read),
+        master=master,
     )
+
+
+def prepare_incremental(
+    zone: ZoneConfig,
+    *,
+    state: StateTable,
+    last_sync: dict[str, Any],
+    key: TsigKey | None = None,
+) -> tuple[Prepared | None, str]:
+    """Transfer and plan against the snapshot of the last sync; Route 53 is asked only for its SOA.
+
+    (None, why) when no usable snapshot is kept: the caller reads the zone in full. The plan is exact
+    (``make_plan(exact=True)``): a hand edit of a record set it touches makes Route 53 refuse the batch.
+    """
+    try:
+        remembered, why = snapshot_store.load(state, zone)
+    except OpsbotError as error:
+        return None, f"the snapshot of the last sync could not be read: {error.message}"
+    if remembered is None:
+        return None, why
+    started = time.perf_counter()
+    master, stats = transfer(zone.master, zone.domain, timeout=zone.timeout, key=_key(zone, key))
+    transferred = time.perf_counter()
+    # The SOA as Route 53 holds it now (one small request): the serial is set from it, never from memory.
+    soa = route53.get_soa(zone.zone_id, zone.domain)
+    current = hosted_zone(zone.domain, [soa] if soa is not None else [])
+    hosted = replace(remembered, soa=current.soa, serial=current.serial, warnings=current.warnings)
+    read = time.perf_counter()
+    plan = make_plan(
+        master,
+        hosted,
+        ignore_ttl=zone.ignore_ttl,
+        last_serial=_serial_of(last_sync),
+        thresholds=zone.thresholds,
+        exact=True,
+    )
+    planned = time.perf_counter()
+    timings = Timings(transfer=transferred - started, route53_read=read - transferred, plan=planned - read)
+    return Prepared(zone, plan, hosted, last_sync, stats, timings, incremental=True, master=master), ""
 
 
 def _serial_of(last_sync: dict[str, Any] | None) -> int | None:
@@ -376,6 +431,10 @@ def apply(
                 forced=force,
             )
     try:
+        if state is not None and plan.batches:
+            # From the first batch on, the snapshot may no longer be what Route 53 holds; a run that stops
+            # half-way (a Lambda timeout) must leave none behind. _record keeps the new one.
+            snapshot_store.drop(state, zone)
         outcomes = _apply_batches(zone, plan.batches, on_progress, sleep)
         notes: list[str] = []
         soa_set = False
@@ -430,7 +489,10 @@ def _apply_batches(
             )
         except OpsbotError as error:
             failed = True
-            outcome = BatchOutcome(current.number, len(current.changes), "failed", error=error.message)
+            code = error.code if isinstance(error, AwsError) else ""
+            outcome = BatchOutcome(
+                current.number, len(current.changes), "failed", error=error.message, code=code
+            )
         outcomes.append(outcome)
         if on_progress is not None:
             on_progress(outcome, total)
@@ -486,7 +548,8 @@ def _record(
     applied = set(result.applied_batches)
     pending = sum(len(b.changes) for b in plan.batches if b.number not in applied)
     outcome = "applied" if result.applied else ("refused" if result.refused else "failed")
-    _record_check(state, zone, plan, outcome=outcome, pending=pending, now=now)
+    if not prepared.incremental:  # a comparison with the snapshot is no full comparison
+        _record_check(state, zone, plan, outcome=outcome, pending=pending, now=now)
     if not result.applied:
         failed = result.failed_batch
         _record_problem(
@@ -501,12 +564,18 @@ def _record(
         )
         return
     when = _iso(now)
+    checked = when
+    if prepared.incremental:
+        # Only a full read checks the whole zone: the periodic full check counts from the last one.
+        last = prepared.last_sync or {}
+        checked = last.get("checked_at") or last.get("synced_at") or when
     record: dict[str, Any] = {
         "domain": zone.name,
         "zone_id": zone.zone_id,
         "serial": plan.master_serial,
         "synced_at": when,
-        "checked_at": when,
+        "checked_at": checked,
+        "mode": "incremental" if prepared.incremental else "full",
         "counts": plan.counts(),
         "changes": len(plan.changes),
         "batches": len(plan.batches),
@@ -517,6 +586,26 @@ def _record(
         "status": "ok",
     }
     state.put_sync_state(zone.state_key, {k: v for k, v in record.items() if v is not None})
+    _keep_snapshot(state, prepared, result)
+
+
+def _keep_snapshot(state: StateTable, prepared: Prepared, result: ApplyResult) -> None:
+    """After a complete apply: what Route 53 now holds, for the next sync to plan against. Best effort
+    (logged): without it the next sync reads the zone in full."""
+    zone, plan = prepared.zone, prepared.plan
+    held = snapshot.after_batches(prepared.hosted, plan.batches)
+    try:
+        if result.soa_serial_set and plan.master_serial is not None:
+            held = snapshot.with_serial(held, plan.master_serial)
+        snapshot_store.save(state, zone, held, serial=plan.master_serial)
+    except (OpsbotError, ValueError) as error:
+        log.warning(
+            "DNS %s: the snapshot of this sync was not kept (%s); the next sync reads in full",
+            zone.name,
+            error,
+        )
+        with contextlib.suppress(OpsbotError):
+            snapshot_store.drop(state, zone)
 
 
 def check_key(zone: ZoneConfig) -> str:
@@ -607,6 +696,18 @@ def _full_check_due(zone: ZoneConfig, last_sync: dict[str, Any], now: datetime) 
     return (now - when).total_seconds() >= zone.full_check_hours * 3600
 
 
+def _refused_by_route53(prepared: Prepared, result: ApplyResult) -> str:
+    """Why an incremental apply must be redone from a full read ("" when it need not): Route 53 refused a
+    batch as a whole (InvalidChangeBatch), which for an exact plan means the zone is not as remembered."""
+    failed = result.failed_batch
+    if not prepared.incremental or failed is None or failed.code != "InvalidChangeBatch":
+        return ""
+    return (
+        f"Route 53 refused batch {failed.number} of the incremental sync ({failed.error}): the zone was "
+        "edited apart from the mirror since the last sync, so it was read in full and planned again."
+    )
+
+
 def _pending_changes(state: StateTable | None, zone: ZoneConfig) -> int:
     """Changes the last full comparison (``check_key``) left to apply: a ``/dns plan`` that found an edit
     made in Route 53 while the master's serial stood still. Every plan and every apply (refused, failed
@@ -690,15 +791,56 @@ def mirror(
             )
             _record_problem(state, zone, last_sync, status="refused", error=message, now=now)
             return MirrorResult(zone, "refused", master_serial, last_serial, message, soa_queries=1)
+    prepared: Prepared | None = None
+    transferred_zone: tuple[MasterZone, TransferStats] | None = None
+    mode = "full"
+    incremental = (
+        state is not None
+        and last_sync is not None
+        and last_serial is not None
+        and not force
+        and last_sync.get("status", "ok") == "ok"
+        and serial.compare(master_serial, last_serial) is serial.Order.AFTER
+        and not _full_check_due(zone, last_sync, now)
+    )
     try:
-        prepared = prepare(zone, key=key, last_sync=last_sync or {})
+        if incremental and state is not None and last_sync is not None and not _pending_changes(state, zone):
+            prepared, why = prepare_incremental(zone, state=state, last_sync=last_sync, key=key)
+            if prepared is None:
+                log.info("DNS %s: reading Route 53 in full: %s", zone.name, why)
+            elif problems := validate(prepared.hosted, prepared.plan.batches):
+                log.warning(
+                    "DNS %s: the snapshot does not fit the plan (%s); reading in full", zone.name, problems[0]
+                )
+                transferred_zone = (prepared.master, prepared.transfer_stats) if prepared.master else None
+                prepared = None
+            else:
+                mode = "incremental"
+        if prepared is None:
+            prepared = prepare(zone, key=key, last_sync=last_sync or {}, transferred_zone=transferred_zone)
     except OpsbotError as error:
         return failed(error)
-    plan = prepared.plan
     try:
         result = apply(prepared, state=state, force=force, actor=actor, sleep=sleep, now=now)
-    except OpsbotError as error:  # the state table (lock, record) failed
+        refusal = _refused_by_route53(prepared, result)
+        if refusal:
+            # Route 53 checked a DELETE or CREATE against what it holds and refused: someone edited the zone
+            # apart from the mirror since the last sync. Nothing of that batch was applied; the batches
+            # before it were proven right. Read it all, plan again, apply (with the usual guards).
+            log.warning("DNS %s: %s", zone.name, refusal)
+            mode = "full after refusal"
+            assert prepared.master is not None  # an incremental Prepared carries its transfer
+            prepared = prepare(
+                zone,
+                key=key,
+                last_sync=last_sync or {},
+                transferred_zone=(prepared.master, prepared.transfer_stats),
+            )
+            result = apply(prepared, state=state, force=force, actor=actor, sleep=sleep, now=now)
+            result = replace(result, notes=(refusal, *result.notes))
+    except OpsbotError as error:  # the state table (lock, record) failed, or the full read after a refusal
         return failed(error, transferred=True)
+    plan = prepared.plan
     timings = Timings(
         soa_query=soa_seconds,
         transfer=prepared.timings.transfer,
@@ -719,6 +861,7 @@ def mirror(
             plan=plan,
             result=result,
             timings=timings,
+            mode=mode,
         )
 
     if result.refused:
@@ -735,13 +878,14 @@ def mirror(
             "no-changes",
             f"{zone.name} matches the master at serial {plan.master_serial}; no change was needed.",
         )
-    counts = plan.counts()
+    effects = plan.effects()
     batches = len(plan.batches)
+    notes = "".join(f" {note}" for note in result.notes)
     return done(
         "synced",
         f"{zone.name} mirrored at serial {plan.master_serial}: {len(plan.changes)} changes "
-        f"({counts['CREATE']} created, {counts['UPSERT']} updated, {counts['DELETE']} deleted) "
-        f"in {batches} batch{'es' if batches != 1 else ''}.",
+        f"({effects['created']} created, {effects['updated']} updated, {effects['deleted']} deleted) "
+        f"in {batches} batch{'es' if batches != 1 else ''}.{notes}",
     )
 
 

@@ -177,6 +177,18 @@ class Plan:
             counts[change.action.value] += 1
         return counts
 
+    def effects(self) -> dict[str, int]:
+        """Record sets created, updated and deleted: a DELETE + CREATE of one name and type (an exact plan,
+        or an UPSERT too large to send) is one update, as in the guards."""
+        created = {change.record.key for change in self.changes if change.action is Action.CREATE}
+        deleted = {change.record.key for change in self.changes if change.action is Action.DELETE}
+        upserts = sum(1 for change in self.changes if change.action is Action.UPSERT)
+        return {
+            "created": len(created - deleted),
+            "updated": upserts + len(created & deleted),
+            "deleted": len(deleted - created),
+        }
+
     def fingerprint(self) -> str:
         """A short digest of the changes: a preview's Apply button applies only the plan it showed."""
         digest = hashlib.sha256()
@@ -208,12 +220,22 @@ def _fits(changes: Sequence[Change], limits: Limits) -> bool:
 
 
 def diff(
-    master: MasterZone, hosted: HostedZone, *, ignore_ttl: bool = False, limits: Limits = ROUTE53_LIMITS
+    master: MasterZone,
+    hosted: HostedZone,
+    *,
+    ignore_ttl: bool = False,
+    limits: Limits = ROUTE53_LIMITS,
+    exact: bool = False,
 ) -> Diff:
     """The changes that make Route 53's managed records equal to the master's.
 
     A master record set Route 53 cannot take (a value over 4,000 characters, or too large for one
     request) is left alone with a warning, and Route 53 keeps what it holds at that name and type.
+
+    ``exact``: every record set that changes is replaced by DELETE (as ``hosted`` says it is) + CREATE,
+    never UPSERT. Route 53 checks a DELETE against what it holds, exactly, and refuses the whole request
+    otherwise; an UPSERT overwrites whatever is there. So a plan made from a remembered ``hosted``
+    (``bot.core.dns.snapshot``) proves, batch by batch, that nobody changed what it touches since.
     """
     hosted_by_key: dict[tuple[str, str], HostedRecord] = {item.record.key: item for item in hosted.records}
     occupied_names: dict[str, set[str]] = defaultdict(set)
@@ -250,7 +272,7 @@ def diff(
                 if current is None
                 else Change(Action.UPSERT, record, wire_name, record.values, previous=current.record)
             ]
-            if current is not None and not _fits(proposed, limits):
+            if current is not None and (exact or not _fits(proposed, limits)):
                 # An UPSERT counts twice; deleting the old record set and creating the new one in the
                 # same (atomic) request counts each value once.
                 proposed = [
@@ -411,13 +433,15 @@ def make_plan(
     last_serial: int | None = None,
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
     limits: Limits = ROUTE53_LIMITS,
+    exact: bool = False,
 ) -> Plan:
+    """The plan from ``master`` to ``hosted``; ``exact`` as in ``diff``."""
     if master.origin != hosted.origin:
         raise UsageError(
             f"The master zone {names.display(master.origin)} and the hosted zone "
             f"{names.display(hosted.origin)} differ."
         )
-    found_diff = diff(master, hosted, ignore_ttl=ignore_ttl, limits=limits)
+    found_diff = diff(master, hosted, ignore_ttl=ignore_ttl, limits=limits, exact=exact)
     groups = order(found_diff.changes)
     batches = batch(groups, limits)
     ordered = tuple(change for group in groups for change in group)

@@ -191,6 +191,7 @@ def outcome_from_json(data: Mapping[str, Any]) -> BatchOutcome:
         change_id=str(data.get("change_id", "")),
         attempts=int(data.get("attempts", 0)),
         error=str(data.get("error", "")),
+        code=str(data.get("code", "")),
     )
 
 
