@@ -41,7 +41,11 @@ from bot.config import Settings
 from bot.local.requests import signed_headers, slash_command_body
 from bot.local.unreachable import Refusing, Silent, SlowJson, Unconnectable
 
-TARGET_MEDIAN_MS = 15.0
+# Set from measurements, against the minimal Bolt ack measured in the same run (2026-12-07, 2 cores under
+# load: /ops help 0.63-0.69 ms, the working line 0.39-0.53 ms, the baseline 0.08 ms): a regression of the ack path
+# (a network call, an import, a policy read) moves these ratios far past their targets.
+TARGET_HELP_RATIO = 12.0
+TARGET_WORKING_RATIO = 10.0
 SECRET = "bench-signing-secret"
 WORST_ACK_SECONDS = 2.5
 BASELINE_CAP_SECONDS = 10.0
@@ -249,17 +253,23 @@ def main() -> int:
     print(summary("opsbot /ops help", help_samples))
     print(summary("opsbot /ops whoami (working)", whoami_samples))
     measure(baseline, "help", 50)
-    print(summary("minimal Bolt ack (baseline)", measure(baseline, "help", args.requests)))
+    baseline_samples = measure(baseline, "help", args.requests)
+    print(summary("minimal Bolt ack (baseline)", baseline_samples))
     logging.disable(logging.CRITICAL)  # Bolt logs the failed auth.test with a traceback
     status = bolt_default.dispatch(request("help")).status
     logging.disable(logging.NOTSET)
     print(f"Bolt's default authorization with Slack's Web API unreachable: HTTP {status} (auth.test failed)")
-    median = statistics.median(help_samples)
-    ok = median <= TARGET_MEDIAN_MS
-    print(f"target: /ops help median <= {TARGET_MEDIAN_MS} ms  {'PASS' if ok else 'FAIL'}")
+    base = statistics.median(baseline_samples)
+    help_ratio = statistics.median(help_samples) / base
+    working_ratio = statistics.median(whoami_samples) / base
+    ok = help_ratio <= TARGET_HELP_RATIO and working_ratio <= TARGET_WORKING_RATIO
+    print(
+        f"target: median vs the minimal Bolt ack: /ops help {help_ratio:.1f}x (<= {TARGET_HELP_RATIO:g}x), "
+        f"working line {working_ratio:.1f}x (<= {TARGET_WORKING_RATIO:g}x)  {'PASS' if ok else 'FAIL'}"
+    )
     worst_met = worst_case(args.worst_case_samples)
     if not ok:
-        print(f"TARGET MISSED: /ops help median {median:.2f} ms > {TARGET_MEDIAN_MS} ms")
+        print(f"TARGET MISSED: ack medians {help_ratio:.1f}x / {working_ratio:.1f}x the minimal Bolt ack")
     if not worst_met:
         print(f"TARGET MISSED: a worst-case first ack took longer than {WORST_ACK_SECONDS} s")
     return 0 if ok and worst_met else 1
