@@ -110,18 +110,11 @@ def list_apis() -> list[ApiSummary]:
             for page in client("apigateway").get_paginator("get_rest_apis").paginate(PaginationConfig={}):
                 found.extend(ApiSummary(i["id"], i.get("name", ""), "REST") for i in page.get("items", []))
         with aws_errors(resource="HTTP APIs"):
-            v2 = client("apigatewayv2")
-            token = ""
-            while True:
-                page = v2.get_apis(**({"NextToken": token} if token else {}))
-                found.extend(
-                    ApiSummary(i["ApiId"], i.get("Name", ""), "HTTP")
-                    for i in page.get("Items", [])
-                    if i.get("ProtocolType", "HTTP") == "HTTP"
-                )
-                token = page.get("NextToken", "")
-                if not token:
-                    break
+            found.extend(
+                ApiSummary(i["ApiId"], i.get("Name", ""), "HTTP")
+                for i in _v2_items("get_apis")
+                if i.get("ProtocolType", "HTTP") == "HTTP"
+            )
         return found
 
     return _cached(("apis",), load)
@@ -154,16 +147,7 @@ def list_stage_names(api: ApiSummary) -> list[str]:
             if api.kind == "REST":
                 items = client("apigateway").get_stages(restApiId=api.api_id).get("item", [])
                 return sorted(str(i["stageName"]) for i in items)
-            names: list[str] = []
-            token = ""
-            while True:
-                page = client("apigatewayv2").get_stages(
-                    ApiId=api.api_id, **({"NextToken": token} if token else {})
-                )
-                names.extend(str(i["StageName"]) for i in page.get("Items", []))
-                token = page.get("NextToken", "")
-                if not token:
-                    return sorted(names)
+            return sorted(str(i["StageName"]) for i in _v2_items("get_stages", ApiId=api.api_id))
 
     return _cached(("stages", api.api_id), load)
 
@@ -276,16 +260,14 @@ def rest_authorizers(api_id: str) -> list[AuthorizerInfo]:
     return _cached(("rest-authorizers", api_id), load)
 
 
+def _v2_items(operation: str, **kwargs: Any) -> list[dict[str, Any]]:
+    """Every item of an API Gateway v2 listing, through botocore's paginator (all pages)."""
+    pages = client("apigatewayv2").get_paginator(operation).paginate(**kwargs)
+    return [item for page in pages for item in page.get("Items", [])]
+
+
 def _v2_all(operation: str, api_id: str) -> list[dict[str, Any]]:
-    v2 = client("apigatewayv2")
-    items: list[dict[str, Any]] = []
-    token = ""
-    while True:
-        page = getattr(v2, operation)(ApiId=api_id, **({"NextToken": token} if token else {}))
-        items.extend(page.get("Items", []))
-        token = page.get("NextToken", "")
-        if not token:
-            return items
+    return _v2_items(operation, ApiId=api_id)
 
 
 def http_integrations(api_id: str) -> list[IntegrationInfo]:

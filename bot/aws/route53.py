@@ -1,8 +1,9 @@
 """Route 53 for the DNS mirror: read a hosted zone completely, send change batches, set the SOA serial.
 
-ListResourceRecordSets returns at most 300 record sets per page; every page is read, continuing with
-NextRecordName, NextRecordType and (for routing-policy record sets) NextRecordIdentifier. The original
-mirror read only the first page, so zones over 300 records broke.
+ListResourceRecordSets returns at most 300 record sets per page; every page is read through botocore's
+paginator, which continues with NextRecordName, NextRecordType and (for routing-policy record sets)
+NextRecordIdentifier, and stops with an error on a token it has seen. The original mirror read only the
+first page, so zones over 300 records broke.
 
 A change batch is retried with exponential backoff and jitter on ``Throttling`` (five requests a second
 per account) and ``PriorRequestNotComplete`` (the previous change is still propagating, which can take
@@ -57,32 +58,39 @@ def get_hosted_zone(zone_id: str) -> HostedZoneInfo:
 
 def iter_record_sets(zone_id: str, *, page_size: int = PAGE_SIZE) -> Iterator[dict[str, Any]]:
     """Every record set of the hosted zone, following all pages."""
-    route53 = client("route53")
-    kwargs: dict[str, Any] = {"HostedZoneId": zone_id, "MaxItems": str(page_size)}
-    seen: set[tuple[str, str, str]] = set()
+    from botocore.exceptions import PaginationError
+
+    pages = (
+        client("route53")
+        .get_paginator("list_resource_record_sets")
+        .paginate(HostedZoneId=zone_id, PaginationConfig={"PageSize": page_size})
+    )
+    try:
+        for page in _translated(pages, zone_id):
+            yield from page.get("ResourceRecordSets", [])
+    except PaginationError as error:
+        # A truncated page whose continuation repeats an earlier one would loop forever.
+        raise AwsError(
+            f"Route 53 returned a truncated page without a new starting point for {zone_id}.",
+            code="Pagination",
+        ) from error
+
+
+def _translated(pages: Any, zone_id: str) -> Iterator[dict[str, Any]]:
+    """The pages, with AWS's refusals as sentences (botocore's own PaginationError passes through)."""
+    from botocore.exceptions import BotoCoreError, ClientError, PaginationError
+
+    iterator = iter(pages)
     while True:
-        with aws_errors(resource=_zone_resource(zone_id)):
-            page = route53.list_resource_record_sets(**kwargs)
-        yield from page.get("ResourceRecordSets", [])
-        if not page.get("IsTruncated"):
+        try:
+            page = next(iterator)
+        except StopIteration:
             return
-        start = (
-            page.get("NextRecordName", ""),
-            page.get("NextRecordType", ""),
-            page.get("NextRecordIdentifier", ""),
-        )
-        if not start[0] or start in seen:
-            # A truncated page without a usable continuation would loop forever.
-            raise AwsError(
-                f"Route 53 returned a truncated page without a new starting point for {zone_id}.",
-                code="Pagination",
-            )
-        seen.add(start)
-        kwargs["StartRecordName"], kwargs["StartRecordType"] = start[0], start[1]
-        if start[2]:
-            kwargs["StartRecordIdentifier"] = start[2]
-        else:
-            kwargs.pop("StartRecordIdentifier", None)
+        except PaginationError:
+            raise
+        except (ClientError, BotoCoreError) as error:
+            raise translate(error, resource=_zone_resource(zone_id)) from error
+        yield page
 
 
 def get_soa(zone_id: str, domain: str) -> dict[str, Any] | None:

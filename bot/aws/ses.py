@@ -134,24 +134,14 @@ def reputation_metrics(start: datetime, end: datetime) -> ReputationMetrics:
     cloudwatch = client("cloudwatch")
     results: dict[str, tuple[list[datetime], list[float]]] = {}
     with aws_errors(client=cloudwatch, resource="CloudWatch namespace AWS/SES"):
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {
-                "MetricDataQueries": queries,
-                "StartTime": start,
-                "EndTime": end,
-                "ScanBy": "TimestampDescending",
-            }
-            if token:
-                kwargs["NextToken"] = token
-            page = cloudwatch.get_metric_data(**kwargs)
+        pages = cloudwatch.get_paginator("get_metric_data").paginate(
+            MetricDataQueries=queries, StartTime=start, EndTime=end, ScanBy="TimestampDescending"
+        )
+        for page in pages:
             for result in page.get("MetricDataResults", []):
                 times, numbers = results.setdefault(result["Id"], ([], []))
                 times.extend(result.get("Timestamps", []))
                 numbers.extend(float(v) for v in result.get("Values", []))
-            token = page.get("NextToken")
-            if not token:
-                break
 
     def newest(query_id: str) -> tuple[float | None, datetime | None]:
         times, numbers = results.get(query_id, ([], []))
