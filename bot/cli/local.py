@@ -81,6 +81,19 @@ def _port(raw: str) -> int:
     return int(raw)
 
 
+def require_embedded_aws() -> None:
+    """The embedded AWS is moto's server, an optional dependency: say how to get it rather than fail with
+    ModuleNotFoundError (``pip install opsbot`` installs only what the bot itself needs)."""
+    import importlib.util
+
+    missing = [m for m in ("moto", "flask", "flask_cors") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ConfigError(
+            "The embedded AWS needs moto's server, which is not installed here: "
+            "pip install 'opsbot[demo]' (in a checkout, `make demo` installs it)."
+        )
+
+
 def _demo(args: argparse.Namespace) -> int:
     from bot.local.demo import print_environment, run_console
 
@@ -88,6 +101,7 @@ def _demo(args: argparse.Namespace) -> int:
         if args.run:
             raise UsageError("--print-env prints the environment of a demo already running; drop --run.")
         return print_environment(args.aws_port)
+    require_embedded_aws()
     _quiet_console(args)
     return run_console(embedded_aws=True, seed=True, runs=args.run, aws_port=args.aws_port)
 
@@ -95,6 +109,8 @@ def _demo(args: argparse.Namespace) -> int:
 def _console(args: argparse.Namespace) -> int:
     from bot.local.demo import run_console
 
+    if args.embedded_aws:
+        require_embedded_aws()
     _quiet_console(args)
     return run_console(embedded_aws=args.embedded_aws, seed=args.embedded_aws, runs=args.run)
 
@@ -108,6 +124,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     logging.getLogger().setLevel(logging.INFO)
     if args.embedded_aws:
+        require_embedded_aws()
         from bot.aws.state import StateTable, create_state_table
         from bot.local.aws import start_embedded_aws
         from bot.local.seeds import SeedContext, seed_all
