@@ -188,3 +188,44 @@ def test_bad_region_or_account_is_refused_before_anything_is_read() -> None:
         validate_options(DoctorOptions(region="mars-1"))
     with pytest.raises(UsageError, match="12 digits"):
         validate_options(DoctorOptions(account="12345"))
+
+
+def test_region_reaches_every_stage_read_and_opsbots_own_resources_stay_home(state_table: str) -> None:
+    """`--region eu-west-1`: the API there is found by the stage checks (their own parallel reads too),
+    while the state table, which lives where opsbot runs, is still found there."""
+    from bot.aws.clients import region_override
+
+    with region_override("eu-west-1"):
+        api_id, _ = seed.create_api()
+        set_role()
+    settings = Settings.from_env({"AWS_REGION": "us-east-1", "OPSBOT_DEFAULT_API": api_id})
+    options = DoctorOptions(region="eu-west-1", areas=("aws", "apilogs"), all_stages=True, timeout=30)
+    report = doctor(settings, options, slack=None, signing_secret_set=True)
+    assert find(report, "execution logging", "prod").status == "ok"
+    assert find(report, "CloudWatch role").status == "ok"
+    assert find(report, "state table").status == "ok"
+    assert not [f for f in report.findings if "could not be checked" in f.detail]
+    assert report.scope == "eu-west-1 (opsbot's own resources: us-east-1)"
+
+
+def test_a_probe_that_cannot_reach_logs_is_unknown_not_allowed(api: str) -> None:
+    """Throttling (or no route to CloudWatch Logs) says nothing about the permission: a warning."""
+    from unittest import mock
+
+    from botocore.client import BaseClient
+    from botocore.exceptions import ClientError
+
+    set_role()
+    client("logs").create_log_group(logGroupName=f"API-Gateway-Execution-Logs_{api}/prod")
+    original = BaseClient._make_api_call
+
+    def throttled(self: Any, operation: str, params: Any) -> Any:
+        if operation == "StartQuery":
+            raise ClientError(
+                {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, operation
+            )
+        return original(self, operation, params)
+
+    with mock.patch.object(BaseClient, "_make_api_call", throttled):
+        finding = find(run(api), "Logs Insights permission")
+    assert finding.status == "warn" and "could not be checked" in finding.detail

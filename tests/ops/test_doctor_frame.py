@@ -93,3 +93,23 @@ def test_the_region_override_holds_inside_the_probes_threads() -> None:
 def test_no_probes_is_an_empty_report() -> None:
     report = run_probes([], timeout=1)
     assert report.findings == [] and report.summary() == {"ok": 0, "warn": 0, "fail": 0, "skip": 0}
+
+
+def test_a_stuck_probe_does_not_keep_the_cli_process_alive() -> None:
+    """The interpreter joins a ThreadPoolExecutor's workers at exit; the doctor's threads are daemons, so
+    `opsbot doctor` exits as soon as it has answered."""
+    import subprocess
+    import sys
+
+    code = (
+        "import time\n"
+        "from bot.core.ops.doctor import Probe, run_probes\n"
+        "report = run_probes([Probe('aws', 'hang', 'x', lambda: (time.sleep(30), [])[1])], timeout=0.5)\n"
+        "print(report.cut_short)\n"
+    )
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "aws: hang (x)" in done.stdout
+    assert time.monotonic() - started < 15

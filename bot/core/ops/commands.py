@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import importlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bot.config import Settings
 from bot.core.ops.checks.slack import SlackReader
-from bot.core.ops.doctor import AREAS, DoctorReport, Probe, run_probes
+from bot.core.ops.doctor import AREAS, DoctorReport, Finding, Probe, run_probes
 from bot.errors import UsageError, echo
 
 # One module per area under bot.core.ops.checks, each with ``probes(context) -> list[Probe]``; slack is
@@ -21,6 +22,11 @@ AREA_MODULES: dict[str, str] = {
     "dns": "bot.core.ops.checks.dns",
     "fanout": "bot.core.ops.checks.fanout",
 }
+
+
+# Areas about the account's resources in a region (read in --region's region); the others check opsbot's
+# own stack, which lives in the region opsbot runs in.
+AREAS_IN_REGION = ("apilogs",)
 
 
 @dataclass(frozen=True)
@@ -82,8 +88,21 @@ def probes_for(
         found += slack_checks.probes(settings, slack, signing_secret_set=signing_secret_set)
     for area, module in AREA_MODULES.items():
         if area in wanted:
-            found += importlib.import_module(module).probes(context)
+            area_probes = importlib.import_module(module).probes(context)
+            if area in AREAS_IN_REGION and region != settings.region:
+                area_probes = [in_region(p, region) for p in area_probes]
+            found += area_probes
     return found
+
+
+def in_region(probe: Probe, region: str) -> Probe:
+    from bot.aws.clients import region_override
+
+    def run() -> Sequence[Finding]:
+        with region_override(region):
+            return probe.run()
+
+    return Probe(probe.area, probe.check, probe.target, run)
 
 
 def doctor(
@@ -93,14 +112,13 @@ def doctor(
     slack: SlackReader | None,
     signing_secret_set: bool,
 ) -> DoctorReport:
-    """Run the read-only checks. A region other than the configured one is read with clients of that
-    region (``AWS_REGION`` is only the default)."""
-    from bot.aws.clients import region_override
-
+    """Run the read-only checks. ``--region`` moves the checks of what lives in a region of the account (the
+    API stages) there; opsbot's own tables, topic, rule and functions are read where opsbot runs."""
     validate_options(options)
     region = options.region or settings.region
-    with region_override(region):
-        probes = probes_for(settings, options, slack=slack, signing_secret_set=signing_secret_set)
-        report = run_probes(probes, timeout=options.timeout)
-    report.scope = region
+    probes = probes_for(settings, options, slack=slack, signing_secret_set=signing_secret_set)
+    report = run_probes(probes, timeout=options.timeout)
+    report.scope = (
+        region if region == settings.region else f"{region} (opsbot's own resources: {settings.region})"
+    )
     return report

@@ -13,18 +13,20 @@ them (plus the thread pool), so tests can drive it with probes of their own.
 from __future__ import annotations
 
 import contextvars
+import functools
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from bot.errors import AwsError, OpsbotError
 
 logger = logging.getLogger("opsbot.doctor")
 
+T = TypeVar("T")
+R = TypeVar("R")
 Status = Literal["ok", "warn", "fail", "skip"]
 STATUSES: tuple[Status, ...] = ("fail", "warn", "ok", "skip")  # the order answers list them in
 AREAS: tuple[str, ...] = ("slack", "aws", "apilogs", "mail", "device", "dns", "fanout")
@@ -140,6 +142,59 @@ def finding_from_error(probe: Probe, error: BaseException) -> Finding:
     )
 
 
+def _daemon_map(
+    functions: Sequence[Callable[[], Any]], workers: int
+) -> tuple[list[tuple[bool, Any]], threading.Event, list[bool]]:
+    """Start ``functions`` on at most ``workers`` daemon threads, each in a copy of the caller's context
+    (a region override of bot.aws.clients holds there too). Returns the outcome slots ((True, result) or
+    (False, exception)), an event set when all are done, and a done flag per function.
+
+    Daemon threads, not ThreadPoolExecutor: the interpreter joins an executor's workers at exit, so a call
+    stuck on a black-holed endpoint would keep `opsbot doctor` from exiting long after it answered."""
+    outcomes: list[tuple[bool, Any]] = [(False, None)] * len(functions)
+    finished = [False] * len(functions)
+    all_done = threading.Event()
+    lock = threading.Lock()
+    queue = list(enumerate(functions))
+    remaining = len(functions)
+
+    def work(context: contextvars.Context) -> None:
+        nonlocal remaining
+        while True:
+            with lock:
+                if not queue:
+                    return
+                index, function = queue.pop(0)
+            try:
+                outcomes[index] = (True, context.copy().run(function))
+            except BaseException as error:  # reported as the probe's finding
+                outcomes[index] = (False, error)
+            with lock:
+                finished[index] = True
+                remaining -= 1
+                if remaining == 0:
+                    all_done.set()
+
+    if not functions:
+        all_done.set()
+    for _ in range(max(1, min(workers, len(functions)))):
+        threading.Thread(target=work, args=(contextvars.copy_context(),), daemon=True, name="doctor").start()
+    return outcomes, all_done, finished
+
+
+def in_parallel(function: Callable[[T], R], items: Sequence[T], *, workers: int = 4) -> list[R]:
+    """``[function(item) for item in items]`` on daemon threads in the caller's context (for a probe's own
+    fan-out, e.g. one read per stage); the first exception is raised."""
+    outcomes, all_done, _ = _daemon_map([functools.partial(function, item) for item in items], workers)
+    all_done.wait()
+    results: list[R] = []
+    for ok, value in outcomes:
+        if not ok:
+            raise value
+        results.append(value)
+    return results
+
+
 def run_probes(
     probes: Iterable[Probe],
     *,
@@ -147,38 +202,18 @@ def run_probes(
     workers: int = WORKERS,
     clock: Callable[[], float] = time.monotonic,
 ) -> DoctorReport:
-    """Run every probe in parallel; those not done ``timeout`` seconds after the start are cut short.
-
-    The pool's threads are daemons of their own (not ``ThreadPoolExecutor.shutdown(wait=True)``): a probe
-    stuck on a black-holed endpoint must not hold the answer past the deadline.
-    """
+    """Run every probe in parallel; those not done ``timeout`` seconds after the start are cut short and
+    left running on their daemon threads: a probe stuck on a black-holed endpoint holds neither the answer
+    nor the process."""
     probes = list(probes)
     started = clock()
     report = DoctorReport()
     if not probes:
         return report
-    pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(probes))), thread_name_prefix="doctor")
-    # Each probe runs in a copy of the caller's context: a region override (bot.aws.clients) holds there too.
-    futures: list[tuple[Probe, Future[Sequence[Finding]]]] = [
-        (p, pool.submit(contextvars.copy_context().run, p.run)) for p in probes
-    ]
-    done = threading.Event()
-    remaining = len(futures)
-    lock = threading.Lock()
-
-    def finished(_: Future[Sequence[Finding]]) -> None:
-        nonlocal remaining
-        with lock:
-            remaining -= 1
-            if remaining == 0:
-                done.set()
-
-    for _, future in futures:
-        future.add_done_callback(finished)
-    done.wait(max(0.0, timeout - (clock() - started)))
-    for probe, future in futures:
-        if not future.done():
-            future.cancel()
+    outcomes, all_done, finished = _daemon_map([p.run for p in probes], workers)
+    all_done.wait(max(0.0, timeout - (clock() - started)))
+    for index, probe in enumerate(probes):
+        if not finished[index]:
             report.cut_short.append(f"{probe.area}: {probe.check} ({probe.target})")
             report.findings.append(
                 Finding(
@@ -191,11 +226,10 @@ def run_probes(
                 )
             )
             continue
-        error = future.exception()
-        if error is not None:
-            report.findings.append(finding_from_error(probe, error))
+        ok, value = outcomes[index]
+        if not ok:
+            report.findings.append(finding_from_error(probe, value))
         else:
-            report.findings.extend(future.result())
-    pool.shutdown(wait=False, cancel_futures=True)
+            report.findings.extend(value)
     report.seconds = clock() - started
     return report

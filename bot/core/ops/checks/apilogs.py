@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from bot.aws import apigateway as gw
 from bot.aws import logs as cw
@@ -24,7 +23,7 @@ from bot.core.apilogs.discovery import (
     resolve_stage,
 )
 from bot.core.ops.commands import DoctorContext
-from bot.core.ops.doctor import Finding, Probe, Status
+from bot.core.ops.doctor import Finding, Probe, Status, in_parallel
 from bot.errors import OpsbotError
 
 AREA = "apilogs"
@@ -236,8 +235,23 @@ def permission_probes(group: cw.GroupInfo) -> list[Finding]:
     return found
 
 
+# What AWS answers a probe it let through: the permission held, the request itself was refused.
+PROBE_REFUSALS = {"InvalidParameterException", "MalformedQueryException", "ValidationException"}
+
+
 def _permission_finding(check: str, action: str, group: cw.GroupInfo, error: Exception) -> Finding:
-    if error_code(error) in ACCESS_DENIED_CODES:
+    code = error_code(error)
+    if code not in ACCESS_DENIED_CODES and code not in PROBE_REFUSALS:
+        # No connection, throttling, a quota: the permission is unknown, not granted.
+        return Finding(
+            AREA,
+            check,
+            group.name,
+            "warn",
+            f"could not be checked: {translate(error, resource=f'log group {group.name}').message}",
+            "Run the doctor again; a function in a VPC needs a route to CloudWatch Logs.",
+        )
+    if code in ACCESS_DENIED_CODES:
         return Finding(
             AREA,
             check,
@@ -286,8 +300,7 @@ def stage_findings(api: str, stage: str, region: str, *, permissions: bool = Tru
         groups.append((group_from_arn(logging.access_destination), "access"))
     discovery = discover(resolved)
     groups += [(ref.log_group, "function") for ref in discovery.functions]
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        infos = list(pool.map(lambda pair: cw.describe_group(pair[0]), groups))
+    infos = in_parallel(lambda pair: cw.describe_group(pair[0]), groups)
     missing_functions: list[str] = []
     for (group, purpose), info in zip(groups, infos, strict=True):
         if purpose == "function":
@@ -342,13 +355,12 @@ def stages_of(context: DoctorContext, api: str = "") -> list[Finding]:
                 "Check the others one API at a time: `opsbot doctor --only apilogs` with OPSBOT_DEFAULT_API set.",
             )
         )
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        checked = pool.map(
-            lambda n: stage_findings(*pairs[n], context.region, permissions=n == 0),
-            range(min(len(pairs), MAX_STAGES)),
-        )
-        for stage_found in checked:
-            found += stage_found
+    checked = in_parallel(
+        lambda n: stage_findings(*pairs[n], context.region, permissions=n == 0),
+        range(min(len(pairs), MAX_STAGES)),
+    )
+    for stage_found in checked:
+        found += stage_found
     return found
 
 
