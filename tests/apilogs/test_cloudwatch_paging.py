@@ -94,3 +94,20 @@ def test_one_page_read_goes_through_empty_pages_to_the_first_events(aws: None) -
     # Empty pages do not count as the one page: the read returns the first slice, marked truncated.
     assert [e.message[:11] for e in read.events] == [f"line {n:06d}" for n in range(100)]
     assert read.truncated and read.pages > 1
+
+
+def test_a_frozen_copy_pages_as_the_live_group_does(aws: None) -> None:
+    """The bench's mode (each group read once, windows cut from the copy) answers exactly as the double
+    reading moto for every search."""
+    start = write_busy(600, needle_every=70)
+    searches: list[dict[str, Any]] = [
+        {"startTime": start + 100, "endTime": start + 450},
+        {"startTime": start, "endTime": start + 599, "filterPattern": '"NEEDLE"'},
+        {"startTime": start + 10, "endTime": start + 500, "logStreamNames": ["stream-1"]},
+    ]
+    answers = []
+    for frozen in (False, True):
+        with cloudwatch_paging(scan_events=64, empty_rate=0.3, frozen=frozen):
+            answers.append([[[e["eventId"] for e in p["events"]] for p in all_pages(**s)] for s in searches])
+    assert answers[0] == answers[1]
+    assert all(len(pages) > 1 for pages in answers[0])
