@@ -123,8 +123,30 @@ def client(
         if found is None:
             # boto3 sessions are not thread-safe, so creation happens under the lock; clients are.
             found = session.client(service, region_name=key[1], config=_config(attempts, key[4], key[5]))
+            for hook in _client_hooks:
+                hook(service, found)
             _clients[key] = found
     return found
+
+
+# Called with (service, client) for every client created: test doubles of AWS behaviour that moto lacks
+# (CloudWatch's FilterLogEvents paging, bot/local/cloudwatch_paging.py) attach their botocore handlers here.
+_client_hooks: list[Callable[[str, Any], None]] = []
+
+
+def add_client_hook(hook: Callable[[str, Any], None]) -> Callable[[], None]:
+    """Run ``hook(service, client)`` on every cached client and every one created later; returns its removal."""
+    with _lock:
+        _client_hooks.append(hook)
+        for key, existing in _clients.items():
+            hook(key[0], existing)
+
+    def remove() -> None:
+        with _lock:
+            if hook in _client_hooks:
+                _client_hooks.remove(hook)
+
+    return remove
 
 
 _other_caches: list[Callable[[], None]] = []

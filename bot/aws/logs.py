@@ -490,7 +490,8 @@ def filter_events(
     ``term`` is sent as one double-quoted term and every returned event is checked again here: moto
     and CloudWatch differ in filter semantics, and only this check is ours. A group that does not exist
     is reported as ``missing`` rather than raised, so one absent group does not fail a lookup. Reading
-    stops, with ``truncated`` set, after ``max_events`` events, ``max_pages`` pages or at ``deadline``.
+    stops, with ``truncated`` set, after ``max_events`` events, ``max_pages`` pages that held events, or
+    at ``deadline``.
     """
     if term and pattern:
         raise ValueError("give term or pattern, not both")
@@ -509,6 +510,9 @@ def filter_events(
     keep: Callable[[str], bool] | None = (lambda m: contains_term(m, term)) if term else recheck
     logs = logs_client(bounded=deadline is not None)
     result = FilterResult()
+    # Pages that brought events: an empty page with a nextToken only says CloudWatch is still searching,
+    # so it does not count towards max_pages (a one-page read must not give up on it).
+    filled = 0
     while True:
         if deadline is not None and time.monotonic() > deadline:
             result.truncated = result.deadline_hit = True
@@ -531,6 +535,7 @@ def filter_events(
             raise translate(error, client=logs, resource=f"log group {group}") from error
         raw = page.get("events", [])
         result.pages += 1
+        filled += bool(raw)
         if stats is not None:
             stats.count("FilterLogEvents", len(raw))
         for item in raw:
@@ -550,7 +555,7 @@ def filter_events(
         token = page.get("nextToken")
         if not token:
             break
-        if len(result.events) >= max_events or (max_pages is not None and result.pages >= max_pages):
+        if len(result.events) >= max_events or (max_pages is not None and filled >= max_pages):
             result.truncated = True
             break
         kwargs["nextToken"] = token

@@ -1,4 +1,6 @@
-"""Fixtures for apilogs: a fast limiter, the demo API in moto, log writing helpers."""
+"""Fixtures for apilogs: a fast limiter, the demo API in moto, log writing helpers, and ``cloudwatch``:
+each test that uses it runs twice, against moto's paging (every match in one page) and against
+CloudWatch's (``bot.local.cloudwatch_paging``: scanned slices, runs of empty pages with a nextToken)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import pytest
 from bot.aws import logs as cw
 from bot.aws.clients import client
 from bot.local.apilogs_traffic import RawEvent, write_events
+from bot.local.cloudwatch_paging import CloudWatchPaging, PagingStats, cloudwatch_paging
 from bot.local.seeds import apilogs as seed_module
 
 
@@ -26,6 +29,42 @@ def fast_limiter() -> Iterator[cw.Limiter]:
     limiter = cw.Limiter({"FilterLogEvents": 1000.0}, default_rate=1000.0, retry_delays=(0.01, 0.02))
     with cw.use_limiter(limiter):
         yield limiter
+
+
+# Small slices so that the tests' few hundred events span several pages; empty pages often, in runs.
+TEST_PAGING = {"scan_events": 40, "empty_rate": 0.4, "max_empty_run": 3}
+
+
+@pytest.fixture(params=["moto", "cloudwatch-paging"])
+def cloudwatch(request: pytest.FixtureRequest) -> Iterator[CloudWatchPaging | None]:
+    """None with moto's own paging; the paging double (installed on every logs client) otherwise."""
+    if request.param == "moto":
+        yield None
+        return
+    with cloudwatch_paging(**TEST_PAGING) as double:
+        yield double
+
+
+class FilterCalls:
+    """FilterLogEvents of one lookup or tail as the budget counts them.
+
+    ``searches`` are requests that begin a search (without nextToken); the other requests follow a
+    nextToken CloudWatch returned (``forced``): how many a search takes is CloudWatch's choice, not
+    ours, so the budget bounds the searches and every further page is shown apart. With moto's paging
+    (one page per search at these sizes) every call is a search."""
+
+    def __init__(self, double: CloudWatchPaging | None) -> None:
+        self.double = double
+        self.before: PagingStats | None = double.stats.snapshot() if double else None
+
+    def counted(self, calls: int) -> tuple[int, int]:
+        """(searches, forced pages) of ``calls`` FilterLogEvents counted by the code under test."""
+        if self.double is None or self.before is None:
+            return calls, 0
+        made = self.double.stats.since(self.before)
+        # Every call the code counted was answered by the double: none bypassed it.
+        assert made.requests == calls, (made, calls)
+        return made.searches, made.continued
 
 
 @pytest.fixture

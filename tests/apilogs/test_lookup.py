@@ -19,10 +19,14 @@ from bot.core.apilogs.ids import IdKind, RequestId
 from bot.core.apilogs.lookup import LookupResult, search_window
 from bot.errors import UsageError
 from bot.local.apilogs_traffic import SimRequest, uuid1_at, write_events
+from bot.local.cloudwatch_paging import CloudWatchPaging
 from bot.local.seeds import apilogs as seed_module
+from tests.apilogs.conftest import FilterCalls
 from tests.conftest import FAKE_AWS_ENV
 
 SETTINGS = Settings.from_env({"AWS_REGION": "us-east-1"})
+# Every lookup here runs with moto's paging and with CloudWatch's (empty pages, scanned slices).
+pytestmark = pytest.mark.usefixtures("cloudwatch")
 
 
 @pytest.fixture(scope="module")
@@ -134,17 +138,29 @@ def test_stage_variable_alias_and_time_matched_authorizer(shop: seed_module.Demo
     assert authorizer_call.function == "shop-authorizer"
 
 
-def test_call_budget_when_the_execution_log_names_the_integration(shop: seed_module.DemoApi) -> None:
+def test_call_budget_when_the_execution_log_names_the_integration(
+    shop: seed_module.DemoApi, cloudwatch: CloudWatchPaging | None
+) -> None:
+    forced = 0
     for request in shop.requests[:12]:
+        calls = FilterCalls(cloudwatch)
         result = run(shop, request.api_request_id)
         assert_complete(result, request)
         budget = len(request.groups()) + 3
-        assert result.stats.calls.get("FilterLogEvents", 0) <= budget, (request.path, result.stats.calls)
+        searches, more = calls.counted(result.stats.calls.get("FilterLogEvents", 0))
+        assert searches <= budget, (request.path, result.stats.calls, searches)
+        forced += more
+        # The call window's one-page read held the invocation: its stream was not read again, even
+        # when CloudWatch answered the read with empty pages first.
+        assert not [s for s in result.searches if s.stream], request.path
         # Only the groups named by the execution log (and the API's own) were searched.
         assert set(result.searched_groups) <= request.groups() | {
             f"API-Gateway-Execution-Logs_{shop.api_id}/prod",
             seed_module.ACCESS_LOG_GROUP,
         }
+    if cloudwatch is not None:
+        # The double did page: searches went on through empty pages and slices, and still found all.
+        assert forced > 0 and cloudwatch.stats.empty > 0
 
 
 def test_throttling_slows_the_lookup_but_loses_nothing(shop: seed_module.DemoApi) -> None:

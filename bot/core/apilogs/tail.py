@@ -218,6 +218,7 @@ class Tail:
                     self.missing.clear()  # a group may have been created since (first invocation)
                     rechecked_missing_at = began
                 poll_ms = self._wall_ms()
+                calls_before = self.summary.stats.calls.get("FilterLogEvents", 0)
                 try:
                     results = list(pool.map(self._poll_group, self.groups, [poll_ms] * len(self.groups)))
                 except AwsError as error:
@@ -232,7 +233,9 @@ class Tail:
                         fresh.append(event)
                 self._forget_polled()
                 yield self._emit(fresh, "poll")
-                calls = len(self.groups) - len(self.missing)
+                # Paced by the calls the round made, not one per group: CloudWatch may answer a search
+                # with several pages (empty ones while it is still searching), each a call of the quota.
+                calls = self.summary.stats.calls.get("FilterLogEvents", 0) - calls_before
                 self._wait_until(began + max(self.interval, calls / self.poll_rate))
 
     def _wait_until(self, moment: float) -> None:
