@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -70,7 +71,7 @@ def test_a_stage_at_error_warns_and_says_how_to_log_at_info(api: str) -> None:
     assert finding.status == "warn"
     assert "ERROR" in finding.detail
     assert f"--rest-api-id {api} --stage-name prod" in finding.fix
-    assert "path=/*/*/logging/loglevel,value=INFO" in finding.fix
+    assert "'op=replace,path=/*/*/logging/loglevel,value=INFO'" in finding.fix
 
 
 def test_logging_off_fails(api: str) -> None:
@@ -104,7 +105,9 @@ def test_an_access_log_without_the_request_id_fails_and_missing_fields_warn(api:
     finding = find(run(api), "access log", "prod")
     assert finding.status == "warn"
     assert (
-        "$context.integration.requestId" in finding.detail and "docs/ops.md#access-log-format" in finding.fix
+        "$context.integration.requestId" in finding.detail
+        and "--patch-operations" in finding.fix
+        and "$context.integration.requestId" in finding.fix
     )
 
 
@@ -229,3 +232,33 @@ def test_a_probe_that_cannot_reach_logs_is_unknown_not_allowed(api: str) -> None
     with mock.patch.object(BaseClient, "_make_api_call", throttled):
         finding = find(run(api), "Logs Insights permission")
     assert finding.status == "warn" and "could not be checked" in finding.detail
+
+
+def _command_of(fix: str) -> list[str]:
+    """The shell words of the first command in a fix (between its backticks)."""
+    import shlex
+
+    command = fix.split("`")[1]
+    return shlex.split(command.split(" && ")[-1])
+
+
+def test_the_access_log_fix_is_a_command_that_works(api: str) -> None:
+    """Pasting the fix of a stage without an access log gives it one, in the format the checks want."""
+    set_role()
+    client("apigateway").create_deployment(restApiId=api, stageName="staging")
+    before = find(run(api), "access log", "staging")
+    assert before.status == "warn"
+    assert "aws logs create-log-group --log-group-name" in before.fix
+    words = _command_of(before.fix)
+    assert words[:3] == ["aws", "apigateway", "update-stage"]
+    operations = json.loads(words[words.index("--patch-operations") + 1])
+    destination = operations[0]["value"]
+    assert destination.startswith("arn:aws:logs:us-east-1:123456789012:log-group:/aws/apigateway/")
+    patch_stage(api, "staging", *operations)
+    assert find(run(api), "access log", "staging").status == "ok"
+
+
+def test_the_cloudwatch_role_fix_names_the_account(api: str) -> None:
+    fix = find(run(api), "CloudWatch role").fix
+    assert "arn:aws:iam::123456789012:role/APIGatewayPushToCloudWatchLogs" in fix
+    assert "<account>" not in fix

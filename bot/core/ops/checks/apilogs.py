@@ -8,6 +8,7 @@ group. Each link that is missing is a finding here, with the command that adds i
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import time
 
@@ -41,16 +42,35 @@ ACCESS_FORMAT = (
     '"integrationLatency":"$context.integration.latency","error":"$context.error.message",'
     '"requestTime":"$context.requestTimeEpoch"}'
 )
-CLOUDWATCH_ROLE_FIX = (
-    "Create a role API Gateway can assume with the managed policy AmazonAPIGatewayPushToCloudWatchLogs, "
-    "then `aws apigateway update-account --patch-operations "
-    "op=replace,path=/cloudwatchRoleArn,value=arn:aws:iam::<account>:role/<role>`."
-)
 
 
 def _has(fmt: str, variable: str) -> bool:
     # $context.status must not be satisfied by $context.statusOverride-like longer names.
     return re.search(re.escape(variable) + r"(?![\w.])", fmt) is not None
+
+
+def caller_account() -> str:
+    """The account of the credentials, for exact ARNs in fixes ("" when STS cannot say: a placeholder)."""
+    try:
+        return str(client("sts").get_caller_identity().get("Account", ""))
+    except Exception:  # the identity check reports why
+        return ""
+
+
+def cloudwatch_role_fix(account: str) -> str:
+    role = "APIGatewayPushToCloudWatchLogs"
+    trust = (
+        '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"apigateway.amazonaws.com"},'
+        '"Action":"sts:AssumeRole"}]}'
+    )
+    return (
+        f"`aws iam create-role --role-name {role} --assume-role-policy-document '{trust}' && "
+        f"aws iam attach-role-policy --role-name {role} --policy-arn "
+        "arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs && "
+        "aws apigateway update-account --patch-operations "
+        f"op=replace,path=/cloudwatchRoleArn,value=arn:aws:iam::{account or '<account>'}:role/{role}` "
+        "(or name an existing role with that policy)."
+    )
 
 
 def cloudwatch_role(context: DoctorContext) -> list[Finding]:
@@ -64,7 +84,7 @@ def cloudwatch_role(context: DoctorContext) -> list[Finding]:
                 target,
                 "fail",
                 "no CloudWatch role is set: REST stages write no execution log, whatever their level",
-                CLOUDWATCH_ROLE_FIX,
+                cloudwatch_role_fix(caller_account()),
             )
         ]
     return [Finding(AREA, "CloudWatch role", target, "ok", f"set ({arn})")]
@@ -75,7 +95,7 @@ def execution_logging(logging: gw.StageLogging, label: str) -> Finding:
     check = "execution logging"
     fix = (
         f"`aws apigateway update-stage --rest-api-id {logging.api_id} --stage-name {logging.stage} "
-        "--patch-operations op=replace,path=/*/*/logging/loglevel,value=INFO`"
+        "--patch-operations 'op=replace,path=/*/*/logging/loglevel,value=INFO'`"
     )
     default = logging.method_levels.get("*/*", "OFF")
     lower = sorted(k for k, v in logging.method_levels.items() if k != "*/*" and v != "INFO")
@@ -110,25 +130,39 @@ def execution_logging(logging: gw.StageLogging, label: str) -> Finding:
     )
 
 
-def access_logging(logging: gw.StageLogging, label: str) -> Finding:
-    check = "access log"
-    where = (
-        f"--rest-api-id {logging.api_id} --stage-name {logging.stage}"
-        if logging.kind == "REST"
-        else f"--api-id {logging.api_id} --stage-name {logging.stage}"
-    )
-    # The format is JSON with quotes and commas that no shell one-liner carries intact: it is published
-    # in the docs, and the command sets the destination.
-    command = "aws apigateway update-stage" if logging.kind == "REST" else "aws apigatewayv2 update-stage"
-    fix_command = (
-        (
-            f"`{command} {where} --patch-operations "
-            "op=replace,path=/accessLogSettings/destinationArn,value=<log-group-arn>` "
-            if logging.kind == "REST"
-            else f"`{command} {where} --access-log-settings DestinationArn=<log-group-arn>,Format=<format>` "
+def access_log_fix(logging: gw.StageLogging, destination: str, *, create_group: str = "") -> str:
+    """The exact commands that give the stage an access log to ``destination`` (a log group ARN) in the
+    format opsbot reads; ``create_group`` first creates that group. JSON forms, single-quoted: the format's
+    quotes, commas and ``$context`` survive a shell (shorthand syntax would split it at the commas)."""
+    fmt = json.dumps(ACCESS_FORMAT)  # the format as a JSON string value, its quotes escaped
+    if logging.kind == "REST":
+        operations = (
+            f'[{{"op":"replace","path":"/accessLogSettings/destinationArn","value":"{destination}"}},'
+            f'{{"op":"replace","path":"/accessLogSettings/format","value":{fmt}}}]'
         )
-        + "with the format of docs/ops.md#access-log-format (console: Stages, Logs and tracing, Access logging)."
-    )
+        command = (
+            f"aws apigateway update-stage --rest-api-id {logging.api_id} --stage-name {logging.stage} "
+            f"--patch-operations '{operations}'"
+        )
+    else:
+        settings = f'{{"DestinationArn":"{destination}","Format":{fmt}}}'
+        command = (
+            f"aws apigatewayv2 update-stage --api-id {logging.api_id} --stage-name '{logging.stage}' "
+            f"--access-log-settings '{settings}'"
+        )
+    if create_group:
+        command = f"aws logs create-log-group --log-group-name {create_group} && {command}"
+    return f"`{command}` (the format is in docs/ops.md, Access log format)."
+
+
+def access_logging(logging: gw.StageLogging, label: str, *, account: str = "", region: str = "") -> Finding:
+    check = "access log"
+    if logging.access_destination:
+        fix_command = access_log_fix(logging, logging.access_destination)
+    else:
+        group = f"/aws/apigateway/{logging.api_id}-{logging.stage.strip('$') or 'default'}-access"
+        arn = f"arn:aws:logs:{region or '<region>'}:{account or '<account>'}:log-group:{group}"
+        fix_command = access_log_fix(logging, arn, create_group=group)
     if not logging.access_destination:
         severity: Status = "fail" if logging.kind == "HTTP" else "warn"
         why = (
@@ -266,7 +300,9 @@ def _permission_finding(check: str, action: str, group: cw.GroupInfo, error: Exc
     )
 
 
-def stage_findings(api: str, stage: str, region: str, *, permissions: bool = True) -> list[Finding]:
+def stage_findings(
+    api: str, stage: str, region: str, *, permissions: bool = True, account: str = ""
+) -> list[Finding]:
     """The stage's logging, its groups and (``permissions``) whether Logs Insights and Live Tail may read
     them: the permission is the role's, so one stage's groups answer it for all."""
     try:
@@ -292,7 +328,7 @@ def stage_findings(api: str, stage: str, region: str, *, permissions: bool = Tru
     found: list[Finding] = []
     if logging.kind == "REST":
         found.append(execution_logging(logging, label))
-    found.append(access_logging(logging, label))
+    found.append(access_logging(logging, label, account=account, region=region))
     groups: list[tuple[str, str]] = []
     if logging.kind == "REST" and logging.method_levels.get("*/*", "OFF") != "OFF":
         groups.append((execution_log_group(resolved.api_id, resolved.stage), "execution"))
@@ -355,8 +391,9 @@ def stages_of(context: DoctorContext, api: str = "") -> list[Finding]:
                 "Check the others one API at a time: `opsbot doctor --only apilogs` with OPSBOT_DEFAULT_API set.",
             )
         )
+    account = caller_account()
     checked = in_parallel(
-        lambda n: stage_findings(*pairs[n], context.region, permissions=n == 0),
+        lambda n: stage_findings(*pairs[n], context.region, permissions=n == 0, account=account),
         range(min(len(pairs), MAX_STAGES)),
     )
     for stage_found in checked:
