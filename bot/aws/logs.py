@@ -88,6 +88,7 @@ class BudgetStats:
     requests: int = 0  # DynamoDB requests made (a reservation takes two when another container wrote)
     granted: int = 0  # start times calls went at
     stale: int = 0  # start times found passed by more than the grace (the caller was late): not used
+    busy: int = 0  # ... of which late because every concurrency slot of the container was taken
     fallbacks: int = 0
     skipped: int = 0  # calls that went without waiting: their start was past the deadline or max_wait
     resets: int = 0  # items found holding starts beyond the horizon, overwritten from now
@@ -195,6 +196,7 @@ class SharedBudget:
                 # Every slot busy past the grace: calling later could crowd the window after the start.
                 with self._cond:
                     self.stats.stale += 1
+                    self.stats.busy += 1
                 continue
             on_time = self._wall() * 1000 <= start + self.grace * 1000
             with self._cond:
