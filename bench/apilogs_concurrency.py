@@ -129,7 +129,10 @@ def worker(spec: dict[str, Any]) -> None:
             "requests": stats.requests,
             "granted": stats.granted,
             "stale": stats.stale,
+            "busy": stats.busy,
             "fallbacks": stats.fallbacks,
+            "skipped": stats.skipped,
+            "resets": stats.resets,
         }
     print(json.dumps(result), flush=True)
 
@@ -263,7 +266,7 @@ def main() -> int:
             header = f"{'worker':<34}{'seconds':>9}{'FLE':>6}{'recall':>8}{'throttled':>11}  notes"
             print(header)
             print("-" * len(header))
-            budget_requests = budget_calls = reservations = 0
+            budget_requests = budget_calls = reservations = skipped = stale = busy = 0
             for spec, result in zip(specs(name == "shared"), results, strict=True):
                 notes = result.get("error", "")
                 recall = ""
@@ -286,8 +289,14 @@ def main() -> int:
                     budget_requests += budget["requests"]
                     budget_calls += budget["granted"]
                     reservations += budget["reservations"]
+                    skipped += budget["skipped"]
+                    stale += budget["stale"]
+                    busy += budget["busy"]
                     if budget["fallbacks"]:
                         failures.append(f"{result['label']}: fell back to the local limiter")
+                    if budget["resets"]:
+                        # No clock here is skewed: a reset would be a real queue taken for a corrupt item.
+                        failures.append(f"{result['label']}: reset the shared item {budget['resets']} times")
                 print(
                     f"{result['label']:<34}{result['seconds']:>9.2f}{result.get('filter_calls', 0):>6}"
                     f"{recall:>8}{result.get('throttled', 0):>11}  {notes}"
@@ -295,7 +304,9 @@ def main() -> int:
             if budget_calls:
                 print(
                     f"shared budget: {reservations} reservations in {budget_requests} DynamoDB requests for "
-                    f"{budget_calls} FilterLogEvents ({budget_requests / budget_calls:.2f} requests per call)"
+                    f"{budget_calls} FilterLogEvents ({budget_requests / budget_calls:.2f} requests per call); "
+                    f"{stale} starts missed ({busy} for want of a free slot), {skipped} calls went without waiting (start past the deadline "
+                    "or 5 s)"
                 )
             print()
             if name == "shared" and peak > QUOTA:

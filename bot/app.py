@@ -265,6 +265,11 @@ def lambda_request_handler(app: Any) -> Any:
 
     secrets = secrets_of(app)
     verifier = Verifier(secrets.signing_secret, secrets.refresh_after_failure)
+    # The lazy run re-verifies with nobody waiting: its reads of the secret may take ordinary timeouts
+    # and a retry, where the ack's are bounded by Slack's three seconds (bot.slack_secrets).
+    lazy_verifier = Verifier(
+        lambda: secrets.signing_secret(patient=True), lambda: secrets.refresh_after_failure(patient=True)
+    )
 
     class OpsbotLambdaHandler(SlackRequestHandler):
         """Bolt's adapter, with the request read and verified first (bot.entry): a malformed or unverified
@@ -276,7 +281,7 @@ def lambda_request_handler(app: Any) -> Any:
             if isinstance(request, Refusal):
                 return refuse(request, source=source_of(event) if isinstance(event, dict) else "")
             try:
-                problem = verifier.problem(request)
+                problem = (lazy_verifier if request.internal else verifier).problem(request)
             except SecretsUnavailable as error:  # nothing can be verified: opsbot's failure, not the caller's
                 if request.internal:
                     # Answered, the lazy half would count as done: the work silently lost, "working..."

@@ -15,7 +15,10 @@ own, so four lookups and a tail are five processes whose limiters know nothing o
 function therefore also paces ``FilterLogEvents`` through a ``SharedBudget`` in the state table
 (``share_budget``): start times reserved in one DynamoDB item, a batch per write, so that no second of
 the account holds more than five calls. Without the table (CLI, ``opsbot serve``), or when DynamoDB
-refuses, the per-process limiter and the retries above are what is left.
+refuses, the per-process limiter and the retries above are what is left. A call waits for its start at
+most until its deadline and never more than ``max_wait`` (5 s); one further ahead goes at once under that
+same fallback, and an item holding starts beyond the ``horizon`` (10 s; a clock running fast elsewhere, a
+hand edit) is overwritten from now, so no item can put the account's lookups to sleep.
 
 Pagination follows ``nextToken`` until it is absent: FilterLogEvents may return empty pages while it
 keeps searching.
@@ -85,7 +88,10 @@ class BudgetStats:
     requests: int = 0  # DynamoDB requests made (a reservation takes two when another container wrote)
     granted: int = 0  # start times calls went at
     stale: int = 0  # start times found passed by more than the grace (the caller was late): not used
+    busy: int = 0  # ... of which late because every concurrency slot of the container was taken
     fallbacks: int = 0
+    skipped: int = 0  # calls that went without waiting: their start was past the deadline or max_wait
+    resets: int = 0  # items found holding starts beyond the horizon, overwritten from now
 
 
 class SharedBudget:
@@ -113,17 +119,23 @@ class SharedBudget:
         grace: float = 0.04,
         gather: float = 0.003,
         retry_after: float = 60.0,
+        max_wait: float = 5.0,
+        horizon: float = 10.0,
         wall: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if not 0 <= grace < margin:
             raise ValueError("the grace must be shorter than the margin it is taken from")
+        if horizon <= 1.0 + margin:
+            raise ValueError("the horizon must be longer than the window, or every queue looks corrupt")
         self.table = table
         self.operations = operations
         self.margin = margin
         self.grace = grace
         self.gather = gather
         self.retry_after = retry_after
+        self.max_wait = max_wait
+        self.horizon = horizon
         self.stats = BudgetStats()
         self._wall = wall
         self._sleep = sleep
@@ -144,16 +156,48 @@ class SharedBudget:
     def available(self) -> bool:
         return self._wall() >= self._off_until
 
-    def wait_turn(self, operation: str, quota: float) -> None:
-        """Return at this call's start time (or at once, when the shared budget is unavailable)."""
+    def wait_turn(
+        self,
+        operation: str,
+        quota: float,
+        *,
+        within: float | None = None,
+        gate: threading.Semaphore | None = None,
+    ) -> None:
+        """Return at this call's start time (or at once, when the call is not paced by the shared budget),
+        holding ``gate`` (the limiter's concurrency slot) when one is given.
+
+        A call waits for its start at most ``within`` seconds (what is left before the caller's deadline)
+        and never more than ``max_wait``. A start further ahead is not waited for: the call goes at once,
+        paced by the container's own limiter and the retries of throttling, as when DynamoDB is
+        unavailable. Its start stays reserved (an unused start only leaves a place of the quota empty;
+        taking it back is not safe, the item keeps only the last ``limit`` starts).
+
+        The sleep happens before ``gate`` is taken, so that waiting for the account's budget does not keep
+        this container's other CloudWatch calls (DescribeLogGroups, GetLogEvents) from their slots; the
+        gate is then taken within the grace of the start, or the start is late like any other.
+        """
         limit = max(1, int(quota))
+        bound = self.max_wait if within is None else max(0.0, min(within, self.max_wait))
+        latest = self._wall() + bound
         while True:
             start = self._next_start(operation, limit)
             if start is None:
-                return
+                break
+            if start / 1000 > latest:
+                self._skip(operation, start)
+                break
             delay = start / 1000 - self._wall()
             if delay > 0:
-                self._sleep(delay)
+                self._sleep(delay)  # at most ``bound``: the start is no later than ``latest``
+            if gate is not None and not gate.acquire(
+                timeout=max(0.0, start / 1000 + self.grace - self._wall())
+            ):
+                # Every slot busy past the grace: calling later could crowd the window after the start.
+                with self._cond:
+                    self.stats.stale += 1
+                    self.stats.busy += 1
+                continue
             on_time = self._wall() * 1000 <= start + self.grace * 1000
             with self._cond:
                 if on_time:
@@ -161,6 +205,24 @@ class SharedBudget:
                     return
                 # Late (a busy machine): calling now could crowd the window after it; take another start.
                 self.stats.stale += 1
+            if gate is not None:
+                gate.release()
+        if gate is not None:
+            gate.acquire()
+
+    def _skip(self, operation: str, start: int) -> None:
+        ahead = start / 1000 - self._wall()
+        with self._cond:
+            self.stats.skipped += 1
+            first = self.stats.skipped == 1
+        (log.warning if first else log.debug)(
+            "A %s call went without waiting for its start in the account's shared budget, %.1f s ahead "
+            "(past the call's deadline or the %.0f s a call waits at most); this container's own limiter "
+            "and the retries of throttling pace it.",
+            operation,
+            ahead,
+            self.max_wait,
+        )
 
     def _next_start(self, operation: str, limit: int) -> int | None:
         with self._cond:
@@ -196,6 +258,7 @@ class SharedBudget:
                 window_ms=round((1.0 + self.margin) * 1000),
                 now_ms=int(self._wall() * 1000),
                 guess=guess,
+                max_ahead_ms=round(self.horizon * 1000),
                 dynamodb=_budget_client(),
             )
         except Exception as error:
@@ -213,6 +276,7 @@ class SharedBudget:
                 getattr(error, "message", None) or error,
             )
             return None
+        first_reset = False
         with self._cond:
             state.reserving = False
             state.guess = reservation.log
@@ -220,7 +284,18 @@ class SharedBudget:
             self.stats.requests += reservation.requests
             mine, *others = reservation.starts
             state.starts = sorted(state.starts + others)
+            if reservation.discarded is not None:
+                self.stats.resets += 1
+                first_reset = self.stats.resets == 1
             self._cond.notify_all()
+        if reservation.discarded is not None:
+            (log.warning if first_reset else log.debug)(
+                "The account's %s budget in the state table %s held starts up to %.0f s ahead of this "
+                "container's clock (a clock running fast elsewhere, or a hand edit); it was reset from now.",
+                operation,
+                self.table.name,
+                reservation.discarded / 1000 - self._wall(),
+            )
         return mine
 
 
@@ -297,26 +372,40 @@ class Limiter:
         with self._lock:
             return self._bucket(operation).rate
 
-    @contextmanager
-    def slot(self, operation: str) -> Iterator[None]:
-        """Wait for a free concurrency slot and a token of ``operation`` (and its start time in the shared
-        budget); hold the slot while inside.
+    def _wait_token(self, operation: str) -> None:
+        while True:
+            wait = self._take(operation)
+            if wait <= 0:
+                return
+            self._sleep(wait)
 
-        The slot comes first: a start time reserved in the shared budget must be used at once, not after
-        waiting for another call of this process to end.
+    @contextmanager
+    def slot(self, operation: str, *, deadline: float | None = None) -> Iterator[None]:
+        """Wait for a token of ``operation`` and a free concurrency slot (and, for an operation of the
+        shared budget, its start time, waited for until ``deadline`` at most); hold the slot while inside.
+
+        An operation of the shared budget takes its token and waits for its start before the slot: the
+        waits hold nothing of this container's, and the slot, taken at the start, bounds only calls in
+        flight. (A lookup runs as many threads as there are slots, so a slot is free at its start unless
+        other operations of the same container hold them all; then the start is late and another is
+        taken.) Other operations wait for their token in the slot, as a burst of calls freed together
+        would otherwise go at once.
         """
-        with self._slots:
-            while True:
-                wait = self._take(operation)
-                if wait <= 0:
-                    break
-                self._sleep(wait)
-            shared = self.shared
-            if shared is not None and shared.covers(operation):
-                with self._lock:
-                    quota = self._bucket(operation).nominal
-                shared.wait_turn(operation, quota)
+        shared = self.shared
+        if shared is None or not shared.covers(operation):
+            with self._slots:
+                self._wait_token(operation)
+                yield
+            return
+        self._wait_token(operation)
+        with self._lock:
+            quota = self._bucket(operation).nominal
+        within = None if deadline is None else deadline - self._clock()
+        shared.wait_turn(operation, quota, within=within, gate=self._slots)
+        try:
             yield
+        finally:
+            self._slots.release()
 
     def call(
         self,
@@ -330,7 +419,7 @@ class Limiter:
         give_up_at = self._clock() + self.patience if deadline is None else deadline
         attempt = 0
         while True:
-            with self.slot(operation):
+            with self.slot(operation, deadline=deadline):
                 try:
                     return func()
                 except Exception as error:

@@ -66,6 +66,8 @@ class Reservation:
     log: RateLog  # the item as our write left it: the next reservation's first guess
     requests: int = 1  # DynamoDB requests it took (1 unless another container wrote in between)
     contended: list[int] = field(default_factory=list)  # versions found newer than our guess
+    # The newest start of a log found too far ahead of ``now_ms`` and overwritten (None: none was).
+    discarded: int | None = None
 
 
 def schedule_starts(
@@ -343,6 +345,7 @@ class StateTable:
         guess: RateLog | None = None,
         ttl_seconds: int = 3600,
         attempts: int = 8,
+        max_ahead_ms: int | None = None,
         dynamodb: Any = None,
     ) -> Reservation:
         """Reserve ``wanted`` start times under the quota ``key`` shared by every process of the account.
@@ -351,14 +354,23 @@ class StateTable:
         is still the version ``guess`` says (the state our last write left): one PutItem when no other
         process wrote since. When one did, the refusal carries the current item
         (``ReturnValuesOnConditionCheckFailure``), so the next attempt is right without a read.
+
+        A log whose newest start is more than ``max_ahead_ms`` after ``now_ms`` is not a queue anyone will
+        wait for (a container's clock running fast, a hand edit): scheduling after it would put every
+        caller to sleep, and each write would carry it forward and renew its TTL. Such a log is replaced by
+        our starts from ``now_ms`` (with the same conditional write) and reported in ``discarded``.
         """
         ddb = dynamodb or client("dynamodb")
         log = guess or RateLog()
         pk = f"rate#{key}"
         contended: list[int] = []
         for attempt in range(1, attempts + 1):
-            starts = schedule_starts(log.starts, wanted, limit=limit, window_ms=window_ms, now_ms=now_ms)
-            kept = tuple(sorted((*log.starts, *starts))[-limit:])
+            history = log.starts
+            discarded = None
+            if max_ahead_ms is not None and history and max(history) > now_ms + max_ahead_ms:
+                discarded, history = max(history), ()
+            starts = schedule_starts(history, wanted, limit=limit, window_ms=window_ms, now_ms=now_ms)
+            kept = tuple(sorted((*history, *starts))[-limit:])
             version = log.version + 1
             item = {"pk": pk, "sk": "log", "starts": list(kept), "v": version}
             item["expiresAt"] = now_ms // 1000 + ttl_seconds
@@ -375,7 +387,7 @@ class StateTable:
                         ReturnValuesOnConditionCheckFailure="ALL_OLD",
                         **condition,
                     )
-                    return Reservation(starts, RateLog(kept, version), attempt, contended)
+                    return Reservation(starts, RateLog(kept, version), attempt, contended, discarded)
                 except Exception as error:
                     found = refused_item(error)
                     if found is None:

@@ -12,7 +12,7 @@ import pytest
 
 from bot.aws import logs as cw
 from bot.aws.clients import client
-from bot.aws.state import StateTable, schedule_starts
+from bot.aws.state import RateLog, StateTable, schedule_starts
 from tests.apilogs.conftest import put_lines
 
 
@@ -216,3 +216,146 @@ def test_throttling_still_slows_the_container_down(state_table: str) -> None:
     assert [e.message for e in result.events] == ["hello req-2"]
     assert limiter.current_rate("FilterLogEvents") < 5.0
     assert budget.stats.granted == 2 and budget.stats.fallbacks == 0
+
+
+# -- an item holding starts far ahead, a deadline before the start, waiting without the slot ------------
+
+
+def _put_log(table: str, starts: list[int]) -> None:
+    from bot.aws.dynamo import to_item
+
+    client("dynamodb").put_item(
+        TableName=table,
+        Item=to_item({"pk": "rate#FilterLogEvents", "sk": "log", "starts": starts, "v": 1}),
+    )
+
+
+def test_a_future_item_is_reset_from_now_not_slept_for(
+    state_table: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One container's clock an hour ahead (or a hand edit) left starts an hour in the future: scheduling
+    after them would put every lookup of the account to sleep for an hour, and each write would carry
+    them forward. The item is overwritten from now, and the container says so once."""
+    now_ms = int(time.time() * 1000)
+    _put_log(state_table, [now_ms + 3_600_000] * 5)
+    slept: list[float] = []
+    budget = cw.SharedBudget(StateTable(state_table), sleep=slept.append, gather=0)
+    with caplog.at_level(logging.WARNING, logger="bot.aws.logs"):
+        budget.wait_turn("FilterLogEvents", 5)
+        _put_log(state_table, [now_ms + 3_600_000] * 5)  # written again (the fast clock is still there)
+        budget.reset()  # forget our guess: the next write meets the item as it is now
+        budget.wait_turn("FilterLogEvents", 5)
+    assert max(slept, default=0.0) < 1.0
+    assert budget.stats.resets == 2 and budget.stats.granted == 2 and budget.stats.skipped == 0
+    stored = StateTable(state_table).get("rate#FilterLogEvents", "log")
+    assert stored is not None and max(stored["starts"]) < now_ms + 60_000
+    notes = [r.getMessage() for r in caplog.records if "it was reset from now" in r.getMessage()]
+    assert len(notes) == 1 and "3600 s ahead" in notes[0] and "opsbot-state" in notes[0]
+
+
+def test_a_queue_within_the_horizon_is_kept() -> None:
+    """A real queue a few seconds deep is the schedule, not corruption: the next start goes after it."""
+    table = StateTable("unused")
+    written: list[dict[str, Any]] = []
+
+    class Recorder:
+        def put_item(self, **kwargs: Any) -> None:
+            written.append(kwargs)
+
+    queue = (10_000 + 4_000, 10_000 + 4_000, 10_000 + 4_000, 10_000 + 4_000, 10_000 + 4_000)
+    reservation = table.reserve_starts(
+        "FilterLogEvents",
+        1,
+        limit=5,
+        window_ms=1100,
+        now_ms=10_000,
+        guess=RateLog(queue, 3),
+        max_ahead_ms=10_000,
+        dynamodb=Recorder(),
+    )
+    assert reservation.starts == [15_100] and reservation.discarded is None
+    far = table.reserve_starts(
+        "FilterLogEvents",
+        1,
+        limit=5,
+        window_ms=1100,
+        now_ms=10_000,
+        guess=RateLog((10_000 + 20_001,), 3),
+        max_ahead_ms=10_000,
+        dynamodb=Recorder(),
+    )
+    assert far.starts == [10_000] and far.discarded == 30_001 and far.log.starts == (10_000,)
+    assert len(written) == 2 and all(w["ConditionExpression"] == "v = :v" for w in written)
+
+
+def test_a_start_past_the_deadline_is_not_waited_for(
+    state_table: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Five starts reserved 4 s ahead (a deep queue): a call with 0.5 s left does not sleep past its
+    deadline; it goes at once under the container's own limiter, and the container says so once."""
+    now_ms = int(time.time() * 1000)
+    _put_log(state_table, [now_ms + 4_000] * 5)
+    slept: list[float] = []
+    budget = cw.SharedBudget(StateTable(state_table), sleep=slept.append, gather=0)
+    with caplog.at_level(logging.WARNING, logger="bot.aws.logs"):
+        budget.wait_turn("FilterLogEvents", 5, within=0.5)
+        budget.wait_turn("FilterLogEvents", 5, within=0.5)
+    assert slept == [] and budget.stats.skipped == 2 and budget.stats.granted == 0
+    notes = [r.getMessage() for r in caplog.records if "without waiting for its start" in r.getMessage()]
+    assert len(notes) == 1
+    # Without a deadline the wait is bounded too: 5 s at most, never the whole queue.
+    budget.wait_turn("FilterLogEvents", 5)
+    assert slept == [] and budget.stats.skipped == 3
+    # A start within reach is waited for, as before.
+    near = cw.SharedBudget(StateTable(state_table), sleep=slept.append, gather=0)
+    _put_log(state_table, [now_ms - 500] * 5)
+    near.wait_turn("FilterLogEvents", 5, within=2.0)
+    assert len(slept) == 1 and 0.3 < slept[0] <= 2.0 and near.stats.granted == 1
+
+
+@pytest.mark.serial
+def test_a_lookup_with_a_deadline_ends_on_time_whatever_the_item_holds(state_table: str) -> None:
+    """filter_events with 1.5 s left and an item booked 4 s ahead: the answer comes within the deadline,
+    complete (moto does not throttle the call that went without its start)."""
+    put_lines("/aws/lambda/svc", "s1", [(int(time.time() * 1000) - 1000, "hello req-3")])
+    now_ms = int(time.time() * 1000)
+    _put_log(state_table, [now_ms + 4_000] * 5)
+    budget = cw.SharedBudget(StateTable(state_table))
+    limiter = cw.Limiter(shared=budget)
+    began = time.monotonic()
+    with cw.use_limiter(limiter):
+        result = cw.filter_events(
+            "/aws/lambda/svc",
+            start_ms=now_ms - 60_000,
+            end_ms=now_ms,
+            term="req-3",
+            deadline=began + 1.5,
+        )
+    assert time.monotonic() - began < 1.5
+    assert [e.message for e in result.events] == ["hello req-3"] and not result.deadline_hit
+    assert budget.stats.skipped == 1
+
+
+@pytest.mark.serial
+def test_waiting_for_a_start_does_not_hold_the_concurrency_slot(state_table: str) -> None:
+    """A FilterLogEvents call waiting ~1 s for its start leaves the container's only slot to a
+    DescribeLogGroups call, which goes at once."""
+    now_ms = int(time.time() * 1000)
+    _put_log(state_table, [now_ms] * 5)  # the next start is one window (1.1 s) away
+    limiter = cw.Limiter(concurrency=1, shared=cw.SharedBudget(StateTable(state_table), gather=0))
+    entered: dict[str, float] = {}
+    began = time.monotonic()
+
+    def filter_call() -> None:
+        with limiter.slot("FilterLogEvents"):
+            entered["FilterLogEvents"] = time.monotonic() - began
+
+    waiting = threading.Thread(target=filter_call)
+    waiting.start()
+    time.sleep(0.2)  # the filter call has reserved its start and sleeps
+    with limiter.slot("DescribeLogGroups"):
+        entered["DescribeLogGroups"] = time.monotonic() - began
+    waiting.join()
+    assert entered["DescribeLogGroups"] < 0.6
+    assert 0.8 < entered["FilterLogEvents"] < 2.0
+    assert limiter.shared is not None and limiter.shared.stats.granted == 1

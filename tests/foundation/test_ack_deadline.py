@@ -16,7 +16,7 @@ import pytest
 from bot.app import ACK_BUDGET_SECONDS, self_invoke_client
 from bot.aws import clients
 from bot.local.unreachable import Refusing, Silent, SlowJson, Unconnectable
-from bot.slack_secrets import READ_CONNECT_TIMEOUT, READ_TIMEOUT
+from bot.slack_secrets import PATIENT_READ_TIMEOUT, READ_CONNECT_TIMEOUT, READ_TIMEOUT
 from tests.foundation.test_lambda_handler import (
     Deployed,
     _load_handler,
@@ -183,3 +183,103 @@ def test_no_retry_once_the_budget_cannot_hold_another_attempt(
         _, response = _timed(cold)
     assert attempts == [1]
     assert NOT_REACHED in _ack_text(response)
+
+
+# -- the lazy run's read of the secret: nobody waits on it, and failing it loses the work -----------------
+
+
+def _secret_answer(cold: Deployed, secret_id: str) -> dict[str, Any]:
+    return {
+        "Name": secret_id,
+        "ARN": f"arn:aws:secretsmanager:us-east-1:123456789012:secret:{secret_id}-AbCdEf",
+        "SecretString": json.dumps({"signing_secret": SIGNING_SECRET, "bot_token": cold.slack.bot_token}),
+    }
+
+
+def _lazy_event(cold: Deployed, monkeypatch: pytest.MonkeyPatch, secrets_url: str) -> dict[str, Any]:
+    """A command acked by one container (a quick secret read): the lazy self-invocation it sent."""
+    invocations: list[dict[str, Any]] = []
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", secrets_url)
+    clients.clear_caches()
+    self_invoke_client().meta.events.register(
+        "provide-client-params.lambda.Invoke", lambda params, **_: invocations.append(params)
+    )
+    assert "Checking your permissions" in _ack_text(cold(api_event(2, slash_body(cold.slack, "whoami"))))
+    (invocation,) = invocations
+    return dict(json.loads(invocation["Payload"]))
+
+
+def _new_container(cold: Deployed) -> None:
+    cold.module = _load_handler()
+    clients.clear_caches()
+
+
+def _worked(cold: Deployed) -> bool:
+    return any(m.text.startswith("*You are*") for m in cold.slack.messages)
+
+
+def test_a_slow_first_read_loses_the_ack_but_not_the_lazy_work(
+    cold: Deployed, secret_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Secrets Manager answering in 1 s (a cold container's first TLS connection through a NAT gateway):
+    beyond the ack's bound, so a request from Slack is a 503 in time, yet the lazy run, which nobody
+    waits on, reads the secret and does the work instead of failing to the on-failure destination."""
+    with SlowJson(_secret_answer(cold, secret_id), delay=0.0) as secrets:
+        lazy = _lazy_event(cold, monkeypatch, secrets.url)
+        secrets.delay = 1.0
+        _new_container(cold)
+        elapsed, response = _timed(cold)
+        assert response["statusCode"] == 503
+        assert elapsed <= READ_CONNECT_TIMEOUT + READ_TIMEOUT + 0.5
+        _new_container(cold)
+        began = time.monotonic()
+        cold(lazy)
+        assert 1.0 <= time.monotonic() - began < PATIENT_READ_TIMEOUT
+    assert _worked(cold)
+
+
+def test_the_lazy_read_is_retried_and_then_fails_the_invocation(
+    cold: Deployed, secret_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.entry import InternalRequestRefused
+    from bot.slack_secrets import secrets_client
+
+    with SlowJson(_secret_answer(cold, secret_id), delay=0.0) as secrets:
+        lazy = _lazy_event(cold, monkeypatch, secrets.url)
+    with Refusing() as refusing:
+        _point(monkeypatch, "SECRETS_MANAGER", refusing.url)
+        _new_container(cold)
+        sent: list[str] = []
+        for patient in (False, True):
+            secrets_client(patient=patient).meta.events.register(
+                "before-send.secretsmanager.GetSecretValue", lambda p=patient, **_: sent.append(f"{p}")
+            )
+        with pytest.raises(InternalRequestRefused, match="could not be read"):
+            cold(lazy)
+        assert sent == ["True", "True"]  # the lazy run's client, two attempts
+        sent.clear()
+        _new_container(cold)
+        for patient in (False, True):
+            secrets_client(patient=patient).meta.events.register(
+                "before-send.secretsmanager.GetSecretValue", lambda p=patient, **_: sent.append(f"{p}")
+            )
+        assert _timed(cold)[1]["statusCode"] == 503
+        assert sent == ["False"]  # the ack's: one attempt
+    assert not _worked(cold)
+
+
+def test_a_failed_ack_read_does_not_pause_the_lazy_read_of_the_same_container(
+    cold: Deployed, secret_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failed read pauses reads for a while so that forged requests cannot drive them; an internal
+    invocation cannot be forged from outside, and losing its work costs more: it reads at once."""
+    with SlowJson(_secret_answer(cold, secret_id), delay=0.0) as secrets:
+        lazy = _lazy_event(cold, monkeypatch, secrets.url)
+        _new_container(cold)
+        with Refusing() as refusing:
+            _point(monkeypatch, "SECRETS_MANAGER", refusing.url)
+            assert _timed(cold)[1]["statusCode"] == 503
+        _point(monkeypatch, "SECRETS_MANAGER", secrets.url)
+        assert _timed(cold)[1]["statusCode"] == 503  # a request from Slack, still within the pause
+        cold(lazy)
+    assert _worked(cold)
