@@ -451,7 +451,7 @@ def apply(
                     forced=force,
                     seconds=time.perf_counter() - started,
                 )
-            version = _claim(state, zone, current, touches_route53=_touches_route53(prepared))
+            version = _claim(state, zone, current, touches_route53=_touches_route53(prepared), now=now)
             if version is None:
                 stale = _stale_message(zone, state.get_sync_state(zone.state_key))
                 return ApplyResult(
@@ -509,6 +509,7 @@ def apply(
 # so none of them can put back the serial of an older sync (``_record_problem``).
 
 VERSION = "version"
+APPLYING = "applying_since"  # set by an apply's claim; its own record of the outcome replaces it
 
 
 def _version_of(sync: dict[str, Any] | None) -> int:
@@ -529,14 +530,15 @@ def _applied_since(zone: ZoneConfig, before: dict[str, Any] | None, current: dic
 
 def _stale_message(zone: ZoneConfig, current: dict[str, Any] | None) -> str:
     current = current or {}
-    ok = current.get("status", "ok") == "ok"
-    when = _clock(current.get("synced_at") if ok else current.get("failed_at") or current.get("synced_at"))
-    at = f" at {when}" if when else ""
     last_serial = _serial_of(current)
-    if ok and last_serial is not None:
-        what = f"serial {last_serial}{at}"
+    if current.get(APPLYING):  # its claim is all it wrote: it stopped (a timeout) before recording
+        what = f"it began at {_clock(current[APPLYING]) or '?'} and did not finish"
+    elif current.get("status", "ok") != "ok":
+        what = f"it stopped part-way at {_clock(current.get('failed_at')) or '?'}"
+    elif last_serial is not None:
+        what = f"serial {last_serial} at {_clock(current.get('synced_at')) or '?'}"
     else:
-        what = f"it did not finish{', last recorded' + at if at else ''}"
+        what = "it recorded no serial"
     return (
         f"Another sync applied changes to {zone.name} since this plan was made ({what}); nothing was "
         f"applied. Run `/dns plan {zone.name}` again."
@@ -565,7 +567,12 @@ def _touches_route53(prepared: Prepared) -> bool:
 
 
 def _claim(
-    state: StateTable, zone: ZoneConfig, current: dict[str, Any] | None, *, touches_route53: bool
+    state: StateTable,
+    zone: ZoneConfig,
+    current: dict[str, Any] | None,
+    *,
+    touches_route53: bool,
+    now: datetime | None,
 ) -> int | None:
     """Raise the version before the first change to Route 53, so that a run that stops half-way (a Lambda
     timeout, with no sync recorded) still makes the plans made before it stale. The version to build on;
@@ -576,7 +583,11 @@ def _claim(
     version = _version_of(current)
     if not touches_route53:
         return version
-    claimed = {**(current or {"domain": zone.name, "zone_id": zone.zone_id}), VERSION: version + 1}
+    claimed = {
+        **(current or {"domain": zone.name, "zone_id": zone.zone_id}),
+        VERSION: version + 1,
+        APPLYING: _iso(now),
+    }
     try:
         if not state.put_sync_state_if(zone.state_key, claimed, field=VERSION, expected=version):
             return None
@@ -809,8 +820,9 @@ def _record_problem(
                 "error": error,
                 **extra,
             }
-            if version is not None:
+            if version is not None:  # this apply's own outcome: its claim is settled
                 record[VERSION] = version
+                record.pop(APPLYING, None)
             if state.put_sync_state_if(zone.state_key, record, field=VERSION, expected=_version_of(current)):
                 return
         log.warning("could not record the sync state of %s: it kept changing under this write", zone.name)
