@@ -3,9 +3,11 @@
 - ``prepare``: transfer from the master, read Route 53 completely, plan (``/dns plan``, ``/dns resync``).
 - ``prepare_incremental``: transfer, and plan against what the last sync left in Route 53 (its snapshot,
   ``bot.core.dns.snapshot``) instead of reading the zone: the scheduled run after a serial change.
-- ``apply``: guards, client-side validation, batches in order with backoff, stop at the first failure
-  and say exactly which batches were applied; then the SOA serial and the sync state.
-- ``mirror``: the scheduled run; a cheap SOA query first, and nothing more while the serial is unchanged,
+- ``apply``: guards, client-side validation, then under the zone's apply lock: refuse a plan made before
+  another run's apply (the sync state's ``version``), batches in order with backoff, stop at the first
+  failure and say exactly which batches were applied; then the SOA serial and the sync state.
+- ``mirror``: the scheduled run (it starts over once when another run applied while it planned); a cheap
+  SOA query first, and nothing more while the serial is unchanged,
   unless a full check is due or the last one (``check_key``) left changes pending. A changed serial is
   synced incrementally when a snapshot is kept and no full check is due; when Route 53 refuses such a
   batch (an edit made apart from the mirror), the run reads the zone in full and plans again.
