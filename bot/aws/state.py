@@ -411,6 +411,29 @@ class StateTable:
     def put_sync_state(self, name: str, data: dict[str, Any]) -> None:
         self.put(f"sync#{name}", "state", data)
 
+    def put_sync_state_if(self, name: str, data: dict[str, Any], *, field: str, expected: int) -> bool:
+        """``put_sync_state`` only while the stored item's ``field`` is still ``expected`` (0: no item, or
+        an item without it). False, nothing written, when another writer changed it since it was read."""
+        item = {**data, "pk": f"sync#{name}", "sk": "state"}
+        condition: dict[str, Any] = (
+            {"ConditionExpression": "#f = :v", "ExpressionAttributeValues": values({":v": expected})}
+            if expected
+            else {"ConditionExpression": "attribute_not_exists(#f)"}
+        )
+        with self._errors():
+            try:
+                client("dynamodb").put_item(
+                    TableName=self.name,
+                    Item=to_item(item),
+                    ExpressionAttributeNames={"#f": field},
+                    **condition,
+                )
+            except Exception as error:
+                if error_code(error) != "ConditionalCheckFailedException":
+                    raise
+                return False
+        return True
+
     def get_sync_state(self, name: str) -> dict[str, Any] | None:
         return self.get(f"sync#{name}", "state")
 

@@ -3,9 +3,11 @@
 - ``prepare``: transfer from the master, read Route 53 completely, plan (``/dns plan``, ``/dns resync``).
 - ``prepare_incremental``: transfer, and plan against what the last sync left in Route 53 (its snapshot,
   ``bot.core.dns.snapshot``) instead of reading the zone: the scheduled run after a serial change.
-- ``apply``: guards, client-side validation, batches in order with backoff, stop at the first failure
-  and say exactly which batches were applied; then the SOA serial and the sync state.
-- ``mirror``: the scheduled run; a cheap SOA query first, and nothing more while the serial is unchanged,
+- ``apply``: guards, client-side validation, then under the zone's apply lock: refuse a plan made before
+  another run's apply (the sync state's ``version``), batches in order with backoff, stop at the first
+  failure and say exactly which batches were applied; then the SOA serial and the sync state.
+- ``mirror``: the scheduled run (it starts over once when another run applied while it planned); a cheap
+  SOA query first, and nothing more while the serial is unchanged,
   unless a full check is due or the last one (``check_key``) left changes pending. A changed serial is
   synced incrementally when a snapshot is kept and no full check is due; when Route 53 refuses such a
   batch (an edit made apart from the mirror), the run reads the zone in full and plans again.
@@ -158,6 +160,8 @@ class ApplyResult:
     batches: tuple[BatchOutcome, ...] = ()
     refused: tuple[str, ...] = ()  # why nothing was sent (guards, validation, a concurrent run)
     forced: bool = False
+    # Refused because another run applied changes after this plan was made (``_applied_since``).
+    stale: bool = False
     soa_serial_set: bool = False
     notes: tuple[str, ...] = ()
     seconds: float = 0.0
@@ -204,6 +208,7 @@ class ApplyResult:
             "failed_batch": failed.number if failed else None,
             "error": failed.error if failed else None,
             "refused": list(self.refused),
+            "stale": self.stale,
             "forced": self.forced,
             "soa_serial_set": self.soa_serial_set,
             "notes": list(self.notes),
@@ -431,6 +436,34 @@ def apply(
                 forced=force,
             )
     try:
+        version: int | None = None
+        if state is not None:
+            # The plan was made before the lock: another run may have applied since, and this plan would
+            # then undo part of it (an older SOA serial, a snapshot without its changes). Forcing overrides
+            # the plan's guards, not this: the plan itself is out of date.
+            current = state.get_sync_state(zone.state_key)
+            stale = _applied_since(zone, prepared.last_sync, current)
+            if stale:
+                log.warning("DNS %s: %s", zone.name, stale)
+                return ApplyResult(
+                    zone,
+                    plan,
+                    refused=(stale,),
+                    stale=True,
+                    forced=force,
+                    seconds=time.perf_counter() - started,
+                )
+            version = _claim(state, zone, current, touches_route53=_touches_route53(prepared), now=now)
+            if version is None:
+                stale = _stale_message(zone, state.get_sync_state(zone.state_key))
+                return ApplyResult(
+                    zone,
+                    plan,
+                    refused=(stale,),
+                    stale=True,
+                    forced=force,
+                    seconds=time.perf_counter() - started,
+                )
         if state is not None and plan.batches:
             # From the first batch on, the snapshot may no longer be what Route 53 holds; a run that stops
             # half-way (a Lambda timeout) must leave none behind. _record keeps the new one.
@@ -452,7 +485,7 @@ def apply(
             seconds=time.perf_counter() - started,
         )
         try:
-            _record(state, prepared, result, actor, now)
+            _record(state, prepared, result, actor, now, version=None if version is None else version + 1)
         except OpsbotError as error:
             # The batches are in Route 53 whatever the state table says: report them, not this failure.
             log.error("DNS %s: applied, but the sync state was not recorded: %s", zone.name, error)
@@ -465,6 +498,105 @@ def apply(
                 state.release_lock(lock_key, owner=lock.owner)
             except OpsbotError as error:  # it expires by itself (LOCK_SECONDS)
                 log.error("DNS %s: the apply lock was not released: %s", zone.name, error)
+
+
+# -- which sync a plan was made after --------------------------------------------------------------
+#
+# The sync state carries a ``version``: every write that follows a change to Route 53 (or announces one)
+# raises it. A plan remembers the sync state it was made after (``Prepared.last_sync``, read before
+# Route 53 or the snapshot); under the apply lock, a different version (or, for a sync state written
+# before versions existed, a different serial or sync time) means another run changed the zone since.
+# Writes that change nothing in Route 53 (a refusal, a master that did not answer) keep the version, so
+# they never make a plan stale; they are made on condition that the version is still the one they read,
+# so none of them can put back the serial of an older sync (``_record_problem``).
+
+VERSION = "version"
+APPLYING = "applying_since"  # set by an apply's claim; its own record of the outcome replaces it
+
+
+def _version_of(sync: dict[str, Any] | None) -> int:
+    value = (sync or {}).get(VERSION)
+    return int(value) if isinstance(value, int | float) else 0
+
+
+def _mark(sync: dict[str, Any] | None) -> tuple[int, Any, int | None]:
+    sync = sync or {}
+    return _version_of(sync), sync.get("synced_at"), _serial_of(sync)
+
+
+def _applied_since(zone: ZoneConfig, before: dict[str, Any] | None, current: dict[str, Any] | None) -> str:
+    """Why a plan made after the sync state ``before`` must not be applied now that it is ``current``
+    ("" when no other run changed the zone in between)."""
+    return "" if _mark(before) == _mark(current) else _stale_message(zone, current)
+
+
+def _stale_message(zone: ZoneConfig, current: dict[str, Any] | None) -> str:
+    current = current or {}
+    last_serial = _serial_of(current)
+    if current.get(APPLYING):  # its claim is all it wrote: it stopped (a timeout) before recording
+        what = f"it began at {_clock(current[APPLYING]) or '?'} and did not finish"
+    elif current.get("status", "ok") != "ok":
+        what = f"it stopped part-way at {_clock(current.get('failed_at')) or '?'}"
+    elif last_serial is not None:
+        what = f"serial {last_serial} at {_clock(current.get('synced_at')) or '?'}"
+    else:
+        what = "it recorded no serial"
+    return (
+        f"Another sync applied changes to {zone.name} since this plan was made ({what}); nothing was "
+        f"applied. Run `/dns plan {zone.name}` again."
+    )
+
+
+def _clock(value: Any) -> str:
+    """HH:MM UTC of an ISO time from the sync state ("" when there is none)."""
+    if not isinstance(value, str):
+        return ""
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return ""
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC)
+    return when.strftime("%H:%M UTC")
+
+
+def _touches_route53(prepared: Prepared) -> bool:
+    plan, hosted = prepared.plan, prepared.hosted
+    serial_to_set = (
+        plan.master_serial is not None and hosted.soa is not None and hosted.serial != plan.master_serial
+    )
+    return bool(plan.batches) or serial_to_set
+
+
+def _claim(
+    state: StateTable,
+    zone: ZoneConfig,
+    current: dict[str, Any] | None,
+    *,
+    touches_route53: bool,
+    now: datetime | None,
+) -> int | None:
+    """Raise the version before the first change to Route 53, so that a run that stops half-way (a Lambda
+    timeout, with no sync recorded) still makes the plans made before it stale. The version to build on;
+    None when another run wrote a new version between our read and this write.
+
+    Best effort otherwise: a state table that refuses the write must not stop an apply it would not have
+    stopped before (the sync state is recorded, or its failure reported, afterwards)."""
+    version = _version_of(current)
+    if not touches_route53:
+        return version
+    claimed = {
+        **(current or {"domain": zone.name, "zone_id": zone.zone_id}),
+        VERSION: version + 1,
+        APPLYING: _iso(now),
+    }
+    try:
+        if not state.put_sync_state_if(zone.state_key, claimed, field=VERSION, expected=version):
+            return None
+    except OpsbotError as error:
+        log.warning("DNS %s: the start of this apply was not recorded: %s", zone.name, error)
+        return version
+    return version + 1
 
 
 def _apply_batches(
@@ -539,9 +671,18 @@ def _iso(now: datetime | None) -> str:
 
 
 def _record(
-    state: StateTable | None, prepared: Prepared, result: ApplyResult, actor: str, now: datetime | None
+    state: StateTable | None,
+    prepared: Prepared,
+    result: ApplyResult,
+    actor: str,
+    now: datetime | None,
+    *,
+    version: int | None = None,
 ) -> None:
-    """Sync state: serial, time and counts after a success; the failure beside the last success otherwise."""
+    """Sync state: serial, time and counts after a success; the failure beside the last success otherwise.
+
+    ``version``: the sync state's new version, after an apply that held the lock (None before it: nothing
+    was sent, the version stays)."""
     if state is None:
         return
     zone, plan = prepared.zone, prepared.plan
@@ -555,10 +696,10 @@ def _record(
         _record_problem(
             state,
             zone,
-            prepared.last_sync,
             status="refused" if result.refused else "failed",
             error="; ".join(result.refused) if result.refused else (failed.error if failed else ""),
             now=now,
+            version=version,
             applied_batches=result.applied_batches,
             actor=actor or "opsbot",
         )
@@ -584,6 +725,7 @@ def _record(
         "forced": result.forced,
         "actor": actor or "opsbot",
         "status": "ok",
+        VERSION: version,
     }
     state.put_sync_state(zone.state_key, {k: v for k, v in record.items() if v is not None})
     _keep_snapshot(state, prepared, result)
@@ -650,34 +792,44 @@ def _record_check(
 def _record_problem(
     state: StateTable | None,
     zone: ZoneConfig,
-    last_sync: dict[str, Any] | None,
     *,
     status: str,
     error: str,
     now: datetime | None,
+    version: int | None = None,
     **extra: Any,
 ) -> None:
     """Keep the last success (serial, time, counts) and add why this run did not sync.
+
+    The last success is read again here, not taken from the start of the run: another run may have synced
+    since, and its serial must stay. The write is made on condition that the version read is still there
+    (``VERSION``), and read again when it is not. ``version``: a new one, when this run changed Route 53
+    (some batches applied); otherwise it is kept.
 
     Best effort: when the state table itself is the problem, the run's result still says what happened.
     """
     if state is None:
         return
-    record = {
-        **(last_sync or {}),
-        "domain": zone.name,
-        "zone_id": zone.zone_id,
-        "status": status,
-        "failed_at": _iso(now),
-        "error": error,
-        **extra,
-    }
     try:
-        state.put_sync_state(zone.state_key, record)
+        for _ in range(3):
+            current = state.get_sync_state(zone.state_key)
+            record = {
+                **(current or {}),
+                "domain": zone.name,
+                "zone_id": zone.zone_id,
+                "status": status,
+                "failed_at": _iso(now),
+                "error": error,
+                **extra,
+            }
+            if version is not None:  # this apply's own outcome: its claim is settled
+                record[VERSION] = version
+                record.pop(APPLYING, None)
+            if state.put_sync_state_if(zone.state_key, record, field=VERSION, expected=_version_of(current)):
+                return
+        log.warning("could not record the sync state of %s: it kept changing under this write", zone.name)
     except OpsbotError as problem:
-        logging.getLogger("opsbot.dns").warning(
-            "could not record the sync state of %s: %s", zone.name, problem
-        )
+        log.warning("could not record the sync state of %s: %s", zone.name, problem)
 
 
 # -- the scheduled run -----------------------------------------------------------------------------
@@ -730,7 +882,31 @@ def mirror(
 
     Never raises an OpsbotError: a failure (master, TSIG key, Route 53, state table) is the result, so
     that one zone's problem does not stop a run over several zones.
+
+    When another run (``/dns resync``, the CLI) applied changes while this one planned, its plan is out of
+    date and ``apply`` refuses it; nobody is there to run it again, so it starts over once, from the SOA
+    query: the zone may well be up to date by then.
     """
+    result = _mirror_once(zone, state=state, force=force, actor=actor, sleep=sleep, now=now)
+    if result.result is None or not result.result.stale:
+        return result
+    log.info("DNS %s: %s Planning again.", zone.name, result.message)
+    again = _mirror_once(zone, state=state, force=force, actor=actor, sleep=sleep, now=now)
+    note = "Another sync applied changes while this run planned; it started over."
+    return replace(
+        again, message=f"{again.message} {note}", soa_queries=result.soa_queries + again.soa_queries
+    )
+
+
+def _mirror_once(
+    zone: ZoneConfig,
+    *,
+    state: StateTable | None,
+    force: bool,
+    actor: str,
+    sleep: Callable[[float], None],
+    now: datetime | None,
+) -> MirrorResult:
     now = now or datetime.now(UTC)
     last_sync: dict[str, Any] | None = None
     master_serial: int | None = None
@@ -738,7 +914,7 @@ def mirror(
 
     def failed(error: OpsbotError, *, transferred: bool = False) -> MirrorResult:
         message = str(error)
-        _record_problem(state, zone, last_sync, status="failed", error=message, now=now)
+        _record_problem(state, zone, status="failed", error=message, now=now)
         return MirrorResult(
             zone,
             "failed",
@@ -789,7 +965,7 @@ def mirror(
                 f"The master's serial {master_serial} for {zone.name} is older than {last_serial}, "
                 "the serial of the last sync; nothing was changed. Fix the master, or resync with --force."
             )
-            _record_problem(state, zone, last_sync, status="refused", error=message, now=now)
+            _record_problem(state, zone, status="refused", error=message, now=now)
             return MirrorResult(zone, "refused", master_serial, last_serial, message, soa_queries=1)
     prepared: Prepared | None = None
     transferred_zone: tuple[MasterZone, TransferStats] | None = None
@@ -830,10 +1006,12 @@ def mirror(
             log.warning("DNS %s: %s", zone.name, refusal)
             mode = "full after refusal"
             assert prepared.master is not None  # an incremental Prepared carries its transfer
+            # The refused apply wrote a new version of the sync state: plan after that one, read now.
+            current = state.get_sync_state(zone.state_key) if state is not None else last_sync
             prepared = prepare(
                 zone,
                 key=key,
-                last_sync=last_sync or {},
+                last_sync=current or {},
                 transferred_zone=(prepared.master, prepared.transfer_stats),
             )
             result = apply(prepared, state=state, force=force, actor=actor, sleep=sleep, now=now)
@@ -1091,7 +1269,7 @@ def _mirror_one(zone: ZoneConfig, state: StateTable, force: bool, logger: loggin
         last_sync: dict[str, Any] | None = None
         with contextlib.suppress(OpsbotError):  # the state table may be the problem itself
             last_sync = state.get_sync_state(zone.state_key)
-        _record_problem(state, zone, last_sync, status="failed", error=message, now=None)
+        _record_problem(state, zone, status="failed", error=message, now=None)
         return MirrorResult(zone, "failed", None, _serial_of(last_sync), message)
 
 

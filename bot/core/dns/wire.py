@@ -201,6 +201,7 @@ def result_to_json(result: ApplyResult) -> dict[str, Any]:
         "plan": plan_to_json(result.plan),
         "batches": [outcome_to_json(outcome) for outcome in result.batches],
         "refused": list(result.refused),
+        "stale": result.stale,
         "forced": result.forced,
         "soa_serial_set": result.soa_serial_set,
         "notes": list(result.notes),
@@ -214,6 +215,7 @@ def result_from_json(data: Mapping[str, Any]) -> ApplyResult:
         plan=plan_from_json(data["plan"]),
         batches=tuple(outcome_from_json(item) for item in data["batches"]),
         refused=tuple(str(item) for item in data["refused"]),
+        stale=bool(data.get("stale", False)),  # absent from a mirror function deployed before it
         forced=bool(data["forced"]),
         soa_serial_set=bool(data["soa_serial_set"]),
         notes=tuple(str(item) for item in data["notes"]),
