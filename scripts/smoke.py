@@ -75,12 +75,10 @@ def run(words: list[str]) -> Outcome:
     seconds = time.monotonic() - started
     last_line = (done.stderr.strip().splitlines() or [""])[-1]
     try:
-        document = json.loads(done.stdout) if words[-1] == "--json" and "tail" not in words else None
-        if "tail" in words:  # one JSON document per line
-            lines = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
-            document = lines[-1] if lines else {}
+        document = json.loads(done.stdout)
     except json.JSONDecodeError:
-        return Outcome(typed, done.returncode, seconds, f"not JSON; stderr: {last_line}", False)
+        shown = last_line or (done.stdout.strip().splitlines() or ["(no output)"])[-1][:120]
+        return Outcome(typed, done.returncode, seconds, f"not one JSON document: {shown}", False)
     passed = done.returncode in (0, 1) and "Traceback" not in done.stderr
     summary = summarise(document) if document is not None else last_line
     return Outcome(typed, done.returncode, seconds, summary, passed)

@@ -30,7 +30,7 @@ def _doctor(args: argparse.Namespace) -> int:
     return 1 if report.failed else 0
 
 
-def _slack(settings: Settings) -> tuple[Any, bool]:
+def _slack(settings: Settings) -> tuple[Any, bool | None]:
     """The Slack reader when a token is configured here (environment or secret), and whether a signing
     secret is. A secret that cannot be read leaves Slack unchecked rather than failing the run."""
     from bot.errors import OpsbotError
@@ -38,7 +38,7 @@ def _slack(settings: Settings) -> tuple[Any, bool]:
     from bot.slack_web import SlackWebReader, web_client
 
     if not (settings.slack_bot_token or settings.slack_secret_id):
-        return None, bool(settings.slack_signing_secret)
+        return None, (True if settings.slack_signing_secret else None)
     try:
         secrets = SlackSecrets(settings)
         token, signing = secrets.bot_token(), secrets.signing_secret()

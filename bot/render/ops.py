@@ -2,8 +2,21 @@
 
 from __future__ import annotations
 
-from bot.core.ops.doctor import DoctorReport, Finding
-from bot.render.blocks import Block, context, escape, fit, header, section, truncate
+import re
+from typing import Any
+
+from bot.core.ops.doctor import STATUSES, DoctorReport, Finding
+from bot.render.blocks import (
+    MAX_SECTION_TEXT,
+    Block,
+    context,
+    escape,
+    fit,
+    header,
+    section,
+    times_in,
+    truncate,
+)
 from bot.render.text import paint
 
 ICONS = {"fail": ":x:", "warn": ":warning:", "ok": ":white_check_mark:", "skip": ":white_circle:"}
@@ -36,35 +49,76 @@ def _finding_text(finding: Finding) -> str:
     return truncate(line, MAX_FINDING_TEXT)
 
 
+def _natural(text: str) -> list[Any]:
+    """qa2 before qa10."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
+
+
+def _distinct(findings: list[Finding]) -> list[Finding]:
+    """The same finding once (a log group shared by two stages is checked for each)."""
+    seen: set[tuple[str, str, str, str]] = set()
+    kept = []
+    for f in findings:
+        key = (f.check, f.target, f.status, f.detail)
+        if key not in seen:
+            seen.add(key)
+            kept.append(f)
+    return kept
+
+
 def doctor_blocks(report: DoctorReport) -> tuple[str, list[Block]]:
-    """Failing areas first; within an area, failing checks first. The ok checks of an area are one line
-    (their names), so a healthy deploy reads in one screen and a broken one shows its fixes."""
+    """Failing areas first; within an area, failing checks first, one section per few findings (a section
+    holds 3,000 characters, so none is cut mid-word). The ok checks of an area are one line (their names),
+    so a healthy deploy reads in one screen and a broken one shows its fixes; what does not fit one message
+    is counted, with the command that shows it all."""
     verdict = ":x: Not wired yet" if report.failed else ":white_check_mark: Wired"
     if not report.failed and report.summary()["warn"]:
         verdict = ":warning: Wired, with warnings"
     blocks: list[Block] = [header("opsbot doctor"), section(f"*{verdict}*: {escape(summary_line(report))}")]
+    counts = [0, 0]  # finding lines per block, to say how many did not fit
     for area, findings in report.by_area():
         title = AREA_TITLES.get(area, area)
-        shown = [f for f in findings if f.status != "ok"]
+        findings = sorted(
+            _distinct(findings), key=lambda f: (STATUSES.index(f.status), f.check, _natural(f.target))
+        )
+        lines = [times_in(_finding_text(f), slack=True) for f in findings if f.status != "ok"]
         fine = [f for f in findings if f.status == "ok"]
-        lines = [_finding_text(f) for f in shown]
         if fine:
             names = ", ".join(sorted({f.check for f in fine}))
-            lines.append(f"{ICONS['ok']} {len(fine)} ok: {escape(names)}")
-        text = f"*{title}*\n" + "\n".join(lines)
-        blocks.append(section(truncate(text, 3000)))
+            also = "also " if lines else ""
+            lines.append(f"{ICONS['ok']} {also}ok ({len(fine)}): {escape(names)}")
+        chunk, count = f"*{title}*", 0
+        for line in lines:
+            if len(chunk) + 1 + len(line) > MAX_SECTION_TEXT:
+                blocks.append(section(chunk))
+                counts.append(count)
+                chunk, count = line, 0
+            else:
+                chunk += "\n" + line
+            count += 1
+        blocks.append(section(chunk))
+        counts.append(count)
     if report.cut_short:
+        counts.append(0)
         blocks.append(
             context(
                 f"Cut short ({len(report.cut_short)}): "
-                + escape(", ".join(report.cut_short))
-                + ". Run `opsbot doctor` from a terminal for the rest."
+                + escape(truncate(", ".join(report.cut_short), 2500))
+                + ". Run it again with more time: `opsbot doctor --timeout 300`."
             )
         )
     blocks.append(
         context("Read-only: nothing was changed. `opsbot doctor --json` gives the same checks as JSON.")
     )
-    kept, _ = fit(blocks, note="More checks than one message holds: run `opsbot doctor` for all of them.")
+    kept, dropped = fit(
+        blocks, note="More findings than one message holds: `opsbot doctor` shows all of them."
+    )
+    if dropped:
+        hidden = sum(counts) - sum(counts[: len(kept) - 1])
+        kept[-1] = context(
+            f"{hidden} more finding lines than one message holds: `opsbot doctor` (or `--only AREA`) shows "
+            "all of them."
+        )
     fallback = f"opsbot doctor: {summary_line(report)}"
     return fallback, kept
 
@@ -82,7 +136,7 @@ def doctor_text(report: DoctorReport, *, colour: bool = False) -> str:
         )
         lines.append(f"        {finding.detail}")
         if finding.fix and finding.status != "ok":
-            lines.append(f"        fix: {finding.fix}")
+            lines.append(f"        fix: {finding.fix.replace('`', '')}")
     lines.append("")
     lines.append(summary_line(report))
     if report.cut_short:

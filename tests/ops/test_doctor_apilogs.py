@@ -248,9 +248,9 @@ def test_the_access_log_fix_is_a_command_that_works(api: str) -> None:
     client("apigateway").create_deployment(restApiId=api, stageName="staging")
     before = find(run(api), "access log", "staging")
     assert before.status == "warn"
-    assert "aws logs create-log-group --log-group-name" in before.fix
+    assert "aws logs create-log-group --region us-east-1 --log-group-name" in before.fix
     words = _command_of(before.fix)
-    assert words[:3] == ["aws", "apigateway", "update-stage"]
+    assert words[:5] == ["aws", "apigateway", "update-stage", "--region", "us-east-1"]
     operations = json.loads(words[words.index("--patch-operations") + 1])
     destination = operations[0]["value"]
     assert destination.startswith("arn:aws:logs:us-east-1:123456789012:log-group:/aws/apigateway/")

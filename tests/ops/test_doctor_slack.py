@@ -88,6 +88,8 @@ def test_no_signing_secret_and_no_token_are_said() -> None:
     found = by_check(slack_findings(None, signing=False))
     assert found["signing secret"].status == "fail"
     assert found["token"].status == "skip" and "SLACK_BOT_TOKEN" in found["token"].fix
+    # A terminal without the app's secrets cannot know: not a failure of the deployment.
+    assert by_check(slack_findings(None, signing=None))["signing secret"].status == "skip"
 
 
 # -- through Slack ---------------------------------------------------------------------------------
@@ -143,3 +145,23 @@ def test_cli_doctor_table_and_usage_errors(state_table: str, capsys: pytest.Capt
     assert "state table" in out
     assert main(["doctor", "--only", "nope"]) == 2
     assert "Unknown area" in capsys.readouterr().err
+
+
+def test_cli_doctor_with_aws_unreachable_says_it_once_and_exits_1(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nothing listens on 127.0.0.1:9: the identity check fails, every other AWS area is one skip."""
+    from bot.aws.clients import clear_caches
+    from bot.cli import main
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    clear_caches()
+    code = main(["doctor", "--json", "--timeout", "20"])
+    document = json.loads(capsys.readouterr().out)
+    assert code == 1
+    checks = document["checks"]
+    identity = next(c for c in checks if c["check"] == "identity")
+    assert identity["status"] == "fail" and "endpoint" in identity["fix"]
+    skipped = {c["area"] for c in checks if c["check"] == "AWS reads"}
+    assert skipped == {"aws", "apilogs", "mail", "device", "dns", "fanout"}
+    assert document["seconds"] < 15

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -52,9 +54,9 @@ class DoctorContext:
 def parse_areas(text: str | None) -> tuple[str, ...]:
     if not text:
         return ()
-    wanted = tuple(
-        dict.fromkeys(word.strip().lower() for word in text.replace(",", " ").split() if word.strip())
-    )
+    # "/apilogs" as the answer labels it, or "apilogs".
+    words = text.replace(",", " ").split()
+    wanted = tuple(dict.fromkeys(word.strip().lower().lstrip("/") for word in words if word.strip("/ ")))
     unknown = [a for a in wanted if a not in AREAS]
     if unknown:
         raise UsageError(f"Unknown area {', '.join(unknown)}: the doctor checks {', '.join(AREAS)}.")
@@ -76,7 +78,7 @@ def validate_options(options: DoctorOptions) -> None:
 
 
 def probes_for(
-    settings: Settings, options: DoctorOptions, *, slack: SlackReader | None, signing_secret_set: bool
+    settings: Settings, options: DoctorOptions, *, slack: SlackReader | None, signing_secret_set: bool | None
 ) -> list[Probe]:
     from bot.core.ops.checks import slack as slack_checks
 
@@ -110,15 +112,63 @@ def doctor(
     options: DoctorOptions,
     *,
     slack: SlackReader | None,
-    signing_secret_set: bool,
+    signing_secret_set: bool | None,
 ) -> DoctorReport:
     """Run the read-only checks. ``--region`` moves the checks of what lives in a region of the account (the
     API stages) there; opsbot's own tables, topic, rule and functions are read where opsbot runs."""
     validate_options(options)
     region = options.region or settings.region
     probes = probes_for(settings, options, slack=slack, signing_secret_set=signing_secret_set)
-    report = run_probes(probes, timeout=options.timeout)
+    started = time.monotonic()
+    # Who the credentials are, first: when AWS cannot say, every other AWS read would fail (or hang) the
+    # same way, and one finding saying why reads better than a dozen repeating it.
+    identity = [p for p in probes if p.area == "aws" and p.check == "identity"]
+    first = run_probes(identity, timeout=min(IDENTITY_SECONDS, options.timeout))
+    rest = [p for p in probes if p not in identity]
+
+    def left() -> float:
+        return max(0.1, options.timeout - (time.monotonic() - started))
+
+    if any(f.status != "ok" for f in first.findings if f.check == "identity"):
+        report = run_probes([p for p in rest if p.area == "slack"], timeout=left())
+        report.findings += first.findings
+        report.findings += [
+            Finding(
+                area,
+                "AWS reads",
+                "every check of this area",
+                "skip",
+                "not checked: AWS did not answer who these credentials are (see the identity check)",
+            )
+            for area in sorted({p.area for p in rest if p.area != "slack"})
+        ]
+        report.cut_short = first.cut_short + report.cut_short
+    else:
+        report = run_probes(rest, timeout=left())
+        report.findings += first.findings
+    report.seconds = time.monotonic() - started
+    report.findings = with_regions(report.findings, region, settings.region)
     report.scope = (
         region if region == settings.region else f"{region} (opsbot's own resources: {settings.region})"
     )
     return report
+
+
+# Long enough for STS from a cold container; the rest of the doctor's time is for the other checks.
+IDENTITY_SECONDS = 10.0
+
+# The regional services whose commands a fix may name; IAM, STS and Route 53 are global.
+_REGIONAL_COMMAND = re.compile(
+    r"\baws (apigateway|apigatewayv2|logs|ses|sesv2|sns|sqs|iot|lambda|dynamodb|events) ([a-z0-9-]+)"
+)
+
+
+def with_regions(findings: list[Finding], region: str, home: str) -> list[Finding]:
+    """Every regional ``aws`` command in a fix names the region it was checked in, so that pasting it into
+    a shell whose default region is another changes the right resource."""
+    fixed: list[Finding] = []
+    for finding in findings:
+        where = region if finding.area in AREAS_IN_REGION else home
+        fix = _REGIONAL_COMMAND.sub(rf"\g<0> --region {where}", finding.fix)
+        fixed.append(finding if fix == finding.fix else dataclasses.replace(finding, fix=fix))
+    return fixed

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
+from bot.aws.errors import ACCESS_DENIED_CODES
 from bot.errors import AwsError, OpsbotError
 
 logger = logging.getLogger("opsbot.doctor")
@@ -52,7 +53,8 @@ class Finding:
             "target": self.target,
             "status": self.status,
             "detail": self.detail,
-            "fix": self.fix,
+            # Without Slack's code spans: a script (or a terminal) takes the command as it is.
+            "fix": self.fix.replace("`", ""),
         }
 
 
@@ -120,7 +122,11 @@ def finding_from_error(probe: Probe, error: BaseException) -> Finding:
             "warn",
             f"could not be checked: {error.message}",
             error.hint
-            or "Grant the read permission named above to the role opsbot runs as, then run it again.",
+            or (
+                "Grant the read permission named above to the role opsbot runs as, then run it again."
+                if error.code in ACCESS_DENIED_CODES
+                else "Run it again; if it persists, see opsbot's log."
+            ),
         )
     if isinstance(error, OpsbotError):
         return Finding(
@@ -131,7 +137,8 @@ def finding_from_error(probe: Probe, error: BaseException) -> Finding:
             f"could not be checked: {error.message}",
             error.hint or "",
         )
-    logger.exception("doctor probe %s (%s) failed", probe.check, probe.target, exc_info=error)
+    # INFO, not ERROR: the finding says it; the trace is for the log (Lambda's), not a terminal's stderr.
+    logger.info("doctor probe %s (%s) failed", probe.check, probe.target, exc_info=error)
     return Finding(
         probe.area,
         probe.check,
@@ -220,9 +227,9 @@ def run_probes(
                     probe.area,
                     probe.check,
                     probe.target,
-                    "skip",
-                    f"cut short: no answer within {timeout:g} s",
-                    "Run `opsbot doctor` from a terminal (no time limit), or again when the endpoint answers.",
+                    "warn",
+                    f"cut short: no answer within {timeout:g} s, so it was not checked",
+                    "Run it again when the endpoint answers, or with more time (`opsbot doctor --timeout 300`).",
                 )
             )
             continue

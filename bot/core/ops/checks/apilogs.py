@@ -429,7 +429,7 @@ def probes(context: DoctorContext) -> list[Probe]:
                         "default API",
                         "skip",
                         "no default API is configured, so no stage was checked",
-                        "Run `/ops doctor --all` for every stage of the region, or set the template "
+                        "Run `/ops doctor --all` (`opsbot doctor --all`) for every stage of the region, or set the template "
                         "parameters ApilogsDefaultApi and ApilogsDefaultStage.",
                     )
                 ],

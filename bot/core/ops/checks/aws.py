@@ -22,8 +22,9 @@ def identity(context: DoctorContext) -> list[Finding]:
                 "identity",
                 target,
                 "fail",
-                f"no working AWS credentials: {sentence}",
-                "Give the function its role (the template does), or set AWS_PROFILE / credentials for the CLI.",
+                f"AWS did not say who these credentials are: {sentence}",
+                "Check the credentials (the function's role, AWS_PROFILE or the AWS_* variables) and that the "
+                "AWS endpoint is reachable (AWS_ENDPOINT_URL, a VPC's route to STS).",
             )
         ]
     account = str(who.get("Account", ""))

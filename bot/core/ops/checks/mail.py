@@ -82,7 +82,7 @@ def identity_findings(notifications: Mapping[str, Mapping[str, Any]], ours: str)
                 "feedback topic",
                 IDENTITIES,
                 "ok",
-                f"{count} send bounces and complaints to {where}: {shown}",
+                f"{count} send{'s' if len(good) == 1 else ''} bounces and complaints to {where}: {shown}",
             )
         )
     return findings

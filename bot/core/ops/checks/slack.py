@@ -83,33 +83,33 @@ def channel_finding(channel: SlackChannel, purpose: str) -> Finding:
     return Finding(AREA, check, target, "ok", "opsbot is a member")
 
 
-def probes(settings: Settings, reader: SlackReader | None, *, signing_secret_set: bool) -> list[Probe]:
-    found: list[Probe] = [
-        Probe(
+def signing_finding(signing_secret_set: bool | None) -> Finding:
+    """``None``: not known here (a terminal without the app's secrets; the deployed function has its own)."""
+    target = "Slack requests"
+    if signing_secret_set:
+        return Finding(AREA, "signing secret", target, "ok", "set: every request's signature is checked")
+    if signing_secret_set is None:
+        return Finding(
             AREA,
             "signing secret",
-            "Slack requests",
-            lambda: [
-                Finding(
-                    AREA,
-                    "signing secret",
-                    "Slack requests",
-                    "ok",
-                    "set: every request's signature is checked",
-                )
-                if signing_secret_set
-                else Finding(
-                    AREA,
-                    "signing secret",
-                    "Slack requests",
-                    "fail",
-                    "no signing secret: every Slack request would be refused",
-                    "Put the app's Signing Secret in the secret named by OPSBOT_SLACK_SECRET_ID "
-                    "(template parameter SlackSecretName), or in SLACK_SIGNING_SECRET.",
-                )
-            ],
+            target,
+            "skip",
+            "not configured here, so not checked (the deployed function reads its own)",
+            "Set OPSBOT_SLACK_SECRET_ID to the stack's secret to check it from a terminal.",
         )
-    ]
+    return Finding(
+        AREA,
+        "signing secret",
+        target,
+        "fail",
+        "no signing secret: every Slack request would be refused",
+        "Put the app's Signing Secret in the secret named by OPSBOT_SLACK_SECRET_ID "
+        "(template parameter SlackSecretName), or in SLACK_SIGNING_SECRET.",
+    )
+
+
+def probes(settings: Settings, reader: SlackReader | None, *, signing_secret_set: bool | None) -> list[Probe]:
+    found = [Probe(AREA, "signing secret", "Slack requests", lambda: [signing_finding(signing_secret_set)])]
     if reader is None:
         found.append(
             Probe(
