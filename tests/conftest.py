@@ -23,6 +23,38 @@ FAKE_AWS_ENV = {
 }
 
 
+class _UniquePaths(list[str]):
+    """Search paths that each boto3 Session may append its own data path to without the list growing."""
+
+    def append(self, path: str) -> None:
+        if path not in self:
+            super().append(path)
+
+
+def _share_botocore_loader() -> None:
+    """Every test starts from fresh boto3 sessions (``clients.clear_caches``), and each new session parses
+    botocore's service model JSON from disk again: 0.1-0.25 s a client, thousands of times a run. The
+    models are read-only data (one session already shares them between its clients), so this process
+    keeps one loader per data path; sessions and clients are still made afresh by the code under test."""
+    import botocore.loaders
+    import botocore.session
+
+    original = botocore.loaders.create_loader
+    shared: dict[str | None, botocore.loaders.Loader] = {}
+
+    def create_loader(search_path_string: str | None = None) -> botocore.loaders.Loader:
+        loader = shared.get(search_path_string)
+        if loader is None:
+            loader = shared[search_path_string] = original(search_path_string)
+            loader._search_paths = _UniquePaths(loader.search_paths)  # type: ignore[attr-defined]
+        return loader
+
+    botocore.session.create_loader = create_loader
+
+
+_share_botocore_loader()
+
+
 @pytest.fixture(autouse=True)
 def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """No test can reach a real AWS account: fake credentials, no profile, no endpoint left over."""

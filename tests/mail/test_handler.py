@@ -787,8 +787,8 @@ def test_without_alert_channel_the_table_is_still_updated(
 # -- the key property: a shuffled, duplicated stream ends where the ordered stream ends -------------
 
 
-def feedback_stream(rng: random.Random, count: int) -> list[dict[str, Any]]:
-    addresses = [f"user{n:02d}@example.com" for n in range(40)]
+def feedback_stream(rng: random.Random, count: int, people: int = 40) -> list[dict[str, Any]]:
+    addresses = [f"user{n:02d}@example.com" for n in range(people)]
     messages: list[dict[str, Any]] = []
     for n in range(count):
         at = T0 + rng.randrange(0, 5 * 24) * HOUR + rng.randrange(0, 3_600) * 1_000
@@ -830,14 +830,20 @@ def event_time(message: dict[str, Any]) -> str:
     return str(body["timestamp"])
 
 
-def test_shuffled_duplicated_stream_of_1000_ends_in_the_same_state_as_the_ordered_stream(
+def test_a_shuffled_duplicated_stream_ends_in_the_same_state_as_the_ordered_stream(
     state_table: str,
 ) -> None:
+    """Through the real handler and DynamoDB (moto): batches, prefetch, conditional puts, daily stats.
+
+    300 notifications to 20 people, 14 to 32 events each, ending in each of the three reasons. People do
+    not affect each other: the 1,000 notifications to 40 people this once sent repeated the same check
+    (80 s a run, the suite's longest test). Any order and any duplicates of the pure rules, with many
+    more cases, is tests/mail/test_state.py's property."""
     from bot.aws.mailing import create_mailing_table
     from bot.aws.state import create_state_table
 
     rng = random.Random(20240501)
-    stream = feedback_stream(rng, 1000)
+    stream = feedback_stream(rng, 300, people=20)
     runs = {}
     for name in ("ordered", "shuffled"):
         create_mailing_table(f"mailing-{name}")
@@ -849,7 +855,7 @@ def test_shuffled_duplicated_stream_of_1000_ends_in_the_same_state_as_the_ordere
         if name == "ordered":
             messages = sorted(stream, key=event_time)
         else:
-            messages = stream + rng.sample(stream, 300)  # SNS delivers at least once
+            messages = stream + rng.sample(stream, 90)  # SNS delivers at least once
             rng.shuffle(messages)
         app = SesFeedbackApp(settings)
         reports = [
@@ -860,12 +866,12 @@ def test_shuffled_duplicated_stream_of_1000_ends_in_the_same_state_as_the_ordere
             mailing.read_stats(f"state-{name}", "2024-04-30", "2024-05-12"),
         )
         if name == "shuffled":
-            assert sum(r.duplicates for r in reports) >= 300
+            assert sum(r.duplicates for r in reports) >= 90
     ordered, shuffled = runs["ordered"], runs["shuffled"]
-    assert len(ordered[0]) == 40
+    assert len(ordered[0]) == 20
     assert shuffled[0] == ordered[0]
     assert shuffled[1] == ordered[1]  # each notification counted once
     states = {item["state"] for item in ordered[0].values()}
     reasons = {item["reason"] for item in ordered[0].values()}
     assert states == {"enable", "disable"}
-    assert {"complaint", "delivery"} <= reasons  # the stream exercises the interesting rules
+    assert reasons == {"complaint", "delivery", "permanent-bounce"}  # the stream exercises the rules
