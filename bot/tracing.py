@@ -63,8 +63,8 @@ def setup(processor: Any) -> None:
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
 
-    # The function's name, where the collector's X-Ray exporter looks for the service.
-    service = os.environ.get("OTEL_SERVICE_NAME") or os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or "opsbot"
+    # The function's name (Lambda sets it) as the service: X-Ray's service map shows one node per function.
+    service = os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or "opsbot"
     _provider = TracerProvider(resource=Resource.create({"service.name": service}))
     _provider.add_span_processor(processor)
     _tracer = _provider.get_tracer("opsbot")
