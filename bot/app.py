@@ -148,6 +148,18 @@ def build_app(settings: Settings, *, lazy_runner: Any = None, for_lambda: bool =
                                 headers={"content-type": ["application/json;charset=utf-8"]})  # fmt: skip
         return next()
 
+    # -- observability: every log line of the request names it (bot.observability) --
+    def log_fields(body: Any, context: Any, next: Any) -> Any:
+        from bot import observability
+
+        account = observability.account_of(context.get("aws_lambda_invoked_function_arn")) or (
+            observability.current().get(observability.ACCOUNT, "")
+        )
+        observability.start_request(slack=observability.slack_fields(body), account=account)
+        return next()
+
+    app.middleware(log_fields)
+    # -- end observability --
     app.middleware(refuse_foreign_team)
     if lazy_runner is not None:
         app.listener_runner.lazy_listener_runner = lazy_runner

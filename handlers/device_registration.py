@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from bot.core.device.commands import registration_handler
+from bot.observability import lambda_entry
 
-handler = registration_handler()
+handler = lambda_entry(registration_handler(), "device-registration")

@@ -8,5 +8,6 @@ Accepts the original aws-lambda-mirror-dns-function event unchanged
 from __future__ import annotations
 
 from bot.core.dns.commands import mirror_handler
+from bot.observability import lambda_entry
 
-handler = mirror_handler()
+handler = lambda_entry(mirror_handler(), "dns-mirror")

@@ -6,6 +6,7 @@ A small threaded server: POST /slack/events -> Bolt; GET /health. Lazy listeners
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from collections import Counter
@@ -60,10 +61,14 @@ class TrackingLazyRunner(ThreadLazyListenerRunner):
             self.running += 1
             self.by_ticket[ticket] += 1
 
+        # Lazy work runs in a copy of its request's context (the log fields of bot.observability), as it
+        # does on Lambda, where the re-invocation dispatches it in the thread that verified it.
+        context = contextvars.copy_context()
+
         def run() -> None:
             try:
                 self.gate.wait(timeout=10)
-                self.run(function, request)
+                context.run(self.run, function, request)
             except Exception:
                 self.logger.exception("lazy listener failed")
             finally:

@@ -40,8 +40,13 @@ def redact(text: str) -> str:
 
 
 def new_ref() -> str:
-    """A short reference id users can quote; the same id is in the log and the audit record."""
-    return uuid.uuid4().hex[:10]
+    """A short reference id users can quote; the same id is in the log and the audit record, and on every
+    log line of the request from here on (bot.observability)."""
+    from bot import observability
+
+    ref = uuid.uuid4().hex[:10]
+    observability.bind(ref=ref)
+    return ref
 
 
 @dataclass(frozen=True)

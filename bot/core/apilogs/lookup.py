@@ -25,6 +25,7 @@ Every call goes through the shared CloudWatch limiter (``bot.aws.logs``).
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -34,6 +35,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 
+from bot import tracing
 from bot.aws import logs as cw
 from bot.config import Settings
 from bot.core.apilogs import discovery as disc
@@ -264,10 +266,14 @@ class _Session:
     def parallel(self, jobs: Sequence[Callable[[], T]]) -> list[T]:
         if len(jobs) <= 1:
             return [job() for job in jobs]
+        # Each search in a copy of the lookup's context: its log lines keep the request's fields and its
+        # FilterLogEvents spans stay children of the lookup's (bot.observability, bot.tracing).
+        contexts = [contextvars.copy_context() for _ in jobs]
         with ThreadPoolExecutor(max_workers=max(1, cw.LIMITER.concurrency)) as pool:
-            return list(pool.map(lambda job: job(), jobs))
+            return list(pool.map(lambda pair: pair[0].run(pair[1]), zip(contexts, jobs, strict=True)))
 
 
+@tracing.span("apilogs.lookup")
 def lookup(
     request_text: str,
     settings: Settings,

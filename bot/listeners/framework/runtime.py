@@ -199,8 +199,12 @@ def audit_soon(runtime: Runtime, **record: Any) -> None:
 
 
 def audit_soon_call(write: Callable[[], None]) -> None:
+    import contextvars
     import threading
 
-    writer = threading.Thread(target=write, name="opsbot-audit", daemon=True)
+    # In the request's context: the audit line it logs carries the request's fields (bot.observability).
+    writer = threading.Thread(
+        target=contextvars.copy_context().run, args=(write,), name="opsbot-audit", daemon=True
+    )
     writer.start()
     writer.join(UNSTARTED_AUDIT_SECONDS)
