@@ -32,7 +32,7 @@ AREA_TITLES = {
     "fanout": "/fanout",
 }
 # One area's section; a finding's own line is cut to this so that one verbose fix cannot push the others out.
-MAX_FINDING_TEXT = 900
+MAX_FINDING_TEXT = 2800
 
 
 def summary_line(report: DoctorReport) -> str:
@@ -43,10 +43,16 @@ def summary_line(report: DoctorReport) -> str:
 
 
 def _finding_text(finding: Finding) -> str:
-    line = f"{ICONS[finding.status]} *{escape(finding.check)}* `{escape(finding.target)}`: {escape(finding.detail)}"
+    """One finding's line (and its fix). A line cut to fit loses its code spans: an unclosed backtick would
+    swallow the formatting of every finding after it."""
+    target = escape(finding.target.replace("`", "'"))
+    # times_in escapes the detail and shows its ISO times as Slack dates (each reader's zone).
+    line = f"{ICONS[finding.status]} *{escape(finding.check)}* `{target}`: {times_in(finding.detail, slack=True)}"
     if finding.fix and finding.status != "ok":
         line += f"\n      _Fix:_ {escape(finding.fix)}"
-    return truncate(line, MAX_FINDING_TEXT)
+    if len(line) <= MAX_FINDING_TEXT:
+        return line
+    return truncate(line.replace("`", ""), MAX_FINDING_TEXT)
 
 
 def _natural(text: str) -> list[Any]:
@@ -81,7 +87,7 @@ def doctor_blocks(report: DoctorReport) -> tuple[str, list[Block]]:
         findings = sorted(
             _distinct(findings), key=lambda f: (STATUSES.index(f.status), f.check, _natural(f.target))
         )
-        lines = [times_in(_finding_text(f), slack=True) for f in findings if f.status != "ok"]
+        lines = [_finding_text(f) for f in findings if f.status != "ok"]
         fine = [f for f in findings if f.status == "ok"]
         if fine:
             names = ", ".join(sorted({f.check for f in fine}))

@@ -69,3 +69,19 @@ finding = st.builds(
 def test_any_report_is_a_message_slack_accepts(findings: list[Finding], cut: list[str]) -> None:
     text, blocks = doctor_blocks(DoctorReport(findings=findings, cut_short=cut))
     assert problems(blocks, text=text) == []
+
+
+def test_text_is_escaped_once_and_times_become_slack_dates() -> None:
+    finding = Finding(
+        "dns",
+        "last sync",
+        "corp <x>",
+        "warn",
+        "synced at 2026-12-06T05:32:55+00:00 by <!channel>",
+        "`a && b`",
+    )
+    _, blocks = doctor_blocks(DoctorReport(findings=[finding]))
+    text = blocks[2]["text"]["text"]
+    assert "`a &amp;&amp; b`" in text and "&amp;amp;" not in text
+    assert "&lt;!channel&gt;" in text and "<!channel>" not in text
+    assert "<!date^" in text and "2026-12-06T05:32:55" not in text
