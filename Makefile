@@ -3,7 +3,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LAMBDA_FUNCTIONS := SlackFunction LazyFailureFunction SesFeedbackFunction DeviceRegistrationFunction DnsMirrorFunction
-PIP_INSTALL ?= $(PYTHON) -m pip install --quiet --target "$(ARTIFACTS_DIR)" -r requirements.txt
 
 .PHONY: demo test lint typecheck unit bench smoke clean $(addprefix build-,$(LAMBDA_FUNCTIONS))
 
@@ -46,14 +45,58 @@ smoke: $(STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
-# `sam build` calls build-<FunctionLogicalId> (template.yaml: BuildMethod makefile) with ARTIFACTS_DIR set.
-# opsbot's modules are compiled here because Lambda's file system is read-only: without shipped bytecode
-# every cold start compiles them again (pip already compiles the dependencies). The artifact never changes
-# once built, so the bytecode need not be checked against the source (unchecked-hash).
-$(addprefix build-,$(LAMBDA_FUNCTIONS)):
-	test -n "$(ARTIFACTS_DIR)"
-	$(PIP_INSTALL)
+# `sam build` calls build-<LogicalId> (template.yaml: BuildMethod makefile) with ARTIFACTS_DIR set; samconfig.toml
+# builds in the source folder, so SAM does not first copy this checkout (and its .venv) once per function.
+# Everything is built for the template's runtime and architecture, not this machine's: the dependencies
+# are the lock's wheels for that platform, and the bytecode is compiled by the runtime's Python version
+# (Python ignores bytecode tagged for another version, so a cold start would compile everything again).
+# The bytecode is never checked against the source (unchecked-hash): Lambda's file system is read-only
+# and an artifact never changes once built.
+LAMBDA_PYTHON_VERSION := $(shell sed -n 's/^ *Runtime: *python\([0-9][0-9.]*\).*/\1/p' template.yaml | head -n 1)
+LAMBDA_ARCHITECTURE := $(shell sed -n 's/^ *Architectures: *\[ *\([a-z0-9_]*\).*/\1/p' template.yaml | head -n 1)
+LAMBDA_PLATFORM = manylinux2014_$(if $(filter arm64,$(LAMBDA_ARCHITECTURE)),aarch64,x86_64)
+# The runtime's interpreter: python3.12 on the PATH (a pyenv shim that cannot run counts as absent), else pyenv's.
+LAMBDA_PYTHON ?= $(firstword $(foreach candidate,python$(LAMBDA_PYTHON_VERSION) $(sort $(wildcard $(HOME)/.pyenv/versions/$(LAMBDA_PYTHON_VERSION).*/bin/python$(LAMBDA_PYTHON_VERSION))),$(shell $(candidate) -c 'import sys; print("$(candidate)" if "%d.%d" % sys.version_info[:2] == "$(LAMBDA_PYTHON_VERSION)" else "")' 2>/dev/null)))
+LAMBDA_COMPILE = "$(LAMBDA_PYTHON)" -m compileall -q -j 0 --invalidation-mode unchecked-hash
+LAYER_PIP_INSTALL ?= "$(LAMBDA_PYTHON)" -m pip install --quiet --no-compile --disable-pip-version-check --root-user-action=ignore \
+	--platform $(LAMBDA_PLATFORM) --implementation cp --python-version $(LAMBDA_PYTHON_VERSION) --only-binary=:all: \
+	--require-hashes -r requirements.lock --target "$(ARTIFACTS_DIR)/python"
+
+.PHONY: lambda-python lock lock-check build-DependenciesLayer
+
+# Refuses, with the reason, rather than ship bytecode that the runtime would ignore.
+lambda-python:
+	@test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set: sam build sets it (make build-<Function> ARTIFACTS_DIR=/some/folder by hand)." >&2; exit 1; }
+	@test -n "$(LAMBDA_PYTHON_VERSION)" || { echo "template.yaml names no pythonX.Y Runtime, so the build cannot tell which Python to compile for." >&2; exit 1; }
+	@"$(LAMBDA_PYTHON)" -c 'import sys; sys.exit("%d.%d" % sys.version_info[:2] != "$(LAMBDA_PYTHON_VERSION)")' 2>/dev/null || { \
+	  echo "The functions run python$(LAMBDA_PYTHON_VERSION) (template.yaml), but '$(or $(LAMBDA_PYTHON),python$(LAMBDA_PYTHON_VERSION))' is not a working Python $(LAMBDA_PYTHON_VERSION): install it (or pass LAMBDA_PYTHON=/path/to/python$(LAMBDA_PYTHON_VERSION)), or build in the SAM build image with 'sam build --use-container'. Bytecode compiled by another version would be ignored by the runtime." >&2; exit 1; }
+
+# The dependencies, once for every function: exactly the lock's versions and hashes, wheels for the
+# runtime's platform only (no source builds, which would compile for this machine).
+build-DependenciesLayer: lambda-python
+	rm -rf "$(ARTIFACTS_DIR)/python"
+	$(LAYER_PIP_INSTALL)
+	rm -rf "$(ARTIFACTS_DIR)/python/bin"
+	$(LAMBDA_COMPILE) "$(ARTIFACTS_DIR)/python"
+
+# opsbot's own code only; its dependencies come from DependenciesLayer (/opt/python on Lambda).
+$(addprefix build-,$(LAMBDA_FUNCTIONS)): lambda-python
 	rm -rf "$(ARTIFACTS_DIR)/bot" "$(ARTIFACTS_DIR)/handlers"
 	cp -R bot handlers "$(ARTIFACTS_DIR)/"
 	find "$(ARTIFACTS_DIR)/bot" "$(ARTIFACTS_DIR)/handlers" -name __pycache__ -prune -exec rm -rf {} +
-	$(PYTHON) -m compileall -q --invalidation-mode unchecked-hash "$(ARTIFACTS_DIR)/bot" "$(ARTIFACTS_DIR)/handlers"
+	$(LAMBDA_COMPILE) "$(ARTIFACTS_DIR)/bot" "$(ARTIFACTS_DIR)/handlers"
+
+# requirements.lock: every runtime dependency of pyproject.toml, pinned with hashes, for the runtime's platform.
+# `make lock` keeps the pinned versions that still satisfy pyproject.toml; `make lock UPGRADE=1` takes the newest.
+LOCK_COMPILE = $(BIN)/uv pip compile pyproject.toml --quiet --generate-hashes --custom-compile-command "make lock" --python-version $(LAMBDA_PYTHON_VERSION) \
+	--python-platform $(if $(filter arm64,$(LAMBDA_ARCHITECTURE)),aarch64,x86_64)-manylinux2014
+lock: $(STAMP)
+	$(LOCK_COMPILE) $(if $(UPGRADE),--upgrade) --output-file requirements.lock
+
+# CI: the committed lock is what `make lock` makes of pyproject.toml (it fails when a dependency was added,
+# removed or re-bounded without running `make lock`).
+lock-check: $(STAMP)
+	@tmp=$$(mktemp -d) && cp requirements.lock "$$tmp/requirements.lock" && \
+	$(LOCK_COMPILE) --output-file "$$tmp/requirements.lock" && \
+	if diff -u requirements.lock "$$tmp/requirements.lock"; then rm -rf "$$tmp"; echo "requirements.lock matches pyproject.toml"; \
+	else rm -rf "$$tmp"; echo "requirements.lock does not match pyproject.toml: run 'make lock' and commit it." >&2; exit 1; fi

@@ -1,11 +1,11 @@
-"""Cold start as Lambda runs it: the SlackFunction's build (and its layers', once it has any) imported by the
+"""Cold start as Lambda runs it: the SlackFunction's build and its layers' imported by the
 template's runtime Python in a fresh interpreter, then its first request, against a minimal Bolt app.
 
 Both sides are built the way `sam build` builds them, with the template's runtime Python (python3.12; the
-bench says so and skips when this machine has none): opsbot by `make build-SlackFunction` (requirements
-pip-installed with --target, bot/ and handlers/ copied and compiled), plus `make build-<Layer>` for every
-layer the template builds with its Makefile (the layer's `python/` folder is on the path after the
-function's, as Lambda puts /opt/python after /var/task). The baseline is a minimal Bolt app with one
+bench says so and skips when this machine has none): opsbot by `make build-SlackFunction` (bot/ and
+handlers/ copied and compiled), plus `make build-<Layer>` for every layer the template builds with its
+Makefile (DependenciesLayer: requirements.lock's wheels for the runtime's platform, compiled; the layer's
+`python/` folder is on the path after the function's, as Lambda puts /opt/python after /var/task). The baseline is a minimal Bolt app with one
 lazy listener on Bolt's Lambda adapter, its dependencies (slack_bolt and boto3, the same versions as
 opsbot's) pip-installed with --target by the same interpreter. boto3 is packaged on both sides: the
 path holds only the artifact, where Lambda would add its runtime's own copy.
@@ -196,7 +196,7 @@ def _cached(name: str, key: str, build: Any) -> Path:
 
 def _make(target: str, python: Path) -> Any:
     def build(folder: Path) -> None:
-        subprocess.run(["make", "-s", target, f"PYTHON={python}", f"ARTIFACTS_DIR={folder}"], cwd=ROOT, check=True,
+        subprocess.run(["make", "-s", target, f"LAMBDA_PYTHON={python}", f"ARTIFACTS_DIR={folder}"], cwd=ROOT, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
 
     return build
@@ -217,7 +217,7 @@ class Side:
 def build_sides(python: Path, layers: list[str]) -> tuple[Side, Side]:
     sources = [
         ROOT / "Makefile",
-        ROOT / "requirements.txt",
+        ROOT / "requirements.lock",
         ROOT / "bot",
         ROOT / "handlers",
         ROOT / "template.yaml",
@@ -226,7 +226,7 @@ def build_sides(python: Path, layers: list[str]) -> tuple[Side, Side]:
     layer_dirs = [
         _cached(
             layer,
-            _digest(python, ROOT / "Makefile", ROOT / "requirements.txt"),
+            _digest(python, ROOT / "Makefile", ROOT / "requirements.lock"),
             _make(f"build-{layer}", python),
         )
         / "python"
