@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from bot.config import Settings
 from bot.core.ops.checks.slack import SlackReader
 from bot.core.ops.doctor import AREAS, DoctorReport, Finding, Probe, run_probes
-from bot.errors import UsageError, echo
+from bot.errors import UsageError, echo, echo_all
 
 # One module per area under bot.core.ops.checks, each with ``probes(context) -> list[Probe]``; slack is
 # built separately because it needs the reader the caller passes.
@@ -59,7 +59,7 @@ def parse_areas(text: str | None) -> tuple[str, ...]:
     wanted = tuple(dict.fromkeys(word.strip().lower().lstrip("/") for word in words if word.strip("/ ")))
     unknown = [a for a in wanted if a not in AREAS]
     if unknown:
-        raise UsageError(f"Unknown area {', '.join(unknown)}: the doctor checks {', '.join(AREAS)}.")
+        raise UsageError(f"Unknown area {echo_all(unknown)}: the doctor checks {', '.join(AREAS)}.")
     return wanted
 
 
