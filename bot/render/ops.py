@@ -57,7 +57,7 @@ def _finding_text(finding: Finding) -> str:
 
 def _natural(text: str) -> list[Any]:
     """qa2 before qa10."""
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
+    return [int(part) if part.isdecimal() else part for part in re.split(r"(\d+)", text)]
 
 
 def _distinct(findings: list[Finding]) -> list[Finding]:

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from types import ModuleType
-from typing import Any
 
 import pytest
-from botocore.client import BaseClient
-from botocore.exceptions import ClientError
 
 from bot.config import Settings
 from bot.core.ops.commands import DoctorContext
 from bot.core.ops.doctor import Finding, run_probes
 from tests.dns.conftest import start_master, zone_env  # noqa: F401 (fixtures of the dns checks' tests)
 from tests.fanout.conftest import fanout  # noqa: F401 (the fan-out checks' tests)
+from tests.ops.denial import denied
 
 
 def settings_with(**env: str) -> Settings:
@@ -34,31 +33,8 @@ def only(findings: list[Finding], check: str) -> Finding:
 
 
 @pytest.fixture
-def deny(monkeypatch: pytest.MonkeyPatch) -> Callable[..., list[str]]:
+def deny() -> Iterator[Callable[..., list[str]]]:
     """``deny("DescribeTable", ...)``: those operations fail as IAM refuses them (after botocore's
-    retries, as the caller sees it); returns the list of refused calls."""
-    refused: list[str] = []
-    real = BaseClient._make_api_call
-
-    def arm(*operations: str) -> list[str]:
-        def make_api_call(self: Any, operation_name: str, api_params: Mapping[str, Any]) -> Any:
-            if operation_name in operations:
-                refused.append(operation_name)
-                prefix = self.meta.service_model.signing_name
-                raise ClientError(
-                    {
-                        "Error": {
-                            "Code": "AccessDeniedException",
-                            "Message": "User: arn:aws:sts::123456789012:assumed-role/opsbot/x is not "
-                            f"authorized to perform: {prefix}:{operation_name}",
-                        },
-                        "ResponseMetadata": {"HTTPStatusCode": 400},
-                    },
-                    operation_name,
-                )
-            return real(self, operation_name, api_params)
-
-        monkeypatch.setattr(BaseClient, "_make_api_call", make_api_call)
-        return refused
-
-    return arm
+    retries, as the caller sees it) until the test ends; returns the list of refused calls."""
+    with ExitStack() as stack:
+        yield lambda *operations: stack.enter_context(denied(*operations))
