@@ -53,7 +53,8 @@ clean:
 # The bytecode is never checked against the source (unchecked-hash): Lambda's file system is read-only
 # and an artifact never changes once built.
 LAMBDA_PYTHON_VERSION := $(shell sed -n 's/^ *Runtime: *python\([0-9][0-9.]*\).*/\1/p' template.yaml | head -n 1)
-LAMBDA_ARCHITECTURE := $(shell sed -n 's/^ *Architectures: *\[ *\([a-z0-9_]*\).*/\1/p' template.yaml | head -n 1)
+# Architectures as a flow list ([arm64], ["arm64"]) or a block list (the next line's "- arm64").
+LAMBDA_ARCHITECTURE := $(shell sed -n '/^ *Architectures:/{N;p;q;}' template.yaml | grep -o -m 1 -E 'arm64|x86_64' | head -n 1)
 LAMBDA_PLATFORM = manylinux2014_$(if $(filter arm64,$(LAMBDA_ARCHITECTURE)),aarch64,x86_64)
 # The runtime's interpreter: python3.12 on the PATH (a pyenv shim that cannot run counts as absent), else pyenv's.
 LAMBDA_PYTHON ?= $(firstword $(foreach candidate,python$(LAMBDA_PYTHON_VERSION) $(sort $(wildcard $(HOME)/.pyenv/versions/$(LAMBDA_PYTHON_VERSION).*/bin/python$(LAMBDA_PYTHON_VERSION))),$(shell $(candidate) -c 'import sys; print("$(candidate)" if "%d.%d" % sys.version_info[:2] == "$(LAMBDA_PYTHON_VERSION)" else "")' 2>/dev/null)))
@@ -68,6 +69,7 @@ LAYER_PIP_INSTALL ?= "$(LAMBDA_PYTHON)" -m pip install --quiet --no-compile --di
 lambda-python:
 	@test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set: sam build sets it (make build-<Function> ARTIFACTS_DIR=/some/folder by hand)." >&2; exit 1; }
 	@test -n "$(LAMBDA_PYTHON_VERSION)" || { echo "template.yaml names no pythonX.Y Runtime, so the build cannot tell which Python to compile for." >&2; exit 1; }
+	@test -n "$(LAMBDA_ARCHITECTURE)" || { echo "template.yaml names no arm64 or x86_64 Architectures, so the build cannot tell which platform's wheels to ship." >&2; exit 1; }
 	@"$(LAMBDA_PYTHON)" -c 'import sys; sys.exit("%d.%d" % sys.version_info[:2] != "$(LAMBDA_PYTHON_VERSION)")' 2>/dev/null || { \
 	  echo "The functions run python$(LAMBDA_PYTHON_VERSION) (template.yaml), but '$(or $(LAMBDA_PYTHON),python$(LAMBDA_PYTHON_VERSION))' is not a working Python $(LAMBDA_PYTHON_VERSION): install it (or pass LAMBDA_PYTHON=/path/to/python$(LAMBDA_PYTHON_VERSION)), or build in the SAM build image with 'sam build --use-container'. Bytecode compiled by another version would be ignored by the runtime." >&2; exit 1; }
 
@@ -88,7 +90,7 @@ $(addprefix build-,$(LAMBDA_FUNCTIONS)): lambda-python
 
 # requirements.lock: every runtime dependency of pyproject.toml, pinned with hashes, for the runtime's platform.
 # `make lock` keeps the pinned versions that still satisfy pyproject.toml; `make lock UPGRADE=1` takes the newest.
-LOCK_COMPILE = $(BIN)/uv pip compile pyproject.toml --quiet --generate-hashes --custom-compile-command "make lock" --python-version $(LAMBDA_PYTHON_VERSION) \
+LOCK_COMPILE = $(BIN)/uv pip compile pyproject.toml --quiet --generate-hashes --only-binary :all: --custom-compile-command "make lock" --python-version $(LAMBDA_PYTHON_VERSION) \
 	--python-platform $(if $(filter arm64,$(LAMBDA_ARCHITECTURE)),aarch64,x86_64)-manylinux2014
 lock: $(STAMP)
 	$(LOCK_COMPILE) $(if $(UPGRADE),--upgrade) --output-file requirements.lock

@@ -92,8 +92,19 @@ class RequestContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         for key, value in _fields.get().items():
             if key not in record.__dict__:
-                setattr(record, key, dict(value) if isinstance(value, Mapping) else value)
+                setattr(record, key, _plain(value))
         return True
+
+
+def _plain(value: Any) -> Any:
+    """JSON as Lambda's formatter writes it (it has no fallback encoder: one value it cannot encode would
+    lose the line): strings, numbers, booleans and None as they are, mappings of those, anything else as
+    its str()."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return str(value)
 
 
 def install(root: logging.Logger | None = None) -> None:

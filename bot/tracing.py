@@ -17,6 +17,7 @@ import contextlib
 import functools
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
@@ -54,12 +55,22 @@ def setup_from_env() -> None:
             error,
         )
         return
-    setup(BatchSpanProcessor(OTLPSpanExporter()))
+    # A collector that is down must cost an invocation little: the exporter gives up after EXPORT_SECONDS
+    # (unless OTEL_EXPORTER_OTLP_TIMEOUT says otherwise), and the flush at the end waits at most FLUSH_SECONDS.
+    timeout = None if os.environ.get("OTEL_EXPORTER_OTLP_TIMEOUT") else EXPORT_SECONDS
+    setup(BatchSpanProcessor(OTLPSpanExporter(timeout=timeout) if timeout else OTLPSpanExporter()))
+
+
+EXPORT_SECONDS = 0.5
+FLUSH_SECONDS = 0.3
 
 
 def setup(processor: Any) -> None:
-    """Trace through ``processor`` (tests pass a SimpleSpanProcessor around an in-memory exporter)."""
+    """Trace through ``processor`` (tests pass a SimpleSpanProcessor around an in-memory exporter). A second
+    setup replaces the first: every call is traced once."""
     global _tracer, _provider
+    if _provider is not None:
+        shutdown()
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
 
@@ -201,5 +212,16 @@ def invocation(name: str, context: Any) -> Iterator[None]:
         with _tracer.start_as_current_span(name, kind=SpanKind.SERVER, attributes=attributes):
             yield
     finally:
-        assert _provider is not None
-        _provider.force_flush(timeout_millis=2000)
+        _flush_bounded(FLUSH_SECONDS)
+
+
+def _flush_bounded(seconds: float) -> None:
+    """Send the invocation's spans before Lambda freezes the container, but never hold the answer for a
+    collector that does not answer: the SDK's force_flush ignores its own timeout (it exports in the calling
+    thread), so it runs on a daemon thread joined for ``seconds``."""
+    provider = _provider
+    if provider is None:
+        return
+    flusher = threading.Thread(target=provider.force_flush, daemon=True, name="otel-flush")
+    flusher.start()
+    flusher.join(seconds)

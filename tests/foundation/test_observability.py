@@ -361,3 +361,55 @@ def test_tracing_is_a_switch_with_its_layer() -> None:
     functions = of_type(t["Resources"], "AWS::Serverless::Function")
     unconditional = {f"{n}Role" for n, f in functions.items() if "Condition" not in f}
     assert {r["Ref"] for r in roles} == unconditional
+
+
+def test_a_value_json_cannot_encode_is_written_as_text(capture: Capture) -> None:
+    """Lambda's formatter has no fallback encoder: a field it could not encode would lose the line."""
+    observability.start_request(ref=Path("/x"), account=b"1234")  # type: ignore[arg-type]
+    logging.getLogger("opsbot.test").warning("y")
+    record = capture.records[-1]
+    fields = {"ref": record.ref, "account": record.account}  # type: ignore[attr-defined]
+    assert json.loads(json.dumps(fields)) == {"ref": "/x", "account": "b'1234'"}
+
+
+@pytest.mark.serial  # a wall-clock bound
+def test_a_collector_that_is_down_costs_an_invocation_little(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing listens where spans go: the invocation still ends at once (the ack has 2.5 s in all)."""
+    import socket
+    import time
+
+    free = socket.socket()
+    free.bind(("127.0.0.1", 0))
+    port = free.getsockname()[1]
+    free.close()
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("OPSBOT_TRACING", "On")
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_TIMEOUT", raising=False)
+    tracing.setup_from_env()
+    context = SimpleNamespace(
+        aws_request_id="r1", invoked_function_arn="arn:aws:lambda:us-east-1:1:function:f"
+    )
+    try:
+        began = time.monotonic()
+        with tracing.invocation("slack", context):
+            pass
+        assert time.monotonic() - began < 1.0
+    finally:
+        tracing.shutdown()
+
+
+def test_setting_tracing_up_twice_traces_each_call_once(aws: None) -> None:
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from bot.aws.clients import client
+
+    first, second = InMemorySpanExporter(), InMemorySpanExporter()
+    tracing.setup(SimpleSpanProcessor(first))
+    tracing.setup(SimpleSpanProcessor(second))  # replaces the first: botocore is wrapped once
+    try:
+        client("logs").describe_log_groups()
+        assert [s.name for s in second.get_finished_spans()] == ["logs.DescribeLogGroups"]
+        assert first.get_finished_spans() == ()
+    finally:
+        tracing.shutdown()
