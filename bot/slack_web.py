@@ -40,7 +40,11 @@ class SlackWebReader:
                 f"Slack answered {error.response.get('error', 'an error')} to {method}"
             ) from error
         except Exception as error:  # no connection, a timeout: said as a sentence, not a trace
-            raise OpsbotError(f"Slack could not be reached for {method} ({type(error).__name__})") from error
+            from bot.core.ops.checks.slack import SlackUnreachable
+
+            raise SlackUnreachable(
+                f"Slack could not be reached for {method} ({type(error).__name__})"
+            ) from error
 
     def auth(self) -> Any:
         from bot.core.ops.checks.slack import SlackAuth

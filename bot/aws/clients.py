@@ -35,9 +35,20 @@ _region: ContextVar[str] = ContextVar("opsbot_region", default="")
 
 
 def default_region() -> str:
+    """The region asked for (``region_override``), else the environment's, else the profile's (boto3 reads
+    ~/.aws/config for AWS_PROFILE), else us-east-1."""
     return (
-        _region.get() or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        _region.get()
+        or os.environ.get("AWS_REGION")
+        or os.environ.get("AWS_DEFAULT_REGION")
+        or _profile_region()
     )
+
+
+def _profile_region() -> str:
+    import boto3
+
+    return boto3.session.Session().region_name or "us-east-1"
 
 
 @contextmanager

@@ -89,8 +89,8 @@ def require_embedded_aws() -> None:
     missing = [m for m in ("moto", "flask", "flask_cors") if importlib.util.find_spec(m) is None]
     if missing:
         raise ConfigError(
-            "The embedded AWS needs moto's server, which is not installed here: "
-            "pip install 'opsbot[demo]' (in a checkout, `make demo` installs it)."
+            "The embedded AWS needs moto's server, which is not installed here: install opsbot with its "
+            "demo extra, pip install '.[demo]' in a checkout (`make demo` does it)."
         )
 
 

@@ -32,7 +32,7 @@ def _doctor(args: argparse.Namespace) -> int:
 
 def _slack(settings: Settings) -> tuple[Any, bool | None]:
     """The Slack reader when a token is configured here (environment or secret), and whether a signing
-    secret is. A secret that cannot be read leaves Slack unchecked rather than failing the run."""
+    secret is. A secret that cannot be read leaves Slack unchecked, saying why, rather than failing the run."""
     from bot.errors import OpsbotError
     from bot.slack_secrets import SlackSecrets
     from bot.slack_web import SlackWebReader, web_client
@@ -42,9 +42,27 @@ def _slack(settings: Settings) -> tuple[Any, bool | None]:
     try:
         secrets = SlackSecrets(settings)
         token, signing = secrets.bot_token(), secrets.signing_secret()
-    except OpsbotError:
-        return None, False
+    except OpsbotError as error:
+        return _Unreadable(
+            f"the Slack secret {settings.slack_secret_id} could not be read here: {error.message}"
+        ), None
     return (SlackWebReader(web_client(settings)) if token else None), bool(signing)
+
+
+class _Unreadable:
+    """A SlackReader whose every question ends in why the secret could not be read (a skip, not a verdict
+    on the deployment's token)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def auth(self) -> Any:
+        from bot.core.ops.checks.slack import SlackSecretUnreadable
+
+        raise SlackSecretUnreadable(self.reason)
+
+    def channel(self, channel_id: str) -> Any:
+        return self.auth()
 
 
 def add_parser(subparsers: Any) -> None:

@@ -19,7 +19,7 @@ def test_demo_without_moto_says_how_to_install_it(monkeypatch: pytest.MonkeyPatc
     )
     assert main(["demo", "--run", "/ops help"]) == 3
     err = capsys.readouterr().err
-    assert "pip install 'opsbot[demo]'" in err and "Traceback" not in err
+    assert "pip install '.[demo]'" in err and "Traceback" not in err
 
 
 def test_the_manifest_is_package_data(capsys: Any) -> None:

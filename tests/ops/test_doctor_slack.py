@@ -165,3 +165,37 @@ def test_cli_doctor_with_aws_unreachable_says_it_once_and_exits_1(
     skipped = {c["area"] for c in checks if c["check"] == "AWS reads"}
     assert skipped == {"aws", "apilogs", "mail", "device", "dns", "fanout"}
     assert document["seconds"] < 15
+
+
+class Unreachable(FakeReader):
+    def auth(self) -> SlackAuth:
+        from bot.core.ops.checks.slack import SlackUnreachable
+
+        raise SlackUnreachable("Slack could not be reached for auth.test (URLError)")
+
+    def channel(self, channel_id: str) -> SlackChannel:
+        self.auth()
+        raise AssertionError
+
+
+def test_slack_out_of_reach_is_not_blamed_on_the_token() -> None:
+    found = by_check(slack_findings(Unreachable(None)))
+    assert found["token"].status == "warn" and "could not be reached" in found["token"].detail
+    assert "slack.com" in found["token"].fix and "OAuth" not in found["token"].fix
+    assert found["can post in the mail alert channel"].status == "skip"
+
+
+def test_cli_doctor_says_why_the_slack_secret_could_not_be_read(
+    state_table: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """OPSBOT_SLACK_SECRET_ID names a secret that does not exist: Slack is not checked, and the answer
+    says why, instead of a failing signing secret and the advice to put it there."""
+    from bot.cli import main
+
+    monkeypatch.setenv("OPSBOT_SLACK_SECRET_ID", "opsbot/nowhere")
+    monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
+    monkeypatch.delenv("SLACK_SIGNING_SECRET", raising=False)
+    main(["doctor", "--only", "slack", "--json"])
+    checks = {c["check"]: c for c in json.loads(capsys.readouterr().out)["checks"]}
+    assert checks["signing secret"]["status"] == "skip"
+    assert checks["token"]["status"] == "warn" and "opsbot/nowhere" in checks["token"]["detail"]

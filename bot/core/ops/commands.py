@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import os
 import re
 import time
 from collections.abc import Sequence
@@ -77,12 +78,20 @@ def validate_options(options: DoctorOptions) -> None:
         raise UsageError("The time limit must be a positive number of seconds.")
 
 
+def home_region(settings: Settings) -> str:
+    """Where opsbot's own resources are: the environment's region, or the profile's (as boto3 finds it)."""
+    from bot.aws.clients import default_region
+
+    return default_region() if not os.environ.get("AWS_REGION") else settings.region
+
+
 def probes_for(
     settings: Settings, options: DoctorOptions, *, slack: SlackReader | None, signing_secret_set: bool | None
 ) -> list[Probe]:
     from bot.core.ops.checks import slack as slack_checks
 
-    region = options.region or settings.region
+    home = home_region(settings)
+    region = options.region or home
     context = DoctorContext(settings, region, account=options.account, all_stages=options.all_stages)
     wanted = options.areas or AREAS
     found: list[Probe] = []
@@ -91,7 +100,7 @@ def probes_for(
     for area, module in AREA_MODULES.items():
         if area in wanted:
             area_probes = importlib.import_module(module).probes(context)
-            if area in AREAS_IN_REGION and region != settings.region:
+            if area in AREAS_IN_REGION and region != home:
                 area_probes = [in_region(p, region) for p in area_probes]
             found += area_probes
     return found
@@ -117,7 +126,8 @@ def doctor(
     """Run the read-only checks. ``--region`` moves the checks of what lives in a region of the account (the
     API stages) there; opsbot's own tables, topic, rule and functions are read where opsbot runs."""
     validate_options(options)
-    region = options.region or settings.region
+    home = home_region(settings)
+    region = options.region or home
     probes = probes_for(settings, options, slack=slack, signing_secret_set=signing_secret_set)
     started = time.monotonic()
     # Who the credentials are, first: when AWS cannot say, every other AWS read would fail (or hang) the
@@ -147,10 +157,8 @@ def doctor(
         report = run_probes(rest, timeout=left())
         report.findings += first.findings
     report.seconds = time.monotonic() - started
-    report.findings = with_regions(report.findings, region, settings.region)
-    report.scope = (
-        region if region == settings.region else f"{region} (opsbot's own resources: {settings.region})"
-    )
+    report.findings = with_regions(report.findings, region, home)
+    report.scope = region if region == home else f"{region} (opsbot's own resources: {home})"
     return report
 
 

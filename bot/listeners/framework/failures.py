@@ -52,7 +52,7 @@ def explain_failure(error: BaseException, ref: str) -> tuple[str, str]:
             "add it in the app's OAuth settings (bot/manifest.json) and reinstall.",
             "not_in_channel": "invite opsbot to this channel (`/invite @opsbot`) and try again.",
             "channel_not_found": "opsbot cannot see that channel; invite it or check the channel id.",
-            "invalid_auth": "the bot token is wrong or revoked; update SLACK_BOT_TOKEN.",
+            "invalid_auth": "the bot token is wrong or revoked; put the current one in the Slack secret (OPSBOT_SLACK_SECRET_ID).",
             "ratelimited": "Slack is rate-limiting opsbot; try again in a minute.",
         }
         hint = hints.get(code, "")

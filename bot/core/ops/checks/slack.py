@@ -35,6 +35,14 @@ class SlackChannel:
     is_archived: bool
 
 
+class SlackUnreachable(OpsbotError):
+    """No answer from Slack (network, timeout): says nothing about the token."""
+
+
+class SlackSecretUnreadable(OpsbotError):
+    """The Slack secret could not be read here, so Slack could not be asked."""
+
+
 class SlackReader(Protocol):
     def auth(self) -> SlackAuth: ...  # raises OpsbotError with Slack's error code in the message
 
@@ -133,6 +141,29 @@ def probes(settings: Settings, reader: SlackReader | None, *, signing_secret_set
     def token_and_scopes() -> list[Finding]:
         try:
             auth = reader.auth()
+        except SlackUnreachable as error:
+            return [
+                Finding(
+                    AREA,
+                    "token",
+                    "Slack Web API",
+                    "warn",
+                    f"not checked: {error.message}",
+                    "Check the route to slack.com from here (a function in a VPC needs a NAT gateway).",
+                )
+            ]
+        except SlackSecretUnreadable as error:
+            return [
+                Finding(
+                    AREA,
+                    "token",
+                    "Slack Web API",
+                    "warn",
+                    f"not checked: {error.message}",
+                    "Check OPSBOT_SLACK_SECRET_ID, the region it is read in (AWS_REGION) and "
+                    "secretsmanager:GetSecretValue for these credentials.",
+                )
+            ]
         except OpsbotError as error:
             return [
                 Finding(
@@ -155,6 +186,16 @@ def probes(settings: Settings, reader: SlackReader | None, *, signing_secret_set
         def post_check(channel_id: str = channel_id, purpose: str = purpose) -> list[Finding]:
             try:
                 channel = reader.channel(channel_id)
+            except (SlackUnreachable, SlackSecretUnreadable) as error:
+                return [
+                    Finding(
+                        AREA,
+                        f"can post in the {purpose}",
+                        channel_id,
+                        "skip",
+                        f"not checked: {error.message}",
+                    )
+                ]
             except OpsbotError as error:
                 return [
                     Finding(
