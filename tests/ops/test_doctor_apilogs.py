@@ -51,7 +51,7 @@ def test_a_wired_stage_is_ok_everywhere(api: str) -> None:
     assert find(report, "execution logging", "prod").status == "ok"
     assert find(report, "access log", "prod").status == "ok"
     assert find(report, "identity").status == "ok"
-    assert find(report, "state table").status == "ok"
+    assert find(report, "table", "state table").status == "ok"
     functions = find(report, "function log groups")
     assert functions.status in {"ok", "warn"}  # moto creates no group before a function logs
 
@@ -165,15 +165,15 @@ def test_logs_insights_denied_is_a_failure_with_the_action_to_allow(api: str) ->
 
 def test_the_state_table_missing_or_foreign_fails(aws: None) -> None:
     report = run()
-    assert find(report, "state table").status == "fail"
+    assert find(report, "table", "state table").status == "fail"
     client("dynamodb").create_table(
         TableName="opsbot-state",
         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
-    finding = find(run(), "state table")
-    assert finding.status == "fail" and "id HASH" in finding.detail
+    finding = find(run(), "table", "state table")
+    assert finding.status == "fail" and "id (HASH)" in finding.detail
 
 
 def test_credentials_of_another_account_fail_the_account_check(state_table: str) -> None:
@@ -206,7 +206,7 @@ def test_region_reaches_every_stage_read_and_opsbots_own_resources_stay_home(sta
     report = doctor(settings, options, slack=None, signing_secret_set=True)
     assert find(report, "execution logging", "prod").status == "ok"
     assert find(report, "CloudWatch role").status == "ok"
-    assert find(report, "state table").status == "ok"
+    assert find(report, "table", "state table").status == "ok"
     assert not [f for f in report.findings if "could not be checked" in f.detail]
     assert report.scope == "eu-west-1 (opsbot's own resources: us-east-1)"
 

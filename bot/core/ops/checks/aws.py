@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from bot.aws.clients import client
-from bot.aws.errors import ACCESS_DENIED_CODES, error_code, translate
+from bot.aws.errors import translate
+from bot.aws.wiring import TableKeys
+from bot.core.ops.checks.tables import table_finding
 from bot.core.ops.commands import DoctorContext
 from bot.core.ops.doctor import Finding, Probe
 
@@ -44,51 +46,22 @@ def identity(context: DoctorContext) -> list[Finding]:
 
 
 def state_table(context: DoctorContext) -> list[Finding]:
-    table = context.settings.state_table
-    try:
-        described = client("dynamodb").describe_table(TableName=table)["Table"]
-    except Exception as error:
-        code = error_code(error)
-        if code == "ResourceNotFoundException":
-            return [
-                Finding(
-                    AREA,
-                    "state table",
-                    table,
-                    "fail",
-                    "does not exist: audit records, locks and sync state have nowhere to go",
-                    "Deploy the stack (it creates the table), or set OPSBOT_STATE_TABLE to the table's name.",
-                )
-            ]
-        if code in ACCESS_DENIED_CODES:
-            return [
-                Finding(
-                    AREA,
-                    "state table",
-                    table,
-                    "fail",
-                    translate(error, resource=f"table {table}").message,
-                    "Grant dynamodb:DescribeTable, GetItem, PutItem, UpdateItem, DeleteItem and Query on it.",
-                )
-            ]
-        raise translate(error, resource=f"table {table}") from error
-    keys = {k["AttributeName"]: k["KeyType"] for k in described.get("KeySchema", [])}
-    if keys != {"pk": "HASH", "sk": "RANGE"}:
-        return [
-            Finding(
-                AREA,
-                "state table",
-                table,
-                "fail",
-                f"its key is {', '.join(f'{n} {t}' for n, t in keys.items())}, not pk HASH + sk RANGE",
-                "Point OPSBOT_STATE_TABLE at the stack's StateTable; this table belongs to something else.",
-            )
-        ]
-    return [Finding(AREA, "state table", table, "ok", f"exists ({described.get('TableStatus', '?')})")]
+    """Audit records, locks and sync state have nowhere to go without it (the shared table check)."""
+    return [
+        table_finding(
+            AREA,
+            "state table",
+            context.settings.state_table,
+            TableKeys("pk", "sk"),
+            missing_fix="Deploy the stack (it creates the table), or set OPSBOT_STATE_TABLE to the name in "
+            "the stack's StateTableName output.",
+            setting="OPSBOT_STATE_TABLE (the stack's StateTableName output)",
+        )
+    ]
 
 
 def probes(context: DoctorContext) -> list[Probe]:
     return [
         Probe(AREA, "identity", f"region {context.region}", lambda: identity(context)),
-        Probe(AREA, "state table", context.settings.state_table, lambda: state_table(context)),
+        Probe(AREA, "table", context.settings.state_table, lambda: state_table(context)),
     ]
