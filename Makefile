@@ -27,10 +27,11 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # The suite in parallel (each worker has its own moto, ports and tables), then the tests that assert on the
-# wall clock alone, so that a busy machine cannot make them fail. Two workers a core: with one, the cores
-# stood idle a third of the time (tests wait on subprocesses, sockets and retry pauses); on 2 cores the
-# parallel run took 233 s with 2 workers, 196 s with 3, 186 s with 4.
-TEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; print(2 * (os.cpu_count() or 1))')
+# wall clock alone, so that a busy machine cannot make them fail. Three workers for two cores: with one a
+# core, the cores stood idle a third of the time (tests wait on subprocesses, sockets and retry pauses); on
+# 2 cores the parallel run took 233 s with 2 workers, 196 s with 3, 186 s with 4 (4 crowds the tests that
+# wait on short timeouts more, for 10 s less).
+TEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; print((3 * (os.cpu_count() or 1) + 1) // 2)')
 # Bytecode is written (into the git-ignored __pycache__ folders) even where PYTHONDONTWRITEBYTECODE is set:
 # pytest keeps each test module with its asserts rewritten as bytecode, and without it every pytest process
 # (each worker, then the serial run) rewrites all of tests/ again, about 8 s of CPU each.
