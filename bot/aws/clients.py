@@ -8,6 +8,7 @@ that suit an interactive bot, and assume-role for cross-account access.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -45,7 +46,9 @@ def default_region() -> str:
     )
 
 
+@functools.cache
 def _profile_region() -> str:
+    # Read once (it parses ~/.aws/config): default_region() is asked on every client lookup.
     import boto3
 
     return boto3.session.Session().region_name or "us-east-1"
@@ -173,5 +176,6 @@ def clear_caches() -> None:
     with _lock:
         _clients.clear()
         _sessions.clear()
+    _profile_region.cache_clear()
     for clear in _other_caches:
         clear()

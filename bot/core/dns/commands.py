@@ -445,25 +445,13 @@ def apply(
             stale = _applied_since(zone, prepared.last_sync, current)
             if stale:
                 log.warning("DNS %s: %s", zone.name, stale)
-                return ApplyResult(
-                    zone,
-                    plan,
-                    refused=(stale,),
-                    stale=True,
-                    forced=force,
-                    seconds=time.perf_counter() - started,
-                )
-            version = _claim(state, zone, current, touches_route53=_touches_route53(prepared), now=now)
-            if version is None:
-                stale = _stale_message(zone, state.get_sync_state(zone.state_key))
-                return ApplyResult(
-                    zone,
-                    plan,
-                    refused=(stale,),
-                    stale=True,
-                    forced=force,
-                    seconds=time.perf_counter() - started,
-                )
+            else:
+                version = _claim(state, zone, current, touches_route53=_touches_route53(prepared), now=now)
+                if version is None:  # another run claimed the zone between our read and our claim
+                    stale = _stale_message(zone, state.get_sync_state(zone.state_key))
+            if stale:
+                seconds = time.perf_counter() - started
+                return ApplyResult(zone, plan, refused=(stale,), stale=True, forced=force, seconds=seconds)
         if state is not None and plan.batches:
             # From the first batch on, the snapshot may no longer be what Route 53 holds; a run that stops
             # half-way (a Lambda timeout) must leave none behind. _record keeps the new one.

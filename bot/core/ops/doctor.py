@@ -114,28 +114,17 @@ def _order(finding: Finding) -> tuple[int, int, str, str]:
 def finding_from_error(probe: Probe, error: BaseException) -> Finding:
     """A probe that raised: the check could not be made. Its sentence (a translated AWS error names the
     missing permission) is the detail; the doctor's own read permissions are the fix."""
-    if isinstance(error, AwsError):
-        return Finding(
-            probe.area,
-            probe.check,
-            probe.target,
-            "warn",
-            f"could not be checked: {error.message}",
-            error.hint
-            or (
-                "Grant the read permission named above to the role opsbot runs as, then run it again."
-                if error.code in ACCESS_DENIED_CODES
-                else "Run it again; if it persists, see opsbot's log."
-            ),
-        )
     if isinstance(error, OpsbotError):
+        if error.hint:
+            fix = error.hint
+        elif isinstance(error, AwsError) and error.code in ACCESS_DENIED_CODES:
+            fix = "Grant the read permission named above to the role opsbot runs as, then run it again."
+        elif isinstance(error, AwsError):
+            fix = "Run it again; if it persists, see opsbot's log."
+        else:
+            fix = ""
         return Finding(
-            probe.area,
-            probe.check,
-            probe.target,
-            "warn",
-            f"could not be checked: {error.message}",
-            error.hint or "",
+            probe.area, probe.check, probe.target, "warn", f"could not be checked: {error.message}", fix
         )
     # INFO, not ERROR: the finding says it; the trace is for the log (Lambda's), not a terminal's stderr.
     logger.info("doctor probe %s (%s) failed", probe.check, probe.target, exc_info=error)

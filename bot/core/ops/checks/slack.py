@@ -38,9 +38,21 @@ class SlackChannel:
 class SlackUnreachable(OpsbotError):
     """No answer from Slack (network, timeout): says nothing about the token."""
 
+    def __init__(self, message: str) -> None:
+        super().__init__(
+            message, hint="Check the route to slack.com from here (a function in a VPC needs a NAT gateway)."
+        )
+
 
 class SlackSecretUnreadable(OpsbotError):
     """The Slack secret could not be read here, so Slack could not be asked."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(
+            message,
+            hint="Check OPSBOT_SLACK_SECRET_ID, the region it is read in (AWS_REGION) and "
+            "secretsmanager:GetSecretValue for these credentials.",
+        )
 
 
 class SlackReader(Protocol):
@@ -141,27 +153,11 @@ def probes(settings: Settings, reader: SlackReader | None, *, signing_secret_set
     def token_and_scopes() -> list[Finding]:
         try:
             auth = reader.auth()
-        except SlackUnreachable as error:
+        except (SlackUnreachable, SlackSecretUnreadable) as error:
+            # Slack was not asked: nothing is known of the token, so no advice about it.
             return [
                 Finding(
-                    AREA,
-                    "token",
-                    "Slack Web API",
-                    "warn",
-                    f"not checked: {error.message}",
-                    "Check the route to slack.com from here (a function in a VPC needs a NAT gateway).",
-                )
-            ]
-        except SlackSecretUnreadable as error:
-            return [
-                Finding(
-                    AREA,
-                    "token",
-                    "Slack Web API",
-                    "warn",
-                    f"not checked: {error.message}",
-                    "Check OPSBOT_SLACK_SECRET_ID, the region it is read in (AWS_REGION) and "
-                    "secretsmanager:GetSecretValue for these credentials.",
+                    AREA, "token", "Slack Web API", "warn", f"not checked: {error.message}", error.hint or ""
                 )
             ]
         except OpsbotError as error:
