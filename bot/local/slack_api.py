@@ -20,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from bot.core.ops.checks.slack import manifest_scopes
 from bot.render.blocks import problems
 
 RESPONSE_URL_USES = 5  # Slack allows five uses of a response_url
@@ -59,14 +60,6 @@ class ResponseUrl:
 Listener = Callable[[str, Message], None]
 
 
-def _manifest_scopes() -> tuple[str, ...]:
-    """The bot scopes the app's manifest asks for: what an installed app's token holds."""
-    from pathlib import Path
-
-    manifest = json.loads((Path(__file__).resolve().parents[1] / "manifest.json").read_text())
-    return tuple(manifest["oauth_config"]["scopes"]["bot"])
-
-
 class LocalSlack:
     def __init__(
         self,
@@ -91,7 +84,7 @@ class LocalSlack:
         # Channels the bot is not a member of: it cannot post there, not even an ephemeral message.
         self.bot_absent: set[str] = set()
         # The bot token's scopes, sent as Slack sends them on every Web API answer (x-oauth-scopes).
-        self.scopes: tuple[str, ...] = _manifest_scopes()
+        self.scopes: tuple[str, ...] = manifest_scopes()
         self.calls: list[ApiCall] = []
         self.messages: list[Message] = []
         self.views: list[dict[str, Any]] = []
