@@ -185,6 +185,7 @@ class RequestFolder:
     def for_discovery(cls, discovery: Discovery, **options: Any) -> RequestFolder:
         """A folder for the groups of an API stage: which are API Gateway's, which function logs where."""
         stage = discovery.stage
+        options.setdefault("grace_ms", GRACE_MS)
         return cls(
             api_groups=[stage.execution_log_group] if stage.execution_log_group else [],
             access_group=stage.access_log_group,
