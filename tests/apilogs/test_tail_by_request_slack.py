@@ -13,8 +13,8 @@ import pytest
 from bot.aws.clients import client
 from bot.local.apilogs_traffic import write_events
 from bot.local.seeds import apilogs as seed_module
-from tests.apilogs.test_listener import start_command, tail_message, thread_of
 from bot.local.slack_api import Message
+from tests.apilogs.test_listener import start_command, tail_message, thread_of
 from tests.support.slack import ALICE, OPS_CHANNEL, SlackHarness, find_button
 
 
@@ -109,7 +109,7 @@ def test_the_cli_tail_prints_entries_and_json_requests(
     args = ["apilogs", "tail", "--api-id", demo.api_id, "--since", "2h", "--for", "2s", "--mode", "poll"]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert f"❌ POST /orders → 502" in out and demo.failed.api_request_id in out
+    assert "❌ POST /orders → 502" in out and demo.failed.api_request_id in out
     assert out.count(f"START RequestId: {demo.failed.lambda_ids['orders-api']}") == 1
     assert main([*args, "--errors", "--json"]) == 0
     document = json.loads(capsys.readouterr().out)

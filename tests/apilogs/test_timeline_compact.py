@@ -29,7 +29,7 @@ EXEC_LINES = [
     "Starting execution for request: x",
     "HTTP Method: POST, Resource Path: /orders",
     "Method request headers: {Accept=application/json}",
-    f"Endpoint request URI: https://lambda.us-east-1.amazonaws.com/2015-03-31/functions/arn:aws:lambda:us-east-1:123456789012:function:orders-api/invocations",
+    "Endpoint request URI: https://lambda.us-east-1.amazonaws.com/2015-03-31/functions/arn:aws:lambda:us-east-1:123456789012:function:orders-api/invocations",
     "Endpoint request headers: {x-amzn-lambda-integration-tag=x}",
     "Received response. Status: 200, Integration latency: 25 ms",
     f"Endpoint response headers: {{x-amzn-RequestId={LID}}}",
