@@ -14,8 +14,14 @@ LOOKUP_TIMEOUT = 120.0
 DESCRIPTION = """\
 Look up one request across API Gateway and every Lambda function behind it, or tail them all.
 
-  opsbot apilogs ID [--api-id ID|NAME] [--stage S] [--since T] [--until T] [--timeout S] [--json]
+  opsbot apilogs ID [--api-id ID|NAME] [--stage S] [--since T] [--until T] [--timeout S] [--full] [--json]
   opsbot apilogs tail [--api-id ID|NAME] [--stage S] [--filter PATTERN] [--for 10m] [--since T]
+                      [--raw | --errors]
+
+The lookup prints a compact timeline (request line, hops, every WARN/ERROR line, the functions' own
+lines, START/REPORT) and counts what it leaves out; --full prints every line (--json always has all).
+The tail prints one entry per request with its Lambda lines folded under it; --raw prints every line
+as it comes, --errors only failing requests.
 
 ID is a REST API request id (x-amzn-RequestId), an extended request id (x-amz-apigw-id), an HTTP API
 apigw-requestid, a Lambda request id or an X-Ray trace id. API and stage default to OPSBOT_DEFAULT_API
@@ -71,6 +77,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help=f"lookup: stop searching after this long and show what was found, marked incomplete "
         f"(default {LOOKUP_TIMEOUT:.0f}; what throttling keeps from finishing is cut short, not lost)",
     )
+    parser.add_argument("--full", action="store_true", help="lookup: every line of the timeline")
+    parser.add_argument("--raw", action="store_true", help="tail: every line as it comes, not by request")
+    parser.add_argument(
+        "--errors", action="store_true", help="tail: only failing requests (4xx, 5xx, errors)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.set_defaults(func=run)
 
@@ -105,9 +116,13 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError("--timeout applies to a lookup; use --for to stop a tail after a while.")
         if args.until:
             raise UsageError("--until does not apply to tail; use --for to stop after a while.")
+        if args.full:
+            raise UsageError("--full applies to a lookup; a tail shows every line of a request already.")
+        if args.raw and args.errors:
+            raise UsageError("--raw shows every line; --errors shows failing requests: choose one.")
         return _tail(args)
-    if args.pattern or args.duration or args.mode != "auto":
-        raise UsageError("--filter, --for and --mode apply to `opsbot apilogs tail` only.")
+    if args.pattern or args.duration or args.mode != "auto" or args.raw or args.errors:
+        raise UsageError("--filter, --for, --mode, --raw and --errors apply to `opsbot apilogs tail` only.")
     if args.timeout is not None and not 0 < args.timeout <= 3600:
         raise UsageError("--timeout is a number of seconds between 0 and 3600.")
     return _lookup(args)
@@ -134,7 +149,7 @@ def _lookup(args: argparse.Namespace) -> int:
     if args.json:
         print_json(result.to_json())
     else:
-        print(lookup_text(result, colour=use_colour()))
+        print(lookup_text(result, colour=use_colour(), full=args.full))
     return 0 if result.found else 1
 
 
@@ -142,7 +157,14 @@ def _tail(args: argparse.Namespace) -> int:
     from bot.cli.output import print_json, use_colour
     from bot.core.apilogs.commands import plan_tail
     from bot.core.apilogs.model import LogEvent, sort_key
-    from bot.render.apilogs import group_label, tail_batch_text, tail_summary_text, timeline_header
+    from bot.core.apilogs.tail_requests import RequestEntry, RequestFolder
+    from bot.render.apilogs import (
+        entry_text,
+        group_label,
+        tail_batch_text,
+        tail_summary_text,
+        timeline_header,
+    )
 
     plan = plan_tail(
         Settings.from_env(),
@@ -155,26 +177,62 @@ def _tail(args: argparse.Namespace) -> int:
     )
     colour = use_colour()
     collected: list[LogEvent] = []
+    folder = None if args.raw else RequestFolder.for_discovery(plan.discovery)
+    printed: dict[str, set[tuple[str, str]]] = {}  # entry -> its lines printed (late ones print apart)
+    shown: dict[str, RequestEntry] = {}
+
+    def show(entries: list[RequestEntry]) -> None:
+        for entry in entries:
+            if args.errors and not entry.failed:
+                continue
+            shown[entry.key] = entry
+            if args.json:
+                continue
+            done = printed.setdefault(entry.key, set())
+            new = [e for e in entry.events if e.key not in done]
+            if not new:
+                continue
+            late = new if done else None
+            for line in entry_text(entry, plan.stage, colour=colour, events=late):
+                print(line, flush=True)
+            done.update(e.key for e in new)
+
     if not args.json:
         labels = ", ".join(group_label(g, plan.stage) for g in plan.groups)
-        print(f"Tailing {plan.stage.label}: {labels}. Ctrl-C to stop.", file=sys.stderr)
-        print(timeline_header(colour=colour), flush=True)
+        how = "every line" if args.raw else "failing requests" if args.errors else "by request"
+        print(f"Tailing {plan.stage.label} ({how}): {labels}. Ctrl-C to stop.", file=sys.stderr)
+        if args.raw:
+            print(timeline_header(colour=colour), flush=True)
     batches = plan.tail.batches()
     try:
         for batch in batches:
+            if folder is not None:
+                now = int(time.monotonic() * 1000)
+                folder.add(batch.events, now)
+                show(folder.ready(now))
             if args.json:
                 collected.extend(batch.events)
                 continue
-            for line in tail_batch_text(batch, plan.stage, colour=colour):
-                print(line, flush=True)
+            if folder is None:
+                for line in tail_batch_text(batch, plan.stage, colour=colour):
+                    print(line, flush=True)
     except KeyboardInterrupt:
         plan.tail.summary.stop_reason = "interrupted"
     finally:
         batches.close()
+    if folder is not None:
+        show(folder.drain())
     if args.json:
         # Batches come in the order lines arrived; a late line belongs earlier in the document.
         events = sorted(collected, key=sort_key)
-        print_json({"events": [e.to_json() for e in events], "summary": plan.tail.summary.to_json()})
+        document: dict[str, object] = {
+            "events": [e.to_json() for e in events],
+            "summary": plan.tail.summary.to_json(),
+        }
+        if folder is not None:
+            entries = sorted(shown.values(), key=lambda e: (e.first_ms, e.key))
+            document["requests"] = [e.to_json() for e in entries]
+        print_json(document)
     else:
         print(tail_summary_text(plan.tail.summary), file=sys.stderr)
     return 0

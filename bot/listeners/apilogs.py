@@ -19,7 +19,7 @@ import json
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
@@ -45,12 +45,17 @@ logger = logging.getLogger("opsbot.apilogs")
 # The same ids as bot.render.apilogs (not imported here: registering must not load the core).
 ACTION_TAIL = "apilogs:tail"
 ACTION_STOP = "apilogs:stop"
+ACTION_LOOKUP = "apilogs:lookup"
+ACTION_FULL = "apilogs:full"
 DEFAULT_TAIL = "5m"
 # Time kept back from the Lambda limit to post what is waiting, the summary and the message update.
 FINISH_MARGIN_S = 10.0
 # Lines waiting for Slack (one message a second); beyond this the oldest are skipped, and counted.
 MAX_BACKLOG = 2_000
 MAX_LINES_PER_MESSAGE = 400
+# Tail by request: thread messages waiting to be posted (one Slack write a second); beyond this the oldest
+# waiting are skipped, and their requests counted.
+MAX_WAITING_MESSAGES = 40
 FINAL_MESSAGES = 5
 
 API = Flag("api", "API id or name (default: OPSBOT_DEFAULT_API, or the only API)", metavar="ID|NAME")
@@ -116,23 +121,47 @@ def _limit(call: Call | ActionCall) -> ReadLimit:
 
 
 def _lookup(call: Call) -> Reply:
-    from bot.core.apilogs.commands import lookup
-    from bot.render.apilogs import lookup_message
-
     values = _values(call.args, LOOKUP_SPEC)
-    deadline = time.monotonic() + max(5.0, call.seconds_left() - 5)
-    result = lookup(
+    return _answer_lookup(
+        call,
         str(values["id"]),
-        call.settings,
         api=str(values.get("api") or ""),
         stage=str(values.get("stage") or ""),
         since=str(values.get("since") or ""),
         until=str(values.get("until") or ""),
+    )
+
+
+def _answer_lookup(
+    call: Call | ActionCall,
+    request_id: str,
+    *,
+    api: str,
+    stage: str,
+    since: str,
+    until: str,
+    full: bool = False,
+) -> Reply:
+    """The lookup's answer: compact timeline unless ``full`` (the Full timeline button asks again with
+    the same arguments), the full one attached as a file when it does not fit."""
+    from bot.core.apilogs.commands import lookup
+    from bot.render.apilogs import lookup_message
+
+    deadline = time.monotonic() + max(5.0, call.seconds_left() - 5)
+    result = lookup(
+        request_id,
+        call.settings,
+        api=api,
+        stage=stage,
+        since=since,
+        until=until,
         deadline=deadline,
         asked_from="slack",
         limit=_limit(call),
     )
-    message = lookup_message(result)
+    ask = {"id": request_id, "api": api or result.stage.api_id, "stage": stage or result.stage.stage}
+    ask.update({k: v for k, v in (("since", since), ("until", until)) if v})
+    message = lookup_message(result, full=full, ask=ask)
     blocks = message.blocks
     if message.file is not None:
         blocks = _attach(call, result.request.value, message.file, blocks)
@@ -145,8 +174,41 @@ def _lookup(call: Call) -> Reply:
     )
 
 
+def _button_target(call: ActionCall) -> dict[str, str]:
+    try:
+        target = json.loads(call.value)
+        if not isinstance(target, dict) or not str(target.get("id", "")):
+            raise ValueError
+        return {k: str(v) for k, v in target.items()}
+    except (ValueError, TypeError):
+        raise UsageError("That button is no longer valid; run `/apilogs ID` instead.") from None
+
+
+def _lookup_button(call: ActionCall) -> Reply:
+    """**Look up** on a tail entry: the lookup of that request, for the one who clicked."""
+    target = _button_target(call)
+    return _answer_lookup(
+        call, target["id"], api=target.get("api", ""), stage=target.get("stage", ""), since="", until=""
+    )
+
+
+def _full_button(call: ActionCall) -> Reply:
+    """**Full timeline** under a compact lookup answer: the same lookup, every line, in its place."""
+    target = _button_target(call)
+    reply = _answer_lookup(
+        call,
+        target["id"],
+        api=target.get("api", ""),
+        stage=target.get("stage", ""),
+        since=target.get("since", ""),
+        until=target.get("until", ""),
+        full=True,
+    )
+    return replace(reply, replace_original=True)
+
+
 def _attach(
-    call: Call, request_id: str, file: tuple[str, str], blocks: list[dict[str, Any]]
+    call: Call | ActionCall, request_id: str, file: tuple[str, str], blocks: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
     """Upload the full timeline into the channel; if Slack refuses, the message says so instead."""
     from bot.render.blocks import context, escape, fit
@@ -184,6 +246,8 @@ def _tail_command(call: Call) -> Reply:
         duration=str(values.get("for") or DEFAULT_TAIL),
         mode=str(values.get("mode") or "auto"),
         since=str(values.get("since") or ""),
+        raw=bool(values.get("raw")),
+        errors_only=bool(values.get("errors")),
     )
 
 
@@ -196,8 +260,11 @@ def _run_tail(
     duration: str,
     mode: str = "auto",
     since: str = "",
+    raw: bool = False,
+    errors_only: bool = False,
 ) -> Reply:
-    """Post the tail's message, stream batches into its thread, finish with a summary."""
+    """Post the tail's message, stream batches into its thread (by request, or ``raw`` lines), finish
+    with a summary."""
     from bot.aws.state import StateTable
     from bot.core.apilogs.commands import ended_flag_key, plan_tail, stop_flag_key
     from bot.core.apilogs.model import LogEvent
@@ -261,8 +328,11 @@ def _run_tail(
         )
 
     batches = plan.tail.batches()
+    by_request = None if raw else _RequestThread(call, plan, thread, errors_only=errors_only)
     try:
-        for batch in batches:
+        if by_request is not None:
+            by_request.run(batches)
+        for batch in batches if by_request is None else ():
             backlog.extend(batch.events)
             while len(backlog) > MAX_BACKLOG:
                 backlog.popleft()
@@ -290,6 +360,8 @@ def _run_tail(
             logger.exception("could not mark tail %s as ended", tail_id)
         # A Stop click that came after the tail ended on its own did not stop it.
         stopped_by = (state.get_flag(flag) or {}) if summary.stop_reason == "stopped" else {}
+        if by_request is not None:
+            by_request.note_summary()
         done = tail_summary_message(summary)
         who = f" by <@{stopped_by['by']}>" if stopped_by.get("by") else ""
         # The top message no longer says "Tailing": it says what was tailed and how it ended.
@@ -306,12 +378,140 @@ def _run_tail(
             logger.exception("could not post the end of tail %s", tail_id)
     lines = plan.tail.summary.events
     counted = f"{lines} line" + ("" if lines == 1 else "s")
+    if by_request is not None:
+        counted += f" in {by_request.requests} request" + ("" if by_request.requests == 1 else "s")
     capped_note = f" --for was capped to {shown}." if capped_from else ""
     return Reply(
         text=f"The tail of {plan.stage.label} ended: {counted} (see the thread).{capped_note}",
         outcome="ok",
         detail=f"{counted}, {plan.tail.summary.stop_reason}",
     )
+
+
+@dataclass
+class _Slot:
+    """One thread message of a tail by request and the entries it holds (``ts`` once posted)."""
+
+    entries: list[Any] = field(default_factory=list)
+    ts: str = ""
+    note: str = ""
+
+
+class _RequestThread:
+    """Tail by request in a thread: entries from ``RequestFolder``, a few to a message; an entry that
+    changes (late lines) is redrawn by editing the message that holds it. One Slack write a second (a new
+    message or an edit, oldest waiting first), as the line view posts one message a second."""
+
+    def __init__(self, call: Call | ActionCall, plan: Any, thread: str, *, errors_only: bool) -> None:
+        from bot.core.apilogs.tail_requests import RequestFolder
+
+        self.call = call
+        self.plan = plan
+        self.thread = thread
+        self.errors_only = errors_only
+        self.folder = RequestFolder.for_discovery(plan.discovery)
+        self.slots: list[_Slot] = []
+        self.where: dict[str, _Slot] = {}
+        self.waiting: deque[_Slot] = deque()
+        self.skipped = 0
+        self.requests = 0
+        self.failing = 0
+
+    def run(self, batches: Any) -> None:
+        for batch in batches:
+            now = int(time.monotonic() * 1000)
+            self.folder.add(batch.events, now)
+            self._place(self.folder.ready(now))
+            self._write_one()
+        self._place(self.folder.drain())
+        for _ in range(FINAL_MESSAGES):  # what is still waiting, within the margin kept for the end
+            if not self.waiting:
+                break
+            time.sleep(1.0)
+            self._write_one()
+        unposted = [slot for slot in self.waiting if not slot.ts]
+        self.waiting.clear()  # within the margin kept for the end: edits still waiting are given up
+        if unposted:
+            self.skipped += sum(len(slot.entries) for slot in unposted)
+            self.waiting.append(self._new_slot())
+            self._write_one("Use the CLI (`opsbot apilogs tail`) or Logs Insights for the rest.")
+
+    def note_summary(self) -> None:
+        which = "failing requests" if self.errors_only else "requests"
+        self.plan.tail.summary.notes.insert(
+            0, f"{self.requests} {which} shown ({self.failing} failing), grouped by request."
+        )
+
+    def _new_slot(self) -> _Slot:
+        slot = _Slot()
+        self.slots.append(slot)
+        return slot
+
+    def _place(self, entries: list[Any]) -> None:
+        from bot.render.apilogs import ENTRIES_PER_MESSAGE
+
+        for entry in entries:
+            if self.errors_only and not entry.failed:
+                continue
+            slot = self.where.get(entry.key)
+            if slot is None:
+                last = self.slots[-1] if self.slots else None
+                slot = (
+                    last if last is not None and len(last.entries) < ENTRIES_PER_MESSAGE else self._new_slot()
+                )
+                slot.entries.append(entry)
+                self.where[entry.key] = slot
+                self.requests += 1
+                self.failing += 1 if entry.failed else 0
+            if slot not in self.waiting:
+                self.waiting.append(slot)
+        # More waiting than a second a message can post: the oldest unposted are skipped, and counted.
+        unposted = [slot for slot in self.waiting if not slot.ts]
+        while len(unposted) > MAX_WAITING_MESSAGES:
+            dropped = unposted.pop(0)
+            self.waiting.remove(dropped)
+            self.skipped += len(dropped.entries)
+            for entry in dropped.entries:
+                self.where.pop(entry.key, None)
+        # Messages not redrawn for long are forgotten (an entry of theirs changing later starts anew).
+        if len(self.slots) > 4 * MAX_WAITING_MESSAGES:
+            for slot in self.slots[: len(self.slots) // 2]:
+                if slot not in self.waiting:
+                    for entry in slot.entries:
+                        if self.where.get(entry.key) is slot:
+                            del self.where[entry.key]
+            self.slots = self.slots[len(self.slots) // 2 :]
+
+    def _write_one(self, note: str = "") -> None:
+        from bot.render.apilogs import tail_entries_message
+
+        if not self.waiting:
+            return
+        slot = self.waiting.popleft()
+        if self.skipped and not slot.ts:
+            counted = f"{self.skipped} request was" if self.skipped == 1 else f"{self.skipped} requests were"
+            note = " ".join(filter(None, [note, f"{counted} skipped: more than Slack can show."]))
+            self.skipped = 0
+        slot.note = note or slot.note
+        message, shown = tail_entries_message(slot.entries, self.plan.stage, note=slot.note)
+        if shown < len(slot.entries):  # what did not fit goes to the next message
+            rest = slot.entries[shown:]
+            del slot.entries[shown:]
+            spill = _Slot(entries=rest)
+            self.slots.insert(self.slots.index(slot) + 1, spill)
+            for entry in rest:
+                self.where[entry.key] = spill
+            self.waiting.appendleft(spill)
+        client = self.call.client
+        if slot.ts:
+            client.chat_update(
+                channel=self.call.channel_id, ts=slot.ts, text=message.text, blocks=message.blocks
+            )
+        else:
+            posted = client.chat_postMessage(
+                channel=self.call.channel_id, thread_ts=self.thread, text=message.text, blocks=message.blocks
+            )
+            slot.ts = str(posted["ts"])
 
 
 def _tail_button(call: ActionCall) -> Reply | None:
@@ -393,6 +593,8 @@ TAIL_SPEC = _LooseSpec(
         Flag(
             "since", "also show lines from this far back (default: the last 10 s)", metavar="T", kind="time"
         ),
+        Flag("raw", "every line as it comes, not grouped by request", kind="bool", default=False),
+        Flag("errors", "only failing requests (4xx, 5xx, or an error line)", kind="bool", default=False),
         Flag(
             "mode",
             "Live Tail where possible (auto), or force live or poll",
@@ -423,7 +625,8 @@ APILOGS = Command(
         ),
         Subcommand(
             "tail",
-            "Follow every log group of the API stage in a thread (one message a second) until Stop or --for.",
+            "Follow the API stage in a thread, one entry per request (its Lambda lines folded under it, "
+            "failures with Look up), until Stop or --for; --raw shows every line, --errors only failures.",
             run=_tail_command,
             spec=TAIL_SPEC,
             validate=_check_tail,
@@ -432,6 +635,7 @@ APILOGS = Command(
                 "/apilogs tail --for 10m",
                 "/apilogs tail --since 15m --for 1m",
                 '/apilogs tail --api shop-api --stage prod --filter "?ERROR ?Task"',
+                "/apilogs tail --errors --for 15m",
             ),
         ),
     ),
@@ -443,3 +647,5 @@ def register(app: Any) -> None:
     register_command(app, APILOGS)
     register_action(app, ButtonAction(ACTION_TAIL, _tail_button, action="apilogs.tail", mutating=False))
     register_action(app, ButtonAction(ACTION_STOP, _stop, action="apilogs.tail", mutating=False))
+    register_action(app, ButtonAction(ACTION_LOOKUP, _lookup_button, action="apilogs.lookup", mutating=False))
+    register_action(app, ButtonAction(ACTION_FULL, _full_button, action="apilogs.lookup", mutating=False))

@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.core.apilogs.compact import Compact, compact
 from bot.core.apilogs.correlate import InvocationSummary
 from bot.core.apilogs.formats import is_error
 from bot.core.apilogs.lookup import LookupResult
 from bot.core.apilogs.model import ApiStage, LogEvent
 from bot.core.apilogs.tail import TailBatch, TailSummary
+from bot.core.apilogs.tail_requests import RequestEntry
 from bot.core.common.timeparse import format_time
 from bot.errors import echo, escape_invisible
 from bot.render.blocks import (
@@ -39,6 +41,8 @@ from bot.render.text import paint
 ACTION_TAIL = "apilogs:tail"
 ACTION_INSIGHTS = "link:apilogs-insights"  # a link: the framework acks its click
 ACTION_STOP = "apilogs:stop"
+ACTION_LOOKUP = "apilogs:lookup"
+ACTION_FULL = "apilogs:full"
 # A timeline line in Slack: long messages (request bodies, stack traces) are cut to keep it readable;
 # the attached file has them whole.
 SLACK_LINE_CHARS = 400
@@ -189,8 +193,12 @@ def slack_lines(events: Sequence[LogEvent], stage: ApiStage | None) -> list[str]
 # -- lookup: Slack --------------------------------------------------------------------------------
 
 
-def lookup_message(result: LookupResult) -> SlackMessage:
-    """Summary, errors, timeline (or a file when it does not fit), and the two buttons."""
+def lookup_message(
+    result: LookupResult, *, full: bool = False, ask: dict[str, str] | None = None
+) -> SlackMessage:
+    """Summary, errors, timeline (or a file when it does not fit), and the buttons. The timeline is the
+    compact one (``bot.core.apilogs.compact``) unless ``full``; then a **Full timeline** button (its value:
+    ``ask``, what to look up again) shows everything. The attached file always holds the full one."""
     if not result.found:
         return not_found_message(result)
     stage = result.stage
@@ -218,15 +226,21 @@ def lookup_message(result: LookupResult) -> SlackMessage:
         head.extend(code_blocks(shown, escape_text=True))
     for note in result.notes[:3]:
         head.append(context(f":information_source: {escape(note)}"))
+    timeline_of = compact(result.events) if not full else Compact(list(result.events), {})
+    left_out = f" · compact: {timeline_of.note()} left out" if timeline_of.dropped else ""
     head.append(
         context(
             f"Timeline (times in UTC): {_count(len(result.events), 'event')} from "
             f"{_count(len(result.groups), 'log group')} · {_count(result.stats.total_calls, 'CloudWatch call')}"
-            f" · {result.elapsed_ms / 1000:.1f} s"
+            f" · {result.elapsed_ms / 1000:.1f} s{left_out}"
         )
     )
-    buttons = actions([tail_button(stage), insights_button(result.insights_url)])
-    timeline = code_blocks(slack_lines(result.events, stage), escape_text=True)
+    row = [tail_button(stage), insights_button(result.insights_url)]
+    if timeline_of.dropped:
+        value = json.dumps(ask or {"id": result.request.value, "api": stage.api_id, "stage": stage.stage})
+        row.insert(0, button("Full timeline", ACTION_FULL, truncate(value, 2000)))
+    buttons = actions(row)
+    timeline = code_blocks(slack_lines(timeline_of.events, stage), escape_text=True)
     note = (
         f"The timeline does not fit in a message: all of it ({_count(len(result.events), 'event')}) is in "
         "the attached file."
@@ -237,7 +251,7 @@ def lookup_message(result: LookupResult) -> SlackMessage:
     if len(head) + 1 > MAX_BLOCKS_MESSAGE or room_chars < 500:
         head, _ = fit(head, max_blocks=MAX_BLOCKS_MESSAGE - 2, max_chars=MAX_TOTAL_BLOCK_CHARS // 2)
         kept, dropped = [context(note)], True
-    cut = any(len(e.message) > SLACK_LINE_CHARS for e in result.events)
+    cut = any(len(e.message) > SLACK_LINE_CHARS for e in timeline_of.events)
     file = (
         (f"apilogs-{result.request.value}.txt", lookup_text(result, colour=False)) if dropped or cut else None
     )
@@ -333,7 +347,8 @@ def timeline_text(events: Sequence[LogEvent], stage: ApiStage | None, *, colour:
     return lines
 
 
-def lookup_text(result: LookupResult, *, colour: bool) -> str:
+def lookup_text(result: LookupResult, *, colour: bool, full: bool = True) -> str:
+    """The terminal answer; ``full=False`` prints the compact timeline and says what it left out."""
     stage = result.stage
     out: list[str] = []
     if not result.found:
@@ -368,8 +383,11 @@ def lookup_text(result: LookupResult, *, colour: bool) -> str:
         )
     out.extend(f"Note: {note}" for note in result.notes)
     out.append("")
+    shown = compact(result.events) if not full else Compact(list(result.events), {})
     out.append(timeline_header(colour=colour))
-    out.extend(timeline_text(result.events, stage, colour=colour))
+    out.extend(timeline_text(shown.events, stage, colour=colour))
+    if shown.dropped:
+        out.append(paint(f"({shown.note()} left out: --full shows them)", "2", colour))
     out.append("")
     out.append(
         f"{_count(len(result.events), 'event')} from {_count(len(result.groups), 'log group')}; "
@@ -507,3 +525,134 @@ def tail_batch_text(batch: TailBatch, stage: ApiStage | None, *, colour: bool) -
 
 def tail_summary_text(summary: TailSummary) -> str:
     return tail_summary_message(summary).text + "".join(f"\nNote: {note}" for note in summary.notes)
+
+
+# -- tail by request ------------------------------------------------------------------------------
+
+# Lines of a failing entry shown in Slack (errors first, then the functions' lines); the Look up button
+# has them all.
+ENTRY_LINES = 8
+ENTRIES_PER_MESSAGE = 6
+
+
+def _entry_icon(entry: RequestEntry) -> str:
+    if entry.errors or (entry.status is not None and entry.status >= 500):
+        return "❌"
+    if entry.status is not None and entry.status >= 400:
+        return "⚠️"
+    return "✅" if entry.status is not None else "•"
+
+
+def entry_headline(entry: RequestEntry) -> str:
+    """``POST /orders → 502 · 312 ms · λ orders-api 180 ms`` (what is known so far)."""
+    if entry.kind == "line":
+        return "a line of no request"
+    parts: list[str] = []
+    if entry.kind == "request":
+        what = f"{entry.method} {entry.path}".strip() or "request"
+        parts.append(what + (f" → {entry.status}" if entry.status is not None else " (no status yet)"))
+        if entry.latency_ms is not None:
+            parts.append(f"{entry.latency_ms} ms")
+    else:
+        parts.append("invocation without API Gateway lines")
+    if entry.function:
+        parts.append(
+            f"λ {entry.function}" + (f" {_ms(entry.duration_ms)}" if entry.duration_ms is not None else "")
+        )
+    if entry.errors:
+        parts.append(_count(entry.errors, "error line"))
+    return " · ".join(parts)
+
+
+def _api_line(event: LogEvent, stage: ApiStage | None) -> bool:
+    if stage is not None and event.group in {stage.execution_log_group, stage.access_log_group}:
+        return True
+    return event.group.startswith("API-Gateway-Execution-Logs_")
+
+
+def _entry_detail(entry: RequestEntry, stage: ApiStage | None) -> list[LogEvent]:
+    """A failing entry's lines worth showing: the errors, then its functions' own lines."""
+    errors = [e for e in entry.events if is_error(e.message)]
+    rest = [e for e in compact(entry.events).events if e not in errors and not _api_line(e, stage)]
+    return (errors + rest)[:ENTRY_LINES]
+
+
+def lookup_entry_button(entry: RequestEntry, stage: ApiStage) -> dict[str, Any]:
+    value = json.dumps(
+        {"id": entry.lookup_id, "api": stage.api_id, "stage": stage.stage}, separators=(",", ":")
+    )
+    return button("Look up", ACTION_LOOKUP, value)
+
+
+def entry_blocks(entry: RequestEntry, stage: ApiStage | None) -> list[Block]:
+    """One entry: its headline (with **Look up** when it failed), then for a failing one its error and
+    function lines, for the others how many lines are folded under it."""
+    stamp = _clock(entry.first_ms) if entry.events else ""
+    head = f"{_entry_icon(entry)} `{stamp}` *{escape(entry_headline(entry))}*"
+    if entry.lookup_id:
+        head += f"\n`{escape(entry.lookup_id)}`"
+    main = section(head)
+    if entry.failed and entry.lookup_id and stage is not None:
+        main["accessory"] = lookup_entry_button(entry, stage)
+    blocks: list[Block] = [main]
+    if entry.kind == "line" or entry.failed:
+        shown = entry.events[:ENTRY_LINES] if entry.kind == "line" else _entry_detail(entry, stage)
+        blocks.extend(code_blocks(slack_lines(shown, stage), escape_text=True)[:1])
+        if len(entry.events) > len(shown):
+            blocks.append(context(f"+{len(entry.events) - len(shown)} more lines (Look up shows them all)"))
+    else:
+        functions = sum(1 for e in entry.events if not _api_line(e, stage))
+        api = len(entry.events) - functions
+        blocks.append(
+            context(f"{_count(api, 'API Gateway line')} · {_count(functions, 'Lambda line')} folded")
+        )
+    return blocks
+
+
+def tail_entries_message(
+    entries: Sequence[RequestEntry], stage: ApiStage | None, *, note: str = ""
+) -> tuple[SlackMessage, int]:
+    """One thread message holding ``entries`` (oldest first) as far as they fit; returns it and how many."""
+    blocks: list[Block] = []
+    count = 0
+    for entry in entries:
+        more = entry_blocks(entry, stage)
+        if count and (
+            len(blocks) + len(more) > MAX_BLOCKS_MESSAGE - 2
+            or block_chars(blocks + more) > TAIL_MESSAGE_CHARS
+        ):
+            break
+        blocks.extend(more)
+        count += 1
+    if note:
+        blocks.append(context(escape(note)))
+    if not blocks:
+        blocks = [context("No requests yet.")]
+    failing = sum(1 for e in entries[:count] if e.failed)
+    text = truncate(
+        _count(count, "request")
+        + (f" ({failing} failing)" if failing else "")
+        + (f" ({note})" if note else ""),
+        MAX_MESSAGE_TEXT,
+    )
+    return SlackMessage(text, blocks), count
+
+
+def entry_text(
+    entry: RequestEntry, stage: ApiStage | None, *, colour: bool, events: Sequence[LogEvent] | None = None
+) -> list[str]:
+    """Terminal: the headline, then its lines indented (``events``: only these, for late lines)."""
+    emphasis = {"❌": "31;1", "⚠️": "33;1"}.get(_entry_icon(entry), "1")
+    stamp = _iso(entry.first_ms) if entry.events else ""
+    late = events is not None
+    title = f"{stamp} {_entry_icon(entry)} {entry_headline(entry)}" + (
+        f"  {entry.lookup_id}" if entry.lookup_id else ""
+    )
+    if late:
+        title = f"  ↳ later lines of {entry.lookup_id or 'the entry above'} ({entry_headline(entry)})"
+    lines = [paint(title, emphasis if not late else "2", colour)]
+    shown = list(entry.events if events is None else events)
+    if not entry.failed and events is None:
+        shown = [e for e in shown if not _api_line(e, stage)]  # the headline says what they say
+    lines.extend("    " + line for line in timeline_text(shown, stage, colour=colour))
+    return lines

@@ -231,7 +231,7 @@ def test_a_large_replay_is_spread_over_messages_and_nothing_is_lost_silently(
     import re
 
     total = sum(len(r.events) for r in demo.requests)
-    harness.command("/apilogs", "tail --since 2h --for 2s --mode poll")
+    harness.command("/apilogs", "tail --since 2h --for 2s --mode poll --raw")  # the line view
     parent = tail_message(harness.slack)
     thread = thread_of(harness.slack, parent)[:-1]  # without the summary
     assert len(thread) >= 3

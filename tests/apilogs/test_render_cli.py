@@ -38,7 +38,10 @@ def test_lookup_message_within_limits_with_buttons(demo: seed_module.DemoApi) ->
     assert "POST /orders" in flat and "502" in flat and "KeyError" in flat
     assert "orders-api" in flat and "billed" in flat
     buttons = message.blocks[-1]["elements"]
-    tail, insights = buttons
+    full, tail, insights = buttons  # the compact timeline left execution-log lines out
+    assert (
+        full["action_id"] == "apilogs:full" and json.loads(full["value"])["id"] == demo.failed.api_request_id
+    )
     assert tail["action_id"] == "apilogs:tail"
     assert json.loads(tail["value"]) == {"api": demo.api_id, "stage": "prod"}
     assert insights["action_id"] == "link:apilogs-insights" and insights["url"].startswith("https://")
