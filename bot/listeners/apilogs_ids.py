@@ -269,7 +269,9 @@ def _run_shortcut(runtime: Runtime, body: Mapping[str, Any], client: Any, respon
     outcome, detail, args = "ok", "", ""
     try:
         found = find_request_ids(message_text(message) if isinstance(message, dict) else "")
-        args = " ".join(r.value for r in found.ids) + (f" (+{len(found.left_out)} left out)" if found.left_out else "")
+        args = " ".join(r.value for r in found.ids) + (
+            f" (+{len(found.left_out)} left out)" if found.left_out else ""
+        )
         if not found.ids:
             outcome = "no-ids"
             empty = no_ids_message("that message")
@@ -334,7 +336,9 @@ def _first_delivery(runtime: Runtime, body: Mapping[str, Any], retry: int) -> bo
     return lock.acquired
 
 
-def _ephemeral(client: Any, caller: Caller, thread_ts: str, text: str, blocks: list[Block] | None = None) -> None:
+def _ephemeral(
+    client: Any, caller: Caller, thread_ts: str, text: str, blocks: list[Block] | None = None
+) -> None:
     from bot.listeners.framework import fit_text
 
     client.chat_postEphemeral(channel=caller.channel_id, user=caller.user_id, thread_ts=thread_ts or None,
@@ -361,7 +365,9 @@ def _run_mention(runtime: Runtime, body: Mapping[str, Any], client: Any, request
     outcome, detail, args = "ok", "", ""
     try:
         found = find_request_ids(_mention_text(event))
-        args = " ".join(r.value for r in found.ids) + (f" (+{len(found.left_out)} left out)" if found.left_out else "")
+        args = " ".join(r.value for r in found.ids) + (
+            f" (+{len(found.left_out)} left out)" if found.left_out else ""
+        )
         if not found.ids:
             outcome = "no-ids"
             help_message = mention_help(runtime.settings.slack_bot_user_id or "opsbot")
@@ -369,7 +375,9 @@ def _run_mention(runtime: Runtime, body: Mapping[str, Any], client: Any, request
             return
         decision = runtime.decide(ACTION, mutating=False, caller=caller, client=client)
         refusal = "" if decision.allowed else f"You may not run `{ACTION}`: {decision.reason}"
-        refusal = refusal or _outsider(runtime, caller, str(event.get("user_team") or event.get("team") or ""))
+        refusal = refusal or _outsider(
+            runtime, caller, str(event.get("user_team") or event.get("team") or "")
+        )
         if refusal:
             outcome, detail = "denied", refusal
             _ephemeral(client, caller, thread_ts, f":no_entry: {refusal}")
@@ -419,7 +427,9 @@ def _share(call: ActionCall) -> Reply:
     thread_ts = value.get("ts", "")
     state = StateTable(call.settings.state_table)
     key = f"apilogs-share:{call.channel_id}:{thread_ts}:{value['id']}"
-    lock = state.acquire_lock(key, {"user": call.user_id, "at": int(time.time())}, ttl_seconds=SHARE_LOCK_SECONDS)
+    lock = state.acquire_lock(
+        key, {"user": call.user_id, "at": int(time.time())}, ttl_seconds=SHARE_LOCK_SECONDS
+    )
     if not lock.acquired:
         who = lock.holder.get("user", "someone")
         return Reply(f":information_source: <@{who}> already shared this lookup in the thread.",

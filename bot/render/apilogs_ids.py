@@ -112,7 +112,9 @@ def _private(message: SlackMessage, request_id: str) -> list[Block]:
     return [*kept, note]
 
 
-def _compose(top: list[Block], body: list[Block], extra: list[dict[str, Any]], request_id: str) -> list[Block]:
+def _compose(
+    top: list[Block], body: list[Block], extra: list[dict[str, Any]], request_id: str
+) -> list[Block]:
     """``top`` + ``body`` with ``extra`` buttons added to its actions block, within the message limits:
     what does not fit is cut from the end of the body (the timeline), with a note."""
     buttons: list[dict[str, Any]] = list(extra)
@@ -141,7 +143,9 @@ def answer_message(
 ) -> SlackMessage:
     """One id's private answer: the lookup's message, ``top`` blocks before it, the Share button."""
     message = lookup_message(result)
-    blocks = _compose(list(top), _private(message, result.request.value), [share] if share else [], result.request.value)
+    blocks = _compose(
+        list(top), _private(message, result.request.value), [share] if share else [], result.request.value
+    )
     return SlackMessage(message.text, blocks)
 
 
@@ -149,10 +153,16 @@ def share_button(request_id: str, thread_ts: str, result: LookupResult | None) -
     return button(SHARE_LABEL, ACTION_SHARE, share_value(request_id, thread_ts, result))
 
 
-def problem_message(request_id: str, kind_label: str, problem: str, *, top: Sequence[Block] = ()) -> SlackMessage:
+def problem_message(
+    request_id: str, kind_label: str, problem: str, *, top: Sequence[Block] = ()
+) -> SlackMessage:
     """An id whose lookup could not run (outside the read scope, AWS refused): the sentence saying why."""
     text = f"{request_id} ({kind_label}) was not looked up: {problem}"
-    blocks = [*top, header(truncate(f"Not looked up: {request_id}", 150)), section(f":warning: {escape(problem)}")]
+    blocks = [
+        *top,
+        header(truncate(f"Not looked up: {request_id}", 150)),
+        section(f":warning: {escape(problem)}"),
+    ]
     return SlackMessage(truncate(text, 3000), blocks)
 
 

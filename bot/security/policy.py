@@ -394,7 +394,11 @@ def parse_policy(text: str, *, known_actions: Iterable[str] = (), source: str = 
                 f"(ids look like {_EXAMPLE_ID['channels']})."
             )
     return Policy(
-        tuple(rules), default_read, source, description if isinstance(description, str) else "", scopes,
+        tuple(rules),
+        default_read,
+        source,
+        description if isinstance(description, str) else "",
+        scopes,
         frozenset(shared),
     )
 

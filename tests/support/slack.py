@@ -157,7 +157,9 @@ class SlackHarness:
 
     def event(self, event: Mapping[str, Any], *, event_id: str = "", retry: int = 0) -> Ack:
         """Deliver an Events API event (JSON), as Slack's ``retry``-th delivery when > 0."""
-        body = event_body(event, team_id=self.slack.team_id, event_id=event_id, bot_user_id=self.slack.bot_user_id)
+        body = event_body(
+            event, team_id=self.slack.team_id, event_id=event_id, bot_user_id=self.slack.bot_user_id
+        )
         headers = signed_headers(SIGNING_SECRET, body, form=False)
         if retry:
             headers |= {"x-slack-retry-num": str(retry), "x-slack-retry-reason": "http_timeout"}

@@ -21,7 +21,10 @@ _ERROR_TYPE = re.compile(r"\"errorType\"\s*:\s*\"([A-Za-z0-9_.]{1,80})\"")
 # Fixed phrases of Lambda and API Gateway, checked in this order, with the name shown for each.
 _PHRASES = (
     (re.compile(r"Task timed out after"), "Task timed out"),
-    (re.compile(r"Execution failed due to a timeout error|Endpoint request timed out"), "integration timeout"),
+    (
+        re.compile(r"Execution failed due to a timeout error|Endpoint request timed out"),
+        "integration timeout",
+    ),
     (re.compile(r"Execution failed due to configuration error"), "configuration error"),
     (re.compile(r"Lambda invocation failed with status: 429|Rate exceeded|TooManyRequests"), "throttled"),
 )

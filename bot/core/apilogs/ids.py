@@ -170,9 +170,7 @@ def _short_id_plausible(value: str, before: str) -> bool:
     return any(c.isupper() for c in body) and any(c.islower() for c in body)
 
 
-def find_request_ids(
-    text: str, *, limit: int = MAX_IDS_IN_TEXT, now: datetime | None = None
-) -> IdsInText:
+def find_request_ids(text: str, *, limit: int = MAX_IDS_IN_TEXT, now: datetime | None = None) -> IdsInText:
     """Every request id of every kind the lookup knows in ``text`` (REST UUID, extended, HTTP API, Lambda,
     X-Ray): deduplicated, in order of appearance, the first ``limit`` classified. Pure; never raises."""
     now = now or datetime.now(UTC)
