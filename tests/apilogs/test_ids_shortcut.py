@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -276,3 +277,16 @@ def test_unsigned_requests_are_refused(harness: SlackHarness, aws: None) -> None
     body = event_body(mention("<@U0OPSBOT> 9439989f-7543-11e6-8dda-150c09a55dc2"), team_id="T0LOCAL")
     ack = harness.dispatch(body, headers=signed_headers("not-the-secret", body, form=False))
     assert ack.status == 401 and harness.slack.calls == []
+
+
+def test_the_manifest_declares_what_the_app_listens_to() -> None:
+    from bot.core.ops.checks.slack import manifest_scopes
+    from bot.listeners.apilogs_ids import SHORTCUT_CALLBACK
+    from bot.render import apilogs_ids as render
+
+    manifest = json.loads((Path(__file__).parents[2] / "bot" / "manifest.json").read_text())
+    shortcuts = manifest["features"]["shortcuts"]
+    assert [(s["type"], s["callback_id"]) for s in shortcuts] == [("message", SHORTCUT_CALLBACK)]
+    assert SHORTCUT_CALLBACK == render.SHORTCUT_CALLBACK
+    assert manifest["settings"]["event_subscriptions"]["bot_events"] == ["app_mention"]
+    assert "app_mentions:read" in manifest_scopes()  # what /ops doctor compares the token's scopes with
