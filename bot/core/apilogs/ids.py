@@ -164,7 +164,7 @@ def _short_id_plausible(value: str, before: str) -> bool:
     one of them about once in a thousand), unless a label right before it says what it is."""
     if value[14] not in _LAST_OF_11_BYTES:
         return False
-    if _SHORT_ID_LABEL.search(before[-40:]):
+    if _SHORT_ID_LABEL.search(before):
         return True
     body = value[:-1]
     return any(c.isupper() for c in body) and any(c.islower() for c in body)
@@ -180,7 +180,8 @@ def find_request_ids(text: str, *, limit: int = MAX_IDS_IN_TEXT, now: datetime |
     scanned = text[:MAX_TEXT_SCANNED]
     for match in _IN_TEXT.finditer(scanned):
         value = match.group(0)
-        if match.group("short") is not None and not _short_id_plausible(value, scanned[: match.start()]):
+        before = scanned[max(0, match.start() - 40) : match.start()]
+        if match.group("short") is not None and not _short_id_plausible(value, before):
             continue
         key = value if match.group("short") is not None else value.lower()
         if key in seen:
