@@ -9,6 +9,7 @@ from typing import Any
 LISTENER_MODULES: tuple[str, ...] = (
     "bot.listeners.ops",
     "bot.listeners.apilogs",
+    "bot.listeners.apilogs_ids",
     "bot.listeners.mail",
     "bot.listeners.device",
     "bot.listeners.dns",

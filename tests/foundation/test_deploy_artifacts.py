@@ -164,7 +164,8 @@ def test_manifest_commands_match_listeners(harness: Any) -> None:
 def test_manifest_with_url() -> None:
     filled = manifest_with_url(manifest(), "https://abc.execute-api.us-east-1.amazonaws.com/slack/events")
     urls = {c["url"] for c in filled["features"]["slash_commands"]} | {
-        filled["settings"]["interactivity"]["request_url"]
+        filled["settings"]["interactivity"]["request_url"],
+        filled["settings"]["event_subscriptions"]["request_url"],
     }
     assert urls == {"https://abc.execute-api.us-east-1.amazonaws.com/slack/events"}
     jsonschema.validate(filled, schema())
