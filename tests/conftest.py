@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable, Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from bot.aws import clients
 from bot.config import Settings
@@ -53,6 +54,14 @@ def _share_botocore_loader() -> None:
 
 
 _share_botocore_loader()
+
+# Hypothesis's timing checks (a 200 ms deadline per example, "data generation too slow") measure the
+# machine, not the code: on two cores shared with other test workers they fail tests whose logic holds.
+# The examples and their number stay as each test sets them.
+settings.register_profile(
+    "opsbot", deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.large_base_example]
+)
+settings.load_profile("opsbot")
 
 
 @pytest.fixture(autouse=True)
