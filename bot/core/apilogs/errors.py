@@ -29,7 +29,7 @@ import json
 import re
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -40,7 +40,6 @@ from bot.config import Settings
 from bot.core.apilogs import discovery as disc
 from bot.core.apilogs.formats import AccessRecord, parse_access_line, parse_lambda_line, split_exec_line
 from bot.core.apilogs.model import ApiStage, CallStats, Discovery, LogEvent, SearchRecord
-from bot.core.apilogs.patterns import compile_pattern
 from bot.core.apilogs.scope import ReadLimit
 from bot.core.common.timeparse import format_time, parse_time, to_epoch_ms
 from bot.errors import NotAllowedError, UsageError, echo
@@ -74,9 +73,20 @@ _EXEC_CAUSE_TERMS = (
 )
 # Only without an access log: the request line (method, path, the total) and the Lambda id.
 _EXEC_REQUEST_TERMS = ('"HTTP Method:"', '"AWS Integration Endpoint RequestId"')
-LAMBDA_PATTERN = (
-    '?ERROR ?"Task timed out" ?errorType ?Traceback ?CRITICAL ?FATAL ?"Error: Runtime" ?"Runtime exited"'
-)
+_LAMBDA_TERMS = (
+    "ERROR", '"Task timed out"', "errorType", "Traceback", "CRITICAL", "FATAL", '"Error: Runtime"',
+    '"Runtime exited"',
+)  # fmt: skip
+LAMBDA_PATTERN = " ".join(f"?{term}" for term in _LAMBDA_TERMS)
+
+
+def any_term(pattern: str) -> Callable[[str], bool]:
+    """Our own check of an ``?a ?"b c"`` pattern made here: a line holding any of the terms.
+
+    (``patterns.compile_pattern`` reads a tail's ``--filter`` word by word; these patterns hold quoted
+    phrases with spaces, so they are checked from the terms they were made of.)"""
+    terms = [t.strip('"') for t in re.findall(r'\?("[^"]*"|\S+)', pattern)]
+    return lambda message: any(term in message for term in terms)
 
 
 def exec_pattern(status: str, *, with_requests: bool) -> str:
@@ -658,7 +668,7 @@ def plan_reads(stage: ApiStage, found: Discovery, status: str) -> list[Plan]:
     plans: list[Plan] = []
     if stage.access_log_group:
         plans.append(Plan(stage.access_log_group, "", "access"))
-    if stage.execution_log_group:
+    if stage.execution_log_group and stage.logging_level != "OFF":
         pattern = exec_pattern(status, with_requests=not stage.access_log_group)
         plans.append(Plan(stage.execution_log_group, pattern, "execution"))
     seen: set[str] = set()
@@ -714,7 +724,7 @@ def find_errors(
     searches: list[SearchRecord] = []
 
     def read(plan: Plan) -> tuple[Plan, cw.FilterResult]:
-        matcher = compile_pattern(plan.pattern) if plan.pattern else None
+        matcher = any_term(plan.pattern) if plan.pattern else None
         result = cw.filter_events(
             plan.group,
             start_ms=start_ms,
