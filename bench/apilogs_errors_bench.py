@@ -191,9 +191,10 @@ def run(
             base_seconds = time.monotonic() - began
     mine, theirs = score(report, generated, start, end), score(base, generated, start, end)
     row = {
-        "mode": mode, "groups": len(plans), "seconds": seconds, "calls": calls["FilterLogEvents"],
+        "mode": mode, "seconds": seconds, "calls": calls["FilterLogEvents"],
         "searches": calls["searches"], "events": calls["events"], "base_seconds": base_seconds,
         "base_calls": base_calls["FilterLogEvents"], "base_events": base_calls["events"], **mine,
+        "error_groups": mine["groups"], "groups": len(plans),
         "base_recall": theirs["recall"],
     }  # fmt: skip
     targets = {

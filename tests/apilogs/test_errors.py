@@ -70,7 +70,9 @@ def by_status(report: ErrorsReport) -> dict[int | None, list[tuple[str, str, str
     return out
 
 
-def test_each_kind_of_failure_is_grouped_with_its_cause(aws: None, cloudwatch: CloudWatchPaging | None) -> None:
+def test_each_kind_of_failure_is_grouped_with_its_cause(
+    aws: None, cloudwatch: CloudWatchPaging | None
+) -> None:
     api_id, _ = seed_module.create_api("us-east-1")
     requests = mixed(traffic(api_id))
     write_events(client("logs"), [e for r in requests for e in r.events])
@@ -79,7 +81,12 @@ def test_each_kind_of_failure_is_grouped_with_its_cause(aws: None, cloudwatch: C
     assert groups[502] == [("POST", "/orders", "KeyError: 'customer_id'", 2)]
     assert groups[504] == [("GET", "/users", "Integration timeout", 2)]
     assert groups[500] == [
-        ("POST", "/payments", "Execution failed due to configuration error: Invalid permissions on Lambda function", 2)
+        (
+            "POST",
+            "/payments",
+            "Execution failed due to configuration error: Invalid permissions on Lambda function",
+            2,
+        )
     ]
     assert groups[429] == [("GET", "/inventory", "Throttled (429)", 2)]
     assert groups[403] == [("GET", "/orders", "Authorizer deny (403)", 2)]
@@ -94,7 +101,9 @@ def test_each_kind_of_failure_is_grouped_with_its_cause(aws: None, cloudwatch: C
     [handled] = report.function_errors
     assert handled.cause == "payment provider declined the charge: card_declined"
     assert handled.functions == ["payments-api"] and handled.count == 2
-    assert set(handled.request_ids) == {r.api_request_id for r in requests if r.status == 200 and r.path == "/payments"}
+    assert set(handled.request_ids) == {
+        r.api_request_id for r in requests if r.status == 200 and r.path == "/payments"
+    }
     # One paginated search per log group of the stage.
     assert len(report.searches) == len(set(s.group for s in report.searches)) == 7
     # 5xx only by default; sorted by count.
@@ -178,7 +187,9 @@ def test_execution_logs_only(aws: None, cloudwatch: CloudWatchPaging | None) -> 
     # Requests that reached execution are counted from their "HTTP Method:" line.
     assert report.requests == 12
     [handled] = report.function_errors
-    assert set(handled.request_ids) == {r.api_request_id for r in requests if r.status == 200 and r.path == "/payments"}
+    assert set(handled.request_ids) == {
+        r.api_request_id for r in requests if r.status == 200 and r.path == "/payments"
+    }
 
 
 def test_http_api(aws: None, cloudwatch: CloudWatchPaging | None) -> None:
@@ -200,7 +211,8 @@ def test_http_api(aws: None, cloudwatch: CloudWatchPaging | None) -> None:
     )  # fmt: skip
     at = recent(8)
     requests = [
-        sim.request(at + i * 10_000, "GET /items/{id}", failure="lambda_error" if i % 2 else None) for i in range(6)
+        sim.request(at + i * 10_000, "GET /items/{id}", failure="lambda_error" if i % 2 else None)
+        for i in range(6)
     ]
     write_events(client("logs"), [e for r in requests for e in r.events])
     report = errors(SETTINGS, api=api_id)
@@ -215,13 +227,40 @@ def test_cli_json_shape_and_exit_codes(aws: None, capsys: pytest.CaptureFixture[
     api_id, _ = seed_module.create_api("us-east-1")
     requests = mixed(traffic(api_id), rounds=1)
     write_events(client("logs"), [e for r in requests for e in r.events])
-    assert main(["apilogs", "errors", "--api-id", "shop-api", "--stage", "prod", "--since", "15", "min", "ago", "--json"]) == 0
+    assert (
+        main(
+            [
+                "apilogs",
+                "errors",
+                "--api-id",
+                "shop-api",
+                "--stage",
+                "prod",
+                "--since",
+                "15",
+                "min",
+                "ago",
+                "--json",
+            ]
+        )
+        == 0
+    )
     doc = json.loads(capsys.readouterr().out)
     assert set(doc) >= {"window", "status", "total", "requests", "complete", "groups"}
     assert set(doc["window"]) == {"start", "end"} and doc["status"] == "5xx"
     assert doc["total"] == 3 and doc["requests"] == 8 and doc["complete"] is True
     for group in doc["groups"]:
-        assert set(group) == {"method", "path", "status", "cause", "count", "first", "last", "functions", "requestIds"}
+        assert set(group) == {
+            "method",
+            "path",
+            "status",
+            "cause",
+            "count",
+            "first",
+            "last",
+            "functions",
+            "requestIds",
+        }
         assert isinstance(group["first"], int) and group["count"] == len(group["requestIds"])
     assert main(["apilogs", "errors", "--api-id", "shop-api", "--status", "3xx"]) == 2
     assert main(["apilogs", "errors", "--api-id", "shop-api", "--path", "orders"]) == 2

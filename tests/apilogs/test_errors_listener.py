@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 
-from bot.render.blocks import problems
 from bot.local.seeds import apilogs as seed_module
+from bot.render.blocks import problems
 from tests.support.slack import ALICE, BOB, SlackHarness, find_button
 
 
-def test_errors_answer_has_verdict_groups_and_buttons(harness: SlackHarness, demo: seed_module.DemoApi) -> None:
+def test_errors_answer_has_verdict_groups_and_buttons(
+    harness: SlackHarness, demo: seed_module.DemoApi
+) -> None:
     ack = harness.command("/apilogs", "errors --since 1h --status all")
     assert ack.status == 200 and "failing requests" in ack.text
     reply = harness.last(ALICE)

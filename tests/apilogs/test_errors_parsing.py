@@ -38,7 +38,9 @@ def test_readers_and_fold_never_raise(messages: list[str]) -> None:
 @settings(max_examples=150, deadline=None)
 @given(
     st.lists(
-        st.tuples(st.sampled_from(["GET", "POST"]), st.sampled_from(["/a", "/b/{id}"]), st.integers(100, 599)),
+        st.tuples(
+            st.sampled_from(["GET", "POST"]), st.sampled_from(["/a", "/b/{id}"]), st.integers(100, 599)
+        ),
         max_size=60,
     )
 )
