@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from bot.local.seeds import apilogs as seed_module
 from bot.render.blocks import problems
 from tests.support.slack import ALICE, BOB, SlackHarness, find_button
@@ -48,3 +50,18 @@ def test_usage_errors_are_answered_in_the_ack(harness: SlackHarness, aws: None) 
     assert "Unexpected" in harness.command("/apilogs", "errors now").text
     assert "--status" in harness.command("/apilogs", "help errors").text
     assert harness.slack.calls_to("chat.postMessage") == []
+
+
+def test_tail_this_path_starts_a_tail_filtered_to_the_path(
+    harness: SlackHarness, demo: seed_module.DemoApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.listeners import apilogs as listener
+
+    monkeypatch.setattr(listener, "DEFAULT_TAIL", "2s")
+    harness.command("/apilogs", "errors --since 1h")
+    reply = harness.last(ALICE)
+    element, _ = find_button(reply.blocks, "apilogs:tail-path")
+    path = json.loads(element["value"])["path"]
+    harness.click(reply, "apilogs:tail-path")
+    started = json.dumps(harness.slack.calls_to("chat.postMessage")[0].params["blocks"])
+    assert "Tail" in started and path in started

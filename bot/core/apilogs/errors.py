@@ -494,6 +494,9 @@ def fold(
     report = ErrorsReport(stage, start_ms, end_ms, status, path or None)
     requests: dict[str, _Request] = {}
     lambda_to_api: dict[str, str] = {}
+    # Requests that did not fail in the class asked for, by id: (method, path), for the errors of their
+    # functions listed under their own heading.
+    answered: dict[str, tuple[str, str]] = {}
     access_count = 0
     exec_count = 0
 
@@ -517,6 +520,7 @@ def fold(
         if not status_wanted(record.status, status):
             if record.integration_id and record.request_id:
                 lambda_to_api[record.integration_id.lower()] = record.request_id
+                answered[record.request_id] = (method, rpath)
             continue
         rid = record.request_id or f"{event.group}:{event.event_id or event.timestamp}"
         item = request(rid, event.timestamp)
@@ -616,7 +620,7 @@ def fold(
         api = requests.get(api_id) if api_id else None
         if api is not None and status_wanted(api.status, "all"):
             continue  # its request failed, with a status outside the class asked for
-        method, rpath = (api.method, api.path) if api is not None else ("", "")
+        method, rpath = (api.method, api.path) if api is not None else answered.get(api_id, ("", ""))
         if path and not path_wanted(rpath, path):
             continue
         key = (method, rpath, None, error.cause)
