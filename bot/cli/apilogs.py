@@ -17,6 +17,8 @@ Look up one request across API Gateway and every Lambda function behind it, or t
   opsbot apilogs ID [--api-id ID|NAME] [--stage S] [--since T] [--until T] [--timeout S] [--full] [--json]
   opsbot apilogs tail [--api-id ID|NAME] [--stage S] [--filter PATTERN] [--for 10m] [--since T]
                       [--raw | --errors]
+  opsbot apilogs errors [--api-id ID|NAME] [--stage S] [--since 15m] [--until T] [--status 5xx|4xx|all]
+                        [--path P] [--json]
 
 The lookup prints a compact timeline (request line, hops, every WARN/ERROR line, the functions' own
 lines, START/REPORT) and counts what it leaves out; --full prints every line (--json always has all).
@@ -46,9 +48,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     # they are collected here and put back together in ``run``.
     parser.add_argument(
         "target",
-        metavar="ID|tail",
+        metavar="ID|tail|errors",
         nargs="*",
-        help="the request id to look up, or `tail` (an id starting with '-' goes after '--')",
+        help="the request id to look up, `tail`, or `errors` (an id starting with '-' goes after '--')",
     )
     parser.add_argument("--api-id", "--api", dest="api", default="", help="API id or name")
     parser.add_argument("--stage", default="", help="stage name")
@@ -82,6 +84,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument(
         "--errors", action="store_true", help="tail: only failing requests (4xx, 5xx, errors)"
     )
+    parser.add_argument(
+        "--status", default=None, choices=("5xx", "4xx", "all"), help="errors: which failures (default 5xx)"
+    )
+    parser.add_argument(
+        "--path", default=None, metavar="P", help="errors: only this resource path (/orders*)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.set_defaults(func=run)
 
@@ -97,12 +105,12 @@ def _regroup(args: argparse.Namespace) -> None:
         value, rest = take_time(getattr(args, name))
         setattr(args, name, value)
         words += rest
-    if words[:1] == ["tail"]:
+    if words[:1] in (["tail"], ["errors"]):
         if words[1:]:
             raise UsageError(
                 f"Unexpected {' '.join(repr(w) for w in words[1:])}. Quote a value that has spaces."
             )
-        args.target = "tail"
+        args.target = words[0]
         return
     if not words:
         raise UsageError("Give the request id to look up, or `tail`.")
@@ -111,6 +119,14 @@ def _regroup(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     _regroup(args)
+    if args.target == "errors":
+        if args.pattern or args.duration or args.mode != "auto" or args.timeout is not None:
+            raise UsageError("--filter, --for, --mode and --timeout do not apply to `opsbot apilogs errors`.")
+        if args.full or args.raw or args.errors:
+            raise UsageError("--full, --raw and --errors do not apply to `opsbot apilogs errors`.")
+        return _errors(args)
+    if args.status is not None or args.path is not None:
+        raise UsageError("--status and --path apply to `opsbot apilogs errors` only.")
     if args.target == "tail":
         if args.timeout is not None:
             raise UsageError("--timeout applies to a lookup; use --for to stop a tail after a while.")
@@ -235,4 +251,29 @@ def _tail(args: argparse.Namespace) -> int:
         print_json(document)
     else:
         print(tail_summary_text(plan.tail.summary), file=sys.stderr)
+    return 0
+
+
+def _errors(args: argparse.Namespace) -> int:
+    """Exit 0 with groups or without; 1 on an AWS failure (raised, mapped by the CLI); 2 on bad input."""
+    from bot.cli.output import print_json
+    from bot.core.apilogs.errors import check_args, errors
+    from bot.render.apilogs_errors import errors_text
+
+    status = args.status or "5xx"
+    check_args(status, args.path or "", args.since, args.until)
+    report = errors(
+        Settings.from_env(),
+        api=args.api,
+        stage=args.stage,
+        since=args.since,
+        until=args.until,
+        status=status,
+        path=args.path or "",
+        deadline=time.monotonic() + LOOKUP_TIMEOUT,
+    )
+    if args.json:
+        print_json(report.to_json())
+    else:
+        print(errors_text(report))
     return 0

@@ -47,6 +47,11 @@ ACTION_TAIL = "apilogs:tail"
 ACTION_STOP = "apilogs:stop"
 ACTION_LOOKUP = "apilogs:lookup"
 ACTION_FULL = "apilogs:full"
+
+# /apilogs errors (bot.render.apilogs_errors): look up a sample id, another one (overflow), tail a path.
+ACTION_ERRORS_LOOKUP = "apilogs:errors-lookup"
+ACTION_ERRORS_LOOKUP_MORE = "apilogs:errors-lookup-more"
+ACTION_TAIL_PATH = "apilogs:tail-path"
 DEFAULT_TAIL = "5m"
 # Time kept back from the Lambda limit to post what is waiting, the summary and the message update.
 FINISH_MARGIN_S = 10.0
@@ -559,6 +564,104 @@ def _stop(call: ActionCall) -> Reply:
     )
 
 
+def _check_errors(args: ParsedArgs) -> None:
+    from bot.core.apilogs.errors import check_args
+
+    values = _values(args, ERRORS_SPEC)
+    check_args(
+        str(values.get("status") or "5xx"),
+        str(values.get("path") or ""),
+        str(values.get("since") or ""),
+        str(values.get("until") or ""),
+    )
+
+
+def _errors(call: Call) -> Reply:
+    from bot.core.apilogs.errors import errors
+    from bot.render.apilogs_errors import errors_blocks
+
+    values = _values(call.args, ERRORS_SPEC)
+    report = errors(
+        call.settings,
+        api=str(values.get("api") or ""),
+        stage=str(values.get("stage") or ""),
+        since=str(values.get("since") or ""),
+        until=str(values.get("until") or ""),
+        status=str(values.get("status") or "5xx"),
+        path=str(values.get("path") or ""),
+        deadline=time.monotonic() + max(5.0, call.seconds_left() - 5),
+        limit=_limit(call),
+    )
+    text, blocks = errors_blocks(report)
+    return Reply(
+        text=text,
+        blocks=blocks,
+        detail=f"{report.total} failed in {len(report.groups)} group"
+        + ("" if len(report.groups) == 1 else "s"),
+    )
+
+
+def _clicked_value(call: ActionCall) -> dict[str, Any]:
+    """The JSON a button (``value``) or an overflow option (``selected_option.value``) carries."""
+    raw = call.value or str((call.action.get("selected_option") or {}).get("value", ""))
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise UsageError("That button is no longer valid; run `/apilogs errors` again.")
+    return value
+
+
+def _errors_lookup(call: ActionCall) -> Reply:
+    """ "Look up" on a group of /apilogs errors: the lookup of that sample id, only for the clicker."""
+    from bot.core.apilogs.commands import lookup
+    from bot.core.apilogs.ids import parse_request_id
+    from bot.render.apilogs import lookup_message
+
+    value = _clicked_value(call)
+    request_id = str(value.get("id", ""))
+    request = parse_request_id(request_id)
+    since = until = ""
+    if request.time is None and isinstance(value.get("start"), int) and isinstance(value.get("end"), int):
+        # Ids that carry no time are searched in the window the errors answer read (and a minute after).
+        since, until = str(value["start"]), str(int(value["end"]) + 60_000)
+    result = lookup(
+        request_id,
+        call.settings,
+        api=str(value.get("api", "")),
+        stage=str(value.get("stage", "")),
+        since=since,
+        until=until,
+        deadline=time.monotonic() + max(5.0, call.seconds_left() - 5),
+        asked_from="slack",
+        limit=_limit(call),
+    )
+    message = lookup_message(result)
+    return Reply(text=message.text, blocks=message.blocks, outcome="ok" if result.found else "not-found")
+
+
+def _tail_path_button(call: ActionCall) -> Reply | None:
+    """ "Tail this path": the tail of the stage, filtered to the lines that name the resource path."""
+    from bot.aws.logs import quote_term
+    from bot.aws.state import StateTable
+
+    value = _clicked_value(call)
+    api, stage, path = str(value.get("api", "")), str(value.get("stage", "")), str(value.get("path", ""))
+    if not (api and stage and path.startswith("/")):
+        raise UsageError("That button is no longer valid; run `/apilogs errors` again.")
+    state = StateTable(call.settings.state_table)
+    key = f"apilogs-tail-click:{call.channel_id}:{call.message_ts or call.user_id}:{api}:{stage}:{path}"
+    lock = state.acquire_lock(key, {"user": call.user_id, "at": int(time.time())}, ttl_seconds=900)
+    if not lock.acquired:
+        who = lock.holder.get("user", "someone")
+        return Reply(text=f":information_source: <@{who}> already started a tail of this path.")
+    try:
+        return _run_tail(call, api=api, stage=stage, pattern=quote_term(path), duration=DEFAULT_TAIL)
+    finally:
+        state.release_lock(key, owner=lock.owner)
+
+
 _ID = Positional(
     "id", "x-amzn-RequestId, x-amz-apigw-id, apigw-requestid, Lambda request id or X-Ray trace id"
 )
@@ -605,6 +708,24 @@ TAIL_SPEC = _LooseSpec(
     ),
 )
 
+ERRORS_SPEC = _LooseSpec(
+    positionals=(Positional("words", optional=True, many=True),),
+    flags=(
+        API,
+        STAGE,
+        Flag("since", "start of the window (default: 15m ago)", metavar="T", kind="time"),
+        Flag("until", "end of the window (default: now)", metavar="T", kind="time"),
+        Flag(
+            "status",
+            "which failures: 5xx (default), 4xx or all",
+            kind="choice",
+            choices=("5xx", "4xx", "all"),
+            default="5xx",
+        ),
+        Flag("path", "only this resource path (/orders, or /orders* for it and below)", metavar="P"),
+    ),
+)
+
 APILOGS = Command(
     name="apilogs",
     summary="the whole story of one API request across API Gateway and its Lambda functions; tail an API",
@@ -638,6 +759,20 @@ APILOGS = Command(
                 "/apilogs tail --errors --for 15m",
             ),
         ),
+        Subcommand(
+            "errors",
+            "The failing requests of the stage in a window, grouped by method, path, status and cause, "
+            "with Look up and Tail this path buttons.",
+            run=_errors,
+            spec=ERRORS_SPEC,
+            validate=_check_errors,
+            working="Reading the stage's failing requests…",
+            examples=(
+                "/apilogs errors",
+                "/apilogs errors --since 1h --status all",
+                "/apilogs errors --api shop-api --stage prod --path /orders",
+            ),
+        ),
     ),
 )
 
@@ -649,3 +784,8 @@ def register(app: Any) -> None:
     register_action(app, ButtonAction(ACTION_STOP, _stop, action="apilogs.tail", mutating=False))
     register_action(app, ButtonAction(ACTION_LOOKUP, _lookup_button, action="apilogs.lookup", mutating=False))
     register_action(app, ButtonAction(ACTION_FULL, _full_button, action="apilogs.lookup", mutating=False))
+    for action_id in (ACTION_ERRORS_LOOKUP, ACTION_ERRORS_LOOKUP_MORE):
+        register_action(app, ButtonAction(action_id, _errors_lookup, action="apilogs.lookup", mutating=False))
+    register_action(
+        app, ButtonAction(ACTION_TAIL_PATH, _tail_path_button, action="apilogs.tail", mutating=False)
+    )
