@@ -11,7 +11,7 @@ import time
 import pytest
 
 from bot.aws.clients import client
-from bot.local.apilogs_traffic import write_events
+from bot.local.apilogs_traffic import SimRequest, write_events
 from bot.local.seeds import apilogs as seed_module
 from bot.local.slack_api import Message
 from tests.apilogs.test_listener import start_command, tail_message, thread_of
@@ -80,6 +80,13 @@ def test_a_failing_request_is_one_entry_edited_as_its_late_lambda_lines_arrive_a
     assert "POST /orders → 502" in answer and "KeyError" in answer and "apilogs:full" in answer
 
 
+def _failing(request: SimRequest) -> bool:
+    """What --errors shows: a 4xx or 5xx, or an error line (a function's ERROR behind a 200)."""
+    return request.status >= 400 or any(
+        "ERROR" in e.message or "Task timed out" in e.message for e in request.events
+    )
+
+
 def test_errors_shows_only_failing_requests_and_raw_every_line(
     harness: SlackHarness, demo: seed_module.DemoApi
 ) -> None:
@@ -89,8 +96,9 @@ def test_errors_shows_only_failing_requests_and_raw_every_line(
     thread = thread_of(harness.slack, parent)
     flat = dumps([m.blocks for m in thread[:-1]])
     assert demo.failed.api_request_id in flat
-    ok = [r for r in demo.requests if r.status < 400]
+    ok = [r for r in demo.requests if not _failing(r)]
     assert ok and not any(r.api_request_id in flat for r in ok)
+    assert all(r.api_request_id in flat for r in demo.requests if _failing(r))
     assert "failing requests shown" in dumps(thread[-1].blocks)
     # Without --errors, every request is an entry, the successful ones folded (no lines shown).
     harness.command("/apilogs", "tail --since 2h --for 3s --mode poll")
@@ -113,8 +121,9 @@ def test_the_cli_tail_prints_entries_and_json_requests(
     assert out.count(f"START RequestId: {demo.failed.lambda_ids['orders-api']}") == 1
     assert main([*args, "--errors", "--json"]) == 0
     document = json.loads(capsys.readouterr().out)
-    assert [r["requestId"] for r in document["requests"]] == [demo.failed.api_request_id]
-    [failed] = document["requests"]
+    failing = {r.api_request_id for r in demo.requests if _failing(r)}
+    assert {r["requestId"] for r in document["requests"]} == failing
+    [failed] = [r for r in document["requests"] if r["requestId"] == demo.failed.api_request_id]
     assert failed["status"] == 502 and failed["function"] == "orders-api" and failed["failed"]
     assert len(failed["events"]) == len(demo.failed.events)
     assert main([*args, "--raw"]) == 0
