@@ -73,6 +73,10 @@ def trend(values: Sequence[float]) -> str:
     return "steady"
 
 
+def _count(value: float, noun: str) -> str:
+    return f"{value:.0f} {noun}{'' if round(value) == 1 else 's'}"
+
+
 def duration_text(ms: float | None) -> str:
     if ms is None:
         return "no data"
@@ -177,7 +181,7 @@ def verdict(
     errors, invocations = _num(metrics.errors), _num(metrics.invocations)
     if errors is not None and errors > 0:
         if invocations is None or invocations <= 0:
-            failing.append(f"{errors:.0f} function errors")
+            failing.append(_count(errors, "function error"))
         elif errors / invocations >= thresholds.error_rate:
             failing.append(
                 f"{errors:.0f} errors in {invocations:.0f} invocations ({errors / invocations:.0%}): "
@@ -199,12 +203,12 @@ def verdict(
     if behind:
         throttles = _num(metrics.throttles)
         if throttles:
-            behind.append(f"{throttles:.0f} throttled invocations (concurrency)")
+            behind.append(f"{_count(throttles, 'throttled invocation')} (concurrency)")
         read = _num(metrics.read_throttled)
         if read:
-            behind.append(f"{read:.0f} reads over the stream's provisioned throughput (noisy neighbours)")
+            behind.append(f"{_count(read, 'read')} over the stream's provisioned throughput (noisy neighbours)")
         if errors:
-            behind.append(f"{errors:.0f} function errors")
+            behind.append(_count(errors, "function error"))
         return Verdict(BEHIND, tuple(behind))
 
     healthy = [
@@ -213,7 +217,7 @@ def verdict(
         else "no iterator age in the window (no records, or none processed yet)"
     ]
     if errors:
-        healthy.append(f"{errors:.0f} errors, under {thresholds.error_rate:.0%} of invocations")
+        healthy.append(f"{_count(errors, 'error')}, under {thresholds.error_rate:.0%} of invocations")
     else:
         healthy.append("no errors")
     return Verdict(HEALTHY, tuple(healthy))
