@@ -87,7 +87,9 @@ def hook(source_arn: str, function: str = "fanout", *, enabled: bool = True) -> 
     return uuid
 
 
-def put_series(namespace: str, name: str, dimensions: dict[str, str], values: list[float], *, now: Any = None) -> None:
+def put_series(
+    namespace: str, name: str, dimensions: dict[str, str], values: list[float], *, now: Any = None
+) -> None:
     """One data point a minute, the last one a minute ago (PutMetricData, as the services publish them)."""
     import datetime as dt
 
@@ -104,7 +106,9 @@ def two_sources(fanout: Fanout) -> dict[str, str]:
     create_stream("clicks")
     create_function()
     fanout.register(target_id="replica", target_type="kinesis", destination="out", active=True)
-    fanout.register(source_arn=CLICKS_ARN, target_id="warehouse", target_type="firehose", destination="wh", active=True)
+    fanout.register(
+        source_arn=CLICKS_ARN, target_id="warehouse", target_type="firehose", destination="wh", active=True
+    )
     fanout.register(
         source_arn=CLICKS_ARN,
         target_id="search",
@@ -113,7 +117,9 @@ def two_sources(fanout: Fanout) -> dict[str, str]:
         active=True,
     )
     uuids = {"inputStream": hook(KINESIS_ARN), "clicks": hook(CLICKS_ARN)}
-    put_series("AWS/Kinesis", "GetRecords.IteratorAgeMilliseconds", {"StreamName": "inputStream"}, [200.0] * 30)
+    put_series(
+        "AWS/Kinesis", "GetRecords.IteratorAgeMilliseconds", {"StreamName": "inputStream"}, [200.0] * 30
+    )
     put_series(
         "AWS/Kinesis",
         "GetRecords.IteratorAgeMilliseconds",
@@ -121,7 +127,9 @@ def two_sources(fanout: Fanout) -> dict[str, str]:
         [60_000.0 * (1 + i) for i in range(30)],  # one more minute behind every minute
     )
     put_series("AWS/Kinesis", "ReadProvisionedThroughputExceeded", {"StreamName": "clicks"}, [3.0] * 30)
-    put_series("AWS/Lambda", "IteratorAge", {"FunctionName": "fanout"}, [60_000.0 * (1 + i) for i in range(30)])
+    put_series(
+        "AWS/Lambda", "IteratorAge", {"FunctionName": "fanout"}, [60_000.0 * (1 + i) for i in range(30)]
+    )
     put_series("AWS/Lambda", "Invocations", {"FunctionName": "fanout"}, [100.0] * 30)
     put_series("AWS/Lambda", "Errors", {"FunctionName": "fanout"}, [0.0] * 29 + [1.0])
     put_series("AWS/Lambda", "Throttles", {"FunctionName": "fanout"}, [2.0] * 30)

@@ -37,7 +37,9 @@ def partner(fanout: Fanout) -> dict[str, str]:
         region="eu-west-1",
         active=True,
     )
-    fanout.register(target_id="topic", target_type="sns", destination=topic, role=ROLE, external_id="x-2", active=True)
+    fanout.register(
+        target_id="topic", target_type="sns", destination=topic, role=ROLE, external_id="x-2", active=True
+    )
     fanout.register(
         target_id="gone",
         target_type="sqs",
@@ -74,16 +76,25 @@ def test_each_role_is_assumed_and_its_destination_described(fanout: Fanout, part
     assert report.deep_failed == 1
 
 
-def test_the_external_id_is_passed_and_refusals_are_sentences(fanout: Fanout, partner: dict[str, str]) -> None:
+def test_the_external_id_is_passed_and_refusals_are_sentences(
+    fanout: Fanout, partner: dict[str, str]
+) -> None:
     """moto never refuses AssumeRole (ARCHITECTURE.md): the refusal AWS gives for a wrong externalId is
     stubbed as documented, and the request is checked to carry the target's externalId."""
     from botocore.stub import Stubber
 
-    from bot.core.fanout.deep import check_one
     from bot.core.fanout.commands import Target
+    from bot.core.fanout.deep import check_one
 
     target = Target.from_item(
-        {"sourceArn": KINESIS_ARN, "id": "t", "type": "kinesis", "destination": "s", "role": ROLE, "externalId": "wrong"},
+        {
+            "sourceArn": KINESIS_ARN,
+            "id": "t",
+            "type": "kinesis",
+            "destination": "s",
+            "role": ROLE,
+            "externalId": "wrong",
+        },
         table="fanoutTargets",
     )
     message = f"User: arn:aws:sts::123456789012:assumed-role/opsbot/x is not authorized to perform: sts:AssumeRole on resource: {ROLE}"
@@ -106,10 +117,16 @@ def test_the_external_id_is_passed_and_refusals_are_sentences(fanout: Fanout, pa
     assert "sts:AssumeRole" in result.detail and result.detail.endswith(".")
 
 
-def test_cli_check_deep_json(fanout: Fanout, partner: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_check_deep_json(
+    fanout: Fanout, partner: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["fanout", "check", "--deep", "--json"]) == 1  # one destination is missing
     document = json.loads(capsys.readouterr().out)
-    assert {(d["id"], d["ok"]) for d in document["deep"]} == {("stream", True), ("topic", True), ("gone", False)}
+    assert {(d["id"], d["ok"]) for d in document["deep"]} == {
+        ("stream", True),
+        ("topic", True),
+        ("gone", False),
+    }
     assert main(["fanout", "check", "--deep"]) == 1
     out = capsys.readouterr().out
     assert "3 cross-account targets checked through their roles: 1 failed" in out

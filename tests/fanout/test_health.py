@@ -36,7 +36,10 @@ def test_one_healthy_and_one_falling_behind_source(fanout: Fanout) -> None:
     assert clicks.hook.state == "Enabled" and clicks.hook.batch_size == 100
     healthy = next(s for s in report.sources if s.source.name == "inputStream")
     assert healthy.metrics.iterator_age_max_ms == 200
-    assert healthy.verdict.reasons == ("iterator age 200 ms at most (steady)", "1 error, under 5% of invocations")
+    assert healthy.verdict.reasons == (
+        "iterator age 200 ms at most (steady)",
+        "1 error, under 5% of invocations",
+    )
 
 
 def test_every_metric_comes_from_one_get_metric_data_request(fanout: Fanout) -> None:
@@ -84,7 +87,7 @@ def test_one_source_by_name_and_a_short_window(fanout: Fanout, capsys: pytest.Ca
 
 def test_an_unknown_source_lists_the_known_ones(fanout: Fanout) -> None:
     two_sources(fanout)
-    with pytest.raises(NotFoundError, match="No source `nope`.*Known sources: clicks, inputStream"):
+    with pytest.raises(NotFoundError, match=r"No source `nope`.*Known sources: clicks, inputStream"):
         health(fanout.settings, "nope")
     with pytest.raises(UsageError, match="Cannot read the duration"):
         health(fanout.settings, since="soon")

@@ -27,7 +27,14 @@ def sources(state_table: str) -> dict[str, str]:
     fanout = Fanout(
         Settings.from_env({"AWS_REGION": "us-east-1"}),
         "fanoutTargets",
-        lambda **kw: register_like_cli("fanoutTargets", **{"source_arn": kw.pop("source_arn", None) or "arn:aws:kinesis:us-east-1:123456789012:stream/inputStream", **kw}),
+        lambda **kw: register_like_cli(
+            "fanoutTargets",
+            **{
+                "source_arn": kw.pop("source_arn", None)
+                or "arn:aws:kinesis:us-east-1:123456789012:stream/inputStream",
+                **kw,
+            },
+        ),
     )
     return two_sources(fanout)
 
@@ -46,9 +53,16 @@ def test_health_shows_verdicts_and_a_pause_button_for_the_falling_behind_source(
 ) -> None:
     harness.command("/fanout", "health")
     answer = harness.last()
-    assert answer.text in ("fan-out health: 1 falling behind, 1 healthy", "fan-out health: 1 healthy, 1 falling behind")
+    assert answer.text in (
+        "fan-out health: 1 falling behind, 1 healthy",
+        "fan-out health: 1 healthy, 1 falling behind",
+    )
     shown = json.dumps(answer.blocks)
-    assert "Kinesis stream clicks" in shown and "falling behind" in shown and "iterator age reached 30 min" in shown
+    assert (
+        "Kinesis stream clicks" in shown
+        and "falling behind" in shown
+        and "iterator age reached 30 min" in shown
+    )
     buttons = [b["accessory"] for b in answer.blocks if "accessory" in b]
     (pause,) = buttons  # only the falling-behind source has one
     assert pause["action_id"] == listener.ACTION_PAUSE == render.ACTION_PAUSE
@@ -67,7 +81,9 @@ def test_health_shows_verdicts_and_a_pause_button_for_the_falling_behind_source(
     assert resume["action_id"] == listener.ACTION_RESUME
     harness.click(paused, listener.ACTION_RESUME)
     assert state_of_clicks() == "Enabled"
-    outcomes = sorted(r["outcome"] for r in audit_items() if r.get("action") in ("fanout.pause", "fanout.resume"))
+    outcomes = sorted(
+        r["outcome"] for r in audit_items() if r.get("action") in ("fanout.pause", "fanout.resume")
+    )
     assert outcomes == ["changed", "changed"]
 
 

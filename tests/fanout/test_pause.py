@@ -16,7 +16,9 @@ from bot.errors import NotFoundError, UsageError
 from tests.fanout.conftest import CLICKS_ARN, KINESIS_ARN, Fanout, two_sources
 
 
-def original_cli_list(source_arn: str, function: str = "fanout", table: str = "fanoutTargets") -> dict[str, Any]:
+def original_cli_list(
+    source_arn: str, function: str = "fanout", table: str = "fanoutTargets"
+) -> dict[str, Any]:
     """What `./fanout list` and `./fanout hooks` show, from the calls the bash CLI makes:
     ``aws dynamodb query --key-condition-expression 'sourceArn = :sourceArn'`` on the targets table and
     ``aws lambda list-event-source-mappings --function-name F --event-source-arn S``."""
@@ -35,9 +37,9 @@ def original_cli_list(source_arn: str, function: str = "fanout", table: str = "f
 def original_cli_pause(source_arn: str, enabled: bool, function: str = "fanout") -> None:
     """`./fanout pause|resume`: the first mapping's UUID, then update-event-source-mapping --[no-]enabled."""
     lam = client("lambda")
-    uuid = lam.list_event_source_mappings(FunctionName=function, EventSourceArn=source_arn)["EventSourceMappings"][0][
-        "UUID"
-    ]
+    uuid = lam.list_event_source_mappings(FunctionName=function, EventSourceArn=source_arn)[
+        "EventSourceMappings"
+    ][0]["UUID"]
     lam.update_event_source_mapping(UUID=uuid, Enabled=enabled)
 
 
@@ -88,17 +90,26 @@ def test_the_preview_names_the_backlog(fanout: Fanout) -> None:
         ("", UsageError, "Give the source"),
     ],
 )
-def test_bad_source_changes_nothing(fanout: Fanout, source: str, error: type[Exception], message: str) -> None:
+def test_bad_source_changes_nothing(
+    fanout: Fanout, source: str, error: type[Exception], message: str
+) -> None:
     two_sources(fanout)
     with pytest.raises(error, match=message):
         set_paused(fanout.settings, source, True)
-    assert all(state == "Enabled" for arn in (CLICKS_ARN, KINESIS_ARN) for _, state in original_cli_list(arn)["hooks"])
+    assert all(
+        state == "Enabled"
+        for arn in (CLICKS_ARN, KINESIS_ARN)
+        for _, state in original_cli_list(arn)["hooks"]
+    )
 
 
 def test_cli_pause_needs_yes_when_not_interactive(fanout: Fanout, capsys: pytest.CaptureFixture[str]) -> None:
     two_sources(fanout)
     assert main(["fanout", "pause", "clicks"]) == 2
-    assert "pile up unread" in capsys.readouterr().err and original_cli_list(CLICKS_ARN)["hooks"][0][1] == "Enabled"
+    assert (
+        "pile up unread" in capsys.readouterr().err
+        and original_cli_list(CLICKS_ARN)["hooks"][0][1] == "Enabled"
+    )
     assert main(["fanout", "pause", "clicks", "--yes", "--json"]) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["changed"] and document["paused"] and document["hooks"][0]["state"] == "Disabled"

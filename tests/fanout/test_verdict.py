@@ -39,7 +39,8 @@ states = st.sampled_from(
 metrics = st.builds(
     SourceMetrics,
     function_iterator_age_max_ms=numbers,
-    function_iterator_age_trend=st.sampled_from(["rising", "falling", "steady", "unknown"]) | st.text(max_size=5),
+    function_iterator_age_trend=st.sampled_from(["rising", "falling", "steady", "unknown"])
+    | st.text(max_size=5),
     stream_iterator_age_max_ms=numbers,
     stream_iterator_age_trend=st.sampled_from(["rising", "steady"]),
     errors=numbers,
@@ -55,7 +56,9 @@ streams = st.one_of(
     st.none(),
     st.builds(
         StreamInfo,
-        status=st.sampled_from(["ACTIVE", "UPDATING", "DELETING", "ENABLED", "DISABLED", "REPLACED", "UNKNOWN", ""]),
+        status=st.sampled_from(
+            ["ACTIVE", "UPDATING", "DELETING", "ENABLED", "DISABLED", "REPLACED", "UNKNOWN", ""]
+        ),
         shards_open=st.none() | st.integers(0, 10),
         retention_hours=st.none() | st.integers(0, 8760),
     ),
@@ -63,13 +66,17 @@ streams = st.one_of(
 
 
 @given(states, st.text(max_size=40), metrics, streams)
-def test_never_raises_and_always_explains(state: str, result: str, m: SourceMetrics, stream: StreamInfo | None) -> None:
+def test_never_raises_and_always_explains(
+    state: str, result: str, m: SourceMetrics, stream: StreamInfo | None
+) -> None:
     found = verdict(make_hook(state, result), m, stream)
     assert found.state in VERDICTS and found.reasons and all(isinstance(r, str) and r for r in found.reasons)
 
 
 @given(st.sampled_from(["Disabled", "Disabling"]), st.text(max_size=40), metrics, streams)
-def test_a_paused_hook_is_always_paused(state: str, result: str, m: SourceMetrics, stream: StreamInfo | None) -> None:
+def test_a_paused_hook_is_always_paused(
+    state: str, result: str, m: SourceMetrics, stream: StreamInfo | None
+) -> None:
     assert verdict(make_hook(state, result), m, stream).state == PAUSED
 
 

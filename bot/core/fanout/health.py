@@ -206,7 +206,9 @@ def verdict(
             behind.append(f"{_count(throttles, 'throttled invocation')} (concurrency)")
         read = _num(metrics.read_throttled)
         if read:
-            behind.append(f"{_count(read, 'read')} over the stream's provisioned throughput (noisy neighbours)")
+            behind.append(
+                f"{_count(read, 'read')} over the stream's provisioned throughput (noisy neighbours)"
+            )
         if errors:
             behind.append(_count(errors, "function error"))
         return Verdict(BEHIND, tuple(behind))
