@@ -105,13 +105,13 @@ def _check(call: Call) -> Reply:
 
 def _check_page(call: ActionCall) -> Reply:
     """Another page of the findings: the check runs again, so the page shows the table as it is now."""
-    from bot.render.fanout import parse_check_page_value
+    from bot.render.fanout import parse_check_page
 
     try:
-        page = parse_check_page_value(call.value)
+        page, deep = parse_check_page(call.value)
     except ValueError:
         raise UsageError("That button is no longer valid; run `/fanout check` again.") from None
-    return _check_reply(call, page=page, replace=True)
+    return _check_reply(call, page=page, replace=True, deep=deep)
 
 
 def _toggle_reply(result: Any, user_id: str) -> Reply:

@@ -320,17 +320,25 @@ def _finding_line(finding: Any, *, slack: bool) -> str:
     return f"{finding.severity.upper():<7} {finding.rule:<24} {where}\n        {finding.reason}"
 
 
-def check_page_value(page: int) -> str:
-    return json.dumps({"p": page}, separators=(",", ":"))
+def check_page_value(page: int, deep: bool = False) -> str:
+    document: dict[str, Any] = {"p": page}
+    if deep:
+        document["d"] = True  # the other pages check --deep too
+    return json.dumps(document, separators=(",", ":"))
 
 
 def parse_check_page_value(value: str) -> int:
     """The page a check page button asks for; ValueError when malformed."""
+    return parse_check_page(value)[0]
+
+
+def parse_check_page(value: str) -> tuple[int, bool]:
+    """(page, deep) of a check page button; ValueError when malformed."""
     data: Any = json.loads(value)
     page = data.get("p") if isinstance(data, dict) else None
     if not isinstance(page, int) or isinstance(page, bool) or page < 0:
         raise ValueError("not a check page reference")
-    return page
+    return page, data.get("d") is True
 
 
 def check_summary(report: CheckReport) -> str:
@@ -380,6 +388,7 @@ def check_blocks(
 ) -> list[Block]:
     """One page of the check's findings, with buttons to the others (like the list's)."""
     chunks = check_chunks(report, limit_blocks=limit_blocks)
+    deep = report.deep is not None
     if not chunks:
         return [
             *_check_head(report, ""),
@@ -392,9 +401,13 @@ def check_blocks(
     blocks = _check_head(report, note) + chunks[page]
     navigation = []
     if page > 0:
-        navigation.append(button("‹ Previous page", f"{ACTION_CHECK_PAGE}:prev", check_page_value(page - 1)))
+        navigation.append(
+            button("‹ Previous page", f"{ACTION_CHECK_PAGE}:prev", check_page_value(page - 1, deep))
+        )
     if page + 1 < len(chunks):
-        navigation.append(button("Next page ›", f"{ACTION_CHECK_PAGE}:next", check_page_value(page + 1)))
+        navigation.append(
+            button("Next page ›", f"{ACTION_CHECK_PAGE}:next", check_page_value(page + 1, deep))
+        )
     if navigation:
         blocks.append(actions(navigation, block_id="fanout_check_pages"))
     return blocks

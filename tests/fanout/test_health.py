@@ -140,3 +140,65 @@ def test_error_lines_are_grouped_by_the_target_they_name(fanout: Fanout) -> None
     other = next(s for s in report.sources if s.source.name == "inputStream")
     assert {g.target_id: g.count for g in other.errors} == {"replica": 1, None: 1}
     assert "ServiceUnavailable" in clicks.errors[0].samples[0]
+
+
+def test_queries_beyond_500_go_in_as_few_requests_as_allowed(aws: None) -> None:
+    import datetime as dt
+
+    from bot.aws.metrics import MetricQuery, get_metric_data
+    from tests.fanout.conftest import put_series
+
+    put_series("AWS/Lambda", "Errors", {"FunctionName": "f7"}, [1.0, 2.0])
+    queries = [
+        MetricQuery(f"q{i}", "AWS/Lambda", "Errors", {"FunctionName": f"f{i}"}, "Sum", 60) for i in range(501)
+    ]
+    end = dt.datetime.now(dt.UTC)
+    data = get_metric_data(queries, end - dt.timedelta(hours=1), end)
+    assert (data.batches, data.requests) == (2, 2)
+    assert data.series["q7"].values == (1.0, 2.0) and data.series["q500"].values == ()
+
+
+def test_unreadable_metrics_leave_the_rest_of_the_report(fanout: Fanout) -> None:
+    from botocore.stub import Stubber
+
+    uuids = two_sources(fanout)
+    client("lambda").update_event_source_mapping(UUID=uuids["clicks"], Enabled=False)
+    message = (
+        "User: arn:aws:sts::123456789012:assumed-role/opsbot/x is not authorized to perform: "
+        "cloudwatch:GetMetricData"
+    )
+    with Stubber(client("cloudwatch")) as stub:
+        stub.add_client_error("get_metric_data", "AccessDenied", message, 403)
+        report = health(fanout.settings)
+    assert verdicts(report) == {"inputStream": HEALTHY, "clicks": PAUSED}  # the hook state still counts
+    (note,) = report.notes
+    assert "metrics unknown: opsbot is missing the IAM permission `cloudwatch:GetMetricData`" in note
+    clicks = next(s for s in report.sources if s.source.name == "clicks")
+    assert clicks.metrics.iterator_age_max_ms is None and clicks.stream is not None
+
+
+def test_a_dynamodb_stream_source_and_its_table(fanout: Fanout) -> None:
+    from tests.fanout.conftest import create_function, hook, put_series
+
+    ddb = client("dynamodb")
+    ddb.create_table(
+        TableName="customers",
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+    )
+    stream_arn = ddb.describe_table(TableName="customers")["Table"]["LatestStreamArn"]
+    create_function()
+    fanout.register(source_arn=stream_arn, target_id="crm", target_type="sqs", destination="x", active=True)
+    hook(stream_arn)
+    put_series("AWS/Lambda", "IteratorAge", {"FunctionName": "fanout"}, [400_000.0] * 5)
+
+    (source,) = health(fanout.settings, "customers").sources
+    assert source.stream is not None and source.stream.status == "ENABLED"
+    assert source.verdict.state == BEHIND  # the function's age (no per-stream metric for DynamoDB)
+    assert source.to_json()["stream"]["retentionHours"] == 24
+
+    ddb.update_table(TableName="customers", StreamSpecification={"StreamEnabled": False})
+    (source,) = health(fanout.settings, "customers").sources
+    assert source.verdict.state == "failing" and "the table's stream is disabled" in source.verdict.why
