@@ -115,3 +115,16 @@ def test_cli_pause_needs_yes_when_not_interactive(fanout: Fanout, capsys: pytest
     assert document["changed"] and document["paused"] and document["hooks"][0]["state"] == "Disabled"
     assert main(["fanout", "resume", CLICKS_ARN]) == 0
     assert "is resumed" in capsys.readouterr().out
+
+
+def test_unreadable_hooks_are_said_so_not_called_unhooked(fanout: Fanout) -> None:
+    from botocore.stub import Stubber
+
+    two_sources(fanout)
+    message = "User: arn:aws:sts::123456789012:assumed-role/opsbot/x is not authorized to perform: lambda:ListEventSourceMappings"
+    with Stubber(client("lambda")) as stub:
+        stub.add_client_error("list_event_source_mappings", "AccessDeniedException", message, 403)
+        with pytest.raises(
+            Exception, match="The hooks of fanout are unknown.*lambda:ListEventSourceMappings"
+        ):
+            set_paused(fanout.settings, "clicks", True)

@@ -388,7 +388,12 @@ def known_sources_text(groups: Iterable[SourceGroup]) -> str:
     return ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "") or "none"
 
 
-def select_groups(groups: Sequence[SourceGroup], source: str | None, tables: str) -> list[SourceGroup]:
+def select_groups(
+    groups: Sequence[SourceGroup],
+    source: str | None,
+    tables: str,
+    hook_errors: Mapping[str, str] | None = None,
+) -> list[SourceGroup]:
     """The hooked groups asked for; NotFoundError naming the known sources when ``source`` is none of them."""
     if not source:
         return [g for g in groups if g.hooks]
@@ -396,6 +401,12 @@ def select_groups(groups: Sequence[SourceGroup], source: str | None, tables: str
     hooked = [g for g in matching if g.hooks]
     if hooked:
         return hooked
+    unknown = [g for g in matching if not g.hooks_known]
+    if unknown:
+        reason = (hook_errors or {}).get(unknown[0].function, "they could not be read")
+        raise AwsError(
+            f"The hooks of {unknown[0].function} are unknown, so {unknown[0].source.display} cannot be looked at: {reason}"
+        )
     if matching:
         raise NotFoundError(
             f"{matching[0].source.display} is not hooked to {matching[0].function}: no records flow to its "
@@ -494,7 +505,7 @@ def health(
     period = period_for(window)
     snap = snapshot(settings)
     tables = ", ".join(s.table for s in table_specs(settings))
-    chosen = select_groups(snap.groups, source, tables)
+    chosen = select_groups(snap.groups, source, tables, snap.hook_errors)
     notes = [f"hooks of {f} unknown: {why}" for f, why in snap.hook_errors.items()]
     unhooked = tuple(
         g.source for g in snap.groups if not g.hooks and not source and g.function not in snap.hook_errors

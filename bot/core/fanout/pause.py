@@ -40,7 +40,7 @@ def resolve_hooked(settings: Settings, source: str, *, table: str | None = None)
         groups = [g for g in groups if g.table == table]
         if not any(s.table == table for s in table_specs(settings)):
             raise UsageError(f"{echo(table)} is not one of the configured fan-out tables ({tables}).")
-    chosen = select_groups(groups, source, tables)
+    chosen = select_groups(groups, source, tables, snap.hook_errors)
     distinct = {(g.function, g.source.arn) for g in chosen}
     if len(distinct) > 1:
         listed = "; ".join(sorted(f"{arn} ({function})" for function, arn in distinct))
