@@ -12,7 +12,7 @@ from bot.aws.dynamo import from_item
 from bot.cli import main
 from bot.core.fanout.commands import list_mappings
 from bot.core.fanout.pause import preview_pause, set_paused
-from bot.errors import NotFoundError, UsageError
+from bot.errors import AwsError, NotFoundError, UsageError
 from tests.fanout.conftest import CLICKS_ARN, KINESIS_ARN, Fanout, two_sources
 
 
@@ -125,6 +125,6 @@ def test_unreadable_hooks_are_said_so_not_called_unhooked(fanout: Fanout) -> Non
     with Stubber(client("lambda")) as stub:
         stub.add_client_error("list_event_source_mappings", "AccessDeniedException", message, 403)
         with pytest.raises(
-            Exception, match="The hooks of fanout are unknown.*lambda:ListEventSourceMappings"
+            AwsError, match=r"The hooks of fanout are unknown.*lambda:ListEventSourceMappings"
         ):
             set_paused(fanout.settings, "clicks", True)
