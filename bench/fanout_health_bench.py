@@ -114,7 +114,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--quick", action="store_true", help="40 sources and 3 runs")
     args = parser.parse_args()
-    sources, runs = (40, 3) if args.quick else (200, 3)
+    sources, runs = (40, 3) if args.quick else (100, 3)
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = start_embedded_aws()
