@@ -170,6 +170,38 @@ def _fanout_button(activate: bool) -> Callable[[SlackHarness], Act]:
     return setup
 
 
+def _hooked(enabled: bool) -> None:
+    from tests.fanout.conftest import create_function, create_stream, hook
+
+    create_stream("inputStream")
+    create_function()
+    hook(KINESIS_ARN, enabled=enabled)
+
+
+def _hook_state(_: SlackHarness) -> Any:
+    mappings = clients.client("lambda").list_event_source_mappings(FunctionName="fanout")[
+        "EventSourceMappings"
+    ]
+    return sorted((m["EventSourceArn"], m["State"]) for m in mappings)
+
+
+def _fanout_pause_button(harness: SlackHarness) -> Act:
+    """`/fanout pause` shows the backlog and a Pause button; the click pauses."""
+    from bot.render.fanout import ACTION_PAUSE
+
+    _fanout_table(harness, active=True)
+    _hooked(enabled=True)
+    harness.command("/fanout", "pause inputStream")
+    preview = copy.deepcopy(harness.last(ALICE))
+    return lambda h: h.click(preview, ACTION_PAUSE)
+
+
+def _fanout_resume_command(harness: SlackHarness) -> Act:
+    _fanout_table(harness, active=True)
+    _hooked(enabled=False)
+    return lambda h: h.command("/fanout", "resume inputStream")
+
+
 # -- dns -------------------------------------------------------------------------------------------
 
 DOMAIN = "example.com"
@@ -222,5 +254,7 @@ FLOWS = [
     Flow("fanout deactivate (command)", {}, _fanout_command(False), _fanout_state),
     Flow("fanout activate (button)", {}, _fanout_button(True), _fanout_state, button=True),
     Flow("fanout deactivate (button)", {}, _fanout_button(False), _fanout_state, button=True),
+    Flow("fanout pause (button)", {}, _fanout_pause_button, _hook_state, button=True),
+    Flow("fanout resume (command)", {}, _fanout_resume_command, _hook_state),
     Flow("dns apply (button)", {}, _dns_apply, _dns_state, button=True, prepare=_dns_world),
 ]

@@ -145,6 +145,9 @@ class CallRecorder:
         recorder = self
 
         def recording(client: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
+            if getattr(client, "opsbot_foreign_credentials", False):
+                # A fan-out target's own role (check --deep): that account's grant, not this function's.
+                return original(client, operation_name, api_params)
             with recorder._lock:
                 key = (client.meta.service_model.service_name, operation_name)
                 function = getattr(recorder._where, "function", None)
