@@ -38,9 +38,8 @@ class MetricRef:
     return_data: bool = True
 
     def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v not in ("", 0, {}, None)} | {
-            "return_data": self.return_data
-        }
+        data = {k: v for k, v in asdict(self).items() if v not in ("", 0, {}, None)}
+        return data | {"namespace": self.namespace, "name": self.name, "return_data": self.return_data}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> MetricRef:
