@@ -13,6 +13,7 @@ LISTENER_MODULES: tuple[str, ...] = (
     "bot.listeners.device",
     "bot.listeners.dns",
     "bot.listeners.fanout",
+    "bot.listeners.alarms",  # buttons only (alarm posts); no slash command
 )
 
 

@@ -156,7 +156,7 @@ def correlation_blocks(result: Correlation | None, key: str, *, correlating: boo
         )
         blocks.append(section("\n".join(lines) or "No Kinesis or DynamoDB stream mapping."))
     for number, group in enumerate(result.groups[:SHOWN_GROUPS]):
-        blocks.append(group_block(group, key, number))
+        blocks.append(group_block(group, key, number, target=result.target))
     if len(result.groups) > SHOWN_GROUPS:
         blocks.append(
             context(f"+{len(result.groups) - SHOWN_GROUPS} more causes: **Errors since** lists them all.")
@@ -166,7 +166,9 @@ def correlation_blocks(result: Correlation | None, key: str, *, correlating: boo
     return blocks
 
 
-def group_block(group: dict[str, Any], key: str, number: int) -> Block:
+def group_block(
+    group: dict[str, Any], key: str, number: int, *, target: dict[str, str] | None = None
+) -> Block:
     route = " ".join(str(x) for x in (group.get("method"), group.get("path"), group.get("status")) if x)
     functions = ", ".join(group.get("functions") or [])
     first, last = group.get("first"), group.get("last")

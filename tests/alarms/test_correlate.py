@@ -38,7 +38,9 @@ def put_lines(group: str, stream: str, lines: list[tuple[int, str]]) -> None:
         pass
     logs.create_log_stream(logGroupName=group, logStreamName=stream)
     logs.put_log_events(
-        logGroupName=group, logStreamName=stream, logEvents=[{"timestamp": t, "message": m} for t, m in sorted(lines, key=lambda line: line[0])]
+        logGroupName=group,
+        logStreamName=stream,
+        logEvents=[{"timestamp": t, "message": m} for t, m in sorted(lines, key=lambda line: line[0])],
     )
 
 
@@ -74,7 +76,17 @@ def test_lambda_alarm_groups_the_functions_failures_by_error(aws: None) -> None:
     assert groups["KeyError"]["count"] == 2 and groups["KeyError"]["requestIds"] == [ID1, ID2]
     assert groups["Task timed out"]["requestIds"] == [ID3]
     assert groups["KeyError"]["functions"] == ["orders-api"]
-    assert set(groups["KeyError"]) == {"method", "path", "status", "cause", "count", "first", "last", "functions", "requestIds"}
+    assert set(groups["KeyError"]) == {
+        "method",
+        "path",
+        "status",
+        "cause",
+        "count",
+        "first",
+        "last",
+        "functions",
+        "requestIds",
+    }
     assert result.groups[0]["cause"] == "KeyError"  # by count
     assert result.aws_calls == 2  # the mappings, one FilterLogEvents
 
@@ -94,21 +106,36 @@ def test_api_alarm_goes_through_the_seam(aws: None) -> None:
     assert result.kind == "api" and result.groups == find.groups
     # Without /apilogs errors wired in, the default says so instead of guessing.
     alone = correlate(alarm_of("sns_alarm_apigateway.json"))
-    assert alone.kind == "api" and not alone.correlated and "/apilogs errors --api shop-api --stage prod" in alone.note
+    assert (
+        alone.kind == "api"
+        and not alone.correlated
+        and "/apilogs errors --api shop-api --stage prod" in alone.note
+    )
 
 
 def test_api_alarm_with_resource_and_method(aws: None) -> None:
     alarm = alarm_of("sns_alarm_apigateway.json")
-    metric = replace(alarm.metrics[0], name="4XXError", dimensions={"ApiId": "a1b2c3", "Stage": "prod", "Resource": "/orders", "Method": "POST"})
+    metric = replace(
+        alarm.metrics[0],
+        name="4XXError",
+        dimensions={"ApiId": "a1b2c3", "Stage": "prod", "Resource": "/orders", "Method": "POST"},
+    )
     kind = decide_kind(replace(alarm, metrics=(metric,)))
     assert kind.query is not None
-    assert (kind.query.api, kind.query.resource, kind.query.method, kind.query.status) == ("a1b2c3", "/orders", "POST", "4xx")
+    assert (kind.query.api, kind.query.resource, kind.query.method, kind.query.status) == (
+        "a1b2c3",
+        "/orders",
+        "POST",
+        "4xx",
+    )
 
 
 def test_stream_driven_function_shows_its_mappings_iterator_age_and_batch_errors(aws: None) -> None:
     create_function("fanout")
     stream = create_stream()
-    client("lambda").create_event_source_mapping(EventSourceArn=stream, FunctionName="fanout", StartingPosition="LATEST")
+    client("lambda").create_event_source_mapping(
+        EventSourceArn=stream, FunctionName="fanout", StartingPosition="LATEST"
+    )
     put_lines("/aws/lambda/fanout", "2026/12/07/[$LATEST]f", [
         (T - 50_000, f"START RequestId: {ID1} Version: $LATEST"),
         (T - 49_000, f"2026-12-07T02:09:11.000Z\t{ID1}\tERROR\tProvisionedThroughputExceededException: shard-000 batch of 100 records"),
@@ -141,7 +168,9 @@ def test_metric_filter_alarm_reads_the_filters_group_with_its_pattern(aws: None)
         metricTransformations=[{"metricName": "Declines", "metricNamespace": "Checkout", "metricValue": "1"}],
     )  # fmt: skip
     base = alarm_of("sns_alarm_lambda.json")
-    alarm = replace(base, metrics=(replace(base.metrics[0], namespace="Checkout", name="Declines", dimensions={}),))
+    alarm = replace(
+        base, metrics=(replace(base.metrics[0], namespace="Checkout", name="Declines", dimensions={}),)
+    )
     result = correlate(alarm)
     assert result.kind == "metric-filter" and result.target["logGroup"] == group
     [only] = result.groups
@@ -151,7 +180,17 @@ def test_metric_filter_alarm_reads_the_filters_group_with_its_pattern(aws: None)
 
 def test_other_namespaces_say_so_and_link_to_logs_insights(aws: None) -> None:
     base = alarm_of("sns_alarm_lambda.json")
-    alarm = replace(base, metrics=(replace(base.metrics[0], namespace="AWS/SQS", name="ApproximateAgeOfOldestMessage", dimensions={"QueueName": "q"}),))
+    alarm = replace(
+        base,
+        metrics=(
+            replace(
+                base.metrics[0],
+                namespace="AWS/SQS",
+                name="ApproximateAgeOfOldestMessage",
+                dimensions={"QueueName": "q"},
+            ),
+        ),
+    )
     result = correlate(alarm)
     assert result.kind == "none" and not result.correlated
     assert "No correlation exists for AWS/SQS" in result.note
@@ -181,7 +220,9 @@ def test_lambda_errors_with_a_missing_group_says_so(aws: None) -> None:
 def test_graph_is_the_documented_widget_call(aws: None) -> None:
     alarm = alarm_of("sns_alarm_apigateway.json")
     widget = graph_widget(alarm)
-    assert widget["metrics"] == [["AWS/ApiGateway", "5XXError", "ApiName", "shop-api", "Stage", "prod", {"stat": "Sum"}]]
+    assert widget["metrics"] == [
+        ["AWS/ApiGateway", "5XXError", "ApiName", "shop-api", "Stage", "prod", {"stat": "Sum"}]
+    ]
     assert widget["annotations"]["horizontal"][0]["value"] == 1.0 and widget["start"] == "-PT3H"
     png = b"\x89PNG\r\n\x1a\n" + b"0" * 32
     with Stubber(client("cloudwatch", region="us-east-1")) as stub:

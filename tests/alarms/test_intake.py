@@ -28,14 +28,20 @@ def replies(slack: LocalSlack) -> list[Any]:
 def changed(message: dict[str, Any], state: str, at_ms: int) -> dict[str, Any]:
     from datetime import UTC, datetime
 
-    stamp = datetime.fromtimestamp(at_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{at_ms % 1000:03d}+0000"
+    stamp = (
+        datetime.fromtimestamp(at_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{at_ms % 1000:03d}+0000"
+    )
     return {**message, "NewStateValue": state, "OldStateValue": "OK" if state == "ALARM" else "ALARM",
             "StateChangeTime": stamp}  # fmt: skip
 
 
-def test_alarm_posts_at_once_then_adds_the_correlation(alarm_settings: Settings, slack_server: LocalSlack) -> None:
+def test_alarm_posts_at_once_then_adds_the_correlation(
+    alarm_settings: Settings, slack_server: LocalSlack
+) -> None:
     find = FakeFind()
-    report = AlarmsApp(alarm_settings, find_errors=find, graph=None).handle(sample("sns_alarm_apigateway.json"))
+    report = AlarmsApp(alarm_settings, find_errors=find, graph=None).handle(
+        sample("sns_alarm_apigateway.json")
+    )
     assert (report.posted, report.correlated) == (1, 1)
     [post] = top_level(slack_server)
     assert post.text.startswith(":rotating_light: ALARM: shop-api-5xx")
@@ -43,7 +49,11 @@ def test_alarm_posts_at_once_then_adds_the_correlation(alarm_settings: Settings,
     [first] = slack_server.calls_to("chat.postMessage")
     assert "Looking for the failing requests" in json.dumps(first.params.get("blocks"))
     blocks = json.dumps(post.blocks)
-    assert "KeyError" in blocks and "alarms:lookup" in blocks and "e8e5b475-f1e2-11f1-bbf2-5cd8c7aa9a87" in blocks
+    assert (
+        "KeyError" in blocks
+        and "alarms:lookup" in blocks
+        and "e8e5b475-f1e2-11f1-bbf2-5cd8c7aa9a87" in blocks
+    )
     [query] = find.queries
     assert (query.kind, query.api, query.stage, query.status) == ("api", "shop-api", "prod", "5xx")
     assert query.end_ms - query.start_ms == 300_000
@@ -68,7 +78,9 @@ def test_ok_after_alarm_updates_the_one_message_and_replies_in_its_thread(
     assert again.ignored == 1 and len(slack_server.visible(ALERTS)) == 2
 
 
-def test_fifty_state_changes_in_a_minute_do_not_flood(alarm_settings: Settings, slack_server: LocalSlack) -> None:
+def test_fifty_state_changes_in_a_minute_do_not_flood(
+    alarm_settings: Settings, slack_server: LocalSlack
+) -> None:
     app = AlarmsApp(alarm_settings, find_errors=FakeFind(), graph=None)
     base = sns_message("sns_alarm_apigateway.json")
     t0 = 1796609405422
@@ -121,7 +133,9 @@ def test_slack_down_loses_nothing_the_next_invocation_posts_it(
     assert any(k.startswith("ep:") for k in box)
     assert slack_server.visible(ALERTS) == []
     # The schedule's flush (or any next invocation) posts the episode as it is now, then the replies.
-    report = AlarmsApp(make_alarm_settings(), find_errors=FakeFind(), graph=None).handle({"opsbot_alarms": "flush"})
+    report = AlarmsApp(make_alarm_settings(), find_errors=FakeFind(), graph=None).handle(
+        {"opsbot_alarms": "flush"}
+    )
     assert report.delayed == 1
     [post] = top_level(slack_server)
     assert post.text.startswith(":white_check_mark: OK: shop-api-5xx")
@@ -142,7 +156,9 @@ def test_no_channel_posts_nothing(state_table: str, slack_server: LocalSlack) ->
     assert report.unrouted == 1 and slack_server.visible() == []
 
 
-def test_routes_send_alarms_to_their_channel(make_alarm_settings: Callable[..., Settings], slack_server: LocalSlack) -> None:
+def test_routes_send_alarms_to_their_channel(
+    make_alarm_settings: Callable[..., Settings], slack_server: LocalSlack
+) -> None:
     routes = json.dumps([{"match": "namespace:AWS/ApiGateway", "channel": "C0GENERAL"}])
     AlarmsApp(make_alarm_settings(OPSBOT_ALARM_ROUTES=routes), find_errors=FakeFind(), graph=None).handle(
         sample("sns_alarm_apigateway.json")
@@ -150,7 +166,9 @@ def test_routes_send_alarms_to_their_channel(make_alarm_settings: Callable[..., 
     assert slack_server.visible(ALERTS) == [] and len(slack_server.visible("C0GENERAL")) == 1
 
 
-def test_composite_alarm_posts_without_correlation(alarm_settings: Settings, slack_server: LocalSlack) -> None:
+def test_composite_alarm_posts_without_correlation(
+    alarm_settings: Settings, slack_server: LocalSlack
+) -> None:
     find = FakeFind()
     AlarmsApp(alarm_settings, find_errors=find, graph=None).handle(sample("sns_alarm_composite.json"))
     [post] = top_level(slack_server)
@@ -158,7 +176,9 @@ def test_composite_alarm_posts_without_correlation(alarm_settings: Settings, sla
     assert "composite" in blocks and "child alarms" in blocks and find.queries == []
 
 
-def test_metric_math_alarm_correlates_on_the_metric_it_reads(alarm_settings: Settings, slack_server: LocalSlack) -> None:
+def test_metric_math_alarm_correlates_on_the_metric_it_reads(
+    alarm_settings: Settings, slack_server: LocalSlack
+) -> None:
     find = FakeFind()
     AlarmsApp(alarm_settings, find_errors=find, graph=None).handle(sample("sns_alarm_metric_math.json"))
     [query] = find.queries

@@ -70,7 +70,11 @@ def test_sqs_raw_message_delivery_and_sns_records() -> None:
 
 def test_a_mixed_batch_keeps_the_good_and_names_the_bad() -> None:
     parsed = parse_batch(sample("sqs_alarm_batch_mixed.json"))
-    assert [a.name for _, a in parsed.alarms] == ["shop-api-5xx", "shop-api-error-rate", "fanout-iterator-age"]
+    assert [a.name for _, a in parsed.alarms] == [
+        "shop-api-5xx",
+        "shop-api-error-rate",
+        "fanout-iterator-age",
+    ]
     reasons = {raw.sqs_message_id: reason for raw, reason in parsed.malformed}
     assert set(reasons) == {
         "5b4757a7-2a29-48cd-b4b7-cf25995e19ad",
@@ -85,12 +89,22 @@ def test_a_mixed_batch_keeps_the_good_and_names_the_bad() -> None:
 @pytest.mark.parametrize(
     "message",
     [
-        None, 42, [], "", "{", {"AlarmName": "x", "NewStateValue": "PANIC", "StateChangeTime": "2026-12-07T00:00:00Z"},
+        None,
+        42,
+        [],
+        "",
+        "{",
+        {"AlarmName": "x", "NewStateValue": "PANIC", "StateChangeTime": "2026-12-07T00:00:00Z"},
         {"AlarmName": "x", "NewStateValue": "ALARM", "StateChangeTime": "yesterday"},
         {"AlarmName": "x", "NewStateValue": "ALARM", "StateChangeTime": "2026-12-07T00:00:00"},
         {"detail-type": "EC2 Instance State-change Notification", "detail": {}},
         {"detail-type": "CloudWatch Alarm State Change", "detail": {"alarmName": "x", "state": "ALARM"}},
-        {"AlarmName": "x", "NewStateValue": "ALARM", "StateChangeTime": "2026-12-07T00:00:00Z", "Trigger": "?"},
+        {
+            "AlarmName": "x",
+            "NewStateValue": "ALARM",
+            "StateChangeTime": "2026-12-07T00:00:00Z",
+            "Trigger": "?",
+        },
     ],
 )
 def test_malformed_messages_are_reasons_never_exceptions(message: object) -> None:
