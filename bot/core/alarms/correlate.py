@@ -156,14 +156,19 @@ def function_of(metric: MetricRef) -> str:
     return metric.dimensions.get("FunctionName", "")
 
 
-def decide_kind(alarm: Alarm, *, mappings: Callable[[str], list[dict[str, Any]]] | None = None) -> Kind:
+def decide_kind(
+    alarm: Alarm,
+    *,
+    mappings: Callable[[str], list[dict[str, Any]]] | None = None,
+    span: tuple[int, int] | None = None,
+) -> Kind:
     """The correlation kind from the alarm's metrics (metric math: the first metric that names a target).
 
     ``mappings(function)`` lists a function's event source mappings (only asked for Lambda metrics): a
     function fed by Kinesis or DynamoDB streams is ``stream``. The metric-filter case needs the logs API
-    and is decided in ``correlate``.
+    and is decided in ``correlate``. ``span`` is the window (default: the alarm's own).
     """
-    start, end = window(alarm)
+    start, end = span or window(alarm)
     candidates = [m for m in alarm.metrics if not m.expression and m.namespace]
     for metric in candidates:
         if metric.namespace == "AWS/ApiGateway":
@@ -221,7 +226,7 @@ def correlate(
             insights_url=_insights(alarm, [], start, end),
         )  # fmt: skip
     try:
-        kind = decide_kind(alarm, mappings=mappings)
+        kind = decide_kind(alarm, mappings=mappings, span=(start, end))
         if kind.kind in {"api", "lambda"} and kind.query is not None:
             query = ErrorQuery(**{**kind.query.__dict__, "deadline": deadline})
             found = finder(query).to_json()
@@ -463,9 +468,10 @@ class LambdaErrors:
 
 
 # Lines worth reading: errors, time-outs and the REPORT lines that say an invocation failed, plus the START
-# and END lines that place an unhandled exception's id-less lines. CloudWatch's OR of terms; every event is
-# checked again here (moto ignores such patterns).
-LAMBDA_PATTERN = '?ERROR ?"Task timed out" ?REPORT ?START ?END ?Traceback ?errorType'
+# and END lines that place an unhandled exception's id-less lines. CloudWatch's OR of single words (no
+# quoted phrase: moto answers a pattern with two quoted terms with nothing); every event is checked again
+# here, so ``?Task`` stands for "Task timed out".
+LAMBDA_PATTERN = "?ERROR ?Task ?REPORT ?START ?END ?Traceback ?errorType"
 
 
 def lambda_errors(query: ErrorQuery) -> LambdaErrors:
