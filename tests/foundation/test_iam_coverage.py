@@ -55,6 +55,8 @@ NOT_EXERCISED = {
             "releasing a button's idempotency lock after its work failed, and the flag of a stopped "
             "/apilogs tail (since /dns work moved to the mirror function, its apply lock is released there)"
         ),
+        "logs:DescribeMetricFilters": "the Errors since button on a custom-metric alarm post (tests/alarms)",
+        "cloudwatch:GetMetricStatistics": "the Errors since button on a stream-driven function's alarm post",
     },
 }
 
