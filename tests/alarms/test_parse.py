@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from bot.core.alarms.model import window
 from bot.core.alarms.parse import parse_batch
 from bot.core.alarms.routing import Route, channel_for, parse_routes
-from tests.alarms.conftest import sample, sns_message, sqs_event
-
-import pytest
-
 from bot.errors import ConfigError
+from tests.alarms.conftest import sample, sns_message, sqs_event
 
 
 def test_sns_metric_alarm_is_read_with_region_from_the_arn() -> None:
