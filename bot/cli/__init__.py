@@ -24,6 +24,7 @@ from bot.errors import ConfigError, NotAllowedError, NotFoundError, OpsbotError,
 CLI_MODULES: tuple[str, ...] = (
     "bot.cli.local",
     "bot.cli.apilogs",
+    "bot.cli.alarms",
     "bot.cli.device",
     "bot.cli.mail",
     "bot.cli.dns",

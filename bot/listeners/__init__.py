@@ -14,6 +14,7 @@ LISTENER_MODULES: tuple[str, ...] = (
     "bot.listeners.device",
     "bot.listeners.dns",
     "bot.listeners.fanout",
+    "bot.listeners.alarms",  # buttons only (alarm posts); no slash command
 )
 
 

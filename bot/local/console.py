@@ -40,6 +40,7 @@ Console commands:
   COMMAND &              a script goes on once COMMAND's work has posted something (e.g. a tail)
   wait [SECONDS]         wait until the work still running has finished (at most SECONDS)
   sleep SECONDS          let SECONDS pass while replies arrive
+  alarm fire NAME [ok]   send alarm NAME's CloudWatch notification (ALARM, or OK) through the intake
   as USER                act as another user (e.g. `as bob` to see a denial); `as` alone lists users
   in CHANNEL             run commands in another channel (`in` alone lists channels)
   help                   this text
@@ -222,6 +223,8 @@ class Console:
             self.wait_command(rest)
         elif word == "sleep":
             self.sleep_command(rest)
+        elif word == "alarm":
+            self.alarm_command(rest)
         elif word == "as":
             self.switch_user(rest)
         elif word == "in":
@@ -229,6 +232,25 @@ class Console:
         else:
             self.say(f"Unknown console command {word!r}. Slash commands start with '/'; type `help`.")
         return True
+
+    def alarm_command(self, rest: str) -> None:
+        """``alarm fire NAME [ok]``: the alarm's notification, as CloudWatch publishes it, through the real
+        intake (SQS record, SNS envelope); its post appears like any other message."""
+        words = rest.split()
+        if len(words) not in (2, 3) or words[0] != "fire" or (len(words) == 3 and words[2].lower() != "ok"):
+            self.say("Usage: alarm fire NAME [ok]   (the demo's alarms are in the banner)")
+            return
+        from bot.local.seeds.alarms import fire
+
+        try:
+            report = fire(words[1], "OK" if len(words) == 3 else "ALARM")
+        except LookupError as error:
+            self.say(f"  {error}")
+            return
+        self.say(
+            f"  (notification sent: {report.posted} posted, {report.updated} updated, "
+            f"{report.correlated} correlated, {report.failed} kept for later)"
+        )
 
     def switch_user(self, name: str) -> None:
         if not name:

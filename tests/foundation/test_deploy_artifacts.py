@@ -102,7 +102,7 @@ def test_the_slack_secret_is_readable_by_the_functions_that_use_it_only() -> Non
             for inner in statement.get("Statement", []) if isinstance(statement, dict) else []:
                 if "${SlackSecretName}" in json.dumps(inner.get("Resource")):
                     readers[name] = inner
-    assert set(readers) == {"SlackFunction", "SesFeedbackFunction"}
+    assert set(readers) == {"SlackFunction", "SesFeedbackFunction", "AlarmsFunction"}
     for statement in readers.values():
         assert statement["Action"] == "secretsmanager:GetSecretValue"
         assert statement["Resource"]["Fn::Sub"].endswith(":secret:${SlackSecretName}-??????")

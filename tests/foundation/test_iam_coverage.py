@@ -55,6 +55,8 @@ NOT_EXERCISED = {
             "releasing a button's idempotency lock after its work failed, and the flag of a stopped "
             "/apilogs tail (since /dns work moved to the mirror function, its apply lock is released there)"
         ),
+        "logs:DescribeMetricFilters": "the Errors since button on a custom-metric alarm post (tests/alarms)",
+        "cloudwatch:GetMetricStatistics": "the Errors since button on a stream-driven function's alarm post",
     },
 }
 
@@ -328,3 +330,42 @@ def test_the_slack_function_cannot_read_the_environment_of_opsbots_functions() -
         if r["Type"] == "AWS::Serverless::Function"
     ]
     assert names and all(name.startswith("${AWS::StackName}-") for name in names)
+
+
+def test_the_alarm_functions_policy_grants_what_the_intake_calls(demo_stack: LocalStack) -> None:
+    """The demo's alarms fired through the intake, plus a stream-driven function's (the fan-out function)
+    and a custom metric's: every correlation kind, the graph, the storm counters and the episode items."""
+    from bot.intake.alarms import AlarmsApp
+    from bot.local.seeds.alarms import API_ALARM, LAMBDA_ALARM, notification, sqs_event
+
+    stream = notification(LAMBDA_ALARM)
+    stream["AlarmName"], stream["AlarmArn"] = (
+        "fanout-iterator-age",
+        stream["AlarmArn"].replace(LAMBDA_ALARM, "fanout-iterator-age"),
+    )
+    stream["Trigger"] = {
+        **stream["Trigger"],
+        "MetricName": "IteratorAge",
+        "Dimensions": [{"name": "FunctionName", "value": "fanout"}],
+    }
+    custom = notification(LAMBDA_ALARM)
+    custom["AlarmName"], custom["AlarmArn"] = (
+        "checkout-declines",
+        custom["AlarmArn"].replace(LAMBDA_ALARM, "checkout-declines"),
+    )
+    custom["Trigger"] = {
+        **custom["Trigger"],
+        "Namespace": "Checkout",
+        "MetricName": "Declines",
+        "Dimensions": [],
+    }
+    app = AlarmsApp(demo_stack.settings)  # with the graph: GetMetricWidgetImage is called (moto refuses it)
+    # Built before recording: the demo's side (DescribeAlarms, the topic) is CloudWatch's, not the function's.
+    events = [sqs_event(m) for m in (notification(API_ALARM), notification(LAMBDA_ALARM), stream, custom)]
+    with CallRecorder() as recorder:
+        for event in events:
+            assert app(event, None) == {"batchItemFailures": []}
+        app({"opsbot_alarms": "flush"}, None)
+    assert ("cloudwatch", "GetMetricWidgetImage") in recorder.calls
+    assert recorder.tables == {demo_stack.settings.state_table}
+    assert_policy_covers(demo_stack, "AlarmsFunction", recorder)
