@@ -637,6 +637,15 @@ def _clicked_value(call: ActionCall) -> dict[str, Any]:
         value = None
     if not isinstance(value, dict):
         raise UsageError("That button is no longer valid; run `/apilogs errors` again.")
+    if "api" not in value:
+        # An overflow option whose API, stage and window did not fit its 150 characters: its block has them
+        # (bot.render.apilogs_errors). Forged or not, the read scope is checked for what is looked up.
+        try:
+            block = json.loads(str(call.action.get("block_id") or ""))
+        except ValueError:
+            block = None
+        if isinstance(block, dict):
+            value = {**{k: v for k, v in block.items() if k != "g"}, "id": value.get("id", "")}
     return value
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from bot.local.seeds import apilogs as seed_module
 from tests.apilogs.conftest import put_lines
-from tests.support.slack import ALICE, OPS_CHANNEL, SlackHarness, find_button
+from tests.support.slack import ALICE, OPS_CHANNEL, SlackHarness
 
 
 def in_channel(harness: SlackHarness) -> list[str]:
