@@ -117,6 +117,17 @@ def _check_tail(args: ParsedArgs) -> None:
         parse_time(str(values["since"]))
 
 
+def _shared_refusal(call: Call | ActionCall) -> str:
+    """Why log lines may not be posted in this channel ('' when they may): a channel shared with another
+    organisation (Slack Connect) that the policy does not list in ``shared_channels``. The tail posts its
+    lines in the channel's thread and a long timeline is uploaded into the channel as a file, so both ask
+    first, like the request-id shortcut's Share in thread (``bot.listeners.apilogs_ids``)."""
+    from bot.listeners.apilogs_ids import _sharing
+
+    sharing = _sharing(call.runtime, call.client, call.channel_id)
+    return "" if sharing.allowed else sharing.why
+
+
 def _limit(call: Call | ActionCall) -> ReadLimit:
     """What this channel may read (the policy's read scope for it) and where opsbot's own logs are: the
     core refuses an API or stage outside it and never reads a group outside it."""
@@ -219,6 +230,14 @@ def _attach(
     from bot.render.blocks import context, escape, fit
 
     filename, content = file
+    refused = _shared_refusal(call)
+    if refused:
+        note = context(
+            f":lock: The full timeline does not fit in a message and is not attached here: {refused}. "
+            "Use `opsbot apilogs ID` or the Logs Insights button."
+        )
+        kept = [b for b in blocks if "attached file" not in json.dumps(b)]
+        return fit([*kept[:-1], note, kept[-1]])[0]
     try:
         call.client.files_upload_v2(
             channel=call.channel_id,
@@ -281,6 +300,14 @@ def _run_tail(
         tail_summary_message,
     )
 
+    refused = _shared_refusal(call)
+    if refused:
+        # The tail posts log lines in the channel's thread, for everyone in it to read.
+        return Reply(
+            text=f":lock: No tail here: {refused}. Use `opsbot apilogs tail` or a channel of this workspace only.",
+            outcome="refused-shared-channel",
+            detail=refused,
+        )
     state = StateTable(call.settings.state_table)
     tail_id = call.ref
     flag = stop_flag_key(tail_id)
@@ -610,6 +637,15 @@ def _clicked_value(call: ActionCall) -> dict[str, Any]:
         value = None
     if not isinstance(value, dict):
         raise UsageError("That button is no longer valid; run `/apilogs errors` again.")
+    if "api" not in value:
+        # An overflow option whose API, stage and window did not fit its 150 characters: its block has them
+        # (bot.render.apilogs_errors). Forged or not, the read scope is checked for what is looked up.
+        try:
+            block = json.loads(str(call.action.get("block_id") or ""))
+        except ValueError:
+            block = None
+        if isinstance(block, dict):
+            value = {**{k: v for k, v in block.items() if k != "g"}, "id": value.get("id", "")}
     return value
 
 

@@ -227,6 +227,42 @@ def _health(call: Call) -> Reply:
     )
 
 
+# A pause or resume of one source holds this lock while it reads and changes the hook: two buttons (the
+# health answer's and the command's confirmation have different idempotency keys) or two commands at once
+# would both read "enabled" and both disable and announce.
+HOOK_LOCK_SECONDS = 120
+
+
+def _set_paused_once(call: Call | ActionCall, source: str, paused: bool, table: str | None) -> Any:
+    """``set_paused`` while holding the source's lock; a Reply when another pause or resume holds it."""
+    import time
+
+    from bot.aws.state import StateTable
+    from bot.core.fanout.pause import resolve_hooked, set_paused
+
+    hooked = resolve_hooked(call.settings, source, table=table)
+    state = StateTable(call.settings.state_table)
+    key = f"fanout-hook:{hooked.function}:{hooked.source.arn}"
+    lock = state.acquire_lock(
+        key, {"user": call.user_id, "at": int(time.time())}, ttl_seconds=HOOK_LOCK_SECONDS
+    )
+    if not lock.acquired:
+        who = lock.holder.get("user", "someone")
+        return Reply(
+            text=f":information_source: <@{who}> is pausing or resuming {hooked.source.display} right now; "
+            "nothing was changed. Run `/fanout health` in a moment to see its state.",
+            outcome="unchanged",
+            detail=f"busy: {key}",
+        )
+    try:
+        return set_paused(call.settings, hooked.source.arn, paused, table=hooked.table, hooked=hooked)
+    finally:
+        try:
+            state.release_lock(key, owner=lock.owner)
+        except Exception:  # it expires by itself
+            logger.exception("could not release lock %s", key)
+
+
 def _pause_reply(result: Any, user_id: str) -> Reply:
     from bot.render.fanout import pause_blocks
 
@@ -259,22 +295,21 @@ def _pause_command(call: Call) -> Reply:
 
 
 def _resume_command(call: Call) -> Reply:
-    from bot.core.fanout.pause import set_paused
-
-    result = set_paused(call.settings, call.args["source"], False, table=call.args.get("table"))
-    return _pause_reply(result, call.user_id)
+    result = _set_paused_once(call, call.args["source"], False, call.args.get("table"))
+    return result if isinstance(result, Reply) else _pause_reply(result, call.user_id)
 
 
 def _hook_button(paused: bool) -> Any:
     def run(call: ActionCall) -> Reply:
-        from bot.core.fanout.pause import set_paused
         from bot.render.fanout import parse_hook_value, pause_blocks
 
         try:
             table, source_arn = parse_hook_value(call.value)
         except ValueError:
             raise UsageError("That button is no longer valid; run `/fanout health` again.") from None
-        result = set_paused(call.settings, source_arn, paused, table=table)
+        result = _set_paused_once(call, source_arn, paused, table)
+        if isinstance(result, Reply):
+            return result
         announced = _announce(call, _pause_reply(result, call.user_id)) if result.changed else ""
         return Reply(
             text=result.message,

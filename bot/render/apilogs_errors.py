@@ -6,11 +6,25 @@ import json
 from datetime import UTC, datetime
 
 from bot.core.apilogs.errors import ErrorGroup, ErrorsReport
-from bot.render.blocks import Block, actions, button, context, escape, fit, section, truncate
+from bot.render.blocks import (
+    MAX_BLOCK_ID,
+    MAX_BUTTON_VALUE,
+    MAX_OPTION_VALUE,
+    Block,
+    actions,
+    button,
+    context,
+    escape,
+    fit,
+    section,
+    truncate,
+)
 
 ACTION_LOOKUP = "apilogs:errors-lookup"  # the same ids as bot.listeners.apilogs
 ACTION_LOOKUP_MORE = "apilogs:errors-lookup-more"
 ACTION_TAIL_PATH = "apilogs:tail-path"
+# The longest path "Tail this path" offers: the longest --path the command takes.
+MAX_TAIL_PATH = 512
 STATUS_WORDS = {"5xx": "failed (5xx)", "4xx": "failed (4xx)", "all": "failed (4xx/5xx)"}
 
 
@@ -72,12 +86,12 @@ def errors_blocks(report: ErrorsReport) -> tuple[str, list[Block]]:
         )
     elif not report.complete:
         blocks.append(context(":warning: Not every log line could be read: the counts may be low."))
-    for group in report.groups:
-        blocks.extend(_group_blocks(report, group))
+    for index, group in enumerate(report.groups):
+        blocks.extend(_group_blocks(report, group, index=index))
     if report.function_errors:
         blocks.append(section("*Errors inside functions that still answered*"))
-        for group in report.function_errors:
-            blocks.extend(_group_blocks(report, group, api_ids=True))
+        for index, group in enumerate(report.function_errors, start=len(report.groups)):
+            blocks.extend(_group_blocks(report, group, api_ids=True, index=index))
     if not report.groups and not report.function_errors:
         blocks.append(
             context("No failing request in the window. " + f"Groups read: {len(report.groups_read)}.")
@@ -88,7 +102,9 @@ def errors_blocks(report: ErrorsReport) -> tuple[str, list[Block]]:
     return text, kept if dropped else blocks
 
 
-def _group_blocks(report: ErrorsReport, group: ErrorGroup, *, api_ids: bool = False) -> list[Block]:
+def _group_blocks(
+    report: ErrorsReport, group: ErrorGroup, *, api_ids: bool = False, index: int = 0
+) -> list[Block]:
     cause, facts = _group_lines(group)
     title = _group_title(group) if not api_ids or group.method else "function error"
     body = f"*{escape(title)}* — {escape(cause)}\n{escape(facts)}"
@@ -103,32 +119,43 @@ def _group_blocks(report: ErrorsReport, group: ErrorGroup, *, api_ids: bool = Fa
         "start": report.start_ms,
         "end": report.end_ms,
     }
+    block_id = None
     if samples:
         elements.append(button("Look up", ACTION_LOOKUP, json.dumps({**base, "id": samples[0]})))
         others = samples[1:]
         if len(others) >= 2:
-            elements.append(
-                {
-                    "type": "overflow",
-                    "action_id": ACTION_LOOKUP_MORE,
-                    "options": [
-                        {
-                            "text": {"type": "plain_text", "text": truncate(f"Look up {other}", 75)},
-                            "value": json.dumps({**base, "id": other}),
-                        }
-                        for other in others
-                    ],
-                }
-            )
+            # An option's value holds at most 150 characters (a long stage name and the window do not fit
+            # with the id): then the options carry the id only and the block the rest (read on click).
+            values = [json.dumps({**base, "id": other}, separators=(",", ":")) for other in others]
+            if any(len(v) > MAX_OPTION_VALUE for v in values):
+                values = [json.dumps({"id": other}, separators=(",", ":")) for other in others]
+                block_id = json.dumps({**base, "g": index}, separators=(",", ":"))
+            if all(len(v) <= MAX_OPTION_VALUE for v in values) and len(block_id or "") <= MAX_BLOCK_ID:
+                elements.append(
+                    {
+                        "type": "overflow",
+                        "action_id": ACTION_LOOKUP_MORE,
+                        "options": [
+                            {
+                                "text": {"type": "plain_text", "text": truncate(f"Look up {other}", 75)},
+                                "value": value,
+                            }
+                            for other, value in zip(others, values, strict=True)
+                        ],
+                    }
+                )
+            else:
+                block_id = None
         elif others:
             elements.append(
                 button("Look up another", ACTION_LOOKUP_MORE, json.dumps({**base, "id": others[0]}))
             )
-    if group.path:
-        value = json.dumps({"api": report.stage.api_id, "stage": report.stage.stage, "path": group.path})
+    value = json.dumps({"api": report.stage.api_id, "stage": report.stage.stage, "path": group.path})
+    # A path is what the client sent (CLF access logs): one too long for a button value is not offered.
+    if group.path and len(group.path) <= MAX_TAIL_PATH and len(value) <= MAX_BUTTON_VALUE:
         elements.append(button("Tail this path", ACTION_TAIL_PATH, value))
     if elements:
-        blocks.append(actions(elements))
+        blocks.append(actions(elements, block_id=block_id))
     return blocks
 
 

@@ -131,3 +131,22 @@ def test_cli_check_deep_json(
     out = capsys.readouterr().out
     assert "3 cross-account targets checked through their roles: 1 failed" in out
     assert "FAIL " in out and "OK   " in out
+
+
+@pytest.mark.parametrize("external_id", ["not valid: has spaces", "ok-but-echoed-by-aws"])
+def test_the_external_id_never_reaches_the_answer(fanout: Fanout, external_id: str) -> None:
+    """STS echoes a value it rejects; a malformed id is not sent at all, any echo is masked."""
+    from botocore.stub import Stubber
+
+    from bot.core.fanout.commands import Target
+    from bot.core.fanout.deep import check_one
+
+    item = {"sourceArn": KINESIS_ARN, "id": "t", "type": "kinesis", "destination": "s", "role": ROLE,
+            "externalId": external_id}  # fmt: skip
+    target = Target.from_item(item, table="fanoutTargets")
+    echo = f"1 validation error detected: Value '{external_id}' at 'externalId' failed to satisfy constraint"
+    with Stubber(client("sts")) as stub:
+        stub.add_client_error("assume_role", "ValidationError", echo, 400)
+        result = check_one(target, "us-east-1")
+        assert not result.ok and external_id not in result.detail
+        assert external_id not in json.dumps(result.to_json()) and result.detail.endswith(".")

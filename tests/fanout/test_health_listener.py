@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 from typing import Any
@@ -144,3 +145,48 @@ def test_help_lists_the_new_subcommands(harness: SlackHarness, sources: dict[str
     ack = harness.command("/fanout", "help")
     for word in ("health", "pause", "resume", "check"):
         assert f"/fanout {word}" in ack.text
+
+
+def test_two_pause_buttons_clicked_at_once_pause_and_announce_once(
+    harness: SlackHarness, sources: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The health answer's Pause and the command's confirmation are two buttons (two idempotency keys):
+    clicked together, both would read the hook enabled before either disabled it."""
+    import threading
+
+    from bot.aws import fanout as fanout_aws
+
+    harness.command("/fanout", "health")
+    health = copy.deepcopy(harness.last())
+    harness.command("/fanout", "pause clicks")
+    preview = copy.deepcopy(harness.last())
+    read = fanout_aws.hooks_of_source
+    both_read = threading.Barrier(2, timeout=3)
+
+    def slow_read(*args: Any, **kwargs: Any) -> Any:
+        found = read(*args, **kwargs)
+        # The two clicks both read the hook before either changes it (unless one was turned away first).
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both_read.wait()
+        return found
+
+    monkeypatch.setattr(fanout_aws, "hooks_of_source", slow_read)
+    updates: list[str] = []
+    update = fanout_aws.set_hook_enabled
+    monkeypatch.setattr(
+        fanout_aws, "set_hook_enabled", lambda *a, **k: updates.append(a[0]) or update(*a, **k)
+    )
+    clicks = [
+        threading.Thread(target=harness.click, args=(message, listener.ACTION_PAUSE))
+        for message in (health, preview)
+    ]
+    for click in clicks:
+        click.start()
+    for click in clicks:
+        click.join()
+    harness.wait()
+    assert state_of_clicks() == "Disabled"
+    assert len(updates) == 1
+    announced = [m for m in harness.seen_by(BOB) if m.kind == "message"]
+    assert len(announced) == 1, [m.text for m in announced]
+    assert any("right now; nothing was changed" in m.text for m in harness.seen_by(ALICE))

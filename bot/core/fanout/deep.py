@@ -17,7 +17,16 @@ from typing import Any
 
 from bot.aws import fanout as fanout_aws
 from bot.config import Settings
-from bot.core.fanout.commands import CACHE_TYPES, ERROR, ROLE, TARGET_TYPES, Finding, Target, parse_source
+from bot.core.fanout.commands import (
+    CACHE_TYPES,
+    ERROR,
+    EXTERNAL_ID,
+    ROLE,
+    TARGET_TYPES,
+    Finding,
+    Target,
+    parse_source,
+)
 from bot.errors import AwsError
 
 SESSION_NAME = "opsbot-fanout-check"
@@ -90,13 +99,24 @@ def check_one(target: Target, default_region: str) -> DeepResult:
             detail,
         )
 
-    try:
-        credentials = fanout_aws.assume_target_role(
-            role, external_id if isinstance(external_id, str) else None, session_name=SESSION_NAME
+    secret = external_id if isinstance(external_id, str) else None
+
+    def reason(error: AwsError) -> str:
+        # The externalId is a shared secret: AWS echoes a value it rejects ("Value '...' at 'externalId'
+        # failed to satisfy constraint"), and the detail goes to Slack and the audit.
+        message = error.message.rstrip(".")
+        return message.replace(secret, "<externalId>") if secret else message
+
+    if secret is not None and not EXTERNAL_ID.fullmatch(secret):
+        # STS would refuse it (and echo it): the shallow check already names the fault.
+        return result(
+            False, f"Not assumed: the externalId of {role} is not one STS accepts (see the finding)."
         )
+    try:
+        credentials = fanout_aws.assume_target_role(role, secret, session_name=SESSION_NAME)
     except AwsError as error:
-        with_id = " with its externalId" if isinstance(external_id, str) else " (no externalId)"
-        return result(False, f"Could not assume {role}{with_id}: {error.message.rstrip('.')}.")
+        with_id = " with its externalId" if secret is not None else " (no externalId)"
+        return result(False, f"Could not assume {role}{with_id}: {reason(error)}.")
     try:
         found = fanout_aws.describe_destination(
             target.type, target.destination, region=region, credentials=credentials, account=account
@@ -105,7 +125,7 @@ def check_one(target: Target, default_region: str) -> DeepResult:
         return result(
             False,
             f"The {target.type} destination {target.destination} could not be described in account {account} "
-            f"({region}) as {role}: {error.message.rstrip('.')}.",
+            f"({region}) as {role}: {reason(error)}.",
         )
     return result(True, f"{found} in account {account} ({region}) as {role}")
 

@@ -187,9 +187,17 @@ class PauseResult:
         }
 
 
-def set_paused(settings: Settings, source: str, paused: bool, *, table: str | None = None) -> PauseResult:
-    """Disable (pause) or enable (resume) every hook from the source to its fan-out function; idempotent."""
-    hooked = resolve_hooked(settings, source, table=table)
+def set_paused(
+    settings: Settings,
+    source: str,
+    paused: bool,
+    *,
+    table: str | None = None,
+    hooked: HookedSource | None = None,
+) -> PauseResult:
+    """Disable (pause) or enable (resume) every hook from the source to its fan-out function; idempotent.
+    ``hooked``: the source already resolved (the caller took a lock on it)."""
+    hooked = hooked or resolve_hooked(settings, source, table=table)
     hooks = _current_hooks(hooked)
     after: list[Hook] = []
     changed = False
