@@ -11,7 +11,8 @@ from bot.render.blocks import Block, actions, button, context, escape, fit, sect
 ACTION_LOOKUP = "apilogs:errors-lookup"  # the same ids as bot.listeners.apilogs
 ACTION_LOOKUP_MORE = "apilogs:errors-lookup-more"
 ACTION_TAIL_PATH = "apilogs:tail-path"
-STATUS_WORDS = {"5xx": "failed (5xx)", "4xx": "failed (4xx)", "all": "failed (4xx/5xx)"}
+# What the verdict adds after "N failed" for each --status (5xx, the default, goes without saying).
+STATUS_WORDS = {"5xx": "", "4xx": " (4xx)", "all": " (4xx and 5xx)"}
 
 
 def _clock(ms: int) -> str:
@@ -19,10 +20,25 @@ def _clock(ms: int) -> str:
 
 
 def _span(start_ms: int, end_ms: int) -> str:
-    minutes = max(1, round((end_ms - start_ms) / 60_000))
+    seconds = round((end_ms - start_ms) / 1000)
+    if seconds < 60:
+        return f"{max(1, seconds)} s"
+    minutes = round(seconds / 60)
     if minutes < 120:
         return f"{minutes} min"
     return f"{minutes / 60:.1f} h".replace(".0 h", " h")
+
+
+def _when(report: ErrorsReport) -> str:
+    """``in the last 15 min`` for a window that ends now; a window that ended earlier (``--until``) by
+    its times, so that nobody reads an old window as the current state."""
+    span = _span(report.start_ms, report.end_ms)
+    if report.until_now:
+        return f"in the last {span}"
+    start = datetime.fromtimestamp(report.start_ms / 1000, UTC)
+    end = datetime.fromtimestamp(report.end_ms / 1000, UTC)
+    until = end.strftime("%H:%M" if end.date() == start.date() else "%Y-%m-%d %H:%M")
+    return f"from {start.strftime('%Y-%m-%d %H:%M')} to {until} UTC ({span})"
 
 
 def verdict(report: ErrorsReport) -> str:
@@ -38,8 +54,8 @@ def verdict(report: ErrorsReport) -> str:
     causes = report.causes
     what = f"; {causes} cause{'' if causes == 1 else 's'}" if report.total else ""
     where = f" on `{report.path}`" if report.path else ""
-    kind = "" if report.status == "5xx" else f" ({report.status})"
-    return f"{failed}{kind}{where} in the last {_span(report.start_ms, report.end_ms)}{what}"
+    kind = STATUS_WORDS.get(report.status, f" ({report.status})")
+    return f"{failed}{kind}{where} {_when(report)}{what}"
 
 
 def _group_title(group: ErrorGroup) -> str:
