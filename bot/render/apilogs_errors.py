@@ -43,7 +43,8 @@ def _when(report: ErrorsReport) -> str:
 
 def verdict(report: ErrorsReport) -> str:
     """``41 failed of 1,208 requests (3.4%) in the last 15 min; 2 causes``."""
-    failed = f"{report.total:,}{'+' if report.capped else ''} failed"
+    kind = STATUS_WORDS.get(report.status, f" ({report.status})")
+    failed = f"{report.total:,}{'+' if report.capped else ''} failed{kind}"
     if report.requests:
         share = 100.0 * report.total / report.requests
         failed += f" of {report.requests:,} requests ({share:.1f}%)"
@@ -54,8 +55,7 @@ def verdict(report: ErrorsReport) -> str:
     causes = report.causes
     what = f"; {causes} cause{'' if causes == 1 else 's'}" if report.total else ""
     where = f" on `{report.path}`" if report.path else ""
-    kind = STATUS_WORDS.get(report.status, f" ({report.status})")
-    return f"{failed}{kind}{where} {_when(report)}{what}"
+    return f"{failed}{where} {_when(report)}{what}"
 
 
 def _group_title(group: ErrorGroup) -> str:

@@ -287,5 +287,5 @@ def test_the_verdict_names_its_window_and_counts_a_quiet_access_log(aws: None) -
     past = errors(SETTINGS, api=api_id, stage="prod", since="1h", until="40m", status="all")
     assert past.total == 3 and not past.until_now
     start = datetime.fromtimestamp(past.start_ms / 1000, UTC)
-    assert verdict(past).startswith("3 failed of 3 requests (100.0%) (4xx and 5xx) from ")
+    assert verdict(past).startswith("3 failed (4xx and 5xx) of 3 requests (100.0%) from ")
     assert f"from {start:%Y-%m-%d %H:%M} to " in verdict(past) and "UTC (20 min); 1 cause" in verdict(past)
