@@ -22,7 +22,9 @@ def test_errors_answer_has_verdict_groups_and_buttons(
     flat = json.dumps(reply.blocks)
     # The demo holds failures of several kinds: at least three groups.
     assert flat.count('"apilogs:tail-path"') >= 3
-    assert "failed (4xx and 5xx) of 30 requests" in flat and "KeyError" in flat and "Integration timeout" in flat
+    assert (
+        "failed (4xx and 5xx) of 30 requests" in flat and "KeyError" in flat and "Integration timeout" in flat
+    )
     assert "Errors inside functions that still answered" in flat
     assert demo.failed is not None and demo.failed.api_request_id in flat
     # Look up: the existing lookup of the group's first sample id, for the clicker only.
