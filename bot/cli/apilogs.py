@@ -59,7 +59,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         nargs="+",
         default=[],
         metavar="T",
-        help="start of the search, e.g. 2h ago (default: the id's own time +/- 5 min, else 1h)",
+        help="start of the search, e.g. 2h ago (default: the id's own time +/- 5 min, else 1h; "
+        "errors: 15 min; tail: the last 10 s)",
     )
     parser.add_argument(
         "--until", nargs="+", default=[], metavar="T", help="end of the search (default: now)"

@@ -160,7 +160,14 @@ def add_parser(subparsers: Any) -> None:
     healthy = commands.add_parser(
         "health",
         help="per hooked source: hook, iterator age, errors, throttles, stream state, verdict and why",
-        description="Exits 0 when every source is healthy, 1 otherwise.",
+        description=(
+            "Per source hooked to the fan-out function: a verdict (healthy, falling behind, failing, "
+            "paused) with why; the hook (state, batch size, starting position); the function's iterator "
+            "age, errors, throttles, duration against its timeout and concurrency; a Kinesis stream's "
+            "shards and read/write throttling; the function's error lines grouped by target. Exits 0 "
+            "when every source is healthy, 1 otherwise (a source falling behind, failing or paused), "
+            "2 for bad input."
+        ),
     )
     healthy.add_argument(
         "source", nargs="?", metavar="SOURCE", help="a source ARN, stream name or table name"
@@ -169,7 +176,7 @@ def add_parser(subparsers: Any) -> None:
     healthy.add_argument("--json", action="store_true", help='print {"sources": [...]}')
     healthy.set_defaults(func=_health)
 
-    for name, verb in (("pause", "stop reading"), ("resume", "start reading again")):
+    for name, verb in (("pause", "stop reading"), ("resume", "resume reading")):
         hook = commands.add_parser(
             name, help=f"{verb} a source (its event source mapping, like the fanout CLI's {name})"
         )

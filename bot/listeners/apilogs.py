@@ -650,10 +650,10 @@ def _clicked_value(call: ActionCall) -> dict[str, Any]:
 
 
 def _errors_lookup(call: ActionCall) -> Reply:
-    """ "Look up" on a group of /apilogs errors: the lookup of that sample id, only for the clicker."""
-    from bot.core.apilogs.commands import lookup
+    """ "Look up" on a group of /apilogs errors: the lookup of that sample id, only for the clicker. It is
+    the lookup's own answer (``_answer_lookup``): the full timeline attached when the compact one is cut,
+    and a **Full timeline** button that searches the same window again."""
     from bot.core.apilogs.ids import parse_request_id
-    from bot.render.apilogs import lookup_message
 
     value = _clicked_value(call)
     request_id = str(value.get("id", ""))
@@ -662,19 +662,14 @@ def _errors_lookup(call: ActionCall) -> Reply:
     if request.time is None and isinstance(value.get("start"), int) and isinstance(value.get("end"), int):
         # Ids that carry no time are searched in the window the errors answer read (and a minute after).
         since, until = str(value["start"]), str(int(value["end"]) + 60_000)
-    result = lookup(
+    return _answer_lookup(
+        call,
         request_id,
-        call.settings,
         api=str(value.get("api", "")),
         stage=str(value.get("stage", "")),
         since=since,
         until=until,
-        deadline=time.monotonic() + max(5.0, call.seconds_left() - 5),
-        asked_from="slack",
-        limit=_limit(call),
     )
-    message = lookup_message(result)
-    return Reply(text=message.text, blocks=message.blocks, outcome="ok" if result.found else "not-found")
 
 
 def _tail_path_button(call: ActionCall) -> Reply | None:

@@ -25,7 +25,8 @@ ACTION_LOOKUP_MORE = "apilogs:errors-lookup-more"
 ACTION_TAIL_PATH = "apilogs:tail-path"
 # The longest path "Tail this path" offers: the longest --path the command takes.
 MAX_TAIL_PATH = 512
-STATUS_WORDS = {"5xx": "failed (5xx)", "4xx": "failed (4xx)", "all": "failed (4xx/5xx)"}
+# What the verdict adds after "N failed" for each --status (5xx, the default, goes without saying).
+STATUS_WORDS = {"5xx": "", "4xx": " (4xx)", "all": " (4xx and 5xx)"}
 
 
 def _clock(ms: int) -> str:
@@ -33,15 +34,31 @@ def _clock(ms: int) -> str:
 
 
 def _span(start_ms: int, end_ms: int) -> str:
-    minutes = max(1, round((end_ms - start_ms) / 60_000))
+    seconds = round((end_ms - start_ms) / 1000)
+    if seconds < 60:
+        return f"{max(1, seconds)} s"
+    minutes = round(seconds / 60)
     if minutes < 120:
         return f"{minutes} min"
     return f"{minutes / 60:.1f} h".replace(".0 h", " h")
 
 
+def _when(report: ErrorsReport) -> str:
+    """``in the last 15 min`` for a window that ends now; a window that ended earlier (``--until``) by
+    its times, so that nobody reads an old window as the current state."""
+    span = _span(report.start_ms, report.end_ms)
+    if report.until_now:
+        return f"in the last {span}"
+    start = datetime.fromtimestamp(report.start_ms / 1000, UTC)
+    end = datetime.fromtimestamp(report.end_ms / 1000, UTC)
+    until = end.strftime("%H:%M" if end.date() == start.date() else "%Y-%m-%d %H:%M")
+    return f"from {start.strftime('%Y-%m-%d %H:%M')} to {until} UTC ({span})"
+
+
 def verdict(report: ErrorsReport) -> str:
     """``41 failed of 1,208 requests (3.4%) in the last 15 min; 2 causes``."""
-    failed = f"{report.total:,}{'+' if report.capped else ''} failed"
+    kind = STATUS_WORDS.get(report.status, f" ({report.status})")
+    failed = f"{report.total:,}{'+' if report.capped else ''} failed{kind}"
     if report.requests:
         share = 100.0 * report.total / report.requests
         failed += f" of {report.requests:,} requests ({share:.1f}%)"
@@ -52,8 +69,7 @@ def verdict(report: ErrorsReport) -> str:
     causes = report.causes
     what = f"; {causes} cause{'' if causes == 1 else 's'}" if report.total else ""
     where = f" on `{report.path}`" if report.path else ""
-    kind = "" if report.status == "5xx" else f" ({report.status})"
-    return f"{failed}{kind}{where} in the last {_span(report.start_ms, report.end_ms)}{what}"
+    return f"{failed}{where} {_when(report)}{what}"
 
 
 def _group_title(group: ErrorGroup) -> str:

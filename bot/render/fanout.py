@@ -445,7 +445,8 @@ def deep_summary(report: CheckReport) -> str:
     if not report.deep:
         return "no target has a cross-account role to check"
     return (
-        f"{plural(len(report.deep), 'cross-account target')} checked through their roles: "
+        f"{plural(len(report.deep), 'cross-account target')} checked through "
+        f"{'its role' if len(report.deep) == 1 else 'their roles'}: "
         f"{report.deep_failed} failed"
     )
 

@@ -270,3 +270,22 @@ def test_cli_json_shape_and_exit_codes(aws: None, capsys: pytest.CaptureFixture[
     assert main(["apilogs", "errors", "--api-id", "shop-api", "--stage", "prod", "--since", "15m"]) == 0
     out = capsys.readouterr().out
     assert "3 failed of 8 requests (37.5%) in the last 15 min; 3 causes" in out
+
+
+def test_the_verdict_names_its_window_and_counts_a_quiet_access_log(aws: None) -> None:
+    """A window with no request at all is "0 of 0" (the access log was read), not an unknown total; a
+    window that ends before now says when it was; seconds stay seconds."""
+    from bot.render.apilogs_errors import verdict
+
+    api_id, _ = seed_module.create_api("us-east-1")
+    sim = traffic(api_id)
+    requests = [sim.request(recent(50) + i * 1000, "POST /orders", failure="lambda_error") for i in range(3)]
+    write_events(client("logs"), [e for r in requests for e in r.events])
+    quiet = errors(SETTINGS, api=api_id, stage="prod", since="30s")
+    assert quiet.requests == 0 and quiet.requests_source == "access log"
+    assert verdict(quiet) == "0 failed of 0 requests in the last 30 s"
+    past = errors(SETTINGS, api=api_id, stage="prod", since="1h", until="40m", status="all")
+    assert past.total == 3 and not past.until_now
+    start = datetime.fromtimestamp(past.start_ms / 1000, UTC)
+    assert verdict(past).startswith("3 failed (4xx and 5xx) of 3 requests (100.0%) from ")
+    assert f"from {start:%Y-%m-%d %H:%M} to " in verdict(past) and "UTC (20 min); 1 cause" in verdict(past)

@@ -22,7 +22,9 @@ def test_errors_answer_has_verdict_groups_and_buttons(
     flat = json.dumps(reply.blocks)
     # The demo holds failures of several kinds: at least three groups.
     assert flat.count('"apilogs:tail-path"') >= 3
-    assert "failed of 30 requests" in flat and "KeyError" in flat and "Integration timeout" in flat
+    assert (
+        "failed (4xx and 5xx) of 30 requests" in flat and "KeyError" in flat and "Integration timeout" in flat
+    )
     assert "Errors inside functions that still answered" in flat
     assert demo.failed is not None and demo.failed.api_request_id in flat
     # Look up: the existing lookup of the group's first sample id, for the clicker only.
@@ -65,3 +67,32 @@ def test_tail_this_path_starts_a_tail_filtered_to_the_path(
     harness.click(reply, "apilogs:tail-path")
     started = json.dumps(harness.slack.calls_to("chat.postMessage")[0].params["blocks"])
     assert "Tail" in started and path in started
+
+
+def test_look_up_from_errors_is_the_lookups_own_answer(
+    harness: SlackHarness, demo: seed_module.DemoApi
+) -> None:
+    """Look up on a group answers as `/apilogs ID` does: a timeline with lines too long for Slack (the
+    504's access-log record) gets the promised file, and Full timeline searches the same window."""
+    harness.command("/apilogs", "errors --since 1h")
+    reply = harness.last(ALICE)
+    values = [
+        element["value"]
+        for block in reply.blocks
+        if block.get("type") == "actions"
+        for element in block["elements"]
+        if element.get("action_id") == "apilogs:errors-lookup"
+    ]
+    timeout = next(
+        v for v in values if json.loads(v)["id"] in json.dumps(reply.blocks).split("Integration timeout")[1]
+    )
+    harness.click(reply, "apilogs:errors-lookup", value=timeout)
+    looked = harness.last(ALICE)
+    flat = json.dumps(looked.blocks)
+    assert "attached file" in flat
+    [upload] = harness.slack.calls_to("files.completeUploadExternal")
+    assert upload.ok
+    stored = next(iter(harness.slack.files.values()))
+    assert json.loads(timeout)["id"].encode() in stored["content"]
+    element, _ = find_button(looked.blocks, "apilogs:full")
+    assert json.loads(element["value"])["id"] == json.loads(timeout)["id"]

@@ -406,6 +406,7 @@ class ErrorsReport:
     complete: bool = True
     capped: bool = False  # more failing requests than the cap
     reached_ms: int | None = None  # how far (in time) the counted requests go when not complete
+    until_now: bool = True  # the window ends now (no --until): the verdict says "in the last 15 min"
     notes: list[str] = field(default_factory=list)
     searches: list[SearchRecord] = field(default_factory=list)
     stats: CallStats = field(default_factory=CallStats)
@@ -790,6 +791,13 @@ def find_errors(
         )
     if skipped and scope is not None:
         report.notes.append(scope.skipped_note(skipped))
+    # The counting log read to its end with no request line in the window: no request came. That is a
+    # count (0), not an unknown total (which is what an absent or unreadable log leaves).
+    counting = "access" if stage.access_log_group else "execution"
+    if report.requests is None and any(
+        plan.role == counting and not result.missing and not result.truncated for plan, result in results
+    ):
+        report.requests, report.requests_source = 0, f"{counting} log"
     if report.requests is None:
         report.requests = _metric_count(stage, start_ms, end_ms, path)
         if report.requests is not None:
@@ -854,9 +862,11 @@ def errors(
         region=settings.region,
         limit=limit,
     )
-    return find_errors(
+    report = find_errors(
         settings, target, start_ms, end_ms, status, path or None, deadline=deadline, scope=limit
     )
+    report.until_now = not until
+    return report
 
 
 __all__ = [

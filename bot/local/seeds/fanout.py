@@ -265,11 +265,17 @@ def _error_lines(function: str, now: datetime) -> None:
     events = [
         {
             "timestamp": start + i * 30_000,
-            "message": f"{datetime.fromtimestamp((start + i * 30_000) / 1000, UTC).isoformat()}\treq-{i}\t{line}",
+            "message": f"{_node_time(start + i * 30_000)}\treq-{i}\t{line}",
         }
         for i, line in enumerate(lines)
     ]
     logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
+
+
+def _node_time(ms: int) -> str:
+    """The time as Node's Lambda runtime writes it at the start of a line (``2026-12-07T12:34:12.377Z``):
+    the fan-out function is Node.js."""
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def _partner_topic(topic_arn: str, region: str) -> None:
