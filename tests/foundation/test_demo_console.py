@@ -87,6 +87,7 @@ def thread_of(slack: Any, parent: Message) -> str:
     )
 
 
+@pytest.mark.slow  # the whole demo, seeded in process
 @pytest.mark.serial  # asserts on the wall clock: run apart from the parallel run
 def test_a_tail_runs_in_the_background_shows_live_traffic_and_stops_on_its_button(
     stack: LocalStack, console: Console
@@ -130,6 +131,7 @@ def test_a_tail_runs_in_the_background_shows_live_traffic_and_stops_on_its_butto
     assert "has since been replaced" in transcript(console).rsplit("clicked", 1)[1]
 
 
+@pytest.mark.slow  # the whole demo, seeded in process
 def test_a_confirmation_dialog_cancel_sends_nothing_confirm_applies_and_old_buttons_retire(
     stack: LocalStack, console: Console
 ) -> None:
@@ -169,6 +171,7 @@ def test_a_confirmation_dialog_cancel_sends_nothing_confirm_applies_and_old_butt
     assert "No dialog is open" in transcript(console)
 
 
+@pytest.mark.slow  # the whole demo, seeded in process
 @pytest.mark.serial  # asserts on the wall clock: run apart from the parallel run
 def test_wait_and_sleep_take_seconds(console: Console) -> None:
     started = time.monotonic()

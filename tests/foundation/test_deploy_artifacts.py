@@ -35,6 +35,7 @@ def template() -> dict[str, Any]:
     return cfn_yaml.load(str(ROOT / "template.yaml"))  # type: ignore[no-any-return]
 
 
+@pytest.mark.slow  # cfn-lint loads every resource schema
 def test_template_passes_cfn_lint() -> None:
     result = subprocess.run(
         [str(Path(sys.executable).parent / "cfn-lint"), "--format", "parseable", str(ROOT / "template.yaml")],
