@@ -16,7 +16,7 @@ Look up one request across API Gateway and every Lambda function behind it, or t
 
   opsbot apilogs ID [--api-id ID|NAME] [--stage S] [--since T] [--until T] [--timeout S] [--full] [--json]
   opsbot apilogs tail [--api-id ID|NAME] [--stage S] [--filter PATTERN] [--for 10m] [--since T]
-                      [--raw | --errors]
+                      [--raw | --errors] [--path P]
   opsbot apilogs errors [--api-id ID|NAME] [--stage S] [--since 15m] [--until T] [--status 5xx|4xx|all]
                         [--path P] [--json]
 
@@ -89,7 +89,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--status", default=None, choices=("5xx", "4xx", "all"), help="errors: which failures (default 5xx)"
     )
     parser.add_argument(
-        "--path", default=None, metavar="P", help="errors: only this resource path (/orders*)"
+        "--path", default=None, metavar="P", help="errors, tail: only this resource path (/orders, /orders*)"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.set_defaults(func=run)
@@ -126,9 +126,15 @@ def run(args: argparse.Namespace) -> int:
         if args.full or args.raw or args.errors:
             raise UsageError("--full, --raw and --errors do not apply to `opsbot apilogs errors`.")
         return _errors(args)
-    if args.status is not None or args.path is not None:
-        raise UsageError("--status and --path apply to `opsbot apilogs errors` only.")
+    if args.status is not None:
+        raise UsageError("--status applies to `opsbot apilogs errors` only.")
     if args.target == "tail":
+        if args.path is not None:
+            from bot.core.apilogs.errors import check_args
+
+            check_args(path=args.path)
+            if args.raw:
+                raise UsageError("--path keeps the requests to a path, --raw shows every line: choose one.")
         if args.timeout is not None:
             raise UsageError("--timeout applies to a lookup; use --for to stop a tail after a while.")
         if args.until:
@@ -138,6 +144,8 @@ def run(args: argparse.Namespace) -> int:
         if args.raw and args.errors:
             raise UsageError("--raw shows every line; --errors shows failing requests: choose one.")
         return _tail(args)
+    if args.path is not None:
+        raise UsageError("--path applies to `opsbot apilogs errors` and `opsbot apilogs tail` only.")
     if args.pattern or args.duration or args.mode != "auto" or args.raw or args.errors:
         raise UsageError("--filter, --for, --mode, --raw and --errors apply to `opsbot apilogs tail` only.")
     if args.timeout is not None and not 0 < args.timeout <= 3600:
@@ -192,6 +200,8 @@ def _tail(args: argparse.Namespace) -> int:
         since=args.since,
         mode=args.mode,
     )
+    from bot.core.apilogs.errors import path_wanted
+
     colour = use_colour()
     collected: list[LogEvent] = []
     folder = None if args.raw else RequestFolder.for_discovery(plan.discovery)
@@ -201,6 +211,8 @@ def _tail(args: argparse.Namespace) -> int:
     def show(entries: list[RequestEntry]) -> None:
         for entry in entries:
             if args.errors and not entry.failed:
+                continue
+            if args.path and not (entry.kind == "request" and path_wanted(entry.path, args.path)):
                 continue
             shown[entry.key] = entry
             if args.json:

@@ -115,6 +115,24 @@ def _check_tail(args: ParsedArgs) -> None:
     compile_pattern(str(values.get("filter") or ""))
     if values.get("since"):
         parse_time(str(values["since"]))
+    _tail_view(values)
+
+
+def _tail_view(values: dict[str, Any]) -> str:
+    """The --raw / --errors / --path choice checked; returns the path ("" for none)."""
+    from bot.core.apilogs.errors import check_args
+
+    path = str(values.get("path") or "")
+    if values.get("raw") and values.get("errors"):
+        raise UsageError("--raw shows every line; --errors shows failing requests: choose one.")
+    if path:
+        check_args(path=path)
+        if values.get("raw"):
+            raise UsageError(
+                "--path keeps the requests to a path, --raw shows every line as it comes: choose one "
+                "(--filter '\"/orders\"' keeps the lines that name a path)."
+            )
+    return path
 
 
 def _shared_refusal(call: Call | ActionCall) -> str:
@@ -262,6 +280,7 @@ def _attach(
 
 def _tail_command(call: Call) -> Reply:
     values = _values(call.args, TAIL_SPEC)
+    path = _tail_view(values)
     return _run_tail(
         call,
         api=str(values.get("api") or ""),
@@ -272,6 +291,7 @@ def _tail_command(call: Call) -> Reply:
         since=str(values.get("since") or ""),
         raw=bool(values.get("raw")),
         errors_only=bool(values.get("errors")),
+        path=path,
     )
 
 
@@ -286,6 +306,7 @@ def _run_tail(
     since: str = "",
     raw: bool = False,
     errors_only: bool = False,
+    path: str = "",
 ) -> Reply:
     """Post the tail's message, stream batches into its thread (by request, or ``raw`` lines), finish
     with a summary."""
@@ -332,7 +353,13 @@ def _run_tail(
         limit=_limit(call),
     )
     started = tail_started_message(
-        plan.stage, plan.groups, tail_id, duration=shown, pattern=plan.tail.pattern, capped_from=capped_from
+        plan.stage,
+        plan.groups,
+        tail_id,
+        duration=shown,
+        pattern=plan.tail.pattern,
+        capped_from=capped_from,
+        path=path,
     )
     posted = call.client.chat_postMessage(
         channel=call.channel_id,
@@ -360,7 +387,7 @@ def _run_tail(
         )
 
     batches = plan.tail.batches()
-    by_request = None if raw else _RequestThread(call, plan, thread, errors_only=errors_only)
+    by_request = None if raw else _RequestThread(call, plan, thread, errors_only=errors_only, path=path)
     try:
         if by_request is not None:
             by_request.run(batches)
@@ -399,7 +426,7 @@ def _run_tail(
         # The top message no longer says "Tailing": it says what was tailed and how it ended.
         ended = tail_ended_message(
             plan.stage, plan.groups, summary, pattern=plan.tail.pattern, who=who,
-            capped_from=capped_from, capped_to=shown,
+            capped_from=capped_from, capped_to=shown, path=path,
         )  # fmt: skip
         try:
             call.client.chat_postMessage(
@@ -434,13 +461,18 @@ class _RequestThread:
     changes (late lines) is redrawn by editing the message that holds it. One Slack write a second (a new
     message or an edit, oldest waiting first), as the line view posts one message a second."""
 
-    def __init__(self, call: Call | ActionCall, plan: Any, thread: str, *, errors_only: bool) -> None:
+    def __init__(
+        self, call: Call | ActionCall, plan: Any, thread: str, *, errors_only: bool, path: str = ""
+    ) -> None:
         from bot.core.apilogs.tail_requests import RequestFolder
 
         self.call = call
         self.plan = plan
         self.thread = thread
         self.errors_only = errors_only
+        # --path (and "Tail this path"): the requests to that resource path, with every line of theirs
+        # (a CloudWatch filter on the path would keep API Gateway's lines and drop the functions').
+        self.path = path
         self.folder = RequestFolder.for_discovery(plan.discovery)
         self.slots: list[_Slot] = []
         self.where: dict[str, _Slot] = {}
@@ -480,10 +512,13 @@ class _RequestThread:
         return slot
 
     def _place(self, entries: list[Any]) -> None:
+        from bot.core.apilogs.errors import path_wanted
         from bot.render.apilogs import ENTRIES_PER_MESSAGE
 
         for entry in entries:
             if self.errors_only and not entry.failed:
+                continue
+            if self.path and not (entry.kind == "request" and path_wanted(entry.path, self.path)):
                 continue
             slot = self.where.get(entry.key)
             if slot is None:
@@ -673,8 +708,7 @@ def _errors_lookup(call: ActionCall) -> Reply:
 
 
 def _tail_path_button(call: ActionCall) -> Reply | None:
-    """ "Tail this path": the tail of the stage, filtered to the lines that name the resource path."""
-    from bot.aws.logs import quote_term
+    """ "Tail this path": the tail of the stage by request, keeping the requests to the resource path."""
     from bot.aws.state import StateTable
 
     value = _clicked_value(call)
@@ -688,7 +722,7 @@ def _tail_path_button(call: ActionCall) -> Reply | None:
         who = lock.holder.get("user", "someone")
         return Reply(text=f":information_source: <@{who}> already started a tail of this path.")
     try:
-        return _run_tail(call, api=api, stage=stage, pattern=quote_term(path), duration=DEFAULT_TAIL)
+        return _run_tail(call, api=api, stage=stage, pattern="", duration=DEFAULT_TAIL, path=path)
     finally:
         state.release_lock(key, owner=lock.owner)
 
@@ -729,6 +763,9 @@ TAIL_SPEC = _LooseSpec(
         ),
         Flag("raw", "every line as it comes, not grouped by request", kind="bool", default=False),
         Flag("errors", "only failing requests (4xx, 5xx, or an error line)", kind="bool", default=False),
+        Flag(
+            "path", "only requests to this resource path (/orders, or /orders* for it and below)", metavar="P"
+        ),
         Flag(
             "mode",
             "Live Tail where possible (auto), or force live or poll",

@@ -66,7 +66,9 @@ def test_tail_this_path_starts_a_tail_filtered_to_the_path(
     path = json.loads(element["value"])["path"]
     harness.click(reply, "apilogs:tail-path")
     started = json.dumps(harness.slack.calls_to("chat.postMessage")[0].params["blocks"])
-    assert "Tail" in started and path in started
+    # The tail by request, kept to the path's requests (not a filter on the lines, which would drop the
+    # functions' lines): the top message says so.
+    assert "Tail" in started and f"requests to `{path}`" in started and "filter" not in started
 
 
 def test_look_up_from_errors_is_the_lookups_own_answer(

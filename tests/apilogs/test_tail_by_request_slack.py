@@ -130,6 +130,12 @@ def test_the_cli_tail_prints_entries_and_json_requests(
     raw = capsys.readouterr().out
     assert raw.startswith("TIME") and "→ 502" not in raw
     assert main([*args, "--raw", "--errors"]) == 2
+    capsys.readouterr()
+    assert main([*args, "--path", "/orders", "--json"]) == 0
+    kept = json.loads(capsys.readouterr().out)["requests"]
+    assert kept and {r["path"] for r in kept} == {"/orders"}
+    assert {r["requestId"] for r in kept} == {r.api_request_id for r in demo.requests if r.path == "/orders"}
+    assert main([*args, "--path", "/orders", "--raw"]) == 2
 
 
 def test_the_cli_prints_late_lines_under_a_reference_to_their_request(
@@ -157,3 +163,21 @@ def test_the_cli_prints_late_lines_under_a_reference_to_their_request(
     # Each line once: the START of its invocation printed once, under the late heading.
     lambda_id = request.lambda_ids["users-api"]
     assert out.count(f"START RequestId: {lambda_id}") == 1
+
+
+def test_path_keeps_the_requests_to_that_path_with_their_lambda_lines(
+    harness: SlackHarness, demo: seed_module.DemoApi
+) -> None:
+    """--path (and Tail this path) filters requests, not lines: the requests to the path come with every
+    line of theirs, the functions' included, and requests to other paths are left out."""
+    assert demo.failed is not None and demo.failed.path == "/orders"
+    harness.command("/apilogs", "tail --since 2h --for 2s --mode poll --path /orders")
+    parent = tail_message(harness.slack)
+    assert "requests to" in parent.text or "requests to" in dumps(parent.blocks)
+    flat = dumps([m.blocks for m in thread_of(harness.slack, parent)])
+    # The failing POST /orders is there with its Lambda lines (the stack trace), not only API Gateway's.
+    assert demo.failed.api_request_id in flat and "Traceback" in flat
+    others = [r for r in demo.requests if r.path != "/orders"]
+    assert others and not any(r.api_request_id in flat for r in others)
+    assert "--raw" in harness.command("/apilogs", "tail --raw --path /orders").text
+    assert "resource path" in harness.command("/apilogs", "tail --path orders").text
