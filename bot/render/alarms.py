@@ -182,9 +182,16 @@ def group_block(
     block = section(text + (f"\n{detail}" if detail else ""))
     ids = group.get("requestIds") or []
     if ids:
-        block["accessory"] = button(
-            "Look up", ACTION_LOOKUP, json.dumps({"id": ids[0]}, separators=(",", ":"))
-        )
+        # The stage the correlation read (its resolved id when known): the lookup searches that stage,
+        # not the default API.
+        where = target or {}
+        value = {
+            "id": ids[0],
+            "api": where.get("apiId") or where.get("api", ""),
+            "stage": where.get("stage", ""),
+        }
+        compact = {k: v for k, v in value.items() if v}
+        block["accessory"] = button("Look up", ACTION_LOOKUP, json.dumps(compact, separators=(",", ":")))
     return block
 
 
