@@ -582,12 +582,16 @@ class ApiErrors:
             kept = [g for g in groups if not g["method"] or g["method"].upper() == self.method.upper()]
             if len(kept) < len(groups):
                 left = sum(g["count"] for g in groups) - sum(g["count"] for g in kept)
-                notes.append(f"{left:,} failing requests of other methods than {self.method} left out.")
+                notes.append(
+                    f"{left:,} failing request{'' if left == 1 else 's'} of other methods than {self.method} "
+                    "left out."
+                )
             groups = kept
         behind_200 = sum(g.count for g in self.report.function_errors)
         if behind_200:
             notes.append(
-                f"Besides: {behind_200:,} function errors behind requests that did not fail "
+                f"Besides: {behind_200:,} function error{'' if behind_200 == 1 else 's'} behind requests that "
+                "did not fail "
                 "(`/apilogs errors` lists them)."
             )
         stage = self.report.stage
