@@ -23,7 +23,9 @@ from bot.local.slack_api import LocalSlack, Message
 from tests.alarms.conftest import ALERTS
 from tests.apilogs.test_errors import mixed, traffic
 from tests.conftest import ONCALL_POLICY
-from tests.support.slack import BOB, SlackHarness
+from tests.support.slack import BOB, OPS_CHANNEL, SlackHarness
+
+OPS = OPS_CHANNEL[0]
 
 
 @pytest.fixture
@@ -152,3 +154,64 @@ def test_explain_json_of_an_api_alarm_has_the_groups_of_apilogs_errors(
     errors = json.loads(capsys.readouterr().out)
     assert explained["groups"] == errors["groups"] and len(errors["groups"]) == 3
     assert {i for g in explained["groups"] for i in g["requestIds"]} == ids_of(shop, 500, 502, 504)
+
+
+# -- where teams already get alarms: the "Look up request ids" shortcut on an AWS Chatbot post -----------
+
+CHATBOT_TITLE = ":rotating_light: CloudWatch Alarm | shop-api-5xx | us-east-1 | Account: 123456789012"
+
+
+def chatbot_post(ts: str = "1796640000.000200") -> dict[str, Any]:
+    """An alarm as AWS Chatbot posts it into a channel: a bot message, the title naming the alarm, the
+    reason as text, a console link (no request id anywhere)."""
+    return {
+        "type": "message", "subtype": "bot_message", "bot_id": "B0CHATBOT", "ts": ts, "text": "",
+        "attachments": [{
+            "color": "#A30200",
+            "fallback": CHATBOT_TITLE,
+            "title": CHATBOT_TITLE,
+            "title_link": "https://console.aws.amazon.com/cloudwatch/home?region=us-east-1#alarmsV2:alarm/shop-api-5xx",
+            "text": "Threshold Crossed: 1 out of the last 15 datapoints [2.0 (07/12/26 12:40:00)] was greater than "
+                    "or equal to the threshold (1.0) (minimum 1 datapoint for OK -> ALARM transition).",
+            "footer": "Amazon CloudWatch",
+        }],
+    }  # fmt: skip
+
+
+def test_the_shortcut_on_a_chatbot_alarm_post_answers_with_the_correlation(
+    shop: list[SimRequest], alarm_harness: SlackHarness
+) -> None:
+    put_api_alarm("shop-api-5xx")
+    alarm_harness.shortcut("apilogs_lookup_ids", chatbot_post(), user=BOB)
+    [answer] = [m for m in alarm_harness.seen_by(BOB) if m.kind == "ephemeral"]
+    groups = groups_of(answer.blocks)
+    texts = " ".join(text for text, _ in groups)
+    assert "shop-api-5xx" in answer.text and "`GET /users 504` Integration timeout" in texts
+    assert {v["id"] for _, v in groups} <= ids_of(shop, 500, 502, 504) and len(groups) == 3
+    assert [m for m in alarm_harness.slack.visible(OPS) if m.kind == "message"] == []  # privately
+    records = [r for r in audit_of_today(alarm_harness) if r.get("kind") == "shortcut"]
+    assert [(r["action"], r["args"], r["outcome"]) for r in records] == [
+        ("alarms.explain", "shop-api-5xx", "ok")
+    ]
+
+
+def test_the_shortcut_on_an_alarm_post_needs_alarms_explain(
+    make_harness: Callable[..., SlackHarness], aws: None
+) -> None:
+    policy = {"default_read": "deny", "rules": [{"allow": ["apilogs.*"], "users": [BOB[0]]}]}
+    harness = make_harness(OPSBOT_POLICY=json.dumps(policy))
+    harness.shortcut("apilogs_lookup_ids", chatbot_post(), user=BOB)
+    [answer] = [m for m in harness.seen_by(BOB) if m.kind == "ephemeral"]
+    assert answer.text.startswith(":no_entry: You may not run `alarms.explain`")
+    records = [r for r in audit_of_today(harness) if r.get("kind") == "shortcut"]
+    assert [(r["action"], r["outcome"]) for r in records] == [("alarms.explain", "denied")]
+
+
+def audit_of_today(harness: SlackHarness) -> list[dict[str, Any]]:
+    from datetime import UTC, datetime
+
+    from bot.aws.state import StateTable
+
+    return StateTable(harness.settings.state_table).audit_of_day(
+        datetime.now(UTC).date().isoformat(), limit=50
+    )

@@ -141,10 +141,20 @@ _CHATBOT = re.compile(r"CloudWatch Alarm \| (?P<name>[^|\n]+?) \|")
 _SUBJECT = re.compile(r"(?:ALARM|OK|INSUFFICIENT_DATA): \"(?P<name>[^\"\n]+)\" in ")
 
 
+_CHATBOT_REGION = re.compile(r"CloudWatch Alarm \| [^|\n]+? \| (?P<region>[a-z]{2}(?:-[a-z]+)+-\d) \|")
+_ARN_REGION = re.compile(r"arn:aws[a-z-]*:cloudwatch:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d):\d{12}:alarm:")
+
+
 def alarm_name_in_text(text: str) -> str:
     """The alarm an AWS Chatbot (or e-mail) post names, or ""."""
     found = _CHATBOT.search(text) or _SUBJECT.search(text)
     return found["name"].strip() if found else ""
+
+
+def alarm_region_in_text(text: str) -> str:
+    """The region such a post names (Chatbot's title, an alarm ARN in an e-mail), or "" (the default)."""
+    found = _CHATBOT_REGION.search(text) or _ARN_REGION.search(text)
+    return found["region"] if found else ""
 
 
 # -- the buttons -------------------------------------------------------------------------------------
