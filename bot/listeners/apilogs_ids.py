@@ -8,6 +8,10 @@
   line) and the timelines privately to the person who asked (``chat.postEphemeral``). A mention without
   ids gets a private help line; nothing is posted in the channel.
 
+On an AWS Chatbot alarm post or an alarm e-mail (its text names a CloudWatch alarm), the shortcut also
+answers, privately, with ``alarms explain`` for that alarm (``alarms.explain``, its own audit record): the
+failing requests of the alarm's window, grouped, as opsbot's own alarm post carries them.
+
 Both are authorized as ``apilogs.lookup`` and read only what the channel's read scope allows (the same
 policy as ``/apilogs``); each use writes one audit record. Log lines never go into a channel shared with
 another organisation (Slack Connect), nor to a person of another organisation, unless the policy lists
