@@ -8,6 +8,10 @@
   line) and the timelines privately to the person who asked (``chat.postEphemeral``). A mention without
   ids gets a private help line; nothing is posted in the channel.
 
+On an AWS Chatbot alarm post or an alarm e-mail (its text names a CloudWatch alarm), the shortcut also
+answers, privately, with ``alarms explain`` for that alarm (``alarms.explain``, its own audit record): the
+failing requests of the alarm's window, grouped, as opsbot's own alarm post carries them.
+
 Both are authorized as ``apilogs.lookup`` and read only what the channel's read scope allows (the same
 policy as ``/apilogs``); each use writes one audit record. Log lines never go into a channel shared with
 another organisation (Slack Connect), nor to a person of another organisation, unless the policy lists
@@ -58,6 +62,9 @@ logger = logging.getLogger("opsbot.apilogs")
 SHORTCUT_CALLBACK = "apilogs_lookup_ids"
 ACTION_SHARE = "apilogs:share"
 ACTION = "apilogs.lookup"
+# The shortcut on an AWS Chatbot alarm post or an alarm e-mail: the alarm's correlation.
+ALARM_ACTION = "alarms.explain"
+MAX_RESPONSES = 5  # uses of a response_url
 # A mention's event id is answered once within this long (Slack retries within minutes).
 EVENT_LOCK_SECONDS = 3600
 # A lookup shared in a thread is posted once per message and id, however often Share is clicked.
@@ -258,7 +265,62 @@ def _private_messages(
 # -- the shortcut ------------------------------------------------------------------------------------------
 
 
+def _alarm_named(text: str) -> tuple[str, str]:
+    """(alarm name, region) that an AWS Chatbot post or an alarm e-mail names; ("", "") for any other."""
+    from bot.core.alarms.commands import alarm_name_in_text, alarm_region_in_text
+
+    name = alarm_name_in_text(text)
+    return (name, alarm_region_in_text(text)) if name else ("", "")
+
+
+def _explain_alarm(
+    runtime: Runtime, caller: Caller, client: Any, respond: Any, name: str, region: str, refusal: str
+) -> None:
+    """``alarms explain`` for the alarm a post names, answered privately (one response_url use), with its
+    own audit record (``alarms.explain``): the correlation a post of opsbot's own would carry, for a team
+    whose alarms reach the channel through AWS Chatbot or e-mail."""
+    import contextlib
+
+    from bot.aws.clients import region_override
+    from bot.core.alarms.commands import explain
+    from bot.render.alarms import explained_message
+
+    started = time.time()
+    ref = audit.new_ref()
+    outcome, detail = "ok", ""
+    try:
+        decision = runtime.decide(ALARM_ACTION, mutating=False, caller=caller, client=client)
+        refusal = refusal or (
+            "" if decision.allowed else f"You may not run `{ALARM_ACTION}`: {decision.reason}"
+        )
+        if refusal:
+            outcome, detail = "denied", refusal
+            safe_respond(respond, f":no_entry: {refusal}", ref=ref)
+            return
+        deadline = time.monotonic() + max(5.0, runtime.deadline() - time.time() - 5)
+        with region_override(region) if region else contextlib.nullcontext():
+            result = explain(
+                runtime.settings, name, deadline=deadline, limit=_limit(runtime, caller.channel_id)
+            )
+        text, blocks = explained_message(result, asked_on="that alarm post")
+        correlation = result.correlation
+        detail = f"{correlation.kind}, {len(correlation.groups)} groups" + (
+            "" if correlation.correlated else ", not correlated"
+        )
+        if not deliver(respond, Reply(text, blocks), ref=ref):
+            detail += "; the reply was not delivered"
+    except Exception as error:
+        message, outcome, detail = failure(error, ref)
+        safe_respond(respond, message, ref=ref)
+    finally:
+        runtime.audit(ref=ref, started=started, caller=caller, kind="shortcut",
+                      command=f"shortcut {SHORTCUT_CALLBACK}", action=ALARM_ACTION, args=name,
+                      outcome=outcome, detail=detail)  # fmt: skip
+
+
 def _run_shortcut(runtime: Runtime, body: Mapping[str, Any], client: Any, respond: Any) -> None:
+    from dataclasses import replace
+
     from bot.core.apilogs.ids import find_request_ids
     from bot.render.apilogs_ids import no_ids_message
 
@@ -267,8 +329,22 @@ def _run_shortcut(runtime: Runtime, body: Mapping[str, Any], client: Any, respon
     caller = caller_from(body)
     message = body.get("message") or {}
     outcome, detail, args = "ok", "", ""
+    user = body.get("user") or {}
+    alarm_only = False
     try:
-        found = find_request_ids(message_text(message) if isinstance(message, dict) else "")
+        text = message_text(message) if isinstance(message, dict) else ""
+        found = find_request_ids(text)
+        alarm, region = _alarm_named(text)
+        if alarm:
+            # The alarm's answer takes one of the response_url's five uses.
+            keep = MAX_RESPONSES - 1
+            found = replace(found, ids=found.ids[:keep],
+                            left_out=(*(r.value for r in found.ids[keep:]), *found.left_out))  # fmt: skip
+            _explain_alarm(runtime, caller, client, respond, alarm, region,
+                           _outsider(runtime, caller, str(user.get("team_id", ""))))  # fmt: skip
+            if not found.ids:
+                alarm_only = True  # the alarm's own audit record says what was done
+                return
         args = " ".join(r.value for r in found.ids) + (
             f" (+{len(found.left_out)} left out)" if found.left_out else ""
         )
@@ -278,7 +354,6 @@ def _run_shortcut(runtime: Runtime, body: Mapping[str, Any], client: Any, respon
             deliver(respond, Reply(empty.text, empty.blocks), ref=ref)
             return
         decision = runtime.decide(ACTION, mutating=False, caller=caller, client=client)
-        user = body.get("user") or {}
         refusal = "" if decision.allowed else f"You may not run `{ACTION}`: {decision.reason}"
         refusal = refusal or _outsider(runtime, caller, str(user.get("team_id", "")))
         if refusal:
@@ -292,16 +367,17 @@ def _run_shortcut(runtime: Runtime, body: Mapping[str, Any], client: Any, respon
                                      sharing_note=sharing.why)  # fmt: skip
         outcome, detail = _outcome(answered), _counts(answered, found.left_out)
         # One response_url use per message: at most five ids, Slack's five uses.
-        for text, blocks in messages:
-            if not deliver(respond, Reply(text, blocks), ref=ref):
+        for text_, blocks in messages:
+            if not deliver(respond, Reply(text_, blocks), ref=ref):
                 detail += "; a reply was not delivered"
     except Exception as error:
         message_text_, outcome, detail = failure(error, ref)
         safe_respond(respond, message_text_, ref=ref)
     finally:
-        runtime.audit(ref=ref, started=started, caller=caller, kind="shortcut",
-                      command=f"shortcut {SHORTCUT_CALLBACK}", action=ACTION, args=args,
-                      outcome=outcome, detail=detail)  # fmt: skip
+        if not alarm_only:
+            runtime.audit(ref=ref, started=started, caller=caller, kind="shortcut",
+                          command=f"shortcut {SHORTCUT_CALLBACK}", action=ACTION, args=args,
+                          outcome=outcome, detail=detail)  # fmt: skip
 
 
 # -- the mention ---------------------------------------------------------------------------------------------

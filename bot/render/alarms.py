@@ -12,6 +12,7 @@ from typing import Any
 from bot.core.alarms.correlate import Correlation
 from bot.core.alarms.delivery import AlarmDigest, EpisodeView
 from bot.core.alarms.episode import duration_text
+from bot.core.alarms.model import Alarm
 from bot.render.blocks import (
     Block,
     actions,
@@ -40,8 +41,7 @@ STATE_ICON = {"ALARM": ":rotating_light:", "OK": ":white_check_mark:", "INSUFFIC
 STATE_WORDS = {"ALARM": "ALARM", "OK": "OK", "INSUFFICIENT_DATA": "Insufficient data"}
 
 
-def _metric_text(view: EpisodeView) -> str:
-    alarm = view.alarm
+def _metric_text(alarm: Alarm) -> str:
     if alarm.composite:
         return f"composite: `{truncate(alarm.alarm_rule, 300)}`"
     parts = []
@@ -80,7 +80,7 @@ def episode_message(view: EpisodeView, *, now: float | None = None) -> tuple[str
         blocks.append(context(escape(truncate(alarm.description, 500))))
     fields = [
         f"*State*\n{icon} {state} ({in_alarm})",
-        f"*Metric*\n{_metric_text(view)}",
+        f"*Metric*\n{_metric_text(view.alarm)}",
         f"*Threshold*\n{escape(alarm.threshold_text()) or '—'}"
         + (f" · {alarm.evaluation_periods} × {alarm.period} s" if alarm.period else ""),
         f"*Account / region*\n{alarm.account or '?'} · {alarm.region or '?'}",
@@ -182,10 +182,39 @@ def group_block(
     block = section(text + (f"\n{detail}" if detail else ""))
     ids = group.get("requestIds") or []
     if ids:
-        block["accessory"] = button(
-            "Look up", ACTION_LOOKUP, json.dumps({"id": ids[0]}, separators=(",", ":"))
-        )
+        # The stage the correlation read (its resolved id when known): the lookup searches that stage,
+        # not the default API.
+        where = target or {}
+        value = {
+            "id": ids[0],
+            "api": where.get("apiId") or where.get("api", ""),
+            "stage": where.get("stage", ""),
+        }
+        compact = {k: v for k, v in value.items() if v}
+        block["accessory"] = button("Look up", ACTION_LOOKUP, json.dumps(compact, separators=(",", ":")))
     return block
+
+
+def explained_message(result: Any, *, asked_on: str = "that message") -> tuple[str, list[Block]]:
+    """``alarms explain`` in Slack (the message shortcut on an AWS Chatbot post or an alarm e-mail): the
+    alarm's state and the correlation of its window, with **Look up** on each group."""
+    alarm = result.alarm
+    icon = STATE_ICON.get(alarm.state, ":bell:")
+    state = STATE_WORDS.get(alarm.state, alarm.state or "?")
+    text = f"{icon} {alarm.name}: {state}, the failing requests of its window"
+    head = section(
+        f"{icon} *{escape(alarm.name)}* ({state}), named in {asked_on}: what failed in its window",
+        fields=[
+            f"*Metric*\n{_metric_text(alarm)}",
+            f"*Account / region*\n{alarm.account or '?'} · {alarm.region or '?'}",
+        ],
+    )
+    blocks, _ = fit(
+        [head, *correlation_blocks(result.correlation, alarm.arn)],
+        max_blocks=50,
+        note="More with `opsbot alarms explain`.",
+    )
+    return text, blocks
 
 
 def digest_message(digest: AlarmDigest) -> tuple[str, list[Block]]:

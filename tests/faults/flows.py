@@ -239,6 +239,36 @@ def _dns_state(harness: SlackHarness) -> Any:
     )
 
 
+# -- alarms ----------------------------------------------------------------------------------------
+
+ALARM_KEY = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:shop-api-5xx"
+
+
+def _alarm_button(action_id: str) -> Callable[[SlackHarness], Act]:
+    """The alarm's post (the intake, with a canned correlation: the flow is about the button, and a real
+    one would only add log reads to every case), then a click on Acknowledge or Mute 1h."""
+
+    def setup(harness: SlackHarness) -> Act:
+        from bot.intake.alarms import AlarmsApp
+        from tests.alarms.conftest import FakeFind, sample
+
+        AlarmsApp(harness.settings, find_errors=FakeFind(), graph=None).handle(
+            sample("sns_alarm_apigateway.json")
+        )
+        post = copy.deepcopy(harness.slack.visible(ALERTS)[-1])
+        return lambda h: h.click(post, action_id)
+
+    return setup
+
+
+def _alarm_state(harness: SlackHarness) -> Any:
+    from bot.aws import alarms as aws_alarms
+
+    item = aws_alarms.episode_get(harness.settings.state_table, ALARM_KEY) or {}
+    # Who acknowledged, and whether it is muted (the time it ends moves with the clock).
+    return {"ackedBy": item.get("ackedBy"), "muted": bool(item.get("mutedUntil")), "state": item.get("state")}
+
+
 MAIL_ENV = {"OPSBOT_ALERT_CHANNEL": ALERTS}
 
 FLOWS = [
@@ -257,4 +287,6 @@ FLOWS = [
     Flow("fanout pause (button)", {}, _fanout_pause_button, _hook_state, button=True),
     Flow("fanout resume (command)", {}, _fanout_resume_command, _hook_state),
     Flow("dns apply (button)", {}, _dns_apply, _dns_state, button=True, prepare=_dns_world),
+    Flow("alarm acknowledge (button)", MAIL_ENV, _alarm_button("alarms:ack"), _alarm_state, button=True),
+    Flow("alarm mute 1h (button)", MAIL_ENV, _alarm_button("alarms:mute"), _alarm_state, button=True),
 ]

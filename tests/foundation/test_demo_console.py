@@ -172,6 +172,25 @@ def test_a_confirmation_dialog_cancel_sends_nothing_confirm_applies_and_old_butt
 
 
 @pytest.mark.slow  # the whole demo, seeded in process
+def test_alarm_fire_posts_the_api_alarm_with_the_demos_failures_grouped(
+    stack: LocalStack, console: Console
+) -> None:
+    before, shown = len(console.buttons), len(transcript(console))
+    console.handle("alarm fire shop-api-5xx")
+    said = transcript(console)[shown:]
+    assert "1 posted" in said and "1 correlated" in said
+    [post] = [m for m in stack.slack.visible("C0ALERTS") if m.text.endswith("ALARM: shop-api-5xx")]
+    blocks = json.dumps(post.blocks)
+    # The seeded hour's failures of every 5xx kind (the live traffic may add more of them).
+    for route in ("POST /orders 502", "GET /users 504", "POST /payments 500"):
+        assert f"`{route}`" in blocks, route
+    assert "KeyError" in blocks and "Integration timeout" in blocks and "configuration error" in blocks
+    # Each group has its Look up, numbered in the console like any button.
+    assert len([b for b, _, _ in console.buttons[before:] if b.text == "Look up"]) >= 3
+    assert stack.facts["apilogs.request_id"] in blocks  # the banner's failed POST /orders
+
+
+@pytest.mark.slow  # the whole demo, seeded in process
 @pytest.mark.serial  # asserts on the wall clock: run apart from the parallel run
 def test_wait_and_sleep_take_seconds(console: Console) -> None:
     started = time.monotonic()

@@ -8,7 +8,7 @@ import re
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.aws import alarms as aws_alarms
 from bot.config import Settings
@@ -17,6 +17,9 @@ from bot.core.alarms.delivery import EpisodeView
 from bot.core.alarms.model import Alarm, MetricRef
 from bot.core.alarms.parse import _dimensions, _float, _int
 from bot.errors import NotFoundError, UsageError
+
+if TYPE_CHECKING:
+    from bot.core.apilogs.scope import ReadLimit
 
 MUTE_SECONDS = 3600
 
@@ -109,9 +112,10 @@ def explain(
     at: str = "",
     find_errors: FindErrors | None = None,
     deadline: float | None = None,
+    limit: ReadLimit | None = None,
 ) -> Explained:
     """The alarm (DescribeAlarms) and the correlation of its window: the evaluation periods before its
-    last state change, or before ``at``."""
+    last state change, or before ``at``. ``limit``: the read scope of the channel asked in (Slack)."""
     if not name.strip():
         raise UsageError("Name the alarm: `opsbot alarms explain ALARM_NAME`.")
     raw = aws_alarms.describe_alarm(name.strip())
@@ -123,7 +127,12 @@ def explain(
         from bot.core.common.timeparse import parse_time
 
         at_ms = int(parse_time(at).timestamp() * 1000)
-    return Explained(alarm, correlate(alarm, find_errors=find_errors, at_ms=at_ms, deadline=deadline))
+    return Explained(
+        alarm,
+        correlate(
+            alarm, settings=settings, find_errors=find_errors, at_ms=at_ms, deadline=deadline, limit=limit
+        ),
+    )
 
 
 # Chatbot's posts name the alarm: `CloudWatch Alarm | shop-api-5xx | us-east-1 | Account: 123…` or the SNS
@@ -132,10 +141,20 @@ _CHATBOT = re.compile(r"CloudWatch Alarm \| (?P<name>[^|\n]+?) \|")
 _SUBJECT = re.compile(r"(?:ALARM|OK|INSUFFICIENT_DATA): \"(?P<name>[^\"\n]+)\" in ")
 
 
+_CHATBOT_REGION = re.compile(r"CloudWatch Alarm \| [^|\n]+? \| (?P<region>[a-z]{2}(?:-[a-z]+)+-\d) \|")
+_ARN_REGION = re.compile(r"arn:aws[a-z-]*:cloudwatch:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d):\d{12}:alarm:")
+
+
 def alarm_name_in_text(text: str) -> str:
     """The alarm an AWS Chatbot (or e-mail) post names, or ""."""
     found = _CHATBOT.search(text) or _SUBJECT.search(text)
     return found["name"].strip() if found else ""
+
+
+def alarm_region_in_text(text: str) -> str:
+    """The region such a post names (Chatbot's title, an alarm ARN in an e-mail), or "" (the default)."""
+    found = _CHATBOT_REGION.search(text) or _ARN_REGION.search(text)
+    return found["region"] if found else ""
 
 
 # -- the buttons -------------------------------------------------------------------------------------
@@ -157,7 +176,7 @@ def errors_since(settings: Settings, key: str, *, find_errors: FindErrors | None
     period = alarm.period or 300
     periods = max(1, alarm.evaluation_periods) + (now - view.start_ms) // (period * 1000) + 1
     widened = replace(alarm, evaluation_periods=int(periods))
-    return Explained(alarm, correlate(widened, find_errors=find_errors, at_ms=now))
+    return Explained(alarm, correlate(widened, settings=settings, find_errors=find_errors, at_ms=now))
 
 
 def acknowledge(settings: Settings, key: str, user: str) -> EpisodeView:

@@ -12,24 +12,35 @@
   the filter's group that match its pattern in the window, grouped;
 - ``none``: any other namespace: no correlation, a Logs Insights link.
 
-THE SEAM. The API and Lambda cases call ``find_errors(ErrorQuery) -> result`` where ``result.to_json()``
-has ``groups`` shaped ``{"method", "path", "status", "cause", "count", "first", "last", "functions",
-"requestIds"}`` (the shape of ``opsbot apilogs errors --json``). ``default_find_errors`` answers the Lambda
-case itself (``lambda_errors``: the function's log group, ERROR / ``Task timed out`` / failed REPORT lines,
-grouped by error type, with request ids) and, until ``/apilogs errors`` lands, says that the API case is
-not correlated yet. Wiring ``/apilogs errors`` in is the one line marked ``SEAM`` below.
+``find_errors(ErrorQuery) -> result`` answers the API and Lambda cases: ``result.to_json()`` has
+``groups`` shaped ``{"method", "path", "status", "cause", "count", "first", "last", "functions",
+"requestIds"}`` (the shape of ``opsbot apilogs errors --json``), ``complete`` and ``note``. The default
+(``errors_finder(settings)``) is ``/apilogs errors`` itself for an API stage (``api_errors``:
+``bot.core.apilogs.errors.find_errors`` on the stage the dimensions name, ``Resource`` as the path, the
+groups of the ``Method`` only) and ``lambda_errors`` for a function (its log group: ERROR / ``Task timed
+out`` / failed REPORT lines, grouped by error type, with request ids). Tests pass their own.
+
+Every read is made in the alarm's region (``region_override``), whatever the function's own region.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from bot.aws.clients import region_override
+from bot.config import Settings
 from bot.core.alarms.model import Alarm, MetricRef, window
-from bot.errors import OpsbotError
+from bot.errors import NotAllowedError, OpsbotError
+
+if TYPE_CHECKING:
+    from bot.core.apilogs.errors import ErrorsReport
+    from bot.core.apilogs.scope import ReadLimit
 
 MAX_GROUPS = 25
 MAX_IDS = 1000
@@ -200,19 +211,33 @@ def _stream_source(mapping: dict[str, Any]) -> str:
 def correlate(
     alarm: Alarm,
     *,
+    settings: Settings | None = None,
     find_errors: FindErrors | None = None,
     at_ms: int | None = None,
     deadline: float | None = None,
     aws: Any = None,
+    limit: ReadLimit | None = None,
 ) -> Correlation:
     """The correlation of ``alarm`` (its window ends at the state change, or at ``at_ms``).
 
-    ``aws`` is the module with the AWS calls (``bot.aws.alarms`` by default; tests count calls through
-    it). Never raises for AWS failures: the correlation then says what could not be read.
+    ``settings`` are the caller's (the intake's, the CLI's); ``find_errors`` replaces the default
+    (``default_find_errors`` with those settings). ``aws`` is the module with the AWS calls
+    (``bot.aws.alarms`` by default; tests count calls through it). Every read is made in the alarm's
+    region. ``limit``: the read scope of the channel a person asked in (log groups outside it are not
+    read; the correlation says so). Never raises for AWS failures: the correlation then says what could
+    not be read.
     """
+    with region_override(alarm.region) if alarm.region else contextlib.nullcontext():
+        return _correlate(alarm, settings, find_errors, at_ms, deadline, aws, limit)
+
+
+def _correlate(
+    alarm: Alarm, settings: Settings | None, find_errors: FindErrors | None, at_ms: int | None,
+    deadline: float | None, aws: Any, limit: ReadLimit | None,
+) -> Correlation:  # fmt: skip
     if aws is None:
         from bot.aws import alarms as aws
-    finder = find_errors or default_find_errors
+    finder = find_errors or errors_finder(settings, limit=limit)
     start, end = window(alarm, at_ms=at_ms)
     calls = [0]
 
@@ -225,12 +250,15 @@ def correlate(
             "none", start, end, note="A composite alarm: its child alarms' posts carry their correlation.",
             insights_url=_insights(alarm, [], start, end),
         )  # fmt: skip
+    decided = "none"
     try:
         kind = decide_kind(alarm, mappings=mappings, span=(start, end))
+        decided = kind.kind.rstrip("?")
         if kind.kind in {"api", "lambda"} and kind.query is not None:
             query = ErrorQuery(**{**kind.query.__dict__, "deadline": deadline})
             found = finder(query).to_json()
             target = {k: v for k, v in query.__dict__.items() if isinstance(v, str) and v and k != "kind"}
+            target.update({k: str(v) for k, v in (found.get("target") or {}).items() if v})
             result = Correlation(
                 kind.kind, start, end, correlated=bool(found.get("correlated", True)), target=target,
                 groups=list(found.get("groups") or [])[:MAX_GROUPS], complete=bool(found.get("complete", True)),
@@ -238,9 +266,10 @@ def correlate(
             )  # fmt: skip
             calls[0] += int(found.get("awsCalls") or 0)
         elif kind.kind == "stream" and kind.metric is not None:
+            _check_group(limit, f"/aws/lambda/{function_of(kind.metric)}")
             result = _stream(alarm, kind.metric, start, end, aws, calls, deadline)
         elif kind.kind == "metric-filter?" and kind.metric is not None:
-            result = _metric_filter(alarm, kind.metric, start, end, aws, calls, deadline, finder)
+            result = _metric_filter(alarm, kind.metric, start, end, aws, calls, deadline, finder, limit)
         else:
             namespace = kind.metric.namespace if kind.metric else alarm.namespace or "this alarm"
             result = Correlation(
@@ -248,11 +277,17 @@ def correlate(
                 "Insights link instead.",
             )  # fmt: skip
     except OpsbotError as error:
-        result = Correlation("none", start, end, complete=False, note=f"Not correlated: {error.message}")
+        # The kind stays (an API alarm whose stage could not be read is still an API alarm).
+        result = Correlation(decided, start, end, complete=False, note=f"Not correlated: {error.message}")
     result.aws_calls += calls[0]
     if not result.insights_url:
         result.insights_url = _insights(alarm, _groups_for_link(result), start, end)
     return result
+
+
+def _check_group(limit: ReadLimit | None, group: str) -> None:
+    if limit is not None and not limit.allows_group(group):
+        raise NotAllowedError(limit.skipped_note([group]))
 
 
 def _groups_for_link(result: Correlation) -> list[str]:
@@ -277,7 +312,7 @@ _VARIABLE = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F-]{27}\b|\b\d+(?:\.\d+)?\b|'
 
 def _metric_filter(
     alarm: Alarm, metric: MetricRef, start: int, end: int, aws: Any, calls: list[int], deadline: float | None,
-    finder: FindErrors,
+    finder: FindErrors, limit: ReadLimit | None = None,
 ) -> Correlation:  # fmt: skip
     calls[0] += 1
     filters = aws.metric_filters(metric.namespace, metric.name, region=alarm.region or None)
@@ -305,6 +340,7 @@ def _metric_filter(
         )  # fmt: skip
     from bot.aws.logs import filter_events
 
+    _check_group(limit, group)
     read = filter_events(
         group, start_ms=start, end_ms=end, pattern=pattern, max_events=10_000, deadline=deadline
     )
@@ -505,28 +541,93 @@ def _worth_reading(message: str) -> bool:
     )
 
 
-@dataclass
-class NotYet:
-    """The API-stage grouping is ``/apilogs errors``'s: until it is wired in, the post says so."""
+def default_find_errors(
+    query: ErrorQuery, settings: Settings | None = None, limit: ReadLimit | None = None
+) -> ErrorsResult:
+    """The real ``find_errors``: ``api_errors`` for an API stage, ``lambda_errors`` for a function; every
+    AWS call in the alarm's own region (an alarm forwarded from another region is read where it lives).
 
-    query: ErrorQuery
+    ``limit``: the read scope of the channel a person asked in (the message shortcut); the intake's
+    posts have none (the operator routed the alarm to its channel)."""
+    scope = region_override(query.region) if query.region else contextlib.nullcontext()
+    with scope:
+        if query.kind == "lambda":
+            _check_group(limit, f"/aws/lambda/{query.function}")
+            return lambda_errors(query)
+        return api_errors(query, settings, limit=limit)
+
+
+def errors_finder(settings: Settings | None, *, limit: ReadLimit | None = None) -> FindErrors:
+    """``default_find_errors`` with the caller's settings (the intake's, the CLI's, the Slack app's)."""
+    return functools.partial(default_find_errors, settings=settings, limit=limit)
+
+
+@dataclass
+class ApiErrors:
+    """``/apilogs errors`` on the alarm's stage, as the correlation reads it: ``report.to_json()`` (the
+    ``opsbot apilogs errors --json`` document) with ``groups`` narrowed to the alarm's ``Method``, the
+    report's ``notes`` as one ``note``, and the calls made."""
+
+    report: ErrorsReport
+    method: str = ""
+    aws_calls: int = 0
 
     def to_json(self) -> dict[str, Any]:
+        data = self.report.to_json()
+        groups = data["groups"]
+        notes = list(self.report.notes)
+        if self.method:
+            # The metric counts that method's requests only: a group of another method is not what
+            # raised it. A group whose method the logs do not say is kept (it may be one of them).
+            kept = [g for g in groups if not g["method"] or g["method"].upper() == self.method.upper()]
+            if len(kept) < len(groups):
+                left = sum(g["count"] for g in groups) - sum(g["count"] for g in kept)
+                notes.append(
+                    f"{left:,} failing request{'' if left == 1 else 's'} of other methods than {self.method} "
+                    "left out."
+                )
+            groups = kept
+        behind_200 = sum(g.count for g in self.report.function_errors)
+        if behind_200:
+            notes.append(
+                f"Besides: {behind_200:,} function error{'' if behind_200 == 1 else 's'} behind requests that "
+                "did not fail "
+                "(`/apilogs errors` lists them)."
+            )
+        stage = self.report.stage
         return {
-            "groups": [],
-            "complete": False,
-            "correlated": False,
-            "note": f"Failing requests of {self.query.api} {self.query.stage}: run `/apilogs errors --api "
-            f"{self.query.api} --stage {self.query.stage}` (not yet wired into alarm posts).",
+            **data,
+            "groups": groups,
+            "total": sum(g["count"] for g in groups),
+            "correlated": True,
+            "note": " ".join(notes),
+            "awsCalls": self.aws_calls,
+            "target": {"apiId": stage.api_id, "stage": stage.stage},
         }
 
 
-def default_find_errors(query: ErrorQuery) -> ErrorsResult:
-    if query.kind == "lambda":
-        return lambda_errors(query)
-    # SEAM: after /apilogs errors merges, this line becomes
-    #   return bot.core.apilogs.errors.find_errors_for_alarm(query)   (see docs/alarms.md)
-    return NotYet(query)
+def api_errors(
+    query: ErrorQuery, settings: Settings | None = None, *, limit: ReadLimit | None = None
+) -> ApiErrors:
+    """The failing requests of the alarm's API stage in its window: ``/apilogs errors``'s grouping.
+
+    The stage is resolved from ``ApiName``/``ApiId`` and ``Stage`` (an API name the account uses twice is
+    refused with the ids to choose from, as ``/apilogs`` does); the ``Resource`` dimension is the path
+    (``--path``); the status class is the metric's (5XXError: 5xx, 4XXError: 4xx, others: both). No read
+    scope unless ``limit`` is given: an alarm post goes to the channel its route names, which the operator
+    chose for it."""
+    from bot.core.apilogs.discovery import resolve_stage
+    from bot.core.apilogs.errors import find_errors
+
+    settings = settings or Settings.from_env()
+    stage = resolve_stage(query.api, query.stage, region=query.region or settings.region, limit=limit)
+    report = find_errors(
+        settings, stage, query.start_ms, query.end_ms, status=query.status, path=query.resource or None,
+        deadline=query.deadline, scope=limit,
+    )  # fmt: skip
+    # resolve_stage reads the API and its stage (two or three calls), find_errors discovers the
+    # integrations and searches each log group.
+    return ApiErrors(report, method=query.method, aws_calls=2 + report.stats.total_calls)
 
 
 # -- stream-driven functions ------------------------------------------------------------------------

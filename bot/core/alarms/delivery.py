@@ -517,7 +517,9 @@ class AlarmDelivery:
                 logger.warning("alarm %s: no time left to correlate", job.alarm.name)
                 break
             started = time.monotonic()
-            result = correlate(job.alarm, find_errors=self.find_errors, deadline=deadline)
+            result = correlate(
+                job.alarm, settings=self.settings, find_errors=self.find_errors, deadline=deadline
+            )
             report.aws_calls += result.aws_calls
             if time.monotonic() > deadline:
                 result.complete = False

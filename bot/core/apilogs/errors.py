@@ -25,6 +25,7 @@ Two halves, as elsewhere in apilogs:
 
 from __future__ import annotations
 
+import contextvars
 import json
 import re
 import time
@@ -743,8 +744,11 @@ def find_errors(
         return plan, result
 
     workers = max(1, min(len(plans), cw.LIMITER.concurrency))
+    # Each search in a copy of the caller's context: a ``region_override`` (the alarm correlation of an
+    # alarm in another region) and the tracing span hold in the workers too.
+    contexts = [contextvars.copy_context() for _ in plans]
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = list(pool.map(read, plans))
+        results = list(pool.map(lambda pair: pair[0].run(read, pair[1]), zip(contexts, plans, strict=True)))
     access: list[LogEvent] = []
     execution: list[LogEvent] = []
     functions: list[tuple[str, LogEvent]] = []

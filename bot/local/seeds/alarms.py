@@ -46,7 +46,8 @@ def seed(ctx: SeedContext) -> list[str]:
         f"alarms: {API_ALARM} (the API's 5XXError) and {LAMBDA_ALARM} (the function's Errors), actions on {TOPIC}.",
         f"  alarm fire {LAMBDA_ALARM}   (its notification through the real intake: a post, then the failing "
         "invocations of its window)",
-        f"  alarm fire {API_ALARM}   ·   alarm fire {API_ALARM} ok   (ALARM, then OK in the same message)",
+        f"  alarm fire {API_ALARM}   (the demo API's failing requests of the last hour, grouped, each with Look up)",
+        f"  alarm fire {API_ALARM} ok   (OK: the same message updated, a reply in its thread)",
     ]
 
 
