@@ -51,10 +51,6 @@ ONLY_IN_AWS = {
 # Granted to one function, used by it only on paths this run does not take.
 NOT_EXERCISED = {
     "SlackFunction": {
-        "dynamodb:DeleteItem": (
-            "releasing a button's idempotency lock after its work failed, and the flag of a stopped "
-            "/apilogs tail (since /dns work moved to the mirror function, its apply lock is released there)"
-        ),
         "logs:DescribeMetricFilters": "the Errors since button on a custom-metric alarm post (tests/alarms)",
         "cloudwatch:GetMetricStatistics": "the Errors since button on a stream-driven function's alarm post",
     },
