@@ -192,6 +192,15 @@ class LocalSlack:
         self._emit("new", message)
         return message
 
+    def post_as_person(self, channel: str, user: str, text: str) -> Message:
+        """A message a person posts in ``channel`` (the demo console's ``shortcut`` and ``mention``)."""
+        message = Message(
+            channel=channel, ts=self._next_ts(), text=text, blocks=[], kind="message", user=user
+        )
+        with self._lock:
+            self.messages.append(message)
+        return message
+
     def fail_next(self, method: str, error: str) -> None:
         """Make the next call of ``method`` answer ``{"ok": false, "error": error}``."""
         self._failures[method] = error

@@ -283,3 +283,26 @@ def test_print_env_without_a_running_demo_says_so(capsys: pytest.CaptureFixture[
     assert main(["demo", "--print-env", "--aws-port", str(port)]) == 3
     err = capsys.readouterr().err
     assert f"No opsbot demo is running on 127.0.0.1:{port}" in err and "Start `opsbot demo`" in err
+
+
+@pytest.mark.slow  # the whole demo, seeded in process
+def test_shortcut_and_mention_from_the_console(stack: LocalStack, console: Console) -> None:
+    """The README's shortcut and mention can be tried in the demo: a message posted as the person, then the
+    shortcut on it or the app_mention event, signed as Slack sends them, through the real app."""
+    failed = stack.facts["apilogs.request_id"]
+    shown = len(transcript(console))
+    console.handle(f"shortcut checkout broke for a customer, request id {failed}")
+    said = transcript(console)[shown:]
+    assert 'used "Look up request ids"' in said and failed in said
+    assert "502" in said and "Share in thread" in said and "Something went wrong" not in said
+    shown = len(transcript(console))
+    console.handle(f"mention is {failed} the checkout outage?")
+    said = transcript(console)[shown:]
+    assert f"<@{stack.slack.bot_user_id}> is {failed}" in said
+    # The public summary in the thread of the mention, the timeline privately.
+    mention = [m for m in stack.slack.visible() if m.user != stack.slack.bot_user_id and failed in m.text][-1]
+    replies = [m for m in stack.slack.visible(mention.channel) if m.thread_ts == mention.ts]
+    assert replies and any("502" in m.text + json.dumps(m.blocks) for m in replies)
+    shown = len(transcript(console))
+    console.handle("shortcut")
+    assert "Usage: shortcut TEXT" in transcript(console)[shown:]
