@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LAMBDA_FUNCTIONS := SlackFunction LazyFailureFunction SesFeedbackFunction DeviceRegistrationFunction DnsMirrorFunction AlarmsFunction
 
-.PHONY: demo test test-slow test-all lint typecheck unit bench smoke clean $(addprefix build-,$(LAMBDA_FUNCTIONS))
+.PHONY: demo test test-slow test-all lint typecheck unit unit-and-typecheck bench smoke clean $(addprefix build-,$(LAMBDA_FUNCTIONS))
 
 # The virtualenv is (re)built whenever pyproject.toml changes.
 # A venv whose creation failed half-way (no ensurepip) has a python but no pip: it is made again.
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/opsbot demo
 
-test: $(STAMP) lint typecheck unit
+test: $(STAMP) lint unit-and-typecheck
 
 lint: $(STAMP)
 	$(BIN)/ruff check bot handlers tests bench
@@ -44,6 +44,14 @@ TEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; print((3 * (os.cpu_count() or 1
 unit: $(STAMP)
 	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal -m "not serial and not slow"
 	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -m "serial and not slow"
+
+# mypy runs beside the serial tests: they mostly wait (on timeouts, sockets, sleeps) and leave a core idle.
+unit-and-typecheck: $(STAMP)
+	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal -m "not serial and not slow"
+	@$(BIN)/mypy > .mypy.out 2>&1 & mypy=$$!; \
+	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -m "serial and not slow"; tests=$$?; \
+	wait $$mypy; typed=$$?; cat .mypy.out; rm -f .mypy.out; \
+	test $$tests -eq 0 && test $$typed -eq 0
 
 test-slow: $(STAMP)
 	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal -m "slow and not serial"

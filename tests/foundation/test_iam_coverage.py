@@ -31,6 +31,8 @@ from bot.local.demo import DEMO_CHANNELS, DEMO_PEOPLE, LocalStack, start_local_s
 from bot.local.seeds.dns import DEMO_MIRROR_FUNCTION, _demo_mirror
 from tests.foundation.test_deploy_artifacts import template
 
+pytestmark = pytest.mark.slow  # the whole demo, seeded in process, every command of its banner
+
 # Granted, but not called here: each needs something only real AWS or a deployment provides.
 ONLY_IN_AWS = {
     "lambda:InvokeFunction": (
