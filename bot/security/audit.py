@@ -64,6 +64,9 @@ class AuditRecord:
     duration_ms: int
     user_name: str = ""
     detail: str = ""
+    # Where the command went, when opsbot serves several accounts (docs/accounts.md).
+    account: str = ""
+    region: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v not in ("", None)}
@@ -84,6 +87,8 @@ def build_record(
     outcome: str,
     user_name: str = "",
     detail: str = "",
+    account: str = "",
+    region: str = "",
 ) -> AuditRecord:
     return AuditRecord(
         ref=ref,
@@ -100,6 +105,8 @@ def build_record(
         duration_ms=max(0, round((ended - started) * 1000)),
         user_name=user_name,
         detail=redact(detail)[:500],
+        account=account,
+        region=region,
     )
 
 
