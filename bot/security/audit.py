@@ -143,10 +143,15 @@ def write_cli(
     detail: str = "",
 ) -> bool:
     """One audit record for a change made from the terminal (in Slack the command framework writes it)."""
+    from bot.aws.clients import current_target
+
+    target = current_target()
     record = build_record(
         ref=new_ref(),
         started=started,
         ended=time.time(),
+        account=(target.account or "own") if target is not None else "",
+        region=target.region if target is not None else "",
         user=actor or cli_actor(),
         team="",
         channel="cli",
