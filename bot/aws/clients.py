@@ -262,6 +262,13 @@ def client(
     return found
 
 
+def own_client(service: str, **options: Any) -> Any:
+    """A client with opsbot's own credentials in opsbot's own region, whatever account the request is
+    aimed at: for opsbot's own resources (the state table, its Lambda functions, its secrets and policy)."""
+    with use_target(None):
+        return client(service, **options)
+
+
 # Called with (service, client) for every client created: test doubles of AWS behaviour that moto lacks
 # (CloudWatch's FilterLogEvents paging, bot/local/cloudwatch_paging.py) attach their botocore handlers here.
 _client_hooks: list[Callable[[str, Any], None]] = []

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.aws.clients import client, register_cache
+from bot.aws.clients import own_client, register_cache
 from bot.aws.errors import aws_errors
 from bot.config import Settings
 from bot.security.policy import Decision, Policy, PolicyError, parse_policy
@@ -114,7 +114,9 @@ class Authorizer:
             else:
                 name = parameter_name(self.settings.policy_parameter)
                 with aws_errors(resource=f"SSM parameter {name}"):
-                    text = client("ssm").get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+                    text = own_client("ssm").get_parameter(Name=name, WithDecryption=True)["Parameter"][
+                        "Value"
+                    ]
                 try:
                     loaded = parse_policy(
                         text,
