@@ -262,6 +262,14 @@ def client(
     return found
 
 
+def scope() -> tuple[str, str]:
+    """(account, region) the calls made here go to: the key of any cache of what AWS answered, so that
+    one account's answers are never served for another's."""
+    target = _target.get()
+    account = (target.profile or target.account or target.role_arn) if target is not None else ""
+    return account, default_region()
+
+
 def own_client(service: str, **options: Any) -> Any:
     """A client with opsbot's own credentials in opsbot's own region, whatever account the request is
     aimed at: for opsbot's own resources (the state table, its Lambda functions, its secrets and policy)."""

@@ -160,11 +160,12 @@ def _account_line(check: RoleCheck, *, markup: bool) -> str:
     if markup:
         head = f"{ICONS['ok' if check.verdict == 'ok' else 'fail']} *{escape(name)}*{default} — {role}"
         arn = f" `{escape(check.role_arn)}`" if check.role_arn else ""
-        body = escape(check.message) if check.message else f"assumed as `{escape(check.identity)}`"
+        verb = "runs as" if check.role == "own" else "assumed as"
+        body = escape(check.message) if check.message else f"{verb} `{escape(check.identity)}`"
         return f"{head}{arn}, {escape(where)}\n{body}"
     label = LABELS["ok" if check.verdict == "ok" else "fail"]
     arn = f" {check.role_arn}" if check.role_arn else ""
-    body = check.message or f"assumed as {check.identity}"
+    body = check.message or f"{'runs as' if check.role == 'own' else 'assumed as'} {check.identity}"
     return f"{label:4}  {name}{default}: {role}{arn}, {where}\n      {body}"
 
 
