@@ -256,10 +256,56 @@ def client(
         if found is None:
             # boto3 sessions are not thread-safe, so creation happens under the lock; clients are.
             found = session.client(service, region_name=key[1], config=_config(attempts, key[4], key[5]))
+            if service == "dynamodb" and creds != OWN_CREDENTIALS:
+                _keep_own_tables_home(found, attempts, key[4], key[5])
             for hook in _client_hooks:
                 hook(service, found)
             _clients[key] = found
     return found
+
+
+# opsbot's own tables (the state table): whatever account a request is aimed at, they are in opsbot's
+# account, and a DynamoDB call on one made with a member account's client goes there instead
+# (``_keep_own_tables_home``). Registered by whoever knows the name (bot.aws.state.StateTable).
+_own_tables: set[str] = set()
+
+
+def own_table(name: str) -> None:
+    if name:
+        _own_tables.add(name)
+
+
+def _tables_in(params: dict[str, Any]) -> set[str]:
+    found = {params["TableName"]} if isinstance(params.get("TableName"), str) else set()
+    found |= set(params.get("RequestItems") or {})
+    for entry in params.get("TransactItems") or []:
+        found |= {str(part.get("TableName", "")) for part in entry.values() if isinstance(part, dict)}
+    return found
+
+
+def _keep_own_tables_home(member: Any, attempts: int, connect_timeout: float, read_timeout: float) -> None:
+    """Send a member-account DynamoDB client's calls on opsbot's own tables with opsbot's own client: one
+    rule for every module that keeps something in the state table (locks, rate reservations, digests),
+    rather than each of them remembering it."""
+    from botocore.awsrequest import AWSResponse
+    from botocore.compat import HTTPHeaders
+
+    def remember(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        if _own_tables & _tables_in(params):
+            context["opsbot_own_params"] = dict(params)
+
+    def redirect(model: Any, context: dict[str, Any], **_: Any) -> Any:
+        own_params = context.get("opsbot_own_params")
+        if own_params is None:
+            return None
+        own = own_client(
+            "dynamodb", attempts=attempts, connect_timeout=connect_timeout, read_timeout=read_timeout
+        )
+        parsed = own._make_api_call(model.name, own_params)
+        return AWSResponse("", 200, HTTPHeaders(), None), parsed
+
+    member.meta.events.register("before-parameter-build.dynamodb", remember)
+    member.meta.events.register("before-call.dynamodb", redirect)
 
 
 def scope() -> tuple[str, str]:

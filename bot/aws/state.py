@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.aws.clients import client, own_client
+from bot.aws.clients import client, own_client, own_table
 from bot.aws.dynamo import from_item, refused_item, to_item, values
 from bot.aws.errors import aws_errors, error_code
 
@@ -97,6 +97,7 @@ def schedule_starts(
 class StateTable:
     def __init__(self, name: str) -> None:
         self.name = name
+        own_table(name)  # in opsbot's own account, whatever account a request is aimed at
 
     def _errors(self) -> Any:
         return aws_errors(resource=f"state table {self.name}")

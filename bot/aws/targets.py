@@ -30,6 +30,9 @@ def for_function(
     configured account whose roles are in ``account_id`` (the event), else opsbot's own (None). An
     account id that no entry names stays in opsbot's own account and is logged: the event came from an
     account opsbot has no role in."""
+    from bot.aws.clients import own_table
+
+    own_table(settings.state_table)
     accounts = settings.accounts()
     if not accounts.configured:
         return None

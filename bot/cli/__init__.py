@@ -174,11 +174,12 @@ def cli_target(chosen: dict[str, str]) -> Target | None:
     """Where the CLI's AWS calls go: ``--profile`` (its credentials as they are), or ``--account`` (the
     account's role, assumed in the name of the person at the terminal), else the default account of
     OPSBOT_ACCOUNTS, else the environment's credentials; ``--region`` within the account's regions."""
-    from bot.aws.clients import Target
+    from bot.aws.clients import Target, own_table
     from bot.config import Settings
     from bot.security.audit import cli_actor
 
     settings = Settings.from_env()
+    own_table(settings.state_table)
     account_name, region, profile = (
         chosen.get("account", ""),
         chosen.get("region", ""),

@@ -40,7 +40,9 @@ def in_prod(aws: None) -> Callable[[], Any]:
 
     def enter() -> Any:
         return use_target(
-            Target(account="prod", role_arn=PROD_ROLE, external_id="x-seed", region="us-east-1", principal="seed")
+            Target(
+                account="prod", role_arn=PROD_ROLE, external_id="x-seed", region="us-east-1", principal="seed"
+            )
         )
 
     return enter

@@ -30,12 +30,16 @@ def test_parse_and_default_chain() -> None:
     assert marked.choose(own_region="us-east-1")[0].name == "prod"
     prod = marked.get("prod")
     assert prod is not None and prod.account_id == "222222222222"
-    assert prod.role_for(mutating=False) == PROD_ROLE and prod.role_for(mutating=True).endswith("opsbot-change")
+    assert prod.role_for(mutating=False) == PROD_ROLE and prod.role_for(mutating=True).endswith(
+        "opsbot-change"
+    )
 
 
 def test_region_default_and_refusal() -> None:
     accounts = parse_accounts(accounts_json())
-    assert accounts.choose(asked="prod", region="ap-southeast-1", own_region="us-east-1")[1] == "ap-southeast-1"
+    assert (
+        accounts.choose(asked="prod", region="ap-southeast-1", own_region="us-east-1")[1] == "ap-southeast-1"
+    )
     # The own region when the account allows it, else the account's first region.
     assert accounts.choose(asked="prod", own_region="eu-west-1")[1] == "us-east-1"
     with pytest.raises(UsageError) as refused:
@@ -63,8 +67,14 @@ def test_unknown_account_lists_the_configured_ones() -> None:
         ("[]", "must be a JSON object of accounts"),
         (json.dumps({"prod": {"rolearn": "x"}}), "unknown keys: rolearn"),
         (json.dumps({"prod": {"roleArn": "arn:aws:iam::1:role/x"}}), "is not an IAM role ARN"),
-        (json.dumps({"prod": {"roleArn": PROD_ROLE, "regions": ["moon"]}}), "'moon', which is not an AWS region"),
-        (json.dumps({"a": {"default": True}, "b": {"roleArn": PROD_ROLE, "default": True}}), "several accounts as default"),
+        (
+            json.dumps({"prod": {"roleArn": PROD_ROLE, "regions": ["moon"]}}),
+            "'moon', which is not an AWS region",
+        ),
+        (
+            json.dumps({"a": {"default": True}, "b": {"roleArn": PROD_ROLE, "default": True}}),
+            "several accounts as default",
+        ),
         (json.dumps({"a": {}, "b": {}}), "several entries without roleArn"),
         (json.dumps({"a b": {}}), "not a usable account name"),
         (json.dumps({"a": {"externalId": "xx"}}), "externalId but no roleArn"),

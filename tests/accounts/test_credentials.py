@@ -23,7 +23,9 @@ def whoami() -> dict[str, Any]:
     return clients.client("sts").get_caller_identity()  # type: ignore[no-any-return]
 
 
-def test_calls_go_to_the_member_account_in_the_callers_name(aws: None, sts_calls: list[dict[str, Any]]) -> None:
+def test_calls_go_to_the_member_account_in_the_callers_name(
+    aws: None, sts_calls: list[dict[str, Any]]
+) -> None:
     assert whoami()["Account"] == OWN_ACCOUNT
     with use_target(prod("U0ALICE")):
         identity = whoami()
@@ -43,7 +45,9 @@ def test_calls_go_to_the_member_account_in_the_callers_name(aws: None, sts_calls
     assert "prod-only" not in [b["Name"] for b in clients.client("s3").list_buckets()["Buckets"]]
 
 
-def test_credentials_are_per_person_and_region_independent(aws: None, sts_calls: list[dict[str, Any]]) -> None:
+def test_credentials_are_per_person_and_region_independent(
+    aws: None, sts_calls: list[dict[str, Any]]
+) -> None:
     with use_target(prod("U0ALICE")):
         whoami()
     with use_target(prod("U0ALICE", region="ap-southeast-1")):
@@ -55,7 +59,9 @@ def test_credentials_are_per_person_and_region_independent(aws: None, sts_calls:
     assert [c["RoleSessionName"] for c in sts_calls] == ["opsbot-U0ALICE", "opsbot-U0BOB"]
 
 
-def test_expiry_and_refresh(aws: None, sts_calls: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_expiry_and_refresh(
+    aws: None, sts_calls: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import time
 
     now = [time.time()]
@@ -146,8 +152,18 @@ BOT = "arn:aws:sts::123456789012:assumed-role/opsbot-SlackFunctionRole-1/opsbot-
             "does not allow sts:SetSourceIdentity",
             "current member-account.yaml",
         ),
-        ("RegionDisabledException", "STS is not activated in this region", "STS is not activated", "Activate"),
-        ("ExpiredToken", "The security token included in the request is expired", "rejected opsbot's own", "Refresh"),
+        (
+            "RegionDisabledException",
+            "STS is not activated in this region",
+            "STS is not activated",
+            "Activate",
+        ),
+        (
+            "ExpiredToken",
+            "The security token included in the request is expired",
+            "rejected opsbot's own",
+            "Refresh",
+        ),
     ],
 )
 def test_a_role_that_cannot_be_assumed_is_a_sentence_with_the_fix(
@@ -158,7 +174,9 @@ def test_a_role_that_cannot_be_assumed_is_a_sentence_with_the_fix(
     with use_target(None):
         sts = clients.client("sts")
     with Stubber(sts) as stub:
-        stub.add_client_error("assume_role", service_error_code=code, service_message=message, http_status_code=403)
+        stub.add_client_error(
+            "assume_role", service_error_code=code, service_message=message, http_status_code=403
+        )
         with use_target(prod("U0ALICE")), pytest.raises(AwsError) as refused:
             clients.client("logs")
     text = str(refused.value)
@@ -166,3 +184,25 @@ def test_a_role_that_cannot_be_assumed_is_a_sentence_with_the_fix(
     assert says in text and fix in text
     # Nothing was cached: the next use tries again.
     assert (PROD_ROLE, "ext-1", "U0ALICE") not in clients._sessions
+
+
+def test_opsbots_own_table_stays_in_its_own_account(aws: None) -> None:
+    """The state table (locks, rate reservations, digests) is opsbot's, whatever account a command reads:
+    a member account's DynamoDB client sends calls on it to opsbot's own account."""
+    from bot.aws.state import StateTable, create_state_table
+
+    create_state_table("opsbot-state")
+    state = StateTable("opsbot-state")
+    with use_target(prod("U0ALICE")):
+        ddb = clients.client("dynamodb")
+        ddb.put_item(TableName="opsbot-state", Item={"pk": {"S": "x"}, "sk": {"S": "y"}})
+        assert ddb.get_item(TableName="opsbot-state", Key={"pk": {"S": "x"}, "sk": {"S": "y"}})["Item"]
+        with pytest.raises(ClientError) as refused:  # errors come back as they would have
+            ddb.put_item(
+                TableName="opsbot-state",
+                Item={"pk": {"S": "x"}, "sk": {"S": "y"}},
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        assert refused.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
+        assert ddb.list_tables()["TableNames"] == []  # the member account has no table of its own
+    assert state.get("x", "y") is not None

@@ -16,7 +16,7 @@ from bot.listeners import fanout as listener
 from bot.listeners.framework.accounts import unwrap_value
 from tests.accounts.conftest import PROD_ACCOUNT, accounts_json
 from tests.fanout.conftest import KINESIS_ARN
-from tests.support.slack import ALICE, BOB, CAROL, OPS_CHANNEL, SlackHarness
+from tests.support.slack import ALICE, BOB, CAROL, SlackHarness
 
 PROD_KINESIS = KINESIS_ARN.replace("123456789012", PROD_ACCOUNT)
 PROD_CHANNEL = ("C0PROD", "prod-ops")
@@ -78,7 +78,9 @@ def test_a_command_in_a_second_account(
     shown = harness.last()
     assert "prod-replica" in json.dumps(shown.blocks) and '"replica' not in json.dumps(shown.blocks)
     # Several accounts: the reply names the account and region.
-    assert f"Account `prod` ({PROD_ACCOUNT}) · region `us-east-1`" in json.dumps(shown.blocks, ensure_ascii=False)
+    assert f"Account `prod` ({PROD_ACCOUNT}) · region `us-east-1`" in json.dumps(
+        shown.blocks, ensure_ascii=False
+    )
     assert [(c["RoleSessionName"], c["SourceIdentity"], c["ExternalId"]) for c in sts_calls] == [
         ("opsbot-U0ALICE", "U0ALICE", "opsbot-prod-1")
     ]
@@ -106,7 +108,9 @@ def test_unknown_account_and_region_outside_the_list_are_refused_in_the_ack(
 ) -> None:
     harness = make_harness(OPSBOT_ACCOUNTS=accounts_json(), OPSBOT_POLICY=policy())
     ack = harness.command("/fanout", "list --account production")
-    assert "There is no account `production`. The configured accounts are: `own`, `prod`, `staging`." in ack.text
+    assert (
+        "There is no account `production`. The configured accounts are: `own`, `prod`, `staging`." in ack.text
+    )
     ack = harness.command("/fanout", "list --account prod --region eu-west-1")
     assert "Account `prod` is not configured for region `eu-west-1`" in ack.text
     ack = harness.command("/fanout", "list --region")
@@ -127,12 +131,19 @@ def test_grants_per_account(
 
 
 def test_a_button_replays_against_the_account_it_was_made_for(
-    make_harness: Callable[..., SlackHarness], tables: None, in_prod: Callable[[], Any], sts_calls: list[dict[str, Any]]
+    make_harness: Callable[..., SlackHarness],
+    tables: None,
+    in_prod: Callable[[], Any],
+    sts_calls: list[dict[str, Any]],
 ) -> None:
     harness = make_harness(OPSBOT_ACCOUNTS=accounts_json(), OPSBOT_POLICY=policy())
     harness.command("/fanout", "list --account prod", user=ALICE)
     listing = harness.last(ALICE)
-    toggles = [b["accessory"] for b in listing.blocks if b.get("accessory", {}).get("action_id") == listener.ACTION_DEACTIVATE]
+    toggles = [
+        b["accessory"]
+        for b in listing.blocks
+        if b.get("accessory", {}).get("action_id") == listener.ACTION_DEACTIVATE
+    ]
     assert toggles and unwrap_value(toggles[0]["value"])[:3] == (True, "prod", "us-east-1")
     # Bob sees the same message (made in-channel for the test) and clicks: authorized again, for prod.
     harness.click(listing, listener.ACTION_DEACTIVATE, user=BOB)
@@ -141,7 +152,10 @@ def test_a_button_replays_against_the_account_it_was_made_for(
     # Alice's click goes to prod (not the channel's default, opsbot's own account) with the change role.
     harness.click(listing, listener.ACTION_DEACTIVATE, user=ALICE)
     assert prod_items(in_prod)[0]["active"] is False
-    assert sts_calls[-1]["RoleArn"].endswith(":role/opsbot-change") and sts_calls[-1]["SourceIdentity"] == "U0ALICE"
+    assert (
+        sts_calls[-1]["RoleArn"].endswith(":role/opsbot-change")
+        and sts_calls[-1]["SourceIdentity"] == "U0ALICE"
+    )
     clicks = [a for a in audits() if a["kind"] == "action"]
     assert [(a["user"], a["outcome"], a["account"]) for a in clicks] == [
         ("U0BOB", "denied", "prod"),
@@ -155,7 +169,7 @@ def test_a_single_account_configuration_does_not_name_it(
     harness = make_harness(OPSBOT_ACCOUNTS=json.dumps({"own": {}}), OPSBOT_POLICY=policy())
     harness.command("/fanout", "list")
     assert "Account `" not in json.dumps(harness.last().blocks)
-    assert "account" not in [a for a in audits() if a["action"] == "fanout.list"][0]
+    assert "account" not in next(a for a in audits() if a["action"] == "fanout.list")
 
 
 def test_without_accounts_region_still_works_and_account_is_refused(

@@ -1288,7 +1288,15 @@ def mirror_handler(settings: Settings | None = None) -> Callable[[Any, Any], dic
         from bot.aws.clients import use_target
         from bot.aws.targets import for_function
 
-        requests = parse_event(event, parse_zones(resolved.dns_zones_json))
+        zones = parse_zones(resolved.dns_zones_json)
+        try:
+            requests = parse_event(event, zones)
+        except UsageError:
+            own = tuple(z for z in zones if not z.account)
+            if own == zones:
+                raise
+            # A domain mirrored in several accounts, named without its zone_id: opsbot's own account's.
+            requests = parse_event(event, own)
         state = StateTable(resolved.state_table)
         results = []
         for request in requests:

@@ -36,7 +36,10 @@ class Runtime:
     """Per-app state shared by all listeners: settings, authorizer, the registry, the deadline."""
 
     def __init__(self, settings: Settings) -> None:
+        from bot.aws.clients import own_table
+
         self.settings = settings
+        own_table(settings.state_table)  # opsbot's own, whatever account a command is aimed at
         self.commands: dict[str, Command] = {}
         self.buttons: dict[str, ButtonAction] = {}
         self.modals: dict[str, ModalSubmit] = {}
