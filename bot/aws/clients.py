@@ -256,8 +256,11 @@ def client(
         if found is None:
             # boto3 sessions are not thread-safe, so creation happens under the lock; clients are.
             found = session.client(service, region_name=key[1], config=_config(attempts, key[4], key[5]))
-            if service == "dynamodb" and creds != OWN_CREDENTIALS:
-                _keep_own_tables_home(found, attempts, key[4], key[5])
+            if creds != OWN_CREDENTIALS:
+                # Which role's credentials the client signs with (the IAM coverage test reads it).
+                found.opsbot_role = "" if creds[0] == "profile" else creds[0]
+                if service == "dynamodb":
+                    _keep_own_tables_home(found, attempts, key[4], key[5])
             for hook in _client_hooks:
                 hook(service, found)
             _clients[key] = found
@@ -268,6 +271,10 @@ def client(
 # account, and a DynamoDB call on one made with a member account's client goes there instead
 # (``_keep_own_tables_home``). Registered by whoever knows the name (bot.aws.state.StateTable).
 _own_tables: set[str] = set()
+
+
+def own_tables() -> frozenset[str]:
+    return frozenset(_own_tables)
 
 
 def own_table(name: str) -> None:

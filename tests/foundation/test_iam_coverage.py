@@ -172,10 +172,13 @@ class CallRecorder:
             with recorder._lock:
                 key = (client.meta.service_model.service_name, operation_name)
                 function = getattr(recorder._where, "function", None)
-                # A call with a member account's credentials: that role's policy must allow it.
-                target = clients.current_target()
-                if target is not None and target.role_arn and operation_name != "AssumeRole":
-                    function = member_role_of(target.role_arn)
+                # A call with a member account's credentials: that role's policy must allow it (a call
+                # on opsbot's own table goes home with opsbot's own client, recorded as that call).
+                role = getattr(client, "opsbot_role", "")
+                if role:
+                    if clients.own_tables() & tables_of(operation_name, api_params):
+                        return original(client, operation_name, api_params)
+                    function = member_role_of(role)
                     recorder.elsewhere.setdefault(function, CallRecorder())
                 calls = recorder.elsewhere[function].calls if function else recorder.calls
                 calls.setdefault(key, set()).update(tables_of(operation_name, api_params))
