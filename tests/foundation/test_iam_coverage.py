@@ -175,13 +175,13 @@ class CallRecorder:
                 # A call with a member account's credentials: that role's policy must allow it (a call
                 # on opsbot's own table goes home with opsbot's own client, recorded as that call).
                 role = getattr(client, "opsbot_role", "")
-                if role:
-                    if clients.own_tables() & tables_of(operation_name, api_params):
-                        return original(client, operation_name, api_params)
+                goes_home = bool(role) and bool(clients.own_tables() & tables_of(operation_name, api_params))
+                if role and not goes_home:
                     function = member_role_of(role)
                     recorder.elsewhere.setdefault(function, CallRecorder())
-                calls = recorder.elsewhere[function].calls if function else recorder.calls
-                calls.setdefault(key, set()).update(tables_of(operation_name, api_params))
+                if not goes_home:
+                    calls = recorder.elsewhere[function].calls if function else recorder.calls
+                    calls.setdefault(key, set()).update(tables_of(operation_name, api_params))
             return original(client, operation_name, api_params)
 
         BaseClient._make_api_call = recording  # type: ignore[method-assign]
