@@ -9,7 +9,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bot.aws.clients import use_target
 from bot.listeners.framework.accounts import unwrap_action
 from bot.listeners.framework.declarations import ActionCall, ButtonAction
 from bot.listeners.framework.delivery import deliver, post_to_response_url, safe_respond
@@ -142,6 +141,8 @@ def register_action(app: Any, button: ButtonAction) -> None:
                     outcome = "duplicate"
                     safe_respond(respond, _already_done(taken), ref=ref)
                     return
+            from bot.aws.clients import use_target  # on first use: the cold start loads no boto3 code
+
             with use_target(place.target(caller.user_id, mutating=button.mutating)):
                 reply = button.run(call)
             done = True

@@ -8,7 +8,6 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.aws.clients import use_target
 from bot.errors import OpsbotError, UsageError
 from bot.listeners.args import (
     HELP_WORDS,
@@ -270,6 +269,8 @@ def register_command(app: Any, command: Command) -> None:
                 command=command, sub=sub, args=plan.args, respond=respond,
                 account=place.account.name, region=place.region,
             )  # fmt: skip
+            from bot.aws.clients import use_target  # on first use: the cold start loads no boto3 code
+
             with use_target(place.target(caller.user_id, mutating=sub.mutating)):
                 reply = sub.run(call)
             if reply is not None:

@@ -9,7 +9,6 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from bot.aws.clients import use_target
 from bot.listeners.framework.declarations import NOT_IN_CHANNEL_ERRORS, ModalSubmit, ViewCall
 from bot.listeners.framework.delivery import message_body
 from bot.listeners.framework.failures import failure, not_started
@@ -106,6 +105,8 @@ def register_modal(app: Any, modal: ModalSubmit) -> None:
                 outcome, detail = "denied", decision.reason
                 tell(f":no_entry: You may not run `{modal.action}`: {decision.reason}")
                 return
+            from bot.aws.clients import use_target  # on first use: the cold start loads no boto3 code
+
             with use_target(place.target(caller.user_id, mutating=modal.mutating)):
                 reply = modal.run(call)
             if reply is not None:

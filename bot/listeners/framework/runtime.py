@@ -11,7 +11,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bot.aws.clients import Target
 from bot.config import Settings
 from bot.listeners.framework.accounts import OWN_MARK, GlobalFlags
 from bot.listeners.framework.declarations import (
@@ -26,7 +25,8 @@ from bot.listeners.framework.declarations import (
 from bot.security import audit
 from bot.security.policy import Caller, Decision
 
-if TYPE_CHECKING:  # imported on first use: the Lambda cold start loads no bot.core
+if TYPE_CHECKING:  # imported on first use: the Lambda cold start loads no bot.core or bot.aws
+    from bot.aws.clients import Target
     from bot.core.common.accounts import Account, Accounts
 
 logger = logging.getLogger("opsbot.listeners")
@@ -108,13 +108,14 @@ class Runtime:
         """The account and region a request goes to: ``--account``/``--region`` (or a button's), else the
         channel's account in the policy, else the default account, else opsbot's own. Raises UsageError
         for an unknown account or a region outside the account's list, before any AWS call."""
-        from bot.core.common.accounts import OWN_ACCOUNT
+        from bot.core.common.accounts import OWN_ACCOUNT, REGION
 
         flags = flags or GlobalFlags()
         accounts = self.accounts()
         own_region = self.settings.region
         if flags.account == OWN_MARK:  # a button made in opsbot's own account, which has no name
-            return Place(OWN_ACCOUNT, flags.region or own_region, accounts.several, accounts.configured)
+            region = flags.region if REGION.match(flags.region) else own_region
+            return Place(OWN_ACCOUNT, region, accounts.several, accounts.configured)
         channel_account = ""
         if not flags.account and accounts.configured:
             try:
@@ -211,6 +212,8 @@ class Place:
         return self.account.name or OWN_MARK
 
     def target(self, principal: str, *, mutating: bool) -> Target:
+        from bot.aws.clients import Target
+
         return Target(
             account=self.account.name,
             role_arn=self.account.role_for(mutating=mutating),
