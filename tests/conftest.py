@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable, Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from bot.aws import clients
 from bot.config import Settings
@@ -53,6 +54,39 @@ def _share_botocore_loader() -> None:
 
 
 _share_botocore_loader()
+
+
+def _moto_through_botocore_only() -> None:
+    """opsbot reaches AWS only through botocore, which moto intercepts with its botocore stubber. Each
+    ``mock_aws()`` start also registers every service's URL patterns with the ``responses`` library (for
+    code that calls AWS through ``requests``): about a thousand patterns, 15-20 ms of CPU a start, and
+    most tests start one. This process skips that part; the stubber, the resets and the data are moto's."""
+    from moto.core import models
+
+    def enable(self: models.MockAWS, reset: bool = True) -> None:
+        models.botocore_stubber.enabled = True
+        if reset:
+            self.reset()
+
+    def disable(self: models.MockAWS, remove_data: bool) -> None:
+        models.botocore_stubber.enabled = False
+        if remove_data:
+            self.reset()
+            models.reset_model_data()
+
+    models.MockAWS._enable_patching = enable  # type: ignore[method-assign]
+    models.MockAWS._disable_patching = disable  # type: ignore[method-assign]
+
+
+_moto_through_botocore_only()
+
+# Hypothesis's timing checks (a 200 ms deadline per example, "data generation too slow") measure the
+# machine, not the code: on two cores shared with other test workers they fail tests whose logic holds.
+# The examples and their number stay as each test sets them.
+settings.register_profile(
+    "opsbot", deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.large_base_example]
+)
+settings.load_profile("opsbot")
 
 
 @pytest.fixture(autouse=True)

@@ -330,6 +330,24 @@ def own_client(service: str, **options: Any) -> Any:
         return client(service, **options)
 
 
+def client_with_credentials(service: str, *, region: str, credentials: dict[str, Any]) -> Any:
+    """An uncached client on temporary credentials from the caller's own AssumeRole (e.g. a role with an
+    external id that belongs to one target, not to an account opsbot operates). Short timeouts, few retries:
+    it answers a check, not a long job."""
+    import boto3
+
+    session: Any = boto3.session.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
+    found = session.client(service, region_name=region, config=_config(3, CONNECT_TIMEOUT, 10.0))
+    # Marks calls made with someone else's grant (tests/foundation/test_iam_coverage.py leaves them out of
+    # what this function's own policy must allow).
+    found.opsbot_foreign_credentials = True
+    return found
+
+
 # Called with (service, client) for every client created: test doubles of AWS behaviour that moto lacks
 # (CloudWatch's FilterLogEvents paging, bot/local/cloudwatch_paging.py) attach their botocore handlers here.
 _client_hooks: list[Callable[[str, Any], None]] = []

@@ -227,7 +227,9 @@ def read_stats(state_table: str, first_day: str, last_day: str) -> dict[str, dic
 # -- the storm guard ------------------------------------------------------------------------------
 
 
-def count_alerts(state_table: str, count: int, *, window_seconds: int, now: float) -> int:
+def count_alerts(
+    state_table: str, count: int, *, window_seconds: int, now: float, pk: str = ALERTS_PK
+) -> int:
     """Add ``count`` alerts to the current fixed window; return an estimate of the alerts of the last
     ``window_seconds`` (these included), rounded up.
 
@@ -243,7 +245,7 @@ def count_alerts(state_table: str, count: int, *, window_seconds: int, now: floa
     with aws_errors(resource=f"state table {state_table}"):
         result = ddb.update_item(
             TableName=state_table,
-            Key=to_item({"pk": ALERTS_PK, "sk": str(start)}),
+            Key=to_item({"pk": pk, "sk": str(start)}),
             UpdateExpression="ADD #c :n SET expiresAt = if_not_exists(expiresAt, :exp)",
             ExpressionAttributeNames={"#c": "count"},
             ExpressionAttributeValues=values({":n": count, ":exp": start + 2 * window_seconds}),
@@ -251,7 +253,7 @@ def count_alerts(state_table: str, count: int, *, window_seconds: int, now: floa
         )
         previous = ddb.get_item(
             TableName=state_table,
-            Key=to_item({"pk": ALERTS_PK, "sk": str(start - window_seconds)}),
+            Key=to_item({"pk": pk, "sk": str(start - window_seconds)}),
             ConsistentRead=True,
         ).get("Item")
     current = int(from_item(result["Attributes"])["count"])
@@ -277,6 +279,8 @@ def digest_add(
     increments: Mapping[str, int],
     examples: Mapping[str, str],
     addresses: Sequence[str] = (),
+    *,
+    pk: str = DIGEST_PK,
 ) -> dict[str, Any]:
     """Add counts to a storm's digest item; returns the whole item after the update.
 
@@ -299,7 +303,7 @@ def digest_add(
         sets.append(f"#e{index} = if_not_exists(#e{index}, :e{index})")
     kwargs: dict[str, Any] = {
         "TableName": state_table,
-        "Key": to_item({"pk": DIGEST_PK, "sk": storm}),
+        "Key": to_item({"pk": pk, "sk": storm}),
         "ReturnValues": "ALL_NEW",
     }
     wanted = list(dict.fromkeys(addresses))[:DIGEST_ADDRESSES]
@@ -340,7 +344,9 @@ def digest_add(
 _full_digests: set[str] = set()
 
 
-def digest_claim_update(state_table: str, storm: str, *, now: float, min_interval: float) -> bool:
+def digest_claim_update(
+    state_table: str, storm: str, *, now: float, min_interval: float, pk: str = DIGEST_PK
+) -> bool:
     """Take the right to update the digest message now (at most once per ``min_interval`` seconds)."""
     return _update_if(
         state_table,
@@ -348,17 +354,18 @@ def digest_claim_update(state_table: str, storm: str, *, now: float, min_interva
         "SET lastUpdate = :now",
         "attribute_exists(ts) AND (attribute_not_exists(lastUpdate) OR lastUpdate <= :cutoff)",
         {":now": now, ":cutoff": now - min_interval},
+        pk=pk,
     )
 
 
 def digest_set_message(
-    state_table: str, storm: str, *, channel: str, ts: str, now: float, shown: int
+    state_table: str, storm: str, *, channel: str, ts: str, now: float, shown: int, pk: str = DIGEST_PK
 ) -> None:
     """Record the posted digest message and the version of the counts it shows."""
     with aws_errors(resource=f"state table {state_table}"):
         client("dynamodb").update_item(
             TableName=state_table,
-            Key=to_item({"pk": DIGEST_PK, "sk": storm}),
+            Key=to_item({"pk": pk, "sk": storm}),
             UpdateExpression="SET ts = :ts, channel = :channel, lastUpdate = :now, shown = :shown",
             ExpressionAttributeValues=values({":ts": ts, ":channel": channel, ":now": now, ":shown": shown}),
         )
@@ -371,13 +378,15 @@ def digest_mark_shown(state_table: str, storm: str, version: int) -> None:
     )
 
 
-def _update_if(state_table: str, storm: str, update: str, condition: str, vals: dict[str, Any]) -> bool:
+def _update_if(
+    state_table: str, storm: str, update: str, condition: str, vals: dict[str, Any], *, pk: str = DIGEST_PK
+) -> bool:
     """A conditional update of the storm's digest item; False when the condition did not hold."""
     with aws_errors(resource=f"state table {state_table}"):
         try:
             client("dynamodb").update_item(
                 TableName=state_table,
-                Key=to_item({"pk": DIGEST_PK, "sk": storm}),
+                Key=to_item({"pk": pk, "sk": storm}),
                 UpdateExpression=update,
                 ConditionExpression=condition,
                 ExpressionAttributeValues=values(vals),
@@ -389,11 +398,11 @@ def _update_if(state_table: str, storm: str, update: str, condition: str, vals: 
             return False
 
 
-def digest_get(state_table: str, storm: str) -> dict[str, Any] | None:
+def digest_get(state_table: str, storm: str, *, pk: str = DIGEST_PK) -> dict[str, Any] | None:
     with aws_errors(resource=f"state table {state_table}"):
         raw = (
             client("dynamodb")
-            .get_item(TableName=state_table, Key=to_item({"pk": DIGEST_PK, "sk": storm}), ConsistentRead=True)
+            .get_item(TableName=state_table, Key=to_item({"pk": pk, "sk": storm}), ConsistentRead=True)
             .get("Item")
         )
     return from_item(raw) if raw else None
@@ -406,16 +415,17 @@ def digest_get(state_table: str, storm: str) -> dict[str, Any] | None:
 # invocations post the same entry.
 
 
-def _outbox_key() -> dict[str, Any]:
-    return to_item({"pk": OUTBOX_PK, "sk": OUTBOX_SK})
+def _outbox_key(pk: str = OUTBOX_PK) -> dict[str, Any]:
+    # ``pk``: another capability's outbox (the alarm intake keeps its own, ``alarm#outbox``).
+    return to_item({"pk": pk, "sk": OUTBOX_SK})
 
 
-def outbox_get(state_table: str, *, now: float) -> dict[str, Any] | None:
+def outbox_get(state_table: str, *, now: float, pk: str = OUTBOX_PK) -> dict[str, Any] | None:
     """The outbox item (None when there is none, or it has expired but DynamoDB has not deleted it yet)."""
     with aws_errors(resource=f"state table {state_table}"):
         raw = (
             client("dynamodb")
-            .get_item(TableName=state_table, Key=_outbox_key(), ConsistentRead=True)
+            .get_item(TableName=state_table, Key=_outbox_key(pk), ConsistentRead=True)
             .get("Item")
         )
     if not raw:
@@ -425,7 +435,7 @@ def outbox_get(state_table: str, *, now: float) -> dict[str, Any] | None:
     return None if expires is not None and int(expires) <= now else item
 
 
-def outbox_add(state_table: str, entries: Mapping[str, str], *, now: float) -> None:
+def outbox_add(state_table: str, entries: Mapping[str, str], *, now: float, pk: str = OUTBOX_PK) -> None:
     """Add (or replace) entries: attribute name -> JSON text. Refreshes the item's TTL."""
     items = sorted(entries.items())
     with aws_errors(resource=f"state table {state_table}"):
@@ -434,7 +444,7 @@ def outbox_add(state_table: str, entries: Mapping[str, str], *, now: float) -> N
             chunk = items[start : start + 40]
             client("dynamodb").update_item(
                 TableName=state_table,
-                Key=_outbox_key(),
+                Key=_outbox_key(pk),
                 UpdateExpression="SET expiresAt = :exp, "
                 + ", ".join(f"#n{i} = :v{i}" for i in range(len(chunk))),
                 ExpressionAttributeNames={f"#n{i}": name for i, (name, _) in enumerate(chunk)},
@@ -445,12 +455,12 @@ def outbox_add(state_table: str, entries: Mapping[str, str], *, now: float) -> N
             )
 
 
-def outbox_add_dropped(state_table: str, count: int, *, since: str, now: float) -> None:
+def outbox_add_dropped(state_table: str, count: int, *, since: str, now: float, pk: str = OUTBOX_PK) -> None:
     """Count alerts that were given up (outbox full, or a day old): the next flush reports them."""
     with aws_errors(resource=f"state table {state_table}"):
         client("dynamodb").update_item(
             TableName=state_table,
-            Key=_outbox_key(),
+            Key=_outbox_key(pk),
             UpdateExpression="ADD dropped :n SET droppedSince = if_not_exists(droppedSince, :since), "
             "expiresAt = :exp",
             ExpressionAttributeValues=values(
@@ -459,25 +469,25 @@ def outbox_add_dropped(state_table: str, count: int, *, since: str, now: float) 
         )
 
 
-def outbox_reported_dropped(state_table: str, count: int) -> None:
+def outbox_reported_dropped(state_table: str, count: int, *, pk: str = OUTBOX_PK) -> None:
     """``count`` dropped alerts were reported: subtract them (others may have been counted meanwhile)."""
     with aws_errors(resource=f"state table {state_table}"):
         client("dynamodb").update_item(
             TableName=state_table,
-            Key=_outbox_key(),
+            Key=_outbox_key(pk),
             UpdateExpression="SET dropped = dropped - :n REMOVE droppedSince",
             ConditionExpression="dropped >= :n",
             ExpressionAttributeValues=values({":n": count}),
         )
 
 
-def outbox_take_lease(state_table: str, owner: str, *, now: float, seconds: int) -> bool:
+def outbox_take_lease(state_table: str, owner: str, *, now: float, seconds: int, pk: str = OUTBOX_PK) -> bool:
     """Become the one invocation that flushes the outbox, for ``seconds``. False: someone else is."""
     with aws_errors(resource=f"state table {state_table}"):
         try:
             client("dynamodb").update_item(
                 TableName=state_table,
-                Key=_outbox_key(),
+                Key=_outbox_key(pk),
                 UpdateExpression="SET leaseUntil = :until, leaseOwner = :owner",
                 ConditionExpression="attribute_exists(pk) AND "
                 "(attribute_not_exists(leaseUntil) OR leaseUntil < :now)",
@@ -490,12 +500,12 @@ def outbox_take_lease(state_table: str, owner: str, *, now: float, seconds: int)
             return False
 
 
-def outbox_release_lease(state_table: str, owner: str) -> None:
+def outbox_release_lease(state_table: str, owner: str, *, pk: str = OUTBOX_PK) -> None:
     with aws_errors(resource=f"state table {state_table}"):
         try:
             client("dynamodb").update_item(
                 TableName=state_table,
-                Key=_outbox_key(),
+                Key=_outbox_key(pk),
                 UpdateExpression="REMOVE leaseUntil, leaseOwner",
                 ConditionExpression="leaseOwner = :owner",
                 ExpressionAttributeValues=values({":owner": owner}),
@@ -505,7 +515,7 @@ def outbox_release_lease(state_table: str, owner: str) -> None:
                 raise
 
 
-def outbox_remove(state_table: str, names: Sequence[str]) -> None:
+def outbox_remove(state_table: str, names: Sequence[str], *, pk: str = OUTBOX_PK) -> None:
     """Remove entries (posted, or given up). Never creates the item."""
     if not names:
         return
@@ -515,7 +525,7 @@ def outbox_remove(state_table: str, names: Sequence[str]) -> None:
             try:
                 client("dynamodb").update_item(
                     TableName=state_table,
-                    Key=_outbox_key(),
+                    Key=_outbox_key(pk),
                     UpdateExpression="REMOVE " + ", ".join(f"#n{i}" for i in range(len(chunk))),
                     ConditionExpression="attribute_exists(pk)",
                     ExpressionAttributeNames={f"#n{i}": name for i, name in enumerate(chunk)},

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 CLI_MODULES: tuple[str, ...] = (
     "bot.cli.local",
     "bot.cli.apilogs",
+    "bot.cli.alarms",
     "bot.cli.device",
     "bot.cli.mail",
     "bot.cli.dns",

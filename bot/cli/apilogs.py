@@ -16,7 +16,9 @@ Look up one request across API Gateway and every Lambda function behind it, or t
 
   opsbot apilogs ID [--api-id ID|NAME] [--stage S] [--since T] [--until T] [--timeout S] [--full] [--json]
   opsbot apilogs tail [--api-id ID|NAME] [--stage S] [--filter PATTERN] [--for 10m] [--since T]
-                      [--raw | --errors]
+                      [--raw | --errors] [--path P]
+  opsbot apilogs errors [--api-id ID|NAME] [--stage S] [--since 15m] [--until T] [--status 5xx|4xx|all]
+                        [--path P] [--json]
 
 The lookup prints a compact timeline (request line, hops, every WARN/ERROR line, the functions' own
 lines, START/REPORT) and counts what it leaves out; --full prints every line (--json always has all).
@@ -46,9 +48,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     # they are collected here and put back together in ``run``.
     parser.add_argument(
         "target",
-        metavar="ID|tail",
+        metavar="ID|tail|errors",
         nargs="*",
-        help="the request id to look up, or `tail` (an id starting with '-' goes after '--')",
+        help="the request id to look up, `tail`, or `errors` (an id starting with '-' goes after '--')",
     )
     parser.add_argument("--api-id", "--api", dest="api", default="", help="API id or name")
     parser.add_argument("--stage", default="", help="stage name")
@@ -57,7 +59,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         nargs="+",
         default=[],
         metavar="T",
-        help="start of the search, e.g. 2h ago (default: the id's own time +/- 5 min, else 1h)",
+        help="start of the search, e.g. 2h ago (default: the id's own time +/- 5 min, else 1h; "
+        "errors: 15 min; tail: the last 10 s)",
     )
     parser.add_argument(
         "--until", nargs="+", default=[], metavar="T", help="end of the search (default: now)"
@@ -82,6 +85,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument(
         "--errors", action="store_true", help="tail: only failing requests (4xx, 5xx, errors)"
     )
+    parser.add_argument(
+        "--status", default=None, choices=("5xx", "4xx", "all"), help="errors: which failures (default 5xx)"
+    )
+    parser.add_argument(
+        "--path", default=None, metavar="P", help="errors, tail: only this resource path (/orders, /orders*)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.set_defaults(func=run)
 
@@ -97,12 +106,12 @@ def _regroup(args: argparse.Namespace) -> None:
         value, rest = take_time(getattr(args, name))
         setattr(args, name, value)
         words += rest
-    if words[:1] == ["tail"]:
+    if words[:1] in (["tail"], ["errors"]):
         if words[1:]:
             raise UsageError(
                 f"Unexpected {' '.join(repr(w) for w in words[1:])}. Quote a value that has spaces."
             )
-        args.target = "tail"
+        args.target = words[0]
         return
     if not words:
         raise UsageError("Give the request id to look up, or `tail`.")
@@ -111,7 +120,21 @@ def _regroup(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     _regroup(args)
+    if args.target == "errors":
+        if args.pattern or args.duration or args.mode != "auto" or args.timeout is not None:
+            raise UsageError("--filter, --for, --mode and --timeout do not apply to `opsbot apilogs errors`.")
+        if args.full or args.raw or args.errors:
+            raise UsageError("--full, --raw and --errors do not apply to `opsbot apilogs errors`.")
+        return _errors(args)
+    if args.status is not None:
+        raise UsageError("--status applies to `opsbot apilogs errors` only.")
     if args.target == "tail":
+        if args.path is not None:
+            from bot.core.apilogs.errors import check_args
+
+            check_args(path=args.path)
+            if args.raw:
+                raise UsageError("--path keeps the requests to a path, --raw shows every line: choose one.")
         if args.timeout is not None:
             raise UsageError("--timeout applies to a lookup; use --for to stop a tail after a while.")
         if args.until:
@@ -121,6 +144,8 @@ def run(args: argparse.Namespace) -> int:
         if args.raw and args.errors:
             raise UsageError("--raw shows every line; --errors shows failing requests: choose one.")
         return _tail(args)
+    if args.path is not None:
+        raise UsageError("--path applies to `opsbot apilogs errors` and `opsbot apilogs tail` only.")
     if args.pattern or args.duration or args.mode != "auto" or args.raw or args.errors:
         raise UsageError("--filter, --for, --mode, --raw and --errors apply to `opsbot apilogs tail` only.")
     if args.timeout is not None and not 0 < args.timeout <= 3600:
@@ -175,6 +200,8 @@ def _tail(args: argparse.Namespace) -> int:
         since=args.since,
         mode=args.mode,
     )
+    from bot.core.apilogs.errors import path_wanted
+
     colour = use_colour()
     collected: list[LogEvent] = []
     folder = None if args.raw else RequestFolder.for_discovery(plan.discovery)
@@ -184,6 +211,8 @@ def _tail(args: argparse.Namespace) -> int:
     def show(entries: list[RequestEntry]) -> None:
         for entry in entries:
             if args.errors and not entry.failed:
+                continue
+            if args.path and not (entry.kind == "request" and path_wanted(entry.path, args.path)):
                 continue
             shown[entry.key] = entry
             if args.json:
@@ -235,4 +264,29 @@ def _tail(args: argparse.Namespace) -> int:
         print_json(document)
     else:
         print(tail_summary_text(plan.tail.summary), file=sys.stderr)
+    return 0
+
+
+def _errors(args: argparse.Namespace) -> int:
+    """Exit 0 with groups or without; 1 on an AWS failure (raised, mapped by the CLI); 2 on bad input."""
+    from bot.cli.output import print_json
+    from bot.core.apilogs.errors import check_args, errors
+    from bot.render.apilogs_errors import errors_text
+
+    status = args.status or "5xx"
+    check_args(status, args.path or "", args.since, args.until)
+    report = errors(
+        Settings.from_env(),
+        api=args.api,
+        stage=args.stage,
+        since=args.since,
+        until=args.until,
+        status=status,
+        path=args.path or "",
+        deadline=time.monotonic() + LOOKUP_TIMEOUT,
+    )
+    if args.json:
+        print_json(report.to_json())
+    else:
+        print(errors_text(report))
     return 0

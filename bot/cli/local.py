@@ -168,6 +168,9 @@ def manifest_with_url(manifest: dict[str, Any], url: str) -> dict[str, Any]:
     for command in filled.get("features", {}).get("slash_commands", []):
         command["url"] = url
     filled.setdefault("settings", {}).setdefault("interactivity", {"is_enabled": True})["request_url"] = url
+    events = filled["settings"].get("event_subscriptions")
+    if isinstance(events, dict):  # mentions (app_mention) arrive at the same URL
+        events["request_url"] = url
     return filled
 
 

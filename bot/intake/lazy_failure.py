@@ -42,7 +42,7 @@ class DroppedWork:
     ran: bool  # Lambda started it at least once (it may have done part of its work)
     refused: bool  # the Slack function refused it (verification), so it did not run
     error: str  # the function error, when it ran
-    kind: str  # command | action | view
+    kind: str  # command | action | view | shortcut
     command: str  # "/ops whoami", "button mail:reenable", "form device:activate"
     args: str
     user: str
@@ -128,6 +128,9 @@ def read_record(record: Any) -> DroppedWork | None:
             metadata = {}
         if not channel and isinstance(metadata, dict):
             channel = {"id": _text(metadata.get("channel"))}
+    elif kind == "message_action":  # the "Look up request ids" shortcut
+        what, label = "shortcut", f"shortcut {_text(body.get('callback_id'))[:60]}"
+        response_url = _text(body.get("response_url"))
     else:
         return None
     return DroppedWork(
@@ -139,7 +142,9 @@ def read_record(record: Any) -> DroppedWork | None:
 
 def message(work: DroppedWork, ref: str) -> str:
     name = work.command.removeprefix("button ").removeprefix("form ")
-    what = f"`{name}`" if work.kind == "command" else "Your click" if work.kind == "action" else "Your form"
+    what = {"command": f"`{name}`", "action": "Your click", "shortcut": "Your shortcut"}.get(
+        work.kind, "Your form"
+    )
     if work.refused:
         return (
             f":x: {what} was not run: opsbot could not verify the request again when it came to run it (the "

@@ -9,10 +9,12 @@ from typing import Any
 LISTENER_MODULES: tuple[str, ...] = (
     "bot.listeners.ops",
     "bot.listeners.apilogs",
+    "bot.listeners.apilogs_ids",
     "bot.listeners.mail",
     "bot.listeners.device",
     "bot.listeners.dns",
     "bot.listeners.fanout",
+    "bot.listeners.alarms",  # buttons only (alarm posts); no slash command
 )
 
 

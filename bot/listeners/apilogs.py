@@ -47,6 +47,11 @@ ACTION_TAIL = "apilogs:tail"
 ACTION_STOP = "apilogs:stop"
 ACTION_LOOKUP = "apilogs:lookup"
 ACTION_FULL = "apilogs:full"
+
+# /apilogs errors (bot.render.apilogs_errors): look up a sample id, another one (overflow), tail a path.
+ACTION_ERRORS_LOOKUP = "apilogs:errors-lookup"
+ACTION_ERRORS_LOOKUP_MORE = "apilogs:errors-lookup-more"
+ACTION_TAIL_PATH = "apilogs:tail-path"
 DEFAULT_TAIL = "5m"
 # Time kept back from the Lambda limit to post what is waiting, the summary and the message update.
 FINISH_MARGIN_S = 10.0
@@ -110,6 +115,35 @@ def _check_tail(args: ParsedArgs) -> None:
     compile_pattern(str(values.get("filter") or ""))
     if values.get("since"):
         parse_time(str(values["since"]))
+    _tail_view(values)
+
+
+def _tail_view(values: dict[str, Any]) -> str:
+    """The --raw / --errors / --path choice checked; returns the path ("" for none)."""
+    from bot.core.apilogs.errors import check_args
+
+    path = str(values.get("path") or "")
+    if values.get("raw") and values.get("errors"):
+        raise UsageError("--raw shows every line; --errors shows failing requests: choose one.")
+    if path:
+        check_args(path=path)
+        if values.get("raw"):
+            raise UsageError(
+                "--path keeps the requests to a path, --raw shows every line as it comes: choose one "
+                "(--filter '\"/orders\"' keeps the lines that name a path)."
+            )
+    return path
+
+
+def _shared_refusal(call: Call | ActionCall) -> str:
+    """Why log lines may not be posted in this channel ('' when they may): a channel shared with another
+    organisation (Slack Connect) that the policy does not list in ``shared_channels``. The tail posts its
+    lines in the channel's thread and a long timeline is uploaded into the channel as a file, so both ask
+    first, like the request-id shortcut's Share in thread (``bot.listeners.apilogs_ids``)."""
+    from bot.listeners.apilogs_ids import _sharing
+
+    sharing = _sharing(call.runtime, call.client, call.channel_id)
+    return "" if sharing.allowed else sharing.why
 
 
 def _limit(call: Call | ActionCall) -> ReadLimit:
@@ -214,6 +248,14 @@ def _attach(
     from bot.render.blocks import context, escape, fit
 
     filename, content = file
+    refused = _shared_refusal(call)
+    if refused:
+        note = context(
+            f":lock: The full timeline does not fit in a message and is not attached here: {refused}. "
+            "Use `opsbot apilogs ID` or the Logs Insights button."
+        )
+        kept = [b for b in blocks if "attached file" not in json.dumps(b)]
+        return fit([*kept[:-1], note, kept[-1]])[0]
     try:
         call.client.files_upload_v2(
             channel=call.channel_id,
@@ -238,6 +280,7 @@ def _attach(
 
 def _tail_command(call: Call) -> Reply:
     values = _values(call.args, TAIL_SPEC)
+    path = _tail_view(values)
     return _run_tail(
         call,
         api=str(values.get("api") or ""),
@@ -248,6 +291,7 @@ def _tail_command(call: Call) -> Reply:
         since=str(values.get("since") or ""),
         raw=bool(values.get("raw")),
         errors_only=bool(values.get("errors")),
+        path=path,
     )
 
 
@@ -262,6 +306,7 @@ def _run_tail(
     since: str = "",
     raw: bool = False,
     errors_only: bool = False,
+    path: str = "",
 ) -> Reply:
     """Post the tail's message, stream batches into its thread (by request, or ``raw`` lines), finish
     with a summary."""
@@ -276,6 +321,14 @@ def _run_tail(
         tail_summary_message,
     )
 
+    refused = _shared_refusal(call)
+    if refused:
+        # The tail posts log lines in the channel's thread, for everyone in it to read.
+        return Reply(
+            text=f":lock: No tail here: {refused}. Use `opsbot apilogs tail` or a channel of this workspace only.",
+            outcome="refused-shared-channel",
+            detail=refused,
+        )
     state = StateTable(call.settings.state_table)
     tail_id = call.ref
     flag = stop_flag_key(tail_id)
@@ -300,7 +353,13 @@ def _run_tail(
         limit=_limit(call),
     )
     started = tail_started_message(
-        plan.stage, plan.groups, tail_id, duration=shown, pattern=plan.tail.pattern, capped_from=capped_from
+        plan.stage,
+        plan.groups,
+        tail_id,
+        duration=shown,
+        pattern=plan.tail.pattern,
+        capped_from=capped_from,
+        path=path,
     )
     posted = call.client.chat_postMessage(
         channel=call.channel_id,
@@ -328,7 +387,7 @@ def _run_tail(
         )
 
     batches = plan.tail.batches()
-    by_request = None if raw else _RequestThread(call, plan, thread, errors_only=errors_only)
+    by_request = None if raw else _RequestThread(call, plan, thread, errors_only=errors_only, path=path)
     try:
         if by_request is not None:
             by_request.run(batches)
@@ -367,7 +426,7 @@ def _run_tail(
         # The top message no longer says "Tailing": it says what was tailed and how it ended.
         ended = tail_ended_message(
             plan.stage, plan.groups, summary, pattern=plan.tail.pattern, who=who,
-            capped_from=capped_from, capped_to=shown,
+            capped_from=capped_from, capped_to=shown, path=path,
         )  # fmt: skip
         try:
             call.client.chat_postMessage(
@@ -402,13 +461,18 @@ class _RequestThread:
     changes (late lines) is redrawn by editing the message that holds it. One Slack write a second (a new
     message or an edit, oldest waiting first), as the line view posts one message a second."""
 
-    def __init__(self, call: Call | ActionCall, plan: Any, thread: str, *, errors_only: bool) -> None:
+    def __init__(
+        self, call: Call | ActionCall, plan: Any, thread: str, *, errors_only: bool, path: str = ""
+    ) -> None:
         from bot.core.apilogs.tail_requests import RequestFolder
 
         self.call = call
         self.plan = plan
         self.thread = thread
         self.errors_only = errors_only
+        # --path (and "Tail this path"): the requests to that resource path, with every line of theirs
+        # (a CloudWatch filter on the path would keep API Gateway's lines and drop the functions').
+        self.path = path
         self.folder = RequestFolder.for_discovery(plan.discovery)
         self.slots: list[_Slot] = []
         self.where: dict[str, _Slot] = {}
@@ -448,10 +512,13 @@ class _RequestThread:
         return slot
 
     def _place(self, entries: list[Any]) -> None:
+        from bot.core.apilogs.errors import path_wanted
         from bot.render.apilogs import ENTRIES_PER_MESSAGE
 
         for entry in entries:
             if self.errors_only and not entry.failed:
+                continue
+            if self.path and not (entry.kind == "request" and path_wanted(entry.path, self.path)):
                 continue
             slot = self.where.get(entry.key)
             if slot is None:
@@ -559,6 +626,107 @@ def _stop(call: ActionCall) -> Reply:
     )
 
 
+def _check_errors(args: ParsedArgs) -> None:
+    from bot.core.apilogs.errors import check_args
+
+    values = _values(args, ERRORS_SPEC)
+    check_args(
+        str(values.get("status") or "5xx"),
+        str(values.get("path") or ""),
+        str(values.get("since") or ""),
+        str(values.get("until") or ""),
+    )
+
+
+def _errors(call: Call) -> Reply:
+    from bot.core.apilogs.errors import errors
+    from bot.render.apilogs_errors import errors_blocks
+
+    values = _values(call.args, ERRORS_SPEC)
+    report = errors(
+        call.settings,
+        api=str(values.get("api") or ""),
+        stage=str(values.get("stage") or ""),
+        since=str(values.get("since") or ""),
+        until=str(values.get("until") or ""),
+        status=str(values.get("status") or "5xx"),
+        path=str(values.get("path") or ""),
+        deadline=time.monotonic() + max(5.0, call.seconds_left() - 5),
+        limit=_limit(call),
+    )
+    text, blocks = errors_blocks(report)
+    return Reply(
+        text=text,
+        blocks=blocks,
+        detail=f"{report.total} failed in {len(report.groups)} group"
+        + ("" if len(report.groups) == 1 else "s"),
+    )
+
+
+def _clicked_value(call: ActionCall) -> dict[str, Any]:
+    """The JSON a button (``value``) or an overflow option (``selected_option.value``) carries."""
+    raw = call.value or str((call.action.get("selected_option") or {}).get("value", ""))
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise UsageError("That button is no longer valid; run `/apilogs errors` again.")
+    if "api" not in value:
+        # An overflow option whose API, stage and window did not fit its 150 characters: its block has them
+        # (bot.render.apilogs_errors). Forged or not, the read scope is checked for what is looked up.
+        try:
+            block = json.loads(str(call.action.get("block_id") or ""))
+        except ValueError:
+            block = None
+        if isinstance(block, dict):
+            value = {**{k: v for k, v in block.items() if k != "g"}, "id": value.get("id", "")}
+    return value
+
+
+def _errors_lookup(call: ActionCall) -> Reply:
+    """ "Look up" on a group of /apilogs errors: the lookup of that sample id, only for the clicker. It is
+    the lookup's own answer (``_answer_lookup``): the full timeline attached when the compact one is cut,
+    and a **Full timeline** button that searches the same window again."""
+    from bot.core.apilogs.ids import parse_request_id
+
+    value = _clicked_value(call)
+    request_id = str(value.get("id", ""))
+    request = parse_request_id(request_id)
+    since = until = ""
+    if request.time is None and isinstance(value.get("start"), int) and isinstance(value.get("end"), int):
+        # Ids that carry no time are searched in the window the errors answer read (and a minute after).
+        since, until = str(value["start"]), str(int(value["end"]) + 60_000)
+    return _answer_lookup(
+        call,
+        request_id,
+        api=str(value.get("api", "")),
+        stage=str(value.get("stage", "")),
+        since=since,
+        until=until,
+    )
+
+
+def _tail_path_button(call: ActionCall) -> Reply | None:
+    """ "Tail this path": the tail of the stage by request, keeping the requests to the resource path."""
+    from bot.aws.state import StateTable
+
+    value = _clicked_value(call)
+    api, stage, path = str(value.get("api", "")), str(value.get("stage", "")), str(value.get("path", ""))
+    if not (api and stage and path.startswith("/")):
+        raise UsageError("That button is no longer valid; run `/apilogs errors` again.")
+    state = StateTable(call.settings.state_table)
+    key = f"apilogs-tail-click:{call.channel_id}:{call.message_ts or call.user_id}:{api}:{stage}:{path}"
+    lock = state.acquire_lock(key, {"user": call.user_id, "at": int(time.time())}, ttl_seconds=900)
+    if not lock.acquired:
+        who = lock.holder.get("user", "someone")
+        return Reply(text=f":information_source: <@{who}> already started a tail of this path.")
+    try:
+        return _run_tail(call, api=api, stage=stage, pattern="", duration=DEFAULT_TAIL, path=path)
+    finally:
+        state.release_lock(key, owner=lock.owner)
+
+
 _ID = Positional(
     "id", "x-amzn-RequestId, x-amz-apigw-id, apigw-requestid, Lambda request id or X-Ray trace id"
 )
@@ -596,12 +764,33 @@ TAIL_SPEC = _LooseSpec(
         Flag("raw", "every line as it comes, not grouped by request", kind="bool", default=False),
         Flag("errors", "only failing requests (4xx, 5xx, or an error line)", kind="bool", default=False),
         Flag(
+            "path", "only requests to this resource path (/orders, or /orders* for it and below)", metavar="P"
+        ),
+        Flag(
             "mode",
             "Live Tail where possible (auto), or force live or poll",
             kind="choice",
             choices=("auto", "live", "poll"),
             default="auto",
         ),
+    ),
+)
+
+ERRORS_SPEC = _LooseSpec(
+    positionals=(Positional("words", optional=True, many=True),),
+    flags=(
+        API,
+        STAGE,
+        Flag("since", "start of the window (default: 15m ago)", metavar="T", kind="time"),
+        Flag("until", "end of the window (default: now)", metavar="T", kind="time"),
+        Flag(
+            "status",
+            "which failures: 5xx (default), 4xx or all",
+            kind="choice",
+            choices=("5xx", "4xx", "all"),
+            default="5xx",
+        ),
+        Flag("path", "only this resource path (/orders, or /orders* for it and below)", metavar="P"),
     ),
 )
 
@@ -638,6 +827,20 @@ APILOGS = Command(
                 "/apilogs tail --errors --for 15m",
             ),
         ),
+        Subcommand(
+            "errors",
+            "The failing requests of the stage in a window, grouped by method, path, status and cause, "
+            "with Look up and Tail this path buttons.",
+            run=_errors,
+            spec=ERRORS_SPEC,
+            validate=_check_errors,
+            working="Reading the stage's failing requests…",
+            examples=(
+                "/apilogs errors",
+                "/apilogs errors --since 1h --status all",
+                "/apilogs errors --api shop-api --stage prod --path /orders",
+            ),
+        ),
     ),
 )
 
@@ -649,3 +852,8 @@ def register(app: Any) -> None:
     register_action(app, ButtonAction(ACTION_STOP, _stop, action="apilogs.tail", mutating=False))
     register_action(app, ButtonAction(ACTION_LOOKUP, _lookup_button, action="apilogs.lookup", mutating=False))
     register_action(app, ButtonAction(ACTION_FULL, _full_button, action="apilogs.lookup", mutating=False))
+    for action_id in (ACTION_ERRORS_LOOKUP, ACTION_ERRORS_LOOKUP_MORE):
+        register_action(app, ButtonAction(action_id, _errors_lookup, action="apilogs.lookup", mutating=False))
+    register_action(
+        app, ButtonAction(ACTION_TAIL_PATH, _tail_path_button, action="apilogs.tail", mutating=False)
+    )

@@ -29,6 +29,14 @@ from typing import Any, Literal
 log = logging.getLogger(__name__)
 
 LogFormat = Literal["python", "node", "json", "powertools"]
+# How a request fails (``/apilogs errors``): a Lambda error (502), an integration timeout (504), a
+# configuration error (500: no permission to invoke), a throttle (429), an authorizer deny (403), or a
+# function that logs an ERROR and still returns 200 ("handled").
+FailureKind = Literal["lambda_error", "timeout", "config", "throttle", "deny", "handled"]
+FAILURE_STATUS: dict[str, int] = {
+    "lambda_error": 502, "timeout": 504, "config": 500, "throttle": 429, "deny": 403, "handled": 200,
+}  # fmt: skip
+AccessFormat = Literal["json", "clf", "csv", "xml"]
 
 _GREGORIAN_OFFSET = 0x01B21DD213814000
 MAX_BATCH_EVENTS = 10_000
@@ -133,6 +141,7 @@ class Traffic:
         max_environments: int = 3,
         authorizer_logs_api_id: bool = False,
         environment_lifetime_ms: int = 2 * 3600 * 1000,
+        access_format: AccessFormat = "json",
     ) -> None:
         self.api_id = api_id
         self.stage = stage
@@ -149,6 +158,7 @@ class Traffic:
         self.max_environments = max_environments
         self.authorizer_logs_api_id = authorizer_logs_api_id
         self.environment_lifetime_ms = environment_lifetime_ms
+        self.access_format = access_format
         self._environments: dict[str, list[_Environment]] = defaultdict(list)
         self._authorizer_cache_until = 0
         self.last_end = 0
@@ -185,7 +195,14 @@ class Traffic:
         fail: bool = False,
         use_authorizer: bool = False,
         duration_ms: int | None = None,
+        failure: FailureKind | None = None,
     ) -> SimRequest:
+        if failure == "lambda_error":
+            fail, failure = True, None
+        if failure in {"throttle", "deny", "config"}:
+            return self._gateway_failure(at_ms, route, failure or "")
+        if failure == "timeout":
+            duration_ms = 29_000 + self.rng.randint(5, 900)
         method, path = route.split(" ", 1)
         function = self.functions[self.routes[route]]
         rng = self.rng
@@ -269,21 +286,30 @@ class Traffic:
         sim.lambda_ids[function.name] = lambda_id
         start = t + rng.randint(2, 6)
         duration = duration_ms if duration_ms is not None else rng.randint(8, 180)
-        sim.events.extend(self._invocation(function, lambda_id, start, duration, sim, fail=fail))
+        sim.events.extend(
+            self._invocation(function, lambda_id, start, duration, sim, fail=fail, failure=failure)
+        )
         t = self.last_end + rng.randint(2, 5)
+        if failure == "timeout":  # API Gateway gave up at 29 s; the function ran on to its own timeout
+            sim.status = 504
+            t = at_ms + 29_000 + rng.randint(1, 40)
         latency = t - at_ms
         if self.kind == "REST":
-            integration_latency = t - lines[-1][0]
-            ex(f"Received response. Status: 200, Integration latency: {integration_latency} ms")
-            function_error = ", X-Amz-Function-Error=Unhandled" if fail else ""
-            ex(
-                f"Endpoint response headers: {{Date={datetime.fromtimestamp(t / 1000, UTC):%a, %d %b %Y %H:%M:%S} "
-                f"GMT, Content-Type=application/json, Content-Length=112, Connection=keep-alive, "
-                f"x-amzn-RequestId={lambda_id}{function_error}, x-amzn-Remapped-Content-Length=0, "
-                f"X-Amz-Executed-Version={function.version.replace('$LATEST', '$LATEST')}, "
-                f"X-Amzn-Trace-Id=root={trace};sampled=0}}"
-            )
-            if fail:
+            if failure != "timeout":
+                integration_latency = t - lines[-1][0]
+                ex(f"Received response. Status: 200, Integration latency: {integration_latency} ms")
+                function_error = ", X-Amz-Function-Error=Unhandled" if fail else ""
+                ex(
+                    f"Endpoint response headers: {{Date={datetime.fromtimestamp(t / 1000, UTC):%a, %d %b %Y %H:%M:%S} "
+                    f"GMT, Content-Type=application/json, Content-Length=112, Connection=keep-alive, "
+                    f"x-amzn-RequestId={lambda_id}{function_error}, x-amzn-Remapped-Content-Length=0, "
+                    f"X-Amz-Executed-Version={function.version.replace('$LATEST', '$LATEST')}, "
+                    f"X-Amzn-Trace-Id=root={trace};sampled=0}}"
+                )
+            if failure == "timeout":
+                ex("Execution failed due to a timeout error")
+                ex("Method completed with status: 504")
+            elif fail:
                 ex(
                     'Endpoint response body before transformations: {"errorMessage": "\'customer_id\'", '
                     '"errorType": "KeyError", "requestId": "' + lambda_id + '", "stackTrace": ["  File '
@@ -324,9 +350,106 @@ class Traffic:
                 "integrationRequestId": lambda_id,
                 "integrationLatency": str(duration + 5),
                 "responseLatency": str(latency),
+                "errorMessage": "Endpoint request timed out" if failure == "timeout" else None,
             }
-            clean = {k: v for k, v in record.items() if v is not None}
-            sim.events.append(RawEvent(self.access_log_group, f"{self.api_id}-access", t, json.dumps(clean)))
+            sim.events.append(self._access_event(record, t))
+        return sim
+
+    def _access_event(self, record: dict[str, Any], t: int) -> RawEvent:
+        """The access-log line in the stage's format: JSON, or the console's CLF, CSV and XML presets."""
+        clean = {k: v for k, v in record.items() if v is not None}
+        g = lambda key: str(clean.get(key, "-"))  # noqa: E731
+        if self.access_format == "clf":
+            message = (
+                f'{g("ip")} - - [{g("requestTime")}] "{g("httpMethod")} {g("resourcePath")} {g("protocol")}" '
+                f"{g('status')} {g('responseLength')} {g('requestId')} {g('extendedRequestId')}"
+            )
+        elif self.access_format == "csv":
+            message = ",".join(
+                g(k) for k in ("ip", "caller", "user", "requestTime", "httpMethod", "resourcePath", "protocol",
+                               "status", "responseLength", "requestId", "extendedRequestId")
+            )  # fmt: skip
+        elif self.access_format == "xml":
+            inner = "".join(
+                f"<{k}>{g(k)}</{k}>"
+                for k in ("extendedRequestId", "ip", "requestTime", "httpMethod", "resourcePath", "status",
+                          "protocol", "responseLength", "integrationRequestId")
+            )  # fmt: skip
+            message = f'<request id="{g("requestId")}">{inner}</request>'
+        else:
+            message = json.dumps(clean)
+        return RawEvent(self.access_log_group, f"{self.api_id}-access", t, message)
+
+    def _gateway_failure(self, at_ms: int, route: str, failure: str) -> SimRequest:
+        """A request API Gateway answered itself: throttled (429), denied by the authorizer (403), or a
+        configuration error before the integration (500: no permission to invoke the function)."""
+        method, path = route.split(" ", 1)
+        rng = self.rng
+        request_id = uuid1_at(at_ms, rng) if self.kind == "REST" else short_id(rng)
+        extended = short_id(rng)
+        sim = SimRequest(request_id, extended, method, path, FAILURE_STATUS[failure], at_ms)
+        t = at_ms
+        lines: list[tuple[int, str]] = []
+
+        def ex(text: str) -> None:
+            nonlocal t
+            t += 1
+            lines.append((t, f"({request_id}) {text}"))
+
+        ex(f"Extended Request Id: {extended}")
+        error = {"throttle": "Too Many Requests", "deny": "User is not authorized to access this resource "
+                 "with an explicit deny", "config": "Internal server error"}[failure]  # fmt: skip
+        if failure == "throttle":
+            ex('Gateway response body: {"message":"Too Many Requests"}')
+            ex("Gateway response type: THROTTLED with status code: 429")
+        elif failure == "deny":
+            auth = self.authorizer
+            ex(f"Starting authorizer: {self._hex(6)} for request: {request_id}")
+            if auth is not None:
+                ex(f"Endpoint request URI: {self._invoke_uri(auth)}")
+                sim.authorizer_lambda_id = uuid4(rng)
+                sim.events.extend(
+                    self._invocation(auth, sim.authorizer_lambda_id, t + 2, 5, sim, authorizer=True)
+                )
+                t = self.last_end + 1
+            ex(
+                'Authorizer result body before parsing: {"principalId":"user-13","policyDocument":'
+                '{"Version":"2012-10-17","Statement":[{"Action":"execute-api:Invoke","Effect":"Deny",'
+                f'"Resource":"arn:aws:execute-api:{self.region}:{self.account}:{self.api_id}/*"}}]}}}}'
+            )
+            ex("Using valid authorizer policy for principal: *****13")
+            ex("Successfully completed authorizer execution")
+            ex("The client is not authorized to perform this operation.")
+            ex('Gateway response body: {"Message":"User is not authorized to access this resource with an '
+               'explicit deny"}')  # fmt: skip
+            ex("Gateway response type: ACCESS_DENIED with status code: 403")
+        else:
+            function = self.functions[self.routes[route]]
+            ex(f"Starting execution for request: {request_id}")
+            ex(f"HTTP Method: {method}, Resource Path: {path}")
+            ex(f"Endpoint request URI: {self._invoke_uri(function)}")
+            ex("Execution failed due to configuration error: Invalid permissions on Lambda function")
+            ex("Method completed with status: 500")
+        if self.kind == "REST" and self.exec_group:
+            stream = rng.choice(self.exec_streams)
+            sim.events.extend(RawEvent(self.exec_group, stream, ts, text) for ts, text in lines)
+        if self.access_log_group:
+            record = {
+                "requestId": request_id,
+                "extendedRequestId": extended if self.kind == "REST" else None,
+                "ip": f"203.0.113.{rng.randint(1, 254)}",
+                "requestTime": datetime.fromtimestamp(at_ms / 1000, UTC).strftime("%d/%b/%Y:%H:%M:%S +0000"),
+                "httpMethod": method,
+                "routeKey": route if self.kind == "HTTP" else None,
+                "resourcePath": path,
+                "status": str(sim.status),
+                "protocol": "HTTP/1.1",
+                "responseLength": "64",
+                "responseLatency": str(t - at_ms),
+                "errorMessage": error,
+            }
+            sim.events.append(self._access_event(record, t + 1))
+        self.last_end = max(self.last_end, t + 1)
         return sim
 
     def _invoke_uri(self, spec: FunctionSpec) -> str:
@@ -347,6 +470,7 @@ class Traffic:
         *,
         fail: bool = False,
         authorizer: bool = False,
+        failure: str | None = None,
     ) -> list[RawEvent]:
         rng = self.rng
         env, cold = self._environment(spec, start)
@@ -446,6 +570,13 @@ class Traffic:
                     ),
                     steps,
                 )
+        elif failure == "timeout":
+            t = start + duration
+            put(f"{iso(t)} {lambda_id} Task timed out after {duration / 1000:.2f} seconds")
+        elif failure == "handled":
+            # The function logs its error and still answers 200 (a fallback, a retry queued).
+            text = "payment provider declined the charge: card_declined"
+            put(self._app_line(spec, "ERROR", text, lambda_id, api_id, t + steps, sim), steps)
         else:
             done = "allow user-42" if authorizer else "response ready"
             put(self._app_line(spec, "INFO", done, lambda_id, api_id, t + steps, sim), steps)
@@ -453,7 +584,7 @@ class Traffic:
         t = end
         billed = -(-duration // 1)  # whole ms
         max_memory = rng.randint(60, spec.memory_mb)
-        status = "error" if fail else "success"
+        status = "error" if fail else "timeout" if failure == "timeout" else "success"
         if json_format:
             metrics: dict[str, Any] = {
                 "durationMs": float(duration),

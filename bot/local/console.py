@@ -40,6 +40,9 @@ Console commands:
   COMMAND &              a script goes on once COMMAND's work has posted something (e.g. a tail)
   wait [SECONDS]         wait until the work still running has finished (at most SECONDS)
   sleep SECONDS          let SECONDS pass while replies arrive
+  alarm fire NAME [ok]   send alarm NAME's CloudWatch notification (ALARM, or OK) through the intake
+  shortcut TEXT          post TEXT as you, then use "Look up request ids" on it (a pasted error, an alert)
+  mention TEXT           post "@opsbot TEXT" in the channel (opsbot answers in its thread)
   as USER                act as another user (e.g. `as bob` to see a denial); `as` alone lists users
   in CHANNEL             run commands in another channel (`in` alone lists channels)
   help                   this text
@@ -222,6 +225,10 @@ class Console:
             self.wait_command(rest)
         elif word == "sleep":
             self.sleep_command(rest)
+        elif word == "alarm":
+            self.alarm_command(rest)
+        elif word in {"shortcut", "mention"}:
+            self.message_command(word, rest, background=background)
         elif word == "as":
             self.switch_user(rest)
         elif word == "in":
@@ -229,6 +236,68 @@ class Console:
         else:
             self.say(f"Unknown console command {word!r}. Slash commands start with '/'; type `help`.")
         return True
+
+    def alarm_command(self, rest: str) -> None:
+        """``alarm fire NAME [ok]``: the alarm's notification, as CloudWatch publishes it, through the real
+        intake (SQS record, SNS envelope); its post appears like any other message."""
+        words = rest.split()
+        if len(words) not in (2, 3) or words[0] != "fire" or (len(words) == 3 and words[2].lower() != "ok"):
+            self.say("Usage: alarm fire NAME [ok]   (the demo's alarms are in the banner)")
+            return
+        from bot.local.seeds.alarms import fire
+
+        try:
+            report = fire(words[1], "OK" if len(words) == 3 else "ALARM")
+        except LookupError as error:
+            self.say(f"  {error}")
+            return
+        self.say(
+            f"  (notification sent: {report.posted} posted, {report.updated} updated, "
+            f"{report.correlated} correlated, {report.failed} kept for later)"
+        )
+
+    def message_command(self, word: str, text: str, *, background: bool = False) -> None:
+        """``shortcut TEXT``: a message posted as the current person, then the message shortcut "Look up
+        request ids" used on it; ``mention TEXT``: "@opsbot TEXT" posted, and Slack's ``app_mention`` event
+        for it. Both go to the app signed, as Slack sends them."""
+        from bot.listeners.apilogs_ids import SHORTCUT_CALLBACK
+        from bot.local.requests import event_body, message_action_body
+
+        if not text:
+            self.say(
+                f"Usage: {word} TEXT   (e.g. {word} checkout failed, request id <paste one from the banner>)"
+            )
+            return
+        channel, channel_name = self.channel_id, self.channels[self.channel_id]
+        if word == "mention":
+            text = f"<@{self.slack.bot_user_id}> {text}"
+        message = self.slack.post_as_person(channel, self.person.user_id, text)
+        self.say(f"\n{self.person.name} in #{channel_name}: {text}")
+        if word == "shortcut":
+            self.say(f'{self.person.name} used "Look up request ids" on that message')
+            body = message_action_body(
+                callback_id=SHORTCUT_CALLBACK, message={"type": "message", "user": message.user,
+                "ts": message.ts, "text": text}, user_id=self.person.user_id, user_name=self.person.name,
+                channel_id=channel, channel_name=channel_name, team_id=self.slack.team_id,
+                response_url=self.slack.new_response_url(channel, self.person.user_id),
+            )  # fmt: skip
+            form = True
+        else:
+            event = {"type": "app_mention", "user": self.person.user_id, "text": text, "ts": message.ts,
+                     "channel": channel, "event_ts": message.ts, "team": self.slack.team_id,
+                     "user_team": self.slack.team_id}  # fmt: skip
+            body = event_body(event, team_id=self.slack.team_id, bot_user_id=self.slack.bot_user_id)
+            form = False
+        ticket = self._ticket()
+        self.runner.hold()
+        try:
+            status, reply = self._post(body, ticket, form=form)
+            if status != 200:
+                self.say(f"  (the app answered HTTP {status}: {reply[:200]})")
+            shown = self.shown
+        finally:
+            self.runner.release()
+        self._await(ticket, background=background, shown=shown)
 
     def switch_user(self, name: str) -> None:
         if not name:
@@ -367,8 +436,8 @@ class Console:
     def _ticket(self) -> str:
         return f"console-{next(self._tickets)}"
 
-    def _post(self, body: str, ticket: str = "") -> tuple[int, str]:
-        headers = signed_headers(self.signing_secret, body)
+    def _post(self, body: str, ticket: str = "", *, form: bool = True) -> tuple[int, str]:
+        headers = signed_headers(self.signing_secret, body, form=form)
         if ticket:
             headers[TICKET_HEADER] = ticket  # not signed, not Slack's: lets the console wait for this work
         request = urllib.request.Request(self.app_url, data=body.encode(), headers=headers, method="POST")

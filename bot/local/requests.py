@@ -133,3 +133,51 @@ def view_submission_body(
         "view": {**view, "state": {"values": state}},
     }
     return urlencode({"payload": json.dumps(payload)})
+
+
+def message_action_body(
+    *,
+    callback_id: str,
+    message: Mapping[str, Any],
+    user_id: str,
+    user_name: str,
+    channel_id: str,
+    channel_name: str,
+    team_id: str,
+    response_url: str,
+    user_team_id: str = "",
+) -> str:
+    """A message shortcut's ``message_action`` payload, used on ``message`` (``ts``, ``text``, ...)."""
+    payload = {
+        "type": "message_action",
+        "callback_id": callback_id,
+        "action_ts": f"{time.time():.6f}",
+        "message_ts": message.get("ts", ""),
+        "team": {"id": team_id, "domain": "opsbot-demo"},
+        "user": {"id": user_id, "username": user_name, "name": user_name, "team_id": user_team_id or team_id},
+        "channel": {"id": channel_id, "name": channel_name},
+        "message": dict(message),
+        "api_app_id": "A0OPSBOT",
+        "token": "deprecated-verification-token",
+        "trigger_id": f"{int(time.time())}.{uuid.uuid4().int % 10**12}.demo",
+        "response_url": response_url,
+    }
+    return urlencode({"payload": json.dumps(payload)})
+
+
+def event_body(
+    event: Mapping[str, Any], *, team_id: str, event_id: str = "", bot_user_id: str = "U0OPSBOT"
+) -> str:
+    """An Events API ``event_callback`` envelope (JSON) around ``event``."""
+    envelope = {
+        "token": "deprecated-verification-token",
+        "team_id": team_id,
+        "api_app_id": "A0OPSBOT",
+        "event": dict(event),
+        "type": "event_callback",
+        "event_id": event_id or f"Ev{uuid.uuid4().hex[:10].upper()}",
+        "event_time": int(time.time()),
+        "authorizations": [{"team_id": team_id, "user_id": bot_user_id, "is_bot": True}],
+        "is_ext_shared_channel": False,
+    }
+    return json.dumps(envelope)

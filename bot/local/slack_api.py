@@ -83,6 +83,8 @@ class LocalSlack:
         self.channels = dict(channels or {})
         # Channels the bot is not a member of: it cannot post there, not even an ephemeral message.
         self.bot_absent: set[str] = set()
+        # Channels shared with another organisation (Slack Connect): conversations.info says is_ext_shared.
+        self.ext_shared: set[str] = set()
         # The bot token's scopes, sent as Slack sends them on every Web API answer (x-oauth-scopes).
         self.scopes: tuple[str, ...] = manifest_scopes()
         self.calls: list[ApiCall] = []
@@ -188,6 +190,15 @@ class LocalSlack:
         with self._lock:
             self.messages.append(message)
         self._emit("new", message)
+        return message
+
+    def post_as_person(self, channel: str, user: str, text: str) -> Message:
+        """A message a person posts in ``channel`` (the demo console's ``shortcut`` and ``mention``)."""
+        message = Message(
+            channel=channel, ts=self._next_ts(), text=text, blocks=[], kind="message", user=user
+        )
+        with self._lock:
+            self.messages.append(message)
         return message
 
     def fail_next(self, method: str, error: str) -> None:
@@ -343,7 +354,8 @@ class LocalSlack:
             raise _SlackError("channel_not_found")
         blocks = self._checked_blocks(params, "chat.postEphemeral")
         message = Message(channel, self._next_ts(), str(params.get("text", "")), blocks, "ephemeral",
-                          user=self.bot_user_id, ephemeral_to=user)  # fmt: skip
+                          user=self.bot_user_id, ephemeral_to=user,
+                          thread_ts=str(params.get("thread_ts") or ""))  # fmt: skip
         with self._lock:
             self.messages.append(message)
         self._emit("new", message)
@@ -417,6 +429,8 @@ class LocalSlack:
                 "name": self.channels[channel],
                 "is_member": channel not in self.bot_absent,
                 "is_archived": False,
+                "is_shared": channel in self.ext_shared,
+                "is_ext_shared": channel in self.ext_shared,
             }
         }
 

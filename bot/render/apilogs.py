@@ -405,13 +405,14 @@ def _calls(calls: dict[str, int]) -> str:
 # -- tail -----------------------------------------------------------------------------------------
 
 
-def _tail_what(stage: ApiStage, groups: Sequence[str], *, pattern: str) -> str:
+def _tail_what(stage: ApiStage, groups: Sequence[str], *, pattern: str, path: str = "") -> str:
     names = ", ".join(group_label(g, stage) for g in groups)
     return (
         f"*{escape(stage.name or stage.api_id)}* stage *{escape(stage.stage)}*: "
         f"{_count(len(groups), 'log group')} ({escape(names)})"
         # Posted to the whole channel as opsbot: the caller's pattern capped, and kept inside its code span.
         + (f", filter {escape(echo(pattern))}" if pattern else "")
+        + (f", requests to {escape(echo(path))}" if path else "")
     )
 
 
@@ -423,12 +424,13 @@ def tail_started_message(
     duration: str,
     pattern: str,
     capped_from: str = "",
+    path: str = "",
 ) -> SlackMessage:
     """The tail's top message while it runs, with its Stop button. ``capped_from``: the ``--for`` asked
     for when it was more than the run can last (``duration`` is then what it was capped to)."""
     blocks = [
         section(
-            f":hourglass_flowing_sand: Tailing {_tail_what(stage, groups, pattern=pattern)} for "
+            f":hourglass_flowing_sand: Tailing {_tail_what(stage, groups, pattern=pattern, path=path)} for "
             f"{escape(duration)}. New lines appear in this thread (times in UTC)."
         ),
     ]
@@ -454,11 +456,12 @@ def tail_ended_message(
     who: str = "",
     capped_from: str = "",
     capped_to: str = "",
+    path: str = "",
 ) -> SlackMessage:
     """The top message once the tail has ended (replacing the running one and its Stop button)."""
     blocks = [
         section(
-            f"Tail of {_tail_what(stage, groups, pattern=pattern)}. Its lines are in this thread (times in UTC)."
+            f"Tail of {_tail_what(stage, groups, pattern=pattern, path=path)}. Its lines are in this thread (times in UTC)."
         ),
         section(
             f":white_check_mark: Ended{who}: {_count(summary.events, 'line')}, {_count(summary.errors, 'error')}."

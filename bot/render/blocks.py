@@ -25,6 +25,10 @@ MAX_FIELD_TEXT = 2000
 MAX_HEADER_TEXT = 150
 MAX_BUTTON_TEXT = 75
 MAX_BUTTON_VALUE = 2000
+# An option (overflow, select): its text and value, and how many an overflow menu holds.
+MAX_OPTION_TEXT = 75
+MAX_OPTION_VALUE = 150
+MAX_OVERFLOW_OPTIONS = 5
 MAX_ACTION_ID = 255
 MAX_BLOCK_ID = 255
 MAX_ACTIONS_ELEMENTS = 25
@@ -311,6 +315,19 @@ def _check_element(element: dict[str, Any], where: str, out: list[str]) -> None:
         confirm = element.get("confirm")
         if isinstance(confirm, dict) and len(_text_of(confirm.get("text"))) > MAX_CONFIRM_TEXT:
             out.append(f"{where}: confirm text longer than {MAX_CONFIRM_TEXT}")
+    options = element.get("options")
+    if kind == "overflow" and (
+        not isinstance(options, list) or not 2 <= len(options) <= MAX_OVERFLOW_OPTIONS
+    ):
+        out.append(f"{where}: overflow must hold 2 to {MAX_OVERFLOW_OPTIONS} options")
+    for option in options if isinstance(options, list) else []:
+        if not isinstance(option, dict):
+            out.append(f"{where}: option is not an object")
+            continue
+        if len(_text_of(option.get("text"))) > MAX_OPTION_TEXT:
+            out.append(f"{where}: option text longer than {MAX_OPTION_TEXT}")
+        if len(str(option.get("value", ""))) > MAX_OPTION_VALUE:
+            out.append(f"{where}: option value longer than {MAX_OPTION_VALUE}")
     action_id = element.get("action_id")
     if action_id is not None and (not isinstance(action_id, str) or len(action_id) > MAX_ACTION_ID):
         out.append(f"{where}: action_id missing or longer than {MAX_ACTION_ID}")

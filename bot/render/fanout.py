@@ -320,24 +320,34 @@ def _finding_line(finding: Any, *, slack: bool) -> str:
     return f"{finding.severity.upper():<7} {finding.rule:<24} {where}\n        {finding.reason}"
 
 
-def check_page_value(page: int) -> str:
-    return json.dumps({"p": page}, separators=(",", ":"))
+def check_page_value(page: int, deep: bool = False) -> str:
+    document: dict[str, Any] = {"p": page}
+    if deep:
+        document["d"] = True  # the other pages check --deep too
+    return json.dumps(document, separators=(",", ":"))
 
 
 def parse_check_page_value(value: str) -> int:
     """The page a check page button asks for; ValueError when malformed."""
+    return parse_check_page(value)[0]
+
+
+def parse_check_page(value: str) -> tuple[int, bool]:
+    """(page, deep) of a check page button; ValueError when malformed."""
     data: Any = json.loads(value)
     page = data.get("p") if isinstance(data, dict) else None
     if not isinstance(page, int) or isinstance(page, bool) or page < 0:
         raise ValueError("not a check page reference")
-    return page
+    return page, data.get("d") is True
 
 
 def check_summary(report: CheckReport) -> str:
-    return (
+    summary = (
         f"{plural(report.targets_checked, 'target')} in {plural(report.sources_checked, 'source')}: "
         f"{plural(report.errors, 'error')}, {plural(report.warnings, 'warning')}"
     )
+    deep = deep_summary(report)
+    return f"{summary} · {deep}" if deep else summary
 
 
 def _check_head(report: CheckReport, note: str) -> list[Block]:
@@ -378,6 +388,7 @@ def check_blocks(
 ) -> list[Block]:
     """One page of the check's findings, with buttons to the others (like the list's)."""
     chunks = check_chunks(report, limit_blocks=limit_blocks)
+    deep = report.deep is not None
     if not chunks:
         return [
             *_check_head(report, ""),
@@ -390,9 +401,13 @@ def check_blocks(
     blocks = _check_head(report, note) + chunks[page]
     navigation = []
     if page > 0:
-        navigation.append(button("‹ Previous page", f"{ACTION_CHECK_PAGE}:prev", check_page_value(page - 1)))
+        navigation.append(
+            button("‹ Previous page", f"{ACTION_CHECK_PAGE}:prev", check_page_value(page - 1, deep))
+        )
     if page + 1 < len(chunks):
-        navigation.append(button("Next page ›", f"{ACTION_CHECK_PAGE}:next", check_page_value(page + 1)))
+        navigation.append(
+            button("Next page ›", f"{ACTION_CHECK_PAGE}:next", check_page_value(page + 1, deep))
+        )
     if navigation:
         blocks.append(actions(navigation, block_id="fanout_check_pages"))
     return blocks
@@ -402,6 +417,9 @@ def check_text(report: CheckReport) -> str:
     lines = [check_summary(report)]
     lines += [_finding_line(f, slack=False) for f in report.findings]
     lines += [f"hooks of {function} not checked: {reason}" for function, reason in report.hook_errors.items()]
+    deep = deep_text(report)
+    if deep:
+        lines += ["", deep]
     return "\n".join(lines)
 
 
@@ -416,3 +434,244 @@ def toggle_blocks(result: ToggleResult, *, actor: str = "") -> list[Block]:
 
 def toggle_text(result: ToggleResult) -> str:
     return result.message
+
+
+# -- check --deep ------------------------------------------------------------------------------------
+
+
+def deep_summary(report: CheckReport) -> str:
+    if report.deep is None:
+        return ""
+    if not report.deep:
+        return "no target has a cross-account role to check"
+    return (
+        f"{plural(len(report.deep), 'cross-account target')} checked through "
+        f"{'its role' if len(report.deep) == 1 else 'their roles'}: "
+        f"{report.deep_failed} failed"
+    )
+
+
+def deep_text(report: CheckReport) -> str:
+    if report.deep is None:
+        return ""
+    lines = [deep_summary(report)]
+    for result in report.deep:
+        mark = "OK  " if result.ok else "FAIL"
+        lines.append(f"{mark} {result.source_arn} / {result.target_id}: {result.detail}")
+    return "\n".join(lines)
+
+
+# -- health ------------------------------------------------------------------------------------------
+
+ACTION_PAUSE = "fanout:pause"
+ACTION_RESUME = "fanout:resume"
+
+_VERDICT_ICONS = {
+    "healthy": ":large_green_circle:",
+    "falling behind": ":large_orange_circle:",
+    "failing": ":red_circle:",
+    "paused": ":double_vertical_bar:",
+}
+
+
+def hook_value(table: str, source_arn: str, nonce: str = "") -> str:
+    """A Pause/Resume button's value: the source and its table (nothing secret); ``nonce`` makes each drawn
+    button its own idempotency key."""
+    return json.dumps({"t": table, "s": source_arn, "n": nonce}, separators=(",", ":"))
+
+
+def parse_hook_value(value: str) -> tuple[str, str]:
+    """(table, source ARN) of a Pause/Resume button; ValueError when malformed."""
+    data: Any = json.loads(value)
+    if not isinstance(data, dict) or not all(
+        isinstance(data.get(k), str) and data.get(k) for k in ("t", "s")
+    ):
+        raise ValueError("not a fan-out source reference")
+    return data["t"], data["s"]
+
+
+def _metrics_line(source: Any) -> str:
+    from bot.core.fanout.health import duration_text
+
+    m = source.metrics
+    parts = [f"iterator age max {duration_text(m.iterator_age_max_ms)} ({m.iterator_age_trend})"]
+    if m.stream_iterator_age_max_ms is not None and m.function_iterator_age_max_ms is not None:
+        parts.append(f"function-wide {duration_text(m.function_iterator_age_max_ms)}")
+
+    def count(value: float | None) -> str:
+        return "no data" if value is None else f"{value:.0f}"
+
+    parts.append(f"errors {count(m.errors)} of {count(m.invocations)} invocations")
+    parts.append(f"throttles {count(m.throttles)}")
+    duration = f"duration max {duration_text(m.duration_max_ms)}"
+    if m.timeout_ms:
+        duration += f" of {duration_text(m.timeout_ms)} timeout"
+    parts.append(duration)
+    concurrency = f"concurrency max {count(m.concurrency_max)}"
+    if m.reserved_concurrency is not None:
+        concurrency += f" (reserved {m.reserved_concurrency})"
+    parts.append(concurrency)
+    if source.source.kind == "kinesis":
+        parts.append(f"read throttled {count(m.read_throttled)}, write throttled {count(m.write_throttled)}")
+    return " · ".join(parts)
+
+
+def _stream_line(source: Any) -> str:
+    stream = source.stream
+    if stream is None:
+        return ""
+    if stream.error:
+        return f"stream unknown: {stream.error}"
+    if source.source.kind == "kinesis":
+        shards = f"{stream.shards_open} open shard{'' if stream.shards_open == 1 else 's'}"
+        if stream.shards_total is not None and stream.shards_total != stream.shards_open:
+            shards += f" ({stream.shards_total} with closed)"
+        return f"stream {stream.status}, {shards}, retention {stream.retention_hours} h"
+    return f"table stream {stream.status}"
+
+
+def _errors_lines(source: Any, *, limit: int) -> list[str]:
+    lines: list[str] = []
+    for group in source.errors:
+        who = f"target {group.target_id}" if group.target_id else "no target named (function-wide)"
+        lines.append(
+            f"{group.count} error line{'' if group.count == 1 else 's'}, {who}: {group.samples[0][:limit]}"
+        )
+    return lines
+
+
+def health_blocks(report: Any, *, buttons: bool = True, nonce: str = "") -> list[Block]:
+    """One message: a section per source (verdict, why, hook, stream, metrics, errors) with a Pause button
+    on a falling-behind or failing source and Resume on a paused one (``buttons``: the caller may)."""
+    from bot.core.fanout.health import BEHIND, FAILING, PAUSED
+
+    window = f"last {report.since} · {report.metric_queries} metric queries in {plural(report.metric_requests, 'request')}"
+    blocks: list[Block] = [header("aws-lambda-fanout health"), context(escape(window))]
+    if not report.sources:
+        blocks.append(section("No hooked source to look at."))
+    room = MAX_BLOCKS_MESSAGE - 4
+    for source in report.sources[:room]:
+        verdict = source.verdict
+        icon = _VERDICT_ICONS.get(verdict.state, ":grey_question:")
+        lines = [
+            f"{icon} *{escape(source.source.display)}* · *{escape(verdict.state)}*: {escape(truncate(verdict.why, 600))}",
+            f"hooked to {escape(source.group.function)}: {escape(hook_summary(source.hook))}",
+        ]
+        stream = _stream_line(source)
+        if stream:
+            lines.append(escape(truncate(stream, 300)))
+        lines.append(escape(_metrics_line(source)))
+        lines += [f"• {escape(line)}" for line in _errors_lines(source, limit=200)[:4]]
+        block = section(truncate("\n".join(lines), 2900))
+        value = hook_value(source.group.table, source.source.arn, nonce)
+        if buttons and len(value) <= MAX_BUTTON_VALUE:
+            if verdict.state in (BEHIND, FAILING):
+                block["accessory"] = button(
+                    f"Pause {source.source.name}"[:75],
+                    ACTION_PAUSE,
+                    value,
+                    style="danger",
+                    confirm=(f"Pause {source.source.name}?"[:100], pause_confirm_text(source)),
+                )
+            elif verdict.state == PAUSED:
+                block["accessory"] = button(
+                    f"Resume {source.source.name}"[:75], ACTION_RESUME, value, style="primary"
+                )
+        blocks.append(block)
+    notes = [f"not hooked: {', '.join(r.name for r in report.unhooked)}"] if report.unhooked else []
+    notes += list(report.notes)
+    if len(report.sources) > room:
+        notes.append(f"{len(report.sources) - room} more sources: `opsbot fanout health` prints all")
+    if notes:
+        blocks.append(context(escape(truncate(" · ".join(notes), _CONTEXT_CHARS))))
+    while block_chars(blocks) > MAX_TOTAL_BLOCK_CHARS and len(blocks) > 3:
+        blocks.pop(-2)  # drop the last sources rather than have Slack refuse the whole message
+    return blocks
+
+
+def pause_confirm_text(source: Any) -> str:
+    """The confirmation dialog: the backlog that pausing lets build up (Slack allows 300 characters)."""
+    retention = source.stream.retention_hours if source.stream else None
+    kept = f"{retention} h" if retention else "its retention period"
+    return truncate(
+        f"Records of {source.source.name} will pile up unread and its {source.active_targets} active targets "
+        f"get nothing until resumed; the stream keeps records {kept}. Backlog now: "
+        f"{_age_text(source.metrics.iterator_age_max_ms)}.",
+        300,
+    )
+
+
+def _age_text(ms: float | None) -> str:
+    from bot.core.fanout.health import duration_text
+
+    return "unknown" if ms is None else duration_text(ms)
+
+
+def health_text(report: Any) -> str:
+    lines = [
+        f"window: last {report.since} ({report.start.isoformat()} .. {report.end.isoformat()}, "
+        f"{report.period} s points); {report.metric_queries} metric queries in "
+        f"{plural(report.metric_requests, 'GetMetricData request')}"
+    ]
+    if not report.sources:
+        lines.append("No hooked source to look at.")
+    for source in report.sources:
+        lines.append("")
+        lines.append(f"{source.source.display}  [{source.verdict.state.upper()}]  {source.source.arn}")
+        lines.append(f"  why: {source.verdict.why}")
+        lines.append(f"  hooked to {source.group.function}: {hook_summary(source.hook)}")
+        stream = _stream_line(source)
+        if stream:
+            lines.append(f"  {stream}")
+        lines.append(f"  {_metrics_line(source)}")
+        for group in source.errors:
+            who = f"target {group.target_id}" if group.target_id else "no target named (function-wide)"
+            lines.append(f"  errors, {who}: {group.count}")
+            lines += [f"    {sample}" for sample in group.samples]
+    if report.unhooked:
+        lines.append("")
+        lines.append("not hooked: " + ", ".join(r.arn for r in report.unhooked))
+    lines += [f"note: {note}" for note in report.notes]
+    return "\n".join(lines)
+
+
+# -- pause / resume -----------------------------------------------------------------------------------
+
+
+def pause_preview_blocks(preview: Any, *, nonce: str = "") -> list[Block]:
+    """The confirmation of `/fanout pause`: the backlog sentence and a Pause button (with a dialog)."""
+    hooked = preview.hooked
+    value = hook_value(hooked.table, hooked.source.arn, nonce)
+    text = (
+        f":double_vertical_bar: Pause the fan-out of *{escape(hooked.source.display)}* to "
+        f"`{escape(hooked.function)}`?\n{escape(preview.backlog)}"
+    )
+    return [
+        section(truncate(text, 2900)),
+        actions(
+            [
+                button(
+                    f"Pause {hooked.source.name}"[:75],
+                    ACTION_PAUSE,
+                    value,
+                    style="danger",
+                    confirm=(f"Pause {hooked.source.name}?"[:100], truncate(preview.backlog, 300)),
+                )
+            ],
+            block_id="fanout_pause",
+        ),
+    ]
+
+
+def pause_preview_text(preview: Any) -> str:
+    return f"Pause the fan-out of {preview.hooked.source.display} to {preview.hooked.function}?\n{preview.backlog}"
+
+
+def pause_blocks(result: Any, *, actor: str = "") -> list[Block]:
+    icon = ":double_vertical_bar:" if result.paused else ":arrow_forward:"
+    by = f" (by <@{actor}>)" if actor else ""
+    return [section(f"{icon} {escape(result.message)}{by}")]
+
+
+def pause_text(result: Any) -> str:
+    return str(result.message)

@@ -45,6 +45,12 @@ _EMOJI = {
     ":stopwatch:": "⏱",
     ":zzz:": "z",
     ":page:": "📄",
+    ":large_orange_circle:": "●",
+    ":double_vertical_bar:": "⏸",
+    ":arrow_forward:": "▶",
+    ":repeat:": "↻",
+    ":mute:": "🔇",
+    ":eyes:": "👀",
 }
 
 

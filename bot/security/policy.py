@@ -14,7 +14,8 @@ The policy is JSON (from ``OPSBOT_POLICY`` or an SSM parameter named by ``OPSBOT
          "log_groups": ["API-Gateway-Execution-Logs_", "/aws/lambda/shop-"]},
         {"channels": ["C0PLATFORM"], "opsbot_logs": true},
         {"apis": []}                           # no channels: every other channel (here: nothing)
-      ]
+      ],
+      "shared_channels": ["C0PARTNER"]         # optional: Slack Connect channels that may see log lines
     }
 
 A rule applies to a caller when the caller is one of its ``users`` or a member of one of its
@@ -35,6 +36,11 @@ outside them are never read, and the answer says which were skipped). opsbot's o
 (``/aws/lambda/<stack>-*``: its audit lines, who did what) are never read unless the scope says
 ``"opsbot_logs": true``. Without ``read_scopes``, every channel may read every API and stage (as before
 scopes existed), opsbot's own function logs excepted.
+
+Log lines are internal: opsbot never posts them in a channel shared with another organisation (Slack
+Connect: ``is_ext_shared``, also while the invitation is pending), nor sends them to a person of another
+organisation, unless that channel is listed in ``shared_channels``. Private answers to members of this
+workspace stay possible everywhere (the request-id shortcut, ``@opsbot``).
 """
 
 from __future__ import annotations
@@ -49,7 +55,15 @@ from typing import Any
 from bot.errors import ConfigError
 
 _RULE_KEYS = {"allow", "deny", "users", "usergroups", "channels", "accounts", "description"}
-_TOP_KEYS = {"default_read", "rules", "description", "version", "read_scopes", "channel_accounts"}
+_TOP_KEYS = {
+    "default_read",
+    "rules",
+    "description",
+    "version",
+    "read_scopes",
+    "shared_channels",
+    "channel_accounts",
+}
 _SCOPE_KEYS = {"channels", "apis", "stages", "log_groups", "opsbot_logs", "description"}
 _EXAMPLE_ID = {"users": "U0123ABCD", "usergroups": "S0123ABCD", "channels": "C0123ABCD"}
 _ID = {
@@ -215,6 +229,13 @@ class Policy:
     description: str = ""
     # None: no read_scopes (every channel reads everything, opsbot's own logs excepted).
     read_scopes: tuple[ReadScope, ...] | None = None
+    # Channels shared with another organisation (Slack Connect) where log lines may be posted all the same.
+    shared_channels: frozenset[str] = frozenset()
+
+    def allows_shared(self, channel: str) -> bool:
+        """Whether log lines may be posted in ``channel`` although it is shared with another organisation."""
+        return channel in self.shared_channels
+
     # channel id -> the account its commands go to unless --account says otherwise (docs/accounts.md).
     channel_accounts: tuple[tuple[str, str], ...] = ()
 
@@ -324,6 +345,8 @@ class Policy:
         data: dict[str, Any] = {"default_read": self.default_read, "rules": rules}
         if self.read_scopes is not None:
             data["read_scopes"] = [scope.to_json() for scope in self.read_scopes]
+        if self.shared_channels:
+            data["shared_channels"] = sorted(self.shared_channels)
         if self.channel_accounts:
             data["channel_accounts"] = dict(self.channel_accounts)
         return data
@@ -417,9 +440,22 @@ def parse_policy(
         )
     description = data.get("description", "")
     scopes = _read_scopes(data["read_scopes"]) if "read_scopes" in data else None
+    shared = _strings(data["shared_channels"], "shared_channels") if "shared_channels" in data else ()
+    for value in shared:
+        if not _ID["channels"].match(value):
+            raise PolicyError(
+                f"Policy shared_channels has {value!r}, which is not a Slack channel id "
+                f"(ids look like {_EXAMPLE_ID['channels']})."
+            )
     bound = _channel_accounts(data.get("channel_accounts", {}), accounts_known)
     return Policy(
-        tuple(rules), default_read, source, description if isinstance(description, str) else "", scopes, bound
+        tuple(rules),
+        default_read,
+        source,
+        description if isinstance(description, str) else "",
+        scopes,
+        frozenset(shared),
+        bound,
     )
 
 

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from bot.aws.clients import client
-from bot.local.apilogs_traffic import write_events
+from bot.local.apilogs_traffic import SimRequest, write_events
 from bot.local.seeds import apilogs as seed_module
 from bot.local.slack_api import Message
 from tests.apilogs.test_listener import start_command, tail_message, thread_of
@@ -80,6 +80,13 @@ def test_a_failing_request_is_one_entry_edited_as_its_late_lambda_lines_arrive_a
     assert "POST /orders → 502" in answer and "KeyError" in answer and "apilogs:full" in answer
 
 
+def _failing(request: SimRequest) -> bool:
+    """What --errors shows: a 4xx or 5xx, or an error line (a function's ERROR behind a 200)."""
+    return request.status >= 400 or any(
+        "ERROR" in e.message or "Task timed out" in e.message for e in request.events
+    )
+
+
 def test_errors_shows_only_failing_requests_and_raw_every_line(
     harness: SlackHarness, demo: seed_module.DemoApi
 ) -> None:
@@ -89,8 +96,9 @@ def test_errors_shows_only_failing_requests_and_raw_every_line(
     thread = thread_of(harness.slack, parent)
     flat = dumps([m.blocks for m in thread[:-1]])
     assert demo.failed.api_request_id in flat
-    ok = [r for r in demo.requests if r.status < 400]
+    ok = [r for r in demo.requests if not _failing(r)]
     assert ok and not any(r.api_request_id in flat for r in ok)
+    assert all(r.api_request_id in flat for r in demo.requests if _failing(r))
     assert "failing requests shown" in dumps(thread[-1].blocks)
     # Without --errors, every request is an entry, the successful ones folded (no lines shown).
     harness.command("/apilogs", "tail --since 2h --for 3s --mode poll")
@@ -113,14 +121,21 @@ def test_the_cli_tail_prints_entries_and_json_requests(
     assert out.count(f"START RequestId: {demo.failed.lambda_ids['orders-api']}") == 1
     assert main([*args, "--errors", "--json"]) == 0
     document = json.loads(capsys.readouterr().out)
-    assert [r["requestId"] for r in document["requests"]] == [demo.failed.api_request_id]
-    [failed] = document["requests"]
+    failing = {r.api_request_id for r in demo.requests if _failing(r)}
+    assert {r["requestId"] for r in document["requests"]} == failing
+    [failed] = [r for r in document["requests"] if r["requestId"] == demo.failed.api_request_id]
     assert failed["status"] == 502 and failed["function"] == "orders-api" and failed["failed"]
     assert len(failed["events"]) == len(demo.failed.events)
     assert main([*args, "--raw"]) == 0
     raw = capsys.readouterr().out
     assert raw.startswith("TIME") and "→ 502" not in raw
     assert main([*args, "--raw", "--errors"]) == 2
+    capsys.readouterr()
+    assert main([*args, "--path", "/orders", "--json"]) == 0
+    kept = json.loads(capsys.readouterr().out)["requests"]
+    assert kept and {r["path"] for r in kept} == {"/orders"}
+    assert {r["requestId"] for r in kept} == {r.api_request_id for r in demo.requests if r.path == "/orders"}
+    assert main([*args, "--path", "/orders", "--raw"]) == 2
 
 
 def test_the_cli_prints_late_lines_under_a_reference_to_their_request(
@@ -148,3 +163,21 @@ def test_the_cli_prints_late_lines_under_a_reference_to_their_request(
     # Each line once: the START of its invocation printed once, under the late heading.
     lambda_id = request.lambda_ids["users-api"]
     assert out.count(f"START RequestId: {lambda_id}") == 1
+
+
+def test_path_keeps_the_requests_to_that_path_with_their_lambda_lines(
+    harness: SlackHarness, demo: seed_module.DemoApi
+) -> None:
+    """--path (and Tail this path) filters requests, not lines: the requests to the path come with every
+    line of theirs, the functions' included, and requests to other paths are left out."""
+    assert demo.failed is not None and demo.failed.path == "/orders"
+    harness.command("/apilogs", "tail --since 2h --for 2s --mode poll --path /orders")
+    parent = tail_message(harness.slack)
+    assert "requests to" in parent.text or "requests to" in dumps(parent.blocks)
+    flat = dumps([m.blocks for m in thread_of(harness.slack, parent)])
+    # The failing POST /orders is there with its Lambda lines (the stack trace), not only API Gateway's.
+    assert demo.failed.api_request_id in flat and "Traceback" in flat
+    others = [r for r in demo.requests if r.path != "/orders"]
+    assert others and not any(r.api_request_id in flat for r in others)
+    assert "--raw" in harness.command("/apilogs", "tail --raw --path /orders").text
+    assert "resource path" in harness.command("/apilogs", "tail --path orders").text

@@ -460,6 +460,7 @@ def test_a_snapshot_larger_than_an_item_is_kept_in_chunks(
     )
 
 
+@pytest.mark.slow  # zone transfers from a real nsd
 def test_incremental_sync_from_nsd(tmp_path: Path, zone_env: ZoneEnv, gate: StrictGate) -> None:
     """Real transfers: nsd serves 2,000 record sets, then the next serial with 1% changed."""
     records = [*BASE_RECORDS, *big_zone(2000)]

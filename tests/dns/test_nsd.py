@@ -20,6 +20,8 @@ from bot.local.dns_master import zone_text
 from tests.dns.conftest import BASE_RECORDS, DOMAIN, ZoneEnv
 from tests.dns.support import FakeRoute53, run_nsd
 
+pytestmark = pytest.mark.slow  # zone transfers from a real nsd
+
 
 def big_zone(count: int) -> list[str]:
     """``count`` records of mixed types, as a real zone has them."""

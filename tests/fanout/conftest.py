@@ -68,3 +68,70 @@ def create_stream(name: str = "inputStream") -> str:
 def raw_items(table: str = "fanoutTargets") -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = client("dynamodb").scan(TableName=table)["Items"]
     return items
+
+
+# -- health, pause and resume: hooked sources with synthetic metrics ----------------------------------
+
+CLICKS_ARN = f"arn:aws:kinesis:us-east-1:{ACCOUNT}:stream/clicks"
+
+
+def hook(source_arn: str, function: str = "fanout", *, enabled: bool = True) -> str:
+    """`./fanout hook`: an event source mapping from the source to the function; returns its UUID."""
+    uuid: str = client("lambda").create_event_source_mapping(
+        EventSourceArn=source_arn,
+        FunctionName=function,
+        BatchSize=100,
+        StartingPosition="LATEST",
+        Enabled=enabled,
+    )["UUID"]
+    return uuid
+
+
+def put_series(
+    namespace: str, name: str, dimensions: dict[str, str], values: list[float], *, now: Any = None
+) -> None:
+    """One data point a minute, the last one a minute ago (PutMetricData, as the services publish them)."""
+    import datetime as dt
+
+    from bot.aws.metrics import put_metric_points
+
+    end = now or dt.datetime.now(dt.UTC)
+    points = [(end - dt.timedelta(minutes=len(values) - i), v) for i, v in enumerate(values)]
+    put_metric_points(namespace, name, dimensions, points)
+
+
+def two_sources(fanout: Fanout) -> dict[str, str]:
+    """inputStream (healthy) and clicks (falling behind), both hooked to fanout, with metrics."""
+    create_stream("inputStream")
+    create_stream("clicks")
+    create_function()
+    fanout.register(target_id="replica", target_type="kinesis", destination="out", active=True)
+    fanout.register(
+        source_arn=CLICKS_ARN, target_id="warehouse", target_type="firehose", destination="wh", active=True
+    )
+    fanout.register(
+        source_arn=CLICKS_ARN,
+        target_id="search",
+        target_type="sqs",
+        destination=f"https://sqs.us-east-1.amazonaws.com/{ACCOUNT}/search",
+        active=True,
+    )
+    uuids = {"inputStream": hook(KINESIS_ARN), "clicks": hook(CLICKS_ARN)}
+    put_series(
+        "AWS/Kinesis", "GetRecords.IteratorAgeMilliseconds", {"StreamName": "inputStream"}, [200.0] * 30
+    )
+    put_series(
+        "AWS/Kinesis",
+        "GetRecords.IteratorAgeMilliseconds",
+        {"StreamName": "clicks"},
+        [60_000.0 * (1 + i) for i in range(30)],  # one more minute behind every minute
+    )
+    put_series("AWS/Kinesis", "ReadProvisionedThroughputExceeded", {"StreamName": "clicks"}, [3.0] * 30)
+    put_series(
+        "AWS/Lambda", "IteratorAge", {"FunctionName": "fanout"}, [60_000.0 * (1 + i) for i in range(30)]
+    )
+    put_series("AWS/Lambda", "Invocations", {"FunctionName": "fanout"}, [100.0] * 30)
+    put_series("AWS/Lambda", "Errors", {"FunctionName": "fanout"}, [0.0] * 29 + [1.0])
+    put_series("AWS/Lambda", "Throttles", {"FunctionName": "fanout"}, [2.0] * 30)
+    put_series("AWS/Lambda", "Duration", {"FunctionName": "fanout"}, [800.0] * 30)
+    return uuids

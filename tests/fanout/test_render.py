@@ -245,15 +245,22 @@ def test_seed_builds_the_demo(fanout: Fanout) -> None:
     banner = seed(ctx)
     assert any("/fanout check" in line for line in banner)
 
+    assert any("/fanout health" in line for line in banner)
+
     listing = list_mappings(fanout.settings)
-    kinds = {g.source.kind: g for g in listing.groups}
-    assert set(kinds) == {"kinesis", "dynamodb"}
-    assert kinds["kinesis"].hook is not None and kinds["dynamodb"].hook is None
+    hooked = {g.source.name: g.hook is not None for g in listing.groups}
+    assert hooked == {"orders": True, "clicks": True, "customers": False}
     targets = [t for g in listing.groups for t in g.targets]
     assert len({t.type for t in targets}) >= 5
     assert any(not t.active for t in targets)
-    assert any("role" in t.attributes for t in targets)
-    report = check(fanout.settings)
+    assert any("role" in t.attributes and "externalId" in t.attributes for t in targets)
+    report = check(fanout.settings, deep=True)
     assert report.errors >= 1
-    assert {f.rule for f in report.findings} >= {"destination", "role-without-external-id"}
+    assert "destination" in {f.rule for f in report.findings}
+    assert report.deep is not None and [(r.target_id, r.ok) for r in report.deep] == [("partner", True)]
+
+    from bot.core.fanout.health import health
+
+    verdicts = {s.source.name: s.verdict.state for s in health(fanout.settings).sources}
+    assert verdicts == {"orders": "healthy", "clicks": "falling behind"}
     assert problems(render.listing_blocks(listing)) == [] and problems(render.check_blocks(report)) == []

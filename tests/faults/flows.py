@@ -170,6 +170,38 @@ def _fanout_button(activate: bool) -> Callable[[SlackHarness], Act]:
     return setup
 
 
+def _hooked(enabled: bool) -> None:
+    from tests.fanout.conftest import create_function, create_stream, hook
+
+    create_stream("inputStream")
+    create_function()
+    hook(KINESIS_ARN, enabled=enabled)
+
+
+def _hook_state(_: SlackHarness) -> Any:
+    mappings = clients.client("lambda").list_event_source_mappings(FunctionName="fanout")[
+        "EventSourceMappings"
+    ]
+    return sorted((m["EventSourceArn"], m["State"]) for m in mappings)
+
+
+def _fanout_pause_button(harness: SlackHarness) -> Act:
+    """`/fanout pause` shows the backlog and a Pause button; the click pauses."""
+    from bot.render.fanout import ACTION_PAUSE
+
+    _fanout_table(harness, active=True)
+    _hooked(enabled=True)
+    harness.command("/fanout", "pause inputStream")
+    preview = copy.deepcopy(harness.last(ALICE))
+    return lambda h: h.click(preview, ACTION_PAUSE)
+
+
+def _fanout_resume_command(harness: SlackHarness) -> Act:
+    _fanout_table(harness, active=True)
+    _hooked(enabled=False)
+    return lambda h: h.command("/fanout", "resume inputStream")
+
+
 # -- dns -------------------------------------------------------------------------------------------
 
 DOMAIN = "example.com"
@@ -207,6 +239,36 @@ def _dns_state(harness: SlackHarness) -> Any:
     )
 
 
+# -- alarms ----------------------------------------------------------------------------------------
+
+ALARM_KEY = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:shop-api-5xx"
+
+
+def _alarm_button(action_id: str) -> Callable[[SlackHarness], Act]:
+    """The alarm's post (the intake, with a canned correlation: the flow is about the button, and a real
+    one would only add log reads to every case), then a click on Acknowledge or Mute 1h."""
+
+    def setup(harness: SlackHarness) -> Act:
+        from bot.intake.alarms import AlarmsApp
+        from tests.alarms.conftest import FakeFind, sample
+
+        AlarmsApp(harness.settings, find_errors=FakeFind(), graph=None).handle(
+            sample("sns_alarm_apigateway.json")
+        )
+        post = copy.deepcopy(harness.slack.visible(ALERTS)[-1])
+        return lambda h: h.click(post, action_id)
+
+    return setup
+
+
+def _alarm_state(harness: SlackHarness) -> Any:
+    from bot.aws import alarms as aws_alarms
+
+    item = aws_alarms.episode_get(harness.settings.state_table, ALARM_KEY) or {}
+    # Who acknowledged, and whether it is muted (the time it ends moves with the clock).
+    return {"ackedBy": item.get("ackedBy"), "muted": bool(item.get("mutedUntil")), "state": item.get("state")}
+
+
 MAIL_ENV = {"OPSBOT_ALERT_CHANNEL": ALERTS}
 
 FLOWS = [
@@ -222,5 +284,9 @@ FLOWS = [
     Flow("fanout deactivate (command)", {}, _fanout_command(False), _fanout_state),
     Flow("fanout activate (button)", {}, _fanout_button(True), _fanout_state, button=True),
     Flow("fanout deactivate (button)", {}, _fanout_button(False), _fanout_state, button=True),
+    Flow("fanout pause (button)", {}, _fanout_pause_button, _hook_state, button=True),
+    Flow("fanout resume (command)", {}, _fanout_resume_command, _hook_state),
     Flow("dns apply (button)", {}, _dns_apply, _dns_state, button=True, prepare=_dns_world),
+    Flow("alarm acknowledge (button)", MAIL_ENV, _alarm_button("alarms:ack"), _alarm_state, button=True),
+    Flow("alarm mute 1h (button)", MAIL_ENV, _alarm_button("alarms:mute"), _alarm_state, button=True),
 ]

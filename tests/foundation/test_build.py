@@ -24,6 +24,8 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+pytestmark = pytest.mark.slow  # builds the Lambda artifacts with pip and the runtime's Python
+
 ROOT = Path(__file__).resolve().parents[2]
 LAYER = "DependenciesLayer"
 

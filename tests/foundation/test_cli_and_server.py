@@ -121,6 +121,7 @@ def _cli_env(**extra: str) -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow  # `opsbot serve --embedded-aws` in a subprocess
 def test_serve_with_embedded_aws_answers_signed_requests() -> None:
     """`opsbot serve --embedded-aws`: demo data in an embedded AWS, the real app on a local port."""
     import subprocess
@@ -170,6 +171,7 @@ def test_serve_with_embedded_aws_answers_signed_requests() -> None:
         process.wait(timeout=10)
 
 
+@pytest.mark.slow  # `opsbot console` in a subprocess
 def test_console_runs_commands_and_answers_without_aws() -> None:
     """`opsbot console --run`: the bot answers even when AWS cannot be reached (the audit is then logged)."""
     import subprocess

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # `opsbot demo` in subprocesses, each seeding the embedded AWS
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -87,6 +87,7 @@ def thread_of(slack: Any, parent: Message) -> str:
     )
 
 
+@pytest.mark.slow  # the whole demo, seeded in process
 @pytest.mark.serial  # asserts on the wall clock: run apart from the parallel run
 def test_a_tail_runs_in_the_background_shows_live_traffic_and_stops_on_its_button(
     stack: LocalStack, console: Console
@@ -130,6 +131,7 @@ def test_a_tail_runs_in_the_background_shows_live_traffic_and_stops_on_its_butto
     assert "has since been replaced" in transcript(console).rsplit("clicked", 1)[1]
 
 
+@pytest.mark.slow  # the whole demo, seeded in process
 def test_a_confirmation_dialog_cancel_sends_nothing_confirm_applies_and_old_buttons_retire(
     stack: LocalStack, console: Console
 ) -> None:
@@ -169,6 +171,26 @@ def test_a_confirmation_dialog_cancel_sends_nothing_confirm_applies_and_old_butt
     assert "No dialog is open" in transcript(console)
 
 
+@pytest.mark.slow  # the whole demo, seeded in process
+def test_alarm_fire_posts_the_api_alarm_with_the_demos_failures_grouped(
+    stack: LocalStack, console: Console
+) -> None:
+    before, shown = len(console.buttons), len(transcript(console))
+    console.handle("alarm fire shop-api-5xx")
+    said = transcript(console)[shown:]
+    assert "1 posted" in said and "1 correlated" in said
+    [post] = [m for m in stack.slack.visible("C0ALERTS") if m.text.endswith("ALARM: shop-api-5xx")]
+    blocks = json.dumps(post.blocks)
+    # The seeded hour's failures of every 5xx kind (the live traffic may add more of them).
+    for route in ("POST /orders 502", "GET /users 504", "POST /payments 500"):
+        assert f"`{route}`" in blocks, route
+    assert "KeyError" in blocks and "Integration timeout" in blocks and "configuration error" in blocks
+    # Each group has its Look up, numbered in the console like any button.
+    assert len([b for b, _, _ in console.buttons[before:] if b.text == "Look up"]) >= 3
+    assert stack.facts["apilogs.request_id"] in blocks  # the banner's failed POST /orders
+
+
+@pytest.mark.slow  # the whole demo, seeded in process
 @pytest.mark.serial  # asserts on the wall clock: run apart from the parallel run
 def test_wait_and_sleep_take_seconds(console: Console) -> None:
     started = time.monotonic()
@@ -261,3 +283,26 @@ def test_print_env_without_a_running_demo_says_so(capsys: pytest.CaptureFixture[
     assert main(["demo", "--print-env", "--aws-port", str(port)]) == 3
     err = capsys.readouterr().err
     assert f"No opsbot demo is running on 127.0.0.1:{port}" in err and "Start `opsbot demo`" in err
+
+
+@pytest.mark.slow  # the whole demo, seeded in process
+def test_shortcut_and_mention_from_the_console(stack: LocalStack, console: Console) -> None:
+    """The README's shortcut and mention can be tried in the demo: a message posted as the person, then the
+    shortcut on it or the app_mention event, signed as Slack sends them, through the real app."""
+    failed = stack.facts["apilogs.request_id"]
+    shown = len(transcript(console))
+    console.handle(f"shortcut checkout broke for a customer, request id {failed}")
+    said = transcript(console)[shown:]
+    assert 'used "Look up request ids"' in said and failed in said
+    assert "502" in said and "Share in thread" in said and "Something went wrong" not in said
+    shown = len(transcript(console))
+    console.handle(f"mention is {failed} the checkout outage?")
+    said = transcript(console)[shown:]
+    assert f"<@{stack.slack.bot_user_id}> is {failed}" in said
+    # The public summary in the thread of the mention, the timeline privately.
+    mention = [m for m in stack.slack.visible() if m.user != stack.slack.bot_user_id and failed in m.text][-1]
+    replies = [m for m in stack.slack.visible(mention.channel) if m.thread_ts == mention.ts]
+    assert replies and any("502" in m.text + json.dumps(m.blocks) for m in replies)
+    shown = len(transcript(console))
+    console.handle("shortcut")
+    assert "Usage: shortcut TEXT" in transcript(console)[shown:]

@@ -35,6 +35,7 @@ def template() -> dict[str, Any]:
     return cfn_yaml.load(str(ROOT / "template.yaml"))  # type: ignore[no-any-return]
 
 
+@pytest.mark.slow  # cfn-lint loads every resource schema
 def test_template_passes_cfn_lint() -> None:
     result = subprocess.run(
         [str(Path(sys.executable).parent / "cfn-lint"), "--format", "parseable", str(ROOT / "template.yaml")],
@@ -102,7 +103,7 @@ def test_the_slack_secret_is_readable_by_the_functions_that_use_it_only() -> Non
             for inner in statement.get("Statement", []) if isinstance(statement, dict) else []:
                 if "${SlackSecretName}" in json.dumps(inner.get("Resource")):
                     readers[name] = inner
-    assert set(readers) == {"SlackFunction", "SesFeedbackFunction"}
+    assert set(readers) == {"SlackFunction", "SesFeedbackFunction", "AlarmsFunction"}
     for statement in readers.values():
         assert statement["Action"] == "secretsmanager:GetSecretValue"
         assert statement["Resource"]["Fn::Sub"].endswith(":secret:${SlackSecretName}-??????")
@@ -164,7 +165,8 @@ def test_manifest_commands_match_listeners(harness: Any) -> None:
 def test_manifest_with_url() -> None:
     filled = manifest_with_url(manifest(), "https://abc.execute-api.us-east-1.amazonaws.com/slack/events")
     urls = {c["url"] for c in filled["features"]["slash_commands"]} | {
-        filled["settings"]["interactivity"]["request_url"]
+        filled["settings"]["interactivity"]["request_url"],
+        filled["settings"]["event_subscriptions"]["request_url"],
     }
     assert urls == {"https://abc.execute-api.us-east-1.amazonaws.com/slack/events"}
     jsonschema.validate(filled, schema())

@@ -31,6 +31,8 @@ from bot.local.demo import DEMO_CHANNELS, DEMO_PEOPLE, LocalStack, start_local_s
 from bot.local.seeds.dns import DEMO_MIRROR_FUNCTION, _demo_mirror
 from tests.foundation.test_deploy_artifacts import template
 
+pytestmark = pytest.mark.slow  # the whole demo, seeded in process, every command of its banner
+
 # Granted, but not called here: each needs something only real AWS or a deployment provides.
 ONLY_IN_AWS = {
     "lambda:InvokeFunction": (
@@ -65,10 +67,8 @@ NOT_EXERCISED = {
         "sts:AssumeRole": "registrations from a member account's stack (the demo's are opsbot's own)",
     },
     "SlackFunction": {
-        "dynamodb:DeleteItem": (
-            "releasing a button's idempotency lock after its work failed, and the flag of a stopped "
-            "/apilogs tail (since /dns work moved to the mirror function, its apply lock is released there)"
-        ),
+        "logs:DescribeMetricFilters": "the Errors since button on a custom-metric alarm post (tests/alarms)",
+        "cloudwatch:GetMetricStatistics": "the Errors since button on a stream-driven function's alarm post",
     },
 }
 
@@ -169,6 +169,9 @@ class CallRecorder:
         recorder = self
 
         def recording(client: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
+            if getattr(client, "opsbot_foreign_credentials", False):
+                # A fan-out target's own role (check --deep): that account's grant, not this function's.
+                return original(client, operation_name, api_params)
             with recorder._lock:
                 key = (client.meta.service_model.service_name, operation_name)
                 function = getattr(recorder._where, "function", None)
@@ -453,3 +456,42 @@ def test_member_account_template_passes_cfn_lint() -> None:
         check=False,
     )
     assert result.returncode & 3 == 0, result.stdout + result.stderr
+
+
+def test_the_alarm_functions_policy_grants_what_the_intake_calls(demo_stack: LocalStack) -> None:
+    """The demo's alarms fired through the intake, plus a stream-driven function's (the fan-out function)
+    and a custom metric's: every correlation kind, the graph, the storm counters and the episode items."""
+    from bot.intake.alarms import AlarmsApp
+    from bot.local.seeds.alarms import API_ALARM, LAMBDA_ALARM, notification, sqs_event
+
+    stream = notification(LAMBDA_ALARM)
+    stream["AlarmName"], stream["AlarmArn"] = (
+        "fanout-iterator-age",
+        stream["AlarmArn"].replace(LAMBDA_ALARM, "fanout-iterator-age"),
+    )
+    stream["Trigger"] = {
+        **stream["Trigger"],
+        "MetricName": "IteratorAge",
+        "Dimensions": [{"name": "FunctionName", "value": "fanout"}],
+    }
+    custom = notification(LAMBDA_ALARM)
+    custom["AlarmName"], custom["AlarmArn"] = (
+        "checkout-declines",
+        custom["AlarmArn"].replace(LAMBDA_ALARM, "checkout-declines"),
+    )
+    custom["Trigger"] = {
+        **custom["Trigger"],
+        "Namespace": "Checkout",
+        "MetricName": "Declines",
+        "Dimensions": [],
+    }
+    app = AlarmsApp(demo_stack.settings)  # with the graph: GetMetricWidgetImage is called (moto refuses it)
+    # Built before recording: the demo's side (DescribeAlarms, the topic) is CloudWatch's, not the function's.
+    events = [sqs_event(m) for m in (notification(API_ALARM), notification(LAMBDA_ALARM), stream, custom)]
+    with CallRecorder() as recorder:
+        for event in events:
+            assert app(event, None) == {"batchItemFailures": []}
+        app({"opsbot_alarms": "flush"}, None)
+    assert ("cloudwatch", "GetMetricWidgetImage") in recorder.calls
+    assert recorder.tables == {demo_stack.settings.state_table}
+    assert_policy_covers(demo_stack, "AlarmsFunction", recorder)

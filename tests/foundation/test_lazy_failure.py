@@ -157,6 +157,27 @@ def test_a_dropped_button_click_is_audited_and_the_clicker_told(slack: LocalSlac
     assert result["told"]
 
 
+def test_a_dropped_shortcut_is_audited_and_its_user_told(slack: LocalSlack) -> None:
+    from bot.local.requests import message_action_body
+
+    record = load_event("lambda_destination_event_age_exceeded")
+    body = message_action_body(
+        callback_id="apilogs_lookup_ids", message={"type": "message", "ts": "1700000000.000100", "text": "t"},
+        user_id=ALICE[0], user_name=ALICE[1], channel_id=OPS_CHANNEL[0], channel_name=OPS_CHANNEL[1],
+        team_id=slack.team_id, response_url=slack.new_response_url(OPS_CHANNEL[0], ALICE[0]),
+    )  # fmt: skip
+    record["requestPayload"]["body"] = base64.b64encode(body.encode()).decode()
+    handler()(record, None)
+    (item,) = audit_items()
+    assert (item["kind"], item["command"], item["outcome"]) == (
+        "shortcut",
+        "shortcut apilogs_lookup_ids",
+        "not_run",
+    )
+    (note,) = slack.messages
+    assert note.ephemeral_to == ALICE[0] and note.text.startswith(":x: Your shortcut was not run")
+
+
 def _with_body(record: dict[str, Any], body: str) -> dict[str, Any]:
     record["requestPayload"]["body"] = base64.b64encode(body.encode()).decode()
     return record

@@ -329,7 +329,11 @@ def test_every_function_and_queue_has_its_alarms_published_to_the_topic_and_the_
         for f in functions.values()
         if "DeadLetterQueue" in f["Properties"]
     }
-    assert dead_letter == {"SesFeedbackDeadLetterQueue", "DeviceRegistrationDeadLetterQueue"}
+    assert dead_letter == {
+        "SesFeedbackDeadLetterQueue",
+        "DeviceRegistrationDeadLetterQueue",
+        "AlarmDeadLetterQueue",
+    }
     for name in queues:
         metric = (
             "ApproximateNumberOfMessagesVisible" if name in dead_letter else "ApproximateAgeOfOldestMessage"

@@ -31,6 +31,7 @@ def test_the_manifest_is_package_data(capsys: Any) -> None:
     assert json.loads(capsys.readouterr().out)["oauth_config"] == shipped["oauth_config"]
 
 
+@pytest.mark.slow  # builds the wheel
 def test_the_wheel_holds_the_manifest(tmp_path: Any) -> None:
     """Built as pip builds it, by the backend pyproject.toml's [build-system] names: the manifest is inside
     the wheel, beside the code that reads it. The dev extra installs that backend, so the build runs without

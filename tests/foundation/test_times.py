@@ -42,3 +42,26 @@ def test_what_is_not_a_time_is_shown_as_it_is() -> None:
 def test_the_terminal_shows_a_date_token_as_its_fallback_text() -> None:
     assert mrkdwn_to_text(f"Synced {TOKEN}.") == "Synced 2024-05-01 08:00:03 UTC."
     assert mrkdwn_to_text("at <!date^1714550403^{date_short_pretty}>") == "at 2024-05-01 08:00:03 UTC"
+
+
+def test_every_emoji_the_app_sends_has_a_terminal_symbol() -> None:
+    """The demo console and the CLI render mrkdwn as text: an emoji code the table lacks would show as
+    `:large_orange_circle:` next to a verdict (as it did for /fanout health's falling-behind source)."""
+    import re
+    from pathlib import Path
+
+    from bot.render import text
+
+    root = Path(text.__file__).resolve().parents[1]
+    # A code in a string (not a piece of an ARN or an action id such as `fanout:check:next`).
+    code = re.compile(r"(?<![\w:})]):[a-z_]+:(?![\w:{])")
+    used = {
+        match
+        for folder in ("render", "listeners")
+        for path in (root / folder).rglob("*.py")
+        for match in code.findall(path.read_text())
+    }
+    assert ":large_orange_circle:" in used and ":warning:" in used
+    missing = sorted(used - set(text._EMOJI))
+    assert missing == []
+    assert ":" not in mrkdwn_to_text(":double_vertical_bar: Paused · :large_orange_circle: falling behind")

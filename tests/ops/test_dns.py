@@ -101,6 +101,7 @@ def test_a_master_that_refuses_or_does_not_answer(zone_env: ZoneEnv) -> None:
     assert found["master answers"].status == "fail" and "did not answer" in found["master answers"].detail
 
 
+@pytest.mark.slow  # zone transfers from a real nsd
 def test_nsd_with_tsig_right_and_wrong_key_and_no_key(tmp_path: Path, zone_env: ZoneEnv) -> None:
     key = TsigKey("opsbot-xfer.", "hmac-sha256", base64.b64encode(os.urandom(32)).decode())
     good, wrong = tmp_path / "good.key", tmp_path / "wrong.key"

@@ -13,7 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.config import Settings
-from bot.local.requests import block_actions_body, signed_headers, slash_command_body, view_submission_body
+from bot.local.requests import (
+    block_actions_body,
+    event_body,
+    message_action_body,
+    signed_headers,
+    slash_command_body,
+    view_submission_body,
+)
 from bot.local.server import TrackingLazyRunner
 from bot.local.slack_api import LocalSlack, Message
 
@@ -130,6 +137,33 @@ class SlackHarness:
             view=view, values=values, user_id=user[0], user_name=user[1], team_id=self.slack.team_id
         )
         return self.dispatch(body)
+
+    def shortcut(
+        self,
+        callback_id: str,
+        message: Mapping[str, Any],
+        *,
+        user: tuple[str, str] = ALICE,
+        channel: tuple[str, str] = OPS_CHANNEL,
+        user_team_id: str = "",
+    ) -> Ack:
+        """Use the message shortcut ``callback_id`` on ``message`` (a dict with ``ts``, ``text``, ...)."""
+        body = message_action_body(
+            callback_id=callback_id, message=message, user_id=user[0], user_name=user[1],
+            channel_id=channel[0], channel_name=channel[1], team_id=self.slack.team_id,
+            response_url=self.slack.new_response_url(channel[0], user[0]), user_team_id=user_team_id,
+        )  # fmt: skip
+        return self.dispatch(body)
+
+    def event(self, event: Mapping[str, Any], *, event_id: str = "", retry: int = 0) -> Ack:
+        """Deliver an Events API event (JSON), as Slack's ``retry``-th delivery when > 0."""
+        body = event_body(
+            event, team_id=self.slack.team_id, event_id=event_id, bot_user_id=self.slack.bot_user_id
+        )
+        headers = signed_headers(SIGNING_SECRET, body, form=False)
+        if retry:
+            headers |= {"x-slack-retry-num": str(retry), "x-slack-retry-reason": "http_timeout"}
+        return self.dispatch(body, headers=headers)
 
     # -- what the user saw -----------------------------------------------------------------------
     def seen_by(self, user: tuple[str, str] = ALICE, channel: str | None = None) -> list[Message]:

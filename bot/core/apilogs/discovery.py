@@ -10,6 +10,7 @@ every poll of a tail reuse one discovery.
 
 from __future__ import annotations
 
+import contextvars
 import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -257,8 +258,14 @@ def discover(stage: ApiStage) -> Discovery:
     if authorizer_note:
         notes.append(authorizer_note)
     names = list(dict.fromkeys(u.name for u in uses))
+    # Each read in a copy of the caller's context: a ``region_override`` (an alarm of another region) holds
+    # in the workers too.
+    contexts = [contextvars.copy_context() for _ in names]
     with ThreadPoolExecutor(max_workers=8) as pool:
-        logging = dict(zip(names, pool.map(gw.function_logging, names), strict=True))
+        found = pool.map(
+            lambda pair: pair[0].run(gw.function_logging, pair[1]), zip(contexts, names, strict=True)
+        )
+        logging = dict(zip(names, found, strict=True))
     return build_discovery(stage, uses, logging, notes)
 
 

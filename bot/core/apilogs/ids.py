@@ -117,3 +117,81 @@ def parse_request_id(text: str, *, now: datetime | None = None) -> RequestId:
 
 def _shown(text: str) -> str:
     return echo(text, 60)
+
+
+# -- ids in free text --------------------------------------------------------------------------------
+# A message someone shares with opsbot (a customer's pasted error, an alert from another tool, a stack
+# trace) holds ids among other words. Each candidate must stand alone (no letter or digit glued to it)
+# and is then classified by ``parse_request_id``, so only ids the lookup accepts come out.
+
+# The most ids one message is looked up for: each is a lookup of its own (CloudWatch calls, a message).
+MAX_IDS_IN_TEXT = 5
+# More text than a Slack message holds (40,000 characters) is not read further.
+MAX_TEXT_SCANNED = 100_000
+
+_IN_TEXT = re.compile(
+    r"(?<![0-9A-Za-z])(?P<uuid>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"
+    r"(?![0-9A-Za-z])"
+    r"|(?<![0-9A-Za-z-])(?P<xray>1-[0-9a-fA-F]{8}-[0-9a-fA-F]{24})(?![0-9A-Za-z])"
+    # Extended and HTTP API request ids are 11 bytes in base64: 15 characters and one "=".
+    r"|(?<![A-Za-z0-9_+/-])(?P<short>[A-Za-z0-9_+/-]{15}=)(?![A-Za-z0-9_+/=-])"
+)
+# The 15th character of 11 bytes in base64 carries 4 bits and two zero bits: one of these 16.
+_LAST_OF_11_BYTES = frozenset("AEIMQUYcgkosw048")
+# A label right before a short id says what it is, even when it happens to look like a word.
+_SHORT_ID_LABEL = re.compile(
+    r"(?:apigw-id|apigw-requestid|extended ?request ?id|request ?id)[\"'`]?\s*[:=]?\s*[\"'`]?$",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class IdsInText:
+    """The request ids a text holds: ``ids`` to look up (deduplicated, in the order they appear, at most
+    the limit), ``left_out`` the further distinct ids (values), not looked up."""
+
+    ids: tuple[RequestId, ...]
+    left_out: tuple[str, ...] = ()
+
+    @property
+    def total(self) -> int:
+        return len(self.ids) + len(self.left_out)
+
+
+def _short_id_plausible(value: str, before: str) -> bool:
+    """Whether a 16-character ``...=`` word is an extended / HTTP API id rather than ``someWordsHere=``:
+    the padding must be what base64 of 11 bytes gives, and random bytes give both cases (a real id lacks
+    one of them about once in a thousand), unless a label right before it says what it is."""
+    if value[14] not in _LAST_OF_11_BYTES:
+        return False
+    if _SHORT_ID_LABEL.search(before):
+        return True
+    body = value[:-1]
+    return any(c.isupper() for c in body) and any(c.islower() for c in body)
+
+
+def find_request_ids(text: str, *, limit: int = MAX_IDS_IN_TEXT, now: datetime | None = None) -> IdsInText:
+    """Every request id of every kind the lookup knows in ``text`` (REST UUID, extended, HTTP API, Lambda,
+    X-Ray): deduplicated, in order of appearance, the first ``limit`` classified. Pure; never raises."""
+    now = now or datetime.now(UTC)
+    found: list[RequestId] = []
+    more: list[str] = []
+    seen: set[str] = set()
+    scanned = text[:MAX_TEXT_SCANNED]
+    for match in _IN_TEXT.finditer(scanned):
+        value = match.group(0)
+        before = scanned[max(0, match.start() - 40) : match.start()]
+        if match.group("short") is not None and not _short_id_plausible(value, before):
+            continue
+        key = value if match.group("short") is not None else value.lower()
+        if key in seen:
+            continue
+        seen.add(key)
+        if len(found) >= limit:
+            more.append(key)
+            continue
+        try:
+            found.append(parse_request_id(value, now=now))
+        except (UsageError, ValueError):  # every candidate's shape is one the classifier accepts
+            seen.discard(key)
+    return IdsInText(tuple(found), tuple(more))

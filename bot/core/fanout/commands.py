@@ -709,6 +709,12 @@ class CheckReport:
     targets_checked: int
     sources_checked: int
     hook_errors: Mapping[str, str]
+    # --deep: each cross-account target's role assumed and destination described (None: not asked).
+    deep: tuple[Any, ...] | None = None
+
+    @property
+    def deep_failed(self) -> int:
+        return sum(1 for result in self.deep or () if not result.ok)
 
     @property
     def errors(self) -> int:
@@ -728,6 +734,8 @@ class CheckReport:
         }
         if self.hook_errors:
             document["hookErrors"] = dict(self.hook_errors)
+        if self.deep is not None:
+            document["deep"] = [result.to_json() for result in self.deep]
         return document
 
 
@@ -767,9 +775,20 @@ def beyond_first_page(source_group: SourceGroup, loaded_ids: set[str]) -> list[F
     ]
 
 
-def check(settings: Settings) -> CheckReport:
+def check(settings: Settings, *, deep: bool = False) -> CheckReport:
+    """The rules of ``check_target``/``check_group``; with ``deep``, also every cross-account target's role
+    and destination (``bot.core.fanout.deep``), whose failures are findings too."""
     snap = snapshot(settings)
     report = check_groups(snap.groups, snap.hook_errors)
+    if deep:
+        from dataclasses import replace
+
+        from bot.core.fanout.deep import deep_check
+
+        results = tuple(deep_check(settings, (t for g in snap.groups for t in g.targets)))
+        failed = [r.finding() for r in results if not r.ok]
+        findings = sorted((*report.findings, *failed), key=_finding_order)
+        report = replace(report, findings=tuple(findings), deep=results)
     extra: list[Finding] = []
     for source_group in snap.groups:
         if any(t.active for t in source_group.targets):
@@ -781,7 +800,9 @@ def check(settings: Settings) -> CheckReport:
     if not extra:
         return report
     findings = sorted((*extra, *report.findings), key=_finding_order)
-    return CheckReport(tuple(findings), report.targets_checked, report.sources_checked, report.hook_errors)
+    return CheckReport(
+        tuple(findings), report.targets_checked, report.sources_checked, report.hook_errors, report.deep
+    )
 
 
 # -- activate / deactivate -------------------------------------------------------------------------

@@ -5,7 +5,9 @@ alias of ``orders-api`` through the stage variable ``ordersAlias`` and is protec
 authorizer ``shop-authorizer``; ``POST /orders`` (the same alias named directly; Python text logs),
 ``GET /users`` (Node text), ``POST /payments`` (Lambda JSON log format) and ``GET /inventory``
 (Powertools JSON with ``correlation_id``). Execution logging is INFO and access logs are JSON. The last hour holds normal
-traffic and one failed ``POST /orders`` (502, Python stack trace) whose id the banner shows.
+traffic and one failed ``POST /orders`` (502, Python stack trace) whose id the banner shows, and, in its
+last quarter, failures of other kinds for ``/apilogs errors``: integration timeouts (504), a configuration
+error (500), a throttled request (429) and a function ERROR behind a 200.
 """
 
 from __future__ import annotations
@@ -19,7 +21,14 @@ from datetime import datetime, timedelta
 
 from bot.aws.clients import client
 from bot.core.common.timeparse import to_epoch_ms
-from bot.local.apilogs_traffic import FunctionSpec, LiveTraffic, SimRequest, Traffic, write_events
+from bot.local.apilogs_traffic import (
+    FailureKind,
+    FunctionSpec,
+    LiveTraffic,
+    SimRequest,
+    Traffic,
+    write_events,
+)
 from bot.local.seeds import SeedContext
 
 API_NAME = "shop-api"
@@ -199,11 +208,28 @@ def generate(api_id: str, account: str, now: datetime, *, count: int = 40, seed:
     step = (55 * 60 * 1000) // max(1, count)
     routes = list(ROUTES)
     failed_index = count - 3
+    # Failures of other kinds near the end (the last 15 minutes of the default 40 requests): what
+    # `/apilogs errors` groups.
+    others: dict[int, tuple[str, FailureKind]] = (
+        {
+            count - 8: ("GET /users", "timeout"),
+            count - 7: ("POST /payments", "config"),
+            count - 6: ("GET /inventory", "throttle"),
+            count - 5: ("POST /payments", "handled"),
+            count - 4: ("GET /users", "timeout"),
+            count - 2: ("POST /payments", "config"),
+        }
+        if count >= 20
+        else {}
+    )
     for index in range(count):
         at = begin + index * step + traffic.rng.randint(0, step // 2)
         route = "POST /orders" if index == failed_index else routes[index % len(routes)]
+        failure: FailureKind | None = None
+        if index in others:
+            route, failure = others[index]
         request = traffic.request(
-            at, route, fail=index == failed_index, use_authorizer=route == "GET /orders"
+            at, route, fail=index == failed_index, use_authorizer=route == "GET /orders", failure=failure
         )
         demo.requests.append(request)
         if index == failed_index:
@@ -248,4 +274,5 @@ def seed(ctx: SeedContext) -> list[str]:
         f"  /apilogs {orders.api_request_id}   (GET /orders through the live alias and the authorizer)",
         "  /apilogs tail --since 10m --for 30s   (the last ten minutes, then new lines as requests "
         "arrive, in a thread)",
+        "  /apilogs errors   (the failing requests of the last 15 minutes, grouped by what failed)",
     ]

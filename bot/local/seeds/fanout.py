@@ -1,6 +1,9 @@
-"""Demo fan-out: a Kinesis stream and a DynamoDB stream as sources, targets of several types written as
+"""Demo fan-out: two Kinesis streams and a DynamoDB stream as sources, targets of several types written as
 the aws-lambda-fanout CLI writes them (one inactive, one cross-account, one invalid), and the fan-out
-function hooked to the Kinesis stream by an event source mapping."""
+function hooked to both Kinesis streams by event source mappings. ``orders`` is healthy and ``clicks`` falls
+behind: synthetic CloudWatch data points (PutMetricData) for the function and both streams, and a few
+error lines of the function naming ``clicks``' targets. The cross-account target's SNS topic lives in a
+second account, reached through its role and external id (``/fanout check --deep``)."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import contextlib
 import io
 import json
 import zipfile
+from datetime import UTC, datetime, timedelta
 
 from bot.aws.clients import client
 from bot.aws.fanout import FANOUT_TABLE_DEFINITION, register_like_cli
@@ -17,7 +21,11 @@ from bot.local.seeds import SeedContext
 
 ROLE_NAME = "opsbot-demo-fanout"
 STREAM = "orders"
+BEHIND_STREAM = "clicks"
 SOURCE_TABLE = "customers"
+PARTNER_ACCOUNT = "210987654321"
+PARTNER_ROLE = f"arn:aws:iam::{PARTNER_ACCOUNT}:role/fanout-partner"
+PARTNER_EXTERNAL_ID = "opsbot-demo-partner"
 
 
 def _function_zip() -> bytes:
@@ -102,7 +110,8 @@ def seed(ctx: SeedContext) -> list[str]:
             target_type="sns",
             destination=f"arn:aws:sns:{region}:210987654321:partner-orders",
             active=True,
-            role="arn:aws:iam::210987654321:role/fanout-partner",
+            role=PARTNER_ROLE,
+            external_id=PARTNER_EXTERNAL_ID,
             region=region,
         ),
         dict(
@@ -138,23 +147,142 @@ def seed(ctx: SeedContext) -> list[str]:
     for target in targets:
         register_like_cli(spec.table, **target)
 
-    # `./fanout hook --source-type kinesis --source orders` (the DynamoDB stream is left unhooked).
+    # The falling-behind source and its targets.
+    with contextlib.suppress(kinesis.exceptions.ResourceInUseException):
+        kinesis.create_stream(StreamName=BEHIND_STREAM, ShardCount=2)
+    clicks_arn = kinesis.describe_stream(StreamName=BEHIND_STREAM)["StreamDescription"]["StreamARN"]
+    behind_targets = [
+        dict(
+            source_arn=clicks_arn,
+            target_id="warehouse",
+            target_type="firehose",
+            destination="clicks-warehouse",
+            active=True,
+        ),
+        dict(
+            source_arn=clicks_arn,
+            target_id="recommender",
+            target_type="sqs",
+            destination=f"https://sqs.{region}.amazonaws.com/{account}/recommender",
+            active=True,
+        ),
+    ]
+    for target in behind_targets:
+        register_like_cli(spec.table, **target)
+
+    # `./fanout hook --source-type kinesis --source orders|clicks` (the DynamoDB stream is left unhooked).
     _fanout_function(spec.function)
     lam = client("lambda")
-    existing = lam.list_event_source_mappings(FunctionName=spec.function, EventSourceArn=stream_arn)
-    if not existing.get("EventSourceMappings"):
-        lam.create_event_source_mapping(
-            EventSourceArn=stream_arn,
-            FunctionName=spec.function,
-            BatchSize=100,
-            StartingPosition="LATEST",
-            Enabled=True,
-        )
+    for arn in (stream_arn, clicks_arn):
+        existing = lam.list_event_source_mappings(FunctionName=spec.function, EventSourceArn=arn)
+        if not existing.get("EventSourceMappings"):
+            lam.create_event_source_mapping(
+                EventSourceArn=arn,
+                FunctionName=spec.function,
+                BatchSize=100,
+                StartingPosition="LATEST",
+                Enabled=True,
+            )
+    _metrics(spec.function, ctx.now)
+    _error_lines(spec.function, ctx.now)
+    _partner_topic(f"arn:aws:sns:{region}:{PARTNER_ACCOUNT}:partner-orders", region)
     ctx.facts.update(
-        {"fanout.kinesis_arn": stream_arn, "fanout.dynamodb_arn": ddb_stream_arn, "fanout.table": spec.table}
+        {
+            "fanout.kinesis_arn": stream_arn,
+            "fanout.behind_arn": clicks_arn,
+            "fanout.dynamodb_arn": ddb_stream_arn,
+            "fanout.table": spec.table,
+        }
     )
+    count = len(targets) + len(behind_targets)
     return [
-        f"/fanout: {len(targets)} targets in {spec.table} on the {STREAM} stream and the {SOURCE_TABLE} table's "
-        "stream; try",
+        f"/fanout: {count} targets in {spec.table} on the {STREAM} and {BEHIND_STREAM} streams (the second "
+        f"falling behind) and the {SOURCE_TABLE} table's stream; try",
+        "  /fanout health      /fanout pause clicks      /fanout resume clicks      /fanout check --deep",
         "  /fanout list      /fanout check      /fanout deactivate orders replica",
     ]
+
+
+def _series(
+    namespace: str, name: str, dimensions: dict[str, str], values: list[float], now: datetime
+) -> None:
+    """One point a minute for the last len(values) minutes (what the services publish, synthetic)."""
+    from bot.aws.metrics import put_metric_points
+
+    end = now.astimezone(UTC).replace(second=0, microsecond=0)
+    points = [(end - timedelta(minutes=len(values) - i), value) for i, value in enumerate(values)]
+    put_metric_points(namespace, name, dimensions, points)
+
+
+def _metrics(function: str, now: datetime) -> None:
+    minutes = 60
+    # orders: a fraction of a second behind. clicks: a minute more behind every minute (since 40 min
+    # ago), its reads over the stream's provisioned throughput (a noisy neighbour reads it too).
+    _series(
+        "AWS/Kinesis", "GetRecords.IteratorAgeMilliseconds", {"StreamName": STREAM}, [350.0] * minutes, now
+    )
+    behind = [500.0] * 20 + [60_000.0 * (i + 1) for i in range(minutes - 20)]
+    _series("AWS/Kinesis", "GetRecords.IteratorAgeMilliseconds", {"StreamName": BEHIND_STREAM}, behind, now)
+    _series(
+        "AWS/Kinesis",
+        "ReadProvisionedThroughputExceeded",
+        {"StreamName": BEHIND_STREAM},
+        [0.0] * 20 + [4.0] * 40,
+        now,
+    )
+    _series(
+        "AWS/Kinesis",
+        "WriteProvisionedThroughputExceeded",
+        {"StreamName": BEHIND_STREAM},
+        [0.0] * minutes,
+        now,
+    )
+    dims = {"FunctionName": function}
+    _series("AWS/Lambda", "IteratorAge", dims, behind, now)
+    _series("AWS/Lambda", "Invocations", dims, [120.0] * minutes, now)
+    _series("AWS/Lambda", "Errors", dims, [0.0] * 50 + [1.0] * 10, now)
+    _series("AWS/Lambda", "Throttles", dims, [0.0] * 20 + [3.0] * 40, now)
+    _series("AWS/Lambda", "Duration", dims, [850.0] * minutes, now)
+    _series("AWS/Lambda", "ConcurrentExecutions", dims, [3.0] * minutes, now)
+
+
+def _error_lines(function: str, now: datetime) -> None:
+    """The fan-out function's own log lines (Node.js runtime format), some failing for clicks' targets."""
+    logs = client("logs")
+    group, stream = f"/aws/lambda/{function}", "2026/01/01/[$LATEST]0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+        logs.create_log_group(logGroupName=group)
+    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+        logs.create_log_stream(logGroupName=group, logStreamName=stream)
+    start = int(now.timestamp() * 1000) - 10 * 60_000
+    lines = [
+        "INFO\tProcessing 100 records from clicks",
+        "ERROR\tError while sending to target 'warehouse': ServiceUnavailableException: Slow down.",
+        "ERROR\tError while sending to target 'warehouse': ServiceUnavailableException: Slow down.",
+        "ERROR\tError while sending to target 'recommender': AccessDenied: not authorized to perform sqs:SendMessage",
+        "ERROR\tTask timed out after 3.00 seconds",
+    ]
+    events = [
+        {
+            "timestamp": start + i * 30_000,
+            "message": f"{_node_time(start + i * 30_000)}\treq-{i}\t{line}",
+        }
+        for i, line in enumerate(lines)
+    ]
+    logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
+
+
+def _node_time(ms: int) -> str:
+    """The time as Node's Lambda runtime writes it at the start of a line (``2026-12-07T12:34:12.377Z``):
+    the fan-out function is Node.js."""
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _partner_topic(topic_arn: str, region: str) -> None:
+    """The cross-account target's topic, created in the partner account (an assumed role's calls land in
+    the role's account in the embedded AWS)."""
+    from bot.aws.clients import client_with_credentials
+
+    credentials = client("sts").assume_role(RoleArn=PARTNER_ROLE, RoleSessionName="demo-seed")["Credentials"]
+    sns = client_with_credentials("sns", region=region, credentials=credentials)
+    sns.create_topic(Name=topic_arn.rsplit(":", 1)[1])

@@ -1,0 +1,1 @@
+"""CloudWatch alarms in the channel: parsing, episodes, the storm guard, routing and correlation."""

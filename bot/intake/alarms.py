@@ -1,0 +1,154 @@
+"""The alarm intake Lambda: CloudWatch alarm notifications -> one Slack message per alarm episode.
+
+``handlers/alarms.py`` builds one ``AlarmsApp`` at import (no I/O) and delegates to it; the demo's
+``alarm fire`` and the tests use the same class, so they run the real path.
+
+Input (``bot.core.alarms.parse``): SQS records carrying the SNS envelope or the raw message, SNS records,
+EventBridge ``CloudWatch Alarm State Change`` events (direct or through SQS), and the schedule's
+``{"opsbot_alarms": "flush"}`` (or any EventBridge ``Scheduled Event``), which only posts what waits in the
+outbox. A malformed or unknown message is logged (cut to 2,000 characters) and skipped: it never fails the
+batch and is never posted. An alarm whose episode could not be stored (DynamoDB failing) is named in
+``batchItemFailures`` so SQS delivers it again; a post Slack did not take is not a failure of the record:
+it waits in the outbox, which the next invocation and the schedule flush.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from bot.config import Settings, apply_log_level
+
+logger = logging.getLogger("opsbot.alarms")
+
+MAX_LOGGED_MESSAGE = 2000
+
+
+class AlarmsNotStored(Exception):
+    """Some alarms' episodes could not be stored; raising makes Lambda retry the event."""
+
+
+class SlackAlarmPoster:
+    """Posts, updates and threads alarm messages through the Slack Web API."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from bot.slack_web import web_client
+
+            self._client = web_client(self.settings)
+        return self._client
+
+    def post_episode(self, channel: str, view: Any) -> str:
+        from bot.render.alarms import episode_message
+
+        text, blocks = episode_message(view)
+        answer = self.client.chat_postMessage(channel=channel, text=text, blocks=blocks, unfurl_links=False)
+        return str(answer["ts"])
+
+    def update_episode(self, channel: str, ts: str, view: Any) -> None:
+        from bot.render.alarms import episode_message
+
+        text, blocks = episode_message(view)
+        self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+
+    def reply(self, channel: str, ts: str, text: str) -> None:
+        self.client.chat_postMessage(channel=channel, thread_ts=ts, text=text, unfurl_links=False)
+
+    def upload_graph(self, channel: str, ts: str, png: bytes, title: str) -> None:
+        self.client.files_upload_v2(
+            channel=channel, thread_ts=ts, filename="alarm.png", title=title[:250], content=png
+        )
+
+    def post_digest(self, channel: str, digest: Any) -> str:
+        from bot.render.alarms import digest_message
+
+        text, blocks = digest_message(digest)
+        return str(self.client.chat_postMessage(channel=channel, text=text, blocks=blocks)["ts"])
+
+    def update_digest(self, channel: str, ts: str, digest: Any) -> None:
+        from bot.render.alarms import digest_message
+
+        text, blocks = digest_message(digest)
+        self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+
+
+class AlarmsApp:
+    """Callable Lambda handler for alarm notifications in any envelope."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        poster: Any = None,
+        find_errors: Any = None,
+        graph: Any = "default",
+    ) -> None:
+        self._settings = settings
+        self._poster = poster
+        self.find_errors = find_errors
+        self._graph = graph
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = Settings.from_env()
+        return self._settings
+
+    @property
+    def poster(self) -> Any:
+        if self._poster is None:
+            self._poster = SlackAlarmPoster(self.settings)
+        return self._poster
+
+    def __call__(self, event: Any, context: Any = None) -> dict[str, Any]:
+        apply_log_level(self.settings)
+        report = self.handle(event)
+        if _from_sqs(event):
+            # ReportBatchItemFailures: SQS delivers again only the records named here.
+            return {"batchItemFailures": [{"itemIdentifier": i} for i in report.failed_messages]}
+        return report.to_json()
+
+    def handle(self, event: Any) -> Any:
+        from bot.core.alarms.delivery import AlarmDelivery, AlarmReport, draw_graph
+        from bot.core.alarms.parse import parse_batch
+
+        report = AlarmReport()
+        parsed = parse_batch(event)
+        for raw, reason in parsed.malformed:
+            report.malformed += 1
+            logger.warning(
+                "skipping alarm record %s: %s; message: %s", raw.label(), reason, _loggable(raw.message)
+            )
+        graph = draw_graph if self._graph == "default" else self._graph
+        delivery = AlarmDelivery(self.settings, self.poster, find_errors=self.find_errors, graph=graph)
+        delivery.deliver([(raw.sqs_message_id, alarm) for raw, alarm in parsed.alarms], report)
+        summary = {k: v for k, v in report.to_json().items() if k not in {"errors"}}
+        logger.info("alarm batch %s", json.dumps(summary, sort_keys=True))
+        if "" in report.failed_messages:
+            # Not from SQS (an SNS subscription, EventBridge): raising makes Lambda retry the event; alarms
+            # already stored are then recognised as duplicates.
+            raise AlarmsNotStored(
+                f"the episode of {report.failed_messages.count('')} alarms could not be stored"
+            )
+        report.failed_messages = [m for m in report.failed_messages if m]
+        return report
+
+
+def _from_sqs(event: Any) -> bool:
+    records = event.get("Records") if isinstance(event, dict) else None
+    return isinstance(records, list) and any(
+        isinstance(r, dict) and r.get("eventSource") == "aws:sqs" for r in records
+    )
+
+
+def _loggable(message: Any) -> str:
+    if message is None:
+        return "(none)"
+    text = message if isinstance(message, str) else json.dumps(message, default=str)
+    return text if len(text) <= MAX_LOGGED_MESSAGE else text[:MAX_LOGGED_MESSAGE] + "…"
