@@ -57,6 +57,8 @@ def test_apilogs_and_dns_status_in_the_second_account(demo_stack: LocalStack) ->
     # The own account's request is not in prod, and prod's is not in opsbot's own account.
     assert "NOTHING FOUND" in run(f"/apilogs {own_id} --account prod")
     assert "NOTHING FOUND" in run(f"/apilogs {prod_id}")
+    errors = run("/apilogs errors --account prod --since 2h")
+    assert "Account `prod` (222222222222)" in errors and "Something went wrong" not in errors, errors
     status = run("/dns status --account prod")
     assert facts["accounts.prod_zone_id"] in status and "in sync" in status, status
     own_status = run("/dns status")

@@ -57,3 +57,14 @@ def test_a_wire_target_is_resolved_from_the_receivers_configuration() -> None:
     with pytest.raises(UsageError, match="There is no account `evil`"):
         from_wire(settings(), {"account": "evil", "principal": "U0ALICE"}, mutating=False)
     assert from_wire(settings(), None, mutating=False) is None
+
+
+def test_an_alarm_is_correlated_in_its_account(aws: None) -> None:
+    from types import SimpleNamespace
+
+    from bot.core.alarms.delivery import _in_account_of
+
+    with _in_account_of(settings(), SimpleNamespace(account=PROD_ACCOUNT)):  # type: ignore[arg-type]
+        assert clients.client("sts").get_caller_identity()["Arn"].endswith("/opsbot-alarms")
+    with _in_account_of(settings(), SimpleNamespace(account="123456789012")):  # type: ignore[arg-type]
+        assert clients.client("sts").get_caller_identity()["Account"] == "123456789012"

@@ -67,6 +67,7 @@ def seed(ctx: SeedContext) -> list[str]:
                 f"  /apilogs {demo.failed.api_request_id} --account prod   (a failed request in prod's "
                 f"{apilogs.API_NAME})"
             )
+            lines.append("  /apilogs errors --account prod   (prod's failing requests, grouped by cause)")
         if master is not None:
             vpc_id = client("ec2").create_vpc(CidrBlock="10.40.0.0/16")["Vpc"]["VpcId"]
             zone_id = (
