@@ -6,11 +6,16 @@ parameter and secrets are fetched later, outside the ack path.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from bot.errors import ConfigError
+
+if TYPE_CHECKING:  # the parser is imported on first use: the Lambda cold start loads no bot.core
+    from bot.core.common.accounts import Accounts
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 
@@ -35,6 +40,13 @@ def _list(value: str | None, default: tuple[str, ...] = ()) -> tuple[str, ...]:
     if value is None or not value.strip():
         return default
     return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_accounts(text: str) -> Accounts:
+    from bot.core.common.accounts import parse_accounts
+
+    return parse_accounts(text)
 
 
 @dataclass(frozen=True)
@@ -74,6 +86,8 @@ class Settings:
     dns_function: str = ""  # the DNS mirror function that does /dns work (empty: in this process)
     fanout_tables: tuple[str, ...] = ("fanoutTargets",)
     fanout_function: str = "fanout"
+    # Several AWS accounts (docs/accounts.md): JSON, parsed by ``accounts()``; empty = opsbot's own only.
+    accounts_json: str = ""
 
     extra: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -108,8 +122,13 @@ class Settings:
             dns_function=env.get("OPSBOT_DNS_FUNCTION", "").strip(),
             fanout_function=(fanout := env.get("OPSBOT_FANOUT_FUNCTION", "").strip() or "fanout"),
             fanout_tables=_list(env.get("OPSBOT_FANOUT_TABLE"), (f"{fanout}Targets",)),  # the CLI's name
+            accounts_json=env.get("OPSBOT_ACCOUNTS", "").strip(),
             extra={k: v for k, v in env.items() if k.startswith("OPSBOT_")},
         )
+
+    def accounts(self) -> Accounts:
+        """The accounts of ``OPSBOT_ACCOUNTS`` (parsed once per text). Raises ConfigError when malformed."""
+        return _parse_accounts(self.accounts_json)
 
     def require_slack(self) -> None:
         """Fail with a sentence naming what is missing, before any request arrives (with a secret to read,

@@ -55,7 +55,7 @@ class SecretsUnavailable(OpsbotError):
 def secrets_client(*, patient: bool = False) -> Any:
     """The Secrets Manager client of these reads (from the cache; tests hook its events): the ack's, or
     the lazy run's (``patient``)."""
-    from bot.aws.clients import client
+    from bot.aws.clients import own_client as client  # opsbot's own secret, whatever the request's account
 
     if patient:
         return client(

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from bot.aws.clients import client, default_region, register_cache
+from bot.aws.clients import client, register_cache, scope
 from bot.aws.errors import aws_errors, error_code, translate
 
 T = TypeVar("T")
@@ -87,7 +87,7 @@ register_cache(clear_cache)
 
 def _cached(key: tuple[Any, ...], load: Callable[[], T], ttl: float | None = None) -> T:
     now = time.monotonic()
-    full_key = (default_region(), *key)
+    full_key = (*scope(), *key)  # per account and region
     with _cache_lock:
         hit = _cache.get(full_key)
         if hit is not None and hit[0] > now:

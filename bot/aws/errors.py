@@ -150,3 +150,100 @@ def error_code(error: BaseException) -> str:
     if isinstance(response, dict):
         return str(response.get("Error", {}).get("Code", ""))
     return ""
+
+
+def translate_assume_role(
+    error: Exception, *, role_arn: str, account: str = "", external_id: bool
+) -> AwsError:
+    """sts:AssumeRole refused: say which of the usual causes it is (as far as AWS's answer tells) and the
+    fix. AWS answers AccessDenied alike for a trust policy that does not name opsbot's role, an external id
+    that does not match and a role that does not exist; its message tells an SCP's explicit deny and a
+    missing permission on opsbot's own role apart."""
+    from botocore.exceptions import ClientError
+
+    where = f"account `{account}`" if account else "the account"
+    role = f"`{role_arn}`"
+    if not isinstance(error, ClientError):
+        found = translate(error)
+        return AwsError(
+            f"opsbot could not assume role {role} for {where}: {found.message}",
+            code=found.code,
+            operation="AssumeRole",
+            hint=found.hint,
+        )
+    info = error.response.get("Error", {})
+    code = str(info.get("Code", "Unknown"))
+    message = str(info.get("Message", ""))
+    lowered = message.lower()
+    if code in ACCESS_DENIED_CODES:
+        if "service control policy" in lowered:
+            return AwsError(
+                f"opsbot could not assume role {role} for {where}: a service control policy of your AWS "
+                "Organization denies it.",
+                code=code,
+                operation="AssumeRole",
+                hint="Ask the organization's administrator to allow sts:AssumeRole (and "
+                "sts:SetSourceIdentity) for opsbot's function roles on that role, then run `/ops accounts`.",
+            )
+        if "sts:setsourceidentity" in lowered:
+            return AwsError(
+                f"opsbot could not assume role {role} for {where}: the role's trust policy does not allow "
+                "sts:SetSourceIdentity, which opsbot uses to name the Slack user in CloudTrail.",
+                code=code,
+                operation="AssumeRole",
+                hint="Deploy the current member-account.yaml in that account (its trust policy allows it), "
+                "then run `/ops accounts`.",
+            )
+        if "identity-based policy" in lowered:
+            return AwsError(
+                f"opsbot could not assume role {role} for {where}: opsbot's own function role is not "
+                "allowed to call sts:AssumeRole on it.",
+                code=code,
+                operation="AssumeRole",
+                hint="Redeploy opsbot with the role in the Accounts parameter (template.yaml grants "
+                "sts:AssumeRole on the roles it lists), then run `/ops accounts`.",
+            )
+        external = (
+            "the externalId in OPSBOT_ACCOUNTS does not match the role's (the ExternalId parameter of "
+            "member-account.yaml)"
+            if external_id
+            else "the role requires an external id and OPSBOT_ACCOUNTS gives none"
+        )
+        return AwsError(
+            f"opsbot could not assume role {role} for {where}: the role does not exist, its trust policy "
+            f"does not name opsbot's function roles, or {external}.",
+            code=code,
+            operation="AssumeRole",
+            hint="Deploy member-account.yaml in that account with opsbot's function role ARNs and the same "
+            "external id (docs/accounts.md), check the role ARN, then run `/ops accounts`.",
+        )
+    if code == "RegionDisabledException":
+        return AwsError(
+            f"opsbot could not assume role {role} for {where}: STS is not activated in opsbot's region for "
+            "that account.",
+            code=code,
+            operation="AssumeRole",
+            hint="Activate the region in IAM's account settings (Security Token Service regions) of that "
+            "account.",
+        )
+    if code in CREDENTIAL_CODES:
+        return AwsError(
+            f"opsbot could not assume role {role} for {where}: AWS rejected opsbot's own credentials ({code}).",
+            code=code,
+            operation="AssumeRole",
+            hint="Refresh the credentials opsbot runs with (or the CLI's profile).",
+        )
+    if code == "ValidationError":
+        return AwsError(
+            f"opsbot could not assume role {role} for {where}: AWS refused the request ({message}).",
+            code=code,
+            operation="AssumeRole",
+            hint="Check the role ARN and external id of that account in OPSBOT_ACCOUNTS.",
+        )
+    found = translate(error, resource=role_arn)
+    return AwsError(
+        f"opsbot could not assume role {role} for {where}: {found.message}",
+        code=code,
+        operation="AssumeRole",
+        hint=found.hint,
+    )

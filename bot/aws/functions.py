@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from bot.aws.clients import client
+from bot.aws.clients import own_client
 from bot.aws.errors import aws_errors
 from bot.errors import AwsError
 
@@ -49,7 +49,8 @@ def forget_local_functions() -> None:
 
 
 def invoke_client() -> Any:
-    return client(
+    # opsbot's own functions, in its own account, whatever account the request is aimed at.
+    return own_client(
         "lambda", attempts=1, connect_timeout=INVOKE_CONNECT_TIMEOUT, read_timeout=INVOKE_READ_TIMEOUT
     )
 
@@ -58,6 +59,11 @@ def invoke(function: str, payload: dict[str, Any], *, purpose: str) -> dict[str,
     """Invoke ``function`` with ``payload`` and wait for its answer (a JSON object).
 
     ``purpose`` names the function in messages ("the DNS mirror function")."""
+    from bot.aws.targets import WIRE_KEY, to_wire
+
+    wire = to_wire()
+    if wire is not None:  # the request's account, region and person go with it (bot.aws.targets)
+        payload = {**payload, WIRE_KEY: wire}
     body = json.dumps(payload).encode()
     with _local_lock:
         local = _local.get(function)

@@ -35,7 +35,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from bot.aws.clients import client, register_cache
+from bot.aws.clients import client, own_client, register_cache
 from bot.aws.errors import THROTTLING_CODES, error_code, translate
 from bot.aws.state import RateLog, StateTable
 
@@ -302,7 +302,8 @@ class SharedBudget:
 def _budget_client() -> Any:
     # The budget sits in the way of a lookup: a slow DynamoDB must turn into the local fallback quickly,
     # not into botocore's eight attempts with the default timeouts.
-    return client("dynamodb", attempts=2, connect_timeout=1.0, read_timeout=1.0)
+    # The rate reservations are in opsbot's own state table, whatever account the lookup reads.
+    return own_client("dynamodb", attempts=2, connect_timeout=1.0, read_timeout=1.0)
 
 
 class Limiter:

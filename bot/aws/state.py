@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.aws.clients import client
+from bot.aws.clients import client, own_client, own_table
 from bot.aws.dynamo import from_item, refused_item, to_item, values
 from bot.aws.errors import aws_errors, error_code
 
@@ -97,6 +97,7 @@ def schedule_starts(
 class StateTable:
     def __init__(self, name: str) -> None:
         self.name = name
+        own_table(name)  # in opsbot's own account, whatever account a request is aimed at
 
     def _errors(self) -> Any:
         return aws_errors(resource=f"state table {self.name}")
@@ -105,7 +106,7 @@ class StateTable:
     def get(self, pk: str, sk: str) -> dict[str, Any] | None:
         with self._errors():
             raw = (
-                client("dynamodb")
+                own_client("dynamodb")
                 .get_item(TableName=self.name, Key=to_item({"pk": pk, "sk": sk}), ConsistentRead=True)
                 .get("Item")
             )
@@ -131,7 +132,7 @@ class StateTable:
         with self._errors():
             # DynamoDB may leave keys unprocessed under load: ask again for exactly those.
             while request:
-                page = client("dynamodb").batch_get_item(RequestItems=request)
+                page = own_client("dynamodb").batch_get_item(RequestItems=request)
                 for raw in page.get("Responses", {}).get(self.name, []):
                     item = from_item(raw)
                     if _live(item, now):
@@ -144,11 +145,11 @@ class StateTable:
         if ttl_seconds is not None:
             item["expiresAt"] = int(time.time()) + ttl_seconds
         with self._errors():
-            client("dynamodb").put_item(TableName=self.name, Item=to_item(item))
+            own_client("dynamodb").put_item(TableName=self.name, Item=to_item(item))
 
     def delete(self, pk: str, sk: str) -> None:
         with self._errors():
-            client("dynamodb").delete_item(TableName=self.name, Key=to_item({"pk": pk, "sk": sk}))
+            own_client("dynamodb").delete_item(TableName=self.name, Key=to_item({"pk": pk, "sk": sk}))
 
     def query(self, pk: str, *, limit: int = 100, newest_first: bool = True) -> list[dict[str, Any]]:
         now = int(time.time())
@@ -161,7 +162,7 @@ class StateTable:
         }
         with self._errors():
             while len(items) < limit:
-                page = client("dynamodb").query(**kwargs)
+                page = own_client("dynamodb").query(**kwargs)
                 items.extend(i for i in map(from_item, page.get("Items", [])) if _live(i, now))
                 if "LastEvaluatedKey" not in page:
                     break
@@ -192,7 +193,7 @@ class StateTable:
         item = {**holder, "owner": owner, "pk": f"lock#{key}", "sk": "lock", "expiresAt": now + ttl_seconds}
         with self._errors():
             try:
-                client("dynamodb").put_item(
+                own_client("dynamodb").put_item(
                     TableName=self.name,
                     Item=to_item(item),
                     ConditionExpression="attribute_not_exists(pk) OR expiresAt <= :now",
@@ -226,7 +227,7 @@ class StateTable:
     def _if_owner(self, owner: str, operation: str, **request: Any) -> bool:
         with self._errors():
             try:
-                getattr(client("dynamodb"), operation)(
+                getattr(own_client("dynamodb"), operation)(
                     TableName=self.name,
                     ConditionExpression="#owner = :owner",  # OWNER is a DynamoDB reserved word
                     ExpressionAttributeNames={"#owner": "owner"},
@@ -245,7 +246,7 @@ class StateTable:
         now = int(time.time())
         window = now - now % window_seconds
         with self._errors():
-            result = client("dynamodb").update_item(
+            result = own_client("dynamodb").update_item(
                 TableName=self.name,
                 Key=to_item({"pk": f"count#{key}", "sk": str(window)}),
                 UpdateExpression="ADD #c :by SET expiresAt = if_not_exists(expiresAt, :exp)",
@@ -285,7 +286,7 @@ class StateTable:
 
     def _add_one(self, key: str, start: int, window_seconds: int, returning: str) -> dict[str, Any]:
         with self._errors():
-            result = client("dynamodb").update_item(
+            result = own_client("dynamodb").update_item(
                 TableName=self.name,
                 Key=to_item({"pk": f"count#{key}", "sk": str(start)}),
                 UpdateExpression="ADD #c :one SET expiresAt = if_not_exists(expiresAt, :exp)",
@@ -320,7 +321,7 @@ class StateTable:
     def _window_count(self, key: str, start: int, now: int) -> int:
         with self._errors():
             raw = (
-                client("dynamodb")
+                own_client("dynamodb")
                 .get_item(
                     TableName=self.name,
                     Key=to_item({"pk": f"count#{key}", "sk": str(start)}),
@@ -360,7 +361,7 @@ class StateTable:
         caller to sleep, and each write would carry it forward and renew its TTL. Such a log is replaced by
         our starts from ``now_ms`` (with the same conditional write) and reported in ``discarded``.
         """
-        ddb = dynamodb or client("dynamodb")
+        ddb = dynamodb or own_client("dynamodb")
         log = guess or RateLog()
         pk = f"rate#{key}"
         contended: list[int] = []
@@ -422,7 +423,7 @@ class StateTable:
         )
         with self._errors():
             try:
-                client("dynamodb").put_item(
+                own_client("dynamodb").put_item(
                     TableName=self.name,
                     Item=to_item(item),
                     ExpressionAttributeNames={"#f": field},

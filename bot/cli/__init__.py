@@ -15,10 +15,13 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from bot import __version__
 from bot.errors import ConfigError, NotAllowedError, NotFoundError, OpsbotError, UsageError
+
+if TYPE_CHECKING:
+    from bot.aws.clients import Target
 
 # Order is the order of `opsbot --help`.
 CLI_MODULES: tuple[str, ...] = (
@@ -49,6 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"opsbot {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail to stderr")
+    # Taken off the command line before parsing (``take_global_flags``): declared here for --help only.
+    parser.add_argument("--account", metavar="NAME", help="the account of OPSBOT_ACCOUNTS to work in")
+    parser.add_argument("--region", metavar="REGION", help="the AWS region (within the account's regions)")
+    parser.add_argument(
+        "--profile", metavar="PROFILE", help="an AWS CLI profile, its credentials as they are"
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in CLI_MODULES:
         importlib.import_module(name).add_parser(subparsers)
@@ -95,6 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(argv: list[str]) -> int:
     parser = build_parser()
+    argv, chosen = take_global_flags(parser, argv)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
@@ -105,4 +115,96 @@ def _run(argv: list[str]) -> int:
     if func is None:
         parser.print_help()
         return 2
-    return int(func(args) or 0)
+    from bot.aws.clients import use_target
+
+    if args.command in SERVES_SLACK:
+        # These run opsbot itself: each Slack request chooses its account (the command framework).
+        return int(func(args) or 0)
+    with use_target(cli_target(chosen)):
+        return int(func(args) or 0)
+
+
+# The commands that run the bot (not a command of it): global flags do not apply to them.
+SERVES_SLACK = frozenset({"serve", "demo", "console", "manifest"})
+
+
+# On every command, before or after its name: `opsbot --account prod apilogs errors` and
+# `opsbot apilogs errors --account prod` are the same. A command that declares one of them itself
+# (`opsbot doctor --region`) keeps it.
+GLOBAL_FLAGS = ("--account", "--region", "--profile")
+
+
+def take_global_flags(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[list[str], dict[str, str]]:
+    """(argv without the global flags, their values). Raises UsageError for a flag without a value."""
+    current = parser
+    kept: list[str] = []
+    chosen: dict[str, str] = {}
+    index = 0
+    while index < len(argv):
+        word = argv[index]
+        if word == "--":
+            kept += argv[index:]
+            break
+        name, eq, inline = word.partition("=")
+        if name in GLOBAL_FLAGS and (current is parser or name not in current._option_string_actions):
+            if eq:
+                value = inline
+            elif index + 1 < len(argv) and not argv[index + 1].startswith("-"):
+                value = argv[index + 1]
+                index += 1
+            else:
+                raise UsageError(f"{name} needs a value (see `opsbot --help`).")
+            chosen[name[2:]] = value.strip()
+        else:
+            kept.append(word)
+            child = _subparser(current, word)
+            if child is not None:
+                current = child
+        index += 1
+    return kept, chosen
+
+
+def _subparser(parser: argparse.ArgumentParser, word: str) -> argparse.ArgumentParser | None:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and word in action.choices:
+            return action.choices[word]
+    return None
+
+
+def cli_target(chosen: dict[str, str]) -> Target | None:
+    """Where the CLI's AWS calls go: ``--profile`` (its credentials as they are), or ``--account`` (the
+    account's role, assumed in the name of the person at the terminal), else the default account of
+    OPSBOT_ACCOUNTS, else the environment's credentials; ``--region`` within the account's regions."""
+    from bot.aws.clients import Target, own_table
+    from bot.config import Settings
+    from bot.security.audit import cli_actor
+
+    settings = Settings.from_env()
+    own_table(settings.state_table)
+    account_name, region, profile = (
+        chosen.get("account", ""),
+        chosen.get("region", ""),
+        chosen.get("profile", ""),
+    )
+    if profile:
+        if account_name:
+            raise UsageError(
+                "--profile uses that AWS CLI profile's credentials as they are, and --account assumes the "
+                "account's role: give one of them."
+            )
+        from bot.core.common.accounts import REGION
+
+        if region and not REGION.match(region):
+            raise UsageError(f"{region!r} is not an AWS region name (like us-east-1).")
+        return Target(account=f"profile {profile}", region=region, profile=profile)
+    accounts = settings.accounts()
+    if not accounts.configured and not account_name and not region:
+        return None  # as before accounts existed
+    account, where = accounts.choose(asked=account_name, region=region, own_region=settings.region)
+    return Target(
+        account=account.name,
+        role_arn=account.role_arn,
+        external_id=account.external_id,
+        region=where,
+        principal=cli_actor().replace(":", "-"),  # cli-<login>
+    )

@@ -65,7 +65,33 @@ class _Unreadable:
         return self.auth()
 
 
+def _accounts(args: argparse.Namespace) -> int:
+    from bot.aws.clients import use_target
+    from bot.cli.output import print_json
+    from bot.core.ops.accounts import check_accounts
+    from bot.render.ops import accounts_text
+    from bot.security.audit import cli_actor
+
+    settings = Settings.from_env()
+    with use_target(None):  # each role is checked from the terminal's own credentials
+        report = check_accounts(settings, principal=cli_actor().replace(":", "-"))
+    if args.json:
+        print_json(report.to_json())
+    else:
+        print(accounts_text(report))
+    return 1 if report.failed else 0
+
+
 def add_parser(subparsers: Any) -> None:
+    accounts = subparsers.add_parser(
+        "accounts",
+        help="list the AWS accounts of OPSBOT_ACCOUNTS and check that each role can be assumed",
+        description="One sts:AssumeRole and sts:GetCallerIdentity per role, with a verdict each. Exit code 1 "
+        "when any fails.",
+    )
+    accounts.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    accounts.set_defaults(func=_accounts)
+
     parser = subparsers.add_parser(
         "doctor",
         help="check the wiring every command depends on, with the fix for what is missing (read-only)",

@@ -68,7 +68,9 @@ def _whoami(call: Call) -> Reply:
     denied: list[str] = []
     for action in sorted(runtime.known_actions()):
         mutating = action in runtime.mutating_actions()
-        decision = runtime.decide(action, mutating=mutating, caller=caller, client=call.client)
+        decision = runtime.decide(
+            action, mutating=mutating, caller=caller, client=call.client, account=call.account
+        )
         (allowed if decision.allowed else denied).append(f"`{action}`" + (" :lock:" if mutating else ""))
     groups = ""
     if policy is not None:
@@ -86,9 +88,47 @@ def _whoami(call: Call) -> Reply:
         f"*User groups:* {groups or 'unknown'}",
         f"*You may run:* {', '.join(allowed) or 'nothing'}",
         f"*Not allowed here:* {', '.join(denied) or 'nothing'}",
+        *_per_account(call),
     ]
     text = "\n".join(lines)
     return Reply(text=text, blocks=[section(text), context(f"Policy: {source}")])
+
+
+def _per_account(call: Call) -> list[str]:
+    """With several accounts: which accounts there are and what the caller may change in each."""
+    runtime = call.runtime
+    accounts = runtime.accounts()
+    if not accounts.configured:
+        return []
+    mutating = sorted(runtime.mutating_actions())
+    lines = [f"*Here, commands go to:* `{call.account or 'own'}` (region `{call.region}`)", "*Per account:*"]
+    for account in accounts.entries:
+        may = [
+            f"`{action}`"
+            for action in mutating
+            if runtime.decide(
+                action, mutating=True, caller=call.caller, client=call.client, account=account.name
+            ).allowed
+        ]
+        regions = ", ".join(account.regions) if account.regions else "any region"
+        default = " (default)" if account is accounts.default() else ""
+        lines.append(
+            f"• `{account.name}`{default} ({regions}): may change {', '.join(may) or 'nothing'}; "
+            "reads follow the rules above"
+        )
+    return lines
+
+
+def _accounts(call: Call) -> Reply:
+    from bot.aws.clients import use_target
+    from bot.core.ops.accounts import check_accounts
+    from bot.render.ops import accounts_blocks
+
+    with use_target(None):  # each role is checked from opsbot's own credentials
+        report = check_accounts(call.settings, principal=call.user_id)
+    text, blocks = accounts_blocks(report)
+    failing = [c.account.label for c in report.checks if c.verdict != "ok"]
+    return Reply(text=text, blocks=blocks, detail=("failing: " + ", ".join(failing)) if failing else "")
 
 
 def _policy(call: Call) -> Reply:
@@ -178,6 +218,9 @@ OPS = Command(
                    working="Checking your permissions…"),
         Subcommand("policy", "Show the authorization policy in force.", run=_policy,
                    working="Reading the policy…"),
+        Subcommand("accounts", "List the AWS accounts opsbot serves and check that each role can be "
+                   "assumed (one sts:AssumeRole and sts:GetCallerIdentity each). Read-only.",
+                   run=_accounts, working="Checking each account's role…"),
         Subcommand(
             "doctor",
             "Check the wiring every command depends on (Slack, AWS, each capability) and say how to fix "

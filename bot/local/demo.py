@@ -135,6 +135,7 @@ def cli_environment(settings: Settings, aws: Any) -> dict[str, str]:
         "OPSBOT_DEFAULT_API": settings.default_api,
         "OPSBOT_DEFAULT_STAGE": settings.default_stage,
         "OPSBOT_DNS_ZONES": settings.dns_zones_json,
+        "OPSBOT_ACCOUNTS": settings.accounts_json,
         "OPSBOT_MAIL_FEEDBACK_TOPIC": settings.extra.get("OPSBOT_MAIL_FEEDBACK_TOPIC", ""),
         "OPSBOT_DEVICE_FUNCTION": settings.extra.get("OPSBOT_DEVICE_FUNCTION", ""),
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from bot.core.ops.accounts import AccountsReport, RoleCheck
 from bot.core.ops.doctor import STATUSES, DoctorReport, Finding
 from bot.render.blocks import (
     MAX_SECTION_TEXT,
@@ -147,4 +148,47 @@ def doctor_text(report: DoctorReport, *, colour: bool = False) -> str:
     lines.append(summary_line(report))
     if report.cut_short:
         lines.append("cut short: " + "; ".join(report.cut_short))
+    return "\n".join(lines)
+
+
+def _account_line(check: RoleCheck, *, markup: bool) -> str:
+    account = check.account
+    name = account.label
+    where = ", ".join(account.regions) if account.regions else "any region"
+    role = {"own": "opsbot's own credentials", "read": "read-only role", "change": "change role"}[check.role]
+    default = " (default)" if account.default else ""
+    if markup:
+        head = f"{ICONS['ok' if check.verdict == 'ok' else 'fail']} *{escape(name)}*{default} — {role}"
+        arn = f" `{escape(check.role_arn)}`" if check.role_arn else ""
+        verb = "runs as" if check.role == "own" else "assumed as"
+        body = escape(check.message) if check.message else f"{verb} `{escape(check.identity)}`"
+        return f"{head}{arn}, {escape(where)}\n{body}"
+    label = LABELS["ok" if check.verdict == "ok" else "fail"]
+    arn = f" {check.role_arn}" if check.role_arn else ""
+    body = check.message or f"{'runs as' if check.role == 'own' else 'assumed as'} {check.identity}"
+    return f"{label:4}  {name}{default}: {role}{arn}, {where}\n      {body}"
+
+
+def accounts_blocks(report: AccountsReport) -> tuple[str, list[Block]]:
+    """``/ops accounts``: one section per role checked, a verdict each."""
+    failed = sum(1 for c in report.checks if c.verdict != "ok")
+    title = "opsbot's accounts"
+    summary = f"{len(report.checks) - failed} ok, {failed} failing" if failed else "every role can be assumed"
+    blocks: list[Block] = [header(title)]
+    for check in report.checks[:45]:
+        blocks.append(section(truncate(_account_line(check, markup=True), MAX_SECTION_TEXT)))
+    note = (
+        "No accounts configured (OPSBOT_ACCOUNTS): opsbot works in its own account. See docs/accounts.md."
+        if not report.configured
+        else f"Default: `{escape(report.default)}`. Each role was assumed once, in your name, and asked "
+        "sts:GetCallerIdentity."
+    )
+    blocks.append(context(note))
+    return f"{title}: {summary}", blocks
+
+
+def accounts_text(report: AccountsReport) -> str:
+    lines = [_account_line(check, markup=False) for check in report.checks]
+    if not report.configured:
+        lines.append("No accounts configured (OPSBOT_ACCOUNTS): opsbot works in its own account.")
     return "\n".join(lines)

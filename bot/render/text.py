@@ -26,6 +26,7 @@ _EMOJI = {
     ":lock:": "🔒",
     ":boom:": "💥",
     ":hourglass_flowing_sand:": "⏳",
+    ":cloud:": "☁",
     ":information_source:": "ℹ",
     ":rotating_light:": "🚨",
     ":red_circle:": "●",

@@ -64,6 +64,9 @@ class AuditRecord:
     duration_ms: int
     user_name: str = ""
     detail: str = ""
+    # Where the command went, when opsbot serves several accounts (docs/accounts.md).
+    account: str = ""
+    region: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v not in ("", None)}
@@ -84,6 +87,8 @@ def build_record(
     outcome: str,
     user_name: str = "",
     detail: str = "",
+    account: str = "",
+    region: str = "",
 ) -> AuditRecord:
     return AuditRecord(
         ref=ref,
@@ -100,6 +105,8 @@ def build_record(
         duration_ms=max(0, round((ended - started) * 1000)),
         user_name=user_name,
         detail=redact(detail)[:500],
+        account=account,
+        region=region,
     )
 
 
@@ -136,10 +143,15 @@ def write_cli(
     detail: str = "",
 ) -> bool:
     """One audit record for a change made from the terminal (in Slack the command framework writes it)."""
+    from bot.aws.clients import current_target
+
+    target = current_target()
     record = build_record(
         ref=new_ref(),
         started=started,
         ended=time.time(),
+        account=(target.account or "own") if target is not None else "",
+        region=target.region if target is not None else "",
         user=actor or cli_actor(),
         team="",
         channel="cli",

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.aws.clients import client, register_cache
+from bot.aws.clients import own_client, register_cache
 from bot.aws.errors import aws_errors
 from bot.config import Settings
 from bot.security.policy import Decision, Policy, PolicyError, parse_policy
@@ -74,12 +74,28 @@ class Authorizer:
         self._lock = threading.Lock()
         if settings.policy_json:
             try:
-                self._static = parse_policy(settings.policy_json, known_actions=self.known_actions)
+                self._static = parse_policy(
+                    settings.policy_json, known_actions=self.known_actions, known_accounts=self._accounts()
+                )
             except PolicyError as error:
                 self.startup_error = error
                 logger.error("opsbot policy rejected; every action is denied until it is fixed: %s", error)
         elif not settings.policy_parameter:
             self._static = Policy(source="default (no OPSBOT_POLICY set)")
+
+    def _accounts(self) -> tuple[str, ...]:
+        """The account names a policy may name (none when OPSBOT_ACCOUNTS is malformed: that error is
+        reported by every command that needs an account)."""
+        from bot.errors import ConfigError
+
+        try:
+            return self.settings.accounts().names()
+        except ConfigError:
+            return ()
+
+    def policy_now(self) -> Policy | None:
+        """The policy when it is at hand without I/O (None when it would have to be fetched)."""
+        return self._policy_at_hand()
 
     @property
     def cache_seconds(self) -> float:
@@ -98,10 +114,15 @@ class Authorizer:
             else:
                 name = parameter_name(self.settings.policy_parameter)
                 with aws_errors(resource=f"SSM parameter {name}"):
-                    text = client("ssm").get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+                    text = own_client("ssm").get_parameter(Name=name, WithDecryption=True)["Parameter"][
+                        "Value"
+                    ]
                 try:
                     loaded = parse_policy(
-                        text, known_actions=self.known_actions, source=f"SSM parameter {name}"
+                        text,
+                        known_actions=self.known_actions,
+                        source=f"SSM parameter {name}",
+                        known_accounts=self._accounts(),
                     )
                 except PolicyError as error:
                     loaded = error
@@ -166,7 +187,9 @@ class Authorizer:
             raise loaded[1]
         return loaded[1]
 
-    def decide_now(self, action: str, *, mutating: bool, user: str, channel: str) -> Decision | None:
+    def decide_now(
+        self, action: str, *, mutating: bool, user: str, channel: str, account: str = ""
+    ) -> Decision | None:
         """The decision when it needs no network call, for the ack path (Slack waits 3 seconds): the
         policy is at hand, and no user group's membership could change the decision for this caller or
         the memberships that could are still cached from an earlier lookup. None when only ``decide`` can
@@ -179,11 +202,15 @@ class Authorizer:
             )
         if policy is None:
             return None
-        wanted = policy.groups_that_matter(action, mutating=mutating, user=user, channel=channel)
+        wanted = policy.groups_that_matter(
+            action, mutating=mutating, user=user, channel=channel, account=account
+        )
         member_of = self._cached_membership(user, wanted)
         if member_of is None:
             return None
-        return policy.decide(action, mutating=mutating, user=user, channel=channel, groups=member_of)
+        return policy.decide(
+            action, mutating=mutating, user=user, channel=channel, groups=member_of, account=account
+        )
 
     def _cached_membership(self, user: str, groups: Iterable[str]) -> frozenset[str] | None:
         """Which of ``groups`` ``user`` is in, from lookups still fresh in the cache; None when any of
@@ -199,22 +226,32 @@ class Authorizer:
                     member_of.add(group)
         return frozenset(member_of)
 
-    def decide(self, action: str, *, mutating: bool, user: str, channel: str, slack: Any) -> Decision:
+    def decide(
+        self, action: str, *, mutating: bool, user: str, channel: str, slack: Any, account: str = ""
+    ) -> Decision:
         try:
             policy = self.policy()
         except PolicyError as error:
             return Decision(
                 False, action, f"opsbot's policy is malformed, so every action is denied: {error}"
             )
-        wanted = policy.groups_that_matter(action, mutating=mutating, user=user, channel=channel)
+        wanted = policy.groups_that_matter(
+            action, mutating=mutating, user=user, channel=channel, account=account
+        )
         if not wanted or slack is None:
-            return policy.decide(action, mutating=mutating, user=user, channel=channel)
+            return policy.decide(action, mutating=mutating, user=user, channel=channel, account=account)
         found = self.lookup_groups(user, wanted, slack)
         # A deny rule of a group that could not be checked is assumed to apply to actions that change
         # something, and not to read-only ones; an allow rule of such a group is never applied.
         assumed = frozenset(found.unknown) if mutating else frozenset()
         decision = policy.decide(
-            action, mutating=mutating, user=user, channel=channel, groups=found.member_of, assume_in=assumed
+            action,
+            mutating=mutating,
+            user=user,
+            channel=channel,
+            groups=found.member_of,
+            assume_in=assumed,
+            account=account,
         )
         if not found.unknown or decision.allowed:
             return decision

@@ -54,8 +54,16 @@ from typing import Any
 
 from bot.errors import ConfigError
 
-_RULE_KEYS = {"allow", "deny", "users", "usergroups", "channels", "description"}
-_TOP_KEYS = {"default_read", "rules", "description", "version", "read_scopes", "shared_channels"}
+_RULE_KEYS = {"allow", "deny", "users", "usergroups", "channels", "accounts", "description"}
+_TOP_KEYS = {
+    "default_read",
+    "rules",
+    "description",
+    "version",
+    "read_scopes",
+    "shared_channels",
+    "channel_accounts",
+}
 _SCOPE_KEYS = {"channels", "apis", "stages", "log_groups", "opsbot_logs", "description"}
 _EXAMPLE_ID = {"users": "U0123ABCD", "usergroups": "S0123ABCD", "channels": "C0123ABCD"}
 _ID = {
@@ -77,11 +85,18 @@ class Rule:
     usergroups: frozenset[str] = frozenset()
     channels: frozenset[str] = frozenset()
     description: str = ""
+    # Account names (OPSBOT_ACCOUNTS, lower case): the rule applies only to requests aimed at them.
+    accounts: frozenset[str] = frozenset()
 
     def matches_action(self, action: str) -> bool:
         return any(fnmatchcase(action, pattern) for pattern in self.actions)
 
-    def applies_to(self, user: str, groups: Collection[str], channel: str) -> bool:
+    def in_account(self, account: str) -> bool:
+        return not self.accounts or account.lower() in self.accounts
+
+    def applies_to(self, user: str, groups: Collection[str], channel: str, account: str = "") -> bool:
+        if not self.in_account(account):
+            return False
         if (self.users or self.usergroups) and user not in self.users and not (self.usergroups & set(groups)):
             return False
         return not self.channels or channel in self.channels
@@ -93,6 +108,9 @@ class Rule:
         subject = ", ".join(parts) if parts else "everyone"
         if self.channels:
             subject += " in " + ", ".join(f"<#{c}>" for c in sorted(self.channels))
+        if self.accounts:
+            noun = "account" if len(self.accounts) == 1 else "accounts"
+            subject += f" ({noun} " + ", ".join(f"`{a}`" for a in sorted(self.accounts)) + ")"
         return subject
 
 
@@ -218,6 +236,13 @@ class Policy:
         """Whether log lines may be posted in ``channel`` although it is shared with another organisation."""
         return channel in self.shared_channels
 
+    # channel id -> the account its commands go to unless --account says otherwise (docs/accounts.md).
+    channel_accounts: tuple[tuple[str, str], ...] = ()
+
+    def channel_account(self, channel: str) -> str:
+        """The account ``channel`` is bound to ("" when none)."""
+        return next((account for bound, account in self.channel_accounts if bound == channel), "")
+
     def read_scope(self, channel: str) -> ReadScope:
         """What ``/apilogs`` may read in ``channel``: the first read scope that applies to it."""
         if self.read_scopes is None:
@@ -235,7 +260,9 @@ class Policy:
                 groups |= rule.usergroups
         return frozenset(groups)
 
-    def groups_that_matter(self, action: str, *, mutating: bool, user: str, channel: str) -> frozenset[str]:
+    def groups_that_matter(
+        self, action: str, *, mutating: bool, user: str, channel: str, account: str = ""
+    ) -> frozenset[str]:
         """The user groups whose membership could change the decision for this caller (often none, so
         that a policy naming groups costs no Slack call where they cannot matter)."""
 
@@ -248,11 +275,12 @@ class Policy:
                     and rule.matches_action(action)
                     and user not in rule.users
                     and (not rule.channels or channel in rule.channels)
+                    and rule.in_account(account)
                 ):
                     found |= rule.usergroups
             return found
 
-        base = self.decide(action, mutating=mutating, user=user, channel=channel)
+        base = self.decide(action, mutating=mutating, user=user, channel=channel, account=account)
         if base.allowed:
             return frozenset(groups_of("deny"))  # only a group's deny rule could take it away
         if base.rule is not None:
@@ -269,15 +297,17 @@ class Policy:
         channel: str,
         groups: Collection[str] = (),
         assume_in: Collection[str] = (),
+        account: str = "",
     ) -> Decision:
         """``assume_in``: groups whose deny rules apply as if the user were a member (their membership
-        could not be checked); their allow rules do not."""
+        could not be checked); their allow rules do not. ``account``: the account the request is aimed at
+        (its name in OPSBOT_ACCOUNTS; rules limited to other accounts do not apply)."""
         deny_groups = set(groups) | set(assume_in)
         for rule in self.rules:
             if (
                 rule.effect == "deny"
                 and rule.matches_action(action)
-                and rule.applies_to(user, deny_groups, channel)
+                and rule.applies_to(user, deny_groups, channel, account)
             ):
                 why = f" ({rule.description})" if rule.description else ""
                 return Decision(False, action, f"the policy denies `{action}` to {rule.who()}{why}.", rule)
@@ -285,7 +315,7 @@ class Policy:
             if (
                 rule.effect == "allow"
                 and rule.matches_action(action)
-                and rule.applies_to(user, groups, channel)
+                and rule.applies_to(user, groups, channel, account)
             ):
                 return Decision(True, action, f"allowed to {rule.who()}.", rule)
         if not mutating and self.default_read == "allow":
@@ -306,7 +336,7 @@ class Policy:
         rules = []
         for rule in self.rules:
             item: dict[str, Any] = {rule.effect: list(rule.actions)}
-            for key in ("users", "usergroups", "channels"):
+            for key in ("users", "usergroups", "channels", "accounts"):
                 if getattr(rule, key):
                     item[key] = sorted(getattr(rule, key))
             if rule.description:
@@ -317,6 +347,8 @@ class Policy:
             data["read_scopes"] = [scope.to_json() for scope in self.read_scopes]
         if self.shared_channels:
             data["shared_channels"] = sorted(self.shared_channels)
+        if self.channel_accounts:
+            data["channel_accounts"] = dict(self.channel_accounts)
         return data
 
 
@@ -328,8 +360,17 @@ def _strings(value: Any, where: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value)
 
 
-def parse_policy(text: str, *, known_actions: Iterable[str] = (), source: str = "OPSBOT_POLICY") -> Policy:
-    """Parse and validate policy JSON. Raises PolicyError saying exactly what is wrong."""
+def parse_policy(
+    text: str,
+    *,
+    known_actions: Iterable[str] = (),
+    source: str = "OPSBOT_POLICY",
+    known_accounts: Iterable[str] = (),
+) -> Policy:
+    """Parse and validate policy JSON. Raises PolicyError saying exactly what is wrong.
+    ``known_accounts``: the account names of OPSBOT_ACCOUNTS, which ``accounts`` and
+    ``channel_accounts`` may name."""
+    accounts_known = {name.lower(): name for name in known_accounts}
     if not text.strip():
         return Policy(source="default")
     try:
@@ -383,7 +424,20 @@ def parse_policy(text: str, *, known_actions: Iterable[str] = (), source: str = 
         description = raw.get("description", "")
         if not isinstance(description, str):
             raise PolicyError(f"Policy {where} description must be a string.")
-        rules.append(Rule(effect, actions, ids["users"], ids["usergroups"], ids["channels"], description))
+        accounts = _strings(raw["accounts"], f"{where} accounts") if "accounts" in raw else ()
+        for name in accounts:
+            _check_account(name, accounts_known, f"{where} accounts")
+        rules.append(
+            Rule(
+                effect,
+                actions,
+                ids["users"],
+                ids["usergroups"],
+                ids["channels"],
+                description,
+                frozenset(a.lower() for a in accounts),
+            )
+        )
     description = data.get("description", "")
     scopes = _read_scopes(data["read_scopes"]) if "read_scopes" in data else None
     shared = _strings(data["shared_channels"], "shared_channels") if "shared_channels" in data else ()
@@ -393,6 +447,7 @@ def parse_policy(text: str, *, known_actions: Iterable[str] = (), source: str = 
                 f"Policy shared_channels has {value!r}, which is not a Slack channel id "
                 f"(ids look like {_EXAMPLE_ID['channels']})."
             )
+    bound = _channel_accounts(data.get("channel_accounts", {}), accounts_known)
     return Policy(
         tuple(rules),
         default_read,
@@ -400,7 +455,39 @@ def parse_policy(text: str, *, known_actions: Iterable[str] = (), source: str = 
         description if isinstance(description, str) else "",
         scopes,
         frozenset(shared),
+        bound,
     )
+
+
+def _check_account(name: str, known: dict[str, str], where: str) -> None:
+    if name.lower() in known:
+        return
+    if not known:
+        raise PolicyError(
+            f"Policy {where} names the account {name!r}, but OPSBOT_ACCOUNTS configures no accounts."
+        )
+    raise PolicyError(
+        f"Policy {where} names the account {name!r}, which OPSBOT_ACCOUNTS does not configure. "
+        f"Accounts are: {', '.join(sorted(known.values()))}."
+    )
+
+
+def _channel_accounts(raw: Any, known: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """``{"C0PROD": "prod"}``: the account each channel's commands go to by default."""
+    if not isinstance(raw, dict):
+        raise PolicyError('Policy "channel_accounts" must be an object of channel id -> account name.')
+    bound = []
+    for channel, account in raw.items():
+        if not _ID["channels"].match(str(channel)):
+            raise PolicyError(
+                f"Policy channel_accounts has {channel!r}, which is not a Slack channel id "
+                f"(ids look like {_EXAMPLE_ID['channels']})."
+            )
+        if not isinstance(account, str) or not account.strip():
+            raise PolicyError(f"Policy channel_accounts {channel} must name an account.")
+        _check_account(account.strip(), known, f"channel_accounts {channel}")
+        bound.append((str(channel), known[account.strip().lower()]))
+    return tuple(bound)
 
 
 def _read_scopes(raw_scopes: Any) -> tuple[ReadScope, ...]:

@@ -44,6 +44,8 @@ ONLY_IN_AWS = {
     "ses:GetSuppressedDestination": "the SES account suppression list (OPSBOT_SES_SUPPRESSION off in the demo)",
     "ses:PutSuppressedDestination": "the SES account suppression list",
     "ses:DeleteSuppressedDestination": "the SES account suppression list",
+    "sts:SetSourceIdentity": "authorized within sts:AssumeRole when it sets SourceIdentity (no call of its own)",
+    "sts:TagSession": "authorized within sts:AssumeRole for session tags a member role's trust may require",
     "secretsmanager:GetSecretValue": (
         "the Slack secrets (the demo sets SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN; the read is tested in "
         "test_lambda_handler.py) and a TSIG key (the demo's master has none)"
@@ -52,6 +54,21 @@ ONLY_IN_AWS = {
 
 # Granted to one function, used by it only on paths this run does not take.
 NOT_EXERCISED = {
+    "SesFeedbackFunction": {
+        "sts:AssumeRole": "feedback from a member account's stack (the demo's SES feedback is opsbot's own)",
+    },
+    "DnsMirrorFunction": {
+        "sts:AssumeRole": (
+            "/dns work in a member account: the demo runs the mirror function in the Slack function's "
+            "process, whose credentials cache already holds the role (one AssumeRole per person and account)"
+        ),
+    },
+    "AlarmsFunction": {
+        "sts:AssumeRole": "an alarm of a member account (the demo's alarms are opsbot's own account's)",
+    },
+    "DeviceRegistrationFunction": {
+        "sts:AssumeRole": "registrations from a member account's stack (the demo's are opsbot's own)",
+    },
     "SlackFunction": {
         "logs:DescribeMetricFilters": "the Errors since button on a custom-metric alarm post (tests/alarms)",
         "cloudwatch:GetMetricStatistics": "the Errors since button on a stream-driven function's alarm post",
@@ -98,7 +115,17 @@ def statements(node: Any) -> Iterator[dict[str, Any]]:
             yield from statements(item)
 
 
-def grants(stack: LocalStack, function: str) -> list[tuple[set[str], set[str] | None]]:
+def member_template() -> dict[str, Any]:
+    from cfnlint.decode import cfn_yaml
+
+    from tests.foundation.test_deploy_artifacts import ROOT
+
+    return cfn_yaml.load(str(ROOT / "member-account.yaml"))  # type: ignore[no-any-return]
+
+
+def grants(
+    stack: LocalStack, function: str, document: dict[str, Any] | None = None
+) -> list[tuple[set[str], set[str] | None]]:
     """(actions, tables) per statement; tables is None for statements about something other than tables."""
     settings = stack.settings
     names = {
@@ -108,7 +135,7 @@ def grants(stack: LocalStack, function: str) -> list[tuple[set[str], set[str] | 
         "FanoutTableNames": set(settings.fanout_tables),
     }
     found = []
-    for statement in statements(template()["Resources"][function]["Properties"]["Policies"]):
+    for statement in statements((document or template())["Resources"][function]["Properties"]["Policies"]):
         if statement["Effect"] != "Allow":
             continue
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
@@ -151,8 +178,16 @@ class CallRecorder:
             with recorder._lock:
                 key = (client.meta.service_model.service_name, operation_name)
                 function = getattr(recorder._where, "function", None)
-                calls = recorder.elsewhere[function].calls if function else recorder.calls
-                calls.setdefault(key, set()).update(tables_of(operation_name, api_params))
+                # A call with a member account's credentials: that role's policy must allow it (a call
+                # on opsbot's own table goes home with opsbot's own client, recorded as that call).
+                role = getattr(client, "opsbot_role", "")
+                goes_home = bool(role) and bool(clients.own_tables() & tables_of(operation_name, api_params))
+                if role and not goes_home:
+                    function = member_role_of(role)
+                    recorder.elsewhere.setdefault(function, CallRecorder())
+                if not goes_home:
+                    calls = recorder.elsewhere[function].calls if function else recorder.calls
+                    calls.setdefault(key, set()).update(tables_of(operation_name, api_params))
             return original(client, operation_name, api_params)
 
         BaseClient._make_api_call = recording  # type: ignore[method-assign]
@@ -172,13 +207,20 @@ class CallRecorder:
         return {table for tables in self.calls.values() for table in tables}
 
 
+def member_role_of(role_arn: str) -> str:
+    """member-account.yaml's logical id of a role by its name (<prefix>-read, <prefix>-change)."""
+    return "ChangeRole" if role_arn.endswith("-change") else "ReadRole"
+
+
 # Calls IAM never refuses, so no policy grants them: "No permissions are required to perform this
 # operation" (STS API reference, GetCallerIdentity). /ops doctor asks who it is.
 NEEDS_NO_GRANT = {"sts:GetCallerIdentity"}
 
 
-def assert_policy_covers(stack: LocalStack, function: str, recorder: CallRecorder) -> None:
-    allowed = grants(stack, function)
+def assert_policy_covers(
+    stack: LocalStack, function: str, recorder: CallRecorder, document: dict[str, Any] | None = None
+) -> None:
+    allowed = grants(stack, function, document)
     missing = []
     for (service, operation), tables in sorted(recorder.calls.items()):
         action = iam_action(service, operation)
@@ -191,6 +233,8 @@ def assert_policy_covers(stack: LocalStack, function: str, recorder: CallRecorde
             ):
                 missing.append(f"{action} on {table}" if table else action)
     assert not missing, f"calls the {function} policy does not allow: {missing}"
+    if document is not None:
+        return  # a member role: its least privilege is checked by test_member_roles_grant_no_more_than_opsbot
 
     granted = {action for actions, _ in allowed for action in actions}
     exceptions = set(ONLY_IN_AWS) | set(NOT_EXERCISED.get(function, {}))
@@ -254,6 +298,30 @@ def test_the_slack_functions_policy_grants_what_the_bot_calls(demo_stack: LocalS
     transcript = out.getvalue()
     assert "Something went wrong" not in transcript and "refused" not in transcript, transcript
     assert "clicked" in transcript and "Apply" in transcript
+
+    # The same commands in the demo's second account (its tables are not all there: the calls are made
+    # all the same, and the member roles must allow them), and the buttons they offer.
+    with recorder:
+        for command in ["/ops accounts", *commands]:
+            if "--account" in command:
+                continue
+            before = len(console.buttons)
+            console.handle(f"{command} --account prod")
+            for number in range(before + 1, len(console.buttons) + 1):
+                button = console.buttons[number - 1][0]
+                if not button.url and not NOT_CLICKED.search(button.text):
+                    console.handle(f"click {number}")
+                    if console.pending is not None:
+                        console.handle("confirm")
+    prod = out.getvalue().split("--account prod", 1)[1]
+    assert "Something went wrong" not in prod, prod
+    member = member_template()
+    for role in ("ReadRole", "ChangeRole"):
+        assert role in recorder.elsewhere, (role, sorted(recorder.elsewhere))
+        assert_policy_covers(demo_stack, role, recorder.elsewhere[role], member)
+    # A change needs the change role, a read the read role: /dns status read, the fan-out toggles changed.
+    assert ("route53", "ListResourceRecordSets") in recorder.elsewhere["ReadRole"].calls
+    assert ("dynamodb", "UpdateItem") in recorder.elsewhere["ChangeRole"].calls
 
     assert_policy_covers(demo_stack, "SlackFunction", recorder)
     # The run really covered every capability (a recorder that saw nothing would pass the checks above).
@@ -328,6 +396,69 @@ def test_the_slack_function_cannot_read_the_environment_of_opsbots_functions() -
         if r["Type"] == "AWS::Serverless::Function"
     ]
     assert names and all(name.startswith("${AWS::StackName}-") for name in names)
+
+
+def test_member_roles_grant_no_more_than_opsbot() -> None:
+    """member-account.yaml's roles grant only actions opsbot's own functions are granted (least privilege
+    per command: the member roles are the commands' part of the bot's policy), the read role none that
+    changes something, and their trust requires the external id and names only opsbot's function roles."""
+    bot = template()["Resources"]
+    opsbot = {
+        action
+        for function in ("SlackFunction", "DnsMirrorFunction")
+        for statement in statements(bot[function]["Properties"]["Policies"])
+        if statement["Effect"] == "Allow"
+        for action in (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+    }
+    member = member_template()["Resources"]
+    changing = re.compile(r":(Put|Update|Delete|Change|Create)")
+    for role in ("ReadRole", "ChangeRole"):
+        granted = {
+            action
+            for statement in statements(member[role]["Properties"]["Policies"])
+            for action in (
+                statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            )
+        }
+        assert granted <= opsbot, sorted(granted - opsbot)
+        if role == "ReadRole":
+            assert not [a for a in granted if changing.search(a)], sorted(granted)
+        [trust] = member[role]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        assert set(trust["Action"]) == {"sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"}
+        assert trust["Condition"]["StringEquals"] == {"sts:ExternalId": {"Ref": "ExternalId"}}
+        assert "${OpsbotStackName}-*" in json.dumps(trust["Condition"]["ArnLike"])
+    # opsbot may assume exactly the roles member-account.yaml names (<MemberRoleName>-read and -change).
+    names = {json.dumps(member[role]["Properties"]["RoleName"]) for role in ("ReadRole", "ChangeRole")}
+    assert names == {'{"Fn::Sub": "${RoleNamePrefix}-read"}', '{"Fn::Sub": "${RoleNamePrefix}-change"}'}
+    granted_roles = [
+        statement["Resource"]
+        for statement in statements(bot["SlackFunction"]["Properties"]["Policies"])
+        if "sts:AssumeRole" in statement["Action"]
+    ]
+    assert {"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${MemberRoleName}-*"} in granted_roles
+
+
+def test_member_account_template_passes_cfn_lint() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.foundation.test_deploy_artifacts import ROOT
+
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "cfn-lint"),
+            "--format",
+            "parseable",
+            str(ROOT / "member-account.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode & 3 == 0, result.stdout + result.stderr
 
 
 def test_the_alarm_functions_policy_grants_what_the_intake_calls(demo_stack: LocalStack) -> None:

@@ -517,9 +517,11 @@ class AlarmDelivery:
                 logger.warning("alarm %s: no time left to correlate", job.alarm.name)
                 break
             started = time.monotonic()
-            result = correlate(
-                job.alarm, settings=self.settings, find_errors=self.find_errors, deadline=deadline
-            )
+            # The alarm's account (OPSBOT_ACCOUNTS): its logs are read there, as opsbot-alarms.
+            with _in_account_of(self.settings, job.alarm):
+                result = correlate(
+                    job.alarm, settings=self.settings, find_errors=self.find_errors, deadline=deadline
+                )
             report.aws_calls += result.aws_calls
             if time.monotonic() > deadline:
                 result.complete = False
@@ -544,13 +546,22 @@ class AlarmDelivery:
                 self._failed(job.key, "", error, report)
             if self.config.graph and self.graph is not None:
                 try:
-                    png = self.graph(job.alarm)
+                    with _in_account_of(self.settings, job.alarm):
+                        png = self.graph(job.alarm)
                     report.aws_calls += 1
                     self.poster.upload_graph(job.channel, job.ts, png, f"{job.alarm.name}: the last 3 hours")
                     report.graphs += 1
                 except Exception as error:  # a missing graph is not worth failing anything for
                     logger.warning("alarm %s: graph not shown: %s", job.alarm.name, error)
         self._save_outbox(report)
+
+
+def _in_account_of(settings: Settings, alarm: Alarm) -> Any:
+    """AWS calls inside go to the alarm's account when OPSBOT_ACCOUNTS has a role there (docs/accounts.md)."""
+    from bot.aws.clients import use_target
+    from bot.aws.targets import for_function
+
+    return use_target(for_function(settings, "alarms", account_id=alarm.account))
 
 
 def _digest(item: dict[str, Any]) -> AlarmDigest:

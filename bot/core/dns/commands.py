@@ -60,7 +60,17 @@ ROUTE53_DEFAULT_SERIAL = 1
 
 
 def configured_zones(settings: Settings) -> tuple[ZoneConfig, ...]:
-    return parse_zones(settings.dns_zones_json)
+    """The zones of the account the request is aimed at (``bot.aws.clients.use_target``): a zone's
+    ``account``, or opsbot's own for a zone without one. Outside a target: every zone."""
+    from bot.aws.clients import current_target
+
+    zones = parse_zones(settings.dns_zones_json)
+    target = current_target()
+    if target is None:
+        return zones
+    if not target.role_arn:  # opsbot's own account (named or not)
+        return tuple(z for z in zones if not z.account or z.account.lower() == target.account.lower())
+    return tuple(z for z in zones if z.account.lower() == target.account.lower())
 
 
 def zone_for(
@@ -1275,11 +1285,24 @@ def mirror_handler(settings: Settings | None = None) -> Callable[[Any, Any], dic
         apply_log_level(resolved)
         if isinstance(event, dict) and worker.REQUEST_KEY in event:
             return worker.handle_event(event, resolved)  # /dns work asked by the Slack function
-        requests = parse_event(event, configured_zones(resolved))
+        from bot.aws.clients import use_target
+        from bot.aws.targets import for_function
+
+        zones = parse_zones(resolved.dns_zones_json)
+        try:
+            requests = parse_event(event, zones)
+        except UsageError:
+            own = tuple(z for z in zones if not z.account)
+            if own == zones:
+                raise
+            # A domain mirrored in several accounts, named without its zone_id: opsbot's own account's.
+            requests = parse_event(event, own)
         state = StateTable(resolved.state_table)
         results = []
         for request in requests:
-            result = _mirror_one(request.zone, state, request.force, logger)
+            # A zone hosted in another account is mirrored there, as opsbot-dns-mirror (bot.aws.targets).
+            with use_target(for_function(resolved, "dns-mirror", account=request.zone.account)):
+                result = _mirror_one(request.zone, state, request.force, logger)
             # One JSON line per zone: CloudWatch Logs Insights can chart serials, counts and timings.
             print(json.dumps({"dns_mirror": result.to_json()}, default=str))
             results.append(result)

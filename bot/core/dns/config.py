@@ -53,6 +53,7 @@ _ZONE_KEYS = {
     "max_delete_percent",
     "guard_min_records",
     "full_check_hours",
+    "account",
 }
 
 
@@ -78,6 +79,8 @@ class ZoneConfig:
     full_check_hours: float = DEFAULT_FULL_CHECK_HOURS
     max_update_percent: float = DEFAULT_MAX_UPDATE_PERCENT
     guard_min_records: int = DEFAULT_GUARD_MIN_RECORDS
+    # The account of OPSBOT_ACCOUNTS whose Route 53 holds the hosted zone ("" = opsbot's own).
+    account: str = ""
 
     @property
     def name(self) -> str:
@@ -267,7 +270,16 @@ def zone_from_mapping(data: Mapping[str, Any]) -> ZoneConfig:
             data, "max_update_percent", low=0, high=100, default=DEFAULT_MAX_UPDATE_PERCENT
         ),
         guard_min_records=_whole(data, "guard_min_records", default=DEFAULT_GUARD_MIN_RECORDS),
+        account=_account(data.get("account")),
     )
+
+
+def _account(value: Any) -> str:
+    if value in (None, ""):
+        return ""
+    if not isinstance(value, str):
+        raise UsageError("'account' must be the name of an account in OPSBOT_ACCOUNTS.")
+    return value.strip()
 
 
 def parse_zones(text: str) -> tuple[ZoneConfig, ...]:

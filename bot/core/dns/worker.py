@@ -257,7 +257,12 @@ def _invoke_watching(
         finally:
             done.set()
 
-    threading.Thread(target=call, name="dns-apply-invoke", daemon=True).start()
+    import contextvars
+
+    # In this request's context: the invocation carries its account and person (bot.aws.targets).
+    threading.Thread(
+        target=contextvars.copy_context().run, args=(call,), name="dns-apply-invoke", daemon=True
+    ).start()
     key, shown = progress_key(state_key, token), 0
     while not done.wait(PROGRESS_POLL_SECONDS):
         if deadline is not None and time.monotonic() >= deadline:
@@ -283,13 +288,13 @@ def _invoke_watching(
 
 def _read_progress(table: str, key: tuple[str, str]) -> dict[str, Any] | None:
     """One short read: a slow state table must not hold up the wait for the answer."""
-    from bot.aws.clients import client
+    from bot.aws.clients import own_client
     from bot.aws.dynamo import from_item, to_item
     from bot.aws.errors import aws_errors
 
     with aws_errors(resource=f"state table {table}"):
         raw = (
-            client("dynamodb", attempts=1, connect_timeout=1, read_timeout=2)
+            own_client("dynamodb", attempts=1, connect_timeout=1, read_timeout=2)
             .get_item(TableName=table, Key=to_item({"pk": key[0], "sk": key[1]}), ConsistentRead=True)
             .get("Item")
         )
@@ -298,8 +303,18 @@ def _read_progress(table: str, key: tuple[str, str]) -> dict[str, Any] | None:
 
 def handle_event(event: Mapping[str, Any], settings: Settings) -> dict[str, Any]:
     """The mirror function's side: one request from the Slack function, logged as one JSON line."""
+    from bot.aws.clients import use_target
+    from bot.aws.targets import WIRE_KEY, from_wire
+
     request = event.get(REQUEST_KEY)
-    answer = handle(request, settings)
+    # The Slack request's account and person (an apply changes, everything else reads).
+    mutating = isinstance(request, Mapping) and request.get("op") == "apply"
+    try:
+        target = from_wire(settings, event.get(WIRE_KEY), mutating=mutating)
+    except OpsbotError as error:
+        return failure(error, "prepare")
+    with use_target(target):
+        answer = handle(request, settings)
     summary = {
         key: request.get(key)
         for key in ("op", "domain", "zone_id", "actor", "force")

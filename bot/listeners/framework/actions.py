@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from bot.listeners.framework.accounts import unwrap_action
 from bot.listeners.framework.declarations import ActionCall, ButtonAction
 from bot.listeners.framework.delivery import deliver, post_to_response_url, safe_respond
 from bot.listeners.framework.failures import failure, not_started
@@ -102,20 +103,32 @@ def register_action(app: Any, button: ButtonAction) -> None:
         started = time.time()
         ref = audit.new_ref()
         caller = caller_from(body)
-        action_payload: dict[str, Any] = next(
+        clicked: dict[str, Any] = next(
             (a for a in body.get("actions", []) if a.get("action_id") == button.action_id), {}
         )
+        # The account and region the button was made for (the framework wrapped its value): the click
+        # goes there, and is authorized again for that account.
+        action_payload, made_for = unwrap_action(clicked)
         call = ActionCall(
             runtime=runtime, caller=caller, client=client, ref=ref, body=body, started=started,
             button=button, respond=respond, action=action_payload,
         )  # fmt: skip
         outcome, detail = "ok", ""
+        place = None
         # Set only once the lock is ours, so nothing below can touch a lock another click holds; and
         # every write to it is conditional on our owner token (``StateTable.update_lock``/``release_lock``).
         held: _Held | None = None
         done = False  # the work ran to its end: from here on, a failure must not make it look undone
         try:
-            decision = runtime.decide(button.action, mutating=button.mutating, caller=caller, client=client)
+            place = runtime.place(caller, made_for)
+            call.account, call.region = place.account.name, place.region
+            decision = runtime.decide(
+                button.action,
+                mutating=button.mutating,
+                caller=caller,
+                client=client,
+                account=place.account.name,
+            )
             if not decision.allowed:
                 outcome, detail = "denied", decision.reason
                 safe_respond(
@@ -128,9 +141,13 @@ def register_action(app: Any, button: ButtonAction) -> None:
                     outcome = "duplicate"
                     safe_respond(respond, _already_done(taken), ref=ref)
                     return
-            reply = button.run(call)
+            from bot.aws.clients import use_target  # on first use: the cold start loads no boto3 code
+
+            with use_target(place.target(caller.user_id, mutating=button.mutating)):
+                reply = button.run(call)
             done = True
             if reply is not None:
+                reply = place.dress(reply)
                 outcome, detail = reply.outcome, reply.detail
             if held is not None and outcome == UNCHANGED:
                 # A no-op decided nothing: release the lock so a later click may still decide rather than
@@ -171,6 +188,7 @@ def register_action(app: Any, button: ButtonAction) -> None:
                 args=call.value,
                 outcome=outcome,
                 detail=detail,
+                **(place.audit_fields() if place is not None else {}),
             )
 
     def unstarted(request: Any, error: BaseException) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from bot.errors import UsageError
+from bot.errors import OpsbotError, UsageError
 from bot.listeners.args import (
     HELP_WORDS,
     ParsedArgs,
@@ -18,6 +18,7 @@ from bot.listeners.args import (
     redacted_text,
     tokenize,
 )
+from bot.listeners.framework.accounts import GlobalFlags, check_in_ack, split_globals
 from bot.listeners.framework.declarations import (
     ACK_NOTE,
     ACK_NOTE_HEADER,
@@ -139,11 +140,13 @@ class _CommandPlan:
     detail: str = ""
     sub: Subcommand | None = None
     args: ParsedArgs | None = None
+    flags: GlobalFlags = field(default_factory=GlobalFlags)  # --account and --region
 
 
 def _plan_command(command: Command, text: str, caller: Caller, note: Mapping[str, str]) -> _CommandPlan:
     plan = _CommandPlan(command.slash, command.name)
     try:
+        text, plan.flags = split_globals(command, text)
         resolved = resolve(command, text)
     except UsageError as error:
         plan.outcome, plan.detail = "usage", error.message  # the ack already showed it
@@ -182,6 +185,7 @@ def register_command(app: Any, command: Command) -> None:
     def ack_command(ack: Any, body: dict[str, Any], client: Any, context: Any) -> None:
         text = str(body.get("text", ""))
         try:
+            text, flags = split_globals(command, text)
             resolved = resolve(command, text)
         except UsageError as error:
             ack(ephemeral(f":warning: {usage_text(error)}\nTry `{command.slash} help`."))
@@ -196,8 +200,23 @@ def register_command(app: Any, command: Command) -> None:
             reply = sub.quick(runtime, resolved.args, caller_from(body))
             ack(ephemeral(reply.text, reply.blocks))
             return
+        try:
+            check_in_ack(runtime.accounts(), flags, runtime.settings.region)
+        except UsageError as error:
+            context[ACK_NOTE] = {"outcome": "usage", "detail": error.message}
+            ack(ephemeral(f":warning: {usage_text(error)}"))
+            return
+        except OpsbotError as error:  # OPSBOT_ACCOUNTS is malformed: nothing can be aimed anywhere
+            context[ACK_NOTE] = {"outcome": "error", "detail": error.message}
+            ack(ephemeral(f":x: {error}"))
+            return
         action = command.action_of(sub)
-        decision = runtime.decide_now(action, mutating=sub.mutating, caller=caller_from(body))
+        account = runtime.account_now(caller_from(body), flags)
+        decision = (
+            runtime.decide_now(action, mutating=sub.mutating, caller=caller_from(body), account=account)
+            if account is not None
+            else None
+        )
         if decision is not None and not decision.allowed:
             # Refused from the user id and channel alone: say so now, not after a "working" line or a form
             # to fill in (an activation code typed only to be refused). The lazy half only writes the
@@ -229,11 +248,15 @@ def register_command(app: Any, command: Command) -> None:
         text = str(body.get("text", ""))
         plan = _plan_command(command, text, caller, _ack_note(context, request))
         outcome, detail = plan.outcome or "ok", plan.detail
+        place = None
         try:
             sub = plan.sub
             if sub is None:
                 return
-            decision = runtime.decide(plan.action, mutating=sub.mutating, caller=caller, client=client)
+            place = runtime.place(caller, plan.flags)
+            decision = runtime.decide(
+                plan.action, mutating=sub.mutating, caller=caller, client=client, account=place.account.name
+            )
             if not decision.allowed:
                 outcome, detail = "denied", decision.reason
                 safe_respond(
@@ -244,9 +267,14 @@ def register_command(app: Any, command: Command) -> None:
             call = Call(
                 runtime=runtime, caller=caller, client=client, ref=ref, body=body, started=started,
                 command=command, sub=sub, args=plan.args, respond=respond,
+                account=place.account.name, region=place.region,
             )  # fmt: skip
-            reply = sub.run(call)
+            from bot.aws.clients import use_target  # on first use: the cold start loads no boto3 code
+
+            with use_target(place.target(caller.user_id, mutating=sub.mutating)):
+                reply = sub.run(call)
             if reply is not None:
+                reply = place.dress(reply)
                 outcome, detail = reply.outcome, reply.detail
                 if not deliver(respond, reply, ref=ref):
                     detail = "; ".join(filter(None, [detail, "the reply was not delivered"]))
@@ -264,6 +292,7 @@ def register_command(app: Any, command: Command) -> None:
                 args=audit_args(command, text),
                 outcome=outcome,
                 detail=detail,
+                **(place.audit_fields() if place is not None else {}),
             )
 
     def unstarted(request: Any, error: BaseException) -> None:

@@ -88,6 +88,9 @@ class Invocation:
     ref: str  # the reference id in the audit record and the log
     body: Mapping[str, Any]  # the Slack payload
     started: float = field(default_factory=time.time)
+    # The account (its name in OPSBOT_ACCOUNTS, "" = opsbot's own) and region the run's AWS calls go to.
+    account: str = ""
+    region: str = ""
 
     @property
     def settings(self) -> Settings:
@@ -112,11 +115,15 @@ class Invocation:
     def may(self, action: str) -> bool:
         """Whether the caller holds a grant for ``action`` (a command's ``sensitive`` one): no error, so a
         run can show less rather than refuse."""
-        return self.runtime.decide(action, mutating=True, caller=self.caller, client=self.client).allowed
+        return self.runtime.decide(
+            action, mutating=True, caller=self.caller, client=self.client, account=self.account
+        ).allowed
 
     def authorize(self, action: str, *, mutating: bool = True) -> Decision:
         """Check a further action mid-run (e.g. ``dns.force``); raises NotAllowedError when denied."""
-        decision = self.runtime.decide(action, mutating=mutating, caller=self.caller, client=self.client)
+        decision = self.runtime.decide(
+            action, mutating=mutating, caller=self.caller, client=self.client, account=self.account
+        )
         if not decision.allowed:
             raise NotAllowedError(f"You may not run `{action}`: {decision.reason}")
         return decision

@@ -91,13 +91,26 @@ def register_modal(app: Any, modal: ModalSubmit) -> None:
             client.chat_postMessage(channel=caller.user_id, **kwargs)
 
         try:
-            decision = runtime.decide(modal.action, mutating=modal.mutating, caller=caller, client=client)
+            # A form goes to the account of the channel it was opened from (the default chain).
+            place = runtime.place(caller)
+            call.account, call.region = place.account.name, place.region
+            decision = runtime.decide(
+                modal.action,
+                mutating=modal.mutating,
+                caller=caller,
+                client=client,
+                account=place.account.name,
+            )
             if not decision.allowed:
                 outcome, detail = "denied", decision.reason
                 tell(f":no_entry: You may not run `{modal.action}`: {decision.reason}")
                 return
-            reply = modal.run(call)
+            from bot.aws.clients import use_target  # on first use: the cold start loads no boto3 code
+
+            with use_target(place.target(caller.user_id, mutating=modal.mutating)):
+                reply = modal.run(call)
             if reply is not None:
+                reply = place.dress(reply)
                 tell(reply.text, reply.blocks)
                 outcome, detail = reply.outcome, reply.detail
         except Exception as error:

@@ -8,9 +8,11 @@ import logging
 import time
 import weakref
 from collections.abc import Callable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from bot.config import Settings
+from bot.listeners.framework.accounts import OWN_MARK, GlobalFlags
 from bot.listeners.framework.declarations import (
     ACK_HANDLE,
     DEFAULT_LAZY_SECONDS,
@@ -18,9 +20,14 @@ from bot.listeners.framework.declarations import (
     ButtonAction,
     Command,
     ModalSubmit,
+    Reply,
 )
 from bot.security import audit
 from bot.security.policy import Caller, Decision
+
+if TYPE_CHECKING:  # imported on first use: the Lambda cold start loads no bot.core or bot.aws
+    from bot.aws.clients import Target
+    from bot.core.common.accounts import Account, Accounts
 
 logger = logging.getLogger("opsbot.listeners")
 
@@ -29,7 +36,10 @@ class Runtime:
     """Per-app state shared by all listeners: settings, authorizer, the registry, the deadline."""
 
     def __init__(self, settings: Settings) -> None:
+        from bot.aws.clients import own_table
+
         self.settings = settings
+        own_table(settings.state_table)  # opsbot's own, whatever account a command is aimed at
         self.commands: dict[str, Command] = {}
         self.buttons: dict[str, ButtonAction] = {}
         self.modals: dict[str, ModalSubmit] = {}
@@ -70,16 +80,69 @@ class Runtime:
             return self.lambda_deadline - 5  # leave time to report before Lambda stops us
         return time.time() + DEFAULT_LAZY_SECONDS
 
-    def decide(self, action: str, *, mutating: bool, caller: Caller, client: Any) -> Decision:
+    def decide(
+        self, action: str, *, mutating: bool, caller: Caller, client: Any, account: str = ""
+    ) -> Decision:
+        """``account``: the account the request is aimed at (rules may be limited to accounts)."""
         return self.authorizer.decide(
-            action, mutating=mutating, user=caller.user_id, channel=caller.channel_id, slack=client
+            action,
+            mutating=mutating,
+            user=caller.user_id,
+            channel=caller.channel_id,
+            slack=client,
+            account=account,
         )
 
-    def decide_now(self, action: str, *, mutating: bool, caller: Caller) -> Decision | None:
+    def decide_now(
+        self, action: str, *, mutating: bool, caller: Caller, account: str = ""
+    ) -> Decision | None:
         """The decision, when it needs no network call (``Authorizer.decide_now``); else None."""
         return self.authorizer.decide_now(
-            action, mutating=mutating, user=caller.user_id, channel=caller.channel_id
+            action, mutating=mutating, user=caller.user_id, channel=caller.channel_id, account=account
         )
+
+    def accounts(self) -> Accounts:
+        return self.settings.accounts()
+
+    def place(self, caller: Caller, flags: GlobalFlags | None = None) -> Place:
+        """The account and region a request goes to: ``--account``/``--region`` (or a button's), else the
+        channel's account in the policy, else the default account, else opsbot's own. Raises UsageError
+        for an unknown account or a region outside the account's list, before any AWS call."""
+        from bot.core.common.accounts import OWN_ACCOUNT, REGION
+
+        flags = flags or GlobalFlags()
+        accounts = self.accounts()
+        own_region = self.settings.region
+        if flags.account == OWN_MARK:  # a button made in opsbot's own account, which has no name
+            region = flags.region if REGION.match(flags.region) else own_region
+            return Place(OWN_ACCOUNT, region, accounts.several, accounts.configured)
+        channel_account = ""
+        if not flags.account and accounts.configured:
+            try:
+                channel_account = self.authorizer.policy().channel_account(caller.channel_id)
+            except Exception:  # a malformed policy denies the request anyway; its decision says why
+                channel_account = ""
+        account, region = accounts.choose(
+            asked=flags.account, channel_account=channel_account, region=flags.region, own_region=own_region
+        )
+        return Place(account, region, accounts.several, accounts.configured)
+
+    def account_now(self, caller: Caller, flags: GlobalFlags) -> str | None:
+        """The account name of a request without I/O, for the ack's decision; None when only the policy
+        (not at hand) can tell which account the channel is bound to."""
+        accounts = self.accounts()
+        if not accounts.configured:
+            return ""
+        if flags.account:
+            return accounts.named(flags.account).name
+        try:
+            policy = self.authorizer.policy_now()
+        except Exception:
+            return None
+        if policy is None:
+            return None
+        bound = policy.channel_account(caller.channel_id)
+        return (accounts.get(bound) or accounts.default()).name if bound else accounts.default().name
 
     def on_unstarted(
         self, function: Callable[..., None], handler: Callable[[Any, BaseException], None]
@@ -112,6 +175,8 @@ class Runtime:
         args: str,
         outcome: str,
         detail: str = "",
+        account: str = "",
+        region: str = "",
     ) -> None:
         record = audit.build_record(
             ref=ref,
@@ -127,8 +192,51 @@ class Runtime:
             args=args,
             outcome=outcome,
             detail=detail,
+            account=account,
+            region=region,
         )
         audit.write(record, state_table=self.settings.state_table, ttl_days=self.settings.audit_ttl_days)
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a request's AWS calls go: the account, the region, and whether replies name them."""
+
+    account: Account
+    region: str
+    named: bool = False  # more than one account is configured: replies and audit records say which
+    configured: bool = False  # OPSBOT_ACCOUNTS is set: buttons carry the account they were made for
+
+    @property
+    def button_account(self) -> str:
+        return self.account.name or OWN_MARK
+
+    def target(self, principal: str, *, mutating: bool) -> Target:
+        from bot.aws.clients import Target
+
+        return Target(
+            account=self.account.name,
+            role_arn=self.account.role_for(mutating=mutating),
+            external_id=self.account.external_id,
+            region=self.region,
+            principal=principal,
+        )
+
+    def dress(self, reply: Reply) -> Reply:
+        """The reply as the framework sends it: its buttons carry the account and region (so a click goes
+        where the message was about), and it names them when there is a choice of accounts."""
+        from dataclasses import replace
+
+        from bot.listeners.framework.accounts import describe, with_context_line, wrap_buttons
+
+        if not self.configured:
+            return reply
+        if reply.blocks:
+            reply = replace(reply, blocks=wrap_buttons(reply.blocks, self.button_account, self.region))
+        return with_context_line(reply, describe(self.account, self.region)) if self.named else reply
+
+    def audit_fields(self) -> dict[str, str]:
+        return {"account": self.account.label, "region": self.region} if self.named else {}
 
 
 _runtimes: weakref.WeakKeyDictionary[Any, Runtime] = weakref.WeakKeyDictionary()

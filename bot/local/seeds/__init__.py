@@ -23,6 +23,7 @@ SEED_MODULES: tuple[str, ...] = (
     "bot.local.seeds.dns",
     "bot.local.seeds.fanout",
     "bot.local.seeds.alarms",
+    "bot.local.seeds.accounts",  # last: it adds a second account's data to what the others made
 )
 
 

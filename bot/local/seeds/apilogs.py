@@ -71,8 +71,11 @@ def _zip() -> bytes:
     return buffer.getvalue()
 
 
-def create_api(region: str = "", *, functions: tuple[FunctionSpec, ...] = FUNCTIONS) -> tuple[str, str]:
-    """Create the functions, the REST API, its authorizer and stage; returns (api id, account)."""
+def create_api(
+    region: str = "", *, functions: tuple[FunctionSpec, ...] = FUNCTIONS, api_id: str = ""
+) -> tuple[str, str]:
+    """Create the functions, the REST API, its authorizer and stage; returns (api id, account).
+    ``api_id``: the id the API gets (moto's custom-id tag), as in a second account of the demo."""
     iam, lam, gateway = client("iam"), client("lambda"), client("apigateway")
     trust = {
         "Version": "2012-10-17",
@@ -107,7 +110,8 @@ def create_api(region: str = "", *, functions: tuple[FunctionSpec, ...] = FUNCTI
             f"function:{suffix}/invocations"
         )
 
-    api_id = gateway.create_rest_api(name=API_NAME, description="opsbot demo API")["id"]
+    custom = {"tags": {"_custom_id_": api_id}} if api_id else {}
+    api_id = gateway.create_rest_api(name=API_NAME, description="opsbot demo API", **custom)["id"]
     root = next(r["id"] for r in gateway.get_resources(restApiId=api_id)["items"] if r["path"] == "/")
     authorizer = gateway.create_authorizer(
         restApiId=api_id,

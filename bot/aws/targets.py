@@ -1,0 +1,109 @@
+"""The account of work that is not a Slack command: the scheduled and event-driven functions, and /dns work
+the Slack function hands to the DNS mirror function.
+
+- ``for_function``: the target of a function's AWS calls, from its configuration (``OPSBOT_FUNCTION_ACCOUNT``,
+  a zone's ``account``) or from the event (``AWSAccountId`` as IoT rules and API Gateway put it, ``account``
+  as EventBridge does), with ``opsbot-<function>`` as session name and source identity.
+- ``in_event_account``: a handler wrapped to run in the account its event names.
+- ``to_wire``/``from_wire``: a Slack request's target carried in an invocation of another opsbot function,
+  re-resolved there from that function's own OPSBOT_ACCOUNTS (a payload cannot name a role of its own).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from bot.aws.clients import Target, current_target, use_target
+from bot.config import Settings
+
+log = logging.getLogger("opsbot.accounts")
+
+WIRE_KEY = "opsbot_target"
+
+
+def for_function(
+    settings: Settings, function: str, *, account: str = "", account_id: str = ""
+) -> Target | None:
+    """Where function ``function``'s calls go: the account named ``account`` (configuration), else the
+    configured account whose roles are in ``account_id`` (the event), else opsbot's own (None). An
+    account id that no entry names stays in opsbot's own account and is logged: the event came from an
+    account opsbot has no role in."""
+    from bot.aws.clients import own_table
+
+    own_table(settings.state_table)
+    accounts = settings.accounts()
+    if not accounts.configured:
+        return None
+    entry = None
+    if account:
+        entry = accounts.named(account)
+    elif account_id:
+        entry = next((a for a in accounts.entries if a.account_id == account_id), None)
+        if entry is None and not any(a.own for a in accounts.entries if a.account_id == account_id):
+            log.info(
+                "event from account %s, which OPSBOT_ACCOUNTS does not name: opsbot's own account", account_id
+            )
+    if entry is None or entry.own:
+        return None
+    return Target(
+        account=entry.name,
+        role_arn=entry.role_for(mutating=True),  # these functions write (the mailing table, the catalog)
+        external_id=entry.external_id,
+        region=entry.regions[0]
+        if entry.regions and settings.region not in entry.regions
+        else settings.region,
+        principal=f"opsbot-{function}",
+    )
+
+
+def event_account(event: Any) -> str:
+    """The account id an event names at its top level, '' when none."""
+    if not isinstance(event, Mapping):
+        return ""
+    for key in ("AWSAccountId", "account"):
+        value = event.get(key)
+        if isinstance(value, str) and value.isdigit() and len(value) == 12:
+            return value
+    return ""
+
+
+def in_event_account(
+    handler: Callable[[Any, Any], Any], function: str, settings: Settings | None = None
+) -> Callable[[Any, Any], Any]:
+    """``handler`` run in the account of its configuration (``OPSBOT_FUNCTION_ACCOUNT``) or its event."""
+
+    def run(event: Any, context: Any) -> Any:
+        resolved = settings or Settings.from_env()
+        if isinstance(event, Mapping) and WIRE_KEY in event:
+            return handler(event, context)  # another opsbot function's request: it carries its target
+        named = resolved.extra.get("OPSBOT_FUNCTION_ACCOUNT", "").strip()
+        target = for_function(resolved, function, account=named, account_id=event_account(event))
+        with use_target(target):
+            return handler(event, context)
+
+    return run
+
+
+def to_wire() -> dict[str, str] | None:
+    target = current_target()
+    if target is None or (not target.role_arn and not target.region):
+        return None
+    return {"account": target.account, "region": target.region, "principal": target.principal}
+
+
+def from_wire(settings: Settings, wire: Any, *, mutating: bool) -> Target | None:
+    """The target another opsbot function sent, checked against this function's OPSBOT_ACCOUNTS."""
+    if not isinstance(wire, Mapping):
+        return None
+    name, region, principal = (str(wire.get(k) or "") for k in ("account", "region", "principal"))
+    accounts = settings.accounts()
+    entry, where = accounts.choose(asked=name, region=region, own_region=settings.region)
+    return Target(
+        account=entry.name,
+        role_arn=entry.role_for(mutating=mutating),
+        external_id=entry.external_id,
+        region=where,
+        principal=principal,
+    )

@@ -1,0 +1,68 @@
+"""The demo's second account: prod's data is reached with --account prod through the real app."""
+
+from __future__ import annotations
+
+import io
+import os
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+
+from bot.aws import clients
+from bot.local.console import Console
+from bot.local.demo import DEMO_CHANNELS, DEMO_PEOPLE, LocalStack, start_local_stack
+
+
+@pytest.fixture
+def demo_stack() -> Iterator[LocalStack]:
+    saved = dict(os.environ)
+    stack = start_local_stack(embedded_aws=True, seed=True)
+    try:
+        yield stack
+    finally:
+        reset = urllib.request.Request(f"{stack.aws.endpoint}/moto-api/reset", method="POST")
+        urllib.request.urlopen(reset).close()
+        stack.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+        clients.clear_caches()
+
+
+def test_apilogs_and_dns_status_in_the_second_account(demo_stack: LocalStack) -> None:
+    out = io.StringIO()
+    console = Console(
+        slack=demo_stack.slack,
+        app_url=demo_stack.app_url,
+        signing_secret=demo_stack.settings.slack_signing_secret,
+        runner=demo_stack.runner,
+        people=DEMO_PEOPLE,
+        channels=dict(DEMO_CHANNELS),
+        out=out,
+        wait_seconds=120,
+    )
+    facts = demo_stack.facts
+    prod_id = facts["accounts.prod_request_id"]
+    own_id = facts["apilogs.request_id"]
+    assert any("--account prod" in line for line in demo_stack.banner)
+
+    def run(command: str) -> str:
+        start = len(out.getvalue())
+        console.handle(command)
+        return out.getvalue()[start:]
+
+    prod = run(f"/apilogs {prod_id} --account prod")
+    assert "502" in prod and "Account `prod` (222222222222)" in prod, prod
+    assert "Nothing found" not in prod and "NOTHING FOUND" not in prod
+    # The own account's request is not in prod, and prod's is not in opsbot's own account.
+    assert "NOTHING FOUND" in run(f"/apilogs {own_id} --account prod")
+    assert "NOTHING FOUND" in run(f"/apilogs {prod_id}")
+    errors = run("/apilogs errors --account prod --since 2h")
+    assert "Account `prod` (222222222222)" in errors and "Something went wrong" not in errors, errors
+    status = run("/dns status --account prod")
+    assert facts["accounts.prod_zone_id"] in status and "in sync" in status, status
+    own_status = run("/dns status")
+    assert facts["accounts.prod_zone_id"] not in own_status and facts["dns.zone_id"] in own_status
+    refused = run("/dns status --account prod --region eu-west-1")
+    assert "Account `prod` is not configured for region `eu-west-1`" in refused
+    assert demo_stack.slack.violations == []

@@ -1,0 +1,70 @@
+"""The scheduled and event-driven functions: the account from their configuration or their event, with
+opsbot-<function> as session name and source identity; /dns work carries its target to the mirror."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bot.aws import clients
+from bot.aws.targets import for_function, from_wire, in_event_account
+from bot.config import Settings
+from bot.errors import UsageError
+from tests.accounts.conftest import PROD_ACCOUNT, PROD_CHANGE_ROLE, accounts_json
+
+
+def settings(**env: str) -> Settings:
+    return Settings.from_env({"AWS_REGION": "us-east-1", "OPSBOT_ACCOUNTS": accounts_json(), **env})
+
+
+def test_the_event_names_the_account(aws: None, sts_calls: list[dict[str, Any]]) -> None:
+    seen: list[str] = []
+
+    def handler(event: Any, context: Any) -> str:
+        identity = clients.client("sts").get_caller_identity()
+        seen.append(identity["Account"])
+        return str(identity["Arn"])
+
+    wrapped = in_event_account(handler, "device-registration", settings())
+    assert wrapped({"AWSAccountId": PROD_ACCOUNT, "serialNumber": "x"}, None).endswith(
+        "assumed-role/opsbot-change/opsbot-device-registration"
+    )
+    assert sts_calls[-1]["SourceIdentity"] == "opsbot-device-registration"
+    wrapped({"account": "123456789012"}, None)  # opsbot's own account
+    wrapped({"AWSAccountId": "999999999999"}, None)  # no role there: opsbot's own, logged
+    wrapped({}, None)
+    assert seen == [PROD_ACCOUNT, "123456789012", "123456789012", "123456789012"]
+    configured = in_event_account(handler, "ses-feedback", settings(OPSBOT_FUNCTION_ACCOUNT="prod"))
+    assert configured({"Records": []}, None).endswith("/opsbot-ses-feedback")
+
+
+def test_without_accounts_nothing_changes() -> None:
+    plain = Settings.from_env({"AWS_REGION": "us-east-1"})
+    assert for_function(plain, "dns-mirror", account_id=PROD_ACCOUNT) is None
+
+
+def test_a_wire_target_is_resolved_from_the_receivers_configuration() -> None:
+    target = from_wire(
+        settings(), {"account": "prod", "region": "ap-southeast-1", "principal": "U0ALICE"}, mutating=True
+    )
+    assert target is not None
+    assert (target.role_arn, target.region, target.principal) == (
+        PROD_CHANGE_ROLE,
+        "ap-southeast-1",
+        "U0ALICE",
+    )
+    with pytest.raises(UsageError, match="There is no account `evil`"):
+        from_wire(settings(), {"account": "evil", "principal": "U0ALICE"}, mutating=False)
+    assert from_wire(settings(), None, mutating=False) is None
+
+
+def test_an_alarm_is_correlated_in_its_account(aws: None) -> None:
+    from types import SimpleNamespace
+
+    from bot.core.alarms.delivery import _in_account_of
+
+    with _in_account_of(settings(), SimpleNamespace(account=PROD_ACCOUNT)):  # type: ignore[arg-type]
+        assert clients.client("sts").get_caller_identity()["Arn"].endswith("/opsbot-alarms")
+    with _in_account_of(settings(), SimpleNamespace(account="123456789012")):  # type: ignore[arg-type]
+        assert clients.client("sts").get_caller_identity()["Account"] == "123456789012"
