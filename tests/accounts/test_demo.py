@@ -13,6 +13,8 @@ from bot.aws import clients
 from bot.local.console import Console
 from bot.local.demo import DEMO_CHANNELS, DEMO_PEOPLE, LocalStack, start_local_stack
 
+pytestmark = pytest.mark.slow  # the whole demo, seeded in process
+
 
 @pytest.fixture
 def demo_stack() -> Iterator[LocalStack]:
