@@ -115,6 +115,8 @@ def test_the_external_id_is_passed_and_refusals_are_sentences(
     assert not result.ok
     assert result.detail.startswith(f"Could not assume {ROLE} with its externalId: ")
     assert "sts:AssumeRole" in result.detail and result.detail.endswith(".")
+    # AWS's AccessDenied does not say which cause: the trust policy and the externalId come first.
+    assert "trust policy" in result.detail and "externalId condition" in result.detail
 
 
 def test_cli_check_deep_json(

@@ -115,7 +115,21 @@ def check_one(target: Target, default_region: str) -> DeepResult:
     try:
         credentials = fanout_aws.assume_target_role(role, secret, session_name=SESSION_NAME)
     except AwsError as error:
+        from bot.aws.errors import ACCESS_DENIED_CODES
+
         with_id = " with its externalId" if secret is not None else " (no externalId)"
+        if error.code in ACCESS_DENIED_CODES:
+            # AWS answers AccessDenied alike for each of these; naming only opsbot's own permission (the
+            # generic translation) sent people to the wrong account.
+            condition = (
+                " or its externalId condition does not match this target's" if secret is not None else ""
+            )
+            return result(
+                False,
+                f"Could not assume {role}{with_id}: AWS refused (AccessDenied). The role's trust policy does "
+                f"not name opsbot's function role{condition}, the role does not exist, or opsbot's own role "
+                "is not granted sts:AssumeRole on it (template parameter FanoutTargetRoleArns).",
+            )
         return result(False, f"Could not assume {role}{with_id}: {reason(error)}.")
     try:
         found = fanout_aws.describe_destination(
