@@ -39,8 +39,8 @@ TEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; print((3 * (os.cpu_count() or 1
 # worksteal: a worker that runs out of tests takes queued ones from another, so a run of long tests
 # queued on one worker does not leave the others idle at the end.
 # `make test` is the developer loop: everything but the tests marked slow (real processes: the demo, servers,
-# nsd, builds, cfn-lint; and the fault matrix's kinds beyond one). `make test-slow` runs those; CI runs both
-# (`make test-all`), so every test still runs on every landing.
+# nsd, builds, cfn-lint; the demo stack seeded in process; the fault matrix; the two longest property runs).
+# `make test-slow` runs those; CI runs both (`make test-all`), so every test still runs on every landing.
 unit: $(STAMP)
 	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal -m "not serial and not slow"
 	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -m "serial and not slow"

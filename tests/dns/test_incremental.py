@@ -154,6 +154,7 @@ def _hand_edit(draw: st.DrawFn, fake: FakeRoute53) -> tuple[str, str] | None:
     return None
 
 
+@pytest.mark.slow  # 150 zones, each planned in full and incrementally, applied, hand-edited
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
 )

@@ -138,14 +138,12 @@ def violations(flow: Flow, clean: Run, faulted: Run, retried: Run) -> list[str]:
 
 # One test per flow and fault, not per flow: the cases of one flow took up to 25 s in a row, one xdist
 # worker's tail while the other waited. Each repeats the flow's clean run, a few percent more work.
-# `make test` injects one kind of fault (a 5xx from AWS) at every call of every flow; the other kinds
-# (throttling, a timeout, a failed condition) are the slow part of the matrix that `make test-slow` (CI) runs.
-QUICK_KIND = "server-error"
+# The whole matrix builds a fresh world (moto, the local Slack, the flow's data) per case: `make test-slow`
+# runs it (CI runs both), the developer loop leaves it out.
+pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize(
-    "kind", [kind if kind == QUICK_KIND else pytest.param(kind, marks=pytest.mark.slow) for kind in FAULTS]
-)
+@pytest.mark.parametrize("kind", list(FAULTS))
 @pytest.mark.parametrize("flow", FLOWS, ids=[f.name for f in FLOWS])
 def test_every_aws_call_of_a_mutating_flow_may_fail(flow: Flow, kind: str) -> None:
     with injector() as faults:

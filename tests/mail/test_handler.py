@@ -830,6 +830,7 @@ def event_time(message: dict[str, Any]) -> str:
     return str(body["timestamp"])
 
 
+@pytest.mark.slow  # 690 notifications through the handler and moto, twice
 def test_a_shuffled_duplicated_stream_ends_in_the_same_state_as_the_ordered_stream(
     state_table: str,
 ) -> None:
