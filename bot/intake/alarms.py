@@ -44,17 +44,30 @@ class SlackAlarmPoster:
             self._client = web_client(self.settings)
         return self._client
 
-    def post_episode(self, channel: str, view: Any) -> str:
+    def episode(self, view: Any) -> tuple[str, list[dict[str, Any]]]:
+        """The episode's message; with OPSBOT_ACCOUNTS, its buttons carry the alarm's account and region,
+        so Look up and Errors since read where the alarm is, whatever account the channel is bound to
+        (and a click is authorized again for that account)."""
         from bot.render.alarms import episode_message
 
         text, blocks = episode_message(view)
+        alarm = view.alarm
+        accounts = self.settings.accounts()
+        if accounts.configured and alarm.account:
+            entry = next((a for a in accounts.entries if a.name and a.account_id == alarm.account), None)
+            if entry is not None:
+                from bot.listeners.framework.accounts import wrap_buttons
+
+                blocks = wrap_buttons(blocks, entry.name, alarm.region or self.settings.region) or blocks
+        return text, blocks
+
+    def post_episode(self, channel: str, view: Any) -> str:
+        text, blocks = self.episode(view)
         answer = self.client.chat_postMessage(channel=channel, text=text, blocks=blocks, unfurl_links=False)
         return str(answer["ts"])
 
     def update_episode(self, channel: str, ts: str, view: Any) -> None:
-        from bot.render.alarms import episode_message
-
-        text, blocks = episode_message(view)
+        text, blocks = self.episode(view)
         self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
 
     def reply(self, channel: str, ts: str, text: str) -> None:

@@ -68,3 +68,31 @@ def test_an_alarm_is_correlated_in_its_account(aws: None) -> None:
         assert clients.client("sts").get_caller_identity()["Arn"].endswith("/opsbot-alarms")
     with _in_account_of(settings(), SimpleNamespace(account="123456789012")):  # type: ignore[arg-type]
         assert clients.client("sts").get_caller_identity()["Account"] == "123456789012"
+
+
+def test_an_alarm_posts_buttons_made_for_its_account() -> None:
+    """An alarm of a member account is posted with buttons that carry that account and the alarm's region:
+    Look up and Errors since read where the alarm is, whatever account the channel is bound to."""
+    from bot.core.alarms.delivery import EpisodeView
+    from bot.core.alarms.model import Alarm
+    from bot.intake.alarms import SlackAlarmPoster
+    from bot.listeners.framework.accounts import unwrap_value
+
+    def values(account: str, poster_settings: Settings) -> list[str]:
+        alarm = Alarm("orders-5xx", "ALARM", 1_700_000_000_000, account=account, region="ap-southeast-1")
+        _, blocks = SlackAlarmPoster(poster_settings).episode(EpisodeView("k", alarm, 1_700_000_000_000))
+        return [
+            e["value"]
+            for b in blocks
+            if b.get("type") == "actions"
+            for e in b["elements"]
+            if e.get("type") == "button" and "value" in e
+        ]
+
+    prod = values(PROD_ACCOUNT, settings())
+    assert prod and all(unwrap_value(v)[:3] == (True, "prod", "ap-southeast-1") for v in prod)
+    # An account no entry names, or no OPSBOT_ACCOUNTS at all: the buttons are as they were.
+    assert not any(unwrap_value(v)[0] for v in values("999999999999", settings()))
+    assert not any(
+        unwrap_value(v)[0] for v in values(PROD_ACCOUNT, Settings.from_env({"AWS_REGION": "us-east-1"}))
+    )
