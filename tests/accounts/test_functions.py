@@ -96,3 +96,38 @@ def test_an_alarm_posts_buttons_made_for_its_account() -> None:
     assert not any(
         unwrap_value(v)[0] for v in values(PROD_ACCOUNT, Settings.from_env({"AWS_REGION": "us-east-1"}))
     )
+
+
+def test_messages_a_run_posts_itself_carry_the_account_on_their_buttons() -> None:
+    """A run that posts with its call's client (a DNS preview with Apply, a tail's Stop, an announcement)
+    gets the account and region on its buttons, as the framework's replies do: a click on such a button
+    goes to the account the message was about, not the channel's."""
+    from bot.core.common.accounts import Account
+    from bot.listeners.framework.accounts import unwrap_value
+    from bot.listeners.framework.runtime import Place
+
+    sent: list[tuple[str, dict[str, Any]]] = []
+
+    class Recorder:
+        def __getattr__(self, name: str) -> Any:
+            return lambda **kwargs: sent.append((name, kwargs)) or {"ok": True, "ts": "1.0"}
+
+    apply = {"type": "button", "action_id": "dns:apply", "value": '{"domain":"corp.example.com"}'}
+    link = {"type": "button", "action_id": "link:docs", "url": "https://example.com"}
+    blocks = [{"type": "actions", "elements": [apply, link]}]
+    prod = Place(
+        Account("prod", role_arn=f"arn:aws:iam::{PROD_ACCOUNT}:role/r"), "eu-west-1", configured=True
+    )
+    client = prod.dress_client(Recorder())
+    client.chat_postMessage(channel="C1", text="preview", blocks=blocks)
+    client.chat_update(channel="C1", ts="1.0", text="again", blocks=sent[0][1]["blocks"])
+    client.conversations_info(channel="C1")
+    for _, kwargs in sent[:2]:
+        apply_sent, link_sent = kwargs["blocks"][0]["elements"]
+        assert unwrap_value(apply_sent["value"]) == (True, "prod", "eu-west-1", apply["value"])
+        assert link_sent == link  # link buttons carry no value
+    assert sent[2] == ("conversations_info", {"channel": "C1"})
+    assert blocks[0]["elements"][0] is apply and apply["value"].startswith("{")  # the run's blocks untouched
+    # Without OPSBOT_ACCOUNTS the run gets its client as it is.
+    plain = Recorder()
+    assert Place(Account(""), "us-east-1").dress_client(plain) is plain

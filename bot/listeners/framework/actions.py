@@ -122,6 +122,7 @@ def register_action(app: Any, button: ButtonAction) -> None:
         try:
             place = runtime.place(caller, made_for)
             call.account, call.region = place.account.name, place.region
+            call.client = place.dress_client(client)
             decision = runtime.decide(
                 button.action,
                 mutating=button.mutating,

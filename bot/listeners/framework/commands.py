@@ -265,7 +265,8 @@ def register_command(app: Any, command: Command) -> None:
                 return
             assert sub.run is not None and plan.args is not None, f"{plan.name} has neither run nor quick"
             call = Call(
-                runtime=runtime, caller=caller, client=client, ref=ref, body=body, started=started,
+                runtime=runtime, caller=caller, client=place.dress_client(client), ref=ref, body=body,
+                started=started,
                 command=command, sub=sub, args=plan.args, respond=respond,
                 account=place.account.name, region=place.region,
             )  # fmt: skip

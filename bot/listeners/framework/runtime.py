@@ -235,8 +235,41 @@ class Place:
             reply = replace(reply, blocks=wrap_buttons(reply.blocks, self.button_account, self.region))
         return with_context_line(reply, describe(self.account, self.region)) if self.named else reply
 
+    def dress_client(self, client: Any) -> Any:
+        """The Slack client a run posts with: the buttons of the messages it posts or updates itself (a
+        DNS preview with Apply, a tail's thread, an announcement) carry the account and region too, as
+        the framework's own replies do; without OPSBOT_ACCOUNTS, the client itself."""
+        return _DressingClient(client, self) if self.configured else client
+
     def audit_fields(self) -> dict[str, str]:
         return {"account": self.account.label, "region": self.region} if self.named else {}
+
+
+class _DressingClient:
+    """A Slack WebClient whose chat.postMessage, chat.postEphemeral and chat.update wrap the buttons of
+    the blocks they send (``Place.dress_client``); every other call goes to the client unchanged."""
+
+    _DRESSED = frozenset({"chat_postMessage", "chat_postEphemeral", "chat_update"})
+
+    def __init__(self, client: Any, place: Place) -> None:
+        self._client = client
+        self._place = place
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self._client, name)
+        if name not in self._DRESSED:
+            return found
+
+        def send(*args: Any, **kwargs: Any) -> Any:
+            from bot.listeners.framework.accounts import wrap_buttons
+
+            if kwargs.get("blocks"):
+                kwargs["blocks"] = wrap_buttons(
+                    list(kwargs["blocks"]), self._place.button_account, self._place.region
+                )
+            return found(*args, **kwargs)
+
+        return send
 
 
 _runtimes: weakref.WeakKeyDictionary[Any, Runtime] = weakref.WeakKeyDictionary()
