@@ -91,6 +91,7 @@ class LocalStack:
 
 def running_tails(slack: LocalSlack) -> list[str]:
     """The tails whose message still offers Stop (a tail's message loses its Stop button when it ends)."""
+    from bot.listeners.framework.accounts import unwrap_value
     from bot.render.apilogs import ACTION_STOP
 
     found = []
@@ -98,7 +99,8 @@ def running_tails(slack: LocalSlack) -> list[str]:
         for block in message.blocks:
             for element in block.get("elements", []) if block.get("type") == "actions" else []:
                 if element.get("action_id") == ACTION_STOP and element.get("value"):
-                    found.append(str(element["value"]))
+                    # With OPSBOT_ACCOUNTS the button's value also names its account and region.
+                    found.append(unwrap_value(str(element["value"]))[3])
     return found
 
 
