@@ -18,7 +18,8 @@ import json
 import logging
 from typing import Any
 
-from bot.config import Settings, apply_log_level
+from bot.config import Settings
+from bot.intake.batch import IntakeApp
 
 logger = logging.getLogger("opsbot.alarms")
 
@@ -91,7 +92,7 @@ class SlackAlarmPoster:
         self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
 
 
-class AlarmsApp:
+class AlarmsApp(IntakeApp):
     """Callable Lambda handler for alarm notifications in any envelope."""
 
     def __init__(
@@ -102,30 +103,12 @@ class AlarmsApp:
         find_errors: Any = None,
         graph: Any = "default",
     ) -> None:
-        self._settings = settings
-        self._poster = poster
+        super().__init__(settings, poster=poster)
         self.find_errors = find_errors
         self._graph = graph
 
-    @property
-    def settings(self) -> Settings:
-        if self._settings is None:
-            self._settings = Settings.from_env()
-        return self._settings
-
-    @property
-    def poster(self) -> Any:
-        if self._poster is None:
-            self._poster = SlackAlarmPoster(self.settings)
-        return self._poster
-
-    def __call__(self, event: Any, context: Any = None) -> dict[str, Any]:
-        apply_log_level(self.settings)
-        report = self.handle(event)
-        if _from_sqs(event):
-            # ReportBatchItemFailures: SQS delivers again only the records named here.
-            return {"batchItemFailures": [{"itemIdentifier": i} for i in report.failed_messages]}
-        return report.to_json()
+    def make_poster(self, settings: Settings) -> Any:
+        return SlackAlarmPoster(settings)
 
     def handle(self, event: Any) -> Any:
         from bot.core.alarms.delivery import AlarmDelivery, AlarmReport, draw_graph
@@ -151,13 +134,6 @@ class AlarmsApp:
             )
         report.failed_messages = [m for m in report.failed_messages if m]
         return report
-
-
-def _from_sqs(event: Any) -> bool:
-    records = event.get("Records") if isinstance(event, dict) else None
-    return isinstance(records, list) and any(
-        isinstance(r, dict) and r.get("eventSource") == "aws:sqs" for r in records
-    )
 
 
 def _loggable(message: Any) -> str:

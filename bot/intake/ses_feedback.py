@@ -24,8 +24,9 @@ import logging
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from bot.config import Settings, apply_log_level
+from bot.config import Settings
 from bot.errors import OpsbotError
+from bot.intake.batch import IntakeApp
 
 logger = logging.getLogger("opsbot.mail")
 
@@ -114,32 +115,11 @@ class SlackAlertPoster:
         self.client.chat_postMessage(channel=self._channel(), text=escape(text), unfurl_links=False)
 
 
-class SesFeedbackApp:
+class SesFeedbackApp(IntakeApp):
     """Callable Lambda handler for SQS or SNS events carrying SES notifications."""
 
-    def __init__(self, settings: Settings | None = None, *, poster: Any = None) -> None:
-        self._settings = settings
-        self._poster = poster
-
-    @property
-    def settings(self) -> Settings:
-        if self._settings is None:
-            self._settings = Settings.from_env()
-        return self._settings
-
-    @property
-    def poster(self) -> Any:
-        if self._poster is None:
-            self._poster = SlackAlertPoster(self.settings)
-        return self._poster
-
-    def __call__(self, event: Any, context: Any = None) -> dict[str, Any]:
-        apply_log_level(self.settings)
-        report = self.handle(event)
-        if _from_sqs(event):
-            # The SQS event source (ReportBatchItemFailures) retries only the messages named here.
-            return {"batchItemFailures": [{"itemIdentifier": i} for i in report.failed_messages]}
-        return report.to_json()
+    def make_poster(self, settings: Settings) -> Any:
+        return SlackAlertPoster(settings)
 
     def handle(self, event: Any) -> BatchReport:
         from bot.core.mail.alerts import MailAlert
@@ -273,13 +253,6 @@ class SesFeedbackApp:
         report.alerts_delayed = result.delayed
         report.alerts_queued = result.queued
         report.alerts_dropped = result.dropped
-
-
-def _from_sqs(event: Any) -> bool:
-    records = event.get("Records") if isinstance(event, dict) else None
-    return isinstance(records, list) and any(
-        isinstance(r, dict) and r.get("eventSource") == "aws:sqs" for r in records
-    )
 
 
 def _loggable(message: Any) -> str:
