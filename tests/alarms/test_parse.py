@@ -32,6 +32,17 @@ def test_lambda_alarm_window_is_evaluation_periods_times_period() -> None:
     assert end - start == 120_000
 
 
+def test_statistics_are_spelled_as_get_metric_data_wants_them() -> None:
+    """SNS writes SUM; an extended statistic is case-sensitive (p99, not P99)."""
+    message = sns_message("sns_alarm_lambda.json")
+    assert message["Trigger"]["Statistic"] == "SUM"
+    [(_, alarm)] = parse_batch(sqs_event(message)).alarms
+    assert alarm.primary is not None and alarm.primary.stat == "Sum"
+    trigger = {**message["Trigger"], "Statistic": None, "ExtendedStatistic": "p99"}
+    [(_, alarm)] = parse_batch(sqs_event({**message, "Trigger": trigger})).alarms
+    assert alarm.primary is not None and alarm.primary.stat == "p99"
+
+
 def test_metric_math_alarm_keeps_its_metrics_and_expression() -> None:
     [(_, alarm)] = parse_batch(sample("sns_alarm_metric_math.json")).alarms
     assert alarm.metric_math

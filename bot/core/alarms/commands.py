@@ -14,8 +14,8 @@ from bot.aws import alarms as aws_alarms
 from bot.config import Settings
 from bot.core.alarms.correlate import Correlation, FindErrors, correlate
 from bot.core.alarms.delivery import EpisodeView
-from bot.core.alarms.model import Alarm, MetricRef
-from bot.core.alarms.parse import _dimensions, _float, _int
+from bot.core.alarms.model import Alarm
+from bot.core.alarms.parse import _float, _int, alarm_metrics
 from bot.errors import NotFoundError, UsageError
 
 if TYPE_CHECKING:
@@ -55,34 +55,7 @@ def _ms(value: Any) -> int:
 def alarm_from_describe(raw: dict[str, Any]) -> Alarm:
     """A ``MetricAlarms``/``CompositeAlarms`` entry of DescribeAlarms as an ``Alarm``."""
     arn = str(raw.get("AlarmArn") or "")
-    metrics: list[MetricRef] = []
-    if raw.get("Metrics"):
-        for item in raw["Metrics"]:
-            stat = item.get("MetricStat") or {}
-            metric = stat.get("Metric") or {}
-            metrics.append(
-                MetricRef(
-                    namespace=str(metric.get("Namespace") or ""),
-                    name=str(metric.get("MetricName") or ""),
-                    dimensions=_dimensions(metric.get("Dimensions")),
-                    stat=str(stat.get("Stat") or ""),
-                    period=_int(stat.get("Period")),
-                    id=str(item.get("Id") or ""),
-                    expression=str(item.get("Expression") or ""),
-                    label=str(item.get("Label") or ""),
-                    return_data=bool(item.get("ReturnData", True)),
-                )
-            )
-    elif raw.get("MetricName"):
-        metrics.append(
-            MetricRef(
-                namespace=str(raw.get("Namespace") or ""),
-                name=str(raw["MetricName"]),
-                dimensions=_dimensions(raw.get("Dimensions")),
-                stat=str(raw.get("Statistic") or raw.get("ExtendedStatistic") or ""),
-                period=_int(raw.get("Period")),
-            )
-        )
+    metrics = alarm_metrics(raw)
     parts = arn.split(":")
     return Alarm(
         name=str(raw.get("AlarmName") or ""),
@@ -93,7 +66,7 @@ def alarm_from_describe(raw: dict[str, Any]) -> Alarm:
         region=parts[3] if len(parts) > 4 else "",
         reason=str(raw.get("StateReason") or ""),
         description=str(raw.get("AlarmDescription") or ""),
-        metrics=tuple(metrics),
+        metrics=metrics,
         period=_int(raw.get("Period")) or next((m.period for m in metrics if m.period), 0),
         evaluation_periods=_int(raw.get("EvaluationPeriods")),
         datapoints_to_alarm=_int(raw.get("DatapointsToAlarm")),

@@ -102,36 +102,44 @@ def _dimensions(raw: Any) -> dict[str, str]:
     return found
 
 
-def _sns_metrics(trigger: dict[str, Any]) -> tuple[MetricRef, ...]:
-    if trigger.get("Metrics"):
-        metrics = []
-        for raw in trigger["Metrics"]:
-            if not isinstance(raw, dict):
-                continue
-            stat = raw.get("MetricStat") or {}
-            metric = stat.get("Metric") or {}
-            metrics.append(
-                MetricRef(
-                    namespace=str(metric.get("Namespace") or ""),
-                    name=str(metric.get("MetricName") or ""),
-                    dimensions=_dimensions(metric.get("Dimensions")),
-                    stat=str(stat.get("Stat") or ""),
-                    period=_int(stat.get("Period")),
-                    id=str(raw.get("Id") or ""),
-                    expression=str(raw.get("Expression") or ""),
-                    label=str(raw.get("Label") or ""),
-                    return_data=bool(raw.get("ReturnData", True)),
-                )
-            )
-        return tuple(metrics)
-    if trigger.get("MetricName") or trigger.get("Namespace"):
+def metric_query(raw: dict[str, Any], *, camel: bool = False) -> MetricRef:
+    """One entry of an alarm's ``Metrics`` (metric math): PascalCase in SNS and DescribeAlarms, camelCase
+    (and ``name`` for ``MetricName``) in EventBridge's alarm state change."""
+
+    def key(pascal: str) -> str:
+        return pascal[0].lower() + pascal[1:] if camel else pascal
+
+    stat = raw.get(key("MetricStat")) or {}
+    metric = stat.get(key("Metric")) or {}
+    return MetricRef(
+        namespace=str(metric.get(key("Namespace")) or ""),
+        name=str(metric.get("name" if camel else "MetricName") or ""),
+        dimensions=_dimensions(metric.get(key("Dimensions"))),
+        stat=str(stat.get(key("Stat")) or ""),
+        period=_int(stat.get(key("Period"))),
+        id=str(raw.get(key("Id")) or ""),
+        expression=str(raw.get(key("Expression")) or ""),
+        label=str(raw.get(key("Label")) or ""),
+        return_data=bool(raw.get(key("ReturnData"), True)),
+    )
+
+
+def alarm_metrics(raw: dict[str, Any]) -> tuple[MetricRef, ...]:
+    """The metrics of an alarm as SNS's ``Trigger`` or a DescribeAlarms entry spells them: metric-math
+    queries, or the one metric of a plain alarm."""
+    if raw.get("Metrics"):
+        return tuple(metric_query(item) for item in raw["Metrics"] if isinstance(item, dict))
+    if raw.get("MetricName") or raw.get("Namespace"):
+        # SNS spells the statistic in capitals (SUM), DescribeAlarms as GetMetricData wants it (Sum); an
+        # extended statistic (p99) is case-sensitive and kept as written.
+        statistic = str(raw.get("Statistic") or "").title()
         return (
             MetricRef(
-                namespace=str(trigger.get("Namespace") or ""),
-                name=str(trigger.get("MetricName") or ""),
-                dimensions=_dimensions(trigger.get("Dimensions")),
-                stat=str(trigger.get("Statistic") or trigger.get("ExtendedStatistic") or "").title(),
-                period=_int(trigger.get("Period")),
+                namespace=str(raw.get("Namespace") or ""),
+                name=str(raw.get("MetricName") or ""),
+                dimensions=_dimensions(raw.get("Dimensions")),
+                stat=statistic or str(raw.get("ExtendedStatistic") or ""),
+                period=_int(raw.get("Period")),
             ),
         )
     return ()
@@ -158,7 +166,7 @@ def parse_sns_alarm(message: dict[str, Any]) -> Alarm:
         previous=str(message.get("OldStateValue") or ""),
         reason=str(message.get("NewStateReason") or ""),
         description=str(message.get("AlarmDescription") or ""),
-        metrics=_sns_metrics(trigger),
+        metrics=alarm_metrics(trigger),
         period=_int(trigger.get("Period")),
         evaluation_periods=_int(trigger.get("EvaluationPeriods")),
         datapoints_to_alarm=_int(trigger.get("DatapointsToAlarm")),
@@ -191,25 +199,7 @@ def parse_event(event: dict[str, Any]) -> Alarm:
     arn = str(resources[0]) if resources and isinstance(resources[0], str) else ""
     config = detail.get("configuration") if isinstance(detail.get("configuration"), dict) else {}
     assert isinstance(config, dict)
-    metrics: list[MetricRef] = []
-    for raw in config.get("metrics") or []:
-        if not isinstance(raw, dict):
-            continue
-        stat = raw.get("metricStat") or {}
-        metric = stat.get("metric") or {}
-        metrics.append(
-            MetricRef(
-                namespace=str(metric.get("namespace") or ""),
-                name=str(metric.get("name") or ""),
-                dimensions=_dimensions(metric.get("dimensions")),
-                stat=str(stat.get("stat") or ""),
-                period=_int(stat.get("period")),
-                id=str(raw.get("id") or ""),
-                expression=str(raw.get("expression") or ""),
-                label=str(raw.get("label") or ""),
-                return_data=bool(raw.get("returnData", True)),
-            )
-        )
+    metrics = [metric_query(raw, camel=True) for raw in config.get("metrics") or [] if isinstance(raw, dict)]
     periods = [m.period for m in metrics if m.period]
     changed = state.get("timestamp") or event.get("time")
     return Alarm(
