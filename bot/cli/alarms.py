@@ -4,9 +4,6 @@ intake (as the Lambda would get them)."""
 from __future__ import annotations
 
 import argparse
-import json
-import sys
-from pathlib import Path
 from typing import Any
 
 from bot.config import Settings
@@ -29,23 +26,18 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def _feed(args: argparse.Namespace) -> int:
-    from bot.cli.output import print_json
+    from bot.cli.output import feed_files
     from bot.intake.alarms import AlarmsApp
 
     app = AlarmsApp(Settings.from_env())
-    reports = []
-    for path in args.files:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-        reports.append(app.handle(json.loads(text)).to_json())
-    if args.json:
-        print_json({"batches": reports})
-    else:
-        for path, report in zip(args.files, reports, strict=True):
-            print(
-                f"{path}: {report['alarms']} alarms, {report['malformed']} malformed, {report['posted']} posted, "
-                f"{report['updated']} updated, {report['failed']} kept for later"
-            )
-    return 0
+
+    def summary(report: Any) -> str:
+        return (
+            f"{report['alarms']} alarms, {report['malformed']} malformed, {report['posted']} posted, "
+            f"{report['updated']} updated, {report['failed']} kept for later"
+        )
+
+    return feed_files(args.files, lambda event: app.handle(event).to_json(), summary, as_json=args.json)
 
 
 def add_parser(subparsers: Any) -> None:

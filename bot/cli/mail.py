@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from bot.config import Settings
@@ -96,42 +93,22 @@ def _decide(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_events(paths: list[str]) -> list[Any]:
-    from bot.errors import UsageError
-
-    events = []
-    for path in paths:
-        try:
-            text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-        except OSError as error:
-            raise UsageError(f"Cannot read {path}: {error.strerror}.") from None
-        except UnicodeDecodeError:
-            raise UsageError(f"{path} is not UTF-8 text.") from None
-        try:
-            events.append(json.loads(text))
-        except ValueError as error:
-            raise UsageError(f"{path} is not JSON: {error}.") from None
-    return events
-
-
 def _feed(args: argparse.Namespace) -> int:
-    from bot.cli.output import print_json
+    from bot.cli.output import feed_files
     from bot.intake.ses_feedback import SesFeedbackApp
     from bot.render.blocks import plural
 
     app = SesFeedbackApp(Settings.from_env())
-    reports = [app.handle(event).to_json() for event in _read_events(args.files)]
-    if args.json:
-        print_json({"batches": reports})
-    else:
-        for path, report in zip(args.files, reports, strict=True):
-            print(
-                f"{path}: {plural(report['records'], 'record')}, "
-                f"{plural(report['events'], 'recipient event')}, {report['changed']} changed, "
-                f"{plural(report['duplicates'], 'duplicate')}, {report['ignored']} ignored, "
-                f"{report['malformed']} malformed; disabled: {', '.join(report['disabled']) or 'none'}"
-            )
-    return 0
+
+    def summary(report: Any) -> str:
+        return (
+            f"{plural(report['records'], 'record')}, "
+            f"{plural(report['events'], 'recipient event')}, {report['changed']} changed, "
+            f"{plural(report['duplicates'], 'duplicate')}, {report['ignored']} ignored, "
+            f"{report['malformed']} malformed; disabled: {', '.join(report['disabled']) or 'none'}"
+        )
+
+    return feed_files(args.files, lambda event: app.handle(event).to_json(), summary, as_json=args.json)
 
 
 def add_parser(subparsers: Any) -> None:

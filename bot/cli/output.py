@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -35,6 +35,45 @@ def emit(result: Any, as_text: Callable[[Any], str], *, as_json: bool) -> None:
         print_json(result.to_json())
     else:
         print(as_text(result))
+
+
+def read_json_files(paths: list[str]) -> list[Any]:
+    """The JSON document of each path (``-``: stdin); a file that cannot be read or parsed is a usage error."""
+    from pathlib import Path
+
+    from bot.errors import UsageError
+
+    documents = []
+    for path in paths:
+        try:
+            text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        except OSError as error:
+            raise UsageError(f"Cannot read {path}: {error.strerror}.") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"{path} is not UTF-8 text.") from None
+        try:
+            documents.append(json.loads(text))
+        except ValueError as error:
+            raise UsageError(f"{path} is not JSON: {error}.") from None
+    return documents
+
+
+def feed_files(
+    paths: list[str],
+    handle: Callable[[Any], Mapping[str, Any]],
+    summary: Callable[[Mapping[str, Any]], str],
+    *,
+    as_json: bool,
+) -> int:
+    """``feed`` of an intake: each file's event through ``handle``, a report a file. Every file is read and
+    parsed before the first is handled, so a bad file further down changes nothing."""
+    reports = [handle(event) for event in read_json_files(paths)]
+    if as_json:
+        print_json({"batches": reports})
+    else:
+        for path, report in zip(paths, reports, strict=True):
+            print(f"{path}: {summary(report)}")
+    return 0
 
 
 def use_colour(stream: Any = None) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from bot.aws.clients import client
 from bot.cli import main
 from bot.core.alarms.commands import alarm_name_in_text
+from tests.alarms.conftest import sqs_event
 from tests.alarms.test_correlate import ID1, ID2, ID3, T, orders_api_log
 
 
@@ -52,3 +54,18 @@ def test_the_alarm_name_in_a_chatbot_or_mail_post() -> None:
     )
     assert alarm_name_in_text('ALARM: "orders-api-errors" in US East (N. Virginia)') == "orders-api-errors"
     assert alarm_name_in_text("lunch?") == ""
+
+
+def test_feed_reads_every_file_before_handling_any(
+    aws: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    not_an_alarm = tmp_path / "not-an-alarm.json"
+    not_an_alarm.write_text(json.dumps(sqs_event({"AlarmName": "x", "NewStateValue": "SIDEWAYS"})))
+    assert main(["alarms", "feed", str(not_an_alarm), "--json"]) == 0
+    [report] = json.loads(capsys.readouterr().out)["batches"]
+    assert report["malformed"] == 1 and report["posted"] == 0
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    assert main(["alarms", "feed", str(not_an_alarm), str(broken)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "broken.json is not JSON" in err  # the good file first was not handled either
