@@ -5,6 +5,8 @@ the Slack function hands to the DNS mirror function.
   a zone's ``account``) or from the event (``AWSAccountId`` as IoT rules and API Gateway put it, ``account``
   as EventBridge does), with ``opsbot-<function>`` as session name and source identity.
 - ``in_event_account``: a handler wrapped to run in the account its event names.
+- ``posting_account``: the configured account a function's work was in, for the buttons of the messages it
+  posts (a click on them goes to that account, whatever account the channel is bound to).
 - ``to_wire``/``from_wire``: a Slack request's target carried in an invocation of another opsbot function,
   re-resolved there from that function's own OPSBOT_ACCOUNTS (a payload cannot name a role of its own).
 """
@@ -13,10 +15,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.aws.clients import Target, current_target, use_target
 from bot.config import Settings
+
+if TYPE_CHECKING:
+    from bot.core.common.accounts import Account
 
 log = logging.getLogger("opsbot.accounts")
 
@@ -51,11 +56,43 @@ def for_function(
         account=entry.name,
         role_arn=entry.role_for(mutating=True),  # these functions write (the mailing table, the catalog)
         external_id=entry.external_id,
-        region=entry.regions[0]
-        if entry.regions and settings.region not in entry.regions
-        else settings.region,
+        region=_region_of(entry, settings),
         principal=f"opsbot-{function}",
     )
+
+
+def _region_of(entry: Account, settings: Settings) -> str:
+    """The function's own region when the account allows it, else the account's first."""
+    return entry.regions[0] if entry.regions and settings.region not in entry.regions else settings.region
+
+
+def posting_account(settings: Settings, context: Any = None) -> tuple[Account, str] | None:
+    """(the configured account, region) an event-driven function's work was in, for the buttons of the
+    messages it posts; None without OPSBOT_ACCOUNTS (the buttons stay as they were).
+
+    The target ``in_event_account`` chose (``OPSBOT_FUNCTION_ACCOUNT`` or the event's account), else the
+    entry whose role is in the account the function runs in (its Lambda ARN: opsbot's stack deployed in a
+    member account, whose table a click must change through that entry's role), else opsbot's own account
+    (its entry without roleArn, or the unnamed own account). No I/O."""
+    from bot.core.common.accounts import OWN_ACCOUNT
+
+    accounts = settings.accounts()
+    if not accounts.configured:
+        return None
+    target = current_target()
+    if target is not None and target.role_arn:
+        entry = accounts.get(target.account)
+        if entry is not None:
+            return entry, target.region or _region_of(entry, settings)
+    from bot.observability import account_of
+
+    running = account_of(getattr(context, "invoked_function_arn", ""))
+    if running:
+        entry = next((a for a in accounts.entries if not a.own and a.account_id == running), None)
+        if entry is not None:
+            return entry, _region_of(entry, settings)
+    own = next((a for a in accounts.entries if a.own), OWN_ACCOUNT)
+    return own, _region_of(own, settings)
 
 
 def event_account(event: Any) -> str:

@@ -120,7 +120,17 @@ def _run(argv: list[str]) -> int:
     if args.command in SERVES_SLACK:
         # These run opsbot itself: each Slack request chooses its account (the command framework).
         return int(func(args) or 0)
-    with use_target(cli_target(chosen)):
+    try:
+        target = cli_target(chosen)
+    except UsageError as error:
+        if args.command != "doctor":
+            raise
+        # As /ops doctor says it (its Subcommand's account_id_hint): the doctor's --account took an id.
+        from bot.core.common.accounts import with_account_id_hint
+        from bot.listeners.ops import ACCOUNT_ID_HINT
+
+        raise with_account_id_hint(error, chosen.get("account", ""), ACCOUNT_ID_HINT) from None
+    with use_target(target):
         return int(func(args) or 0)
 
 
@@ -129,8 +139,8 @@ SERVES_SLACK = frozenset({"serve", "demo", "console", "manifest"})
 
 
 # On every command, before or after its name: `opsbot --account prod apilogs errors` and
-# `opsbot apilogs errors --account prod` are the same. A command that declares one of them itself
-# (`opsbot doctor --region`) keeps it.
+# `opsbot apilogs errors --account prod` are the same. A command that declared one of them itself would
+# keep it (none does).
 GLOBAL_FLAGS = ("--account", "--region", "--profile")
 
 

@@ -14,9 +14,9 @@ def _doctor(args: argparse.Namespace) -> int:
     from bot.render.ops import doctor_text
 
     settings = Settings.from_env()
+    # --account and --region are the CLI's global flags (bot.cli.cli_target): the target says where to read.
     options = DoctorOptions(
-        region=args.region or "",
-        account=args.account or "",
+        expect_account=args.expect_account or "",
         all_stages=args.all,
         areas=parse_areas(args.only),
         timeout=args.timeout,
@@ -96,10 +96,15 @@ def add_parser(subparsers: Any) -> None:
         "doctor",
         help="check the wiring every command depends on, with the fix for what is missing (read-only)",
         description="Read-only checks of Slack, AWS and each capability's wiring: each check says ok, warn, "
-        "fail or skip, what it found and the exact fix. Exit code 1 when any check fails.",
+        "fail or skip, what it found and the exact fix. Exit code 1 when any check fails. `opsbot --account "
+        "NAME --region R doctor` checks an account of OPSBOT_ACCOUNTS (its roles, and what the commands read "
+        "there) and a region.",
     )
-    parser.add_argument("--region", help="the AWS region to check (default: AWS_REGION)")
-    parser.add_argument("--account", help="the account id the credentials must belong to")
+    # --account NAME and --region R are opsbot's global flags: the account of OPSBOT_ACCOUNTS and the region
+    # whose resources are checked (opsbot's own stay where it runs).
+    parser.add_argument(
+        "--expect-account", metavar="ID", help="fail unless the checks are made in this AWS account id"
+    )
     parser.add_argument(
         "--all", action="store_true", help="every API stage of the region, not only the default"
     )

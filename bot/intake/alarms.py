@@ -110,7 +110,7 @@ class AlarmsApp(IntakeApp):
     def make_poster(self, settings: Settings) -> Any:
         return SlackAlarmPoster(settings)
 
-    def handle(self, event: Any) -> Any:
+    def handle(self, event: Any, context: Any = None) -> Any:
         from bot.core.alarms.delivery import AlarmDelivery, AlarmReport, draw_graph
         from bot.core.alarms.parse import parse_batch
 

@@ -31,12 +31,13 @@ class IntakeApp:
     def make_poster(self, settings: Settings) -> Any:
         raise NotImplementedError
 
-    def handle(self, event: Any) -> Any:
+    def handle(self, event: Any, context: Any = None) -> Any:
+        """``context``: Lambda's (its ARN says which account the function runs in), None elsewhere."""
         raise NotImplementedError
 
     def __call__(self, event: Any, context: Any = None) -> dict[str, Any]:
         apply_log_level(self.settings)
-        report = self.handle(event)
+        report = self.handle(event, context)
         if from_sqs(event):
             # The SQS event source (ReportBatchItemFailures) delivers again only the messages named here.
             return {"batchItemFailures": [{"itemIdentifier": i} for i in report.failed_messages]}

@@ -89,10 +89,31 @@ class SlackAlertPoster:
             raise OpsbotError("OPSBOT_ALERT_CHANNEL is not set, so mail alerts cannot be posted.")
         return self.settings.alert_channel
 
-    def post_alert(self, alert: Any) -> None:
+    def alert(self, alert: Any) -> tuple[str, list[dict[str, Any]]]:
+        """The alert's message; with OPSBOT_ACCOUNTS, its buttons carry the account and region the feedback
+        was stored in (``SesFeedbackApp.handle``), so Re-enable, Suppress and History act there whatever
+        account the alert channel is bound to (and a click is authorized again for that account), and the
+        message names them when several accounts are configured."""
         from bot.render.mail import alert_message
 
         text, blocks = alert_message(alert)
+        accounts = self.settings.accounts()
+        # Queued before OPSBOT_ACCOUNTS was unset: a button naming an account would be refused on click.
+        if not alert.account or not accounts.configured:
+            return text, blocks
+        from bot.core.common.accounts import OWN_ACCOUNT
+        from bot.listeners.framework.accounts import OWN_MARK, describe, wrap_buttons
+        from bot.render.blocks import context
+
+        region = alert.region or self.settings.region
+        blocks = wrap_buttons(blocks, alert.account, region) or blocks
+        entry = OWN_ACCOUNT if alert.account == OWN_MARK else accounts.get(alert.account)
+        if accounts.several and entry is not None and len(blocks) < 50:
+            blocks = [*blocks, context(describe(entry, region))]
+        return text, blocks
+
+    def post_alert(self, alert: Any) -> None:
+        text, blocks = self.alert(alert)
         self.client.chat_postMessage(channel=self._channel(), text=text, blocks=blocks, unfurl_links=False)
 
     def post_digest(self, digest: Any) -> tuple[str, str]:
@@ -121,7 +142,7 @@ class SesFeedbackApp(IntakeApp):
     def make_poster(self, settings: Settings) -> Any:
         return SlackAlertPoster(settings)
 
-    def handle(self, event: Any) -> BatchReport:
+    def handle(self, event: Any, context: Any = None) -> BatchReport:
         from bot.core.mail.alerts import MailAlert
         from bot.core.mail.commands import EventOutcome, count_events, mail_config, record_event
         from bot.core.mail.feedback import RawRecord, parse_batch
@@ -198,7 +219,7 @@ class SesFeedbackApp(IntakeApp):
         except OpsbotError as error:
             logger.error("daily mail counters not updated (%d events uncounted): %s", len(outcomes), error)
         # Also without alerts of its own: alerts an earlier invocation could not post go out now.
-        self._alert(alerts, report)
+        self._alert(_made_for(alerts, settings, context), report)
         report.failed_messages = sorted({raw.sqs_message_id for raw, _ in failures if raw.sqs_message_id})
         summary = {
             k: v for k, v in report.to_json().items() if k not in {"disabled", "review", "late_complaints"}
@@ -253,6 +274,24 @@ class SesFeedbackApp(IntakeApp):
         report.alerts_delayed = result.delayed
         report.alerts_queued = result.queued
         report.alerts_dropped = result.dropped
+
+
+def _made_for(alerts: list[Any], settings: Settings, context: Any) -> list[Any]:
+    """The alerts, each carrying the account and region the batch was stored in (``posting_account``):
+    their buttons act there. Unchanged without OPSBOT_ACCOUNTS."""
+    from dataclasses import replace
+
+    from bot.aws.targets import posting_account
+
+    if not alerts:
+        return alerts
+    found = posting_account(settings, context)
+    if found is None:
+        return alerts
+    from bot.listeners.framework.accounts import OWN_MARK
+
+    account, region = found
+    return [replace(alert, account=account.name or OWN_MARK, region=region) for alert in alerts]
 
 
 def _loggable(message: Any) -> str:

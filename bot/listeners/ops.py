@@ -157,9 +157,9 @@ def _policy(call: Call) -> Reply:
 def _doctor_options(args: ParsedArgs, seconds: float) -> Any:
     from bot.core.ops.commands import DoctorOptions, parse_areas
 
+    # --account and --region are the framework's (docs/accounts.md): the run's target says where to read.
     return DoctorOptions(
-        region=str(args.get("region") or "").strip(),
-        account=str(args.get("account") or "").strip(),
+        expect_account=str(args.get("expect-account") or "").strip(),
         all_stages=bool(args.get("all")),
         areas=parse_areas(args.get("only")),
         timeout=seconds,
@@ -198,6 +198,14 @@ def _doctor(call: Call) -> Reply:
 # Long enough for a region's reads, short enough for someone waiting in the channel.
 DOCTOR_SECONDS = 45.0
 
+# Added to the refusal of `--account 123456789012` given to the doctor (`opsbot doctor` too): its own
+# `--account` took the id of the account the credentials had to be in, before `--account` named a
+# configured account on every command.
+ACCOUNT_ID_HINT = (
+    "To check that the doctor's credentials are in account {id}, use `--expect-account {id}`; `--account` "
+    "names an account of OPSBOT_ACCOUNTS to check, as on every command."
+)
+
 OPS = Command(
     name="ops",
     summary="help for every command, what you may do, the policy in force",
@@ -230,13 +238,18 @@ OPS = Command(
             working="Checking Slack, AWS and each capability's wiring (read-only)…",
             spec=ArgSpec(
                 flags=(
-                    Flag("region", "the AWS region to check (default: opsbot's own)", metavar="REGION"),
-                    Flag("account", "the account the credentials must be in", metavar="ID"),
                     Flag("all", "every API stage of the region, not only the default API's", kind="bool"),
                     Flag("only", "areas to check, e.g. apilogs,mail (default: all)", metavar="AREAS"),
+                    Flag("expect-account", "fail unless the checks are made in this account id", metavar="ID"),
                 )
             ),
-            examples=("/ops doctor", "/ops doctor --only apilogs --all", "/ops doctor --region eu-west-1"),
+            examples=(
+                "/ops doctor",
+                "/ops doctor --only apilogs --all",
+                "/ops doctor --region eu-west-1",
+                "/ops doctor --account prod",
+            ),
+            account_id_hint=ACCOUNT_ID_HINT,
         ),
     ),
 )  # fmt: skip

@@ -84,12 +84,15 @@ def test_profile_uses_its_credentials_as_they_are(
     assert "give one of them" in capsys.readouterr().err
 
 
-def test_doctor_keeps_its_own_region_and_account_flags() -> None:
+def test_the_doctors_region_and_account_are_the_global_flags() -> None:
+    """`opsbot doctor --region R --account NAME` means what it means on every command (docs/accounts.md);
+    the account id the credentials must be in is `--expect-account`, the doctor's own."""
     from bot.cli import build_parser, take_global_flags
 
     argv, chosen = take_global_flags(
-        build_parser(), ["doctor", "--region", "eu-west-1", "--account", "123456789012"]
+        build_parser(), ["doctor", "--region", "eu-west-1", "--account", "prod", "--expect-account", "1" * 12]
     )
-    assert argv == ["doctor", "--region", "eu-west-1", "--account", "123456789012"] and chosen == {}
+    assert argv == ["doctor", "--expect-account", "1" * 12]
+    assert chosen == {"region": "eu-west-1", "account": "prod"}
     argv, chosen = take_global_flags(build_parser(), ["--region", "eu-west-1", "doctor"])
     assert argv == ["doctor"] and chosen == {"region": "eu-west-1"}

@@ -67,4 +67,10 @@ def test_apilogs_and_dns_status_in_the_second_account(demo_stack: LocalStack) ->
     assert facts["accounts.prod_zone_id"] not in own_status and facts["dns.zone_id"] in own_status
     refused = run("/dns status --account prod --region eu-west-1")
     assert "Account `prod` is not configured for region `eu-west-1`" in refused
+    # The doctor aimed at prod: its roles assumed, prod's API stage and zone read with the read role.
+    doctor = run("/ops doctor --account prod --only aws,apilogs,dns")
+    assert "in account prod (222222222222), us-east-1" in doctor, doctor
+    assert "ok (4): change role, identity, read role, table" in doctor, doctor
+    assert "execution logging" in doctor and "could not be checked" not in doctor, doctor
+    assert "hosted zone" in doctor and "last sync" in doctor, doctor
     assert demo_stack.slack.violations == []

@@ -21,9 +21,11 @@ def api(state_table: str) -> str:
     return api_id
 
 
-def run(api_id: str = "", *, all_stages: bool = False, account: str = "", **env: str) -> DoctorReport:
+def run(api_id: str = "", *, all_stages: bool = False, expect_account: str = "", **env: str) -> DoctorReport:
     settings = Settings.from_env({"AWS_REGION": "us-east-1", "OPSBOT_DEFAULT_API": api_id, **env})
-    options = DoctorOptions(areas=("aws", "apilogs"), all_stages=all_stages, account=account, timeout=30)
+    options = DoctorOptions(
+        areas=("aws", "apilogs"), all_stages=all_stages, expect_account=expect_account, timeout=30
+    )
     return doctor(settings, options, slack=None, signing_secret_set=True)
 
 
@@ -177,7 +179,7 @@ def test_the_state_table_missing_or_foreign_fails(aws: None) -> None:
 
 
 def test_credentials_of_another_account_fail_the_account_check(state_table: str) -> None:
-    report = run(account="210987654321")
+    report = run(expect_account="210987654321")
     finding = find(report, "account")
     assert finding.status == "fail" and "123456789012" in finding.detail
     assert find(report, "identity").status == "ok"
@@ -190,7 +192,7 @@ def test_bad_region_or_account_is_refused_before_anything_is_read() -> None:
     with pytest.raises(UsageError, match="region"):
         validate_options(DoctorOptions(region="mars-1"))
     with pytest.raises(UsageError, match="12 digits"):
-        validate_options(DoctorOptions(account="12345"))
+        validate_options(DoctorOptions(expect_account="12345"))
 
 
 def test_region_reaches_every_stage_read_and_opsbots_own_resources_stay_home(state_table: str) -> None:

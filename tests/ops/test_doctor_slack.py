@@ -114,7 +114,7 @@ def test_ops_doctor_answers_with_sections_worst_first(
 def test_ops_doctor_refuses_bad_input_in_the_ack(harness: SlackHarness) -> None:
     assert "not an AWS region" in harness.command("/ops", "doctor --region mars").text
     assert "Unknown area" in harness.command("/ops", "doctor --only weather").text
-    assert "12 digits" in harness.command("/ops", "doctor --account 42").text
+    assert "12 digits" in harness.command("/ops", "doctor --expect-account 42").text
 
 
 def test_ops_doctor_is_listed_in_help(harness: SlackHarness) -> None:

@@ -31,6 +31,7 @@ _KEYS = {"roleArn", "changeRoleArn", "externalId", "regions", "default", "descri
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(?P<account>\d{12}):role/[\w+=,.@/-]{1,512}$")
 REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+ACCOUNT_ID = re.compile(r"\d{12}")
 # sts:AssumeRole's ExternalId: 2-1224 characters of [\w+=,.@:/-].
 _EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
 # RoleSessionName and SourceIdentity: 2-64 characters of [\w+=,.@-].
@@ -128,7 +129,16 @@ class Accounts:
             f"There is no account {echo(name)}. The configured accounts are: "
             + ", ".join(f"`{n}`" for n in self.names())
             + "."
+            + self._id_note(name.strip())
         )
+
+    def _id_note(self, name: str) -> str:
+        """For an account id given where a name is expected: which name, if any, is that account's."""
+        if not ACCOUNT_ID.fullmatch(name):
+            return ""
+        holder = next((a for a in self.entries if a.account_id == name), None)
+        named = f": `{holder.name}` is the one in {name}" if holder is not None else ""
+        return f" ({name} is an AWS account id; --account takes an account's name{named}.)"
 
     def choose(
         self,
@@ -164,6 +174,14 @@ class Accounts:
         if account.regions and own_region not in account.regions:
             return account, account.regions[0]
         return account, own_region
+
+
+def with_account_id_hint(error: UsageError, account: str, hint: str) -> UsageError:
+    """``error`` (the refusal of ``--account``) with ``hint`` added when ``account`` is an AWS account id
+    (12 digits); ``{id}`` in ``hint`` stands for it. For a command whose flag once took an account id."""
+    if not hint or not ACCOUNT_ID.fullmatch(account.strip()):
+        return error
+    return UsageError(f"{error.message} {hint.format(id=account.strip())}", hint=error.hint)
 
 
 def parse_accounts(text: str, *, source: str = "OPSBOT_ACCOUNTS") -> Accounts:

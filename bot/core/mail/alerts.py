@@ -84,6 +84,11 @@ class MailAlert:
     reenabled_at: str = ""
     # Set when the alert is posted from the outbox: when its first post failed.
     queued_at: str = ""
+    # With OPSBOT_ACCOUNTS: the account its buttons act on (the name in OPSBOT_ACCOUNTS, "-" for opsbot's
+    # own unnamed account) and its region, those of the feedback function's work. Kept in the outbox, so an
+    # alert posted late by another invocation still goes to its own account. "": the channel's account.
+    account: str = ""
+    region: str = ""
 
     @classmethod
     def from_outcome(cls, outcome: EventOutcome, rules: MailRules) -> MailAlert:

@@ -66,6 +66,9 @@ class Probe:
     check: str
     target: str
     run: Callable[[], Sequence[Finding]]
+    # Reads opsbot's own resources (its state table, topic, Slack secret, credentials): in its own account
+    # and region, whatever account the doctor is aimed at (bot.core.ops.commands.aim).
+    own: bool = False
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """``--account`` and ``--region`` on every command, once, for every listener (docs/accounts.md).
 
 The framework takes the two flags off a command's text before the subcommand's own parser sees it (a
-subcommand that declares a flag of that name itself, like ``/ops doctor --region``, keeps it), chooses the
+subcommand that declared a flag of that name itself would keep it; none does), chooses the
 account and region (``--account``, else the channel's account in the policy, else the default account, else
 opsbot's own), refuses an unknown account or a region outside the account's list before any AWS call, and
 runs the work inside ``bot.aws.clients.use_target`` so that every client of the request goes there with
@@ -93,13 +93,21 @@ def _example(name: str) -> str:
     return "prod" if name == "account" else "eu-west-1"
 
 
-def check_in_ack(accounts: Accounts, flags: GlobalFlags, own_region: str) -> None:
+def check_in_ack(
+    accounts: Accounts, flags: GlobalFlags, own_region: str, *, account_id_hint: str = ""
+) -> None:
     """What can be refused from the text alone (the ack makes no I/O): an unknown account, a malformed
     region, a region outside the named (or the default) account's list. The channel's account is checked
-    in the lazy half, where the policy is at hand."""
+    in the lazy half, where the policy is at hand. ``account_id_hint`` (the subcommand's) is added when
+    ``--account`` was given an account id that names no account."""
     if not flags.given:
         return
-    accounts.choose(asked=flags.account, region=flags.region, own_region=own_region)
+    try:
+        accounts.choose(asked=flags.account, region=flags.region, own_region=own_region)
+    except UsageError as error:
+        from bot.core.common.accounts import with_account_id_hint
+
+        raise with_account_id_hint(error, flags.account, account_id_hint) from None
 
 
 def describe(account: Account, region: str) -> str:

@@ -201,7 +201,9 @@ def register_command(app: Any, command: Command) -> None:
             ack(ephemeral(reply.text, reply.blocks))
             return
         try:
-            check_in_ack(runtime.accounts(), flags, runtime.settings.region)
+            check_in_ack(
+                runtime.accounts(), flags, runtime.settings.region, account_id_hint=sub.account_id_hint
+            )
         except UsageError as error:
             context[ACK_NOTE] = {"outcome": "usage", "detail": error.message}
             ack(ephemeral(f":warning: {usage_text(error)}"))

@@ -190,6 +190,9 @@ class Subcommand:
     modal: Callable[[ParsedArgs, Caller], dict[str, Any] | None] | None = None
     examples: tuple[str, ...] = ()
     hidden: bool = False
+    # Added to the refusal of an account id given to ``--account`` that names no configured account, with
+    # ``{id}`` standing for it: where a flag once took an id (the doctor's ``--expect-account``).
+    account_id_hint: str = ""
 
 
 @dataclass(frozen=True)

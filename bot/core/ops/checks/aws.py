@@ -1,6 +1,9 @@
-"""AWS itself: whose credentials these are, in which region, and the state table every command audits to."""
+"""AWS itself: whose credentials these are, in which region, the state table every command audits to, and,
+when the doctor is aimed at a member account, whether each of its roles can be assumed."""
 
 from __future__ import annotations
+
+import functools
 
 from bot.aws.clients import client
 from bot.aws.errors import translate
@@ -12,8 +15,12 @@ from bot.core.ops.doctor import Finding, Probe
 AREA = "aws"
 
 
+def identity_target(context: DoctorContext) -> str:
+    return "opsbot's own credentials" if context.member is not None else f"region {context.region}"
+
+
 def identity(context: DoctorContext) -> list[Finding]:
-    target = f"region {context.region}"
+    target = identity_target(context)
     try:
         who = client("sts").get_caller_identity()
     except Exception as error:
@@ -31,17 +38,68 @@ def identity(context: DoctorContext) -> list[Finding]:
         ]
     account = str(who.get("Account", ""))
     found = [Finding(AREA, "identity", target, "ok", f"account {account} as {who.get('Arn', '?')}")]
-    if context.account and context.account != account:
-        found.append(
+    if context.member is None:  # in a member account, the read role's identity is the one checked
+        found += expected_account(context, account)
+    return found
+
+
+def expected_account(context: DoctorContext, account: str) -> list[Finding]:
+    """``--expect-account``: the checks must be made in that account."""
+    if not context.expect_account or context.expect_account == account:
+        return []
+    if context.member is not None:
+        fix = (
+            f"Check the roleArn of account `{context.member.label}` in OPSBOT_ACCOUNTS, or aim the doctor "
+            "at another account (`--account NAME`)."
+        )
+    else:
+        fix = f"Run the doctor with credentials of account {context.expect_account} (e.g. AWS_PROFILE=...)."
+    return [
+        Finding(
+            AREA,
+            "account",
+            context.expect_account,
+            "fail",
+            f"these credentials are for account {account}, not {context.expect_account}",
+            fix,
+        )
+    ]
+
+
+def member_role(context: DoctorContext, kind: str, role_arn: str) -> list[Finding]:
+    """One of the member account's roles, assumed as the commands assume it (the external id, in the name of
+    the person who asked), and whose identity STS then says it is: the account's own check of
+    ``/ops accounts``."""
+    from bot.aws.accounts import probe_role
+    from bot.errors import AwsError
+
+    member = context.member
+    assert member is not None
+    check = f"{kind} role"
+    try:
+        who = probe_role(
+            role_arn,
+            external_id=member.external_id,
+            principal=context.principal or "opsbot-doctor",
+            account=member.label,
+        )
+    except AwsError as error:
+        return [Finding(AREA, check, role_arn, "fail", error.message, error.hint or "")]
+    account = str(who.get("Account", ""))
+    if member.account_id and account != member.account_id:
+        return [
             Finding(
                 AREA,
-                "account",
-                context.account,
+                check,
+                role_arn,
                 "fail",
-                f"these credentials are for account {account}, not {context.account}",
-                f"Run the doctor with credentials of account {context.account} (e.g. AWS_PROFILE=...).",
+                f"the credentials are for account {account}, not {member.account_id}",
+                f"Check the role ARN of account `{member.label}` in OPSBOT_ACCOUNTS.",
             )
-        )
+        ]
+    found = [Finding(AREA, check, role_arn, "ok", f"assumed as {who.get('Arn', '?')}")]
+    if kind == "read":
+        found += expected_account(context, account)
     return found
 
 
@@ -61,7 +119,18 @@ def state_table(context: DoctorContext) -> list[Finding]:
 
 
 def probes(context: DoctorContext) -> list[Probe]:
-    return [
-        Probe(AREA, "identity", f"region {context.region}", lambda: identity(context)),
-        Probe(AREA, "table", context.settings.state_table, lambda: state_table(context)),
+    # opsbot's own credentials and state table: in its own account, wherever the doctor is aimed.
+    found = [
+        Probe(AREA, "identity", identity_target(context), lambda: identity(context), own=True),
+        Probe(AREA, "table", context.settings.state_table, lambda: state_table(context), own=True),
     ]
+    member = context.member
+    if member is not None:
+        roles = [("read", member.role_arn)]
+        if member.change_role_arn:
+            roles.append(("change", member.change_role_arn))
+        found += [
+            Probe(AREA, f"{kind} role", arn, functools.partial(member_role, context, kind, arn), own=True)
+            for kind, arn in roles
+        ]
+    return found

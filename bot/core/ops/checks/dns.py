@@ -303,9 +303,13 @@ def probes(context: DoctorContext) -> list[Probe]:
         )
         return [Probe(AREA, "configuration", "OPSBOT_DNS_ZONES", lambda: [bad])]
     if not zones:
-        skip = Finding(
-            AREA, "configuration", "OPSBOT_DNS_ZONES", "skip", "no DNS zone is configured", CONFIGURE
+        # Aimed at a member account, the zones are those whose "account" names it (configured_zones).
+        none = (
+            "no DNS zone is configured"
+            if context.member is None
+            else f'no DNS zone of OPSBOT_DNS_ZONES names account `{context.member.label}` (its "account")'
         )
+        skip = Finding(AREA, "configuration", "OPSBOT_DNS_ZONES", "skip", none, CONFIGURE)
         return [Probe(AREA, "configuration", "OPSBOT_DNS_ZONES", lambda: [skip])]
     return [
         Probe(AREA, "zone", f"{zone.name} ({zone.zone_id})", functools.partial(_zone_probe, settings, zone))

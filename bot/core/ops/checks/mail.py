@@ -147,6 +147,23 @@ def _subscription(topic: str) -> list[Finding]:
     return [subscription_finding(topic, wiring.topic_subscriptions(topic))]
 
 
+def _identities_probe(context: DoctorContext, ours: str) -> Probe:
+    if context.member is None:
+        return Probe(AREA, "feedback topic", IDENTITIES, lambda: _identities(ours))
+    # A member account's SES feedback goes to the stack deployed there (docs/accounts.md): its wiring is
+    # that stack's doctor's to check, and no command reads it (the member role may not list identities).
+    skip = Finding(
+        AREA,
+        "feedback topic",
+        IDENTITIES,
+        "skip",
+        f"SES feedback in account `{context.member.label}` goes to the opsbot stack deployed there: its "
+        "doctor checks where the identities send it",
+        f"Run `opsbot doctor --only mail` there (that account's credentials, its stack's {TOPIC_ENV}).",
+    )
+    return Probe(AREA, "feedback topic", IDENTITIES, lambda: [skip])
+
+
 def probes(context: DoctorContext) -> list[Probe]:
     settings = context.settings
     ours = feedback_topic(context)
@@ -168,10 +185,11 @@ def probes(context: DoctorContext) -> list[Probe]:
                 )
             ],
         ),
-        Probe(AREA, "feedback topic", IDENTITIES, lambda: _identities(ours)),
+        _identities_probe(context, ours),
     ]
+    # opsbot's own topic and queue: in its own account, wherever the doctor is aimed.
     if ours:
-        found.append(Probe(AREA, "subscription", ours, lambda: _subscription(ours)))
+        found.append(Probe(AREA, "subscription", ours, lambda: _subscription(ours), own=True))
     else:
         found.append(
             Probe(
@@ -188,6 +206,7 @@ def probes(context: DoctorContext) -> list[Probe]:
                         f"Set {TOPIC_ENV} to the stack output MailFeedbackTopicArn.",
                     )
                 ],
+                own=True,
             )
         )
     return found
