@@ -420,10 +420,12 @@ def test_member_roles_grant_no_more_than_opsbot() -> None:
         assert granted <= opsbot, sorted(granted - opsbot)
         if role == "ReadRole":
             assert not [a for a in granted if changing.search(a)], sorted(granted)
-        [trust] = member[role]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        # opsbot's function roles, and the people of OperatorPrincipalArns (tests/accounts/test_member_template.py).
+        trust, operators = member[role]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
         assert set(trust["Action"]) == {"sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"}
         assert trust["Condition"]["StringEquals"] == {"sts:ExternalId": {"Ref": "ExternalId"}}
         assert "${OpsbotStackName}-*" in json.dumps(trust["Condition"]["ArnLike"])
+        assert operators["Fn::If"][0] == "HasOperatorPrincipals"
     # opsbot may assume exactly the roles member-account.yaml names (<MemberRoleName>-read and -change).
     names = {json.dumps(member[role]["Properties"]["RoleName"]) for role in ("ReadRole", "ChangeRole")}
     assert names == {'{"Fn::Sub": "${RoleNamePrefix}-read"}', '{"Fn::Sub": "${RoleNamePrefix}-change"}'}
