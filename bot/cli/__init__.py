@@ -1,7 +1,9 @@
 """The ``opsbot`` command line: argparse -> core -> text or ``--json``.
 
 Each capability has its own module here with ``add_parser(subparsers)``; the module's sub-parser sets
-``func`` to a callable taking the parsed arguments and returning the exit code. Errors that carry a
+``func`` to a callable taking the parsed arguments and returning the exit code, and ``changes`` (True, or a
+test of the arguments) when the command changes something: with ``--account`` it then assumes the
+account's change role. Errors that carry a
 sentence (``bot.errors.OpsbotError``) are printed without a traceback and set the exit code: 1 for an
 error or for something not found, 2 for bad input (argparse's own errors included), 3 for configuration,
 4 when not allowed. With ``--json`` stdout holds exactly one JSON document on every outcome: the command's,
