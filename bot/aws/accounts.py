@@ -7,7 +7,9 @@ from typing import Any
 from bot.aws.clients import client, use_target
 
 
-def probe_role(role_arn: str, *, external_id: str, principal: str, account: str) -> dict[str, Any]:
+def probe_role(
+    role_arn: str, *, external_id: str, principal: str, account: str, operator: str = ""
+) -> dict[str, Any]:
     """One sts:AssumeRole (opsbot's own credentials, as a command would: ExternalId, the session name and
     SourceIdentity of ``principal``) and one sts:GetCallerIdentity with the credentials it returned,
     bypassing the credentials cache so that the check is of the role as it is now. Returns the identity;
@@ -32,7 +34,7 @@ def probe_role(role_arn: str, *, external_id: str, principal: str, account: str)
             creds = sts.assume_role(**request)["Credentials"]
         except (ClientError, BotoCoreError) as error:
             raise translate_assume_role(
-                error, role_arn=role_arn, account=account, external_id=bool(external_id)
+                error, role_arn=role_arn, account=account, external_id=bool(external_id), operator=operator
             ) from error
         assumed = boto3.session.Session(
             aws_access_key_id=creds["AccessKeyId"],

@@ -69,6 +69,9 @@ class Target:
     principal: str = ""
     # An AWS CLI profile whose credentials are used as they are (the CLI's --profile); no role is assumed.
     profile: str = ""
+    # The CLI's: the identity (sts:GetCallerIdentity ARN) of the person at the terminal whose own
+    # credentials assume the role. "" for opsbot's functions. Only what a refusal says depends on it.
+    operator: str = ""
 
     @property
     def credentials_key(self) -> CredentialsKey:
@@ -149,7 +152,7 @@ def _fresh(key: CredentialsKey) -> Any | None:
     return None
 
 
-def _session(key: CredentialsKey, account: str = "") -> Any:
+def _session(key: CredentialsKey, account: str = "", operator: str = "") -> Any:
     """The boto3 session for ``key``: the environment's, a profile's, or assumed-role credentials made
     at most once per credential lifetime (one AssumeRole per key even when many threads ask at once)."""
     import boto3
@@ -170,7 +173,7 @@ def _session(key: CredentialsKey, account: str = "") -> Any:
         found = _fresh(key)  # another thread may have assumed the role while this one waited
         if found is not None:
             return found
-        creds = _assume_role(key, account)
+        creds = _assume_role(key, account, operator)
         session = boto3.session.Session(
             aws_access_key_id=creds["AccessKeyId"],
             aws_secret_access_key=creds["SecretAccessKey"],
@@ -185,8 +188,9 @@ def _session(key: CredentialsKey, account: str = "") -> Any:
     return session
 
 
-def _assume_role(key: CredentialsKey, account: str) -> Any:
-    """sts:AssumeRole with opsbot's own credentials; a refusal becomes a sentence naming the fix."""
+def _assume_role(key: CredentialsKey, account: str, operator: str = "") -> Any:
+    """sts:AssumeRole with opsbot's own credentials (a person's at a terminal: ``operator``); a refusal
+    becomes a sentence naming the fix."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     from bot.core.common.accounts import session_name, source_identity
@@ -210,7 +214,7 @@ def _assume_role(key: CredentialsKey, account: str) -> Any:
         from bot.aws.errors import translate_assume_role
 
         raise translate_assume_role(
-            error, role_arn=role_arn, account=account, external_id=bool(external_id)
+            error, role_arn=role_arn, account=account, external_id=bool(external_id), operator=operator
         ) from error
 
 
@@ -232,11 +236,12 @@ def client(
     Short timeouts are for calls made while Slack waits for an answer (its limit is 3 seconds).
     """
     target = _target.get()
+    operator = ""
     if role_arn:
         creds: CredentialsKey = (role_arn, "", "")
         account = ""
     elif target is not None:
-        creds, account = target.credentials_key, target.account
+        creds, account, operator = target.credentials_key, target.account, target.operator
     else:
         creds, account = OWN_CREDENTIALS, ""
     key = (
@@ -250,7 +255,7 @@ def client(
     found = _clients.get(key)
     if found is not None and (creds == OWN_CREDENTIALS or _fresh(creds) is not None):
         return found
-    session = _session(creds, account)
+    session = _session(creds, account, operator)
     with _lock:
         found = _clients.get(key)
         if found is None:

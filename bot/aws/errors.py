@@ -153,12 +153,13 @@ def error_code(error: BaseException) -> str:
 
 
 def translate_assume_role(
-    error: Exception, *, role_arn: str, account: str = "", external_id: bool
+    error: Exception, *, role_arn: str, account: str = "", external_id: bool, operator: str = ""
 ) -> AwsError:
     """sts:AssumeRole refused: say which of the usual causes it is (as far as AWS's answer tells) and the
     fix. AWS answers AccessDenied alike for a trust policy that does not name opsbot's role, an external id
     that does not match and a role that does not exist; its message tells an SCP's explicit deny and a
-    missing permission on opsbot's own role apart."""
+    missing permission on opsbot's own role apart. ``operator``: the identity ARN of a person assuming the
+    role from a terminal with their own credentials (the CLI's --account), whose fix is another."""
     from botocore.exceptions import ClientError
 
     where = f"account `{account}`" if account else "the account"
@@ -175,6 +176,8 @@ def translate_assume_role(
     code = str(info.get("Code", "Unknown"))
     message = str(info.get("Message", ""))
     lowered = message.lower()
+    if code in ACCESS_DENIED_CODES and operator:
+        return _operator_denied(role_arn, where, operator, lowered, code)
     if code in ACCESS_DENIED_CODES:
         if "service control policy" in lowered:
             return AwsError(
@@ -228,7 +231,9 @@ def translate_assume_role(
         )
     if code in CREDENTIAL_CODES:
         return AwsError(
-            f"opsbot could not assume role {role} for {where}: AWS rejected opsbot's own credentials ({code}).",
+            f"opsbot could not assume role {role} for {where}: AWS rejected "
+            + ("the terminal's credentials" if operator else "opsbot's own credentials")
+            + f" ({code}).",
             code=code,
             operation="AssumeRole",
             hint="Refresh the credentials opsbot runs with (or the CLI's profile).",
@@ -246,4 +251,49 @@ def translate_assume_role(
         code=code,
         operation="AssumeRole",
         hint=found.hint,
+    )
+
+
+def _operator_denied(role_arn: str, where: str, operator: str, lowered: str, code: str) -> AwsError:
+    """AccessDenied for a person at a terminal: the role must trust their own role or user
+    (member-account.yaml's OperatorPrincipalArns), or they use a profile of that account instead."""
+    from bot.core.common.accounts import role_name_of
+
+    role, them = f"`{role_arn}`", f"your credentials (`{operator}`)"
+    if "service control policy" in lowered:
+        return AwsError(
+            f"opsbot could not assume role {role} for {where} with {them}: a service control policy of your "
+            "AWS Organization denies it.",
+            code=code,
+            operation="AssumeRole",
+            hint="Ask the organization's administrator to allow it, or use --profile with credentials of that "
+            "account.",
+        )
+    if "sts:setsourceidentity" in lowered:
+        return AwsError(
+            f"opsbot could not assume role {role} for {where} with {them}: the role's trust policy does not "
+            "allow sts:SetSourceIdentity, which opsbot uses to name you in CloudTrail.",
+            code=code,
+            operation="AssumeRole",
+            hint="Deploy the current member-account.yaml in that account with you in OperatorPrincipalArns (its "
+            "trust policy allows it), or use --profile with credentials of that account.",
+        )
+    if "identity-based policy" in lowered:
+        return AwsError(
+            f"opsbot could not assume role {role} for {where}: {them} are not allowed to call sts:AssumeRole "
+            "on it.",
+            code=code,
+            operation="AssumeRole",
+            hint="Allow sts:AssumeRole and sts:SetSourceIdentity on that role in your own role's policy (or "
+            "permission set), or use --profile with credentials of that account.",
+        )
+    named = role_name_of(operator)
+    yours = f"the ARN of your role `{named}`" if named else f"`{operator}`"
+    return AwsError(
+        f"opsbot could not assume role {role} for {where} with {them}: the role's trust policy does not name "
+        "you (it names opsbot's function roles), the external id does not match, or the role does not exist.",
+        code=code,
+        operation="AssumeRole",
+        hint=f"Add {yours} to the OperatorPrincipalArns parameter of member-account.yaml in that account, or "
+        "use --profile with credentials of that account.",
     )

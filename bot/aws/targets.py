@@ -29,12 +29,14 @@ WIRE_KEY = "opsbot_target"
 
 
 def for_function(
-    settings: Settings, function: str, *, account: str = "", account_id: str = ""
+    settings: Settings, function: str, *, account: str = "", account_id: str = "", mutating: bool = True
 ) -> Target | None:
     """Where function ``function``'s calls go: the account named ``account`` (configuration), else the
     configured account whose roles are in ``account_id`` (the event), else opsbot's own (None). An
     account id that no entry names stays in opsbot's own account and is logged: the event came from an
-    account opsbot has no role in."""
+    account opsbot has no role in. ``mutating``: the function writes there (the mailing table, the
+    catalog, a hosted zone), so it takes the account's change role; a function that only reads there
+    (the alarms intake) takes the read-only role."""
     from bot.aws.clients import own_table
 
     own_table(settings.state_table)
@@ -54,7 +56,7 @@ def for_function(
         return None
     return Target(
         account=entry.name,
-        role_arn=entry.role_for(mutating=True),  # these functions write (the mailing table, the catalog)
+        role_arn=entry.role_for(mutating=mutating),
         external_id=entry.external_id,
         region=_region_of(entry, settings),
         principal=f"opsbot-{function}",

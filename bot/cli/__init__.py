@@ -1,7 +1,9 @@
 """The ``opsbot`` command line: argparse -> core -> text or ``--json``.
 
 Each capability has its own module here with ``add_parser(subparsers)``; the module's sub-parser sets
-``func`` to a callable taking the parsed arguments and returning the exit code. Errors that carry a
+``func`` to a callable taking the parsed arguments and returning the exit code, and ``changes`` (True, or a
+test of the arguments) when the command changes something: with ``--account`` it then assumes the
+account's change role. Errors that carry a
 sentence (``bot.errors.OpsbotError``) are printed without a traceback and set the exit code: 1 for an
 error or for something not found, 2 for bad input (argparse's own errors included), 3 for configuration,
 4 when not allowed. With ``--json`` stdout holds exactly one JSON document on every outcome: the command's,
@@ -121,7 +123,7 @@ def _run(argv: list[str]) -> int:
         # These run opsbot itself: each Slack request chooses its account (the command framework).
         return int(func(args) or 0)
     try:
-        target = cli_target(chosen)
+        target = cli_target(chosen, mutating=changes(args))
     except UsageError as error:
         if args.command != "doctor":
             raise
@@ -132,6 +134,13 @@ def _run(argv: list[str]) -> int:
         raise with_account_id_hint(error, chosen.get("account", ""), ACCOUNT_ID_HINT) from None
     with use_target(target):
         return int(func(args) or 0)
+
+
+def changes(args: argparse.Namespace) -> bool:
+    """Whether the command changes something (its sub-parser's ``changes`` default: True, or a test of
+    its arguments such as ``dns resync --apply``): it then assumes the account's change role."""
+    declared = getattr(args, "changes", False)
+    return bool(declared(args) if callable(declared) else declared)
 
 
 # The commands that run the bot (not a command of it): global flags do not apply to them.
@@ -181,13 +190,13 @@ def _subparser(parser: argparse.ArgumentParser, word: str) -> argparse.ArgumentP
     return None
 
 
-def cli_target(chosen: dict[str, str]) -> Target | None:
+def cli_target(chosen: dict[str, str], *, mutating: bool = False) -> Target | None:
     """Where the CLI's AWS calls go: ``--profile`` (its credentials as they are), or ``--account`` (the
-    account's role, assumed in the name of the person at the terminal), else the default account of
-    OPSBOT_ACCOUNTS, else the environment's credentials; ``--region`` within the account's regions."""
+    account's role, its change role for a command that changes something, assumed with the terminal's
+    credentials in the name of the person at it), else the default account of OPSBOT_ACCOUNTS, else the
+    environment's credentials; ``--region`` within the account's regions."""
     from bot.aws.clients import Target, own_table
     from bot.config import Settings
-    from bot.security.audit import cli_actor
 
     settings = Settings.from_env()
     own_table(settings.state_table)
@@ -211,10 +220,31 @@ def cli_target(chosen: dict[str, str]) -> Target | None:
     if not accounts.configured and not account_name and not region:
         return None  # as before accounts existed
     account, where = accounts.choose(asked=account_name, region=region, own_region=settings.region)
+    role_arn = account.role_for(mutating=mutating)
+    principal, operator = terminal_person() if role_arn else ("", "")
     return Target(
         account=account.name,
-        role_arn=account.role_arn,
+        role_arn=role_arn,
         external_id=account.external_id,
         region=where,
-        principal=cli_actor().replace(":", "-"),  # cli-<login>
+        principal=principal,
+        operator=operator,
     )
+
+
+def terminal_person() -> tuple[str, str]:
+    """(principal, identity ARN) of the person at the terminal: ``cli-<name>``, the name from the
+    terminal's credentials (sts:GetCallerIdentity: an Identity Center user's session name, an IAM user's
+    name), else the local login. It names them in the member account's CloudTrail (RoleSessionName
+    ``opsbot-cli-<name>``, SourceIdentity ``cli-<name>``), so it says who, not which laptop."""
+    from bot.aws.accounts import own_identity
+    from bot.core.common.accounts import person_of
+    from bot.errors import AwsError
+    from bot.security.audit import cli_actor
+
+    try:
+        arn = str(own_identity()["Arn"])
+    except AwsError:  # no credentials: AssumeRole will say so; the login names the attempt meanwhile
+        arn = ""
+    name = person_of(arn) or cli_actor().removeprefix("cli:")
+    return f"cli-{name}", arn

@@ -125,7 +125,7 @@ def add_parser(subparsers: Any) -> None:
     activate.add_argument("email", metavar="EMAIL", nargs="?")
     activate.add_argument("extra", nargs="*", help=argparse.SUPPRESS)
     activate.add_argument("--json", action="store_true", help='print {"ok": ..., "reason": ...}')
-    activate.set_defaults(func=_activate)
+    activate.set_defaults(func=_activate, changes=True)
 
     show = commands.add_parser("show", help="one device, or every client id under a serial (code masked)")
     show.add_argument("serial", metavar="SERIAL")
@@ -148,4 +148,4 @@ def add_parser(subparsers: Any) -> None:
     deactivate.add_argument("serial", metavar="SERIAL")
     deactivate.add_argument("client_id", metavar="CLIENT_ID")
     deactivate.add_argument("--json", action="store_true")
-    deactivate.set_defaults(func=_deactivate)
+    deactivate.set_defaults(func=_deactivate, changes=True)

@@ -167,7 +167,7 @@ def add_parser(subparsers: Any) -> None:
     resync.add_argument("--apply", action="store_true", help="apply the plan")
     resync.add_argument("--force", action="store_true", help="apply even when a guard refuses")
     resync.add_argument("--limit", type=_count, default=50, help="changes to list (default 50)")
-    resync.set_defaults(func=_resync)
+    resync.set_defaults(func=_resync, changes=lambda args: bool(args.apply))
 
     mirror = commands.add_parser(
         "mirror",
@@ -175,7 +175,7 @@ def add_parser(subparsers: Any) -> None:
     )
     _zone_arguments(mirror)
     mirror.add_argument("--force", action="store_true", help="transfer and apply even when a guard refuses")
-    mirror.set_defaults(func=_mirror)
+    mirror.set_defaults(func=_mirror, changes=True)
 
     status = commands.add_parser(
         "status", help="configured zones, last sync, serial drift and the last full check (no transfer)"

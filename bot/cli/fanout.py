@@ -185,7 +185,7 @@ def add_parser(subparsers: Any) -> None:
         if name == "pause":
             hook.add_argument("--yes", action="store_true", help="do not ask (the backlog is still printed)")
         hook.add_argument("--json", action="store_true")
-        hook.set_defaults(func=_pause_resume)
+        hook.set_defaults(func=_pause_resume, changes=True)
 
     for name, verb in (("activate", "start"), ("deactivate", "stop")):
         toggle = commands.add_parser(
@@ -195,4 +195,4 @@ def add_parser(subparsers: Any) -> None:
         toggle.add_argument("id", metavar="ID", help="the target id")
         toggle.add_argument("--table", help="the targets table, when several are configured")
         toggle.add_argument("--json", action="store_true")
-        toggle.set_defaults(func=_toggle)
+        toggle.set_defaults(func=_toggle, changes=True)

@@ -152,7 +152,7 @@ def add_parser(subparsers: Any) -> None:
     reenable = commands.add_parser("reenable", help="enable an address again (audited)")
     reenable.add_argument("address", nargs="+", metavar="ADDRESS", help=ADDRESS_HELP)
     reenable.add_argument("--json", action="store_true", help="one JSON document on stdout")
-    reenable.set_defaults(func=_decide)
+    reenable.set_defaults(func=_decide, changes=True)
 
     suppress = commands.add_parser("suppress", help="disable an address and keep it disabled (audited)")
     suppress.add_argument("address", nargs="+", metavar="ADDRESS", help=ADDRESS_HELP)
@@ -162,7 +162,7 @@ def add_parser(subparsers: Any) -> None:
         help="reason for the SES suppression list (default: guessed)",
     )
     suppress.add_argument("--json", action="store_true", help="one JSON document on stdout")
-    suppress.set_defaults(func=_decide)
+    suppress.set_defaults(func=_decide, changes=True)
 
     feed = commands.add_parser(
         "feed",
@@ -170,4 +170,4 @@ def add_parser(subparsers: Any) -> None:
     )
     feed.add_argument("files", nargs="+", metavar="FILE", help="JSON file, or - for stdin")
     feed.add_argument("--json", action="store_true", help="one JSON document on stdout")
-    feed.set_defaults(func=_feed)
+    feed.set_defaults(func=_feed, changes=True)

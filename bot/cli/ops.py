@@ -67,14 +67,15 @@ class _Unreadable:
 
 def _accounts(args: argparse.Namespace) -> int:
     from bot.aws.clients import use_target
+    from bot.cli import terminal_person
     from bot.cli.output import print_json
     from bot.core.ops.accounts import check_accounts
     from bot.render.ops import accounts_text
-    from bot.security.audit import cli_actor
 
     settings = Settings.from_env()
     with use_target(None):  # each role is checked from the terminal's own credentials
-        report = check_accounts(settings, principal=cli_actor().replace(":", "-"))
+        principal, operator = terminal_person()
+        report = check_accounts(settings, principal=principal, operator=operator)
     if args.json:
         print_json(report.to_json())
     else:

@@ -12,7 +12,7 @@ import pytest
 from bot.aws.fanout import FANOUT_TABLE_DEFINITION, register_like_cli
 from bot.aws.state import create_table
 from bot.cli import main
-from tests.accounts.conftest import PROD_ACCOUNT, accounts_json
+from tests.accounts.conftest import PROD_ACCOUNT, PROD_CHANGE_ROLE, PROD_ROLE, accounts_json
 from tests.fanout.conftest import KINESIS_ARN
 
 
@@ -48,8 +48,87 @@ def test_account_before_or_after_the_command(
     assert targets(capsys, "fanout", "list", "--json", "--account=prod", "--region", "us-east-1") == [
         "prod-t"
     ]
-    assert sts_calls[0]["RoleSessionName"].startswith("opsbot-cli-")
+    # In the name of the person the terminal's credentials are (moto's: the IAM user "moto").
+    assert (sts_calls[0]["RoleSessionName"], sts_calls[0]["SourceIdentity"]) == (
+        "opsbot-cli-moto",
+        "cli-moto",
+    )
     assert sts_calls[0]["ExternalId"] == "opsbot-prod-1"
+
+
+def test_a_change_from_the_terminal_assumes_the_change_role(
+    two_tables: None, capsys: pytest.CaptureFixture[str], sts_calls: list[dict[str, Any]]
+) -> None:
+    """changeRoleArn serves commands that change something, from the terminal as from Slack."""
+    assert targets(capsys, "--account", "prod", "fanout", "list", "--json") == ["prod-t"]
+    assert sts_calls[-1]["RoleArn"] == PROD_ROLE
+    source = KINESIS_ARN.replace("123456789012", PROD_ACCOUNT)
+    assert main(["--account", "prod", "fanout", "deactivate", source, "prod-t", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["ok"] is True
+    assert sts_calls[-1]["RoleArn"] == PROD_CHANGE_ROLE
+    assert sts_calls[-1]["SourceIdentity"] == "cli-moto"
+    # A plan reads; the same command with --apply changes.
+    from bot.cli import build_parser, changes
+
+    parser = build_parser()
+    assert not changes(parser.parse_args(["dns", "resync", "corp.example.com"]))
+    assert changes(parser.parse_args(["dns", "resync", "corp.example.com", "--apply"]))
+    assert not changes(parser.parse_args(["fanout", "check"]))
+
+
+SSO_ROLE = "AWSReservedSSO_Operators_0123456789abcdef"
+SSO_IDENTITY = f"arn:aws:sts::{PROD_ACCOUNT}:assumed-role/{SSO_ROLE}/jane.doe@example.com"
+
+
+@pytest.mark.parametrize(
+    ("message", "says", "fix"),
+    [
+        (
+            f"User: {SSO_IDENTITY} is not authorized to perform: sts:AssumeRole on resource: {PROD_ROLE}",
+            "the role's trust policy does not name you",
+            f"Add the ARN of your role `{SSO_ROLE}` to the OperatorPrincipalArns parameter of "
+            "member-account.yaml in that account, or use --profile with credentials of that account.",
+        ),
+        (
+            f"User: {SSO_IDENTITY} is not authorized to perform: sts:AssumeRole on resource: {PROD_ROLE} "
+            "because no identity-based policy allows the sts:AssumeRole action",
+            "are not allowed to call sts:AssumeRole on it",
+            "in your own role's policy (or permission set), or use --profile",
+        ),
+    ],
+)
+def test_a_refusal_at_the_terminal_says_the_fix(
+    two_tables: None, capsys: pytest.CaptureFixture[str], message: str, says: str, fix: str
+) -> None:
+    """member-account.yaml trusts opsbot's function roles: a person's own role is refused until it is in
+    OperatorPrincipalArns. The CLI names them by their Identity Center user and says so."""
+    from botocore.stub import Stubber
+
+    from bot.aws import clients
+
+    with clients.use_target(None):
+        identity = clients.client("sts", attempts=2, connect_timeout=3, read_timeout=5)
+        sts = clients.client("sts")
+    with Stubber(identity) as who, Stubber(sts) as stub:
+        who.add_response(
+            "get_caller_identity", {"Account": PROD_ACCOUNT, "Arn": SSO_IDENTITY, "UserId": "AROA:jane"}
+        )
+        stub.add_client_error(
+            "assume_role",
+            service_error_code="AccessDenied",
+            service_message=message,
+            http_status_code=403,
+            expected_params={
+                "RoleArn": PROD_ROLE,
+                "RoleSessionName": "opsbot-cli-jane.doe@example.com",
+                "SourceIdentity": "cli-jane.doe@example.com",
+                "ExternalId": "opsbot-prod-1",
+            },
+        )
+        assert main(["--account", "prod", "fanout", "list"]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith(f"opsbot: opsbot could not assume role `{PROD_ROLE}` for account `prod`"), error
+    assert f"your credentials (`{SSO_IDENTITY}`)" in error and says in error and fix in error, error
 
 
 def test_bad_account_or_region_is_a_usage_error_with_json(
@@ -96,3 +175,39 @@ def test_the_doctors_region_and_account_are_the_global_flags() -> None:
     assert chosen == {"region": "eu-west-1", "account": "prod"}
     argv, chosen = take_global_flags(build_parser(), ["--region", "eu-west-1", "doctor"])
     assert argv == ["doctor"] and chosen == {"region": "eu-west-1"}
+
+
+def test_accounts_check_at_the_terminal_names_the_person_and_the_fix(
+    two_tables: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`opsbot accounts` assumes each role with the terminal's credentials, as --account does."""
+    from botocore.stub import ANY, Stubber
+
+    from bot.aws import clients
+
+    with clients.use_target(None):
+        sts = clients.client("sts", attempts=2, connect_timeout=3, read_timeout=5)
+    refused = f"User: {SSO_IDENTITY} is not authorized to perform: sts:AssumeRole on resource: {PROD_ROLE}"
+    identity = {"Account": PROD_ACCOUNT, "Arn": SSO_IDENTITY, "UserId": "AROA:jane"}
+    with Stubber(sts) as stub:
+        stub.add_response("get_caller_identity", identity)  # who is at the terminal
+        stub.add_response("get_caller_identity", identity)  # the own account's entry
+        for _ in range(3):  # prod's two roles, staging's one
+            stub.add_client_error(
+                "assume_role",
+                service_error_code="AccessDenied",
+                service_message=refused,
+                http_status_code=403,
+                expected_params={
+                    "RoleArn": ANY,
+                    "RoleSessionName": "opsbot-cli-jane.doe@example.com",
+                    "SourceIdentity": "cli-jane.doe@example.com",
+                    "ExternalId": ANY,
+                    "DurationSeconds": 900,
+                },
+            )
+        assert main(["accounts", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    failed = [a for a in report["accounts"] if a["verdict"] == "fail"]
+    assert len(failed) == 3
+    assert all("OperatorPrincipalArns" in a["message"] and SSO_ROLE in a["message"] for a in failed)

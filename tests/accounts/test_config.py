@@ -6,7 +6,14 @@ import json
 
 import pytest
 
-from bot.core.common.accounts import OWN_ACCOUNT, parse_accounts, session_name, source_identity
+from bot.core.common.accounts import (
+    OWN_ACCOUNT,
+    parse_accounts,
+    person_of,
+    role_name_of,
+    session_name,
+    source_identity,
+)
 from bot.errors import ConfigError, UsageError
 from tests.accounts.conftest import ACCOUNTS, PROD_ROLE, accounts_json
 
@@ -96,3 +103,25 @@ def test_session_names_follow_sts_rules() -> None:
     assert source_identity("U0ALICE") == "U0ALICE"
     assert session_name("cli-jo hn/x") == "opsbot-cli-jo-hn-x"
     assert len(session_name("U" * 100)) == 64
+    # STS's \w is ASCII's: a login or user name with other letters is sanitised, not refused by STS.
+    assert session_name("cli-josé") == "opsbot-cli-jos-" and source_identity("cli-ünal") == "cli--nal"
+
+
+@pytest.mark.parametrize(
+    ("arn", "person", "role"),
+    [
+        # IAM Identity Center: the session name is the user's.
+        (
+            "arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_Ops_0123abcd/jane.doe@example.com",
+            "jane.doe@example.com",
+            "AWSReservedSSO_Ops_0123abcd",
+        ),
+        ("arn:aws:iam::111122223333:user/admins/jane", "jane", ""),
+        ("arn:aws-cn:sts::111122223333:federated-user/bob", "bob", ""),
+        ("arn:aws:iam::111122223333:root", "", ""),
+        ("not an arn", "", ""),
+        ("", "", ""),
+    ],
+)
+def test_the_person_a_caller_identity_names(arn: str, person: str, role: str) -> None:
+    assert (person_of(arn), role_name_of(arn)) == (person, role)

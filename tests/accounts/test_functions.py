@@ -59,13 +59,18 @@ def test_a_wire_target_is_resolved_from_the_receivers_configuration() -> None:
     assert from_wire(settings(), None, mutating=False) is None
 
 
-def test_an_alarm_is_correlated_in_its_account(aws: None) -> None:
+def test_an_alarm_is_correlated_in_its_account_with_the_read_role(aws: None) -> None:
     from types import SimpleNamespace
 
     from bot.core.alarms.delivery import _in_account_of
 
+    # The intake only reads in the alarm's account (logs, metrics, the API): its read-only role.
     with _in_account_of(settings(), SimpleNamespace(account=PROD_ACCOUNT)):  # type: ignore[arg-type]
-        assert clients.client("sts").get_caller_identity()["Arn"].endswith("/opsbot-alarms")
+        assert (
+            clients.client("sts")
+            .get_caller_identity()["Arn"]
+            .endswith("assumed-role/opsbot-read/opsbot-alarms")
+        )
     with _in_account_of(settings(), SimpleNamespace(account="123456789012")):  # type: ignore[arg-type]
         assert clients.client("sts").get_caller_identity()["Account"] == "123456789012"
 

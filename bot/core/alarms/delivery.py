@@ -557,11 +557,12 @@ class AlarmDelivery:
 
 
 def _in_account_of(settings: Settings, alarm: Alarm) -> Any:
-    """AWS calls inside go to the alarm's account when OPSBOT_ACCOUNTS has a role there (docs/accounts.md)."""
+    """AWS calls inside go to the alarm's account when OPSBOT_ACCOUNTS has a role there (docs/accounts.md),
+    with its read-only role: the intake only reads there (logs, metrics, the API's configuration)."""
     from bot.aws.clients import use_target
     from bot.aws.targets import for_function
 
-    return use_target(for_function(settings, "alarms", account_id=alarm.account))
+    return use_target(for_function(settings, "alarms", account_id=alarm.account, mutating=False))
 
 
 def _digest(item: dict[str, Any]) -> AlarmDigest:

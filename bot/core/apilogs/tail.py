@@ -22,6 +22,7 @@ Two sources:
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import queue
 import threading
@@ -220,7 +221,11 @@ class Tail:
                 poll_ms = self._wall_ms()
                 calls_before = self.summary.stats.calls.get("FilterLogEvents", 0)
                 try:
-                    results = list(pool.map(self._poll_group, self.groups, [poll_ms] * len(self.groups)))
+                    results = list(
+                        pool.map(
+                            _in_this_context(self._poll_group), self.groups, [poll_ms] * len(self.groups)
+                        )
+                    )
                 except AwsError as error:
                     self.summary.notes.append(error.message)
                     raise
@@ -289,7 +294,10 @@ class Tail:
             finally:
                 stream_holder.pop("stream", None)
 
-        thread = threading.Thread(target=reader, name="apilogs-live-tail", daemon=True)
+        # The reader runs in this context: the account, region and person of the request (use_target).
+        thread = threading.Thread(
+            target=contextvars.copy_context().run, args=(reader,), name="apilogs-live-tail", daemon=True
+        )
         thread.start()
         self.summary.mode = "live"
         pending: list[LogEvent] = []
@@ -378,7 +386,7 @@ class Tail:
                     break
                 groups = list(cursor)
                 try:
-                    results = list(pool.map(read, groups))
+                    results = list(pool.map(_in_this_context(read), groups))
                 except AwsError as error:
                     # Live Tail itself is running: the tail goes on without the rest of the lines before it.
                     self.summary.notes.append(
@@ -475,3 +483,16 @@ class Tail:
     def _resume_from(self) -> int:
         newest = max(self._seen.values(), default=self._wall_ms())
         return min(self._wall_ms(), newest) - self.overlap_ms
+
+
+def _in_this_context(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function`` run, in whichever pool thread, in a copy of the context it was wrapped in: a worker
+    thread starts with an empty one, and its AWS calls would go to opsbot's own account instead of the
+    account, region and person of the request (``bot.aws.clients.use_target``). One copy per call: a
+    context cannot be entered by two threads at once."""
+    context = contextvars.copy_context()
+
+    def run(*args: Any) -> Any:
+        return context.copy().run(function, *args)
+
+    return run

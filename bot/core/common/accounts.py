@@ -34,8 +34,9 @@ REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 ACCOUNT_ID = re.compile(r"\d{12}")
 # sts:AssumeRole's ExternalId: 2-1224 characters of [\w+=,.@:/-].
 _EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
-# RoleSessionName and SourceIdentity: 2-64 characters of [\w+=,.@-].
-_SESSION_CHARS = re.compile(r"[^\w+=,.@-]")
+# RoleSessionName and SourceIdentity: 2-64 characters of [\w+=,.@-], where \w is ASCII's (a login or an
+# Identity Center user name may hold other letters, which STS refuses).
+_SESSION_CHARS = re.compile(r"[^\w+=,.@-]", re.ASCII)
 
 # The name shown for opsbot's own account when no entry of the configuration names it.
 OWN = ""
@@ -285,3 +286,27 @@ def source_identity(principal: str) -> str:
     ``opsbot-<function>`` for the scheduled and event-driven functions)."""
     cleaned = _SESSION_CHARS.sub("-", principal) or "unknown"
     return (cleaned if len(cleaned) >= 2 else f"{cleaned}-")[:64]
+
+
+def person_of(identity_arn: str) -> str:
+    """Who an sts:GetCallerIdentity ARN names, for RoleSessionName and SourceIdentity: an assumed role's
+    session name (an IAM Identity Center user's, e.g. ``jane@example.com``), an IAM user's or a federated
+    user's name; "" for an account's root user or any other form."""
+    parts = identity_arn.split(":", 5)
+    if len(parts) < 6 or parts[0] != "arn":
+        return ""
+    kind, _, rest = parts[5].partition("/")
+    if kind == "assumed-role":
+        return rest.split("/", 1)[1] if "/" in rest else ""
+    if kind in ("user", "federated-user"):
+        return rest.rsplit("/", 1)[-1]
+    return ""
+
+
+def role_name_of(identity_arn: str) -> str:
+    """The role an assumed-role ARN's session belongs to (``arn:aws:sts::1:assumed-role/NAME/session``);
+    "" for any other identity."""
+    parts = identity_arn.split(":", 5)
+    if len(parts) < 6 or not parts[5].startswith("assumed-role/"):
+        return ""
+    return parts[5].split("/")[1]

@@ -55,9 +55,10 @@ class AccountsReport:
         }
 
 
-def check_accounts(settings: Settings, *, principal: str) -> AccountsReport:
+def check_accounts(settings: Settings, *, principal: str, operator: str = "") -> AccountsReport:
     """For each account: opsbot's own (sts:GetCallerIdentity), or each of its roles (one sts:AssumeRole as
-    ``principal`` + one sts:GetCallerIdentity), with a verdict. Never raises for a role that fails."""
+    ``principal`` + one sts:GetCallerIdentity), with a verdict. Never raises for a role that fails.
+    ``operator``: the identity of the person whose own credentials assume the roles (the CLI's)."""
     from bot.aws.accounts import own_identity, probe_role
 
     accounts = settings.accounts()
@@ -77,7 +78,11 @@ def check_accounts(settings: Settings, *, principal: str) -> AccountsReport:
         for kind, arn in roles:
             try:
                 identity = probe_role(
-                    arn, external_id=account.external_id, principal=principal, account=account.name
+                    arn,
+                    external_id=account.external_id,
+                    principal=principal,
+                    account=account.name,
+                    operator=operator,
                 )
             except AwsError as error:
                 checks.append(RoleCheck(account, kind, arn, "fail", message=str(error)))
