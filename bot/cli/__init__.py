@@ -211,9 +211,9 @@ def cli_target(chosen: dict[str, str], *, mutating: bool = False) -> Target | No
                 "--profile uses that AWS CLI profile's credentials as they are, and --account assumes the "
                 "account's role: give one of them."
             )
-        from bot.core.common.accounts import REGION
+        from bot.core.common.accounts import is_region
 
-        if region and not REGION.match(region):
+        if region and not is_region(region):
             raise UsageError(f"{region!r} is not an AWS region name (like us-east-1).")
         return Target(account=f"profile {profile}", region=region, profile=profile)
     accounts = settings.accounts()

@@ -28,18 +28,29 @@ from dataclasses import dataclass
 from bot.errors import ConfigError, UsageError, echo
 
 _KEYS = {"roleArn", "changeRoleArn", "externalId", "regions", "default", "description"}
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
-ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(?P<account>\d{12}):role/[\w+=,.@/-]{1,512}$")
-REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
-ACCOUNT_ID = re.compile(r"\d{12}")
-# sts:AssumeRole's ExternalId: 2-1224 characters of [\w+=,.@:/-].
-_EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
+# Every pattern is ASCII and used with fullmatch: ``\d`` and ``\w`` otherwise take any script's digits
+# and letters (a full-width "１" typed by an IME), which AWS refuses later, and ``$`` a trailing newline.
+MAX_NAME = 40
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}", re.ASCII)  # MAX_NAME characters
+ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::(?P<account>[0-9]{12}):role/[\w+=,.@/-]{1,512}", re.ASCII)
+REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}", re.ASCII)
+# The longest region name accepted (AWS's are up to 14 characters, e.g. ap-southeast-5): bounds what a
+# button's value spends on its region (bot.listeners.framework.accounts.ACCOUNT_ROOM).
+MAX_REGION = 25
+ACCOUNT_ID = re.compile(r"[0-9]{12}", re.ASCII)
+# sts:AssumeRole's ExternalId: 2-1224 characters of [\w+=,.@:/-], \w being ASCII's (STS refuses "é").
+_EXTERNAL_ID = re.compile(r"[\w+=,.@:/-]{2,1224}", re.ASCII)
 # RoleSessionName and SourceIdentity: 2-64 characters of [\w+=,.@-], where \w is ASCII's (a login or an
 # Identity Center user name may hold other letters, which STS refuses).
 _SESSION_CHARS = re.compile(r"[^\w+=,.@-]", re.ASCII)
 
 # The name shown for opsbot's own account when no entry of the configuration names it.
 OWN = ""
+
+
+def is_region(text: str) -> bool:
+    """``text`` is shaped like an AWS region name (ASCII, at most MAX_REGION characters)."""
+    return len(text) <= MAX_REGION and REGION.fullmatch(text) is not None
 
 
 @dataclass(frozen=True)
@@ -58,7 +69,7 @@ class Account:
 
     @property
     def account_id(self) -> str:
-        found = ROLE_ARN.match(self.role_arn)
+        found = ROLE_ARN.fullmatch(self.role_arn)
         return found.group("account") if found else ""
 
     @property
@@ -116,6 +127,15 @@ class Accounts:
             return marked
         return next((a for a in self.entries if a.own), OWN_ACCOUNT)
 
+    def own(self) -> Account | None:
+        """opsbot's own account as a request may be aimed at it: its entry (the one without roleArn), else
+        the unnamed own account when that is where commands go by default (no entry is ``default``);
+        None when no command can reach it (another entry is the default and none names it)."""
+        entry = next((a for a in self.entries if a.own), None)
+        if entry is not None:
+            return entry
+        return None if any(a.default for a in self.entries) else OWN_ACCOUNT
+
     def named(self, name: str) -> Account:
         """The account called ``name``; a UsageError listing the configured ones otherwise."""
         found = self.get(name)
@@ -160,8 +180,15 @@ class Accounts:
             account = self.named(channel_account)
         else:
             account = self.default()
+        return account, self.region_in(account, region=region, own_region=own_region)
+
+    @staticmethod
+    def region_in(account: Account, *, region: str = "", own_region: str = "") -> str:
+        """The region of a request to ``account``: ``region`` (``--region``, a button's) when it is a region
+        name in the account's list, else opsbot's own region when the account allows it, else the account's
+        first region. Raises UsageError for a malformed region or one outside the list."""
         if region:
-            if not REGION.match(region):
+            if not is_region(region):
                 raise UsageError(
                     f"{echo(region)} is not an AWS region name (like us-east-1 or ap-southeast-1)."
                 )
@@ -171,10 +198,10 @@ class Accounts:
                     + ", ".join(f"`{r}`" for r in account.regions)
                     + ". Add the region to its entry in OPSBOT_ACCOUNTS, or pick one of those."
                 )
-            return account, region
+            return region
         if account.regions and own_region not in account.regions:
-            return account, account.regions[0]
-        return account, own_region
+            return account.regions[0]
+        return own_region
 
 
 def with_account_id_hint(error: UsageError, account: str, hint: str) -> UsageError:
@@ -190,10 +217,16 @@ def parse_accounts(text: str, *, source: str = "OPSBOT_ACCOUNTS") -> Accounts:
     if not text or not text.strip():
         return Accounts()
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as error:
         raise ConfigError(
             f"{source} is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}."
+        ) from None
+    except _RepeatedKey as repeated:
+        # json.loads would keep the last of the two silently: a copy-pasted account drops the first.
+        raise ConfigError(
+            f"{source} names {repeated.key!r} twice in one object (JSON keeps only the last one): "
+            "remove or rename one of them."
         ) from None
     if not isinstance(data, dict):
         raise ConfigError(
@@ -218,8 +251,23 @@ def parse_accounts(text: str, *, source: str = "OPSBOT_ACCOUNTS") -> Accounts:
     return Accounts(tuple(entries))
 
 
+class _RepeatedKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    found: dict[str, object] = {}
+    for key, value in pairs:
+        if key in found:
+            raise _RepeatedKey(key)
+        found[key] = value
+    return found
+
+
 def _entry(name: object, raw: object, source: str) -> Account:
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ConfigError(
             f"{source}: {name!r} is not a usable account name (letters, digits, '-', '_' or '.', up to 40)."
         )
@@ -234,18 +282,19 @@ def _entry(name: object, raw: object, source: str) -> Account:
     role = _string(raw, "roleArn", where)
     change = _string(raw, "changeRoleArn", where)
     for key, value in (("roleArn", role), ("changeRoleArn", change)):
-        if value and not ROLE_ARN.match(value):
+        if value and not ROLE_ARN.fullmatch(value):
             raise ConfigError(
                 f"{where} {key} {value!r} is not an IAM role ARN (arn:aws:iam::123456789012:role/name)."
             )
     if change and not role:
         raise ConfigError(f"{where} has changeRoleArn without roleArn: name the read-only role too.")
-    if change and ROLE_ARN.match(change).group("account") != ROLE_ARN.match(role).group("account"):  # type: ignore[union-attr]
+    if change and ROLE_ARN.fullmatch(change).group("account") != ROLE_ARN.fullmatch(role).group("account"):  # type: ignore[union-attr]
         raise ConfigError(f"{where}: roleArn and changeRoleArn are in different accounts.")
     external = _string(raw, "externalId", where)
-    if external and not _EXTERNAL_ID.match(external):
+    if external and not _EXTERNAL_ID.fullmatch(external):
         raise ConfigError(
-            f"{where} externalId must be 2 to 1224 characters of letters, digits and +=,.@:/-_."
+            f"{where} externalId must be 2 to 1224 characters of ASCII letters, digits and +=,.@:/-_ "
+            "(STS refuses any other)."
         )
     if external and not role:
         raise ConfigError(f"{where} has externalId but no roleArn: an external id is for an assumed role.")
@@ -256,7 +305,7 @@ def _entry(name: object, raw: object, source: str) -> Account:
         raise ConfigError(f'{where} regions must be a list of region names, like ["us-east-1"].')
     regions = tuple(r.strip() for r in regions_raw if r.strip())
     for region in regions:
-        if not REGION.match(region):
+        if not is_region(region):
             raise ConfigError(f"{where} regions has {region!r}, which is not an AWS region name.")
     default = raw.get("default", False)
     if not isinstance(default, bool):

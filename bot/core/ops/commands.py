@@ -111,13 +111,14 @@ def parse_areas(text: str | None) -> tuple[str, ...]:
     return wanted
 
 
-_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
-_ACCOUNT = re.compile(r"\d{12}")
+_ACCOUNT = re.compile(r"[0-9]{12}", re.ASCII)
 
 
 def validate_options(options: DoctorOptions) -> None:
     """Bad input is refused before anything is read."""
-    if options.region and not _REGION.fullmatch(options.region):
+    from bot.core.common.accounts import is_region
+
+    if options.region and not is_region(options.region):
         raise UsageError(f"{echo(options.region)} is not an AWS region name (like us-east-1 or eu-west-2).")
     if options.expect_account and not _ACCOUNT.fullmatch(options.expect_account):
         raise UsageError(
