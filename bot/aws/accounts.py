@@ -34,7 +34,7 @@ def probe_role(
             creds = sts.assume_role(**request)["Credentials"]
         except (ClientError, BotoCoreError) as error:
             raise translate_assume_role(
-                error, role_arn=role_arn, account=account, external_id=bool(external_id), operator=operator
+                error, role_arn=role_arn, account=account, external_id=external_id, operator=operator
             ) from error
         assumed = boto3.session.Session(
             aws_access_key_id=creds["AccessKeyId"],

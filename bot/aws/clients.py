@@ -214,7 +214,7 @@ def _assume_role(key: CredentialsKey, account: str, operator: str = "") -> Any:
         from bot.aws.errors import translate_assume_role
 
         raise translate_assume_role(
-            error, role_arn=role_arn, account=account, external_id=bool(external_id), operator=operator
+            error, role_arn=role_arn, account=account, external_id=external_id, operator=operator
         ) from error
 
 

@@ -153,13 +153,35 @@ def error_code(error: BaseException) -> str:
 
 
 def translate_assume_role(
-    error: Exception, *, role_arn: str, account: str = "", external_id: bool, operator: str = ""
+    error: Exception, *, role_arn: str, account: str = "", external_id: str, operator: str = ""
 ) -> AwsError:
     """sts:AssumeRole refused: say which of the usual causes it is (as far as AWS's answer tells) and the
     fix. AWS answers AccessDenied alike for a trust policy that does not name opsbot's role, an external id
     that does not match and a role that does not exist; its message tells an SCP's explicit deny and a
     missing permission on opsbot's own role apart. ``operator``: the identity ARN of a person assuming the
-    role from a terminal with their own credentials (the CLI's --account), whose fix is another."""
+    role from a terminal with their own credentials (the CLI's --account), whose fix is another.
+
+    ``external_id``: the one sent. It is never repeated: not in the sentence (which reaches Slack and the
+    audit record), whatever AWS's own message quotes."""
+    found = _assume_role_error(error, role_arn, account, bool(external_id), operator)
+    if not external_id:
+        return found
+    # The id as a whole value (as AWS quotes it), not as a piece of a word: "es" stays in "does".
+    quoted = re.compile(r"(?<![\w+=,.@:/-])" + re.escape(external_id) + r"(?![\w+=,.@:/-])")
+    message = quoted.sub("(the external id)", found.message)
+    hint = quoted.sub("(the external id)", found.hint) if found.hint else found.hint
+    if (message, hint) == (found.message, found.hint):
+        return found
+    return AwsError(message, code=found.code, operation=found.operation, hint=hint)
+
+
+# The parameters an STS ValidationError names ("Value '…' at 'externalId' failed to satisfy …").
+_INVALID_PARAMETER = re.compile(r"at '([A-Za-z.]+)'")
+
+
+def _assume_role_error(
+    error: Exception, role_arn: str, account: str, external_id: bool, operator: str
+) -> AwsError:
     from botocore.exceptions import ClientError
 
     where = f"account `{account}`" if account else "the account"
@@ -239,11 +261,16 @@ def translate_assume_role(
             hint="Refresh the credentials opsbot runs with (or the CLI's profile).",
         )
     if code == "ValidationError":
+        # AWS's message quotes the values it refused, the external id among them: name the parameters only.
+        named = sorted(set(_INVALID_PARAMETER.findall(message)))
+        which = ", ".join(f"`{n}`" for n in named) if named else "a parameter"
         return AwsError(
-            f"opsbot could not assume role {role} for {where}: AWS refused the request ({message}).",
+            f"opsbot could not assume role {role} for {where}: AWS refused the value of {which} in the "
+            "request as malformed.",
             code=code,
             operation="AssumeRole",
-            hint="Check the role ARN and external id of that account in OPSBOT_ACCOUNTS.",
+            hint="Check the role ARN and external id of that account in OPSBOT_ACCOUNTS (an external id is 2 "
+            "to 1224 ASCII letters, digits and +=,.@:/-_).",
         )
     found = translate(error, resource=role_arn)
     return AwsError(
