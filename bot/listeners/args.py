@@ -60,6 +60,29 @@ def clean_text(text: str) -> str:
     return text.translate(_QUOTES).replace("\u00a0", " ")
 
 
+# Dashes that phones and Macs make of a typed "--" (smart punctuation): en and em dashes, and the like.
+AUTOCORRECTED_DASHES = "\u2012\u2013\u2014\u2015\u2212"
+
+
+def dashed_flag(token: str) -> str:
+    """The option ``token`` was meant to be when autocorrect turned its ``--`` into a dash (``—account``,
+    ``–region=eu-west-1``): its name, lowercased; "" for any other token."""
+    if not token or token[0] not in AUTOCORRECTED_DASHES:
+        return ""
+    name = token.lstrip(AUTOCORRECTED_DASHES + "-").partition("=")[0].lower()
+    return name if _FLAG_NAME.match(name) else ""
+
+
+def dashed_flag_error(token: str, name: str, example: str = "") -> UsageError:
+    """The refusal of an option typed with a dash: the command could otherwise run with the text taken as
+    an argument (and ``—account prod`` in the default account)."""
+    value = f" {example}" if example else ""
+    return UsageError(
+        f"{echo(token)} starts with a dash (—), not with the two hyphens of `--{name}`: autocorrect may have "
+        f"joined them. Type `--{name}{value}` (or turn off smart punctuation)."
+    )
+
+
 def tokenize(text: str) -> list[str]:
     """Split like a shell: whitespace separates, quotes group, backslash escapes inside double quotes."""
     tokens: list[str] = []
@@ -234,6 +257,8 @@ def parse(tokens: Sequence[str], spec: ArgSpec) -> ParsedArgs:
                 index += 1
             values[name] = _convert(flag, inline)
             continue
+        if not only_positionals and not secret_anywhere and (dashed := dashed_flag(token)) in flags:
+            raise dashed_flag_error(token, dashed)
         positionals.append(token)
 
     extra: tuple[str, ...] = ()

@@ -15,18 +15,21 @@ authorized again for that account. Nothing here does I/O.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from bot.errors import UsageError, echo
-from bot.listeners.args import tokenize
+from bot.listeners.args import AUTOCORRECTED_DASHES, dashed_flag, dashed_flag_error, tokenize
 from bot.listeners.framework.declarations import Command, Reply
 
 if TYPE_CHECKING:  # imported on first use: the Lambda cold start loads no bot.core
     from bot.core.common.accounts import Account, Accounts
 
 GLOBAL_FLAGS = ("account", "region")
+# A value repeated in a message as typed (an account or region name); anything else is not echoed.
+_PLAIN_VALUE = re.compile(r"[A-Za-z0-9_.-]{1,40}", re.ASCII)
 # A button's account when it was made in opsbot's own account and that account has no name.
 OWN_MARK = "-"
 
@@ -56,6 +59,14 @@ def split_globals(command: Command, text: str) -> tuple[str, GlobalFlags]:
     """(the text without ``--account``/``--region``, their values). The text is returned untouched when
     neither flag is there, so every command parses exactly as before. Raises UsageError."""
     lowered = text.lower()
+    if any(dash in text for dash in AUTOCORRECTED_DASHES):
+        tokens = tokenize(text)
+        for index, token in enumerate(tokens):
+            if dashed_flag(token) in GLOBAL_FLAGS:
+                name = dashed_flag(token)
+                given = token.partition("=")[2] or (tokens[index + 1] if index + 1 < len(tokens) else "")
+                plain = _PLAIN_VALUE.fullmatch(given) is not None
+                raise dashed_flag_error(token, name, given if plain else _example(name))
     if "--account" not in lowered and "--region" not in lowered:
         return text, GlobalFlags()
     tokens = tokenize(text)
