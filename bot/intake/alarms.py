@@ -54,12 +54,20 @@ class SlackAlarmPoster:
         text, blocks = episode_message(view)
         alarm = view.alarm
         accounts = self.settings.accounts()
-        if accounts.configured and alarm.account:
-            entry = next((a for a in accounts.entries if a.name and a.account_id == alarm.account), None)
-            if entry is not None:
-                from bot.listeners.framework.accounts import wrap_buttons
+        if accounts.configured:
+            from bot.listeners.framework.accounts import wrap_buttons
 
+            entry = next(
+                (a for a in accounts.entries if a.name and alarm.account and a.account_id == alarm.account),
+                None,
+            )
+            if entry is not None:
                 blocks = wrap_buttons(blocks, entry.name, alarm.region or self.settings.region) or blocks
+            else:
+                # No entry has a role in the alarm's account: the click follows the channel's account. The
+                # values are wrapped all the same (with no account), so that one made of the alarm's own
+                # data (its ARN) is never read as carrying an account (docs/accounts.md).
+                blocks = wrap_buttons(blocks, "", "") or blocks
         return text, blocks
 
     def post_episode(self, channel: str, view: Any) -> str:

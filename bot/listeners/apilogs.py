@@ -665,7 +665,7 @@ def _errors(call: Call) -> Reply:
 
 def _clicked_value(call: ActionCall) -> dict[str, Any]:
     """The JSON a button (``value``) or an overflow option (``selected_option.value``) carries."""
-    raw = call.value or str((call.action.get("selected_option") or {}).get("value", ""))
+    raw = call.value
     try:
         value = json.loads(raw)
     except ValueError:

@@ -425,6 +425,7 @@ class Console:
             response_url=self.slack.new_response_url(message.channel, self.person.user_id, message),
             message_ts=message.ts,
             ephemeral=ephemeral,
+            selected_option=button.option,
         )
         ticket = self._ticket()
         shown = self.shown

@@ -72,17 +72,23 @@ def block_actions_body(
     response_url: str,
     message_ts: str = "",
     ephemeral: bool = False,
+    selected_option: Mapping[str, Any] | None = None,
 ) -> str:
-    """A ``block_actions`` interaction payload for a click on ``action`` (a button element)."""
-    clicked = {
-        "type": action.get("type", "button"),
-        "action_id": action.get("action_id", ""),
-        "block_id": block_id,
-        "text": action.get("text", {"type": "plain_text", "text": ""}),
-        "action_ts": f"{time.time():.6f}",
-    }
-    if "value" in action:
-        clicked["value"] = action["value"]
+    """A ``block_actions`` interaction payload for a click on ``action``, as Slack sends it: a button's
+    ``text`` and ``value``; for an overflow menu, a select or radio buttons, the chosen option as
+    ``selected_option`` (``selected_option``, else the element's own ``selected_option``) and no value."""
+    kind = str(action.get("type", "button"))
+    clicked: dict[str, Any] = {"type": kind, "action_id": action.get("action_id", ""), "block_id": block_id}
+    if kind == "button":
+        clicked["text"] = action.get("text", {"type": "plain_text", "text": ""})
+        if "value" in action:
+            clicked["value"] = action["value"]
+    else:
+        chosen = selected_option if selected_option is not None else action.get("selected_option")
+        if not isinstance(chosen, Mapping):
+            raise ValueError(f"a click on a menu ({kind}) sends the chosen option: pass selected_option")
+        clicked["selected_option"] = {"text": chosen.get("text"), "value": chosen.get("value", "")}
+    clicked["action_ts"] = f"{time.time():.6f}"
     payload: dict[str, Any] = {
         "type": "block_actions",
         "user": {"id": user_id, "username": user_name, "name": user_name, "team_id": team_id},

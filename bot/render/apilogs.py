@@ -19,6 +19,7 @@ from bot.core.common.timeparse import format_time
 from bot.errors import echo, escape_invisible
 from bot.render.blocks import (
     MAX_BLOCKS_MESSAGE,
+    MAX_BUTTON_VALUE,
     MAX_MESSAGE_TEXT,
     MAX_TOTAL_BLOCK_CHARS,
     Block,
@@ -238,7 +239,7 @@ def lookup_message(
     row = [tail_button(stage), insights_button(result.insights_url)]
     if timeline_of.dropped:
         value = json.dumps(ask or {"id": result.request.value, "api": stage.api_id, "stage": stage.stage})
-        row.insert(0, button("Full timeline", ACTION_FULL, truncate(value, 2000)))
+        row.insert(0, button("Full timeline", ACTION_FULL, truncate(value, MAX_BUTTON_VALUE)))
     buttons = actions(row)
     timeline = code_blocks(slack_lines(timeline_of.events, stage), escape_text=True)
     note = (

@@ -24,10 +24,17 @@ MAX_FIELDS = 10
 MAX_FIELD_TEXT = 2000
 MAX_HEADER_TEXT = 150
 MAX_BUTTON_TEXT = 75
-MAX_BUTTON_VALUE = 2000
+SLACK_MAX_BUTTON_VALUE = 2000
 # An option (overflow, select): its text and value, and how many an overflow menu holds.
 MAX_OPTION_TEXT = 75
-MAX_OPTION_VALUE = 150
+SLACK_MAX_OPTION_VALUE = 150
+# With OPSBOT_ACCOUNTS the framework adds the account and region a reply was made for to every button's
+# and option's value (bot.listeners.framework.accounts.ACCOUNT_ROOM: the marker, a 40-character name, a
+# 25-character region, two separators). A value longer than Slack's limit less this room would leave its
+# element out of the message, so the renderers keep their values to these:
+ACCOUNT_ROOM = 73
+MAX_BUTTON_VALUE = SLACK_MAX_BUTTON_VALUE - ACCOUNT_ROOM
+MAX_OPTION_VALUE = SLACK_MAX_OPTION_VALUE - ACCOUNT_ROOM
 MAX_OVERFLOW_OPTIONS = 5
 MAX_ACTION_ID = 255
 MAX_BLOCK_ID = 255
@@ -178,9 +185,13 @@ def button(
     url: str | None = None,
     confirm: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
-    """A button. ``value`` must fit (callers keep state in the table, not in the value)."""
+    """A button. ``value`` must fit, with room for the account (callers keep state in the table, not in
+    the value)."""
     if len(value) > MAX_BUTTON_VALUE:
-        raise ValueError(f"button value of {len(value)} characters exceeds Slack's {MAX_BUTTON_VALUE}")
+        raise ValueError(
+            f"button value of {len(value)} characters exceeds {MAX_BUTTON_VALUE} (Slack's "
+            f"{SLACK_MAX_BUTTON_VALUE} less the room for the account)"
+        )
     element: dict[str, Any] = {
         "type": "button",
         "text": plain(text, MAX_BUTTON_TEXT),
@@ -308,8 +319,8 @@ def _check_element(element: dict[str, Any], where: str, out: list[str]) -> None:
     if kind == "button":
         if len(_text_of(element.get("text"))) > MAX_BUTTON_TEXT:
             out.append(f"{where}: button text longer than {MAX_BUTTON_TEXT}")
-        if len(str(element.get("value", ""))) > MAX_BUTTON_VALUE:
-            out.append(f"{where}: button value longer than {MAX_BUTTON_VALUE}")
+        if len(str(element.get("value", ""))) > SLACK_MAX_BUTTON_VALUE:
+            out.append(f"{where}: button value longer than {SLACK_MAX_BUTTON_VALUE}")
         if "url" in element and len(str(element["url"])) > MAX_URL:
             out.append(f"{where}: button url longer than {MAX_URL}")
         confirm = element.get("confirm")
@@ -326,8 +337,8 @@ def _check_element(element: dict[str, Any], where: str, out: list[str]) -> None:
             continue
         if len(_text_of(option.get("text"))) > MAX_OPTION_TEXT:
             out.append(f"{where}: option text longer than {MAX_OPTION_TEXT}")
-        if len(str(option.get("value", ""))) > MAX_OPTION_VALUE:
-            out.append(f"{where}: option value longer than {MAX_OPTION_VALUE}")
+        if len(str(option.get("value", ""))) > SLACK_MAX_OPTION_VALUE:
+            out.append(f"{where}: option value longer than {SLACK_MAX_OPTION_VALUE}")
     action_id = element.get("action_id")
     if action_id is not None and (not isinstance(action_id, str) or len(action_id) > MAX_ACTION_ID):
         out.append(f"{where}: action_id missing or longer than {MAX_ACTION_ID}")

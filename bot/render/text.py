@@ -62,6 +62,8 @@ class Button:
     block_id: str
     element: Mapping[str, Any]
     url: str = ""
+    # An option of an overflow menu (a select, radio buttons): what the click sends as selected_option.
+    option: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,20 @@ def render(
                 )
 
     def add_button(element: Mapping[str, Any], block_id: str) -> None:
+        if element.get("type") in ("overflow", "static_select", "radio_buttons"):
+            # Each option is a button of its own here: choosing it is one click, as in Slack's menu.
+            for option in element.get("options") or []:
+                if isinstance(option, Mapping):
+                    buttons.append(
+                        Button(
+                            text=str((option.get("text") or {}).get("text", "")),
+                            action_id=str(element.get("action_id", "")),
+                            block_id=block_id,
+                            element=element,
+                            option=option,
+                        )
+                    )
+            return
         if element.get("type") != "button":
             return
         buttons.append(

@@ -24,7 +24,6 @@ from bot.config import Settings
 from bot.errors import AwsError, ConfigError
 from bot.listeners import fanout as fanout_listener
 from bot.listeners.framework.accounts import BUTTON_MARKER, unwrap_value, wrap_buttons, wrap_value
-from bot.local.requests import block_actions_body
 from tests.accounts import test_demo, test_slack
 from tests.accounts.conftest import ACCOUNTS, PROD_ACCOUNT, PROD_CHANGE_ROLE, PROD_ROLE, accounts_json
 from tests.accounts.test_slack import audits
@@ -54,7 +53,6 @@ def forged(value: str, account: str, region: str) -> str:
 # -- 1. The OWN_MARK "-" of a button value skips every account check ----------------------------------
 
 
-@FINDING
 def test_forged_own_mark_button_bypasses_a_deny_scoped_to_the_own_account(
     make_harness: Callable[..., SlackHarness], tables: None
 ) -> None:
@@ -65,7 +63,9 @@ def test_forged_own_mark_button_bypasses_a_deny_scoped_to_the_own_account(
     click re-aimed at ``-`` activates the target in opsbot's own account.
     Fix: accept ``-`` only when no entry of OPSBOT_ACCOUNTS is opsbot's own account (then ``-`` is the
     only way to name it); otherwise refuse it like an unknown account. Sign button values (HMAC of the
-    account|region|value with the signing secret) so a click cannot re-aim them at all."""
+    account|region|value with the signing secret) so a click cannot re-aim them at all.
+    FIXED: ``-`` is opsbot's own account as a command reaches it, here its entry ``own``, so the click is
+    authorized for ``own`` and refused. Not signed: docs/accounts.md, "What protects a button's account"."""
     policy = {
         "rules": [
             {"allow": ["fanout.*"], "users": [CAROL[0]]},
@@ -85,11 +85,11 @@ def test_forged_own_mark_button_bypasses_a_deny_scoped_to_the_own_account(
         user=CAROL,
         value=forged(toggle["value"], "-", "us-east-1"),
     )
-    # ...but not for the same click re-aimed at "-": opsbot's own account all the same.
+    # ...and for the same click re-aimed at "-": opsbot's own account is `own`, the deny applies.
+    assert "You may not run `fanout.activate`" in harness.last(CAROL).text, harness.last(CAROL).text
     assert [i["active"] for i in own_fanout_items()] == [False], harness.last(CAROL).text
 
 
-@FINDING
 def test_forged_own_mark_button_reaches_opsbots_own_account_when_no_entry_names_it(
     make_harness: Callable[..., SlackHarness], tables: None
 ) -> None:
@@ -98,7 +98,8 @@ def test_forged_own_mark_button_reaches_opsbots_own_account_when_no_entry_names_
     prod), yet a button value re-aimed at ``-`` changes opsbot's own account's resources with opsbot's
     own function credentials.
     Fix: as above; ``-`` is valid only when the configuration's default chain can end in the unnamed own
-    account (no entry is ``default`` and none is without roleArn)."""
+    account (no entry is ``default`` and none is without roleArn).
+    FIXED: refused, with the fix (an entry without roleArn), and nothing changed."""
     accounts = {
         "prod": {**ACCOUNTS["prod"], "default": True},
         "staging": ACCOUNTS["staging"],
@@ -122,17 +123,18 @@ def test_forged_own_mark_button_reaches_opsbots_own_account_when_no_entry_names_
     own_inner = inner.replace(PROD_ACCOUNT, "123456789012").replace("prod-replica", "replica")
     assert own_inner != inner
     harness.click(listing, fanout_listener.ACTION_DEACTIVATE, value=f"{BUTTON_MARKER}-|us-east-1|{own_inner}")
+    assert "which no command can reach" in harness.last(ALICE).text, harness.last(ALICE).text
     assert own_fanout_items()[0]["active"] is True, harness.last(ALICE).text
 
 
-@FINDING
 def test_forged_own_mark_button_ignores_the_own_entrys_regions(
     make_harness: Callable[..., SlackHarness], tables: None
 ) -> None:
     """MEDIUM (same cause). ``own`` is limited to us-east-1; ``--region eu-west-1`` is refused, but a
     button value ``-|eu-west-1|…`` runs there (the refusal documented as "a region outside the account's
     list is refused before any call" does not happen).
-    Fix: as above (``-`` then goes through ``Accounts.choose`` and its region check)."""
+    Fix: as above (``-`` then goes through ``Accounts.choose`` and its region check).
+    FIXED: the region of ``-`` is checked against the list of the account it resolves to (``own``)."""
     policy = {"rules": [{"allow": ["fanout.*"], "users": [ALICE[0]]}]}
     harness = make_harness(OPSBOT_ACCOUNTS=accounts_json(), OPSBOT_POLICY=json.dumps(policy))
     assert "not configured for region" in harness.command("/fanout", "list --region eu-west-1").text
@@ -141,32 +143,48 @@ def test_forged_own_mark_button_ignores_the_own_entrys_regions(
     toggle, _ = find_button(listing.blocks, fanout_listener.ACTION_ACTIVATE)
     harness.click(listing, fanout_listener.ACTION_ACTIVATE, value=forged(toggle["value"], "-", "eu-west-1"))
     assert "not configured for region `eu-west-1`" in harness.last(ALICE).text, harness.last(ALICE).text
+    assert [i["active"] for i in own_fanout_items()] == [False]
 
 
 # -- 2. Interactive elements other than buttons are not wrapped -------------------------------------
 
 
 def test_wrap_buttons_leaves_overflow_options_unwrapped_unit() -> None:
-    """(Unit view of the finding below; passes today and documents the cause: only ``type: button`` is
-    wrapped, an overflow's options are not.)"""
+    """(Unit view of the finding below: only ``type: button`` was wrapped, an overflow's options were not.)
+    FIXED: every option of an overflow or a select carries the account (``initial_option`` alike, which
+    Slack requires to be one of the options), and the click's ``selected_option`` is unwrapped."""
+    from bot.listeners.framework.accounts import unwrap_action
+
+    option = {"text": {"type": "plain_text", "text": "x"}, "value": '{"id": "a"}'}
     blocks = [
         {
             "type": "actions",
             "elements": [
+                {"type": "overflow", "action_id": "apilogs:errors-lookup-more", "options": [option, option]},
                 {
-                    "type": "overflow",
-                    "action_id": "apilogs:errors-lookup-more",
-                    "options": [{"text": {"type": "plain_text", "text": "x"}, "value": '{"id": "a"}'}],
-                }
+                    "type": "static_select",
+                    "action_id": "x:pick",
+                    "options": [option],
+                    "initial_option": option,
+                },
             ],
         }
     ]
     wrapped = wrap_buttons(blocks, "prod", "us-east-1")
     assert wrapped is not None
-    assert wrapped[0]["elements"][0]["options"][0]["value"] == '{"id": "a"}'  # not wrapped
+    overflow, select = wrapped[0]["elements"]
+    assert {o["value"] for o in overflow["options"]} == {f'{BUTTON_MARKER}prod|us-east-1|{{"id": "a"}}'}
+    assert select["initial_option"] == select["options"][0] != option
+    clicked = {
+        "type": "overflow",
+        "action_id": "apilogs:errors-lookup-more",
+        "selected_option": overflow["options"][1],
+    }
+    action, made_for = unwrap_action(clicked)
+    assert action["selected_option"]["value"] == '{"id": "a"}'
+    assert made_for is not None and (made_for.account, made_for.region) == ("prod", "us-east-1")
 
 
-@FINDING
 def test_overflow_look_up_on_a_prod_errors_reply_goes_to_prod(
     make_harness: Callable[..., SlackHarness], in_prod: Callable[[], Any]
 ) -> None:
@@ -178,7 +196,9 @@ def test_overflow_look_up_on_a_prod_errors_reply_goes_to_prod(
     the same.
     Fix: wrap ``options[].value`` of overflow/static_select elements (and ``initial_option``) in
     ``wrap_buttons``, and unwrap ``selected_option.value`` in ``unwrap_action``; a test clicking as Slack
-    sends it (the local request builder only sends ``value``, which hides this in the demo)."""
+    sends it (the local request builder only sends ``value``, which hides this in the demo).
+    FIXED: as suggested; the request builder (and so ``SlackHarness.click`` and the demo console, which
+    offers each option as a button) sends a menu's click as ``selected_option``, with no ``value``."""
     from bot.local.apilogs_traffic import write_events
     from bot.local.seeds import apilogs as seed_module
 
@@ -198,25 +218,20 @@ def test_overflow_look_up_on_a_prod_errors_reply_goes_to_prod(
     )
     harness.command("/apilogs", "errors --since 1h --status all --account prod")
     reply = harness.last(ALICE)
-    element, block_id = find_button(reply.blocks, "apilogs:errors-lookup-more")
+    element, _ = find_button(reply.blocks, "apilogs:errors-lookup-more")
     assert element["type"] == "overflow", "the seeded data no longer yields an overflow"
-    option = element["options"][0]
-    body = block_actions_body(
-        action={"type": "overflow", "action_id": element["action_id"]},
-        block_id=block_id,
-        message=None,
-        user_id=ALICE[0],
-        user_name=ALICE[1],
-        channel_id=reply.channel,
-        channel_name=reply.channel,
-        team_id=harness.slack.team_id,
-        response_url=harness.slack.new_response_url(reply.channel, ALICE[0]),
-        message_ts=reply.ts,
-        ephemeral=True,
-    )
-    payload = json.loads(urllib.parse.parse_qs(body)["payload"][0])
-    payload["actions"][0]["selected_option"] = option  # as Slack sends an overflow click
-    harness.dispatch(urllib.parse.urlencode({"payload": json.dumps(payload)}))
+    option = element["options"][1]
+    # The click as Slack sends it: the chosen option, no value.
+    sent: list[dict[str, Any]] = []
+    original = harness.dispatch
+
+    def dispatch(body: str, **kwargs: Any) -> Any:
+        sent.extend(json.loads(urllib.parse.parse_qs(body)["payload"][0])["actions"])
+        return original(body, **kwargs)
+
+    harness.dispatch = dispatch  # type: ignore[method-assign]
+    harness.click(reply, "apilogs:errors-lookup-more", option=1)
+    assert [("value" in a, a["selected_option"]["value"]) for a in sent] == [(False, option["value"])]
     wanted = json.loads(unwrap_value(option["value"])[3])["id"]
     answer = json.dumps(harness.last(ALICE).blocks) + harness.last(ALICE).text
     assert wanted in answer and f"({PROD_ACCOUNT})" in answer, answer[:600]
@@ -355,7 +370,6 @@ def test_an_aws_error_in_another_account_names_the_account(
 # -- 6. Region and external id validation -----------------------------------------------------------
 
 
-@FINDING
 def test_a_region_with_non_ascii_digits_is_refused_in_the_ack(
     make_harness: Callable[..., SlackHarness], tables: None
 ) -> None:
@@ -363,35 +377,37 @@ def test_a_region_with_non_ascii_digits_is_refused_in_the_ack(
     `--region us-east-１` (full-width 1, what some keyboards/IMEs type) passes the ack's check, so the
     command starts and fails with botocore's "Provided region_name 'us-east-１' doesn't match a
     supported format." instead of the documented refusal "in the acknowledgement".
-    Fix: ``re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}", re.ASCII)`` with ``fullmatch``."""
+    Fix: ``re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}", re.ASCII)`` with ``fullmatch``.
+    FIXED: as suggested (``is_region``), for the CLI and the doctor's --region too."""
     harness = make_harness(
         OPSBOT_ACCOUNTS=accounts_json(own={}),
         OPSBOT_POLICY=json.dumps({"rules": [], "default_read": "allow"}),
     )
     ack = harness.command("/fanout", "list --region us-east-\uff11")
     assert "is not an AWS region name" in ack.text, ack.text
+    assert harness.slack.calls_to("chat.postMessage") == []  # nothing ran
 
 
-@FINDING
 def test_a_non_ascii_external_id_is_refused_by_the_configuration() -> None:
     """LOW. ``_EXTERNAL_ID`` uses ``\\w`` without re.ASCII, so an external id with letters such as "é"
     is accepted, while STS's pattern ``[\\w+=,.@:/-]*`` is ASCII: every AssumeRole then fails with a
     ValidationError (whose message, see next test, quotes the external id).
-    Fix: ``re.ASCII`` on ``_EXTERNAL_ID`` (and use fullmatch)."""
+    Fix: ``re.ASCII`` on ``_EXTERNAL_ID`` (and use fullmatch).
+    FIXED: as suggested; every pattern of the configuration is ASCII and matched whole."""
     from bot.core.common.accounts import parse_accounts
 
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="ASCII"):
         parse_accounts(accounts_json(prod={**ACCOUNTS["prod"], "externalId": "extérieur-42"}))
 
 
-@FINDING
 def test_an_assume_role_validation_error_never_echoes_the_external_id(aws: None) -> None:
     """LOW-MEDIUM. The issue requires the refusal text never to echo the externalId; on a
     ``ValidationError`` ``translate_assume_role`` quotes AWS's message verbatim, and STS's validation
     messages quote the offending value ("Value 'extérieur-42' at 'externalId' failed to satisfy
     constraint…"), so the external id reaches Slack (and the audit detail).
     Fix: never include AWS's message for AssumeRole's ValidationError (or redact the external id from
-    it); name the parameter only."""
+    it); name the parameter only.
+    FIXED: the parameter is named, and the external id is taken out of whatever else AWS might quote."""
     from botocore.stub import Stubber
 
     secret = "extérieur-42"
@@ -411,28 +427,30 @@ def test_an_assume_role_validation_error_never_echoes_the_external_id(aws: None)
         with use_target(target), pytest.raises(AwsError) as refused:
             clients.client("logs")
     assert secret not in str(refused.value) + str(refused.value.hint or "")
+    assert "`externalId`" in str(refused.value), refused.value
 
 
-@FINDING
 def test_a_duplicate_account_name_in_the_json_is_refused() -> None:
     """LOW. ``json.loads`` keeps the last of two identical keys, so OPSBOT_ACCOUNTS with "prod" twice
     (a copy-paste when adding an account) silently drops the first entry, although the parser promises
     to refuse an account named twice.
-    Fix: ``json.loads(text, object_pairs_hook=…)`` that raises on a repeated key."""
+    Fix: ``json.loads(text, object_pairs_hook=…)`` that raises on a repeated key.
+    FIXED: as suggested, at every level (a key of an entry given twice is refused too)."""
     from bot.core.common.accounts import parse_accounts
 
     text = (
         '{"prod": {"roleArn": "' + PROD_ROLE + '", "externalId": "a1"},'
         ' "prod": {"roleArn": "' + PROD_CHANGE_ROLE + '", "externalId": "b2"}}'
     )
-    with pytest.raises(ConfigError, match="twice"):
+    with pytest.raises(ConfigError, match="'prod' twice"):
         parse_accounts(text)
+    with pytest.raises(ConfigError, match="'regions' twice"):
+        parse_accounts('{"own": {"regions": ["us-east-1"], "regions": ["eu-west-1"]}}')
 
 
 # -- 7. A long button value loses its account ------------------------------------------------------
 
 
-@FINDING
 def test_a_button_value_too_long_to_wrap_still_carries_its_account() -> None:
     """LOW. ``wrap_value`` returns the value unwrapped when the wrapping would pass 2000 characters, and
     the click then "follows the channel's default account": a button on a prod reply then acts on another
@@ -440,11 +458,48 @@ def test_a_button_value_too_long_to_wrap_still_carries_its_account() -> None:
     ``@acct:-|…`` (text a user typed that ends up in a value) is read on the click as the framework's
     wrapping (re-aimed by the user, see the OWN_MARK findings).
     Fix: when the wrapping does not fit, keep the value in the state table and wrap a short reference,
-    or refuse to render the button; never leave a value that starts with the marker unwrapped."""
+    or refuse to render the button; never leave a value that starts with the marker unwrapped.
+    FIXED: an element whose value cannot carry its account is not drawn (its actions block goes with it
+    when it was alone); the renderers keep ``ACCOUNT_ROOM`` of Slack's limits free, so that never happens
+    to theirs (``bot.render.blocks.button`` refuses a longer value). A value that starts with the marker is
+    wrapped all the same: the click reads only the outermost wrapping, and the listener gets its value
+    back exactly."""
+    from bot.listeners.framework.accounts import ACCOUNT_ROOM, SLACK_MAX_BUTTON_VALUE
+    from bot.render import blocks as render_blocks
+
     long_value = "x" * 1990
-    assert unwrap_value(wrap_value(long_value, "prod", "us-east-1"))[:2] == (True, "prod")
-    sneaky = f"{BUTTON_MARKER}-|eu-west-1|" + "y" * 1990
-    assert unwrap_value(wrap_value(sneaky, "prod", "us-east-1"))[1] == "prod"
+    assert wrap_value(long_value, "prod", "us-east-1") is None  # does not fit: never left unwrapped
+    kept = {
+        "type": "button",
+        "action_id": "a:short",
+        "value": "v",
+        "text": {"type": "plain_text", "text": "S"},
+    }
+    drawn = [
+        {"type": "actions", "elements": [{**kept, "action_id": "a:long", "value": long_value}, kept]},
+        {"type": "actions", "elements": [{**kept, "action_id": "a:alone", "value": long_value}]},
+        {
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": "t"},
+            "accessory": {**kept, "value": long_value},
+        },
+    ]
+    wrapped = wrap_buttons(drawn, "prod", "us-east-1")
+    assert wrapped is not None
+    assert [[e["action_id"] for e in b.get("elements", [])] for b in wrapped] == [["a:short"], []]
+    assert "accessory" not in wrapped[1]
+    assert unwrap_value(wrapped[0]["elements"][0]["value"]) == (True, "prod", "us-east-1", "v")
+
+    sneaky = f"{BUTTON_MARKER}-|eu-west-1|" + "y" * 100
+    carried = wrap_value(sneaky, "prod", "us-east-1")
+    assert carried is not None and unwrap_value(carried) == (True, "prod", "us-east-1", sneaky)
+
+    # The renderers' limit leaves room for the longest account name and region the configuration allows.
+    longest = wrap_value("v" * render_blocks.MAX_BUTTON_VALUE, "a" * 40, "ap-" + "s" * 20 + "-1")
+    assert longest is not None and len(longest) == SLACK_MAX_BUTTON_VALUE
+    assert render_blocks.ACCOUNT_ROOM == ACCOUNT_ROOM
+    with pytest.raises(ValueError):
+        render_blocks.button("B", "a:b", "v" * (render_blocks.MAX_BUTTON_VALUE + 1))
 
 
 # -- 8. The demo's banner promises prod's failing requests, and shows none -------------------------

@@ -103,11 +103,24 @@ class SlackHarness:
         *,
         user: tuple[str, str] = ALICE,
         value: str | None = None,
+        option: int = 0,
     ) -> Ack:
-        """Click the button ``action_id`` on ``message`` (as stored by the local Slack server)."""
+        """Click the button ``action_id`` on ``message`` (as stored by the local Slack server), or choose
+        option ``option`` of the overflow menu (select, radio buttons) ``action_id``, as Slack sends it:
+        the chosen option as ``selected_option``. ``value`` replaces the button's value or the chosen
+        option's (a forged or stale click)."""
         element, block_id = find_button(message.blocks, action_id)
-        if value is not None:
-            element = {**element, "value": value}
+        chosen: dict[str, Any] | None = None
+        if element.get("type", "button") == "button":
+            if value is not None:
+                element = {**element, "value": value}
+        else:
+            options = [o for g in element.get("option_groups", []) for o in g["options"]] or element[
+                "options"
+            ]
+            chosen = dict(options[option])
+            if value is not None:
+                chosen["value"] = value
         ephemeral = message.kind == "ephemeral"
         body = block_actions_body(
             action=element,
@@ -127,6 +140,7 @@ class SlackHarness:
             ),
             message_ts=message.ts,
             ephemeral=ephemeral,
+            selected_option=chosen,
         )
         return self.dispatch(body)
 

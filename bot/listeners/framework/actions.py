@@ -106,12 +106,9 @@ def register_action(app: Any, button: ButtonAction) -> None:
         clicked: dict[str, Any] = next(
             (a for a in body.get("actions", []) if a.get("action_id") == button.action_id), {}
         )
-        # The account and region the button was made for (the framework wrapped its value): the click
-        # goes there, and is authorized again for that account.
-        action_payload, made_for = unwrap_action(clicked)
         call = ActionCall(
             runtime=runtime, caller=caller, client=client, ref=ref, body=body, started=started,
-            button=button, respond=respond, action=action_payload,
+            button=button, respond=respond, action=clicked,
         )  # fmt: skip
         outcome, detail = "ok", ""
         place = None
@@ -120,6 +117,9 @@ def register_action(app: Any, button: ButtonAction) -> None:
         held: _Held | None = None
         done = False  # the work ran to its end: from here on, a failure must not make it look undone
         try:
+            # The account and region the element was made for (the framework wrapped its value, or each
+            # of its options): the click goes there, and is authorized again for that account.
+            call.action, made_for = unwrap_action(clicked)
             place = runtime.place(caller, made_for)
             call.account, call.region = place.account.name, place.region
             call.client = place.dress_client(client)

@@ -149,7 +149,11 @@ class ActionCall(Invocation):
 
     @property
     def value(self) -> str:
-        return str(self.action.get("value", ""))
+        """A button's value, or the option chosen in an overflow menu, a select or radio buttons."""
+        if "value" in self.action:
+            return str(self.action.get("value", ""))
+        selected = self.action.get("selected_option")
+        return str(selected.get("value", "")) if isinstance(selected, Mapping) else ""
 
     @property
     def message(self) -> Mapping[str, Any]:

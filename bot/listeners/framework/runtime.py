@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bot.config import Settings
+from bot.errors import UsageError
 from bot.listeners.framework.accounts import OWN_MARK, GlobalFlags
 from bot.listeners.framework.declarations import (
     ACK_HANDLE,
@@ -107,15 +108,32 @@ class Runtime:
     def place(self, caller: Caller, flags: GlobalFlags | None = None) -> Place:
         """The account and region a request goes to: ``--account``/``--region`` (or a button's), else the
         channel's account in the policy, else the default account, else opsbot's own. Raises UsageError
-        for an unknown account or a region outside the account's list, before any AWS call."""
-        from bot.core.common.accounts import OWN_ACCOUNT, REGION
+        for an unknown account or a region outside the account's list, before any AWS call.
 
+        What a button carries is checked exactly as if the clicker had typed it: a click can reach no
+        account and no region a command could not (docs/accounts.md, "What protects a button's account")."""
         flags = flags or GlobalFlags()
         accounts = self.accounts()
         own_region = self.settings.region
-        if flags.account == OWN_MARK:  # a button made in opsbot's own account, which has no name
-            region = flags.region if REGION.match(flags.region) else own_region
-            return Place(OWN_ACCOUNT, region, accounts.several, accounts.configured)
+        if flags.carried and not accounts.configured:
+            # Only the framework wraps values, and only with OPSBOT_ACCOUNTS: a button made before it was
+            # unset, or a value that merely looks wrapped; neither is followed anywhere.
+            raise UsageError(
+                "This button was made for another account or region when opsbot served several accounts "
+                "(OPSBOT_ACCOUNTS), which it no longer does: run the command again."
+            )
+        if flags.carried and flags.account == OWN_MARK:
+            # A button made in opsbot's own account while it had no name: that account as a command reaches
+            # it now (its entry, or the unnamed own account), with the region checked against its list.
+            own = accounts.own()
+            if own is None:
+                raise UsageError(
+                    "This button acts in opsbot's own account, which no command can reach: OPSBOT_ACCOUNTS "
+                    f"has no entry for it and `{accounts.default().name}` is the default. Add an entry "
+                    'without roleArn (such as `"own": {}`) to act there, or run the command again.'
+                )
+            region = accounts.region_in(own, region=flags.region, own_region=own_region)
+            return Place(own, region, accounts.several, accounts.configured)
         channel_account = ""
         if not flags.account and accounts.configured:
             try:
