@@ -132,8 +132,24 @@ def _run(argv: list[str]) -> int:
         from bot.listeners.ops import ACCOUNT_ID_HINT
 
         raise with_account_id_hint(error, chosen.get("account", ""), ACCOUNT_ID_HINT) from None
+    except ConfigError:
+        # A malformed OPSBOT_ACCOUNTS refuses every command but the doctor, which reports it (a failing
+        # check with the fix) from the environment's account, as /ops doctor does from opsbot's own.
+        if args.command != "doctor" or chosen or not _accounts_malformed():
+            raise
+        target = None
     with use_target(target):
         return int(func(args) or 0)
+
+
+def _accounts_malformed() -> bool:
+    from bot.config import Settings
+
+    try:
+        Settings.from_env().accounts()
+    except ConfigError:
+        return True
+    return False
 
 
 def changes(args: argparse.Namespace) -> bool:
