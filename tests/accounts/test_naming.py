@@ -1,6 +1,7 @@
 """With several accounts every answer a command makes names the account and region it was about: the
-replies, the refusals and errors, the messages a run posts itself (a tail's channel message). Signed
-requests into the real Bolt app."""
+replies, the refusals and errors, the messages a run posts itself (a tail's channel message), in Slack;
+in the terminal a line on stderr when --account named another account than the default. Signed requests
+into the real Bolt app, and the CLI's ``main``."""
 
 from __future__ import annotations
 
@@ -9,16 +10,22 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from bot.aws.clients import client
+from bot.cli import main
 from bot.listeners.framework.runtime import Place
 from bot.local.apilogs_traffic import write_events
 from bot.local.seeds import apilogs as seed_module
 from tests.accounts.conftest import PROD_ACCOUNT, accounts_json
+from tests.accounts.test_cli import two_tables
 from tests.apilogs.test_listener import start_command, tail_message, thread_of
 from tests.support.slack import ALICE, SlackHarness
 
 PROD_LINE = f":cloud: Account `prod` ({PROD_ACCOUNT}) · region `us-east-1`"
 READ_ALL = json.dumps({"rules": [], "default_read": "allow"})
+
+prod_and_own_tables = two_tables  # the CLI's fixture: a fan-out table in each account
 
 
 def flat(message: Any) -> str:
@@ -97,3 +104,27 @@ def test_a_denial_in_the_lazy_half_names_the_account(
     harness.command("/fanout", "pause arn:aws:kinesis:us-east-1:222222222222:stream/s --account prod")
     refusal = harness.last(ALICE).text
     assert "You may not run `fanout.pause`" in refusal and refusal.endswith(PROD_LINE), refusal
+
+
+def test_the_cli_names_an_account_other_than_the_default_on_stderr(
+    prod_and_own_tables: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """stdout stays the command's output (its --json document unchanged); the account is on stderr, once,
+    when --account named another than the default account (own, where commands go without it)."""
+    assert main(["--account", "prod", "fanout", "list"]) == 0
+    out, err = capsys.readouterr()
+    assert err == f"opsbot: account prod ({PROD_ACCOUNT}), region us-east-1\n"
+    assert "prod-t" in out and "opsbot:" not in out
+    assert main(["fanout", "list", "--json", "--account", "prod"]) == 0
+    out, err = capsys.readouterr()
+    assert err == f"opsbot: account prod ({PROD_ACCOUNT}), region us-east-1\n"
+    assert [t["id"] for s in json.loads(out)["sources"] for t in s["targets"]] == ["prod-t"]
+    # An error there: the line says where, the sentence what (prod has no table in Singapore).
+    assert main(["fanout", "list", "--account", "prod", "--region", "ap-southeast-1"]) == 1
+    note, error = capsys.readouterr().err.splitlines()
+    assert note == f"opsbot: account prod ({PROD_ACCOUNT}), region ap-southeast-1"
+    assert "It was looked for in account `prod`, region `ap-southeast-1`" in error, error
+    for default in (["fanout", "list"], ["--account", "own", "fanout", "list"]):
+        assert main(default) == 0
+        out, err = capsys.readouterr()
+        assert err == "" and "own-t" in out
