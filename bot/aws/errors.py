@@ -126,9 +126,40 @@ def translate(error: Exception, *, client: Any = None, resource: str = "") -> Aw
             f"{message or 'Resource not found'}{what}.".replace("..", "."),
             code=code,
             operation=operation,
-            hint="Check the name and the region (AWS_REGION) in opsbot's configuration.",
+            hint=_not_found_hint(resource),
         )
     return AwsError(f"AWS `{operation}` failed: {code}: {message}{what}", code=code, operation=operation)
+
+
+def where_calls_go() -> str:
+    """Where the AWS calls of the current request go, for a sentence: "account `prod`, region
+    `ap-southeast-1`" in a member account, "region `eu-west-1`" in opsbot's own; "" when no request chose
+    (the environment's account and region)."""
+    from bot.aws.clients import current_target
+
+    target = current_target()
+    if target is None or target.profile or not target.region:
+        return ""
+    if target.role_arn:
+        return f"account `{target.account}`, region `{target.region}`"
+    return f"region `{target.region}`"
+
+
+def _not_found_hint(resource: str) -> str:
+    """What to check when something is not found: where it was looked for. A member account's resources
+    are its own (created there, with the names opsbot's configuration gives); opsbot's own tables (the
+    state table) are always in its own account, whatever the request is aimed at."""
+    from bot.aws.clients import own_tables
+
+    where = "" if any(resource.endswith(f" {t}") for t in own_tables()) else where_calls_go()
+    if where.startswith("account"):
+        return (
+            f"It was looked for in {where}: check the name, and that it exists in that account and region "
+            "(or aim the command with --account and --region at the one that has it)."
+        )
+    if where:
+        return f"It was looked for in {where}: check the name and the region (--region, else AWS_REGION)."
+    return "Check the name and the region (AWS_REGION) in opsbot's configuration."
 
 
 @contextmanager

@@ -132,8 +132,44 @@ def _run(argv: list[str]) -> int:
         from bot.listeners.ops import ACCOUNT_ID_HINT
 
         raise with_account_id_hint(error, chosen.get("account", ""), ACCOUNT_ID_HINT) from None
+    except ConfigError:
+        # A malformed OPSBOT_ACCOUNTS refuses every command but the doctor, which reports it (a failing
+        # check with the fix) from the environment's account, as /ops doctor does from opsbot's own.
+        if args.command != "doctor" or chosen or not _accounts_malformed():
+            raise
+        target = None
+    note = account_note(chosen, target)
+    if note:
+        # On stderr: stdout stays the command's own output (a pipe, a --json document) as it always was.
+        print(f"opsbot: {note}", file=sys.stderr)
     with use_target(target):
         return int(func(args) or 0)
+
+
+def _accounts_malformed() -> bool:
+    from bot.config import Settings
+
+    try:
+        Settings.from_env().accounts()
+    except ConfigError:
+        return True
+    return False
+
+
+def account_note(chosen: dict[str, str], target: Target | None) -> str:
+    """The line that says which account a command works in when ``--account`` named one other than the
+    default (where commands go without it): the text of the answer alone would not say it. "" otherwise."""
+    from bot.config import Settings
+
+    if target is None or not chosen.get("account"):
+        return ""
+    accounts = Settings.from_env().accounts()
+    entry = accounts.get(target.account)
+    if entry is None or entry == accounts.default():
+        return ""
+    number = f" ({entry.account_id})" if entry.account_id else ""
+    where = f"account {entry.name}{number}"
+    return f"{where}, region {target.region}" if target.region else where
 
 
 def changes(args: argparse.Namespace) -> bool:

@@ -250,6 +250,7 @@ OPS = Command(
                 "/ops doctor --account prod",
             ),
             account_id_hint=ACCOUNT_ID_HINT,
+            diagnoses_config=True,
         ),
     ),
 )  # fmt: skip

@@ -83,15 +83,16 @@ class Authorizer:
         elif not settings.policy_parameter:
             self._static = Policy(source="default (no OPSBOT_POLICY set)")
 
-    def _accounts(self) -> tuple[str, ...]:
-        """The account names a policy may name (none when OPSBOT_ACCOUNTS is malformed: that error is
-        reported by every command that needs an account)."""
+    def _accounts(self) -> tuple[str, ...] | None:
+        """The account names a policy may name; None when OPSBOT_ACCOUNTS is malformed: then nothing can
+        be aimed at an account (every command refuses with that error) and the policy's account names
+        cannot be checked, but the doctor, which reports the error, must still be allowed to run."""
         from bot.errors import ConfigError
 
         try:
             return self.settings.accounts().names()
         except ConfigError:
-            return ()
+            return None
 
     def policy_now(self) -> Policy | None:
         """The policy when it is at hand without I/O (None when it would have to be fetched)."""

@@ -365,12 +365,13 @@ def parse_policy(
     *,
     known_actions: Iterable[str] = (),
     source: str = "OPSBOT_POLICY",
-    known_accounts: Iterable[str] = (),
+    known_accounts: Iterable[str] | None = (),
 ) -> Policy:
     """Parse and validate policy JSON. Raises PolicyError saying exactly what is wrong.
     ``known_accounts``: the account names of OPSBOT_ACCOUNTS, which ``accounts`` and
-    ``channel_accounts`` may name."""
-    accounts_known = {name.lower(): name for name in known_accounts}
+    ``channel_accounts`` may name; None when OPSBOT_ACCOUNTS is malformed: the names are not checked
+    (no command can be aimed at an account then, and the doctor, which runs all the same, says why)."""
+    accounts_known = None if known_accounts is None else {name.lower(): name for name in known_accounts}
     if not text.strip():
         return Policy(source="default")
     try:
@@ -459,8 +460,8 @@ def parse_policy(
     )
 
 
-def _check_account(name: str, known: dict[str, str], where: str) -> None:
-    if name.lower() in known:
+def _check_account(name: str, known: dict[str, str] | None, where: str) -> None:
+    if known is None or name.lower() in known:
         return
     if not known:
         raise PolicyError(
@@ -472,7 +473,7 @@ def _check_account(name: str, known: dict[str, str], where: str) -> None:
     )
 
 
-def _channel_accounts(raw: Any, known: dict[str, str]) -> tuple[tuple[str, str], ...]:
+def _channel_accounts(raw: Any, known: dict[str, str] | None) -> tuple[tuple[str, str], ...]:
     """``{"C0PROD": "prod"}``: the account each channel's commands go to by default."""
     if not isinstance(raw, dict):
         raise PolicyError('Policy "channel_accounts" must be an object of channel id -> account name.')
@@ -486,7 +487,8 @@ def _channel_accounts(raw: Any, known: dict[str, str]) -> tuple[tuple[str, str],
         if not isinstance(account, str) or not account.strip():
             raise PolicyError(f"Policy channel_accounts {channel} must name an account.")
         _check_account(account.strip(), known, f"channel_accounts {channel}")
-        bound.append((str(channel), known[account.strip().lower()]))
+        name = account.strip()
+        bound.append((str(channel), name if known is None else known[name.lower()]))
     return tuple(bound)
 
 

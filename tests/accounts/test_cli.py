@@ -126,7 +126,9 @@ def test_a_refusal_at_the_terminal_says_the_fix(
             },
         )
         assert main(["--account", "prod", "fanout", "list"]) == 1
-    error = capsys.readouterr().err
+    # The account a command works in first (--account named another than the default), then the refusal.
+    note, error = capsys.readouterr().err.split("\n", 1)
+    assert note == f"opsbot: account prod ({PROD_ACCOUNT}), region us-east-1"
     assert error.startswith(f"opsbot: opsbot could not assume role `{PROD_ROLE}` for account `prod`"), error
     assert f"your credentials (`{SSO_IDENTITY}`)" in error and says in error and fix in error, error
 

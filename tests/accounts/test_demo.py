@@ -70,7 +70,7 @@ def test_apilogs_and_dns_status_in_the_second_account(demo_stack: LocalStack) ->
     # The doctor aimed at prod: its roles assumed, prod's API stage and zone read with the read role.
     doctor = run("/ops doctor --account prod --only aws,apilogs,dns")
     assert "in account prod (222222222222), us-east-1" in doctor, doctor
-    assert "ok (4): change role, identity, read role, table" in doctor, doctor
+    assert "ok (5): accounts, change role, identity, read role, table" in doctor, doctor
     assert "execution logging" in doctor and "could not be checked" not in doctor, doctor
     assert "hosted zone" in doctor and "last sync" in doctor, doctor
     assert demo_stack.slack.violations == []

@@ -48,7 +48,7 @@ def test_the_doctor_aimed_at_a_member_account_by_name(
     harness = make_harness(OPSBOT_ACCOUNTS=accounts_json())
     answer = doctor_in_slack(harness, "--account prod --only aws,fanout")
     # Each role assumed in the asker's name, with the account's external id (ok checks are listed by name).
-    assert "ok (4): change role, identity, read role, table" in answer
+    assert "ok (5): accounts, change role, identity, read role, table" in answer
     assert {(c["RoleArn"], c["SourceIdentity"], c["ExternalId"]) for c in sts_calls} == {
         (PROD_ROLE, "U0ALICE", "opsbot-prod-1"),
         (PROD_CHANGE_ROLE, "U0ALICE", "opsbot-prod-1"),
@@ -132,7 +132,7 @@ def test_a_role_that_cannot_be_assumed_skips_the_accounts_checks_not_opsbots_own
     assert "not checked: opsbot could not assume the read role of account `prod`" in answer
     assert "there is no table" not in answer
     # opsbot's own credentials and state table: checked in its own account all the same.
-    assert "also ok (2): identity, table" in answer
+    assert "also ok (3): accounts, identity, table" in answer
 
 
 def test_a_permission_the_member_role_lacks_is_fixed_in_the_member_role(
@@ -185,3 +185,46 @@ def test_the_cli_doctor_takes_the_global_account_and_region(
     code, document = cli_doctor(capsys, "fanout", "list", "--account", PROD_ACCOUNT)
     assert code == 2 and "expect-account" not in document["message"]
     assert f"`prod` is the one in {PROD_ACCOUNT}" in document["message"]
+
+
+# A copy-paste gone wrong: two entries without roleArn (only opsbot's own account may leave it out).
+MALFORMED = json.dumps({"own": {}, "prod": {"regions": ["us-east-1"]}})
+
+
+def test_a_malformed_configuration_is_a_failing_check_of_the_doctor_not_a_refusal(
+    make_harness: Callable[..., SlackHarness], state_table: str
+) -> None:
+    """Every command refuses to run while OPSBOT_ACCOUNTS is malformed (nothing can be aimed anywhere);
+    the doctor, the tool for finding out why, runs in opsbot's own account and reports it with the fix,
+    even under a policy whose rules name accounts (which cannot be checked against the configuration)."""
+    policy = {
+        "rules": [{"allow": ["fanout.*"], "users": [ALICE[0]], "accounts": ["prod"]}],
+        "default_read": "allow",
+        "channel_accounts": {"C0PROD": "prod"},
+    }
+    harness = make_harness(OPSBOT_ACCOUNTS=MALFORMED, OPSBOT_POLICY=json.dumps(policy))
+    refused = harness.command("/fanout", "list").text
+    assert "several entries without roleArn (own, prod)" in refused
+    answer = doctor_in_slack(harness, "--only aws")
+    found = json.loads(answer)
+    failing = next(b for b in found if "OPSBOT_ACCOUNTS has several entries without roleArn" in json.dumps(b))
+    assert "Correct the stack's Accounts parameter (OPSBOT_ACCOUNTS) and redeploy" in json.dumps(failing)
+    assert "ok (2): identity, table" in answer  # opsbot's own credentials and state table, as always
+    # Aimed at an account, the doctor cannot go anywhere either: refused with the configuration's error.
+    aimed = harness.command("/ops", "doctor --account prod").text
+    assert "several entries without roleArn" in aimed
+
+
+def test_the_cli_doctor_reports_a_malformed_configuration(
+    state_table: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPSBOT_ACCOUNTS", MALFORMED)
+    code, document = cli_doctor(capsys, "doctor", "--only", "aws")
+    (check,) = [c for c in document["checks"] if c["check"] == "accounts"]
+    assert (check["status"], check["target"]) == ("fail", "OPSBOT_ACCOUNTS")
+    assert "several entries without roleArn" in check["detail"] and "Accounts parameter" in check["fix"]
+    assert code == 1
+    code, document = cli_doctor(capsys, "fanout", "list")
+    assert (code, document["reason"]) == (3, "config")
+    code, document = cli_doctor(capsys, "--account", "prod", "doctor")
+    assert (code, document["reason"]) == (3, "config")

@@ -3,7 +3,8 @@ the production code is fixed. They are marked ``xfail(strict=True)`` so that the
 the findings are open and turns red (XPASS) the moment one is fixed, so the marker must then be removed.
 Run them as plain failures with ``pytest tests/accounts/test_review_findings.py --runxfail``.
 
-Each test's docstring says what is wrong, how it shows and the suggested fix."""
+Each test's docstring says what is wrong, how it shows and the suggested fix. A fixed finding loses its
+marker and stays here as a regression test, its docstring saying "Fixed" and what holds now."""
 
 from __future__ import annotations
 
@@ -23,7 +24,13 @@ from bot.aws.state import create_table
 from bot.config import Settings
 from bot.errors import AwsError, ConfigError
 from bot.listeners import fanout as fanout_listener
-from bot.listeners.framework.accounts import BUTTON_MARKER, unwrap_value, wrap_buttons, wrap_value
+from bot.listeners.framework.accounts import (
+    BUTTON_MARKER,
+    FORM_PLACE,
+    unwrap_value,
+    wrap_buttons,
+    wrap_value,
+)
 from tests.accounts import test_demo, test_slack
 from tests.accounts.conftest import ACCOUNTS, PROD_ACCOUNT, PROD_CHANGE_ROLE, PROD_ROLE, accounts_json
 from tests.accounts.test_slack import audits
@@ -266,11 +273,15 @@ def activated(in_account: Callable[[], Any] | None = None) -> str:
         return read()
 
 
-def open_and_submit_form(harness: SlackHarness, text: str) -> None:
-    harness.command("/device", text)
+def form_opened(harness: SlackHarness) -> dict[str, Any]:
     opened = harness.slack.calls_to("views.open")[-1]
     view = opened.params["view"]
-    view = json.loads(view) if isinstance(view, str) else view
+    return dict(json.loads(view) if isinstance(view, str) else view)
+
+
+def open_and_submit_form(harness: SlackHarness, text: str) -> None:
+    harness.command("/device", text)
+    view = form_opened(harness)
     harness.submit(
         view,
         {
@@ -282,34 +293,82 @@ def open_and_submit_form(harness: SlackHarness, text: str) -> None:
     )
 
 
-@FINDING
 def test_the_activation_form_opened_with_account_prod_activates_in_prod(
     make_harness: Callable[..., SlackHarness], catalogs: None, in_prod: Callable[[], Any]
 ) -> None:
-    """MEDIUM. `/device activate --account prod` (no arguments) is checked and authorized for prod in
-    the ack, then opens the form; the submission goes to *the channel's* account (here opsbot's own):
-    the device is activated in the wrong account, silently (the form does not say which account either).
-    docs/accounts.md documents "A form … goes to the channel's account", but nothing stops or warns the
-    user who typed --account.
-    Fix: put the chosen account and region in the form's private_metadata (with the channel) and aim
-    the submission there, authorized again for it; show the account in the form's title/context."""
+    """Fixed (was MEDIUM). `/device activate --account prod` (no arguments) is checked and authorized for
+    prod in the ack, then opens the form; the submission went to *the channel's* account (here opsbot's
+    own): the device was activated in the wrong account, silently.
+    Now the account and region are in the form's private_metadata (``FORM_PLACE``), the submission goes
+    there, authorized again for it, and the form, the answer and the audit record name it."""
     harness = make_harness(
         OPSBOT_ACCOUNTS=accounts_json(),
         OPSBOT_POLICY=json.dumps({"rules": [{"allow": ["*"], "users": [ALICE[0]]}]}),
     )
     open_and_submit_form(harness, "activate --account prod")
+    # The form says where the device will be activated, and the answer where it was.
+    form = form_opened(harness)
+    assert f"Account `prod` ({PROD_ACCOUNT}) · region `us-east-1`" in json.dumps(
+        form["blocks"][0], ensure_ascii=False
+    )
+    answer = harness.last(ALICE)
+    assert "is activated" in answer.text
+    assert f"Account `prod` ({PROD_ACCOUNT})" in json.dumps(answer.blocks)
+    assert (activated(in_prod), activated()) == ("true", "false")
+    (record,) = [a for a in audits() if a["kind"] == "view"]
+    assert (record["account"], record["region"]) == ("prod", "us-east-1")
+
+
+def test_the_activation_form_is_authorized_again_for_its_account_on_submit(
+    make_harness: Callable[..., SlackHarness], catalogs: None, in_prod: Callable[[], Any]
+) -> None:
+    """The form's account is chosen and authorized again on submit: Carol may activate in staging only, so
+    her form opened with --account prod is refused in the ack; a form whose private_metadata names prod
+    (opened before a policy change, say) is refused on submit, in prod's name, and changes nothing."""
+    policy = {"rules": [{"allow": ["device.*"], "users": [CAROL[0]], "accounts": ["staging"]}]}
+    harness = make_harness(OPSBOT_ACCOUNTS=accounts_json(), OPSBOT_POLICY=json.dumps(policy))
+    ack = harness.command("/device", "activate --account prod", user=CAROL)
+    assert "You may not run `device.activate`" in ack.text and "Account `prod`" in ack.text
+    assert not harness.slack.calls_to("views.open")
+    staging = harness.command("/device", "activate --account staging", user=CAROL)
+    assert staging.status == 200
+    view = form_opened(harness)
+    metadata = json.loads(view["private_metadata"])
+    view = {**view, "private_metadata": json.dumps({**metadata, FORM_PLACE: {"account": "prod"}})}
+    harness.submit(
+        view,
+        {"device_serial": SERIAL, "device_client_id": CLIENT, "device_code": CODE, "device_email": "o@example.com"},
+        user=CAROL,
+    )  # fmt: skip
+    refusal = harness.last(CAROL).text
+    assert "You may not run `device.activate`" in refusal and f"Account `prod` ({PROD_ACCOUNT})" in refusal
+    assert (activated(in_prod), activated()) == ("false", "false")
+
+
+def test_a_form_in_a_channel_bound_to_prod_goes_to_prod(
+    make_harness: Callable[..., SlackHarness], catalogs: None, in_prod: Callable[[], Any]
+) -> None:
+    """Without --account the form goes where the command would: the channel's account, which it names."""
+    policy = {"rules": [{"allow": ["*"], "users": [ALICE[0]]}], "channel_accounts": {"C0PROD": "prod"}}
+    harness = make_harness(OPSBOT_ACCOUNTS=accounts_json(), OPSBOT_POLICY=json.dumps(policy))
+    harness.slack.channels["C0PROD"] = "prod-ops"
+    harness.command("/device", "activate", channel=("C0PROD", "prod-ops"))
+    view = form_opened(harness)
+    assert "Account `prod`" in json.dumps(view["blocks"][0])
+    harness.submit(
+        view,
+        {"device_serial": SERIAL, "device_client_id": CLIENT, "device_code": CODE, "device_email": "o@example.com"},
+    )  # fmt: skip
     assert "is activated" in harness.last(ALICE).text
     assert (activated(in_prod), activated()) == ("true", "false")
 
 
-@FINDING
 def test_a_form_submissions_audit_record_names_its_account(
     make_harness: Callable[..., SlackHarness], catalogs: None
 ) -> None:
-    """LOW. With several accounts "every audit record has `account` and `region`" (docs/accounts.md);
-    a form submission's record (kind ``view``) has neither: ``audit_view`` in framework/modals.py does not
-    pass ``place.audit_fields()`` as commands and buttons do.
-    Fix: add ``place.audit_fields()`` to the view's audit record once the place is chosen."""
+    """Fixed (was LOW). With several accounts "every audit record has `account` and `region`"
+    (docs/accounts.md); a form submission's record (kind ``view``) had neither. Now ``run_view`` adds
+    ``place.audit_fields()`` as commands and buttons do."""
     harness = make_harness(
         OPSBOT_ACCOUNTS=accounts_json(),
         OPSBOT_POLICY=json.dumps({"rules": [{"allow": ["*"], "users": [ALICE[0]]}]}),
@@ -322,21 +381,20 @@ def test_a_form_submissions_audit_record_names_its_account(
 # -- 4. Audit records of refusals decided in the ack ------------------------------------------------
 
 
-@FINDING
 def test_a_denial_decided_in_the_ack_is_audited_with_its_account(
     make_harness: Callable[..., SlackHarness], tables: None
 ) -> None:
-    """LOW-MEDIUM. Carol (fan-out in staging only) runs a change `--account prod`: refused in the ack,
-    but the audit record has no ``account``/``region`` (``run_command`` returns before choosing the
-    place when the ack already settled the outcome). A denied attempt on prod is exactly the record an
-    auditor filters by account.
-    Fix: in ``run_command``, compute ``place`` (pure, no AWS call) before returning for an ack-settled
-    outcome, or carry the account chosen in the ack in ACK_NOTE."""
+    """Fixed (was LOW-MEDIUM). Carol (fan-out in staging only) runs a change `--account prod`: refused in
+    the ack, and the audit record had no ``account``/``region`` (``run_command`` returned before choosing
+    the place when the ack had settled the outcome). A denied attempt on prod is exactly the record an
+    auditor filters by account. Now the place is chosen for the record all the same, and the refusal
+    names the account too."""
     policy = {"rules": [{"allow": ["fanout.*"], "users": [CAROL[0]], "accounts": ["staging"]}]}
     harness = make_harness(OPSBOT_ACCOUNTS=accounts_json(), OPSBOT_POLICY=json.dumps(policy))
     source = f"arn:aws:kinesis:us-east-1:{PROD_ACCOUNT}:stream/orders"
     ack = harness.command("/fanout", f"deactivate {source} prod-replica --account prod", user=CAROL)
     assert "You may not run `fanout.deactivate`" in ack.text
+    assert f"Account `prod` ({PROD_ACCOUNT}) · region `us-east-1`" in ack.text  # the refusal names it too
     (record,) = [a for a in audits() if a["action"] == "fanout.deactivate"]
     assert record["outcome"] == "denied"
     assert (record.get("account"), record.get("region")) == ("prod", "us-east-1"), record
@@ -345,26 +403,30 @@ def test_a_denial_decided_in_the_ack_is_audited_with_its_account(
 # -- 5. Errors in another account do not say which account ------------------------------------------
 
 
-@FINDING
 def test_an_aws_error_in_another_account_names_the_account(
     make_harness: Callable[..., SlackHarness], state_table: str
 ) -> None:
-    """LOW-MEDIUM. With several accounts every reply is documented to end with the account and region;
-    error replies do not, and their fix points at opsbot's own configuration: `/mail status … --account
-    prod` without a mailing table in prod answers "Requested resource not found (mailing table mailing).
-    Check the name and the region (AWS_REGION) in opsbot's configuration." (same for /fanout, /device;
-    `/apilogs errors --account prod --region ap-southeast-1` says "Check --api and AWS_REGION"). The user
-    cannot tell the table is missing *in prod* (member-account.yaml's MailingTableName), not in opsbot's.
-    Fix: ``failure()`` (framework/failures.py) adds the place's context line to error replies when
-    ``place.named``; AWS not-found sentences name the account/region of the current target instead of
-    AWS_REGION."""
+    """Fixed (was LOW-MEDIUM). With several accounts every reply is documented to end with the account
+    and region; error replies did not, and their fix pointed at opsbot's own configuration: `/mail status
+    … --account prod` without a mailing table in prod answered "Requested resource not found (mailing
+    table mailing). Check the name and the region (AWS_REGION) in opsbot's configuration." (same for
+    /fanout, /device; `/apilogs errors --account prod --region ap-southeast-1` said "Check --api and
+    AWS_REGION"). Now error replies end with the place's line, and AWS not-found sentences and the API
+    discovery's say where they looked."""
     harness = make_harness(
         OPSBOT_ACCOUNTS=accounts_json(), OPSBOT_POLICY=json.dumps({"rules": [], "default_read": "allow"})
     )
     harness.command("/mail", "status jane.doe@example.com --account prod")
-    text = harness.last(ALICE).text + json.dumps(harness.last(ALICE).blocks)
+    text = harness.last(ALICE).text
     assert "not found" in text.lower()
-    assert "prod" in text, text
+    # The sentence says where it looked, and the answer ends with the account's line as every reply does.
+    assert "It was looked for in account `prod`, region `us-east-1`" in text, text
+    assert "AWS_REGION" not in text and "opsbot's configuration" not in text, text
+    assert text.endswith(f":cloud: Account `prod` ({PROD_ACCOUNT}) · region `us-east-1`"), text
+    harness.command("/apilogs", "errors --account prod --region ap-southeast-1")
+    text = harness.last(ALICE).text
+    assert "There are no API Gateway APIs in account `prod`, region `ap-southeast-1`" in text, text
+    assert text.endswith(f"Account `prod` ({PROD_ACCOUNT}) · region `ap-southeast-1`"), text
 
 
 # -- 6. Region and external id validation -----------------------------------------------------------
@@ -535,23 +597,28 @@ def test_the_banners_apilogs_errors_account_prod_shows_prods_failed_request(demo
 # -- 9. --region in a channel bound to an account is checked against the default account ------------
 
 
-@FINDING
 def test_region_in_a_channel_bound_to_prod_is_checked_against_prods_regions(
     make_harness: Callable[..., SlackHarness], tables: None
 ) -> None:
-    """MEDIUM. In a channel the policy binds to prod (regions us-east-1, ap-southeast-1),
-    `/fanout list --region ap-southeast-1` is refused in the ack with "Account `own` is not configured
-    for region `ap-southeast-1`": ``check_in_ack`` checks the region against the *default* account (own,
-    us-east-1 only), not the channel's, although the command would go to prod. The user is told about an
-    account the command was never aimed at, and cannot use prod's second region without typing
-    --account prod in prod's own channel.
-    Fix: in the ack, check the region against the channel's account when the policy is at hand
-    (``policy_now``), else leave the region check to the lazy half (``Runtime.place``)."""
+    """Fixed (was MEDIUM). In a channel the policy binds to prod (regions us-east-1, ap-southeast-1),
+    `/fanout list --region ap-southeast-1` was refused in the ack with "Account `own` is not configured
+    for region `ap-southeast-1`": the ack checked the region against the *default* account, not the
+    channel's, although the command would go to prod. Now the ack checks it against the channel's account
+    when the policy is at hand (``Runtime.place_now``), else leaves it to the lazy half."""
     policy = {"rules": [{"allow": ["fanout.*"], "users": [ALICE[0]]}], "channel_accounts": {"C0PROD": "prod"}}
     harness = make_harness(OPSBOT_ACCOUNTS=accounts_json(), OPSBOT_POLICY=json.dumps(policy))
     harness.slack.channels["C0PROD"] = "prod-ops"
     ack = harness.command("/fanout", "list --region ap-southeast-1", channel=("C0PROD", "prod-ops"))
     assert "Account `own`" not in ack.text, ack.text
+    # It ran in prod's second region (prod's table is in us-east-1 only: none there).
+    answer = harness.last(ALICE).text + json.dumps(harness.last(ALICE).blocks)
+    assert f"Account `prod` ({PROD_ACCOUNT}) · region `ap-southeast-1`" in answer, answer
+    # A region outside prod's list is refused in the ack, naming prod (the account it would go to).
+    refused = harness.command("/fanout", "list --region eu-west-1", channel=("C0PROD", "prod-ops"))
+    assert "Account `prod` is not configured for region `eu-west-1`" in refused.text, refused.text
+    # In a channel bound to no account, the default account's list applies (own: us-east-1 only).
+    own = harness.command("/fanout", "list --region ap-southeast-1")
+    assert "Account `own` is not configured for region `ap-southeast-1`" in own.text, own.text
 
 
 # -- 10. The doctor in a member account gives opsbot-stack fixes --------------------------------------

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from bot.aws import apigateway as gw
+from bot.aws.errors import where_calls_go
 from bot.core.apilogs.formats import FunctionArn, parse_function_arn
 from bot.core.apilogs.model import ApiStage, Discovery, FunctionRef
 from bot.core.apilogs.scope import ReadLimit
@@ -222,8 +223,12 @@ def resolve_api(api: str, limit: ReadLimit | None = None) -> gw.ApiSummary:
         if len(apis) == 1:
             return apis[0]
         if not apis:
+            where = where_calls_go()
             raise UsageError(
-                "There are no API Gateway APIs in this region.", hint="Check AWS_REGION or pass --api."
+                f"There are no API Gateway APIs in {where or 'this region'}.",
+                hint="Check the region (--region, else AWS_REGION)"
+                + (" and the account (--account)" if where.startswith("account") else "")
+                + ", or pass --api.",
             )
         listed = ", ".join(f"{a.name} ({a.api_id})" for a in apis[:10])
         raise UsageError(f"Which API? Add --api with an id or name: {listed} (or set OPSBOT_DEFAULT_API).")
@@ -233,8 +238,11 @@ def resolve_api(api: str, limit: ReadLimit | None = None) -> gw.ApiSummary:
     if len(named) > 1:
         listed = ", ".join(f"{a.api_id} ({a.kind})" for a in named)
         raise UsageError(f"Several APIs are named {echo(api)}: {listed}. Pass the id with --api.")
+    where = where_calls_go()
     raise UsageError(
-        f"There is no API {echo(api)} (by id or name) in this region.", hint="Check --api and AWS_REGION."
+        f"There is no API {echo(api)} (by id or name) in {where or 'this region'}.",
+        hint="Check --api and the region (--region, else AWS_REGION)"
+        + (" and the account (--account)." if where.startswith("account") else "."),
     )
 
 

@@ -235,7 +235,8 @@ def doctor(
     # Who the credentials are, first (and, in a member account, whether each role can be assumed): when
     # AWS cannot say, every other AWS read would fail (or hang) the same way, and one finding saying why
     # reads better than a dozen repeating it.
-    first_checks = {"identity", *ROLE_CHECKS}
+    # The configuration's own check needs no AWS at all: it is reported whatever AWS answers.
+    first_checks = {"identity", ACCOUNTS_CHECK, *ROLE_CHECKS}
     identity = [p for p in probes if p.area == "aws" and p.check in first_checks]
     first = run_probes(identity, timeout=min(IDENTITY_SECONDS, options.timeout))
     rest = [p for p in probes if p not in identity]
@@ -294,6 +295,8 @@ _OWN_ROLE_FIXES = (
 # The checks of a member account's roles (bot.core.ops.checks.aws).
 READ_ROLE = "read role"
 ROLE_CHECKS = (READ_ROLE, "change role")
+# The check of OPSBOT_ACCOUNTS itself (bot.core.ops.checks.aws).
+ACCOUNTS_CHECK = "accounts"
 
 
 def _fitted(finding: Finding, region: str, member: Account | None) -> Finding:

@@ -10,8 +10,8 @@ credentials naming the Slack user.
 Buttons carry the account and region they were made for: the framework wraps the value of every button
 and menu option of a reply made under an account (``wrap_buttons``) and unwraps it on the click
 (``unwrap_action``), which goes through ``Runtime.place`` and is authorized again for that account exactly
-as a typed ``--account`` would be (docs/accounts.md, "What protects a button's account"). Nothing here
-does I/O.
+as a typed ``--account`` would be (docs/accounts.md, "What protects a button's account"). A form opened by a
+command keeps them in its private_metadata (``FORM_PLACE``). Nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from bot.listeners.args import AUTOCORRECTED_DASHES, dashed_flag, dashed_flag_er
 from bot.listeners.framework.declarations import Command, Reply
 
 if TYPE_CHECKING:  # imported on first use: the Lambda cold start loads no bot.core
-    from bot.core.common.accounts import Account, Accounts
+    from bot.core.common.accounts import Account
 
 logger = logging.getLogger("opsbot.listeners")
 
@@ -48,6 +48,9 @@ SLACK_MAX_OPTION_VALUE = 150
 # bot.core.common.accounts.MAX_NAME), a region (25, MAX_REGION) and two separators. The renderers keep
 # this much of Slack's limits free (bot.render.blocks.MAX_BUTTON_VALUE, MAX_OPTION_VALUE).
 ACCOUNT_ROOM = len(BUTTON_MARKER) + 40 + 25 + 2
+# The key of a form's private_metadata that holds the account and region its command was aimed at
+# (``{"account": "prod", "region": "us-east-1"}``, either may be absent): the submission goes there.
+FORM_PLACE = "opsbot_place"
 
 
 @dataclass(frozen=True)
@@ -115,23 +118,6 @@ def split_globals(command: Command, text: str) -> tuple[str, GlobalFlags]:
 
 def _example(name: str) -> str:
     return "prod" if name == "account" else "eu-west-1"
-
-
-def check_in_ack(
-    accounts: Accounts, flags: GlobalFlags, own_region: str, *, account_id_hint: str = ""
-) -> None:
-    """What can be refused from the text alone (the ack makes no I/O): an unknown account, a malformed
-    region, a region outside the named (or the default) account's list. The channel's account is checked
-    in the lazy half, where the policy is at hand. ``account_id_hint`` (the subcommand's) is added when
-    ``--account`` was given an account id that names no account."""
-    if not flags.given:
-        return
-    try:
-        accounts.choose(asked=flags.account, region=flags.region, own_region=own_region)
-    except UsageError as error:
-        from bot.core.common.accounts import with_account_id_hint
-
-        raise with_account_id_hint(error, flags.account, account_id_hint) from None
 
 
 def describe(account: Account, region: str) -> str:

@@ -133,7 +133,9 @@ def register_action(app: Any, button: ButtonAction) -> None:
             if not decision.allowed:
                 outcome, detail = "denied", decision.reason
                 safe_respond(
-                    respond, f":no_entry: You may not run `{button.action}`: {decision.reason}", ref=ref
+                    respond,
+                    place.tell(f":no_entry: You may not run `{button.action}`: {decision.reason}"),
+                    ref=ref,
                 )
                 return
             if button.mutating:
@@ -174,7 +176,7 @@ def register_action(app: Any, button: ButtonAction) -> None:
                 )
             else:
                 message, outcome, detail = failure(error, ref)
-                safe_respond(respond, message, ref=ref)
+                safe_respond(respond, place.tell(message) if place is not None else message, ref=ref)
         finally:
             if held is not None and not done:
                 # The work failed: let a later click try again rather than claim it was done.

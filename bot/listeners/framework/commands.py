@@ -8,7 +8,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.errors import OpsbotError, UsageError
+from bot.errors import ConfigError, UsageError
 from bot.listeners.args import (
     HELP_WORDS,
     ParsedArgs,
@@ -18,7 +18,7 @@ from bot.listeners.args import (
     redacted_text,
     tokenize,
 )
-from bot.listeners.framework.accounts import GlobalFlags, check_in_ack, split_globals
+from bot.listeners.framework.accounts import FORM_PLACE, GlobalFlags, split_globals
 from bot.listeners.framework.declarations import (
     ACK_NOTE,
     ACK_NOTE_HEADER,
@@ -30,7 +30,15 @@ from bot.listeners.framework.declarations import (
 )
 from bot.listeners.framework.delivery import deliver, ephemeral, safe_respond
 from bot.listeners.framework.failures import failure, form_failure, not_started, usage_text
-from bot.listeners.framework.runtime import ack_of, audit_soon, caller_from, runtime_of
+from bot.listeners.framework.runtime import (
+    Place,
+    Runtime,
+    ack_of,
+    audit_soon,
+    caller_from,
+    quiet_place,
+    runtime_of,
+)
 from bot.security import audit
 from bot.security.policy import Caller
 
@@ -141,6 +149,9 @@ class _CommandPlan:
     sub: Subcommand | None = None
     args: ParsedArgs | None = None
     flags: GlobalFlags = field(default_factory=GlobalFlags)  # --account and --region
+    # The subcommand the text names is aimed at an account (not help, usage or a quick answer): its audit
+    # record names the account even when the ack settled the outcome (a denial, a form).
+    aimed: Subcommand | None = None
 
 
 def _plan_command(command: Command, text: str, caller: Caller, note: Mapping[str, str]) -> _CommandPlan:
@@ -156,6 +167,7 @@ def _plan_command(command: Command, text: str, caller: Caller, note: Mapping[str
         return plan
     sub = resolved.sub
     plan.name, plan.action = f"{command.slash} {sub.name}", command.action_of(sub)
+    plan.aimed = sub if sub.quick is None else None
     if note.get("outcome"):
         plan.outcome, plan.detail = note["outcome"], note.get("detail", "")
     elif sub.quick is not None:
@@ -200,34 +212,37 @@ def register_command(app: Any, command: Command) -> None:
             reply = sub.quick(runtime, resolved.args, caller_from(body))
             ack(ephemeral(reply.text, reply.blocks))
             return
+        caller = caller_from(body)
         try:
-            check_in_ack(
-                runtime.accounts(), flags, runtime.settings.region, account_id_hint=sub.account_id_hint
-            )
+            place = ack_place(runtime, caller, flags, sub)
         except UsageError as error:
+            from bot.core.common.accounts import with_account_id_hint
+
+            error = with_account_id_hint(error, flags.account, sub.account_id_hint)
             context[ACK_NOTE] = {"outcome": "usage", "detail": error.message}
             ack(ephemeral(f":warning: {usage_text(error)}"))
             return
-        except OpsbotError as error:  # OPSBOT_ACCOUNTS is malformed: nothing can be aimed anywhere
+        except ConfigError as error:  # OPSBOT_ACCOUNTS is malformed: nothing can be aimed anywhere
             context[ACK_NOTE] = {"outcome": "error", "detail": error.message}
             ack(ephemeral(f":x: {error}"))
             return
         action = command.action_of(sub)
-        account = runtime.account_now(caller_from(body), flags)
         decision = (
-            runtime.decide_now(action, mutating=sub.mutating, caller=caller_from(body), account=account)
-            if account is not None
+            runtime.decide_now(action, mutating=sub.mutating, caller=caller, account=place.account.name)
+            if place is not None
             else None
         )
         if decision is not None and not decision.allowed:
             # Refused from the user id and channel alone: say so now, not after a "working" line or a form
             # to fill in (an activation code typed only to be refused). The lazy half only writes the
             # audit record (it keeps AWS out of the ack).
+            assert place is not None
             context[ACK_NOTE] = {"outcome": "denied", "detail": decision.reason}
-            ack(ephemeral(f":no_entry: You may not run `{action}`: {decision.reason}"))
+            ack(ephemeral(place.tell(f":no_entry: You may not run `{action}`: {decision.reason}")))
             return
-        view = sub.modal(resolved.args, caller_from(body)) if sub.modal is not None else None
+        view = sub.modal(resolved.args, caller) if sub.modal is not None else None
         if view is not None:
+            view = aimed_form(view, runtime, flags, place)
             try:
                 _views_open_client(client).views_open(trigger_id=body.get("trigger_id", ""), view=view)
             except Exception as error:
@@ -254,15 +269,20 @@ def register_command(app: Any, command: Command) -> None:
         try:
             sub = plan.sub
             if sub is None:
+                aimed = plan.aimed
+                if aimed is not None:  # the ack settled it (a denial, a form): the record says where
+                    place = quiet_place(lambda: lazy_place(runtime, caller, plan.flags, aimed))
                 return
-            place = runtime.place(caller, plan.flags)
+            place = lazy_place(runtime, caller, plan.flags, sub)
             decision = runtime.decide(
                 plan.action, mutating=sub.mutating, caller=caller, client=client, account=place.account.name
             )
             if not decision.allowed:
                 outcome, detail = "denied", decision.reason
                 safe_respond(
-                    respond, f":no_entry: You may not run `{plan.action}`: {decision.reason}", ref=ref
+                    respond,
+                    place.tell(f":no_entry: You may not run `{plan.action}`: {decision.reason}"),
+                    ref=ref,
                 )
                 return
             assert sub.run is not None and plan.args is not None, f"{plan.name} has neither run nor quick"
@@ -283,7 +303,7 @@ def register_command(app: Any, command: Command) -> None:
                     detail = "; ".join(filter(None, [detail, "the reply was not delivered"]))
         except Exception as error:
             message, outcome, detail = failure(error, ref)
-            safe_respond(respond, message, ref=ref)
+            safe_respond(respond, place.tell(message) if place is not None else message, ref=ref)
         finally:
             runtime.audit(
                 ref=ref,
@@ -310,13 +330,79 @@ def register_command(app: Any, command: Command) -> None:
             message, detail = not_started(error, ref)
             outcome = "error"
             ack_of(request)(**ephemeral(message))
+        place = quiet_place(lambda: runtime.place_now(caller, plan.flags)) if plan.aimed else None
         audit_soon(
             runtime, ref=ref, started=started, caller=caller, kind="command", command=plan.name,
             action=plan.action, args=audit_args(command, text), outcome=outcome, detail=detail,
+            **(place.audit_fields() if place is not None else {}),
         )  # fmt: skip
 
     runtime.on_unstarted(run_command, unstarted)
     app.command(command.slash)(ack=ack_command, lazy=[run_command])
+
+
+def ack_place(runtime: Runtime, caller: Caller, flags: GlobalFlags, sub: Subcommand) -> Place | None:
+    """Where a command goes, as far as the ack can tell without I/O (``Runtime.place_now``): refused here,
+    an unknown account or a region outside the list of the account the command would go to (the
+    channel's, when the policy is at hand). A subcommand that ``diagnoses_config`` runs in opsbot's own
+    account while OPSBOT_ACCOUNTS is malformed, to report it."""
+    if _unconfigured(runtime, flags, sub):
+        return _own_place(runtime)
+    return runtime.place_now(caller, flags)
+
+
+def lazy_place(runtime: Runtime, caller: Caller, flags: GlobalFlags, sub: Subcommand) -> Place:
+    """``Runtime.place``, with the exception of ``ack_place`` for a subcommand that diagnoses the
+    configuration."""
+    if _unconfigured(runtime, flags, sub):
+        return _own_place(runtime)
+    return runtime.place(caller, flags)
+
+
+def _unconfigured(runtime: Runtime, flags: GlobalFlags, sub: Subcommand) -> bool:
+    """OPSBOT_ACCOUNTS is malformed and ``sub`` may run all the same (no --account or --region to honour)."""
+    if not sub.diagnoses_config or flags.given:
+        return False
+    try:
+        runtime.accounts()
+    except ConfigError:
+        return True
+    return False
+
+
+def _own_place(runtime: Runtime) -> Place:
+    from bot.core.common.accounts import OWN_ACCOUNT
+
+    return Place(OWN_ACCOUNT, runtime.settings.region)
+
+
+def aimed_form(
+    view: dict[str, Any], runtime: Runtime, flags: GlobalFlags, place: Place | None
+) -> dict[str, Any]:
+    """A form opened by a command aimed at an account: its submission goes there, as the command would
+    have (``FORM_PLACE`` in its private_metadata, chosen again and authorized again for that account on
+    submit), and, with several accounts, the form says which. Unchanged without OPSBOT_ACCOUNTS.
+    ``place`` None: the ack could not tell the channel's account (the policy was not at hand)."""
+    from bot.render.blocks import context
+
+    if place is not None and not place.configured:
+        return view
+    metadata = json.loads(view.get("private_metadata") or "{}")
+    if not isinstance(metadata, dict):
+        raise TypeError(f"the form of {view.get('callback_id')} needs a JSON object as private_metadata")
+    # The account as chosen now (what the form says), else as typed: then chosen on submit, where the
+    # policy is at hand. opsbot's own account without a name is what the default chain gives: no name.
+    aimed = (
+        {"account": place.account.name, "region": place.region}
+        if place is not None
+        else {"account": flags.account, "region": flags.region}
+    )
+    metadata[FORM_PLACE] = {key: value for key, value in aimed.items() if value}
+    view = {**view, "private_metadata": json.dumps(metadata)}
+    if place.named if place is not None else runtime.accounts().several:
+        line = place.context_line() if place is not None else ":cloud: Goes to this channel's account."
+        view["blocks"] = [context(line), *view.get("blocks", [])]
+    return view
 
 
 def audit_args(command: Command, text: str) -> str:

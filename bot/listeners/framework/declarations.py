@@ -190,13 +190,18 @@ class Subcommand:
     validate: Callable[[ParsedArgs], None] | None = None  # extra pure checks in the ack path
     # A form to open instead of running (e.g. `/device activate` without arguments): returns the modal
     # view, or None to run normally. Opened in the ack itself, because Slack's trigger_id expires after
-    # 3 seconds, sooner than a lazy invocation may start. The submission is authorized and audited.
+    # 3 seconds, sooner than a lazy invocation may start. The submission is authorized and audited, and
+    # goes to the account the command was aimed at (the framework adds it to the view's private_metadata,
+    # which must be a JSON object if the view sets it).
     modal: Callable[[ParsedArgs, Caller], dict[str, Any] | None] | None = None
     examples: tuple[str, ...] = ()
     hidden: bool = False
     # Added to the refusal of an account id given to ``--account`` that names no configured account, with
     # ``{id}`` standing for it: where a flag once took an id (the doctor's ``--expect-account``).
     account_id_hint: str = ""
+    # Runs in opsbot's own account while OPSBOT_ACCOUNTS is malformed, instead of being refused like every
+    # other command: the doctor, which reports the configuration as a failing check with the fix.
+    diagnoses_config: bool = False
 
 
 @dataclass(frozen=True)

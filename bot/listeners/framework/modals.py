@@ -9,10 +9,11 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from bot.listeners.framework.accounts import FORM_PLACE, GlobalFlags
 from bot.listeners.framework.declarations import NOT_IN_CHANNEL_ERRORS, ModalSubmit, ViewCall
 from bot.listeners.framework.delivery import message_body
 from bot.listeners.framework.failures import failure, not_started
-from bot.listeners.framework.runtime import ack_of, audit_soon, caller_from, runtime_of
+from bot.listeners.framework.runtime import Place, ack_of, audit_soon, caller_from, quiet_place, runtime_of
 from bot.security import audit
 
 logger = logging.getLogger("opsbot.listeners")
@@ -63,17 +64,20 @@ def register_modal(app: Any, modal: ModalSubmit) -> None:
         started = time.time()
         ref = audit.new_ref()
         values = view_values(body)
-        rejected = invalid(values)
-        if rejected:  # the modal showed the errors; nothing ran
-            runtime.audit(**audit_view(body, ref=ref, started=started, outcome="usage", detail=rejected))
-            return
         metadata = _view_metadata(body)
         caller = replace(caller_from(body), channel_id=str(metadata.get("channel", "")))
+        rejected = invalid(values)
+        if rejected:  # the modal showed the errors; nothing ran
+            aimed = quiet_place(lambda: runtime.place(caller, form_flags(body)))
+            runtime.audit(**audit_view(body, ref=ref, started=started, outcome="usage", detail=rejected,
+                                       **(aimed.audit_fields() if aimed is not None else {})))  # fmt: skip
+            return
         call = ViewCall(
             runtime=runtime, caller=caller, client=client, ref=ref, body=body, started=started,
             modal=modal, values=values, metadata=metadata,
         )  # fmt: skip
         outcome, detail = "ok", ""
+        place: Place | None = None
 
         def tell(text: str, blocks: list[dict[str, Any]] | None = None) -> None:
             from slack_sdk.errors import SlackApiError
@@ -91,9 +95,11 @@ def register_modal(app: Any, modal: ModalSubmit) -> None:
             client.chat_postMessage(channel=caller.user_id, **kwargs)
 
         try:
-            # A form goes to the account of the channel it was opened from (the default chain).
-            place = runtime.place(caller)
+            # A form goes where the command that opened it was aimed (--account, --region, else the
+            # channel's account), chosen again here: the account may have left OPSBOT_ACCOUNTS meanwhile.
+            place = runtime.place(caller, form_flags(body))
             call.account, call.region = place.account.name, place.region
+            call.client = place.dress_client(client)
             decision = runtime.decide(
                 modal.action,
                 mutating=modal.mutating,
@@ -103,7 +109,7 @@ def register_modal(app: Any, modal: ModalSubmit) -> None:
             )
             if not decision.allowed:
                 outcome, detail = "denied", decision.reason
-                tell(f":no_entry: You may not run `{modal.action}`: {decision.reason}")
+                tell(place.tell(f":no_entry: You may not run `{modal.action}`: {decision.reason}"))
                 return
             from bot.aws.clients import use_target  # on first use: the cold start loads no boto3 code
 
@@ -116,11 +122,12 @@ def register_modal(app: Any, modal: ModalSubmit) -> None:
         except Exception as error:
             message, outcome, detail = failure(error, ref)
             try:
-                tell(message)
+                tell(place.tell(message) if place is not None else message)
             except Exception:
                 logger.exception("could not deliver an error message to the user")
         finally:
-            runtime.audit(**audit_view(body, ref=ref, started=started, outcome=outcome, detail=detail))
+            runtime.audit(**audit_view(body, ref=ref, started=started, outcome=outcome, detail=detail,
+                                       **(place.audit_fields() if place is not None else {})))  # fmt: skip
 
     def unstarted(request: Any, error: BaseException) -> None:
         started = time.time()
@@ -135,10 +142,20 @@ def register_modal(app: Any, modal: ModalSubmit) -> None:
             if blocks:  # keep the form open, the sentence under its first input
                 ack_of(request)(response_action="errors", errors={blocks[0]: message[:300]})
             record = audit_view(body, ref=ref, started=started, outcome="error", detail=detail)
-        audit_soon(runtime, **record)
+        caller = replace(caller_from(body), channel_id=str(_view_metadata(body).get("channel", "")))
+        place = quiet_place(lambda: runtime.place_now(caller, form_flags(body)))
+        audit_soon(runtime, **record, **(place.audit_fields() if place is not None else {}))
 
     runtime.on_unstarted(run_view, unstarted)
     app.view(modal.callback_id)(ack=ack_view, lazy=[run_view])
+
+
+def form_flags(body: Mapping[str, Any]) -> GlobalFlags:
+    """The account and region the form's command was aimed at (``FORM_PLACE``); none: the channel's."""
+    aimed = _view_metadata(body).get(FORM_PLACE)
+    if not isinstance(aimed, dict):
+        return GlobalFlags()
+    return GlobalFlags(str(aimed.get("account") or ""), str(aimed.get("region") or ""))
 
 
 def _view_metadata(body: Mapping[str, Any]) -> dict[str, Any]:

@@ -145,22 +145,32 @@ class Runtime:
         )
         return Place(account, region, accounts.several, accounts.configured)
 
-    def account_now(self, caller: Caller, flags: GlobalFlags) -> str | None:
-        """The account name of a request without I/O, for the ack's decision; None when only the policy
-        (not at hand) can tell which account the channel is bound to."""
+    def place_now(self, caller: Caller, flags: GlobalFlags) -> Place | None:
+        """``place`` without I/O, for the ack: None when only the policy (not at hand) can tell which
+        account the channel is bound to; then what the text alone can refuse (a malformed region) is
+        refused and the rest (the region against the channel's account) is left to ``place``. Raises
+        UsageError as ``place`` does, and ConfigError when OPSBOT_ACCOUNTS is malformed."""
+        from bot.core.common.accounts import Accounts
+
         accounts = self.accounts()
-        if not accounts.configured:
-            return ""
-        if flags.account:
-            return accounts.named(flags.account).name
-        try:
-            policy = self.authorizer.policy_now()
-        except Exception:
-            return None
-        if policy is None:
-            return None
-        bound = policy.channel_account(caller.channel_id)
-        return (accounts.get(bound) or accounts.default()).name if bound else accounts.default().name
+        channel_account = ""
+        if not flags.account and accounts.configured:
+            try:
+                policy = self.authorizer.policy_now()
+            except Exception:  # a malformed policy: the lazy half denies the request and says why
+                policy = None
+            if policy is None:
+                # No entries: no account's list to check the region against, only the region's form.
+                Accounts().choose(region=flags.region)
+                return None
+            channel_account = policy.channel_account(caller.channel_id)
+        account, region = accounts.choose(
+            asked=flags.account,
+            channel_account=channel_account,
+            region=flags.region,
+            own_region=self.settings.region,
+        )
+        return Place(account, region, accounts.several, accounts.configured)
 
     def on_unstarted(
         self, function: Callable[..., None], handler: Callable[[Any, BaseException], None]
@@ -262,16 +272,33 @@ class Place:
     def audit_fields(self) -> dict[str, str]:
         return {"account": self.account.label, "region": self.region} if self.named else {}
 
+    def context_line(self) -> str:
+        """The line naming the account and region; "" when there is no choice of accounts."""
+        from bot.listeners.framework.accounts import describe
+
+        return describe(self.account, self.region) if self.named else ""
+
+    def tell(self, text: str) -> str:
+        """A plain answer (an error, a refusal) naming the account and region, as a dressed reply does: a
+        table missing "in prod" reads differently from one missing in opsbot's own account."""
+        line = self.context_line()
+        return f"{text}\n{line}" if line else text
+
 
 class _DressingClient:
     """A Slack WebClient whose chat.postMessage, chat.postEphemeral and chat.update wrap the buttons of
-    the blocks they send (``Place.dress_client``); every other call goes to the client unchanged."""
+    the blocks they send (``Place.dress_client``) and, with several accounts, end with the line naming the
+    account and region (the messages a run posts itself: a tail's channel message, a DNS preview, an
+    announcement), as the framework's replies do. Replies in a thread do not repeat it: the message they
+    hang under names it. Every other call goes to the client unchanged."""
 
     _DRESSED = frozenset({"chat_postMessage", "chat_postEphemeral", "chat_update"})
 
     def __init__(self, client: Any, place: Place) -> None:
         self._client = client
         self._place = place
+        # The ts of the thread replies this client posted: an update of one is still a thread reply.
+        self._in_thread: set[str] = set()
 
     def __getattr__(self, name: str) -> Any:
         found = getattr(self._client, name)
@@ -285,9 +312,35 @@ class _DressingClient:
                 kwargs["blocks"] = wrap_buttons(
                     list(kwargs["blocks"]), self._place.button_account, self._place.region
                 )
-            return found(*args, **kwargs)
+            in_thread = (name == "chat_postMessage" and bool(kwargs.get("thread_ts"))) or (
+                name == "chat_update" and str(kwargs.get("ts", "")) in self._in_thread
+            )
+            line = self._place.context_line()
+            if line and not in_thread:
+                kwargs.update(_with_line(kwargs, line))
+            answer = found(*args, **kwargs)
+            if in_thread and name == "chat_postMessage":
+                posted = answer.get("ts") if hasattr(answer, "get") else None
+                if posted:
+                    self._in_thread.add(str(posted))
+            return answer
 
         return send
+
+
+def _with_line(message: Mapping[str, Any], line: str) -> dict[str, Any]:
+    """``text``/``blocks`` of a message that ends with ``line`` (once: a message redrawn from blocks that
+    already end with it keeps one)."""
+    from bot.render.blocks import context
+
+    blocks = message.get("blocks")
+    if blocks:
+        blocks = list(blocks)
+        if blocks[-1] == context(line):
+            return {}
+        return {"blocks": [*blocks, context(line)]} if len(blocks) < 50 else {}
+    text = str(message.get("text") or "")
+    return {} if text.endswith(line) else {"text": f"{text}\n{line}" if text else line}
 
 
 _runtimes: weakref.WeakKeyDictionary[Any, Runtime] = weakref.WeakKeyDictionary()
@@ -349,6 +402,15 @@ def caller_from(body: Mapping[str, Any]) -> Caller:
         team_id=str(body.get("team_id", "")),
         channel_id=str(body.get("channel_id", "")),
     )
+
+
+def quiet_place(find: Callable[[], Place | None]) -> Place | None:
+    """A place wanted for an audit record only: None when it cannot be chosen (an unknown account, a
+    malformed OPSBOT_ACCOUNTS: the refusal itself is the record)."""
+    try:
+        return find()
+    except Exception:
+        return None
 
 
 def audit_soon(runtime: Runtime, **record: Any) -> None:

@@ -9,7 +9,7 @@ from bot.aws.clients import client
 from bot.aws.errors import translate
 from bot.aws.wiring import TableKeys
 from bot.core.ops.checks.tables import table_finding
-from bot.core.ops.commands import DoctorContext
+from bot.core.ops.commands import ACCOUNTS_CHECK, DoctorContext
 from bot.core.ops.doctor import Finding, Probe
 
 AREA = "aws"
@@ -103,6 +103,32 @@ def member_role(context: DoctorContext, kind: str, role_arn: str) -> list[Findin
     return found
 
 
+def accounts_configuration(context: DoctorContext) -> list[Finding]:
+    """OPSBOT_ACCOUNTS, when set: every other command refuses to run while it is malformed, so the doctor
+    (which runs all the same, in opsbot's own account) says what is wrong with it and where to fix it."""
+    from bot.errors import ConfigError
+
+    try:
+        accounts = context.settings.accounts()
+    except ConfigError as error:
+        return [
+            Finding(
+                AREA,
+                ACCOUNTS_CHECK,
+                "OPSBOT_ACCOUNTS",
+                "fail",
+                f"{error.message} Every command but the doctor refuses to run until it is fixed.",
+                "Correct the stack's Accounts parameter (OPSBOT_ACCOUNTS) and redeploy: one JSON object, an "
+                'entry per account such as {"prod": {"roleArn": "arn:aws:iam::222222222222:role/'
+                'opsbot-member-read", "externalId": "...", "regions": ["us-east-1"]}} (docs/accounts.md, '
+                "the configuration).",
+            )
+        ]
+    named = ", ".join(a.name + (" (default)" if a is accounts.default() else "") for a in accounts.entries)
+    count = f"{len(accounts.entries)} account" + ("" if len(accounts.entries) == 1 else "s")
+    return [Finding(AREA, ACCOUNTS_CHECK, "OPSBOT_ACCOUNTS", "ok", f"{count}: {named}")]
+
+
 def state_table(context: DoctorContext) -> list[Finding]:
     """Audit records, locks and sync state have nowhere to go without it (the shared table check)."""
     return [
@@ -124,6 +150,10 @@ def probes(context: DoctorContext) -> list[Probe]:
         Probe(AREA, "identity", identity_target(context), lambda: identity(context), own=True),
         Probe(AREA, "table", context.settings.state_table, lambda: state_table(context), own=True),
     ]
+    if context.settings.accounts_json:
+        found.append(
+            Probe(AREA, ACCOUNTS_CHECK, "OPSBOT_ACCOUNTS", lambda: accounts_configuration(context), own=True)
+        )
     member = context.member
     if member is not None:
         roles = [("read", member.role_arn)]
