@@ -60,6 +60,10 @@ def test_apilogs_and_dns_status_in_the_second_account(demo_stack: LocalStack) ->
     # The own account's request is not in prod, and prod's is not in opsbot's own account.
     assert "NOTHING FOUND" in run(f"/apilogs {own_id} --account prod")
     assert "NOTHING FOUND" in run(f"/apilogs {prod_id}")
+    # The banner's mention aimed at prod: prod's request, its answers naming prod.
+    mentioned = run(f"mention --account prod what failed? {prod_id}")
+    assert "KeyError" in mentioned and "Account `prod` (222222222222)" in mentioned, mentioned
+    assert any(f"mention --account prod what failed? {prod_id}" in line for line in demo_stack.banner)
     errors = run("/apilogs errors --account prod --since 2h")
     assert "Account `prod` (222222222222)" in errors and "Something went wrong" not in errors, errors
     status = run("/dns status --account prod")

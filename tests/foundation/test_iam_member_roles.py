@@ -65,9 +65,6 @@ NOT_CLICKED = {
     "apilogs:tail": "starts a tail: the calls of /apilogs tail, which runs here",
     "apilogs:tail-path": "starts a tail of one path: the calls of /apilogs tail, which runs here",
     "apilogs:stop": "sets a tail's stop flag, in opsbot's state table",
-    "apilogs:share": (
-        "on the answer of the message shortcut and the mention, which take no --account (opsbot's own account)"
-    ),
     "mail:history": (
         "on the SES feedback alerts, whose buttons go to the channel's account (docs/accounts.md); its calls "
         "are /mail status's, which runs here"
@@ -345,6 +342,15 @@ class Session:
         self.click_new(before, label, leave)
         return self.out.getvalue()[start:]
 
+    def message(self, word: str, text: str) -> None:
+        """``mention TEXT`` or ``shortcut TEXT`` in the console (a read: apilogs.lookup), then the buttons
+        of its answers."""
+        label = f"{word} {text}"
+        self.as_label(label, READ)
+        before = len(self.console.buttons)
+        self.console.handle(label)
+        self.click_new(before, label)
+
     def cli(self, *argv: str, role: str) -> tuple[int, str]:
         """``opsbot ARGV`` in this process, as a terminal with the demo's credentials runs it."""
         from bot.cli import main
@@ -403,6 +409,8 @@ def test_member_roles_allow_every_command_in_a_second_account(demo_stack: LocalS
             seed_target_pages(stack, facts)
         for line, leave in prod_commands(facts):
             session.command(line, leave)
+        # A mention aimed at prod (the demo binds no channel to it), and Share in thread on its answer.
+        session.message("mention", f"--account prod what happened to {facts.request_id}?")
 
         # prod's alarms through the intake (with the graph: moto cannot draw it, the call is made), then
         # their posts' buttons.

@@ -15,6 +15,7 @@ authorized again for that account. Nothing here does I/O.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -87,6 +88,29 @@ def split_globals(command: Command, text: str) -> tuple[str, GlobalFlags]:
     if not found:
         return text, GlobalFlags()
     return " ".join(_requote(t) for t in kept), GlobalFlags(found.get("account", ""), found.get("region", ""))
+
+
+# ``--account NAME`` / ``--region R`` (or ``=VALUE``) anywhere in free text, such as a mention's.
+_FREE_TEXT_FLAG = re.compile(r"(?<!\S)--(account|region)\b(?:=(\S*)|[ \t]+(?!--)(\S+))?", re.IGNORECASE)
+
+
+def split_free_text_globals(text: str) -> tuple[str, GlobalFlags]:
+    """(``text`` without ``--account``/``--region``, their values) for text that is no command line: a
+    mention's (``@opsbot --account prod <pasted error>``). Words only, no shell quoting, so a pasted
+    message with an odd quote still parses. Raises UsageError for a flag without a value, or given twice
+    with two values."""
+    found: dict[str, str] = {}
+    for match in _FREE_TEXT_FLAG.finditer(text):
+        name = match[1].lower()
+        value = (match[2] or match[3] or "").strip()
+        if not value:
+            raise UsageError(f"`--{name}` needs a value, e.g. `--{name} {_example(name)}`.")
+        if name in found and found[name] != value:
+            raise UsageError(f"`--{name}` is given twice ({echo(found[name])} and {echo(value)}).")
+        found[name] = value
+    if not found:
+        return text, GlobalFlags()
+    return _FREE_TEXT_FLAG.sub(" ", text), GlobalFlags(found.get("account", ""), found.get("region", ""))
 
 
 def _example(name: str) -> str:

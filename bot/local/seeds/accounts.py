@@ -70,6 +70,9 @@ def seed(ctx: SeedContext) -> list[str]:
                 f"{apilogs.API_NAME})"
             )
             lines.append("  /apilogs errors --account prod   (prod's failing requests, grouped by cause)")
+            lines.append(
+                f"  mention --account prod what failed? {demo.failed.api_request_id}   (@opsbot aimed at prod)"
+            )
         if master is not None:
             vpc_id = client("ec2").create_vpc(CidrBlock="10.40.0.0/16")["Vpc"]["VpcId"]
             zone_id = (
