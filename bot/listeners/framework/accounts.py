@@ -134,10 +134,12 @@ def check_in_ack(
         raise with_account_id_hint(error, flags.account, account_id_hint) from None
 
 
-def describe(account: Account, region: str) -> str:
-    """The context line of a reply: which account and region it is about."""
+def describe(account: Account, region: str, *, account_id: str = "") -> str:
+    """The context line of a reply: which account and region it is about. ``account_id``: the number,
+    when the caller knows it and the entry cannot say (opsbot's own has no role ARN to read it from)."""
     where = f"`{account.name}`" if account.name else "opsbot's own account"
-    number = f" ({account.account_id})" if account.account_id else ""
+    number = account.account_id or account_id
+    number = f" ({number})" if number else ""
     return f":cloud: Account {where}{number} · region `{region}`"
 
 
