@@ -276,11 +276,11 @@ def terminal_person() -> tuple[str, str]:
     from bot.aws.accounts import own_identity
     from bot.core.common.accounts import person_of
     from bot.errors import AwsError
-    from bot.security.audit import cli_actor
+    from bot.security.audit import cli_login
 
     try:
         arn = str(own_identity()["Arn"])
     except AwsError:  # no credentials: AssumeRole will say so; the login names the attempt meanwhile
         arn = ""
-    name = person_of(arn) or cli_actor().removeprefix("cli:")
+    name = person_of(arn) or cli_login().removeprefix("cli:")
     return f"cli-{name}", arn

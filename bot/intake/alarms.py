@@ -36,6 +36,8 @@ class SlackAlarmPoster:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._client: Any = None
+        # The account the intake function runs in (its Lambda ARN), "" when not known (the demo, a test).
+        self.running_account = ""
 
     @property
     def client(self) -> Any:
@@ -48,27 +50,48 @@ class SlackAlarmPoster:
     def episode(self, view: Any) -> tuple[str, list[dict[str, Any]]]:
         """The episode's message; with OPSBOT_ACCOUNTS, its buttons carry the alarm's account and region,
         so Look up and Errors since read where the alarm is, whatever account the channel is bound to
-        (and a click is authorized again for that account)."""
+        (and a click is authorized again for that account); with several accounts it ends with the line
+        naming them, as every reply and the SES alerts do (docs/accounts.md)."""
         from bot.render.alarms import episode_message
 
         text, blocks = episode_message(view)
         alarm = view.alarm
         accounts = self.settings.accounts()
-        if accounts.configured:
-            from bot.listeners.framework.accounts import wrap_buttons
+        if not accounts.configured:
+            return text, blocks
+        from bot.listeners.framework.accounts import wrap_buttons
+        from bot.render.blocks import context
 
-            entry = next(
-                (a for a in accounts.entries if a.name and alarm.account and a.account_id == alarm.account),
-                None,
-            )
-            if entry is not None:
-                blocks = wrap_buttons(blocks, entry.name, alarm.region or self.settings.region) or blocks
-            else:
-                # No entry has a role in the alarm's account: the click follows the channel's account. The
-                # values are wrapped all the same (with no account), so that one made of the alarm's own
-                # data (its ARN) is never read as carrying an account (docs/accounts.md).
-                blocks = wrap_buttons(blocks, "", "") or blocks
+        region = alarm.region or self.settings.region
+        entry = next(
+            (a for a in accounts.entries if a.name and alarm.account and a.account_id == alarm.account), None
+        )
+        if entry is not None:
+            blocks = wrap_buttons(blocks, entry.name, region) or blocks
+        else:
+            # No entry has a role in the alarm's account: the click follows the channel's account. The
+            # values are wrapped all the same (with no account), so that one made of the alarm's own
+            # data (its ARN) is never read as carrying an account (docs/accounts.md).
+            blocks = wrap_buttons(blocks, "", "") or blocks
+        if alarm.account and accounts.several and len(blocks) < 50:
+            blocks = [*blocks, context(self._account_line(entry, alarm.account, region))]
         return text, blocks
+
+    def _account_line(self, entry: Any, account_id: str, region: str) -> str:
+        """The alarm's account: the entry with a role there, else opsbot's own (where the correlation ran),
+        unless the function knows it runs in another account than the alarm's."""
+        from bot.core.common.accounts import OWN_ACCOUNT
+        from bot.listeners.framework.accounts import describe
+
+        if entry is not None:
+            return describe(entry, region)
+        if self.running_account and account_id != self.running_account:
+            return (
+                f":cloud: Account {account_id} (no entry of OPSBOT_ACCOUNTS has a role there) · "
+                f"region `{region}`"
+            )
+        own = next((a for a in self.settings.accounts().entries if a.own), OWN_ACCOUNT)
+        return describe(own, region, account_id=account_id)
 
     def post_episode(self, channel: str, view: Any) -> str:
         text, blocks = self.episode(view)
@@ -123,6 +146,10 @@ class AlarmsApp(IntakeApp):
         from bot.core.alarms.parse import parse_batch
 
         report = AlarmReport()
+        if context is not None and hasattr(self.poster, "running_account"):
+            from bot.observability import account_of
+
+            self.poster.running_account = account_of(getattr(context, "invoked_function_arn", ""))
         parsed = parse_batch(event)
         for raw, reason in parsed.malformed:
             report.malformed += 1

@@ -12,8 +12,12 @@ On an AWS Chatbot alarm post or an alarm e-mail (its text names a CloudWatch ala
 answers, privately, with ``alarms explain`` for that alarm (``alarms.explain``, its own audit record): the
 failing requests of the alarm's window, grouped, as opsbot's own alarm post carries them.
 
-Both are authorized as ``apilogs.lookup`` and read only what the channel's read scope allows (the same
-policy as ``/apilogs``); each use writes one audit record. Log lines never go into a channel shared with
+Both look up in the account the channel is bound to (the policy's ``channel_accounts``, else the default
+account, else opsbot's own: docs/accounts.md), with the asker's assumed role there; a mention may name
+another with ``--account NAME`` (and ``--region R``) in its text. The answers name the account when
+several are configured, and their buttons (Share in thread, the lookup's own) carry it, as every
+command's do. Both are authorized as ``apilogs.lookup`` for that account and read only what the channel's
+read scope allows (the same policy as ``/apilogs``); each use writes one audit record. Log lines never go into a channel shared with
 another organisation (Slack Connect), nor to a person of another organisation, unless the policy lists
 the channel in ``shared_channels``: Share in thread checks the channel when it is clicked.
 
@@ -54,6 +58,7 @@ if TYPE_CHECKING:
     from bot.core.apilogs.brief import RequestBrief
     from bot.core.apilogs.ids import IdsInText, RequestId
     from bot.core.apilogs.lookup import LookupResult
+    from bot.listeners.framework.runtime import Place
     from bot.render.blocks import Block
 
 logger = logging.getLogger("opsbot.apilogs")
@@ -138,18 +143,20 @@ def _limit(runtime: Runtime, channel: str) -> Any:
     return ReadLimit.for_lambda(runtime.authorizer.policy().read_scope(channel))
 
 
-def _look_up_all(runtime: Runtime, channel: str, ids: Sequence[RequestId], ref: str) -> list[_Answered]:
-    """Each id's lookup, in parallel (they share the CloudWatch limiter), within the lazy run's time.
-    An error that carries a sentence (outside the read scope, AWS refused) belongs to its id; anything
-    else fails the run (the framework reports it with the reference)."""
+def _look_up_all(runtime: Runtime, place: Place, caller: Caller, ids: Sequence[RequestId]) -> list[_Answered]:
+    """Each id's lookup, in parallel (they share the CloudWatch limiter), within the lazy run's time, in
+    ``place``'s account and region with the asker's credentials there. An error that carries a sentence
+    (outside the read scope, AWS refused) belongs to its id; anything else fails the run (the framework
+    reports it with the reference)."""
     import contextvars
     from concurrent.futures import ThreadPoolExecutor
 
+    from bot.aws.clients import use_target
     from bot.core.apilogs.commands import lookup
     from bot.errors import OpsbotError
 
     settings = runtime.settings
-    limit = _limit(runtime, channel)
+    limit = _limit(runtime, caller.channel_id)
     deadline = time.monotonic() + max(5.0, runtime.deadline() - time.time() - 5)
 
     def one(request: RequestId) -> _Answered:
@@ -159,7 +166,11 @@ def _look_up_all(runtime: Runtime, channel: str, ids: Sequence[RequestId], ref: 
             return _Answered(request, problem=str(error))
         return _Answered(request, result)
 
-    with ThreadPoolExecutor(max_workers=max(1, len(ids)), thread_name_prefix="opsbot-ids") as pool:
+    with (
+        use_target(place.target(caller.user_id, mutating=False)),
+        ThreadPoolExecutor(max_workers=max(1, len(ids)), thread_name_prefix="opsbot-ids") as pool,
+    ):
+        # Each thread in a copy of this context: the target (account, region, person) goes with it.
         futures = [pool.submit(contextvars.copy_context().run, one, request) for request in ids]
         return [future.result() for future in futures]
 
@@ -278,18 +289,22 @@ def _explain_alarm(
 ) -> None:
     """``alarms explain`` for the alarm a post names, answered privately (one response_url use), with its
     own audit record (``alarms.explain``): the correlation a post of opsbot's own would carry, for a team
-    whose alarms reach the channel through AWS Chatbot or e-mail."""
-    import contextlib
-
-    from bot.aws.clients import region_override
+    whose alarms reach the channel through AWS Chatbot or e-mail. In the channel's account, in the region
+    the post names (refused when that account is not configured for it)."""
+    from bot.aws.clients import use_target
     from bot.core.alarms.commands import explain
+    from bot.listeners.framework.accounts import GlobalFlags
     from bot.render.alarms import explained_message
 
     started = time.time()
     ref = audit.new_ref()
     outcome, detail = "ok", ""
+    place: Place | None = None
     try:
-        decision = runtime.decide(ALARM_ACTION, mutating=False, caller=caller, client=client)
+        place = runtime.place(caller, GlobalFlags(region=region))
+        decision = runtime.decide(
+            ALARM_ACTION, mutating=False, caller=caller, client=client, account=place.account.name
+        )
         refusal = refusal or (
             "" if decision.allowed else f"You may not run `{ALARM_ACTION}`: {decision.reason}"
         )
@@ -298,7 +313,7 @@ def _explain_alarm(
             safe_respond(respond, f":no_entry: {refusal}", ref=ref)
             return
         deadline = time.monotonic() + max(5.0, runtime.deadline() - time.time() - 5)
-        with region_override(region) if region else contextlib.nullcontext():
+        with use_target(place.target(caller.user_id, mutating=False)):
             result = explain(
                 runtime.settings, name, deadline=deadline, limit=_limit(runtime, caller.channel_id)
             )
@@ -307,7 +322,7 @@ def _explain_alarm(
         detail = f"{correlation.kind}, {len(correlation.groups)} groups" + (
             "" if correlation.correlated else ", not correlated"
         )
-        if not deliver(respond, Reply(text, blocks), ref=ref):
+        if not deliver(respond, place.dress(Reply(text, blocks)), ref=ref):
             detail += "; the reply was not delivered"
     except Exception as error:
         message, outcome, detail = failure(error, ref)
@@ -315,7 +330,8 @@ def _explain_alarm(
     finally:
         runtime.audit(ref=ref, started=started, caller=caller, kind="shortcut",
                       command=f"shortcut {SHORTCUT_CALLBACK}", action=ALARM_ACTION, args=name,
-                      outcome=outcome, detail=detail)  # fmt: skip
+                      outcome=outcome, detail=detail,
+                      **(place.audit_fields() if place is not None else {}))  # fmt: skip
 
 
 def _run_shortcut(runtime: Runtime, body: Mapping[str, Any], client: Any, respond: Any) -> None:
@@ -331,6 +347,7 @@ def _run_shortcut(runtime: Runtime, body: Mapping[str, Any], client: Any, respon
     outcome, detail, args = "ok", "", ""
     user = body.get("user") or {}
     alarm_only = False
+    place: Place | None = None
     try:
         text = message_text(message) if isinstance(message, dict) else ""
         found = find_request_ids(text)
@@ -353,7 +370,10 @@ def _run_shortcut(runtime: Runtime, body: Mapping[str, Any], client: Any, respon
             empty = no_ids_message("that message")
             deliver(respond, Reply(empty.text, empty.blocks), ref=ref)
             return
-        decision = runtime.decide(ACTION, mutating=False, caller=caller, client=client)
+        # The channel's account (a shortcut's message has no flags of the asker's to read).
+        place = runtime.place(caller)
+        decision = runtime.decide(ACTION, mutating=False, caller=caller, client=client,
+                                  account=place.account.name)  # fmt: skip
         refusal = "" if decision.allowed else f"You may not run `{ACTION}`: {decision.reason}"
         refusal = refusal or _outsider(runtime, caller, str(user.get("team_id", "")))
         if refusal:
@@ -361,14 +381,14 @@ def _run_shortcut(runtime: Runtime, body: Mapping[str, Any], client: Any, respon
             safe_respond(respond, f":no_entry: {refusal}", ref=ref)
             return
         sharing = _sharing(runtime, client, caller.channel_id)
-        answered = _look_up_all(runtime, caller.channel_id, found.ids, ref)
+        answered = _look_up_all(runtime, place, caller, found.ids)
         thread_ts = str(message.get("thread_ts") or message.get("ts") or "")
         messages = _private_messages(answered, found, thread_ts=thread_ts, shareable=sharing.allowed,
                                      sharing_note=sharing.why)  # fmt: skip
         outcome, detail = _outcome(answered), _counts(answered, found.left_out)
         # One response_url use per message: at most five ids, Slack's five uses.
         for text_, blocks in messages:
-            if not deliver(respond, Reply(text_, blocks), ref=ref):
+            if not deliver(respond, place.dress(Reply(text_, blocks)), ref=ref):
                 detail += "; a reply was not delivered"
     except Exception as error:
         message_text_, outcome, detail = failure(error, ref)
@@ -377,7 +397,8 @@ def _run_shortcut(runtime: Runtime, body: Mapping[str, Any], client: Any, respon
         if not alarm_only:
             runtime.audit(ref=ref, started=started, caller=caller, kind="shortcut",
                           command=f"shortcut {SHORTCUT_CALLBACK}", action=ACTION, args=args,
-                          outcome=outcome, detail=detail)  # fmt: skip
+                          outcome=outcome, detail=detail,
+                          **(place.audit_fields() if place is not None else {}))  # fmt: skip
 
 
 # -- the mention ---------------------------------------------------------------------------------------------
@@ -423,6 +444,7 @@ def _ephemeral(
 
 def _run_mention(runtime: Runtime, body: Mapping[str, Any], client: Any, request: Any) -> None:
     from bot.core.apilogs.ids import find_request_ids
+    from bot.listeners.framework.accounts import split_free_text_globals
     from bot.render.apilogs_ids import mention_help, public_summary
 
     event = body.get("event") or {}
@@ -439,17 +461,24 @@ def _run_mention(runtime: Runtime, body: Mapping[str, Any], client: Any, request
                       action=ACTION, args="", outcome="duplicate", detail=f"retry {retry}")  # fmt: skip
         return
     outcome, detail, args = "ok", "", ""
+    place: Place | None = None
     try:
-        found = find_request_ids(_mention_text(event))
+        # ``--account NAME`` / ``--region R`` in the text aim the lookup, as on a command.
+        text, flags = split_free_text_globals(_mention_text(event))
+        found = find_request_ids(text)
         args = " ".join(r.value for r in found.ids) + (
             f" (+{len(found.left_out)} left out)" if found.left_out else ""
         )
         if not found.ids:
             outcome = "no-ids"
-            help_message = mention_help(runtime.settings.slack_bot_user_id or "opsbot")
+            help_message = mention_help(
+                runtime.settings.slack_bot_user_id or "opsbot", accounts=runtime.accounts().several
+            )
             _ephemeral(client, caller, thread_ts, help_message.text, help_message.blocks)
             return
-        decision = runtime.decide(ACTION, mutating=False, caller=caller, client=client)
+        place = runtime.place(caller, flags)
+        decision = runtime.decide(ACTION, mutating=False, caller=caller, client=client,
+                                  account=place.account.name)  # fmt: skip
         refusal = "" if decision.allowed else f"You may not run `{ACTION}`: {decision.reason}"
         refusal = refusal or _outsider(
             runtime, caller, str(event.get("user_team") or event.get("team") or "")
@@ -459,15 +488,17 @@ def _run_mention(runtime: Runtime, body: Mapping[str, Any], client: Any, request
             _ephemeral(client, caller, thread_ts, f":no_entry: {refusal}")
             return
         sharing = _sharing(runtime, client, caller.channel_id)
-        answered = _look_up_all(runtime, caller.channel_id, found.ids, ref)
+        answered = _look_up_all(runtime, place, caller, found.ids)
         outcome, detail = _outcome(answered), _counts(answered, found.left_out)
-        summary = public_summary([a.brief() for a in answered], found.left_out, asker=caller.user_id,
-                                 withheld=not sharing.allowed)  # fmt: skip
+        public = public_summary([a.brief() for a in answered], found.left_out, asker=caller.user_id,
+                                withheld=not sharing.allowed)  # fmt: skip
+        summary = place.dress(Reply(public.text, public.blocks))
         client.chat_postMessage(channel=caller.channel_id, thread_ts=thread_ts or None, text=summary.text,
                                 blocks=summary.blocks)  # fmt: skip
         for text, blocks in _private_messages(answered, found, thread_ts=thread_ts,
                                               shareable=sharing.allowed, sharing_note=sharing.why):  # fmt: skip
-            _ephemeral(client, caller, thread_ts, text, blocks)
+            private = place.dress(Reply(text, blocks))
+            _ephemeral(client, caller, thread_ts, private.text, private.blocks)
     except Exception as error:
         text, outcome, detail = failure(error, ref)
         try:
@@ -476,10 +507,18 @@ def _run_mention(runtime: Runtime, body: Mapping[str, Any], client: Any, request
             logger.exception("could not tell the user about a failure ref=%s", ref)
     finally:
         runtime.audit(ref=ref, started=started, caller=caller, kind="event", command="mention",
-                      action=ACTION, args=args, outcome=outcome, detail=detail)  # fmt: skip
+                      action=ACTION, args=args, outcome=outcome, detail=detail,
+                      **(place.audit_fields() if place is not None else {}))  # fmt: skip
 
 
 # -- Share in thread ---------------------------------------------------------------------------------------------
+
+
+def _place_of(call: ActionCall) -> Place:
+    """Where the click went (the framework placed it: its account and region)."""
+    from bot.listeners.framework.accounts import OWN_MARK, GlobalFlags
+
+    return call.runtime.place(call.caller, GlobalFlags(call.account or OWN_MARK, call.region))
 
 
 def _share(call: ActionCall) -> Reply:
@@ -515,8 +554,10 @@ def _share(call: ActionCall) -> Reply:
         result = lookup(value["id"], call.settings, api=value.get("api", ""), stage=value.get("stage", ""),
                         deadline=deadline, asked_from="slack", limit=_limit(call.runtime, call.channel_id))  # fmt: skip
         message = shared_message(result, shared_by=call.user_id)
-        call.client.chat_postMessage(channel=call.channel_id, thread_ts=thread_ts or None, text=message.text,
-                                     blocks=message.blocks)  # fmt: skip
+        # The click's account (the one the answer was made for): named in the thread as in the answer.
+        shared = _place_of(call).dress(Reply(message.text, message.blocks))
+        call.client.chat_postMessage(channel=call.channel_id, thread_ts=thread_ts or None, text=shared.text,
+                                     blocks=shared.blocks)  # fmt: skip
         if message.file is not None:
             filename, content = message.file
             call.client.files_upload_v2(channel=call.channel_id, thread_ts=thread_ts or None, filename=filename,

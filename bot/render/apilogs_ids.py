@@ -89,12 +89,18 @@ def no_ids_message(where: str) -> SlackMessage:
     return SlackMessage(text, [section(f":mag: {escape(text)}")])
 
 
-def mention_help(bot_user: str) -> SlackMessage:
+def mention_help(bot_user: str, *, accounts: bool = False) -> SlackMessage:
+    """``accounts``: several AWS accounts are configured, so say how to aim the lookup at one."""
+    aim = (
+        " It looks in this channel's account; add `--account NAME` (and `--region R`) to look in another."
+        if accounts
+        else ""
+    )
     text = (
         f"Mention <@{bot_user}> with request ids in the message, and it looks them up: a short summary in "
-        f"the thread, the timeline to you privately. It looks for {escape(EXAMPLES)}."
+        f"the thread, the timeline to you privately. It looks for {escape(EXAMPLES)}.{aim}"
     )
-    return SlackMessage(f"Mention opsbot with request ids to look them up. It looks for {EXAMPLES}.",
+    return SlackMessage(f"Mention opsbot with request ids to look them up. It looks for {EXAMPLES}.{aim}",
                         [section(text)])  # fmt: skip
 
 

@@ -124,12 +124,27 @@ def write(record: AuditRecord, *, state_table: str, ttl_days: int) -> bool:
         return False
 
 
-def cli_actor() -> str:
-    """Who runs the CLI, as recorded in audit records (``cli:<login>``)."""
+def cli_login() -> str:
+    """The terminal's login, as ``cli:<login>``."""
     try:
         return f"cli:{getpass.getuser()}"
     except (KeyError, OSError):  # no passwd entry (containers)
         return "cli:unknown"
+
+
+def cli_actor() -> str:
+    """Who runs the CLI, as audit records (and the changes' "by") name them: with a role assumed in the
+    person's name (``--account``, or a default account with a role), exactly what the member account's
+    CloudTrail names them by, the SourceIdentity ``cli-<name>`` (``<name>`` from sts:GetCallerIdentity,
+    asked once when the role is assumed); else ``cli:<login>``, with no STS call."""
+    from bot.aws.clients import current_target
+
+    target = current_target()
+    if target is not None and target.role_arn and target.principal:
+        from bot.core.common.accounts import source_identity
+
+        return source_identity(target.principal)
+    return cli_login()
 
 
 def write_cli(
@@ -146,13 +161,16 @@ def write_cli(
     from bot.aws.clients import current_target
 
     target = current_target()
+    user, login = actor or cli_actor(), cli_login()
     record = build_record(
         ref=new_ref(),
         started=started,
         ended=time.time(),
         account=(target.account or "own") if target is not None else "",
         region=target.region if target is not None else "",
-        user=actor or cli_actor(),
+        user=user,
+        # The login too, when the actor is the name CloudTrail shows: which terminal account it was.
+        user_name=login if user != login else "",
         team="",
         channel="cli",
         kind="cli",

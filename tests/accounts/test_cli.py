@@ -213,3 +213,55 @@ def test_accounts_check_at_the_terminal_names_the_person_and_the_fix(
     failed = [a for a in report["accounts"] if a["verdict"] == "fail"]
     assert len(failed) == 3
     assert all("OperatorPrincipalArns" in a["message"] and SSO_ROLE in a["message"] for a in failed)
+
+
+def test_the_audit_record_names_the_person_as_cloudtrail_does(
+    two_tables: None, state_table: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a role assumed in the person's name, the audit actor is the SourceIdentity the member
+    account's CloudTrail shows (``cli-<name>``), the login beside it; without, ``cli:<login>`` as before,
+    and no sts:GetCallerIdentity is asked for it."""
+    from bot.aws import clients
+    from bot.aws.dynamo import from_item
+
+    monkeypatch.setenv("LOGNAME", "jdoe")  # the laptop's login, not the person AWS knows ("moto")
+    asked: list[str] = []
+
+    def hook(service: str, created: Any) -> None:
+        if service == "sts":
+            created.meta.events.register(
+                "provide-client-params.sts.GetCallerIdentity", lambda **_: asked.append("GetCallerIdentity")
+            )
+
+    remove = clients.add_client_hook(hook)
+    try:
+        source = KINESIS_ARN.replace("123456789012", PROD_ACCOUNT)
+        assert main(["--account", "prod", "fanout", "deactivate", source, "prod-t", "--json"]) == 0
+        assert len(asked) == 1  # the person's name, once, for the session and the record
+        assert main(["fanout", "deactivate", KINESIS_ARN, "own-t", "--json"]) == 0
+        assert len(asked) == 1  # no --account: no STS call
+    finally:
+        remove()
+    capsys.readouterr()
+    items = clients.client("dynamodb").scan(TableName="opsbot-state")["Items"]
+    records = sorted(
+        (from_item(i) for i in items if i["pk"]["S"].startswith("audit#")), key=lambda a: str(a["time"])
+    )
+    assert [(r["account"], r["user"], r.get("user_name", "")) for r in records] == [
+        ("prod", "cli-moto", "cli:jdoe"),
+        ("own", "cli:jdoe", ""),
+    ]
+
+
+def test_the_changes_by_is_the_same_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a change stores as its "by" (a re-enabled address's history, a device's owner) is cli_actor's."""
+    from bot.aws.clients import Target, use_target
+    from bot.security.audit import cli_actor
+
+    monkeypatch.setenv("LOGNAME", "jdoe")
+    assert cli_actor() == "cli:jdoe"
+    person = Target(account="prod", role_arn=PROD_ROLE, principal="cli-jane.doe@example.com")
+    with use_target(person):
+        assert cli_actor() == "cli-jane.doe@example.com"
+    with use_target(Target(account="own")):  # an entry without a role: nobody assumed in a name
+        assert cli_actor() == "cli:jdoe"

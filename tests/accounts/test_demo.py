@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import urllib.request
 from collections.abc import Iterator
 
@@ -59,6 +60,10 @@ def test_apilogs_and_dns_status_in_the_second_account(demo_stack: LocalStack) ->
     # The own account's request is not in prod, and prod's is not in opsbot's own account.
     assert "NOTHING FOUND" in run(f"/apilogs {own_id} --account prod")
     assert "NOTHING FOUND" in run(f"/apilogs {prod_id}")
+    # The banner's mention aimed at prod: prod's request, its answers naming prod.
+    mentioned = run(f"mention --account prod what failed? {prod_id}")
+    assert "KeyError" in mentioned and "Account `prod` (222222222222)" in mentioned, mentioned
+    assert any(f"mention --account prod what failed? {prod_id}" in line for line in demo_stack.banner)
     errors = run("/apilogs errors --account prod --since 2h")
     assert "Account `prod` (222222222222)" in errors and "Something went wrong" not in errors, errors
     status = run("/dns status --account prod")
@@ -70,7 +75,13 @@ def test_apilogs_and_dns_status_in_the_second_account(demo_stack: LocalStack) ->
     # The doctor aimed at prod: its roles assumed, prod's API stage and zone read with the read role.
     doctor = run("/ops doctor --account prod --only aws,apilogs,dns")
     assert "in account prod (222222222222), us-east-1" in doctor, doctor
+    # All green: prod's API Gateway account has its CloudWatch role, as opsbot's own does, and nothing is
+    # refused by the member roles (skipped: Live Tail, which the demo's endpoint cannot stream, and the
+    # TSIG key the demo's master does without).
+    assert re.search(r"✓ Wired: \d+ ok, 2 skip in account prod", doctor), doctor
+    # No Logs Insights probe in a member account: nothing runs a query there, the read role may not.
+    assert "Live Tail permission" in doctor and "Logs Insights" not in doctor, doctor
     assert "ok (5): accounts, change role, identity, read role, table" in doctor, doctor
-    assert "execution logging" in doctor and "could not be checked" not in doctor, doctor
+    assert re.search(r"execution\s+logging", doctor) and "could not be checked" not in doctor, doctor
     assert "hosted zone" in doctor and "last sync" in doctor, doctor
     assert demo_stack.slack.violations == []

@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from bot.aws import mailing
 from bot.config import Settings
 from bot.core.alarms.delivery import OUTBOX_PK
@@ -184,3 +186,43 @@ def test_metric_math_alarm_correlates_on_the_metric_it_reads(
     [query] = find.queries
     assert (query.kind, query.api, query.stage) == ("api", "shop-api", "prod")
     assert "100*errors/requests" in json.dumps(top_level(slack_server)[0].blocks)
+
+
+def test_with_several_accounts_each_post_names_its_account_and_region(
+    make_alarm_settings: Callable[..., Settings], slack_server: LocalSlack
+) -> None:
+    """As every reply and the SES alerts (docs/accounts.md): the alarm's account, by the entry with a role
+    there, else opsbot's own; the line stays when the post is updated."""
+    from types import SimpleNamespace
+
+    from tests.accounts.conftest import PROD_ACCOUNT, accounts_json
+
+    own = sns_message("sns_alarm_apigateway.json")
+    prod = {**own, "AWSAccountId": PROD_ACCOUNT, "AlarmName": "prod-5xx",
+            "AlarmArn": own["AlarmArn"].replace("123456789012", PROD_ACCOUNT).replace("shop-api-5xx", "prod-5xx")}  # fmt: skip
+    stranger = {**own, "AWSAccountId": "999999999999", "AlarmName": "other-5xx",
+                "AlarmArn": own["AlarmArn"].replace("123456789012", "999999999999").replace("shop-api-5xx", "other-5xx")}  # fmt: skip
+    app = AlarmsApp(make_alarm_settings(OPSBOT_ACCOUNTS=accounts_json()), find_errors=FakeFind(), graph=None)
+    context = SimpleNamespace(
+        invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:opsbot-Alarms"
+    )
+    app.handle(sqs_event(own, prod, stranger), context)
+    app.handle(sample("sns_alarm_apigateway_ok.json"), context)  # shop-api-5xx is OK again: updated
+
+    def line(name: str) -> str:
+        [post] = [m for m in top_level(slack_server) if name in m.text]
+        return json.dumps(post.blocks[-1], ensure_ascii=False)
+
+    assert "Account `own` (123456789012) · region `us-east-1`" in line("OK: shop-api-5xx")
+    assert f"Account `prod` ({PROD_ACCOUNT}) · region `us-east-1`" in line("prod-5xx")
+    assert "Account 999999999999 (no entry of OPSBOT_ACCOUNTS has a role there)" in line("other-5xx")
+
+
+@pytest.mark.parametrize("accounts", ["", json.dumps({"own": {"regions": ["us-east-1"]}})])
+def test_with_one_account_or_none_posts_name_no_account(
+    make_alarm_settings: Callable[..., Settings], slack_server: LocalSlack, accounts: str
+) -> None:
+    settings = make_alarm_settings(OPSBOT_ACCOUNTS=accounts) if accounts else make_alarm_settings()
+    AlarmsApp(settings, find_errors=FakeFind(), graph=None).handle(sample("sns_alarm_apigateway.json"))
+    [post] = top_level(slack_server)
+    assert ":cloud:" not in json.dumps(post.blocks)

@@ -12,6 +12,7 @@ command and function at work in the demo's second account: test_iam_member_roles
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -176,6 +177,15 @@ class CallRecorder:
         finally:
             self._where.function = None
 
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """This thread's calls inside are not recorded: a test's own seeding between two commands."""
+        self._where.paused = True
+        try:
+            yield
+        finally:
+            self._where.paused = False
+
     def __enter__(self) -> CallRecorder:
         from botocore.client import BaseClient
 
@@ -185,6 +195,8 @@ class CallRecorder:
         def recording(client: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
             if getattr(client, "opsbot_foreign_credentials", False):
                 # A fan-out target's own role (check --deep): that account's grant, not this function's.
+                return original(client, operation_name, api_params)
+            if getattr(recorder._where, "paused", False):
                 return original(client, operation_name, api_params)
             with recorder._lock:
                 key = (client.meta.service_model.service_name, operation_name)

@@ -116,14 +116,39 @@ def split_globals(command: Command, text: str) -> tuple[str, GlobalFlags]:
     return " ".join(_requote(t) for t in kept), GlobalFlags(found.get("account", ""), found.get("region", ""))
 
 
+# ``--account NAME`` / ``--region R`` (or ``=VALUE``) anywhere in free text, such as a mention's.
+_FREE_TEXT_FLAG = re.compile(r"(?<!\S)--(account|region)\b(?:=(\S*)|[ \t]+(?!--)(\S+))?", re.IGNORECASE)
+
+
+def split_free_text_globals(text: str) -> tuple[str, GlobalFlags]:
+    """(``text`` without ``--account``/``--region``, their values) for text that is no command line: a
+    mention's (``@opsbot --account prod <pasted error>``). Words only, no shell quoting, so a pasted
+    message with an odd quote still parses. Raises UsageError for a flag without a value, or given twice
+    with two values."""
+    found: dict[str, str] = {}
+    for match in _FREE_TEXT_FLAG.finditer(text):
+        name = match[1].lower()
+        value = (match[2] or match[3] or "").strip()
+        if not value:
+            raise UsageError(f"`--{name}` needs a value, e.g. `--{name} {_example(name)}`.")
+        if name in found and found[name] != value:
+            raise UsageError(f"`--{name}` is given twice ({echo(found[name])} and {echo(value)}).")
+        found[name] = value
+    if not found:
+        return text, GlobalFlags()
+    return _FREE_TEXT_FLAG.sub(" ", text), GlobalFlags(found.get("account", ""), found.get("region", ""))
+
+
 def _example(name: str) -> str:
     return "prod" if name == "account" else "eu-west-1"
 
 
-def describe(account: Account, region: str) -> str:
-    """The context line of a reply: which account and region it is about."""
+def describe(account: Account, region: str, *, account_id: str = "") -> str:
+    """The context line of a reply: which account and region it is about. ``account_id``: the number,
+    when the caller knows it and the entry cannot say (opsbot's own has no role ARN to read it from)."""
     where = f"`{account.name}`" if account.name else "opsbot's own account"
-    number = f" ({account.account_id})" if account.account_id else ""
+    number = account.account_id or account_id
+    number = f" ({number})" if number else ""
     return f":cloud: Account {where}{number} · region `{region}`"
 
 

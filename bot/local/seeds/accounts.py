@@ -59,6 +59,8 @@ def seed(ctx: SeedContext) -> list[str]:
         assert client("sts").get_caller_identity()["Account"] == PROD_ACCOUNT_ID
         if api_id:
             prod_api, account = apilogs.create_api(region, api_id=api_id)
+            # As in opsbot's own account (without it `/ops doctor --account prod` fails on prod's logging).
+            apilogs.set_cloudwatch_role(account)
             demo = apilogs.generate(prod_api, account, ctx.now - timedelta(minutes=5), count=16, seed=29)
             write_events(client("logs"), (e for r in demo.requests for e in r.events))
             assert demo.failed is not None
@@ -68,6 +70,9 @@ def seed(ctx: SeedContext) -> list[str]:
                 f"{apilogs.API_NAME})"
             )
             lines.append("  /apilogs errors --account prod   (prod's failing requests, grouped by cause)")
+            lines.append(
+                f"  mention --account prod what failed? {demo.failed.api_request_id}   (@opsbot aimed at prod)"
+            )
         if master is not None:
             vpc_id = client("ec2").create_vpc(CidrBlock="10.40.0.0/16")["Vpc"]["VpcId"]
             zone_id = (

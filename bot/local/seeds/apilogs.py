@@ -179,7 +179,12 @@ def misconfigure(api_id: str, account: str) -> None:
         stageName=MISCONFIGURED_STAGE,
         patchOperations=[{"op": "replace", "path": "/*/*/logging/loglevel", "value": "ERROR"}],
     )
-    gateway.update_account(
+    set_cloudwatch_role(account)
+
+
+def set_cloudwatch_role(account: str) -> None:
+    """The API Gateway account's CloudWatch role (per account and region), as a team that logs sets it."""
+    client("apigateway").update_account(
         patchOperations=[
             {
                 "op": "replace",

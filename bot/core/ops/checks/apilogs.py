@@ -233,27 +233,33 @@ def function_groups(label: str, functions: int, missing: list[str]) -> Finding:
     return Finding(AREA, check, label, "ok", f"all {functions} functions behind the stage have their group")
 
 
-def permission_probes(group: cw.GroupInfo) -> list[Finding]:
+def permission_probes(group: cw.GroupInfo, *, insights: bool = True) -> list[Finding]:
     """Logs Insights and Live Tail are asked for in a way that starts nothing: a query whose time range
     is empty, a tail whose filter pattern is malformed. AWS checks the permission first, so an access
-    denial is the answer we want to see; any other refusal means the call itself is allowed."""
+    denial is the answer we want to see; any other refusal means the call itself is allowed.
+
+    ``insights=False`` (a member account): no command runs a Logs Insights query there (the answers'
+    Insights button opens the console with the reader's own credentials), so member-account.yaml's read
+    role does not grant logs:StartQuery, and probing it would only report that least privilege as a
+    failure."""
     logs = client("logs", attempts=1)
     found: list[Finding] = []
-    now = int(time.time())
-    try:
-        started = logs.start_query(
-            logGroupNames=[group.name],
-            startTime=now,
-            endTime=now - 60,
-            queryString="fields @message | limit 1",
-        )
-        # AWS refuses the empty range after the permission check; an emulator may run it (a no-op).
-        del started
-        found.append(
-            Finding(AREA, "Logs Insights permission", group.name, "ok", "logs:StartQuery is allowed")
-        )
-    except Exception as error:
-        found.append(_permission_finding("Logs Insights permission", "logs:StartQuery", group, error))
+    if insights:
+        now = int(time.time())
+        try:
+            started = logs.start_query(
+                logGroupNames=[group.name],
+                startTime=now,
+                endTime=now - 60,
+                queryString="fields @message | limit 1",
+            )
+            # AWS refuses the empty range after the permission check; an emulator may run it (a no-op).
+            del started
+            found.append(
+                Finding(AREA, "Logs Insights permission", group.name, "ok", "logs:StartQuery is allowed")
+            )
+        except Exception as error:
+            found.append(_permission_finding("Logs Insights permission", "logs:StartQuery", group, error))
     if not cw.endpoint_supports_live_tail():
         found.append(
             Finding(AREA, "Live Tail permission", group.name, "skip", "this endpoint cannot stream Live Tail")
@@ -301,10 +307,10 @@ def _permission_finding(check: str, action: str, group: cw.GroupInfo, error: Exc
 
 
 def stage_findings(
-    api: str, stage: str, region: str, *, permissions: bool = True, account: str = ""
+    api: str, stage: str, region: str, *, permissions: bool = True, account: str = "", insights: bool = True
 ) -> list[Finding]:
-    """The stage's logging, its groups and (``permissions``) whether Logs Insights and Live Tail may read
-    them: the permission is the role's, so one stage's groups answer it for all."""
+    """The stage's logging, its groups and (``permissions``) whether Logs Insights (``insights``) and Live
+    Tail may read them: the permission is the role's, so one stage's groups answer it for all."""
     try:
         resolved = resolve_stage(api, stage, region=region)
     except OpsbotError as error:
@@ -349,7 +355,7 @@ def stage_findings(
         found.append(Finding(AREA, "discovery", label, "warn", note))
     readable = next((info for info in infos if info is not None), None)
     if readable is not None and permissions:
-        found += permission_probes(readable)
+        found += permission_probes(readable, insights=insights)
     return found
 
 
@@ -393,7 +399,9 @@ def stages_of(context: DoctorContext, api: str = "") -> list[Finding]:
         )
     account = caller_account()
     checked = in_parallel(
-        lambda n: stage_findings(*pairs[n], context.region, permissions=n == 0, account=account),
+        lambda n: stage_findings(
+            *pairs[n], context.region, permissions=n == 0, account=account, insights=context.member is None
+        ),
         range(min(len(pairs), MAX_STAGES)),
     )
     for stage_found in checked:
