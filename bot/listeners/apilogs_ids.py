@@ -518,7 +518,11 @@ def _place_of(call: ActionCall) -> Place:
     """Where the click went (the framework placed it: its account and region)."""
     from bot.listeners.framework.accounts import OWN_MARK, GlobalFlags
 
-    return call.runtime.place(call.caller, GlobalFlags(call.account or OWN_MARK, call.region))
+    if not call.runtime.accounts().configured:
+        return call.runtime.place(call.caller, GlobalFlags(region=call.region))
+    # Placed again as the click was (what it carried, already checked): opsbot's own unnamed account is
+    # OWN_MARK, which only a carried value may name.
+    return call.runtime.place(call.caller, GlobalFlags(call.account or OWN_MARK, call.region, carried=True))
 
 
 def _share(call: ActionCall) -> Reply:
