@@ -568,7 +568,6 @@ def test_a_button_value_too_long_to_wrap_still_carries_its_account() -> None:
 
 
 @pytest.mark.slow
-@FINDING
 def test_the_banners_apilogs_errors_account_prod_shows_prods_failed_request(demo_stack: Any) -> None:
     """LOW (docs/demo). The banner prints "/apilogs errors --account prod   (prod's failing requests,
     grouped by cause)" and docs/accounts.md says it works in `make demo`; typed as printed it answers
@@ -624,7 +623,6 @@ def test_region_in_a_channel_bound_to_prod_is_checked_against_prods_regions(
 # -- 10. The doctor in a member account gives opsbot-stack fixes --------------------------------------
 
 
-@FINDING
 def test_the_doctors_fix_for_a_table_missing_in_a_member_account_is_the_member_accounts(
     make_harness: Callable[..., SlackHarness], state_table: str
 ) -> None:

@@ -306,8 +306,33 @@ def _fitted(finding: Finding, region: str, member: Account | None) -> Finding:
     fix = finding.fix
     if member is not None and any(phrase in fix for phrase in _OWN_ROLE_FIXES):
         fix = member_permission_fix(member)
+    if member is not None:
+        fix = next((member_table_fix(member, *known) for known in _OWN_TABLE_FIXES if known[0] in fix), fix)
     fix = _REGIONAL_COMMAND.sub(rf"\g<0> --region {region}", fix)
     return finding if fix == finding.fix else dataclasses.replace(finding, fix=fix)
+
+
+# Fixes that send a missing table to opsbot's stack (its template parameters): opsbot's stack creates tables
+# in its own account only. (what the fix names, the table's setting, member-account.yaml's parameter, who
+# makes such a table in a member account)
+_OWN_TABLE_FIXES = (
+    ("MailingTableExists=false", "OPSBOT_MAILING_TABLE", "MailingTableName",
+     "a stack of opsbot's deployed there for its SES feedback (docs/accounts.md#events-from-member-accounts)"),
+    ("DeviceTableExists=false", "OPSBOT_DEVICE_TABLE", "DeviceTableName",
+     "a stack of opsbot's deployed there for its IoT registrations (docs/accounts.md#events-from-member-accounts)"),
+    ("FanoutTableNames (OPSBOT_FANOUT_TABLE)", "OPSBOT_FANOUT_TABLE", "FanoutTableNames",
+     "the aws-lambda-fanout CLI run with that account's credentials (`./fanout deploy`)"),
+)  # fmt: skip
+
+
+def member_table_fix(member: Account, _: str, setting: str, parameter: str, maker: str) -> str:
+    """A table missing in a member account: it is made there, under the name opsbot uses in every account
+    (its ``setting``), and the member roles are granted it by that name."""
+    return (
+        f"Create the table in account `{member.label}` with the name {setting} gives it (opsbot uses the same "
+        f"name in every account): {maker} does. Then give member-account.yaml's {parameter} parameter that "
+        "name there, so that its roles may use it."
+    )
 
 
 def member_permission_fix(member: Account) -> str:

@@ -61,7 +61,9 @@ def seed(ctx: SeedContext) -> list[str]:
             prod_api, account = apilogs.create_api(region, api_id=api_id)
             # As in opsbot's own account (without it `/ops doctor --account prod` fails on prod's logging).
             apilogs.set_cloudwatch_role(account)
-            demo = apilogs.generate(prod_api, account, ctx.now - timedelta(minutes=5), count=16, seed=29)
+            # 24 requests ending now: prod's failures (the 502 about 9 minutes ago) are in the default
+            # 15-minute window of the banner's `/apilogs errors --account prod`.
+            demo = apilogs.generate(prod_api, account, ctx.now, count=24, seed=29)
             write_events(client("logs"), (e for r in demo.requests for e in r.events))
             assert demo.failed is not None
             ctx.facts["accounts.prod_request_id"] = demo.failed.api_request_id
