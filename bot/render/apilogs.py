@@ -237,9 +237,11 @@ def lookup_message(
         )
     )
     row = [tail_button(stage), insights_button(result.insights_url)]
-    if timeline_of.dropped:
-        value = json.dumps(ask or {"id": result.request.value, "api": stage.api_id, "stage": stage.stage})
-        row.insert(0, button("Full timeline", ACTION_FULL, truncate(value, MAX_BUTTON_VALUE)))
+    value = json.dumps(ask or {"id": result.request.value, "api": stage.api_id, "stage": stage.stage})
+    # A value cut to fit would be broken JSON: past the limit (never with ids and stage names as AWS caps
+    # them) there is no button, and the note below still says the timeline is compact.
+    if timeline_of.dropped and len(value) <= MAX_BUTTON_VALUE:
+        row.insert(0, button("Full timeline", ACTION_FULL, value))
     buttons = actions(row)
     timeline = code_blocks(slack_lines(timeline_of.events, stage), escape_text=True)
     note = (

@@ -53,6 +53,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from bot.errors import ConfigError
+from bot.strict_json import RepeatedKey, loads_unique
 
 _RULE_KEYS = {"allow", "deny", "users", "usergroups", "channels", "accounts", "description"}
 _TOP_KEYS = {
@@ -375,11 +376,17 @@ def parse_policy(
     if not text.strip():
         return Policy(source="default")
     try:
-        data = json.loads(text)
+        data = loads_unique(text)
     except json.JSONDecodeError as error:
         raise PolicyError(
             f"The policy in {source} is not valid JSON: {error.msg} "
             f"at line {error.lineno} column {error.colno}."
+        ) from None
+    except RepeatedKey as repeated:
+        # json.loads would keep the last silently: a second "grants" would drop the first, unseen.
+        raise PolicyError(
+            f"The policy in {source} names {repeated.key!r} twice in one object (JSON keeps only the last "
+            "one): merge them or remove one."
         ) from None
     if not isinstance(data, dict):
         raise PolicyError(f'The policy in {source} must be a JSON object with a "rules" list.')

@@ -52,6 +52,9 @@ def test_deny_wins_over_allow_and_can_close_reads() -> None:
         ('{"rules": [{"allow": ["*"], "channels": ["#ops"]}]}', "not a Slack channel id"),
         ('{"rules": [{"allow": [""]}]}', "non-empty strings"),
         ('{"rules": [{"allow": ["*"], "when": "always"}]}', "unknown keys: when"),
+        # A second "rules" would silently replace the first (a deny rule lost).
+        ('{"rules": [{"deny": ["dns.apply"]}], "rules": []}', "names 'rules' twice"),
+        ('{"rules": [{"allow": ["dns.plan"], "users": ["U1"], "users": ["U2"]}]}', "names 'users' twice"),
     ],
 )
 def test_malformed_policies_say_where(text: str, message: str) -> None:

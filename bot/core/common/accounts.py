@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bot.errors import ConfigError, UsageError, echo
+from bot.strict_json import RepeatedKey, loads_unique
 
 _KEYS = {"roleArn", "changeRoleArn", "externalId", "regions", "default", "description"}
 # Every pattern is ASCII and used with fullmatch: ``\d`` and ``\w`` otherwise take any script's digits
@@ -217,12 +218,12 @@ def parse_accounts(text: str, *, source: str = "OPSBOT_ACCOUNTS") -> Accounts:
     if not text or not text.strip():
         return Accounts()
     try:
-        data = json.loads(text, object_pairs_hook=_unique_keys)
+        data = loads_unique(text)
     except json.JSONDecodeError as error:
         raise ConfigError(
             f"{source} is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}."
         ) from None
-    except _RepeatedKey as repeated:
+    except RepeatedKey as repeated:
         # json.loads would keep the last of the two silently: a copy-pasted account drops the first.
         raise ConfigError(
             f"{source} names {repeated.key!r} twice in one object (JSON keeps only the last one): "
@@ -249,21 +250,6 @@ def parse_accounts(text: str, *, source: str = "OPSBOT_ACCOUNTS") -> Accounts:
     if len(set(lowered)) != len(lowered):
         raise ConfigError(f"{source} names an account twice (names are not case-sensitive).")
     return Accounts(tuple(entries))
-
-
-class _RepeatedKey(Exception):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
-
-
-def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    found: dict[str, object] = {}
-    for key, value in pairs:
-        if key in found:
-            raise _RepeatedKey(key)
-        found[key] = value
-    return found
 
 
 def _entry(name: object, raw: object, source: str) -> Account:
