@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, settings
 from bot.aws import clients
 from bot.config import Settings
 from bot.local.slack_api import LocalSlack
+from tests.support import botocore_speed
 from tests.support.slack import SlackHarness, harness_settings, local_slack
 
 FAKE_AWS_ENV = {
@@ -54,6 +55,7 @@ def _share_botocore_loader() -> None:
 
 
 _share_botocore_loader()
+botocore_speed.install()
 
 
 def _moto_through_botocore_only() -> None:
