@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, settings
 from bot.aws import clients
 from bot.config import Settings
 from bot.local.slack_api import LocalSlack
-from tests.support import botocore_speed
+from tests.support import botocore_speed, moto_speed
 from tests.support.slack import SlackHarness, harness_settings, local_slack
 
 FAKE_AWS_ENV = {
@@ -81,6 +81,7 @@ def _moto_through_botocore_only() -> None:
 
 
 _moto_through_botocore_only()
+moto_speed.install()
 
 # Hypothesis's timing checks (a 200 ms deadline per example, "data generation too slow") measure the
 # machine, not the code: on two cores shared with other test workers they fail tests whose logic holds.
