@@ -43,15 +43,19 @@ SLOW_WORKERS ?= $(shell $(PYTHON) -c 'import os; print((3 * (os.cpu_count() or 1
 # `make test` is the developer loop: everything but the tests marked slow (real processes: the demo, servers,
 # nsd, builds, cfn-lint; the demo stack seeded in process; the fault matrix; the two longest property runs).
 # `make test-slow` runs those; CI runs both (`make test-all`), so every test still runs on every landing.
+# The property tests try a third of their examples here (HYPOTHESIS_PROFILE=dev, tests/support/properties.py);
+# .ci/run sets HYPOTHESIS_PROFILE=full, so CI's `make test` tries every one.
+HYPOTHESIS_PROFILE ?= dev
+LOOP_ENV = PYTHONDONTWRITEBYTECODE= HYPOTHESIS_PROFILE=$(HYPOTHESIS_PROFILE)
 unit: $(STAMP)
-	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal -m "not serial and not slow"
-	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -m "serial and not slow"
+	$(LOOP_ENV) $(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal -m "not serial and not slow"
+	$(LOOP_ENV) $(BIN)/pytest -m "serial and not slow"
 
 # mypy runs beside the serial tests: they mostly wait (on timeouts, sockets, sleeps) and leave a core idle.
 unit-and-typecheck: $(STAMP)
-	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal -m "not serial and not slow"
+	$(LOOP_ENV) $(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal -m "not serial and not slow"
 	@$(BIN)/mypy > .mypy.out 2>&1 & mypy=$$!; \
-	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -m "serial and not slow"; tests=$$?; \
+	$(LOOP_ENV) $(BIN)/pytest -m "serial and not slow"; tests=$$?; \
 	wait $$mypy; typed=$$?; cat .mypy.out; rm -f .mypy.out; \
 	test $$tests -eq 0 && test $$typed -eq 0
 

@@ -7,12 +7,11 @@ import os
 from collections.abc import Callable, Iterator
 
 import pytest
-from hypothesis import HealthCheck, settings
 
 from bot.aws import clients
 from bot.config import Settings
 from bot.local.slack_api import LocalSlack
-from tests.support import botocore_speed, moto_speed
+from tests.support import botocore_speed, moto_speed, properties
 from tests.support.slack import SlackHarness, harness_settings, local_slack
 
 FAKE_AWS_ENV = {
@@ -83,13 +82,9 @@ def _moto_through_botocore_only() -> None:
 _moto_through_botocore_only()
 moto_speed.install()
 
-# Hypothesis's timing checks (a 200 ms deadline per example, "data generation too slow") measure the
-# machine, not the code: on two cores shared with other test workers they fail tests whose logic holds.
-# The examples and their number stay as each test sets them.
-settings.register_profile(
-    "opsbot", deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.large_base_example]
-)
-settings.load_profile("opsbot")
+# The property tests' profile: HYPOTHESIS_PROFILE=full (CI, the default) or dev (`make test`'s share of the
+# examples); see tests/support/properties.py.
+properties.load_profile()
 
 
 @pytest.fixture(autouse=True)
