@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -55,6 +56,20 @@ def _share_botocore_loader() -> None:
 
 _share_botocore_loader()
 botocore_speed.install()
+
+
+# Python's cyclic garbage collector, left at its defaults, took 15% of a test process's CPU: the process
+# holds millions of long-lived objects (botocore's service models, moto's backends, every test module),
+# and a full collection, every ~70,000 allocations, walks them all again. Collecting the youngest
+# generation every 10,000 allocations instead of 700 makes full collections fourteen times rarer; what
+# the imports and the collection made is frozen (``pytest_collection_finish``), out of every later walk.
+# Garbage is still freed: reference counting frees nearly all of it at once, the collector the rest.
+gc.set_threshold(10_000, 10, 10)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    gc.collect()
+    gc.freeze()
 
 
 def _moto_through_botocore_only() -> None:
