@@ -10,9 +10,10 @@ import re
 import unicodedata
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 import pytest
+
+from tests.support import cfn_template
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -116,10 +117,7 @@ def read_by_tests() -> frozenset[str]:
 
 @cache
 def template_parameters() -> frozenset[str]:
-    from cfnlint.decode import cfn_yaml
-
-    template: dict[str, Any] = cfn_yaml.load(str(ROOT / "template.yaml"))
-    return frozenset(template["Parameters"])
+    return frozenset(cfn_template.load("template.yaml")["Parameters"])
 
 
 # -- what the page says --------------------------------------------------------------------------------
