@@ -12,6 +12,7 @@ import pytest
 
 from bot.config import Settings
 from bot.local.slack_api import LocalSlack
+from tests.apilogs.conftest import fast_limiter  # noqa: F401  (autouse: Logs' quotas, without the waits)
 from tests.support.slack import harness_settings
 
 ALERTS = "C0ALERTS"
