@@ -43,13 +43,16 @@ def copy_builtin_handlers() -> None:
     prototype: dict[str, Any] = {}
 
     def register_builtin_handlers(self: session.Session, events: Any) -> None:
-        own = self._original_handler  # type: ignore[attr-defined]
-        fresh = (
-            events is self._events  # type: ignore[attr-defined]
-            and type(own) is hooks.HierarchicalEmitter
-            and not own._unique_id_handlers
-            and not own._handlers._root["children"]
-        )
+        try:
+            own = self._original_handler  # type: ignore[attr-defined]
+            fresh = (
+                events is self._events  # type: ignore[attr-defined]
+                and type(own) is hooks.HierarchicalEmitter
+                and not own._unique_id_handlers
+                and not own._handlers._root["children"]
+            )
+        except (AttributeError, KeyError, TypeError):  # a botocore whose emitter is built otherwise
+            fresh = False
         if not fresh:
             original(self, events)
             return
@@ -92,7 +95,9 @@ def share_client_methods() -> None:
     made: dict[int, tuple[Any, dict[str, Any]]] = {}
 
     def create_methods(self: client.ClientCreator, service_model: Any) -> dict[str, Any]:
-        description = service_model._service_description
+        description = getattr(service_model, "_service_description", None)
+        if description is None:  # a botocore whose models are built otherwise: no sharing
+            return original(self, service_model)
         found = made.get(id(description))
         if found is None or found[0] is not description:
             found = made[id(description)] = (description, original(self, service_model))
