@@ -17,6 +17,8 @@ from bot.local.slack_api import Message
 from tests.apilogs.test_listener import start_command, tail_message, thread_of
 from tests.support.slack import ALICE, OPS_CHANNEL, SlackHarness, find_button
 
+pytestmark = pytest.mark.waits  # tails that run for their --for: collected first (tests/conftest.py)
+
 
 def dumps(value: object) -> str:
     return json.dumps(value, ensure_ascii=False)
