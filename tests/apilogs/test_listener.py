@@ -19,6 +19,8 @@ from bot.local.slack_api import LocalSlack, Message
 from tests.apilogs.conftest import put_lines
 from tests.support.slack import ALICE, BOB, OPS_CHANNEL, SlackHarness, find_button
 
+pytestmark = pytest.mark.waits  # tails that run for their --for: collected first (tests/conftest.py)
+
 
 def now_ms() -> int:
     return int(time.time() * 1000)
