@@ -36,8 +36,8 @@ typecheck: $(STAMP)
 #
 # Five workers for two cores (2 a core, plus one): many tests wait (on tails, timeouts, sockets), so
 # fewer workers leave the CPU idle. Measured back to back on 2 cores (other suites running): 4 workers
-# 114 s, 5 workers 101 s, 6 workers 126 s for the parallel phase; a fresh clone's `make test` in 110 s
-# (184 s before the session-7 changes). bench/README.md (Developer loop) has the figures and commands.
+# 114 s, 5 workers 101 s, 6 workers 126 s for the parallel phase; a fresh clone's `make test` in 110-126 s
+# (157-184 s before the session-7 changes). bench/README.md (Developer loop) has the figures and commands.
 TEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; print(2 * (os.cpu_count() or 1) + 1)')
 # The slow tests run whole demos and builds in subprocesses (CPU, not waiting): three workers for two cores.
 SLOW_WORKERS ?= $(shell $(PYTHON) -c 'import os; print((3 * (os.cpu_count() or 1) + 1) // 2)')
