@@ -26,34 +26,48 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# The suite in parallel (each worker has its own moto, ports and tables), then the tests that assert on the
-# wall clock alone, so that a busy machine cannot make them fail. Five workers for two cores (2 a core, plus
-# one): the developer loop's tests spend half their time waiting (on tails, timeouts, sockets), measured as
-# 431 s of test time for 219 s of CPU, so with 3 workers the waiting, not the CPU, bounded the run. On
-# 2 cores, after the slow tests moved out: 152 s with 3 workers, 136 s with 4, 121 s with 5.
+# The tests that assert on the wall clock run alone first (with mypy beside them: they mostly wait, on
+# timeouts, sockets and sleeps, and leave a core idle), then the rest in parallel (each worker has its own
+# moto, ports and tables). In that order the serial run, one process, writes the bytecode of every test
+# module with its asserts rewritten (and Hypothesis's cache of their constants) before the workers start:
+# in a fresh clone, started first, each of the six parallel processes rewrote and compiled all of tests/
+# (about 4 s of CPU each, at once). Both phases run even when the first fails; the target fails if either
+# (or mypy) did.
+#
+# Five workers for two cores (2 a core, plus one): many tests wait (on tails, timeouts, sockets), so
+# fewer workers leave the CPU idle. Measured back to back on 2 cores (other suites running): 4 workers
+# 114 s, 5 workers 101 s, 6 workers 126 s for the parallel phase; a fresh clone's `make test` in 110-126 s
+# (157-184 s before the session-7 changes). bench/README.md (Developer loop) has the figures and commands.
 TEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; print(2 * (os.cpu_count() or 1) + 1)')
 # The slow tests run whole demos and builds in subprocesses (CPU, not waiting): three workers for two cores.
 SLOW_WORKERS ?= $(shell $(PYTHON) -c 'import os; print((3 * (os.cpu_count() or 1) + 1) // 2)')
 # Bytecode is written (into the git-ignored __pycache__ folders) even where PYTHONDONTWRITEBYTECODE is set:
 # pytest keeps each test module with its asserts rewritten as bytecode, and without it every pytest process
-# (each worker, then the serial run) rewrites all of tests/ again, about 8 s of CPU each.
+# (each worker, then the serial run) rewrites all of tests/ again, about 4 s of CPU each.
 #
 # worksteal: a worker that runs out of tests takes queued ones from another, so a run of long tests
 # queued on one worker does not leave the others idle at the end.
 # `make test` is the developer loop: everything but the tests marked slow (real processes: the demo, servers,
 # nsd, builds, cfn-lint; the demo stack seeded in process; the fault matrix; the two longest property runs).
 # `make test-slow` runs those; CI runs both (`make test-all`), so every test still runs on every landing.
-unit: $(STAMP)
-	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal -m "not serial and not slow"
-	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -m "serial and not slow"
+# The property tests try a third of their examples here (HYPOTHESIS_PROFILE=dev, tests/support/properties.py);
+# .ci/run sets HYPOTHESIS_PROFILE=full, so CI's `make test` tries every one.
+HYPOTHESIS_PROFILE ?= dev
+LOOP_ENV = PYTHONDONTWRITEBYTECODE= HYPOTHESIS_PROFILE=$(HYPOTHESIS_PROFILE)
+SERIAL_RUN = $(LOOP_ENV) $(BIN)/pytest -m "serial and not slow"
+PARALLEL_RUN = $(LOOP_ENV) $(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal -m "not serial and not slow"
 
-# mypy runs beside the serial tests: they mostly wait (on timeouts, sockets, sleeps) and leave a core idle.
+unit: $(STAMP)
+	$(SERIAL_RUN); serial=$$?; \
+	$(PARALLEL_RUN); parallel=$$?; \
+	test $$serial -eq 0 && test $$parallel -eq 0
+
 unit-and-typecheck: $(STAMP)
-	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal -m "not serial and not slow"
-	@$(BIN)/mypy > .mypy.out 2>&1 & mypy=$$!; \
-	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -m "serial and not slow"; tests=$$?; \
+	$(BIN)/mypy > .mypy.out 2>&1 & mypy=$$!; \
+	$(SERIAL_RUN); serial=$$?; \
 	wait $$mypy; typed=$$?; cat .mypy.out; rm -f .mypy.out; \
-	test $$tests -eq 0 && test $$typed -eq 0
+	$(PARALLEL_RUN); parallel=$$?; \
+	test $$serial -eq 0 && test $$typed -eq 0 && test $$parallel -eq 0
 
 test-slow: $(STAMP)
 	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -n $(SLOW_WORKERS) --dist worksteal -m "slow and not serial"

@@ -55,6 +55,8 @@ ACTION_TAIL_PATH = "apilogs:tail-path"
 DEFAULT_TAIL = "5m"
 # Time kept back from the Lambda limit to post what is waiting, the summary and the message update.
 FINISH_MARGIN_S = 10.0
+# The shortest tail worth starting: with less time left in the invocation, the command says to try again.
+MIN_TAIL_S = 5.0
 # Lines waiting for Slack (one message a second); beyond this the oldest are skipped, and counted.
 MAX_BACKLOG = 2_000
 MAX_LINES_PER_MESSAGE = 400
@@ -333,7 +335,7 @@ def _run_tail(
     tail_id = call.ref
     flag = stop_flag_key(tail_id)
     seconds_left = call.seconds_left() - FINISH_MARGIN_S
-    if seconds_left < 5:
+    if seconds_left < MIN_TAIL_S:
         raise UsageError("There is no time left in this invocation to tail; try again.")
     wanted = parse_duration(duration).total_seconds()
     # A --for longer than this invocation may last is capped to what is left, and the top message says so.

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.aws import clients
+from bot.local.serving import shutdown_now
 
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -69,7 +70,7 @@ class _MotoServer:
         return str(host), int(port)
 
     def stop(self) -> None:
-        self._server.shutdown()
+        shutdown_now(self._server)
         self._server.server_close()
         self._thread.join(timeout=5)
 

@@ -25,6 +25,7 @@ from typing import Any, TextIO
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.local.console import Console, Person
+from bot.local.serving import shutdown_now
 from bot.local.slack_api import LocalSlack
 
 logger = logging.getLogger("opsbot.demo")
@@ -82,7 +83,7 @@ class LocalStack:
         if self.traffic is not None:
             self.traffic.stop()
         self.stop_background_work()
-        self.server.shutdown()
+        shutdown_now(self.server)
         self.slack.stop()
         forget_local_functions()  # the seeds' in-process functions (the DNS mirror)
         if self.aws is not None:

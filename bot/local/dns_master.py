@@ -38,6 +38,7 @@ from bot.core.dns.names import parse_domain
 from bot.core.dns.records import zone_rrsets
 from bot.core.dns.transfer import TransferError, query_serial
 from bot.core.dns.tsig import TsigKey
+from bot.local.serving import shutdown_now
 
 # Resource records per transfer message: small enough that no message nears 64 KiB, large enough that
 # a 50,000-record zone needs few round trips' worth of framing.
@@ -138,7 +139,7 @@ class LocalMaster:
 
     def stop(self) -> None:
         if self._thread is not None:
-            self._server.shutdown()
+            shutdown_now(self._server)
             self._thread.join(timeout=5)
             self._thread = None
         self._server.server_close()

@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from bot.core.ops.checks.slack import manifest_scopes
+from bot.local.serving import shutdown_now
 from bot.render.blocks import problems
 
 RESPONSE_URL_USES = 5  # Slack allows five uses of a response_url
@@ -144,7 +145,7 @@ class LocalSlack:
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
+            shutdown_now(self._server)
             self._server.server_close()
             self._server = None
 

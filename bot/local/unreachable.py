@@ -22,6 +22,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
+from bot.local.serving import shutdown_now
+
 
 class _Endpoint:
     url = ""
@@ -120,5 +122,5 @@ class SlowJson(_Endpoint):
         threading.Thread(target=self._server.serve_forever, name="slow-endpoint", daemon=True).start()
 
     def close(self) -> None:
-        self._server.shutdown()
+        shutdown_now(self._server)
         self._server.server_close()

@@ -12,7 +12,8 @@ import pytest
 
 from bot.config import Settings
 from bot.local.slack_api import LocalSlack
-from tests.support.slack import harness_settings
+from tests.apilogs.conftest import fast_limiter  # noqa: F401  (autouse: Logs' quotas, without the waits)
+from tests.support.slack import harness_settings, quick_slack_retries  # noqa: F401  (autouse)
 
 ALERTS = "C0ALERTS"
 EVENTS = Path(__file__).resolve().parents[1] / "events"

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from bot.core.apilogs.errors import fold, parse_access, read_exec_line, read_lambda_error, status_wanted
 from bot.core.apilogs.model import ApiStage, LogEvent
+from tests.support.properties import examples
 
 STAGE = ApiStage("abc123", "prod", "REST", execution_log_group="exec", access_log_group="access")
 FRAGMENTS = [
@@ -22,7 +23,7 @@ FRAGMENTS = [
 lines = st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=30)), max_size=8).map("".join)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.lists(lines, max_size=20))
 def test_readers_and_fold_never_raise(messages: list[str]) -> None:
     events = [LogEvent("g", "s", 1_000 + i, m, str(i)) for i, m in enumerate(messages)]
@@ -35,7 +36,7 @@ def test_readers_and_fold_never_raise(messages: list[str]) -> None:
     assert report.total == sum(g.count for g in report.groups)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(
     st.lists(
         st.tuples(

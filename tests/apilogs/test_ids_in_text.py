@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from bot.core.apilogs.brief import error_kind
 from bot.core.apilogs.ids import IdKind, find_request_ids, parse_request_id
 from bot.security.policy import PolicyError, parse_policy
+from tests.support.properties import examples
 
 REST = "9439989f-7543-11e6-8dda-150c09a55dc2"
 LAMBDA = "0f7d2c1e-4b2a-4c55-9a3f-8f2b3c4d5e6f"
@@ -122,7 +123,7 @@ _PIECES = st.sampled_from(
 )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(st.lists(st.one_of(_PIECES, st.text(max_size=20)), max_size=30).map("".join), st.integers(0, 8))
 def test_extraction_never_raises_and_returns_only_ids_the_lookup_accepts(text: str, limit: int) -> None:
     found = find_request_ids(text, limit=limit)

@@ -437,13 +437,13 @@ def test_heavy_throttling_returns_what_was_found_marked_incomplete(aws: None) ->
     began = time.monotonic()
     try:
         result = lookup(
-            request.api_request_id, SETTINGS, api=api_id, stage="prod", deadline=time.monotonic() + 3.0
+            request.api_request_id, SETTINGS, api=api_id, stage="prod", deadline=time.monotonic() + 1.5
         )
     finally:
         logs.meta.events.unregister(
             "before-call.cloudwatch-logs.FilterLogEvents", throttle_after_the_api_side
         )
-    assert time.monotonic() - began < 8
+    assert time.monotonic() - began < 6.5  # the deadline, and room for a busy machine
     api_side = {e for e in keys(request.events) if not e[0].startswith("/aws/lambda/")}
     assert api_side <= found(result)  # nothing read before the throttling is dropped
     assert result.found and not result.complete

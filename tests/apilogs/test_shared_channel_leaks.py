@@ -14,6 +14,8 @@ from bot.local.seeds import apilogs as seed_module
 from tests.apilogs.conftest import put_lines
 from tests.support.slack import ALICE, OPS_CHANNEL, SlackHarness
 
+pytestmark = pytest.mark.waits  # tails that run for their --for: collected first (tests/conftest.py)
+
 
 def in_channel(harness: SlackHarness) -> list[str]:
     """Everything posted in the channel for all to read (messages and files), as text."""

@@ -17,6 +17,8 @@ from bot.local.slack_api import Message
 from tests.apilogs.test_listener import start_command, tail_message, thread_of
 from tests.support.slack import ALICE, OPS_CHANNEL, SlackHarness, find_button
 
+pytestmark = pytest.mark.waits  # tails that run for their --for: collected first (tests/conftest.py)
+
 
 def dumps(value: object) -> str:
     return json.dumps(value, ensure_ascii=False)
@@ -114,7 +116,8 @@ def test_the_cli_tail_prints_entries_and_json_requests(
     from bot.cli import main
 
     assert demo.failed is not None
-    args = ["apilogs", "tail", "--api-id", demo.api_id, "--since", "2h", "--for", "2s", "--mode", "poll"]
+    # One poll round reads the whole look-back (the tail checks its end only between rounds): 1 s will do.
+    args = ["apilogs", "tail", "--api-id", demo.api_id, "--since", "2h", "--for", "1s", "--mode", "poll"]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "❌ POST /orders → 502" in out and demo.failed.api_request_id in out
@@ -142,19 +145,22 @@ def test_the_cli_prints_late_lines_under_a_reference_to_their_request(
     demo: seed_module.DemoApi, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from bot.cli import main
-    from bot.core.apilogs import tail_requests
+    from bot.core.apilogs import tail, tail_requests
 
     monkeypatch.setattr(tail_requests, "GRACE_MS", 300)
+    # A poll round a second (the demo's groups would pace rounds 3.2 s apart at the quota's share), so that
+    # the entry is printed in an early round and its Lambda lines, written at 2 s, come in a later one.
+    monkeypatch.setattr(tail, "POLL_RATE", 10.0)
     assert demo.traffic is not None
     request = demo.traffic.request(now_ms() - 1_500, "GET /users")
     api_groups = {f"API-Gateway-Execution-Logs_{demo.api_id}/prod", seed_module.ACCESS_LOG_GROUP}
     write_events(client("logs"), [e for e in request.events if e.group in api_groups])
     late = threading.Timer(
-        4.0, write_events, args=(client("logs"), [e for e in request.events if e.group not in api_groups])
+        2.0, write_events, args=(client("logs"), [e for e in request.events if e.group not in api_groups])
     )
     late.start()
     try:
-        assert main(["apilogs", "tail", "--api-id", demo.api_id, "--for", "8s", "--mode", "poll"]) == 0
+        assert main(["apilogs", "tail", "--api-id", demo.api_id, "--for", "5s", "--mode", "poll"]) == 0
     finally:
         late.join()
     out = capsys.readouterr().out

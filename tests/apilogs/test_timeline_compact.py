@@ -15,6 +15,7 @@ from bot.core.apilogs.compact import compact
 from bot.core.apilogs.formats import is_error
 from bot.core.apilogs.model import LogEvent
 from bot.local.seeds import apilogs as seed_module
+from tests.support.properties import examples
 from tests.support.slack import ALICE, SlackHarness, find_button
 
 RID = "9439989f-7543-11e6-8dda-150c09a55dc2"
@@ -74,7 +75,7 @@ def timelines(draw: st.DrawFn) -> list[LogEvent]:
     return [LogEvent(group, "s", 1_000 + n, message, str(n)) for n, (group, message) in enumerate(items)]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(timelines())
 def test_the_compact_timeline_never_drops_an_error_line(events: list[LogEvent]) -> None:
     result = compact(events)

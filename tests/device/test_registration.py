@@ -20,6 +20,7 @@ from bot.config import Settings
 from bot.core.device.commands import activate, parse_registration, register, registration_handler
 from bot.errors import UsageError
 from tests.support.events import load_event
+from tests.support.properties import examples
 
 CODE = "AC-9BE75CD0F1543D44C9AB"
 ROOT = Path(__file__).resolve().parents[2]
@@ -265,7 +266,7 @@ payload_dicts = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.one_of(json_values, payload_dicts, st.binary(max_size=40)))
 def test_parsing_a_payload_raises_only_usage_errors(payload: Any) -> None:
     try:

@@ -31,6 +31,7 @@ from tests.dns.support import FakeRoute53, InvalidChangeBatch, list_all, run_nsd
 from tests.dns.test_nsd import big_zone
 from tests.dns.test_service import CallCounter, managed
 from tests.dns.zones import ORIGIN, master_zones, route53_sides
+from tests.support.properties import examples
 
 UNGUARDED = Thresholds(max_update_percent=100, max_delete_percent=100, min_records=0)
 
@@ -63,7 +64,7 @@ def held(hosted: HostedZone) -> dict[tuple[str, str], RecordSet]:
 # -- pure: the snapshot --------------------------------------------------------------------------
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_a_snapshot_reads_back_as_the_hosted_zone_it_was(data: st.DataObject) -> None:
     master = data.draw(master_zones())
@@ -156,7 +157,9 @@ def _hand_edit(draw: st.DrawFn, fake: FakeRoute53) -> tuple[str, str] | None:
 
 @pytest.mark.slow  # 150 zones, each planned in full and incrementally, applied, hand-edited
 @settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    max_examples=examples(150),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(st.data(), st.booleans())
 def test_the_incremental_plan_is_the_full_read_plan_and_hand_edits_are_refused(

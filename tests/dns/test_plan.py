@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from bot.core.dns.plan import Action, Batch, Limits, Thresholds, make_plan, validate
 from bot.core.dns.records import HostedZone, MasterZone, hosted_zone, master_zone_from_text
 from tests.dns.support import SOA_VALUE
+from tests.support.properties import examples
 
 ORIGIN = "example.com."
 # No share-of-the-zone guard: for tests about something else.
@@ -383,7 +384,7 @@ def test_a_record_set_replaced_counts_as_updated_not_deleted() -> None:
         min_records=st.integers(min_value=0, max_value=15),
     ),
 )
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 def test_the_share_guards_follow_octodns(size: int, data: st.DataObject, thresholds: Thresholds) -> None:
     """Refused exactly when the zone has at least ``min_records`` record sets and more than the share of
     them would be updated (or deleted)."""

@@ -14,6 +14,7 @@ from bot.core.dns.plan import ROUTE53_LIMITS, Limits, Thresholds, make_plan, val
 from bot.core.dns.records import MasterZone, RecordSet, hosted_zone
 from tests.dns.support import FakeRoute53
 from tests.dns.zones import ORIGIN, master_zones, route53_sides
+from tests.support.properties import examples
 
 UNGUARDED = Thresholds(max_update_percent=100, max_delete_percent=100, min_records=0)
 
@@ -69,7 +70,9 @@ def check_round(
 
 
 @settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    max_examples=examples(150),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(st.data(), st.booleans(), st.sampled_from([ROUTE53_LIMITS, Limits(max_elements=4)]))
 def test_plan_then_apply_yields_the_master_zone(
@@ -86,7 +89,9 @@ def test_plan_then_apply_yields_the_master_zone(
 
 
 @settings(
-    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    max_examples=examples(12),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(st.data())
 def test_plan_then_apply_through_moto(data: st.DataObject) -> None:

@@ -15,6 +15,7 @@ from botocore.stub import Stubber
 from bot.aws import clients, route53
 from bot.aws.clients import client
 from bot.errors import AwsError
+from bot.local.serving import shutdown_now
 from tests.dns.support import create_hosted_zone, create_records
 
 ZONE = "Z0123456789ABC"
@@ -191,7 +192,7 @@ def failing_route53(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[type
     try:
         yield FailingRoute53
     finally:
-        server.shutdown()
+        shutdown_now(server)
         clients.clear_caches()
 
 

@@ -20,6 +20,7 @@ from bot.core.dns.commands import check_key
 from bot.core.dns.config import ZoneConfig, parse_event, parse_master, parse_zones
 from bot.core.dns.snapshot_store import snapshot_pk
 from bot.core.dns.worker import progress_key
+from tests.support import cfn_template
 
 ROOT = Path(__file__).resolve().parents[2]
 NO_VALUE = object()  # AWS::NoValue
@@ -36,9 +37,7 @@ REQUIRED = {"SlackBotUserId": "U0BOT", "SlackTeamId": "T0TEAM"}  # parameters wi
 @functools.cache
 def template() -> dict[str, Any]:
     """template.yaml, parsed once (the tests only read it)."""
-    from cfnlint.decode import cfn_yaml
-
-    return cfn_yaml.load(str(ROOT / "template.yaml"))  # type: ignore[no-any-return]
+    return cfn_template.load("template.yaml")
 
 
 class Deployment:

@@ -18,6 +18,7 @@ from bot.core.dns.records import hosted_zone, master_zone_from_text
 from bot.render.dns import plan_blocks, plan_text, progress_blocks, result_blocks, status_blocks
 from tests.dns.support import FakeRoute53
 from tests.dns.zones import ORIGIN, master_zones, route53_sides
+from tests.support.properties import examples
 
 ZONE = ZoneConfig(
     "example.com.",
@@ -38,7 +39,9 @@ def through_json(document: Any) -> Any:
 
 
 @settings(
-    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    max_examples=examples(100),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(st.data(), st.booleans(), st.sampled_from([Limits(), Limits(max_elements=4)]))
 def test_any_plan_comes_back_whole(data: st.DataObject, ignore_ttl: bool, limits: Limits) -> None:

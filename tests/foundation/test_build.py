@@ -24,6 +24,8 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from tests.support import cfn_template
+
 pytestmark = pytest.mark.slow  # builds the Lambda artifacts with pip and the runtime's Python
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,9 +33,7 @@ LAYER = "DependenciesLayer"
 
 
 def template() -> dict[str, Any]:
-    from cfnlint.decode import cfn_yaml
-
-    return cfn_yaml.load(str(ROOT / "template.yaml"))  # type: ignore[no-any-return]
+    return cfn_template.load("template.yaml")
 
 
 def runtime_version() -> str:

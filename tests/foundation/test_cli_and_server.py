@@ -12,6 +12,7 @@ import pytest
 from bot.cli import main
 from bot.local.requests import signed_headers, slash_command_body
 from bot.local.server import make_server, server_url
+from bot.local.serving import shutdown_now
 from tests.conftest import FAKE_AWS_ENV
 from tests.support.slack import ALICE, OPS_CHANNEL, SIGNING_SECRET, SlackHarness
 
@@ -57,7 +58,7 @@ def test_http_server_verifies_and_dispatches(harness: SlackHarness) -> None:
             urllib.request.urlopen(forged)
         assert info.value.code == 401
     finally:
-        server.shutdown()
+        shutdown_now(server)
         server.server_close()
         harness.wait()
 
@@ -95,7 +96,7 @@ def test_http_server_refuses_malformed_requests_with_a_status(
         with urllib.request.urlopen(server_url(server).replace("/slack/events", "/health")) as health:
             assert health.status == 200  # the server still serves
     finally:
-        server.shutdown()
+        shutdown_now(server)
         server.server_close()
     assert "Traceback" not in capfd.readouterr().err
 

@@ -15,6 +15,7 @@ import pytest
 
 from bot.cli.local import manifest_with_url
 from bot.errors import UsageError
+from tests.support import cfn_template
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = ROOT.parent / "shared" / "specs" / "slack-app-manifest.schema.1.0.0.json"
@@ -30,9 +31,7 @@ def schema() -> dict[str, Any]:
 
 
 def template() -> dict[str, Any]:
-    from cfnlint.decode import cfn_yaml
-
-    return cfn_yaml.load(str(ROOT / "template.yaml"))  # type: ignore[no-any-return]
+    return cfn_template.load("template.yaml")
 
 
 @pytest.mark.slow  # cfn-lint loads every resource schema
@@ -45,6 +44,16 @@ def test_template_passes_cfn_lint() -> None:
     )
     # cfn-lint's exit code is a bit mask: 2 errors, 4 warnings, 8 informational; 1 means it crashed.
     assert result.returncode & 3 == 0, result.stdout + result.stderr
+
+
+@pytest.mark.slow  # imports cfn-lint (0.6 s of CPU a process), as the check above runs it
+@pytest.mark.parametrize("name", ["template.yaml", "member-account.yaml", "alarm-forwarder.yaml"])
+def test_the_tests_read_each_template_as_cfn_lint_does(name: str) -> None:
+    """The tests read the templates with tests/support/cfn_template.py, not cfn-lint's loader: both must
+    give the same dictionaries (the short-form intrinsic functions in their long form)."""
+    from cfnlint.decode import cfn_yaml
+
+    assert cfn_template.load(name) == cfn_yaml.load(str(ROOT / name))
 
 
 def test_slack_function_shape() -> None:

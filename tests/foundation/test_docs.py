@@ -10,9 +10,10 @@ import re
 import unicodedata
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 import pytest
+
+from tests.support import cfn_template
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -77,6 +78,11 @@ def _parse(path: Path) -> ast.AST:
     return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
 
 
+def _mentions(path: Path, *words: str) -> bool:
+    text = path.read_text(encoding="utf-8")
+    return any(word in text for word in words)
+
+
 @cache
 def config_py_reads() -> frozenset[str]:
     """The variables bot/config.py reads (from the environment mapping or from ``Settings.extra``)."""
@@ -91,6 +97,9 @@ def code_reads() -> frozenset[str]:
     ``Settings.extra`` (config.py collects every ``OPSBOT_*`` variable there), and direct environ reads."""
     names = set(config_py_reads())
     for path in sorted((ROOT / "bot").rglob("*.py")) + sorted((ROOT / "handlers").rglob("*.py")):
+        # A module whose text names neither can read nothing (parsing every module took seconds).
+        if not _mentions(path, "OPSBOT_", "environ"):
+            continue
         tree = _parse(path)
         names |= {n for n in _call_string_arguments(tree) if n.startswith("OPSBOT_") and ENV_NAME.match(n)}
         names |= _environ_reads(tree)
@@ -101,16 +110,14 @@ def code_reads() -> frozenset[str]:
 def read_by_tests() -> frozenset[str]:
     names: set[str] = set()
     for path in sorted((ROOT / "tests").rglob("*.py")):
-        names |= _environ_reads(_parse(path))
+        if _mentions(path, "environ"):  # an environ read names ``environ``
+            names |= _environ_reads(_parse(path))
     return frozenset(names)
 
 
 @cache
 def template_parameters() -> frozenset[str]:
-    from cfnlint.decode import cfn_yaml
-
-    template: dict[str, Any] = cfn_yaml.load(str(ROOT / "template.yaml"))
-    return frozenset(template["Parameters"])
+    return frozenset(cfn_template.load("template.yaml")["Parameters"])
 
 
 # -- what the page says --------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from bot.local.console import Console
 from bot.local.demo import DEMO_CHANNELS, DEMO_PEOPLE, LocalStack, start_local_stack
 from bot.local.seeds.dns import DEMO_MIRROR_FUNCTION, _demo_mirror
 from tests.foundation.test_deploy_artifacts import template
+from tests.support import cfn_template
 
 pytestmark = pytest.mark.slow  # the whole demo, seeded in process, every command of its banner
 
@@ -119,11 +120,7 @@ def statements(node: Any) -> Iterator[dict[str, Any]]:
 
 
 def member_template() -> dict[str, Any]:
-    from cfnlint.decode import cfn_yaml
-
-    from tests.foundation.test_deploy_artifacts import ROOT
-
-    return cfn_yaml.load(str(ROOT / "member-account.yaml"))  # type: ignore[no-any-return]
+    return cfn_template.load("member-account.yaml")
 
 
 def grants(

@@ -19,6 +19,7 @@ from bot import observability, tracing
 from bot.local.requests import signed_headers, slash_command_body
 from bot.local.seeds import apilogs as seed_module
 from tests.apilogs.conftest import demo, fast_limiter  # noqa: F401  (fixtures)
+from tests.support import cfn_template
 from tests.support.slack import ALICE, BOB, OPS_CHANNEL, SIGNING_SECRET, SlackHarness
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -269,9 +270,7 @@ def test_tracing_on_sets_up_from_the_environment() -> None:
 
 
 def template() -> dict[str, Any]:
-    from cfnlint.decode import cfn_yaml
-
-    return cfn_yaml.load(str(ROOT / "template.yaml"))  # type: ignore[no-any-return]
+    return cfn_template.load("template.yaml")
 
 
 def of_type(resources: dict[str, Any], kind: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from botocore.stub import Stubber
 
 from bot.config import Settings
 from bot.local.slack_api import LocalSlack
-from tests.support.slack import harness_settings
+from tests.support.slack import harness_settings, quick_slack_retries  # noqa: F401  (autouse)
 
 ALERTS = "C0ALERTS"
 

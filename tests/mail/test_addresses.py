@@ -25,6 +25,7 @@ from bot.render.mail import address_code, digest_addresses_text, visible
 from tests.conftest import ONCALL_POLICY
 from tests.mail.conftest import ALERTS
 from tests.support.events import load_event
+from tests.support.properties import examples
 from tests.support.slack import SlackHarness
 
 REFUSED = {"Cc", "Cf", "Cs", "Zl", "Zp"}
@@ -74,7 +75,7 @@ _address_like = st.builds(
 _display_named = st.builds(lambda name, addr: f'"{name}" <{addr}>', st.text(max_size=20), _address_like)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(st.one_of(st.text(max_size=80), _address_like, _display_named, st.binary(max_size=20)))
 def test_normalize_never_returns_refused_characters_and_raises_only_usage_errors(text: object) -> None:
     try:

@@ -21,6 +21,7 @@ from bot.core.mail.feedback import (
 from bot.errors import UsageError
 from bot.local import mail_samples
 from tests.support.events import load_event
+from tests.support.properties import examples
 
 
 def _message(event_name: str, index: int = 0) -> dict[str, Any]:
@@ -264,7 +265,7 @@ _ses_like = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.one_of(_json, _ses_like, st.text(max_size=200)))
 def test_parsing_anything_raises_only_usage_errors(message: object) -> None:
     try:
@@ -275,7 +276,7 @@ def test_parsing_anything_raises_only_usage_errors(message: object) -> None:
         assert normalize_address(event.address) == event.address
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.one_of(_json, st.dictionaries(st.sampled_from(["Records", "Sns", "Message"]), _json)))
 def test_batches_never_raise(event: object) -> None:
     batch = parse_batch(event)
@@ -288,7 +289,7 @@ def test_batches_never_raise(event: object) -> None:
         assert handled == 1
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.text(max_size=80))
 def test_address_normalisation_is_idempotent_or_rejects(text: str) -> None:
     try:

@@ -19,6 +19,7 @@ from bot.core.mail.state import (
     to_item,
 )
 from bot.local.mail_samples import rules_in_time_order
+from tests.support.properties import examples
 
 ADDRESS = "jane@example.com"
 RULES = MailRules(transient_limit=3, transient_window_ms=10_000)
@@ -162,7 +163,7 @@ def streams(draw: st.DrawFn) -> tuple[list[RecipientEvent], list[RecipientEvent]
     return events, list(shuffled)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(streams(), st.integers(1, 4), st.integers(1, 15))
 def test_any_order_with_duplicates_matches_the_sequential_rules(
     stream: tuple[list[RecipientEvent], list[RecipientEvent]], limit: int, window_s: int
@@ -182,7 +183,7 @@ def test_any_order_with_duplicates_matches_the_sequential_rules(
     ) == rules_in_time_order(events, rules)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(streams())
 def test_merge_is_idempotent_and_survives_storage(
     stream: tuple[list[RecipientEvent], list[RecipientEvent]],

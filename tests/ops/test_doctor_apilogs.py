@@ -12,6 +12,7 @@ from bot.config import Settings
 from bot.core.ops.commands import DoctorOptions, doctor
 from bot.core.ops.doctor import DoctorReport, Finding
 from bot.local.seeds import apilogs as seed
+from tests.apilogs.conftest import fast_limiter  # noqa: F401  (autouse: Logs' quotas, without the waits)
 from tests.ops.denial import denied
 
 

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from bot.core.ops.doctor import DoctorReport, Finding
 from bot.render.blocks import problems
 from bot.render.ops import doctor_blocks, doctor_text
+from tests.support.properties import examples
 
 
 def stage_findings(count: int) -> list[Finding]:
@@ -64,7 +65,7 @@ finding = st.builds(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(st.lists(finding, max_size=150), st.lists(st.text(max_size=80), max_size=40))
 def test_any_report_is_a_message_slack_accepts(findings: list[Finding], cut: list[str]) -> None:
     text, blocks = doctor_blocks(DoctorReport(findings=findings, cut_short=cut))

@@ -12,6 +12,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
+
 from bot.config import Settings
 from bot.local.requests import (
     block_actions_body,
@@ -230,4 +232,18 @@ def local_slack() -> LocalSlack:
         usergroups={ONCALL_GROUP: [ALICE[0]], "S0EMPTY": []},
         users={u: n for u, n in (ALICE, BOB, CAROL)},
         channels={OPS_CHANNEL[0]: OPS_CHANNEL[1], "C0ALERTS": "ops-alerts", "C0GENERAL": "general"},
+    )
+
+
+@pytest.fixture(autouse=True)
+def quick_slack_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """slack_sdk retries a refused connection once, 0.5 to 1.5 s later (its default retry handler). The
+    tests' Slack outages are a closed port, refused at once; the retry still happens, 10 ms later (12 s of
+    sleeping in the mail outbox tests alone). Autouse where a conftest imports it (mail, alarms)."""
+    from slack_sdk.http_retry import builtin_interval_calculators
+
+    monkeypatch.setattr(
+        builtin_interval_calculators.BackoffRetryIntervalCalculator,
+        "calculate_sleep_duration",
+        lambda self, current_attempt: 0.01,
     )
