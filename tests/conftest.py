@@ -6,6 +6,7 @@ import gc
 import json
 import os
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -102,7 +103,31 @@ def _moto_through_botocore_only() -> None:
     models.MockAWS._disable_patching = disable  # type: ignore[method-assign]
 
 
+def _dynamodb_writes_atomic() -> None:
+    """DynamoDB checks a write's condition and applies it as one step; moto's in-process backend checks,
+    then writes, with nothing between two threads. Under load two of opsbot's conditional writes (a lock,
+    a once-only flag) could both pass moto's check where DynamoDB would refuse one, and a test of
+    opsbot's concurrency would fail on moto's race. One lock around moto's item writes restores what
+    DynamoDB guarantees (coarser: it also orders writes to different items, which DynamoDB need not)."""
+    import threading
+
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+        original = getattr(DynamoDBBackend, name, None)
+        if original is None:
+            continue
+
+        def locked(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return __original(self, *args, **kwargs)
+
+        setattr(DynamoDBBackend, name, locked)
+
+
 _moto_through_botocore_only()
+_dynamodb_writes_atomic()
 moto_speed.install()
 
 # The property tests' profile: HYPOTHESIS_PROFILE=full (CI, the default) or dev (`make test`'s share of the
