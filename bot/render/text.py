@@ -153,31 +153,20 @@ def render(
                 )
 
     def add_button(element: Mapping[str, Any], block_id: str) -> None:
+        def label(item: Mapping[str, Any]) -> str:
+            return str((item.get("text") or {}).get("text", ""))
+
+        where: dict[str, Any] = {
+            "action_id": str(element.get("action_id", "")),
+            "block_id": block_id,
+            "element": element,
+        }
         if element.get("type") in ("overflow", "static_select", "radio_buttons"):
             # Each option is a button of its own here: choosing it is one click, as in Slack's menu.
-            for option in element.get("options") or []:
-                if isinstance(option, Mapping):
-                    buttons.append(
-                        Button(
-                            text=str((option.get("text") or {}).get("text", "")),
-                            action_id=str(element.get("action_id", "")),
-                            block_id=block_id,
-                            element=element,
-                            option=option,
-                        )
-                    )
-            return
-        if element.get("type") != "button":
-            return
-        buttons.append(
-            Button(
-                text=str((element.get("text") or {}).get("text", "")),
-                action_id=str(element.get("action_id", "")),
-                block_id=block_id,
-                element=element,
-                url=str(element.get("url", "")),
-            )
-        )
+            options = [o for o in element.get("options") or [] if isinstance(o, Mapping)]
+            buttons.extend(Button(text=label(option), option=option, **where) for option in options)
+        elif element.get("type") == "button":
+            buttons.append(Button(text=label(element), url=str(element.get("url", "")), **where))
 
     for block in blocks:
         kind = block.get("type")
