@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bot.config import Settings
-from bot.core.common.accounts import Account
+from bot.core.common.accounts import ACCOUNT_ID, Account
 from bot.core.ops.checks.slack import SlackReader
 from bot.core.ops.doctor import AREAS, DoctorReport, Finding, Probe, finding_from_error, run_probes
 from bot.errors import UsageError, echo, echo_all
@@ -111,16 +111,13 @@ def parse_areas(text: str | None) -> tuple[str, ...]:
     return wanted
 
 
-_ACCOUNT = re.compile(r"[0-9]{12}", re.ASCII)
-
-
 def validate_options(options: DoctorOptions) -> None:
     """Bad input is refused before anything is read."""
     from bot.core.common.accounts import is_region
 
     if options.region and not is_region(options.region):
         raise UsageError(f"{echo(options.region)} is not an AWS region name (like us-east-1 or eu-west-2).")
-    if options.expect_account and not _ACCOUNT.fullmatch(options.expect_account):
+    if options.expect_account and not ACCOUNT_ID.fullmatch(options.expect_account):
         raise UsageError(
             f"{echo(options.expect_account)} is not an AWS account id (12 digits): --expect-account takes the "
             "id of the account the checks must be made in."
